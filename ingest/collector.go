@@ -1,0 +1,271 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// CollectorOptions configure the MQTT side of ingest.
+type CollectorOptions struct {
+	Broker   string `yaml:"broker"`    // tcp://host:1883, ssl://host:8883, ws://…
+	ClientID string `yaml:"client_id"` // stable, so the broker keeps our session
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Topics to subscribe to at QoS 1; default ReadingsFilter.
+	Topics []string `yaml:"topics"`
+	// Workers decode and validate in parallel; one gateway's messages
+	// always go to the same worker so its readings stay in order.
+	Workers int `yaml:"workers"`
+	// QueueSize is each worker's queue. Keep Workers*QueueSize above the
+	// broker's in-flight window: a full queue leaves a message
+	// unacknowledged until the next reconnect.
+	QueueSize      int           `yaml:"queue_size"`
+	KeepAlive      time.Duration `yaml:"keep_alive"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	TLS            *tls.Config   `yaml:"-"`
+}
+
+func (o CollectorOptions) withDefaults() CollectorOptions {
+	if o.ClientID == "" {
+		o.ClientID = "riskmon-ingest"
+	}
+	if len(o.Topics) == 0 {
+		o.Topics = []string{ReadingsFilter}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 8192
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// ReadingsFunc receives each message's valid readings on the worker that
+// decoded them, before they are written. The alerting engine hangs here,
+// so an alert never waits for storage. The slice is reused afterwards.
+type ReadingsFunc func([]sensors.Reading)
+
+// Collector subscribes to gateway topics and feeds the writer.
+//
+// Delivery: messages arrive at QoS 1 on a persistent session with manual
+// acknowledgement. A message is acknowledged only once its readings are
+// stored by the writer or rejected for good (parked in the dead-letter
+// store); a crash before that makes the broker deliver it again, and a
+// redelivered reading overwrites its own point (same series, same time).
+type Collector struct {
+	opts   CollectorOptions
+	reg    *sensors.Registry
+	lim    Limits
+	rej    *Rejecter
+	m      *Metrics
+	w      *Writer
+	onRead ReadingsFunc
+	log    *slog.Logger
+
+	client    mqtt.Client
+	queues    []chan mqtt.Message
+	// qmu guards accepting and the queues' closing: the handler sends
+	// under the read lock, shutdown closes under the write lock.
+	qmu       sync.RWMutex
+	accepting bool
+	overflow  prometheus.Counter
+	connected atomic.Bool
+}
+
+// NewCollector wires a collector; call Run to start it.
+func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics,
+	w *Writer, onRead ReadingsFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
+	opts = opts.withDefaults()
+	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, w: w, onRead: onRead, log: log}
+	c.queues = make([]chan mqtt.Message, opts.Workers)
+	for i := range c.queues {
+		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
+	}
+	c.overflow = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskmon_ingest_queue_overflow_total",
+		Help: "Messages left unacknowledged because a worker queue was full; the broker redelivers them after a reconnect."})
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "riskmon_ingest_queue_depth", Help: "Messages waiting in the worker queues."},
+		func() float64 {
+			n := 0
+			for _, q := range c.queues {
+				n += len(q)
+			}
+			return float64(n)
+		})
+	if promReg != nil {
+		promReg.MustRegister(c.overflow, depth)
+	}
+	return c
+}
+
+// Connected reports whether the broker connection is up.
+func (c *Collector) Connected() bool { return c.connected.Load() }
+
+func (c *Collector) clientOptions() *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().
+		AddBroker(c.opts.Broker).
+		SetClientID(c.opts.ClientID).
+		SetUsername(c.opts.Username).
+		SetPassword(c.opts.Password).
+		// A persistent session: the broker queues QoS 1 messages while
+		// we are away and redelivers what we did not acknowledge.
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(c.opts.KeepAlive).
+		SetConnectTimeout(c.opts.ConnectTimeout).
+		SetAutoAckDisabled(true).
+		// In order: the handler only does a non-blocking send, so it
+		// never stalls paho's router, and one gateway's messages reach
+		// their worker in the order the broker sent them.
+		SetOrderMatters(true).
+		// Registered before Connect so messages the broker queued for
+		// our session have a handler the moment they arrive.
+		SetDefaultPublishHandler(c.handle).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.connected.Store(false)
+			c.m.Connected.Set(0)
+			c.log.Warn("MQTT connection lost; reconnecting", "broker", c.opts.Broker, "err", err)
+		})
+	if c.opts.TLS != nil {
+		o.SetTLSConfig(c.opts.TLS)
+	}
+	return o
+}
+
+// onConnect subscribes on every (re)connect: a broker that lost our
+// session would otherwise leave us connected and deaf.
+func (c *Collector) onConnect(cl mqtt.Client) {
+	filters := make(map[string]byte, len(c.opts.Topics))
+	for _, t := range c.opts.Topics {
+		filters[t] = 1
+	}
+	tok := cl.SubscribeMultiple(filters, nil)
+	if !tok.WaitTimeout(c.opts.ConnectTimeout) || tok.Error() != nil {
+		c.log.Error("MQTT subscribe failed; reconnecting", "topics", c.opts.Topics, "err", tok.Error())
+		// Dropping the connection makes paho reconnect and try again.
+		go cl.Disconnect(0)
+		return
+	}
+	c.connected.Store(true)
+	c.m.Connected.Set(1)
+	c.log.Info("MQTT connected and subscribed", "broker", c.opts.Broker, "client_id", c.opts.ClientID, "topics", c.opts.Topics)
+}
+
+// handle runs on paho's router goroutine and must never block.
+func (c *Collector) handle(_ mqtt.Client, msg mqtt.Message) {
+	c.qmu.RLock()
+	defer c.qmu.RUnlock()
+	if !c.accepting {
+		// Shutting down: leave it unacknowledged for redelivery.
+		return
+	}
+	q := c.queues[topicHash(msg.Topic())%uint32(len(c.queues))]
+	select {
+	case q <- msg:
+	default:
+		c.overflow.Inc()
+	}
+}
+
+// topicHash is FNV-1a, inlined to keep the router goroutine allocation-free.
+func topicHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func (c *Collector) work(q <-chan mqtt.Message) {
+	p := NewProcessor(c.reg, c.lim, c.rej, c.m)
+	for msg := range q {
+		rs := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		if len(rs) > 0 && c.onRead != nil {
+			c.onRead(rs)
+		}
+		if err := c.w.Add(rs, func() { msg.Ack(); c.m.Acked.Inc() }); err != nil {
+			c.log.Warn("writer stopped; message left for redelivery", "topic", msg.Topic())
+		}
+	}
+}
+
+// Run connects, consumes until ctx ends, then shuts down in order: stop
+// taking messages, drain the worker queues into the writer, flush the
+// writer (acknowledging what it stores), and only then disconnect.
+func (c *Collector) Run(ctx context.Context) error {
+	c.client = mqtt.NewClient(c.clientOptions())
+	c.accepting = true
+
+	var workers sync.WaitGroup
+	for _, q := range c.queues {
+		workers.Go(func() { c.work(q) })
+	}
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- c.w.Run(wctx) }()
+
+	tok := c.client.Connect()
+	// With connect-retry on, the token completes once connected or when
+	// Disconnect is called; don't hold shutdown hostage to it.
+	go func() {
+		tok.Wait()
+		if err := tok.Error(); err != nil {
+			c.log.Error("MQTT connect failed", "broker", c.opts.Broker, "err", err)
+		}
+	}()
+
+	<-ctx.Done()
+	c.qmu.Lock()
+	c.accepting = false
+	for _, q := range c.queues {
+		close(q)
+	}
+	c.qmu.Unlock()
+	workers.Wait()
+	stopWriter()
+	werr := <-writerDone
+	c.client.Disconnect(250)
+	c.connected.Store(false)
+	c.m.Connected.Set(0)
+	if werr != nil {
+		return fmt.Errorf("collector shutdown: %w", werr)
+	}
+	return nil
+}
+
+// WaitConnected blocks until the collector is subscribed or ctx ends.
+func (c *Collector) WaitConnected(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !c.connected.Load() {
+		select {
+		case <-ctx.Done():
+			return errors.New("MQTT broker not connected: " + ctx.Err().Error())
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package ingest
+
+import (
+	"strconv"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Measurement is the InfluxDB measurement readings are stored in.
+const Measurement = "reading"
+
+// appendLine encodes one reading as InfluxDB line protocol with
+// millisecond precision:
+//
+//	reading,kind=K,sector=S,sensor=ID,site=SITE quality="good",value=V MS
+//
+// Tags are in key order (what InfluxDB would sort them to anyway) and
+// carry only registry identifiers, never values, so series cardinality is
+// the number of sensors. Device time is the point's time, so a redelivered
+// message overwrites its own points instead of adding new ones.
+func appendLine(b []byte, r *sensors.Reading) []byte {
+	b = append(b, Measurement...)
+	b = append(b, ",kind="...)
+	b = appendTag(b, string(r.Kind))
+	b = append(b, ",sector="...)
+	b = appendTag(b, string(r.Sector))
+	b = append(b, ",sensor="...)
+	b = appendTag(b, r.Sensor)
+	b = append(b, ",site="...)
+	b = appendTag(b, r.Site)
+	b = append(b, ` quality="`...)
+	b = append(b, r.Quality.String()...)
+	b = append(b, `",value=`...)
+	b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.Time.UnixMilli(), 10)
+	return append(b, '\n')
+}
+
+// appendTag escapes what line protocol reserves in tag values.
+func appendTag(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ',', '=', ' ', '\\':
+			b = append(b, '\\', c)
+		case '\n', '\r':
+			// Newlines cannot be escaped in line protocol; a registry id
+			// never holds one, but never let one split a line.
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -1,0 +1,60 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the ingest path's Prometheus instruments. Children of the
+// labelled vectors are resolved once so the hot path does no map lookups.
+type Metrics struct {
+	Messages      prometheus.Counter
+	Readings      prometheus.Counter
+	Accepted      prometheus.Counter
+	Written       prometheus.Counter
+	Acked         prometheus.Counter
+	Connected     prometheus.Gauge
+	WriteDuration prometheus.Histogram
+	WriteErrors   *prometheus.CounterVec
+	Pending       prometheus.Gauge
+	rejected      map[Reason]prometheus.Counter
+}
+
+// NewMetrics creates the ingest metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Messages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_messages_total", Help: "MQTT messages received."}),
+		Readings: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_readings_total", Help: "Readings decoded from messages, valid or not."}),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_readings_accepted_total", Help: "Readings that passed validation."}),
+		Written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_readings_written_total", Help: "Readings written to InfluxDB."}),
+		Acked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_messages_acked_total", Help: "MQTT messages acknowledged to the broker after their readings were stored or rejected."}),
+		Connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "riskmon_mqtt_connected", Help: "1 while the collector is connected to the broker."}),
+		WriteDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "riskmon_influx_write_duration_seconds", Help: "Duration of one InfluxDB write request.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		WriteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "riskmon_influx_write_errors_total", Help: "Failed InfluxDB write requests by class."}, []string{"class"}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "riskmon_ingest_readings_pending", Help: "Accepted readings not yet written to InfluxDB."}),
+		rejected: map[Reason]prometheus.Counter{},
+	}
+	rej := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskmon_ingest_rejected_total", Help: "Rejected messages and readings by reason; each is parked in the dead-letter store."}, []string{"reason"})
+	for _, r := range AllReasons() {
+		m.rejected[r] = rej.WithLabelValues(string(r))
+	}
+	for _, c := range []string{"retryable", "permanent"} {
+		m.WriteErrors.WithLabelValues(c)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
+			m.WriteDuration, m.WriteErrors, m.Pending, rej)
+	}
+	return m
+}
+
+// Rejected is the counter of one reason.
+func (m *Metrics) Rejected(r Reason) prometheus.Counter { return m.rejected[r] }

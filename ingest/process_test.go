@@ -1,0 +1,141 @@
+package ingest
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestProcess(t *testing.T) {
+	now := time.UnixMilli(1764345600000)
+	tests := []struct {
+		name     string
+		topic    string
+		payload  string
+		accepted []string // sensor ids
+		rejected map[Reason]float64
+	}{
+		{
+			name:     "good batch",
+			topic:    "riskmon/v1/hz-01/gw-1/readings",
+			payload:  `{"ts":1764345600000,"readings":[{"sensor":"GT-101","value":12.5},{"sensor":"PT-201","value":1.6}]}`,
+			accepted: []string{"GT-101", "PT-201"},
+		},
+		{
+			name:  "each bad reading rejected on its own",
+			topic: "riskmon/v1/hz-01/gw-1/readings",
+			payload: `{"ts":1764345600000,"readings":[{"sensor":"GT-999","value":1},{"sensor":"GT-101","value":250},` +
+				`{"sensor":"GT-101","value":-1e999},{"sensor":"PT-201","value":1,"ts":1764345900000},` +
+				`{"sensor":"PT-201","value":1,"ts":1000},{"sensor":"H2S-501","value":3}]}`,
+			accepted: []string{"H2S-501"},
+			rejected: map[Reason]float64{ReasonUnknownSensor: 1, ReasonOutOfRange: 1, ReasonNotFinite: 1, ReasonFuture: 1, ReasonTooOld: 1},
+		},
+		{
+			name:     "unknown site",
+			topic:    "riskmon/v1/nowhere/gw-1/readings",
+			payload:  `{"ts":1764345600000,"readings":[{"sensor":"GT-101","value":1}]}`,
+			rejected: map[Reason]float64{ReasonUnknownSite: 1},
+		},
+		{
+			name:     "bad topic",
+			topic:    "riskmon/v1/hz-01/readings",
+			payload:  `{}`,
+			rejected: map[Reason]float64{ReasonBadTopic: 1},
+		},
+		{
+			name:     "malformed",
+			topic:    "riskmon/v1/hz-01/gw-1/readings",
+			payload:  `{"ts":`,
+			rejected: map[Reason]float64{ReasonMalformed: 1},
+		},
+		{
+			name:     "too large",
+			topic:    "riskmon/v1/hz-01/gw-1/readings",
+			payload:  `{"ts":1764345600000,"readings":[` + strings.Repeat(`{"sensor":"GT-101","value":1},`, 100) + `{"sensor":"GT-101","value":1}]}`,
+			rejected: map[Reason]float64{ReasonTooLarge: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics(nil)
+			path := filepath.Join(t.TempDir(), "dl.jsonl")
+			dl, err := OpenDeadLetter(DeadLetterOptions{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dl.Close()
+			p := NewProcessor(testRegistry(t), Limits{MaxPayloadBytes: 2048}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m)
+			out := p.Process(tt.topic, []byte(tt.payload), now)
+			var got []string
+			for _, r := range out {
+				got = append(got, r.Sensor)
+				if r.Site != "hz-01" || r.Sector != "hazchem" || r.Kind == "" {
+					t.Errorf("reading %+v lacks registry fields", r)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.accepted, ",") {
+				t.Errorf("accepted %v, want %v", got, tt.accepted)
+			}
+			var total float64
+			for _, r := range AllReasons() {
+				n := testutil.ToFloat64(m.Rejected(r))
+				total += n
+				if n != tt.rejected[r] {
+					t.Errorf("rejected[%s] = %v, want %v", r, n, tt.rejected[r])
+				}
+			}
+			if int64(total) != dl.Total() {
+				t.Errorf("dead letters %d, counted %v", dl.Total(), total)
+			}
+			for _, e := range dl.Recent() {
+				if e.Topic != tt.topic || e.Detail == "" || (e.Payload == "" && e.PayloadBase64 == "") {
+					t.Errorf("dead letter %+v lacks topic, detail or payload", e)
+				}
+			}
+		})
+	}
+}
+
+func TestParseTopic(t *testing.T) {
+	tests := []struct {
+		topic string
+		want  ParsedTopic
+		ok    bool
+	}{
+		{"riskmon/v1/hz-01/gw-1/readings", ParsedTopic{"hz-01", "gw-1", "readings"}, true},
+		{"riskmon/v1/hz-01/gw-1/status", ParsedTopic{"hz-01", "gw-1", "status"}, true},
+		{"riskmon/v1/hz-01/readings", ParsedTopic{}, false},
+		{"riskmon/v1//gw/readings", ParsedTopic{}, false},
+		{"riskmon/v1/a/b/c/d", ParsedTopic{}, false},
+		{"other/v1/a/b/readings", ParsedTopic{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseTopic(tt.topic)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseTopic(%q) = %+v, %v; want %+v ok=%v", tt.topic, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func BenchmarkProcess(b *testing.B) {
+	payload := []byte(`{"ts":1764345600000,"seq":1,"readings":[` +
+		`{"sensor":"GT-101","value":12.5},{"sensor":"PT-201","value":1.62},{"sensor":"H2S-501","value":1},` +
+		`{"sensor":"GT-101","value":12.5},{"sensor":"PT-201","value":1.62},{"sensor":"H2S-501","value":1},` +
+		`{"sensor":"GT-101","value":12.5},{"sensor":"PT-201","value":1.62},{"sensor":"H2S-501","value":1},` +
+		`{"sensor":"GT-101","value":12.5}]}`)
+	m := NewMetrics(nil)
+	dl, _ := OpenDeadLetter(DeadLetterOptions{})
+	p := NewProcessor(testRegistry(b), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m)
+	now := time.UnixMilli(1764345600000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now); len(out) != 10 {
+			b.Fatalf("%d readings", len(out))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}

@@ -1,0 +1,94 @@
+package ingest
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Limits bound what a reading may carry. The zero value means "use the
+// defaults" for each field left at zero.
+type Limits struct {
+	// MaxFuture rejects readings stamped further ahead of the receive
+	// time than this: a gateway clock that runs ahead would otherwise
+	// hold an alert open in the future.
+	MaxFuture time.Duration `yaml:"max_future"`
+	// MaxPast rejects readings older than this: a gateway replaying a
+	// very old buffer is a matter for a backfill, not the live path.
+	MaxPast time.Duration `yaml:"max_past"`
+	// KeepOutOfRange stores values outside the kind's physical range
+	// instead of rejecting them (they are then marked quality bad).
+	KeepOutOfRange bool `yaml:"keep_out_of_range"`
+	// MaxReadingsPerMessage caps the readings in one message.
+	MaxReadingsPerMessage int `yaml:"max_readings_per_message"`
+	// MaxPayloadBytes caps a message's size.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+}
+
+// DefaultLimits are the limits riskmon runs with unless configured.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFuture:             2 * time.Minute,
+		MaxPast:               7 * 24 * time.Hour,
+		MaxReadingsPerMessage: 10000,
+		MaxPayloadBytes:       1 << 20,
+	}
+}
+
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxFuture == 0 {
+		l.MaxFuture = d.MaxFuture
+	}
+	if l.MaxPast == 0 {
+		l.MaxPast = d.MaxPast
+	}
+	if l.MaxReadingsPerMessage == 0 {
+		l.MaxReadingsPerMessage = d.MaxReadingsPerMessage
+	}
+	if l.MaxPayloadBytes == 0 {
+		l.MaxPayloadBytes = d.MaxPayloadBytes
+	}
+	return l
+}
+
+// validate turns a decoded item of a site into a reading, or says why not.
+// The reading's strings are the registry's, so it keeps no reference to
+// the message buffer.
+func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time, lim *Limits) (sensors.Reading, Reason, string) {
+	if it.Reject != "" {
+		return sensors.Reading{}, it.Reject, it.Detail
+	}
+	s, ok := reg.Lookup(site.ID, string(it.Sensor))
+	if !ok {
+		return sensors.Reading{}, ReasonUnknownSensor, fmt.Sprintf("sensor %q is not registered at site %q", it.Sensor, site.ID)
+	}
+	if math.IsNaN(it.Value) || math.IsInf(it.Value, 0) {
+		return sensors.Reading{}, ReasonNotFinite, fmt.Sprintf("value %v is not a finite number", it.Value)
+	}
+	q := it.Quality
+	if k := s.KindInfo(); !k.InRange(it.Value) {
+		if !lim.KeepOutOfRange {
+			return sensors.Reading{}, ReasonOutOfRange, fmt.Sprintf("value %g %s is outside the physical range %g..%g of %s", it.Value, k.Unit, k.Min, k.Max, k.ID)
+		}
+		q = sensors.QualityBad
+	}
+	if d := it.Time.Sub(now); d > lim.MaxFuture {
+		return sensors.Reading{}, ReasonFuture, fmt.Sprintf("timestamp %s is %s ahead of receive time (limits.max_future %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), lim.MaxFuture)
+	}
+	if d := now.Sub(it.Time); d > lim.MaxPast {
+		return sensors.Reading{}, ReasonTooOld, fmt.Sprintf("timestamp %s is %s before receive time (limits.max_past %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Second), lim.MaxPast)
+	}
+	return sensors.Reading{
+		Site:    s.Site,
+		Sensor:  s.ID,
+		Kind:    s.Kind,
+		Sector:  site.Sector,
+		Value:   it.Value,
+		Time:    it.Time,
+		Quality: q,
+	}, "", ""
+}

@@ -1,0 +1,216 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// fakeInflux answers /api/v2/write with a scripted sequence of statuses
+// and records the bodies it accepted.
+type fakeInflux struct {
+	mu       sync.Mutex
+	statuses []int
+	calls    int
+	accepted []string
+	query    string
+}
+
+func (f *fakeInflux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.query = r.URL.RawQuery
+	status := http.StatusNoContent
+	if f.calls < len(f.statuses) {
+		status = f.statuses[f.calls]
+	}
+	f.calls++
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	if status >= 300 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"code":"x","message":"status %d"}`, status)
+		return
+	}
+	f.accepted = append(f.accepted, string(body))
+	w.WriteHeader(status)
+}
+
+func readingsN(n int) []sensors.Reading {
+	rs := make([]sensors.Reading, n)
+	for i := range rs {
+		rs[i] = sensors.Reading{Site: "hz-01", Sensor: fmt.Sprintf("GT-%d", i), Kind: "combustible_gas",
+			Sector: sensors.SectorHazchem, Value: float64(i) + 0.5, Time: time.UnixMilli(1764345600000 + int64(i))}
+	}
+	return rs
+}
+
+func TestWriterStatusContract(t *testing.T) {
+	tests := []struct {
+		name      string
+		statuses  []int
+		wantCalls int
+		stored    bool // readings end up in the fake's accepted bodies
+		dbReject  float64
+	}{
+		{"ok first time", nil, 1, true, 0},
+		{"503 then ok", []int{503, 503}, 3, true, 0},
+		{"429 with retry-after then ok", []int{429}, 2, true, 0},
+		{"500 then ok", []int{500}, 2, true, 0},
+		{"401 kept and retried", []int{401, 401}, 3, true, 0},
+		{"404 database missing kept and retried", []int{404}, 2, true, 0},
+		{"400 refused for good", []int{400}, 1, false, 5},
+		{"422 refused for good", []int{422}, 1, false, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeInflux{statuses: tt.statuses}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+			defer inf.Close()
+			m := NewMetrics(nil)
+			w := NewWriter(inf, WriterOptions{BatchSize: 5, FlushInterval: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}, m, slog.New(slog.DiscardHandler))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			var acked atomic.Int32
+			if err := w.Add(readingsN(5), func() { acked.Add(1) }); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for acked.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if acked.Load() != 1 {
+				t.Fatalf("done called %d times, want 1", acked.Load())
+			}
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			if fake.calls != tt.wantCalls {
+				t.Errorf("%d write requests, want %d", fake.calls, tt.wantCalls)
+			}
+			if got := len(fake.accepted) == 1; got != tt.stored {
+				t.Errorf("stored = %v, want %v", got, tt.stored)
+			}
+			if tt.stored && strings.Count(fake.accepted[0], "\n") != 5 {
+				t.Errorf("body has %d lines, want 5:\n%s", strings.Count(fake.accepted[0], "\n"), fake.accepted[0])
+			}
+			if !strings.Contains(fake.query, "precision=ms") || !strings.Contains(fake.query, "bucket=riskmon") {
+				t.Errorf("write query %q lacks precision=ms and bucket", fake.query)
+			}
+			if got := testutil.ToFloat64(m.Rejected(ReasonDBRejected)); got != tt.dbReject {
+				t.Errorf("db_rejected = %v, want %v", got, tt.dbReject)
+			}
+			if tt.stored && testutil.ToFloat64(m.Written) != 5 {
+				t.Errorf("written = %v, want 5", testutil.ToFloat64(m.Written))
+			}
+		})
+	}
+}
+
+func TestWriterBatchesBySizeAndTime(t *testing.T) {
+	fake := &fakeInflux{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+	defer inf.Close()
+	w := NewWriter(inf, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Concurrency: 1}, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var acked atomic.Int32
+	for range 25 {
+		_ = w.Add(readingsN(10), func() { acked.Add(1) })
+	}
+	// 250 readings with a batch size of 100: two full batches are written
+	// at once; the rest waits for the (hour-long) timer or shutdown.
+	deadline := time.Now().Add(5 * time.Second)
+	for acked.Load() < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := acked.Load(); got != 20 {
+		t.Fatalf("%d messages acked before the timer, want 20", got)
+	}
+	if w.Pending() != 50 {
+		t.Fatalf("pending = %d, want 50", w.Pending())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if acked.Load() != 25 || w.Pending() != 0 {
+		t.Fatalf("after shutdown flush: acked %d pending %d", acked.Load(), w.Pending())
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.accepted) != 3 {
+		t.Fatalf("%d write requests, want 3", len(fake.accepted))
+	}
+}
+
+func TestWriterShutdownLeavesUnwrittenUnacked(t *testing.T) {
+	fake := &fakeInflux{statuses: []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+	defer inf.Close()
+	w := NewWriter(inf, WriterOptions{BatchSize: 5, RetryMin: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond, ShutdownTimeout: 50 * time.Millisecond}, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var acked atomic.Int32
+	_ = w.Add(readingsN(5), func() { acked.Add(1) })
+	time.Sleep(30 * time.Millisecond)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("Run returned nil with readings unwritten")
+	}
+	if acked.Load() != 0 {
+		t.Fatal("unwritten readings were acknowledged")
+	}
+	if err := w.Add(readingsN(1), nil); err == nil {
+		t.Fatal("Add after stop succeeded")
+	}
+}
+
+func TestAppendLine(t *testing.T) {
+	r := sensors.Reading{Site: "hz 01", Sensor: "GT,1=2", Kind: "combustible_gas", Sector: "hazchem",
+		Value: 12.5, Time: time.UnixMilli(1764345600123), Quality: sensors.QualityUncertain}
+	got := string(appendLine(nil, &r))
+	want := `reading,kind=combustible_gas,sector=hazchem,sensor=GT\,1\=2,site=hz\ 01 quality="uncertain",value=12.5 1764345600123` + "\n"
+	if got != want {
+		t.Fatalf("appendLine =\n%s want\n%s", got, want)
+	}
+}
+
+func BenchmarkAppendLine(b *testing.B) {
+	rs := readingsN(10)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for i := range rs {
+			buf = appendLine(buf, &rs[i])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}

@@ -1,0 +1,248 @@
+// Package config reads riskmon's YAML configuration file. The reference
+// for every key is docs/configuration.md and the commented example
+// riskmon.example.yaml at the project root.
+package config
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/ingest"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	LogLevel string `yaml:"log_level"`
+	// StateDir holds the dead-letter file and other local state.
+	StateDir   string               `yaml:"state_dir"`
+	HTTP       HTTP                 `yaml:"http"`
+	MQTT       MQTT                 `yaml:"mqtt"`
+	InfluxDB   InfluxDB             `yaml:"influxdb"`
+	Registry   string               `yaml:"registry"`
+	Limits     ingest.Limits        `yaml:"limits"`
+	DeadLetter DeadLetter           `yaml:"dead_letter"`
+	Alerting   Alerting             `yaml:"alerting"`
+	Writer     ingest.WriterOptions `yaml:"writer"`
+
+	// dir is the folder of the file, for relative paths.
+	dir string
+}
+
+// HTTP is the metrics, health and API listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// MQTT is the broker connection.
+type MQTT struct {
+	Broker       string        `yaml:"broker"`
+	ClientID     string        `yaml:"client_id"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	Topics       []string      `yaml:"topics"`
+	Workers      int           `yaml:"workers"`
+	QueueSize    int           `yaml:"queue_size"`
+	KeepAlive    time.Duration `yaml:"keep_alive"`
+	TLS          TLS           `yaml:"tls"`
+}
+
+// TLS configures a TLS connection to the broker.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// InfluxDB is the time-series store.
+type InfluxDB struct {
+	URL string `yaml:"url"`
+	// Token is an InfluxDB 2.x API token, or "user:password" for 1.x.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	Org       string `yaml:"org"`
+	// Bucket is a 2.x bucket, or "database/retention-policy" on 1.x.
+	Bucket string `yaml:"bucket"`
+	// CreateDatabase issues CREATE DATABASE on start (InfluxDB 1.x only;
+	// on 2.x create the bucket beforehand).
+	CreateDatabase bool `yaml:"create_database"`
+}
+
+// DeadLetter is where rejected input is parked.
+type DeadLetter struct {
+	Path     string `yaml:"path"`
+	MaxBytes int64  `yaml:"max_bytes"`
+	Recent   int    `yaml:"recent"`
+}
+
+// Alerting configures rules and notifications.
+type Alerting struct {
+	// For is the default on-delay of threshold rules.
+	For time.Duration `yaml:"for"`
+	// KindFor overrides For per sensor kind.
+	KindFor map[string]time.Duration `yaml:"kind_for"`
+	Notify  Notify                   `yaml:"notify"`
+}
+
+// Notify lists where alert events go.
+type Notify struct {
+	Log      *bool     `yaml:"log"`
+	MQTT     *bool     `yaml:"mqtt"`
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Webhook is one HTTP receiver of alert events.
+type Webhook struct {
+	URL        string        `yaml:"url"`
+	Timeout    time.Duration `yaml:"timeout"`
+	MaxElapsed time.Duration `yaml:"max_elapsed"`
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		LogLevel: "info",
+		StateDir: ".state",
+		HTTP:     HTTP{Listen: "127.0.0.1:9464"},
+		MQTT:     MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "riskmon-ingest", Workers: 2, QueueSize: 8192, KeepAlive: 30 * time.Second},
+		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "riskmon"},
+		Limits:   ingest.DefaultLimits(),
+		DeadLetter: DeadLetter{
+			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
+		},
+		dir: ".",
+	}
+}
+
+// Load reads a file over the defaults. Unknown keys are errors: a typo in
+// a safety system's configuration must not be silently ignored.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.dir = filepath.Dir(path)
+	return c, c.Validate()
+}
+
+// Parse decodes YAML over the defaults without resolving paths.
+func Parse(data []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file stands for "all defaults".
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []string
+	if c.MQTT.Broker == "" {
+		errs = append(errs, "mqtt.broker is empty")
+	}
+	if c.InfluxDB.URL == "" {
+		errs = append(errs, "influxdb.url is empty")
+	}
+	if c.InfluxDB.Bucket == "" {
+		errs = append(errs, "influxdb.bucket is empty")
+	}
+	if c.Registry == "" {
+		errs = append(errs, "registry is empty: name the fleet file (YAML or CSV)")
+	}
+	if c.MQTT.Workers < 0 || c.MQTT.QueueSize < 0 {
+		errs = append(errs, "mqtt.workers and mqtt.queue_size must not be negative")
+	}
+	for i, w := range c.Alerting.Notify.Webhooks {
+		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+			errs = append(errs, fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Path resolves p against the config file's folder.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// StatePath resolves p inside the state folder.
+func (c *Config) StatePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Path(c.StateDir), p)
+}
+
+// MQTTPassword is the password, from the file when one is named.
+func (c *Config) MQTTPassword() (string, error) {
+	return secret(c.MQTT.Password, c.Path(c.MQTT.PasswordFile))
+}
+
+// InfluxToken is the token, from the file when one is named.
+func (c *Config) InfluxToken() (string, error) {
+	return secret(c.InfluxDB.Token, c.Path(c.InfluxDB.TokenFile))
+}
+
+func secret(value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("secret file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// TLSConfig builds the broker TLS settings, or nil when TLS is off.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	t := c.MQTT.TLS
+	if !t.Enabled {
+		return nil, nil
+	}
+	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(c.Path(t.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.tls.ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.Path(t.CertFile), c.Path(t.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,146 @@
+package sensors
+
+import (
+	"slices"
+	"time"
+)
+
+// Sources of default setpoints, cited as ../shared/domain.md tags them:
+// [Q] clause quoted on a mirror of the standard, [S] secondary source.
+const (
+	srcGB50493       = "GB/T 50493-2019 §5.5.2 [Q]"
+	srcGB50493Toxic  = "GB/T 50493-2019 §5.5.2(3), per-gas vendor table [S]"
+	srcGB50493O2     = "GB/T 50493-2019 §5.5.2(4) [Q]"
+	srcGB50493Open   = "GB/T 50493-2019 §5.5.2(5) [Q]"
+	srcCoalCH4       = "AQ 1029-2019 mine settings table, working face T1 [S]"
+	srcCoalRules     = "煤矿安全规程 (coal mine safety regulations) [S]"
+	srcCoalWind      = "煤矿安全规程 wind-speed table, working face [S]"
+	srcCoalTemp      = "煤矿安全规程 working-face temperature, older text [S]"
+	srcUtilityTunnel = "utility-tunnel code (probably GB 50838-2015) [S]"
+	srcManholeVendor = "vendor default for manhole tilt [S]"
+)
+
+// Catalog is the set of sensor kinds a registry may use.
+type Catalog struct {
+	kinds map[KindID]*Kind
+}
+
+// NewCatalog builds a catalog from kinds; later duplicates replace earlier.
+func NewCatalog(kinds ...Kind) *Catalog {
+	c := &Catalog{kinds: make(map[KindID]*Kind, len(kinds))}
+	for i := range kinds {
+		k := kinds[i]
+		c.kinds[k.ID] = &k
+	}
+	return c
+}
+
+// Kind looks a kind up by id.
+func (c *Catalog) Kind(id KindID) (*Kind, bool) {
+	k, ok := c.kinds[id]
+	return k, ok
+}
+
+// Kinds lists the catalog's kinds sorted by id.
+func (c *Catalog) Kinds() []*Kind {
+	out := make([]*Kind, 0, len(c.kinds))
+	for _, k := range c.kinds {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b *Kind) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Instrument alarms (报警) come in two levels. riskmon maps the first-level
+// setpoint to an orange (level 2) alert and the second-level one to red
+// (level 1): an exceeded setpoint is a present hazard, so yellow and blue
+// stay free for early warnings (预警) from trend and forecast rules.
+func twoLevel(dir Direction, l1, l2 float64, src string) []Setpoint {
+	return []Setpoint{
+		{Level: LevelOrange, Direction: dir, Value: l1, Source: src},
+		{Level: LevelRed, Direction: dir, Value: l2, Source: src},
+	}
+}
+
+// DefaultCatalog returns the kinds riskmon ships with. Setpoints are set
+// only where a national rule gives a value; design-specific limits (tank
+// level, pipeline pressure, tailings items) must come from the registry.
+func DefaultCatalog() *Catalog {
+	gas := []Sector{SectorHazchem, SectorUrbanGas, SectorPipeline}
+	hz := []Sector{SectorHazchem}
+	coal := []Sector{SectorCoal}
+	tail := []Sector{SectorNonCoal}
+	pipe := []Sector{SectorPipeline, SectorUrbanGas}
+	s := time.Second
+	return NewCatalog(
+		// Hazardous chemicals: gas detection (GDS).
+		Kind{ID: "combustible_gas", Name: "Combustible gas, point detector", Unit: "%LEL", Min: 0, Max: 100, Deadband: 2, Interval: 5 * s, Sectors: gas,
+			Setpoints: twoLevel(Above, 25, 50, srcGB50493)},
+		Kind{ID: "combustible_gas_openpath", Name: "Combustible gas, open-path", Unit: "LEL.m", Min: 0, Max: 5, Deadband: 0.1, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 1, 2, srcGB50493Open)},
+		Kind{ID: "oxygen", Name: "Oxygen, ambient", Unit: "%VOL", Min: 0, Max: 25, Deadband: 0.3, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorNonCoal},
+			Setpoints: []Setpoint{
+				{Level: LevelOrange, Direction: Below, Value: 19.5, Source: srcGB50493O2},
+				{Level: LevelOrange, Direction: Above, Value: 23.5, Source: srcGB50493O2},
+			}},
+		Kind{ID: "h2s", Name: "Hydrogen sulphide", Unit: "mg/m3", Min: 0, Max: 150, Deadband: 1, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 10, 20, srcGB50493Toxic)},
+		Kind{ID: "co", Name: "Carbon monoxide (hazchem)", Unit: "mg/m3", Min: 0, Max: 1000, Deadband: 2, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic)},
+		Kind{ID: "nh3", Name: "Ammonia", Unit: "mg/m3", Min: 0, Max: 500, Deadband: 2, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic)},
+		Kind{ID: "cl2", Name: "Chlorine", Unit: "mg/m3", Min: 0, Max: 30, Deadband: 0.1, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 1, 2, srcGB50493Toxic)},
+		Kind{ID: "so2", Name: "Sulphur dioxide", Unit: "mg/m3", Min: 0, Max: 100, Deadband: 0.5, Interval: 5 * s, Sectors: hz,
+			Setpoints: twoLevel(Above, 5, 10, srcGB50493Toxic)},
+		Kind{ID: "tank_level", Name: "Tank liquid level", Unit: "m", Min: 0, Max: 40, Deadband: 0.05, Interval: 10 * s, Sectors: hz},
+		Kind{ID: "tank_temperature", Name: "Tank temperature", Unit: "degC", Min: -50, Max: 300, Deadband: 1, Interval: 10 * s, Sectors: hz},
+		Kind{ID: "pressure", Name: "Vessel or line pressure", Unit: "MPa", Min: 0, Max: 40, Deadband: 0.02, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorPipeline, SectorUrbanGas}},
+		Kind{ID: "flow", Name: "Flow", Unit: "m3/h", Min: 0, Max: 100000, Deadband: 10, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorPipeline}},
+
+		// Coal mines (KJ monitoring systems). CH4 defaults are the working
+		// face T1 row: alarm at 1.0 %, power cut at 1.5 %, restore below
+		// 1.0 %. Other location roles set their own in the registry.
+		Kind{ID: "ch4", Name: "Methane (coal mine)", Unit: "%CH4", Min: 0, Max: 100, Deadband: 0.1, Interval: 10 * s, Sectors: coal,
+			Setpoints: []Setpoint{
+				{Level: LevelOrange, Direction: Above, Value: 1.0, Clear: 1.0, Source: srcCoalCH4},
+				{Level: LevelRed, Direction: Above, Value: 1.5, Clear: 1.0, Source: srcCoalCH4},
+			}},
+		Kind{ID: "co_mine", Name: "Carbon monoxide (mine)", Unit: "ppm", Min: 0, Max: 1000, Deadband: 2, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 24, Source: srcCoalRules}}},
+		Kind{ID: "o2_mine", Name: "Oxygen in intake air (mine)", Unit: "%VOL", Min: 0, Max: 25, Deadband: 0.3, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Below, Value: 20, Source: srcCoalRules}}},
+		Kind{ID: "co2_mine", Name: "Carbon dioxide in intake air (mine)", Unit: "%VOL", Min: 0, Max: 5, Deadband: 0.05, Interval: 10 * s, Sectors: coal,
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 0.5, Source: srcCoalRules}}},
+		Kind{ID: "wind_speed", Name: "Air speed (mine)", Unit: "m/s", Min: 0, Max: 15, Deadband: 0.05, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
+			Setpoints: []Setpoint{
+				{Level: LevelOrange, Direction: Below, Value: 0.25, Source: srcCoalWind},
+				{Level: LevelOrange, Direction: Above, Value: 4, Source: srcCoalWind},
+			}},
+		Kind{ID: "mine_temperature", Name: "Air temperature (mine)", Unit: "degC", Min: -20, Max: 60, Deadband: 0.5, Interval: 10 * s, Sectors: coal,
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 26, Source: srcCoalTemp}}},
+		Kind{ID: "dust", Name: "Dust concentration (mine)", Unit: "mg/m3", Min: 0, Max: 1000, Deadband: 1, Interval: 10 * s, Sectors: coal},
+
+		// Non-coal mines and tailings ponds: limits are the pond's design.
+		Kind{ID: "pond_water_level", Name: "Tailings pond water level", Unit: "m", Min: 0, Max: 2000, Deadband: 0.05, Interval: 10 * time.Minute, Sectors: tail},
+		Kind{ID: "dry_beach_length", Name: "Dry beach length", Unit: "m", Min: 0, Max: 2000, Deadband: 1, Interval: 10 * time.Minute, Sectors: tail},
+		Kind{ID: "phreatic_depth", Name: "Phreatic line burial depth", Unit: "m", Min: 0, Max: 200, Deadband: 0.1, Interval: 10 * time.Minute, Sectors: tail},
+		Kind{ID: "dam_displacement", Name: "Dam displacement", Unit: "mm", Min: -2000, Max: 2000, Deadband: 1, Interval: 10 * time.Minute, Sectors: tail},
+		Kind{ID: "rainfall", Name: "Rainfall", Unit: "mm", Min: 0, Max: 1000, Deadband: 1, Interval: 10 * time.Minute, Sectors: tail},
+
+		// Pipelines and urban gas.
+		Kind{ID: "line_pressure", Name: "Gas network line pressure", Unit: "MPa", Min: 0, Max: 10, Deadband: 0.005, Interval: 5 * s, Sectors: pipe},
+		Kind{ID: "tunnel_gas", Name: "Utility-tunnel gas compartment, combustible gas", Unit: "%LEL", Min: 0, Max: 100, Deadband: 2, Interval: 5 * s, Sectors: []Sector{SectorUrbanGas},
+			Setpoints: twoLevel(Above, 20, 25, srcUtilityTunnel)},
+		Kind{ID: "manhole_tilt", Name: "Manhole cover tilt", Unit: "deg", Min: 0, Max: 90, Deadband: 1, Interval: 60 * s, Sectors: []Sector{SectorUrbanGas},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 10, Source: srcManholeVendor}}},
+	)
+}

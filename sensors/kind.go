@@ -1,0 +1,107 @@
+package sensors
+
+import (
+	"fmt"
+	"time"
+)
+
+// KindID names a sensor kind, e.g. "combustible_gas".
+type KindID string
+
+// Direction says which side of a setpoint is bad.
+type Direction uint8
+
+// Directions.
+const (
+	Above Direction = iota // alarm when value >= setpoint
+	Below                  // alarm when value <= setpoint
+)
+
+func (d Direction) String() string {
+	if d == Below {
+		return "below"
+	}
+	return "above"
+}
+
+// ParseDirection accepts "above" or "below".
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "above", "high", "":
+		return Above, nil
+	case "below", "low":
+		return Below, nil
+	}
+	return Above, fmt.Errorf("unknown direction %q (want above or below)", s)
+}
+
+// Setpoint is one alarm level of a threshold: the alert reaches Level when
+// the value crosses Value in Direction, and leaves it only when the value
+// is back past Clear (the restore value; coal mines restore power below a
+// lower value than the one that cut it).
+type Setpoint struct {
+	Level     Level
+	Direction Direction
+	Value     float64
+	// Clear is the restore value. When it is zero and Value is not, the
+	// kind's deadband decides: Value minus Deadband above, plus below.
+	Clear float64
+	// Source names the standard or document the value comes from.
+	Source string
+}
+
+// Trips reports whether v is on the alarm side of the setpoint.
+func (s Setpoint) Trips(v float64) bool {
+	if s.Direction == Below {
+		return v <= s.Value
+	}
+	return v >= s.Value
+}
+
+// Clears reports whether v is back on the safe side of the restore value.
+func (s Setpoint) Clears(v float64) bool {
+	if s.Direction == Below {
+		return v > s.Clear
+	}
+	return v < s.Clear
+}
+
+// Kind describes one kind of sensor: what it measures, in which unit, the
+// span the instrument can physically report, and its default setpoints.
+type Kind struct {
+	ID   KindID
+	Name string
+	Unit string
+	// Min and Max are the physical range: a value outside it is not a
+	// measurement but a fault.
+	Min, Max float64
+	// Deadband is the default hysteresis in Unit between a setpoint and
+	// its restore value.
+	Deadband float64
+	// Interval is how often a gateway typically reports this kind.
+	Interval time.Duration
+	// Setpoints are the defaults from national rules. Kinds whose limits
+	// are design- or site-specific have none: those come from the site's
+	// registry entry.
+	Setpoints []Setpoint
+	Sectors   []Sector
+}
+
+// InRange reports whether v is inside the kind's physical range.
+func (k *Kind) InRange(v float64) bool { return v >= k.Min && v <= k.Max }
+
+// Resolve fills in restore values left at zero from the deadband.
+func (k *Kind) Resolve(sps []Setpoint) []Setpoint {
+	out := make([]Setpoint, len(sps))
+	for i, sp := range sps {
+		if sp.Clear == 0 && sp.Value != 0 {
+			if sp.Direction == Below {
+				sp.Clear = sp.Value + k.Deadband
+			} else {
+				sp.Clear = sp.Value - k.Deadband
+			}
+		}
+		out[i] = sp
+	}
+	return out
+}

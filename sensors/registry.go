@@ -1,0 +1,134 @@
+package sensors
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Site is one supervised place: a tank farm, a mine, a pond, a pipeline
+// station or a district gas network.
+type Site struct {
+	ID     string
+	Name   string
+	Sector Sector
+}
+
+// Sensor is one measuring point of a site.
+type Sensor struct {
+	ID       string
+	Site     string
+	Kind     KindID
+	Gateway  string
+	Location string
+	// Role is the location role where a kind's limits depend on it, such
+	// as coal-mine T0/T1/T2 for methane.
+	Role string
+	// Setpoints override the kind's defaults when not empty; restore
+	// values are already resolved against the kind's deadband.
+	Setpoints []Setpoint
+
+	kind *Kind
+}
+
+// KindInfo is the sensor's kind from the catalog the registry was built on.
+func (s *Sensor) KindInfo() *Kind { return s.kind }
+
+// EffectiveSetpoints are the sensor's own setpoints, or else its kind's.
+func (s *Sensor) EffectiveSetpoints() []Setpoint {
+	if len(s.Setpoints) > 0 {
+		return s.Setpoints
+	}
+	return s.kind.Resolve(s.kind.Setpoints)
+}
+
+// Registry is a fleet's sites and sensors, checked against a catalog.
+// It is read-only once built, so lookups need no lock.
+type Registry struct {
+	catalog *Catalog
+	sites   map[string]*Site
+	sensors map[string]map[string]*Sensor // site -> sensor id -> sensor
+	order   []*Sensor
+}
+
+// NewRegistry checks sites and sensors against the catalog and returns
+// every problem at once, so a fleet file is fixed in one pass.
+func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error) {
+	r := &Registry{
+		catalog: cat,
+		sites:   make(map[string]*Site, len(sites)),
+		sensors: make(map[string]map[string]*Sensor, len(sites)),
+	}
+	var errs []string
+	for i := range sites {
+		s := sites[i]
+		if s.ID == "" {
+			errs = append(errs, "site without id")
+			continue
+		}
+		if _, dup := r.sites[s.ID]; dup {
+			errs = append(errs, fmt.Sprintf("duplicate site %q", s.ID))
+			continue
+		}
+		r.sites[s.ID] = &s
+		r.sensors[s.ID] = map[string]*Sensor{}
+	}
+	for i := range sensors {
+		s := sensors[i]
+		bySite, ok := r.sensors[s.Site]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("sensor %q: unknown site %q", s.ID, s.Site))
+			continue
+		}
+		k, ok := cat.Kind(s.Kind)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("sensor %s/%s: unknown kind %q", s.Site, s.ID, s.Kind))
+			continue
+		}
+		if _, dup := bySite[s.ID]; dup {
+			errs = append(errs, fmt.Sprintf("duplicate sensor %s/%s", s.Site, s.ID))
+			continue
+		}
+		s.kind = k
+		s.Setpoints = k.Resolve(s.Setpoints)
+		bySite[s.ID] = &s
+		r.order = append(r.order, &s)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("registry: %s", strings.Join(errs, "; "))
+	}
+	return r, nil
+}
+
+// Catalog is the catalog the registry was checked against.
+func (r *Registry) Catalog() *Catalog { return r.catalog }
+
+// Lookup finds a sensor. Callers on the hot path may pass strings built
+// from byte slices with string(b): the compiler does not allocate for a
+// map index expression.
+func (r *Registry) Lookup(site, sensor string) (*Sensor, bool) {
+	s, ok := r.sensors[site][sensor]
+	return s, ok
+}
+
+// Site finds a site.
+func (r *Registry) Site(id string) (*Site, bool) {
+	s, ok := r.sites[id]
+	return s, ok
+}
+
+// Sites lists the sites sorted by id.
+func (r *Registry) Sites() []*Site {
+	out := make([]*Site, 0, len(r.sites))
+	for _, s := range r.sites {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *Site) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Sensors lists every sensor in the order it was registered.
+func (r *Registry) Sensors() []*Sensor { return r.order }
+
+// Len is the number of sensors.
+func (r *Registry) Len() int { return len(r.order) }
