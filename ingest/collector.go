@@ -79,8 +79,8 @@ type Collector struct {
 	onRead ReadingsFunc
 	log    *slog.Logger
 
-	client    mqtt.Client
-	queues    []chan mqtt.Message
+	client mqtt.Client
+	queues []chan mqtt.Message
 	// qmu guards accepting and the queues' closing: the handler sends
 	// under the read lock, shutdown closes under the write lock.
 	qmu       sync.RWMutex

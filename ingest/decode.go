@@ -45,9 +45,9 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // buffers between calls and is not safe for concurrent use: each ingest
 // worker owns one.
 type Decoder struct {
-	p         fastjson.Parser
-	batch     Batch
-	maxItems  int
+	p        fastjson.Parser
+	batch    Batch
+	maxItems int
 }
 
 // NewDecoder returns a decoder that rejects batches of more than maxItems
