@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/riskmon/riskmon/internal/app"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/spf13/cobra"
+)
+
+func newServe(g *globals) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the service against the broker and InfluxDB named in the config file",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, reg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			level := cfg.LogLevel
+			if g.logLevel != "" {
+				level = g.logLevel
+			}
+			log := newLogger(level)
+			svc, err := app.New(cfg, reg, log)
+			if err != nil {
+				return err
+			}
+			addr, err := svc.Listen()
+			if err != nil {
+				return err
+			}
+			log.Info("riskmon serving", "sensors", reg.Len(), "sites", len(reg.Sites()),
+				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics")
+			return svc.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	return cmd
+}
+
+func loadConfig(path string) (config.Config, *sensors.Registry, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	reg, err := sensors.LoadFile(sensors.DefaultCatalog(), cfg.Path(cfg.Registry))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("registry: %w", err)
+	}
+	return cfg, reg, nil
+}
+
+func newCheckConfig() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "check-config",
+		Short: "Check a config file and its sensor registry, reporting every problem",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, reg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d sites, %d sensors, broker %s, influxdb %s)\n",
+				path, len(reg.Sites()), reg.Len(), cfg.MQTT.Broker, cfg.InfluxDB.URL)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	return cmd
+}
+
+func newKinds() *cobra.Command {
+	return &cobra.Command{
+		Use:   "kinds",
+		Short: "List the sensor kinds with units, physical ranges and default setpoints",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			for _, k := range sensors.DefaultCatalog().Kinds() {
+				fmt.Fprintf(w, "%-26s %-8s %g..%g  %s\n", k.ID, k.Unit, k.Min, k.Max, k.Name)
+				for _, sp := range k.Resolve(k.Setpoints) {
+					fmt.Fprintf(w, "    level %-9s %s %g (restore %g)  source: %s\n", sp.Level, sp.Direction, sp.Value, sp.Clear, sp.Source)
+				}
+				if len(k.Setpoints) == 0 {
+					fmt.Fprintln(w, "    no national default: setpoints come from the site's registry")
+				}
+			}
+			return nil
+		},
+	}
+}

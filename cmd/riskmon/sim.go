@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/simulator"
+	"github.com/spf13/cobra"
+)
+
+func newSim(g *globals) *cobra.Command {
+	var (
+		brokerURL      string
+		sitesPerSector int
+		interval       time.Duration
+		duration       time.Duration
+		registryOut    string
+		leakAt         string
+		leakStart      time.Duration
+		leakPeak       float64
+		speed          float64
+	)
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Publish a simulated fleet to a broker (write its registry with --registry-out for 'serve')",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fleet := simulator.DemoFleet(sitesPerSector)
+			reg, err := fleet.Registry(sensors.DefaultCatalog())
+			if err != nil {
+				return err
+			}
+			if registryOut != "" {
+				if err := writeRegistry(reg, registryOut); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "registry written to", registryOut)
+			}
+			var incidents []simulator.GasLeak
+			if leakAt != "" {
+				site, sensor, ok := strings.Cut(leakAt, "/")
+				if !ok {
+					return errors.New("--leak wants site/sensor")
+				}
+				incidents = append(incidents, simulator.GasLeak{Site: site, Sensor: sensor, Peak: leakPeak,
+					Start: leakStart, RampUp: time.Minute, Hold: 30 * time.Second, RampDown: time.Minute})
+			}
+			ctx := cmd.Context()
+			if duration > 0 {
+				var cancel func()
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			level := "info"
+			if g.logLevel != "" {
+				level = g.logLevel
+			}
+			pub, err := simulator.NewPublisher(simulator.Options{Broker: brokerURL, Fleet: fleet, Incidents: incidents,
+				Interval: interval, Speed: speed, Seed: 1, Logger: newLogger(level)})
+			if err != nil {
+				return err
+			}
+			st, err := pub.Run(ctx)
+			fmt.Fprintf(cmd.OutOrStdout(), "published %d readings in %d messages (%d failed attempts)\n", st.Readings, st.Messages, st.Failed)
+			if err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&brokerURL, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	f.IntVar(&sitesPerSector, "sites-per-sector", 1, "simulated sites of each sector")
+	f.DurationVar(&interval, "interval", 5*time.Second, "device time between two batches of one gateway")
+	f.Float64Var(&speed, "speed", 1, "device time runs this many times faster than the wall clock")
+	f.DurationVar(&duration, "for", 0, "stop after this long (0: until Ctrl-C)")
+	f.StringVar(&registryOut, "registry-out", "", "write the fleet's registry (YAML) here")
+	f.StringVar(&leakAt, "leak", "", "script a gas leak at site/sensor")
+	f.DurationVar(&leakStart, "leak-start", 30*time.Second, "when the leak starts")
+	f.Float64Var(&leakPeak, "leak-peak", 60, "leak peak value in the sensor's unit")
+	return cmd
+}

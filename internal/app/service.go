@@ -1,0 +1,307 @@
+// Package app assembles a running riskmon from its configuration: the
+// collector, the writer, the alerting engine and its notifiers, and the
+// HTTP endpoints. `riskmon serve` and `riskmon demo` both run it, so the
+// demo exercises exactly what production runs.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Service is one riskmon instance.
+type Service struct {
+	cfg  config.Config
+	reg  *sensors.Registry
+	log  *slog.Logger
+	prom *prometheus.Registry
+
+	Metrics    *ingest.Metrics
+	DeadLetter *ingest.DeadLetter
+	Influx     *ingest.Influx
+	Writer     *ingest.Writer
+	Collector  *ingest.Collector
+	Engine     *alerting.Engine
+	Dispatcher *alerting.Dispatcher
+
+	alertClient mqtt.Client
+	listener    net.Listener
+	httpSrv     *http.Server
+	ready       atomic.Bool
+}
+
+// New builds a service; nothing is started until Run.
+func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
+	s := &Service{cfg: cfg, reg: reg, log: log, prom: prometheus.NewRegistry()}
+	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.Path(cfg.StateDir), 0o755); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	dlPath := cfg.StatePath(cfg.DeadLetter.Path)
+	if dlPath != "" {
+		if err := os.MkdirAll(filepath.Dir(dlPath), 0o755); err != nil {
+			return nil, fmt.Errorf("dead-letter dir: %w", err)
+		}
+	}
+	dl, err := ingest.OpenDeadLetter(ingest.DeadLetterOptions{Path: dlPath, MaxBytes: cfg.DeadLetter.MaxBytes, Recent: cfg.DeadLetter.Recent})
+	if err != nil {
+		return nil, err
+	}
+	s.DeadLetter = dl
+	s.Metrics = ingest.NewMetrics(s.prom)
+
+	token, err := cfg.InfluxToken()
+	if err != nil {
+		return nil, err
+	}
+	s.Influx = ingest.NewInflux(ingest.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
+	s.Writer = ingest.NewWriter(s.Influx, cfg.Writer, s.Metrics, log.With("component", "writer"))
+
+	notifiers, err := s.notifiers()
+	if err != nil {
+		return nil, err
+	}
+	s.Dispatcher, err = alerting.NewDispatcher(notifiers, alerting.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify")})
+	if err != nil {
+		return nil, err
+	}
+	kindFor := map[sensors.KindID]time.Duration{}
+	for k, d := range cfg.Alerting.KindFor {
+		kindFor[sensors.KindID(k)] = d
+	}
+	s.Engine, err = alerting.NewEngine(reg, s.Dispatcher, alerting.Options{
+		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting")})
+	if err != nil {
+		return nil, err
+	}
+
+	password, err := cfg.MQTTPassword()
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	s.Collector = ingest.NewCollector(ingest.CollectorOptions{
+		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
+		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
+	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
+		s.Metrics, s.Writer, s.evaluate, log.With("component", "ingest"), s.prom)
+	return s, nil
+}
+
+func (s *Service) evaluate(rs []sensors.Reading) {
+	for _, r := range rs {
+		s.Engine.Evaluate(r)
+	}
+}
+
+func (s *Service) notifiers() ([]alerting.Notifier, error) {
+	n := s.cfg.Alerting.Notify
+	var out []alerting.Notifier
+	if n.Log == nil || *n.Log {
+		out = append(out, alerting.NewLogNotifier(s.log.With("component", "alert")))
+	}
+	if n.MQTT == nil || *n.MQTT {
+		password, err := s.cfg.MQTTPassword()
+		if err != nil {
+			return nil, err
+		}
+		tlsConf, err := s.cfg.TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		o := mqtt.NewClientOptions().AddBroker(s.cfg.MQTT.Broker).
+			SetClientID(s.cfg.MQTT.ClientID + "-alerts").
+			SetUsername(s.cfg.MQTT.Username).SetPassword(password).
+			SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
+			SetCleanSession(true)
+		if tlsConf != nil {
+			o.SetTLSConfig(tlsConf)
+		}
+		s.alertClient = mqtt.NewClient(o)
+		out = append(out, alerting.NewMQTTNotifier(alerting.NewPahoPublisher(s.alertClient, 10*time.Second)))
+	}
+	for i, w := range n.Webhooks {
+		wh, err := alerting.NewWebhookNotifier(w.URL, alerting.WebhookOptions{
+			Name: fmt.Sprintf("webhook-%d", i), Timeout: w.Timeout, MaxElapsed: w.MaxElapsed, Logger: s.log.With("component", "notify")})
+		if err != nil {
+			return nil, fmt.Errorf("alerting.notify.webhooks[%d]: %w", i, err)
+		}
+		out = append(out, wh)
+	}
+	return out, nil
+}
+
+// Listen binds the HTTP listener, so callers learn the address before Run.
+func (s *Service) Listen() (string, error) {
+	l, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		return "", fmt.Errorf("http listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	s.listener = l
+	return l.Addr().String(), nil
+}
+
+// Handler serves /metrics, /healthz, /readyz and the JSON API.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, s.Engine.Active())
+	})
+	mux.Handle("GET /api/deadletter", s.DeadLetter)
+	return mux
+}
+
+// Ready is nil when the broker is connected and InfluxDB answers.
+func (s *Service) Ready(ctx context.Context) error {
+	var errs []error
+	if !s.Collector.Connected() {
+		errs = append(errs, errors.New("MQTT broker not connected"))
+	}
+	if err := s.Influx.Ping(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Run starts everything and blocks until ctx ends, then stops in order:
+// ingest first (draining queued messages and flushing the writer, so what
+// was acknowledged is stored), then notifications, then HTTP.
+func (s *Service) Run(ctx context.Context) error {
+	if s.listener == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.httpSrv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	if s.cfg.InfluxDB.CreateDatabase {
+		if err := s.createDatabase(ctx); err != nil {
+			s.log.Warn("CREATE DATABASE failed; writes will retry until the database exists", "err", err)
+		}
+	}
+	if s.alertClient != nil {
+		// Connect in the background: with connect-retry the token only
+		// completes once the broker answers.
+		s.alertClient.Connect()
+	}
+	dispDone := make(chan error, 1)
+	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
+
+	err := s.Collector.Run(ctx)
+
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if derr := s.Dispatcher.Close(cctx); derr != nil {
+		s.log.Warn("notifications left undelivered at shutdown", "err", derr)
+	}
+	<-dispDone
+	if s.alertClient != nil {
+		s.alertClient.Disconnect(250)
+	}
+	_ = s.httpSrv.Shutdown(cctx)
+	s.Influx.Close()
+	_ = s.DeadLetter.Close()
+	return err
+}
+
+// createDatabase issues CREATE DATABASE through the InfluxDB 1.x query
+// endpoint; InfluxDB 2.x has no such statement and needs the bucket made
+// beforehand.
+func (s *Service) createDatabase(ctx context.Context) error {
+	// A 1.x bucket is "database" or "database/retention-policy".
+	db, _, _ := strings.Cut(s.cfg.InfluxDB.Bucket, "/")
+	q := url.Values{"q": {fmt.Sprintf("CREATE DATABASE %q", db)}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.InfluxDB.URL+"/query?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if tok, _ := s.cfg.InfluxToken(); tok != "" {
+		req.Header.Set("Authorization", "Token "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("CREATE DATABASE %s: %s", db, resp.Status)
+	}
+	return nil
+}
+
+// Stats summarises the service for a status line.
+type Stats struct {
+	Received, Accepted, Written, Rejected, Acked float64
+	Pending                                      int
+	Firing                                       int
+	Raised                                       uint64
+}
+
+// Stats reads the counters.
+func (s *Service) Stats() Stats {
+	st := Stats{
+		Received: counter(s.Metrics.Readings),
+		Accepted: counter(s.Metrics.Accepted),
+		Written:  counter(s.Metrics.Written),
+		Acked:    counter(s.Metrics.Acked),
+		Pending:  s.Writer.Pending(),
+	}
+	for _, r := range ingest.AllReasons() {
+		st.Rejected += counter(s.Metrics.Rejected(r))
+	}
+	for _, a := range s.Engine.Active() {
+		if a.State == alerting.StateFiring {
+			st.Firing++
+		}
+	}
+	st.Raised = s.Engine.Stats().Fired
+	return st
+}
