@@ -1,0 +1,54 @@
+// Package alerting turns sensor readings into alerts and delivers them.
+//
+// # Threshold rules and the alert lifecycle
+//
+// A ThresholdRule compares each reading of one sensor with an ordered set
+// of setpoints, all on the same side (sensors.Above or sensors.Below). The
+// Engine keeps one small state per (rule, sensor) and advances it with a
+// single pure step function, always on device time (the reading's Time),
+// never on the wall clock, so a replayed backlog gives the same alerts as
+// the live stream did:
+//
+//	inactive => pending   the value trips a setpoint and the rule has For > 0
+//	pending  => inactive  the value drops back below the setpoint before For
+//	                      has passed: no alert, nothing is notified
+//	pending  => firing    the value kept tripping for For (device time from
+//	                      the first tripping reading); with For == 0 a
+//	                      tripping reading fires at once          (fired)
+//	firing   => firing    a more severe setpoint kept tripping for For
+//	                                                              (escalated)
+//	firing   => firing    the value is back past the current level's restore
+//	                      value but not past a lower level's      (deescalated)
+//	firing   => inactive  the value is back past every restore value
+//	                                                              (resolved)
+//
+// Between a setpoint and its restore value (Clear) a raised alert keeps its
+// level: that band is the hysteresis that stops an alert flapping on noise.
+// The on-delay follows ISA-18.2: while an alert waits out For, a value back
+// below the setpoint restarts the wait; the band only holds alerts already
+// raised. An alert keeps one id, derived from rule, site, sensor and the
+// device time the condition began (StartsAt), through every escalation and
+// de-escalation until it resolves; there is never more than one open alert
+// per rule and sensor.
+//
+// Readings of bad quality are not evaluated (they are a sensor-health
+// matter); readings older than the last one evaluated for their sensor are
+// ignored and counted, so a late replay cannot move an alert backwards.
+//
+// # Levels
+//
+// Levels are the Chinese four-colour early-warning scale of
+// sensors.Level: 1 red (critical), 2 orange (major), 3 yellow (minor),
+// 4 blue (warning). The default catalog maps an instrument's first alarm
+// setpoint (报警 L1) to orange and its second (L2) to red, leaving yellow
+// and blue to early warnings (预警) from trend and forecast rules. Events
+// carry the level as its number and, in JSON, its color and severity names;
+// MQTT topics use the level's String form, e.g. "2-orange".
+//
+// # Delivery
+//
+// The Engine hands each Event to a Sink. A Dispatcher is the Sink that
+// delivers to Notifiers (log, MQTT, webhook): one bounded queue and one
+// goroutine per notifier, so a slow webhook never delays the others; when a
+// queue is full its oldest event is dropped and counted.
+package alerting

@@ -1,0 +1,124 @@
+package alerting
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// EventType says what happened to an alert.
+type EventType uint8
+
+// Event types. The zero value is not a valid event.
+const (
+	EventFired       EventType = iota + 1 // a new alert is raised
+	EventEscalated                        // the alert moved to a more severe level
+	EventDeescalated                      // the alert moved to a less severe level
+	EventResolved                         // the alert ended
+)
+
+var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved"}
+
+func (t EventType) String() string {
+	if int(t) < len(eventTypeNames) && t != 0 {
+		return eventTypeNames[t]
+	}
+	return fmt.Sprintf("event(%d)", uint8(t))
+}
+
+// MarshalText encodes the type by name, as JSON payloads carry it.
+func (t EventType) MarshalText() ([]byte, error) {
+	if t == 0 || int(t) >= len(eventTypeNames) {
+		return nil, fmt.Errorf("alerting: invalid event type %d", uint8(t))
+	}
+	return []byte(eventTypeNames[t]), nil
+}
+
+// UnmarshalText accepts the names MarshalText writes.
+func (t *EventType) UnmarshalText(b []byte) error {
+	for i := 1; i < len(eventTypeNames); i++ {
+		if string(b) == eventTypeNames[i] {
+			*t = EventType(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("alerting: unknown event type %q", b)
+}
+
+// Event is one change of one alert: it was fired, escalated, de-escalated
+// or resolved. Times are device times in UTC.
+type Event struct {
+	// AlertID is the same for every event of one alert; see the package
+	// documentation.
+	AlertID string         `json:"alert_id"`
+	Rule    string         `json:"rule"`
+	Site    string         `json:"site"`
+	Sensor  string         `json:"sensor"`
+	Kind    sensors.KindID `json:"kind"`
+	Unit    string         `json:"unit"`
+	Type    EventType      `json:"type"`
+	// Level is the alert's level after the event; LevelNone once resolved.
+	Level sensors.Level `json:"level"`
+	// PrevLevel is the level before the event; LevelNone when fired.
+	PrevLevel sensors.Level `json:"prev_level"`
+	// Value is the reading that caused the event.
+	Value float64 `json:"value"`
+	// Setpoint is the limit Value was compared with: the setpoint of Level
+	// for fired and escalated, the restore value that was crossed for
+	// deescalated and resolved.
+	Setpoint float64 `json:"setpoint"`
+	// At is the reading's device time.
+	At time.Time `json:"at"`
+	// StartsAt is the device time of the first reading of the condition
+	// that raised the alert; it does not change while the alert is open.
+	StartsAt time.Time `json:"starts_at"`
+	Message  string    `json:"message"`
+}
+
+// MarshalJSON adds the level's color and severity names next to its
+// number, so consumers need not know the scale.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event // drops this method, so json.Marshal does not recurse
+	return json.Marshal(struct {
+		plain
+		Color    string `json:"color"`
+		Severity string `json:"severity"`
+	}{plain(e), e.Level.Color(), e.Level.Severity()})
+}
+
+// TopicLevel is the level an event is filed under: its Level, or for a
+// resolved alert the level it had, so a subscriber to red alerts also
+// sees them end.
+func (e Event) TopicLevel() sensors.Level {
+	if e.Level == sensors.LevelNone {
+		return e.PrevLevel
+	}
+	return e.Level
+}
+
+// alertID derives an alert's id from what makes it unique: one alert per
+// rule and subject at a time, told apart by when its condition began. Being
+// derived, the id needs no storage and is the same after a restart that
+// restores StartsAt.
+func alertID(rule, site, sensor string, startsAt int64) string {
+	h := sha256.New()
+	for _, s := range [...]string{rule, site, sensor} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(startsAt))
+	h.Write(ts[:])
+	var sum [sha256.Size]byte
+	// 64 bits: an even chance of one collision takes about four billion
+	// alerts, far more than a fleet raises.
+	return hex.EncodeToString(h.Sum(sum[:0])[:8])
+}
+
+// unixTime turns the nanoseconds the engine stores back into a time.
+func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

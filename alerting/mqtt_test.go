@@ -1,0 +1,183 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+type published struct {
+	topic    string
+	qos      byte
+	retained bool
+	payload  []byte
+}
+
+// fakePublisher records what it is asked to publish.
+type fakePublisher struct {
+	msgs []published
+	err  error
+}
+
+func (f *fakePublisher) Publish(topic string, qos byte, retained bool, payload []byte) error {
+	f.msgs = append(f.msgs, published{topic, qos, retained, payload})
+	return f.err
+}
+
+func TestMQTTNotifier(t *testing.T) {
+	escalated := sampleEvent()
+	escalated.Type, escalated.Level, escalated.PrevLevel, escalated.Value, escalated.Setpoint =
+		EventEscalated, sensors.LevelRed, sensors.LevelOrange, 52.5, 50
+	resolved := sampleEvent()
+	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.Value, resolved.Setpoint =
+		EventResolved, sensors.LevelNone, sensors.LevelOrange, 12, 23
+	oddSite := sampleEvent()
+	oddSite.Site = "zone/a+#"
+
+	tests := []struct {
+		name      string
+		ev        Event
+		wantTopic string
+		wantJSON  map[string]any
+	}{
+		{"fired", sampleEvent(), "riskmon/v1/alerts/hz-01/2-orange", map[string]any{
+			"alert_id": "0123456789abcdef", "rule": "combustible_gas_high", "site": "hz-01", "sensor": "GT-101",
+			"kind": "combustible_gas", "unit": "%LEL", "type": "fired",
+			"level": 2.0, "color": "orange", "severity": "major", "prev_level": 0.0,
+			"value": 27.3, "setpoint": 25.0,
+			"at": "2026-11-28T16:00:30Z", "starts_at": "2026-11-28T16:00:00Z",
+			"message": "combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)",
+		}},
+		{"escalated", escalated, "riskmon/v1/alerts/hz-01/1-red", map[string]any{
+			"type": "escalated", "level": 1.0, "color": "red", "severity": "critical", "prev_level": 2.0, "value": 52.5, "setpoint": 50.0,
+		}},
+		// A resolve is filed under the level that ended, so subscribers
+		// of that level see the alert close.
+		{"resolved", resolved, "riskmon/v1/alerts/hz-01/2-orange", map[string]any{
+			"type": "resolved", "level": 0.0, "color": "none", "severity": "none", "prev_level": 2.0, "setpoint": 23.0,
+		}},
+		{"site kept to one topic level", oddSite, "riskmon/v1/alerts/zone_a__/2-orange", map[string]any{
+			"site": "zone/a+#",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := &fakePublisher{}
+			n := NewMQTTNotifier(pub)
+			if err := n.Notify(context.Background(), tt.ev); err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if len(pub.msgs) != 1 {
+				t.Fatalf("%d publishes, want 1", len(pub.msgs))
+			}
+			m := pub.msgs[0]
+			if m.topic != tt.wantTopic || m.qos != 1 || m.retained {
+				t.Errorf("published to %q qos %d retained %v, want %q qos 1 not retained", m.topic, m.qos, m.retained, tt.wantTopic)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(m.payload, &got); err != nil {
+				t.Fatalf("payload %s: %v", m.payload, err)
+			}
+			for k, want := range tt.wantJSON {
+				if got[k] != want {
+					t.Errorf("payload %s = %#v, want %#v", k, got[k], want)
+				}
+			}
+		})
+	}
+}
+
+func TestMQTTNotifierErrors(t *testing.T) {
+	boom := errors.New("boom")
+	n := NewMQTTNotifier(&fakePublisher{err: boom})
+	if err := n.Notify(context.Background(), sampleEvent()); !errors.Is(err, boom) {
+		t.Errorf("err = %v, want the publisher's error wrapped", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pub := &fakePublisher{}
+	if err := NewMQTTNotifier(pub).Notify(ctx, sampleEvent()); !errors.Is(err, context.Canceled) || len(pub.msgs) != 0 {
+		t.Errorf("err = %v with %d publishes, want cancelled before publishing", err, len(pub.msgs))
+	}
+}
+
+func TestEventJSONRoundTrip(t *testing.T) {
+	in := sampleEvent()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Event
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Errorf("round trip\n got %+v\nwant %+v", out, in)
+	}
+}
+
+// fakeToken is a paho token that completes when done is closed.
+type fakeToken struct {
+	done chan struct{}
+	err  error
+}
+
+func (f *fakeToken) Wait() bool { <-f.done; return true }
+func (f *fakeToken) WaitTimeout(d time.Duration) bool {
+	select {
+	case <-f.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+func (f *fakeToken) Done() <-chan struct{} { return f.done }
+func (f *fakeToken) Error() error          { return f.err }
+
+// fakePaho implements the one mqtt.Client method PahoPublisher calls; the
+// embedded interface panics on any other.
+type fakePaho struct {
+	mqtt.Client
+	tok     *fakeToken
+	topic   string
+	payload any
+}
+
+func (f *fakePaho) Publish(topic string, qos byte, retained bool, payload any) mqtt.Token {
+	f.topic, f.payload = topic, payload
+	return f.tok
+}
+
+func TestPahoPublisher(t *testing.T) {
+	closed := make(chan struct{})
+	close(closed)
+	refused := errors.New("not connected")
+	tests := []struct {
+		name string
+		tok  *fakeToken
+		want error
+	}{
+		{"acknowledged", &fakeToken{done: closed}, nil},
+		{"error", &fakeToken{done: closed, err: refused}, refused},
+		{"no acknowledgement", &fakeToken{done: make(chan struct{})}, ErrPublishTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &fakePaho{tok: tt.tok}
+			p := NewPahoPublisher(c, 10*time.Millisecond)
+			err := p.Publish("riskmon/v1/alerts/hz-01/1-red", 1, false, []byte("{}"))
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if c.topic != "riskmon/v1/alerts/hz-01/1-red" || string(c.payload.([]byte)) != "{}" {
+				t.Errorf("client got %q %v", c.topic, c.payload)
+			}
+		})
+	}
+}

@@ -1,0 +1,258 @@
+package alerting
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// ThresholdRule is a multi-level threshold on one sensor's value: the
+// alert reaches the most severe setpoint the value trips once it has held
+// for For, and leaves a level only when the value is back past that
+// level's restore value. See the package documentation for the lifecycle.
+// A rule is immutable and safe for concurrent use.
+type ThresholdRule struct {
+	id  string
+	dir sensors.Direction
+	// sps is sorted most severe first, so the first setpoint a value trips
+	// is the level it reaches.
+	sps    []sensors.Setpoint
+	forDur time.Duration
+}
+
+// NewThresholdRule checks and builds a rule. Every setpoint must point in
+// dir, have a distinct level, and have its restore value (Clear) already
+// resolved (sensors.Kind.Resolve does that); a more severe level must not
+// sit on the safe side of a less severe one. All problems are reported at
+// once.
+func NewThresholdRule(id string, dir sensors.Direction, setpoints []sensors.Setpoint, forDur time.Duration) (*ThresholdRule, error) {
+	sps := slices.Clone(setpoints)
+	slices.SortStableFunc(sps, func(a, b sensors.Setpoint) int { return int(a.Level) - int(b.Level) })
+	var errs []error
+	if id == "" {
+		errs = append(errs, errors.New("empty id"))
+	}
+	if len(sps) == 0 {
+		errs = append(errs, errors.New("no setpoints"))
+	}
+	if forDur < 0 {
+		errs = append(errs, fmt.Errorf("negative for %s", forDur))
+	}
+	for i, sp := range sps {
+		if sp.Level < sensors.LevelRed || sp.Level > sensors.LevelBlue {
+			errs = append(errs, fmt.Errorf("setpoint %g: level %d is not 1-4", sp.Value, sp.Level))
+		}
+		if sp.Direction != dir {
+			errs = append(errs, fmt.Errorf("level %s: direction %s in a %s rule", sp.Level, sp.Direction, dir))
+		}
+		if math.IsNaN(sp.Value) || math.IsNaN(sp.Clear) {
+			errs = append(errs, fmt.Errorf("level %s: setpoint or restore value is NaN", sp.Level))
+		}
+		// A restore value on the alarm side would let a value clear while
+		// it still trips, and the alert would flap on every reading.
+		if (dir == sensors.Above && sp.Clear > sp.Value) || (dir == sensors.Below && sp.Clear < sp.Value) {
+			errs = append(errs, fmt.Errorf("level %s: restore value %g is on the alarm side of setpoint %g", sp.Level, sp.Clear, sp.Value))
+		}
+		if i == 0 {
+			continue
+		}
+		prev := sps[i-1] // more severe than sp
+		if prev.Level == sp.Level {
+			errs = append(errs, fmt.Errorf("level %s set twice", sp.Level))
+		} else if (dir == sensors.Above && prev.Value < sp.Value) || (dir == sensors.Below && prev.Value > sp.Value) {
+			errs = append(errs, fmt.Errorf("level %s setpoint %g is %s level %s setpoint %g", prev.Level, prev.Value, safeSide(dir), sp.Level, sp.Value))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("threshold rule %q: %w", id, errors.Join(errs...))
+	}
+	return &ThresholdRule{id: id, dir: dir, sps: sps, forDur: forDur}, nil
+}
+
+func safeSide(dir sensors.Direction) string {
+	if dir == sensors.Below {
+		return "above"
+	}
+	return "below"
+}
+
+// ID names the rule, e.g. "combustible_gas_high".
+func (r *ThresholdRule) ID() string { return r.id }
+
+// Direction is the side of the setpoints that is bad.
+func (r *ThresholdRule) Direction() sensors.Direction { return r.dir }
+
+// For is the on-delay: how long, in device time, a level must keep
+// tripping before the alert is raised or escalated to it.
+func (r *ThresholdRule) For() time.Duration { return r.forDur }
+
+// Setpoints returns a copy of the setpoints, most severe first.
+func (r *ThresholdRule) Setpoints() []sensors.Setpoint { return slices.Clone(r.sps) }
+
+// thresholdState is one rule's state for one sensor. It is a few words
+// and holds no pointers, so a fleet of sensors costs little memory and the
+// garbage collector has nothing to scan. Phases are derived from it:
+// inactive (level and next none), pending (level none, next set), firing
+// (level set; next set while an escalation waits out For).
+type thresholdState struct {
+	level     sensors.Level // level of the open alert; LevelNone when none is open
+	next      sensors.Level // more severe level waiting out For; LevelNone when none
+	since     int64         // open alert's StartsAt, device time in Unix ns
+	nextSince int64         // device time next began to trip, Unix ns
+	value     float64       // last evaluated value
+}
+
+// transition is what a step changed, in terms an Event is built from.
+type transition struct {
+	typ      EventType // zero when nothing is to be told
+	from, to sensors.Level
+}
+
+// step is the rule's state machine and the only place its state changes.
+// It is pure: the same state, value and device time always give the same
+// result, which is what makes replays and restores reproducible.
+func (r *ThresholdRule) step(st thresholdState, v float64, at int64) (thresholdState, transition) {
+	from := st.level
+	st.value = v
+	if from != sensors.LevelNone {
+		st.level = r.held(v, from)
+		if st.level == sensors.LevelNone {
+			// Back past every restore value: the alert ends, and with it
+			// any escalation that was waiting. A new alert needs a new
+			// trip on a later reading.
+			st.next = sensors.LevelNone
+			return st, transition{typ: EventResolved, from: from}
+		}
+	}
+	target := r.tripped(v)
+	switch {
+	case !target.MoreSevere(st.level):
+		// Nothing more severe than the current level trips: any wait
+		// restarts (ISA-18.2 on-delay; the hysteresis band only holds
+		// alerts already raised).
+		st.next = sensors.LevelNone
+	case st.next == sensors.LevelNone:
+		st.next, st.nextSince = target, at
+	default:
+		// Still tripping something more severe; the wait goes on from when
+		// it began, whichever level trips now.
+		st.next = target
+	}
+	if st.next != sensors.LevelNone && at-st.nextSince >= int64(r.forDur) {
+		if st.level == sensors.LevelNone {
+			st.since = st.nextSince
+		}
+		st.level, st.next = st.next, sensors.LevelNone
+	}
+	return st, transition{typ: classify(from, st.level), from: from, to: st.level}
+}
+
+// classify names the change from one level to another.
+func classify(from, to sensors.Level) EventType {
+	switch {
+	case from == to:
+		return 0
+	case from == sensors.LevelNone:
+		return EventFired
+	case to == sensors.LevelNone:
+		return EventResolved
+	case to.MoreSevere(from):
+		return EventEscalated
+	default:
+		return EventDeescalated
+	}
+}
+
+// tripped is the most severe level whose setpoint v trips.
+func (r *ThresholdRule) tripped(v float64) sensors.Level {
+	for _, sp := range r.sps {
+		if sp.Trips(v) {
+			return sp.Level
+		}
+	}
+	return sensors.LevelNone
+}
+
+// held is the most severe level, no more severe than l, whose restore value
+// v has not crossed: the level an alert at l stays at given v.
+func (r *ThresholdRule) held(v float64, l sensors.Level) sensors.Level {
+	for _, sp := range r.sps {
+		if !sp.Level.MoreSevere(l) && !sp.Clears(v) {
+			return sp.Level
+		}
+	}
+	return sensors.LevelNone
+}
+
+func (r *ThresholdRule) setpoint(l sensors.Level) sensors.Setpoint {
+	for _, sp := range r.sps {
+		if sp.Level == l {
+			return sp
+		}
+	}
+	return sensors.Setpoint{}
+}
+
+// subjectInfo is what an event says about the sensor it concerns.
+type subjectInfo struct {
+	site, sensor string
+	kind         sensors.KindID
+	unit         string
+}
+
+// event builds the Event for a transition of this rule. It runs only when
+// something changed, so it may allocate.
+func (r *ThresholdRule) event(tr transition, st thresholdState, s *subjectInfo, at int64) Event {
+	ev := Event{
+		AlertID:   alertID(r.id, s.site, s.sensor, st.since),
+		Rule:      r.id,
+		Site:      s.site,
+		Sensor:    s.sensor,
+		Kind:      s.kind,
+		Unit:      s.unit,
+		Type:      tr.typ,
+		Level:     tr.to,
+		PrevLevel: tr.from,
+		Value:     st.value,
+		At:        unixTime(at),
+		StartsAt:  unixTime(st.since),
+	}
+	trip, clear := ">=", "<"
+	if r.dir == sensors.Below {
+		trip, clear = "<=", ">"
+	}
+	var op, detail string
+	switch tr.typ {
+	case EventFired:
+		ev.Setpoint, op = r.setpoint(tr.to).Value, trip
+		detail = "level " + levelName(tr.to)
+	case EventEscalated:
+		ev.Setpoint, op = r.setpoint(tr.to).Value, trip
+		detail = "level " + levelName(tr.to) + ", up from " + levelName(tr.from)
+	case EventDeescalated:
+		ev.Setpoint, op = r.setpoint(tr.from).Clear, clear
+		detail = "level " + levelName(tr.to) + ", down from " + levelName(tr.from)
+	case EventResolved:
+		// Resolving means every level up to tr.from was cleared; the last
+		// barrier is the least severe level's restore value.
+		ev.Setpoint, op = r.sps[len(r.sps)-1].Clear, clear
+		detail = "resolved, was level " + levelName(tr.from)
+	}
+	ev.Message = fmt.Sprintf("%s %s at %s: %s %s %s %s (%s)",
+		s.kind, s.sensor, s.site, formatValue(ev.Value), s.unit, op, formatValue(ev.Setpoint), detail)
+	return ev
+}
+
+// levelName writes a level as "2 orange".
+func levelName(l sensors.Level) string {
+	return strconv.Itoa(int(l)) + " " + l.Color()
+}
+
+// formatValue prints a value the way an operator reads it: "27.3", not
+// "27.299999999999997".
+func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }

@@ -1,0 +1,207 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+func sampleEvent() Event {
+	return Event{
+		AlertID: "0123456789abcdef", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101",
+		Kind: "combustible_gas", Unit: "%LEL", Type: EventFired, Level: sensors.LevelOrange,
+		Value: 27.3, Setpoint: 25, At: t0.Add(30 * time.Second), StartsAt: t0,
+		Message: "combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)",
+	}
+}
+
+// fastRetry keeps the tests quick: millisecond backoff, a short budget.
+func fastRetry(srv *httptest.Server) WebhookOptions {
+	return WebhookOptions{
+		Client:          srv.Client(),
+		Timeout:         time.Second,
+		MaxElapsed:      2 * time.Second,
+		InitialInterval: time.Millisecond,
+		MaxInterval:     5 * time.Millisecond,
+	}
+}
+
+func TestWebhook(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []int // answers in order; the last repeats
+		header   http.Header
+		wantHits int32
+		wantErr  int // status of the StatusError expected; 0 for success
+	}{
+		{"200 at once", []int{200}, nil, 1, 0},
+		{"500s retried then 200", []int{500, 502, 503, 204}, nil, 4, 0},
+		{"400 not retried", []int{400}, nil, 1, 400},
+		{"404 not retried", []int{404, 200}, nil, 1, 404},
+		{"429 retried with Retry-After capped", []int{429, 200}, http.Header{"Retry-After": {"120"}}, 2, 0},
+		{"500 until the budget runs out", []int{500}, nil, -1, 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(hits.Add(1)) - 1
+				var ev Event
+				if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer t" {
+					t.Errorf("request %s with headers %v", r.Method, r.Header)
+				}
+				if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.AlertID != "0123456789abcdef" || ev.Type != EventFired {
+					t.Errorf("body decodes to %+v, %v", ev, err)
+				}
+				for k, v := range tt.header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(tt.statuses[min(n, len(tt.statuses)-1)])
+				_, _ = w.Write([]byte("nope"))
+			}))
+			defer srv.Close()
+			opts := fastRetry(srv)
+			opts.Header = http.Header{"Authorization": {"Bearer t"}}
+			if tt.wantHits < 0 {
+				opts.MaxElapsed = 50 * time.Millisecond
+			}
+			n, err := NewWebhookNotifier(srv.URL, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = n.Notify(context.Background(), sampleEvent())
+			if tt.wantErr == 0 && err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if tt.wantErr != 0 {
+				var se *StatusError
+				if !errors.As(err, &se) || se.StatusCode != tt.wantErr || se.Body != "nope" {
+					t.Fatalf("err = %v, want status %d with the body", err, tt.wantErr)
+				}
+			}
+			if tt.wantHits > 0 && hits.Load() != tt.wantHits {
+				t.Errorf("%d requests, want %d", hits.Load(), tt.wantHits)
+			}
+			if tt.wantHits < 0 && hits.Load() < 2 {
+				t.Errorf("%d requests, want retries until the budget ran out", hits.Load())
+			}
+		})
+	}
+}
+
+func TestWebhookConnectionErrorRetried(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			// Drop the connection without an answer, as a crashing
+			// receiver or a reset by a proxy would.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	n, err := NewWebhookNotifier(srv.URL, fastRetry(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(context.Background(), sampleEvent()); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("%d requests, want 2", hits.Load())
+	}
+}
+
+func TestWebhookTimeout(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	opts := fastRetry(srv)
+	opts.Timeout = 20 * time.Millisecond
+	opts.MaxElapsed = 150 * time.Millisecond
+	n, err := NewWebhookNotifier(srv.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = n.Notify(context.Background(), sampleEvent())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline exceeded", err)
+	}
+	if hits.Load() < 2 {
+		t.Errorf("%d requests, want the timeout retried", hits.Load())
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Notify took %v, want about MaxElapsed", d)
+	}
+}
+
+func TestWebhookContextCancelStopsRetries(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	opts := fastRetry(srv)
+	opts.InitialInterval, opts.MaxInterval = time.Hour, time.Hour
+	opts.MaxElapsed = 10 * time.Hour
+	n, err := NewWebhookNotifier(srv.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := n.Notify(ctx, sampleEvent()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+}
+
+func TestNewWebhookNotifierURL(t *testing.T) {
+	for _, u := range []string{"", "ftp://x/y", "http://", "://bad", "localhost:8080/hook"} {
+		if _, err := NewWebhookNotifier(u, WebhookOptions{}); err == nil {
+			t.Errorf("NewWebhookNotifier(%q) accepted it", u)
+		}
+	}
+	n, err := NewWebhookNotifier("https://hooks.example/alerts", WebhookOptions{Name: "ops"})
+	if err != nil || n.Name() != "ops" {
+		t.Errorf("got %v, %v", n, err)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 28, 16, 0, 0, 0, time.UTC)
+	tests := []struct {
+		h    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"3", 3 * time.Second},
+		{"-1", 0},
+		{"soon", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.h, now); got != tt.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
+		}
+	}
+}

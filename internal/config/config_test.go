@@ -1,0 +1,69 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleFileIsTheDefaults(t *testing.T) {
+	c, err := Load("../../riskmon.example.yaml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	d := Default()
+	if c.MQTT.Broker != d.MQTT.Broker || c.InfluxDB.URL != d.InfluxDB.URL || c.Writer.FlushInterval != 100*time.Millisecond ||
+		c.Limits.MaxFuture != d.Limits.MaxFuture || c.Limits.MaxPast != d.Limits.MaxPast || c.HTTP.Listen != d.HTTP.Listen {
+		t.Errorf("example differs from defaults: %+v", c)
+	}
+	if got := c.Path(c.Registry); got != filepath.Join("../..", "deploy/examples/fleet.yaml") {
+		t.Errorf("registry path = %s", got)
+	}
+	if _, err := os.Stat(c.Path(c.Registry)); err != nil {
+		t.Errorf("example registry: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "registry: r.yaml\nmqtt:\n  brokr: tcp://x:1\n", "field brokr not found"},
+		{"bad duration", "registry: r.yaml\nwriter:\n  flush_interval: soon\n", "line 3: cannot unmarshal !!str `soon` into time.Duration"},
+		{"no registry", "log_level: info\n", "registry is empty"},
+		{"several at once", "mqtt:\n  broker: \"\"\ninfluxdb:\n  url: \"\"\n", "mqtt.broker is empty; influxdb.url is empty"},
+		{"bad webhook", "registry: r.yaml\nalerting:\n  notify:\n    webhooks: [{url: ftp://x}]\n", "webhooks[0].url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tok"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("registry: r.yaml\ninfluxdb:\n  token_file: tok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.InfluxToken(); err != nil || tok != "s3cret" {
+		t.Fatalf("token = %q, %v", tok, err)
+	}
+}
