@@ -9,16 +9,12 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/riskmon/riskmon/internal/broker"
 	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/internal/mosquittoproc"
 )
 
 // Influx starts influxd with a "riskmon" database.
@@ -60,85 +56,16 @@ func Embedded(t testing.TB) Broker {
 	return Broker{Name: "embedded", URL: b.URL()}
 }
 
-// MosquittoConfig is the broker configuration the tests and
-// deploy/mosquitto use: persistence on, and queue and in-flight limits
-// raised far above the defaults, which drop QoS 1 messages under load.
-const MosquittoConfig = `listener %d 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location %s/
-autosave_interval 60
-max_inflight_messages 1000
-max_queued_messages 1000000
-max_queued_bytes 0
-max_packet_size 1048576
-log_dest stderr
-log_type error
-log_type warning
-`
-
 // Mosquitto starts a Mosquitto process with its own config file.
 func Mosquitto(t testing.TB) Broker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			bin = "/usr/sbin/mosquitto"
-		} else {
-			t.Fatalf("Mosquitto is required: install it with `apt-get install -y mosquitto` (make deps does this as root): %v", err)
-		}
-	}
-	dir := t.TempDir()
-	port, err := influxproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(MosquittoConfig, port, dir)
-	if os.Geteuid() == 0 {
-		// As root Mosquitto drops to the mosquitto user, which cannot
-		// write to our temporary folder.
-		conf += "user root\n"
-	}
-	path := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	log := &syncWriter{b: new(bytes.Buffer)}
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
+	s, err := mosquittoproc.Start(t.TempDir(), log)
+	if err != nil {
+		t.Fatalf("Mosquitto is required: %v\n%s", err, log.String())
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("mosquitto exited: %v\n%s", err, log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening on %s: %v\n%s", addr, err, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return Broker{Name: "mosquitto", URL: "tcp://" + addr}
+	t.Cleanup(s.Stop)
+	return Broker{Name: "mosquitto", URL: s.URL}
 }
 
 // Brokers starts one of each broker for suites that must pass on both.

@@ -1,0 +1,116 @@
+// Package mosquittoproc runs a Mosquitto broker as a child process with
+// riskmon's tuned configuration, for integration tests and the load
+// benchmark.
+package mosquittoproc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/riskmon/riskmon/internal/influxproc"
+)
+
+// Config is the broker configuration riskmon tests and ships: persistence
+// on, and queue and in-flight limits raised far above the defaults (20
+// in flight, 1,000 queued), which drop QoS 1 messages under load.
+const Config = `listener %d 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location %s/
+autosave_interval 60
+max_inflight_messages 1000
+max_queued_messages 1000000
+max_queued_bytes 0
+max_packet_size 1048576
+log_dest stderr
+log_type error
+log_type warning
+`
+
+// Server is a running mosquitto.
+type Server struct {
+	URL    string
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// FindBinary looks for mosquitto on PATH and in /usr/sbin, where Debian
+// puts it (not on a normal user's PATH).
+func FindBinary() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
+		return "/usr/sbin/mosquitto", nil
+	}
+	return "", errors.New("mosquitto not found: install it with `apt-get install -y mosquitto` (make deps does this as root)")
+}
+
+// Start runs mosquitto on a free loopback port with its config and
+// persistence in dir, and waits until it accepts connections.
+func Start(dir string, log io.Writer) (*Server, error) {
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	port, err := influxproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(Config, port, dir)
+	if os.Geteuid() == 0 {
+		// As root Mosquitto drops to the mosquitto user, which cannot
+		// write to our folder.
+		conf += "user root\n"
+	}
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start mosquitto: %w", err)
+	}
+	s := &Server{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), cmd: cmd, exited: make(chan error, 1)}
+	go func() { s.exited <- cmd.Wait() }()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		select {
+		case err := <-s.exited:
+			return nil, fmt.Errorf("mosquitto exited at start: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("mosquitto not listening on %s: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop interrupts mosquitto, killing it if it does not stop in time.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
