@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestCheckConfig(t *testing.T) {
+	out, err := run(t, "check-config", "--config", "../../riskmon.example.yaml")
+	if err != nil {
+		t.Fatalf("check-config on the example: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ok (5 sites, 40 sensors") {
+		t.Fatalf("output: %s", out)
+	}
+	if _, err := run(t, "check-config", "--config", "testdata/missing.yaml"); err == nil {
+		t.Fatal("check-config accepted a missing file")
+	}
+}
+
+func TestKindsListsSources(t *testing.T) {
+	out, err := run(t, "kinds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"combustible_gas", "GB/T 50493-2019", "ch4", "restore 1", "no national default"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kinds output lacks %q", want)
+		}
+	}
+}
+
+// TestDemoIntegration runs what `make run` runs, for a fixed time: it must
+// store every published reading and raise the scripted leak's alert.
+func TestDemoIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs real servers")
+	}
+	var out bytes.Buffer
+	err := runDemo(context.Background(), &out, slog.New(slog.NewTextHandler(io.Discard, nil)), demoOptions{
+		duration: 12 * time.Second, stateDir: t.TempDir(), sitesPerSector: 1,
+		httpAddr: "127.0.0.1:0", brokerAddr: "127.0.0.1:0", influxPort: 0,
+		interval: 500 * time.Millisecond, malformed: 2, status: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"riskmon demo is up", "readings/s", "lost                 0", "alerts raised        1", "rejected             2"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}
