@@ -1,0 +1,419 @@
+package sensors
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadYAML reads a registry in YAML, checked against cat; name is the file
+// name problems are reported under. The format:
+//
+//	sites:
+//	  - id: hz-tankfarm-01
+//	    name: Tank farm 1
+//	    sector: hazchem
+//	    sensors:
+//	      - id: GT-101
+//	        kind: combustible_gas
+//	        unit: "%LEL"     # optional; when given it must be the kind's unit
+//	        gateway: gw-01
+//	        location: tank T-1 north
+//	        role: ""         # optional location role, e.g. coal T1
+//	        setpoints:       # optional; replace all of the kind's defaults
+//	          - {level: 2, direction: above, value: 25, clear: 23, source: "site design doc"}
+//
+// Site, sensor and gateway ids are letters, digits, '-', '_' and '.'.
+// Levels are 1-4 or colour names, directions above or below (the default).
+// A setpoint without clear restores at its value less the kind's deadband.
+// Unknown keys are errors, so a misspelt optional key is not silently lost.
+// Aliases are errors too: through one, a mistake in the anchored block
+// would be reported at the anchor once for every use, and a few lines of
+// nested aliases can expand to millions of sensors.
+// Problems come back as a *LoadError; a read error is returned as is.
+func LoadYAML(cat *Catalog, name string, r io.Reader) (*Registry, error) {
+	// Reading everything first keeps read errors apart from syntax errors:
+	// the YAML parser would report both the same way.
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	l := newLoader(cat, name)
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	switch err := dec.Decode(&doc); {
+	case err != nil && !errors.Is(err, io.EOF):
+		l.yamlError(err)
+	case len(doc.Content) == 0:
+		l.addf(1, "empty file: want a mapping with a sites list")
+	default:
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case err == nil:
+			l.addf(next.Line, "a second YAML document: a registry file holds one")
+		case !errors.Is(err, io.EOF):
+			l.yamlError(err)
+		}
+		l.yamlFile(doc.Content[0])
+	}
+	return l.finish()
+}
+
+// yamlError turns a YAML syntax error into a problem, taking its line out
+// of the message where the parser put it there.
+func (l *loader) yamlError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if num, text, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil {
+				l.addf(n, "%s", text)
+				return
+			}
+		}
+	}
+	l.addf(0, "%s", msg)
+}
+
+func (l *loader) yamlFile(root *yaml.Node) {
+	f, ok := l.fields(root, "file", "sites")
+	if !ok {
+		return
+	}
+	if f.vals["sites"] == nil {
+		l.addf(root.Line, "missing sites")
+		return
+	}
+	for _, n := range l.list(f, "sites") {
+		l.yamlSite(n)
+	}
+}
+
+func (l *loader) yamlSite(n *yaml.Node) {
+	f, ok := l.fields(n, "site", "id", "name", "sector", "sensors")
+	if !ok {
+		return
+	}
+	var site Site
+	if s, ok := l.str(f, "id"); ok {
+		site.ID = s
+		l.ident(f.at("id"), "site id", s)
+	}
+	if s, ok := l.str(f, "name"); ok {
+		site.Name = s
+		l.text(f.at("name"), "site name", s)
+	}
+	if s, ok := l.str(f, "sector"); ok {
+		site.Sector = l.sector(f.at("sector"), s)
+	}
+	added := l.addSite(f.at("id"), site)
+	for _, sn := range l.list(f, "sensors") {
+		// The sensors of a duplicate site are still checked, but not
+		// registered, or each would be reported as a duplicate too.
+		s, ok := l.yamlSensor(sn)
+		if ok && added {
+			s.Site = site.ID
+			l.addSensor(sn.Line, s)
+		}
+	}
+}
+
+func (l *loader) yamlSensor(n *yaml.Node) (Sensor, bool) {
+	f, ok := l.fields(n, "sensor", "id", "kind", "unit", "gateway", "location", "role", "setpoints")
+	if !ok {
+		return Sensor{}, false
+	}
+	var s Sensor
+	if v, ok := l.str(f, "id"); ok {
+		s.ID = v
+		l.ident(f.at("id"), "sensor id", v)
+	}
+	if v, ok := l.str(f, "gateway"); ok {
+		s.Gateway = v
+		l.ident(f.at("gateway"), "gateway", v)
+	}
+	if v, ok := l.str(f, "location"); ok {
+		s.Location = v
+		l.text(f.at("location"), "location", v)
+	}
+	if v, ok := l.str(f, "role"); ok {
+		s.Role = v
+		l.text(f.at("role"), "role", v)
+	}
+	var k *Kind
+	if v, ok := l.str(f, "kind"); ok {
+		s.Kind = KindID(v)
+		k = l.kind(f.at("kind"), v)
+	}
+	if v, ok := l.str(f, "unit"); ok {
+		l.unit(f.at("unit"), k, v)
+	}
+	var lines []int
+	for _, sn := range l.list(f, "setpoints") {
+		if sp, ok := l.yamlSetpoint(k, sn); ok {
+			s.Setpoints = append(s.Setpoints, sp)
+			lines = append(lines, sn.Line)
+		}
+	}
+	l.setpoints(s.Setpoints, lines)
+	return s, true
+}
+
+// yamlSetpoint reads one setpoint, checking its values against k when the
+// kind is known. It reports false when the setpoint is unusable.
+func (l *loader) yamlSetpoint(k *Kind, n *yaml.Node) (Setpoint, bool) {
+	f, ok := l.fields(n, "setpoint", "level", "direction", "value", "clear", "source")
+	if !ok {
+		return Setpoint{}, false
+	}
+	var sp Setpoint
+	good := true
+	switch v, ok := l.str(f, "level"); {
+	case !ok:
+		good = false
+	case v == "":
+		l.addf(f.at("level"), "missing level")
+		good = false
+	default:
+		lv, err := ParseLevel(v)
+		if err != nil {
+			l.addf(f.at("level"), "%v", err)
+			good = false
+		}
+		sp.Level = lv
+	}
+	if v, ok := l.str(f, "direction"); !ok {
+		good = false
+	} else if sp.Direction, ok = l.direction(f.at("direction"), v); !ok {
+		good = false
+	}
+	switch v, ok := l.str(f, "value"); {
+	case !ok:
+		good = false
+	case v == "":
+		l.addf(f.at("value"), "missing value")
+		good = false
+	default:
+		if sp.Value, ok = l.number(f.at("value"), "value", v); ok {
+			l.inRange(f.at("value"), k, "value", sp.Value)
+		}
+		good = good && ok
+	}
+	if v, ok := l.str(f, "clear"); !ok {
+		good = false
+	} else if v != "" {
+		// Zero is the default and asks for the deadband, so it needs no
+		// range of its own.
+		if sp.Clear, ok = l.number(f.at("clear"), "clear", v); ok && sp.Clear != 0 {
+			l.inRange(f.at("clear"), k, "clear", sp.Clear)
+		}
+		good = good && ok
+	}
+	if v, ok := l.str(f, "source"); ok {
+		sp.Source = v
+		l.text(f.at("source"), "source", v)
+	}
+	return sp, good
+}
+
+// yamlMap is a mapping's values by key.
+type yamlMap struct {
+	vals map[string]*yaml.Node
+	line int // the mapping's own, for keys it lacks
+}
+
+// at is the line of key's value, or of the mapping when key is absent.
+func (m yamlMap) at(key string) int {
+	if n := m.vals[key]; n != nil {
+		return n.Line
+	}
+	return m.line
+}
+
+// fields checks that n is a mapping whose keys are all allowed and given
+// once, and returns its values by key. It reports false when n is not a
+// mapping.
+func (l *loader) fields(n *yaml.Node, what string, allowed ...string) (yamlMap, bool) {
+	if n.Kind != yaml.MappingNode {
+		l.addf(n.Line, "%s: want a mapping, got %s", what, describe(n))
+		return yamlMap{}, false
+	}
+	out := yamlMap{vals: make(map[string]*yaml.Node, len(n.Content)/2), line: n.Line}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			l.addf(k.Line, "%s: want a plain key, got %s", what, describe(k))
+		case !slices.Contains(allowed, k.Value):
+			l.addf(k.Line, "%s: unknown key %q (want %s)", what, k.Value, strings.Join(allowed, ", "))
+		case out.vals[k.Value] != nil:
+			l.addf(k.Line, "%s: key %q given twice", what, k.Value)
+		default:
+			out.vals[k.Value] = v
+		}
+	}
+	return out, true
+}
+
+// list returns the items of the sequence under key; nil for an absent or
+// null one.
+func (l *loader) list(m yamlMap, key string) []*yaml.Node {
+	n := m.vals[key]
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.addf(n.Line, "%s: want a list, got %s", key, describe(n))
+		return nil
+	}
+	return n.Content
+}
+
+// str returns the text of the scalar under key as written, so that ids
+// such as 0101 keep their leading zero; "" for an absent or null one. It
+// reports false, having said why, when the value is not a scalar: the
+// caller then skips its checks rather than also call the value missing.
+func (l *loader) str(m yamlMap, key string) (string, bool) {
+	n := m.vals[key]
+	if n == nil {
+		return "", true
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.addf(n.Line, "%s: want a single value, got %s", key, describe(n))
+		return "", false
+	}
+	if n.ShortTag() == "!!null" {
+		return "", true
+	}
+	return n.Value, true
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return fmt.Sprintf("alias *%s (aliases are not supported: write the value out)", n.Value)
+	}
+	return "nothing"
+}
+
+// WriteYAML writes the registry in the format LoadYAML reads: sites by
+// id, each with its sensors in registration order. Setpoints are written
+// with their resolved restore values, so that any registry the loaders
+// accept loads back the same.
+func (r *Registry) WriteYAML(w io.Writer) error {
+	bySite := make(map[string][]*Sensor, len(r.sites))
+	for _, s := range r.order {
+		bySite[s.Site] = append(bySite[s.Site], s)
+	}
+	sites := r.Sites()
+	if len(sites) == 0 {
+		_, err := io.WriteString(w, "sites: []\n")
+		return err
+	}
+	// The YAML encoder holds every event of a document until it ends,
+	// which for a simulated fleet of 100 000 sensors is most of a
+	// gigabyte. Each site and each sensor is therefore encoded on its
+	// own, as a one-item list, and indented into place.
+	// bufio.Writer keeps the first write error for Flush to return.
+	bw := bufio.NewWriter(w)
+	bw.WriteString("sites:\n")
+	for _, site := range sites {
+		m := mapNode(strNode("id"), strNode(site.ID))
+		if site.Name != "" {
+			m.Content = append(m.Content, strNode("name"), strNode(site.Name))
+		}
+		m.Content = append(m.Content, strNode("sector"), strNode(string(site.Sector)))
+		if err := writeItem(bw, "  ", m); err != nil {
+			return err
+		}
+		if len(bySite[site.ID]) > 0 {
+			bw.WriteString("    sensors:\n")
+		}
+		for _, s := range bySite[site.ID] {
+			if err := writeItem(bw, "      ", sensorNode(s)); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// writeItem writes n as an item of a block list indented by indent.
+// Indenting every line of a block alike keeps its meaning, block scalars
+// included.
+func writeItem(w *bufio.Writer, indent string, n *yaml.Node) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{n}}); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	for line := range bytes.Lines(buf.Bytes()) {
+		if len(line) > 1 {
+			w.WriteString(indent)
+		}
+		w.Write(line)
+	}
+	return nil
+}
+
+func sensorNode(s *Sensor) *yaml.Node {
+	m := mapNode(strNode("id"), strNode(s.ID), strNode("kind"), strNode(string(s.Kind)),
+		strNode("unit"), strNode(s.kind.Unit), strNode("gateway"), strNode(s.Gateway))
+	if s.Location != "" {
+		m.Content = append(m.Content, strNode("location"), strNode(s.Location))
+	}
+	if s.Role != "" {
+		m.Content = append(m.Content, strNode("role"), strNode(s.Role))
+	}
+	if len(s.Setpoints) > 0 {
+		list := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, sp := range s.Setpoints {
+			spm := mapNode(strNode("level"), numNode(float64(sp.Level)), strNode("direction"), strNode(sp.Direction.String()),
+				strNode("value"), numNode(sp.Value), strNode("clear"), numNode(sp.Clear))
+			if sp.Source != "" {
+				spm.Content = append(spm.Content, strNode("source"), strNode(sp.Source))
+			}
+			// One setpoint a line reads like the table it came from.
+			spm.Style = yaml.FlowStyle
+			list.Content = append(list.Content, spm)
+		}
+		m.Content = append(m.Content, strNode("setpoints"), list)
+	}
+	return m
+}
+
+// mapNode builds a mapping node from alternating keys and values.
+func mapNode(kv ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.MappingNode, Content: kv}
+}
+
+// strNode is a string scalar; the encoder quotes it where it would otherwise
+// read back as a number or boolean.
+func strNode(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}
+
+// numNode is a number scalar, in the shortest form that reads back exactly.
+// It has no tag so that 25 is written plain and not as "!!float 25".
+func numNode(v float64) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatFloat(v, 'g', -1, 64)}
+}
