@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -46,7 +45,7 @@ func (o CollectorOptions) withDefaults() CollectorOptions {
 		o.Workers = 2
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 8192
+		o.QueueSize = 65536
 	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = 30 * time.Second
@@ -66,16 +65,17 @@ type ReadingsFunc func([]sensors.Reading)
 //
 // Delivery: messages arrive at QoS 1 on a persistent session with manual
 // acknowledgement. A message is acknowledged only once its readings are
-// stored by the writer or rejected for good (parked in the dead-letter
-// store); a crash before that makes the broker deliver it again, and a
-// redelivered reading overwrites its own point (same series, same time).
+// durable in the spool (fsynced) or rejected for good (parked in the
+// dead-letter store); a crash before that makes the broker deliver it
+// again, and a redelivered reading overwrites its own point (same series,
+// same time).
 type Collector struct {
 	opts   CollectorOptions
 	reg    *sensors.Registry
 	lim    Limits
 	rej    *Rejecter
 	m      *Metrics
-	w      *Writer
+	sp     *Spool
 	onRead ReadingsFunc
 	log    *slog.Logger
 
@@ -91,9 +91,9 @@ type Collector struct {
 
 // NewCollector wires a collector; call Run to start it.
 func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics,
-	w *Writer, onRead ReadingsFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
+	sp *Spool, onRead ReadingsFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
 	opts = opts.withDefaults()
-	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, w: w, onRead: onRead, log: log}
+	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, log: log}
 	c.queues = make([]chan mqtt.Message, opts.Workers)
 	for i := range c.queues {
 		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
@@ -201,20 +201,33 @@ func topicHash(s string) uint32 {
 
 func (c *Collector) work(q <-chan mqtt.Message) {
 	p := NewProcessor(c.reg, c.lim, c.rej, c.m)
+	var lines []byte
 	for msg := range q {
 		rs := p.Process(msg.Topic(), msg.Payload(), time.Now())
-		if len(rs) > 0 && c.onRead != nil {
+		ack := func() { msg.Ack(); c.m.Acked.Inc() }
+		if len(rs) == 0 {
+			// Everything in it was rejected and parked: redelivery
+			// cannot help.
+			ack()
+			continue
+		}
+		if c.onRead != nil {
 			c.onRead(rs)
 		}
-		if err := c.w.Add(rs, func() { msg.Ack(); c.m.Acked.Inc() }); err != nil {
-			c.log.Warn("writer stopped; message left for redelivery", "topic", msg.Topic())
+		lines = lines[:0]
+		for i := range rs {
+			lines = appendLine(lines, &rs[i])
+		}
+		if err := c.sp.Append(lines, len(rs), ack); err != nil {
+			c.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
 	}
 }
 
-// Run connects, consumes until ctx ends, then shuts down in order: stop
-// taking messages, drain the worker queues into the writer, flush the
-// writer (acknowledging what it stores), and only then disconnect.
+// Run connects and consumes until ctx ends, then stops taking messages and
+// drains the worker queues into the spool. It does not disconnect: the
+// spool's last commit still has acknowledgements to send; call Disconnect
+// after it.
 func (c *Collector) Run(ctx context.Context) error {
 	c.client = mqtt.NewClient(c.clientOptions())
 	c.accepting = true
@@ -223,10 +236,6 @@ func (c *Collector) Run(ctx context.Context) error {
 	for _, q := range c.queues {
 		workers.Go(func() { c.work(q) })
 	}
-	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
-	writerDone := make(chan error, 1)
-	go func() { writerDone <- c.w.Run(wctx) }()
-
 	tok := c.client.Connect()
 	// With connect-retry on, the token completes once connected or when
 	// Disconnect is called; don't hold shutdown hostage to it.
@@ -245,15 +254,17 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	c.qmu.Unlock()
 	workers.Wait()
-	stopWriter()
-	werr := <-writerDone
-	c.client.Disconnect(250)
+	return nil
+}
+
+// Disconnect closes the broker connection, giving in-flight
+// acknowledgements a moment to leave.
+func (c *Collector) Disconnect() {
+	if c.client != nil {
+		c.client.Disconnect(250)
+	}
 	c.connected.Store(false)
 	c.m.Connected.Set(0)
-	if werr != nil {
-		return fmt.Errorf("collector shutdown: %w", werr)
-	}
-	return nil
 }
 
 // WaitConnected blocks until the collector is subscribed or ctx ends.

@@ -3,9 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,28 +26,9 @@ func TestCollectorIntegration(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			const messages, perMessage, malformed = 300, 10, 6
 			base := time.Now().Add(-time.Hour).Add(time.Duration(i) * 10 * time.Minute).Truncate(time.Second)
-			reg := testRegistry(t)
-			m := NewMetrics(nil)
-			dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dl.Close()
-			inf := NewInflux(InfluxOptions{URL: influx.URL, Bucket: "riskmon"})
-			defer inf.Close()
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			w := NewWriter(inf, WriterOptions{BatchSize: 500, FlushInterval: 20 * time.Millisecond}, m, log)
 			var evaluated atomic.Int64
-			c := NewCollector(CollectorOptions{Broker: b.URL, ClientID: "riskmon-test-" + b.Name}, reg, Limits{},
-				NewRejecter(m, dl, log, time.Minute), m, w, func(rs []sensors.Reading) { evaluated.Add(int64(len(rs))) }, log, nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			runDone := make(chan error, 1)
-			go func() { runDone <- c.Run(ctx) }()
-			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-			defer wcancel()
-			if err := c.WaitConnected(wctx); err != nil {
-				t.Fatal(err)
-			}
+			tp := startPipeline(t, b.URL, influx.URL, "riskmon-test-"+b.Name, "", func(rs []sensors.Reading) { evaluated.Add(int64(len(rs))) })
+			m, dl, inf := tp.m, tp.dl, tp.influx
 
 			pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("pub-" + b.Name))
 			if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -84,13 +62,10 @@ func TestCollectorIntegration(t *testing.T) {
 				}
 			}
 			total := float64(messages + malformed)
-			deadline := time.Now().Add(30 * time.Second)
-			for testutil.ToFloat64(m.Acked) < total && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			cancel()
-			if err := <-runDone; err != nil {
-				t.Fatalf("collector: %v", err)
+			waitFor(t, 30*time.Second, "all messages acked", func() bool { return testutil.ToFloat64(m.Acked) >= total })
+			waitFor(t, 30*time.Second, "spool drained", func() bool { _, n, _ := tp.Spool.Backlog(); return n == 0 })
+			if err := tp.stop(); err != nil {
+				t.Fatalf("pipeline: %v", err)
 			}
 			if got := testutil.ToFloat64(m.Acked); got != total {
 				t.Fatalf("acked %v messages, want %v", got, total)

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -26,18 +25,9 @@ func TestReconnectResubscribesIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := b1.Addr()
-	m := NewMetrics(nil)
-	dl, _ := OpenDeadLetter(DeadLetterOptions{})
-	inf := NewInflux(InfluxOptions{URL: influx.URL, Bucket: "riskmon"})
-	defer inf.Close()
-	log := slog.New(slog.DiscardHandler)
-	w := NewWriter(inf, WriterOptions{FlushInterval: 10 * time.Millisecond}, m, log)
-	c := NewCollector(CollectorOptions{Broker: b1.URL(), ClientID: "riskmon-reconnect"}, testRegistry(t), Limits{},
-		NewRejecter(m, dl, log, time.Minute), m, w, nil, log, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	tp := startPipeline(t, b1.URL(), influx.URL, "riskmon-reconnect", "", nil)
+	c, m, inf := tp.Collector, tp.m, tp.influx
+	ctx := context.Background()
 
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 	publish := func(url string, from, n int) {
@@ -66,11 +56,8 @@ func TestReconnectResubscribesIntegration(t *testing.T) {
 		}
 	}
 
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer wcancel()
-	if err := c.WaitConnected(wctx); err != nil {
-		t.Fatal(err)
-	}
 	publish(b1.URL(), 0, 50)
 	waitAcked(50)
 
@@ -98,6 +85,7 @@ func TestReconnectResubscribesIntegration(t *testing.T) {
 	}
 	publish(b2.URL(), 50, 50)
 	waitAcked(100)
+	waitFor(t, 20*time.Second, "spool drained", func() bool { _, n, _ := tp.Spool.Backlog(); return n == 0 })
 	n, err := inf.CountReadings(context.Background(), base.Add(-time.Minute), base.Add(5*time.Minute))
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +59,29 @@ func readingsN(n int) []sensors.Reading {
 	return rs
 }
 
-func TestWriterStatusContract(t *testing.T) {
+// spoolWith appends one record per batch of readings and commits them.
+func spoolWith(t *testing.T, dir string, batches ...[]sensors.Reading) *Spool {
+	t.Helper()
+	sp, err := OpenSpool(SpoolOptions{Dir: dir, CommitInterval: time.Millisecond}, NewSpoolMetrics(nil), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range batches {
+		var lines []byte
+		for i := range rs {
+			lines = appendLine(lines, &rs[i])
+		}
+		if err := sp.Append(lines, len(rs), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.commit(); err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+func TestForwarderStatusContract(t *testing.T) {
 	tests := []struct {
 		name      string
 		statuses  []int
@@ -84,24 +106,25 @@ func TestWriterStatusContract(t *testing.T) {
 			inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
 			defer inf.Close()
 			m := NewMetrics(nil)
-			w := NewWriter(inf, WriterOptions{BatchSize: 5, FlushInterval: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}, m, slog.New(slog.DiscardHandler))
+			sp := spoolWith(t, t.TempDir(), readingsN(5))
+			defer sp.Close()
+			f := NewForwarder(sp, inf, WriterOptions{BatchSize: 5, FlushInterval: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}, m, slog.New(slog.DiscardHandler))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- w.Run(ctx) }()
-			var acked atomic.Int32
-			if err := w.Add(readingsN(5), func() { acked.Add(1) }); err != nil {
-				t.Fatal(err)
-			}
+			go func() { done <- f.Run(ctx) }()
 			deadline := time.Now().Add(10 * time.Second)
-			for acked.Load() == 0 && time.Now().Before(deadline) {
+			for {
+				if _, n, _ := sp.Backlog(); n == 0 || time.Now().After(deadline) {
+					break
+				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if acked.Load() != 1 {
-				t.Fatalf("done called %d times, want 1", acked.Load())
+			if _, n, _ := sp.Backlog(); n != 0 {
+				t.Fatalf("%d readings left in the spool", n)
 			}
 			fake.mu.Lock()
 			defer fake.mu.Unlock()
@@ -127,38 +150,40 @@ func TestWriterStatusContract(t *testing.T) {
 	}
 }
 
-func TestWriterBatchesBySizeAndTime(t *testing.T) {
+func TestForwarderBatchesBySize(t *testing.T) {
 	fake := &fakeInflux{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
 	defer inf.Close()
-	w := NewWriter(inf, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Concurrency: 1}, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	var batches [][]sensors.Reading
+	for range 25 {
+		batches = append(batches, readingsN(10))
+	}
+	sp := spoolWith(t, t.TempDir(), batches...)
+	defer sp.Close()
+	f := NewForwarder(sp, inf, WriterOptions{BatchSize: 100, FlushInterval: time.Hour}, NewMetrics(nil), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var acked atomic.Int32
-	for range 25 {
-		_ = w.Add(readingsN(10), func() { acked.Add(1) })
-	}
-	// 250 readings with a batch size of 100: two full batches are written
-	// at once; the rest waits for the (hour-long) timer or shutdown.
+	go func() { done <- f.Run(ctx) }()
+	// 250 readings with a batch size of 100: two full batches go at once;
+	// the last 50 wait for the (hour-long) linger, or for shutdown.
 	deadline := time.Now().Add(5 * time.Second)
-	for acked.Load() < 20 && time.Now().Before(deadline) {
+	for {
+		if _, n, _ := sp.Backlog(); n == 50 || time.Now().After(deadline) {
+			break
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := acked.Load(); got != 20 {
-		t.Fatalf("%d messages acked before the timer, want 20", got)
-	}
-	if w.Pending() != 50 {
-		t.Fatalf("pending = %d, want 50", w.Pending())
+	if _, n, _ := sp.Backlog(); n != 50 {
+		t.Fatalf("backlog = %d readings, want 50", n)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if acked.Load() != 25 || w.Pending() != 0 {
-		t.Fatalf("after shutdown flush: acked %d pending %d", acked.Load(), w.Pending())
+	if _, n, _ := sp.Backlog(); n != 0 {
+		t.Fatalf("shutdown drain left %d readings", n)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -167,28 +192,31 @@ func TestWriterBatchesBySizeAndTime(t *testing.T) {
 	}
 }
 
-func TestWriterShutdownLeavesUnwrittenUnacked(t *testing.T) {
-	fake := &fakeInflux{statuses: []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503}}
+func TestForwarderShutdownLeavesUnwrittenInSpool(t *testing.T) {
+	fake := &fakeInflux{statuses: slices.Repeat([]int{503}, 1000)}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
 	defer inf.Close()
-	w := NewWriter(inf, WriterOptions{BatchSize: 5, RetryMin: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond, ShutdownTimeout: 50 * time.Millisecond}, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	dir := t.TempDir()
+	sp := spoolWith(t, dir, readingsN(5))
+	f := NewForwarder(sp, inf, WriterOptions{BatchSize: 5, RetryMin: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond, ShutdownTimeout: 50 * time.Millisecond}, NewMetrics(nil), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var acked atomic.Int32
-	_ = w.Add(readingsN(5), func() { acked.Add(1) })
+	go func() { done <- f.Run(ctx) }()
 	time.Sleep(30 * time.Millisecond)
 	cancel()
-	if err := <-done; err == nil {
-		t.Fatal("Run returned nil with readings unwritten")
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
-	if acked.Load() != 0 {
-		t.Fatal("unwritten readings were acknowledged")
+	sp.Close()
+	sp2, err := OpenSpool(SpoolOptions{Dir: dir}, NewSpoolMetrics(nil), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := w.Add(readingsN(1), nil); err == nil {
-		t.Fatal("Add after stop succeeded")
+	defer sp2.Close()
+	if _, n, _ := sp2.Backlog(); n != 5 {
+		t.Fatalf("reopened spool holds %d readings, want the 5 unwritten", n)
 	}
 }
 

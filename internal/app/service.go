@@ -39,8 +39,8 @@ type Service struct {
 	Metrics    *ingest.Metrics
 	DeadLetter *ingest.DeadLetter
 	Influx     *ingest.Influx
-	Writer     *ingest.Writer
-	Collector  *ingest.Collector
+	Spool      *ingest.Spool
+	Pipeline   *ingest.Pipeline
 	Engine     *alerting.Engine
 	Dispatcher *alerting.Dispatcher
 
@@ -76,7 +76,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	s.Influx = ingest.NewInflux(ingest.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
-	s.Writer = ingest.NewWriter(s.Influx, cfg.Writer, s.Metrics, log.With("component", "writer"))
+	spoolOpts := cfg.Spool
+	spoolOpts.Dir = cfg.StatePath(spoolOpts.Dir)
+	s.Spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
+	if err != nil {
+		return nil, err
+	}
 
 	notifiers, err := s.notifiers()
 	if err != nil {
@@ -104,11 +109,16 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Collector = ingest.NewCollector(ingest.CollectorOptions{
+	collector := ingest.NewCollector(ingest.CollectorOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
 	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
-		s.Metrics, s.Writer, s.evaluate, log.With("component", "ingest"), s.prom)
+		s.Metrics, s.Spool, s.evaluate, log.With("component", "ingest"), s.prom)
+	s.Pipeline = &ingest.Pipeline{
+		Collector: collector,
+		Spool:     s.Spool,
+		Forwarder: ingest.NewForwarder(s.Spool, s.Influx, cfg.Writer, s.Metrics, log.With("component", "writer")),
+	}
 	return s, nil
 }
 
@@ -178,11 +188,15 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// Ready is nil when the broker is connected and InfluxDB answers.
+// Ready is nil when the broker is connected, InfluxDB answers and the
+// spool has room.
 func (s *Service) Ready(ctx context.Context) error {
 	var errs []error
-	if !s.Collector.Connected() {
+	if !s.Pipeline.Collector.Connected() {
 		errs = append(errs, errors.New("MQTT broker not connected"))
+	}
+	if bytes, readings, full := s.Spool.Backlog(); full {
+		errs = append(errs, fmt.Errorf("storage backlog: spool full (%d readings, %d bytes unwritten); intake is held back", readings, bytes))
 	}
 	if err := s.Influx.Ping(ctx); err != nil {
 		errs = append(errs, err)
@@ -235,7 +249,7 @@ func (s *Service) Run(ctx context.Context) error {
 	dispDone := make(chan error, 1)
 	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
 
-	err := s.Collector.Run(ctx)
+	err := s.Pipeline.Run(ctx)
 
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -280,7 +294,7 @@ func (s *Service) createDatabase(ctx context.Context) error {
 // Stats summarises the service for a status line.
 type Stats struct {
 	Received, Accepted, Written, Rejected, Acked float64
-	Pending                                      int
+	Pending                                      int64
 	Firing                                       int
 	Raised                                       uint64
 }
@@ -292,8 +306,8 @@ func (s *Service) Stats() Stats {
 		Accepted: counter(s.Metrics.Accepted),
 		Written:  counter(s.Metrics.Written),
 		Acked:    counter(s.Metrics.Acked),
-		Pending:  s.Writer.Pending(),
 	}
+	_, st.Pending, _ = s.Spool.Backlog()
 	for _, r := range ingest.AllReasons() {
 		st.Rejected += counter(s.Metrics.Rejected(r))
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	DeadLetter DeadLetter           `yaml:"dead_letter"`
 	Alerting   Alerting             `yaml:"alerting"`
 	Writer     ingest.WriterOptions `yaml:"writer"`
+	Spool      ingest.SpoolOptions  `yaml:"spool"`
 
 	// dir is the folder of the file, for relative paths.
 	dir string
@@ -116,13 +117,14 @@ func Default() Config {
 		LogLevel: "info",
 		StateDir: ".state",
 		HTTP:     HTTP{Listen: "127.0.0.1:9464"},
-		MQTT:     MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "riskmon-ingest", Workers: 2, QueueSize: 8192, KeepAlive: 30 * time.Second},
+		MQTT:     MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "riskmon-ingest", Workers: 2, QueueSize: 65536, KeepAlive: 30 * time.Second},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "riskmon"},
 		Limits:   ingest.DefaultLimits(),
 		DeadLetter: DeadLetter{
 			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
 		},
-		dir: ".",
+		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
+		dir:   ".",
 	}
 }
 
