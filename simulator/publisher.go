@@ -1,0 +1,489 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Defaults for Options left at zero.
+const (
+	DefaultInterval       = 5 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+)
+
+// malformedEveryTicks spaces malformed messages in a run without a
+// reading limit, where the stream has no known length to spread them
+// over.
+const malformedEveryTicks = 10
+
+// Options configure a Publisher.
+type Options struct {
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	Broker string
+	Fleet  Fleet
+	// Catalog the fleet is checked against; nil means
+	// sensors.DefaultCatalog().
+	Catalog   *sensors.Catalog
+	Incidents []GasLeak
+	// Interval is the device time between two batches of one gateway;
+	// zero means DefaultInterval.
+	Interval time.Duration
+	// Speed runs device time this many times faster than the wall clock:
+	// 0 means 1 (real time), 60 plays an hour a minute, +Inf publishes as
+	// fast as the broker acknowledges.
+	Speed float64
+	// MaxReadings stops the run after exactly this many readings in
+	// total; the last batch of a gateway may then be partial. 0 means no
+	// limit: the run ends with its context.
+	MaxReadings int
+	// Malformed is how many malformed messages to inject, cycling through
+	// the MalformedKind values. With MaxReadings they are spread evenly
+	// over the stream; without, one goes out every ten rounds, rotating
+	// through the gateways.
+	Malformed int
+	// Seed makes the run reproducible: with the same Seed, Start and
+	// fleet, every payload is the same byte for byte.
+	Seed int64
+	// Start is the device time of the first batch; zero means the wall
+	// clock when Run starts.
+	Start time.Time
+	// PublishTimeout bounds connecting and is how long a publish may go
+	// unacknowledged before it is reported as stalled; it is also the
+	// grace period outstanding publishes get when the run stops. Zero
+	// means DefaultPublishTimeout.
+	PublishTimeout time.Duration
+	// Logger receives progress and problems; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats counts what a run delivered. Messages, Readings and Malformed
+// count only publishes the broker acknowledged.
+type Stats struct {
+	Messages  int64 // good batches
+	Readings  int64 // readings in good batches
+	Malformed int64 // malformed messages
+	// Failed counts publish attempts that ended in an error and were
+	// sent again. Each may have left a duplicate at the broker.
+	Failed int64
+	// Stalled counts waits that passed PublishTimeout without an answer;
+	// the publish stayed pending and paho resent it after reconnecting.
+	Stalled int64
+	// Unconfirmed counts messages that were out when the run stopped and
+	// got no answer within the grace period: they may or may not have
+	// reached the broker. It is zero after a normal run.
+	Unconfirmed int64
+	// BySensor counts acknowledged readings per "site/sensor". Only Run's
+	// result carries it.
+	BySensor map[string]int64
+	Gateways []GatewayStats
+}
+
+// GatewayStats are the counts of one gateway.
+type GatewayStats struct {
+	Site, Gateway string
+	Messages      int64  // acknowledged good batches
+	Malformed     int64  // acknowledged malformed messages
+	LastSeq       uint64 // seq of the last acknowledged good batch
+}
+
+// Publisher plays a fleet's gateways against a broker: one MQTT client per
+// gateway, one JSON batch per gateway and interval with a reading of each
+// of its sensors.
+type Publisher struct {
+	opts      Options
+	log       *slog.Logger
+	gateways  []*gateway
+	wallStep  time.Duration
+	started   atomic.Bool
+	messages  atomic.Int64
+	readings  atomic.Int64
+	malformed atomic.Int64
+	failed    atomic.Int64
+	stalled   atomic.Int64
+}
+
+// gateway is one simulated gateway's state; only its own goroutine
+// touches the non-atomic fields once Run has started.
+type gateway struct {
+	p        *Publisher
+	site, id string
+	topic    string
+	status   string
+	log      *slog.Logger
+	sensors  []*simSensor
+	// ticks is how many full batches to send, or -1 for no limit;
+	// partial is the size of one more batch after them (0 for none).
+	ticks, partial int
+	malformed      []malformedAt // ordered by tick
+	link           *link
+
+	seq    uint64
+	buf    []byte
+	points []Point
+
+	messages    atomic.Int64
+	nMalformed  atomic.Int64
+	lastSeq     atomic.Uint64
+	unconfirmed int64
+}
+
+type simSensor struct {
+	id      string
+	signal  *Signal
+	leaks   []GasLeak
+	active  int // index+1 of the leak shaping the value, for logging
+	counted int64
+}
+
+type malformedAt struct {
+	tick int
+	kind MalformedKind
+}
+
+// NewPublisher checks opts and prepares every gateway's signals and plan.
+func NewPublisher(opts Options) (*Publisher, error) {
+	if opts.Broker == "" {
+		return nil, errors.New("simulator: broker URL is required")
+	}
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.PublishTimeout == 0 {
+		opts.PublishTimeout = DefaultPublishTimeout
+	}
+	if opts.Speed == 0 {
+		opts.Speed = 1
+	}
+	switch {
+	case opts.Interval < 0:
+		return nil, fmt.Errorf("simulator: interval %s is negative", opts.Interval)
+	case opts.Speed < 0 || math.IsNaN(opts.Speed):
+		return nil, fmt.Errorf("simulator: speed %g must be positive", opts.Speed)
+	case opts.MaxReadings < 0 || opts.Malformed < 0:
+		return nil, errors.New("simulator: max readings and malformed must not be negative")
+	}
+	if opts.Catalog == nil {
+		opts.Catalog = sensors.DefaultCatalog()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	reg, err := opts.Fleet.Registry(opts.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	if reg.Len() == 0 {
+		return nil, errors.New("simulator: fleet has no sensors")
+	}
+	p := &Publisher{opts: opts, log: opts.Logger}
+	if !math.IsInf(opts.Speed, 1) {
+		p.wallStep = time.Duration(float64(opts.Interval) / opts.Speed)
+	}
+
+	leaks := map[string][]GasLeak{}
+	for _, l := range opts.Incidents {
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		if _, ok := reg.Lookup(l.Site, l.Sensor); !ok {
+			return nil, fmt.Errorf("simulator: incident on unknown sensor %s/%s", l.Site, l.Sensor)
+		}
+		k := l.Site + "/" + l.Sensor
+		leaks[k] = append(leaks[k], l)
+	}
+	for _, gw := range opts.Fleet.Gateways() {
+		g := &gateway{
+			p: p, site: gw.Site, id: gw.ID,
+			topic: gw.ReadingsTopic(), status: gw.StatusTopic(),
+			log: p.log.With("site", gw.Site, "gateway", gw.ID),
+		}
+		for _, id := range gw.Sensors {
+			s, _ := reg.Lookup(gw.Site, id)
+			sig, err := opts.Fleet.Signal(s, opts.Seed)
+			if err != nil {
+				return nil, fmt.Errorf("simulator: %w", err)
+			}
+			g.sensors = append(g.sensors, &simSensor{id: id, signal: sig, leaks: leaks[gw.Site+"/"+id]})
+		}
+		g.points = make([]Point, 0, len(g.sensors))
+		p.gateways = append(p.gateways, g)
+	}
+	p.plan(reg.Len())
+	return p, nil
+}
+
+// plan decides how many batches each gateway sends and where the
+// malformed messages go. The stream is ordered by round, then by gateway
+// in fleet order; MaxReadings cuts it at an exact reading, so the
+// gateways that come first in the last round send a partial batch.
+func (p *Publisher) plan(total int) {
+	nGw := len(p.gateways)
+	slots := 0 // good batches in the whole stream
+	if m := p.opts.MaxReadings; m > 0 {
+		full, rem := m/total, m%total
+		for _, g := range p.gateways {
+			g.ticks = full
+			g.partial = min(max(rem, 0), len(g.sensors))
+			rem -= len(g.sensors)
+			slots += full
+			if g.partial > 0 {
+				slots++
+			}
+		}
+	} else {
+		for _, g := range p.gateways {
+			g.ticks = -1
+		}
+	}
+	for j := range p.opts.Malformed {
+		var tick, gw int
+		if slots > 0 {
+			// Slot positions (j+1)*slots/(n+1) split the stream into
+			// n+1 equal parts; slot s is round s/nGw of gateway s%nGw.
+			s := (j + 1) * slots / (p.opts.Malformed + 1)
+			tick, gw = s/nGw, s%nGw
+		} else {
+			tick, gw = (j+1)*malformedEveryTicks, j%nGw
+		}
+		g := p.gateways[gw]
+		g.malformed = append(g.malformed, malformedAt{tick: tick, kind: MalformedKind(j % int(malformedKinds))})
+	}
+}
+
+// Progress returns the counters so far; it is safe to call while Run is
+// going, e.g. for a status line. BySensor is left nil.
+func (p *Publisher) Progress() Stats {
+	st := Stats{
+		Messages:  p.messages.Load(),
+		Readings:  p.readings.Load(),
+		Malformed: p.malformed.Load(),
+		Failed:    p.failed.Load(),
+		Stalled:   p.stalled.Load(),
+	}
+	for _, g := range p.gateways {
+		st.Gateways = append(st.Gateways, GatewayStats{
+			Site: g.site, Gateway: g.id,
+			Messages: g.messages.Load(), Malformed: g.nMalformed.Load(), LastSeq: g.lastSeq.Load(),
+		})
+	}
+	return st
+}
+
+// Run connects every gateway, publishes until MaxReadings is reached or
+// ctx ends, marks the gateways offline and disconnects. It returns
+// ctx.Err() when the context ended the run first, which is the normal way
+// to stop a run without MaxReadings. A Publisher runs once.
+func (p *Publisher) Run(ctx context.Context) (Stats, error) {
+	if !p.started.CompareAndSwap(false, true) {
+		return Stats{}, errors.New("simulator: publisher already ran")
+	}
+	if err := p.connect(ctx); err != nil {
+		return Stats{}, err
+	}
+	drain, cancel := drainContext(ctx, p.opts.PublishTimeout)
+	defer cancel()
+
+	wallStart := time.Now()
+	start := p.opts.Start
+	if start.IsZero() {
+		start = wallStart
+	}
+	p.log.Info("simulator publishing", "gateways", len(p.gateways), "interval", p.opts.Interval,
+		"speed", p.opts.Speed, "max_readings", p.opts.MaxReadings, "malformed", p.opts.Malformed,
+		"incidents", len(p.opts.Incidents), "device_start", start)
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.gateways))
+	for i, g := range p.gateways {
+		wg.Go(func() {
+			errs[i] = g.run(ctx, drain, wallStart, start)
+			g.goodbye()
+		})
+	}
+	wg.Wait()
+
+	st := p.Progress()
+	st.BySensor = map[string]int64{}
+	for _, g := range p.gateways {
+		st.Unconfirmed += g.unconfirmed
+		for _, s := range g.sensors {
+			st.BySensor[g.site+"/"+s.id] = s.counted
+		}
+	}
+	p.log.Info("simulator done", "messages", st.Messages, "readings", st.Readings, "malformed", st.Malformed,
+		"failed", st.Failed, "stalled", st.Stalled, "unconfirmed", st.Unconfirmed)
+	if err := errors.Join(errs...); err != nil {
+		// Gateways stop with an error only when ctx ends; one
+		// ctx.Err() reads better than one per gateway.
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return st, ctxErr
+		}
+		return st, err
+	}
+	return st, nil
+}
+
+// connect dials every gateway at once; if any fails the others are
+// closed again so a half fleet never starts.
+func (p *Publisher) connect(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.gateways))
+	for i, g := range p.gateways {
+		wg.Go(func() { errs[i] = g.connect(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, g := range p.gateways {
+			if g.link != nil {
+				g.link.client.Disconnect(0)
+			}
+		}
+		return fmt.Errorf("simulator: %w", err)
+	}
+	return nil
+}
+
+func (g *gateway) connect(ctx context.Context) error {
+	timeout := g.p.opts.PublishTimeout
+	var reconnect atomic.Bool
+	o := clientOptions(g.p.opts.Broker, "sim-"+g.site+"-"+g.id, timeout, g.log).
+		SetWill(g.status, "offline", qos, true).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// The first online goes out from connect, before any
+			// reading; after a reconnect the broker may have published
+			// our will, so say online again.
+			if !reconnect.CompareAndSwap(false, true) {
+				c.Publish(g.status, qos, true, "online")
+			}
+		})
+	c, err := dial(ctx, o, timeout)
+	if err != nil {
+		return err
+	}
+	g.link = &link{client: c, timeout: timeout, log: g.log, failed: &g.p.failed, stalled: &g.p.stalled}
+	if err := g.link.await(ctx, c.Publish(g.status, qos, true, "online")); err != nil {
+		g.link = nil
+		c.Disconnect(0)
+		return fmt.Errorf("gateway %s/%s online status: %w", g.site, g.id, err)
+	}
+	return nil
+}
+
+// run publishes the gateway's batches, one per tick of device time.
+func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) error {
+	mal := g.malformed
+	for tick := 0; g.ticks < 0 || tick < g.ticks || (tick == g.ticks && g.partial > 0); tick++ {
+		if err := sleepCtx(ctx, time.Until(wallStart.Add(time.Duration(tick)*g.p.wallStep))); err != nil {
+			return err
+		}
+		elapsed := time.Duration(tick) * g.p.opts.Interval
+		ts := start.Add(elapsed).UnixMilli()
+		for len(mal) > 0 && mal[0].tick <= tick {
+			if err := g.publishMalformed(ctx, drain, mal[0].kind, ts); err != nil {
+				return err
+			}
+			mal = mal[1:]
+		}
+		n := len(g.sensors)
+		if tick == g.ticks {
+			n = g.partial
+		}
+		if err := g.publishBatch(ctx, drain, elapsed, ts, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sample fills g.points with the first n sensors' values at elapsed.
+// Every sensor draws its noise each tick, incident or not, so a sensor's
+// values after an incident are the ones it would have had anyway.
+func (g *gateway) sample(elapsed time.Duration, n int) {
+	g.points = g.points[:0]
+	for i, s := range g.sensors {
+		v := s.signal.Next()
+		active := 0
+		for j, l := range s.leaks {
+			if l.Active(elapsed) {
+				v = s.signal.quantizeToward(l.ValueAt(elapsed, s.signal.Baseline()))
+				active = j + 1
+				break
+			}
+		}
+		if active != s.active {
+			if active > 0 {
+				g.log.Info("incident started", "sensor", s.id, "peak", s.leaks[active-1].Peak, "elapsed", elapsed)
+			} else {
+				g.log.Info("incident over", "sensor", s.id, "elapsed", elapsed)
+			}
+			s.active = active
+		}
+		if i < n {
+			g.points = append(g.points, Point{Sensor: s.id, Value: v, Decimals: s.signal.Decimals()})
+		}
+	}
+}
+
+func (g *gateway) publishBatch(ctx, drain context.Context, elapsed time.Duration, ts int64, n int) error {
+	g.sample(elapsed, n)
+	g.seq++
+	g.buf = AppendBatch(g.buf[:0], ts, g.seq, g.points)
+	if err := g.send(ctx, drain); err != nil {
+		return err
+	}
+	g.lastSeq.Store(g.seq)
+	for i := range g.points {
+		g.sensors[i].counted++
+	}
+	g.messages.Add(1)
+	g.p.messages.Add(1)
+	g.p.readings.Add(int64(len(g.points)))
+	return nil
+}
+
+func (g *gateway) publishMalformed(ctx, drain context.Context, kind MalformedKind, ts int64) error {
+	g.buf = AppendMalformed(g.buf[:0], kind, ts, g.sensors[0].id)
+	if err := g.send(ctx, drain); err != nil {
+		return err
+	}
+	g.log.Debug("malformed message published", "kind", kind)
+	g.nMalformed.Add(1)
+	g.p.malformed.Add(1)
+	return nil
+}
+
+// send delivers g.buf on the readings topic.
+func (g *gateway) send(ctx, drain context.Context) error {
+	kept, err := g.link.deliver(ctx, drain, g.topic, false, g.buf)
+	if kept {
+		g.buf = nil // paho may still hold it
+	}
+	if errors.Is(err, errUnconfirmed) {
+		g.unconfirmed++
+		return ctx.Err()
+	}
+	return err
+}
+
+// goodbye marks the gateway offline and disconnects. A clean stop sends
+// no will, yet the gateway is gone all the same.
+func (g *gateway) goodbye() {
+	if g.link == nil {
+		return
+	}
+	c := g.link.client
+	tok := c.Publish(g.status, qos, true, "offline")
+	if !tok.WaitTimeout(g.p.opts.PublishTimeout) || tok.Error() != nil {
+		g.log.Warn("offline status not acknowledged", "err", tok.Error())
+	}
+	c.Disconnect(250)
+}
