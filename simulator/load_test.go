@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ func TestLoadExactCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := l.Run(context.Background())
+			res, err := l.Run(testContext(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +105,7 @@ func BenchmarkLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := l.Run(context.Background())
+		res, err := l.Run(testContext(b))
 		if err != nil {
 			b.Fatal(err)
 		}

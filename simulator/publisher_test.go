@@ -89,7 +89,7 @@ func TestPublisherExactCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := p.Run(context.Background())
+			st, err := p.Run(testContext(t))
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
@@ -149,7 +149,7 @@ func TestPublisherStatusAndDeterminism(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := p.Run(context.Background())
+		st, err := p.Run(testContext(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestPublisherGasLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Run(context.Background()); err != nil {
+	if _, err := p.Run(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
 	tl := count(t, sub.waitFor(t, rounds))
@@ -298,7 +298,7 @@ func TestPublisherStopsOnCancel(t *testing.T) {
 			tl.good, tl.readings, tl.malformed, st.Messages, st.Readings, st.Malformed)
 	}
 	checkSeqs(t, tl)
-	if _, err := p.Run(context.Background()); err == nil {
+	if _, err := p.Run(testContext(t)); err == nil {
 		t.Error("second Run succeeded")
 	}
 }
@@ -335,7 +335,7 @@ func TestPublisherConnectError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Run(context.Background()); err == nil {
+	if _, err := p.Run(testContext(t)); err == nil {
 		t.Fatal("run without a broker succeeded")
 	}
 }

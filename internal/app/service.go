@@ -47,7 +47,9 @@ type Service struct {
 	alertClient mqtt.Client
 	listener    net.Listener
 	httpSrv     *http.Server
-	ready       atomic.Bool
+	// backlogSince is when the storage backlog alert fired; zero while
+	// it is not firing. Only watchBacklog writes it.
+	backlogSince atomic.Int64
 }
 
 // New builds a service; nothing is started until Run.
@@ -248,6 +250,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	dispDone := make(chan error, 1)
 	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchBacklog(watchCtx, time.Second)
 
 	err := s.Pipeline.Run(ctx)
 
@@ -318,4 +323,55 @@ func (s *Service) Stats() Stats {
 	}
 	st.Raised = s.Engine.Stats().Fired
 	return st
+}
+
+// Storage backlog alert identity: riskmon itself is the subject.
+const (
+	systemSite     = "riskmon"
+	backlogRule    = "storage_backlog"
+	backlogSubject = "spool"
+)
+
+// StorageBacklogFiring reports whether the storage backlog alert is up.
+func (s *Service) StorageBacklogFiring() bool { return s.backlogSince.Load() != 0 }
+
+// watchBacklog raises a level-1 "storage backlog" alert while the spool is
+// at its cap — intake is then held back, so live evaluation stalls once
+// the broker's in-flight window is used up — and resolves it when the
+// spool has room again.
+func (s *Service) watchBacklog(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			bytes, readings, full := s.Spool.Backlog()
+			since := s.backlogSince.Load()
+			switch {
+			case full && since == 0:
+				s.backlogSince.Store(now.UnixNano())
+				s.Dispatcher.Emit(s.backlogEvent(alerting.EventFired, now, now, readings,
+					fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes)))
+			case !full && since != 0:
+				s.backlogSince.Store(0)
+				s.Dispatcher.Emit(s.backlogEvent(alerting.EventResolved, now, time.Unix(0, since), readings,
+					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings)))
+			}
+		}
+	}
+}
+
+func (s *Service) backlogEvent(typ alerting.EventType, at, startsAt time.Time, readings int64, msg string) alerting.Event {
+	ev := alerting.Event{
+		AlertID: fmt.Sprintf("%s-%d", backlogRule, startsAt.UnixMilli()),
+		Rule:    backlogRule, Site: systemSite, Sensor: backlogSubject, Unit: "readings",
+		Type: typ, Level: sensors.LevelRed, Value: float64(readings),
+		At: at.UTC(), StartsAt: startsAt.UTC(), Message: msg,
+	}
+	if typ == alerting.EventResolved {
+		ev.Level, ev.PrevLevel = sensors.LevelNone, sensors.LevelRed
+	}
+	return ev
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -214,6 +215,26 @@ func (s *Server) Query(ctx context.Context, q string) error {
 	return nil
 }
 
+// Port is the HTTP port, so a restarted server can take the same one.
+func (s *Server) Port() int {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return 0
+	}
+	p, _ := strconv.Atoi(u.Port())
+	return p
+}
+
+// Kill ends the server at once with SIGKILL, as a crash would.
+func (s *Server) Kill() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.exited <- nil
+}
+
 // Stop terminates the server, killing it if it does not stop in time.
 func (s *Server) Stop() error {
 	if s.cmd.Process == nil {
@@ -222,10 +243,12 @@ func (s *Server) Stop() error {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
+		s.exited <- nil
 		return nil
 	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.exited
+		s.exited <- nil
 		return errors.New("influxd did not stop on SIGTERM; killed")
 	}
 }

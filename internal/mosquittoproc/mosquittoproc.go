@@ -35,9 +35,11 @@ log_type warning
 
 // Server is a running mosquitto.
 type Server struct {
-	URL    string
-	cmd    *exec.Cmd
-	exited chan error
+	URL     string
+	Port    int
+	cmd     *exec.Cmd
+	exited  chan error
+	stopped bool
 }
 
 // FindBinary looks for mosquitto on PATH and in /usr/sbin, where Debian
@@ -55,16 +57,22 @@ func FindBinary() (string, error) {
 // Start runs mosquitto on a free loopback port with its config and
 // persistence in dir, and waits until it accepts connections.
 func Start(dir string, log io.Writer) (*Server, error) {
+	port, err := influxproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return StartOn(dir, port, log)
+}
+
+// StartOn is Start on a given port: a restart on the same port and folder
+// finds its persisted sessions and queued messages again.
+func StartOn(dir string, port int, log io.Writer) (*Server, error) {
 	bin, err := FindBinary()
 	if err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = io.Discard
-	}
-	port, err := influxproc.FreePort()
-	if err != nil {
-		return nil, err
 	}
 	conf := fmt.Sprintf(Config, port, dir)
 	if os.Geteuid() == 0 {
@@ -81,7 +89,7 @@ func Start(dir string, log io.Writer) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start mosquitto: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), cmd: cmd, exited: make(chan error, 1)}
+	s := &Server{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Port: port, cmd: cmd, exited: make(chan error, 1)}
 	go func() { s.exited <- cmd.Wait() }()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)
@@ -104,8 +112,13 @@ func Start(dir string, log io.Writer) (*Server, error) {
 	}
 }
 
-// Stop interrupts mosquitto, killing it if it does not stop in time.
+// Stop interrupts mosquitto (which saves its persistence file on the
+// way out), killing it if it does not stop in time. Stopping twice is fine.
 func (s *Server) Stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.exited:

@@ -1,0 +1,161 @@
+package faults
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestInfluxDBOutage kills InfluxDB for 30 s in the middle of a
+// 100,000-reading run: the spool takes the readings and replays them.
+func TestInfluxDBOutage(t *testing.T) {
+	r := newRig(t)
+	svc, _ := r.service(r.config(t.TempDir()))
+	ru := r.publish(100_000, 5000, 0)
+	time.Sleep(5 * time.Second)
+	r.influx.Kill()
+	killedAt := time.Now()
+	// Readings keep arriving and are acknowledged from the spool.
+	acked0 := svc.Stats().Acked
+	time.Sleep(30 * time.Second)
+	if svc.Stats().Acked <= acked0 {
+		t.Error("no message was acknowledged while InfluxDB was down")
+	}
+	_, spooled, _ := svc.Spool.Backlog()
+	r.startInflux()
+	st := ru.wait(t)
+	n := r.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "InfluxDB killed for 30 s", st, n, fmt.Sprintf("%d readings waited in the spool at restart, outage %s", spooled, time.Since(killedAt).Round(time.Second)))
+	if spooled == 0 {
+		t.Error("nothing was spooled during the outage")
+	}
+	if n != st.Readings {
+		t.Fatalf("InfluxDB holds %d readings, published %d", n, st.Readings)
+	}
+}
+
+// TestMosquittoRestart restarts the broker (persistence on) mid-run.
+func TestMosquittoRestart(t *testing.T) {
+	r := newRig(t)
+	r.service(r.config(t.TempDir()))
+	ru := r.publish(60_000, 5000, 0)
+	time.Sleep(4 * time.Second)
+	port := r.mosq.Port
+	r.mosq.Stop()
+	time.Sleep(2 * time.Second)
+	r.startMosquitto(port)
+	st := ru.wait(t)
+	n := r.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "Mosquitto restarted", st, n, "")
+	if n != st.Readings {
+		t.Fatalf("InfluxDB holds %d readings, published %d", n, st.Readings)
+	}
+}
+
+// TestRiskmonKilled kills riskmon with SIGKILL mid-run and starts it again:
+// the broker redelivers what was not acknowledged, the spool replays what
+// was, and duplicates overwrite themselves.
+func TestRiskmonKilled(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	cfg := r.config(state)
+	conf := map[string]any{
+		"log_level": "warn", "state_dir": state, "registry": r.regFile,
+		"http":     map[string]any{"listen": "127.0.0.1:0"},
+		"mqtt":     map[string]any{"broker": cfg.MQTT.Broker, "client_id": "riskmon-killed"},
+		"influxdb": map[string]any{"url": cfg.InfluxDB.URL, "bucket": "riskmon"},
+		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": false}},
+	}
+	b, _ := yaml.Marshal(conf)
+	path := filepath.Join(state, "riskmon.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := func() *exec.Cmd {
+		cmd := exec.Command(riskmonBin, "serve", "--config", path)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	cmd := start()
+	time.Sleep(2 * time.Second) // connect and subscribe
+	ru := r.publish(80_000, 5000, 0)
+	time.Sleep(6 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	time.Sleep(2 * time.Second)
+	cmd = start()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	st := ru.wait(t)
+	n := r.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "riskmon killed with SIGKILL and restarted", st, n, "")
+	if n != st.Readings {
+		t.Fatalf("InfluxDB holds %d readings, published %d", n, st.Readings)
+	}
+}
+
+// TestSpoolCapBackpressure fills a small spool during a long InfluxDB
+// outage: riskmon stops acknowledging, reports the backlog, drops nothing,
+// and everything lands once InfluxDB is back.
+func TestSpoolCapBackpressure(t *testing.T) {
+	r := newRig(t)
+	cfg := r.config(t.TempDir())
+	cfg.Spool.MaxBytes = 1 << 20 // about 9,000 readings
+	svc, _ := r.service(cfg)
+	r.influx.Kill()
+	ru := r.publish(40_000, 5000, 0)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, _, full := svc.Spool.Backlog(); full {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("spool never reached its cap")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	acked := svc.Stats().Acked
+	time.Sleep(3 * time.Second)
+	if svc.Stats().Acked != acked {
+		t.Errorf("messages acknowledged while the spool was full (%v -> %v)", acked, svc.Stats().Acked)
+	}
+	readyz := httpStatus(t, svc, "/readyz")
+	if readyz != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while the spool is full, want 503", readyz)
+	}
+	if !svc.StorageBacklogFiring() {
+		t.Error("no storage backlog alert while the spool is full")
+	}
+	r.startInflux()
+	st := ru.wait(t)
+	n := r.landed(ru, st.Readings, 3*time.Minute)
+	report(t, "spool cap reached during an InfluxDB outage", st, n, fmt.Sprintf("spool cap %d bytes", cfg.Spool.MaxBytes))
+	if n != st.Readings {
+		t.Fatalf("InfluxDB holds %d readings, published %d", n, st.Readings)
+	}
+	if svc.StorageBacklogFiring() {
+		t.Error("storage backlog alert still firing after the backlog drained")
+	}
+}
+
+func httpStatus(t *testing.T, h interface{ Handler() http.Handler }, path string) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code
+}
