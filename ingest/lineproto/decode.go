@@ -9,6 +9,7 @@ package lineproto
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
@@ -74,8 +75,10 @@ type span struct{ start, end int }
 // most likely a JSON batch sent to the wrong topic, and one dead-letter
 // entry says more than one per line.
 //
-// The Sensor strings of one call share a single allocation; they do not
-// refer to payload.
+// The Detail of a rejected reading names its place: a syntax error by
+// line and column, any other problem by entry number, counting the lines
+// that are neither blank nor comments. The Sensor strings of one call
+// share a single allocation; they do not refer to payload.
 func Decode(payload []byte, dst []Reading) ([]Reading, error) {
 	base := len(dst)
 	// The line-protocol Decoder has no Reset, so one is made per message;
@@ -244,12 +247,13 @@ func parseNanos(b []byte) (int64, bool) {
 		return 0, false
 	}
 	var n int64
-	for _, c := range b {
+	for i, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
 		d := int64(c - '0')
-		if n > (1<<63-1-d)/10 {
+		// Only a 19th digit can overflow int64.
+		if i == 18 && n > (math.MaxInt64-d)/10 {
 			return 0, false
 		}
 		n = n*10 + d

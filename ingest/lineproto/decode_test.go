@@ -190,3 +190,27 @@ func TestDecodeManyLines(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNanos(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1", 1, true},
+		{"1764345600000000000", 1764345600000000000, true},
+		{"9223372036854775807", math.MaxInt64, true},
+		{"0000000000000000001", 1, true},
+		{"9223372036854775808", 0, false},
+		{"10000000000000000000", 0, false},
+		{"0", 0, false},
+		{"-1", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseNanos([]byte(tt.in))
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("parseNanos(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
