@@ -120,7 +120,12 @@ func (l *link) deliver(ctx, drain context.Context, topic string, retained bool, 
 		if err := ctx.Err(); err != nil {
 			return kept, err
 		}
-		err := l.await(drain, l.client.Publish(topic, qos, retained, payload))
+		// paho keeps a reference to the payload in its store until the
+		// broker acknowledges it, and a reconnect may complete the token
+		// of a message it is about to resend; a caller reusing its buffer
+		// would then resend the wrong bytes. Each publish gets its own
+		// copy.
+		err := l.await(drain, l.client.Publish(topic, qos, retained, bytes.Clone(payload)))
 		if err == nil {
 			return kept, nil
 		}

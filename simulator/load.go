@@ -361,14 +361,12 @@ func (g *loadGateway) send(ctx context.Context, pending chan<- inflight, free ch
 func (g *loadGateway) acknowledge(ctx, drain context.Context, pending <-chan inflight, free chan<- []byte) {
 	for p := range pending {
 		err := g.link.await(drain, p.token)
-		kept := false
 		if err != nil && !errors.Is(err, errUnconfirmed) {
 			// Refused: go through the retrying path, which stops
 			// trying when ctx ends.
 			g.l.failed.Add(1)
 			g.log.Warn("publish failed, sending again", "seq", p.index+1, "err", err)
-			_, err = g.link.deliver(ctx, drain, g.topic, false, append([]byte(nil), p.payload...))
-			kept = true
+			_, err = g.link.deliver(ctx, drain, g.topic, false, p.payload)
 		}
 		switch {
 		case err == nil:
@@ -378,12 +376,10 @@ func (g *loadGateway) acknowledge(ctx, drain context.Context, pending <-chan inf
 			g.l.readings.Add(p.readings)
 		case errors.Is(err, errUnconfirmed):
 			g.unconfirmed++
-			kept = true
 		}
-		if kept {
-			// paho may still hold the old slice; replace it.
-			p.payload = make([]byte, 0, cap(p.payload))
-		}
-		free <- p.payload
+		// paho may still hold the slice even after the token completed:
+		// a reconnect completes the token of a message it is about to
+		// resend from its store. Never hand the buffer out again.
+		free <- make([]byte, 0, cap(p.payload))
 	}
 }

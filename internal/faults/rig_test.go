@@ -3,8 +3,11 @@ package faults
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,7 +218,8 @@ func (r *rig) landed(ru *run, want int64, limit time.Duration) int64 {
 	inf := ingest.NewInflux(ingest.InfluxOptions{URL: fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), Bucket: "riskmon"})
 	defer inf.Close()
 	deadline := time.Now().Add(limit)
-	var n int64
+	var n, last int64
+	still := 0
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		got, err := inf.CountReadings(ctx, ru.start.Add(-time.Minute), time.Now().Add(time.Minute))
@@ -225,6 +229,14 @@ func (r *rig) landed(ru *run, want int64, limit time.Duration) int64 {
 		}
 		if n >= want || time.Now().After(deadline) {
 			return n
+		}
+		// Stop waiting once the count has not moved for a while.
+		if n == last {
+			if still++; still > 30 {
+				return n
+			}
+		} else {
+			last, still = n, 0
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -241,4 +253,38 @@ func report(t *testing.T, name string, st simulator.Stats, landed int64, extra s
 	}
 	t.Log(b.String())
 	fmt.Println(b.String())
+}
+
+// missing logs the device seconds of a run that hold fewer readings than
+// the fleet has sensors, to show which messages were lost.
+func (r *rig) missing(ru *run) {
+	r.t.Helper()
+	q := url.Values{"db": {"riskmon"}, "q": {fmt.Sprintf("SELECT count(value) FROM reading WHERE time >= %dms GROUP BY time(1s), site", ru.start.UnixMilli())}}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/query?%s", r.influxPort, q.Encode()))
+	if err != nil {
+		r.t.Log(err)
+		return
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Series []struct {
+				Tags   map[string]string
+				Values [][]any
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		r.t.Log(err)
+		return
+	}
+	for _, res := range out.Results {
+		for _, s := range res.Series {
+			for _, v := range s.Values {
+				if c, ok := v[1].(float64); ok && c > 0 && c < 100 {
+					r.t.Logf("site %s second %v: %v readings", s.Tags["site"], v[0], c)
+				}
+			}
+		}
+	}
 }
