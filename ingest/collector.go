@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/ingest/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -39,7 +41,7 @@ func (o CollectorOptions) withDefaults() CollectorOptions {
 		o.ClientID = "riskmon-ingest"
 	}
 	if len(o.Topics) == 0 {
-		o.Topics = []string{ReadingsFilter}
+		o.Topics = DefaultTopics()
 	}
 	if o.Workers <= 0 {
 		o.Workers = 2
@@ -55,6 +57,15 @@ func (o CollectorOptions) withDefaults() CollectorOptions {
 	}
 	return o
 }
+
+// DefaultTopics are every format riskmon takes: JSON batches, line
+// protocol, gateway status and Sparkplug B.
+func DefaultTopics() []string {
+	return []string{ReadingsFilter, TopicPrefix + "+/+/lp", TopicPrefix + "+/+/status", sparkplug.Filter}
+}
+
+// GatewayFunc receives gateway status changes and sequence gaps.
+type GatewayFunc func(GatewayEvent)
 
 // ReadingsFunc receives each message's valid readings on the worker that
 // decoded them, before they are written. The alerting engine hangs here,
@@ -77,6 +88,8 @@ type Collector struct {
 	m      *Metrics
 	sp     *Spool
 	onRead ReadingsFunc
+	onGW   GatewayFunc
+	spb    *sparkplug.Tracker
 	log    *slog.Logger
 
 	client mqtt.Client
@@ -91,9 +104,10 @@ type Collector struct {
 
 // NewCollector wires a collector; call Run to start it.
 func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics,
-	sp *Spool, onRead ReadingsFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
+	sp *Spool, onRead ReadingsFunc, onGW GatewayFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
 	opts = opts.withDefaults()
-	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, log: log}
+	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
+		spb: sparkplug.NewTracker(), log: log}
 	c.queues = make([]chan mqtt.Message, opts.Workers)
 	for i := range c.queues {
 		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
@@ -181,12 +195,29 @@ func (c *Collector) handle(_ mqtt.Client, msg mqtt.Message) {
 		// Shutting down: leave it unacknowledged for redelivery.
 		return
 	}
-	q := c.queues[topicHash(msg.Topic())%uint32(len(c.queues))]
+	q := c.queues[topicHash(routeKey(msg.Topic()))%uint32(len(c.queues))]
 	select {
 	case q <- msg:
 	default:
 		c.overflow.Inc()
 	}
+}
+
+// routeKey is the part of a topic that names its gateway, so all of one
+// gateway's messages (readings, line protocol, status; Sparkplug BIRTH,
+// DATA and DEATH) reach the same worker in order.
+func routeKey(topic string) string {
+	if rest, ok := strings.CutPrefix(topic, sparkplug.Namespace+"/"); ok {
+		// {group}/{type}/{edge}[/{device}]: group and edge, not type.
+		group, rest, _ := strings.Cut(rest, "/")
+		_, rest, _ = strings.Cut(rest, "/")
+		edge, _, _ := strings.Cut(rest, "/")
+		return topic[:len(sparkplug.Namespace)+1+len(group)] + "/" + edge
+	}
+	if i := strings.LastIndexByte(topic, '/'); i > 0 {
+		return topic[:i]
+	}
+	return topic
 }
 
 // topicHash is FNV-1a, inlined to keep the router goroutine allocation-free.
@@ -200,10 +231,21 @@ func topicHash(s string) uint32 {
 }
 
 func (c *Collector) work(q <-chan mqtt.Message) {
-	p := NewProcessor(c.reg, c.lim, c.rej, c.m)
+	p := NewProcessor(c.reg, c.lim, c.rej, c.m, c.spb)
 	var lines []byte
 	for msg := range q {
-		rs := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		for _, cmd := range out.Commands {
+			// Fire and forget: a lost rebirth request is asked again
+			// by the next DATA message with an unknown alias.
+			c.client.Publish(cmd.Topic, 0, false, cmd.Payload)
+		}
+		if c.onGW != nil {
+			for _, ev := range out.Events {
+				c.onGW(ev)
+			}
+		}
+		rs := out.Readings
 		ack := func() { msg.Ack(); c.m.Acked.Inc() }
 		if len(rs) == 0 {
 			// Everything in it was rejected and parked: redelivery

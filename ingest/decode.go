@@ -12,13 +12,15 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// Item is one decoded reading before validation. Sensor points into the
-// decoder's buffer and is valid only until the decoder's next call.
+// Item is one decoded reading before validation, whatever the format.
 type Item struct {
-	Sensor  []byte
+	Sensor  string
 	Value   float64
 	Time    time.Time
 	Quality sensors.Quality
+	// Historical marks a value a gateway buffered during an outage and
+	// sends late (store-and-forward).
+	Historical bool
 	// Reject is set when this reading cannot be used; Detail says why in
 	// words for the dead-letter entry.
 	Reject Reason
@@ -31,6 +33,13 @@ type Batch struct {
 	HasSeq bool
 	Items  []Item
 }
+
+// maxInterned bounds a decoder's sensor-id cache: ids come from the
+// network, and a gateway sending endless new ones must not grow memory.
+const maxInterned = 1 << 16
+
+// MaxSensorID is the longest sensor id accepted.
+const MaxSensorID = 128
 
 // DecodeError rejects a whole message.
 type DecodeError struct {
@@ -48,12 +57,30 @@ type Decoder struct {
 	p        fastjson.Parser
 	batch    Batch
 	maxItems int
+	// interned maps sensor ids to one string each, so decoding a known
+	// sensor allocates nothing.
+	interned map[string]string
 }
 
 // NewDecoder returns a decoder that rejects batches of more than maxItems
 // readings (0 means no limit).
 func NewDecoder(maxItems int) *Decoder {
-	return &Decoder{maxItems: maxItems}
+	return &Decoder{maxItems: maxItems, interned: map[string]string{}}
+}
+
+func (d *Decoder) intern(b []byte) string {
+	if len(b) > MaxSensorID {
+		return string(b) // rejected later; not worth remembering
+	}
+	if s, ok := d.interned[string(b)]; ok {
+		return s
+	}
+	if len(d.interned) >= maxInterned {
+		clear(d.interned)
+	}
+	s := string(b)
+	d.interned[s] = s
+	return s
 }
 
 // Decode parses payload. A returned error rejects the whole message;
@@ -78,6 +105,14 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		}
 		b.Seq, b.HasSeq = seq, true
 	}
+	historical := false
+	if hv := v.Get("historical"); hv != nil {
+		h, err := hv.Bool()
+		if err != nil {
+			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("historical: %w", err)}
+		}
+		historical = h
+	}
 	var batchTime time.Time
 	var batchTimeErr error
 	if tv := v.Get("ts"); tv != nil {
@@ -101,12 +136,14 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		return nil, &DecodeError{ReasonTooMany, fmt.Errorf("%d readings in one message, limit is %d (ingest.max_readings_per_message)", len(arr), d.maxItems)}
 	}
 	for _, r := range arr {
-		b.Items = append(b.Items, decodeItem(r, batchTime))
+		it := d.decodeItem(r, batchTime)
+		it.Historical = historical
+		b.Items = append(b.Items, it)
 	}
 	return b, nil
 }
 
-func decodeItem(r *fastjson.Value, batchTime time.Time) Item {
+func (d *Decoder) decodeItem(r *fastjson.Value, batchTime time.Time) Item {
 	it := Item{Time: batchTime}
 	if r.Type() != fastjson.TypeObject {
 		return reject(it, ReasonBadSchema, "reading is not an object")
@@ -119,7 +156,7 @@ func decodeItem(r *fastjson.Value, batchTime time.Time) Item {
 	if err != nil || len(s) == 0 {
 		return reject(it, ReasonMissingSensor, `"sensor" is not a non-empty string`)
 	}
-	it.Sensor = s
+	it.Sensor = d.intern(s)
 	vv := r.Get("value")
 	if vv == nil {
 		return reject(it, ReasonBadValue, `reading has no "value"`)

@@ -32,9 +32,9 @@ func FuzzDecode(f *testing.F) {
 	rej := NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute)
 	now := time.UnixMilli(1764345600000)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		p := NewProcessor(reg, Limits{}, rej, m)
+		p := NewProcessor(reg, Limits{}, rej, m, nil)
 		before := dl.Total()
-		out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now)
+		out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now).Readings
 		rejected := dl.Total() - before
 		b, err := NewDecoder(0).Decode(payload)
 		if err != nil {

@@ -12,8 +12,10 @@ const Measurement = "reading"
 // appendLine encodes one reading as InfluxDB line protocol with
 // millisecond precision:
 //
-//	reading,kind=K,sector=S,sensor=ID,site=SITE quality="good",value=V MS
+//	reading,kind=K,sector=S,sensor=ID,site=SITE quality="good",received=MSi,value=V MS
 //
+// received is the ingest time in epoch milliseconds; a field historical=true
+// marks store-and-forward data.
 // Tags are in key order (what InfluxDB would sort them to anyway) and
 // carry only registry identifiers, never values, so series cardinality is
 // the number of sensors. Device time is the point's time, so a redelivered
@@ -30,7 +32,16 @@ func appendLine(b []byte, r *sensors.Reading) []byte {
 	b = appendTag(b, r.Site)
 	b = append(b, ` quality="`...)
 	b = append(b, r.Quality.String()...)
-	b = append(b, `",value=`...)
+	b = append(b, '"')
+	if r.Historical {
+		b = append(b, ",historical=true"...)
+	}
+	if !r.Received.IsZero() {
+		b = append(b, ",received="...)
+		b = strconv.AppendInt(b, r.Received.UnixMilli(), 10)
+		b = append(b, 'i')
+	}
+	b = append(b, `,value=`...)
 	b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, r.Time.UnixMilli(), 10)

@@ -14,6 +14,9 @@ type Metrics struct {
 	WriteDuration prometheus.Histogram
 	WriteErrors   *prometheus.CounterVec
 	Pending       prometheus.Gauge
+	SeqGaps       prometheus.Counter
+	Skewed        prometheus.Counter
+	Conflicts     prometheus.Counter
 	rejected      map[Reason]prometheus.Counter
 }
 
@@ -39,6 +42,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "riskmon_influx_write_errors_total", Help: "Failed InfluxDB write requests by class."}, []string{"class"}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "riskmon_ingest_readings_pending", Help: "Accepted readings not yet written to InfluxDB."}),
+		SeqGaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_seq_gap_messages_total", Help: "Gateway messages missing by sequence number (JSON seq, Sparkplug seq)."}),
+		Skewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_clock_skewed_total", Help: "Live readings whose device time is further from receive time than limits.skew_tolerance (stored all the same)."}),
+		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_conflicts_total", Help: "Readings with the same sensor and time as the previous one but another value; the later overwrites the stored point."}),
 		rejected: map[Reason]prometheus.Counter{},
 	}
 	rej := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,7 +60,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
-			m.WriteDuration, m.WriteErrors, m.Pending, rej)
+			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.Skewed, m.Conflicts, rej)
 	}
 	return m
 }

@@ -39,7 +39,7 @@ func startPipeline(t *testing.T, brokerURL, influxURL, clientID, dir string, onR
 		Spool:     sp,
 		Forwarder: NewForwarder(sp, inf, WriterOptions{FlushInterval: 20 * time.Millisecond, RetryMax: 500 * time.Millisecond}, m, log),
 		Collector: NewCollector(CollectorOptions{Broker: brokerURL, ClientID: clientID}, testRegistry(t), Limits{},
-			NewRejecter(m, dl, log, time.Minute), m, sp, onRead, log, nil),
+			NewRejecter(m, dl, log, time.Minute), m, sp, onRead, nil, log, nil),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -3,8 +3,11 @@ package ingest
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/riskmon/riskmon/ingest/lineproto"
+	"github.com/riskmon/riskmon/ingest/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 	"golang.org/x/time/rate"
 )
@@ -62,65 +65,249 @@ func (r *Rejecter) Reject(e DeadLetterEntry, payload []byte) {
 	}
 }
 
-// Processor decodes and validates messages. It owns a decoder and a
-// reading buffer, so each worker needs its own.
+// GatewayEventKind is what happened to a gateway.
+type GatewayEventKind uint8
+
+// Gateway events.
+const (
+	GatewayOnline  GatewayEventKind = iota + 1 // status "online" or Sparkplug NBIRTH
+	GatewayOffline                             // status "offline" (its will) or Sparkplug NDEATH
+	GatewaySeqGap                              // messages missing by sequence number
+)
+
+func (k GatewayEventKind) String() string {
+	switch k {
+	case GatewayOnline:
+		return "online"
+	case GatewayOffline:
+		return "offline"
+	case GatewaySeqGap:
+		return "seq_gap"
+	}
+	return "unknown"
+}
+
+// GatewayEvent reports a gateway's status or a loss of its messages.
+type GatewayEvent struct {
+	Site, Gateway string
+	Kind          GatewayEventKind
+	// Missing is the number of messages lost, for GatewaySeqGap.
+	Missing int
+	// Source is where the event comes from: status, seq or sparkplug.
+	Source string
+	At     time.Time
+}
+
+// Command is a message riskmon must publish in answer, such as a
+// Sparkplug rebirth request.
+type Command struct {
+	Topic   string
+	Payload []byte
+}
+
+// Output is what one message yields. Its slices are reused by the next
+// call of the processor.
+type Output struct {
+	Readings []sensors.Reading
+	Events   []GatewayEvent
+	Commands []Command
+}
+
+type gatewayKey struct{ site, gateway string }
+
+type lastValue struct {
+	ms    int64
+	value float64
+}
+
+// Processor decodes and validates messages of every format. It owns
+// decoders, buffers and per-gateway sequence state, so each worker needs
+// its own; one gateway's messages must always reach the same processor.
 type Processor struct {
-	reg *sensors.Registry
-	lim Limits
-	dec *Decoder
-	rej *Rejecter
-	m   *Metrics
-	out []sensors.Reading
+	reg      *sensors.Registry
+	lim      Limits
+	dec      *Decoder
+	rej      *Rejecter
+	m        *Metrics
+	spb      *sparkplug.Tracker
+	out      Output
+	items    []Item
+	lpBuf    []lineproto.Reading
+	lastSeq  map[gatewayKey]uint64
+	lastSeen map[*sensors.Sensor]lastValue
 }
 
-// NewProcessor returns a processor for one worker.
-func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics) *Processor {
+// NewProcessor returns a processor for one worker. The Sparkplug tracker
+// is shared by all workers (it locks), since it holds the aliases of
+// every edge node.
+func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, spb *sparkplug.Tracker) *Processor {
 	lim = lim.withDefaults()
-	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m}
+	if spb == nil {
+		spb = sparkplug.NewTracker()
+	}
+	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
+		lastSeq: map[gatewayKey]uint64{}, lastSeen: map[*sensors.Sensor]lastValue{}}
 }
 
-// Process turns one readings message into valid readings; everything
-// rejected on the way is counted and parked. The returned slice is reused
-// by the next call. now is the receive time that timestamp limits use.
-func (p *Processor) Process(topic string, payload []byte, now time.Time) []sensors.Reading {
+// Process handles one message; everything rejected on the way is counted
+// and parked. now is the receive time that timestamp limits use.
+func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output {
 	p.m.Messages.Inc()
-	p.out = p.out[:0]
+	p.out.Readings, p.out.Events, p.out.Commands = p.out.Readings[:0], p.out.Events[:0], p.out.Commands[:0]
+	reject := func(r Reason, detail string) *Output {
+		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: r, Detail: detail}, payload)
+		return &p.out
+	}
 	if len(payload) > p.lim.MaxPayloadBytes {
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonTooLarge,
-			Detail: "payload exceeds limits.max_payload_bytes"}, payload)
-		return p.out
+		return reject(ReasonTooLarge, "payload exceeds limits.max_payload_bytes")
+	}
+	if strings.HasPrefix(topic, sparkplug.Namespace+"/") {
+		return p.processSparkplug(topic, payload, now)
 	}
 	pt, err := ParseTopic(topic)
 	if err != nil {
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonBadTopic, Detail: err.Error()}, payload)
-		return p.out
+		return reject(ReasonBadTopic, err.Error())
 	}
 	site, ok := p.reg.Site(pt.Site)
 	if !ok {
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
-			Detail: "site " + pt.Site + " is not in the registry"}, payload)
-		return p.out
+		return reject(ReasonUnknownSite, "site "+pt.Site+" is not in the registry")
 	}
-	b, err := p.dec.Decode(payload)
-	if err != nil {
-		reason := ReasonMalformed
-		var de *DecodeError
-		if errors.As(err, &de) {
-			reason = de.Reason
+	switch pt.Leaf {
+	case "readings":
+		b, err := p.dec.Decode(payload)
+		if err != nil {
+			reason := ReasonMalformed
+			var de *DecodeError
+			if errors.As(err, &de) {
+				reason = de.Reason
+			}
+			return reject(reason, err.Error())
 		}
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: err.Error()}, payload)
-		return p.out
+		if b.HasSeq {
+			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
+		}
+		p.validateAll(topic, payload, site, b.Items, now)
+	case "lp":
+		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
+		p.lpBuf = rs
+		if err != nil {
+			return reject(reasonOf(err, ReasonMalformedLP), err.Error())
+		}
+		p.items = p.items[:0]
+		for _, r := range rs {
+			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
+				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+		}
+		p.validateAll(topic, payload, site, p.items, now)
+	case "status":
+		switch strings.TrimSpace(string(payload)) {
+		case "online":
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOnline, Source: "status", At: now})
+		case "offline":
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOffline, Source: "status", At: now})
+		default:
+			return reject(ReasonBadStatus, `status payload is neither "online" nor "offline"`)
+		}
+	default:
+		return reject(ReasonBadTopic, "unknown topic leaf "+pt.Leaf+" (want readings, lp or status)")
 	}
-	p.m.Readings.Add(float64(len(b.Items)))
-	for i := range b.Items {
-		it := &b.Items[i]
-		r, reason, detail := validate(p.reg, site, it, now, &p.lim)
+	return &p.out
+}
+
+// reasonOf takes a decoder's own reason when it has one.
+func reasonOf(err error, fallback Reason) Reason {
+	var le *lineproto.Error
+	if errors.As(err, &le) && le.Reason != "" {
+		return Reason(le.Reason)
+	}
+	var se *sparkplug.Error
+	if errors.As(err, &se) && se.Reason != "" {
+		return Reason(se.Reason)
+	}
+	return fallback
+}
+
+func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time) *Output {
+	res, err := p.spb.Handle(topic, payload, now)
+	if err != nil {
+		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reasonOf(err, ReasonMalformedSpB), Detail: err.Error()}, payload)
+		return &p.out
+	}
+	if res.NeedRebirth {
+		t, b := sparkplug.RebirthRequest(res.Site, res.Gateway)
+		p.out.Commands = append(p.out.Commands, Command{Topic: t, Payload: b})
+	}
+	site, ok := p.reg.Site(res.Site)
+	if !ok {
+		if len(res.Readings) > 0 || res.Event != sparkplug.EventNone {
+			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
+				Detail: "Sparkplug group " + res.Site + " is not a site in the registry"}, payload)
+		}
+		return &p.out
+	}
+	if res.SeqGap > 0 {
+		p.m.SeqGaps.Add(float64(res.SeqGap))
+		p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewaySeqGap, Missing: res.SeqGap, Source: "sparkplug", At: now})
+	}
+	if res.Device == "" {
+		switch res.Event {
+		case sparkplug.EventOnline:
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewayOnline, Source: "sparkplug", At: now})
+		case sparkplug.EventOffline:
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewayOffline, Source: "sparkplug", At: now})
+		}
+	}
+	p.items = p.items[:0]
+	for _, r := range res.Readings {
+		p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
+			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+	}
+	p.validateAll(topic, payload, site, p.items, now)
+	return &p.out
+}
+
+// checkSeq reports lost messages of a gateway by its JSON batch seq. A seq
+// at or below the last one is a redelivery or a gateway restart, not loss.
+func (p *Processor) checkSeq(site, gateway string, seq uint64, now time.Time) {
+	k := gatewayKey{site, gateway}
+	last, seen := p.lastSeq[k]
+	if !seen {
+		k.gateway = strings.Clone(gateway)
+	}
+	if seen && seq > last+1 {
+		missing := int(min(seq-last-1, 1<<31))
+		p.m.SeqGaps.Add(float64(missing))
+		p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: k.gateway, Kind: GatewaySeqGap, Missing: missing, Source: "seq", At: now})
+	}
+	if !seen || seq > last || seq+1000 < last {
+		// Far below the last: the gateway restarted its counter.
+		p.lastSeq[k] = seq
+	}
+}
+
+func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time) {
+	p.m.Readings.Add(float64(len(items)))
+	for i := range items {
+		it := &items[i]
+		r, s, reason, detail := validate(p.reg, site, it, now, &p.lim)
 		if reason != "" {
-			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: string(it.Sensor)}, payload)
+			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: it.Sensor}, payload)
 			continue
 		}
-		p.out = append(p.out, r)
+		if d := r.Time.Sub(now); d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance {
+			if !r.Historical {
+				p.m.Skewed.Inc()
+			}
+		}
+		ms := r.Time.UnixMilli()
+		if lv, ok := p.lastSeen[s]; ok && lv.ms == ms && lv.value != r.Value {
+			// Same sensor, same time, another value: the later one
+			// overwrites the point in storage; count it so it is seen.
+			p.m.Conflicts.Inc()
+		}
+		p.lastSeen[s] = lastValue{ms, r.Value}
+		r.Received = now
+		p.out.Readings = append(p.out.Readings, r)
 	}
-	p.m.Accepted.Add(float64(len(p.out)))
-	return p.out
+	p.m.Accepted.Add(float64(len(p.out.Readings)))
 }

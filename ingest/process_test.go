@@ -68,8 +68,8 @@ func TestProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dl.Close()
-			p := NewProcessor(testRegistry(t), Limits{MaxPayloadBytes: 2048}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m)
-			out := p.Process(tt.topic, []byte(tt.payload), now)
+			p := NewProcessor(testRegistry(t), Limits{MaxPayloadBytes: 2048}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+			out := p.Process(tt.topic, []byte(tt.payload), now).Readings
 			var got []string
 			for _, r := range out {
 				got = append(got, r.Sensor)
@@ -129,11 +129,11 @@ func BenchmarkProcess(b *testing.B) {
 		`{"sensor":"GT-101","value":12.5}]}`)
 	m := NewMetrics(nil)
 	dl, _ := OpenDeadLetter(DeadLetterOptions{})
-	p := NewProcessor(testRegistry(b), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m)
+	p := NewProcessor(testRegistry(b), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
 	now := time.UnixMilli(1764345600000)
 	b.ReportAllocs()
 	for b.Loop() {
-		if out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now); len(out) != 10 {
+		if out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now).Readings; len(out) != 10 {
 			b.Fatalf("%d readings", len(out))
 		}
 	}

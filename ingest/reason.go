@@ -15,6 +15,9 @@ const (
 	ReasonUnknownSite  Reason = "unknown_site"
 	ReasonDBRejected   Reason = "db_rejected"
 	ReasonQueueTimeout Reason = "queue_overflow"
+	ReasonMalformedLP  Reason = "malformed_lp"
+	ReasonMalformedSpB Reason = "malformed_sparkplug"
+	ReasonBadStatus    Reason = "bad_status"
 )
 
 // Reasons a single reading is rejected while the rest of its batch flows.
@@ -29,6 +32,10 @@ const (
 	ReasonFuture        Reason = "future_timestamp"
 	ReasonTooOld        Reason = "stale_timestamp"
 	ReasonBadQuality    Reason = "bad_quality"
+	ReasonSensorTooLong Reason = "sensor_id_too_long"
+	ReasonUnknownAlias  Reason = "unknown_alias"
+	ReasonNullValue     Reason = "null_value"
+	ReasonUnsupported   Reason = "unsupported_type"
 )
 
 // AllReasons lists every reason so metrics can be pre-created at zero:
@@ -37,8 +44,9 @@ func AllReasons() []Reason {
 	return []Reason{
 		ReasonBadTopic, ReasonTooLarge, ReasonMalformed, ReasonBadSchema, ReasonEmptyBatch,
 		ReasonTooMany, ReasonUnknownSite, ReasonDBRejected, ReasonQueueTimeout,
+		ReasonMalformedLP, ReasonMalformedSpB, ReasonBadStatus,
 		ReasonMissingSensor, ReasonUnknownSensor, ReasonBadValue, ReasonNotFinite,
 		ReasonOutOfRange, ReasonBadTimestamp, ReasonNoTimestamp, ReasonFuture, ReasonTooOld,
-		ReasonBadQuality,
+		ReasonBadQuality, ReasonSensorTooLong, ReasonUnknownAlias, ReasonNullValue, ReasonUnsupported,
 	}
 }

@@ -25,6 +25,9 @@ type Limits struct {
 	MaxReadingsPerMessage int `yaml:"max_readings_per_message"`
 	// MaxPayloadBytes caps a message's size.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// SkewTolerance is how far device time may differ from receive time
+	// before a live reading counts as clock-skewed (it is still stored).
+	SkewTolerance time.Duration `yaml:"skew_tolerance"`
 }
 
 // DefaultLimits are the limits riskmon runs with unless configured.
@@ -34,6 +37,7 @@ func DefaultLimits() Limits {
 		MaxPast:               7 * 24 * time.Hour,
 		MaxReadingsPerMessage: 10000,
 		MaxPayloadBytes:       1 << 20,
+		SkewTolerance:         30 * time.Second,
 	}
 }
 
@@ -52,43 +56,50 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPayloadBytes == 0 {
 		l.MaxPayloadBytes = d.MaxPayloadBytes
 	}
+	if l.SkewTolerance == 0 {
+		l.SkewTolerance = d.SkewTolerance
+	}
 	return l
 }
 
 // validate turns a decoded item of a site into a reading, or says why not.
 // The reading's strings are the registry's, so it keeps no reference to
 // the message buffer.
-func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time, lim *Limits) (sensors.Reading, Reason, string) {
+func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time, lim *Limits) (sensors.Reading, *sensors.Sensor, Reason, string) {
 	if it.Reject != "" {
-		return sensors.Reading{}, it.Reject, it.Detail
+		return sensors.Reading{}, nil, it.Reject, it.Detail
 	}
-	s, ok := reg.Lookup(site.ID, string(it.Sensor))
+	if len(it.Sensor) > MaxSensorID {
+		return sensors.Reading{}, nil, ReasonSensorTooLong, fmt.Sprintf("sensor id of %d bytes; the limit is %d", len(it.Sensor), MaxSensorID)
+	}
+	s, ok := reg.Lookup(site.ID, it.Sensor)
 	if !ok {
-		return sensors.Reading{}, ReasonUnknownSensor, fmt.Sprintf("sensor %q is not registered at site %q", it.Sensor, site.ID)
+		return sensors.Reading{}, nil, ReasonUnknownSensor, fmt.Sprintf("sensor %q is not registered at site %q", it.Sensor, site.ID)
 	}
 	if math.IsNaN(it.Value) || math.IsInf(it.Value, 0) {
-		return sensors.Reading{}, ReasonNotFinite, fmt.Sprintf("value %v is not a finite number", it.Value)
+		return sensors.Reading{}, nil, ReasonNotFinite, fmt.Sprintf("value %v is not a finite number", it.Value)
 	}
 	q := it.Quality
 	if k := s.KindInfo(); !k.InRange(it.Value) {
 		if !lim.KeepOutOfRange {
-			return sensors.Reading{}, ReasonOutOfRange, fmt.Sprintf("value %g %s is outside the physical range %g..%g of %s", it.Value, k.Unit, k.Min, k.Max, k.ID)
+			return sensors.Reading{}, nil, ReasonOutOfRange, fmt.Sprintf("value %g %s is outside the physical range %g..%g of %s", it.Value, k.Unit, k.Min, k.Max, k.ID)
 		}
 		q = sensors.QualityBad
 	}
 	if d := it.Time.Sub(now); d > lim.MaxFuture {
-		return sensors.Reading{}, ReasonFuture, fmt.Sprintf("timestamp %s is %s ahead of receive time (limits.max_future %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), lim.MaxFuture)
+		return sensors.Reading{}, nil, ReasonFuture, fmt.Sprintf("timestamp %s is %s ahead of receive time (limits.max_future %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), lim.MaxFuture)
 	}
 	if d := now.Sub(it.Time); d > lim.MaxPast {
-		return sensors.Reading{}, ReasonTooOld, fmt.Sprintf("timestamp %s is %s before receive time (limits.max_past %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Second), lim.MaxPast)
+		return sensors.Reading{}, nil, ReasonTooOld, fmt.Sprintf("timestamp %s is %s before receive time (limits.max_past %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Second), lim.MaxPast)
 	}
 	return sensors.Reading{
-		Site:    s.Site,
-		Sensor:  s.ID,
-		Kind:    s.Kind,
-		Sector:  site.Sector,
-		Value:   it.Value,
-		Time:    it.Time,
-		Quality: q,
-	}, "", ""
+		Site:       s.Site,
+		Sensor:     s.ID,
+		Kind:       s.Kind,
+		Sector:     site.Sector,
+		Value:      it.Value,
+		Time:       it.Time,
+		Quality:    q,
+		Historical: it.Historical,
+	}, s, "", ""
 }

@@ -51,6 +51,12 @@ type Reading struct {
 	Value   float64
 	Time    time.Time // device time: what storage and rules use
 	Quality Quality
+	// Historical marks a value the gateway buffered during an outage and
+	// sent late (store-and-forward): stored, but it pages nobody as if it
+	// were happening now.
+	Historical bool
+	// Received is when riskmon took the reading in (zero when unknown).
+	Received time.Time
 }
 
 // Key names the reading's series: site and sensor.

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -42,14 +41,12 @@ type Service struct {
 	Spool      *ingest.Spool
 	Pipeline   *ingest.Pipeline
 	Engine     *alerting.Engine
+	Conditions *alerting.Conditions
 	Dispatcher *alerting.Dispatcher
 
 	alertClient mqtt.Client
 	listener    net.Listener
 	httpSrv     *http.Server
-	// backlogSince is when the storage backlog alert fired; zero while
-	// it is not firing. Only watchBacklog writes it.
-	backlogSince atomic.Int64
 }
 
 // New builds a service; nothing is started until Run.
@@ -93,6 +90,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
+	s.Conditions = alerting.NewConditions(s.Dispatcher)
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
@@ -115,7 +113,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
 	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
-		s.Metrics, s.Spool, s.evaluate, log.With("component", "ingest"), s.prom)
+		s.Metrics, s.Spool, s.evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
 	s.Pipeline = &ingest.Pipeline{
 		Collector: collector,
 		Spool:     s.Spool,
@@ -124,11 +122,39 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	return s, nil
 }
 
+// evaluate runs the live rules on a message's readings. Store-and-forward
+// (historical) readings are stored but not evaluated here: a gateway
+// replaying its buffer after an outage must not page anyone as if the
+// values were current.
 func (s *Service) evaluate(rs []sensors.Reading) {
 	for _, r := range rs {
-		s.Engine.Evaluate(r)
+		if !r.Historical {
+			s.Engine.Evaluate(r)
+		}
 	}
 }
+
+// gatewayEvent turns gateway status and message loss into condition
+// alerts: a gateway's will or Sparkplug death raises gateway_offline at
+// once (orange: the site's monitoring has a hole), its return clears it; a
+// sequence gap raises data_loss (yellow), cleared after dataLossHold
+// without further loss.
+func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
+	switch ev.Kind {
+	case ingest.GatewayOffline:
+		s.Conditions.Raise(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
+			fmt.Sprintf("gateway %s at %s went offline (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
+	case ingest.GatewayOnline:
+		s.Conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
+			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
+	case ingest.GatewaySeqGap:
+		s.Conditions.Raise(alerting.RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
+			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
+	}
+}
+
+// dataLossHold is how long a data-loss alert stays open after the last gap.
+const dataLossHold = 10 * time.Minute
 
 func (s *Service) notifiers() ([]alerting.Notifier, error) {
 	n := s.cfg.Alerting.Notify
@@ -184,7 +210,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.Engine.Active())
+		writeJSON(w, append(s.Conditions.Active(), s.Engine.Active()...))
 	})
 	mux.Handle("GET /api/deadletter", s.DeadLetter)
 	return mux
@@ -252,7 +278,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go s.watchBacklog(watchCtx, time.Second)
+	go s.watch(watchCtx, time.Second)
 
 	err := s.Pipeline.Run(ctx)
 
@@ -321,25 +347,24 @@ func (s *Service) Stats() Stats {
 			st.Firing++
 		}
 	}
+	st.Firing += len(s.Conditions.Active())
 	st.Raised = s.Engine.Stats().Fired
 	return st
 }
 
-// Storage backlog alert identity: riskmon itself is the subject.
-const (
-	systemSite     = "riskmon"
-	backlogRule    = "storage_backlog"
-	backlogSubject = "spool"
-)
+// systemSite is the site name of alerts about riskmon itself.
+const systemSite = "riskmon"
 
 // StorageBacklogFiring reports whether the storage backlog alert is up.
-func (s *Service) StorageBacklogFiring() bool { return s.backlogSince.Load() != 0 }
+func (s *Service) StorageBacklogFiring() bool {
+	return s.Conditions.IsOpen(alerting.RuleStorageBacklog, systemSite, "spool")
+}
 
-// watchBacklog raises a level-1 "storage backlog" alert while the spool is
-// at its cap — intake is then held back, so live evaluation stalls once
-// the broker's in-flight window is used up — and resolves it when the
-// spool has room again.
-func (s *Service) watchBacklog(ctx context.Context, every time.Duration) {
+// watch keeps the time-driven condition alerts: a level-1 "storage
+// backlog" while the spool is at its cap (intake is then held back, so
+// live evaluation stalls once the broker's in-flight window is used up),
+// and the expiry of data-loss alerts.
+func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -348,30 +373,14 @@ func (s *Service) watchBacklog(ctx context.Context, every time.Duration) {
 			return
 		case now := <-t.C:
 			bytes, readings, full := s.Spool.Backlog()
-			since := s.backlogSince.Load()
-			switch {
-			case full && since == 0:
-				s.backlogSince.Store(now.UnixNano())
-				s.Dispatcher.Emit(s.backlogEvent(alerting.EventFired, now, now, readings,
-					fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes)))
-			case !full && since != 0:
-				s.backlogSince.Store(0)
-				s.Dispatcher.Emit(s.backlogEvent(alerting.EventResolved, now, time.Unix(0, since), readings,
-					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings)))
+			if full {
+				s.Conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
+					fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes), now)
+			} else {
+				s.Conditions.Clear(alerting.RuleStorageBacklog, systemSite, "spool", "readings",
+					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
 			}
+			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
 		}
 	}
-}
-
-func (s *Service) backlogEvent(typ alerting.EventType, at, startsAt time.Time, readings int64, msg string) alerting.Event {
-	ev := alerting.Event{
-		AlertID: fmt.Sprintf("%s-%d", backlogRule, startsAt.UnixMilli()),
-		Rule:    backlogRule, Site: systemSite, Sensor: backlogSubject, Unit: "readings",
-		Type: typ, Level: sensors.LevelRed, Value: float64(readings),
-		At: at.UTC(), StartsAt: startsAt.UTC(), Message: msg,
-	}
-	if typ == alerting.EventResolved {
-		ev.Level, ev.PrevLevel = sensors.LevelNone, sensors.LevelRed
-	}
-	return ev
 }

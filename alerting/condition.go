@@ -1,0 +1,133 @@
+package alerting
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Rules of condition alerts: alerts about the monitoring itself rather
+// than a reading crossing a setpoint.
+const (
+	RuleGatewayOffline = "gateway_offline" // a gateway's will or Sparkplug death arrived
+	RuleDataLoss       = "data_loss"       // a gateway's messages went missing by sequence number
+	RuleStorageBacklog = "storage_backlog" // readings cannot be stored and intake is held back
+)
+
+// Conditions raises and clears condition alerts, with the same events and
+// one-alert-per-subject rule as the threshold engine. Safe for concurrent
+// use; events go to the sink while the lock is held so that one subject's
+// events keep their order.
+type Conditions struct {
+	sink Sink
+	mu   sync.Mutex
+	open map[condKey]*condition
+}
+
+type condKey struct{ rule, site, subject string }
+
+type condition struct {
+	id       string
+	level    sensors.Level
+	startsAt time.Time
+	lastAt   time.Time
+	value    float64
+}
+
+// NewConditions returns an empty set that emits to sink.
+func NewConditions(sink Sink) *Conditions {
+	return &Conditions{sink: sink, open: map[condKey]*condition{}}
+}
+
+// Raise opens the alert of (rule, site, subject) at level, or escalates it
+// when level is more severe than its current one; an open alert at the
+// same or a more severe level only records the time. It reports whether
+// an event was emitted.
+func (c *Conditions) Raise(rule, site, subject string, level sensors.Level, value float64, unit, msg string, at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := condKey{rule, site, subject}
+	cur, ok := c.open[k]
+	if ok {
+		cur.lastAt, cur.value = at, value
+		if !level.MoreSevere(cur.level) {
+			return false
+		}
+		prev := cur.level
+		cur.level = level
+		c.sink.Emit(c.event(k, cur, EventEscalated, prev, unit, msg, at))
+		return true
+	}
+	cur = &condition{id: alertID(rule, site, subject, at.UnixNano()), level: level, startsAt: at, lastAt: at, value: value}
+	c.open[k] = cur
+	c.sink.Emit(c.event(k, cur, EventFired, sensors.LevelNone, unit, msg, at))
+	return true
+}
+
+// Clear resolves the alert of (rule, site, subject) if it is open.
+func (c *Conditions) Clear(rule, site, subject, unit, msg string, at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clearLocked(condKey{rule, site, subject}, unit, msg, at)
+}
+
+func (c *Conditions) clearLocked(k condKey, unit, msg string, at time.Time) bool {
+	cur, ok := c.open[k]
+	if !ok {
+		return false
+	}
+	delete(c.open, k)
+	prev := cur.level
+	cur.level = sensors.LevelNone
+	c.sink.Emit(c.event(k, cur, EventResolved, prev, unit, msg, at))
+	return true
+}
+
+// Expire resolves the open alerts of rule last raised before cutoff: for
+// events such as lost messages, which have no "back to normal" signal.
+func (c *Conditions) Expire(rule string, cutoff time.Time, msg string, at time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, cur := range c.open {
+		if k.rule == rule && cur.lastAt.Before(cutoff) {
+			c.clearLocked(k, "", msg, at)
+			n++
+		}
+	}
+	return n
+}
+
+// IsOpen reports whether the alert of (rule, site, subject) is open.
+func (c *Conditions) IsOpen(rule, site, subject string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.open[condKey{rule, site, subject}]
+	return ok
+}
+
+// Active lists the open condition alerts, most severe first.
+func (c *Conditions) Active() []Alert {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Alert, 0, len(c.open))
+	for k, cur := range c.open {
+		out = append(out, Alert{ID: cur.id, Rule: k.rule, Site: k.site, Sensor: k.subject, State: StateFiring,
+			Level: cur.level, Value: cur.value, LastAt: cur.lastAt, Since: cur.startsAt})
+	}
+	slices.SortFunc(out, func(a, b Alert) int {
+		if a.Level != b.Level {
+			return int(a.Level) - int(b.Level)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensors.Level, unit, msg string, at time.Time) Event {
+	return Event{AlertID: cur.id, Rule: k.rule, Site: k.site, Sensor: k.subject, Unit: unit, Type: typ,
+		Level: cur.level, PrevLevel: prev, Value: cur.value, At: at.UTC(), StartsAt: cur.startsAt.UTC(), Message: msg}
+}
