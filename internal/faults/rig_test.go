@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
@@ -287,4 +288,12 @@ func (r *rig) missing(ru *run) {
 			}
 		}
 	}
+}
+
+func svcRejected(svc *app.Service, r ingest.Reason) float64 {
+	var m dto.Metric
+	if err := svc.Metrics.Rejected(r).Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }
