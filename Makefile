@@ -51,10 +51,16 @@ fuzz:
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadCSV$$' -fuzztime $(FUZZTIME)
 
-## bench: Go micro-benchmarks, then the end-to-end load run
+## bench: Go micro-benchmarks, then end-to-end load runs: saturating,
+## moderate (for alert latency below saturation) and spool replay
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@echo "== saturating load"
 	$(BIN)/riskmon bench --state-dir $(STATE)/bench
+	@echo "== moderate load (latency below saturation)"
+	$(BIN)/riskmon bench --state-dir $(STATE)/bench --readings 300000 --gateways 2 --max-in-flight 4
+	@echo "== InfluxDB down during the load, then the spool replays"
+	$(BIN)/riskmon bench --state-dir $(STATE)/bench --readings 1000000 --replay
 
 clean:
 	rm -rf $(BIN) $(STATE)/bench $(STATE)/demo

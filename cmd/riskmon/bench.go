@@ -41,6 +41,7 @@ type benchOptions struct {
 	batch       int
 	maxInFlight int
 	probeEvery  time.Duration
+	replay      bool
 }
 
 func newBench(g *globals) *cobra.Command {
@@ -72,6 +73,7 @@ latency percentiles of the probe alerts.`,
 	f.IntVar(&o.batch, "batch", 10, "readings per message")
 	f.IntVar(&o.maxInFlight, "max-in-flight", 64, "unacknowledged publishes per gateway client")
 	f.DurationVar(&o.probeEvery, "probe-every", 100*time.Millisecond, "how often the probe sensor changes alarm state")
+	f.BoolVar(&o.replay, "replay", false, "stop InfluxDB during the load, then restart it and measure the spool's replay")
 	return cmd
 }
 
@@ -89,11 +91,13 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		return err
 	}
 
-	influx, err := influxproc.Start(ctx, influxproc.Options{Dir: filepath.Join(dir, "influxdb"), Database: "riskmon"})
+	influxOpts := influxproc.Options{Dir: filepath.Join(dir, "influxdb"), Database: "riskmon"}
+	influx, err := influxproc.Start(ctx, influxOpts)
 	if err != nil {
 		return err
 	}
-	defer influx.Stop()
+	defer func() { influx.Stop() }()
+	influxOpts.Port = influx.Port()
 
 	brokerURL, brokerName, stopBroker, err := benchBroker(o.brokerKind, dir)
 	if err != nil {
@@ -192,6 +196,12 @@ alerting: {notify: {log: false, mqtt: true}}
 	}
 	fmt.Fprintf(out, "bench: %d readings, %d gateways x batches of %d, broker %s, %d sensors\n", o.readings, o.gateways, o.batch, brokerName, reg.Len())
 
+	if o.replay {
+		// Everything published now waits in the spool.
+		if err := influx.Stop(); err != nil {
+			return err
+		}
+	}
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	probeDone := make(chan int64, 1)
 	go func() { probeDone <- runProbe(probeCtx, brokerURL, probeSite, o.probeEvery, lat) }()
@@ -205,8 +215,55 @@ alerting: {notify: {log: false, mqtt: true}}
 		return fmt.Errorf("load: %w", lerr)
 	}
 
-	// Landed: riskmon's written counter reaches everything published.
 	want := float64(res.Readings + probes)
+	var replayed time.Duration
+	var replayCPU time.Duration
+	if o.replay {
+		// Wait until riskmon has acknowledged everything (it is all in
+		// the spool), then bring InfluxDB back and time the replay.
+		for {
+			a, err := scrapeCounter(base+"/metrics", "riskmon_ingest_messages_acked_total")
+			if err != nil {
+				return err
+			}
+			if a >= float64(res.Messages+probes) {
+				break
+			}
+			if time.Since(start) > published+2*time.Minute {
+				return fmt.Errorf("only %.0f messages acknowledged while InfluxDB was down", a)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cpuIdle, err := procstat.CPU(svc.Process.Pid)
+		if err != nil {
+			return err
+		}
+		if influx, err = influxproc.Start(ctx, influxOpts); err != nil {
+			return err
+		}
+		replayStart := time.Now()
+		for {
+			w, err := scrapeCounter(base+"/metrics", "riskmon_ingest_readings_written_total")
+			if err != nil {
+				return err
+			}
+			if w-written0 >= want {
+				replayed = time.Since(replayStart)
+				break
+			}
+			if time.Since(replayStart) > 5*time.Minute {
+				return fmt.Errorf("replay stalled at %.0f of %.0f readings", w-written0, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cpuDone, err := procstat.CPU(svc.Process.Pid)
+		if err != nil {
+			return err
+		}
+		replayCPU = cpuDone - cpuIdle
+	}
+
+	// Landed: riskmon's written counter reaches everything published.
 	var landed time.Duration
 	for {
 		w, err := scrapeCounter(base+"/metrics", "riskmon_ingest_readings_written_total")
@@ -250,6 +307,10 @@ lost                   %d
 `, res.Readings, published.Round(time.Millisecond), float64(res.Readings)/published.Seconds(),
 		stored, int64(want), probes, want/landed.Seconds(), cpu.Round(time.Millisecond),
 		float64(cpu.Microseconds())/want, float64(rss)/(1<<20), p50, p99, n, int64(want)-stored)
+	if o.replay {
+		fmt.Fprintf(out, "spool replay           %.0f readings in %s: %.0f readings/s, %.2f CPU-µs per reading\n",
+			want, replayed.Round(time.Millisecond), want/replayed.Seconds(), float64(replayCPU.Microseconds())/want)
+	}
 	if stored != int64(want) {
 		return fmt.Errorf("%d readings lost", int64(want)-stored)
 	}
