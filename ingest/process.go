@@ -115,6 +115,9 @@ type Output struct {
 
 type gatewayKey struct{ site, gateway string }
 
+// maxGateways bounds the per-worker sequence state.
+const maxGateways = 100_000
+
 type lastValue struct {
 	ms    int64
 	value float64
@@ -228,6 +231,19 @@ func reasonOf(err error, fallback Reason) Reason {
 }
 
 func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time) *Output {
+	// Refuse unknown groups before the tracker learns anything of them:
+	// its state must not grow with what strangers publish.
+	if t, err := sparkplug.ParseTopic(topic); err == nil {
+		switch t.Type {
+		case sparkplug.STATE, sparkplug.NCMD, sparkplug.DCMD:
+			return &p.out // host state and commands (ours included) carry no readings
+		}
+		if _, ok := p.reg.Site(t.Group); !ok {
+			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
+				Detail: "Sparkplug group " + t.Group + " is not a site in the registry"}, payload)
+			return &p.out
+		}
+	}
 	res, err := p.spb.Handle(topic, payload, now)
 	if err != nil {
 		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reasonOf(err, ReasonMalformedSpB), Detail: err.Error()}, payload)
@@ -239,11 +255,7 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 	}
 	site, ok := p.reg.Site(res.Site)
 	if !ok {
-		if len(res.Readings) > 0 || res.Event != sparkplug.EventNone {
-			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
-				Detail: "Sparkplug group " + res.Site + " is not a site in the registry"}, payload)
-		}
-		return &p.out
+		return &p.out // STATE and other host messages carry no site
 	}
 	if res.SeqGap > 0 {
 		p.m.SeqGaps.Add(float64(res.SeqGap))
@@ -273,6 +285,11 @@ func (p *Processor) checkSeq(site, gateway string, seq uint64, now time.Time) {
 	last, seen := p.lastSeq[k]
 	if !seen {
 		k.gateway = strings.Clone(gateway)
+		if len(p.lastSeq) >= maxGateways {
+			// Gateway ids come from topics; never let them grow memory
+			// without bound. Forgetting costs at most one missed gap.
+			clear(p.lastSeq)
+		}
 	}
 	if seen && seq > last+1 {
 		missing := int(min(seq-last-1, 1<<31))

@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestProcessSparkplugAndStatus(t *testing.T) {
+	m := NewMetrics(nil)
+	dl, _ := OpenDeadLetter(DeadLetterOptions{})
+	p := NewProcessor(testRegistry(t), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+	now := time.UnixMilli(1764345600000)
+	ts := uint64(now.Add(-time.Second).UnixMilli())
+	birth, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(ts), Seq: proto.Uint64(0), Metrics: []*spb.Payload_Metric{
+		{Name: proto.String("bdSeq"), Datatype: proto.Uint32(8), Value: &spb.Payload_Metric_LongValue{LongValue: 3}},
+		{Name: proto.String("GT-101"), Alias: proto.Uint64(1), Datatype: proto.Uint32(10), Value: &spb.Payload_Metric_DoubleValue{DoubleValue: 4}},
+	}})
+	data := func(seq uint64, alias uint64) []byte {
+		b, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(ts + seq), Seq: proto.Uint64(seq), Metrics: []*spb.Payload_Metric{
+			{Alias: proto.Uint64(alias), Value: &spb.Payload_Metric_DoubleValue{DoubleValue: 6}}}})
+		return b
+	}
+	death, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(ts), Metrics: []*spb.Payload_Metric{
+		{Name: proto.String("bdSeq"), Datatype: proto.Uint32(8), Value: &spb.Payload_Metric_LongValue{LongValue: 3}}}})
+
+	steps := []struct {
+		name, topic string
+		payload     []byte
+		readings    int
+		events      []GatewayEventKind
+		commands    int
+	}{
+		{"NBIRTH: online and its value", "spBv1.0/hz-01/NBIRTH/gw-1", birth, 1, []GatewayEventKind{GatewayOnline}, 0},
+		{"NDATA by alias", "spBv1.0/hz-01/NDATA/gw-1", data(1, 1), 1, nil, 0},
+		{"seq gap of two", "spBv1.0/hz-01/NDATA/gw-1", data(4, 1), 1, []GatewayEventKind{GatewaySeqGap}, 0},
+		{"unknown alias asks for a rebirth", "spBv1.0/hz-01/NDATA/gw-1", data(5, 9), 0, nil, 1},
+		{"NDEATH: offline", "spBv1.0/hz-01/NDEATH/gw-1", death, 0, []GatewayEventKind{GatewayOffline}, 0},
+		{"unknown group refused", "spBv1.0/nowhere/NBIRTH/gw-1", birth, 0, nil, 0},
+		{"STATE ignored", "spBv1.0/STATE/scada-1", []byte(`{"online":true}`), 0, nil, 0},
+		{"status offline", "riskmon/v1/hz-01/gw-2/status", []byte("offline"), 0, []GatewayEventKind{GatewayOffline}, 0},
+		{"status online", "riskmon/v1/hz-01/gw-2/status", []byte("online\n"), 0, []GatewayEventKind{GatewayOnline}, 0},
+		{"status garbage", "riskmon/v1/hz-01/gw-2/status", []byte("maybe"), 0, nil, 0},
+		{"json seq 1", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599000,"seq":1,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"json seq 5: three lost", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, []GatewayEventKind{GatewaySeqGap}, 0},
+		{"json seq 5 again: redelivery", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"same time, other value: a conflict", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":6,"readings":[{"sensor":"GT-101","value":2}]}`), 1, nil, 0},
+		{"historical kept", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345590000,"seq":7,"historical":true,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+	}
+	for _, st := range steps {
+		out := p.Process(st.topic, st.payload, now)
+		if len(out.Readings) != st.readings || len(out.Commands) != st.commands || len(out.Events) != len(st.events) {
+			t.Fatalf("%s: %d readings %d commands %d events (%+v), want %d %d %d", st.name, len(out.Readings), len(out.Commands), len(out.Events), out.Events, st.readings, st.commands, len(st.events))
+		}
+		for i, k := range st.events {
+			if out.Events[i].Kind != k {
+				t.Fatalf("%s: event %d is %s, want %s", st.name, i, out.Events[i].Kind, k)
+			}
+		}
+		if st.name == "json seq 5: three lost" && out.Events[0].Missing != 3 {
+			t.Fatalf("missing = %d, want 3", out.Events[0].Missing)
+		}
+		if st.name == "historical kept" && !out.Readings[0].Historical {
+			t.Fatal("historical flag lost")
+		}
+		for _, r := range out.Readings {
+			if r.Received != now {
+				t.Fatalf("%s: received time not set", st.name)
+			}
+		}
+	}
+	for reason, want := range map[Reason]float64{ReasonUnknownAlias: 1, ReasonUnknownSite: 1, ReasonBadStatus: 1} {
+		if got := testutil.ToFloat64(m.Rejected(reason)); got != want {
+			t.Errorf("rejected[%s] = %v, want %v", reason, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(m.Conflicts); got != 1 {
+		t.Errorf("conflicts = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.SeqGaps); got != 5 {
+		t.Errorf("seq gap messages = %v, want 5 (2 Sparkplug + 3 JSON)", got)
+	}
+}
