@@ -31,8 +31,12 @@ func TestConditions(t *testing.T) {
 		{"other subject opens its own", func() bool {
 			return c.Raise(RuleGatewayOffline, "hz-01", "gw2", sensors.LevelOrange, 0, "", "gw2 offline", t0.Add(4*time.Second))
 		}, true},
-		{"clear resolves", func() bool { return c.Clear(RuleGatewayOffline, "hz-01", "gw1", "", "gw1 online", t0.Add(5*time.Second)) }, true},
-		{"clear again is quiet", func() bool { return c.Clear(RuleGatewayOffline, "hz-01", "gw1", "", "gw1 online", t0.Add(6*time.Second)) }, false},
+		{"clear resolves", func() bool {
+			return c.Clear(RuleGatewayOffline, "hz-01", "gw1", "", "gw1 online", t0.Add(5*time.Second))
+		}, true},
+		{"clear again is quiet", func() bool {
+			return c.Clear(RuleGatewayOffline, "hz-01", "gw1", "", "gw1 online", t0.Add(6*time.Second))
+		}, false},
 		{"data loss opens", func() bool {
 			return c.Raise(RuleDataLoss, "hz-01", "gw1", sensors.LevelYellow, 3, "messages", "3 lost", t0.Add(7*time.Second))
 		}, true},
