@@ -48,8 +48,11 @@ test: deps lint
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadCSV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzWriteYAML$$' -fuzztime $(FUZZTIME)
 
 ## bench: Go micro-benchmarks, then end-to-end load runs: saturating,
 ## moderate (for alert latency below saturation) and spool replay

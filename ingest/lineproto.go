@@ -14,8 +14,9 @@ const Measurement = "reading"
 //
 //	reading,kind=K,sector=S,sensor=ID,site=SITE quality="good",received=MSi,value=V MS
 //
-// received is the ingest time in epoch milliseconds; a field historical=true
-// marks store-and-forward data.
+// received is the ingest time in epoch milliseconds; the fields
+// clock_skewed=true and historical=true flag a gateway clock that is off
+// and store-and-forward data.
 // Tags are in key order (what InfluxDB would sort them to anyway) and
 // carry only registry identifiers, never values, so series cardinality is
 // the number of sensors. Device time is the point's time, so a redelivered
@@ -33,6 +34,9 @@ func appendLine(b []byte, r *sensors.Reading) []byte {
 	b = append(b, ` quality="`...)
 	b = append(b, r.Quality.String()...)
 	b = append(b, '"')
+	if r.ClockSkewed {
+		b = append(b, ",clock_skewed=true"...)
+	}
 	if r.Historical {
 		b = append(b, ",historical=true"...)
 	}

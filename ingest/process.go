@@ -311,10 +311,9 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: it.Sensor}, payload)
 			continue
 		}
-		if d := r.Time.Sub(now); d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance {
-			if !r.Historical {
-				p.m.Skewed.Inc()
-			}
+		if d := r.Time.Sub(now); !r.Historical && (d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance) {
+			r.ClockSkewed = true
+			p.m.Skewed.Inc()
 		}
 		ms := r.Time.UnixMilli()
 		if lv, ok := p.lastSeen[s]; ok && lv.ms == ms && lv.value != r.Value {

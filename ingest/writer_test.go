@@ -242,3 +242,13 @@ func BenchmarkAppendLine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
 }
+
+func TestAppendLineFlags(t *testing.T) {
+	r := sensors.Reading{Site: "s", Sensor: "a", Kind: "k", Sector: "hazchem", Value: 1, Time: time.UnixMilli(1000),
+		Received: time.UnixMilli(2000), Historical: true, ClockSkewed: true}
+	got := string(appendLine(nil, &r))
+	want := `reading,kind=k,sector=hazchem,sensor=a,site=s quality="good",clock_skewed=true,historical=true,received=2000i,value=1 1000` + "\n"
+	if got != want {
+		t.Fatalf("appendLine =\n%s want\n%s", got, want)
+	}
+}

@@ -57,6 +57,9 @@ type Reading struct {
 	Historical bool
 	// Received is when riskmon took the reading in (zero when unknown).
 	Received time.Time
+	// ClockSkewed flags a live reading whose device time is further from
+	// Received than the configured tolerance: the gateway's clock is off.
+	ClockSkewed bool
 }
 
 // Key names the reading's series: site and sensor.
