@@ -198,11 +198,15 @@ wait:
 		return fmt.Errorf("simulator: %w", res.err)
 	}
 
-	// Wait until every acknowledged publish has been stored and acked by
-	// riskmon, then count what InfluxDB holds for this run.
+	// Wait until riskmon has acknowledged every publish and forwarded it
+	// to InfluxDB, then count what InfluxDB holds for this run.
 	want := float64(res.st.Messages + res.st.Malformed)
 	deadline := time.Now().Add(30 * time.Second)
 	for svc.Stats().Acked < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Acknowledged means safe in the spool; wait for it to reach InfluxDB.
+	for svc.Stats().Pending > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	final := svc.Stats()

@@ -175,8 +175,10 @@ func TestEndToEndIntegration(t *testing.T) {
 			for svc.Stats().Acked < want && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if got := svc.Stats().Acked; got != want {
-				t.Fatalf("riskmon acknowledged %v messages, want %v", got, want)
+			// Gateway status messages (online, offline) are acknowledged
+			// too, so the count may run above the readings messages.
+			if got := svc.Stats().Acked; got < want {
+				t.Fatalf("riskmon acknowledged %v messages, want at least %v", got, want)
 			}
 			// Notifications flow asynchronously; wait for the resolve.
 			leakEvents := func(l *eventLog) []alerting.Event {
