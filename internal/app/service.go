@@ -43,6 +43,7 @@ type Service struct {
 	Engine     *alerting.Engine
 	Conditions *alerting.Conditions
 	Dispatcher *alerting.Dispatcher
+	history    *history
 
 	alertClient mqtt.Client
 	listener    net.Listener
@@ -90,12 +91,13 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Conditions = alerting.NewConditions(s.Dispatcher)
+	s.history = newHistory(historySize, s.Dispatcher)
+	s.Conditions = alerting.NewConditions(s.history)
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
 	}
-	s.Engine, err = alerting.NewEngine(reg, s.Dispatcher, alerting.Options{
+	s.Engine, err = alerting.NewEngine(reg, s.history, alerting.Options{
 		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting")})
 	if err != nil {
 		return nil, err
@@ -152,6 +154,9 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
 	}
 }
+
+// historySize is how many recent alert events GET /api/events keeps.
+const historySize = 10_000
 
 // dataLossHold is how long a data-loss alert stays open after the last gap.
 const dataLossHold = 10 * time.Minute
@@ -212,6 +217,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, append(s.Conditions.Active(), s.Engine.Active()...))
 	})
+	mux.HandleFunc("GET /api/events", s.history.serveEvents)
 	mux.Handle("GET /api/deadletter", s.DeadLetter)
 	return mux
 }
@@ -243,10 +249,13 @@ func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, "encode: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // Run starts everything and blocks until ctx ends, then stops in order:

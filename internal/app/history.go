@@ -1,0 +1,66 @@
+package app
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+)
+
+// history keeps the most recent alert events in memory for the API (the
+// simulator's scoring reads them) and passes every event on. Emit never
+// blocks, as the engine requires of its sink.
+type history struct {
+	next alerting.Sink
+	mu   sync.Mutex
+	ring []alerting.Event
+	head int // index of the oldest event once the ring is full
+	seq  uint64
+}
+
+func newHistory(size int, next alerting.Sink) *history {
+	return &history{next: next, ring: make([]alerting.Event, 0, size)}
+}
+
+func (h *history) Emit(ev alerting.Event) {
+	h.mu.Lock()
+	h.seq++
+	if len(h.ring) < cap(h.ring) {
+		h.ring = append(h.ring, ev)
+	} else {
+		h.ring[h.head] = ev
+		h.head = (h.head + 1) % len(h.ring)
+	}
+	h.mu.Unlock()
+	h.next.Emit(ev)
+}
+
+// events returns the kept events, oldest first, at or after since (device
+// time of the event) when since is not zero.
+func (h *history) events(since time.Time) []alerting.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]alerting.Event, 0, len(h.ring))
+	for i := range h.ring {
+		ev := h.ring[(h.head+i)%len(h.ring)]
+		if since.IsZero() || !ev.At.Before(since) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// serveEvents answers GET /api/events[?since=RFC3339].
+func (h *history) serveEvents(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
+			return
+		}
+		since = t
+	}
+	writeJSON(w, h.events(since))
+}
