@@ -92,14 +92,19 @@ type Collector struct {
 	spb    *sparkplug.Tracker
 	log    *slog.Logger
 
-	client mqtt.Client
-	queues []chan mqtt.Message
+	// clientMu guards client, which recoverOverflow replaces.
+	clientMu sync.Mutex
+	client   mqtt.Client
+	queues   []chan mqtt.Message
 	// qmu guards accepting and the queues' closing: the handler sends
 	// under the read lock, shutdown closes under the write lock.
 	qmu       sync.RWMutex
 	accepting bool
 	overflow  prometheus.Counter
-	connected atomic.Bool
+	// overflowed is set when a message was left unacknowledged because
+	// its queue was full; recoverOverflow then reconnects.
+	overflowed atomic.Bool
+	connected  atomic.Bool
 }
 
 // NewCollector wires a collector; call Run to start it.
@@ -117,13 +122,7 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 		Help: "Messages left unacknowledged because a worker queue was full; the broker redelivers them after a reconnect."})
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "riskmon_ingest_queue_depth", Help: "Messages waiting in the worker queues."},
-		func() float64 {
-			n := 0
-			for _, q := range c.queues {
-				n += len(q)
-			}
-			return float64(n)
-		})
+		func() float64 { return float64(c.queued()) })
 	if promReg != nil {
 		promReg.MustRegister(c.overflow, depth)
 	}
@@ -200,6 +199,7 @@ func (c *Collector) handle(_ mqtt.Client, msg mqtt.Message) {
 	case q <- msg:
 	default:
 		c.overflow.Inc()
+		c.overflowed.Store(true)
 	}
 }
 
@@ -238,7 +238,7 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 		for _, cmd := range out.Commands {
 			// Fire and forget: a lost rebirth request is asked again
 			// by the next DATA message with an unknown alias.
-			c.client.Publish(cmd.Topic, 0, false, cmd.Payload)
+			c.mqtt().Publish(cmd.Topic, 0, false, cmd.Payload)
 		}
 		if c.onGW != nil {
 			for _, ev := range out.Events {
@@ -271,22 +271,14 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 // spool's last commit still has acknowledgements to send; call Disconnect
 // after it.
 func (c *Collector) Run(ctx context.Context) error {
-	c.client = mqtt.NewClient(c.clientOptions())
 	c.accepting = true
-
 	var workers sync.WaitGroup
 	for _, q := range c.queues {
 		workers.Go(func() { c.work(q) })
 	}
-	tok := c.client.Connect()
-	// With connect-retry on, the token completes once connected or when
-	// Disconnect is called; don't hold shutdown hostage to it.
-	go func() {
-		tok.Wait()
-		if err := tok.Error(); err != nil {
-			c.log.Error("MQTT connect failed", "broker", c.opts.Broker, "err", err)
-		}
-	}()
+	c.connect()
+
+	go c.recoverOverflow(ctx, time.Second)
 
 	<-ctx.Done()
 	c.qmu.Lock()
@@ -299,11 +291,72 @@ func (c *Collector) Run(ctx context.Context) error {
 	return nil
 }
 
+// recoverOverflow reconnects after a worker queue overflowed, once the
+// queues have drained: a message left unacknowledged holds a slot of the
+// broker's in-flight window, and the broker sends it again only on a new
+// connection of the same session.
+func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !c.overflowed.Load() || c.queued() > 0 {
+			continue
+		}
+		c.overflowed.Store(false)
+		c.log.Warn("a worker queue overflowed; reconnecting so the broker redelivers what was left unacknowledged (raise mqtt.queue_size above the broker's in-flight window)")
+		c.mqtt().Disconnect(0)
+		c.connected.Store(false)
+		c.m.Connected.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		// A new client: paho reusing a client after Disconnect does not
+		// get the session's unacknowledged messages again (seen with
+		// Mosquitto 2.0), a fresh one with the same client id does.
+		c.connect()
+	}
+}
+
+// connect starts a new client of our session; with connect-retry on its
+// token completes once connected or at Disconnect, so nobody waits on it.
+func (c *Collector) connect() {
+	cl := mqtt.NewClient(c.clientOptions())
+	c.clientMu.Lock()
+	c.client = cl
+	c.clientMu.Unlock()
+	tok := cl.Connect()
+	go func() {
+		tok.Wait()
+		if err := tok.Error(); err != nil {
+			c.log.Error("MQTT connect failed", "broker", c.opts.Broker, "err", err)
+		}
+	}()
+}
+
+func (c *Collector) mqtt() mqtt.Client {
+	c.clientMu.Lock()
+	defer c.clientMu.Unlock()
+	return c.client
+}
+
+func (c *Collector) queued() int {
+	n := 0
+	for _, q := range c.queues {
+		n += len(q)
+	}
+	return n
+}
+
 // Disconnect closes the broker connection, giving in-flight
 // acknowledgements a moment to leave.
 func (c *Collector) Disconnect() {
-	if c.client != nil {
-		c.client.Disconnect(250)
+	if cl := c.mqtt(); cl != nil {
+		cl.Disconnect(250)
 	}
 	c.connected.Store(false)
 	c.m.Connected.Set(0)
