@@ -98,7 +98,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		kindFor[sensors.KindID(k)] = d
 	}
 	s.Engine, err = alerting.NewEngine(reg, s.history, alerting.Options{
-		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting")})
+		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting"),
+		Pack: servicePack,
+		// A gateway known to be offline is one gateway_offline alert, not
+		// a sensor_stale per sensor behind it.
+		Inhibit: func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +127,16 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		Forwarder: ingest.NewForwarder(s.Spool, s.Influx, cfg.Writer, s.Metrics, log.With("component", "writer")),
 	}
 	return s, nil
+}
+
+// servicePack is the engine's default rule pack without the forecast
+// early warning: the service promises one alert per leak (the end-to-end
+// test holds it to that), and a forecast is a second alert on the same
+// sensor. Turn it on together with that contract and a config knob.
+func servicePack(sn *sensors.Sensor) alerting.RulePack {
+	p := alerting.DefaultPack(sn.KindInfo())
+	p.Forecast = nil
+	return p
 }
 
 // evaluate runs the live rules on a message's readings. Store-and-forward
@@ -372,7 +387,7 @@ func (s *Service) StorageBacklogFiring() bool {
 // watch keeps the time-driven condition alerts: a level-1 "storage
 // backlog" while the spool is at its cap (intake is then held back, so
 // live evaluation stalls once the broker's in-flight window is used up),
-// and the expiry of data-loss alerts.
+// the expiry of data-loss alerts, and silent sensors (sensor_stale).
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -390,6 +405,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
 			}
 			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
+			s.Engine.Tick(now)
 		}
 	}
 }

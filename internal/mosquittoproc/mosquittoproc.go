@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/internal/influxproc"
@@ -67,6 +68,24 @@ func Start(dir string, log io.Writer) (*Server, error) {
 // StartOn is Start on a given port: a restart on the same port and folder
 // finds its persisted sessions and queued messages again.
 func StartOn(dir string, port int, log io.Writer) (*Server, error) {
+	return start(dir, port, "tcp", fmt.Sprintf(Config, port, dir), log)
+}
+
+// StartSecure runs mosquitto with a TLS listener (server certificate and
+// key, CA for clients to verify it) and a password file, anonymous access
+// off: what a production broker should look like.
+func StartSecure(dir, certFile, keyFile, passwordFile string, log io.Writer) (*Server, error) {
+	port, err := influxproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(Config, port, dir)
+	conf = strings.Replace(conf, "allow_anonymous true\n", "", 1)
+	conf += fmt.Sprintf("certfile %s\nkeyfile %s\nallow_anonymous false\npassword_file %s\n", certFile, keyFile, passwordFile)
+	return start(dir, port, "ssl", conf, log)
+}
+
+func start(dir string, port int, scheme, conf string, log io.Writer) (*Server, error) {
 	bin, err := FindBinary()
 	if err != nil {
 		return nil, err
@@ -74,7 +93,6 @@ func StartOn(dir string, port int, log io.Writer) (*Server, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	conf := fmt.Sprintf(Config, port, dir)
 	if os.Geteuid() == 0 {
 		// As root Mosquitto drops to the mosquitto user, which cannot
 		// write to our folder.
@@ -89,7 +107,7 @@ func StartOn(dir string, port int, log io.Writer) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start mosquitto: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Port: port, cmd: cmd, exited: make(chan error, 1)}
+	s := &Server{URL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port), Port: port, cmd: cmd, exited: make(chan error, 1)}
 	go func() { s.exited <- cmd.Wait() }()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)
