@@ -35,6 +35,25 @@
 // matter); readings older than the last one evaluated for their sensor are
 // ignored and counted, so a late replay cannot move an alert backwards.
 //
+// A threshold rule may also require M of the last N readings to trip a
+// level before it counts (Options.MOfN), so a lone spike decides nothing.
+//
+// # Early-warning and sensor-health rules
+//
+// Each sensor also gets a RulePack (DefaultPack per kind, overridable
+// through Options): rate of change ("<kind>_rate"), least-squares trend
+// ("<kind>_trend"), time-to-threshold forecast ("<kind>_forecast"), and
+// the sensor-health rules sensor_stuck, sensor_jump and sensor_stale.
+// They share the threshold rules' events and the one-alert-per-rule-and-
+// sensor lifecycle, with a single level each (fired, then resolved). Their
+// state is fixed in size: a few words per rule plus, for the windowed
+// rules, one ring of the sensor's newest 32 samples, so evaluation does
+// not allocate unless an alert changes. All run on device time except
+// sensor_stale, which Engine.Tick checks against the wall clock and the
+// readings' receive times, and which Options.Inhibit can hold back for
+// sensors behind a gateway known to be offline. docs/alerting.md gives
+// every default and its reason.
+//
 // # Levels
 //
 // Levels are the Chinese four-colour early-warning scale of

@@ -31,14 +31,31 @@ type SinkFunc func(Event)
 // Emit calls f(ev).
 func (f SinkFunc) Emit(ev Event) { f(ev) }
 
-// Options tune an Engine. The zero value is usable: no on-delay, 64 shards,
-// no metrics registered, no logging.
+// Options tune an Engine. The zero value is usable: no on-delay, every
+// sensor's default rule pack, no inhibition, 64 shards, no metrics
+// registered, no logging.
 type Options struct {
 	// For is the default on-delay of every rule: how long, in device time,
 	// a setpoint must keep tripping before its alert is raised.
 	For time.Duration
 	// KindFor overrides For for the rules of a sensor kind.
 	KindFor map[sensors.KindID]time.Duration
+	// MOfN, when M > 0, makes a threshold level count as tripping only
+	// once M of the sensor's last N readings tripped it, so a lone spike
+	// or a single dropped reading does not decide; For then runs from
+	// that reading. KindMOfN overrides it per kind.
+	MOfN     MOfN
+	KindMOfN map[sensors.KindID]MOfN
+	// Pack gives a sensor its early-warning and sensor-health rules; nil
+	// gives each sensor the DefaultPack of its kind, plus a default
+	// forecast when the sensor has setpoints of its own. KindPack
+	// replaces the pack of every sensor of a kind and wins over Pack.
+	Pack     func(s *sensors.Sensor) RulePack
+	KindPack map[sensors.KindID]RulePack
+	// Inhibit, when it reports true for a sensor's site and gateway, keeps
+	// Tick from raising sensor_stale for it: a gateway known to be offline
+	// is one alert, not one per sensor behind it.
+	Inhibit func(site, gateway string) bool
 	// Shards is how many locks the per-sensor state is split across, so
 	// ingest workers evaluating different sensors rarely wait on each
 	// other. Default 64.
@@ -53,6 +70,7 @@ type Options struct {
 // emits an Event for every alert change. Its methods are safe for
 // concurrent use.
 type Engine struct {
+	inhibit func(site, gateway string) bool
 	// subjects is built once and only read afterwards, so lookups take no
 	// lock; each subject's state is guarded by its shard's mutex.
 	subjects map[subjectKey]*subject
@@ -75,11 +93,23 @@ type subject struct {
 	last      int64 // device time of the last evaluated reading, Unix ns
 	evaluated bool  // whether last is set
 	rules     []ruleState
+	early     []earlyRuleState
+	win       *window // nil unless a rule reads it
+	// received is when the last reading was received, wall clock in
+	// Unix ns (device time when ingest did not say); 0 before the first
+	// reading or Tick.
+	received int64
+	stale    int // index of the sensor_stale rule in early, or -1
 }
 
 type ruleState struct {
 	rule *ThresholdRule
 	st   thresholdState
+}
+
+type earlyRuleState struct {
+	rule *earlyRule
+	st   earlyState
 }
 
 type shard struct {
@@ -106,6 +136,7 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 		shards:   make([]*shard, opts.Shards),
 		sink:     sink,
 		log:      opts.Logger,
+		inhibit:  opts.Inhibit,
 	}
 	for i := range e.shards {
 		e.shards[i] = &shard{}
@@ -117,16 +148,37 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
 			continue
 		}
-		if len(rules) == 0 {
+		early, err := compilePack(s, packFor(s, opts))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
+			continue
+		}
+		if len(rules) == 0 && len(early) == 0 {
 			continue
 		}
 		sub := &subject{
-			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit},
+			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway},
 			shard:       e.shards[shardIndex(s.Site, s.ID, len(e.shards))],
 			rules:       make([]ruleState, len(rules)),
+			early:       make([]earlyRuleState, len(early)),
+			stale:       -1,
 		}
 		for i, r := range rules {
 			sub.rules[i].rule = r
+		}
+		for i, r := range early {
+			sub.early[i].rule = r
+			if r.windowed() {
+				if sub.win == nil {
+					sub.win = new(window)
+				}
+				// Thin fast readings so the ring spans the longest window
+				// with room to spare; see window.step.
+				sub.win.step = max(sub.win.step, r.window/windowSpan)
+			}
+			if r.kind == kindStale {
+				sub.stale = i
+			}
 		}
 		e.subjects[subjectKey{s.Site, s.ID}] = sub
 		sub.shard.subjects = append(sub.shard.subjects, sub)
@@ -151,6 +203,10 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 	if d, ok := opts.KindFor[s.Kind]; ok {
 		forDur = d
 	}
+	mofn := opts.MOfN
+	if m, ok := opts.KindMOfN[s.Kind]; ok {
+		mofn = m
+	}
 	sps := s.EffectiveSetpoints()
 	var rules []*ThresholdRule
 	var errs []error
@@ -169,6 +225,9 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 			suffix = "_low"
 		}
 		r, err := NewThresholdRule(string(s.Kind)+suffix, dir, group, forDur)
+		if err == nil && mofn.M > 0 {
+			r, err = r.WithMOfN(mofn.M, mofn.N)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -176,6 +235,21 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 		rules = append(rules, r)
 	}
 	return rules, errors.Join(errs...)
+}
+
+// packFor picks a sensor's rule pack from the options.
+func packFor(s *sensors.Sensor, opts Options) RulePack {
+	if p, ok := opts.KindPack[s.Kind]; ok {
+		return p
+	}
+	if opts.Pack != nil {
+		return opts.Pack(s)
+	}
+	p := DefaultPack(s.KindInfo())
+	if p.Forecast == nil && len(s.Setpoints) > 0 {
+		p.Forecast = DefaultForecast(s.KindInfo())
+	}
+	return p
 }
 
 // shardIndex spreads sensors over shards with FNV-1a of site and sensor.
@@ -193,14 +267,17 @@ func shardIndex(site, sensor string, n int) int {
 // Evaluate runs the reading through its sensor's rules and emits an event
 // for every alert that changes. Readings of sensors without rules are
 // ignored; readings of bad quality or without a number are skipped and
-// counted; a reading older than the last one evaluated for its sensor is
-// ignored and counted as out of order. When no alert changes, Evaluate
-// does not allocate.
+// counted (they still show the sensor is not silent); a reading older
+// than the last one evaluated for its sensor is ignored and counted as
+// out of order. When no alert changes, Evaluate does not allocate.
 func (e *Engine) Evaluate(r sensors.Reading) {
 	s, ok := e.subjects[subjectKey{r.Site, r.Sensor}]
 	if !ok {
 		return
 	}
+	s.shard.mu.Lock()
+	defer s.shard.mu.Unlock()
+	e.heard(s, r)
 	switch {
 	case r.Quality == sensors.QualityBad:
 		// A bad reading says nothing about the process; whether the sensor
@@ -214,8 +291,7 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		return
 	}
 	at := r.Time.UnixNano()
-	s.shard.mu.Lock()
-	defer s.shard.mu.Unlock()
+	dup := s.evaluated && at == s.last
 	if s.evaluated && at < s.last {
 		// A replayed or reordered reading must not move an alert back in
 		// time; equal times pass, as a duplicate gives the same result.
@@ -230,17 +306,111 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		var tr transition
 		rs.st, tr = rs.rule.step(prev, r.Value, at)
 		if phaseOf(prev) != phaseOf(rs.st) {
-			e.logChange(s, rs, prev, at)
+			e.logChange(s, rs.rule.id, phaseOf(prev), phaseOf(rs.st), rs.st.value, at)
 		}
 		if tr.typ != 0 {
-			e.record(rs.rule, tr)
+			e.record(rs.rule.id, tr)
 			e.sink.Emit(rs.rule.event(tr, rs.st, &s.subjectInfo, at))
 		}
+	}
+	if dup {
+		// A redelivered reading adds nothing to a window, and counting it
+		// would make a flat line look longer than it is.
+		return
+	}
+	alarmed := false
+	for i := range s.rules {
+		alarmed = alarmed || s.rules[i].st.level != sensors.LevelNone
+	}
+	if s.win != nil {
+		s.win.push(at, r.Value)
+	}
+	for i := range s.early {
+		if i == s.stale {
+			continue // a reading resolves it in heard
+		}
+		rs := &s.early[i]
+		var tr transition
+		rs.st, tr = rs.rule.step(rs.st, s.win, r.Value, at, alarmed)
+		e.applyEarly(s, rs, tr, at)
+	}
+}
+
+// heard notes that a reading of s was received, on the wall clock when
+// ingest stamped it, and resolves the sensor's staleness. Wall time, not
+// device time, so that a gateway with a slow clock does not look silent.
+func (e *Engine) heard(s *subject, r sensors.Reading) {
+	recv := r.Received.UnixNano()
+	if r.Received.IsZero() {
+		recv = r.Time.UnixNano()
+	}
+	s.received = max(s.received, recv)
+	if s.stale < 0 {
+		return
+	}
+	rs := &s.early[s.stale]
+	if !math.IsNaN(r.Value) && r.Quality != sensors.QualityBad {
+		rs.st.value = r.Value
+	}
+	if rs.st.level == sensors.LevelNone {
+		return
+	}
+	from := rs.st.level
+	rs.st.level = sensors.LevelNone
+	e.applyEarly(s, rs, transition{typ: EventResolved, from: from}, recv)
+}
+
+// applyEarly logs, counts and emits an early rule's transition.
+func (e *Engine) applyEarly(s *subject, rs *earlyRuleState, tr transition, at int64) {
+	if tr.typ == 0 {
+		return
+	}
+	e.logChange(s, rs.rule.id, earlyPhase(tr.from), earlyPhase(tr.to), rs.st.value, at)
+	e.record(rs.rule.id, tr)
+	e.sink.Emit(rs.rule.event(tr, rs.st, &s.subjectInfo, s.win, at))
+}
+
+func earlyPhase(l sensors.Level) AlertState {
+	if l == sensors.LevelNone {
+		return StateInactive
+	}
+	return StateFiring
+}
+
+// Tick raises sensor_stale for every sensor with that rule whose last
+// reading was received longer ago than its limit, measured against the
+// wall-clock time now. The app calls it every few seconds. A sensor not
+// heard from since the engine was built counts from the first Tick. When
+// Options.Inhibit reports the sensor's gateway as known to be down, no
+// stale alert is raised; one already open stays open until data returns.
+func (e *Engine) Tick(now time.Time) {
+	n := now.UnixNano()
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for _, s := range sh.subjects {
+			if s.stale < 0 {
+				continue
+			}
+			if s.received == 0 {
+				s.received = n
+				continue
+			}
+			rs := &s.early[s.stale]
+			if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, n) {
+				continue
+			}
+			if e.inhibit != nil && e.inhibit(s.site, s.gateway) {
+				continue
+			}
+			rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, n, s.received
+			e.applyEarly(s, rs, transition{typ: EventFired, to: rs.rule.level}, n)
+		}
+		sh.mu.Unlock()
 	}
 }
 
 // record counts a transition in the engine's counters and metrics.
-func (e *Engine) record(r *ThresholdRule, tr transition) {
+func (e *Engine) record(rule string, tr transition) {
 	switch tr.typ {
 	case EventFired:
 		e.fired.Add(1)
@@ -255,7 +425,7 @@ func (e *Engine) record(r *ThresholdRule, tr transition) {
 	if tr.typ == EventResolved {
 		level = tr.from
 	}
-	e.m.events.WithLabelValues(r.id, level.String(), tr.typ.String()).Inc()
+	e.m.events.WithLabelValues(rule, level.String(), tr.typ.String()).Inc()
 	if tr.from != sensors.LevelNone {
 		e.m.active[tr.from].Dec()
 	}
@@ -264,16 +434,16 @@ func (e *Engine) record(r *ThresholdRule, tr transition) {
 	}
 }
 
-func (e *Engine) logChange(s *subject, rs *ruleState, prev thresholdState, at int64) {
+func (e *Engine) logChange(s *subject, rule string, from, to AlertState, value float64, at int64) {
 	ctx := context.Background()
 	if !e.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	e.log.LogAttrs(ctx, slog.LevelDebug, phaseOf(prev).String()+" => "+phaseOf(rs.st).String(),
-		slog.String("rule", rs.rule.id),
+	e.log.LogAttrs(ctx, slog.LevelDebug, from.String()+" => "+to.String(),
+		slog.String("rule", rule),
 		slog.String("site", s.site),
 		slog.String("sensor", s.sensor),
-		slog.Float64("value", rs.st.value),
+		slog.Float64("value", value),
 		slog.Time("at", unixTime(at)))
 }
 
@@ -342,6 +512,13 @@ func (e *Engine) Active() []Alert {
 					out = append(out, a)
 				}
 			}
+			for _, rs := range s.early {
+				if rs.st.level != sensors.LevelNone {
+					out = append(out, Alert{ID: alertID(rs.rule.id, s.site, s.sensor, rs.st.since), Rule: rs.rule.id,
+						Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, State: StateFiring, Level: rs.st.level,
+						Value: rs.st.value, LastAt: lastAt(s), Since: unixTime(rs.st.since)})
+				}
+			}
 		}
 		sh.mu.Unlock()
 	}
@@ -349,6 +526,15 @@ func (e *Engine) Active() []Alert {
 		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Sensor, b.Sensor), cmp.Compare(a.Rule, b.Rule))
 	})
 	return out
+}
+
+// lastAt is the device time of the sensor's last evaluated reading, zero
+// when there was none (a sensor stale since start-up).
+func lastAt(s *subject) time.Time {
+	if !s.evaluated {
+		return time.Time{}
+	}
+	return unixTime(s.last)
 }
 
 func activeAlert(s *subject, rs ruleState) (Alert, bool) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -23,7 +24,29 @@ type ThresholdRule struct {
 	// is the level it reaches.
 	sps    []sensors.Setpoint
 	forDur time.Duration
+	// m of the last n readings must trip a level for it to count; m == 0
+	// means every reading decides alone.
+	m, n int
 }
+
+// MOfN is an "M of the last N readings" confirmation, e.g. 3 of 5.
+type MOfN struct{ M, N int }
+
+// WithMOfN returns a copy of the rule in which a level counts as tripping
+// only when m of the sensor's last n readings (up to 32) tripped it; For
+// still applies from the reading that confirms it. Restore values are
+// unchanged: one reading back past them resolves. m == 0 turns it off.
+func (r *ThresholdRule) WithMOfN(m, n int) (*ThresholdRule, error) {
+	if m < 0 || n > 32 || (m > 0 && m > n) {
+		return nil, fmt.Errorf("threshold rule %q: %d of %d readings: want 0 <= m <= n <= 32", r.id, m, n)
+	}
+	c := *r
+	c.m, c.n = m, n
+	return &c, nil
+}
+
+// MOfN is the rule's M-of-N confirmation; M is 0 when it has none.
+func (r *ThresholdRule) MOfN() MOfN { return MOfN{r.m, r.n} }
 
 // NewThresholdRule checks and builds a rule. Every setpoint must point in
 // dir, have a distinct level, and have its restore value (Clear) already
@@ -105,6 +128,10 @@ type thresholdState struct {
 	since     int64         // open alert's StartsAt, device time in Unix ns
 	nextSince int64         // device time next began to trip, Unix ns
 	value     float64       // last evaluated value
+	// hist has, per setpoint in the rule's order, one bit per recent
+	// reading, newest lowest: set when that reading tripped it. Only
+	// M-of-N rules use it.
+	hist [4]uint32
 }
 
 // transition is what a step changed, in terms an Event is built from.
@@ -130,6 +157,10 @@ func (r *ThresholdRule) step(st thresholdState, v float64, at int64) (thresholdS
 		}
 	}
 	target := r.tripped(v)
+	if r.m > 0 {
+		st.hist = r.shift(st.hist, v)
+		target = r.confirmed(st.hist)
+	}
 	switch {
 	case !target.MoreSevere(st.level):
 		// Nothing more severe than the current level trips: any wait
@@ -178,6 +209,32 @@ func (r *ThresholdRule) tripped(v float64) sensors.Level {
 	return sensors.LevelNone
 }
 
+// shift records whether v trips each setpoint.
+func (r *ThresholdRule) shift(h [4]uint32, v float64) [4]uint32 {
+	for i, sp := range r.sps {
+		h[i] <<= 1
+		if sp.Trips(v) {
+			h[i] |= 1
+		}
+	}
+	return h
+}
+
+// confirmed is the most severe level that m of the last n readings
+// tripped.
+func (r *ThresholdRule) confirmed(h [4]uint32) sensors.Level {
+	mask := uint32(1)<<r.n - 1
+	if r.n == 32 {
+		mask = math.MaxUint32
+	}
+	for i, sp := range r.sps {
+		if bits.OnesCount32(h[i]&mask) >= r.m {
+			return sp.Level
+		}
+	}
+	return sensors.LevelNone
+}
+
 // held is the most severe level, no more severe than l, whose restore value
 // v has not crossed: the level an alert at l stays at given v.
 func (r *ThresholdRule) held(v float64, l sensors.Level) sensors.Level {
@@ -201,6 +258,7 @@ func (r *ThresholdRule) setpoint(l sensors.Level) sensors.Setpoint {
 // subjectInfo is what an event says about the sensor it concerns.
 type subjectInfo struct {
 	site, sensor string
+	gateway      string
 	kind         sensors.KindID
 	unit         string
 }

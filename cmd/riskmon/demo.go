@@ -255,8 +255,10 @@ func demoLeak(reg *sensors.Registry, d time.Duration) (simulator.GasLeak, error)
 		if s.Kind != "combustible_gas" || site.Sector != sensors.SectorHazchem {
 			continue
 		}
+		// Slow enough for the forecast early warning to come first: it
+		// needs a minute of rising readings to trust a trend.
 		leak := simulator.GasLeak{Site: s.Site, Sensor: s.ID, Peak: 60,
-			Start: 20 * time.Second, RampUp: 40 * time.Second, Hold: 20 * time.Second, RampDown: 40 * time.Second}
+			Start: 30 * time.Second, RampUp: 3 * time.Minute, Hold: 30 * time.Second, RampDown: 2 * time.Minute}
 		if d > 0 {
 			leak.Start, leak.RampUp, leak.Hold, leak.RampDown = d/10, d*3/10, d/10, d*3/10
 		}

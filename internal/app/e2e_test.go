@@ -181,10 +181,21 @@ func TestEndToEndIntegration(t *testing.T) {
 				t.Fatalf("riskmon acknowledged %v messages, want at least %v", got, want)
 			}
 			// Notifications flow asynchronously; wait for the resolve.
+			// The threshold alert of the leaking detector; its forecast
+			// early warning is checked on its own below.
 			leakEvents := func(l *eventLog) []alerting.Event {
 				var out []alerting.Event
 				for _, ev := range l.all() {
-					if ev.Sensor == leak.Sensor && ev.Site == leak.Site {
+					if ev.Sensor == leak.Sensor && ev.Site == leak.Site && ev.Rule == "combustible_gas_high" {
+						out = append(out, ev)
+					}
+				}
+				return out
+			}
+			forecastEvents := func(l *eventLog) []alerting.Event {
+				var out []alerting.Event
+				for _, ev := range l.all() {
+					if ev.Sensor == leak.Sensor && ev.Site == leak.Site && ev.Rule == "combustible_gas_forecast" {
 						out = append(out, ev)
 					}
 				}
@@ -228,7 +239,7 @@ func TestEndToEndIntegration(t *testing.T) {
 				for _, ev := range l.all() {
 					// The gateways' wills (retained "offline" at the end
 					// of the run) rightly raise gateway_offline.
-					if ev.Rule != alerting.RuleGatewayOffline {
+					if ev.Rule != alerting.RuleGatewayOffline && ev.Rule != "combustible_gas_forecast" {
 						thresholds = append(thresholds, ev)
 					}
 				}
@@ -245,6 +256,13 @@ func TestEndToEndIntegration(t *testing.T) {
 					{alerting.EventEscalated, sensors.LevelRed, crossings[1].Up},
 					{alerting.EventDeescalated, sensors.LevelOrange, crossings[1].Clear},
 					{alerting.EventResolved, sensors.LevelNone, crossings[0].Clear},
+				}
+				// The early warning comes before the alarm.
+				fc := forecastEvents(l)
+				if len(fc) == 0 || fc[0].Type != alerting.EventFired || !fc[0].At.Before(start.Add(crossings[0].Up)) {
+					t.Errorf("%s: forecast events %+v, want one fired before the 25 %%LEL crossing at %s", name, fc, start.Add(crossings[0].Up))
+				} else {
+					t.Logf("%s: forecast warned %s before the alarm setpoint was crossed: %s", name, start.Add(crossings[0].Up).Sub(fc[0].At), fc[0].Message)
 				}
 				if len(evs) != len(wantSeq) {
 					t.Fatalf("%s: %d leak events, want %d: %+v", name, len(evs), len(wantSeq), evs)

@@ -99,7 +99,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	}
 	s.Engine, err = alerting.NewEngine(reg, s.history, alerting.Options{
 		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting"),
-		Pack: servicePack,
+		Pack: servicePack(cfg.Alerting.Forecast == nil || *cfg.Alerting.Forecast),
 		// A gateway known to be offline is one gateway_offline alert, not
 		// a sensor_stale per sensor behind it.
 		Inhibit: func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) },
@@ -129,14 +129,16 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	return s, nil
 }
 
-// servicePack is the engine's default rule pack without the forecast
-// early warning: the service promises one alert per leak (the end-to-end
-// test holds it to that), and a forecast is a second alert on the same
-// sensor. Turn it on together with that contract and a config knob.
-func servicePack(sn *sensors.Sensor) alerting.RulePack {
-	p := alerting.DefaultPack(sn.KindInfo())
-	p.Forecast = nil
-	return p
+// servicePack is the engine's default rule pack, with or without the
+// forecast early warning (alerting.forecast).
+func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
+	return func(sn *sensors.Sensor) alerting.RulePack {
+		p := alerting.DefaultPack(sn.KindInfo())
+		if !forecast {
+			p.Forecast = nil
+		}
+		return p
+	}
 }
 
 // evaluate runs the live rules on a message's readings. Store-and-forward

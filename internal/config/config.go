@@ -94,7 +94,9 @@ type Alerting struct {
 	For time.Duration `yaml:"for"`
 	// KindFor overrides For per sensor kind.
 	KindFor map[string]time.Duration `yaml:"kind_for"`
-	Notify  Notify                   `yaml:"notify"`
+	// Forecast turns the time-to-threshold early warning on (default).
+	Forecast *bool  `yaml:"forecast"`
+	Notify   Notify `yaml:"notify"`
 }
 
 // Notify lists where alert events go.

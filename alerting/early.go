@@ -1,0 +1,587 @@
+package alerting
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Rules of sensor-health alerts: the instrument is suspect, not the
+// process.
+const (
+	RuleSensorStuck = "sensor_stuck" // the value has not changed for a window
+	RuleSensorJump  = "sensor_jump"  // one reading moved further than the process can
+	RuleSensorStale = "sensor_stale" // no reading received for several intervals
+)
+
+// RateConfig raises "<kind>_rate" when the value moved faster than Limit
+// between the oldest reading in Window and the newest one: a two-point
+// rate that reacts within one window to a step such as a pipeline rupture.
+type RateConfig struct {
+	// Direction is the bad way: Above for rising, Below for falling.
+	Direction sensors.Direction
+	// Limit is the rate, in the kind's unit per Per, at or beyond which
+	// the alert is raised; it resolves below half of it.
+	Limit float64
+	// Per is the time unit of Limit; default a minute.
+	Per    time.Duration
+	Window time.Duration
+	// Level defaults to 3 yellow.
+	Level sensors.Level
+}
+
+// TrendConfig raises "<kind>_trend" when the least-squares slope over
+// Window, fitted through at least MinSamples readings, is at or beyond
+// Limit in Direction and at least three standard errors from zero, so
+// that noise alone does not raise it. It resolves when the slope falls
+// below half of Limit.
+type TrendConfig struct {
+	Direction  sensors.Direction
+	Limit      float64
+	Per        time.Duration // default a minute
+	Window     time.Duration
+	MinSamples int           // default 6
+	Level      sensors.Level // default 3 yellow
+}
+
+// ForecastConfig raises "<kind>_forecast", an early warning (预警), when
+// the least-squares trend over Window, extrapolated from the fitted
+// present value, reaches the sensor's first alarm setpoint within Horizon.
+// The trend must be at least MinSlope and three standard errors from
+// zero. The alert resolves when the trend weakens below half of MinSlope,
+// the crossing moves beyond twice Horizon, or the setpoint is reached
+// (the threshold rule then owns the alarm).
+type ForecastConfig struct {
+	Window     time.Duration
+	MinSamples int // default 6
+	Horizon    time.Duration
+	// MinSlope is in the kind's unit per minute.
+	MinSlope float64
+	// Level defaults to 3 yellow, or 4 blue when Horizon is over 30 min.
+	Level sensors.Level
+}
+
+// StuckConfig raises "sensor_stuck" when MinSamples consecutive readings
+// spanning at least Window all stay within Tolerance of the first of them
+// (the QARTOD flat-line test). It resolves on the first reading that moves.
+type StuckConfig struct {
+	Window     time.Duration
+	MinSamples int
+	Tolerance  float64
+	Level      sensors.Level // default 3 yellow
+}
+
+// JumpConfig raises "sensor_jump" when one reading differs from the one
+// before by more than Fraction of the kind's physical range (Max - Min).
+// It resolves after Hold without a further jump.
+type JumpConfig struct {
+	Fraction float64
+	Hold     time.Duration
+	Level    sensors.Level // default 3 yellow
+}
+
+// StaleConfig raises "sensor_stale" when no reading of the sensor was
+// received for Factor times its kind's Interval, measured on the wall
+// clock by Engine.Tick. It resolves on the next reading received.
+type StaleConfig struct {
+	Factor float64       // default 3
+	Level  sensors.Level // default 4 blue
+}
+
+// RulePack is the early-warning and sensor-health rules of a sensor; a nil
+// field means that rule is off. Threshold rules are not part of it: every
+// sensor with setpoints has them.
+type RulePack struct {
+	Rate     *RateConfig
+	Trend    *TrendConfig
+	Forecast *ForecastConfig
+	Stuck    *StuckConfig
+	Jump     *JumpConfig
+	Stale    *StaleConfig
+}
+
+// DefaultPack is the rule pack a sensor of kind k gets unless Options say
+// otherwise. docs/alerting.md gives the reason for every default.
+func DefaultPack(k *sensors.Kind) RulePack {
+	span := k.Max - k.Min
+	var p RulePack
+	switch k.ID {
+	case "pressure", "line_pressure":
+		// A fall of 1 % of span in a minute is a rupture, not a leak: no
+		// standard gives a pressure-drop rate, so the default is coarse
+		// and sites should set their own.
+		p.Rate = &RateConfig{Direction: sensors.Below, Limit: span / 100, Per: time.Minute, Window: time.Minute}
+		// A live pressure transmitter always shows noise at its
+		// resolution; ten identical readings over five minutes is a
+		// frozen output.
+		p.Stuck = &StuckConfig{Window: 5 * time.Minute, MinSamples: 10}
+	case "dam_displacement":
+		p.Rate = &RateConfig{Direction: sensors.Above, Limit: 20, Per: 24 * time.Hour, Window: 4 * time.Hour}
+	}
+	switch k.ID {
+	case "tank_level", "tank_temperature", "mine_temperature", "pond_water_level",
+		"dry_beach_length", "phreatic_depth", "dam_displacement":
+		// Quantities with inertia: a quarter of the instrument's range in
+		// one reading is a spurious value (冒大数), not the process.
+		p.Jump = &JumpConfig{Fraction: 0.25, Hold: 10 * k.Interval}
+	}
+	if len(k.Setpoints) > 0 {
+		p.Forecast = DefaultForecast(k)
+	}
+	p.Stale = &StaleConfig{Factor: 3, Level: sensors.LevelBlue}
+	if k.ID == "ch4" {
+		// A silent methane sensor is a fault the coal rules lock out
+		// power on (故障闭锁): more than a notice.
+		p.Stale.Level = sensors.LevelYellow
+	}
+	return p
+}
+
+// DefaultForecast is the forecast a kind gets by default: a window of two
+// minutes or eight readings, whichever is longer, at least 6 samples, a
+// horizon of 10 minutes or five windows, and a minimum slope of one
+// deadband per window. It is also given to sensors of kinds without
+// default setpoints that have their own.
+func DefaultForecast(k *sensors.Kind) *ForecastConfig {
+	win := max(2*time.Minute, 8*k.Interval)
+	f := &ForecastConfig{Window: win, MinSamples: 6, Horizon: max(10*time.Minute, 5*win)}
+	f.MinSlope = k.Deadband / win.Minutes()
+	return f
+}
+
+// earlyKind is which test an earlyRule runs.
+type earlyKind uint8
+
+const (
+	kindRate earlyKind = iota + 1
+	kindTrend
+	kindForecast
+	kindStuck
+	kindJump
+	kindStale
+)
+
+// earlyRule is one compiled early-warning or sensor-health rule. The
+// limits are converted to Unix-ns times and per-second rates once, so
+// evaluation does no conversions.
+type earlyRule struct {
+	id         string
+	kind       earlyKind
+	level      sensors.Level
+	dir        sensors.Direction
+	limit      float64 // rate and trend: per second; forecast: min slope per second; stuck: tolerance; jump: largest step
+	per        time.Duration
+	window     int64
+	minSamples int
+	horizon    int64
+	hold       int64 // jump
+	staleAfter int64
+	interval   time.Duration // stale: the kind's reporting interval
+	// Forecast targets: the first alarm setpoint on each side.
+	above, below       float64
+	hasAbove, hasBelow bool
+}
+
+// earlyState is one early rule's state for one sensor: a few words, no
+// pointers.
+type earlyState struct {
+	level sensors.Level // level of the open alert; LevelNone when none
+	since int64         // open alert's StartsAt, Unix ns
+	value float64       // last evaluated value
+	// Scratch of the stuck and jump tests.
+	mark  int64   // stuck: when the held value began; jump: time of the last jump
+	ref   float64 // stuck: the held value; jump: the value before the last reading
+	count uint32  // stuck: consecutive readings within tolerance; jump: readings seen
+}
+
+func levelOr(l, def sensors.Level) sensors.Level {
+	if l == sensors.LevelNone {
+		return def
+	}
+	return l
+}
+
+// samplesOr defaults a minimum sample count to 6; a line through fewer
+// than 3 points has no error estimate.
+func samplesOr(n int) int {
+	if n == 0 {
+		return 6
+	}
+	return max(n, 3)
+}
+
+func perOr(p time.Duration) time.Duration {
+	if p <= 0 {
+		return time.Minute
+	}
+	return p
+}
+
+// compilePack turns a sensor's pack into rules, reporting every problem.
+func compilePack(s *sensors.Sensor, p RulePack) ([]*earlyRule, error) {
+	k := s.KindInfo()
+	var rules []*earlyRule
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c := p.Rate; c != nil {
+		per := perOr(c.Per)
+		if c.Limit <= 0 || c.Window <= 0 {
+			bad("rate: limit %g and window %s must be positive", c.Limit, c.Window)
+		} else {
+			rules = append(rules, &earlyRule{id: string(s.Kind) + "_rate", kind: kindRate, level: levelOr(c.Level, sensors.LevelYellow),
+				dir: c.Direction, limit: c.Limit / per.Seconds(), per: per, window: int64(c.Window)})
+		}
+	}
+	if c := p.Trend; c != nil {
+		per := perOr(c.Per)
+		if c.Limit <= 0 || c.Window <= 0 {
+			bad("trend: limit %g and window %s must be positive", c.Limit, c.Window)
+		} else {
+			rules = append(rules, &earlyRule{id: string(s.Kind) + "_trend", kind: kindTrend, level: levelOr(c.Level, sensors.LevelYellow),
+				dir: c.Direction, limit: c.Limit / per.Seconds(), per: per, window: int64(c.Window), minSamples: samplesOr(c.MinSamples)})
+		}
+	}
+	if c := p.Forecast; c != nil {
+		// A warning hours ahead is a notice (blue); minutes ahead, yellow.
+		def := sensors.LevelYellow
+		if c.Horizon > 30*time.Minute {
+			def = sensors.LevelBlue
+		}
+		r := &earlyRule{id: string(s.Kind) + "_forecast", kind: kindForecast, level: levelOr(c.Level, def),
+			limit: c.MinSlope / 60, per: time.Minute, window: int64(c.Window), minSamples: samplesOr(c.MinSamples), horizon: int64(c.Horizon)}
+		for _, sp := range s.EffectiveSetpoints() {
+			// The first alarm is the least severe setpoint on each side.
+			if sp.Direction == sensors.Above && (!r.hasAbove || sp.Value < r.above) {
+				r.above, r.hasAbove = sp.Value, true
+			}
+			if sp.Direction == sensors.Below && (!r.hasBelow || sp.Value > r.below) {
+				r.below, r.hasBelow = sp.Value, true
+			}
+		}
+		switch {
+		case c.Window <= 0 || c.Horizon <= 0 || c.MinSlope <= 0:
+			bad("forecast: window %s, horizon %s and min slope %g must be positive", c.Window, c.Horizon, c.MinSlope)
+		case r.hasAbove || r.hasBelow:
+			rules = append(rules, r)
+		}
+		// Without setpoints there is nothing to forecast; that is not an
+		// error, so one pack fits every sensor of a kind.
+	}
+	if c := p.Stuck; c != nil {
+		if c.Window <= 0 || c.MinSamples < 2 || c.Tolerance < 0 {
+			bad("stuck: window %s must be positive, min samples %d at least 2, tolerance %g not negative", c.Window, c.MinSamples, c.Tolerance)
+		} else {
+			rules = append(rules, &earlyRule{id: RuleSensorStuck, kind: kindStuck, level: levelOr(c.Level, sensors.LevelYellow),
+				limit: c.Tolerance, window: int64(c.Window), minSamples: c.MinSamples})
+		}
+	}
+	if c := p.Jump; c != nil {
+		if c.Fraction <= 0 || c.Hold < 0 {
+			bad("jump: fraction %g must be positive and hold %s not negative", c.Fraction, c.Hold)
+		} else {
+			rules = append(rules, &earlyRule{id: RuleSensorJump, kind: kindJump, level: levelOr(c.Level, sensors.LevelYellow),
+				limit: c.Fraction * (k.Max - k.Min), hold: int64(c.Hold)})
+		}
+	}
+	if c := p.Stale; c != nil {
+		f := c.Factor
+		if f == 0 {
+			f = 3
+		}
+		if f < 1 || k.Interval <= 0 {
+			bad("stale: factor %g must be at least 1 and the kind needs an interval", f)
+		} else {
+			rules = append(rules, &earlyRule{id: RuleSensorStale, kind: kindStale, level: levelOr(c.Level, sensors.LevelBlue),
+				staleAfter: int64(f * float64(k.Interval)), interval: k.Interval})
+		}
+	}
+	for _, r := range rules {
+		if r.level < sensors.LevelRed || r.level > sensors.LevelBlue {
+			bad("%s: level %d is not 1-4", r.id, r.level)
+		}
+	}
+	return rules, errors.Join(errs...)
+}
+
+// windowed reports whether the rule reads the sensor's sample window.
+func (r *earlyRule) windowed() bool {
+	return r.kind == kindRate || r.kind == kindTrend || r.kind == kindForecast
+}
+
+// step is the rule's state machine for one reading, like
+// ThresholdRule.step: pure, on device time. w already holds the reading;
+// alarmed says whether a threshold alert of the sensor is open, in which
+// case a forecast has nothing left to warn of. Early rules have one
+// level, so they fire and resolve; the window and the hysteresis in want
+// stand in for an on-delay.
+func (r *earlyRule) step(st earlyState, w *window, v float64, at int64, alarmed bool) (earlyState, transition) {
+	from := st.level
+	var trip bool
+	st, trip = r.want(st, w, v, at)
+	if alarmed && r.kind == kindForecast {
+		trip = false
+	}
+	st.value = v
+	if trip {
+		st.level = r.level
+		if from == sensors.LevelNone {
+			st.since = at
+		}
+	} else {
+		st.level = sensors.LevelNone
+	}
+	return st, transition{typ: classify(from, st.level), from: from, to: st.level}
+}
+
+// want reports whether the alert should be open after this reading,
+// given whether it is open now (open alerts hold at half the limit, the
+// hysteresis that stops them flapping on noise).
+func (r *earlyRule) want(st earlyState, w *window, v float64, at int64) (earlyState, bool) {
+	open := st.level != sensors.LevelNone
+	switch r.kind {
+	case kindRate:
+		rate, ok := r.rate(w, at)
+		if !ok {
+			return st, false
+		}
+		return st, r.beyond(rate, open)
+	case kindTrend:
+		f := w.fitSince(at - r.window)
+		if f.n < r.minSamples {
+			return st, false
+		}
+		if open {
+			return st, r.beyond(f.slope, true)
+		}
+		return st, f.t >= minT && r.beyond(f.slope, false)
+	case kindForecast:
+		_, _, ok := r.forecast(w, v, at, open)
+		return st, ok
+	case kindStuck:
+		if st.count == 0 || math.Abs(v-st.ref) > r.limit {
+			st.ref, st.mark, st.count = v, at, 1
+		} else if st.count < math.MaxUint32 {
+			st.count++
+		}
+		return st, int(st.count) >= r.minSamples && at-st.mark >= r.window
+	case kindJump:
+		if st.count > 0 && math.Abs(v-st.value) > r.limit {
+			st.mark = at
+			st.ref = st.value
+		}
+		if st.count < math.MaxUint32 {
+			st.count++
+		}
+		return st, st.count > 1 && st.mark != 0 && at-st.mark <= r.hold
+	}
+	// Stale: a reading arrived, so the sensor is not silent.
+	return st, false
+}
+
+// minT is how many standard errors from zero a fitted slope must be to
+// raise a trend or forecast alert. For pure noise the chance of |t| >= 3
+// over 6-32 samples is 0.3-4 % per fit, and the slope and horizon limits
+// must hold as well.
+const minT = 3
+
+// beyond reports whether a rate (per second) is past the limit in the
+// rule's direction; open alerts hold down to half the limit.
+func (r *earlyRule) beyond(rate float64, open bool) bool {
+	if r.dir == sensors.Below {
+		rate = -rate
+	}
+	if open {
+		return rate >= r.limit/2
+	}
+	return rate >= r.limit
+}
+
+// rate is the change per second from the oldest sample in the window to
+// the newest; it needs samples covering at least half the window, so a
+// sensor just back from a gap is not judged on two close readings.
+func (r *earlyRule) rate(w *window, at int64) (float64, bool) {
+	old, ok := w.oldestSince(at - r.window)
+	newest := w.back(0)
+	if !ok || newest.at-old.at < r.window/2 {
+		return 0, false
+	}
+	return (newest.v - old.v) / (float64(newest.at-old.at) / 1e9), true
+}
+
+// forecast extrapolates the window's trend to the first alarm setpoint on
+// the side it is heading to. It returns the setpoint, the time to reach
+// it in ns, and whether the alert should be open.
+func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (target float64, eta int64, ok bool) {
+	if (r.hasAbove && v >= r.above) || (r.hasBelow && v <= r.below) {
+		// The setpoint is reached: the threshold rule owns the alarm.
+		return 0, 0, false
+	}
+	f := w.fitSince(at - r.window)
+	// A fit over a fraction of the window extrapolates noise.
+	if f.n < r.minSamples || f.slope == 0 || f.span < r.window/2 {
+		return 0, 0, false
+	}
+	var dist float64
+	switch {
+	case f.slope > 0 && r.hasAbove:
+		target, dist = r.above, r.above-f.now
+	case f.slope < 0 && r.hasBelow:
+		target, dist = r.below, f.now-r.below
+	default:
+		return 0, 0, false
+	}
+	slope := math.Abs(f.slope)
+	eta = int64(max(dist, 0) / slope * 1e9)
+	if open {
+		return target, eta, slope >= r.limit/2 && eta <= 2*r.horizon
+	}
+	return target, eta, f.t >= minT && slope >= r.limit && eta <= r.horizon
+}
+
+// stale reports whether a sensor last heard from at received is silent at
+// wall time now.
+func (r *earlyRule) stale(received, now int64) bool {
+	return now-received >= r.staleAfter
+}
+
+// event builds the Event for a transition of this rule; it runs only on
+// transitions, so it may allocate.
+func (r *earlyRule) event(tr transition, st earlyState, s *subjectInfo, w *window, at int64) Event {
+	ev := Event{
+		AlertID:   alertID(r.id, s.site, s.sensor, st.since),
+		Rule:      r.id,
+		Site:      s.site,
+		Sensor:    s.sensor,
+		Kind:      s.kind,
+		Unit:      s.unit,
+		Type:      tr.typ,
+		Level:     tr.to,
+		PrevLevel: tr.from,
+		Value:     st.value,
+		At:        unixTime(at),
+		StartsAt:  unixTime(st.since),
+	}
+	head := fmt.Sprintf("%s %s at %s: ", s.kind, s.sensor, s.site)
+	val := formatValue(st.value) + " " + s.unit
+	fired := tr.typ == EventFired
+	switch r.kind {
+	case kindRate, kindTrend:
+		ev.Setpoint = r.limit * r.per.Seconds()
+		var rate float64
+		what := "over"
+		if r.kind == kindRate {
+			rate, _ = r.rate(w, at)
+		} else {
+			rate = w.fitSince(at - r.window).slope
+			what = "trend over"
+		}
+		rate *= r.per.Seconds()
+		dir := "rising"
+		if r.dir == sensors.Below {
+			dir = "falling"
+		}
+		perUnit := s.unit + "/" + perName(r.per)
+		if fired {
+			ev.Message = fmt.Sprintf("%s%s %s %s %s %s %s (limit %s)", head, val, dir, formatRate(math.Abs(rate)), perUnit,
+				what, fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
+		} else {
+			ev.Message = fmt.Sprintf("%s%s, %s %s %s, below half the limit of %s (resolved)", head, val, formatRate(rate), perUnit,
+				what+" "+fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
+		}
+	case kindForecast:
+		f := w.fitSince(at - r.window)
+		target, eta, _ := r.forecast(w, st.value, at, true)
+		dir := "rising"
+		if f.slope < 0 {
+			dir = "falling"
+		}
+		rate := formatRate(math.Abs(f.slope*60)) + " " + s.unit + "/min"
+		switch {
+		case fired:
+			ev.Setpoint = target
+			ev.Message = fmt.Sprintf("%s%s %s %s, will reach %s in %s", head, val, dir, rate, formatValue(target), about(time.Duration(eta)))
+		case (r.hasAbove && st.value >= r.above) || (r.hasBelow && st.value <= r.below):
+			ev.Setpoint = r.above
+			if r.hasBelow && st.value <= r.below {
+				ev.Setpoint = r.below
+			}
+			ev.Message = fmt.Sprintf("%s%s reached the alarm setpoint %s; the threshold alarm takes over (forecast resolved)", head, val, formatValue(ev.Setpoint))
+		default:
+			ev.Setpoint = r.above
+			if !r.hasAbove {
+				ev.Setpoint = r.below
+			}
+			ev.Message = fmt.Sprintf("%s%s, trend %s %s: no longer heading for an alarm setpoint (forecast resolved)", head, val, dir, rate)
+		}
+	case kindStuck:
+		ev.Setpoint = r.limit
+		if fired {
+			ev.Message = fmt.Sprintf("%sstuck at %s for %s (%d readings unchanged); sensor fault suspected", head, val,
+				fmtDuration(time.Duration(at-st.mark)), st.count)
+		} else {
+			ev.Message = fmt.Sprintf("%s%s, the value moves again (sensor_stuck resolved)", head, val)
+		}
+	case kindJump:
+		ev.Setpoint = r.limit
+		if fired {
+			ev.Message = fmt.Sprintf("%sjumped from %s to %s %s in one reading (more than %s); sensor fault suspected", head,
+				formatValue(st.ref), formatValue(st.value), s.unit, formatValue(r.limit))
+		} else {
+			ev.Message = fmt.Sprintf("%s%s, no further jump for %s (sensor_jump resolved)", head, val, fmtDuration(time.Duration(r.hold)))
+		}
+	case kindStale:
+		ev.Setpoint = time.Duration(r.staleAfter).Seconds()
+		if fired {
+			ev.Message = fmt.Sprintf("%sno reading received for %s (expected every %s); last value %s", head,
+				fmtDuration(time.Duration(at-st.mark)), fmtDuration(r.interval), val)
+		} else {
+			ev.Message = fmt.Sprintf("%sreadings received again (sensor_stale resolved): %s", head, val)
+		}
+	}
+	return ev
+}
+
+func perName(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "s"
+	case time.Minute:
+		return "min"
+	case time.Hour:
+		return "h"
+	case 24 * time.Hour:
+		return "d"
+	}
+	return fmtDuration(d)
+}
+
+// formatRate prints a rate to three significant digits: "1.8", "0.0452".
+func formatRate(v float64) string { return strconv.FormatFloat(roundSig(v, 3), 'g', -1, 64) }
+
+func roundSig(v float64, digits int) float64 {
+	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return v
+	}
+	p := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(v))))
+	return math.Round(v*p) / p
+}
+
+// about writes a predicted time the way an operator says it.
+func about(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < 90*time.Minute:
+		return fmt.Sprintf("about %d min", int(math.Round(d.Minutes())))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("about %d h", int(math.Round(d.Hours())))
+	}
+	return fmt.Sprintf("about %d days", int(math.Round(d.Hours()/24)))
+}
+
+// fmtDuration prints whole seconds: "5m0s", not "5m0.000000123s".
+func fmtDuration(d time.Duration) string { return d.Round(time.Second).String() }

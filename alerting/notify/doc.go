@@ -1,0 +1,17 @@
+// Package notify holds the notification channels beyond the core log, MQTT
+// and webhook notifiers of package alerting: Alertmanager, the DingTalk,
+// WeCom and Feishu chat robots, an HMAC-signed webhook, and a Router that
+// picks notifiers per event.
+//
+// Every channel implements alerting.Notifier and shares one delivery core:
+// each attempt is classified as retryable (connection errors, timeouts,
+// 5xx, 408, 429 and the vendors' rate-limit codes) or not (any other 4xx
+// or vendor error code, which says the request itself is wrong), retries
+// back off exponentially and honour Retry-After, and a notification that
+// never got through is appended to the channel's dead-letter file so an
+// operator can see, and if need be replay, what was lost.
+//
+// Constructors take a plain options struct with yaml tags, decoded from
+// the configuration file, and a Deps with what cannot come from YAML:
+// the HTTP client, the Prometheus registerer and the logger.
+package notify

@@ -1,0 +1,184 @@
+package alerting
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// fleetRegistry has n sensors of every kind in the default catalog, so
+// every default rule is present.
+func fleetRegistry(t testing.TB, n int, kinds ...sensors.KindID) *sensors.Registry {
+	t.Helper()
+	cat := sensors.DefaultCatalog()
+	if len(kinds) == 0 {
+		for _, k := range cat.Kinds() {
+			kinds = append(kinds, k.ID)
+		}
+	}
+	var ss []sensors.Sensor
+	for _, k := range kinds {
+		for i := range n {
+			ss = append(ss, sensors.Sensor{ID: fmt.Sprintf("%s-%d", k, i), Site: "s-1", Kind: k, Gateway: "gw-1"})
+		}
+	}
+	reg, err := sensors.NewRegistry(cat, []sensors.Site{{ID: "s-1"}}, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// fleetReadings is one quiet reading per sensor: a tenth into the kind's
+// range, nudged a little each round so no stuck or forecast rule fires.
+func fleetReadings(reg *sensors.Registry) []sensors.Reading {
+	var out []sensors.Reading
+	for _, s := range reg.Sensors() {
+		k := s.KindInfo()
+		out = append(out, sensors.Reading{Site: s.Site, Sensor: s.ID, Value: k.Min + (k.Max-k.Min)/10})
+	}
+	return out
+}
+
+// TestEvaluateFullPackDoesNotAllocate runs every kind's default pack on
+// the no-transition path.
+func TestEvaluateFullPackDoesNotAllocate(t *testing.T) {
+	reg := fleetRegistry(t, 1)
+	e, err := NewEngine(reg, nil, Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := fleetReadings(reg)
+	i := 0
+	step := func() {
+		r := rs[i%len(rs)]
+		r.Time = t0.Add(time.Duration(i/len(rs)) * 5 * time.Second)
+		r.Value += 0.001 * float64(i%3)
+		e.Evaluate(r)
+		i++
+	}
+	for range 100 * len(rs) { // past every window's start-up transitions
+		step()
+	}
+	fired := e.Stats().Fired
+	if n := testing.AllocsPerRun(10*len(rs), step); n != 0 {
+		t.Errorf("Evaluate allocates %g times per reading with the full default pack", n)
+	}
+	if e.Stats().Fired != fired {
+		t.Errorf("alerts fired during the measurement: %+v", e.Stats())
+	}
+}
+
+// BenchmarkEvaluateFullPack is one sensor of every catalog kind with its
+// default pack (threshold, rate, forecast, stuck, jump, stale as the kind
+// has them), readings round-robin, no transitions.
+func BenchmarkEvaluateFullPack(b *testing.B) {
+	reg := fleetRegistry(b, 1)
+	e, err := NewEngine(reg, nil, Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs := fleetReadings(reg)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r := rs[i%len(rs)]
+		r.Time = t0.Add(time.Duration(i/len(rs)) * 5 * time.Second)
+		r.Value += 0.001 * float64(i%3)
+		e.Evaluate(r)
+	}
+}
+
+// BenchmarkEvaluateGasForecast is the heaviest common case: a gas
+// detector's threshold rule, 24-sample least-squares forecast and
+// staleness on every reading.
+func BenchmarkEvaluateGasForecast(b *testing.B) {
+	reg := fleetRegistry(b, 1, "combustible_gas")
+	e, err := NewEngine(reg, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := fleetReadings(reg)[0]
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.Time = t0.Add(time.Duration(i) * 5 * time.Second)
+		r.Value = 3 + 0.1*float64(i%5)
+		e.Evaluate(r)
+	}
+}
+
+// stateBytes is the rule state the engine keeps for one sensor: the
+// subject with its rule states and window. The compiled rules are
+// counted apart, as they are configuration.
+func stateBytes(s *subject) uintptr {
+	n := unsafe.Sizeof(*s) +
+		uintptr(len(s.rules))*unsafe.Sizeof(ruleState{}) +
+		uintptr(len(s.early))*unsafe.Sizeof(earlyRuleState{})
+	if s.win != nil {
+		n += unsafe.Sizeof(*s.win)
+	}
+	return n
+}
+
+func ruleBytes(s *subject) uintptr {
+	var n uintptr
+	for _, rs := range s.rules {
+		n += unsafe.Sizeof(*rs.rule) + uintptr(len(rs.rule.sps))*unsafe.Sizeof(sensors.Setpoint{})
+	}
+	for _, rs := range s.early {
+		n += unsafe.Sizeof(*rs.rule)
+	}
+	return n
+}
+
+// TestStateBytesPerSensor: the per-sensor rule state stays under 1 KiB
+// for every kind's default pack. Run with -v for the figures.
+func TestStateBytesPerSensor(t *testing.T) {
+	e, err := NewEngine(fleetRegistry(t, 1), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range e.subjects {
+		st, rules := stateBytes(s), ruleBytes(s)
+		t.Logf("%-26s %d rules: state %4d B, compiled rules %4d B", s.kind, len(s.rules)+len(s.early), st, rules)
+		if st >= 1024 {
+			t.Errorf("%s: %d bytes of rule state, want < 1 KiB", s.kind, st)
+		}
+	}
+}
+
+// TestHeapBytesPerSensor measures what NewEngine adds to the heap for
+// 100,000 gas detectors (threshold, forecast and stale rules): state,
+// compiled rules, map entries and all.
+func TestHeapBytesPerSensor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 100,000 sensors")
+	}
+	const n = 100_000
+	reg := fleetRegistry(t, n, "combustible_gas")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	e, err := NewEngine(reg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	var state uintptr
+	for _, s := range e.subjects {
+		state = stateBytes(s)
+		break
+	}
+	t.Logf("heap per gas detector: %.0f B (of which rule state %d B)", per, state)
+	runtime.KeepAlive(e)
+	if per > 4096 {
+		t.Errorf("%.0f heap bytes per sensor", per)
+	}
+}
