@@ -8,23 +8,33 @@ STATE := $(CURDIR)/.state
 BIN := $(CURDIR)/bin
 INFLUXD := $(STATE)/bin/influxd
 INFLUXD_VERSION := v1.8.10
+ALERTMANAGER := $(STATE)/bin/alertmanager
+# Newer releases embed UI files their Go module lacks, so go install fails.
+ALERTMANAGER_VERSION := v0.28.1
 FUZZTIME ?= 10s
 
 export RISKMON_INFLUXD := $(INFLUXD)
+export RISKMON_ALERTMANAGER := $(ALERTMANAGER)
 
 .PHONY: all run test bench lint build deps fuzz clean
 
 all: build
 
-## deps: Go modules, InfluxDB OSS 1.8.10 into .state/bin, Mosquitto (as root)
-deps: $(INFLUXD)
+## deps: Go modules, InfluxDB OSS 1.8.10 and Alertmanager into .state/bin,
+## Mosquitto and Chromium from Debian (as root)
+deps: $(INFLUXD) $(ALERTMANAGER)
 	$(GO) mod download
-	@scripts/install-mosquitto.sh
+	@scripts/install-debian-packages.sh
 
 $(INFLUXD):
 	@mkdir -p $(STATE)/bin
 	@echo "installing InfluxDB OSS $(INFLUXD_VERSION) into $(STATE)/bin (about a minute)"
 	GOBIN=$(STATE)/bin $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+$(ALERTMANAGER):
+	@mkdir -p $(STATE)/bin
+	@echo "installing Alertmanager $(ALERTMANAGER_VERSION) into $(STATE)/bin (for the notifier tests)"
+	GOBIN=$(STATE)/bin $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
 
 ## build: the riskmon binary in bin/
 build:

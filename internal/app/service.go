@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
@@ -45,9 +46,10 @@ type Service struct {
 	Dispatcher *alerting.Dispatcher
 	history    *history
 
-	alertClient mqtt.Client
-	listener    net.Listener
-	httpSrv     *http.Server
+	alertClient   mqtt.Client
+	alertmanagers []*notify.Alertmanager
+	listener      net.Listener
+	httpSrv       *http.Server
 }
 
 // New builds a service; nothing is started until Run.
@@ -204,6 +206,48 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 		s.alertClient = mqtt.NewClient(o)
 		out = append(out, alerting.NewMQTTNotifier(alerting.NewPahoPublisher(s.alertClient, 10*time.Second)))
 	}
+	deps := notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify")}
+	for _, o := range n.SignedWebhooks {
+		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
+		c, err := notify.NewSignedWebhook(o, deps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	for _, o := range n.Alertmanagers {
+		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
+		c, err := notify.NewAlertmanager(o, deps)
+		if err != nil {
+			return nil, err
+		}
+		s.alertmanagers = append(s.alertmanagers, c)
+		out = append(out, c)
+	}
+	for _, o := range n.DingTalk {
+		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
+		c, err := notify.NewDingTalk(o, deps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	for _, o := range n.WeCom {
+		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
+		c, err := notify.NewWeCom(o, deps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	for _, o := range n.Feishu {
+		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
+		c, err := notify.NewFeishu(o, deps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
 	for i, w := range n.Webhooks {
 		wh, err := alerting.NewWebhookNotifier(w.URL, alerting.WebhookOptions{
 			Name: fmt.Sprintf("webhook-%d", i), Timeout: w.Timeout, MaxElapsed: w.MaxElapsed, Logger: s.log.With("component", "notify")})
@@ -211,6 +255,20 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 			return nil, fmt.Errorf("alerting.notify.webhooks[%d]: %w", i, err)
 		}
 		out = append(out, wh)
+	}
+	if n.Routing != nil {
+		sector := func(site string) string {
+			if st, ok := s.reg.Site(site); ok {
+				return string(st.Sector)
+			}
+			return ""
+		}
+		r, err := notify.NewRouter(*n.Routing, out, sector)
+		if err != nil {
+			return nil, fmt.Errorf("alerting.notify.routing: %w", err)
+		}
+		// Each channel keeps its own queue; the route filter runs in it.
+		out = r.Notifiers()
 	}
 	return out, nil
 }
@@ -300,6 +358,10 @@ func (s *Service) Run(ctx context.Context) error {
 		// completes once the broker answers.
 		s.alertClient.Connect()
 	}
+	for _, am := range s.alertmanagers {
+		// Keeps firing alerts alive in Alertmanager by resending them.
+		go func() { _ = am.Run(context.WithoutCancel(ctx)) }()
+	}
 	dispDone := make(chan error, 1)
 	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -314,6 +376,9 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("notifications left undelivered at shutdown", "err", derr)
 	}
 	<-dispDone
+	for _, am := range s.alertmanagers {
+		_ = am.Close()
+	}
 	if s.alertClient != nil {
 		s.alertClient.Disconnect(250)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/ingest"
 	"go.yaml.in/yaml/v3"
 )
@@ -104,6 +105,18 @@ type Notify struct {
 	Log      *bool     `yaml:"log"`
 	MQTT     *bool     `yaml:"mqtt"`
 	Webhooks []Webhook `yaml:"webhooks"`
+	// SignedWebhooks sign each body with HMAC-SHA256.
+	SignedWebhooks []notify.SignedWebhookOptions `yaml:"signed_webhooks"`
+	// Alertmanagers receive alerts on /api/v2/alerts.
+	Alertmanagers []notify.AlertmanagerOptions `yaml:"alertmanagers"`
+	// DingTalk, WeCom and Feishu group robots.
+	DingTalk []notify.DingTalkOptions `yaml:"dingtalk"`
+	WeCom    []notify.WeComOptions    `yaml:"wecom"`
+	Feishu   []notify.FeishuOptions   `yaml:"feishu"`
+	// Routing, when set, decides which of the channels above (by name)
+	// get an event, by level, sector, site and rule; without it every
+	// channel gets every event.
+	Routing *notify.RouterOptions `yaml:"routing"`
 }
 
 // Webhook is one HTTP receiver of alert events.

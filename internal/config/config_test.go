@@ -67,3 +67,28 @@ func TestSecretsFromFiles(t *testing.T) {
 		t.Fatalf("token = %q, %v", tok, err)
 	}
 }
+
+func TestNotificationChannels(t *testing.T) {
+	c, err := Parse([]byte(`registry: r.yaml
+alerting:
+  notify:
+    dingtalk: [{url: "https://oapi.dingtalk.com/robot/send?access_token=x", secret: SECx, dead_letter: dt.jsonl}]
+    alertmanagers: [{url: "http://127.0.0.1:9093", resend_interval: 30s}]
+    routing:
+      routes: [{notifiers: [dingtalk], min_level: orange, sectors: [hazchem]}]
+      default: [log]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Alerting.Notify
+	if len(n.DingTalk) != 1 || n.DingTalk[0].Secret != "SECx" || n.DingTalk[0].DeadLetter != "dt.jsonl" {
+		t.Errorf("dingtalk = %+v", n.DingTalk)
+	}
+	if len(n.Alertmanagers) != 1 || n.Alertmanagers[0].ResendInterval != 30*time.Second {
+		t.Errorf("alertmanagers = %+v", n.Alertmanagers)
+	}
+	if n.Routing == nil || len(n.Routing.Routes) != 1 || n.Routing.Routes[0].MinLevel != "orange" {
+		t.Errorf("routing = %+v", n.Routing)
+	}
+}

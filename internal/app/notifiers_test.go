@@ -1,0 +1,54 @@
+package app
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/riskmon/riskmon/alerting/notify"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+func TestNotificationChannelsAndRouting(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func() config.Config {
+		cfg := config.Default()
+		cfg.StateDir = t.TempDir()
+		f := false
+		cfg.Alerting.Notify.MQTT = &f
+		cfg.Alerting.Notify.DingTalk = []notify.DingTalkOptions{{URL: "https://oapi.dingtalk.com/robot/send?access_token=x"}}
+		cfg.Alerting.Notify.WeCom = []notify.WeComOptions{{URL: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x"}}
+		return cfg
+	}
+	tests := []struct {
+		name    string
+		routing *notify.RouterOptions
+		err     string
+	}{
+		{"no routing: every channel", nil, ""},
+		{"routing by level and sector", &notify.RouterOptions{Routes: []notify.Route{{Notifiers: []string{"dingtalk"}, MinLevel: "orange", Sectors: []string{"hazchem"}}}, Default: []string{"log"}}, ""},
+		{"routing names an unknown channel", &notify.RouterOptions{Routes: []notify.Route{{Notifiers: []string{"pager"}}}}, "pager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base()
+			cfg.Alerting.Notify.Routing = tt.routing
+			svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("New error = %v, want one naming %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc.Spool.Close()
+			svc.DeadLetter.Close()
+		})
+	}
+}
