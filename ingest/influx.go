@@ -68,11 +68,16 @@ func (i *Influx) Ping(ctx context.Context) error {
 // CountReadings counts the stored readings with device time in
 // [start, stop) using a Flux query.
 func (i *Influx) CountReadings(ctx context.Context, start, stop time.Time) (int64, error) {
+	return i.CountPoints(ctx, Measurement, "value", start, stop)
+}
+
+// CountPoints counts the points of a measurement's field in [start, stop).
+func (i *Influx) CountPoints(ctx context.Context, measurement, field string, start, stop time.Time) (int64, error) {
 	q := fmt.Sprintf(`from(bucket: %q)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r._field == "value")
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q)
   |> group()
-  |> count()`, i.opts.Bucket, start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), Measurement)
+  |> count()`, i.opts.Bucket, start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), measurement, field)
 	res, err := i.query.Query(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("count readings: %w", err)

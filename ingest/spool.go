@@ -353,14 +353,33 @@ func (s *Spool) readCursor() (SpoolPos, error) {
 	return p, nil
 }
 
+// TryAppend adds a record like Append but never waits: it reports false
+// when the spool is at its cap or closed. For writers that must not block,
+// such as alert events emitted from rule evaluation.
+func (s *Spool) TryAppend(lines []byte, n int) bool {
+	s.mu.Lock()
+	full := s.backlog >= s.opts.MaxBytes || s.closed
+	s.mu.Unlock()
+	if full {
+		return false
+	}
+	// Between the check and the append the cap may be passed by one
+	// record; that is fine, the cap is a bound on waiting, not on bytes.
+	return s.appendRecord(lines, n, nil, false) == nil
+}
+
 // Append adds one record of n readings; done runs once it is durable.
 // It waits while the spool is at its cap and fails once it is closed.
 func (s *Spool) Append(lines []byte, n int, done func()) error {
+	return s.appendRecord(lines, n, done, true)
+}
+
+func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error {
 	var cnt [binary.MaxVarintLen64]byte
 	k := binary.PutUvarint(cnt[:], uint64(n))
 	size := k + len(lines)
 	s.mu.Lock()
-	for s.backlog >= s.opts.MaxBytes && !s.closed {
+	for wait && s.backlog >= s.opts.MaxBytes && !s.closed {
 		s.m.Full.Set(1)
 		s.space.Wait()
 	}

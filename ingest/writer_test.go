@@ -252,3 +252,13 @@ func TestAppendLineFlags(t *testing.T) {
 		t.Fatalf("appendLine =\n%s want\n%s", got, want)
 	}
 }
+
+func TestAppendAlertLine(t *testing.T) {
+	a := AlertLine{Rule: "combustible_gas_high", Site: "hz 01", Sensor: "GT-101", Type: "fired", AlertID: "ab12",
+		Message: `27 %LEL >= 25 "orange"` + "\nx\\", Level: 2, Value: 27.5, Setpoint: 25, At: time.UnixMilli(1764345600123)}
+	got := string(AppendAlertLine(nil, &a))
+	want := `alert_event,level=2,rule=combustible_gas_high,sensor=GT-101,site=hz\ 01,type=fired alert_id="ab12",message="27 %LEL >= 25 \"orange\" x\\",setpoint=25,value=27.5 1764345600123` + "\n"
+	if got != want {
+		t.Fatalf("AppendAlertLine =\n%s want\n%s", got, want)
+	}
+}

@@ -219,6 +219,20 @@ func TestEndToEndIntegration(t *testing.T) {
 			if n != total {
 				t.Errorf("InfluxDB holds %d readings of this run, want %d", n, total)
 			}
+			// Alert events are stored beside the readings.
+			inWindow := 0
+			for _, ev := range webhook.all() {
+				if !ev.At.Before(start.Add(-time.Minute)) && ev.At.Before(start.Add(span+time.Minute)) {
+					inWindow++
+				}
+			}
+			stored, err := svc.Influx.CountPoints(context.Background(), ingest.AlertMeasurement, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inWindow == 0 || stored != int64(inWindow) {
+				t.Errorf("InfluxDB holds %d alert events of this run, the webhook got %d", stored, inWindow)
+			}
 			// Every malformed message is counted and parked.
 			var rejected float64
 			for _, r := range ingest.AllReasons() {

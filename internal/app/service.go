@@ -93,7 +93,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.history = newHistory(historySize, s.Dispatcher)
+	s.history = newHistory(historySize, tee{s.Dispatcher, newEventStore(s.Spool, s.prom)})
 	s.Conditions = alerting.NewConditions(s.history)
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
