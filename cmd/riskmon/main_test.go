@@ -68,3 +68,10 @@ func TestDemoIntegration(t *testing.T) {
 		}
 	}
 }
+
+func TestRulesTest(t *testing.T) {
+	out, err := run(t, "rules", "test", "../../alerting/testdata/ruletests/default_pack.yaml")
+	if err != nil || !strings.Contains(out, "all rule tests passed") {
+		t.Fatalf("rules test on the default pack: %v\n%s", err, out)
+	}
+}
