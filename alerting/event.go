@@ -16,13 +16,14 @@ type EventType uint8
 
 // Event types. The zero value is not a valid event.
 const (
-	EventFired       EventType = iota + 1 // a new alert is raised
-	EventEscalated                        // the alert moved to a more severe level
-	EventDeescalated                      // the alert moved to a less severe level
-	EventResolved                         // the alert ended
+	EventFired        EventType = iota + 1 // a new alert is raised
+	EventEscalated                         // the alert moved to a more severe level
+	EventDeescalated                       // the alert moved to a less severe level
+	EventResolved                          // the alert ended
+	EventAcknowledged                      // an operator acknowledged the alert
 )
 
-var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved"}
+var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved", "acknowledged"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventTypeNames) && t != 0 {
@@ -78,6 +79,10 @@ type Event struct {
 	// that raised the alert; it does not change while the alert is open.
 	StartsAt time.Time `json:"starts_at"`
 	Message  string    `json:"message"`
+	// By and Comment say who acknowledged, and why, for acknowledged
+	// events.
+	By      string `json:"by,omitempty"`
+	Comment string `json:"comment,omitempty"`
 }
 
 // MarshalJSON adds the level's color and severity names next to its

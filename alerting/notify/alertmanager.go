@@ -140,6 +140,10 @@ func (n *Alertmanager) Notify(ctx context.Context, ev alerting.Event) error {
 		a.EndsAt = ev.At
 		delete(n.active, ev.AlertID)
 		batch = []postableAlert{a}
+	case alerting.EventAcknowledged:
+		// Alertmanager has no acknowledgement; its silences are its own.
+		n.mu.Unlock()
+		return nil
 	default:
 		n.mu.Unlock()
 		return fmt.Errorf("alertmanager %s: event type %v", n.opts.Name, ev.Type)

@@ -101,6 +101,11 @@ func renderZH(ev alerting.Event) message {
 		tag, note = levelZH(ev.Level), "由"+levelZH(ev.PrevLevel)+"升级"
 	case alerting.EventDeescalated:
 		tag, note = levelZH(ev.Level), "由"+levelZH(ev.PrevLevel)+"降级"
+	case alerting.EventAcknowledged:
+		tag, note = "已确认", "确认人 "+ev.By
+		if ev.Comment != "" {
+			note += "：" + ev.Comment
+		}
 	default:
 		tag = levelZH(ev.Level)
 	}
@@ -129,8 +134,11 @@ func renderZH(ev alerting.Event) message {
 
 func renderEN(ev alerting.Event) message {
 	tag := levelEN(ev.Level)
-	if ev.Type == alerting.EventResolved {
+	switch ev.Type {
+	case alerting.EventResolved:
 		tag = "RESOLVED"
+	case alerting.EventAcknowledged:
+		tag = "ACKNOWLEDGED"
 	}
 	title := "[" + tag + "] " + ev.Message
 	details := []string{

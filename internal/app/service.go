@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,9 +44,11 @@ type Service struct {
 	Pipeline   *ingest.Pipeline
 	Engine     *alerting.Engine
 	Conditions *alerting.Conditions
+	Lifecycle  *alerting.Lifecycle
 	Dispatcher *alerting.Dispatcher
 	history    *history
 
+	tokens        []config.Token
 	alertClient   mqtt.Client
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
@@ -55,6 +58,11 @@ type Service struct {
 // New builds a service; nothing is started until Run.
 func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
 	s := &Service{cfg: cfg, reg: reg, log: log, prom: prometheus.NewRegistry()}
+	tokens, err := cfg.APITokens()
+	if err != nil {
+		return nil, err
+	}
+	s.tokens = tokens
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if err := os.MkdirAll(cfg.Path(cfg.StateDir), 0o755); err != nil {
@@ -94,12 +102,13 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	s.history = newHistory(historySize, tee{s.Dispatcher, newEventStore(s.Spool, s.prom)})
-	s.Conditions = alerting.NewConditions(s.history)
+	s.Lifecycle = alerting.NewLifecycle(s.history, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
+	s.Conditions = alerting.NewConditions(s.Lifecycle)
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
 	}
-	s.Engine, err = alerting.NewEngine(reg, s.history, alerting.Options{
+	s.Engine, err = alerting.NewEngine(reg, s.Lifecycle, alerting.Options{
 		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting"),
 		Pack: servicePack(cfg.Alerting.Forecast == nil || *cfg.Alerting.Forecast),
 		// A gateway known to be offline is one gateway_offline alert, not
@@ -293,6 +302,8 @@ func (s *Service) Handler() http.Handler {
 		writeJSON(w, append(s.Conditions.Active(), s.Engine.Active()...))
 	})
 	mux.HandleFunc("GET /api/events", s.history.serveEvents)
+	mux.HandleFunc("GET /api/alerts/open", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) })
+	mux.HandleFunc("POST /api/alerts/{id}/ack", s.serveAck)
 	mux.Handle("GET /api/deadletter", s.DeadLetter)
 	return mux
 }
@@ -321,6 +332,35 @@ func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
+}
+
+// serveAck acknowledges an alert for an operator or admin token; the
+// token's name is recorded as who acknowledged it.
+func (s *Service) serveAck(w http.ResponseWriter, r *http.Request) {
+	user, status := authorize(s.tokens, r, "operator")
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	var body struct {
+		Comment string `json:"comment"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
+			http.Error(w, "body: want {\"comment\": \"…\"}", http.StatusBadRequest)
+			return
+		}
+	}
+	rec, err := s.Lifecycle.Ack(r.PathValue("id"), user, body.Comment)
+	if errors.Is(err, alerting.ErrNoAlert) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, rec)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

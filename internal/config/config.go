@@ -42,6 +42,19 @@ type Config struct {
 // HTTP is the metrics, health and API listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// Tokens are the API clients allowed to change anything (such as
+	// acknowledging an alert); without one, no change is accepted.
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is one API client: a bearer token and its role.
+type Token struct {
+	// Name is who the token speaks for; it is recorded with each change.
+	Name      string `yaml:"name"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Role is viewer, operator or admin; operator or admin may act.
+	Role string `yaml:"role"`
 }
 
 // MQTT is the broker connection.
@@ -96,7 +109,10 @@ type Alerting struct {
 	// KindFor overrides For per sensor kind.
 	KindFor map[string]time.Duration `yaml:"kind_for"`
 	// Forecast turns the time-to-threshold early warning on (default).
-	Forecast *bool  `yaml:"forecast"`
+	Forecast *bool `yaml:"forecast"`
+	// LatchRed keeps a level-1 alert listed after it clears, until it is
+	// acknowledged.
+	LatchRed bool   `yaml:"latch_red"`
 	Notify   Notify `yaml:"notify"`
 }
 
@@ -188,6 +204,16 @@ func (c *Config) Validate() error {
 	if c.MQTT.Workers < 0 || c.MQTT.QueueSize < 0 {
 		errs = append(errs, "mqtt.workers and mqtt.queue_size must not be negative")
 	}
+	for i, tk := range c.HTTP.Tokens {
+		switch {
+		case tk.Name == "":
+			errs = append(errs, fmt.Sprintf("http.tokens[%d] has no name", i))
+		case tk.Token == "" && tk.TokenFile == "":
+			errs = append(errs, fmt.Sprintf("http.tokens[%d] (%s) has neither token nor token_file", i, tk.Name))
+		case tk.Role != "viewer" && tk.Role != "operator" && tk.Role != "admin":
+			errs = append(errs, fmt.Sprintf("http.tokens[%d] (%s): role %q is not viewer, operator or admin", i, tk.Name, tk.Role))
+		}
+	}
 	for i, w := range c.Alerting.Notify.Webhooks {
 		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
 			errs = append(errs, fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
@@ -262,4 +288,18 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// APITokens resolves the tokens, reading token files.
+func (c *Config) APITokens() ([]Token, error) {
+	out := make([]Token, 0, len(c.HTTP.Tokens))
+	for _, tk := range c.HTTP.Tokens {
+		v, err := secret(tk.Token, c.Path(tk.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("http.tokens %s: %w", tk.Name, err)
+		}
+		tk.Token, tk.TokenFile = v, ""
+		out = append(out, tk)
+	}
+	return out, nil
 }

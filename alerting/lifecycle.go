@@ -1,0 +1,234 @@
+package alerting
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// The alert lifecycle follows industrial alarm management (ISA-18.2 /
+// IEC 62682, as OPC UA Part 9 names the states): an alert is active or
+// cleared, and acknowledged or not. It leaves the list only when it is
+// both cleared and acknowledged, so an alert that came and went unseen
+// stays in front of the operator as "resolved, unacknowledged".
+
+// LifecycleState is where an alert stands for the operator.
+type LifecycleState uint8
+
+// Lifecycle states.
+const (
+	StateActiveUnacked  LifecycleState = iota + 1 // condition present, nobody has acknowledged it
+	StateActiveAcked                              // condition present, acknowledged
+	StateClearedUnacked                           // condition gone, never acknowledged: still shown
+	StateLatched                                  // a latched level-1 alert whose condition is gone, waiting for acknowledgement
+)
+
+var lifecycleNames = [...]string{"", "active_unacknowledged", "active_acknowledged", "resolved_unacknowledged", "latched"}
+
+func (s LifecycleState) String() string {
+	if int(s) < len(lifecycleNames) && s != 0 {
+		return lifecycleNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText encodes the state by name.
+func (s LifecycleState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText accepts the names MarshalText writes.
+func (s *LifecycleState) UnmarshalText(b []byte) error {
+	for i := 1; i < len(lifecycleNames); i++ {
+		if string(b) == lifecycleNames[i] {
+			*s = LifecycleState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("alerting: unknown lifecycle state %q", b)
+}
+
+// Record is one alert as the operator sees it, with its history.
+type Record struct {
+	ID       string         `json:"id"`
+	Rule     string         `json:"rule"`
+	Site     string         `json:"site"`
+	Sensor   string         `json:"sensor"`
+	Kind     sensors.KindID `json:"kind,omitempty"`
+	Unit     string         `json:"unit,omitempty"`
+	State    LifecycleState `json:"state"`
+	Level    sensors.Level  `json:"level"`     // current level; none once cleared
+	MaxLevel sensors.Level  `json:"max_level"` // most severe level reached
+	Value    float64        `json:"value"`
+	Message  string         `json:"message"`
+	StartsAt time.Time      `json:"starts_at"`
+	LastAt   time.Time      `json:"last_at"`
+	Cleared  time.Time      `json:"cleared,omitzero"`
+	AckedBy  string         `json:"acked_by,omitempty"`
+	AckedAt  time.Time      `json:"acked_at,omitzero"`
+	Comment  string         `json:"comment,omitempty"`
+	Events   []Event        `json:"events"`
+}
+
+// LifecycleOptions tune the lifecycle.
+type LifecycleOptions struct {
+	// LatchRed keeps a level-1 alert in the list, latched, after its
+	// condition clears, until someone acknowledges it.
+	LatchRed bool
+	// MaxEvents bounds the history kept per alert (default 100).
+	MaxEvents int
+	// Now is the clock of acknowledgements; default time.Now.
+	Now func() time.Time
+}
+
+// Lifecycle keeps the alerts operators must see and their acknowledgements.
+// It is a Sink: put it between the rule engine and the notifiers, and it
+// passes every event on, adding the acknowledgements. Safe for concurrent
+// use; it never blocks beyond its own lock.
+type Lifecycle struct {
+	next Sink
+	opts LifecycleOptions
+	mu   sync.Mutex
+	open map[string]*Record
+}
+
+// NewLifecycle returns an empty lifecycle passing events to next.
+func NewLifecycle(next Sink, opts LifecycleOptions) *Lifecycle {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = 100
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{}}
+}
+
+// Emit records ev and passes it on.
+func (l *Lifecycle) Emit(ev Event) {
+	l.mu.Lock()
+	l.applyLocked(ev)
+	l.mu.Unlock()
+	l.next.Emit(ev)
+}
+
+func (l *Lifecycle) applyLocked(ev Event) {
+	r, ok := l.open[ev.AlertID]
+	if !ok {
+		if ev.Type == EventResolved {
+			return // the alert was closed here already
+		}
+		r = &Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
+			State: StateActiveUnacked, StartsAt: ev.StartsAt}
+		l.open[ev.AlertID] = r
+	}
+	r.Level, r.Value, r.Message, r.LastAt = ev.Level, ev.Value, ev.Message, ev.At
+	if ev.Level.MoreSevere(r.MaxLevel) {
+		r.MaxLevel = ev.Level
+	}
+	r.Events = append(r.Events, ev)
+	if len(r.Events) > l.opts.MaxEvents {
+		r.Events = slices.Delete(r.Events, 0, len(r.Events)-l.opts.MaxEvents)
+	}
+	switch ev.Type {
+	case EventResolved:
+		r.Cleared = ev.At
+		switch {
+		case r.State == StateActiveAcked:
+			delete(l.open, r.ID) // seen and gone: done
+		case l.opts.LatchRed && r.MaxLevel == sensors.LevelRed:
+			r.State = StateLatched
+		default:
+			r.State = StateClearedUnacked
+		}
+	case EventEscalated:
+		// A worse level is news: it needs acknowledging again.
+		if r.State == StateActiveAcked {
+			r.State = StateActiveUnacked
+		}
+	}
+}
+
+// ErrNoAlert is returned for an acknowledgement of an unknown alert.
+var ErrNoAlert = errors.New("no such open alert")
+
+// Ack acknowledges an open alert on behalf of user, with a comment. A
+// cleared alert then leaves the list. The acknowledgement goes out as an
+// event like any other.
+func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
+	if strings.TrimSpace(user) == "" {
+		return Record{}, errors.New("an acknowledgement needs the user's name")
+	}
+	now := l.opts.Now()
+	l.mu.Lock()
+	r, ok := l.open[id]
+	if !ok {
+		l.mu.Unlock()
+		return Record{}, fmt.Errorf("acknowledge %s: %w", id, ErrNoAlert)
+	}
+	ev := Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
+		Type: EventAcknowledged, Level: r.Level, PrevLevel: r.Level, Value: r.Value, At: now.UTC(), StartsAt: r.StartsAt,
+		By: user, Comment: comment,
+		Message: fmt.Sprintf("%s %s at %s acknowledged by %s", r.Rule, r.Sensor, r.Site, user)}
+	if comment != "" {
+		ev.Message += ": " + comment
+	}
+	r.AckedBy, r.AckedAt, r.Comment = user, now.UTC(), comment
+	r.Events = append(r.Events, ev)
+	if r.State == StateActiveUnacked {
+		r.State = StateActiveAcked
+	} else if r.State == StateClearedUnacked || r.State == StateLatched {
+		delete(l.open, id)
+	}
+	out := cloneRecord(r)
+	l.mu.Unlock()
+	l.next.Emit(ev)
+	return out, nil
+}
+
+// Open lists the alerts in front of the operator: most severe first, then
+// newest first.
+func (l *Lifecycle) Open() []Record {
+	l.mu.Lock()
+	out := make([]Record, 0, len(l.open))
+	for _, r := range l.open {
+		out = append(out, cloneRecord(r))
+	}
+	l.mu.Unlock()
+	slices.SortFunc(out, func(a, b Record) int {
+		la, lb := effective(a), effective(b)
+		if la != lb {
+			return int(la) - int(lb)
+		}
+		return b.StartsAt.Compare(a.StartsAt)
+	})
+	return out
+}
+
+// Get returns one open alert.
+func (l *Lifecycle) Get(id string) (Record, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.open[id]
+	if !ok {
+		return Record{}, false
+	}
+	return cloneRecord(r), true
+}
+
+// effective orders cleared alerts by the level they reached, after the
+// active ones of the same level.
+func effective(r Record) sensors.Level {
+	if r.Level != sensors.LevelNone {
+		return r.Level
+	}
+	return r.MaxLevel
+}
+
+func cloneRecord(r *Record) Record {
+	c := *r
+	c.Events = slices.Clone(r.Events)
+	return c
+}
