@@ -146,13 +146,14 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	fmt.Fprintf(out, `riskmon demo is up
   MQTT broker (embedded)  %s      e.g. mosquitto_sub -h %s -p %s -t 'riskmon/v1/#' -v
   InfluxDB                %s      database riskmon, measurement reading
+  operator console        http://%s/
   metrics                 http://%s/metrics
   health / readiness      http://%s/healthz  http://%s/readyz
   active alerts           http://%s/api/alerts
   dead letters            http://%s/api/deadletter  (file %s)
   fleet                   %d sites, %d sensors (registry written to %s)
   scripted incident       gas leak at %s/%s from +%s, peak %.0f %%LEL
-`, brk.URL(), host(brk.Addr()), port0(brk.Addr()), influx.URL, httpAddr, httpAddr, httpAddr, httpAddr, httpAddr,
+`, brk.URL(), host(brk.Addr()), port0(brk.Addr()), influx.URL, httpAddr, httpAddr, httpAddr, httpAddr, httpAddr, httpAddr,
 		cfg.StatePath(cfg.DeadLetter.Path), len(reg.Sites()), reg.Len(), fleetFile, leak.Site, leak.Sensor, leak.Start, leak.Peak)
 
 	runStart := time.Now()

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/alerting/notify"
+	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
@@ -45,6 +46,7 @@ type Service struct {
 	Engine     *alerting.Engine
 	Conditions *alerting.Conditions
 	Lifecycle  *alerting.Lifecycle
+	Console    *console.Hub
 	Dispatcher *alerting.Dispatcher
 	history    *history
 
@@ -101,7 +103,8 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.history = newHistory(historySize, tee{s.Dispatcher, newEventStore(s.Spool, s.prom)})
+	s.Console = console.NewHub(reg, console.HubOptions{Logger: log.With("component", "console")})
+	s.history = newHistory(historySize, tee{s.Dispatcher, newEventStore(s.Spool, s.prom), s.Console})
 	s.Lifecycle = alerting.NewLifecycle(s.history, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
 	s.Conditions = alerting.NewConditions(s.Lifecycle)
 	kindFor := map[sensors.KindID]time.Duration{}
@@ -157,6 +160,7 @@ func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
 // replaying its buffer after an outage must not page anyone as if the
 // values were current.
 func (s *Service) evaluate(rs []sensors.Reading) {
+	s.Console.Readings(rs)
 	for _, r := range rs {
 		if !r.Historical {
 			s.Engine.Evaluate(r)
@@ -305,6 +309,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/alerts/open", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) })
 	mux.HandleFunc("POST /api/alerts/{id}/ack", s.serveAck)
 	mux.Handle("GET /api/deadletter", s.DeadLetter)
+	// The operator console: its page at / and its API under /api/v1.
+	mux.Handle("/", console.Handler(s.Console, console.Options{Logger: s.log.With("component", "console")}))
 	return mux
 }
 
@@ -383,6 +389,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	// Shutdown waits for handlers; the console's event streams end only
+	// when told.
+	s.httpSrv.RegisterOnShutdown(s.Console.Close)
 	go func() {
 		if err := s.httpSrv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)

@@ -1,0 +1,424 @@
+package console
+
+import (
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// HubOptions size a Hub's memory. The zero value is usable.
+type HubOptions struct {
+	// Ring is how many recent alert events are kept so a reconnecting
+	// browser can catch up from its Last-Event-ID. Default 4096: at the
+	// worst incident rates we simulate that is minutes of events, longer
+	// than a browser normally stays disconnected.
+	Ring int
+	// Resolved is how many resolved alerts stay queryable after their
+	// end. Default 1000; older ones are in InfluxDB and the notification
+	// log, not in the console.
+	Resolved int
+	// AlertEvents caps the event history kept per alert; the newest are
+	// kept. Default 100, enough for a flapping alert's morning.
+	AlertEvents int
+	// SubscriberBuffer is how many events a stream subscriber may fall
+	// behind before it is dropped and told to resync. Default 256.
+	SubscriberBuffer int
+	// Logger receives errors about events that cannot be shown; nil
+	// discards.
+	Logger *slog.Logger
+}
+
+func (o *HubOptions) defaults() {
+	if o.Ring <= 0 {
+		o.Ring = 4096
+	}
+	if o.Resolved <= 0 {
+		o.Resolved = 1000
+	}
+	if o.AlertEvents <= 0 {
+		o.AlertEvents = 100
+	}
+	if o.SubscriberBuffer <= 0 {
+		o.SubscriberBuffer = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Hub is the in-memory state the console serves: open and recently
+// resolved alerts with their events, a ring of recent events for stream
+// resume, the latest reading of every registered sensor, and the stream
+// subscribers. Its methods are safe for concurrent use.
+type Hub struct {
+	reg  *sensors.Registry
+	opts HubOptions
+	log  *slog.Logger
+	// boot prefixes every event id, so a browser that reconnects to a
+	// restarted process, whose ids start again at 1, is told to resync
+	// instead of being replayed the wrong events.
+	boot string
+	// bySite lists each site's sensors in registry order; built once.
+	bySite map[string][]*sensors.Sensor
+
+	// rmu guards the readings alone: the ingest path takes it for every
+	// message and must not wait behind alert bookkeeping or a stream
+	// scanning the ring.
+	rmu    sync.Mutex
+	index  map[sensorKey]int // built once, then only read
+	latest []latestReading   // one per registered sensor, same order as reg.Sensors()
+	rgen   uint64            // bumped per stored reading; latestReading.gen says when
+
+	mu       sync.Mutex
+	seq      uint64      // id of the newest event in ring
+	ring     []ringEntry // ring[seq%len] holds event seq
+	alerts   map[string]*alertRecord
+	resolved []string // ids of resolved alerts, oldest first, at most opts.Resolved
+	subs     map[*subscriber]struct{}
+	dropped  uint64 // subscribers dropped for falling behind
+
+	// done is closed by Close to end every stream.
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type sensorKey struct{ site, sensor string }
+
+// latestReading is kept by value in a preallocated slice so that storing a
+// reading allocates nothing.
+type latestReading struct {
+	value    float64
+	at       time.Time // device time
+	received time.Time // wall clock, zero when ingest did not stamp it
+	quality  sensors.Quality
+	gen      uint64 // 0 until the first reading
+}
+
+// ringEntry is one event as the stream sends it, encoded once for every
+// subscriber.
+type ringEntry struct {
+	seq  uint64
+	data []byte
+}
+
+type alertRecord struct {
+	// first and last are the first and the latest condition events;
+	// acknowledgements do not replace last, as they say nothing about
+	// the process.
+	first, last alerting.Event
+	peak        sensors.Level
+	events      []alerting.Event // newest opts.AlertEvents
+	nevents     int              // all events seen, including those no longer kept
+	resolved    bool
+	ack         *alerting.Event // the acknowledgement in force, if any
+}
+
+// subscriber is one open stream. The hub sends without blocking; when ch is
+// full it removes the subscriber and closes gone, and the stream handler
+// resubscribes and tells the browser to resync.
+type subscriber struct {
+	ch   chan ringEntry
+	gone chan struct{}
+}
+
+// NewHub builds an empty hub for the sensors of reg.
+func NewHub(reg *sensors.Registry, opts HubOptions) *Hub {
+	opts.defaults()
+	h := &Hub{
+		reg:    reg,
+		opts:   opts,
+		log:    opts.Logger,
+		boot:   strconv.FormatInt(time.Now().UnixMilli(), 36),
+		index:  make(map[sensorKey]int, reg.Len()),
+		latest: make([]latestReading, reg.Len()),
+		ring:   make([]ringEntry, opts.Ring),
+		alerts: make(map[string]*alertRecord),
+		subs:   make(map[*subscriber]struct{}),
+		done:   make(chan struct{}),
+		bySite: make(map[string][]*sensors.Sensor),
+	}
+	for i, s := range reg.Sensors() {
+		h.index[sensorKey{s.Site, s.ID}] = i
+		h.bySite[s.Site] = append(h.bySite[s.Site], s)
+	}
+	return h
+}
+
+// Close ends every open stream, so that http.Server.Shutdown, which waits
+// for handlers but does not cancel them, need not wait out its deadline:
+// pass it to the server's RegisterOnShutdown. Browsers reconnect to the
+// next process and resync. The hub keeps working otherwise.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() { close(h.done) })
+}
+
+// Readings records the latest value of each reading's sensor. It is meant
+// for the ingest hot path: one lock, a map lookup and a store per reading,
+// no allocation. Readings of unregistered sensors are ignored, and a
+// reading older than the one held (a replayed or store-and-forward value)
+// does not replace it.
+func (h *Hub) Readings(rs []sensors.Reading) {
+	h.rmu.Lock()
+	for i := range rs {
+		r := &rs[i]
+		j, ok := h.index[sensorKey{r.Site, r.Sensor}]
+		if !ok {
+			continue
+		}
+		l := &h.latest[j]
+		if l.gen != 0 && r.Time.Before(l.at) {
+			continue
+		}
+		h.rgen++
+		*l = latestReading{value: r.Value, at: r.Time, received: r.Received, quality: r.Quality, gen: h.rgen}
+	}
+	h.rmu.Unlock()
+}
+
+// Emit implements alerting.Sink; it is Event under the name the engine
+// calls.
+func (h *Hub) Emit(ev alerting.Event) { h.Event(ev) }
+
+// Event records an alert event and passes it to the stream subscribers. It
+// never blocks: a subscriber whose buffer is full is dropped and will be
+// told to resync. The engine calls it with a shard lock held, so it does
+// no I/O.
+func (h *Hub) Event(ev alerting.Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		// Only an invalid event type fails to encode; such an event is a
+		// bug upstream, and showing half of it would mislead operators.
+		h.log.Error("console: drop unencodable alert event", "alert_id", ev.AlertID, "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.record(ev)
+	h.seq++
+	e := ringEntry{seq: h.seq, data: data}
+	h.ring[h.seq%uint64(len(h.ring))] = e
+	for s := range h.subs {
+		select {
+		case s.ch <- e:
+		default:
+			// The stream handler logs the drop from its own goroutine;
+			// logging here could block on the log writer.
+			delete(h.subs, s)
+			close(s.gone)
+			h.dropped++
+		}
+	}
+}
+
+// record updates the alert an event belongs to. Called with h.mu held.
+func (h *Hub) record(ev alerting.Event) {
+	a, ok := h.alerts[ev.AlertID]
+	if ev.Type == alerting.EventAcknowledged {
+		// An acknowledgement of an alert we never saw (the console started
+		// later) carries too little to show it; it still goes out on the
+		// stream for browsers that know the alert.
+		if ok {
+			a.ack = &ev
+			a.keep(ev, h.opts.AlertEvents)
+		}
+		return
+	}
+	if !ok {
+		a = &alertRecord{first: ev}
+		h.alerts[ev.AlertID] = a
+	}
+	if ev.Type == alerting.EventEscalated {
+		// A worse level is news and needs acknowledging again, as the
+		// alert lifecycle has it.
+		a.ack = nil
+	}
+	if a.resolved && ev.Type != alerting.EventResolved {
+		// An alert id is unique per condition start, so this only happens
+		// when the engine restores an alert we saw end; reopen it.
+		h.forgetResolved(ev.AlertID)
+		a.resolved = false
+	}
+	a.last = ev
+	if lv := ev.TopicLevel(); lv.MoreSevere(a.peak) {
+		a.peak = lv
+	}
+	a.keep(ev, h.opts.AlertEvents)
+	if ev.Type == alerting.EventResolved && !a.resolved {
+		a.resolved = true
+		h.resolved = append(h.resolved, ev.AlertID)
+		if len(h.resolved) > h.opts.Resolved {
+			delete(h.alerts, h.resolved[0])
+			h.resolved = append(h.resolved[:0], h.resolved[1:]...)
+		}
+	}
+}
+
+// keep adds ev to the alert's history, dropping the oldest beyond limit.
+func (a *alertRecord) keep(ev alerting.Event, limit int) {
+	a.nevents++
+	if len(a.events) == limit {
+		copy(a.events, a.events[1:])
+		a.events = a.events[:len(a.events)-1]
+	}
+	a.events = append(a.events, ev)
+}
+
+func (h *Hub) forgetResolved(id string) {
+	for i, r := range h.resolved {
+		if r == id {
+			h.resolved = append(h.resolved[:i], h.resolved[i+1:]...)
+			return
+		}
+	}
+}
+
+// Seed loads the engine's firing alerts, for a console started after the
+// engine restored its state: without it the board would stay empty until
+// each alert's next event. Pending alerts are skipped, as the console only
+// shows what has fired. Alerts the hub already knows are left alone.
+func (h *Hub) Seed(alerts []alerting.Alert) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range alerts {
+		if a.State != alerting.StateFiring {
+			continue
+		}
+		if _, ok := h.alerts[a.ID]; ok {
+			continue
+		}
+		ev := alerting.Event{
+			AlertID: a.ID, Rule: a.Rule, Site: a.Site, Sensor: a.Sensor, Kind: a.Kind, Unit: a.Unit,
+			Type: alerting.EventFired, Level: a.Level, Value: a.Value, At: a.LastAt, StartsAt: a.Since,
+			Message: "restored at console start",
+		}
+		h.alerts[a.ID] = &alertRecord{first: ev, last: ev, peak: a.Level, events: []alerting.Event{ev}, nevents: 1}
+	}
+}
+
+// subscribe registers a stream subscriber and returns the events after
+// lastID still in the ring. resync is true when the caller cannot be
+// caught up from the ring (no id, an id from another process, or one that
+// has fallen out of the ring); cur is then the id to resync from. Both are
+// decided under the lock that Event takes, so no event falls between the
+// replay and the subscription.
+func (h *Hub) subscribe(lastID string) (s *subscriber, replay []ringEntry, resync bool, cur string) {
+	s = &subscriber{ch: make(chan ringEntry, h.opts.SubscriberBuffer), gone: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs[s] = struct{}{}
+	cur = h.eventID(h.seq)
+	last, ok := h.parseID(lastID)
+	oldest := uint64(1)
+	if n := uint64(len(h.ring)); h.seq > n {
+		oldest = h.seq - n + 1
+	}
+	if !ok || last > h.seq || last+1 < oldest {
+		return s, nil, true, cur
+	}
+	for q := last + 1; q <= h.seq; q++ {
+		replay = append(replay, h.ring[q%uint64(len(h.ring))])
+	}
+	return s, replay, false, cur
+}
+
+func (h *Hub) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.gone)
+	}
+}
+
+// eventID is the stream id of event seq: the hub's boot stamp and the
+// sequence number.
+func (h *Hub) eventID(seq uint64) string {
+	return h.boot + "-" + strconv.FormatUint(seq, 10)
+}
+
+func (h *Hub) parseID(id string) (uint64, bool) {
+	boot, n, ok := strings.Cut(id, "-")
+	if !ok || boot != h.boot {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(n, 10, 64)
+	return seq, err == nil
+}
+
+// readingUpdate is one sensor's latest value as the stream sends it.
+type readingUpdate struct {
+	Site     string     `json:"site"`
+	Sensor   string     `json:"sensor"`
+	Value    float64    `json:"value"`
+	At       time.Time  `json:"at"`
+	Received *time.Time `json:"received,omitempty"`
+	Quality  string     `json:"quality"`
+}
+
+// readingsSince appends to dst the sensors whose reading changed after gen,
+// limited to site when site is not empty, and returns the generation to
+// ask from next time. A stream calls it once per tick, so one burst of
+// messages becomes one update per sensor.
+func (h *Hub) readingsSince(gen uint64, site string, dst []readingUpdate) ([]readingUpdate, uint64) {
+	all := h.reg.Sensors()
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	if h.rgen == gen {
+		return dst, gen
+	}
+	for i := range h.latest {
+		l := &h.latest[i]
+		if l.gen <= gen || (site != "" && all[i].Site != site) {
+			continue
+		}
+		dst = append(dst, toUpdate(all[i], l))
+	}
+	return dst, h.rgen
+}
+
+func toUpdate(s *sensors.Sensor, l *latestReading) readingUpdate {
+	u := readingUpdate{Site: s.Site, Sensor: s.ID, Value: l.value, At: l.at, Quality: l.quality.String()}
+	if !l.received.IsZero() {
+		rcv := l.received
+		u.Received = &rcv
+	}
+	return u
+}
+
+// latestOf returns a sensor's latest reading, if any.
+func (h *Hub) latestOf(site, sensor string) (latestReading, bool) {
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	j, ok := h.index[sensorKey{site, sensor}]
+	if !ok || h.latest[j].gen == 0 {
+		return latestReading{}, false
+	}
+	return h.latest[j], true
+}
+
+// Stats are counters for tests and metrics.
+type Stats struct {
+	Open, Resolved int    // alerts held
+	Events         uint64 // events received
+	Subscribers    int
+	Dropped        uint64 // subscribers dropped for falling behind
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{
+		Open:        len(h.alerts) - len(h.resolved),
+		Resolved:    len(h.resolved),
+		Events:      h.seq,
+		Subscribers: len(h.subs),
+		Dropped:     h.dropped,
+	}
+}

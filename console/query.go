@@ -1,0 +1,357 @@
+package console
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Alert states as the API names them.
+const (
+	StateOpen     = "open"
+	StateResolved = "resolved"
+)
+
+// Alert is one alert as the API and the board show it: what its last
+// condition event says, plus when it began, once resolved when it ended,
+// and who acknowledged it if anyone did.
+type Alert struct {
+	ID     string         `json:"id"`
+	State  string         `json:"state"`
+	Rule   string         `json:"rule"`
+	Site   string         `json:"site"`
+	Sector sensors.Sector `json:"sector,omitempty"`
+	Sensor string         `json:"sensor"`
+	Kind   sensors.KindID `json:"kind"`
+	Unit   string         `json:"unit"`
+	// Level is the current level, or for a resolved alert the level it
+	// had when it ended.
+	Level    sensors.Level `json:"level"`
+	Color    string        `json:"color"`
+	Severity string        `json:"severity"`
+	// PeakLevel is the most severe level the alert reached.
+	PeakLevel sensors.Level `json:"peak_level"`
+	Value     float64       `json:"value"`
+	Setpoint  float64       `json:"setpoint"`
+	Message   string        `json:"message"`
+	StartsAt  time.Time     `json:"starts_at"`
+	// UpdatedAt is the device time of the alert's last event.
+	UpdatedAt  time.Time  `json:"updated_at"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// Acknowledged is true from an "acknowledged" event until the alert
+	// escalates; AckedBy, AckedAt and AckComment come from that event.
+	Acknowledged bool       `json:"acknowledged"`
+	AckedBy      string     `json:"acked_by,omitempty"`
+	AckedAt      *time.Time `json:"acked_at,omitempty"`
+	AckComment   string     `json:"ack_comment,omitempty"`
+	// EventCount counts every event of the alert, also those no longer
+	// kept in Events.
+	EventCount int `json:"event_count"`
+	// Events is filled only by GET /api/v1/alerts/{id}, oldest first.
+	Events []alerting.Event `json:"events,omitempty"`
+}
+
+// AlertFilter selects alerts; zero fields do not filter.
+type AlertFilter struct {
+	State  string // StateOpen, StateResolved or "" for both
+	Levels []sensors.Level
+	Site   string
+	Sector sensors.Sector
+	Rule   string
+	// Acked, when not nil, selects acknowledged (true) or unacknowledged
+	// alerts: state=resolved with acked=false is what an operator still
+	// has to see under the alert lifecycle.
+	Acked *bool
+	// Since and Until select the alerts active at some time in
+	// [Since, Until): begun before Until and not resolved before Since.
+	Since, Until time.Time
+}
+
+func (f *AlertFilter) match(a *Alert) bool {
+	switch {
+	case f.State != "" && a.State != f.State,
+		len(f.Levels) > 0 && !slices.Contains(f.Levels, a.Level),
+		f.Site != "" && a.Site != f.Site,
+		f.Sector != "" && a.Sector != f.Sector,
+		f.Rule != "" && a.Rule != f.Rule,
+		f.Acked != nil && a.Acknowledged != *f.Acked,
+		!f.Until.IsZero() && !a.StartsAt.Before(f.Until),
+		!f.Since.IsZero() && a.ResolvedAt != nil && a.ResolvedAt.Before(f.Since):
+		return false
+	}
+	return true
+}
+
+// Alerts returns the alerts matching f in board order, most severe first
+// and newest first within a level, and how many matched before paging.
+// A limit of zero or less means no limit.
+func (h *Hub) Alerts(f AlertFilter, limit, offset int) ([]Alert, int) {
+	h.mu.Lock()
+	out := make([]Alert, 0, len(h.alerts))
+	for _, r := range h.alerts {
+		a := h.view(r, false)
+		if f.match(&a) {
+			out = append(out, a)
+		}
+	}
+	h.mu.Unlock()
+	slices.SortFunc(out, boardOrder)
+	total := len(out)
+	out = out[min(offset, total):]
+	if limit > 0 && limit < len(out) {
+		out = out[:limit]
+	}
+	return out, total
+}
+
+// boardOrder puts open alerts before resolved ones, then the most severe
+// level first, then the newest first; the id breaks ties so pages are
+// stable.
+func boardOrder(a, b Alert) int {
+	if a.State != b.State {
+		if a.State == StateOpen {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(a.Level, b.Level); c != 0 {
+		return c
+	}
+	if c := b.StartsAt.Compare(a.StartsAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// Alert returns one alert with its kept events.
+func (h *Hub) Alert(id string) (Alert, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.alerts[id]
+	if !ok {
+		return Alert{}, false
+	}
+	return h.view(r, true), true
+}
+
+// view builds the API form of a record. Called with h.mu held.
+func (h *Hub) view(r *alertRecord, events bool) Alert {
+	ev := r.last
+	lv := ev.TopicLevel()
+	a := Alert{
+		ID: ev.AlertID, State: StateOpen, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor,
+		Kind: ev.Kind, Unit: ev.Unit, Level: lv, Color: lv.Color(), Severity: lv.Severity(),
+		PeakLevel: r.peak, Value: ev.Value, Setpoint: ev.Setpoint, Message: ev.Message,
+		StartsAt: ev.StartsAt, UpdatedAt: ev.At, EventCount: r.nevents,
+	}
+	if a.StartsAt.IsZero() {
+		a.StartsAt = r.first.At
+	}
+	if s, ok := h.reg.Site(ev.Site); ok {
+		a.Sector = s.Sector
+	}
+	if r.resolved {
+		a.State = StateResolved
+		at := ev.At
+		a.ResolvedAt = &at
+	}
+	if r.ack != nil {
+		at := r.ack.At
+		a.Acknowledged, a.AckedBy, a.AckedAt, a.AckComment = true, r.ack.By, &at, r.ack.Comment
+	}
+	if events {
+		a.Events = slices.Clone(r.events)
+	}
+	return a
+}
+
+// openBySite returns the open alerts grouped by site, then sensor.
+func (h *Hub) openBySite() map[string]map[string][]Alert {
+	out := make(map[string]map[string][]Alert)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.alerts {
+		if r.resolved {
+			continue
+		}
+		a := h.view(r, false)
+		if out[a.Site] == nil {
+			out[a.Site] = make(map[string][]Alert)
+		}
+		out[a.Site][a.Sensor] = append(out[a.Site][a.Sensor], a)
+	}
+	return out
+}
+
+// SiteSummary is one site on the overview: its worst open alert level and
+// how many of its sensors alert or are stale.
+type SiteSummary struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Sector     sensors.Sector `json:"sector"`
+	WorstLevel sensors.Level  `json:"worst_level"` // 0 when nothing is open
+	WorstColor string         `json:"worst_color"` // "none" when nothing is open
+	OpenAlerts int            `json:"open_alerts"`
+	Sensors    int            `json:"sensors"`
+	Alerting   int            `json:"alerting"`
+	Stale      int            `json:"stale"`
+}
+
+// Sites summarises every registered site, sorted by sector in
+// sensors.Sectors order, then id. now decides staleness.
+func (h *Hub) Sites(now time.Time, staleFactor int) []SiteSummary {
+	open := h.openBySite()
+	var out []SiteSummary
+	for _, site := range h.reg.Sites() {
+		s := SiteSummary{ID: site.ID, Name: site.Name, Sector: site.Sector}
+		for _, alerts := range open[site.ID] {
+			for _, a := range alerts {
+				s.OpenAlerts++
+				if a.Level.MoreSevere(s.WorstLevel) {
+					s.WorstLevel = a.Level
+				}
+			}
+		}
+		s.WorstColor = s.WorstLevel.Color()
+		for _, sn := range h.bySite[site.ID] {
+			s.Sensors++
+			switch {
+			case len(open[site.ID][sn.ID]) > 0:
+				s.Alerting++
+			case h.isStale(sn, now, staleFactor):
+				s.Stale++
+			}
+		}
+		out = append(out, s)
+	}
+	order := sensors.Sectors()
+	slices.SortStableFunc(out, func(a, b SiteSummary) int {
+		return cmp.Compare(sectorRank(order, a.Sector), sectorRank(order, b.Sector))
+	})
+	return out
+}
+
+func sectorRank(order []sensors.Sector, s sensors.Sector) int {
+	if i := slices.Index(order, s); i >= 0 {
+		return i
+	}
+	return len(order)
+}
+
+// Sensor statuses.
+const (
+	StatusOK       = "ok"
+	StatusAlerting = "alerting"
+	// StatusStale is a sensor not heard from for staleFactor times its
+	// kind's reporting interval, or never.
+	StatusStale = "stale"
+)
+
+// SensorView is one sensor of a site with its latest reading.
+type SensorView struct {
+	ID        string         `json:"id"`
+	Kind      sensors.KindID `json:"kind"`
+	KindName  string         `json:"kind_name"`
+	Unit      string         `json:"unit"`
+	Location  string         `json:"location,omitempty"`
+	Gateway   string         `json:"gateway,omitempty"`
+	Setpoints []SetpointView `json:"setpoints"`
+	// Value, At, Received and Quality are absent before the first reading.
+	Value      *float64   `json:"value,omitempty"`
+	At         *time.Time `json:"at,omitempty"`
+	Received   *time.Time `json:"received,omitempty"`
+	Quality    string     `json:"quality,omitempty"`
+	Status     string     `json:"status"`
+	StaleAfter string     `json:"stale_after"`
+	OpenAlerts []Alert    `json:"open_alerts"`
+}
+
+// SetpointView is one alarm level of a sensor.
+type SetpointView struct {
+	Level     sensors.Level `json:"level"`
+	Color     string        `json:"color"`
+	Direction string        `json:"direction"`
+	Value     float64       `json:"value"`
+	Clear     float64       `json:"clear"`
+}
+
+// SiteSensors lists a site's sensors with their latest readings and open
+// alerts; ok is false for an unknown site.
+func (h *Hub) SiteSensors(site string, now time.Time, staleFactor int) ([]SensorView, bool) {
+	if _, ok := h.reg.Site(site); !ok {
+		return nil, false
+	}
+	open := h.openBySite()[site]
+	out := []SensorView{}
+	for _, sn := range h.bySite[site] {
+		out = append(out, h.sensorView(sn, now, staleFactor, open[sn.ID]))
+	}
+	return out, true
+}
+
+// defaultInterval stands in for a kind that does not say how often it
+// reports.
+const defaultInterval = time.Minute
+
+// staleAfter is how long a sensor may stay silent: staleFactor reporting
+// intervals of its kind.
+func staleAfter(sn *sensors.Sensor, staleFactor int) time.Duration {
+	iv := sn.KindInfo().Interval
+	if iv <= 0 {
+		iv = defaultInterval
+	}
+	return iv * time.Duration(staleFactor)
+}
+
+// heardAt is when a reading was received, or its device time when ingest
+// did not stamp it. Staleness is judged on reception: a gateway with a
+// slow clock is not silent.
+func heardAt(l latestReading) time.Time {
+	if !l.received.IsZero() {
+		return l.received
+	}
+	return l.at
+}
+
+// isStale reports whether a sensor has not been heard from within
+// staleAfter, or never.
+func (h *Hub) isStale(sn *sensors.Sensor, now time.Time, staleFactor int) bool {
+	l, ok := h.latestOf(sn.Site, sn.ID)
+	return !ok || now.Sub(heardAt(l)) > staleAfter(sn, staleFactor)
+}
+
+func (h *Hub) sensorView(sn *sensors.Sensor, now time.Time, staleFactor int, open []Alert) SensorView {
+	k := sn.KindInfo()
+	after := staleAfter(sn, staleFactor)
+	v := SensorView{
+		ID: sn.ID, Kind: sn.Kind, KindName: k.Name, Unit: k.Unit, Location: sn.Location, Gateway: sn.Gateway,
+		Setpoints: []SetpointView{}, Status: StatusStale, StaleAfter: after.String(), OpenAlerts: open,
+	}
+	if v.OpenAlerts == nil {
+		v.OpenAlerts = []Alert{}
+	}
+	slices.SortFunc(v.OpenAlerts, boardOrder)
+	for _, sp := range sn.EffectiveSetpoints() {
+		v.Setpoints = append(v.Setpoints, SetpointView{
+			Level: sp.Level, Color: sp.Level.Color(), Direction: sp.Direction.String(), Value: sp.Value, Clear: sp.Clear,
+		})
+	}
+	if l, ok := h.latestOf(sn.Site, sn.ID); ok {
+		val, at := l.value, l.at
+		v.Value, v.At, v.Quality = &val, &at, l.quality.String()
+		if !l.received.IsZero() {
+			rcv := l.received
+			v.Received = &rcv
+		}
+		if now.Sub(heardAt(l)) <= after {
+			v.Status = StatusOK
+		}
+	}
+	if len(open) > 0 {
+		v.Status = StatusAlerting
+	}
+	return v
+}
