@@ -313,3 +313,26 @@ func SyntheticFleet(sites, sensorsPerSite int) Fleet {
 	}
 	return b.f
 }
+
+// GatewayFleet returns gateways sites cycling through the sectors, each
+// with one gateway "gw1" reporting sensorsPerGateway sensors drawn in turn
+// from its sector's template. It sizes a load run by what a broker sees:
+// connections and messages, not sites.
+func GatewayFleet(gateways, sensorsPerGateway int) Fleet {
+	gateways, sensorsPerGateway = max(gateways, 1), max(sensorsPerGateway, 1)
+	tmpl := templates()
+	b := newBuilder()
+	for i := range gateways {
+		t := tmpl[i%len(tmpl)]
+		site := b.site(t)
+		for j := range sensorsPerGateway {
+			p := t.points[j%len(t.points)]
+			loc := p.location
+			if round := j / len(t.points); round > 0 {
+				loc = fmt.Sprintf("%s #%d", loc, round+1)
+			}
+			b.sensor(site, p, 1, j+1, loc)
+		}
+	}
+	return b.f
+}

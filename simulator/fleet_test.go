@@ -147,3 +147,19 @@ func TestGatewayTopics(t *testing.T) {
 		t.Errorf("status topic %q", got)
 	}
 }
+
+func TestGatewayFleet(t *testing.T) {
+	f := GatewayFleet(7, 45)
+	gws := f.Gateways()
+	if len(gws) != 7 {
+		t.Fatalf("%d gateways, want 7", len(gws))
+	}
+	for _, g := range gws {
+		if len(g.Sensors) != 45 {
+			t.Errorf("%s/%s has %d sensors, want 45", g.Site, g.ID, len(g.Sensors))
+		}
+	}
+	if _, err := f.Registry(sensors.DefaultCatalog()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -34,7 +34,16 @@ func startBroker(t testing.TB) string {
 	if err := srv.Serve(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() {
+		// mochi v2.7.9 can deadlock in Close when a client's session is
+		// still ending (Clients.GetByListener read-locks twice while the
+		// ending session waits to write-lock), so let the clients the
+		// test disconnected go first.
+		for deadline := time.Now().Add(3 * time.Second); srv.Clients.Len() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_ = srv.Close()
+	})
 	return "tcp://" + tcp.Address()
 }
 

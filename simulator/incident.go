@@ -16,9 +16,13 @@ import (
 // it fits any ramp: a falling Peak models an oxygen deficiency or a
 // dropping phreatic line.
 type GasLeak struct {
-	Site, Sensor                  string
-	Start, RampUp, Hold, RampDown time.Duration
-	Peak                          float64
+	Site     string        `yaml:"site"`
+	Sensor   string        `yaml:"sensor"`
+	Start    time.Duration `yaml:"start"`
+	RampUp   time.Duration `yaml:"ramp_up"`
+	Hold     time.Duration `yaml:"hold"`
+	RampDown time.Duration `yaml:"ramp_down"`
+	Peak     float64       `yaml:"peak"`
 }
 
 // End is the elapsed time at which the leak is over.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,10 @@ type Options struct {
 	// sensors.DefaultCatalog().
 	Catalog   *sensors.Catalog
 	Incidents []GasLeak
+	// Scripted are further incidents from the library (GasLeak among
+	// them); GatewayIncidents act on their gateway. They apply after
+	// Incidents: the first active one shapes a sensor's value.
+	Scripted []Incident
 	// Interval is the device time between two batches of one gateway;
 	// zero means DefaultInterval.
 	Interval time.Duration
@@ -45,6 +52,10 @@ type Options struct {
 	// total; the last batch of a gateway may then be partial. 0 means no
 	// limit: the run ends with its context.
 	MaxReadings int
+	// Duration stops the run once device time has advanced this far
+	// past Start: the last batch is the one at elapsed Duration. Zero
+	// means no limit. MaxReadings, when set, takes precedence.
+	Duration time.Duration
 	// Malformed is how many malformed messages to inject, cycling through
 	// the MalformedKind values. With MaxReadings they are spread evenly
 	// over the stream; without, one goes out every ten rounds, rotating
@@ -63,6 +74,12 @@ type Options struct {
 	PublishTimeout time.Duration
 	// Logger receives progress and problems; nil discards them.
 	Logger *slog.Logger
+	// OnStart, when set, is called once every gateway is connected and
+	// before the first publish, with the wall-clock time the run's
+	// device time is paced from and the device time of the first batch.
+	// Ground truth that maps riskmon's receive times back to device time
+	// needs the former.
+	OnStart func(wall, device time.Time)
 }
 
 // Stats counts what a run delivered. Messages, Readings and Malformed
@@ -125,10 +142,18 @@ type gateway struct {
 	ticks, partial int
 	malformed      []malformedAt // ordered by tick
 	link           *link
+	incidents      []GatewayIncident
+	offline        bool
+	// abrupt gateways go offline by dropping their TCP connection, so
+	// the broker publishes their will; conn is that connection.
+	abrupt bool
+	connMu sync.Mutex // paho dials from its own goroutine when it reconnects
+	conn   net.Conn
 
 	seq    uint64
 	buf    []byte
 	points []Point
+	index  []int // index[i] is the sensor of points[i]
 
 	messages    atomic.Int64
 	nMalformed  atomic.Int64
@@ -137,11 +162,12 @@ type gateway struct {
 }
 
 type simSensor struct {
-	id      string
-	signal  *Signal
-	leaks   []GasLeak
-	active  int // index+1 of the leak shaping the value, for logging
-	counted int64
+	id        string
+	ref       SensorRef
+	signal    *Signal
+	incidents []Incident
+	active    int // index+1 of the incident shaping the value, for logging
+	counted   int64
 }
 
 type malformedAt struct {
@@ -168,8 +194,8 @@ func NewPublisher(opts Options) (*Publisher, error) {
 		return nil, fmt.Errorf("simulator: interval %s is negative", opts.Interval)
 	case opts.Speed < 0 || math.IsNaN(opts.Speed):
 		return nil, fmt.Errorf("simulator: speed %g must be positive", opts.Speed)
-	case opts.MaxReadings < 0 || opts.Malformed < 0:
-		return nil, errors.New("simulator: max readings and malformed must not be negative")
+	case opts.MaxReadings < 0 || opts.Malformed < 0 || opts.Duration < 0:
+		return nil, errors.New("simulator: max readings, duration and malformed must not be negative")
 	}
 	if opts.Catalog == nil {
 		opts.Catalog = sensors.DefaultCatalog()
@@ -189,22 +215,48 @@ func NewPublisher(opts Options) (*Publisher, error) {
 		p.wallStep = time.Duration(float64(opts.Interval) / opts.Speed)
 	}
 
-	leaks := map[string][]GasLeak{}
+	all := make([]Incident, 0, len(opts.Incidents)+len(opts.Scripted))
 	for _, l := range opts.Incidents {
-		if err := l.Validate(); err != nil {
+		all = append(all, l)
+	}
+	all = append(all, opts.Scripted...)
+	bySensor := map[SensorRef][]Incident{}
+	byGateway := map[GatewayRef][]GatewayIncident{}
+	gateways := opts.Fleet.Gateways()
+	for _, inc := range all {
+		if err := inc.Validate(); err != nil {
 			return nil, fmt.Errorf("simulator: %w", err)
 		}
-		if _, ok := reg.Lookup(l.Site, l.Sensor); !ok {
-			return nil, fmt.Errorf("simulator: incident on unknown sensor %s/%s", l.Site, l.Sensor)
+		for _, ref := range inc.Sensors() {
+			if _, ok := reg.Lookup(ref.Site, ref.Sensor); !ok {
+				return nil, fmt.Errorf("simulator: incident on unknown sensor %s", ref)
+			}
+			bySensor[ref] = append(bySensor[ref], inc)
 		}
-		k := l.Site + "/" + l.Sensor
-		leaks[k] = append(leaks[k], l)
+		if gi, ok := inc.(GatewayIncident); ok {
+			ref := gi.Gateway()
+			if !slices.ContainsFunc(gateways, func(g Gateway) bool { return g.Site == ref.Site && g.ID == ref.Gateway }) {
+				return nil, fmt.Errorf("simulator: incident on unknown gateway %s", ref)
+			}
+			byGateway[ref] = append(byGateway[ref], gi)
+			if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
+				if u, err := url.Parse(opts.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+					return nil, fmt.Errorf("simulator: abrupt gateway offline %s needs a tcp:// broker", ref)
+				}
+			}
+		}
 	}
-	for _, gw := range opts.Fleet.Gateways() {
+	for _, gw := range gateways {
 		g := &gateway{
 			p: p, site: gw.Site, id: gw.ID,
 			topic: gw.ReadingsTopic(), status: gw.StatusTopic(),
-			log: p.log.With("site", gw.Site, "gateway", gw.ID),
+			log:       p.log.With("site", gw.Site, "gateway", gw.ID),
+			incidents: byGateway[GatewayRef{gw.Site, gw.ID}],
+		}
+		for _, gi := range g.incidents {
+			if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
+				g.abrupt = true
+			}
 		}
 		for _, id := range gw.Sensors {
 			s, _ := reg.Lookup(gw.Site, id)
@@ -212,9 +264,11 @@ func NewPublisher(opts Options) (*Publisher, error) {
 			if err != nil {
 				return nil, fmt.Errorf("simulator: %w", err)
 			}
-			g.sensors = append(g.sensors, &simSensor{id: id, signal: sig, leaks: leaks[gw.Site+"/"+id]})
+			ref := SensorRef{gw.Site, id}
+			g.sensors = append(g.sensors, &simSensor{id: id, ref: ref, signal: sig, incidents: bySensor[ref]})
 		}
 		g.points = make([]Point, 0, len(g.sensors))
+		g.index = make([]int, 0, len(g.sensors))
 		p.gateways = append(p.gateways, g)
 	}
 	p.plan(reg.Len())
@@ -240,8 +294,12 @@ func (p *Publisher) plan(total int) {
 			}
 		}
 	} else {
+		ticks := -1
+		if d := p.opts.Duration; d > 0 {
+			ticks = int(d/p.opts.Interval) + 1
+		}
 		for _, g := range p.gateways {
-			g.ticks = -1
+			g.ticks = ticks
 		}
 	}
 	for j := range p.opts.Malformed {
@@ -299,7 +357,10 @@ func (p *Publisher) Run(ctx context.Context) (Stats, error) {
 	}
 	p.log.Info("simulator publishing", "gateways", len(p.gateways), "interval", p.opts.Interval,
 		"speed", p.opts.Speed, "max_readings", p.opts.MaxReadings, "malformed", p.opts.Malformed,
-		"incidents", len(p.opts.Incidents), "device_start", start)
+		"incidents", len(p.opts.Incidents)+len(p.opts.Scripted), "device_start", start)
+	if p.opts.OnStart != nil {
+		p.opts.OnStart(wallStart, start)
+	}
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(p.gateways))
@@ -365,6 +426,20 @@ func (g *gateway) connect(ctx context.Context) error {
 				c.Publish(g.status, qos, true, "online")
 			}
 		})
+	if g.abrupt {
+		// Keep hold of the socket so an outage can drop it without a
+		// DISCONNECT packet, as a power cut would.
+		o.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			d := net.Dialer{Timeout: timeout}
+			conn, err := d.DialContext(ctx, "tcp", u.Host)
+			if err == nil {
+				g.connMu.Lock()
+				g.conn = conn
+				g.connMu.Unlock()
+			}
+			return conn, err
+		})
+	}
 	c, err := dial(ctx, o, timeout)
 	if err != nil {
 		return err
@@ -386,7 +461,19 @@ func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) er
 			return err
 		}
 		elapsed := time.Duration(tick) * g.p.opts.Interval
-		ts := start.Add(elapsed).UnixMilli()
+		offline, skew := g.state(elapsed)
+		if offline != g.offline {
+			if err := g.setOffline(ctx, drain, offline, elapsed); err != nil {
+				return err
+			}
+		}
+		ts := start.Add(elapsed + skew).UnixMilli()
+		if offline {
+			// Off the air: the signals still advance so the values
+			// after the outage are the ones they would have been.
+			g.sample(elapsed, 0)
+			continue
+		}
 		for len(mal) > 0 && mal[0].tick <= tick {
 			if err := g.publishMalformed(ctx, drain, mal[0].kind, ts); err != nil {
 				return err
@@ -404,44 +491,97 @@ func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) er
 	return nil
 }
 
+// state is the gateway's condition at elapsed under its incidents.
+func (g *gateway) state(elapsed time.Duration) (offline bool, skew time.Duration) {
+	for _, gi := range g.incidents {
+		offline = offline || gi.Offline(elapsed)
+		skew += gi.ClockOffset(elapsed)
+	}
+	return offline, skew
+}
+
+// setOffline publishes the gateway's retained status when an incident
+// takes it off the air or gives it back. The retained "offline" is what
+// the broker publishes from the will of a gateway that lost power; doing
+// it ourselves keeps the session, so the gateway's seq carries on
+// without a gap when it returns.
+func (g *gateway) setOffline(ctx, drain context.Context, offline bool, elapsed time.Duration) error {
+	status := "online"
+	if offline {
+		status = "offline"
+	}
+	switch {
+	case g.abrupt && offline:
+		// Closing the socket first means the client's DISCONNECT can
+		// no longer reach the broker, which therefore publishes the
+		// will; stopping the client then keeps it from reconnecting.
+		g.connMu.Lock()
+		if g.conn != nil {
+			g.conn.Close()
+		}
+		g.connMu.Unlock()
+		g.link.client.Disconnect(0)
+		g.link = nil
+	case g.abrupt:
+		if err := g.connect(ctx); err != nil {
+			return err
+		}
+	default:
+		if _, err := g.link.deliver(ctx, drain, g.status, true, []byte(status)); err != nil {
+			return err
+		}
+	}
+	g.log.Info("gateway status", "status", status, "elapsed", elapsed)
+	g.offline = offline
+	return nil
+}
+
 // sample fills g.points with the first n sensors' values at elapsed.
 // Every sensor draws its noise each tick, incident or not, so a sensor's
-// values after an incident are the ones it would have had anyway.
+// values after an incident are the ones it would have had anyway. A
+// sensor an incident takes offline is left out.
 func (g *gateway) sample(elapsed time.Duration, n int) {
-	g.points = g.points[:0]
+	g.points, g.index = g.points[:0], g.index[:0]
 	for i, s := range g.sensors {
 		v := s.signal.Next()
 		active := 0
-		for j, l := range s.leaks {
-			if l.Active(elapsed) {
-				v = s.signal.quantizeToward(l.ValueAt(elapsed, s.signal.Baseline()))
+		for j, inc := range s.incidents {
+			if out, ok := inc.Apply(s.ref, elapsed, s.signal.Baseline(), v); ok {
+				v = out
+				if !math.IsNaN(out) {
+					v = s.signal.quantizeToward(out)
+				}
 				active = j + 1
 				break
 			}
 		}
 		if active != s.active {
 			if active > 0 {
-				g.log.Info("incident started", "sensor", s.id, "peak", s.leaks[active-1].Peak, "elapsed", elapsed)
+				g.log.Info("incident started", "sensor", s.id, "incident", fmt.Sprintf("%T", s.incidents[active-1]), "elapsed", elapsed)
 			} else {
 				g.log.Info("incident over", "sensor", s.id, "elapsed", elapsed)
 			}
 			s.active = active
 		}
-		if i < n {
+		if i < n && !math.IsNaN(v) {
 			g.points = append(g.points, Point{Sensor: s.id, Value: v, Decimals: s.signal.Decimals()})
+			g.index = append(g.index, i)
 		}
 	}
 }
 
 func (g *gateway) publishBatch(ctx, drain context.Context, elapsed time.Duration, ts int64, n int) error {
 	g.sample(elapsed, n)
+	if len(g.points) == 0 {
+		return nil // every sensor is offline: a gateway sends no empty batch
+	}
 	g.seq++
 	g.buf = AppendBatch(g.buf[:0], ts, g.seq, g.points)
 	if err := g.send(ctx, drain); err != nil {
 		return err
 	}
 	g.lastSeq.Store(g.seq)
-	for i := range g.points {
+	for _, i := range g.index {
 		g.sensors[i].counted++
 	}
 	g.messages.Add(1)

@@ -27,6 +27,12 @@ func newSim(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Publish a simulated fleet to a broker (write its registry with --registry-out for 'serve')",
+		Long: `sim without a subcommand publishes the demo fleet, optionally with one
+scripted gas leak (--leak), until --for is over or it is interrupted.
+
+'sim run' plays a scenario file and writes its ground truth; 'sim score'
+scores the alerts riskmon raised against that truth (docs/simulator.md).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fleet := simulator.DemoFleet(sitesPerSector)
 			reg, err := fleet.Registry(sensors.DefaultCatalog())
@@ -81,5 +87,6 @@ func newSim(g *globals) *cobra.Command {
 	f.StringVar(&leakAt, "leak", "", "script a gas leak at site/sensor")
 	f.DurationVar(&leakStart, "leak-start", 30*time.Second, "when the leak starts")
 	f.Float64Var(&leakPeak, "leak-peak", 60, "leak peak value in the sensor's unit")
+	cmd.AddCommand(newSimRun(g), newSimScore(), newSimLoad(g))
 	return cmd
 }

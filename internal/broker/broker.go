@@ -4,9 +4,11 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -79,5 +81,17 @@ func (b *Broker) Addr() string { return b.addr }
 // URL is the broker address as paho wants it.
 func (b *Broker) URL() string { return "tcp://" + b.addr }
 
-// Close stops the broker.
-func (b *Broker) Close() error { return b.srv.Close() }
+// Close stops the broker. mochi's Close can block for good when a client
+// is disconnecting at the same moment (seen with v2.7.9 in stress runs),
+// so it gets a few seconds and is then abandoned rather than hanging the
+// caller's shutdown.
+func (b *Broker) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("embedded broker did not close within 5s; abandoned")
+	}
+}

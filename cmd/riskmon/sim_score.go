@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/simulator"
+	"github.com/spf13/cobra"
+)
+
+type simScoreOptions struct {
+	truth  string
+	api    string
+	events string
+	grace  time.Duration
+}
+
+func newSimScore() *cobra.Command {
+	o := simScoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "score",
+		Short: "Score riskmon's alerts against a scenario's ground truth",
+		Long: `score matches the alert events riskmon raised (GET /api/events on --api,
+or a saved JSON array with --events) to the ground truth 'sim run' wrote,
+and prints per incident whether it was detected, the first alert's level
+and its lead time before the first setpoint crossing (negative: late),
+and the false alerts per 1,000 sensor-hours. It exits non-zero when a
+detection target of the scenario is missed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := scoreRun(cmd.Context(), cmd.OutOrStdout(), o)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.truth, "truth", "", "ground truth written by 'sim run --truth'")
+	f.StringVar(&o.api, "api", "", "riskmon HTTP address, e.g. http://127.0.0.1:9464")
+	f.StringVar(&o.events, "events", "", "saved alert events (JSON array, as GET /api/events returns) instead of --api")
+	f.DurationVar(&o.grace, "grace", time.Minute, "alerts this long before an incident's onset or after its end still count for it")
+	_ = cmd.MarkFlagRequired("truth")
+	return cmd
+}
+
+func scoreRun(ctx context.Context, out io.Writer, o simScoreOptions) (simulator.Score, error) {
+	truth, err := readTruth(o.truth)
+	if err != nil {
+		return simulator.Score{}, err
+	}
+	var events []simulator.AlertEvent
+	switch {
+	case (o.api == "") == (o.events == ""):
+		return simulator.Score{}, fmt.Errorf("give one of --api and --events")
+	case o.events != "":
+		f, err := os.Open(o.events)
+		if err != nil {
+			return simulator.Score{}, err
+		}
+		events, err = simulator.ReadAlertEvents(f)
+		f.Close()
+		if err != nil {
+			return simulator.Score{}, fmt.Errorf("%s: %w", o.events, err)
+		}
+	default:
+		events, err = fetchEvents(ctx, o.api, truth.Run.Start.Add(-o.grace))
+		if err != nil {
+			return simulator.Score{}, err
+		}
+	}
+	sc := simulator.ScoreRun(truth, events, simulator.ScoreOptions{Grace: o.grace})
+	fmt.Fprintf(out, "scenario %s, %d alert events read\n\n", truth.Run.Scenario, len(events))
+	if err := sc.WriteTable(out); err != nil {
+		return sc, err
+	}
+	if sc.Missed > 0 {
+		return sc, fmt.Errorf("%d %w", sc.Missed, errTargetsMissed)
+	}
+	return sc, nil
+}
+
+// fetchEvents reads riskmon's recent alert events from since on.
+func fetchEvents(ctx context.Context, api string, since time.Time) ([]simulator.AlertEvent, error) {
+	u := strings.TrimSuffix(api, "/") + "/api/events?since=" + url.QueryEscape(since.UTC().Format(time.RFC3339Nano))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
+	}
+	evs, err := simulator.ReadAlertEvents(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return evs, nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/internal/app"
+	"github.com/riskmon/riskmon/internal/broker"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/simulator"
+)
+
+// TestScenarioIntegration plays gas-leak.yaml at 30 times real time
+// against the real service (embedded broker, local influxd) and scores the
+// alerts it raised: the leak must be detected within its target.
+func TestScenarioIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs real servers")
+	}
+	score, out := playScenario(t, "../../simulator/scenarios/gas-leak.yaml", 30)
+	if len(score.Incidents) != 1 || !score.Incidents[0].Detected || score.Missed != 0 {
+		t.Fatalf("leak not detected in time:\n%s", out)
+	}
+	if score.FalseAlerts != 0 {
+		t.Errorf("%d false alerts:\n%s", score.FalseAlerts, out)
+	}
+}
+
+// TestAllScenarios plays every shipped scenario and logs its score. It
+// runs only with RISKMON_ALL_SCENARIOS=1: it takes minutes, and whether
+// a target is met is a finding about the alerting, not a simulator bug.
+func TestAllScenarios(t *testing.T) {
+	if testing.Short() || os.Getenv("RISKMON_ALL_SCENARIOS") == "" {
+		t.Skip("set RISKMON_ALL_SCENARIOS=1 to play every scenario")
+	}
+	files, err := filepath.Glob("../../simulator/scenarios/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			sc, err := simulator.LoadScenario(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// About 20 s of wall time each.
+			speed := max(1, sc.Duration.Seconds()/20)
+			score, out := playScenario(t, f, speed)
+			t.Logf("speed %g\n%s", speed, out)
+			if score.Missed > 0 {
+				t.Errorf("%d targets missed", score.Missed)
+			}
+		})
+	}
+}
+
+// playScenario runs the service on an embedded broker and a local influxd,
+// plays the scenario at speed and scores it through the HTTP API.
+func playScenario(t *testing.T, file string, speed float64) (simulator.Score, string) {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	sc, err := simulator.LoadScenario(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	brk, err := broker.Start(broker.Options{Addr: "127.0.0.1:0", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer brk.Close()
+	influx, err := influxproc.Start(ctx, influxproc.Options{Dir: filepath.Join(dir, "influxdb"), Database: "riskmon", Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer influx.Stop()
+
+	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.StateDir = dir
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.MQTT.Broker = brk.URL()
+	cfg.MQTT.ClientID = "riskmon-scenario-test"
+	cfg.InfluxDB.URL = influx.URL
+	svc, err := app.New(cfg, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, err := svc.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	svcDone := make(chan error, 1)
+	go func() { svcDone <- svc.Run(svcCtx) }()
+	defer func() {
+		stopSvc()
+		if err := <-svcDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("service: %v", err)
+		}
+	}()
+	if err := waitReady(ctx, svc, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	truthFile := filepath.Join(dir, "truth.jsonl")
+	_, st, err := runScenario(ctx, &out, log, simRunOptions{scenario: file, broker: brk.URL(), speed: speed, truth: truthFile})
+	if err != nil {
+		t.Fatalf("sim run: %v\n%s", err, out.String())
+	}
+	// Every batch must have been taken in and evaluated before scoring.
+	deadline := time.Now().Add(30 * time.Second)
+	for svc.Stats().Acked < float64(st.Messages) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	score, err := scoreRun(ctx, &out, simScoreOptions{truth: truthFile, api: "http://" + httpAddr, grace: time.Minute})
+	if err != nil && !errors.Is(err, errTargetsMissed) {
+		t.Fatalf("sim score: %v\n%s", err, out.String())
+	}
+	return score, out.String()
+}
+
+func TestSimScoreEvents(t *testing.T) {
+	tests := []struct {
+		name    string
+		events  string
+		wantErr bool
+		want    []string
+	}{
+		{"detected", "testdata/events-detected.json", false, []string{"detected", "2-orange", "1-red", "met", "false alerts: 1"}},
+		{"late", "testdata/events-late.json", true, []string{"MISSED: lead -30s, want ≥ -10s"}},
+		{"none", "testdata/events-none.json", true, []string{"missed", "MISSED: not detected"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := run(t, "sim", "score", "--truth", "testdata/truth.jsonl", "--events", tt.events)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v\n%s", err, tt.wantErr, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestSimRunRejectsBadScenario(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: x\nduration: 1m\nbogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "sim", "run", "--scenario", bad, "--broker", "tcp://127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("err = %v, want one naming line 3\n%s", err, out)
+	}
+}
+
+func TestSimLoad(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	brk, err := broker.Start(broker.Options{Addr: "127.0.0.1:0", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer brk.Close()
+	var out, bar bytes.Buffer
+	st, err := runLoad(context.Background(), &out, &bar, log, simLoadOptions{broker: brk.URL(), gateways: 3, sensorsPerGateway: 5,
+		rate: 300, duration: time.Second, progress: true})
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, out.String())
+	}
+	// A batch every 50 ms from each gateway for one second.
+	if st.Readings != 300 || st.Messages != 60 {
+		t.Errorf("%d readings in %d messages, want 300 in 60", st.Readings, st.Messages)
+	}
+	if !strings.Contains(out.String(), "readings       300 of 300") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+func TestLoadInterval(t *testing.T) {
+	tests := []struct {
+		gateways, perGateway int
+		rate                 float64
+		want                 time.Duration
+		wantErr              bool
+	}{
+		{10, 20, 1000, 200 * time.Millisecond, false},
+		{1, 1, 1, time.Second, false},
+		{1, 10, 100000, 0, true}, // 0.1 ms batches
+		{0, 10, 10, 0, true},
+		{1, 10, 0, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := loadInterval(tt.gateways, tt.perGateway, tt.rate)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("loadInterval(%d, %d, %g) = %s, %v; want %s, error %v", tt.gateways, tt.perGateway, tt.rate, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

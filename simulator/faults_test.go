@@ -1,0 +1,100 @@
+package simulator
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+// TestPublisherFaults plays the gateway and sensor faults on one site and
+// checks the stream: the outage stops the batches and flips the retained
+// status (published by the gateway, or by the broker from its will when
+// the outage is abrupt), the skew moves the timestamps, the offline
+// sensor is left out.
+func TestPublisherFaults(t *testing.T) {
+	for _, abrupt := range []bool{false, true} {
+		name := "status"
+		if abrupt {
+			name = "abrupt"
+		}
+		t.Run(name, func(t *testing.T) { testPublisherFaults(t, abrupt) })
+	}
+}
+
+func testPublisherFaults(t *testing.T, abrupt bool) {
+	broker := startBroker(t)
+	fleet := DemoFleet(1)
+	const interval = time.Second
+	status := subscribe(t, broker, "riskmon/v1/pipe-01/gw1/status")
+	sub := subscribe(t, broker, "riskmon/v1/pipe-01/gw1/readings")
+	scripted := []Incident{
+		GatewayOffline{Site: "pipe-01", ID: "gw1", Start: 10 * time.Second, Duration: 5 * time.Second, Abrupt: abrupt},
+		ClockSkew{Site: "pipe-01", ID: "gw1", Start: 20 * time.Second, Duration: 5 * time.Second, Offset: 45 * time.Second},
+		SensorOffline{Site: "pipe-01", Sensor: "GT-105", Start: 30 * time.Second, Duration: 3 * time.Second},
+	}
+	p, err := NewPublisher(Options{Broker: broker, Fleet: fleet, Scripted: scripted, Interval: interval, Speed: math.Inf(1),
+		Duration: 39 * time.Second, Seed: 1, Start: deviceStart, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Run(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 ticks (0 s to 39 s) less the five of the outage.
+	const want = 35
+	var gw GatewayStats
+	for _, g := range st.Gateways {
+		if g.Site == "pipe-01" && g.Gateway == "gw1" {
+			gw = g
+		}
+	}
+	if gw.Messages != want || gw.LastSeq != want {
+		t.Fatalf("pipe-01/gw1 sent %d batches up to seq %d, want %d without a seq gap", gw.Messages, gw.LastSeq, want)
+	}
+	if st.BySensor["pipe-01/GT-105"] != want-3 || st.BySensor["pipe-01/GT-104"] != want {
+		t.Errorf("GT-105 sent %d readings, GT-104 %d; want %d and %d", st.BySensor["pipe-01/GT-105"], st.BySensor["pipe-01/GT-104"], want-3, want)
+	}
+
+	tl := count(t, sub.waitFor(t, want))
+	seen := map[time.Duration]int{} // device elapsed -> readings
+	for _, b := range tl.batches {
+		var ms int64
+		if err := json.Unmarshal(b.batch.TS, &ms); err != nil {
+			t.Fatal(err)
+		}
+		seen[time.UnixMilli(ms).Sub(deviceStart)] = len(*b.batch.Readings)
+	}
+	for _, tt := range []struct {
+		elapsed  time.Duration
+		readings int // 0: no batch
+	}{
+		{9 * time.Second, 5}, {10 * time.Second, 0}, {14 * time.Second, 0}, {15 * time.Second, 5},
+		{20 * time.Second, 0}, {65 * time.Second, 5}, {69 * time.Second, 5}, {25 * time.Second, 5},
+		{30 * time.Second, 4}, {33 * time.Second, 5},
+	} {
+		if got := seen[tt.elapsed]; got != tt.readings {
+			t.Errorf("batch at +%s: %d readings, want %d", tt.elapsed, got, tt.readings)
+		}
+	}
+
+	var statuses []string
+	for _, m := range status.waitFor(t, 4) {
+		// The broker may also hand the subscriber the retained copy of
+		// the first "online" if it lands while the subscription settles;
+		// the live messages are the sequence to check.
+		if !m.retained {
+			statuses = append(statuses, string(m.payload))
+		}
+	}
+	wantStatus := []string{"online", "offline", "online", "offline"}
+	if len(statuses) != len(wantStatus) {
+		t.Fatalf("statuses %v, want %v", statuses, wantStatus)
+	}
+	for i := range wantStatus {
+		if statuses[i] != wantStatus[i] {
+			t.Fatalf("statuses %v, want %v", statuses, wantStatus)
+		}
+	}
+}

@@ -1,0 +1,401 @@
+package simulator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+	"go.yaml.in/yaml/v3"
+)
+
+// Scenario is a rehearsal: a fleet, a timeline of incidents and what the
+// alerting must achieve. Scenario files are YAML; see docs/simulator.md.
+type Scenario struct {
+	Name        string
+	Description string
+	// Seed fixes every noise stream, so a scenario replays exactly.
+	Seed     int64
+	Interval time.Duration
+	// Duration is the device time the scenario covers.
+	Duration  time.Duration
+	Fleet     Fleet
+	Incidents []ScenarioIncident
+	Targets   []Target
+}
+
+// ScenarioIncident is one entry of a scenario's timeline.
+type ScenarioIncident struct {
+	ID       string
+	Kind     string // the type name of the file, e.g. "gas_leak"
+	Incident Incident
+	Line     int
+}
+
+// Target is a detection target: the incident must be detected, reaching
+// at least the severity MaxLevel (when set) with a lead time of at least
+// MinLead (when set) before its first setpoint crossing.
+type Target struct {
+	Incident string
+	MaxLevel sensors.Level
+	MinLead  *time.Duration
+	Line     int
+}
+
+// incidentKinds maps a scenario's incident type to a new value of its
+// library type.
+var incidentKinds = map[string]func() Incident{
+	"gas_leak":            func() Incident { return &GasLeak{} },
+	"gas_spread":          func() Incident { return &GasSpread{} },
+	"tank_overfill":       func() Incident { return &TankOverfill{} },
+	"runaway_temperature": func() Incident { return &RunawayTemperature{} },
+	"pipeline_rupture":    func() Incident { return &PipelineRupture{} },
+	"ventilation_failure": func() Incident { return &VentilationFailure{} },
+	"tailings_rain":       func() Incident { return &TailingsRain{} },
+	"stuck_sensor":        func() Incident { return &StuckSensor{} },
+	"drifting_sensor":     func() Incident { return &DriftingSensor{} },
+	"spikes":              func() Incident { return &Spikes{} },
+	"sensor_offline":      func() Incident { return &SensorOffline{} },
+	"gateway_offline":     func() Incident { return &GatewayOffline{} },
+	"clock_skew":          func() Incident { return &ClockSkew{} },
+}
+
+// IncidentKinds lists the incident types a scenario may use.
+func IncidentKinds() []string {
+	out := make([]string, 0, len(incidentKinds))
+	for k := range incidentKinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+type scenarioFile struct {
+	Name        string        `yaml:"name"`
+	Description string        `yaml:"description"`
+	Seed        int64         `yaml:"seed"`
+	Interval    time.Duration `yaml:"interval"`
+	Duration    time.Duration `yaml:"duration"`
+	Fleet       struct {
+		SitesPerSector int `yaml:"sites_per_sector"`
+		Synthetic      *struct {
+			Sites          int `yaml:"sites"`
+			SensorsPerSite int `yaml:"sensors_per_site"`
+		} `yaml:"synthetic"`
+	} `yaml:"fleet"`
+	Incidents []yaml.Node `yaml:"incidents"`
+	Targets   []struct {
+		Incident string         `yaml:"incident"`
+		MaxLevel string         `yaml:"max_level"`
+		MinLead  *time.Duration `yaml:"min_lead"`
+		Line     int            `yaml:"-"`
+	} `yaml:"targets"`
+}
+
+// notFound rewords yaml.v3's message for an unknown key, which names a
+// Go type the reader of a scenario has never heard of.
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// LoadScenario reads a scenario file.
+func LoadScenario(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseScenario(path, f)
+}
+
+// ParseScenario reads a scenario; name prefixes its error messages, which
+// carry the line of each problem.
+func ParseScenario(name string, r io.Reader) (*Scenario, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var raw scenarioFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty scenario", name)
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = notFound.ReplaceAllString(msg, `unknown field "$1"`)
+		return nil, fmt.Errorf("%s: %s", name, msg)
+	}
+	// Targets need their lines for messages; yaml.v3 gives them only
+	// on nodes, so read the document again as one.
+	var doc yaml.Node
+	_ = yaml.Unmarshal(data, &doc)
+	targetLines := sequenceLines(&doc, "targets")
+
+	var errs []error
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+	}
+	sc := &Scenario{Name: raw.Name, Description: raw.Description, Seed: raw.Seed, Interval: raw.Interval, Duration: raw.Duration}
+	if sc.Name == "" {
+		sc.Name = strings.TrimSuffix(baseName(name), ".yaml")
+	}
+	if sc.Interval == 0 {
+		sc.Interval = DefaultInterval
+	}
+	if sc.Interval < 0 {
+		fail(lineOf(&doc, "interval"), "interval must be positive")
+	}
+	if sc.Duration <= 0 {
+		fail(lineOf(&doc, "duration"), "duration is required and must be positive")
+	}
+	fl := raw.Fleet
+	switch {
+	case fl.Synthetic != nil && fl.SitesPerSector != 0:
+		fail(lineOf(&doc, "fleet"), "fleet: give sites_per_sector or synthetic, not both")
+	case fl.Synthetic != nil:
+		if fl.Synthetic.Sites <= 0 || fl.Synthetic.SensorsPerSite <= 0 {
+			fail(lineOf(&doc, "fleet"), "fleet: synthetic sites and sensors_per_site must be positive")
+		}
+		sc.Fleet = SyntheticFleet(fl.Synthetic.Sites, fl.Synthetic.SensorsPerSite)
+	case fl.SitesPerSector < 0:
+		fail(lineOf(&doc, "fleet"), "fleet: sites_per_sector must be positive")
+	default:
+		sc.Fleet = DemoFleet(fl.SitesPerSector)
+	}
+	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	gateways := map[GatewayRef]bool{}
+	for _, g := range sc.Fleet.Gateways() {
+		gateways[GatewayRef{g.Site, g.ID}] = true
+	}
+
+	ids := map[string]bool{}
+	for i := range raw.Incidents {
+		n := &raw.Incidents[i]
+		si, err := parseIncident(n)
+		if err != nil {
+			what := fmt.Sprintf("incident %d", i+1)
+			if si.ID != "" {
+				what = fmt.Sprintf("incident %q", si.ID)
+			}
+			if si.Kind != "" {
+				what += " (" + si.Kind + ")"
+			}
+			fail(n.Line, "%s: %v", what, err)
+			continue
+		}
+		if ids[si.ID] {
+			fail(n.Line, "incident %q: duplicate id", si.ID)
+		}
+		ids[si.ID] = true
+		if err := si.Incident.Validate(); err != nil {
+			fail(n.Line, "incident %q: %v", si.ID, err)
+			continue
+		}
+		for _, ref := range si.Incident.Sensors() {
+			if _, ok := reg.Lookup(ref.Site, ref.Sensor); !ok {
+				fail(n.Line, "incident %q: no sensor %s in the fleet", si.ID, ref)
+			}
+		}
+		if gi, ok := si.Incident.(GatewayIncident); ok && !gateways[gi.Gateway()] {
+			fail(n.Line, "incident %q: no gateway %s in the fleet", si.ID, gi.Gateway())
+		}
+		if _, end := si.Incident.Span(); sc.Duration > 0 && end > sc.Duration {
+			fail(n.Line, "incident %q: ends at %s, after the scenario's duration %s", si.ID, end, sc.Duration)
+		}
+		sc.Incidents = append(sc.Incidents, si)
+	}
+	for i, t := range raw.Targets {
+		line := 0
+		if i < len(targetLines) {
+			line = targetLines[i]
+		}
+		tg := Target{Incident: t.Incident, MinLead: t.MinLead, Line: line}
+		if !ids[t.Incident] {
+			fail(line, "target: no incident %q", t.Incident)
+		}
+		if t.MaxLevel != "" {
+			l, err := sensors.ParseLevel(t.MaxLevel)
+			if err != nil {
+				fail(line, "target %q: max_level: %v", t.Incident, err)
+			}
+			tg.MaxLevel = l
+		}
+		sc.Targets = append(sc.Targets, tg)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// parseIncident decodes one timeline entry into its library type,
+// rejecting fields the type does not have: yaml.v3 checks known fields
+// only for a whole document, not for a node decoded on its own.
+func parseIncident(n *yaml.Node) (ScenarioIncident, error) {
+	si := ScenarioIncident{Line: n.Line}
+	if n.Kind != yaml.MappingNode {
+		return si, errors.New("want a mapping with id and type")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "id":
+			si.ID = n.Content[i+1].Value
+		case "type":
+			si.Kind = n.Content[i+1].Value
+		}
+	}
+	if si.ID == "" || si.Kind == "" {
+		return si, errors.New("id and type are required")
+	}
+	mk, ok := incidentKinds[si.Kind]
+	if !ok {
+		return si, fmt.Errorf("unknown type %q (want one of %s)", si.Kind, strings.Join(IncidentKinds(), ", "))
+	}
+	inc := mk()
+	if err := checkFields(n, reflect.TypeOf(inc).Elem(), "id", "type"); err != nil {
+		return si, err
+	}
+	if err := n.Decode(inc); err != nil {
+		return si, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// The library's methods have value receivers; keep values so the
+	// incidents compare and copy like the ones built in Go.
+	si.Incident = reflect.ValueOf(inc).Elem().Interface().(Incident)
+	return si, nil
+}
+
+// checkFields reports keys of mapping n that struct t has no yaml field
+// for, descending into nested structs and lists of structs.
+func checkFields(n *yaml.Node, t reflect.Type, extra ...string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		var errs []error
+		for _, item := range n.Content {
+			errs = append(errs, checkFields(item, t.Elem()))
+		}
+		return errors.Join(errs...)
+	case n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct:
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	collectFields(t, fields)
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if slices.Contains(extra, k.Value) {
+			continue
+		}
+		ft, ok := fields[k.Value]
+		if !ok {
+			names := make([]string, 0, len(fields))
+			for name := range fields {
+				names = append(names, name)
+			}
+			slices.Sort(names)
+			errs = append(errs, fmt.Errorf("line %d: unknown field %q (known: %s)", k.Line, k.Value, strings.Join(names, ", ")))
+			continue
+		}
+		errs = append(errs, checkFields(v, ft))
+	}
+	return errors.Join(errs...)
+}
+
+func collectFields(t reflect.Type, into map[string]reflect.Type) {
+	for f := range t.Fields() {
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		switch {
+		case name == "-" || !f.IsExported():
+		case opts == "inline":
+			collectFields(f.Type, into)
+		case name == "":
+			into[strings.ToLower(f.Name)] = f.Type
+		default:
+			into[name] = f.Type
+		}
+	}
+}
+
+// topValue returns the value node of key in the document's top mapping.
+func topValue(doc *yaml.Node, key string) (k, v *yaml.Node) {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// lineOf is the line of a top-level key, or 1 when it is missing.
+func lineOf(doc *yaml.Node, key string) int {
+	if k, _ := topValue(doc, key); k != nil {
+		return k.Line
+	}
+	return 1
+}
+
+func sequenceLines(doc *yaml.Node, key string) []int {
+	_, v := topValue(doc, key)
+	if v == nil || v.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]int, len(v.Content))
+	for i, item := range v.Content {
+		out[i] = item.Line
+	}
+	return out
+}
+
+// Scripted returns the scenario's incidents for Options.Scripted.
+func (s *Scenario) Scripted() []Incident {
+	out := make([]Incident, len(s.Incidents))
+	for i, si := range s.Incidents {
+		out[i] = si.Incident
+	}
+	return out
+}
+
+// Truth computes the scenario's ground truth for a run whose device time
+// starts at start, with each incident's detection target attached.
+func (s *Scenario) Truth(start time.Time) (*Truth, error) {
+	targets := map[string]*TruthTarget{}
+	for _, t := range s.Targets {
+		tt := &TruthTarget{MaxLevel: t.MaxLevel}
+		if t.MinLead != nil {
+			secs := t.MinLead.Seconds()
+			tt.MinLeadSeconds = &secs
+		}
+		targets[t.Incident] = tt
+	}
+	named := make([]NamedIncident, len(s.Incidents))
+	for i, si := range s.Incidents {
+		named[i] = NamedIncident{ID: si.ID, Kind: si.Kind, Incident: si.Incident, Target: targets[si.ID]}
+	}
+	return BuildTruth(s.Fleet, nil, s.Name, s.Seed, start, s.Duration, s.Interval, named)
+}

@@ -1,0 +1,81 @@
+package simulator
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShippedScenarios loads every scenario under scenarios/ and checks
+// that its ground truth has what its targets need.
+func TestShippedScenarios(t *testing.T) {
+	files, err := filepath.Glob("scenarios/*.yaml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("scenarios: %v %v", files, err)
+	}
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			sc, err := LoadScenario(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := sc.Truth(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := tr.WriteJSONL(&buf); err != nil {
+				t.Fatal(err)
+			}
+			t.Log("\n" + buf.String())
+			back, err := ReadTruth(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(back.Incidents) != len(sc.Incidents) {
+				t.Fatalf("read back %d incidents, want %d", len(back.Incidents), len(sc.Incidents))
+			}
+			for _, inc := range back.Incidents {
+				if inc.Target != nil && inc.Target.MinLeadSeconds != nil && len(inc.Crossings) == 0 {
+					t.Errorf("incident %s has a lead target but crosses no setpoint", inc.ID)
+				}
+				if len(inc.Sensors) == 0 && len(inc.Gateways) == 0 {
+					t.Errorf("incident %s affects no sensor and no gateway", inc.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestParseScenarioErrors(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // every one must be in the error
+	}{
+		{"unknown-field.yaml", []string{"unknown-field.yaml:6:", "line 12", `unknown field "peek"`}},
+		{"unknown-type.yaml", []string{"unknown-type.yaml:4:", `unknown type "explosion"`, "gas_leak"}},
+		{"unknown-sensor.yaml", []string{"unknown-sensor.yaml:4:", "no sensor hz-01/GT-999"}},
+		{"bad-duration.yaml", []string{"bad-duration.yaml:4:", "line 8", "soon"}},
+		{"bad-target.yaml", []string{"bad-target.yaml:11:", "purple", "bad-target.yaml:13:", `no incident "leek"`}},
+		{"top-level-typo.yaml", []string{"line 2", "durration"}},
+		{"too-long.yaml", []string{"too-long.yaml:4:", "after the scenario's duration 1m0s"}},
+		{"nested-field.yaml", []string{"line 13", `unknown field "presure"`}},
+		{"duplicate-id.yaml", []string{"duplicate-id.yaml:5:", "duplicate id", "no gateway hz-01/gw9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := LoadScenario(filepath.Join("testdata", tt.file))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
