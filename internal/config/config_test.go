@@ -92,3 +92,35 @@ alerting:
 		t.Errorf("routing = %+v", n.Routing)
 	}
 }
+
+// TestDeployConfigs keeps the configurations shipped in deploy/ valid.
+func TestDeployConfigs(t *testing.T) {
+	compose, err := os.ReadFile("../../deploy/compose/riskmon.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := os.ReadFile("../../deploy/kubernetes/riskmon.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ConfigMap embeds the file under "riskmon.yaml: |".
+	_, body, ok := strings.Cut(string(k8s), "riskmon.yaml: |\n")
+	if !ok {
+		t.Fatal("no riskmon.yaml in the Kubernetes ConfigMap")
+	}
+	body, _, _ = strings.Cut(body, "\n---")
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	for name, data := range map[string]string{"compose": string(compose), "kubernetes": strings.Join(lines, "\n")} {
+		c, err := Parse([]byte(data))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
