@@ -1,13 +1,15 @@
 // Package simulator plays a fleet of gateways: it models each sensor's
 // signal, injects incidents with known ground truth and malformed
-// messages, and publishes JSON batches to an MQTT broker the way real
-// gateways do (docs/protocol.md). Its load mode doubles as the benchmark
+// messages, and publishes to an MQTT broker the way real gateways do
+// (docs/protocol.md), each gateway in its format: JSON batches, InfluxDB
+// line protocol or Sparkplug B. Its load mode doubles as the benchmark
 // driver.
 package simulator
 
 import (
 	"fmt"
 
+	"github.com/riskmon/riskmon/ingest/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -22,6 +24,12 @@ type Fleet struct {
 	// pond's water level is an elevation); sensors not listed get a value
 	// derived from their kind and setpoints.
 	Nominal map[string]float64
+	// Format is the payload format of every gateway not in Formats;
+	// empty means JSON.
+	Format Format
+	// Formats sets the format of one gateway, keyed "site/gateway", or
+	// of every gateway of a site, keyed "site"; the gateway's entry wins.
+	Formats map[string]Format
 }
 
 // Registry checks the fleet against a catalog and builds its registry.
@@ -39,10 +47,24 @@ type Gateway struct {
 	Site    string
 	ID      string
 	Sensors []string
+	Format  Format // never empty
 }
 
 // ReadingsTopic is where the gateway publishes its JSON batches.
 func (g Gateway) ReadingsTopic() string { return ReadingsTopic(g.Site, g.ID) }
+
+// DataTopic is where the gateway publishes its readings in its format:
+// the JSON readings topic, the line protocol topic or its Sparkplug
+// NDATA topic.
+func (g Gateway) DataTopic() string {
+	switch g.Format {
+	case FormatLP:
+		return LPTopic(g.Site, g.ID)
+	case FormatSparkplug:
+		return SparkplugTopic(g.Site, sparkplug.NDATA, g.ID)
+	}
+	return ReadingsTopic(g.Site, g.ID)
+}
 
 // StatusTopic is where the gateway's retained online/offline state lives.
 func (g Gateway) StatusTopic() string { return StatusTopic(g.Site, g.ID) }
@@ -73,7 +95,7 @@ func (f Fleet) Gateways() []Gateway {
 		if !ok {
 			i = len(out)
 			index[k] = i
-			out = append(out, Gateway{Site: s.Site, ID: gw})
+			out = append(out, Gateway{Site: s.Site, ID: gw, Format: f.FormatOf(s.Site, gw)})
 		}
 		out[i].Sensors = append(out[i].Sensors, s.ID)
 	}

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/riskmon/riskmon/ingest/sparkplug"
+	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
 	"github.com/riskmon/riskmon/sensors"
+	"google.golang.org/protobuf/proto"
 )
 
 // Defaults for Options left at zero.
@@ -32,7 +35,9 @@ const malformedEveryTicks = 10
 type Options struct {
 	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
 	Broker string
-	Fleet  Fleet
+	// Fleet is the gateways and sensors to play; its Format and Formats
+	// choose each gateway's payload format.
+	Fleet Fleet
 	// Catalog the fleet is checked against; nil means
 	// sensors.DefaultCatalog().
 	Catalog   *sensors.Catalog
@@ -107,14 +112,18 @@ type Stats struct {
 // GatewayStats are the counts of one gateway.
 type GatewayStats struct {
 	Site, Gateway string
-	Messages      int64  // acknowledged good batches
-	Malformed     int64  // acknowledged malformed messages
-	LastSeq       uint64 // seq of the last acknowledged good batch
+	Messages      int64 // acknowledged good batches
+	Malformed     int64 // acknowledged malformed messages
+	// LastSeq is the seq of the last acknowledged good batch: the
+	// Sparkplug seq (0..255) for a Sparkplug node, the message count for
+	// a line protocol gateway, whose messages carry none.
+	LastSeq uint64
 }
 
 // Publisher plays a fleet's gateways against a broker: one MQTT client per
-// gateway, one JSON batch per gateway and interval with a reading of each
-// of its sensors.
+// gateway, one message per gateway and interval with a reading of each of
+// its sensors, in the gateway's format: a JSON batch, line protocol
+// lines, or a Sparkplug B NBIRTH or NDATA.
 type Publisher struct {
 	opts      Options
 	log       *slog.Logger
@@ -133,8 +142,9 @@ type Publisher struct {
 type gateway struct {
 	p        *Publisher
 	site, id string
-	topic    string
-	status   string
+	format   Format
+	topic    string // where readings go: JSON readings, lp, or NDATA
+	status   string // riskmon status topic; unused by Sparkplug nodes
 	log      *slog.Logger
 	sensors  []*simSensor
 	// ticks is how many full batches to send, or -1 for no limit;
@@ -150,8 +160,23 @@ type gateway struct {
 	connMu sync.Mutex // paho dials from its own goroutine when it reconnects
 	conn   net.Conn
 
-	seq    uint64
-	buf    []byte
+	// seq numbers the good messages: 1, 2, 3... for JSON and line
+	// protocol (which carries none), 0..255 wrapping for Sparkplug,
+	// where each NBIRTH restarts it at 0.
+	seq uint64
+	buf []byte
+	ids []string // sensor ids in order, for the Sparkplug BIRTH
+
+	// Sparkplug edge node state. bdSeq numbers MQTT sessions and ties
+	// each NBIRTH to the NDEATH will of its session; born says an NBIRTH
+	// went out since the last connect, NDEATH or rebirth request;
+	// rebirth is signalled from paho's goroutines by an NCMD rebirth
+	// request or a reconnect, and taken by the gateway's own.
+	sessions uint64
+	bdSeq    uint64
+	born     bool
+	rebirth  chan struct{}
+
 	points []Point
 	index  []int // index[i] is the sensor of points[i]
 
@@ -207,6 +232,9 @@ func NewPublisher(opts Options) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.Fleet.checkFormats(); err != nil {
+		return nil, err
+	}
 	if reg.Len() == 0 {
 		return nil, errors.New("simulator: fleet has no sensors")
 	}
@@ -248,8 +276,8 @@ func NewPublisher(opts Options) (*Publisher, error) {
 	}
 	for _, gw := range gateways {
 		g := &gateway{
-			p: p, site: gw.Site, id: gw.ID,
-			topic: gw.ReadingsTopic(), status: gw.StatusTopic(),
+			p: p, site: gw.Site, id: gw.ID, format: gw.Format,
+			topic: gw.DataTopic(), status: gw.StatusTopic(),
 			log:       p.log.With("site", gw.Site, "gateway", gw.ID),
 			incidents: byGateway[GatewayRef{gw.Site, gw.ID}],
 		}
@@ -266,6 +294,10 @@ func NewPublisher(opts Options) (*Publisher, error) {
 			}
 			ref := SensorRef{gw.Site, id}
 			g.sensors = append(g.sensors, &simSensor{id: id, ref: ref, signal: sig, incidents: bySensor[ref]})
+			g.ids = append(g.ids, id)
+		}
+		if g.format == FormatSparkplug {
+			g.rebirth = make(chan struct{}, 1)
 		}
 		g.points = make([]Point, 0, len(g.sensors))
 		g.index = make([]int, 0, len(g.sensors))
@@ -416,16 +448,37 @@ func (p *Publisher) connect(ctx context.Context) error {
 func (g *gateway) connect(ctx context.Context) error {
 	timeout := g.p.opts.PublishTimeout
 	var reconnect atomic.Bool
-	o := clientOptions(g.p.opts.Broker, "sim-"+g.site+"-"+g.id, timeout, g.log).
-		SetWill(g.status, "offline", qos, true).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			// The first online goes out from connect, before any
-			// reading; after a reconnect the broker may have published
-			// our will, so say online again.
-			if !reconnect.CompareAndSwap(false, true) {
-				c.Publish(g.status, qos, true, "online")
-			}
-		})
+	o := clientOptions(g.p.opts.Broker, "sim-"+g.site+"-"+g.id, timeout, g.log)
+	if g.format == FormatSparkplug {
+		// Every new MQTT session gets the next bdSeq, and its will is
+		// the NDEATH carrying it. paho reuses the will when it
+		// reconnects by itself, so such a session keeps its bdSeq.
+		g.bdSeq = g.sessions % 256
+		g.sessions++
+		g.born = false
+		ncmd := SparkplugTopic(g.site, sparkplug.NCMD, g.id)
+		o.SetBinaryWill(SparkplugTopic(g.site, sparkplug.NDEATH, g.id), sparkplugDeath(g.bdSeq), qos, false).
+			SetOnConnectHandler(func(c mqtt.Client) {
+				// A clean session loses its subscriptions, and the
+				// broker may have published our NDEATH: subscribe
+				// again and be born again.
+				if reconnect.CompareAndSwap(false, true) {
+					return
+				}
+				c.Subscribe(ncmd, qos, g.onCommand)
+				g.requestRebirth()
+			})
+	} else {
+		o.SetWill(g.status, "offline", qos, true).
+			SetOnConnectHandler(func(c mqtt.Client) {
+				// The first online goes out from connect, before any
+				// reading; after a reconnect the broker may have published
+				// our will, so say online again.
+				if !reconnect.CompareAndSwap(false, true) {
+					c.Publish(g.status, qos, true, "online")
+				}
+			})
+	}
 	if g.abrupt {
 		// Keep hold of the socket so an outage can drop it without a
 		// DISCONNECT packet, as a power cut would.
@@ -445,6 +498,17 @@ func (g *gateway) connect(ctx context.Context) error {
 		return err
 	}
 	g.link = &link{client: c, timeout: timeout, log: g.log, failed: &g.p.failed, stalled: &g.p.stalled}
+	if g.format == FormatSparkplug {
+		// The node is announced by the NBIRTH of its first tick, which
+		// carries that tick's readings.
+		ncmd := SparkplugTopic(g.site, sparkplug.NCMD, g.id)
+		if err := g.link.await(ctx, c.Subscribe(ncmd, qos, g.onCommand)); err != nil {
+			g.link = nil
+			c.Disconnect(0)
+			return fmt.Errorf("gateway %s/%s subscribe %s: %w", g.site, g.id, ncmd, err)
+		}
+		return nil
+	}
 	if err := g.link.await(ctx, c.Publish(g.status, qos, true, "online")); err != nil {
 		g.link = nil
 		c.Disconnect(0)
@@ -468,6 +532,12 @@ func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) er
 			}
 		}
 		ts := start.Add(elapsed + skew).UnixMilli()
+		select {
+		case <-g.rebirth:
+			g.log.Info("rebirth", "elapsed", elapsed)
+			g.born = false
+		default:
+		}
 		if offline {
 			// Off the air: the signals still advance so the values
 			// after the outage are the ones they would have been.
@@ -526,6 +596,14 @@ func (g *gateway) setOffline(ctx, drain context.Context, offline bool, elapsed t
 		if err := g.connect(ctx); err != nil {
 			return err
 		}
+	case g.format == FormatSparkplug && offline:
+		death := SparkplugTopic(g.site, sparkplug.NDEATH, g.id)
+		if _, err := g.link.deliver(ctx, drain, death, false, sparkplugDeath(g.bdSeq)); err != nil {
+			return err
+		}
+		g.born = false
+	case g.format == FormatSparkplug:
+		// Back on the air: the next message is an NBIRTH.
 	default:
 		if _, err := g.link.deliver(ctx, drain, g.status, true, []byte(status)); err != nil {
 			return err
@@ -575,11 +653,26 @@ func (g *gateway) publishBatch(ctx, drain context.Context, elapsed time.Duration
 	if len(g.points) == 0 {
 		return nil // every sensor is offline: a gateway sends no empty batch
 	}
-	g.seq++
-	g.buf = AppendBatch(g.buf[:0], ts, g.seq, g.points)
-	if err := g.send(ctx, drain); err != nil {
+	topic, seq := g.topic, g.seq+1
+	switch g.format {
+	case FormatLP:
+		g.buf = AppendLines(g.buf[:0], ts, g.points)
+	case FormatSparkplug:
+		if g.born {
+			seq %= 256
+			g.buf = sparkplugData(ts, seq, g.points, g.index)
+		} else {
+			topic, seq = SparkplugTopic(g.site, sparkplug.NBIRTH, g.id), 0
+			g.buf = sparkplugBirth(ts, g.bdSeq, g.ids, g.points, g.index)
+		}
+	default:
+		g.buf = AppendBatch(g.buf[:0], ts, seq, g.points)
+	}
+	if err := g.send(ctx, drain, topic); err != nil {
 		return err
 	}
+	g.seq = seq
+	g.born = true
 	g.lastSeq.Store(g.seq)
 	for _, i := range g.index {
 		g.sensors[i].counted++
@@ -591,8 +684,15 @@ func (g *gateway) publishBatch(ctx, drain context.Context, elapsed time.Duration
 }
 
 func (g *gateway) publishMalformed(ctx, drain context.Context, kind MalformedKind, ts int64) error {
-	g.buf = AppendMalformed(g.buf[:0], kind, ts, g.sensors[0].id)
-	if err := g.send(ctx, drain); err != nil {
+	switch g.format {
+	case FormatLP:
+		g.buf = AppendMalformedLP(g.buf[:0], kind, ts, g.sensors[0].id)
+	case FormatSparkplug:
+		g.buf = AppendMalformedSparkplug(g.buf[:0], kind, ts)
+	default:
+		g.buf = AppendMalformed(g.buf[:0], kind, ts, g.sensors[0].id)
+	}
+	if err := g.send(ctx, drain, g.topic); err != nil {
 		return err
 	}
 	g.log.Debug("malformed message published", "kind", kind)
@@ -601,9 +701,9 @@ func (g *gateway) publishMalformed(ctx, drain context.Context, kind MalformedKin
 	return nil
 }
 
-// send delivers g.buf on the readings topic.
-func (g *gateway) send(ctx, drain context.Context) error {
-	kept, err := g.link.deliver(ctx, drain, g.topic, false, g.buf)
+// send delivers g.buf on topic.
+func (g *gateway) send(ctx, drain context.Context, topic string) error {
+	kept, err := g.link.deliver(ctx, drain, topic, false, g.buf)
 	if kept {
 		g.buf = nil // paho may still hold it
 	}
@@ -621,9 +721,40 @@ func (g *gateway) goodbye() {
 		return
 	}
 	c := g.link.client
-	tok := c.Publish(g.status, qos, true, "offline")
+	var tok mqtt.Token
+	if g.format == FormatSparkplug {
+		// A Sparkplug node says goodbye with the NDEATH its will holds.
+		tok = c.Publish(SparkplugTopic(g.site, sparkplug.NDEATH, g.id), qos, false, sparkplugDeath(g.bdSeq))
+	} else {
+		tok = c.Publish(g.status, qos, true, "offline")
+	}
 	if !tok.WaitTimeout(g.p.opts.PublishTimeout) || tok.Error() != nil {
 		g.log.Warn("offline status not acknowledged", "err", tok.Error())
 	}
 	c.Disconnect(250)
+}
+
+// onCommand handles an NCMD to the edge node; it runs on a paho
+// goroutine. Only a rebirth request means anything to a simulated node.
+func (g *gateway) onCommand(_ mqtt.Client, m mqtt.Message) {
+	var p spb.Payload
+	if err := proto.Unmarshal(m.Payload(), &p); err != nil {
+		g.log.Warn("NCMD is not Sparkplug B", "err", err)
+		return
+	}
+	for _, mt := range p.Metrics {
+		if mt.GetName() == sparkplug.RebirthMetric && mt.GetBooleanValue() {
+			g.requestRebirth()
+			return
+		}
+	}
+}
+
+// requestRebirth makes the next message an NBIRTH. Requests that come
+// before it went out need no second one.
+func (g *gateway) requestRebirth() {
+	select {
+	case g.rebirth <- struct{}{}:
+	default:
+	}
 }

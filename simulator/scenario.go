@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -89,6 +90,10 @@ type scenarioFile struct {
 			Sites          int `yaml:"sites"`
 			SensorsPerSite int `yaml:"sensors_per_site"`
 		} `yaml:"synthetic"`
+		// Format is every gateway's payload format; Formats overrides
+		// it per site ("gas-01") or gateway ("gas-01/gw2").
+		Format  string            `yaml:"format"`
+		Formats map[string]string `yaml:"formats"`
 	} `yaml:"fleet"`
 	Incidents []yaml.Node `yaml:"incidents"`
 	Targets   []struct {
@@ -171,6 +176,25 @@ func ParseScenario(name string, r io.Reader) (*Scenario, error) {
 	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ff, err := ParseFormat(fl.Format); err != nil {
+		fail(lineOf(&doc, "fleet"), "fleet: format: %v", err)
+	} else {
+		sc.Fleet.Format = ff
+	}
+	for _, key := range slices.Sorted(maps.Keys(fl.Formats)) {
+		ff, err := ParseFormat(fl.Formats[key])
+		if err != nil {
+			fail(lineOf(&doc, "fleet"), "fleet: formats: %s: %v", key, err)
+			continue
+		}
+		if sc.Fleet.Formats == nil {
+			sc.Fleet.Formats = map[string]Format{}
+		}
+		sc.Fleet.Formats[key] = ff
+	}
+	if err := sc.Fleet.checkFormats(); err != nil {
+		fail(lineOf(&doc, "fleet"), "%v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
 	}
 	gateways := map[GatewayRef]bool{}
 	for _, g := range sc.Fleet.Gateways() {

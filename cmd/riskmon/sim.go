@@ -23,6 +23,8 @@ func newSim(g *globals) *cobra.Command {
 		leakStart      time.Duration
 		leakPeak       float64
 		speed          float64
+		format         string
+		formats        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -35,6 +37,9 @@ scores the alerts riskmon raised against that truth (docs/simulator.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fleet := simulator.DemoFleet(sitesPerSector)
+			if err := setFormats(&fleet, format, formats); err != nil {
+				return err
+			}
 			reg, err := fleet.Registry(sensors.DefaultCatalog())
 			if err != nil {
 				return err
@@ -87,6 +92,32 @@ scores the alerts riskmon raised against that truth (docs/simulator.md).`,
 	f.StringVar(&leakAt, "leak", "", "script a gas leak at site/sensor")
 	f.DurationVar(&leakStart, "leak-start", 30*time.Second, "when the leak starts")
 	f.Float64Var(&leakPeak, "leak-peak", 60, "leak peak value in the sensor's unit")
+	f.StringVar(&format, "format", "json", "payload format of every gateway: json, lp or sparkplug")
+	f.StringSliceVar(&formats, "formats", nil, "per-site or per-gateway formats, e.g. gas-01=sparkplug,hz-01/gw2=lp")
 	cmd.AddCommand(newSimRun(g), newSimScore(), newSimLoad(g))
 	return cmd
+}
+
+// setFormats applies --format and --formats to fleet.
+func setFormats(fleet *simulator.Fleet, format string, formats []string) error {
+	ff, err := simulator.ParseFormat(format)
+	if err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	fleet.Format = ff
+	for _, kv := range formats {
+		key, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--formats: %q is not site[/gateway]=format", kv)
+		}
+		ff, err := simulator.ParseFormat(v)
+		if err != nil {
+			return fmt.Errorf("--formats: %s: %w", key, err)
+		}
+		if fleet.Formats == nil {
+			fleet.Formats = map[string]simulator.Format{}
+		}
+		fleet.Formats[key] = ff
+	}
+	return nil
 }

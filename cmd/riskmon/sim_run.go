@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
@@ -124,6 +125,9 @@ func runScenario(ctx context.Context, out io.Writer, log *slog.Logger, o simRunO
 	}
 	fmt.Fprintf(out, "scenario %s: %d incidents over %s of device time from %s, speed %g\n",
 		sc.Name, len(sc.Incidents), sc.Duration, start.Format(time.RFC3339), o.speed)
+	if sum := formatSummary(sc.Fleet); sum != "" {
+		fmt.Fprintln(out, "gateway formats:", sum)
+	}
 	st, err := pub.Run(ctx)
 	fmt.Fprintf(out, "published %d readings in %d messages (%d failed attempts, %d unconfirmed)\n",
 		st.Readings, st.Messages, st.Failed, st.Unconfirmed)
@@ -167,3 +171,23 @@ func readTruth(path string) (*simulator.Truth, error) {
 // errTargetsMissed makes 'sim score' exit non-zero after printing its
 // table.
 var errTargetsMissed = errors.New("detection targets missed")
+
+// formatSummary counts the fleet's gateways per payload format, e.g.
+// "json 5, lp 2, sparkplug 2"; it is empty for an all-JSON fleet, which
+// needs no mention.
+func formatSummary(f simulator.Fleet) string {
+	n := map[simulator.Format]int{}
+	for _, g := range f.Gateways() {
+		n[g.Format]++
+	}
+	if len(n) == 1 && n[simulator.FormatJSON] > 0 {
+		return ""
+	}
+	var parts []string
+	for _, ff := range simulator.Formats() {
+		if n[ff] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", ff, n[ff]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
