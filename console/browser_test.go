@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
@@ -218,12 +219,14 @@ func TestBrowserBoard(t *testing.T) {
 	resolved := ev("live-orange", alerting.EventResolved, sensors.LevelOrange, "plant-a", "gas-1", 0)
 	resolved.At, resolved.StartsAt, resolved.Value, resolved.Setpoint = now.Add(time.Minute), now, 21, 23
 	h.Event(resolved)
-	step(t, ctx, "see the resolved alert leave the board",
-		chromedp.WaitNotPresent(chromedp.CSS(`#board tr[data-id="live-orange"]`)),
+	// Under the alert lifecycle a cleared alert nobody acknowledged stays
+	// on the board, marked resolved, until it is acknowledged.
+	step(t, ctx, "see the resolved alert stay, marked, until acknowledged",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"][data-state="resolved"]`)),
 	)
-	// Acknowledgements mark a shown alert and never bring a resolved one
-	// back; the stream keeps order, so once the second shows, the first
-	// has been applied.
+	// The acknowledgement of the resolved alert takes it off the board;
+	// the stream keeps order, so once the second shows, the first has
+	// been applied.
 	for _, id := range []string{"live-orange", "pre-yellow"} {
 		a := ev(id, alerting.EventAcknowledged, sensors.LevelNone, "plant-a", "gas-1", 0)
 		a.At, a.By, a.Comment = now.Add(2*time.Minute), "zhang.wei", "crew on the way"
@@ -231,6 +234,7 @@ func TestBrowserBoard(t *testing.T) {
 	}
 	step(t, ctx, "see the acknowledgement",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="pre-yellow"][data-acknowledged="true"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#board tr[data-id="live-orange"]`)),
 	)
 	if n := eval[int](t, ctx, `document.querySelectorAll('#board tbody tr').length`); n != 3 {
 		t.Errorf("%d rows after the resolve, want the 3 others", n)
@@ -244,6 +248,122 @@ func TestBrowserBoard(t *testing.T) {
 		t.Errorf("title after switching language: %q", title)
 	}
 	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("JavaScript console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestBrowserAck logs in as an operator, sees an alert raised live,
+// acknowledges it from the board with a comment and sees its state change;
+// sees a latched level-1 alert stay until acknowledged; then logs in as a
+// viewer and finds no acknowledge button.
+func TestBrowserAck(t *testing.T) {
+	hash := func(pw string) string {
+		b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	auth, err := NewAuth(AuthOptions{Users: []User{
+		{Name: "wang", PasswordHash: hash("op-pass"), Role: RoleOperator},
+		{Name: "li", PasswordHash: hash("view-pass"), Role: RoleViewer},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHub(testRegistry(t), HubOptions{})
+	life := alerting.NewLifecycle(h, alerting.LifecycleOptions{LatchRed: true})
+	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, ReadingsEvery: 100 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	ctx, consoleErrors := browser(t)
+	t.Cleanup(func() { _ = chromedp.Do(ctx, chromedp.Navigate("about:blank")) })
+
+	login := func(user, pw string) {
+		t.Helper()
+		step(t, ctx, "log in as "+user,
+			chromedp.WaitVisible(chromedp.ID("login-user")),
+			chromedp.SendKeys(chromedp.ID("login-user"), user),
+			chromedp.SendKeys(chromedp.ID("login-password"), pw),
+			chromedp.Click(chromedp.ID("login-submit")),
+			chromedp.WaitVisible(chromedp.CSS(`#conn.conn-live`)),
+			chromedp.WaitNotVisible(chromedp.ID("login")),
+			// Wait for the first load, so it cannot redraw the board under
+			// the clicks that follow.
+			chromedp.WaitReady(chromedp.CSS(`#board[data-loaded="true"]`)),
+		)
+	}
+	step(t, ctx, "open the console", chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(srv.URL+"/"))
+	step(t, ctx, "a wrong password is refused",
+		chromedp.WaitVisible(chromedp.ID("login-user")),
+		chromedp.SendKeys(chromedp.ID("login-user"), "wang"),
+		chromedp.SendKeys(chromedp.ID("login-password"), "guess"),
+		chromedp.Click(chromedp.ID("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#login-error:not(:empty)`)),
+	)
+	eval[string](t, ctx, `document.getElementById('login-user').value = ''`)
+	login("wang", "op-pass")
+
+	now := time.Now().UTC()
+	fired := ev("live-orange", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-1", 0)
+	fired.At, fired.StartsAt = now, now
+	life.Emit(fired)
+	step(t, ctx, "see the alert raised live, with an acknowledge button",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"] button.ack-btn`)),
+		chromedp.SendKeys(chromedp.CSS(`#board tr[data-id="live-orange"] input.ack-comment`), "valve shut"),
+		chromedp.Click(chromedp.CSS(`#board tr[data-id="live-orange"] button.ack-btn`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"][data-acknowledged="true"]`)),
+	)
+	rec, ok := life.Get("live-orange")
+	if !ok || rec.State != alerting.StateActiveAcked || rec.AckedBy != "wang" || rec.Comment != "valve shut" {
+		t.Fatalf("lifecycle after the board's ack: %+v", rec)
+	}
+
+	// A red alert that clears unseen latches and stays.
+	red := ev("live-red", alerting.EventFired, sensors.LevelRed, "plant-a", "gas-2", 0)
+	red.At, red.StartsAt = now, now
+	life.Emit(red)
+	gone := ev("live-red", alerting.EventResolved, sensors.LevelRed, "plant-a", "gas-2", 0)
+	gone.At, gone.StartsAt = now.Add(time.Second), now
+	life.Emit(gone)
+	step(t, ctx, "see the cleared red alert latched on the board",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-red"][data-state="resolved"][data-lifecycle="latched"] button.ack-btn`)),
+	)
+	time.Sleep(600 * time.Millisecond) // let the highlight settle for the screenshot
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	saveArtifact(t, "console-ack.png", shot)
+	step(t, ctx, "acknowledge the latched alert and see it leave",
+		chromedp.Click(chromedp.CSS(`#board tr[data-id="live-red"] button.ack-btn`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#board tr[data-id="live-red"]`)),
+	)
+
+	// A viewer sees the board but cannot acknowledge.
+	second := ev("live-yellow", alerting.EventFired, sensors.LevelYellow, "mine-b", "ch4-1", 0)
+	second.At, second.StartsAt = now, now
+	life.Emit(second)
+	step(t, ctx, "log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
+	login("li", "view-pass")
+	step(t, ctx, "see the unacknowledged alert as a viewer",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-yellow"][data-acknowledged="false"]`)),
+	)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#board button.ack-btn').length`); n != 0 {
+		t.Errorf("a viewer sees %d acknowledge buttons", n)
+	}
+	if who := eval[string](t, ctx, `document.getElementById('who').textContent`); !strings.Contains(who, "li") {
+		t.Errorf("header shows %q, want the viewer's name", who)
+	}
+	var errs []string
+	for _, e := range consoleErrors() {
+		// Chromium logs the expected 401s: "who am I" before logging in,
+		// and the wrong password.
+		if strings.Contains(e, "status of 401") && (strings.Contains(e, "/api/v1/me") || strings.Contains(e, "/api/v1/login")) {
+			continue
+		}
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
 		t.Errorf("JavaScript console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

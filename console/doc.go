@@ -8,6 +8,9 @@
 // (Hub.Readings, one map update per reading). Handler serves a Hub over
 // HTTP. Neither keeps global state, so a test can run several side by side.
 //
-// Acknowledgement, operator accounts and the shift journal are not part of
-// the console yet; see docs/console.md for where they will go.
+// Auth holds the console's accounts (from configuration), in-memory
+// sessions with CSRF tokens, the login rate limits and the bearer tokens of
+// machine clients; Handler guards every endpoint with it. Operators
+// acknowledge alerts from the board through the Acker interface, which
+// alerting.Lifecycle satisfies. See docs/console.md.
 package console

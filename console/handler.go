@@ -3,13 +3,17 @@ package console
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -34,8 +38,21 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Now is the clock staleness is judged against; default time.Now.
 	Now func() time.Time
+	// Auth holds the accounts and sessions; nil is an open, read-only
+	// console (no account configured).
+	Auth *Auth
+	// Acker acknowledges alerts and tells their lifecycle state; nil
+	// means the board cannot acknowledge.
+	Acker Acker
 	// Logger receives request errors and dropped streams; nil discards.
 	Logger *slog.Logger
+}
+
+// Acker is the part of the alert lifecycle (alerting.Lifecycle) the console
+// uses: acknowledging, and reading an alert's lifecycle state.
+type Acker interface {
+	Ack(id, user, comment string) (alerting.Record, error)
+	Get(id string) (alerting.Record, bool)
 }
 
 func (o *Options) defaults() {
@@ -60,6 +77,10 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Auth == nil {
+		// Cannot fail without users.
+		o.Auth, _ = NewAuth(AuthOptions{Logger: o.Logger})
+	}
 }
 
 // defaultLimit is the page size when a list request names none.
@@ -78,11 +99,16 @@ func Handler(h *Hub, opts Options) http.Handler {
 	opts.defaults()
 	s := &server{hub: h, opts: opts, log: opts.Logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/alerts", s.listAlerts)
-	mux.HandleFunc("GET /api/v1/alerts/{id}", s.getAlert)
-	mux.HandleFunc("GET /api/v1/sites", s.listSites)
-	mux.HandleFunc("GET /api/v1/sites/{site}/sensors", s.siteSensors)
-	mux.HandleFunc("GET /api/v1/stream", s.stream)
+	a := opts.Auth
+	mux.HandleFunc("GET /api/v1/me", a.serveMe)
+	mux.HandleFunc("POST /api/v1/login", jsonOnly(a.serveLogin))
+	mux.HandleFunc("POST /api/v1/logout", a.Require(RoleViewer, a.serveLogout))
+	mux.HandleFunc("POST /api/v1/alerts/{id}/ack", a.Require(RoleOperator, s.ack))
+	mux.HandleFunc("GET /api/v1/alerts", viewer(a, s.listAlerts))
+	mux.HandleFunc("GET /api/v1/alerts/{id}", viewer(a, s.getAlert))
+	mux.HandleFunc("GET /api/v1/sites", viewer(a, s.listSites))
+	mux.HandleFunc("GET /api/v1/sites/{site}/sensors", viewer(a, s.siteSensors))
+	mux.HandleFunc("GET /api/v1/stream", viewer(a, s.stream))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -132,6 +158,9 @@ func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	alerts, total := s.hub.Alerts(f, limit, offset)
+	for i := range alerts {
+		s.lifecycle(&alerts[i])
+	}
 	writeJSON(w, alertPage{Total: total, Limit: limit, Offset: offset, Alerts: alerts})
 }
 
@@ -211,7 +240,71 @@ func (s *server) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such alert: "+r.PathValue("id"))
 		return
 	}
+	s.lifecycle(&a)
 	writeJSON(w, a)
+}
+
+// lifecycle fills in the alert's lifecycle state, when the console knows
+// the lifecycle. An alert the lifecycle no longer holds is done: cleared
+// and acknowledged.
+func (s *server) lifecycle(a *Alert) {
+	if s.opts.Acker == nil {
+		return
+	}
+	if rec, ok := s.opts.Acker.Get(a.ID); ok {
+		a.Lifecycle = rec.State.String()
+	} else {
+		a.Lifecycle = "done"
+	}
+}
+
+// ack acknowledges an alert for the calling operator.
+func (s *server) ack(w http.ResponseWriter, r *http.Request, p Principal) {
+	if s.opts.Acker == nil {
+		writeError(w, http.StatusNotImplemented, "this console cannot acknowledge alerts")
+		return
+	}
+	var body struct {
+		Comment string `json:"comment"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, `body: want {"comment": "…"}`)
+			return
+		}
+	}
+	id := r.PathValue("id")
+	rec, err := s.opts.Acker.Ack(id, p.Name, body.Comment)
+	if errors.Is(err, alerting.ErrNoAlert) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("alert acknowledged", "alert_id", id, "user", p.Name, "via", p.Via)
+	s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "ack", User: p.Name, Remote: remoteAddr(r), AlertID: id, Comment: body.Comment})
+	writeJSON(w, rec)
+}
+
+// viewer guards a read endpoint.
+func viewer(a *Auth, next http.HandlerFunc) http.HandlerFunc {
+	return a.Require(RoleViewer, func(w http.ResponseWriter, r *http.Request, _ Principal) { next(w, r) })
+}
+
+// jsonOnly refuses bodies that are not JSON. A cross-site HTML form can
+// only send form encodings, so this keeps other sites from logging a
+// browser in under their account (login CSRF).
+func jsonOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+		if strings.TrimSpace(ct) != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "want Content-Type: application/json")
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (s *server) listSites(w http.ResponseWriter, _ *http.Request) {

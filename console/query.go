@@ -47,6 +47,10 @@ type Alert struct {
 	AckedBy      string     `json:"acked_by,omitempty"`
 	AckedAt      *time.Time `json:"acked_at,omitempty"`
 	AckComment   string     `json:"ack_comment,omitempty"`
+	// Lifecycle is the alert lifecycle state (active_unacknowledged,
+	// active_acknowledged, resolved_unacknowledged, latched, or done once
+	// cleared and acknowledged) when the console is wired to the lifecycle.
+	Lifecycle string `json:"lifecycle,omitempty"`
 	// EventCount counts every event of the alert, also those no longer
 	// kept in Events.
 	EventCount int `json:"event_count"`

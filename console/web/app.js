@@ -29,6 +29,11 @@
       type_fired: '触发', type_escalated: '升级', type_deescalated: '降级', type_resolved: '解除', type_acknowledged: '已确认',
       dir_above: '≥', dir_below: '≤',
       h: '时', m: '分', s: '秒',
+      logout: '退出', login_title: '登录', login_user: '用户名', login_password: '密码', login_submit: '登录',
+      login_bad: '用户名或密码错误', login_limited: '尝试次数过多，请稍后再试', login_failed: '登录失败',
+      ack: '确认', ack_comment: '备注（可选）', ack_failed: '确认失败', unacked: '未确认',
+      role_viewer: '查看员', role_operator: '操作员', role_admin: '管理员',
+      lc_resolved_unacknowledged: '已解除 未确认', lc_latched: '锁定 待确认',
     },
     en: {
       title: 'Hazard monitoring console',
@@ -50,6 +55,11 @@
       type_fired: 'fired', type_escalated: 'escalated', type_deescalated: 'de-escalated', type_resolved: 'resolved', type_acknowledged: 'acknowledged',
       dir_above: '≥', dir_below: '≤',
       h: 'h', m: 'm', s: 's',
+      logout: 'Log out', login_title: 'Log in', login_user: 'User', login_password: 'Password', login_submit: 'Log in',
+      login_bad: 'Wrong user name or password', login_limited: 'Too many attempts; wait and try again', login_failed: 'Login failed',
+      ack: 'Ack', ack_comment: 'comment (optional)', ack_failed: 'Ack failed', unacked: 'unacked',
+      role_viewer: 'viewer', role_operator: 'operator', role_admin: 'admin',
+      lc_resolved_unacknowledged: 'resolved, unacked', lc_latched: 'latched',
     },
   };
   const SECTORS = ['hazchem', 'coal', 'noncoal', 'pipeline', 'urbangas'];
@@ -66,6 +76,7 @@
     renderTimer: 0,
     fresh: new Set(),    // alert ids to highlight at the next render
     reloadSensors: false,
+    me: null,            // GET /api/v1/me: user, role, csrf, open
   };
 
   const $ = (id) => document.getElementById(id);
@@ -106,8 +117,104 @@
 
   async function getJSON(path) {
     const res = await fetch(path, { headers: { Accept: 'application/json' } });
+    if (res.status === 401) showLogin(); // the session expired
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
     return res.json();
+  }
+
+  // post sends a change with the session's CSRF token: the server refuses
+  // a session's changes without it.
+  function post(path, body) {
+    const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+    if (state.me && state.me.csrf) headers['X-CSRF-Token'] = state.me.csrf;
+    return fetch(path, { method: 'POST', headers, body: JSON.stringify(body || {}) });
+  }
+
+  function canAck() {
+    return Boolean(state.me && (state.me.role === 'operator' || state.me.role === 'admin'));
+  }
+
+  // ---- accounts ----------------------------------------------------------
+
+  async function start() {
+    const res = await fetch('api/v1/me', { headers: { Accept: 'application/json' } }).catch(() => null);
+    if (!res) {
+      setConn('offline');
+      window.setTimeout(start, 5000);
+      return;
+    }
+    if (res.status === 401) {
+      showLogin();
+      return;
+    }
+    loggedIn(await res.json());
+  }
+
+  function loggedIn(me) {
+    state.me = me;
+    $('login').hidden = true;
+    $('who').hidden = me.open;
+    $('logout').hidden = me.open;
+    renderWho();
+    renderBoard();
+    // The stream's first event is a resync, which loads the state; opening
+    // the stream first means no event can fall between load and subscribe.
+    connect();
+  }
+
+  function renderWho() {
+    if (state.me && !state.me.open) $('who').textContent = `${state.me.user} · ${t(`role_${state.me.role}`)}`;
+  }
+
+  function showLogin() {
+    if (!$('login').hidden) return; // already asking; keep the typing
+    if (state.es) state.es.close();
+    state.es = null;
+    window.clearTimeout(state.reconnectTimer);
+    state.me = null;
+    // The next user starts from a fresh load, not from where the stream
+    // of the last one left off.
+    state.lastEventId = '';
+    state.open = new Map();
+    renderBoard();
+    delete $('board').dataset.loaded;
+    $('who').hidden = true;
+    $('logout').hidden = true;
+    $('login').hidden = false;
+    $('login-user').focus();
+  }
+
+  async function submitLogin(e) {
+    e.preventDefault();
+    const err = $('login-error');
+    err.textContent = '';
+    const res = await post('api/v1/login', { user: $('login-user').value, password: $('login-password').value }).catch(() => null);
+    $('login-password').value = '';
+    if (res && res.ok) {
+      loggedIn(await res.json());
+      return;
+    }
+    err.textContent = t(!res ? 'login_failed' : res.status === 429 ? 'login_limited' : res.status === 401 ? 'login_bad' : 'login_failed');
+  }
+
+  async function logout() {
+    await post('api/v1/logout').catch(() => null);
+    // Shift change: the next operator types their own name.
+    $('login-user').value = '';
+    showLogin();
+  }
+
+  async function acknowledge(id, comment, cell) {
+    const res = await post(`api/v1/alerts/${encodeURIComponent(id)}/ack`, { comment }).catch(() => null);
+    if (res && res.ok) {
+      // The stream brings the acknowledgement too; applying the answer now
+      // shows it even if the stream is reconnecting.
+      const rec = await res.json();
+      applyEvent({ type: 'acknowledged', alert_id: id, by: rec.acked_by, at: rec.acked_at, comment: rec.comment }, false);
+      return;
+    }
+    if (res && res.status === 401) showLogin();
+    cell.appendChild(el('span', 'ack-error', ` ${t('ack_failed')}${res ? ` (${res.status})` : ''}`));
   }
 
   // ---- loading -----------------------------------------------------------
@@ -120,8 +227,18 @@
       for (const a of page.alerts) open.set(a.id, a);
       if (offset + page.alerts.length >= page.total || page.alerts.length === 0) break;
     }
+    // Under the alert lifecycle a cleared alert stays in front of the
+    // operator until someone acknowledges it.
+    for (let offset = 0; ; offset += 1000) {
+      const page = await getJSON(`api/v1/alerts?state=resolved&acked=false&limit=1000&offset=${offset}`);
+      for (const a of page.alerts) if (a.lifecycle !== 'done') open.set(a.id, a);
+      if (offset + page.alerts.length >= page.total || page.alerts.length === 0) break;
+    }
     state.open = open;
     renderBoard();
+    // Says the board holds the loaded state, not just what the stream
+    // brought so far (tests wait for it).
+    $('board').dataset.loaded = 'true';
     renderSites();
   }
 
@@ -167,8 +284,10 @@
       if (es.readyState === EventSource.CLOSED) {
         // The browser gave up (for example the server answered with an
         // error page while restarting): try again ourselves.
+        // start asks who we are first, so an expired session shows the
+        // login instead of retrying for ever.
         setConn('offline');
-        state.reconnectTimer = window.setTimeout(connect, 3000);
+        state.reconnectTimer = window.setTimeout(start, 3000);
       } else {
         setConn('connecting'); // EventSource retries on its own
       }
@@ -196,8 +315,12 @@
       // Only marks an alert shown; an acknowledgement never brings an
       // alert (back) onto the board.
       const a = state.open.get(ev.alert_id);
-      if (a) {
+      if (a && a.state === 'resolved') {
+        state.open.delete(ev.alert_id); // cleared and seen: done
+        scheduleRender(false);
+      } else if (a) {
         a.acknowledged = true;
+        a.lifecycle = 'active_acknowledged';
         a.acked_by = ev.by;
         a.acked_at = ev.at;
         a.ack_comment = ev.comment;
@@ -206,7 +329,22 @@
       return;
     }
     if (ev.type === 'resolved') {
-      state.open.delete(ev.alert_id);
+      const a = state.open.get(ev.alert_id);
+      if (!a || a.acknowledged) {
+        state.open.delete(ev.alert_id);
+      } else {
+        // Stays until acknowledged; ask whether it latched.
+        a.state = 'resolved';
+        a.lifecycle = 'resolved_unacknowledged';
+        a.message = ev.message;
+        getJSON(`api/v1/alerts/${encodeURIComponent(ev.alert_id)}`).then((full) => {
+          const cur = state.open.get(ev.alert_id);
+          if (cur && full.lifecycle) {
+            cur.lifecycle = full.lifecycle;
+            scheduleRender(false);
+          }
+        }).catch(() => {});
+      }
     } else {
       const prev = state.open.get(ev.alert_id);
       state.open.set(ev.alert_id, {
@@ -285,9 +423,19 @@
     state.fresh = new Set();
     const alerts = Array.from(state.open.values()).sort(boardOrder);
     const tbody = $('board').tBodies[0];
+    // Every event redraws the board; keep the comments being typed.
+    const typed = new Map();
+    let focused = '';
+    for (const input of tbody.querySelectorAll('input.ack-comment')) {
+      const id = input.closest('tr').dataset.id;
+      if (input.value) typed.set(id, input.value);
+      if (document.activeElement === input) focused = id;
+    }
     const rows = [];
     for (const a of alerts) {
-      const tr = el('tr', `lvl-${a.level}${fresh.has(a.id) ? ' fresh' : ''}`);
+      const tr = el('tr', `lvl-${a.level} state-${a.state || 'open'}${a.lifecycle ? ` lc-${a.lifecycle}` : ''}${fresh.has(a.id) ? ' fresh' : ''}`);
+      tr.dataset.state = a.state || 'open';
+      tr.dataset.lifecycle = a.lifecycle || '';
       tr.dataset.id = a.id;
       tr.dataset.level = String(a.level);
       const lv = el('td');
@@ -302,16 +450,37 @@
       const dur = el('td', 'num duration', fmtDuration(a.starts_at));
       dur.dataset.since = a.starts_at;
       tr.appendChild(dur);
-      tr.appendChild(el('td', '', a.message));
-      // Display only: acknowledging is done through the service's ack API
-      // until the console has operator accounts.
+      const msg = el('td', '', a.message);
+      if (a.lifecycle === 'resolved_unacknowledged' || a.lifecycle === 'latched') {
+        msg.appendChild(el('span', 'lc-tag', t(`lc_${a.lifecycle}`)));
+      }
+      tr.appendChild(msg);
       const ack = el('td', 'ack', a.acknowledged ? `✓ ${a.acked_by || ''}` : '');
       if (a.acknowledged && a.ack_comment) ack.title = a.ack_comment;
+      if (!a.acknowledged && canAck()) {
+        const input = el('input', 'ack-comment');
+        input.placeholder = t('ack_comment');
+        input.maxLength = 500;
+        input.value = typed.get(a.id) || '';
+        const btn = el('button', 'ack-btn', t('ack'));
+        btn.type = 'button';
+        btn.addEventListener('click', () => {
+          btn.disabled = true;
+          acknowledge(a.id, input.value.trim(), ack).finally(() => { btn.disabled = false; });
+        });
+        ack.append(input, btn);
+      } else if (!a.acknowledged) {
+        ack.textContent = t('unacked');
+      }
       tr.dataset.acknowledged = a.acknowledged ? 'true' : 'false';
       tr.appendChild(ack);
       rows.push(tr);
     }
     tbody.replaceChildren(...rows);
+    if (focused) {
+      const input = tbody.querySelector(`tr[data-id="${CSS.escape(focused)}"] input.ack-comment`);
+      if (input) input.focus();
+    }
     $('board-empty').hidden = alerts.length > 0;
     renderCounts(alerts);
   }
@@ -428,6 +597,7 @@
     for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
     document.title = `riskmon · ${t('title')}`;
     $('lang').textContent = state.lang === 'zh' ? 'EN' : '中文';
+    renderWho();
     renderBoard();
     renderSites();
     renderSensors();
@@ -456,9 +626,9 @@
       loadSites().catch(() => {});
       loadSensors().catch(() => {});
     }, 30000);
-    // The stream's first event is a resync, which loads the state; opening
-    // the stream first means no event can fall between load and subscribe.
-    connect();
+    $('login-form').addEventListener('submit', (e) => { submitLogin(e).catch(() => {}); });
+    $('logout').addEventListener('click', () => { logout().catch(() => {}); });
+    start();
   }
 
   init();

@@ -11,6 +11,7 @@ import (
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/journal"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -67,8 +68,16 @@ func TestAckAPI(t *testing.T) {
 		}
 	}
 	var rec alerting.Record
+	// Reads need a viewer once tokens are configured.
 	resp := httptest.NewRecorder()
 	h.ServeHTTP(resp, httptest.NewRequest(http.MethodGet, "/api/alerts/open", nil))
+	if resp.Code != http.StatusUnauthorized {
+		t.Fatalf("anonymous read: status %d, want 401", resp.Code)
+	}
+	resp = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/api/alerts/open", nil)
+	req.Header.Set("Authorization", "Bearer view-token")
+	h.ServeHTTP(resp, req)
 	var list []alerting.Record
 	if err := json.Unmarshal(resp.Body.Bytes(), &list); err != nil || len(list) != 1 {
 		t.Fatalf("open list: %v %s", err, resp.Body.String())
@@ -76,5 +85,22 @@ func TestAckAPI(t *testing.T) {
 	rec = list[0]
 	if rec.State != alerting.StateActiveAcked || rec.AckedBy != "wang.operator" || rec.Comment != "valve closed" {
 		t.Fatalf("record after ack: %+v", rec)
+	}
+	// The journal holds the alarm, the acknowledgement event and the
+	// operator's action, and verifies.
+	if err := svc.Journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := cfg.StatePath(cfg.Journal.Dir)
+	sum, err := journal.Verify(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = journal.Export(dir, time.Time{}, func(l []byte) error { out.Write(l); return nil })
+	for _, want := range []string{`"kind":"alarm"`, `"type":"acknowledged"`, `"action":"ack","user":"wang.operator"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("journal (%d records) lacks %s:\n%s", sum.Records, want, out.String())
+		}
 	}
 }

@@ -1,33 +1,39 @@
 package app
 
 import (
-	"crypto/subtle"
-	"net/http"
-	"strings"
+	"fmt"
+	"log/slog"
 
+	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/journal"
 )
 
-// roleRank orders roles: a higher rank may do what a lower one may.
-var roleRank = map[string]int{"viewer": 1, "operator": 2, "admin": 3}
-
-// authorize finds the caller's token and checks it holds at least role
-// need. It returns the token's name, recorded with every change, or the
-// HTTP status to answer with.
-func authorize(tokens []config.Token, r *http.Request, need string) (string, int) {
-	h := r.Header.Get("Authorization")
-	got, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || got == "" {
-		return "", http.StatusUnauthorized
-	}
+// newAuth builds the console's accounts from the configured users and the
+// resolved API tokens. Every login, logout, failed login and console
+// acknowledgement goes to the journal when there is one.
+func newAuth(cfg config.HTTP, tokens []config.Token, j *journal.Journal, log *slog.Logger) (*console.Auth, error) {
+	opts := console.AuthOptions{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies, Logger: log}
 	for _, tk := range tokens {
-		// Constant time, so the answer's timing says nothing of a token.
-		if subtle.ConstantTimeCompare([]byte(got), []byte(tk.Token)) == 1 {
-			if roleRank[tk.Role] < roleRank[need] {
-				return tk.Name, http.StatusForbidden
-			}
-			return tk.Name, 0
+		role, err := console.ParseRole(tk.Role)
+		if err != nil {
+			return nil, fmt.Errorf("http.tokens %s: %w", tk.Name, err)
 		}
+		opts.Tokens = append(opts.Tokens, console.Token{Name: tk.Name, Token: tk.Token, Role: role})
 	}
-	return "", http.StatusUnauthorized
+	for _, u := range cfg.Users {
+		role, err := console.ParseRole(u.Role)
+		if err != nil {
+			return nil, fmt.Errorf("http.users %s: %w", u.Name, err)
+		}
+		opts.Users = append(opts.Users, console.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: role})
+	}
+	if j != nil {
+		opts.Audit = func(r console.AuditRecord) { j.Action(r.At, r) }
+	}
+	a, err := console.NewAuth(opts)
+	if err != nil {
+		return nil, fmt.Errorf("http.users: %w", err)
+	}
+	return a, nil
 }

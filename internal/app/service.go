@@ -28,6 +28,7 @@ import (
 	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/journal"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -48,9 +49,13 @@ type Service struct {
 	Lifecycle  *alerting.Lifecycle
 	Console    *console.Hub
 	Dispatcher *alerting.Dispatcher
-	history    *history
+	// Journal is the tamper-evident record of alarms and operator
+	// actions; nil when journal.disabled.
+	Journal *journal.Journal
+	// Auth holds the console accounts, sessions and API tokens.
+	Auth    *console.Auth
+	history *history
 
-	tokens        []config.Token
 	alertClient   mqtt.Client
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
@@ -64,7 +69,6 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.tokens = tokens
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	if err := os.MkdirAll(cfg.Path(cfg.StateDir), 0o755); err != nil {
@@ -103,8 +107,21 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
+	sinks := tee{s.Dispatcher, newEventStore(s.Spool, s.prom)}
+	if !cfg.Journal.Disabled {
+		s.Journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Retention: cfg.Journal.Retention,
+			Segment: cfg.Journal.Segment, Logger: log.With("component", "journal")})
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s.Journal)
+	}
+	s.Auth, err = newAuth(cfg.HTTP, tokens, s.Journal, log.With("component", "auth"))
+	if err != nil {
+		return nil, err
+	}
 	s.Console = console.NewHub(reg, console.HubOptions{Logger: log.With("component", "console")})
-	s.history = newHistory(historySize, tee{s.Dispatcher, newEventStore(s.Spool, s.prom), s.Console})
+	s.history = newHistory(historySize, append(sinks, s.Console))
 	s.Lifecycle = alerting.NewLifecycle(s.history, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
 	s.Conditions = alerting.NewConditions(s.Lifecycle)
 	kindFor := map[sensors.KindID]time.Duration{}
@@ -302,15 +319,20 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	mux.HandleFunc("GET /api/alerts", func(w http.ResponseWriter, _ *http.Request) {
+	// Reads need a viewer once any account is configured; /metrics and
+	// the probes stay open for the monitoring system.
+	view := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.Auth.Require(console.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ console.Principal) { h(w, r) })
+	}
+	mux.HandleFunc("GET /api/alerts", view(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, append(s.Conditions.Active(), s.Engine.Active()...))
-	})
-	mux.HandleFunc("GET /api/events", s.history.serveEvents)
-	mux.HandleFunc("GET /api/alerts/open", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) })
-	mux.HandleFunc("POST /api/alerts/{id}/ack", s.serveAck)
-	mux.Handle("GET /api/deadletter", s.DeadLetter)
+	}))
+	mux.HandleFunc("GET /api/events", view(s.history.serveEvents))
+	mux.HandleFunc("GET /api/alerts/open", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) }))
+	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
+	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
 	// The operator console: its page at / and its API under /api/v1.
-	mux.Handle("/", console.Handler(s.Console, console.Options{Logger: s.log.With("component", "console")}))
+	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Logger: s.log.With("component", "console")}))
 	return mux
 }
 
@@ -340,14 +362,10 @@ func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// serveAck acknowledges an alert for an operator or admin token; the
-// token's name is recorded as who acknowledged it.
-func (s *Service) serveAck(w http.ResponseWriter, r *http.Request) {
-	user, status := authorize(s.tokens, r, "operator")
-	if status != 0 {
-		http.Error(w, http.StatusText(status), status)
-		return
-	}
+// serveAck acknowledges an alert for an operator or admin (token or
+// console session); the caller's name is recorded as who acknowledged it.
+func (s *Service) serveAck(w http.ResponseWriter, r *http.Request, p console.Principal) {
+	user := p.Name
 	var body struct {
 		Comment string `json:"comment"`
 	}
@@ -365,6 +383,9 @@ func (s *Service) serveAck(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if s.Journal != nil {
+		s.Journal.Action(time.Time{}, console.AuditRecord{At: time.Now().UTC(), Action: "ack", User: user, Remote: r.RemoteAddr, AlertID: rec.ID, Comment: body.Comment})
 	}
 	writeJSON(w, rec)
 }
@@ -434,6 +455,11 @@ func (s *Service) Run(ctx context.Context) error {
 	_ = s.httpSrv.Shutdown(cctx)
 	s.Influx.Close()
 	_ = s.DeadLetter.Close()
+	if s.Journal != nil {
+		if jerr := s.Journal.Close(); jerr != nil {
+			s.log.Error("journal close", "err", jerr)
+		}
+	}
 	return err
 }
 

@@ -34,6 +34,7 @@ type Config struct {
 	Alerting   Alerting             `yaml:"alerting"`
 	Writer     ingest.WriterOptions `yaml:"writer"`
 	Spool      ingest.SpoolOptions  `yaml:"spool"`
+	Journal    Journal              `yaml:"journal"`
 
 	// dir is the folder of the file, for relative paths.
 	dir string
@@ -42,9 +43,40 @@ type Config struct {
 // HTTP is the metrics, health and API listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
-	// Tokens are the API clients allowed to change anything (such as
-	// acknowledging an alert); without one, no change is accepted.
+	// Tokens are the bearer tokens of machine clients; operator and admin
+	// tokens may act (acknowledge an alert).
 	Tokens []Token `yaml:"tokens"`
+	// Users are the console's accounts. With no user and no token the
+	// console and the read API are open and read-only.
+	Users []User `yaml:"users"`
+	// SessionTTL is how long a console session lasts from login (default
+	// 12h, a shift); use does not extend it.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// SecureCookies marks the session cookie Secure on plain HTTP too, for
+	// a console behind a TLS-terminating proxy.
+	SecureCookies bool `yaml:"secure_cookies"`
+}
+
+// User is one console account.
+type User struct {
+	Name string `yaml:"name"`
+	// PasswordHash is a bcrypt hash, e.g. from
+	// htpasswd -bnBC 10 "" 'secret' | tr -d ':\n'
+	PasswordHash string `yaml:"password_hash"`
+	// Role is viewer, operator or admin; operator or admin may act.
+	Role string `yaml:"role"`
+}
+
+// Journal is the tamper-evident record of alarms and operator actions.
+type Journal struct {
+	// Disabled turns the journal off; it is on by default.
+	Disabled bool `yaml:"disabled"`
+	// Dir holds the segment files, relative to state_dir.
+	Dir string `yaml:"dir"`
+	// Retention is how long records are kept (default 720h, 30 days).
+	Retention time.Duration `yaml:"retention"`
+	// Segment is how long one segment file is written (default 24h).
+	Segment time.Duration `yaml:"segment"`
 }
 
 // Token is one API client: a bearer token and its role.
@@ -154,8 +186,9 @@ func Default() Config {
 		DeadLetter: DeadLetter{
 			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
 		},
-		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
-		dir:   ".",
+		Journal: Journal{Dir: "journal", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
+		Spool:   ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
+		dir:     ".",
 	}
 }
 
@@ -213,6 +246,23 @@ func (c *Config) Validate() error {
 		case tk.Role != "viewer" && tk.Role != "operator" && tk.Role != "admin":
 			errs = append(errs, fmt.Sprintf("http.tokens[%d] (%s): role %q is not viewer, operator or admin", i, tk.Name, tk.Role))
 		}
+	}
+	seen := map[string]bool{}
+	for i, u := range c.HTTP.Users {
+		switch {
+		case u.Name == "":
+			errs = append(errs, fmt.Sprintf("http.users[%d] has no name", i))
+		case seen[u.Name]:
+			errs = append(errs, fmt.Sprintf("http.users[%d]: user %s is listed twice", i, u.Name))
+		case !strings.HasPrefix(u.PasswordHash, "$2"):
+			errs = append(errs, fmt.Sprintf("http.users[%d] (%s): password_hash is not a bcrypt hash (make one with: htpasswd -bnBC 10 \"\" PASSWORD | tr -d ':\\n')", i, u.Name))
+		case u.Role != "viewer" && u.Role != "operator" && u.Role != "admin":
+			errs = append(errs, fmt.Sprintf("http.users[%d] (%s): role %q is not viewer, operator or admin", i, u.Name, u.Role))
+		}
+		seen[u.Name] = true
+	}
+	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
+		errs = append(errs, "journal.retention and journal.segment must not be negative")
 	}
 	for i, w := range c.Alerting.Notify.Webhooks {
 		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {

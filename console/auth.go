@@ -1,0 +1,430 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/time/rate"
+)
+
+// Role is what a caller may do; a higher role may do what a lower one may.
+type Role int
+
+// Roles.
+const (
+	RoleNone Role = iota
+	RoleViewer
+	RoleOperator
+	RoleAdmin
+)
+
+var roleNames = [...]string{"", "viewer", "operator", "admin"}
+
+func (r Role) String() string {
+	if r > RoleNone && int(r) < len(roleNames) {
+		return roleNames[r]
+	}
+	return "none"
+}
+
+// MarshalText encodes the role by name.
+func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// ParseRole reads viewer, operator or admin.
+func ParseRole(s string) (Role, error) {
+	for i := 1; i < len(roleNames); i++ {
+		if s == roleNames[i] {
+			return Role(i), nil
+		}
+	}
+	return RoleNone, fmt.Errorf("role %q is not viewer, operator or admin", s)
+}
+
+// User is a console account. PasswordHash is a bcrypt hash: the
+// configuration file is read by more people than should know passwords.
+type User struct {
+	Name         string
+	PasswordHash string
+	Role         Role
+}
+
+// Token is a machine client's bearer token.
+type Token struct {
+	Name  string
+	Token string
+	Role  Role
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Name string
+	Role Role
+	// Via is "session" or "token"; only sessions need a CSRF token, as
+	// only cookies are sent by a browser without the page asking.
+	Via string
+	// csrf is the session's anti-forgery token.
+	csrf    string
+	sid     string
+	expires time.Time
+}
+
+// AuditRecord is one operator action, for the journal.
+type AuditRecord struct {
+	At      time.Time `json:"at"`
+	Action  string    `json:"action"` // login, login_failed, logout, ack
+	User    string    `json:"user"`
+	Remote  string    `json:"remote,omitempty"`
+	AlertID string    `json:"alert_id,omitempty"`
+	Comment string    `json:"comment,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// AuthOptions configure accounts and sessions.
+type AuthOptions struct {
+	Users  []User
+	Tokens []Token
+	// SessionTTL is how long a session lasts from login. Default 12h, a
+	// control-room shift.
+	SessionTTL time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP,
+	// for a console behind a TLS-terminating proxy. On TLS connections it
+	// is always Secure.
+	SecureCookies bool
+	// LoginEvery and LoginBurst limit login attempts per client address
+	// and per user name. Default one every 10s with a burst of 5: enough
+	// for typos, far too few for guessing.
+	LoginEvery time.Duration
+	LoginBurst int
+	// Audit receives every login, logout, failed login and acknowledgement;
+	// nil records nothing.
+	Audit func(AuditRecord)
+	// Now is the session clock; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Auth holds accounts, sessions and login limits. Safe for concurrent use.
+type Auth struct {
+	opts  AuthOptions
+	users map[string]User
+	log   *slog.Logger
+	// dummy is compared against when a user does not exist, so the
+	// answer takes as long as for a wrong password.
+	dummy []byte
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	limiters map[string]*limiter
+}
+
+type session struct {
+	user    string
+	role    Role
+	csrf    string
+	expires time.Time
+}
+
+type limiter struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// NewAuth builds the accounts. With no users and no tokens every caller may
+// read and nobody may change anything.
+func NewAuth(opts AuthOptions) (*Auth, error) {
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.LoginEvery <= 0 {
+		opts.LoginEvery = 10 * time.Second
+	}
+	if opts.LoginBurst <= 0 {
+		opts.LoginBurst = 5
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Audit == nil {
+		opts.Audit = func(AuditRecord) {}
+	}
+	a := &Auth{opts: opts, users: map[string]User{}, log: opts.Logger,
+		sessions: map[string]*session{}, limiters: map[string]*limiter{}}
+	for _, u := range opts.Users {
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("user %s: password_hash is not a bcrypt hash: %w", u.Name, err)
+		}
+		a.users[u.Name] = u
+	}
+	if len(a.users) > 0 {
+		// Only worth its bcrypt cost when someone can log in.
+		d, err := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, err
+		}
+		a.dummy = d
+	}
+	return a, nil
+}
+
+// Open reports whether no account is configured, in which case reads are
+// anonymous and changes impossible.
+func (a *Auth) Open() bool { return len(a.users) == 0 && len(a.opts.Tokens) == 0 }
+
+const (
+	sessionCookie = "riskmon_session"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// Identify returns the caller: a bearer token holder or a session user.
+// An unknown token or an expired session is no one.
+func (a *Auth) Identify(r *http.Request) (Principal, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		got, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || got == "" {
+			return Principal{}, false
+		}
+		for _, tk := range a.opts.Tokens {
+			// Constant time, so the answer's timing says nothing of a token.
+			if subtle.ConstantTimeCompare([]byte(got), []byte(tk.Token)) == 1 {
+				return Principal{Name: tk.Name, Role: tk.Role, Via: "token"}, true
+			}
+		}
+		return Principal{}, false
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return Principal{}, false
+	}
+	now := a.opts.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.sessions[c.Value]
+	if !ok {
+		return Principal{}, false
+	}
+	if !now.Before(s.expires) {
+		delete(a.sessions, c.Value)
+		return Principal{}, false
+	}
+	// No renewal on use: the page polls, so an idle expiry would never
+	// end a console left open. A session lasts a shift, then the next
+	// operator logs in under their own name.
+	return Principal{Name: s.user, Role: s.role, Via: "session", csrf: s.csrf, sid: c.Value, expires: s.expires}, true
+}
+
+// Require wraps next so that only callers with at least role need reach it.
+// Reads (need viewer) are open while no account is configured. Session
+// callers of a mutating method must send the session's CSRF token in the
+// X-CSRF-Token header: SameSite=Strict already keeps other sites' forms
+// out, the header covers older browsers and same-site subdomains.
+func (a *Auth) Require(need Role, next func(http.ResponseWriter, *http.Request, Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, status := a.check(r, need)
+		if status != 0 {
+			writeError(w, status, http.StatusText(status))
+			return
+		}
+		if p.Via == "session" {
+			// An event stream outliving its session ends with it; the
+			// page then finds itself logged out and asks to log in.
+			ctx, cancel := context.WithTimeout(r.Context(), p.expires.Sub(a.opts.Now()))
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next(w, r, p)
+	}
+}
+
+func (a *Auth) check(r *http.Request, need Role) (Principal, int) {
+	p, ok := a.Identify(r)
+	if !ok {
+		if need <= RoleViewer && a.Open() {
+			return Principal{Name: "anonymous", Role: RoleViewer}, 0
+		}
+		return Principal{}, http.StatusUnauthorized
+	}
+	if p.Role < need {
+		return p, http.StatusForbidden
+	}
+	if p.Via == "session" && mutating(r.Method) {
+		got := r.Header.Get(csrfHeader)
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.csrf)) != 1 {
+			return p, http.StatusForbidden
+		}
+	}
+	return p, 0
+}
+
+func mutating(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// ErrRateLimited is returned by Login when too many attempts were made.
+var ErrRateLimited = errors.New("too many login attempts; wait and try again")
+
+// errBadLogin is one answer for a wrong user and a wrong password, so the
+// login form does not tell which user names exist.
+var errBadLogin = errors.New("wrong user name or password")
+
+// Login checks a password and opens a session.
+func (a *Auth) Login(user, password, remote string) (Principal, error) {
+	now := a.opts.Now()
+	if !a.allow("ip:"+remote, now) || !a.allow("user:"+user, now) {
+		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "rate limited"})
+		return Principal{}, ErrRateLimited
+	}
+	u, ok := a.users[user]
+	if len(a.users) == 0 {
+		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "no accounts configured"})
+		return Principal{}, errBadLogin
+	}
+	hash := a.dummy
+	if ok {
+		hash = []byte(u.PasswordHash)
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !ok {
+		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "bad credentials"})
+		return Principal{}, errBadLogin
+	}
+	sid, csrf := randomToken(), randomToken()
+	a.mu.Lock()
+	a.pruneLocked(now)
+	a.sessions[sid] = &session{user: u.Name, role: u.Role, csrf: csrf, expires: now.Add(a.opts.SessionTTL)}
+	a.mu.Unlock()
+	a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login", User: u.Name, Remote: remote})
+	return Principal{Name: u.Name, Role: u.Role, Via: "session", csrf: csrf, sid: sid}, nil
+}
+
+// Logout ends a session.
+func (a *Auth) Logout(p Principal, remote string) {
+	a.mu.Lock()
+	delete(a.sessions, p.sid)
+	a.mu.Unlock()
+	a.opts.Audit(AuditRecord{At: a.opts.Now().UTC(), Action: "logout", User: p.Name, Remote: remote})
+}
+
+// allow takes one login attempt from key's budget.
+func (a *Auth) allow(key string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.limiters[key]
+	if !ok {
+		// Bounded: a spray of user names or addresses must not grow the
+		// map without end. Idle limiters are full again and can go.
+		if len(a.limiters) >= 10_000 {
+			for k, v := range a.limiters {
+				if now.Sub(v.seen) > a.opts.LoginEvery*time.Duration(a.opts.LoginBurst) {
+					delete(a.limiters, k)
+				}
+			}
+		}
+		l = &limiter{lim: rate.NewLimiter(rate.Every(a.opts.LoginEvery), a.opts.LoginBurst)}
+		a.limiters[key] = l
+	}
+	l.seen = now
+	return l.lim.AllowN(now, 1)
+}
+
+// pruneLocked drops expired sessions; called on login, so the store stays
+// the size of the logged-in staff.
+func (a *Auth) pruneLocked(now time.Time) {
+	for id, s := range a.sessions {
+		if !now.Before(s.expires) {
+			delete(a.sessions, id)
+		}
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// remoteAddr is the client's IP, without the port: the rate limit is per
+// host, not per connection.
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// me is the body of GET /api/v1/me and of a successful login.
+type me struct {
+	User string `json:"user,omitempty"`
+	Role Role   `json:"role"`
+	CSRF string `json:"csrf,omitempty"`
+	// Open is true when no account is configured: the console is then
+	// read-only for everyone and shows no login.
+	Open bool `json:"open"`
+}
+
+func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.Identify(r)
+	if !ok {
+		if a.Open() {
+			writeJSON(w, me{Role: RoleViewer, Open: true})
+			return
+		}
+		writeError(w, http.StatusUnauthorized, "not logged in")
+		return
+	}
+	writeJSON(w, me{User: p.Name, Role: p.Role, CSRF: p.csrf})
+}
+
+func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<10)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, `body: want {"user": "…", "password": "…"}`)
+		return
+	}
+	p, err := a.Login(body.User, body.Password, remoteAddr(r))
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		w.Header().Set("Retry-After", fmt.Sprint(int(a.opts.LoginEvery.Seconds())))
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	case err != nil:
+		a.log.Info("console login failed", "user", body.User, "remote", remoteAddr(r))
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	a.log.Info("console login", "user", p.Name, "role", p.Role.String(), "remote", remoteAddr(r))
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: p.sid, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || a.opts.SecureCookies,
+		// No Expires: a session cookie ends with the browser, and the
+		// server ends it on idle expiry anyway.
+	})
+	writeJSON(w, me{User: p.Name, Role: p.Role, CSRF: p.csrf})
+}
+
+func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request, p Principal) {
+	if p.Via == "session" {
+		a.Logout(p, remoteAddr(r))
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || a.opts.SecureCookies})
+	w.WriteHeader(http.StatusNoContent)
+}
