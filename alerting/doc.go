@@ -70,4 +70,18 @@
 // delivers to Notifiers (log, MQTT, webhook): one bounded queue and one
 // goroutine per notifier, so a slow webhook never delays the others; when a
 // queue is full its oldest event is dropped and counted.
+//
+// # Exposure, groups, composite rules and alarm-system health
+//
+// Toxic gas kinds also get exposure rules, "<kind>_twa" (8-hour
+// time-weighted average against the PC-TWA) and "<kind>_stel" (15-minute
+// average against the PC-STEL or MAC), kept in fixed rings of buckets
+// (Options.Exposure, DefaultExposureLimits). Options.Groups checks
+// co-located or redundant sensors against each other (sensor_disagreement,
+// and group_vote for M-of-N voting); Options.Composite takes rules written
+// as expr expressions over the latest values of a site's sensors. Both
+// have their own lock, taken after the shard's. Health is a Sink that
+// measures the alarm system against the ISA-18.2 benchmarks (rate,
+// floods, standing, chattering, bad actors). docs/alerting.md has the
+// details and the reasons for every default.
 package alerting

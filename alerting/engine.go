@@ -52,6 +52,16 @@ type Options struct {
 	// replaces the pack of every sensor of a kind and wins over Pack.
 	Pack     func(s *sensors.Sensor) RulePack
 	KindPack map[sensors.KindID]RulePack
+	// Exposure gives toxic gas kinds their "<kind>_twa" and "<kind>_stel"
+	// rules; nil gives DefaultExposureLimits. A non-nil map replaces the
+	// defaults, so an empty one turns exposure rules off.
+	Exposure map[sensors.KindID]ExposureLimit
+	// Groups are sets of co-located or redundant sensors checked against
+	// each other: sensor_disagreement and group_vote.
+	Groups []Group
+	// Composite are rules written as expressions over the latest values
+	// of a site's sensors; see CompositeRule.
+	Composite []CompositeRule
 	// Inhibit, when it reports true for a sensor's site and gateway, keeps
 	// Tick from raising sensor_stale for it: a gateway known to be offline
 	// is one alert, not one per sensor behind it.
@@ -73,11 +83,13 @@ type Engine struct {
 	inhibit func(site, gateway string) bool
 	// subjects is built once and only read afterwards, so lookups take no
 	// lock; each subject's state is guarded by its shard's mutex.
-	subjects map[subjectKey]*subject
-	shards   []*shard
-	sink     Sink
-	log      *slog.Logger
-	m        engineMetrics
+	subjects   map[subjectKey]*subject
+	shards     []*shard
+	groups     []*group
+	composites []*composite
+	sink       Sink
+	log        *slog.Logger
+	m          engineMetrics
 
 	evaluations, outOfOrder, skipped        atomic.Uint64
 	fired, escalated, deescalated, resolved atomic.Uint64
@@ -94,7 +106,11 @@ type subject struct {
 	evaluated bool  // whether last is set
 	rules     []ruleState
 	early     []earlyRuleState
-	win       *window // nil unless a rule reads it
+	win       *window   // nil unless a rule reads it
+	exp       *exposure // nil unless the kind has exposure limits
+	// links are the groups and composite rules that read the sensor: one
+	// slice, not one per feature, as every sensor carries its header.
+	links []link
 	// received is when the last reading was received, wall clock in
 	// Unix ns (device time when ingest did not say); 0 before the first
 	// reading or Tick.
@@ -141,6 +157,10 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 	for i := range e.shards {
 		e.shards[i] = &shard{}
 	}
+	limits := opts.Exposure
+	if limits == nil {
+		limits = DefaultExposureLimits()
+	}
 	var errs []error
 	for _, s := range reg.Sensors() {
 		rules, err := defaultRules(s, opts)
@@ -153,7 +173,12 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
 			continue
 		}
-		if len(rules) == 0 && len(early) == 0 {
+		exp, err := compileExposure(s, limits)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
+			continue
+		}
+		if len(rules) == 0 && len(early) == 0 && exp == nil {
 			continue
 		}
 		sub := &subject{
@@ -161,6 +186,7 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 			shard:       e.shards[shardIndex(s.Site, s.ID, len(e.shards))],
 			rules:       make([]ruleState, len(rules)),
 			early:       make([]earlyRuleState, len(early)),
+			exp:         exp,
 			stale:       -1,
 		}
 		for i, r := range rules {
@@ -182,6 +208,16 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 		}
 		e.subjects[subjectKey{s.Site, s.ID}] = sub
 		sub.shard.subjects = append(sub.shard.subjects, sub)
+	}
+	if len(errs) == 0 {
+		// Groups refer to subjects, so they are checked once all exist.
+		var err error
+		if e.groups, err = compileGroups(reg, e.subjects, opts.Groups); err != nil {
+			errs = append(errs, err)
+		}
+		if e.composites, err = e.compileComposites(reg, opts.Composite); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("alerting: %w", errors.Join(errs...))
@@ -325,6 +361,16 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 	if s.win != nil {
 		s.win.push(at, r.Value)
 	}
+	if s.exp != nil {
+		e.evaluateExposure(s, r.Value, at)
+	}
+	for _, l := range s.links {
+		if l.g != nil {
+			e.evaluateGroup(l.g, l.i, r.Value, at)
+		} else {
+			e.evaluateComposite(l.c, l.i, r.Value, at)
+		}
+	}
 	for i := range s.early {
 		if i == s.stale {
 			continue // a reading resolves it in heard
@@ -435,14 +481,20 @@ func (e *Engine) record(rule string, tr transition) {
 }
 
 func (e *Engine) logChange(s *subject, rule string, from, to AlertState, value float64, at int64) {
+	e.logTransition(s.site, s.sensor, rule, from, to, value, at)
+}
+
+// logTransition writes the debug line of a state change of the alert of
+// rule on the subject (a sensor, or a group) at site.
+func (e *Engine) logTransition(site, subj, rule string, from, to AlertState, value float64, at int64) {
 	ctx := context.Background()
 	if !e.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	e.log.LogAttrs(ctx, slog.LevelDebug, from.String()+" => "+to.String(),
 		slog.String("rule", rule),
-		slog.String("site", s.site),
-		slog.String("sensor", s.sensor),
+		slog.String("site", site),
+		slog.String("sensor", subj),
 		slog.Float64("value", value),
 		slog.Time("at", unixTime(at)))
 }
@@ -519,9 +571,14 @@ func (e *Engine) Active() []Alert {
 						Value: rs.st.value, LastAt: lastAt(s), Since: unixTime(rs.st.since)})
 				}
 			}
+			if s.exp != nil {
+				out = activeExposure(s, out)
+			}
 		}
 		sh.mu.Unlock()
 	}
+	out = e.activeGroups(out)
+	out = e.activeComposites(out)
 	slices.SortFunc(out, func(a, b Alert) int {
 		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Sensor, b.Sensor), cmp.Compare(a.Rule, b.Rule))
 	})

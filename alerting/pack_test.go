@@ -122,6 +122,9 @@ func stateBytes(s *subject) uintptr {
 	if s.win != nil {
 		n += unsafe.Sizeof(*s.win)
 	}
+	if s.exp != nil {
+		n += unsafe.Sizeof(*s.exp)
+	}
 	return n
 }
 
@@ -133,11 +136,14 @@ func ruleBytes(s *subject) uintptr {
 	for _, rs := range s.early {
 		n += unsafe.Sizeof(*rs.rule)
 	}
+	if s.exp != nil {
+		n += 2 * unsafe.Sizeof(exposureRule{})
+	}
 	return n
 }
 
 // TestStateBytesPerSensor: the per-sensor rule state stays under 1 KiB
-// for every kind's default pack. Run with -v for the figures.
+// for every kind's default pack, plus the exposure rings for toxic gases. Run with -v for the figures.
 func TestStateBytesPerSensor(t *testing.T) {
 	e, err := NewEngine(fleetRegistry(t, 1), nil, Options{})
 	if err != nil {
@@ -146,8 +152,15 @@ func TestStateBytesPerSensor(t *testing.T) {
 	for _, s := range e.subjects {
 		st, rules := stateBytes(s), ruleBytes(s)
 		t.Logf("%-26s %d rules: state %4d B, compiled rules %4d B", s.kind, len(s.rules)+len(s.early), st, rules)
-		if st >= 1024 {
-			t.Errorf("%s: %d bytes of rule state, want < 1 KiB", s.kind, st)
+		// The exposure rings of toxic gases (600 B: 8 h in 48 buckets and
+		// 15 min in 15) come on top of the 1 KiB of the other rules; see
+		// docs/alerting.md.
+		limit := uintptr(1024)
+		if s.exp != nil {
+			limit += unsafe.Sizeof(*s.exp)
+		}
+		if st >= limit {
+			t.Errorf("%s: %d bytes of rule state, want < %d", s.kind, st, limit)
 		}
 	}
 }

@@ -2,8 +2,11 @@ package app
 
 import (
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/internal/config"
@@ -50,5 +53,29 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 			svc.Spool.Close()
 			svc.DeadLetter.Close()
 		})
+	}
+}
+
+func TestAlarmHealthEndpoint(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	f := false
+	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
+	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Spool.Close()
+	now := time.Now()
+	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/alarm-health", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "combustible_gas_high") {
+		t.Fatalf("alarm health: %d %s", rec.Code, rec.Body.String())
 	}
 }

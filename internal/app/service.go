@@ -47,6 +47,7 @@ type Service struct {
 	Engine     *alerting.Engine
 	Conditions *alerting.Conditions
 	Lifecycle  *alerting.Lifecycle
+	Health     *alerting.Health
 	Console    *console.Hub
 	Dispatcher *alerting.Dispatcher
 	// Journal is the tamper-evident record of alarms and operator
@@ -122,7 +123,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	}
 	s.Console = console.NewHub(reg, console.HubOptions{Logger: log.With("component", "console")})
 	s.history = newHistory(historySize, append(sinks, s.Console))
-	s.Lifecycle = alerting.NewLifecycle(s.history, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
+	// Alarm-system health (ISA-18.2 figures) sees every transition.
+	s.Health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom})
+	if err != nil {
+		return nil, err
+	}
+	s.Lifecycle = alerting.NewLifecycle(s.Health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
 	s.Conditions = alerting.NewConditions(s.Lifecycle)
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
@@ -329,6 +335,7 @@ func (s *Service) Handler() http.Handler {
 	}))
 	mux.HandleFunc("GET /api/events", view(s.history.serveEvents))
 	mux.HandleFunc("GET /api/alerts/open", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) }))
+	mux.HandleFunc("GET /api/alarm-health", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Health.Snapshot()) }))
 	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
 	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
 	// The operator console: its page at / and its API under /api/v1.
