@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/internal/influxproc"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -75,9 +76,32 @@ func TestRiskmonKilled(t *testing.T) {
 	r := newRig(t)
 	state := t.TempDir()
 	cfg := r.config(state)
+	port, err := influxproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	// waitConnected polls /readyz (riskmon's readiness needs the broker).
+	waitConnected := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("riskmon serve never became ready")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	conf := map[string]any{
 		"log_level": "warn", "state_dir": state, "registry": r.regFile,
-		"http":     map[string]any{"listen": "127.0.0.1:0"},
+		"http":     map[string]any{"listen": addr},
 		"mqtt":     map[string]any{"broker": cfg.MQTT.Broker, "client_id": "riskmon-killed"},
 		"influxdb": map[string]any{"url": cfg.InfluxDB.URL, "bucket": "riskmon"},
 		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": false}},
@@ -96,7 +120,7 @@ func TestRiskmonKilled(t *testing.T) {
 		return cmd
 	}
 	cmd := start()
-	time.Sleep(2 * time.Second) // connect and subscribe
+	waitConnected()
 	ru := r.publish(80_000, 5000, 0)
 	time.Sleep(6 * time.Second)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -170,6 +170,15 @@ func (r *rig) service(cfg config.Config) (*app.Service, func()) {
 		})
 	}
 	r.t.Cleanup(stop)
+	// Subscribed before anything is published: a message sent before the
+	// service's first subscription has no session to wait in.
+	deadline := time.Now().Add(30 * time.Second)
+	for !svc.Pipeline.Collector.Connected() {
+		if time.Now().After(deadline) {
+			r.t.Fatal("service did not connect to the broker")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return svc, stop
 }
 
