@@ -170,7 +170,7 @@ func TestStateBytesPerSensor(t *testing.T) {
 // compiled rules, map entries and all.
 func TestHeapBytesPerSensor(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds 100,000 sensors")
+		t.Skip("skipped under -short: builds 100,000 sensors")
 	}
 	const n = 100_000
 	reg := fleetRegistry(t, n, "combustible_gas")

@@ -19,7 +19,7 @@ import (
 // acknowledged.
 func TestCollectorIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	influx := testenv.Influx(t)
 	for i, b := range testenv.Brokers(t) {

@@ -22,7 +22,7 @@ import (
 // reconnects once it has caught up so the broker sends them again.
 func TestQueueOverflowRecoversIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	influx := testenv.Influx(t)
 	for i, b := range testenv.Brokers(t) {

@@ -17,7 +17,7 @@ import (
 // collector's resubscribe on reconnect brings readings back.
 func TestReconnectResubscribesIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	influx := testenv.Influx(t)
 	b1, err := broker.Start(broker.Options{})

@@ -50,7 +50,7 @@ func TestKindsListsSources(t *testing.T) {
 // store every published reading and raise the scripted leak's alert.
 func TestDemoIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	var out bytes.Buffer
 	err := runDemo(context.Background(), &out, slog.New(slog.NewTextHandler(io.Discard, nil)), demoOptions{

@@ -25,7 +25,7 @@ import (
 // the malformed messages of every format are rejected.
 func TestMixedFormatsIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -131,7 +131,7 @@ func TestMixedFormatsIntegration(t *testing.T) {
 // by a Sparkplug edge node must be detected within its target.
 func TestMixedFormatsScenario(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	score, out := playScenario(t, "../../simulator/scenarios/mixed-formats.yaml", 30)
 	if len(score.Incidents) != 1 || !score.Incidents[0].Detected || score.Missed != 0 {

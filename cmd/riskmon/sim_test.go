@@ -25,7 +25,7 @@ import (
 // alerts it raised: the leak must be detected within its target.
 func TestScenarioIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	score, out := playScenario(t, "../../simulator/scenarios/gas-leak.yaml", 30)
 	if len(score.Incidents) != 1 || !score.Incidents[0].Detected || score.Missed != 0 {
@@ -41,7 +41,7 @@ func TestScenarioIntegration(t *testing.T) {
 // a target is met is a finding about the alerting, not a simulator bug.
 func TestAllScenarios(t *testing.T) {
 	if testing.Short() || os.Getenv("RISKMON_ALL_SCENARIOS") == "" {
-		t.Skip("set RISKMON_ALL_SCENARIOS=1 to play every scenario")
+		t.Skip("opt-in, not a dependency (also skipped under -short): set RISKMON_ALL_SCENARIOS=1 to play every scenario; make test plays gas-leak and mixed-formats")
 	}
 	files, err := filepath.Glob("../../simulator/scenarios/*.yaml")
 	if err != nil {

@@ -67,7 +67,7 @@ func threeSites(f simulator.Fleet) simulator.Fleet {
 // with the ramp — on the embedded broker and on Mosquitto.
 func TestEndToEndIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	influx := testenv.Influx(t)
 	for i, b := range testenv.Brokers(t) {

@@ -62,7 +62,7 @@ func writeCerts(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 // credentials, and a wrong password leaves the service not ready.
 func TestTLSAndPasswordIntegration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("integration test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	influx := testenv.Influx(t)
 	dir := t.TempDir()

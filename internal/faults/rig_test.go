@@ -73,7 +73,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("fault test: runs real servers")
+		t.Skip("skipped under -short: runs real servers")
 	}
 	r := &rig{t: t, dir: t.TempDir()}
 	r.startInflux()
