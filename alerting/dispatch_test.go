@@ -257,7 +257,7 @@ func TestNewDispatcherDuplicateNames(t *testing.T) {
 	}
 }
 
-// TestEngineToDispatcher wires the engine to a dispatcher as the lead will.
+// TestEngineToDispatcher wires the engine to a dispatcher as the service does.
 func TestEngineToDispatcher(t *testing.T) {
 	rec := &recorder{name: "rec"}
 	d, err := NewDispatcher([]Notifier{rec}, DispatcherOptions{})

@@ -60,7 +60,7 @@ func checkFleet(t *testing.T, f Fleet) *sensors.Registry {
 }
 
 func TestDemoFleet(t *testing.T) {
-	// What each template must monitor, from the brief and domain.md (a).
+	// What each template must monitor, from domain.md (a).
 	wantKinds := map[sensors.Sector][]sensors.KindID{
 		sensors.SectorHazchem:  {"tank_level", "tank_temperature", "pressure", "combustible_gas", "h2s"},
 		sensors.SectorCoal:     {"ch4", "co_mine", "o2_mine", "wind_speed", "mine_temperature", "dust"},
