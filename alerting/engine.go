@@ -281,6 +281,13 @@ func packFor(s *sensors.Sensor, opts Options) RulePack {
 	if opts.Pack != nil {
 		return opts.Pack(s)
 	}
+	return SensorPack(s)
+}
+
+// SensorPack is a sensor's default rule pack: its kind's, plus a forecast
+// when the sensor has setpoints of its own (a tank's design levels) even
+// though its kind has none.
+func SensorPack(s *sensors.Sensor) RulePack {
 	p := DefaultPack(s.KindInfo())
 	if p.Forecast == nil && len(s.Setpoints) > 0 {
 		p.Forecast = DefaultForecast(s.KindInfo())

@@ -170,7 +170,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 // forecast early warning (alerting.forecast).
 func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
 	return func(sn *sensors.Sensor) alerting.RulePack {
-		p := alerting.DefaultPack(sn.KindInfo())
+		p := alerting.SensorPack(sn)
 		if !forecast {
 			p.Forecast = nil
 		}
