@@ -147,7 +147,7 @@ func (rt *RuleTest) Run(cat *sensors.Catalog) ([]string, error) {
 	opts := Options{For: rt.For}
 	if rt.NoForecast {
 		opts.Pack = func(s *sensors.Sensor) RulePack {
-			p := DefaultPack(s.KindInfo())
+			p := SensorPack(s)
 			p.Forecast = nil
 			return p
 		}
