@@ -83,6 +83,18 @@ type Event struct {
 	// events.
 	By      string `json:"by,omitempty"`
 	Comment string `json:"comment,omitempty"`
+	// Late marks an event caused by readings that arrived long after
+	// their device time (a gateway replaying its buffer): it is recorded
+	// and shown as retrospective, never paged as if it were happening now.
+	Late bool `json:"late,omitempty"`
+	// Shelved is the id of the shelf that covered the alert when the event
+	// happened; such events are recorded but not notified.
+	Shelved string `json:"shelved,omitempty"`
+	// Planned marks an event of a sensor out of service (maintenance or
+	// calibration): recorded as planned (计划性), not a real alarm.
+	Planned bool `json:"planned,omitempty"`
+	// Flapping marks an alert held firing because it toggled too often.
+	Flapping bool `json:"flapping,omitempty"`
 }
 
 // MarshalJSON adds the level's color and severity names next to its

@@ -70,7 +70,12 @@ type Record struct {
 	AckedBy  string         `json:"acked_by,omitempty"`
 	AckedAt  time.Time      `json:"acked_at,omitzero"`
 	Comment  string         `json:"comment,omitempty"`
-	Events   []Event        `json:"events"`
+	// Late, Shelved, Planned and Flapping are those of the last event.
+	Late     bool    `json:"late,omitempty"`
+	Shelved  string  `json:"shelved,omitempty"`
+	Planned  bool    `json:"planned,omitempty"`
+	Flapping bool    `json:"flapping,omitempty"`
+	Events   []Event `json:"events"`
 }
 
 // LifecycleOptions tune the lifecycle.
