@@ -51,6 +51,7 @@ type composite struct {
 	maxAge        int64
 	names         []string // referenced sensor ids, in vals order
 	eval          func(vals []float64) bool
+	fp            uint64 // fingerprint of the definition; see Snapshot
 
 	mu      sync.Mutex
 	vals    []float64
@@ -75,7 +76,7 @@ func exprName(id string) string {
 
 // compileComposites checks and compiles the rules once, and ties each to
 // the subjects of the sensors it reads.
-func (e *Engine) compileComposites(reg *sensors.Registry, rules []CompositeRule) ([]*composite, error) {
+func (e *ruleSet) compileComposites(reg *sensors.Registry, rules []CompositeRule) ([]*composite, error) {
 	var out []*composite
 	var errs []error
 	seen := map[string]bool{}
@@ -167,6 +168,7 @@ func compileComposite(reg *sensors.Registry, cfg CompositeRule) (*composite, err
 	}
 	c.vals = make([]float64, len(c.names))
 	c.at = make([]int64, len(c.names))
+	c.fp = fingerprint("composite", c.id, c.site, c.src, c.level, c.forDur, c.maxAge, c.names)
 	return c, nil
 }
 
@@ -331,7 +333,7 @@ func (b *exprBuilder) boolean(n ast.Node) (boolFn, error) {
 
 // evaluateComposite records the i-th referenced sensor's reading and runs
 // the rule. It does not allocate unless the alert changes.
-func (e *Engine) evaluateComposite(c *composite, i int, v float64, at int64) {
+func (e *Engine) evaluateComposite(c *composite, i int, v float64, at int64, late bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.vals[i], c.at[i] = v, at
@@ -363,7 +365,9 @@ func (e *Engine) evaluateComposite(c *composite, i int, v float64, at int64) {
 	tr := transition{typ: typ, from: from, to: c.st.level}
 	e.record(c.id, tr)
 	e.logTransition(c.site, c.id, c.id, earlyPhase(from), earlyPhase(c.st.level), v, at)
-	e.sink.Emit(c.event(tr, at))
+	ev := c.event(tr, at)
+	ev.Late = late
+	e.sink.Emit(ev)
 }
 
 // event builds the Event of a transition; the subject is the rule id and
@@ -396,7 +400,7 @@ func (c *composite) event(tr transition, at int64) Event {
 }
 
 // activeComposites lists the pending and firing composite alerts.
-func (e *Engine) activeComposites(out []Alert) []Alert {
+func (e *ruleSet) activeComposites(out []Alert) []Alert {
 	for _, c := range e.composites {
 		c.mu.Lock()
 		var last int64

@@ -184,6 +184,14 @@ type earlyRule struct {
 	// Forecast targets: the first alarm setpoint on each side.
 	above, below       float64
 	hasAbove, hasBelow bool
+	fp                 uint64 // fingerprint of the above; see Snapshot
+}
+
+// fingerprint hashes every field but fp itself.
+func (r *earlyRule) fingerprint() uint64 {
+	c := *r
+	c.fp = 0
+	return fingerprint("early", c)
 }
 
 // earlyState is one early rule's state for one sensor: a few words, no

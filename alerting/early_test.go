@@ -427,7 +427,7 @@ func TestForecastLevelByHorizon(t *testing.T) {
 func TestPackOptions(t *testing.T) {
 	ids := func(e *Engine, site, sensor string) []string {
 		var out []string
-		s, ok := e.subjects[subjectKey{site, sensor}]
+		s, ok := e.rules().subjects[subjectKey{site, sensor}]
 		if !ok {
 			return nil // no rules at all: not a subject
 		}

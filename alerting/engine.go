@@ -31,15 +31,32 @@ type SinkFunc func(Event)
 // Emit calls f(ev).
 func (f SinkFunc) Emit(ev Event) { f(ev) }
 
-// Options tune an Engine. The zero value is usable: no on-delay, every
-// sensor's default rule pack, no inhibition, 64 shards, no metrics
-// registered, no logging.
+// DefaultLateAfter is Options.LateAfter when it is zero: four times the
+// default skew tolerance of ingest, well past network and broker delays,
+// short enough that a gateway replaying a buffer is recognised.
+const DefaultLateAfter = 2 * time.Minute
+
+// Options tune an Engine. The zero value is usable: no on- or off-delay,
+// every sensor's default rule pack, lateness after DefaultLateAfter, no
+// inhibition, 64 shards, no metrics registered, no logging.
 type Options struct {
 	// For is the default on-delay of every rule: how long, in device time,
 	// a setpoint must keep tripping before its alert is raised.
 	For time.Duration
 	// KindFor overrides For for the rules of a sensor kind.
 	KindFor map[sensors.KindID]time.Duration
+	// OffDelay is the default off-delay of every threshold rule: how long,
+	// in device time, the value must stay past a level's restore value
+	// before the alert leaves that level (de-escalates or resolves). A
+	// return within it cancels the clearing. KindOffDelay overrides it per
+	// kind.
+	OffDelay     time.Duration
+	KindOffDelay map[sensors.KindID]time.Duration
+	// LateAfter is how long after its device time a reading may be
+	// received and still count as live; the events of a later reading, or
+	// of one the gateway marked historical, carry Late. Zero means
+	// DefaultLateAfter; a negative value judges only the historical mark.
+	LateAfter time.Duration
 	// MOfN, when M > 0, makes a threshold level count as tripping only
 	// once M of the sensor's last N readings tripped it, so a lone spike
 	// or a single dropped reading does not decide; For then runs from
@@ -78,21 +95,36 @@ type Options struct {
 
 // Engine evaluates readings against each sensor's threshold rules and
 // emits an Event for every alert change. Its methods are safe for
-// concurrent use.
+// concurrent use. Reload replaces its rules while it runs.
 type Engine struct {
-	inhibit func(site, gateway string) bool
+	// cur is the rule set in force; Reload swaps it. Counters, metrics and
+	// the sink belong to the engine and outlive rule sets.
+	cur      atomic.Pointer[ruleSet]
+	reloadMu sync.Mutex // serialises Reload and Restore
+	sink     Sink
+	log      *slog.Logger
+	m        engineMetrics
+
+	evaluations, outOfOrder, skipped, late  atomic.Uint64
+	fired, escalated, deescalated, resolved atomic.Uint64
+}
+
+// ruleSet is everything built from one registry and one Options: the
+// subjects with their rules and state, the groups and composite rules.
+type ruleSet struct {
+	inhibit   func(site, gateway string) bool
+	lateAfter int64 // ns; 0: only the historical mark makes a reading late
 	// subjects is built once and only read afterwards, so lookups take no
 	// lock; each subject's state is guarded by its shard's mutex.
 	subjects   map[subjectKey]*subject
 	shards     []*shard
 	groups     []*group
 	composites []*composite
-	sink       Sink
-	log        *slog.Logger
-	m          engineMetrics
-
-	evaluations, outOfOrder, skipped        atomic.Uint64
-	fired, escalated, deescalated, resolved atomic.Uint64
+	// retired is set, with every shard lock held, once a reload has
+	// copied this set's state into its successor: a caller that finds it
+	// set after taking a shard lock starts again on the new set, so no
+	// reading is applied to state that was already copied.
+	retired bool
 }
 
 type subjectKey struct{ site, sensor string }
@@ -138,21 +170,46 @@ type shard struct {
 // for those above and "<kind>_low" for those below. Sensors without
 // setpoints get no rule. Events go to sink; a nil sink discards them.
 func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) {
-	if opts.Shards <= 0 {
-		opts.Shards = 64
-	}
 	if sink == nil {
 		sink = SinkFunc(func(Event) {})
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{
+	e := &Engine{sink: sink, log: opts.Logger}
+	rs, err := buildRuleSet(reg, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(rs)
+	e.m = newEngineMetrics(e)
+	if opts.Registerer != nil {
+		if err := e.m.register(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("alerting: register engine metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// rules is the rule set in force.
+func (e *Engine) rules() *ruleSet { return e.cur.Load() }
+
+// buildRuleSet compiles every sensor's rules, the groups and the
+// composite rules, reporting all problems at once.
+func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
+	if opts.Shards <= 0 {
+		opts.Shards = 64
+	}
+	e := &ruleSet{
 		subjects: make(map[subjectKey]*subject, reg.Len()),
 		shards:   make([]*shard, opts.Shards),
-		sink:     sink,
-		log:      opts.Logger,
 		inhibit:  opts.Inhibit,
+	}
+	switch {
+	case opts.LateAfter == 0:
+		e.lateAfter = int64(DefaultLateAfter)
+	case opts.LateAfter > 0:
+		e.lateAfter = int64(opts.LateAfter)
 	}
 	for i := range e.shards {
 		e.shards[i] = &shard{}
@@ -190,9 +247,18 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 			stale:       -1,
 		}
 		for i, r := range rules {
+			r.fp = r.fingerprint()
 			sub.rules[i].rule = r
 		}
+		if exp != nil {
+			for _, r := range [...]*exposureRule{exp.twaRule, exp.stelRule} {
+				if r != nil {
+					r.fp = r.fingerprint()
+				}
+			}
+		}
 		for i, r := range early {
+			r.fp = r.fingerprint()
 			sub.early[i].rule = r
 			if r.windowed() {
 				if sub.win == nil {
@@ -222,13 +288,40 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("alerting: %w", errors.Join(errs...))
 	}
-	e.m = newEngineMetrics(e)
-	if opts.Registerer != nil {
-		if err := e.m.register(opts.Registerer); err != nil {
-			return nil, fmt.Errorf("alerting: register engine metrics: %w", err)
-		}
-	}
 	return e, nil
+}
+
+// lockAll takes every shard lock, in order, stopping evaluation on the
+// set; group and composite state is then only touched by Active, which
+// takes their own locks.
+func (rs *ruleSet) lockAll() {
+	for _, sh := range rs.shards {
+		sh.mu.Lock()
+	}
+}
+
+func (rs *ruleSet) unlockAll() {
+	for _, sh := range rs.shards {
+		sh.mu.Unlock()
+	}
+}
+
+// lock finds the subject of a site and sensor in the rule set in force
+// and takes its shard lock, starting again if a reload retired the set
+// meanwhile. It returns nil when the sensor has no rules.
+func (e *Engine) lock(site, sensor string) (*ruleSet, *subject) {
+	for {
+		rs := e.cur.Load()
+		s, ok := rs.subjects[subjectKey{site, sensor}]
+		if !ok {
+			return rs, nil
+		}
+		s.shard.mu.Lock()
+		if !rs.retired {
+			return rs, s
+		}
+		s.shard.mu.Unlock()
+	}
 }
 
 // defaultRules groups a sensor's effective setpoints by direction into one
@@ -238,6 +331,10 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 	forDur := opts.For
 	if d, ok := opts.KindFor[s.Kind]; ok {
 		forDur = d
+	}
+	offDur := opts.OffDelay
+	if d, ok := opts.KindOffDelay[s.Kind]; ok {
+		offDur = d
 	}
 	mofn := opts.MOfN
 	if m, ok := opts.KindMOfN[s.Kind]; ok {
@@ -263,6 +360,9 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 		r, err := NewThresholdRule(string(s.Kind)+suffix, dir, group, forDur)
 		if err == nil && mofn.M > 0 {
 			r, err = r.WithMOfN(mofn.M, mofn.N)
+		}
+		if err == nil && offDur != 0 {
+			r, err = r.WithOffDelay(offDur)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -312,14 +412,20 @@ func shardIndex(site, sensor string, n int) int {
 // ignored; readings of bad quality or without a number are skipped and
 // counted (they still show the sensor is not silent); a reading older
 // than the last one evaluated for its sensor is ignored and counted as
-// out of order. When no alert changes, Evaluate does not allocate.
+// out of order. The events of a late reading (historical, or received
+// more than Options.LateAfter after its device time) carry Late. When no
+// alert changes, Evaluate does not allocate.
 func (e *Engine) Evaluate(r sensors.Reading) {
-	s, ok := e.subjects[subjectKey{r.Site, r.Sensor}]
-	if !ok {
+	rs, s := e.lock(r.Site, r.Sensor)
+	if s == nil {
 		return
 	}
-	s.shard.mu.Lock()
-	defer s.shard.mu.Unlock()
+	e.evaluate(rs, s, r)
+	s.shard.mu.Unlock()
+}
+
+// evaluate is Evaluate with the subject's shard lock held.
+func (e *Engine) evaluate(rs *ruleSet, s *subject, r sensors.Reading) {
 	e.heard(s, r)
 	switch {
 	case r.Quality == sensors.QualityBad:
@@ -341,6 +447,10 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		e.outOfOrder.Add(1)
 		return
 	}
+	late := rs.isLate(r)
+	if late {
+		e.late.Add(1)
+	}
 	s.last, s.evaluated = at, true
 	e.evaluations.Add(1)
 	for i := range s.rules {
@@ -353,7 +463,9 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		}
 		if tr.typ != 0 {
 			e.record(rs.rule.id, tr)
-			e.sink.Emit(rs.rule.event(tr, rs.st, &s.subjectInfo, at))
+			ev := rs.rule.event(tr, rs.st, &s.subjectInfo, at)
+			ev.Late = late
+			e.sink.Emit(ev)
 		}
 	}
 	if dup {
@@ -369,13 +481,13 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		s.win.push(at, r.Value)
 	}
 	if s.exp != nil {
-		e.evaluateExposure(s, r.Value, at)
+		e.evaluateExposure(s, r.Value, at, late)
 	}
 	for _, l := range s.links {
 		if l.g != nil {
-			e.evaluateGroup(l.g, l.i, r.Value, at)
+			e.evaluateGroup(l.g, l.i, r.Value, at, late)
 		} else {
-			e.evaluateComposite(l.c, l.i, r.Value, at)
+			e.evaluateComposite(l.c, l.i, r.Value, at, late)
 		}
 	}
 	for i := range s.early {
@@ -385,13 +497,29 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 		rs := &s.early[i]
 		var tr transition
 		rs.st, tr = rs.rule.step(rs.st, s.win, r.Value, at, alarmed)
-		e.applyEarly(s, rs, tr, at)
+		e.applyEarly(s, rs, tr, at, late)
 	}
+}
+
+// isLate reports whether a reading's events are retrospective: the
+// gateway sent it from its buffer, or it was received more than
+// lateAfter after its device time. A reading without a receive time is
+// judged by its mark alone.
+func (rs *ruleSet) isLate(r sensors.Reading) bool {
+	if r.Historical {
+		return true
+	}
+	if rs.lateAfter == 0 || r.Received.IsZero() {
+		return false
+	}
+	return r.Received.UnixNano()-r.Time.UnixNano() > rs.lateAfter
 }
 
 // heard notes that a reading of s was received, on the wall clock when
 // ingest stamped it, and resolves the sensor's staleness. Wall time, not
 // device time, so that a gateway with a slow clock does not look silent.
+// The resolution is never late: that the sensor talks again is news now,
+// whatever the reading's device time.
 func (e *Engine) heard(s *subject, r sensors.Reading) {
 	recv := r.Received.UnixNano()
 	if r.Received.IsZero() {
@@ -410,17 +538,19 @@ func (e *Engine) heard(s *subject, r sensors.Reading) {
 	}
 	from := rs.st.level
 	rs.st.level = sensors.LevelNone
-	e.applyEarly(s, rs, transition{typ: EventResolved, from: from}, recv)
+	e.applyEarly(s, rs, transition{typ: EventResolved, from: from}, recv, false)
 }
 
 // applyEarly logs, counts and emits an early rule's transition.
-func (e *Engine) applyEarly(s *subject, rs *earlyRuleState, tr transition, at int64) {
+func (e *Engine) applyEarly(s *subject, rs *earlyRuleState, tr transition, at int64, late bool) {
 	if tr.typ == 0 {
 		return
 	}
 	e.logChange(s, rs.rule.id, earlyPhase(tr.from), earlyPhase(tr.to), rs.st.value, at)
 	e.record(rs.rule.id, tr)
-	e.sink.Emit(rs.rule.event(tr, rs.st, &s.subjectInfo, s.win, at))
+	ev := rs.rule.event(tr, rs.st, &s.subjectInfo, s.win, at)
+	ev.Late = late
+	e.sink.Emit(ev)
 }
 
 func earlyPhase(l sensors.Level) AlertState {
@@ -438,8 +568,23 @@ func earlyPhase(l sensors.Level) AlertState {
 // stale alert is raised; one already open stays open until data returns.
 func (e *Engine) Tick(now time.Time) {
 	n := now.UnixNano()
-	for _, sh := range e.shards {
+	for {
+		set := e.cur.Load()
+		if e.tick(set, n) {
+			return
+		}
+	}
+}
+
+// tick is Tick on one rule set; it reports false when a reload retired
+// the set midway, so that the rest is done on its successor.
+func (e *Engine) tick(set *ruleSet, n int64) bool {
+	for _, sh := range set.shards {
 		sh.mu.Lock()
+		if set.retired {
+			sh.mu.Unlock()
+			return false
+		}
 		for _, s := range sh.subjects {
 			if s.stale < 0 {
 				continue
@@ -452,14 +597,15 @@ func (e *Engine) Tick(now time.Time) {
 			if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, n) {
 				continue
 			}
-			if e.inhibit != nil && e.inhibit(s.site, s.gateway) {
+			if set.inhibit != nil && set.inhibit(s.site, s.gateway) {
 				continue
 			}
 			rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, n, s.received
-			e.applyEarly(s, rs, transition{typ: EventFired, to: rs.rule.level}, n)
+			e.applyEarly(s, rs, transition{typ: EventFired, to: rs.rule.level}, n, false)
 		}
 		sh.mu.Unlock()
 	}
+	return true
 }
 
 // record counts a transition in the engine's counters and metrics.
@@ -563,7 +709,8 @@ type Alert struct {
 // rule.
 func (e *Engine) Active() []Alert {
 	var out []Alert
-	for _, sh := range e.shards {
+	set := e.rules()
+	for _, sh := range set.shards {
 		sh.mu.Lock()
 		for _, s := range sh.subjects {
 			for _, rs := range s.rules {
@@ -584,8 +731,8 @@ func (e *Engine) Active() []Alert {
 		}
 		sh.mu.Unlock()
 	}
-	out = e.activeGroups(out)
-	out = e.activeComposites(out)
+	out = set.activeGroups(out)
+	out = set.activeComposites(out)
 	slices.SortFunc(out, func(a, b Alert) int {
 		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Sensor, b.Sensor), cmp.Compare(a.Rule, b.Rule))
 	})
@@ -631,6 +778,7 @@ type Stats struct {
 	Evaluations uint64 // readings evaluated against their sensor's rules
 	OutOfOrder  uint64 // readings ignored for being older than the last evaluated
 	Skipped     uint64 // readings of bad quality or without a number
+	Late        uint64 // readings evaluated whose events are marked late
 	Fired       uint64 // alerts raised
 	Escalated   uint64
 	Deescalated uint64
@@ -643,6 +791,7 @@ func (e *Engine) Stats() Stats {
 		Evaluations: e.evaluations.Load(),
 		OutOfOrder:  e.outOfOrder.Load(),
 		Skipped:     e.skipped.Load(),
+		Late:        e.late.Load(),
 		Fired:       e.fired.Load(),
 		Escalated:   e.escalated.Load(),
 		Deescalated: e.deescalated.Load(),
@@ -658,6 +807,7 @@ type engineMetrics struct {
 	skippedBad, skippedNaN prometheus.Counter
 	evaluations            prometheus.CounterFunc
 	outOfOrder             prometheus.CounterFunc
+	late                   prometheus.CounterFunc
 }
 
 func newEngineMetrics(e *Engine) engineMetrics {
@@ -684,6 +834,10 @@ func newEngineMetrics(e *Engine) engineMetrics {
 			Name: "riskmon_alert_out_of_order_total",
 			Help: "Readings ignored for being older than the last one evaluated for their sensor.",
 		}, func() float64 { return float64(e.outOfOrder.Load()) }),
+		late: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "riskmon_alert_late_readings_total",
+			Help: "Readings evaluated as late (historical, or received long after their device time); their events are marked late.",
+		}, func() float64 { return float64(e.late.Load()) }),
 	}
 	for l := sensors.LevelRed; l <= sensors.LevelBlue; l++ {
 		m.active[l] = m.activeVec.WithLabelValues(l.String())
@@ -696,7 +850,7 @@ func newEngineMetrics(e *Engine) engineMetrics {
 }
 
 func (m engineMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.events, m.activeVec, m.skippedVec, m.evaluations, m.outOfOrder} {
+	for _, c := range []prometheus.Collector{m.events, m.activeVec, m.skippedVec, m.evaluations, m.outOfOrder, m.late} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func TestEngineDefaultRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.site+"/"+tt.sensor, func(t *testing.T) {
 			var got []rule
-			if s, ok := e.subjects[subjectKey{tt.site, tt.sensor}]; ok {
+			if s, ok := e.rules().subjects[subjectKey{tt.site, tt.sensor}]; ok {
 				for _, rs := range s.rules {
 					r := rule{id: rs.rule.ID(), dir: rs.rule.Direction(), For: rs.rule.For()}
 					for _, sp := range rs.rule.Setpoints() {

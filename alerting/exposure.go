@@ -77,6 +77,13 @@ type exposureRule struct {
 	window float64 // seconds
 	bucket int64   // ns
 	maxGap int64   // ns
+	fp     uint64  // fingerprint of the above; see Snapshot
+}
+
+func (r *exposureRule) fingerprint() uint64 {
+	c := *r
+	c.fp = 0
+	return fingerprint("exposure", c)
 }
 
 // doseBucket is the exposure of one bucket: the concentration integrated
@@ -248,20 +255,20 @@ func (r *exposureRule) step(st exposureState, dose, covered float64, at int64) (
 
 // evaluateExposure credits a reading and steps both rules, emitting each
 // transition. It does not allocate unless a rule changes.
-func (e *Engine) evaluateExposure(s *subject, v float64, at int64) {
+func (e *Engine) evaluateExposure(s *subject, v float64, at int64, late bool) {
 	x := s.exp
 	x.add(v, at)
 	if x.twaRule != nil {
 		dose, covered := total(x.twa[:])
-		e.stepExposure(s, x.twaRule, &x.twaSt, dose, covered, at)
+		e.stepExposure(s, x.twaRule, &x.twaSt, dose, covered, at, late)
 	}
 	if x.stelRule != nil {
 		dose, covered := total(x.stel[:])
-		e.stepExposure(s, x.stelRule, &x.stelSt, dose, covered, at)
+		e.stepExposure(s, x.stelRule, &x.stelSt, dose, covered, at, late)
 	}
 }
 
-func (e *Engine) stepExposure(s *subject, r *exposureRule, st *exposureState, dose, covered float64, at int64) {
+func (e *Engine) stepExposure(s *subject, r *exposureRule, st *exposureState, dose, covered float64, at int64, late bool) {
 	var tr transition
 	*st, tr = r.step(*st, dose, covered, at)
 	if tr.typ == 0 {
@@ -269,7 +276,9 @@ func (e *Engine) stepExposure(s *subject, r *exposureRule, st *exposureState, do
 	}
 	e.logChange(s, r.id, earlyPhase(tr.from), earlyPhase(tr.to), st.value, at)
 	e.record(r.id, tr)
-	e.sink.Emit(r.event(tr, *st, covered, &s.subjectInfo, at))
+	ev := r.event(tr, *st, covered, &s.subjectInfo, at)
+	ev.Late = late
+	e.sink.Emit(ev)
 }
 
 // event builds the Event of a transition. Value is the average exposure,

@@ -189,7 +189,7 @@ func TestExposureDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range e.subjects {
+			for _, s := range e.rules().subjects {
 				var ids []string
 				if x := s.exp; x != nil {
 					for _, r := range []*exposureRule{x.twaRule, x.stelRule} {

@@ -55,6 +55,7 @@ type group struct {
 	tol      float64
 	vote     int
 	maxAge   int64
+	fp       uint64 // fingerprint of the definition; see Snapshot
 
 	mu      sync.Mutex
 	members []member
@@ -166,6 +167,11 @@ func compileGroup(reg *sensors.Registry, subjects map[subjectKey]*subject, cfg G
 	if g.maxAge <= 0 {
 		bad("max age %s must be positive", time.Duration(g.maxAge))
 	}
+	parts := []any{"group", g.id, g.site, g.kind, g.tol, g.vote, g.maxAge}
+	for _, m := range g.members {
+		parts = append(parts, m.id, m.top, fmt.Sprint(m.sps))
+	}
+	g.fp = fingerprint(parts...)
 	return g, errors.Join(errs...)
 }
 
@@ -198,7 +204,7 @@ const disagreementHold = 0.8
 // evaluateGroup runs a group's rules after member i read v at device time
 // at. Members whose latest reading is older than maxAge before at are
 // left out. It does not allocate unless an alert changes.
-func (e *Engine) evaluateGroup(g *group, i int, v float64, at int64) {
+func (e *Engine) evaluateGroup(g *group, i int, v float64, at int64, late bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.members[i].update(v, at)
@@ -227,16 +233,16 @@ func (e *Engine) evaluateGroup(g *group, i int, v float64, at int64) {
 			limit *= disagreementHold
 		}
 		want := fresh > 1 && alarming && spread > limit
-		e.stepGroup(g, RuleSensorDisagreement, &g.dis, want, sensors.LevelYellow, spread, at)
+		e.stepGroup(g, RuleSensorDisagreement, &g.dis, want, sensors.LevelYellow, spread, at, late)
 	}
 	if g.vote > 0 {
-		e.stepGroup(g, RuleGroupVote, &g.voted, tripping >= g.vote, sensors.LevelRed, float64(tripping), at)
+		e.stepGroup(g, RuleGroupVote, &g.voted, tripping >= g.vote, sensors.LevelRed, float64(tripping), at, late)
 	}
 }
 
 // stepGroup moves a group alert to want at the given level and emits the
 // change.
-func (e *Engine) stepGroup(g *group, rule string, st *exposureState, want bool, level sensors.Level, value float64, at int64) {
+func (e *Engine) stepGroup(g *group, rule string, st *exposureState, want bool, level sensors.Level, value float64, at int64, late bool) {
 	from := st.level
 	st.value = value
 	if want {
@@ -254,7 +260,9 @@ func (e *Engine) stepGroup(g *group, rule string, st *exposureState, want bool, 
 	tr := transition{typ: typ, from: from, to: st.level}
 	e.record(rule, tr)
 	e.logTransition(g.site, g.id, rule, earlyPhase(from), earlyPhase(st.level), value, at)
-	e.sink.Emit(g.event(rule, tr, *st, at))
+	ev := g.event(rule, tr, *st, at)
+	ev.Late = late
+	e.sink.Emit(ev)
 }
 
 // event builds a group alert's Event: the subject is the group id. For
@@ -310,7 +318,7 @@ func (g *group) event(rule string, tr transition, st exposureState, at int64) Ev
 }
 
 // activeGroups lists the open group alerts.
-func (e *Engine) activeGroups(out []Alert) []Alert {
+func (e *ruleSet) activeGroups(out []Alert) []Alert {
 	for _, g := range e.groups {
 		g.mu.Lock()
 		for _, p := range [...]struct {

@@ -71,7 +71,7 @@ func TestEngineMOfNOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range e.subjects {
+	for _, s := range e.rules().subjects {
 		for _, rs := range s.rules {
 			want := MOfN{2, 3}
 			if s.kind == "oxygen" {

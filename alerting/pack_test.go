@@ -149,7 +149,7 @@ func TestStateBytesPerSensor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range e.subjects {
+	for _, s := range e.rules().subjects {
 		st, rules := stateBytes(s), ruleBytes(s)
 		t.Logf("%-26s %d rules: state %4d B, compiled rules %4d B", s.kind, len(s.rules)+len(s.early), st, rules)
 		// The exposure rings of toxic gases (600 B: 8 h in 48 buckets and
@@ -185,7 +185,7 @@ func TestHeapBytesPerSensor(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / n
 	var state uintptr
-	for _, s := range e.subjects {
+	for _, s := range e.rules().subjects {
 		state = stateBytes(s)
 		break
 	}

@@ -24,9 +24,24 @@ type ThresholdRule struct {
 	// is the level it reaches.
 	sps    []sensors.Setpoint
 	forDur time.Duration
+	// offDur is the off-delay: how long the value must stay past a
+	// level's restore value before the alert leaves it.
+	offDur time.Duration
 	// m of the last n readings must trip a level for it to count; m == 0
 	// means every reading decides alone.
 	m, n int
+	// fp is the fingerprint of all of the above, set when the engine
+	// compiles the rule; see Snapshot.
+	fp uint64
+}
+
+// fingerprint hashes what the rule's state depends on.
+func (r *ThresholdRule) fingerprint() uint64 {
+	sps := make([]any, 0, 3*len(r.sps))
+	for _, sp := range r.sps {
+		sps = append(sps, sp.Level, sp.Direction, sp.Value, sp.Clear)
+	}
+	return fingerprint(append([]any{"threshold", r.id, r.dir, r.forDur, r.offDur, r.m, r.n}, sps...)...)
 }
 
 // MOfN is an "M of the last N readings" confirmation, e.g. 3 of 5.
@@ -44,6 +59,22 @@ func (r *ThresholdRule) WithMOfN(m, n int) (*ThresholdRule, error) {
 	c.m, c.n = m, n
 	return &c, nil
 }
+
+// WithOffDelay returns a copy of the rule with an off-delay (ISA-18.2):
+// the alert leaves a level only once the value has stayed past that
+// level's restore value for d of device time; a reading back inside
+// cancels the clearing. Zero clears on the first reading past it.
+func (r *ThresholdRule) WithOffDelay(d time.Duration) (*ThresholdRule, error) {
+	if d < 0 {
+		return nil, fmt.Errorf("threshold rule %q: negative off-delay %s", r.id, d)
+	}
+	c := *r
+	c.offDur = d
+	return &c, nil
+}
+
+// OffDelay is the rule's off-delay; see WithOffDelay.
+func (r *ThresholdRule) OffDelay() time.Duration { return r.offDur }
 
 // MOfN is the rule's M-of-N confirmation; M is 0 when it has none.
 func (r *ThresholdRule) MOfN() MOfN { return MOfN{r.m, r.n} }
@@ -123,11 +154,17 @@ func (r *ThresholdRule) Setpoints() []sensors.Setpoint { return slices.Clone(r.s
 // inactive (level and next none), pending (level none, next set), firing
 // (level set; next set while an escalation waits out For).
 type thresholdState struct {
-	level     sensors.Level // level of the open alert; LevelNone when none is open
-	next      sensors.Level // more severe level waiting out For; LevelNone when none
-	since     int64         // open alert's StartsAt, device time in Unix ns
-	nextSince int64         // device time next began to trip, Unix ns
-	value     float64       // last evaluated value
+	level sensors.Level // level of the open alert; LevelNone when none is open
+	next  sensors.Level // more severe level waiting out For; LevelNone when none
+	// clearing is set while the value is past the open level's restore
+	// value and the off-delay runs; clearTo is the level the alert will
+	// step down to, clearSince when the value first passed.
+	clearing   bool
+	clearTo    sensors.Level
+	since      int64   // open alert's StartsAt, device time in Unix ns
+	nextSince  int64   // device time next began to trip, Unix ns
+	clearSince int64   // device time the clearing began, Unix ns
+	value      float64 // last evaluated value
 	// hist has, per setpoint in the rule's order, one bit per recent
 	// reading, newest lowest: set when that reading tripped it. Only
 	// M-of-N rules use it.
@@ -147,7 +184,7 @@ func (r *ThresholdRule) step(st thresholdState, v float64, at int64) (thresholdS
 	from := st.level
 	st.value = v
 	if from != sensors.LevelNone {
-		st.level = r.held(v, from)
+		st.level = r.offDelay(&st, r.held(v, from), at)
 		if st.level == sensors.LevelNone {
 			// Back past every restore value: the alert ends, and with it
 			// any escalation that was waiting. A new alert needs a new
@@ -181,6 +218,42 @@ func (r *ThresholdRule) step(st thresholdState, v float64, at int64) (thresholdS
 		st.level, st.next = st.next, sensors.LevelNone
 	}
 	return st, transition{typ: classify(from, st.level), from: from, to: st.level}
+}
+
+// offDelay applies the off-delay to an open alert whose value now holds
+// level to: it returns the level the alert is at after this reading.
+// While the value stays past the open level's restore value the alert
+// keeps its level until the off-delay has run from the first such
+// reading; a reading back inside cancels the clearing. If the value
+// falls further during the off-delay, the alert steps to the level it
+// first headed for and the next step takes another off-delay, so no
+// level is ever left sooner than the off-delay after its restore value
+// was passed. A partial return narrows the step to the level now held.
+func (r *ThresholdRule) offDelay(st *thresholdState, to sensors.Level, at int64) sensors.Level {
+	from := st.level
+	switch {
+	case to == from:
+		st.clearing = false
+		return from
+	case r.offDur <= 0:
+		st.clearing = false
+		return to
+	case !st.clearing:
+		st.clearing, st.clearTo, st.clearSince = true, to, at
+	case to.MoreSevere(st.clearTo):
+		st.clearTo = to
+	}
+	if at-st.clearSince < int64(r.offDur) {
+		return from
+	}
+	down := st.clearTo
+	st.clearing = false
+	if down != to {
+		// The value is past the next restore value too; that step's off-
+		// delay starts now.
+		st.clearing, st.clearTo, st.clearSince = true, to, at
+	}
+	return down
 }
 
 // classify names the change from one level to another.

@@ -1,0 +1,570 @@
+package alerting
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// A Snapshot is the engine's rule state, compact and serialisable, so
+// that a restart or a reload carries on where the engine was: a pending
+// alert keeps its on-delay clock, a firing alert its StartsAt (and so its
+// id), windows keep their samples. Every rule's state carries a
+// fingerprint of the rule's definition; Restore copies it only into a
+// rule with the same id and fingerprint, so a changed setpoint or delay
+// starts afresh rather than inheriting state it would misread.
+type Snapshot struct {
+	// Taken is the wall-clock time of the snapshot.
+	Taken      time.Time
+	Subjects   []SubjectSnapshot
+	Groups     []GroupSnapshot
+	Composites []CompositeSnapshot
+}
+
+// SubjectSnapshot is one sensor's state.
+type SubjectSnapshot struct {
+	Site, Sensor string
+	Kind         sensors.KindID
+	Unit         string
+	// Last is the device time of the last evaluated reading, Unix ns;
+	// Evaluated says whether there was one. Keeping it keeps redelivered
+	// readings out of order after a restart.
+	Last      int64
+	Evaluated bool
+	// Rules are the threshold, early-warning and exposure rules' states.
+	Rules []RuleSnapshot
+	// Window is the sample ring, oldest first: device times (Unix ns) and
+	// values. Samples are data, not rule state, so they are kept whenever
+	// the sensor still has a window.
+	WindowAt []int64
+	WindowV  []float64
+	Exposure *ExposureSnapshot
+}
+
+// RuleSnapshot is one rule's state for one subject. Fields a rule kind
+// does not use stay zero and cost nothing in the encoding.
+type RuleSnapshot struct {
+	ID          string
+	Fingerprint uint64
+	Level       sensors.Level
+	Next        sensors.Level
+	Clearing    bool
+	ClearTo     sensors.Level
+	Since       int64
+	NextSince   int64
+	ClearSince  int64
+	Mark        int64
+	Value       float64
+	Ref         float64
+	Count       uint32
+	Hist        [4]uint32
+}
+
+// ExposureSnapshot is a toxic gas sensor's dose rings.
+type ExposureSnapshot struct {
+	TWADose, TWACovered   []float32
+	STELDose, STELCovered []float32
+	TWAHead, STELHead     int64
+	PrevAt                int64
+	PrevV                 float64
+}
+
+// GroupSnapshot is one sensor group's member values and alerts.
+type GroupSnapshot struct {
+	Site, ID    string
+	Fingerprint uint64
+	Members     []MemberSnapshot
+	Disagree    RuleSnapshot
+	Vote        RuleSnapshot
+}
+
+// MemberSnapshot is a group member's latest reading and flags.
+type MemberSnapshot struct {
+	At                 int64
+	V                  float64
+	Alarming, Tripping bool
+}
+
+// CompositeSnapshot is one composite rule's inputs and alert.
+type CompositeSnapshot struct {
+	Site, ID    string
+	Fingerprint uint64
+	Vals        []float64
+	At          []int64
+	State       RuleSnapshot
+	Pending     int64
+}
+
+// RestoreStats says what a Restore or Reload carried over.
+type RestoreStats struct {
+	// Kept counts rules (and groups, composite rules) whose state was
+	// copied; Reset those whose definition changed, so they start afresh;
+	// Gone state of rules or sensors that no longer exist.
+	Kept, Reset, Gone int
+	// Closed counts open alerts resolved because their rule changed or
+	// went away.
+	Closed int
+}
+
+// Snapshot copies the state of every subject, group and composite rule.
+// It takes each shard's lock in turn, so a sensor's state is consistent
+// and evaluation elsewhere goes on.
+func (e *Engine) Snapshot() *Snapshot {
+	for {
+		set := e.cur.Load()
+		snap := &Snapshot{Taken: time.Now().UTC()}
+		ok := true
+		for _, sh := range set.shards {
+			sh.mu.Lock()
+			if set.retired {
+				ok = false
+			} else {
+				for _, s := range sh.subjects {
+					snap.Subjects = append(snap.Subjects, s.snapshot())
+				}
+			}
+			sh.mu.Unlock()
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			set.snapshotLinked(snap)
+			return snap
+		}
+	}
+}
+
+// snapshotLocked is Snapshot with every shard lock of set held.
+func (set *ruleSet) snapshotLocked() *Snapshot {
+	snap := &Snapshot{Taken: time.Now().UTC()}
+	for _, sh := range set.shards {
+		for _, s := range sh.subjects {
+			snap.Subjects = append(snap.Subjects, s.snapshot())
+		}
+	}
+	set.snapshotLinked(snap)
+	return snap
+}
+
+// snapshotLinked adds the groups and composite rules, under their locks.
+func (set *ruleSet) snapshotLinked(snap *Snapshot) {
+	for _, g := range set.groups {
+		g.mu.Lock()
+		gs := GroupSnapshot{Site: g.site, ID: g.id, Fingerprint: g.fp,
+			Disagree: exposureSnap(RuleSensorDisagreement, g.dis), Vote: exposureSnap(RuleGroupVote, g.voted)}
+		for _, m := range g.members {
+			gs.Members = append(gs.Members, MemberSnapshot{At: m.at, V: m.v, Alarming: m.alarming, Tripping: m.tripping})
+		}
+		g.mu.Unlock()
+		snap.Groups = append(snap.Groups, gs)
+	}
+	for _, c := range set.composites {
+		c.mu.Lock()
+		snap.Composites = append(snap.Composites, CompositeSnapshot{Site: c.site, ID: c.id, Fingerprint: c.fp,
+			Vals: append([]float64(nil), c.vals...), At: append([]int64(nil), c.at...),
+			State: exposureSnap(c.id, c.st), Pending: c.pending})
+		c.mu.Unlock()
+	}
+}
+
+func (s *subject) snapshot() SubjectSnapshot {
+	ss := SubjectSnapshot{Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, Last: s.last, Evaluated: s.evaluated}
+	for _, rs := range s.rules {
+		st := rs.st
+		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Next: st.next,
+			Clearing: st.clearing, ClearTo: st.clearTo, Since: st.since, NextSince: st.nextSince, ClearSince: st.clearSince,
+			Value: st.value, Hist: st.hist})
+	}
+	for _, rs := range s.early {
+		st := rs.st
+		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Since: st.since,
+			Value: st.value, Mark: st.mark, Ref: st.ref, Count: st.count})
+	}
+	if w := s.win; w != nil && w.n > 0 {
+		for i := int(w.n) - 1; i >= 0; i-- {
+			smp := w.back(i)
+			ss.WindowAt = append(ss.WindowAt, smp.at)
+			ss.WindowV = append(ss.WindowV, smp.v)
+		}
+	}
+	if x := s.exp; x != nil {
+		xs := &ExposureSnapshot{TWAHead: x.twaHead, STELHead: x.stelHead, PrevAt: x.prevAt, PrevV: x.prevV}
+		for _, b := range x.twa {
+			xs.TWADose, xs.TWACovered = append(xs.TWADose, b.dose), append(xs.TWACovered, b.covered)
+		}
+		for _, b := range x.stel {
+			xs.STELDose, xs.STELCovered = append(xs.STELDose, b.dose), append(xs.STELCovered, b.covered)
+		}
+		ss.Exposure = xs
+		for _, p := range [...]struct {
+			r  *exposureRule
+			st exposureState
+		}{{x.twaRule, x.twaSt}, {x.stelRule, x.stelSt}} {
+			if p.r != nil {
+				rs := exposureSnap(p.r.id, p.st)
+				rs.Fingerprint = p.r.fp
+				ss.Rules = append(ss.Rules, rs)
+			}
+		}
+	}
+	return ss
+}
+
+func exposureSnap(id string, st exposureState) RuleSnapshot {
+	return RuleSnapshot{ID: id, Level: st.level, Since: st.since, Value: st.value}
+}
+
+// Restore copies a snapshot's state into the engine's rules: each rule's
+// state where a rule of the same id and fingerprint exists on the same
+// sensor, each sensor's window and exposure rings where it still has
+// them. Open alerts whose rule changed or went away are resolved, with
+// an event saying so, so that nobody waits for an alert that can no
+// longer end. The engine evaluates nothing while Restore runs.
+func (e *Engine) Restore(snap *Snapshot) RestoreStats {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	set := e.cur.Load()
+	set.lockAll()
+	defer set.unlockAll()
+	st := e.restoreInto(set, snap)
+	e.recountActive(set)
+	return st
+}
+
+// restoreInto copies snap into set, which must not be evaluating: either
+// not yet published or with every shard lock held.
+func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot) RestoreStats {
+	var st RestoreStats
+	if snap == nil {
+		return st
+	}
+	for i := range snap.Subjects {
+		ss := &snap.Subjects[i]
+		s := set.subjects[subjectKey{ss.Site, ss.Sensor}]
+		if s == nil {
+			st.Gone += len(ss.Rules)
+			for _, rs := range ss.Rules {
+				e.closeDropped(ss, rs, &st)
+			}
+			continue
+		}
+		s.restore(ss, e, &st)
+	}
+	groups := map[[2]string]*group{}
+	for _, g := range set.groups {
+		groups[[2]string{g.site, g.id}] = g
+	}
+	for i := range snap.Groups {
+		gs := &snap.Groups[i]
+		g := groups[[2]string{gs.Site, gs.ID}]
+		switch {
+		case g == nil:
+			st.Gone++
+		case g.fp != gs.Fingerprint || len(g.members) != len(gs.Members):
+			st.Reset++
+		default:
+			g.mu.Lock()
+			for j, m := range gs.Members {
+				g.members[j].at, g.members[j].v, g.members[j].alarming, g.members[j].tripping = m.At, m.V, m.Alarming, m.Tripping
+			}
+			g.dis, g.voted = exposureFrom(gs.Disagree), exposureFrom(gs.Vote)
+			g.mu.Unlock()
+			st.Kept++
+			continue
+		}
+		for _, rs := range [...]RuleSnapshot{gs.Disagree, gs.Vote} {
+			e.closeGroup(gs.Site, gs.ID, rs, &st)
+		}
+	}
+	comps := map[[2]string]*composite{}
+	for _, c := range set.composites {
+		comps[[2]string{c.site, c.id}] = c
+	}
+	for i := range snap.Composites {
+		cs := &snap.Composites[i]
+		c := comps[[2]string{cs.Site, cs.ID}]
+		switch {
+		case c == nil:
+			st.Gone++
+		case c.fp != cs.Fingerprint || len(c.vals) != len(cs.Vals) || len(c.at) != len(cs.At):
+			st.Reset++
+		default:
+			c.mu.Lock()
+			copy(c.vals, cs.Vals)
+			copy(c.at, cs.At)
+			c.st, c.pending = exposureFrom(cs.State), cs.Pending
+			c.mu.Unlock()
+			st.Kept++
+			continue
+		}
+		e.closeGroup(cs.Site, cs.ID, cs.State, &st)
+	}
+	return st
+}
+
+func exposureFrom(rs RuleSnapshot) exposureState {
+	return exposureState{level: rs.Level, since: rs.Since, value: rs.Value}
+}
+
+// restore copies one sensor's snapshot into s.
+func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
+	if ss.Evaluated && (!s.evaluated || ss.Last > s.last) {
+		s.last, s.evaluated = ss.Last, true
+	}
+	if s.win != nil && len(ss.WindowAt) == len(ss.WindowV) {
+		for i, at := range ss.WindowAt {
+			s.win.push(at, ss.WindowV[i])
+		}
+	}
+	if x := s.exp; x != nil && ss.Exposure != nil {
+		x.restore(ss.Exposure)
+	}
+	for _, rs := range ss.Rules {
+		if !s.restoreRule(rs) {
+			if s.hasRule(rs.ID) {
+				st.Reset++
+			} else {
+				st.Gone++
+			}
+			e.closeDropped(ss, rs, st)
+			continue
+		}
+		st.Kept++
+	}
+}
+
+func (x *exposure) restore(xs *ExposureSnapshot) {
+	if len(xs.TWADose) != twaBuckets || len(xs.TWACovered) != twaBuckets ||
+		len(xs.STELDose) != stelBuckets || len(xs.STELCovered) != stelBuckets {
+		return // rings of another size: the averages start afresh
+	}
+	for i := range x.twa {
+		x.twa[i] = doseBucket{xs.TWADose[i], xs.TWACovered[i]}
+	}
+	for i := range x.stel {
+		x.stel[i] = doseBucket{xs.STELDose[i], xs.STELCovered[i]}
+	}
+	x.twaHead, x.stelHead, x.prevAt, x.prevV = xs.TWAHead, xs.STELHead, xs.PrevAt, xs.PrevV
+}
+
+// restoreRule copies one rule's state into the rule of the same id and
+// fingerprint, reporting whether there was one.
+func (s *subject) restoreRule(rs RuleSnapshot) bool {
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
+			r.st = thresholdState{level: rs.Level, next: rs.Next, clearing: rs.Clearing, clearTo: rs.ClearTo,
+				since: rs.Since, nextSince: rs.NextSince, clearSince: rs.ClearSince, value: rs.Value, hist: rs.Hist}
+			return true
+		}
+	}
+	for i := range s.early {
+		r := &s.early[i]
+		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
+			r.st = earlyState{level: rs.Level, since: rs.Since, value: rs.Value, mark: rs.Mark, ref: rs.Ref, count: rs.Count}
+			return true
+		}
+	}
+	if x := s.exp; x != nil {
+		for _, p := range [...]struct {
+			r  *exposureRule
+			st *exposureState
+		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
+			if p.r != nil && p.r.id == rs.ID && p.r.fp == rs.Fingerprint {
+				*p.st = exposureFrom(rs)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *subject) hasRule(id string) bool {
+	for _, r := range s.rules {
+		if r.rule.id == id {
+			return true
+		}
+	}
+	for _, r := range s.early {
+		if r.rule.id == id {
+			return true
+		}
+	}
+	return s.exp != nil && ((s.exp.twaRule != nil && s.exp.twaRule.id == id) || (s.exp.stelRule != nil && s.exp.stelRule.id == id))
+}
+
+// closeDropped resolves a sensor alert that was open under a rule that
+// changed or went away. A pending alert was never told, so it just ends.
+func (e *Engine) closeDropped(ss *SubjectSnapshot, rs RuleSnapshot, st *RestoreStats) {
+	if rs.Level == sensors.LevelNone {
+		return
+	}
+	st.Closed++
+	at := ss.Last
+	if !ss.Evaluated {
+		at = rs.Since
+	}
+	e.record(rs.ID, transition{typ: EventResolved, from: rs.Level})
+	e.sink.Emit(Event{
+		AlertID: alertID(rs.ID, ss.Site, ss.Sensor, rs.Since), Rule: rs.ID, Site: ss.Site, Sensor: ss.Sensor,
+		Kind: ss.Kind, Unit: ss.Unit, Type: EventResolved, PrevLevel: rs.Level, Value: rs.Value,
+		At: unixTime(at), StartsAt: unixTime(rs.Since),
+		Message: fmt.Sprintf("%s %s at %s: rule %s changed or was removed by a configuration change; this alert is closed and the new rule judges afresh",
+			ss.Kind, ss.Sensor, ss.Site, rs.ID),
+	})
+}
+
+// closeGroup is closeDropped for a group or composite alert, whose
+// subject is its own id.
+func (e *Engine) closeGroup(site, id string, rs RuleSnapshot, st *RestoreStats) {
+	if rs.Level == sensors.LevelNone {
+		return
+	}
+	st.Closed++
+	e.record(rs.ID, transition{typ: EventResolved, from: rs.Level})
+	e.sink.Emit(Event{
+		AlertID: alertID(rs.ID, site, id, rs.Since), Rule: rs.ID, Site: site, Sensor: id,
+		Type: EventResolved, PrevLevel: rs.Level, Value: rs.Value, At: unixTime(rs.Since), StartsAt: unixTime(rs.Since),
+		Message: fmt.Sprintf("%s at %s: rule %s changed or was removed by a configuration change; this alert is closed", id, site, rs.ID),
+	})
+}
+
+// recountActive sets the firing-alert gauges from the state, after a
+// restore or reload replaced it wholesale. The caller holds every shard
+// lock of set, or set is not yet published.
+func (e *Engine) recountActive(set *ruleSet) {
+	var n [sensors.LevelBlue + 1]int
+	count := func(l sensors.Level) {
+		if l >= sensors.LevelRed && l <= sensors.LevelBlue {
+			n[l]++
+		}
+	}
+	for _, s := range set.subjects {
+		for _, r := range s.rules {
+			count(r.st.level)
+		}
+		for _, r := range s.early {
+			count(r.st.level)
+		}
+		if s.exp != nil {
+			count(s.exp.twaSt.level)
+			count(s.exp.stelSt.level)
+		}
+	}
+	for _, g := range set.groups {
+		g.mu.Lock()
+		count(g.dis.level)
+		count(g.voted.level)
+		g.mu.Unlock()
+	}
+	for _, c := range set.composites {
+		c.mu.Lock()
+		count(c.st.level)
+		c.mu.Unlock()
+	}
+	for l := sensors.LevelRed; l <= sensors.LevelBlue; l++ {
+		e.m.active[l].Set(float64(n[l]))
+	}
+}
+
+// fingerprint hashes a rule's definition: whatever changes how the rule
+// reads its state. It runs when rules are compiled, not per reading.
+func fingerprint(parts ...any) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%v\x00", p)
+	}
+	return h.Sum64()
+}
+
+// snapshotMagic starts a snapshot file, with the format's version.
+const snapshotMagic = "riskmon-alert-state 1\n"
+
+// WriteSnapshot encodes a snapshot (gob after a version line).
+func WriteSnapshot(w io.Writer, snap *Snapshot) error {
+	bw := bufio.NewWriter(w)
+	if _, err := bw.WriteString(snapshotMagic); err != nil {
+		return err
+	}
+	if err := gob.NewEncoder(bw).Encode(snap); err != nil {
+		return fmt.Errorf("encode alert state: %w", err)
+	}
+	return bw.Flush()
+}
+
+// ReadSnapshot decodes what WriteSnapshot wrote.
+func ReadSnapshot(r io.Reader) (*Snapshot, error) {
+	br := bufio.NewReader(r)
+	head := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != snapshotMagic {
+		return nil, errors.New("alert state: not a riskmon alert-state file of version 1")
+	}
+	var snap Snapshot
+	if err := gob.NewDecoder(br).Decode(&snap); err != nil {
+		return nil, fmt.Errorf("decode alert state: %w", err)
+	}
+	return &snap, nil
+}
+
+// SaveSnapshot writes a snapshot to path atomically: a temporary file in
+// the same folder, synced, renamed over path, and the folder synced, so
+// a crash leaves the old file or the new one, never half of one.
+func SaveSnapshot(path string, snap *Snapshot) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if err := WriteSnapshot(f, snap); err != nil {
+		f.Close()
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save alert state: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// LoadSnapshot reads a snapshot file; a missing file is (nil, nil), the
+// first start.
+func LoadSnapshot(path string) (*Snapshot, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load alert state: %w", err)
+	}
+	defer f.Close()
+	snap, err := ReadSnapshot(f)
+	if err != nil {
+		return nil, fmt.Errorf("load alert state %s: %w", path, err)
+	}
+	return snap, nil
+}

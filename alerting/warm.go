@@ -1,0 +1,102 @@
+package alerting
+
+import (
+	"math"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// ColdSensor is a sensor whose windowed rules have nothing recent to
+// look at: no sample since Since. Warming it from stored history spares
+// its trend, forecast, rate and stuck rules a blind first window.
+type ColdSensor struct {
+	Site, Sensor string
+	// Since is the start of the sensor's longest look-back: the oldest
+	// device time a warm-up reading is of use.
+	Since time.Time
+}
+
+// Cold lists the sensors with a rate, trend, forecast or stuck rule that
+// have no evaluated reading (live, warmed or restored) within their
+// longest window before now.
+func (e *Engine) Cold(now time.Time) []ColdSensor {
+	var out []ColdSensor
+	n := now.UnixNano()
+	set := e.rules()
+	for _, sh := range set.shards {
+		sh.mu.Lock()
+		for _, s := range sh.subjects {
+			back := s.lookback()
+			if back == 0 {
+				continue
+			}
+			if s.evaluated && s.last >= n-back && (s.win == nil || s.win.n > 0) {
+				continue
+			}
+			out = append(out, ColdSensor{Site: s.site, Sensor: s.sensor, Since: unixTime(n - back)})
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// lookback is the longest window of the sensor's windowed and stuck
+// rules, in ns; 0 when it has none.
+func (s *subject) lookback() int64 {
+	var back int64
+	for _, rs := range s.early {
+		if rs.rule.windowed() || rs.rule.kind == kindStuck {
+			back = max(back, rs.rule.window)
+		}
+	}
+	return back
+}
+
+// Warm feeds a stored reading into its sensor's windows, exposure rings
+// and flat-line count without stepping any alert: no event is emitted and
+// no alert changes. Readings must come oldest first; one at or before
+// the sensor's last evaluated reading is ignored, as are bad and NaN
+// ones. The readings count as seen, so a live reading older than the
+// newest warmed one is out of order. It reports whether the reading was
+// taken.
+func (e *Engine) Warm(r sensors.Reading) bool {
+	_, s := e.lock(r.Site, r.Sensor)
+	if s == nil {
+		return false
+	}
+	defer s.shard.mu.Unlock()
+	if r.Quality == sensors.QualityBad || math.IsNaN(r.Value) {
+		return false
+	}
+	at := r.Time.UnixNano()
+	if s.evaluated && at <= s.last {
+		return false
+	}
+	s.last, s.evaluated = at, true
+	if s.win != nil {
+		s.win.push(at, r.Value)
+	}
+	if s.exp != nil {
+		s.exp.add(r.Value, at)
+	}
+	for i := range s.early {
+		rs := &s.early[i]
+		switch rs.rule.kind {
+		case kindStuck:
+			// The flat-line count carries on from history: a sensor
+			// frozen before the start is still frozen.
+			rs.st, _ = rs.rule.want(rs.st, s.win, r.Value, at)
+		case kindJump:
+			// Only the previous value: a jump in history is not one now.
+			if rs.st.count < math.MaxUint32 {
+				rs.st.count++
+			}
+			rs.st.mark = 0
+		default:
+			continue
+		}
+		rs.st.value = r.Value
+	}
+	return true
+}
