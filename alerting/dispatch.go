@@ -24,6 +24,16 @@ type DispatcherOptions struct {
 	Registerer prometheus.Registerer
 	// Logger receives failed sends and (rate-limited) drops; nil discards.
 	Logger *slog.Logger
+	// Store, when set, makes the queues a durable outbox: an event is
+	// committed to disk, once per notifier under its idempotency key
+	// (Event.Key), before Emit returns, and leaves the outbox only when
+	// its notifier is done with it. A restart resends what was waiting;
+	// the same change emitted twice (a redelivered reading, a replay) is
+	// notified once. Keys are kept for SentRetention (default 48 h).
+	Store         *Store
+	SentRetention time.Duration
+	// Now is the clock of the delivered-key records; default time.Now.
+	Now func() time.Time
 }
 
 // Dispatcher is the Sink that delivers events to notifiers. Each notifier
@@ -34,9 +44,14 @@ type DispatcherOptions struct {
 // waits for the queues to drain.
 type Dispatcher struct {
 	workers     []*worker
+	names       []string
 	sendTimeout time.Duration
 	log         *slog.Logger
 	m           dispatchMetrics
+	store       *Store
+	retention   time.Duration
+	now         func() time.Time
+	logStore    rate.Sometimes
 
 	mu      sync.Mutex
 	started bool               // guarded by mu; Run began, or Close gave up before it did
@@ -54,6 +69,7 @@ type worker struct {
 	failure    prometheus.Counter
 	dropFull   prometheus.Counter
 	dropClosed prometheus.Counter
+	duplicate  prometheus.Counter
 	latency    prometheus.Observer
 	logDrop    rate.Sometimes
 }
@@ -70,11 +86,21 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.SentRetention <= 0 {
+		opts.SentRetention = 48 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	d := &Dispatcher{
 		sendTimeout: opts.SendTimeout,
 		log:         opts.Logger,
 		m:           newDispatchMetrics(),
 		done:        make(chan struct{}),
+		store:       opts.Store,
+		retention:   opts.SentRetention,
+		now:         opts.Now,
+		logStore:    rate.Sometimes{First: 1, Interval: time.Minute},
 	}
 	seen := map[string]bool{}
 	for _, n := range notifiers {
@@ -90,6 +116,7 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 			failure:    d.m.sent.WithLabelValues(name, "failure"),
 			dropFull:   d.m.dropped.WithLabelValues(name, "queue_full"),
 			dropClosed: d.m.dropped.WithLabelValues(name, "shutdown"),
+			duplicate:  d.m.suppressed.WithLabelValues(name, "duplicate"),
 			latency:    d.m.latency.WithLabelValues(name),
 			logDrop:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		}
@@ -99,6 +126,22 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 			ConstLabels: prometheus.Labels{"notifier": name},
 		}, func() float64 { return float64(w.q.len()) }))
 		d.workers = append(d.workers, w)
+		d.names = append(d.names, name)
+	}
+	d.m.shelved = d.m.suppressed.WithLabelValues("", "shelved")
+	d.m.planned = d.m.suppressed.WithLabelValues("", "planned")
+	if d.store != nil {
+		// What was waiting when the last process stopped goes first.
+		for _, w := range d.workers {
+			entries, err := d.store.pending(w.n.Name())
+			if err != nil {
+				return nil, fmt.Errorf("alerting: outbox of %s: %w", w.n.Name(), err)
+			}
+			for _, e := range entries {
+				d.push(w, item{ev: e.ev, seq: e.seq, key: e.key})
+			}
+			d.m.restored.Add(float64(len(entries)))
+		}
 	}
 	if opts.Registerer != nil {
 		if err := d.m.register(opts.Registerer); err != nil {
@@ -108,20 +151,87 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 	return d, nil
 }
 
-// Emit queues ev for every notifier. It never blocks: a full queue drops
-// its oldest event, and after Close events are dropped; both are counted
-// in riskmon_notifications_dropped_total.
+// Emit queues ev for every notifier. Events of shelved or planned
+// (out-of-service) alerts are not notified: they are recorded elsewhere
+// and counted here. Without a Store, Emit never blocks: a full queue
+// drops its oldest event, and after Close events are dropped; both are
+// counted in riskmon_notifications_dropped_total. With a Store, Emit
+// returns once the event is committed to the outbox (a few milliseconds,
+// shared by concurrent callers).
 func (d *Dispatcher) Emit(ev Event) {
-	for _, w := range d.workers {
-		switch w.q.push(ev) {
-		case pushDroppedOldest:
-			w.dropFull.Inc()
-			w.logDrop.Do(func() {
-				d.log.Warn("notification queue full, dropped the oldest event", "notifier", w.n.Name())
-			})
-		case pushClosed:
-			w.dropClosed.Inc()
+	switch {
+	case ev.Planned:
+		d.m.planned.Inc()
+		return
+	case ev.Shelved != "":
+		d.m.shelved.Inc()
+		return
+	}
+	if d.store == nil {
+		for _, w := range d.workers {
+			d.push(w, item{ev: ev})
 		}
+		return
+	}
+	key := ev.Key()
+	seqs, err := d.store.enqueue(d.names, key, ev)
+	if err != nil {
+		// Better a notification that may repeat after a restart than
+		// none: deliver from memory.
+		d.logStore.Do(func() {
+			d.log.Error("notification outbox write failed; delivering from memory", "alert_id", ev.AlertID, "err", err)
+		})
+		d.m.storeErrors.Inc()
+		for _, w := range d.workers {
+			d.push(w, item{ev: ev, key: key})
+		}
+		return
+	}
+	for i, w := range d.workers {
+		if seqs[i] == 0 {
+			w.duplicate.Inc()
+			continue
+		}
+		d.push(w, item{ev: ev, seq: seqs[i], key: key})
+	}
+}
+
+func (d *Dispatcher) push(w *worker, it item) {
+	dropped, res := w.q.push(it)
+	switch res {
+	case pushDroppedOldest:
+		w.dropFull.Inc()
+		d.finish(w, dropped)
+		w.logDrop.Do(func() {
+			d.log.Warn("notification queue full, dropped the oldest event", "notifier", w.n.Name())
+		})
+	case pushClosed:
+		w.dropClosed.Inc()
+		// With a store the event stays in the outbox for the next start.
+	}
+}
+
+// finish takes a delivered, failed or dropped item out of the outbox.
+func (d *Dispatcher) finish(w *worker, it item) {
+	if d.store == nil || it.seq == 0 {
+		return
+	}
+	if err := d.store.done(w.n.Name(), it.seq, it.key, d.now()); err != nil {
+		d.logStore.Do(func() {
+			d.log.Error("notification outbox update failed; it may be sent again after a restart", "notifier", w.n.Name(), "err", err)
+		})
+		d.m.storeErrors.Inc()
+	}
+}
+
+// Prune forgets delivered keys older than the retention; the service calls
+// it now and then. Without a Store it does nothing.
+func (d *Dispatcher) Prune() {
+	if d.store == nil {
+		return
+	}
+	if _, err := d.store.pruneSent(d.now().Add(-d.retention)); err != nil {
+		d.log.Warn("pruning delivered notification keys", "err", err)
 	}
 }
 
@@ -156,9 +266,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 func (d *Dispatcher) work(ctx context.Context, w *worker) {
 	for ctx.Err() == nil {
-		ev, ok, closed := w.q.pop()
+		it, ok, closed := w.q.pop()
 		if ok {
-			d.send(ctx, w, ev)
+			if d.send(ctx, w, it.ev) || ctx.Err() == nil {
+				// A send cut short by shutdown stays in the outbox, to be
+				// sent after the restart; one that failed after its
+				// retries went to the notifier's dead letter.
+				d.finish(w, it)
+			}
 			continue
 		}
 		if closed {
@@ -171,7 +286,8 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 	}
 }
 
-func (d *Dispatcher) send(ctx context.Context, w *worker, ev Event) {
+// send delivers one event and reports whether it succeeded.
+func (d *Dispatcher) send(ctx context.Context, w *worker, ev Event) bool {
 	ctx, cancel := context.WithTimeout(ctx, d.sendTimeout)
 	defer cancel()
 	start := time.Now()
@@ -180,9 +296,10 @@ func (d *Dispatcher) send(ctx context.Context, w *worker, ev Event) {
 	if err != nil {
 		w.failure.Inc()
 		d.log.Warn("notification failed", "notifier", w.n.Name(), "alert_id", ev.AlertID, "event", ev.Type.String(), "err", err)
-		return
+		return false
 	}
 	w.success.Inc()
+	return true
 }
 
 // Close stops accepting events and waits until Run has delivered what is
@@ -216,7 +333,8 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	return fmt.Errorf("alerting: dispatcher close: %d notifications undelivered: %w", d.undelivered, ctx.Err())
 }
 
-// discard empties every queue, counting the events as dropped at shutdown.
+// discard empties every queue, counting the events as dropped at shutdown;
+// with a Store they stay in the outbox for the next start.
 func (d *Dispatcher) discard() int {
 	total := 0
 	for _, w := range d.workers {
@@ -228,10 +346,14 @@ func (d *Dispatcher) discard() int {
 }
 
 type dispatchMetrics struct {
-	sent    *prometheus.CounterVec
-	dropped *prometheus.CounterVec
-	latency *prometheus.HistogramVec
-	queued  []prometheus.Collector
+	sent             *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	suppressed       *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	queued           []prometheus.Collector
+	restored         prometheus.Counter
+	storeErrors      prometheus.Counter
+	shelved, planned prometheus.Counter
 }
 
 func newDispatchMetrics() dispatchMetrics {
@@ -244,6 +366,18 @@ func newDispatchMetrics() dispatchMetrics {
 			Name: "riskmon_notifications_dropped_total",
 			Help: "Events dropped before a notifier saw them, by reason (queue_full, shutdown).",
 		}, []string{"notifier", "reason"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "riskmon_notifications_suppressed_total",
+			Help: "Events not notified, by notifier and reason: duplicate (already notified or waiting under the same key; per notifier), shelved and planned (alert shelved or out of service; notifier empty).",
+		}, []string{"notifier", "reason"}),
+		restored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_notification_outbox_restored_total",
+			Help: "Notifications found waiting in the outbox at start and sent after the restart.",
+		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_notification_outbox_errors_total",
+			Help: "Failed writes to the notification outbox; such events are delivered from memory.",
+		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "riskmon_notification_duration_seconds",
 			Help:    "Time one notification took, retries included.",
@@ -253,7 +387,7 @@ func newDispatchMetrics() dispatchMetrics {
 }
 
 func (m dispatchMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range append([]prometheus.Collector{m.sent, m.dropped, m.latency}, m.queued...) {
+	for _, c := range append([]prometheus.Collector{m.sent, m.dropped, m.suppressed, m.latency, m.restored, m.storeErrors}, m.queued...) {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -266,7 +400,7 @@ func (m dispatchMetrics) register(reg prometheus.Registerer) error {
 // channel races with the reader, and the producer must never block.
 type queue struct {
 	mu     sync.Mutex
-	buf    []Event
+	buf    []item
 	head   int // index of the oldest event
 	n      int // events queued
 	closed bool
@@ -283,43 +417,54 @@ const (
 	pushClosed
 )
 
-func newQueue(size int) *queue {
-	return &queue{buf: make([]Event, size), wake: make(chan struct{}, 1)}
+// item is a queued event with its place in the outbox (seq 0: none).
+type item struct {
+	ev  Event
+	seq uint64
+	key string
 }
 
-func (q *queue) push(ev Event) pushResult {
+func newQueue(size int) *queue {
+	return &queue{buf: make([]item, size), wake: make(chan struct{}, 1)}
+}
+
+// push appends it; when the queue was full it returns the oldest item,
+// which it dropped to make room.
+func (q *queue) push(it item) (item, pushResult) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return pushClosed
+		return item{}, pushClosed
 	}
 	res := pushOK
+	var dropped item
 	if q.n == len(q.buf) {
-		q.buf[q.head] = Event{}
+		dropped = q.buf[q.head]
+		q.buf[q.head] = item{}
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
 		res = pushDroppedOldest
 	}
-	q.buf[(q.head+q.n)%len(q.buf)] = ev
+	q.buf[(q.head+q.n)%len(q.buf)] = it
 	q.n++
 	q.mu.Unlock()
 	q.signal()
-	return res
+	return dropped, res
 }
 
 // pop takes the oldest event. When there is none, closed says whether any
 // can still come.
-func (q *queue) pop() (ev Event, ok, closed bool) {
+func (q *queue) pop() (it item, ok, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
-		return Event{}, false, q.closed
+		return item{}, false, q.closed
 	}
-	ev = q.buf[q.head]
-	q.buf[q.head] = Event{} // let the strings go
+	it = q.buf[q.head]
+	q.buf[q.head] = item{} // let the strings go
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
-	return ev, true, q.closed
+	return it, true, q.closed
 }
 
 func (q *queue) close() {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
@@ -21,9 +22,14 @@ const (
 	EventDeescalated                       // the alert moved to a less severe level
 	EventResolved                          // the alert ended
 	EventAcknowledged                      // an operator acknowledged the alert
+	// EventReminder repeats the notification of an active level-1 or
+	// level-2 alert nobody has acknowledged, or of an alert whose shelf
+	// ended while it was still active. It goes to notifiers only: it is
+	// not a change of the alert.
+	EventReminder
 )
 
-var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved", "acknowledged"}
+var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved", "acknowledged", "reminder"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventTypeNames) && t != 0 {
@@ -106,6 +112,18 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Color    string `json:"color"`
 		Severity string `json:"severity"`
 	}{plain(e), e.Level.Color(), e.Level.Severity()})
+}
+
+// Key identifies the change the event records, for idempotent
+// notification: the same change seen twice (a redelivered reading, a
+// replay after a restart) has the same key, and two changes of one alert
+// never share one.
+func (e Event) Key() string {
+	k := e.AlertID + "/" + e.Type.String() + "/" + strconv.Itoa(int(e.Level)) + "/" + strconv.FormatInt(e.At.UnixNano(), 10)
+	if e.Type == EventAcknowledged {
+		k += "/" + e.By
+	}
+	return k
 }
 
 // TopicLevel is the level an event is filed under: its Level, or for a

@@ -3,10 +3,13 @@ package alerting
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -71,11 +74,17 @@ type Record struct {
 	AckedAt  time.Time      `json:"acked_at,omitzero"`
 	Comment  string         `json:"comment,omitempty"`
 	// Late, Shelved, Planned and Flapping are those of the last event.
-	Late     bool    `json:"late,omitempty"`
-	Shelved  string  `json:"shelved,omitempty"`
-	Planned  bool    `json:"planned,omitempty"`
-	Flapping bool    `json:"flapping,omitempty"`
-	Events   []Event `json:"events"`
+	Late     bool   `json:"late,omitempty"`
+	Shelved  string `json:"shelved,omitempty"`
+	Planned  bool   `json:"planned,omitempty"`
+	Flapping bool   `json:"flapping,omitempty"`
+	// Notified is when the alert was last notified (fired, escalated or
+	// reminded), wall clock; the repeat interval counts from it.
+	Notified time.Time `json:"notified,omitzero"`
+	// Version counts the record's changes, so a stored copy is never
+	// replaced by an older one.
+	Version uint64  `json:"version"`
+	Events  []Event `json:"events"`
 }
 
 // LifecycleOptions tune the lifecycle.
@@ -85,19 +94,32 @@ type LifecycleOptions struct {
 	LatchRed bool
 	// MaxEvents bounds the history kept per alert (default 100).
 	MaxEvents int
-	// Now is the clock of acknowledgements; default time.Now.
+	// Now is the clock of acknowledgements and reminders; default time.Now.
 	Now func() time.Time
+	// Store, when set, keeps every open alert across a restart; Restore
+	// loads them back.
+	Store *Store
+	// Repeat is how often an active, unacknowledged alert of a level is
+	// notified again (EventReminder), by level; a level not in the map is
+	// never repeated. Reminders go to Remind, not to the next sink: they
+	// are notifications, not changes of the alert.
+	Repeat map[sensors.Level]time.Duration
+	Remind Sink
+	// Logger receives store failures; nil discards.
+	Logger *slog.Logger
 }
 
 // Lifecycle keeps the alerts operators must see and their acknowledgements.
 // It is a Sink: put it between the rule engine and the notifiers, and it
 // passes every event on, adding the acknowledgements. Safe for concurrent
-// use; it never blocks beyond its own lock.
+// use; it never blocks beyond its own lock and, with a Store, the commit
+// of the alert's new state.
 type Lifecycle struct {
-	next Sink
-	opts LifecycleOptions
-	mu   sync.Mutex
-	open map[string]*Record
+	next     Sink
+	opts     LifecycleOptions
+	logStore rate.Sometimes
+	mu       sync.Mutex
+	open     map[string]*Record
 }
 
 // NewLifecycle returns an empty lifecycle passing events to next.
@@ -108,28 +130,82 @@ func NewLifecycle(next Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{}}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Remind == nil {
+		opts.Remind = SinkFunc(func(Event) {})
+	}
+	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{},
+		logStore: rate.Sometimes{First: 1, Interval: time.Minute}}
+}
+
+// Restore loads the open alerts kept in the store, replacing none that
+// are already open. It reports how many it loaded.
+func (l *Lifecycle) Restore() (int, error) {
+	if l.opts.Store == nil {
+		return 0, nil
+	}
+	recs, err := l.opts.Store.records()
+	if err != nil {
+		return 0, fmt.Errorf("restore alerts: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range recs {
+		if _, ok := l.open[r.ID]; ok {
+			continue
+		}
+		l.open[r.ID] = &r
+		n++
+	}
+	return n, nil
 }
 
 // Emit records ev and passes it on.
 func (l *Lifecycle) Emit(ev Event) {
 	l.mu.Lock()
-	l.applyLocked(ev)
+	snap, closed := l.applyLocked(ev)
 	l.mu.Unlock()
+	l.persist(snap, closed)
 	l.next.Emit(ev)
 }
 
-func (l *Lifecycle) applyLocked(ev Event) {
+// persist writes the alert's state after a change; snap is nil when
+// nothing changed.
+func (l *Lifecycle) persist(snap *Record, closed bool) {
+	if l.opts.Store == nil || snap == nil {
+		return
+	}
+	var err error
+	if closed {
+		err = l.opts.Store.deleteRecord(snap.ID, snap.Version)
+	} else {
+		err = l.opts.Store.putRecord(*snap)
+	}
+	if err != nil {
+		l.logStore.Do(func() {
+			l.opts.Logger.Error("alert state not saved; it will be missing after a restart", "alert_id", snap.ID, "err", err)
+		})
+	}
+}
+
+// applyLocked applies ev and returns a copy of the record to store (nil
+// when ev changed nothing) and whether the alert left the list.
+func (l *Lifecycle) applyLocked(ev Event) (*Record, bool) {
 	r, ok := l.open[ev.AlertID]
 	if !ok {
 		if ev.Type == EventResolved {
-			return // the alert was closed here already
+			return nil, false // the alert was closed here already
 		}
 		r = &Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
 			State: StateActiveUnacked, StartsAt: ev.StartsAt}
 		l.open[ev.AlertID] = r
 	}
+	r.Version++
 	r.Level, r.Value, r.Message, r.LastAt = ev.Level, ev.Value, ev.Message, ev.At
+	r.Late, r.Shelved, r.Planned, r.Flapping = ev.Late, ev.Shelved, ev.Planned, ev.Flapping
 	if ev.Level.MoreSevere(r.MaxLevel) {
 		r.MaxLevel = ev.Level
 	}
@@ -137,23 +213,30 @@ func (l *Lifecycle) applyLocked(ev Event) {
 	if len(r.Events) > l.opts.MaxEvents {
 		r.Events = slices.Delete(r.Events, 0, len(r.Events)-l.opts.MaxEvents)
 	}
+	closed := false
 	switch ev.Type {
 	case EventResolved:
 		r.Cleared = ev.At
 		switch {
 		case r.State == StateActiveAcked:
 			delete(l.open, r.ID) // seen and gone: done
+			closed = true
 		case l.opts.LatchRed && r.MaxLevel == sensors.LevelRed:
 			r.State = StateLatched
 		default:
 			r.State = StateClearedUnacked
 		}
+	case EventFired:
+		r.Notified = l.opts.Now().UTC()
 	case EventEscalated:
+		r.Notified = l.opts.Now().UTC()
 		// A worse level is news: it needs acknowledging again.
 		if r.State == StateActiveAcked {
 			r.State = StateActiveUnacked
 		}
 	}
+	c := cloneRecord(r)
+	return &c, closed
 }
 
 // ErrNoAlert is returned for an acknowledgement of an unknown alert.
@@ -180,17 +263,90 @@ func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
 	if comment != "" {
 		ev.Message += ": " + comment
 	}
+	ev.Late, ev.Shelved, ev.Planned, ev.Flapping = r.Late, r.Shelved, r.Planned, r.Flapping
 	r.AckedBy, r.AckedAt, r.Comment = user, now.UTC(), comment
+	r.Version++
 	r.Events = append(r.Events, ev)
+	closed := false
 	if r.State == StateActiveUnacked {
 		r.State = StateActiveAcked
 	} else if r.State == StateClearedUnacked || r.State == StateLatched {
 		delete(l.open, id)
+		closed = true
 	}
 	out := cloneRecord(r)
 	l.mu.Unlock()
+	l.persist(&out, closed)
 	l.next.Emit(ev)
 	return out, nil
+}
+
+// Remind notifies again every active alert nobody has acknowledged whose
+// level has a repeat interval in LifecycleOptions.Repeat and that was
+// last notified at least that long before now. Shelved and planned alerts
+// are not repeated. The service calls it every few seconds. It reports
+// how many reminders went out.
+func (l *Lifecycle) Remind(now time.Time) int {
+	if len(l.opts.Repeat) == 0 {
+		return 0
+	}
+	var due []Event
+	var snaps []Record
+	l.mu.Lock()
+	for _, r := range l.open {
+		every, ok := l.opts.Repeat[r.Level]
+		if !ok || every <= 0 || r.State != StateActiveUnacked || r.Shelved != "" || r.Planned {
+			continue
+		}
+		if now.Sub(r.Notified) < every {
+			continue
+		}
+		r.Notified = now.UTC()
+		r.Version++
+		due = append(due, reminder(r, now, fmt.Sprintf("still active and not acknowledged since %s: %s",
+			r.StartsAt.Format(time.RFC3339), r.Message)))
+		snaps = append(snaps, cloneRecord(r))
+	}
+	l.mu.Unlock()
+	for i := range due {
+		l.persist(&snaps[i], false)
+		l.opts.Remind.Emit(due[i])
+	}
+	return len(due)
+}
+
+// ShelfEnded takes the shelf's mark off the alerts it covered. An alert
+// still active and unacknowledged is announced again with a reminder, as
+// an unshelved alarm returns to the operator.
+func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
+	var due []Event
+	var snaps []Record
+	l.mu.Lock()
+	for _, r := range l.open {
+		if r.Shelved != sh.ID {
+			continue
+		}
+		r.Shelved, r.Planned = "", false
+		r.Version++
+		if r.State == StateActiveUnacked {
+			r.Notified = now.UTC()
+			due = append(due, reminder(r, now, fmt.Sprintf("%s ended; still active: %s", sh.Mode, r.Message)))
+		}
+		snaps = append(snaps, cloneRecord(r))
+	}
+	l.mu.Unlock()
+	for i := range snaps {
+		l.persist(&snaps[i], false)
+	}
+	for _, ev := range due {
+		l.opts.Remind.Emit(ev)
+	}
+}
+
+func reminder(r *Record, now time.Time, msg string) Event {
+	return Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
+		Type: EventReminder, Level: r.Level, PrevLevel: r.Level, Value: r.Value, At: now.UTC(), StartsAt: r.StartsAt,
+		Late: r.Late, Flapping: r.Flapping, Message: msg}
 }
 
 // Open lists the alerts in front of the operator: most severe first, then

@@ -1,7 +1,14 @@
 package alerting
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,3 +71,197 @@ var ErrNoShelf = errors.New("no such active shelf")
 
 // ErrBadShelf wraps every reason a ShelfRequest is refused.
 var ErrBadShelf = errors.New("invalid shelf")
+
+// ShelvesOptions tune Shelves. Zero fields take the defaults.
+type ShelvesOptions struct {
+	// MaxShelve bounds a shelving; default 8 h, one shift, so a shelved
+	// alarm cannot be forgotten across a handover.
+	MaxShelve time.Duration
+	// MaxOutOfService bounds an out-of-service period; default 7 days,
+	// long enough for a calibration campaign.
+	MaxOutOfService time.Duration
+	// Store keeps the active shelves across a restart.
+	Store *Store
+	// OnEnd is called, outside any lock, with every shelf that ends by
+	// expiry or removal; the service hands it to Lifecycle.ShelfEnded.
+	OnEnd func(Shelf, time.Time)
+	// Now is the clock of expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Shelves holds the active shelves and marks the events they cover. It is
+// a Sink: put it between the rule engine and the lifecycle, so the marks
+// reach every record, the journal and the dispatcher, which does not
+// notify marked events. Safe for concurrent use.
+type Shelves struct {
+	next   Sink
+	opts   ShelvesOptions
+	mu     sync.RWMutex
+	active []Shelf // few: a scan beats an index
+}
+
+// NewShelves returns the shelves kept in opts.Store (none without one),
+// passing events to next.
+func NewShelves(next Sink, opts ShelvesOptions) (*Shelves, error) {
+	if opts.MaxShelve <= 0 {
+		opts.MaxShelve = 8 * time.Hour
+	}
+	if opts.MaxOutOfService <= 0 {
+		opts.MaxOutOfService = 7 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.OnEnd == nil {
+		opts.OnEnd = func(Shelf, time.Time) {}
+	}
+	s := &Shelves{next: next, opts: opts}
+	if opts.Store != nil {
+		err := opts.Store.each(bucketShelves, func(k, v []byte) error {
+			var sh Shelf
+			if err := json.Unmarshal(v, &sh); err != nil {
+				return fmt.Errorf("shelf %s: %w", k, err)
+			}
+			s.active = append(s.active, sh)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("restore shelves: %w", err)
+		}
+		slices.SortFunc(s.active, func(a, b Shelf) int { return a.Created.Compare(b.Created) })
+	}
+	return s, nil
+}
+
+// Emit marks ev with the shelf that covers it, if any, and passes it on.
+func (s *Shelves) Emit(ev Event) {
+	now := s.opts.Now()
+	s.mu.RLock()
+	for _, sh := range s.active {
+		if now.Before(sh.Expires) && sh.covers(ev.Site, ev.Sensor, ev.Rule, string(ev.Kind)) {
+			if ev.Shelved == "" {
+				ev.Shelved = sh.ID
+			}
+			if sh.Mode == ModeOutOfService {
+				ev.Planned = true
+			}
+		}
+	}
+	s.mu.RUnlock()
+	s.next.Emit(ev)
+}
+
+func (sh Shelf) covers(site, sensor, rule, kind string) bool {
+	m := sh.Match
+	return (m.Site == "" || m.Site == site) && (m.Sensor == "" || m.Sensor == sensor) &&
+		(m.Rule == "" || m.Rule == rule) && (m.Kind == "" || m.Kind == kind)
+}
+
+// Shelve sets a new shelf. Every field is checked: a mode, a matcher that
+// names at least a site, a rule or a kind (a sensor only within its
+// site), a reason, who sets it, and a duration within the mode's maximum.
+func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
+	var errs []error
+	var limit time.Duration
+	switch req.Mode {
+	case ModeShelved:
+		limit = s.opts.MaxShelve
+	case ModeOutOfService:
+		limit = s.opts.MaxOutOfService
+	default:
+		errs = append(errs, fmt.Errorf("mode %q: want %q or %q", req.Mode, ModeShelved, ModeOutOfService))
+	}
+	m := req.Match
+	if m == (Matcher{}) {
+		errs = append(errs, errors.New("match: name a site, sensor, rule or kind; shelving everything is not allowed"))
+	}
+	if m.Sensor != "" && m.Site == "" {
+		errs = append(errs, errors.New("match: a sensor needs its site"))
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		errs = append(errs, errors.New("reason: required, for the record"))
+	}
+	if strings.TrimSpace(req.By) == "" {
+		errs = append(errs, errors.New("by: the user setting the shelf is required"))
+	}
+	switch {
+	case req.Duration <= 0:
+		errs = append(errs, errors.New("duration: required and positive"))
+	case limit > 0 && req.Duration > limit:
+		errs = append(errs, fmt.Errorf("duration %s: longer than the %s maximum for %s", req.Duration, limit, req.Mode))
+	}
+	if len(errs) > 0 {
+		return Shelf{}, fmt.Errorf("%w: %w", ErrBadShelf, errors.Join(errs...))
+	}
+	now := s.opts.Now().UTC()
+	sh := Shelf{ID: newShelfID(), Mode: req.Mode, Match: m, Reason: strings.TrimSpace(req.Reason), By: req.By,
+		Created: now, Expires: now.Add(req.Duration)}
+	if s.opts.Store != nil {
+		if err := s.opts.Store.putJSON(bucketShelves, sh.ID, sh); err != nil {
+			return Shelf{}, fmt.Errorf("save shelf: %w", err)
+		}
+	}
+	s.mu.Lock()
+	s.active = append(s.active, sh)
+	s.mu.Unlock()
+	return sh, nil
+}
+
+// Unshelve ends an active shelf now, on behalf of by.
+func (s *Shelves) Unshelve(id, by string) (Shelf, error) {
+	now := s.opts.Now().UTC()
+	s.mu.Lock()
+	i := slices.IndexFunc(s.active, func(sh Shelf) bool { return sh.ID == id })
+	if i < 0 {
+		s.mu.Unlock()
+		return Shelf{}, fmt.Errorf("unshelve %s: %w", id, ErrNoShelf)
+	}
+	sh := s.active[i]
+	s.active = slices.Delete(s.active, i, i+1)
+	s.mu.Unlock()
+	sh.Ended, sh.EndedBy = now, by
+	s.forget(sh)
+	s.opts.OnEnd(sh, now)
+	return sh, nil
+}
+
+// Shelves lists the active shelves, oldest first.
+func (s *Shelves) Shelves() []Shelf {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.active)
+}
+
+// Tick ends the shelves that expired by now and returns them.
+func (s *Shelves) Tick(now time.Time) []Shelf {
+	s.mu.Lock()
+	var ended []Shelf
+	s.active = slices.DeleteFunc(s.active, func(sh Shelf) bool {
+		if now.Before(sh.Expires) {
+			return false
+		}
+		ended = append(ended, sh)
+		return true
+	})
+	s.mu.Unlock()
+	for _, sh := range ended {
+		s.forget(sh)
+		s.opts.OnEnd(sh, now)
+	}
+	return ended
+}
+
+// forget drops an ended shelf from the store; the journal keeps its
+// record. A failure only means it is dropped again after a restart, when
+// it has expired or is found ended.
+func (s *Shelves) forget(sh Shelf) {
+	if s.opts.Store != nil {
+		_ = s.opts.Store.deleteKey(bucketShelves, sh.ID)
+	}
+}
+
+func newShelfID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,138 @@
+package alerting
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// toggler produces the events of an alert that fires and clears, with a
+// new id per episode as the engine gives them.
+type toggler struct {
+	t0 time.Time
+	n  int
+}
+
+func (g *toggler) fire(sec int, lvl sensors.Level) Event {
+	g.n++
+	at := g.t0.Add(time.Duration(sec) * time.Second)
+	return Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+		Level: lvl, At: at, StartsAt: at}
+}
+
+func (g *toggler) clear(sec int, lvl sensors.Level) Event {
+	at := g.t0.Add(time.Duration(sec) * time.Second)
+	return Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventResolved,
+		PrevLevel: lvl, At: at, StartsAt: g.t0}
+}
+
+func TestFlapper(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	orange, red := sensors.LevelOrange, sensors.LevelRed
+	type want struct {
+		typ      EventType
+		id       string
+		flapping bool
+	}
+	tests := []struct {
+		name string
+		// steps: fire or clear at a second; "tick" advances the wall clock.
+		steps func(g *toggler, f *Flapper, wall *time.Time) []Event
+		want  []want
+	}{
+		{"three episodes within the window pass", func(g *toggler, f *Flapper, _ *time.Time) []Event {
+			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange)}
+		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false}}},
+		{"raises spread over more than the window are not flapping", func(g *toggler, f *Flapper, _ *time.Time) []Event {
+			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(400, orange), g.clear(410, orange), g.fire(700, orange), g.clear(710, orange), g.fire(1300, orange)}
+		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false}, {EventFired, "ep4", false}}},
+		{"fourth raise is held: later toggles are absorbed", func(g *toggler, f *Flapper, _ *time.Time) []Event {
+			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+				g.fire(60, orange), g.clear(70, orange), g.fire(80, orange), g.clear(90, orange), g.fire(100, orange)}
+		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
+			{EventFired, "ep4", true}}},
+		{"a worse level while held escalates the held alert", func(g *toggler, f *Flapper, _ *time.Time) []Event {
+			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+				g.fire(60, orange), g.clear(70, orange), g.fire(80, red)}
+		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
+			{EventFired, "ep4", true}, {EventEscalated, "ep4", true}}},
+		{"held alert resolves after staying clear for the window", func(g *toggler, f *Flapper, wall *time.Time) []Event {
+			evs := []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+				g.fire(60, orange), g.clear(70, orange)}
+			return evs
+		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
+			{EventFired, "ep4", true}, {EventResolved, "ep4", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []Event
+			wall := t0
+			f, err := NewFlapper(SinkFunc(func(e Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &toggler{t0: t0}
+			for _, ev := range tt.steps(g, f, &wall) {
+				f.Emit(ev)
+			}
+			// Not yet a window clear: nothing resolves.
+			if n := f.Tick(wall.Add(9 * time.Minute)); n != 0 {
+				t.Fatalf("resolved %d held alerts before the window", n)
+			}
+			f.Tick(wall.Add(10 * time.Minute))
+			if len(got) != len(tt.want) {
+				t.Fatalf("passed %d events, want %d: %+v", len(got), len(tt.want), got)
+			}
+			for i, w := range tt.want {
+				if got[i].Type != w.typ || got[i].AlertID != w.id || got[i].Flapping != w.flapping {
+					t.Errorf("event %d = %v %s flapping=%v, want %v %s %v", i, got[i].Type, got[i].AlertID, got[i].Flapping, w.typ, w.id, w.flapping)
+				}
+			}
+		})
+	}
+}
+
+// A held alert stays held across a restart: its next toggle is absorbed
+// and it resolves once clear for the window.
+func TestFlapperStateSurvivesRestart(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	sink := SinkFunc(func(e Event) { got = append(got, e) })
+	f, _ := NewFlapper(sink, FlapOptions{Store: st, Now: func() time.Time { return t0 }})
+	g := &toggler{t0: t0}
+	for i := 0; i < 4; i++ {
+		f.Emit(g.fire(i*20, sensors.LevelOrange))
+		f.Emit(g.clear(i*20+10, sensors.LevelOrange))
+	}
+	if ids := f.Flapping(); len(ids) != 1 || ids[0] != "ep4" {
+		t.Fatalf("flapping %v, want [ep4]", ids)
+	}
+	st.Close()
+	st, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got = nil
+	f, err = NewFlapper(sink, FlapOptions{Store: st, Now: func() time.Time { return t0.Add(time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Emit(g.fire(100, sensors.LevelOrange))
+	f.Emit(g.clear(110, sensors.LevelOrange))
+	if len(got) != 0 {
+		t.Fatalf("a toggle of a held alert passed after restart: %+v", got)
+	}
+	f.Tick(t0.Add(20 * time.Minute))
+	if len(got) != 1 || got[0].Type != EventResolved || got[0].AlertID != "ep4" {
+		t.Fatalf("after the window: %+v, want ep4 resolved", got)
+	}
+}

@@ -1,0 +1,128 @@
+package alerting
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Open alerts and their acknowledgements come back after a restart; an
+// alert that left the list stays gone.
+func TestLifecycleRestore(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nop := SinkFunc(func(Event) {})
+	l := NewLifecycle(nop, LifecycleOptions{Store: st, LatchRed: true, Now: func() time.Time { return t0 }})
+	ev := func(id string, typ EventType, lvl, prev sensors.Level) Event {
+		return Event{AlertID: id, Rule: "ch4_high", Site: "mine-1", Sensor: id, Type: typ, Level: lvl, PrevLevel: prev, At: t0, StartsAt: t0}
+	}
+	l.Emit(ev("acked", EventFired, sensors.LevelOrange, 0))
+	l.Emit(ev("latched", EventFired, sensors.LevelRed, 0))
+	l.Emit(ev("latched", EventResolved, 0, sensors.LevelRed))
+	l.Emit(ev("gone", EventFired, sensors.LevelYellow, 0))
+	l.Emit(ev("firing", EventFired, sensors.LevelBlue, 0))
+	if _, err := l.Ack("acked", "li", "on it"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Ack("gone", "li", ""); err != nil {
+		t.Fatal(err)
+	}
+	l.Emit(ev("gone", EventResolved, 0, sensors.LevelYellow))
+	want := map[string]Record{}
+	for _, r := range l.Open() {
+		want[r.ID] = r
+	}
+	if len(want) != 3 {
+		t.Fatalf("before restart %d open, want 3", len(want))
+	}
+	st.Close()
+
+	st, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l = NewLifecycle(nop, LifecycleOptions{Store: st, LatchRed: true})
+	n, err := l.Restore()
+	if err != nil || n != 3 {
+		t.Fatalf("restored %d, %v; want 3", n, err)
+	}
+	for id, w := range want {
+		got, ok := l.Get(id)
+		if !ok {
+			t.Fatalf("%s missing after restart", id)
+		}
+		if got.State != w.State || got.AckedBy != w.AckedBy || got.Comment != w.Comment || got.MaxLevel != w.MaxLevel ||
+			len(got.Events) != len(w.Events) || !got.StartsAt.Equal(w.StartsAt) {
+			t.Fatalf("%s after restart %+v, want %+v", id, got, w)
+		}
+	}
+	// The restored latched alert still needs its acknowledgement.
+	if _, err := l.Ack("latched", "wang", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.Get("latched"); ok {
+		t.Fatal("latched alert still open after its acknowledgement")
+	}
+}
+
+func TestLifecycleRemind(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	now := t0
+	var sent []Event
+	l := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{
+		Now:    func() time.Time { return now },
+		Repeat: map[sensors.Level]time.Duration{sensors.LevelRed: 10 * time.Minute, sensors.LevelOrange: 30 * time.Minute},
+		Remind: SinkFunc(func(e Event) { sent = append(sent, e) }),
+	})
+	fire := func(id string, lvl sensors.Level, mark func(*Event)) {
+		e := Event{AlertID: id, Rule: "r", Site: "s", Sensor: id, Type: EventFired, Level: lvl, At: now, StartsAt: now}
+		if mark != nil {
+			mark(&e)
+		}
+		l.Emit(e)
+	}
+	fire("red", sensors.LevelRed, nil)
+	fire("orange", sensors.LevelOrange, nil)
+	fire("yellow", sensors.LevelYellow, nil)
+	fire("acked", sensors.LevelRed, nil)
+	fire("shelved", sensors.LevelRed, func(e *Event) { e.Shelved = "x" })
+	fire("planned", sensors.LevelRed, func(e *Event) { e.Planned = true })
+	if _, err := l.Ack("acked", "li", ""); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		after time.Duration
+		want  []string
+	}{
+		{9 * time.Minute, nil},
+		{10 * time.Minute, []string{"red"}},
+		{19 * time.Minute, nil},
+		{20 * time.Minute, []string{"red"}},
+		{30 * time.Minute, []string{"orange", "red"}},
+	}
+	for _, tt := range tests {
+		now = t0.Add(tt.after)
+		sent = nil
+		l.Remind(now)
+		var got []string
+		for _, e := range sent {
+			if e.Type != EventReminder {
+				t.Fatalf("reminder of type %v", e.Type)
+			}
+			got = append(got, e.AlertID)
+		}
+		if len(got) == 2 && got[0] > got[1] {
+			got[0], got[1] = got[1], got[0]
+		}
+		if len(got) != len(tt.want) || (len(got) > 0 && got[0] != tt.want[0]) || (len(got) > 1 && got[1] != tt.want[1]) {
+			t.Fatalf("at +%s reminded %v, want %v", tt.after, got, tt.want)
+		}
+	}
+}

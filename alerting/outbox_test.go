@@ -1,0 +1,176 @@
+package alerting
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// The outbox promises one notification per change across restarts: what
+// was waiting at shutdown is sent after it, and a change seen again (a
+// redelivered reading, a replay) is not sent twice.
+func TestOutboxAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// First life: a notifier that never completes, then a shutdown.
+	stuck := &recorder{name: "pager", gate: make(chan struct{})}
+	d, err := NewDispatcher([]Notifier{stuck}, DispatcherOptions{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := run(t, d)
+	for i := range 3 {
+		d.Emit(idEvent(i))
+	}
+	d.Emit(idEvent(1)) // the same change again
+	if err := closeWithin(t, d, 200*time.Millisecond); err == nil {
+		t.Fatal("close with a stuck notifier reported everything delivered")
+	}
+	wait()
+	if got := stuck.got(); len(got) != 0 {
+		t.Fatalf("stuck notifier delivered %v", got)
+	}
+	st.Close()
+
+	// Second life: the waiting notifications go out once, in order, and
+	// the same changes emitted again are refused as duplicates.
+	st, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := &recorder{name: "pager"}
+	reg := prometheus.NewRegistry()
+	d, err = NewDispatcher([]Notifier{rec}, DispatcherOptions{Store: st, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait = run(t, d)
+	d.Emit(idEvent(0))
+	d.Emit(idEvent(3)) // new
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if got, want := rec.got(), []string{"a0", "a1", "a2", "a3"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	if n := testutil.ToFloat64(d.m.restored); n != 3 {
+		t.Fatalf("restored %v, want 3", n)
+	}
+	if n := testutil.ToFloat64(d.m.suppressed.WithLabelValues("pager", "duplicate")); n != 1 {
+		t.Fatalf("duplicates %v, want 1", n)
+	}
+
+	// Third life: nothing left to send.
+	rec3 := &recorder{name: "pager"}
+	d, _ = NewDispatcher([]Notifier{rec3}, DispatcherOptions{Store: st})
+	wait = run(t, d)
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if got := rec3.got(); len(got) != 0 {
+		t.Fatalf("third start resent %v", got)
+	}
+}
+
+func TestOutboxSuppression(t *testing.T) {
+	ev := idEvent(1)
+	tests := []struct {
+		name string
+		edit func(*Event)
+		sent bool
+	}{
+		{"plain", func(*Event) {}, true},
+		{"late is still notified", func(e *Event) { e.Late = true }, true},
+		{"shelved", func(e *Event) { e.Shelved = "s1" }, false},
+		{"planned", func(e *Event) { e.Planned = true }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			rec := &recorder{name: "n"}
+			d, _ := NewDispatcher([]Notifier{rec}, DispatcherOptions{Store: st})
+			wait := run(t, d)
+			e := ev
+			tt.edit(&e)
+			d.Emit(e)
+			if err := d.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wait()
+			if got := len(rec.got()) == 1; got != tt.sent {
+				t.Fatalf("sent = %v, want %v", got, tt.sent)
+			}
+		})
+	}
+}
+
+// Two changes of one alert have distinct keys; a repeat of one has its key.
+func TestEventKey(t *testing.T) {
+	base := idEvent(1)
+	other := func(f func(*Event)) Event { e := base; f(&e); return e }
+	distinct := []Event{
+		base,
+		other(func(e *Event) { e.Type = EventEscalated }),
+		other(func(e *Event) { e.Level++ }),
+		other(func(e *Event) { e.At = e.At.Add(time.Nanosecond) }),
+		other(func(e *Event) { e.AlertID = "b" }),
+		other(func(e *Event) { e.Type, e.By = EventAcknowledged, "li" }),
+		other(func(e *Event) { e.Type, e.By = EventAcknowledged, "wang" }),
+	}
+	seen := map[string]int{}
+	for i, e := range distinct {
+		if j, ok := seen[e.Key()]; ok {
+			t.Fatalf("events %d and %d share key %q", j, i, e.Key())
+		}
+		seen[e.Key()] = i
+	}
+	again := base
+	again.Message, again.Value = "redelivered", 99
+	if again.Key() != base.Key() {
+		t.Fatal("the same change has a different key")
+	}
+}
+
+func TestOutboxPrune(t *testing.T) {
+	st, err := OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Unix(1764345600, 0)
+	now := t0
+	rec := &recorder{name: "n"}
+	d, _ := NewDispatcher([]Notifier{rec}, DispatcherOptions{Store: st, SentRetention: time.Hour, Now: func() time.Time { return now }})
+	wait := run(t, d)
+	d.Emit(idEvent(1))
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.got()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.Emit(idEvent(1)) // within retention: a duplicate
+	now = t0.Add(2 * time.Hour)
+	d.Prune()
+	d.Emit(idEvent(1)) // the key was forgotten: sent again
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if got := rec.got(); len(got) != 2 {
+		t.Fatalf("delivered %v, want a1 twice (once before the prune, once after)", got)
+	}
+}
