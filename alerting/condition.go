@@ -131,3 +131,29 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 	return Event{AlertID: cur.id, Rule: k.rule, Site: k.site, Sensor: k.subject, Unit: unit, Type: typ,
 		Level: cur.level, PrevLevel: prev, Value: cur.value, At: at.UTC(), StartsAt: cur.startsAt.UTC(), Message: msg}
 }
+
+// conditionRules are the rules Conditions raises.
+var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true}
+
+// Restore reopens the active condition alerts among records (the open
+// alerts a Lifecycle restored), keeping their ids and start times, so the
+// same condition seen again after a restart continues its alert instead
+// of raising a second one. It emits nothing and reports how many it
+// reopened.
+func (c *Conditions) Restore(records []Record) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range records {
+		if !conditionRules[r.Rule] || r.Level == sensors.LevelNone {
+			continue
+		}
+		k := condKey{r.Rule, r.Site, r.Sensor}
+		if _, ok := c.open[k]; ok {
+			continue
+		}
+		c.open[k] = &condition{id: r.ID, level: r.Level, startsAt: r.StartsAt, lastAt: r.LastAt, value: r.Value}
+		n++
+	}
+	return n
+}

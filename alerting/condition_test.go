@@ -78,3 +78,28 @@ func TestConditions(t *testing.T) {
 		t.Error("IsOpen disagrees with the events")
 	}
 }
+
+func TestConditionsRestore(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	var got []Event
+	c := NewConditions(SinkFunc(func(e Event) { got = append(got, e) }))
+	n := c.Restore([]Record{
+		{ID: "gw", Rule: RuleGatewayOffline, Site: "hz-01", Sensor: "gw-1", Level: sensors.LevelOrange, StartsAt: t0},
+		{ID: "cleared", Rule: RuleGatewayOffline, Site: "hz-01", Sensor: "gw-2", Level: sensors.LevelNone, StartsAt: t0},
+		{ID: "engine", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Level: sensors.LevelRed, StartsAt: t0},
+	})
+	if n != 1 || len(got) != 0 {
+		t.Fatalf("restored %d and emitted %d; want 1 and none", n, len(got))
+	}
+	// The retained offline status arrives again: nothing new.
+	if c.Raise(RuleGatewayOffline, "hz-01", "gw-1", sensors.LevelOrange, 0, "", "offline", t0.Add(time.Minute)) {
+		t.Fatal("a restored condition was raised a second time")
+	}
+	// Back online: the restored alert resolves under its own id.
+	if !c.Clear(RuleGatewayOffline, "hz-01", "gw-1", "", "online", t0.Add(2*time.Minute)) {
+		t.Fatal("restored condition did not clear")
+	}
+	if len(got) != 1 || got[0].AlertID != "gw" || got[0].Type != EventResolved || !got[0].StartsAt.Equal(t0) {
+		t.Fatalf("events %+v, want gw resolved", got)
+	}
+}

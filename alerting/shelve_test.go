@@ -18,7 +18,7 @@ func TestShelveValidation(t *testing.T) {
 		want string // part of the error; empty: accepted
 	}{
 		{"valid", func(*ShelfRequest) {}, ""},
-		{"out of service for a week", func(r *ShelfRequest) { r.Mode, r.Duration = ModeOutOfService, 7 * 24 * time.Hour }, ""},
+		{"out of service for a week", func(r *ShelfRequest) { r.Mode, r.Duration = ModeOutOfService, 7*24*time.Hour }, ""},
 		{"unknown mode", func(r *ShelfRequest) { r.Mode = "hidden" }, `mode "hidden"`},
 		{"empty matcher", func(r *ShelfRequest) { r.Match = Matcher{} }, "shelving everything is not allowed"},
 		{"sensor without site", func(r *ShelfRequest) { r.Match = Matcher{Sensor: "GT-101"} }, "a sensor needs its site"},
@@ -26,7 +26,7 @@ func TestShelveValidation(t *testing.T) {
 		{"nobody", func(r *ShelfRequest) { r.By = "" }, "by: the user"},
 		{"no duration", func(r *ShelfRequest) { r.Duration = 0 }, "duration: required"},
 		{"shelved past a shift", func(r *ShelfRequest) { r.Duration = 9 * time.Hour }, "longer than the 8h0m0s maximum"},
-		{"out of service past a week", func(r *ShelfRequest) { r.Mode, r.Duration = ModeOutOfService, 8 * 24 * time.Hour }, "longer than the 168h0m0s maximum"},
+		{"out of service past a week", func(r *ShelfRequest) { r.Mode, r.Duration = ModeOutOfService, 8*24*time.Hour }, "longer than the 168h0m0s maximum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,14 @@ type Service struct {
 	Engine     *alerting.Engine
 	Conditions *alerting.Conditions
 	Lifecycle  *alerting.Lifecycle
+	// Shelves marks the events of shelved and out-of-service alerts;
+	// Flapper holds chattering alerts. The engine and the condition
+	// alerts emit into Flapper, then Shelves, then Lifecycle.
+	Shelves *alerting.Shelves
+	Flapper *alerting.Flapper
+	// Store keeps open alerts, shelves, flapping state and the
+	// notification outbox across restarts.
+	Store      *alerting.Store
 	Health     *alerting.Health
 	Console    *console.Hub
 	Dispatcher *alerting.Dispatcher
@@ -58,6 +66,7 @@ type Service struct {
 	history *history
 
 	alertClient   mqtt.Client
+	lastPrune     time.Time // guarded by being used from watch only
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
 	httpSrv       *http.Server
@@ -104,7 +113,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Dispatcher, err = alerting.NewDispatcher(notifiers, alerting.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify")})
+	s.Store, err = alerting.OpenStore(cfg.StatePath(cfg.Alerting.Store))
+	if err != nil {
+		return nil, err
+	}
+	s.Dispatcher, err = alerting.NewDispatcher(notifiers, alerting.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
+		Store: s.Store, SentRetention: cfg.Alerting.SentRetention})
 	if err != nil {
 		return nil, err
 	}
@@ -128,13 +142,39 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Lifecycle = alerting.NewLifecycle(s.Health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed})
-	s.Conditions = alerting.NewConditions(s.Lifecycle)
+	repeat, err := cfg.Alerting.RepeatLevels()
+	if err != nil {
+		return nil, err
+	}
+	s.Lifecycle = alerting.NewLifecycle(s.Health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
+		Store: s.Store, Repeat: repeat, Remind: s.Dispatcher, Logger: log.With("component", "lifecycle")})
+	restored, err := s.Lifecycle.Restore()
+	if err != nil {
+		return nil, err
+	}
+	if restored > 0 {
+		log.Info("open alerts restored", "alerts", restored)
+	}
+	s.Shelves, err = alerting.NewShelves(s.Lifecycle, alerting.ShelvesOptions{Store: s.Store,
+		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
+		OnEnd: s.shelfEnded})
+	if err != nil {
+		return nil, err
+	}
+	s.Flapper, err = alerting.NewFlapper(s.Shelves, alerting.FlapOptions{Store: s.Store,
+		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
+	if err != nil {
+		return nil, err
+	}
+	s.Conditions = alerting.NewConditions(s.Flapper)
+	// Condition alerts re-raised after the restart (a retained offline
+	// status) continue the alert they had, not open a second one.
+	s.Conditions.Restore(s.Lifecycle.Open())
 	kindFor := map[sensors.KindID]time.Duration{}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
 	}
-	s.Engine, err = alerting.NewEngine(reg, s.Lifecycle, alerting.Options{
+	s.Engine, err = alerting.NewEngine(reg, s.Flapper, alerting.Options{
 		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting"),
 		Pack: servicePack(cfg.Alerting.Forecast == nil || *cfg.Alerting.Forecast),
 		// A gateway known to be offline is one gateway_offline alert, not
@@ -467,6 +507,10 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("journal close", "err", jerr)
 		}
 	}
+	stopWatch()
+	if serr := s.Store.Close(); serr != nil {
+		s.log.Error("alert store close", "err", serr)
+	}
 	return err
 }
 
@@ -537,6 +581,30 @@ func (s *Service) StorageBacklogFiring() bool {
 // backlog" while the spool is at its cap (intake is then held back, so
 // live evaluation stalls once the broker's in-flight window is used up),
 // the expiry of data-loss alerts, and silent sensors (sensor_stale).
+// tickAlerts drives the time-based parts of the alert path: shelves that
+// expire, flapping alerts that have stayed clear, reminders of
+// unacknowledged level-1/2 alerts, and, hourly, forgetting old keys of
+// sent notifications.
+func (s *Service) tickAlerts(now time.Time) {
+	s.Shelves.Tick(now)
+	s.Flapper.Tick(now)
+	s.Lifecycle.Remind(now)
+	if now.Sub(s.lastPrune) >= time.Hour {
+		s.lastPrune = now
+		s.Dispatcher.Prune()
+	}
+}
+
+// shelfEnded returns the alerts of an ended shelf to the operator and
+// journals an expiry (a removal is journaled by the API that did it).
+func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
+	s.Lifecycle.ShelfEnded(sh, now)
+	if sh.Ended.IsZero() && s.Journal != nil {
+		s.Journal.Action(time.Time{}, console.AuditRecord{At: now.UTC(), Action: "shelf_expired", User: sh.By,
+			Comment: fmt.Sprintf("%s %s (%s) expired", sh.Mode, sh.ID, sh.Reason)})
+	}
+}
+
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -555,6 +623,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			}
 			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
 			s.Engine.Tick(now)
+			s.tickAlerts(now)
 		}
 	}
 }

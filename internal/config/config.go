@@ -17,6 +17,7 @@ import (
 
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/sensors"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -144,8 +145,54 @@ type Alerting struct {
 	Forecast *bool `yaml:"forecast"`
 	// LatchRed keeps a level-1 alert listed after it clears, until it is
 	// acknowledged.
-	LatchRed bool   `yaml:"latch_red"`
-	Notify   Notify `yaml:"notify"`
+	LatchRed bool `yaml:"latch_red"`
+	// Repeat is how often an active, unacknowledged alert is notified
+	// again, by level (red, orange, yellow, blue or 1-4); a level not
+	// listed is not repeated. Default red 15m, orange 30m.
+	Repeat map[string]time.Duration `yaml:"repeat"`
+	// Flapping holds chattering alerts firing.
+	Flapping Flapping `yaml:"flapping"`
+	// Shelving bounds shelves and out-of-service periods.
+	Shelving Shelving `yaml:"shelving"`
+	// Store is the embedded alert store (open alerts, shelves, flapping
+	// state, notification outbox), inside state_dir.
+	Store string `yaml:"store"`
+	// SentRetention is how long the keys of sent notifications are kept
+	// to refuse a repeat of the same change.
+	SentRetention time.Duration `yaml:"sent_retention"`
+	Notify        Notify        `yaml:"notify"`
+}
+
+// Flapping says when an alert counts as flapping: more than Raises raises
+// within Window.
+type Flapping struct {
+	Raises int           `yaml:"raises"`
+	Window time.Duration `yaml:"window"`
+}
+
+// Shelving bounds how long alerts may be set aside.
+type Shelving struct {
+	MaxShelve       time.Duration `yaml:"max_shelve"`
+	MaxOutOfService time.Duration `yaml:"max_out_of_service"`
+}
+
+// RepeatLevels turns Repeat into levels.
+func (a Alerting) RepeatLevels() (map[sensors.Level]time.Duration, error) {
+	out := map[sensors.Level]time.Duration{}
+	var errs []error
+	for name, d := range a.Repeat {
+		l, err := sensors.ParseLevel(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("alerting.repeat: %w", err))
+			continue
+		}
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("alerting.repeat.%s: negative interval", name))
+			continue
+		}
+		out[l] = d
+	}
+	return out, errors.Join(errs...)
 }
 
 // Notify lists where alert events go.
@@ -187,8 +234,12 @@ func Default() Config {
 			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
 		},
 		Journal: Journal{Dir: "journal", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
-		Spool:   ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
-		dir:     ".",
+		Alerting: Alerting{Store: "alerts.db", SentRetention: 48 * time.Hour,
+			Repeat:   map[string]time.Duration{"red": 15 * time.Minute, "orange": 30 * time.Minute},
+			Flapping: Flapping{Raises: 3, Window: 10 * time.Minute},
+			Shelving: Shelving{MaxShelve: 8 * time.Hour, MaxOutOfService: 7 * 24 * time.Hour}},
+		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
+		dir:   ".",
 	}
 }
 
@@ -263,6 +314,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
 		errs = append(errs, "journal.retention and journal.segment must not be negative")
+	}
+	if _, err := c.Alerting.RepeatLevels(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.Alerting.Flapping.Raises < 0 || c.Alerting.Flapping.Window < 0 || c.Alerting.Shelving.MaxShelve < 0 || c.Alerting.Shelving.MaxOutOfService < 0 {
+		errs = append(errs, "alerting.flapping and alerting.shelving values must not be negative")
 	}
 	for i, w := range c.Alerting.Notify.Webhooks {
 		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
