@@ -66,6 +66,7 @@ type Record struct {
 	Level    sensors.Level  `json:"level"`     // current level; none once cleared
 	MaxLevel sensors.Level  `json:"max_level"` // most severe level reached
 	Value    float64        `json:"value"`
+	Setpoint float64        `json:"setpoint"` // of the last event
 	Message  string         `json:"message"`
 	StartsAt time.Time      `json:"starts_at"`
 	LastAt   time.Time      `json:"last_at"`
@@ -204,7 +205,7 @@ func (l *Lifecycle) applyLocked(ev Event) (*Record, bool) {
 		l.open[ev.AlertID] = r
 	}
 	r.Version++
-	r.Level, r.Value, r.Message, r.LastAt = ev.Level, ev.Value, ev.Message, ev.At
+	r.Level, r.Value, r.Setpoint, r.Message, r.LastAt = ev.Level, ev.Value, ev.Setpoint, ev.Message, ev.At
 	r.Late, r.Shelved, r.Planned, r.Flapping = ev.Late, ev.Shelved, ev.Planned, ev.Flapping
 	if ev.Level.MoreSevere(r.MaxLevel) {
 		r.MaxLevel = ev.Level
@@ -345,7 +346,7 @@ func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
 
 func reminder(r *Record, now time.Time, msg string) Event {
 	return Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
-		Type: EventReminder, Level: r.Level, PrevLevel: r.Level, Value: r.Value, At: now.UTC(), StartsAt: r.StartsAt,
+		Type: EventReminder, Level: r.Level, PrevLevel: r.Level, Value: r.Value, Setpoint: r.Setpoint, At: now.UTC(), StartsAt: r.StartsAt,
 		Late: r.Late, Flapping: r.Flapping, Message: msg}
 }
 

@@ -140,8 +140,9 @@ func (n *Alertmanager) Notify(ctx context.Context, ev alerting.Event) error {
 		a.EndsAt = ev.At
 		delete(n.active, ev.AlertID)
 		batch = []postableAlert{a}
-	case alerting.EventAcknowledged:
-		// Alertmanager has no acknowledgement; its silences are its own.
+	case alerting.EventAcknowledged, alerting.EventReminder:
+		// Alertmanager has no acknowledgement; its silences are its own,
+		// and it repeats notifications itself (repeat_interval).
 		n.mu.Unlock()
 		return nil
 	default:
@@ -183,6 +184,14 @@ func (n *Alertmanager) alert(ev alerting.Event, level sensors.Level, now time.Ti
 		Annotations:  map[string]string{"summary": ev.Message, "alert_id": ev.AlertID},
 		StartsAt:     ev.StartsAt,
 		GeneratorURL: n.opts.GeneratorURL,
+	}
+	if ev.Late {
+		// An annotation, not a label: the alert is the same alert whether
+		// or not its news came late.
+		a.Annotations["retrospective"] = "true"
+	}
+	if ev.Flapping {
+		a.Annotations["flapping"] = "true"
 	}
 	a.EndsAt = validUntil(a.StartsAt, now, n.opts.ResendInterval)
 	return a

@@ -106,8 +106,17 @@ func renderZH(ev alerting.Event) message {
 		if ev.Comment != "" {
 			note += "：" + ev.Comment
 		}
+	case alerting.EventReminder:
+		tag, note = levelZH(ev.Level), "重复提醒：未确认"
 	default:
 		tag = levelZH(ev.Level)
+	}
+	if ev.Late {
+		// Replayed data: the operator must not read it as happening now.
+		tag = "补报 " + tag
+	}
+	if ev.Flapping {
+		note = strings.TrimPrefix(note+"；频繁波动", "；")
 	}
 	subject := fmt.Sprintf("%s %s @ %s", kind, ev.Sensor, ev.Site)
 	reading := formatValue(ev.Value) + unitSuffix(ev.Unit)
@@ -126,6 +135,9 @@ func renderZH(ev alerting.Event) message {
 		"开始：" + ev.StartsAt.In(chinaTime).Format("2006-01-02 15:04:05"),
 		"告警编号：" + ev.AlertID,
 	}
+	if ev.Late {
+		details = append(details, "注意：数据延迟到达（网关补传），事件发生于上述时间，并非此刻")
+	}
 	if compareOp(ev) == "" && ev.Message != "" {
 		details = append(details, "说明："+ev.Message)
 	}
@@ -139,6 +151,14 @@ func renderEN(ev alerting.Event) message {
 		tag = "RESOLVED"
 	case alerting.EventAcknowledged:
 		tag = "ACKNOWLEDGED"
+	case alerting.EventReminder:
+		tag = "REMINDER " + tag
+	}
+	if ev.Late {
+		tag = "RETROSPECTIVE " + tag
+	}
+	if ev.Flapping {
+		tag += ", FLAPPING"
 	}
 	title := "[" + tag + "] " + ev.Message
 	details := []string{
@@ -146,6 +166,9 @@ func renderEN(ev alerting.Event) message {
 		"Time: " + ev.At.UTC().Format(time.RFC3339),
 		"Started: " + ev.StartsAt.UTC().Format(time.RFC3339),
 		"Alert ID: " + ev.AlertID,
+	}
+	if ev.Late {
+		details = append(details, "Note: the readings arrived late (replayed by the gateway); this happened at the time above, not now")
 	}
 	return build(title, details)
 }

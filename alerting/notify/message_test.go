@@ -22,6 +22,13 @@ func TestRenderTitle(t *testing.T) {
 	stale := firedEvent()
 	stale.Rule, stale.Kind, stale.Level, stale.Value, stale.Setpoint = "sensor_stale", "unknown_kind", sensors.LevelBlue, 31, 30
 	stale.Unit = ""
+	reminder := firedEvent()
+	reminder.Type = alerting.EventReminder
+	late := firedEvent()
+	late.Late = true
+	lateEN := late
+	flapping := firedEvent()
+	flapping.Flapping = true
 
 	tests := []struct {
 		name string
@@ -36,6 +43,10 @@ func TestRenderTitle(t *testing.T) {
 		{"low", low, "zh", "【二级 橙色】氧气 O2-3 @ hz-01：19.1 %VOL ≤ 19.5"},
 		{"low resolved", lowResolved, "zh", "【已恢复】氧气 O2-3 @ hz-01：20.2 %VOL > 20（原二级 橙色）"},
 		{"no direction, unknown kind", stale, "zh", "【四级 蓝色】unknown_kind GT-101 @ hz-01：31（限值 30）"},
+		{"reminder", reminder, "zh", "【二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25（重复提醒：未确认）"},
+		{"late", late, "zh", "【补报 二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25"},
+		{"flapping", flapping, "zh", "【二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25（频繁波动）"},
+		{"english late", lateEN, "en", "[RETROSPECTIVE level 2 orange] combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)"},
 		{"english fired", firedEvent(), "en", "[level 2 orange] combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)"},
 		{"english resolved", resolvedEvent(), "en", "[RESOLVED] combustible_gas GT-101 at hz-01: 20.1 %LEL < 23 (resolved, was level 2 orange)"},
 	}
