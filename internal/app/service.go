@@ -170,17 +170,15 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// Condition alerts re-raised after the restart (a retained offline
 	// status) continue the alert they had, not open a second one.
 	s.Conditions.Restore(s.Lifecycle.Open())
-	kindFor := map[sensors.KindID]time.Duration{}
-	for k, d := range cfg.Alerting.KindFor {
-		kindFor[sensors.KindID(k)] = d
+	opts, err := EngineOptions(cfg, reg)
+	if err != nil {
+		return nil, err
 	}
-	s.Engine, err = alerting.NewEngine(reg, s.Flapper, alerting.Options{
-		For: cfg.Alerting.For, KindFor: kindFor, Registerer: s.prom, Logger: log.With("component", "alerting"),
-		Pack: servicePack(cfg.Alerting.Forecast == nil || *cfg.Alerting.Forecast),
-		// A gateway known to be offline is one gateway_offline alert, not
-		// a sensor_stale per sensor behind it.
-		Inhibit: func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) },
-	})
+	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
+	// A gateway known to be offline is one gateway_offline alert, not
+	// a sensor_stale per sensor behind it.
+	opts.Inhibit = func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) }
+	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -143,6 +143,9 @@ type Alerting struct {
 	KindFor map[string]time.Duration `yaml:"kind_for"`
 	// Forecast turns the time-to-threshold early warning on (default).
 	Forecast *bool `yaml:"forecast"`
+	// Rules are rule files (alerting/rulefile), as paths or glob
+	// patterns relative to this file; see docs/alerting.md#rule-files.
+	Rules []string `yaml:"rules"`
 	// LatchRed keeps a level-1 alert listed after it clears, until it is
 	// acknowledged.
 	LatchRed bool `yaml:"latch_red"`
@@ -338,6 +341,31 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
+}
+
+// RuleFiles are the files alerting.rules names, in the order listed and
+// sorted within each pattern. A pattern that matches no file is an
+// error: a rule file that silently went missing would turn its rules
+// off.
+func (c *Config) RuleFiles() ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for i, p := range c.Alerting.Rules {
+		matches, err := filepath.Glob(c.Path(p))
+		if err != nil {
+			return nil, fmt.Errorf("alerting.rules[%d] %q: %w", i, p, err)
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("alerting.rules[%d] %q matches no file", i, p)
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
 }
 
 // StatePath resolves p inside the state folder.
