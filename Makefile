@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzWriteYAML$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alerting/rulefile -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 
 ## bench: Go micro-benchmarks, then end-to-end load runs: saturating,
 ## moderate (for alert latency below saturation) and spool replay
