@@ -52,6 +52,7 @@ type Dispatcher struct {
 	retention   time.Duration
 	now         func() time.Time
 	logStore    rate.Sometimes
+	finishing   sync.WaitGroup // outbox records of sends done
 
 	mu      sync.Mutex
 	started bool               // guarded by mu; Run began, or Close gave up before it did
@@ -255,6 +256,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		wg.Go(func() { d.work(ctx, w) })
 	}
 	wg.Wait()
+	d.finishing.Wait()
 	for _, w := range d.workers {
 		// Later Emits must count as dropped, not pile up unread.
 		w.q.close()
@@ -271,8 +273,11 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 			if d.send(ctx, w, it.ev) || ctx.Err() == nil {
 				// A send cut short by shutdown stays in the outbox, to be
 				// sent after the restart; one that failed after its
-				// retries went to the notifier's dead letter.
-				d.finish(w, it)
+				// retries went to the notifier's dead letter. Recording
+				// it does not hold up the next send: a crash before the
+				// commit only means one more send after the restart,
+				// and concurrent records share one commit.
+				d.finishing.Go(func() { d.finish(w, it) })
 			}
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,5 +173,47 @@ func TestOutboxPrune(t *testing.T) {
 	wait()
 	if got := rec.got(); len(got) != 2 {
 		t.Fatalf("delivered %v, want a1 twice (once before the prune, once after)", got)
+	}
+}
+
+// BenchmarkOutboxEmit is the cost of making one alert event durable for
+// two notifiers: serial (one engine shard raising alerts one after
+// another) and parallel (many shards at once, sharing commits).
+func BenchmarkOutboxEmit(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := "serial"
+		if parallel {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			d, _ := NewDispatcher([]Notifier{&recorder{name: "a"}, &recorder{name: "b"}}, DispatcherOptions{Store: st, QueueSize: 1 << 20})
+			go d.Run(context.Background())
+			// Draining the queues is the notifiers' time, not Emit's.
+			defer func() { b.StopTimer(); d.Close(context.Background()) }()
+			ev := idEvent(0)
+			var n atomic.Int64
+			b.ResetTimer()
+			if !parallel {
+				for i := 0; i < b.N; i++ {
+					e := ev
+					e.At = e.At.Add(time.Duration(n.Add(1)))
+					d.Emit(e)
+				}
+				return
+			}
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e := ev
+					e.At = e.At.Add(time.Duration(n.Add(1)))
+					d.Emit(e)
+				}
+			})
+		})
 	}
 }
