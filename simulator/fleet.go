@@ -30,6 +30,19 @@ type Fleet struct {
 	// Formats sets the format of one gateway, keyed "site/gateway", or
 	// of every gateway of a site, keyed "site"; the gateway's entry wins.
 	Formats map[string]Format
+	// Models replaces the default signal model (KindModel) of a kind.
+	Models map[sensors.KindID]Model
+	// Places says where a site is, keyed by site id; the daily cycle of
+	// its signals follows its longitude.
+	Places map[string]Place
+}
+
+// Place is where a site is: a region name and, when HasCoordinates, its
+// coordinates in degrees (WGS 84).
+type Place struct {
+	Region         string
+	Lat, Lon       float64
+	HasCoordinates bool
 }
 
 // Registry checks the fleet against a catalog and builds its registry.
@@ -122,6 +135,7 @@ type point struct {
 
 // template is the typical instrumentation of one kind of site.
 type template struct {
+	id     string
 	sector sensors.Sector
 	prefix string // site id prefix
 	name   string // site name, %02d takes the site number
@@ -200,7 +214,7 @@ func templates() []template {
 	}
 
 	return []template{
-		{sensors.SectorHazchem, "hz", "Tank farm %02d", []point{
+		{"tank_farm", sensors.SectorHazchem, "hz", "Tank farm %02d", []point{
 			{tag: "LT", kind: "tank_level", gateway: 1, location: "Tank T-101 (floating roof)", setpoints: tankLevel, nominal: num(9.6)},
 			{tag: "LT", kind: "tank_level", gateway: 1, location: "Tank T-102 (floating roof)", setpoints: tankLevel, nominal: num(12.3)},
 			{tag: "TT", kind: "tank_temperature", gateway: 1, location: "Tank T-101", setpoints: tankTemp},
@@ -212,7 +226,7 @@ func templates() []template {
 			{tag: "GT", kind: "combustible_gas", gateway: 2, location: "Transfer pump P-101"},
 			{tag: "AT", kind: "h2s", gateway: 2, location: "T-101 roof platform"},
 		}},
-		{sensors.SectorCoal, "coal", "Coal mine %02d, working face 3102", []point{
+		{"coal_face", sensors.SectorCoal, "coal", "Coal mine %02d, working face 3102", []point{
 			{tag: "CH4", kind: "ch4", gateway: 1, location: "Working face", role: "T1"},
 			// The upper-corner T0 row equals the kind's T1 defaults.
 			{tag: "CH4", kind: "ch4", gateway: 1, location: "Upper corner", role: "T0", nominal: num(0.35)},
@@ -225,7 +239,7 @@ func templates() []template {
 			{tag: "CO", kind: "co_mine", gateway: 2, location: "Face return airway"},
 			{tag: "WS", kind: "wind_speed", gateway: 2, location: "Face return airway", setpoints: windReturn, nominal: num(2.4)},
 		}},
-		{sensors.SectorNonCoal, "tail", "Tailings pond %02d", []point{
+		{"tailings_pond", sensors.SectorNonCoal, "tail", "Tailings pond %02d", []point{
 			{tag: "LW", kind: "pond_water_level", gateway: 1, location: "Decant tower gauge", setpoints: pondLevel, nominal: num(1259.6)},
 			{tag: "BL", kind: "dry_beach_length", gateway: 1, location: "Beach, main section", setpoints: beach, nominal: num(132)},
 			{tag: "RG", kind: "rainfall", gateway: 1, location: "Rain gauge, 24 h total", setpoints: rain, nominal: num(0.4)},
@@ -234,14 +248,14 @@ func templates() []template {
 			{tag: "DM", kind: "dam_displacement", gateway: 2, location: "GNSS station crest, section I-I", setpoints: displacement, nominal: num(8)},
 			{tag: "DM", kind: "dam_displacement", gateway: 2, location: "GNSS station crest, section II-II", setpoints: displacement, nominal: num(11)},
 		}},
-		{sensors.SectorPipeline, "pipe", "Pipeline station %02d", []point{
+		{"pipeline_station", sensors.SectorPipeline, "pipe", "Pipeline station %02d", []point{
 			{tag: "PT", kind: "pressure", gateway: 1, location: "Station inlet", setpoints: stationIn},
 			{tag: "PT", kind: "pressure", gateway: 1, location: "Station outlet, after regulation", setpoints: stationOut},
 			{tag: "FT", kind: "flow", gateway: 1, location: "Metering skid", setpoints: stationFlow, nominal: num(21500)},
 			{tag: "GT", kind: "combustible_gas", gateway: 1, location: "Metering skid"},
 			{tag: "GT", kind: "combustible_gas", gateway: 1, location: "Valve room"},
 		}},
-		{sensors.SectorUrbanGas, "gas", "Gas district %02d", []point{
+		{"gas_district", sensors.SectorUrbanGas, "gas", "Gas district %02d", []point{
 			{tag: "PT", kind: "line_pressure", gateway: 1, location: "Regulator station RS-1 outlet, medium-A", setpoints: mediumA},
 			{tag: "PT", kind: "line_pressure", gateway: 1, location: "Network end point, medium-A", setpoints: mediumA, nominal: num(0.26)},
 			{tag: "GT", kind: "combustible_gas", gateway: 1, location: "Valve well VW-12"},
@@ -291,6 +305,37 @@ func (b *builder) sensor(site string, p point, gw, n int, location string) {
 	}
 }
 
+// templateSite adds the first n points of t to site, on the template's
+// gateways; n beyond the template's size is cut to it.
+func (b *builder) templateSite(site string, t template, n int) {
+	count := map[int]int{}
+	for _, p := range t.points[:min(n, len(t.points))] {
+		count[p.gateway]++
+		b.sensor(site, p, p.gateway, count[p.gateway], p.location)
+	}
+}
+
+// TemplateIDs lists the site templates, one per sector in sensors.Sectors
+// order: tank_farm, coal_face, tailings_pond, pipeline_station,
+// gas_district.
+func TemplateIDs() []string {
+	var out []string
+	for _, t := range templates() {
+		out = append(out, t.id)
+	}
+	return out
+}
+
+// findTemplate finds a template by id or by sector.
+func findTemplate(name string) (template, bool) {
+	for _, t := range templates() {
+		if t.id == name || string(t.sector) == name {
+			return t, true
+		}
+	}
+	return template{}, false
+}
+
 // DemoFleet returns sitesPerSector sites of every sector (at least one),
 // each instrumented as its template says, with one or two gateways.
 func DemoFleet(sitesPerSector int) Fleet {
@@ -298,15 +343,75 @@ func DemoFleet(sitesPerSector int) Fleet {
 	b := newBuilder()
 	for _, t := range templates() {
 		for range sitesPerSector {
-			site := b.site(t)
-			count := map[int]int{}
-			for _, p := range t.points {
-				count[p.gateway]++
-				b.sensor(site, p, p.gateway, count[p.gateway], p.location)
-			}
+			b.templateSite(b.site(t), t, len(t.points))
 		}
 	}
 	return b.f
+}
+
+// SizedFleet builds a fleet of any size from the site templates, cycling
+// through the sectors (hz-01, coal-01, tail-01, pipe-01, gas-01, hz-02…):
+//
+//   - sites only: that many sites, each with its template's full set;
+//   - sensors only: whole template sites until there are that many
+//     sensors, the last site cut short;
+//   - both: that many sites sharing that many sensors evenly, each
+//     site's drawn from its template in order; a site with more sensors
+//     than its template repeats the template on gateways of up to 20
+//     (as SyntheticFleet does).
+//
+// Sites that keep their template's layout have the demo fleet's sensor
+// ids, so scenarios written for the demo fleet play on them.
+func SizedFleet(sites, sensorCount int) (Fleet, error) {
+	if sites < 0 || sensorCount < 0 || (sites == 0 && sensorCount == 0) {
+		return Fleet{}, fmt.Errorf("simulator fleet: want a positive number of sites or sensors, not %d and %d", sites, sensorCount)
+	}
+	if sites > 0 && sensorCount > 0 && sensorCount < sites {
+		return Fleet{}, fmt.Errorf("simulator fleet: %d sensors cannot fill %d sites", sensorCount, sites)
+	}
+	tmpl := templates()
+	b := newBuilder()
+	switch {
+	case sensorCount == 0:
+		for i := range sites {
+			t := tmpl[i%len(tmpl)]
+			b.templateSite(b.site(t), t, len(t.points))
+		}
+	case sites == 0:
+		for i, left := 0, sensorCount; left > 0; i++ {
+			t := tmpl[i%len(tmpl)]
+			b.templateSite(b.site(t), t, left)
+			left -= min(left, len(t.points))
+		}
+	default:
+		for i := range sites {
+			t := tmpl[i%len(tmpl)]
+			n := sensorCount / sites
+			if i < sensorCount%sites {
+				n++
+			}
+			site := b.site(t)
+			if n <= len(t.points) {
+				b.templateSite(site, t, n)
+				continue
+			}
+			b.cycledSite(site, t, n)
+		}
+	}
+	return b.f, nil
+}
+
+// cycledSite adds n sensors drawn in turn from t's points to site, on
+// gateways of syntheticGatewaySize.
+func (b *builder) cycledSite(site string, t template, n int) {
+	for j := range n {
+		p := t.points[j%len(t.points)]
+		loc := p.location
+		if round := j / len(t.points); round > 0 {
+			loc = fmt.Sprintf("%s #%d", loc, round+1)
+		}
+		b.sensor(site, p, j/syntheticGatewaySize+1, j%syntheticGatewaySize+1, loc)
+	}
 }
 
 // syntheticGatewaySize is how many sensors one synthetic gateway reports:
@@ -323,15 +428,7 @@ func SyntheticFleet(sites, sensorsPerSite int) Fleet {
 	b := newBuilder()
 	for i := range sites {
 		t := tmpl[i%len(tmpl)]
-		site := b.site(t)
-		for j := range sensorsPerSite {
-			p := t.points[j%len(t.points)]
-			loc := p.location
-			if round := j / len(t.points); round > 0 {
-				loc = fmt.Sprintf("%s #%d", loc, round+1)
-			}
-			b.sensor(site, p, j/syntheticGatewaySize+1, j%syntheticGatewaySize+1, loc)
-		}
+		b.cycledSite(b.site(t), t, sensorsPerSite)
 	}
 	return b.f
 }

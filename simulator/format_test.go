@@ -409,8 +409,8 @@ func TestScenarioFormats(t *testing.T) {
 	}
 	for _, bad := range []string{"formats: {gas-01: xml}", "formats: {gas-09: lp}", "format: csv"} {
 		src := "duration: 1m\nfleet:\n  sites_per_sector: 1\n  " + bad + "\n"
-		if _, err := ParseScenario("bad.yaml", strings.NewReader(src)); err == nil || !strings.Contains(err.Error(), "bad.yaml:2:") {
-			t.Errorf("%s: got %v, want an error on line 2", bad, err)
+		if _, err := ParseScenario("bad.yaml", strings.NewReader(src)); err == nil || !strings.Contains(err.Error(), "bad.yaml:4:") {
+			t.Errorf("%s: got %v, want an error on line 4", bad, err)
 		}
 	}
 }

@@ -146,8 +146,13 @@ func TestIncidentValidate(t *testing.T) {
 
 // TestTruthCrossings checks ground truth against the shapes: a tank
 // filling at 24 m/h from 9.6 m reaches the 17 m alarm after 18.5 min.
+// The tank's slow drift is turned off for exact times; with it, see
+// TestTruthCrossingsFollowLevel.
 func TestTruthCrossings(t *testing.T) {
 	fleet := DemoFleet(1)
+	m := KindModel(mustKind(t, "tank_level"))
+	m.Drift = Drift{}
+	fleet.Models = map[sensors.KindID]Model{"tank_level": m}
 	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	over := TankOverfill{Site: "hz-01", Sensor: "LT-101", Start: time.Minute, Duration: 30 * time.Minute, RatePerHour: 24}
 	tr, err := BuildTruth(fleet, nil, "t", 1, start, time.Hour, 5*sec, []NamedIncident{{ID: "o", Kind: "tank_overfill", Incident: over}})
@@ -169,4 +174,48 @@ func TestTruthCrossings(t *testing.T) {
 	if got := tr.Run.SensorHours(); got != 40 {
 		t.Errorf("sensor-hours %g, want 40", got)
 	}
+}
+
+// TestTruthCrossingsFollowLevel: with the tank level drifting, the fill
+// starts from the drifting level, and the truth's crossing is where that
+// level plus the fill reaches the setpoint.
+func TestTruthCrossingsFollowLevel(t *testing.T) {
+	fleet := DemoFleet(1)
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	over := TankOverfill{Site: "hz-01", Sensor: "LT-101", Start: time.Minute, Duration: 30 * time.Minute, RatePerHour: 24}
+	tr, err := BuildTruth(fleet, nil, "t", 1, start, time.Hour, 5*sec, []NamedIncident{{ID: "o", Kind: "tank_overfill", Incident: over}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := fleet.Registry(sensors.DefaultCatalog())
+	s, _ := reg.Lookup("hz-01", "LT-101")
+	sig, err := fleet.Signal(s, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig.SetStart(start)
+	if sig.Level(over.Start) == sig.Baseline() {
+		t.Fatal("the tank level does not drift: the test shows nothing")
+	}
+	cs := tr.Incidents[0].Crossings
+	if len(cs) != 2 {
+		t.Fatalf("crossings %+v, want the 17 m and 18 m ones", cs)
+	}
+	for _, c := range cs {
+		at := c.At.Sub(start)
+		v, _ := over.Apply(SensorRef{"hz-01", "LT-101"}, at, sig.Level(at), 0)
+		before, _ := over.Apply(SensorRef{"hz-01", "LT-101"}, at-2*time.Millisecond, sig.Level(at-2*time.Millisecond), 0)
+		if v < c.Setpoint || before >= c.Setpoint {
+			t.Errorf("crossing of %g at %s: value %g there, %g 2 ms before", c.Setpoint, at, v, before)
+		}
+	}
+}
+
+func mustKind(t *testing.T, id sensors.KindID) *sensors.Kind {
+	t.Helper()
+	k, ok := sensors.DefaultCatalog().Kind(id)
+	if !ok {
+		t.Fatalf("no kind %s", id)
+	}
+	return k
 }

@@ -185,7 +185,7 @@ func NewLoad(opts LoadOptions) (*Load, error) {
 			if err != nil {
 				return nil, fmt.Errorf("simulator load: %w", err)
 			}
-			g.sensors = append(g.sensors, Point{Sensor: id, Value: sig.Next(), Decimals: sig.Decimals()})
+			g.sensors = append(g.sensors, Point{Sensor: id, Value: sig.Sample(0), Decimals: sig.Decimals()})
 		}
 		g.buildBodies(opts.BatchSize)
 		msgs := (g.readings + int64(opts.BatchSize) - 1) / int64(opts.BatchSize)

@@ -191,8 +191,11 @@ type simSensor struct {
 	ref       SensorRef
 	signal    *Signal
 	incidents []Incident
-	active    int // index+1 of the incident shaping the value, for logging
+	active    int // index+1 of the incident shaping the value
 	counted   int64
+	// last is the value last sampled; frozen what a stuck sensor
+	// without a value of its own holds.
+	last, frozen float64
 }
 
 type malformedAt struct {
@@ -392,6 +395,11 @@ func (p *Publisher) Run(ctx context.Context) (Stats, error) {
 		"incidents", len(p.opts.Incidents)+len(p.opts.Scripted), "device_start", start)
 	if p.opts.OnStart != nil {
 		p.opts.OnStart(wallStart, start)
+	}
+	for _, g := range p.gateways {
+		for _, s := range g.sensors {
+			s.signal.SetStart(start)
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -621,17 +629,27 @@ func (g *gateway) setOffline(ctx, drain context.Context, offline bool, elapsed t
 func (g *gateway) sample(elapsed time.Duration, n int) {
 	g.points, g.index = g.points[:0], g.index[:0]
 	for i, s := range g.sensors {
-		v := s.signal.Next()
+		v, level := s.signal.sample(elapsed)
 		active := 0
 		for j, inc := range s.incidents {
-			if out, ok := inc.Apply(s.ref, elapsed, s.signal.Baseline(), v); ok {
+			if out, ok := inc.Apply(s.ref, elapsed, level, v); ok {
 				v = out
 				if !math.IsNaN(out) {
-					v = s.signal.quantizeToward(out)
+					v = s.signal.quantizeToward(out, level)
+				}
+				if st, ok := inc.(StuckSensor); ok && st.Value == nil {
+					// A frozen output holds what it last reported.
+					if s.active != j+1 {
+						s.frozen = s.last
+					}
+					v = s.frozen
 				}
 				active = j + 1
 				break
 			}
+		}
+		if !math.IsNaN(v) {
+			s.last = v
 		}
 		if active != s.active {
 			if active > 0 {

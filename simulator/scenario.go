@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -84,17 +83,8 @@ type scenarioFile struct {
 	Seed        int64         `yaml:"seed"`
 	Interval    time.Duration `yaml:"interval"`
 	Duration    time.Duration `yaml:"duration"`
-	Fleet       struct {
-		SitesPerSector int `yaml:"sites_per_sector"`
-		Synthetic      *struct {
-			Sites          int `yaml:"sites"`
-			SensorsPerSite int `yaml:"sensors_per_site"`
-		} `yaml:"synthetic"`
-		// Format is every gateway's payload format; Formats overrides
-		// it per site ("gas-01") or gateway ("gas-01/gw2").
-		Format  string            `yaml:"format"`
-		Formats map[string]string `yaml:"formats"`
-	} `yaml:"fleet"`
+	// Fleet is decoded by parseFleet, which reports its own lines.
+	Fleet     yaml.Node   `yaml:"fleet"`
 	Incidents []yaml.Node `yaml:"incidents"`
 	Targets   []struct {
 		Incident string         `yaml:"incident"`
@@ -108,19 +98,37 @@ type scenarioFile struct {
 // Go type the reader of a scenario has never heard of.
 var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
+// ScenarioOptions change how a scenario is read.
+type ScenarioOptions struct {
+	// Fleet, when set, replaces the scenario's fleet section (a fleet
+	// file, or one sized by --sites/--sensors); the incidents are then
+	// checked against it.
+	Fleet *Fleet
+}
+
 // LoadScenario reads a scenario file.
 func LoadScenario(path string) (*Scenario, error) {
+	return LoadScenarioWith(path, ScenarioOptions{})
+}
+
+// LoadScenarioWith reads a scenario file with options.
+func LoadScenarioWith(path string, o ScenarioOptions) (*Scenario, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseScenario(path, f)
+	return ParseScenarioWith(path, f, o)
 }
 
 // ParseScenario reads a scenario; name prefixes its error messages, which
 // carry the line of each problem.
 func ParseScenario(name string, r io.Reader) (*Scenario, error) {
+	return ParseScenarioWith(name, r, ScenarioOptions{})
+}
+
+// ParseScenarioWith is ParseScenario with options.
+func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -159,42 +167,22 @@ func ParseScenario(name string, r io.Reader) (*Scenario, error) {
 	if sc.Duration <= 0 {
 		fail(lineOf(&doc, "duration"), "duration is required and must be positive")
 	}
-	fl := raw.Fleet
-	switch {
-	case fl.Synthetic != nil && fl.SitesPerSector != 0:
-		fail(lineOf(&doc, "fleet"), "fleet: give sites_per_sector or synthetic, not both")
-	case fl.Synthetic != nil:
-		if fl.Synthetic.Sites <= 0 || fl.Synthetic.SensorsPerSite <= 0 {
-			fail(lineOf(&doc, "fleet"), "fleet: synthetic sites and sensors_per_site must be positive")
+	if o.Fleet != nil {
+		sc.Fleet = *o.Fleet
+	} else {
+		var fleetNode *yaml.Node
+		if raw.Fleet.Kind != 0 {
+			fleetNode = &raw.Fleet
 		}
-		sc.Fleet = SyntheticFleet(fl.Synthetic.Sites, fl.Synthetic.SensorsPerSite)
-	case fl.SitesPerSector < 0:
-		fail(lineOf(&doc, "fleet"), "fleet: sites_per_sector must be positive")
-	default:
-		sc.Fleet = DemoFleet(fl.SitesPerSector)
+		fl, ferrs := parseFleet(name, fleetNode)
+		if len(ferrs) > 0 {
+			return nil, errors.Join(append(errs, ferrs...)...)
+		}
+		sc.Fleet = fl
 	}
 	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if ff, err := ParseFormat(fl.Format); err != nil {
-		fail(lineOf(&doc, "fleet"), "fleet: format: %v", err)
-	} else {
-		sc.Fleet.Format = ff
-	}
-	for _, key := range slices.Sorted(maps.Keys(fl.Formats)) {
-		ff, err := ParseFormat(fl.Formats[key])
-		if err != nil {
-			fail(lineOf(&doc, "fleet"), "fleet: formats: %s: %v", key, err)
-			continue
-		}
-		if sc.Fleet.Formats == nil {
-			sc.Fleet.Formats = map[string]Format{}
-		}
-		sc.Fleet.Formats[key] = ff
-	}
-	if err := sc.Fleet.checkFormats(); err != nil {
-		fail(lineOf(&doc, "fleet"), "%v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
 	}
 	gateways := map[GatewayRef]bool{}
 	for _, g := range sc.Fleet.Gateways() {

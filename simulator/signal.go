@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -13,122 +14,56 @@ import (
 // makes "noise never trips a setpoint" a guarantee rather than odds.
 const truncZ = 4
 
-// profile is what a kind's signal looks like in normal operation.
-type profile struct {
-	typical    float64 // usual value; only used when hasTypical
-	hasTypical bool
-	sigma      float64 // noise standard deviation, in the kind's unit
-	decimals   int     // instrument resolution: digits after the point
-}
-
-func typical(v, sigma float64, decimals int) profile {
-	return profile{typical: v, hasTypical: true, sigma: sigma, decimals: decimals}
-}
-
-func designed(sigma float64, decimals int) profile {
-	return profile{sigma: sigma, decimals: decimals}
-}
-
-// kindProfile gives the normal-operation shape of the catalog's kinds.
-// Values are rules of thumb for clean air and steady processes; kinds
-// whose operating point is a matter of design (levels, pressures) have no
-// typical value and sit in the middle of their setpoint band instead.
-func kindProfile(k *sensors.Kind) profile {
-	switch k.ID {
-	case "combustible_gas", "tunnel_gas":
-		return typical(0.6, 0.3, 1)
-	case "combustible_gas_openpath":
-		return typical(0.05, 0.02, 2)
-	case "oxygen":
-		return typical(20.9, 0.05, 1)
-	case "h2s":
-		return typical(0.5, 0.2, 1)
-	case "co", "nh3":
-		return typical(2, 0.5, 1)
-	case "cl2":
-		return typical(0.05, 0.02, 2)
-	case "so2":
-		return typical(0.3, 0.1, 1)
-	case "tank_level":
-		return designed(0.004, 3)
-	case "tank_temperature":
-		return typical(25, 0.2, 1)
-	case "pressure":
-		return designed(0.003, 3)
-	case "flow":
-		return designed(150, 0)
-	case "ch4":
-		return typical(0.2, 0.02, 2)
-	case "co_mine":
-		return typical(3, 0.5, 0)
-	case "o2_mine":
-		return typical(20.8, 0.05, 1)
-	case "co2_mine":
-		return typical(0.08, 0.01, 2)
-	case "wind_speed":
-		return typical(1.8, 0.05, 2)
-	case "mine_temperature":
-		return typical(22, 0.1, 1)
-	case "dust":
-		return typical(6, 0.8, 1)
-	case "pond_water_level":
-		return designed(0.01, 2)
-	case "dry_beach_length":
-		return designed(0.5, 1)
-	case "phreatic_depth":
-		return designed(0.02, 2)
-	case "dam_displacement":
-		return typical(5, 0.4, 1)
-	case "rainfall":
-		return typical(0, 0.2, 1)
-	case "line_pressure":
-		return designed(0.0008, 4)
-	case "manhole_tilt":
-		return typical(0.5, 0.2, 1)
-	}
-	// A kind added to the catalog later: noise well inside its deadband,
-	// resolution a tenth of it.
-	p := designed(k.Deadband/4, 2)
-	if k.Deadband > 0 {
-		p.decimals = max(0, int(math.Ceil(-math.Log10(k.Deadband/10))))
-	} else {
-		p.sigma = (k.Max - k.Min) / 1000
-	}
-	return p
-}
-
-// Signal is one sensor's simulated measurement in normal operation: a
-// steady baseline plus Gaussian noise truncated at four sigma, quantized
-// to the instrument's resolution and kept inside the physical range. The
-// noise is small enough that it never reaches the restore value of any
-// setpoint, so every alert in a simulation comes from an incident.
+// Signal is one sensor's simulated measurement in normal operation: its
+// Model's baseline, daily cycle, drift and random walk (the level) plus
+// Gaussian noise truncated at four sigma, quantized to the instrument's
+// resolution and kept inside the physical range. The parts are scaled
+// down together until the largest excursion stays within half the
+// distance to the restore value of the nearest setpoint, and the slow
+// parts until they change by less than half a deadband per forecast
+// window, so every alert in a simulation comes from an incident.
 type Signal struct {
+	model     Model // as used, after scaling
 	baseline  float64
-	sigma     float64
 	decimals  int
 	scale     float64 // 10^decimals
 	min, max  float64 // physical range
 	low, high float64 // safe band: the restore values of the nearest setpoints
 	rng       *rand.Rand
+	// Slow parts. start is the device time of elapsed 0 and lonHours
+	// the site's solar time offset from UTC; driftPhase is where in its
+	// cycle the drift starts, in hours.
+	start      time.Time
+	lonHours   float64
+	driftPhase float64
+	walk       *walk
 }
 
 // NewSignal builds the signal of a sensor of kind k with the given
 // setpoints (a sensor's effective setpoints; unresolved restore values are
-// resolved against k's deadband). nominal is the design operating value,
-// or NaN to derive one: the kind's typical value, the middle of the band
-// between low and high setpoints, or half way to a one-sided setpoint.
-// The noise is a PCG stream seeded by seed and key (the sensor's
-// "site/sensor"), so every sensor has its own stream and a seed replays
-// the same values.
+// resolved against k's deadband) and the kind's default model. nominal is
+// the design operating value, or NaN to derive one: the kind's typical
+// value, the middle of the band between low and high setpoints, or half
+// way to a one-sided setpoint. The noise is a PCG stream seeded by seed
+// and key (the sensor's "site/sensor"), so every sensor has its own stream
+// and a seed replays the same values.
 func NewSignal(k *sensors.Kind, setpoints []sensors.Setpoint, nominal float64, seed int64, key string) (*Signal, error) {
-	p := kindProfile(k)
+	return NewModelSignal(k, KindModel(k), setpoints, nominal, seed, key)
+}
+
+// NewModelSignal is NewSignal with a model other than the kind's default.
+func NewModelSignal(k *sensors.Kind, m Model, setpoints []sensors.Setpoint, nominal float64, seed int64, key string) (*Signal, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("simulator: kind %s: model: %w", k.ID, err)
+	}
 	s := &Signal{
-		decimals: p.decimals,
-		scale:    math.Pow10(p.decimals),
+		decimals: m.Decimals,
+		scale:    math.Pow10(m.Decimals),
 		min:      k.Min,
 		max:      k.Max,
 		low:      math.Inf(-1),
 		high:     math.Inf(1),
+		lonHours: defaultLongitude / 15,
 	}
 	for _, sp := range k.Resolve(setpoints) {
 		if sp.Direction == sensors.Below {
@@ -145,8 +80,8 @@ func NewSignal(k *sensors.Kind, setpoints []sensors.Setpoint, nominal float64, s
 	inside := func(v float64) bool { return !math.IsNaN(v) && v > s.low && v < s.high && v >= k.Min && v <= k.Max }
 
 	base := s.round(nominal)
-	if !inside(base) && p.hasTypical {
-		base = s.round(p.typical)
+	if !inside(base) && m.HasTypical {
+		base = s.round(m.Typical)
 	}
 	if !inside(base) {
 		base = s.round(fallbackBaseline(k, s.low, s.high))
@@ -159,16 +94,70 @@ func NewSignal(k *sensors.Kind, setpoints []sensors.Setpoint, nominal float64, s
 	}
 	s.baseline = base
 
-	// Keep the largest excursion (truncZ sigma plus half a resolution
-	// step of rounding) within half the distance to the nearest restore
-	// value.
-	margin := math.Min(base-s.low, s.high-base) - 0.5/s.scale
-	s.sigma = math.Max(0, math.Min(p.sigma, margin/(2*truncZ)))
+	// Keep the largest excursion (every part at its extreme at once,
+	// plus half a resolution step of rounding) within half the distance
+	// to the nearest restore value, and to the range ends the value
+	// would otherwise be clamped at.
+	margin := math.Min(math.Min(base-s.low, s.high-base), math.Min(base-k.Min, k.Max-base)) - 0.5/s.scale
+	if !m.Diurnal.on() {
+		m.Diurnal = Diurnal{}
+	}
+	if !m.Drift.on() {
+		m.Drift = Drift{}
+	}
+	if !m.Walk.on() {
+		m.Walk = Walk{}
+	}
+	reach := math.Abs(m.Diurnal.Amplitude) + m.Drift.Span + truncZ*m.Walk.Sigma + truncZ*m.Noise
+	if f := math.Max(0, margin/2) / reach; reach > 0 && f < 1 {
+		m.Diurnal.Amplitude *= f
+		m.Drift.Span *= f
+		m.Walk.Sigma *= f
+		m.Noise *= f
+	}
+	// The slow parts share the slope budget: the cycle and the drift
+	// are scaled down if they alone exceed it, the walk's steps are
+	// capped at what is left (at least a quarter of the budget).
+	budget := slopeBudget(k)
+	cycle := math.Abs(m.Diurnal.Amplitude) * 2 * math.Pi / 24
+	if steady := cycle + m.Drift.RatePerHour; steady > budget*3/4 {
+		f := budget * 3 / 4 / steady
+		m.Diurnal.Amplitude *= f
+		m.Drift.RatePerHour *= f
+		cycle *= f
+	}
+	walkSlope := budget - cycle - m.Drift.RatePerHour
+	s.model = m
 
 	h := fnv.New64a()
 	h.Write([]byte(key))
 	s.rng = rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+	// The slow parts draw from a stream of their own, so the level is
+	// the same however many noise samples were taken.
+	slow := rand.New(rand.NewPCG(uint64(seed)^slowStream, h.Sum64()))
+	if m.Drift.on() {
+		s.driftPhase = slow.Float64() * 4 * m.Drift.Span / m.Drift.RatePerHour
+	}
+	if m.Walk.on() {
+		s.walk = newWalk(m.Walk, walkSlope*m.Walk.Step.Hours(), func() float64 { return truncNorm(slow) })
+	}
 	return s, nil
+}
+
+// slowStream separates the stream of a signal's slow parts from its
+// noise stream.
+const slowStream = 0x736c6f77 // "slow"
+
+// defaultLongitude places sites without coordinates on the China
+// Standard Time meridian.
+const defaultLongitude = 120
+
+func truncNorm(r *rand.Rand) float64 {
+	z := r.NormFloat64()
+	for math.Abs(z) > truncZ {
+		z = r.NormFloat64()
+	}
+	return z
 }
 
 // fallbackBaseline derives an operating value from setpoints alone.
@@ -197,27 +186,77 @@ func fallbackBaseline(k *sensors.Kind, low, high float64) float64 {
 	}
 }
 
-// Next returns the next sample.
-func (s *Signal) Next() float64 {
-	z := s.rng.NormFloat64()
-	for math.Abs(z) > truncZ {
-		z = s.rng.NormFloat64()
+// SetStart sets the device time at elapsed 0, which places the daily
+// cycle; until it is called the run starts at the zero time.
+func (s *Signal) SetStart(start time.Time) { s.start = start }
+
+// SetLongitude places the sensor's site, in degrees east, for the daily
+// cycle's local solar time; by default it is on the China Standard Time
+// meridian, 120°E.
+func (s *Signal) SetLongitude(lon float64) { s.lonHours = lon / 15 }
+
+// Level is the noise-free value at elapsed: the baseline plus the daily
+// cycle, the drift and the random walk. It is a pure function of the
+// seed and elapsed, whatever was asked before.
+func (s *Signal) Level(elapsed time.Duration) float64 {
+	v := s.baseline
+	m := s.model
+	if m.Diurnal.on() {
+		// Hours of local solar time since the last midnight.
+		t := s.start.Add(elapsed)
+		h := math.Mod(float64(t.Unix()%86400)/3600+float64(t.Nanosecond())/3.6e12+s.lonHours, 24)
+		v += m.Diurnal.Amplitude * math.Cos(2*math.Pi*(h-m.Diurnal.Peak.Hours())/24)
 	}
-	return s.clamp(s.round(s.baseline + s.sigma*z))
+	if m.Drift.on() {
+		// A triangle wave between −Span and +Span, Span·4/rate hours long.
+		period := 4 * m.Drift.Span
+		p := math.Mod(m.Drift.RatePerHour*(elapsed.Hours()+s.driftPhase), period)
+		if p < 0 {
+			p += period
+		}
+		if p < 2*m.Drift.Span {
+			v += p - m.Drift.Span
+		} else {
+			v += 3*m.Drift.Span - p
+		}
+	}
+	if s.walk != nil {
+		v += s.walk.at(elapsed)
+	}
+	return v
 }
 
-// Baseline is the value the signal varies around.
+// Sample returns the next reading, taken at elapsed: the level plus one
+// draw of noise, quantized and clamped like a transmitter's output.
+// Samples come from one stream in call order, so a run must ask for them
+// in its order.
+func (s *Signal) Sample(elapsed time.Duration) float64 {
+	v, _ := s.sample(elapsed)
+	return v
+}
+
+func (s *Signal) sample(elapsed time.Duration) (v, level float64) {
+	level = s.Level(elapsed)
+	return s.clamp(s.round(level + s.model.Noise*truncNorm(s.rng))), level
+}
+
+// Model is the model the signal follows, after scaling to the sensor's
+// safe band and slope budget.
+func (s *Signal) Model() Model { return s.model }
+
+// Baseline is the value the signal varies around; its level stays
+// within the model's amplitudes of it.
 func (s *Signal) Baseline() float64 { return s.baseline }
 
 // Sigma is the noise's standard deviation before truncation.
-func (s *Signal) Sigma() float64 { return s.sigma }
+func (s *Signal) Sigma() float64 { return s.model.Noise }
 
 // Decimals is the instrument resolution as digits after the point; the
 // encoder prints values with exactly this many.
 func (s *Signal) Decimals() int { return s.decimals }
 
 // SafeBand returns the restore values of the nearest low and high
-// setpoints; an open side is an infinity. Noise alone stays strictly
+// setpoints; an open side is an infinity. The signal alone stays strictly
 // between them.
 func (s *Signal) SafeBand() (low, high float64) { return s.low, s.high }
 
@@ -226,11 +265,11 @@ func (s *Signal) SafeBand() (low, high float64) { return s.low, s.high }
 func (s *Signal) Quantize(v float64) float64 { return s.clamp(s.round(v)) }
 
 // quantizeToward quantizes an incident value by cutting toward the
-// baseline rather than rounding. A setpoint on the resolution grid is then
-// reached at the same moment as by the exact ramp, so ground truth holds
-// to the sample.
-func (s *Signal) quantizeToward(v float64) float64 {
-	if v >= s.baseline {
+// sensor's level rather than rounding. A setpoint on the resolution grid
+// is then reached at the same moment as by the exact ramp, so ground
+// truth holds to the sample.
+func (s *Signal) quantizeToward(v, level float64) float64 {
+	if v >= level {
 		v = math.Floor(v*s.scale+1e-9) / s.scale
 	} else {
 		v = math.Ceil(v*s.scale-1e-9) / s.scale
@@ -248,7 +287,9 @@ func (s *Signal) clamp(v float64) float64 {
 }
 
 // Signal builds the signal of a registry sensor of this fleet, using its
-// design operating value from Nominal when there is one.
+// design operating value from Nominal when there is one, its kind's model
+// from Models (else KindModel) and its site's longitude from Places. Call
+// SetStart with the run's device start before asking for values.
 func (f Fleet) Signal(s *sensors.Sensor, seed int64) (*Signal, error) {
 	k := s.KindInfo()
 	if k == nil {
@@ -259,9 +300,16 @@ func (f Fleet) Signal(s *sensors.Sensor, seed int64) (*Signal, error) {
 	if !ok {
 		nominal = math.NaN()
 	}
-	sig, err := NewSignal(k, s.EffectiveSetpoints(), nominal, seed, key)
+	m, ok := f.Models[k.ID]
+	if !ok {
+		m = KindModel(k)
+	}
+	sig, err := NewModelSignal(k, m, s.EffectiveSetpoints(), nominal, seed, key)
 	if err != nil {
 		return nil, fmt.Errorf("sensor %s: %w", key, err)
+	}
+	if p, ok := f.Places[s.Site]; ok && p.HasCoordinates {
+		sig.SetLongitude(p.Lon)
 	}
 	return sig, nil
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -26,8 +27,9 @@ func TestSignalsStaySafe(t *testing.T) {
 				sps := s.EffectiveSetpoints()
 				low, high := sig.SafeBand()
 				scale := math.Pow10(sig.Decimals())
+				step := k.Interval
 				for i := range samples {
-					v := sig.Next()
+					v := sig.Sample(time.Duration(i) * step)
 					if !k.InRange(v) {
 						t.Fatalf("sample %d: %g outside %g..%g", i, v, k.Min, k.Max)
 					}
@@ -61,7 +63,7 @@ func TestSignalDeterministic(t *testing.T) {
 		}
 		out := make([]float64, samples)
 		for i := range out {
-			out[i] = sig.Next()
+			out[i] = sig.Sample(time.Duration(i) * time.Minute)
 		}
 		return out
 	}

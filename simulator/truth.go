@@ -109,20 +109,22 @@ type TruthTarget struct {
 const crossingStep = 100 * time.Millisecond
 
 // crossingsOf finds when the noise-free value of ref under inc first trips
-// each setpoint that its baseline does not.
-func crossingsOf(inc Incident, ref SensorRef, baseline float64, sps []sensors.Setpoint) []time.Duration {
+// each setpoint that its level at the incident's start does not; level is
+// the sensor's noise-free signal (Signal.Level).
+func crossingsOf(inc Incident, ref SensorRef, level func(time.Duration) float64, sps []sensors.Setpoint) []time.Duration {
 	start, end := inc.Span()
 	value := func(t time.Duration) (float64, bool) {
-		v, ok := inc.Apply(ref, t, baseline, baseline)
+		l := level(t)
+		v, ok := inc.Apply(ref, t, l, l)
 		return v, ok && !math.IsNaN(v)
 	}
 	out := make([]time.Duration, len(sps))
 	for i, sp := range sps {
 		out[i] = -1
-		if sp.Trips(baseline) {
+		if sp.Trips(level(start)) {
 			continue
 		}
-		lo := start - crossingStep // before the start the value is the baseline
+		lo := start - crossingStep // before the start the value is the level
 		for t := start; t < end; t += crossingStep {
 			v, ok := value(t)
 			if !ok || !sp.Trips(v) {
@@ -193,8 +195,9 @@ func BuildTruth(fleet Fleet, cat *sensors.Catalog, scenario string, seed int64, 
 			if err != nil {
 				return nil, err
 			}
+			sig.SetStart(start)
 			sps := sn.KindInfo().Resolve(sn.EffectiveSetpoints())
-			for i, at := range crossingsOf(inc, ref, sig.Baseline(), sps) {
+			for i, at := range crossingsOf(inc, ref, sig.Level, sps) {
 				if at < 0 {
 					continue
 				}

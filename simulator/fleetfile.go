@@ -1,0 +1,393 @@
+package simulator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/riskmon/riskmon/sensors"
+	"go.yaml.in/yaml/v3"
+)
+
+// fleetFile is a fleet section: the `fleet:` of a scenario, or the whole
+// of a fleet file. Exactly one of SitesPerSector, Synthetic and Sites
+// builds the sites; none means one demo site per sector.
+type fleetFile struct {
+	SitesPerSector int `yaml:"sites_per_sector"`
+	Synthetic      *struct {
+		Sites          int `yaml:"sites"`
+		SensorsPerSite int `yaml:"sensors_per_site"`
+	} `yaml:"synthetic"`
+	Sites []siteGroup `yaml:"sites"`
+	// Format is every gateway's payload format; Formats overrides it
+	// per site ("gas-01") or gateway ("gas-01/gw2").
+	Format  string            `yaml:"format"`
+	Formats map[string]string `yaml:"formats"`
+	// Models override fields of a kind's default signal model.
+	Models map[string]modelFile `yaml:"models"`
+}
+
+// siteGroup is Count sites of one template, where and how named.
+type siteGroup struct {
+	Template string   `yaml:"template"`
+	Count    int      `yaml:"count"`
+	Prefix   string   `yaml:"prefix"`
+	Name     string   `yaml:"name"`
+	Region   string   `yaml:"region"`
+	Lat      *float64 `yaml:"lat"`
+	Lon      *float64 `yaml:"lon"`
+	SpreadKm float64  `yaml:"spread_km"`
+}
+
+// modelFile is a partial Model: what it gives replaces the default.
+type modelFile struct {
+	Typical  *float64 `yaml:"typical"`
+	Noise    *float64 `yaml:"noise"`
+	Decimals *int     `yaml:"decimals"`
+	Diurnal  *Diurnal `yaml:"diurnal"`
+	Drift    *Drift   `yaml:"drift"`
+	Walk     *Walk    `yaml:"walk"`
+}
+
+// LoadFleet reads a fleet file: the same keys as a scenario's `fleet:`
+// section at its top level.
+func LoadFleet(path string) (Fleet, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Fleet{}, err
+	}
+	return ParseFleet(path, bytes.NewReader(data))
+}
+
+// ParseFleet reads a fleet file; name prefixes its error messages, which
+// carry the line of each problem.
+func ParseFleet(name string, r io.Reader) (Fleet, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Fleet{}, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Fleet{}, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return Fleet{}, fmt.Errorf("%s: empty fleet file", name)
+	}
+	f, errs := parseFleet(name, doc.Content[0])
+	if err := errors.Join(errs...); err != nil {
+		return Fleet{}, err
+	}
+	return f, nil
+}
+
+// parseFleet builds the fleet a fleet section describes. Errors are
+// "name:line: message"; the line is the key's or entry's.
+func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
+	var errs []error
+	fail := func(line int, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+	}
+	if n == nil {
+		return DemoFleet(1), nil
+	}
+	if n.Kind != yaml.MappingNode {
+		fail(n.Line, "fleet: want a mapping")
+		return Fleet{}, errs
+	}
+	// Both checks report "line N: …" per problem; put N in front.
+	atLine := func(err error) {
+		for _, e := range flatten(err) {
+			for _, msg := range strings.Split(strings.TrimPrefix(e.Error(), "yaml: unmarshal errors:\n"), "\n") {
+				msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: "))
+				l := n.Line
+				if m := lineMsg.FindStringSubmatch(msg); m != nil {
+					l, _ = strconv.Atoi(m[1])
+					msg = m[2]
+				}
+				fail(l, "fleet: %s", msg)
+			}
+		}
+	}
+	if err := checkFields(n, reflect.TypeOf(fleetFile{})); err != nil {
+		atLine(err)
+		return Fleet{}, errs
+	}
+	var raw fleetFile
+	if err := n.Decode(&raw); err != nil {
+		atLine(err)
+		return Fleet{}, errs
+	}
+	line := func(key string) int {
+		if k, _ := mapValue(n, key); k != nil {
+			return k.Line
+		}
+		return n.Line
+	}
+
+	var f Fleet
+	builders := 0
+	for _, set := range []bool{raw.SitesPerSector != 0, raw.Synthetic != nil, raw.Sites != nil} {
+		if set {
+			builders++
+		}
+	}
+	switch {
+	case builders > 1:
+		fail(n.Line, "fleet: give one of sites_per_sector, synthetic and sites")
+		return Fleet{}, errs
+	case raw.Synthetic != nil:
+		if raw.Synthetic.Sites <= 0 || raw.Synthetic.SensorsPerSite <= 0 {
+			fail(line("synthetic"), "fleet: synthetic sites and sensors_per_site must be positive")
+		}
+		f = SyntheticFleet(raw.Synthetic.Sites, raw.Synthetic.SensorsPerSite)
+	case raw.Sites != nil:
+		_, v := mapValue(n, "sites")
+		var groups []SiteGroup
+		for i, g := range raw.Sites {
+			gl := v.Line
+			if i < len(v.Content) {
+				gl = v.Content[i].Line
+			}
+			sg, err := g.resolve()
+			if err != nil {
+				fail(gl, "fleet: sites[%d]: %v", i, err)
+				continue
+			}
+			groups = append(groups, sg)
+		}
+		if len(groups) == 0 && len(errs) == 0 {
+			fail(line("sites"), "fleet: sites: no site groups")
+		}
+		if len(errs) > 0 {
+			return Fleet{}, errs
+		}
+		var err error
+		if f, err = GroupFleet(groups); err != nil {
+			fail(line("sites"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+			return Fleet{}, errs
+		}
+	case raw.SitesPerSector < 0:
+		fail(line("sites_per_sector"), "fleet: sites_per_sector must be positive")
+	default:
+		f = DemoFleet(raw.SitesPerSector)
+	}
+
+	if ff, err := ParseFormat(raw.Format); err != nil {
+		fail(line("format"), "fleet: format: %v", err)
+	} else {
+		f.Format = ff
+	}
+	for _, key := range slices.Sorted(maps.Keys(raw.Formats)) {
+		ff, err := ParseFormat(raw.Formats[key])
+		if err != nil {
+			fail(line("formats"), "fleet: formats: %s: %v", key, err)
+			continue
+		}
+		if f.Formats == nil {
+			f.Formats = map[string]Format{}
+		}
+		f.Formats[key] = ff
+	}
+	if err := f.checkFormats(); err != nil {
+		fail(line("formats"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+	}
+	cat := sensors.DefaultCatalog()
+	_, models := mapValue(n, "models")
+	for _, id := range slices.Sorted(maps.Keys(raw.Models)) {
+		ml := line("models")
+		if k, _ := mapValue(models, id); k != nil {
+			ml = k.Line
+		}
+		k, ok := cat.Kind(sensors.KindID(id))
+		if !ok {
+			fail(ml, "fleet: models: unknown kind %q", id)
+			continue
+		}
+		m := raw.Models[id].apply(KindModel(k))
+		if err := m.Validate(); err != nil {
+			fail(ml, "fleet: models: %s: %v", id, err)
+			continue
+		}
+		if f.Models == nil {
+			f.Models = map[sensors.KindID]Model{}
+		}
+		f.Models[k.ID] = m
+	}
+	return f, errs
+}
+
+// lineMsg splits yaml.v3's and checkFields' "line N: message".
+var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// flatten splits an errors.Join into its errors.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// mapValue returns key's key and value nodes in mapping m.
+func mapValue(m *yaml.Node, key string) (k, v *yaml.Node) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i], m.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+func (mf modelFile) apply(m Model) Model {
+	if mf.Typical != nil {
+		m.Typical, m.HasTypical = *mf.Typical, true
+	}
+	if mf.Noise != nil {
+		m.Noise = *mf.Noise
+	}
+	if mf.Decimals != nil {
+		m.Decimals = *mf.Decimals
+	}
+	if mf.Diurnal != nil {
+		m.Diurnal = *mf.Diurnal
+	}
+	if mf.Drift != nil {
+		m.Drift = *mf.Drift
+	}
+	if mf.Walk != nil {
+		m.Walk = *mf.Walk
+	}
+	return m
+}
+
+// SiteGroup is Count sites built from one site template.
+type SiteGroup struct {
+	// Template is a template id (TemplateIDs) or a sector, which means
+	// that sector's template.
+	Template string
+	Count    int
+	// Prefix is the site id prefix ("nb-hz" gives nb-hz-01, nb-hz-02…);
+	// empty means the template's. Sites sharing a prefix are numbered
+	// on across groups.
+	Prefix string
+	// Name is the site name with one %d (or %02d…) for the site number;
+	// empty means the template's, followed by the region.
+	Name string
+	// Region, and Lat/Lon when HasCoordinates, place the first site;
+	// the others are spread over a disc of SpreadKm radius around it.
+	Region         string
+	Lat, Lon       float64
+	HasCoordinates bool
+	SpreadKm       float64
+}
+
+func (g siteGroup) resolve() (SiteGroup, error) {
+	sg := SiteGroup{Template: g.Template, Count: g.Count, Prefix: g.Prefix, Name: g.Name, Region: g.Region, SpreadKm: g.SpreadKm}
+	switch {
+	case g.Template == "":
+		return sg, fmt.Errorf("template is required (one of %s, or a sector)", strings.Join(TemplateIDs(), ", "))
+	case (g.Lat == nil) != (g.Lon == nil):
+		return sg, errors.New("give lat and lon together")
+	case g.Lat != nil:
+		sg.Lat, sg.Lon, sg.HasCoordinates = *g.Lat, *g.Lon, true
+	}
+	return sg, sg.validate()
+}
+
+func (g SiteGroup) validate() error {
+	if _, ok := findTemplate(g.Template); !ok {
+		return fmt.Errorf("unknown template %q (want one of %s, or a sector: %s)", g.Template, strings.Join(TemplateIDs(), ", "), sectorList())
+	}
+	switch {
+	case g.Count <= 0:
+		return fmt.Errorf("count %d must be positive", g.Count)
+	case g.Prefix != "" && strings.ContainsAny(g.Prefix, "/+# "):
+		return fmt.Errorf("prefix %q must not contain '/', '+', '#' or spaces (it becomes part of MQTT topics)", g.Prefix)
+	case g.HasCoordinates && (math.Abs(g.Lat) > 90 || math.Abs(g.Lon) > 180):
+		return fmt.Errorf("lat %g, lon %g: want -90..90 and -180..180", g.Lat, g.Lon)
+	case g.SpreadKm < 0:
+		return fmt.Errorf("spread_km %g must not be negative", g.SpreadKm)
+	case g.SpreadKm > 0 && !g.HasCoordinates:
+		return errors.New("spread_km needs lat and lon")
+	}
+	if g.Name != "" {
+		if strings.Count(g.Name, "%") != 1 || strings.Contains(fmt.Sprintf(g.Name, 1), "%!") {
+			return fmt.Errorf("name %q: want one %%d (or %%02d) for the site number", g.Name)
+		}
+	}
+	return nil
+}
+
+func sectorList() string {
+	var s []string
+	for _, sec := range sensors.Sectors() {
+		s = append(s, string(sec))
+	}
+	return strings.Join(s, ", ")
+}
+
+// GroupFleet builds a fleet of site groups, in order, each site
+// instrumented as its template says (the demo fleet's sensor ids).
+func GroupFleet(groups []SiteGroup) (Fleet, error) {
+	b := newBuilder()
+	b.f.Places = map[string]Place{}
+	for i, g := range groups {
+		if err := g.validate(); err != nil {
+			return Fleet{}, fmt.Errorf("simulator fleet: group %d: %w", i+1, err)
+		}
+		t, _ := findTemplate(g.Template)
+		if g.Prefix != "" {
+			t.prefix = g.Prefix
+		}
+		switch {
+		case g.Name != "":
+			t.name = g.Name
+		case g.Region != "":
+			t.name += ", " + strings.ReplaceAll(g.Region, "%", "%%")
+		}
+		for j := range g.Count {
+			site := b.site(t)
+			p := Place{Region: g.Region}
+			if g.HasCoordinates {
+				p.Lat, p.Lon = spread(g.Lat, g.Lon, g.SpreadKm, j, g.Count)
+				p.HasCoordinates = true
+			}
+			b.f.Places[site] = p
+			b.templateSite(site, t, len(t.points))
+		}
+	}
+	return b.f, nil
+}
+
+// spread places site j of n on a sunflower spiral over a disc of radius
+// km around lat/lon: evenly covered, the same every time.
+func spread(lat, lon, km float64, j, n int) (float64, float64) {
+	if km == 0 || n == 1 {
+		return lat, lon
+	}
+	r := km * math.Sqrt(float64(j)/float64(n-1))
+	theta := float64(j) * math.Pi * (3 - math.Sqrt(5)) // the golden angle
+	const kmPerDegree = 111.32
+	dLat := r * math.Cos(theta) / kmPerDegree
+	dLon := r * math.Sin(theta) / (kmPerDegree * math.Max(math.Cos(lat*math.Pi/180), 0.01))
+	round := func(v float64) float64 { return math.Round(v*1e5) / 1e5 }
+	return round(math.Max(-90, math.Min(90, lat+dLat))), round(math.Mod(lon+dLon+540, 360) - 180)
+}
