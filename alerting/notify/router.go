@@ -27,6 +27,13 @@ type Route struct {
 	// in path.Match, e.g. "hz-*" or "*_high".
 	Sites []string `yaml:"sites"`
 	Rules []string `yaml:"rules"`
+	// Types match the event's type (fired, escalated, deescalated,
+	// resolved, acknowledged, reminder): a channel that should hear of
+	// an alert once, not be reminded, leaves reminder out.
+	Types []string `yaml:"types"`
+	// SkipLate leaves out retrospective events (readings that arrived
+	// late), for channels that page people.
+	SkipLate bool `yaml:"skip_late"`
 	// Continue goes on to the next route after this one matched; by
 	// default the first matching route ends the search, as in
 	// Alertmanager.
@@ -63,6 +70,12 @@ func Match(r Route, ev alerting.Event, sector string) bool {
 		}
 	}
 	if len(r.Sectors) > 0 && !slices.Contains(r.Sectors, sector) {
+		return false
+	}
+	if len(r.Types) > 0 && !slices.Contains(r.Types, ev.Type.String()) {
+		return false
+	}
+	if r.SkipLate && ev.Late {
 		return false
 	}
 	return matchAny(r.Sites, ev.Site) && matchAny(r.Rules, ev.Rule)
@@ -132,6 +145,12 @@ func NewRouter(opts RouterOptions, notifiers []alerting.Notifier, sector func(si
 		if rt.MinLevel != "" {
 			if _, err := sensors.ParseLevel(rt.MinLevel); err != nil {
 				errs = append(errs, fmt.Errorf("%s.min_level: %w", where, err))
+			}
+		}
+		for _, typ := range rt.Types {
+			var t alerting.EventType
+			if err := t.UnmarshalText([]byte(typ)); err != nil {
+				errs = append(errs, fmt.Errorf("%s.types: %w", where, err))
 			}
 		}
 		for _, p := range slices.Concat(rt.Sites, rt.Rules) {

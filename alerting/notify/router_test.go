@@ -16,6 +16,7 @@ func TestMatch(t *testing.T) {
 		return alerting.Event{Rule: rule, Site: site, Level: level, PrevLevel: prev}
 	}
 	orange := ev("combustible_gas_high", "hz-01", sensors.LevelOrange, sensors.LevelNone)
+	orange.Type = alerting.EventFired
 	tests := []struct {
 		name   string
 		route  Route
@@ -42,6 +43,10 @@ func TestMatch(t *testing.T) {
 		{"rule pattern", Route{Rules: []string{"*_high"}}, orange, "", true},
 		{"rule other", Route{Rules: []string{"sensor_*"}}, orange, "", false},
 		{"all must match", Route{MinLevel: "orange", Sectors: []string{"hazchem"}, Sites: []string{"hz-*"}, Rules: []string{"sensor_*"}}, orange, "hazchem", false},
+		{"type listed", Route{Types: []string{"fired", "escalated"}}, orange, "", true},
+		{"reminder not listed", Route{Types: []string{"fired", "escalated"}}, func() alerting.Event { e := orange; e.Type = alerting.EventReminder; return e }(), "", false},
+		{"skip late, live event", Route{SkipLate: true}, orange, "", true},
+		{"skip late, late event", Route{SkipLate: true}, func() alerting.Event { e := orange; e.Late = true; return e }(), "", false},
 		{"all match", Route{MinLevel: "orange", Sectors: []string{"hazchem"}, Sites: []string{"hz-*"}, Rules: []string{"combustible_*"}}, orange, "hazchem", true},
 	}
 	for _, tt := range tests {
@@ -166,6 +171,7 @@ func TestNewRouterRejects(t *testing.T) {
 		{"unknown default", RouterOptions{Default: []string{"x"}}, ns},
 		{"no notifiers", RouterOptions{Routes: []Route{{}}}, ns},
 		{"bad level", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, MinLevel: "purple"}}}, ns},
+		{"bad type", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, Types: []string{"paged"}}}}, ns},
 		{"bad pattern", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, Sites: []string{"["}}}}, ns},
 		{"duplicate names", RouterOptions{}, []alerting.Notifier{&recorder{name: "a"}, &recorder{name: "a"}}},
 	}
