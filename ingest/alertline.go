@@ -16,6 +16,10 @@ type AlertLine struct {
 	Level                                      uint8
 	Value, Setpoint                            float64
 	At                                         time.Time
+	// Marks, written only when set: a dashboard can grey out planned
+	// and shelved alerts and tell late ones apart.
+	Late, Planned, Flapping bool
+	Shelved                 string
 }
 
 // AppendAlertLine encodes an alert event as line protocol at millisecond
@@ -40,6 +44,18 @@ func AppendAlertLine(b []byte, a *AlertLine) []byte {
 	b = strconv.AppendFloat(b, a.Setpoint, 'f', -1, 64)
 	b = append(b, ",value="...)
 	b = strconv.AppendFloat(b, a.Value, 'f', -1, 64)
+	for _, f := range [...]struct {
+		on   bool
+		name string
+	}{{a.Late, ",late=true"}, {a.Planned, ",planned=true"}, {a.Flapping, ",flapping=true"}} {
+		if f.on {
+			b = append(b, f.name...)
+		}
+	}
+	if a.Shelved != "" {
+		b = append(b, ",shelved="...)
+		b = appendFieldString(b, a.Shelved)
+	}
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, a.At.UnixMilli(), 10)
 	return append(b, '\n')

@@ -262,3 +262,30 @@ func TestAppendAlertLine(t *testing.T) {
 		t.Fatalf("AppendAlertLine =\n%s want\n%s", got, want)
 	}
 }
+
+// The marks of an event are fields, present only when set, and parse as
+// line protocol.
+func TestAppendAlertLineMarks(t *testing.T) {
+	base := AlertLine{Rule: "r", Site: "s", Sensor: "x", Type: "fired", AlertID: "id", Level: 1, At: time.UnixMilli(1)}
+	tests := []struct {
+		name string
+		edit func(*AlertLine)
+		want string // the field list after value=0
+	}{
+		{"none", func(*AlertLine) {}, ""},
+		{"late", func(a *AlertLine) { a.Late = true }, ",late=true"},
+		{"planned and shelved", func(a *AlertLine) { a.Planned, a.Shelved = true, `s"1` }, `,planned=true,shelved="s\"1"`},
+		{"flapping", func(a *AlertLine) { a.Flapping = true }, ",flapping=true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := base
+			tt.edit(&a)
+			got := string(AppendAlertLine(nil, &a))
+			want := `alert_event,level=1,rule=r,sensor=x,site=s,type=fired alert_id="id",message="",setpoint=0,value=0` + tt.want + " 1\n"
+			if got != want {
+				t.Fatalf("got\n%s want\n%s", got, want)
+			}
+		})
+	}
+}

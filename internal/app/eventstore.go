@@ -36,6 +36,7 @@ func (e *eventStore) Emit(ev alerting.Event) {
 	e.buf = ingest.AppendAlertLine(e.buf[:0], &ingest.AlertLine{
 		Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Type: ev.Type.String(), AlertID: ev.AlertID,
 		Message: ev.Message, Level: uint8(ev.Level), Value: ev.Value, Setpoint: ev.Setpoint, At: ev.At,
+		Late: ev.Late, Planned: ev.Planned, Flapping: ev.Flapping, Shelved: ev.Shelved,
 	})
 	if !e.sp.TryAppend(e.buf, 0) {
 		e.unstored.Inc()
