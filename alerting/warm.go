@@ -12,6 +12,7 @@ import (
 // its trend, forecast, rate and stuck rules a blind first window.
 type ColdSensor struct {
 	Site, Sensor string
+	Kind         sensors.KindID
 	// Since is the start of the sensor's longest look-back: the oldest
 	// device time a warm-up reading is of use.
 	Since time.Time
@@ -34,7 +35,7 @@ func (e *Engine) Cold(now time.Time) []ColdSensor {
 			if s.evaluated && s.last >= n-back && (s.win == nil || s.win.n > 0) {
 				continue
 			}
-			out = append(out, ColdSensor{Site: s.site, Sensor: s.sensor, Since: unixTime(n - back)})
+			out = append(out, ColdSensor{Site: s.site, Sensor: s.sensor, Kind: s.kind, Since: unixTime(n - back)})
 		}
 		sh.mu.Unlock()
 	}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
@@ -34,11 +38,32 @@ func newServe(g *globals) *cobra.Command {
 			}
 			log.Info("riskmon serving", "sensors", reg.Len(), "sites", len(reg.Sites()),
 				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics")
-			return svc.Run(cmd.Context())
+			svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) { return loadConfig(path) })
+			ctx := cmd.Context()
+			go reloadOnHangup(ctx, svc)
+			return svc.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
 	return cmd
+}
+
+// reloadOnHangup reloads the rules and the registry on every SIGHUP
+// until ctx ends; a refused reload is logged and the old rules keep
+// running.
+func reloadOnHangup(ctx context.Context, svc *app.Service) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			// Reload logs its own outcome.
+			_, _ = svc.Reload(ctx, "SIGHUP", "")
+		}
+	}
 }
 
 func loadConfig(path string) (config.Config, *sensors.Registry, error) {

@@ -70,6 +70,8 @@ type Service struct {
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
 	httpSrv       *http.Server
+	// state is the engine's snapshot file and hot reload (reload.go).
+	state engineState
 }
 
 // New builds a service; nothing is started until Run.
@@ -178,10 +180,14 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// A gateway known to be offline is one gateway_offline alert, not
 	// a sensor_stale per sensor behind it.
 	opts.Inhibit = func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) }
+	stateOptions(cfg, &opts)
 	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
 	if err != nil {
 		return nil, err
 	}
+	// Before ingest starts: pending on-delays, firing alerts and windows
+	// carry on from the last run.
+	s.restoreEngine()
 
 	password, err := cfg.MQTTPassword()
 	if err != nil {
@@ -216,16 +222,15 @@ func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
 	}
 }
 
-// evaluate runs the live rules on a message's readings. Store-and-forward
-// (historical) readings are stored but not evaluated here: a gateway
-// replaying its buffer after an outage must not page anyone as if the
-// values were current.
+// evaluate runs the rules on a message's readings, on device time.
+// Store-and-forward (historical) and late readings are evaluated too; the
+// engine marks their events late, so a gateway replaying its buffer
+// after an outage is recorded without paging as if it were happening now
+// (docs/alerting.md#late-and-out-of-order-readings).
 func (s *Service) evaluate(rs []sensors.Reading) {
 	s.Console.Readings(rs)
 	for _, r := range rs {
-		if !r.Historical {
-			s.Engine.Evaluate(r)
-		}
+		s.Engine.Evaluate(r)
 	}
 }
 
@@ -375,6 +380,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/alerts/open", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) }))
 	mux.HandleFunc("GET /api/alarm-health", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Health.Snapshot()) }))
 	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
+	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
 	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
 	// The operator console: its page at / and its API under /api/v1.
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Logger: s.log.With("component", "console")}))
@@ -482,8 +488,21 @@ func (s *Service) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.watch(watchCtx, time.Second)
+	// Windows without restored state are filled from InfluxDB before
+	// the first live reading.
+	s.warmUp(ctx)
+	saveCtx, stopSave := context.WithCancel(ctx)
+	saveDone := make(chan struct{})
+	go func() { defer close(saveDone); s.saveStateEvery(saveCtx, snapshotEvery) }()
 
 	err := s.Pipeline.Run(ctx)
+	// Ingest has stopped: the last snapshot holds every reading
+	// evaluated, and no periodic save can overtake it.
+	stopSave()
+	<-saveDone
+	if serr := s.saveState(); serr != nil {
+		s.log.Error("alert state not saved at shutdown", "err", serr)
+	}
 
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -141,6 +141,15 @@ type Alerting struct {
 	For time.Duration `yaml:"for"`
 	// KindFor overrides For per sensor kind.
 	KindFor map[string]time.Duration `yaml:"kind_for"`
+	// OffDelay is the default off-delay of threshold rules: how long the
+	// value must stay past a restore value before the alert leaves that
+	// level. KindOffDelay overrides it per sensor kind.
+	OffDelay     time.Duration            `yaml:"off_delay"`
+	KindOffDelay map[string]time.Duration `yaml:"kind_off_delay"`
+	// LateAfter is how long after its device time a reading may arrive
+	// and still count as live (default 2m; negative: only the gateway's
+	// historical mark makes a reading late).
+	LateAfter time.Duration `yaml:"late_after"`
 	// Forecast turns the time-to-threshold early warning on (default).
 	Forecast *bool `yaml:"forecast"`
 	// Rules are rule files (alerting/rulefile), as paths or glob
@@ -317,6 +326,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
 		errs = append(errs, "journal.retention and journal.segment must not be negative")
+	}
+	if c.Alerting.OffDelay < 0 {
+		errs = append(errs, "alerting.off_delay must not be negative")
+	}
+	for k, d := range c.Alerting.KindOffDelay {
+		if d < 0 {
+			errs = append(errs, fmt.Sprintf("alerting.kind_off_delay.%s must not be negative", k))
+		}
 	}
 	if _, err := c.Alerting.RepeatLevels(); err != nil {
 		errs = append(errs, err.Error())

@@ -1,0 +1,214 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/console"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// stateFile is the alert-engine snapshot inside state_dir.
+const stateFile = "alert-state"
+
+// snapshotEvery is how often the engine's state is saved while running,
+// besides at shutdown: what a crash can lose is at most this much of
+// on-delay progress (see docs/alerting.md#restart).
+const snapshotEvery = 30 * time.Second
+
+// engineState is the service's side of the engine's state: the snapshot
+// file, hot reload and its source.
+type engineState struct {
+	path string
+	// source reads the configuration and registry again for a reload;
+	// nil when the service was not started from files.
+	source   func() (config.Config, *sensors.Registry, error)
+	reloadMu sync.Mutex // one reload at a time
+
+	saveErrors prometheus.Counter
+	saveBytes  prometheus.Gauge
+	reloads    *prometheus.CounterVec
+}
+
+// stateOptions adds the configuration's off-delay and lateness to the
+// engine options. Rule files are more specific, so what they set stays.
+func stateOptions(cfg config.Config, opts *alerting.Options) {
+	if opts.OffDelay == 0 {
+		opts.OffDelay = cfg.Alerting.OffDelay
+	}
+	for k, d := range cfg.Alerting.KindOffDelay {
+		if opts.KindOffDelay == nil {
+			opts.KindOffDelay = map[sensors.KindID]time.Duration{}
+		}
+		if _, ok := opts.KindOffDelay[sensors.KindID(k)]; !ok {
+			opts.KindOffDelay[sensors.KindID(k)] = d
+		}
+	}
+	if opts.LateAfter == 0 {
+		opts.LateAfter = cfg.Alerting.LateAfter
+	}
+}
+
+// restoreEngine loads the snapshot of the last run into the new engine,
+// before ingest starts. A missing file is the first start; an unreadable
+// one is logged and counted, and the engine starts cold: refusing to
+// start would leave the site unmonitored.
+func (s *Service) restoreEngine() {
+	st := &s.state
+	st.path = s.cfg.StatePath(stateFile)
+	st.saveErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_alert_state_save_errors_total",
+		Help: "Failed saves of the alert engine's state snapshot."})
+	st.saveBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_alert_state_bytes",
+		Help: "Size of the last alert engine state snapshot saved."})
+	st.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "riskmon_rules_reloads_total",
+		Help: "Rule and registry reloads by result."}, []string{"result"})
+	restored := prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_alert_state_restored_rules",
+		Help: "Rule states restored from the snapshot at start (0 when none was)."})
+	s.prom.MustRegister(st.saveErrors, st.saveBytes, st.reloads, restored)
+	for _, r := range []string{"ok", "error"} {
+		st.reloads.WithLabelValues(r)
+	}
+	snap, err := alerting.LoadSnapshot(st.path)
+	if err != nil {
+		s.log.Error("alert state not restored; rules start cold", "path", st.path, "err", err)
+		return
+	}
+	if snap == nil {
+		s.log.Info("no alert state saved yet; rules start cold", "path", st.path)
+		return
+	}
+	rs := s.Engine.Restore(snap)
+	restored.Set(float64(rs.Kept))
+	s.log.Info("alert state restored", "path", st.path, "taken", snap.Taken, "kept", rs.Kept, "reset", rs.Reset,
+		"gone", rs.Gone, "closed", rs.Closed)
+}
+
+// saveState writes the engine's snapshot to the state dir.
+func (s *Service) saveState() error {
+	snap := s.Engine.Snapshot()
+	if err := alerting.SaveSnapshot(s.state.path, snap); err != nil {
+		s.state.saveErrors.Inc()
+		return err
+	}
+	return nil
+}
+
+// saveStateEvery saves the snapshot periodically until ctx ends.
+func (s *Service) saveStateEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.saveState(); err != nil {
+				s.log.Error("alert state not saved", "err", err)
+			}
+		}
+	}
+}
+
+// SetReloadSource names where Reload reads the configuration and the
+// registry again; `riskmon serve` passes its config file.
+func (s *Service) SetReloadSource(f func() (config.Config, *sensors.Registry, error)) {
+	s.state.source = f
+}
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	Sensors int `json:"sensors"`
+	alerting.RestoreStats
+	// NewSensors are in the new registry but not the one ingest was
+	// started with: their readings are rejected as unknown until riskmon
+	// is restarted.
+	NewSensors []string `json:"new_sensors,omitempty"`
+}
+
+// Reload reads the configuration and registry again and replaces the
+// engine's rules with theirs, keeping the state of every rule that did
+// not change. Only rule settings and the registry's sensors and
+// setpoints are taken up; other keys need a restart. An invalid file is
+// refused with its error and the old rules keep running. by (and remote,
+// for the API) say who asked; the journal records it as an operator
+// action.
+func (s *Service) Reload(ctx context.Context, by, remote string) (ReloadResult, error) {
+	st := &s.state
+	if st.source == nil {
+		return ReloadResult{}, errors.New("reload: the service was not started from a configuration file")
+	}
+	st.reloadMu.Lock()
+	defer st.reloadMu.Unlock()
+	res, err := s.reload(ctx)
+	if s.Journal != nil {
+		rec := console.AuditRecord{At: time.Now().UTC(), Action: "reload", User: by, Remote: remote,
+			Comment: fmt.Sprintf("rules reloaded: %d kept, %d reset, %d gone, %d alerts closed", res.Kept, res.Reset, res.Gone, res.Closed)}
+		if err != nil {
+			rec.Action, rec.Comment, rec.Reason = "reload_failed", "", err.Error()
+		}
+		s.Journal.Action(time.Time{}, rec)
+	}
+	if err != nil {
+		st.reloads.WithLabelValues("error").Inc()
+		s.log.Error("reload refused; the old rules keep running", "err", err)
+		return res, err
+	}
+	st.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("rules reloaded", "sensors", res.Sensors, "kept", res.Kept, "reset", res.Reset, "gone", res.Gone,
+		"closed", res.Closed, "new_sensors", len(res.NewSensors))
+	if len(res.NewSensors) > 0 {
+		s.log.Warn("sensors added to the registry are accepted by ingest only after a restart", "sensors", res.NewSensors)
+	}
+	return res, nil
+}
+
+func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
+	cfg, reg, err := s.state.source()
+	if err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
+	opts, err := EngineOptions(cfg, reg)
+	if err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
+	stateOptions(cfg, &opts)
+	opts.Inhibit = s.inhibitStale
+	rs, err := s.Engine.Reload(reg, opts)
+	if err != nil {
+		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
+	res := ReloadResult{Sensors: reg.Len(), RestoreStats: rs}
+	for _, sn := range reg.Sensors() {
+		if _, ok := s.reg.Lookup(sn.Site, sn.ID); !ok {
+			res.NewSensors = append(res.NewSensors, sn.Site+"/"+sn.ID)
+		}
+	}
+	// Sensors whose windows came over keep them; new ones are warmed.
+	go s.warmUp(context.WithoutCancel(ctx))
+	return res, nil
+}
+
+// inhibitStale keeps sensor_stale from being raised per sensor behind a
+// gateway that has its own open gateway_offline alert.
+func (s *Service) inhibitStale(site, gw string) bool {
+	return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw)
+}
+
+// serveReload is POST /api/v1/admin/reload: an admin reloads the rules
+// and the registry; the reload is journaled as an operator action.
+func (s *Service) serveReload(w http.ResponseWriter, r *http.Request, p console.Principal) {
+	res, err := s.Reload(r.Context(), p.Name, r.RemoteAddr)
+	if err != nil {
+		http.Error(w, strings.TrimPrefix(err.Error(), "reload: "), http.StatusUnprocessableEntity)
+		return
+	}
+	writeJSON(w, res)
+}
