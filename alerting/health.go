@@ -64,9 +64,10 @@ type Health struct {
 type subjectKey3 struct{ rule, site, sensor string }
 
 type openAlarm struct {
-	rule, site, sensor string
-	level              sensors.Level
-	since              int64 // wall ns at fired
+	rule, site, sensor         string
+	level                      sensors.Level
+	since                      int64 // wall ns at fired
+	shelved, planned, flapping bool  // marks of its last event
 }
 
 // NewHealth returns a Health passing events to next (nil: nowhere).
@@ -104,9 +105,12 @@ func (h *Health) Emit(ev Event) {
 	switch ev.Type {
 	case EventFired:
 		h.fired(ev, now)
-	case EventEscalated, EventDeescalated:
+	case EventEscalated, EventDeescalated, EventAcknowledged:
 		if a, ok := h.open[ev.AlertID]; ok {
-			a.level = ev.Level
+			if ev.Type != EventAcknowledged {
+				a.level = ev.Level
+			}
+			a.shelved, a.planned, a.flapping = ev.Shelved != "", ev.Planned, ev.Flapping
 			h.open[ev.AlertID] = a
 		}
 	case EventResolved:
@@ -118,8 +122,13 @@ func (h *Health) Emit(ev Event) {
 }
 
 func (h *Health) fired(ev Event, now int64) {
+	h.open[ev.AlertID] = openAlarm{rule: ev.Rule, site: ev.Site, sensor: ev.Sensor, level: ev.Level, since: now,
+		shelved: ev.Shelved != "", planned: ev.Planned, flapping: ev.Flapping}
+	if ev.Shelved != "" || ev.Planned {
+		// Not annunciated, so not part of the operator's load.
+		return
+	}
 	h.perMinute.add(now)
-	h.open[ev.AlertID] = openAlarm{rule: ev.Rule, site: ev.Site, sensor: ev.Sensor, level: ev.Level, since: now}
 	r := h.rules[ev.Rule]
 	if r == nil {
 		r = ptr(newCountRing(int(badActorWindow/time.Hour), time.Hour))
@@ -189,6 +198,16 @@ type HealthSnapshot struct {
 	// or composite rules) that raised the most alarms in the last day.
 	TopRules   []BadActor `json:"top_rules"`
 	TopSensors []BadActor `json:"top_sensors"`
+	// Active counts the alarms open now and annunciated (EEMUA 191's
+	// standing alarms at an instant; target under 10); Shelved,
+	// OutOfService and Flapping count the open ones shelved, planned
+	// (out of service) and held for flapping. Shelved and planned alarms
+	// are not counted in the rates or the bad-actor lists: the operator
+	// was not alarmed by them.
+	Active       int `json:"active"`
+	Shelved      int `json:"shelved"`
+	OutOfService int `json:"out_of_service"`
+	Flapping     int `json:"flapping"`
 }
 
 // StandingAlarm is an alarm open longer than 24 hours.
@@ -232,6 +251,17 @@ func (h *Health) Snapshot() HealthSnapshot {
 	}
 	s.FloodSeconds = ft.Seconds()
 	for id, a := range h.open {
+		switch {
+		case a.planned:
+			s.OutOfService++
+		case a.shelved:
+			s.Shelved++
+		default:
+			s.Active++
+		}
+		if a.flapping {
+			s.Flapping++
+		}
 		if now-a.since > int64(standingAfter) {
 			s.Standing = append(s.Standing, StandingAlarm{ID: id, Rule: a.rule, Site: a.site, Sensor: a.sensor, Level: a.level, Since: unixTime(a.since)})
 		}

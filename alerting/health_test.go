@@ -181,3 +181,35 @@ func TestHealthEscalationKeepsAlarm(t *testing.T) {
 		t.Errorf("last 10 min %d", s.Last10Min)
 	}
 }
+
+// Shelved and planned alarms are open but not annunciated: counted as
+// such, and kept out of the operator's alarm rate and the bad actors.
+func TestHealthMarks(t *testing.T) {
+	h, _, _, _ := newTestHealth(t)
+	emit := func(id string, mark func(*Event)) {
+		ev := Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventFired, Level: sensors.LevelOrange}
+		if mark != nil {
+			mark(&ev)
+		}
+		h.Emit(ev)
+	}
+	emit("plain", nil)
+	emit("shelved", func(e *Event) { e.Shelved = "sh1" })
+	emit("planned", func(e *Event) { e.Planned, e.Shelved = true, "oos1" })
+	emit("flapping", func(e *Event) { e.Flapping = true })
+	s := h.Snapshot()
+	if s.Active != 2 || s.Shelved != 1 || s.OutOfService != 1 || s.Flapping != 1 {
+		t.Fatalf("active %d shelved %d out of service %d flapping %d; want 2 1 1 1", s.Active, s.Shelved, s.OutOfService, s.Flapping)
+	}
+	if s.Last10Min != 2 {
+		t.Fatalf("alarm rate counts %d, want 2 (shelved and planned are not annunciated)", s.Last10Min)
+	}
+	if len(s.TopSensors) != 2 {
+		t.Fatalf("bad actors %+v, want only the annunciated two", s.TopSensors)
+	}
+	// A shelf ending shows in the next event's marks.
+	h.Emit(Event{AlertID: "shelved", Rule: "r", Site: "s-1", Sensor: "shelved", Type: EventEscalated, Level: sensors.LevelRed})
+	if s := h.Snapshot(); s.Active != 3 || s.Shelved != 0 {
+		t.Fatalf("after unshelved escalation: active %d shelved %d, want 3 0", s.Active, s.Shelved)
+	}
+}
