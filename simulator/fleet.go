@@ -357,11 +357,12 @@ func DemoFleet(sitesPerSector int) Fleet {
 //     sensors, the last site cut short;
 //   - both: that many sites sharing that many sensors evenly, each
 //     site's drawn from its template in order; a site with more sensors
-//     than its template repeats the template on gateways of up to 20
-//     (as SyntheticFleet does).
+//     than its template has all of them on the template's gateways and
+//     the rest, the template's points again, on further gateways of up
+//     to 20 sensors.
 //
-// Sites that keep their template's layout have the demo fleet's sensor
-// ids, so scenarios written for the demo fleet play on them.
+// A site keeps its template's gateways and sensor ids as far as its
+// sensors go, so scenarios written for the demo fleet play on them.
 func SizedFleet(sites, sensorCount int) (Fleet, error) {
 	if sites < 0 || sensorCount < 0 || (sites == 0 && sensorCount == 0) {
 		return Fleet{}, fmt.Errorf("simulator fleet: want a positive number of sites or sensors, not %d and %d", sites, sensorCount)
@@ -391,14 +392,25 @@ func SizedFleet(sites, sensorCount int) (Fleet, error) {
 				n++
 			}
 			site := b.site(t)
-			if n <= len(t.points) {
-				b.templateSite(site, t, n)
-				continue
-			}
-			b.cycledSite(site, t, n)
+			b.templateSite(site, t, n)
+			b.extraSensors(site, t, n-len(t.points))
 		}
 	}
 	return b.f, nil
+}
+
+// extraSensors adds n more sensors to a site built from t, drawn in turn
+// from t's points, on gateways after the template's, 20 to a gateway.
+func (b *builder) extraSensors(site string, t template, n int) {
+	first := 0
+	for _, p := range t.points {
+		first = max(first, p.gateway)
+	}
+	for j := range n {
+		p := t.points[j%len(t.points)]
+		loc := fmt.Sprintf("%s #%d", p.location, j/len(t.points)+2)
+		b.sensor(site, p, first+1+j/syntheticGatewaySize, j%syntheticGatewaySize+1, loc)
+	}
 }
 
 // cycledSite adds n sensors drawn in turn from t's points to site, on

@@ -149,6 +149,16 @@ func TestSizedFleet(t *testing.T) {
 			}
 		}
 	}
+	// A site with more sensors than its template keeps the template's
+	// ids and adds gateways.
+	big, _ := SizedFleet(2, 100)
+	reg, _ := big.Registry(sensors.DefaultCatalog())
+	if s, ok := reg.Lookup("hz-01", "GT-201"); !ok || s.Gateway != "gw2" {
+		t.Errorf("hz-01 with 50 sensors: GT-201 %+v", s)
+	}
+	if s, ok := reg.Lookup("hz-01", "LT-301"); !ok || s.Kind != "tank_level" {
+		t.Errorf("hz-01 with 50 sensors: LT-301 %+v, want the first extra sensor", s)
+	}
 	// Whole template sites are the demo fleet's.
 	f, _ := SizedFleet(5, 0)
 	demo := DemoFleet(1)

@@ -25,6 +25,9 @@ func newSim(g *globals) *cobra.Command {
 		speed          float64
 		format         string
 		formats        []string
+		fleetFile      string
+		sites          int
+		sensorCount    int
 	)
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -37,6 +40,15 @@ scores the alerts riskmon raised against that truth (docs/simulator.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fleet := simulator.DemoFleet(sitesPerSector)
+			sized, err := buildFleet(fleetFile, sites, sensorCount)
+			switch {
+			case err != nil:
+				return err
+			case sized != nil && cmd.Flags().Changed("sites-per-sector"):
+				return errors.New("give --sites-per-sector or --fleet/--sites/--sensors, not both")
+			case sized != nil:
+				fleet = *sized
+			}
 			if err := setFormats(&fleet, format, formats); err != nil {
 				return err
 			}
@@ -94,6 +106,7 @@ scores the alerts riskmon raised against that truth (docs/simulator.md).`,
 	f.Float64Var(&leakPeak, "leak-peak", 60, "leak peak value in the sensor's unit")
 	f.StringVar(&format, "format", "json", "payload format of every gateway: json, lp or sparkplug")
 	f.StringSliceVar(&formats, "formats", nil, "per-site or per-gateway formats, e.g. gas-01=sparkplug,hz-01/gw2=lp")
+	addFleetFlags(cmd, &fleetFile, &sites, &sensorCount)
 	cmd.AddCommand(newSimRun(g), newSimScore(), newSimLoad(g))
 	return cmd
 }

@@ -23,6 +23,10 @@ type simRunOptions struct {
 	truth       string
 	registryOut string
 	dryRun      bool
+	// fleet, sites and sensors replace the scenario's fleet: a fleet
+	// file, or one sized from the templates.
+	fleet          string
+	sites, sensors int
 	// now is the wall clock at the start; zero means time.Now.
 	now time.Time
 }
@@ -56,13 +60,18 @@ rejects readings from the future) and the timestamps stay consistent.`,
 	f.StringVar(&o.truth, "truth", "", "write the ground truth (JSON lines) here")
 	f.StringVar(&o.registryOut, "registry-out", "", "write the scenario fleet's registry (YAML) here, for 'serve'")
 	f.BoolVar(&o.dryRun, "dry-run", false, "check the scenario, write --registry-out and --truth, and exit without publishing")
+	addFleetFlags(cmd, &o.fleet, &o.sites, &o.sensors)
 	_ = cmd.MarkFlagRequired("scenario")
 	return cmd
 }
 
 // runScenario plays a scenario and returns its ground truth.
 func runScenario(ctx context.Context, out io.Writer, log *slog.Logger, o simRunOptions) (*simulator.Truth, simulator.Stats, error) {
-	sc, err := simulator.LoadScenario(o.scenario)
+	fleet, err := buildFleet(o.fleet, o.sites, o.sensors)
+	if err != nil {
+		return nil, simulator.Stats{}, err
+	}
+	sc, err := simulator.LoadScenarioWith(o.scenario, simulator.ScenarioOptions{Fleet: fleet})
 	if err != nil {
 		return nil, simulator.Stats{}, err
 	}
@@ -190,4 +199,34 @@ func formatSummary(f simulator.Fleet) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// addFleetFlags adds the flags that replace a fleet.
+func addFleetFlags(cmd *cobra.Command, file *string, sites, sensors *int) {
+	f := cmd.Flags()
+	f.StringVar(file, "fleet", "", "fleet file (YAML: site templates by count and where, see simulator/fleets/) instead of the built-in fleet")
+	f.IntVar(sites, "sites", 0, "build a fleet of this many sites from the templates, cycling through the sectors")
+	f.IntVar(sensors, "sensors", 0, "build a fleet of this many sensors (with --sites: spread over those sites)")
+}
+
+// buildFleet is the fleet --fleet or --sites/--sensors ask for, or nil
+// when they ask for none.
+func buildFleet(file string, sites, sensors int) (*simulator.Fleet, error) {
+	switch {
+	case file != "" && (sites != 0 || sensors != 0):
+		return nil, errors.New("give --fleet or --sites/--sensors, not both")
+	case file != "":
+		f, err := simulator.LoadFleet(file)
+		if err != nil {
+			return nil, err
+		}
+		return &f, nil
+	case sites != 0 || sensors != 0:
+		f, err := simulator.SizedFleet(sites, sensors)
+		if err != nil {
+			return nil, fmt.Errorf("--sites/--sensors: %s", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+		}
+		return &f, nil
+	}
+	return nil, nil
 }

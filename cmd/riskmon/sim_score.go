@@ -18,6 +18,7 @@ type simScoreOptions struct {
 	truth  string
 	api    string
 	events string
+	influx simulator.InfluxSource // URL set: read from InfluxDB
 	grace  time.Duration
 }
 
@@ -27,7 +28,8 @@ func newSimScore() *cobra.Command {
 		Use:   "score",
 		Short: "Score riskmon's alerts against a scenario's ground truth",
 		Long: `score matches the alert events riskmon raised (GET /api/events on --api,
-or a saved JSON array with --events) to the ground truth 'sim run' wrote,
+the alert_event measurement in InfluxDB with --from-influx, or a saved JSON
+array with --events) to the ground truth 'sim run' wrote,
 and prints per incident whether it was detected, the first alert's level
 and its lead time before the first setpoint crossing (negative: late),
 and the false alerts per 1,000 sensor-hours. It exits non-zero when a
@@ -42,6 +44,10 @@ detection target of the scenario is missed.`,
 	f.StringVar(&o.truth, "truth", "", "ground truth written by 'sim run --truth'")
 	f.StringVar(&o.api, "api", "", "riskmon HTTP address, e.g. http://127.0.0.1:9464")
 	f.StringVar(&o.events, "events", "", "saved alert events (JSON array, as GET /api/events returns) instead of --api")
+	f.StringVar(&o.influx.URL, "from-influx", "", "read the alert events riskmon stored in InfluxDB at this URL (2.x, or 1.8 with flux-enabled)")
+	f.StringVar(&o.influx.Bucket, "bucket", "", "with --from-influx: the bucket (1.8: database or database/retention-policy)")
+	f.StringVar(&o.influx.Token, "token", "", "with --from-influx: API token (1.8: user:password or empty)")
+	f.StringVar(&o.influx.Org, "org", "", "with --from-influx: organization (2.x; empty for 1.8)")
 	f.DurationVar(&o.grace, "grace", time.Minute, "alerts this long before an incident's onset or after its end still count for it")
 	_ = cmd.MarkFlagRequired("truth")
 	return cmd
@@ -53,9 +59,23 @@ func scoreRun(ctx context.Context, out io.Writer, o simScoreOptions) (simulator.
 		return simulator.Score{}, err
 	}
 	var events []simulator.AlertEvent
+	sources := 0
+	for _, src := range []string{o.api, o.events, o.influx.URL} {
+		if src != "" {
+			sources++
+		}
+	}
 	switch {
-	case (o.api == "") == (o.events == ""):
-		return simulator.Score{}, fmt.Errorf("give one of --api and --events")
+	case sources != 1:
+		return simulator.Score{}, fmt.Errorf("give one of --api, --from-influx and --events")
+	case o.influx.URL != "":
+		if o.influx.Bucket == "" {
+			return simulator.Score{}, fmt.Errorf("--from-influx needs --bucket")
+		}
+		events, err = simulator.ReadAlertEventsInflux(ctx, o.influx, truth.Run.Start.Add(-o.grace))
+		if err != nil {
+			return simulator.Score{}, err
+		}
 	case o.events != "":
 		f, err := os.Open(o.events)
 		if err != nil {
