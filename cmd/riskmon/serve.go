@@ -82,14 +82,22 @@ func newCheckConfig() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "check-config",
-		Short: "Check a config file and its sensor registry, reporting every problem",
+		Short: "Check a config file, its sensor registry, rule files and notifiers, reporting every problem",
+		Long: `check-config loads the configuration, the sensor registry and the rule files,
+and builds the notification channels and the alerting engine without
+connecting to anything. It prints every problem it finds, each with its
+file and line where there is one, and exits non-zero if there is any.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, reg, err := loadConfig(path)
-			if err != nil {
-				return err
+			r := checkConfig(path)
+			w := cmd.OutOrStdout()
+			for _, p := range r.problems {
+				fmt.Fprintln(w, p)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d sites, %d sensors, broker %s, influxdb %s)\n",
-				path, len(reg.Sites()), reg.Len(), cfg.MQTT.Broker, cfg.InfluxDB.URL)
+			if len(r.problems) > 0 {
+				return fmt.Errorf("%s: %d problem(s)", path, len(r.problems))
+			}
+			fmt.Fprintf(w, "%s: ok (%d sites, %d sensors, %d rule files, %d notification channels besides log and mqtt, broker %s, influxdb %s)\n",
+				path, len(r.reg.Sites()), r.reg.Len(), r.ruleFiles, r.notifiers, r.cfg.MQTT.Broker, r.cfg.InfluxDB.URL)
 			return nil
 		},
 	}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestCheckConfigReportsEverything: every part of a configuration is
+// checked in one run, and each problem names its file and line.
+func TestCheckConfigReportsEverything(t *testing.T) {
+	const dir = "testdata/checkconfig/"
+	tests := []struct {
+		config string
+		want   []string // "file:line: text" prefixes, in the order printed
+	}{
+		{"bad.yaml", []string{
+			dir + "bad.yaml:5: mqtt.broker is empty",
+			dir + "bad.yaml:8: http.tokens[0] (ci): role \"boss\"",
+			dir + "bad.yaml:14: alerting.notify.dingtalk[1]: ",
+			dir + "rules/site.yaml:3: trend: window not set",
+			dir + "rules/site.yaml:7: site coal-01 has no sensor CH4-999",
+			dir + "rules/site.yaml:9: composite rule coal-01/gas_no_air: expression \"CH4_101 >= 1.0 && WS_109 < 0.25\": unknown name WS_109",
+		}},
+		{"unknown_key.yaml", []string{
+			dir + "unknown_key.yaml:3: field fro not found",
+			dir + "unknown_key.yaml:5: field workres not found",
+		}},
+		{"bad_registry.yaml", []string{
+			dir + "fleet.bad.yaml:5: unknown kind \"combustible_gaz\"",
+			dir + "bad_registry.yaml:3: alerting.rules[0] \"missing/*.yaml\" matches no file",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.config, func(t *testing.T) {
+			out, err := run(t, "check-config", "--config", dir+tc.config)
+			if err == nil {
+				t.Fatalf("check-config accepted %s:\n%s", tc.config, out)
+			}
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				// Continuation lines of a message (expr's caret display)
+				// start with a space.
+				if l != "" && !strings.HasPrefix(l, " ") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != len(tc.want) {
+				t.Errorf("%d problems, want %d:\n%s", len(lines), len(tc.want), out)
+			}
+			for i, w := range tc.want {
+				if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d: want prefix %q\n%s", i, w, out)
+				}
+			}
+			if !strings.Contains(err.Error(), "problem") {
+				t.Errorf("error %q does not count the problems", err)
+			}
+		})
+	}
+}
+
+func TestCheckConfigAcceptsRuleFiles(t *testing.T) {
+	out, err := run(t, "check-config", "--config", "testdata/checkconfig/good.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ok (5 sites, 40 sensors, 2 rule files") {
+		t.Errorf("output: %s", out)
+	}
+}
