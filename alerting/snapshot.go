@@ -108,10 +108,12 @@ type RestoreStats struct {
 	// Kept counts rules (and groups, composite rules) whose state was
 	// copied; Reset those whose definition changed, so they start afresh;
 	// Gone state of rules or sensors that no longer exist.
-	Kept, Reset, Gone int
+	Kept  int `json:"kept"`
+	Reset int `json:"reset"`
+	Gone  int `json:"gone"`
 	// Closed counts open alerts resolved because their rule changed or
 	// went away.
-	Closed int
+	Closed int `json:"closed"`
 }
 
 // Snapshot copies the state of every subject, group and composite rule.
