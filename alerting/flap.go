@@ -132,7 +132,9 @@ func (f *Flapper) stepLocked(st *flapState, ev Event) (Event, bool, bool) {
 		}
 		st.addRaise(ev.At, f.opts.Raises+1, f.opts.Window)
 		if len(st.Raises) <= f.opts.Raises {
-			return ev, true, true
+			// Not stored: each commit costs an fsync on the alert path,
+			// and raises forgotten in a restart only delay the hold.
+			return ev, true, false
 		}
 		// One raise too many: this alert now stands for the episode.
 		st.Held, st.HeldStartsAt, st.HeldLevel, st.Cur = ev.AlertID, ev.StartsAt, ev.Level, ev.AlertID
