@@ -192,7 +192,7 @@ func (st *flapState) addRaise(at time.Time, max int, window time.Duration) {
 // it resolved.
 func (f *Flapper) Tick(now time.Time) int {
 	var out []Event
-	var drop []string
+	var drop, unstore []string
 	f.mu.Lock()
 	for k, st := range f.st {
 		switch {
@@ -203,6 +203,7 @@ func (f *Flapper) Tick(now time.Time) int {
 			st.Held, st.Cur, st.Clear, st.ClearWall, st.HeldLevel = "", "", nil, time.Time{}, sensors.LevelNone
 			st.Raises = nil
 			drop = append(drop, k)
+			unstore = append(unstore, k)
 		case st.Held == "" && len(st.Raises) > 0 && now.Sub(st.Raises[len(st.Raises)-1]) > f.opts.Window:
 			// Raises are device times; a quiet subject is forgotten
 			// once its last raise is a window old on the wall clock,
@@ -215,7 +216,7 @@ func (f *Flapper) Tick(now time.Time) int {
 	}
 	f.mu.Unlock()
 	if f.opts.Store != nil {
-		for _, k := range drop {
+		for _, k := range unstore {
 			_ = f.opts.Store.deleteKey(bucketFlap, k)
 		}
 	}
