@@ -192,7 +192,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 		}
 	}
 	// Sensors whose windows came over keep them; new ones are warmed.
-	go s.warmUp(context.WithoutCancel(ctx))
+	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil
 }
 

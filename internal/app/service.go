@@ -490,7 +490,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go s.watch(watchCtx, time.Second)
 	// Windows without restored state are filled from InfluxDB before
 	// the first live reading.
-	s.warmUp(ctx)
+	_ = s.warmUp(ctx) // it logs what it did
 	saveCtx, stopSave := context.WithCancel(ctx)
 	saveDone := make(chan struct{})
 	go func() { defer close(saveDone); s.saveStateEvery(saveCtx, snapshotEvery) }()

@@ -35,13 +35,13 @@ type WarmStats struct {
 // state from InfluxDB's recent history, before ingest starts, so a trend
 // or forecast rule is not blind for its first window. Failures are
 // logged: the rules then start cold, as they did before.
-func (s *Service) warmUp(ctx context.Context) {
+func (s *Service) warmUp(ctx context.Context) WarmStats {
 	ctx, cancel := context.WithTimeout(ctx, warmupTimeout)
 	defer cancel()
 	token, err := s.cfg.InfluxToken()
 	if err != nil {
 		s.log.Warn("warm-up skipped", "err", err)
-		return
+		return WarmStats{}
 	}
 	c := influxdb2.NewClientWithOptions(s.cfg.InfluxDB.URL, token, influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(warmupTimeout/time.Second)))
 	defer c.Close()
@@ -49,12 +49,13 @@ func (s *Service) warmUp(ctx context.Context) {
 	st, err := WarmUp(ctx, c.QueryAPI(s.cfg.InfluxDB.Org), s.cfg.InfluxDB.Bucket, s.Engine, start)
 	if err != nil {
 		s.log.Warn("warm-up from InfluxDB failed; windowed rules start cold", "err", err, "cold", st.Cold, "warmed", st.Warmed)
-		return
+		return st
 	}
 	if st.Cold > 0 {
 		s.log.Info("rule windows warmed from InfluxDB", "cold", st.Cold, "warmed", st.Warmed, "readings", st.Readings,
 			"queries", st.Queries, "took", time.Since(start).Round(time.Millisecond))
 	}
+	return st
 }
 
 // WarmUp queries the recent readings of the engine's cold sensors (see

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/internal/testenv"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// TestWarmUpIntegration: InfluxDB holds the last two minutes of a gas
+// detector rising 4 %LEL/min (with one bad-quality reading among them)
+// and of a flat one. A service started on it warms its windows from
+// that history, so the forecast fires on the very first live reading; a
+// cold engine given the same reading stays silent. On InfluxDB 1.8.10
+// with flux-enabled (what the v2 API of 2.x serves the same way).
+func TestWarmUpIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: runs a real InfluxDB")
+	}
+	influx := testenv.Influx(t)
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{
+			{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"},
+			{ID: "GT-102", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	var lp strings.Builder
+	point := func(sensor string, at time.Time, v float64, quality string) {
+		fmt.Fprintf(&lp, "reading,kind=combustible_gas,sector=hazchem,sensor=%s,site=hz-01 quality=%q,value=%g %d\n",
+			sensor, quality, v, at.UnixMilli())
+	}
+	// Within the 2-min window of the forecast even as the clock moves on.
+	const samples = 22
+	for i := range samples {
+		at := now.Add(-time.Duration(samples-i) * 5 * time.Second)
+		q := "good"
+		if i == 10 {
+			q = "bad"
+		}
+		point("GT-101", at, 6+4*(2*time.Minute-now.Sub(at)).Minutes(), q) // 6 %LEL two minutes ago
+		point("GT-102", at, 3, "good")
+	}
+	// Older than any window: must not be read.
+	point("GT-101", now.Add(-time.Hour), 50, "good")
+	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.WriteLines(ctx, lp.String()); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	f := false
+	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
+	cfg.InfluxDB.URL, cfg.InfluxDB.Bucket = influx.URL, influx.Database
+	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+
+	st := svc.warmUp(ctx)
+	if st.Cold != 2 || st.Warmed != 2 || st.Readings != 2*samples-1 || st.Queries != 1 {
+		t.Fatalf("warm-up %+v, want 2 cold and warmed, %d readings (the bad one left out), 1 query", st, 2*samples-1)
+	}
+	if a := svc.Engine.Active(); len(a) != 0 {
+		t.Fatalf("warming raised %+v", a)
+	}
+	c := influxdb2.NewClient(influx.URL, "")
+	defer c.Close()
+	if again, err := WarmUp(ctx, c.QueryAPI(""), influx.Database, svc.Engine, now); err != nil || again.Cold != 0 {
+		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
+	}
+
+	opts, err := EngineOptions(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := alerting.NewEngine(reg, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 14, Time: now, Received: now}
+	svc.Engine.Evaluate(live)
+	cold.Evaluate(live)
+	a := svc.Engine.Active()
+	if len(a) != 1 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" {
+		t.Fatalf("warmed service: active %+v, want the GT-101 forecast", a)
+	}
+	if a := cold.Active(); len(a) != 0 {
+		t.Fatalf("cold engine: active %+v, want nothing", a)
+	}
+}
