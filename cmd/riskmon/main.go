@@ -37,7 +37,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error (overrides the config file)")
-	root.AddCommand(newServe(g), newDemo(g), newSim(g), newBench(g), newKinds(), newCheckConfig(), newRules(), newJournal(), newUser())
+	root.AddCommand(newServe(g), newDemo(g), newSim(g), newBench(g), newKinds(), newCheckConfig(), newRules(), newReplay(), newJournal(), newUser())
 	return root
 }
 

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/riskmon/riskmon/internal/app"
+	"github.com/riskmon/riskmon/internal/replay"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+type replayFlags struct {
+	config, csv, site, sensor, from, to string
+	chunk                               time.Duration
+	json                                bool
+}
+
+func newReplay() *cobra.Command {
+	var f replayFlags
+	cmd := &cobra.Command{
+		Use:   "replay --from T --to T",
+		Short: "Backtest the current rules on stored readings and print the alerts they would have raised",
+		Long: `replay reads the readings of a time range from InfluxDB (or from a CSV file of
+site,sensor,time,value[,quality]), runs them in device-time order through a
+fresh alerting engine built from the configuration and its rule files, and
+prints every alert the rules would have raised: rule, site, sensor, level,
+fired at, resolved at and peak value, then a summary line. Nothing is
+notified and nothing is written.
+
+Times are RFC 3339, epoch milliseconds, "now" or a duration before now
+("-24h"). See docs/alerting.md#backtesting-with-replay.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReplay(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "riskmon.yaml", "configuration file: registry, rules and InfluxDB")
+	fl.StringVar(&f.csv, "csv", "", "read readings from this CSV file instead of InfluxDB")
+	fl.StringVar(&f.from, "from", "", "start of the range (inclusive); required for InfluxDB")
+	fl.StringVar(&f.to, "to", "", "end of the range (exclusive); required for InfluxDB")
+	fl.StringVar(&f.site, "site", "", "only this site")
+	fl.StringVar(&f.sensor, "sensor", "", "only this sensor id")
+	fl.DurationVar(&f.chunk, "chunk", time.Hour, "span of one InfluxDB query")
+	fl.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	return cmd
+}
+
+func runReplay(cmd *cobra.Command, f replayFlags) error {
+	now := time.Now()
+	var filter replay.Filter
+	var err error
+	if filter.From, err = parseWhen(f.from, now); err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	if filter.To, err = parseWhen(f.to, now); err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	if !filter.From.IsZero() && !filter.To.IsZero() && !filter.From.Before(filter.To) {
+		return fmt.Errorf("--from %s is not before --to %s", f.from, f.to)
+	}
+	filter.Site, filter.Sensor = f.site, f.sensor
+	cfg, reg, err := loadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	if err := checkSelection(reg, f.site, f.sensor); err != nil {
+		return err
+	}
+	opts, err := app.EngineOptions(cfg, reg)
+	if err != nil {
+		return err
+	}
+	var src replay.Source
+	if f.csv != "" {
+		file, err := os.Open(f.csv)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		src = replay.CSV{Name: f.csv, R: file}
+	} else {
+		if filter.From.IsZero() || filter.To.IsZero() {
+			return fmt.Errorf("replay from InfluxDB needs --from and --to")
+		}
+		token, err := cfg.InfluxToken()
+		if err != nil {
+			return err
+		}
+		src = replay.Influx{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket,
+			Chunk: f.chunk, Site: f.site, Sensor: f.sensor, From: filter.From, To: filter.To}
+	}
+	res, err := replay.Run(cmd.Context(), reg, opts, src, filter)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return res.WriteJSON(cmd.OutOrStdout())
+	}
+	return res.WriteTable(cmd.OutOrStdout())
+}
+
+// checkSelection refuses a site or sensor the registry does not have: a
+// typo would otherwise replay nothing and report no alerts.
+func checkSelection(reg *sensors.Registry, site, sensor string) error {
+	if site != "" {
+		if _, ok := reg.Site(site); !ok {
+			return fmt.Errorf("--site %s: no such site in the registry", site)
+		}
+	}
+	if sensor == "" {
+		return nil
+	}
+	for _, s := range reg.Sensors() {
+		if s.ID == sensor && (site == "" || s.Site == site) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--sensor %s: no such sensor in the registry", sensor)
+}
+
+// parseWhen reads RFC 3339, epoch milliseconds, "now" or a duration
+// before now ("-24h"); "" is no bound.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "":
+		return time.Time{}, nil
+	case s == "now":
+		return now.UTC(), nil
+	case strings.HasPrefix(s, "-"):
+		if d, err := time.ParseDuration(s[1:]); err == nil {
+			return now.Add(-d).UTC(), nil
+		}
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-11-28T16:00:00Z), epoch milliseconds, now or -DURATION", s)
+	}
+	return t.UTC(), nil
+}

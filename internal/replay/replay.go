@@ -1,0 +1,289 @@
+// Package replay backtests alert rules: it runs stored readings, in
+// device-time order, through a fresh alerting engine built from the
+// current configuration and rule files, and reports the alerts the rules
+// would have raised, so that thresholds can be tuned against real
+// history. Readings come from InfluxDB (streamed, a time chunk at a
+// time) or from a CSV file.
+package replay
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// Source yields readings in device-time order (ties by site, then
+// sensor) to fn, stopping at fn's first error.
+type Source interface {
+	Readings(ctx context.Context, fn func(sensors.Reading) error) error
+}
+
+// Filter selects the readings to replay; empty fields select all.
+type Filter struct {
+	Site, Sensor string
+	// From and To bound device time, [From, To); zero is unbounded.
+	From, To time.Time
+}
+
+func (f Filter) match(r sensors.Reading) bool {
+	return (f.Site == "" || r.Site == f.Site) && (f.Sensor == "" || r.Sensor == f.Sensor) &&
+		(f.From.IsZero() || !r.Time.Before(f.From)) && (f.To.IsZero() || r.Time.Before(f.To))
+}
+
+// Alert is one alert the rules raised during the replay.
+type Alert struct {
+	ID   string `json:"alert_id"`
+	Rule string `json:"rule"`
+	Site string `json:"site"`
+	// Sensor is the alert's subject: a sensor, or a group or composite
+	// rule id.
+	Sensor string         `json:"sensor"`
+	Kind   sensors.KindID `json:"kind,omitempty"`
+	Unit   string         `json:"unit,omitempty"`
+	// Level is the most severe level the alert reached.
+	Level   sensors.Level `json:"level"`
+	FiredAt time.Time     `json:"fired_at"`
+	// ResolvedAt is zero for an alert still open when the readings end.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// Peak is the most extreme value on the alarm side while the alert
+	// was open: the highest, or the lowest for a low alarm or a falling
+	// rate, trend or forecast; see docs/alerting.md#backtesting-with-replay.
+	Peak    float64 `json:"peak"`
+	Message string  `json:"message"`
+
+	below bool // lower values are worse
+}
+
+// Open reports whether the alert was still open at the end.
+func (a *Alert) Open() bool { return a.ResolvedAt.IsZero() }
+
+// Result is what a replay found.
+type Result struct {
+	Alerts []*Alert `json:"alerts"`
+	// Readings is how many readings were run through the engine;
+	// Unknown how many named a sensor the registry does not have, and
+	// Filtered how many the filter left out.
+	Readings uint64 `json:"readings"`
+	Unknown  uint64 `json:"unknown"`
+	Filtered uint64 `json:"filtered"`
+	// First and Last are the device times of the first and last reading
+	// replayed.
+	First time.Time      `json:"first,omitzero"`
+	Last  time.Time      `json:"last,omitzero"`
+	Stats alerting.Stats `json:"engine"`
+	// Quiet are the selected sensors that sent no reading.
+	Quiet []string `json:"silent_sensors,omitempty"`
+}
+
+// tickEvery is the device-time step at which the replay runs the
+// engine's staleness check, as the service does every few seconds on the
+// wall clock.
+const tickEvery = 10 * time.Second
+
+// Run builds an engine over reg with opts and runs every reading of src
+// that f selects through it. Readings of sensors not in reg are counted
+// and skipped. A sensor in the selection that sent no reading at all is
+// listed in Result.Quiet rather than given a sensor_stale alert, and a
+// sensor_stale raised before a sensor's first reading is dropped: both
+// only say that the range starts before the sensor's data does.
+func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src Source, f Filter) (*Result, error) {
+	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, pack: opts.Pack}
+	if c.pack == nil {
+		c.pack = alerting.SensorPack
+	}
+	c.reg = reg
+	opts.Registerer = nil
+	eng, err := alerting.NewEngine(reg, alerting.SinkFunc(c.emit), opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	// first is each sensor's first reading: a sensor_stale raised before
+	// it only says the replay started before the sensor's data did.
+	first := map[subject]time.Time{}
+	var nextTick int64
+	err = src.Readings(ctx, func(r sensors.Reading) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !f.match(r) {
+			res.Filtered++
+			return nil
+		}
+		sn, ok := reg.Lookup(r.Site, r.Sensor)
+		if !ok {
+			res.Unknown++
+			return nil
+		}
+		r.Kind = sn.Kind
+		at := r.Time.UnixNano()
+		if res.Readings == 0 {
+			res.First = r.Time
+			nextTick = at
+		}
+		// Staleness up to this reading, at the times the service would
+		// have checked it.
+		for ; nextTick <= at; nextTick += int64(tickEvery) {
+			eng.Tick(time.Unix(0, nextTick))
+		}
+		res.Readings++
+		res.Last = r.Time
+		if k := (subject{r.Site, r.Sensor}); first[k].IsZero() {
+			first[k] = r.Time
+		}
+		eng.Evaluate(r)
+		if r.Quality != sensors.QualityBad && !math.IsNaN(r.Value) {
+			c.observe(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Stats = eng.Stats()
+	for _, a := range c.alerts {
+		if f, ok := first[subject{a.Site, a.Sensor}]; a.Rule == alerting.RuleSensorStale && (!ok || a.FiredAt.Before(f)) {
+			continue
+		}
+		res.Alerts = append(res.Alerts, a)
+	}
+	for _, sn := range reg.Sensors() {
+		if _, ok := first[subject{sn.Site, sn.ID}]; !ok && f.match(sensors.Reading{Site: sn.Site, Sensor: sn.ID, Time: f.From}) {
+			res.Quiet = append(res.Quiet, sn.Site+"/"+sn.ID)
+		}
+	}
+	return res, nil
+}
+
+type subject struct{ site, sensor string }
+
+// collector turns the engine's events into alerts.
+type collector struct {
+	reg       *sensors.Registry
+	pack      func(*sensors.Sensor) alerting.RulePack
+	alerts    []*Alert
+	open      map[string]*Alert // by alert id
+	bySubject map[subject][]*Alert
+}
+
+func (c *collector) emit(ev alerting.Event) {
+	switch ev.Type {
+	case alerting.EventFired:
+		a := &Alert{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
+			Level: ev.Level, FiredAt: ev.At, Peak: ev.Value, Message: ev.Message}
+		a.below = c.below(ev)
+		c.alerts = append(c.alerts, a)
+		c.open[ev.AlertID] = a
+		k := subject{ev.Site, ev.Sensor}
+		c.bySubject[k] = append(c.bySubject[k], a)
+	case alerting.EventEscalated, alerting.EventDeescalated:
+		a := c.open[ev.AlertID]
+		if a == nil {
+			return
+		}
+		if ev.Level.MoreSevere(a.Level) {
+			a.Level = ev.Level
+		}
+		a.peak(ev.Value)
+	case alerting.EventResolved:
+		a := c.open[ev.AlertID]
+		if a == nil {
+			return
+		}
+		a.ResolvedAt = ev.At
+		delete(c.open, ev.AlertID)
+		k := subject{ev.Site, ev.Sensor}
+		c.bySubject[k] = slices.DeleteFunc(c.bySubject[k], func(o *Alert) bool { return o == a })
+	}
+}
+
+// observe folds a reading into the peaks of the sensor's open alerts.
+// Exposure and health alerts are left at their event values: their
+// subject is the average or the instrument, not the reading.
+func (c *collector) observe(r sensors.Reading) {
+	for _, a := range c.bySubject[subject{r.Site, r.Sensor}] {
+		if valueRule(a.Rule, a.Kind) {
+			a.peak(r.Value)
+		}
+	}
+}
+
+func (a *Alert) peak(v float64) {
+	if a.below {
+		a.Peak = min(a.Peak, v)
+	} else {
+		a.Peak = max(a.Peak, v)
+	}
+}
+
+// valueRule reports whether a rule's alerts are about the sensor's value
+// itself (threshold, rate, trend, forecast), so readings move its peak.
+func valueRule(rule string, kind sensors.KindID) bool {
+	switch strings.TrimPrefix(rule, string(kind)) {
+	case "_high", "_low", "_rate", "_trend", "_forecast":
+		return kind != ""
+	}
+	return false
+}
+
+// below says whether lower values are worse for the alert an event
+// raised.
+func (c *collector) below(ev alerting.Event) bool {
+	suffix := strings.TrimPrefix(ev.Rule, string(ev.Kind))
+	switch suffix {
+	case "_low":
+		return true
+	case "_forecast":
+		// Heading for a setpoint below the value.
+		return ev.Setpoint < ev.Value
+	case "_rate", "_trend":
+		sn, ok := c.reg.Lookup(ev.Site, ev.Sensor)
+		if !ok {
+			return false
+		}
+		p := c.pack(sn)
+		if suffix == "_rate" && p.Rate != nil {
+			return p.Rate.Direction == sensors.Below
+		}
+		if suffix == "_trend" && p.Trend != nil {
+			return p.Trend.Direction == sensors.Below
+		}
+	}
+	return false
+}
+
+// Summary is one line about the result.
+func (r *Result) Summary() string {
+	var byLevel [5]int
+	open := 0
+	for _, a := range r.Alerts {
+		if a.Level >= sensors.LevelRed && a.Level <= sensors.LevelBlue {
+			byLevel[a.Level]++
+		}
+		if a.Open() {
+			open++
+		}
+	}
+	span := "no readings"
+	if r.Readings > 0 {
+		span = fmt.Sprintf("%d readings from %s to %s", r.Readings, r.First.UTC().Format(time.RFC3339), r.Last.UTC().Format(time.RFC3339))
+	}
+	s := fmt.Sprintf("%d alerts (%d red, %d orange, %d yellow, %d blue), %d still open at the end; %s",
+		len(r.Alerts), byLevel[sensors.LevelRed], byLevel[sensors.LevelOrange], byLevel[sensors.LevelYellow], byLevel[sensors.LevelBlue], open, span)
+	if r.Unknown > 0 {
+		s += fmt.Sprintf("; %d readings of sensors not in the registry skipped", r.Unknown)
+	}
+	if r.Stats.Skipped > 0 {
+		s += fmt.Sprintf("; %d bad or empty readings not evaluated", r.Stats.Skipped)
+	}
+	if len(r.Quiet) > 0 {
+		s += fmt.Sprintf("; %d selected sensors had no readings", len(r.Quiet))
+	}
+	return s
+}
