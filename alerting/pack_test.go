@@ -195,3 +195,109 @@ func TestHeapBytesPerSensor(t *testing.T) {
 		t.Errorf("%.0f heap bytes per sensor", per)
 	}
 }
+
+// mixedFleet is 100,000 sensors, the catalog's kinds in equal shares,
+// each with its default pack.
+func mixedFleet(b *testing.B) *sensors.Registry {
+	b.Helper()
+	const fleet = 100_000
+	return fleetRegistry(b, fleet/len(sensors.DefaultCatalog().Kinds()))
+}
+
+// BenchmarkFleetState builds the engine for 100,000 sensors of mixed
+// kinds and reports the rule state per sensor (state-B/sensor: threshold,
+// early-warning and exposure state and windows) and everything the
+// engine adds to the heap per sensor (heap-B/sensor: state, compiled
+// rules, maps, shards).
+func BenchmarkFleetState(b *testing.B) {
+	reg := mixedFleet(b)
+	var state, heap float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		e, err := NewEngine(reg, nil, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		var total uintptr
+		for _, s := range e.rules().subjects {
+			total += stateBytes(s)
+		}
+		n := float64(len(e.rules().subjects))
+		state, heap = float64(total)/n, float64(after.HeapAlloc-before.HeapAlloc)/n
+		runtime.KeepAlive(e)
+	}
+	b.ReportMetric(state, "state-B/sensor")
+	b.ReportMetric(heap, "heap-B/sensor")
+}
+
+// BenchmarkEvaluateFleet is BenchmarkEvaluateFullPack across 100,000
+// sensors of mixed kinds: the state of the sensor evaluated is rarely in
+// cache, as in a real fleet.
+func BenchmarkEvaluateFleet(b *testing.B) {
+	reg := mixedFleet(b)
+	e, err := NewEngine(reg, nil, Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs := fleetReadings(reg)
+	step := func(i int) {
+		r := rs[i%len(rs)]
+		r.Time = t0.Add(time.Duration(i/len(rs)) * 5 * time.Second)
+		r.Value += 0.001 * float64(i%3)
+		e.Evaluate(r)
+	}
+	const warm = 3 // rounds past the first readings' transitions
+	for i := range warm * len(rs) {
+		step(i)
+	}
+	b.ReportAllocs()
+	for i := warm * len(rs); b.Loop(); i++ {
+		step(i)
+	}
+}
+
+// BenchmarkSnapshotFleet takes and encodes the snapshot of 100,000 mixed
+// sensors with full windows, as the service does every 30 s, and reports
+// its size per sensor.
+func BenchmarkSnapshotFleet(b *testing.B) {
+	reg := mixedFleet(b)
+	e, err := NewEngine(reg, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs := fleetReadings(reg)
+	for i := range 40 {
+		for _, r := range rs {
+			r.Time = t0.Add(time.Duration(i) * 5 * time.Minute)
+			r.Value += 0.001 * float64(i%3)
+			e.Evaluate(r)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		take func() *Snapshot
+	}{{"full", e.Snapshot}, {"alerts", e.AlertSnapshot}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				var c countingWriter
+				if err := WriteSnapshot(&c, bc.take()); err != nil {
+					b.Fatal(err)
+				}
+				size = int(c)
+			}
+			b.ReportMetric(float64(size)/float64(len(rs)), "file-B/sensor")
+		})
+	}
+}
+
+type countingWriter int
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}

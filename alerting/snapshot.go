@@ -41,9 +41,11 @@ type SubjectSnapshot struct {
 	Evaluated bool
 	// Rules are the threshold, early-warning and exposure rules' states.
 	Rules []RuleSnapshot
-	// Window is the sample ring, oldest first: device times (Unix ns) and
-	// values. Samples are data, not rule state, so they are kept whenever
-	// the sensor still has a window.
+	// Window is the sample ring, oldest first: the device time of the
+	// oldest sample (Unix ns), then each sample's distance from the one
+	// before (small numbers encode short), and the values. Samples are
+	// data, not rule state, so they are kept whenever the sensor still
+	// has a window.
 	WindowAt []int64
 	WindowV  []float64
 	Exposure *ExposureSnapshot
@@ -119,7 +121,14 @@ type RestoreStats struct {
 // Snapshot copies the state of every subject, group and composite rule.
 // It takes each shard's lock in turn, so a sensor's state is consistent
 // and evaluation elsewhere goes on.
-func (e *Engine) Snapshot() *Snapshot {
+func (e *Engine) Snapshot() *Snapshot { return e.snapshot(true) }
+
+// AlertSnapshot is Snapshot without the sample windows: the alert state
+// alone, a fraction of the size, for frequent saves. Windows left out are
+// refilled from stored history (Cold, Warm) after a restart.
+func (e *Engine) AlertSnapshot() *Snapshot { return e.snapshot(false) }
+
+func (e *Engine) snapshot(windows bool) *Snapshot {
 	for {
 		set := e.cur.Load()
 		snap := &Snapshot{Taken: time.Now().UTC()}
@@ -130,7 +139,7 @@ func (e *Engine) Snapshot() *Snapshot {
 				ok = false
 			} else {
 				for _, s := range sh.subjects {
-					snap.Subjects = append(snap.Subjects, s.snapshot())
+					snap.Subjects = append(snap.Subjects, s.snapshot(windows))
 				}
 			}
 			sh.mu.Unlock()
@@ -150,7 +159,7 @@ func (set *ruleSet) snapshotLocked() *Snapshot {
 	snap := &Snapshot{Taken: time.Now().UTC()}
 	for _, sh := range set.shards {
 		for _, s := range sh.subjects {
-			snap.Subjects = append(snap.Subjects, s.snapshot())
+			snap.Subjects = append(snap.Subjects, s.snapshot(true))
 		}
 	}
 	set.snapshotLinked(snap)
@@ -178,24 +187,35 @@ func (set *ruleSet) snapshotLinked(snap *Snapshot) {
 	}
 }
 
-func (s *subject) snapshot() SubjectSnapshot {
+func (s *subject) snapshot(windows bool) SubjectSnapshot {
 	ss := SubjectSnapshot{Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, Last: s.last, Evaluated: s.evaluated}
+	// Idle rules (nothing pending, firing or counted) are left out: a
+	// rule without a snapshot starts idle, which is the same state, and
+	// a fleet is mostly idle.
 	for _, rs := range s.rules {
 		st := rs.st
+		if st.level == sensors.LevelNone && st.next == sensors.LevelNone && !st.clearing && st.hist == [4]uint32{} {
+			continue
+		}
 		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Next: st.next,
 			Clearing: st.clearing, ClearTo: st.clearTo, Since: st.since, NextSince: st.nextSince, ClearSince: st.clearSince,
 			Value: st.value, Hist: st.hist})
 	}
 	for _, rs := range s.early {
 		st := rs.st
+		if st.level == sensors.LevelNone && rs.rule.kind != kindStuck && rs.rule.kind != kindJump {
+			continue // only stuck and jump keep scratch between alerts
+		}
 		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Since: st.since,
 			Value: st.value, Mark: st.mark, Ref: st.ref, Count: st.count})
 	}
-	if w := s.win; w != nil && w.n > 0 {
+	if w := s.win; w != nil && w.n > 0 && windows {
+		prev := int64(0)
 		for i := int(w.n) - 1; i >= 0; i-- {
 			smp := w.back(i)
-			ss.WindowAt = append(ss.WindowAt, smp.at)
+			ss.WindowAt = append(ss.WindowAt, smp.at-prev)
 			ss.WindowV = append(ss.WindowV, smp.v)
+			prev = smp.at
 		}
 	}
 	if x := s.exp; x != nil {
@@ -323,7 +343,9 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 		s.last, s.evaluated = ss.Last, true
 	}
 	if s.win != nil && len(ss.WindowAt) == len(ss.WindowV) {
-		for i, at := range ss.WindowAt {
+		at := int64(0)
+		for i, d := range ss.WindowAt {
+			at += d
 			s.win.push(at, ss.WindowV[i])
 		}
 	}

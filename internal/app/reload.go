@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -91,12 +92,21 @@ func (s *Service) restoreEngine() {
 		"gone", rs.Gone, "closed", rs.Closed)
 }
 
-// saveState writes the engine's snapshot to the state dir.
-func (s *Service) saveState() error {
-	snap := s.Engine.Snapshot()
+// saveState writes the engine's snapshot to the state dir: with the
+// sample windows at shutdown, the alert state alone periodically (a
+// fraction of the size; after a crash the windows are warmed from
+// InfluxDB instead).
+func (s *Service) saveState(windows bool) error {
+	snap := s.Engine.AlertSnapshot()
+	if windows {
+		snap = s.Engine.Snapshot()
+	}
 	if err := alerting.SaveSnapshot(s.state.path, snap); err != nil {
 		s.state.saveErrors.Inc()
 		return err
+	}
+	if fi, err := os.Stat(s.state.path); err == nil {
+		s.state.saveBytes.Set(float64(fi.Size()))
 	}
 	return nil
 }
@@ -110,7 +120,7 @@ func (s *Service) saveStateEvery(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.saveState(); err != nil {
+			if err := s.saveState(false); err != nil {
 				s.log.Error("alert state not saved", "err", err)
 			}
 		}

@@ -500,7 +500,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// evaluated, and no periodic save can overtake it.
 	stopSave()
 	<-saveDone
-	if serr := s.saveState(); serr != nil {
+	if serr := s.saveState(true); serr != nil {
 		s.log.Error("alert state not saved at shutdown", "err", serr)
 	}
 

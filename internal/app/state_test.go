@@ -24,6 +24,9 @@ type stateRig struct {
 	cfg  config.Config
 	reg  *sensors.Registry
 	hook *webhookSink
+	// full saves windows too, as at shutdown; false saves what the
+	// periodic save does.
+	full bool
 }
 
 func newStateRig(t *testing.T, reg *sensors.Registry) *stateRig {
@@ -51,7 +54,7 @@ func (r *stateRig) start() (*Service, func()) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Dispatcher.Run(context.Background()) }()
 	return svc, func() {
-		if err := svc.saveState(); err != nil {
+		if err := svc.saveState(r.full); err != nil {
 			r.t.Error(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -93,7 +96,16 @@ func feedGas(svc *Service, from, to time.Duration, v float64) {
 // (not 17) with StartsAt at minute 0; restarted again while firing, the
 // alert stays firing with the same id and nobody is paged twice.
 func TestServiceRestartKeepsRuleState(t *testing.T) {
-	rig := newStateRig(t, gasRegistry(t))
+	for _, full := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shutdown save", false: "periodic save"}[full], func(t *testing.T) {
+			rig := newStateRig(t, gasRegistry(t))
+			rig.full = full
+			testRestartKeepsRuleState(t, rig)
+		})
+	}
+}
+
+func testRestartKeepsRuleState(t *testing.T, rig *stateRig) {
 	svc, stop := rig.start()
 	feedGas(svc, 0, 7*time.Minute, 27)
 	pending := svc.Engine.Active()
