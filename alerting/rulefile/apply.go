@@ -11,8 +11,8 @@ import (
 )
 
 // Apply checks the set against reg and, when nothing is wrong, sets the
-// rule fields of opts from it: For and MOfN from the defaults, KindFor
-// and KindMOfN from the kinds, Exposure, Pack (wrapping the Pack opts
+// rule fields of opts from it: For, OffDelay and MOfN from the defaults,
+// KindFor, KindOffDelay and KindMOfN from the kinds, Exposure, Pack (wrapping the Pack opts
 // already has, or alerting.SensorPack), and it appends the groups and
 // composite rules. Values the rule files set win over those opts holds.
 // Groups and composite rules are compiled here, one at a time, so that
@@ -65,20 +65,26 @@ func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 		if d.forDur != nil {
 			opts.For = *d.forDur
 		}
+		if d.offDelay != nil {
+			opts.OffDelay = *d.offDelay
+		}
 		if d.mofn != nil {
 			opts.MOfN = *d.mofn
 		}
 	}
-	kindFor, kindMOfN := maps.Clone(opts.KindFor), maps.Clone(opts.KindMOfN)
+	kindFor, kindOff, kindMOfN := maps.Clone(opts.KindFor), maps.Clone(opts.KindOffDelay), maps.Clone(opts.KindMOfN)
 	for k, b := range s.kinds {
 		if b.forDur != nil {
 			kindFor = setKey(kindFor, k, *b.forDur)
+		}
+		if b.offDelay != nil {
+			kindOff = setKey(kindOff, k, *b.offDelay)
 		}
 		if b.mofn != nil {
 			kindMOfN = setKey(kindMOfN, k, *b.mofn)
 		}
 	}
-	opts.KindFor, opts.KindMOfN = kindFor, kindMOfN
+	opts.KindFor, opts.KindOffDelay, opts.KindMOfN = kindFor, kindOff, kindMOfN
 	if exposure != nil {
 		opts.Exposure = exposure
 	}

@@ -6,6 +6,7 @@
 //
 //	defaults:                  # every sensor
 //	  for: 10s                 # threshold on-delay
+//	  off_delay: 30s           # threshold off-delay
 //	  m_of_n: {m: 2, n: 3}     # threshold M-of-N confirmation, or off
 //	  stale: {factor: 4}
 //	kinds:
@@ -30,8 +31,9 @@
 // jump, stale) take their fields from the layer below and change only
 // those written, or are turned off with "off"; the layers are, most
 // specific first, sensor > site and kind > kind > defaults > the
-// built-in pack of the kind. Threshold on-delays and M-of-N are set for
-// every sensor (defaults) or per kind; exposure limits per kind. Every
+// built-in pack of the kind. Threshold on-delays, off-delays and M-of-N
+// are set for every sensor (defaults) or per kind; exposure limits per
+// kind. Every
 // key is checked: unknown keys, bad values and unknown sites, sensors and
 // kinds are problems with their file and line, all reported at once.
 package rulefile
@@ -63,9 +65,10 @@ func (p pos) String() string { return fmt.Sprintf("%s:%d", p.file, p.line) }
 // block is one layer's rules: the defaults, a kind, a kind at a site, or
 // a sensor. A nil field leaves the layer below as it is.
 type block struct {
-	at     pos
-	forDur *time.Duration
-	mofn   *alerting.MOfN
+	at       pos
+	forDur   *time.Duration
+	offDelay *time.Duration
+	mofn     *alerting.MOfN
 
 	rate     *patch[alerting.RateConfig]
 	trend    *patch[alerting.TrendConfig]
@@ -211,7 +214,7 @@ func (s *Set) read(cat *sensors.Catalog, name string, data []byte) {
 // Layer keys. Threshold keys exist only where the engine can set them.
 var (
 	packKeys     = []string{"rate", "trend", "forecast", "stuck", "jump", "stale"}
-	defaultsKeys = append([]string{"for", "m_of_n"}, packKeys...)
+	defaultsKeys = append([]string{"for", "off_delay", "m_of_n"}, packKeys...)
 	kindKeys     = append(slices.Clone(defaultsKeys), "exposure")
 	siteKeys     = []string{"kinds", "sensors", "groups", "composite"}
 )
@@ -375,8 +378,8 @@ func (l *loader) block(n *yaml.Node, what string, allowed []string) *block {
 	}
 	if n.Kind == yaml.MappingNode && !slices.Contains(allowed, "for") {
 		for i := 0; i+1 < len(n.Content); {
-			if k := n.Content[i]; k.Value == "for" || k.Value == "m_of_n" {
-				l.addf(k.Line, "%s: %s is set per kind or in defaults, not per site or sensor: the engine keeps one on-delay and M-of-N for each kind", what, k.Value)
+			if k := n.Content[i]; k.Value == "for" || k.Value == "off_delay" || k.Value == "m_of_n" {
+				l.addf(k.Line, "%s: %s is set per kind or in defaults, not per site or sensor: the engine keeps one on-delay, off-delay and M-of-N for each kind", what, k.Value)
 				n = withoutKey(n, i)
 				continue
 			}
@@ -394,6 +397,12 @@ func (l *loader) block(n *yaml.Node, what string, allowed []string) *block {
 		case "for":
 			if d, ok := l.duration(e.v, w, true); ok {
 				b.forDur = &d
+			} else {
+				good = false
+			}
+		case "off_delay":
+			if d, ok := l.duration(e.v, w, true); ok {
+				b.offDelay = &d
 			} else {
 				good = false
 			}

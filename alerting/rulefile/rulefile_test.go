@@ -141,15 +141,18 @@ func TestPackStartsFromTheBase(t *testing.T) {
 func TestThresholdAndExposureOptions(t *testing.T) {
 	reg := exampleRegistry(t)
 	opts := applied(t, reg, `
-defaults: {for: 5s, m_of_n: {m: 2, n: 4}}
+defaults: {for: 5s, off_delay: 20s, m_of_n: {m: 2, n: 4}}
 kinds:
-  ch4: {for: 0s, m_of_n: off}
+  ch4: {for: 0s, off_delay: 1m, m_of_n: off}
   h2s: {exposure: {stel: 12}}
   co: {exposure: off}
   nh3: {exposure: {twa: 15, level: yellow}}
 `, alerting.Options{For: time.Minute, KindFor: map[sensors.KindID]time.Duration{"tank_level": 30 * time.Second}})
 	if opts.For != 5*time.Second || opts.MOfN != (alerting.MOfN{M: 2, N: 4}) {
 		t.Errorf("For %s MOfN %+v, want the defaults' 5s and 2 of 4", opts.For, opts.MOfN)
+	}
+	if opts.OffDelay != 20*time.Second || opts.KindOffDelay["ch4"] != time.Minute {
+		t.Errorf("OffDelay %s, KindOffDelay %v; want 20s and ch4 1m", opts.OffDelay, opts.KindOffDelay)
 	}
 	if d, ok := opts.KindFor["ch4"]; !ok || d != 0 {
 		t.Errorf("KindFor[ch4] = %s, %v; want 0s", d, ok)

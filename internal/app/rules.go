@@ -32,5 +32,8 @@ func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, 
 	if err := rulefile.ApplyFiles(reg, files, &opts); err != nil {
 		return opts, err
 	}
+	// The configuration's off-delay and lateness fill in what the rule
+	// files leave unset; applying them twice changes nothing.
+	stateOptions(cfg, &opts)
 	return opts, nil
 }
