@@ -592,3 +592,84 @@ func LoadSnapshot(path string) (*Snapshot, error) {
 	}
 	return snap, nil
 }
+
+// Adopt reconciles the engine with the alerts the lifecycle store holds
+// open, after Restore at start-up. The periodic snapshot can be up to
+// its interval older than a crash, and an alert may have fired in
+// between: the store (which records every event before it is notified)
+// knows. For each open, active record of a sensor rule:
+//
+//   - the engine has the same alert pending (the id derives from the
+//     pending start): it fired, so it is made firing at the record's level;
+//   - the engine has no alert of that rule open: the record's alert is
+//     taken up, firing with its StartsAt and level, so the next reading
+//     holds or resolves that alert instead of raising a second one;
+//   - the engine has it firing at a less severe level: the escalation
+//     happened, the record's level is taken.
+//
+// Nothing is emitted. It returns how many alerts it changed.
+func (e *Engine) Adopt(open []Record) int {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	set := e.cur.Load()
+	set.lockAll()
+	defer set.unlockAll()
+	n := 0
+	for _, rec := range open {
+		if rec.State != StateActiveUnacked && rec.State != StateActiveAcked || rec.Level == sensors.LevelNone {
+			continue
+		}
+		s := set.subjects[subjectKey{rec.Site, rec.Sensor}]
+		if s != nil && s.adopt(rec) {
+			n++
+		}
+	}
+	if n > 0 {
+		e.recountActive(set)
+	}
+	return n
+}
+
+func (s *subject) adopt(rec Record) bool {
+	since := rec.StartsAt.UnixNano()
+	for i := range s.rules {
+		st := &s.rules[i].st
+		if s.rules[i].rule.id != rec.Rule {
+			continue
+		}
+		switch {
+		case st.level == sensors.LevelNone && st.next != sensors.LevelNone && alertID(rec.Rule, s.site, s.sensor, st.nextSince) != rec.ID:
+			return false // a different, newer condition is pending
+		case st.level == sensors.LevelNone:
+			st.level, st.since, st.next = rec.Level, since, sensors.LevelNone
+		case st.since == since && rec.Level.MoreSevere(st.level):
+			st.level = rec.Level
+			if !st.next.MoreSevere(st.level) {
+				st.next = sensors.LevelNone
+			}
+		default:
+			return false
+		}
+		st.clearing = false
+		return true
+	}
+	for i := range s.early {
+		st := &s.early[i].st
+		if s.early[i].rule.id == rec.Rule && st.level == sensors.LevelNone {
+			st.level, st.since = rec.Level, since
+			return true
+		}
+	}
+	if x := s.exp; x != nil {
+		for _, p := range [...]struct {
+			r  *exposureRule
+			st *exposureState
+		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
+			if p.r != nil && p.r.id == rec.Rule && p.st.level == sensors.LevelNone {
+				p.st.level, p.st.since = rec.Level, since
+				return true
+			}
+		}
+	}
+	return false
+}

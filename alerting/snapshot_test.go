@@ -398,3 +398,44 @@ func equalJSON(t *testing.T, a, b any) bool {
 	}
 	return bytes.Equal(ja, jb)
 }
+
+// TestAdoptAfterCrash: the snapshot was saved at minute 7 of a for: 10m
+// rule; the alert then fired at minute 10 and riskmon crashed before the
+// next save. The lifecycle store has the alert open, so after Adopt the
+// restored engine does not fire it a second time. An early-warning
+// alert the engine has no state for is taken up and resolved under its
+// own id.
+func TestAdoptAfterCrash(t *testing.T) {
+	reg := testRegistry(t)
+	var before, after collect
+	e, _ := NewEngine(reg, &before, tenMinutes)
+	feed(e, 0, 7*time.Minute, 27)
+	snap := e.AlertSnapshot()
+	feed(e, 7*time.Minute, 11*time.Minute, 27)
+	fired := before.all()
+	if len(fired) != 1 {
+		t.Fatalf("events %+v, want one fired", fired)
+	}
+	open := []Record{
+		{ID: fired[0].AlertID, Rule: fired[0].Rule, Site: "hz-01", Sensor: "GT-101", State: StateActiveUnacked,
+			Level: fired[0].Level, StartsAt: fired[0].StartsAt},
+		{ID: alertID(RuleSensorStale, "hz-01", "GT-102", t0.UnixNano()), Rule: RuleSensorStale, Site: "hz-01", Sensor: "GT-102",
+			State: StateActiveAcked, Level: sensors.LevelBlue, StartsAt: t0},
+		// Cleared: nothing to take up.
+		{ID: "x", Rule: "oxygen_low", Site: "hz-01", Sensor: "AT-201", State: StateClearedUnacked, Level: sensors.LevelNone, StartsAt: t0},
+	}
+	next, _ := NewEngine(reg, &after, tenMinutes)
+	next.Restore(snap)
+	if n := next.Adopt(open); n != 2 {
+		t.Fatalf("adopted %d alerts, want 2", n)
+	}
+	feed(next, 11*time.Minute, 13*time.Minute, 27)
+	next.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-102", Value: 1, Time: t0.Add(13 * time.Minute), Received: t0.Add(13 * time.Minute)})
+	evs := after.all()
+	if len(evs) != 1 || evs[0].Type != EventResolved || evs[0].Rule != RuleSensorStale || evs[0].AlertID != open[1].ID {
+		t.Fatalf("events %+v, want only the stale alert %s resolved", evs, open[1].ID)
+	}
+	if a := next.Active(); len(a) != 1 || a[0].ID != fired[0].AlertID || a[0].State != StateFiring {
+		t.Fatalf("active %+v, want %s firing", a, fired[0].AlertID)
+	}
+}

@@ -78,18 +78,23 @@ func (s *Service) restoreEngine() {
 		st.reloads.WithLabelValues(r)
 	}
 	snap, err := alerting.LoadSnapshot(st.path)
-	if err != nil {
+	switch {
+	case err != nil:
 		s.log.Error("alert state not restored; rules start cold", "path", st.path, "err", err)
-		return
-	}
-	if snap == nil {
+	case snap == nil:
 		s.log.Info("no alert state saved yet; rules start cold", "path", st.path)
-		return
+	default:
+		rs := s.Engine.Restore(snap)
+		restored.Set(float64(rs.Kept))
+		s.log.Info("alert state restored", "path", st.path, "taken", snap.Taken, "kept", rs.Kept, "reset", rs.Reset,
+			"gone", rs.Gone, "closed", rs.Closed)
 	}
-	rs := s.Engine.Restore(snap)
-	restored.Set(float64(rs.Kept))
-	s.log.Info("alert state restored", "path", st.path, "taken", snap.Taken, "kept", rs.Kept, "reset", rs.Reset,
-		"gone", rs.Gone, "closed", rs.Closed)
+	// What fired after the last save (a crash between saves), or with no
+	// snapshot at all, is open in the alert store: the engine takes it up
+	// rather than raise it again under a new id.
+	if n := s.Engine.Adopt(s.Lifecycle.Open()); n > 0 {
+		s.log.Info("open alerts taken up from the alert store", "alerts", n)
+	}
 }
 
 // saveState writes the engine's snapshot to the state dir: with the
