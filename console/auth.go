@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
+
+	"github.com/riskmon/riskmon/alerting"
 )
 
 // Role is what a caller may do; a higher role may do what a lower one may.
@@ -84,12 +86,17 @@ type Principal struct {
 // AuditRecord is one operator action, for the journal.
 type AuditRecord struct {
 	At      time.Time `json:"at"`
-	Action  string    `json:"action"` // login, login_failed, logout, ack
+	Action  string    `json:"action"` // login, login_failed, logout, ack, shelve, unshelve
 	User    string    `json:"user"`
 	Remote  string    `json:"remote,omitempty"`
 	AlertID string    `json:"alert_id,omitempty"`
 	Comment string    `json:"comment,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
+	// ShelfID, Mode, Match and Expires describe a shelve or unshelve.
+	ShelfID string            `json:"shelf_id,omitempty"`
+	Mode    string            `json:"mode,omitempty"`
+	Match   *alerting.Matcher `json:"match,omitempty"`
+	Expires time.Time         `json:"expires,omitzero"`
 }
 
 // AuthOptions configure accounts and sessions.

@@ -35,10 +35,11 @@ func (f *fakeAcker) Get(id string) (alerting.Record, bool) {
 }
 
 type authFixture struct {
-	h     http.Handler
-	acker *fakeAcker
-	now   *time.Time
-	audit *[]AuditRecord
+	h       http.Handler
+	acker   *fakeAcker
+	shelver *fakeShelver
+	now     *time.Time
+	audit   *[]AuditRecord
 }
 
 func newAuthFixture(t *testing.T) authFixture {
@@ -69,7 +70,9 @@ func newAuthFixture(t *testing.T) authFixture {
 	acker := &fakeAcker{}
 	hub := NewHub(testRegistry(t), HubOptions{})
 	t.Cleanup(hub.Close)
-	return authFixture{h: Handler(hub, Options{Auth: a, Acker: acker}), acker: acker, now: &now, audit: &audit}
+	shelver := newFakeShelver(func() time.Time { return now })
+	return authFixture{h: Handler(hub, Options{Auth: a, Acker: acker, Shelver: shelver, Now: func() time.Time { return now }}),
+		acker: acker, shelver: shelver, now: &now, audit: &audit}
 }
 
 // browserSession is a logged-in browser: its cookie and CSRF token.
@@ -126,9 +129,11 @@ func TestMutationsNeedOperator(t *testing.T) {
 	f := newAuthFixture(t)
 	viewer := f.login(t, "li", "view-pass")
 	operator := f.login(t, "wang", "op-pass")
-	endpoints := []struct{ path, body string }{
-		{"/api/v1/alerts/a1/ack", `{"comment":"x"}`},
-		{"/api/v1/logout", `{}`},
+	endpoints := []struct{ method, path, body string }{
+		{http.MethodPost, "/api/v1/alerts/a1/ack", `{"comment":"x"}`},
+		{http.MethodPost, "/api/v1/logout", `{}`},
+		{http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"plant-a"},"reason":"x","duration":"1h"}`},
+		{http.MethodDelete, "/api/v1/shelves/s1", ``},
 	}
 	callers := []struct {
 		name   string
@@ -148,8 +153,8 @@ func TestMutationsNeedOperator(t *testing.T) {
 			if ep.path == "/api/v1/logout" && strings.HasPrefix(c.name, "viewer") {
 				continue // a viewer may log out
 			}
-			t.Run(ep.path+"/"+c.name, func(t *testing.T) {
-				rec := f.do(http.MethodPost, ep.path, ep.body, c.s, c.header)
+			t.Run(ep.method+" "+ep.path+"/"+c.name, func(t *testing.T) {
+				rec := f.do(ep.method, ep.path, ep.body, c.s, c.header)
 				if rec.Code != c.code {
 					t.Fatalf("status %d (%s), want %d", rec.Code, rec.Body, c.code)
 				}
@@ -158,6 +163,9 @@ func TestMutationsNeedOperator(t *testing.T) {
 	}
 	if len(f.acker.acks) != 0 {
 		t.Fatalf("refused callers acknowledged: %v", f.acker.acks)
+	}
+	if calls := f.shelver.calls(); len(calls) != 0 {
+		t.Fatalf("refused callers shelved: %v", calls)
 	}
 	// And the allowed ones get through.
 	if rec := f.do(http.MethodPost, "/api/v1/alerts/a1/ack", `{"comment":"valve shut"}`, operator, nil); rec.Code != http.StatusOK {

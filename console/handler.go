@@ -44,6 +44,15 @@ type Options struct {
 	// Acker acknowledges alerts and tells their lifecycle state; nil
 	// means the board cannot acknowledge.
 	Acker Acker
+	// Shelver shelves alerts and takes sensors out of service; nil turns
+	// the feature off (the shelf endpoints answer 501).
+	Shelver Shelver
+	// Health gives the alarm-system figures; nil: /api/v1/alarm-health
+	// answers 501.
+	Health HealthSource
+	// Series reads a sensor's stored readings for the sensor page; nil:
+	// the series endpoint answers 501 and the page draws no chart.
+	Series SeriesSource
 	// Logger receives request errors and dropped streams; nil discards.
 	Logger *slog.Logger
 }
@@ -108,6 +117,12 @@ func Handler(h *Hub, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/alerts/{id}", viewer(a, s.getAlert))
 	mux.HandleFunc("GET /api/v1/sites", viewer(a, s.listSites))
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors", viewer(a, s.siteSensors))
+	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/series", viewer(a, s.sensorSeries))
+	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/events", viewer(a, s.sensorEvents))
+	mux.HandleFunc("GET /api/v1/alarm-health", viewer(a, s.alarmHealth))
+	mux.HandleFunc("GET /api/v1/shelves", viewer(a, s.listShelves))
+	mux.HandleFunc("POST /api/v1/shelves", a.Require(RoleOperator, jsonOnlyP(s.shelve)))
+	mux.HandleFunc("DELETE /api/v1/shelves/{id}", a.Require(RoleOperator, s.unshelve))
 	mux.HandleFunc("GET /api/v1/stream", viewer(a, s.stream))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
@@ -304,6 +319,13 @@ func jsonOnly(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		next(w, r)
+	}
+}
+
+// jsonOnlyP is jsonOnly for a guarded handler.
+func jsonOnlyP(next func(http.ResponseWriter, *http.Request, Principal)) func(http.ResponseWriter, *http.Request, Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) {
+		jsonOnly(func(w http.ResponseWriter, r *http.Request) { next(w, r, p) })(w, r)
 	}
 }
 

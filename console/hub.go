@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
@@ -32,6 +33,9 @@ type HubOptions struct {
 	// Logger receives errors about events that cannot be shown; nil
 	// discards.
 	Logger *slog.Logger
+	// Now is the clock fired alarms are counted by on arrival, for the
+	// alarm rate per 10 minutes; default time.Now.
+	Now func() time.Time
 }
 
 func (o *HubOptions) defaults() {
@@ -49,6 +53,9 @@ func (o *HubOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -81,7 +88,12 @@ type Hub struct {
 	alerts   map[string]*alertRecord
 	resolved []string // ids of resolved alerts, oldest first, at most opts.Resolved
 	subs     map[*subscriber]struct{}
-	dropped  uint64 // subscribers dropped for falling behind
+	dropped  uint64   // subscribers dropped for falling behind
+	rate     rateRing // fired alarms per 10 minutes of arrival time
+
+	// shelfGen is bumped when a shelf is set or ended through the
+	// console, so open streams tell their browsers to reload the shelves.
+	shelfGen atomic.Uint64
 
 	// done is closed by Close to end every stream.
 	done      chan struct{}
@@ -197,8 +209,15 @@ func (h *Hub) Event(ev alerting.Event) {
 		h.log.Error("console: drop unencodable alert event", "alert_id", ev.AlertID, "err", err)
 		return
 	}
+	var arrived time.Time
+	if ev.Type == alerting.EventFired {
+		arrived = h.opts.Now()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if ev.Type == alerting.EventFired {
+		h.rate.add(arrived)
+	}
 	h.record(ev)
 	h.seq++
 	e := ringEntry{seq: h.seq, data: data}

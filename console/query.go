@@ -51,6 +51,14 @@ type Alert struct {
 	// active_acknowledged, resolved_unacknowledged, latched, or done once
 	// cleared and acknowledged) when the console is wired to the lifecycle.
 	Lifecycle string `json:"lifecycle,omitempty"`
+	// Shelved is the id of the shelf covering the alert, Planned marks a
+	// sensor out of service, Flapping an alert held for toggling too
+	// often, Late one raised from readings that arrived long after their
+	// time (retrospective); all from the alert's last condition event.
+	Shelved  string `json:"shelved,omitempty"`
+	Planned  bool   `json:"planned,omitempty"`
+	Flapping bool   `json:"flapping,omitempty"`
+	Late     bool   `json:"late,omitempty"`
 	// EventCount counts every event of the alert, also those no longer
 	// kept in Events.
 	EventCount int `json:"event_count"`
@@ -150,6 +158,7 @@ func (h *Hub) view(r *alertRecord, events bool) Alert {
 		Kind: ev.Kind, Unit: ev.Unit, Level: lv, Color: lv.Color(), Severity: lv.Severity(),
 		PeakLevel: r.peak, Value: ev.Value, Setpoint: ev.Setpoint, Message: ev.Message,
 		StartsAt: ev.StartsAt, UpdatedAt: ev.At, EventCount: r.nevents,
+		Shelved: ev.Shelved, Planned: ev.Planned, Flapping: ev.Flapping, Late: ev.Late,
 	}
 	if a.StartsAt.IsZero() {
 		a.StartsAt = r.first.At

@@ -17,6 +17,9 @@ const (
 	eventAlert    = "alert"
 	eventReadings = "readings"
 	eventResync   = "resync"
+	// eventShelves says a shelf was set or ended through the console; the
+	// browser reloads GET /api/v1/shelves. It carries no id.
+	eventShelves = "shelves"
 )
 
 // Resync reasons.
@@ -73,8 +76,9 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		sw.alert(s.hub, e)
 	}
 	var (
-		gen uint64
-		buf []readingUpdate
+		gen      uint64
+		buf      []readingUpdate
+		shelfGen = s.hub.shelfGen.Load()
 	)
 	sendReadings := func() {
 		if !withReadings {
@@ -122,6 +126,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		case <-readings.C:
 			sw.arm()
 			sendReadings()
+			if g := s.hub.shelfGen.Load(); g != shelfGen {
+				shelfGen = g
+				sw.event(eventShelves, "", struct{}{})
+			}
 		case <-heartbeat.C:
 			sw.arm()
 			sw.raw(": ping\n\n")

@@ -1,0 +1,137 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+)
+
+// Shelver is the part of alerting.Shelves the console uses: shelving or
+// taking out of service, ending a shelf early, and listing the active ones.
+type Shelver interface {
+	Shelve(req alerting.ShelfRequest) (alerting.Shelf, error)
+	Unshelve(id, by string) (alerting.Shelf, error)
+	Shelves() []alerting.Shelf
+}
+
+// shelfBody is the body of POST /api/v1/shelves. Duration is a Go
+// duration ("2h", "45m"): operators think in shift hours, not seconds.
+type shelfBody struct {
+	Mode     alerting.ShelfMode `json:"mode"`
+	Match    alerting.Matcher   `json:"match"`
+	Reason   string             `json:"reason"`
+	Duration string             `json:"duration"`
+}
+
+// maxReason bounds the reason text, which goes into the journal.
+const maxReason = 500
+
+// request checks what the console can check itself and builds the
+// request; the Shelver decides the rest (maximum duration, matcher
+// scope) and answers with an ErrBadShelf-wrapped error.
+func (b shelfBody) request(by string) (alerting.ShelfRequest, error) {
+	switch b.Mode {
+	case "":
+		b.Mode = alerting.ModeShelved // the board's button shelves
+	case alerting.ModeShelved, alerting.ModeOutOfService:
+	default:
+		return alerting.ShelfRequest{}, fmt.Errorf("mode: want %q or %q, got %q", alerting.ModeShelved, alerting.ModeOutOfService, b.Mode)
+	}
+	if b.Duration == "" {
+		return alerting.ShelfRequest{}, errors.New(`duration: required, e.g. "2h"`)
+	}
+	d, err := time.ParseDuration(b.Duration)
+	if err != nil || d <= 0 {
+		return alerting.ShelfRequest{}, fmt.Errorf(`duration: want a positive duration such as "2h" or "30m", got %q`, b.Duration)
+	}
+	reason := strings.TrimSpace(b.Reason)
+	if len(reason) > maxReason {
+		return alerting.ShelfRequest{}, fmt.Errorf("reason: at most %d bytes", maxReason)
+	}
+	return alerting.ShelfRequest{Mode: b.Mode, Match: b.Match, Reason: reason, By: by, Duration: d}, nil
+}
+
+func (s *server) listShelves(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Shelver == nil {
+		writeError(w, http.StatusNotImplemented, "this console cannot shelve alerts")
+		return
+	}
+	list := s.opts.Shelver.Shelves()
+	if list == nil {
+		list = []alerting.Shelf{}
+	}
+	writeJSON(w, struct {
+		Shelves []alerting.Shelf `json:"shelves"`
+	}{list})
+}
+
+func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
+	if s.opts.Shelver == nil {
+		writeError(w, http.StatusNotImplemented, "this console cannot shelve alerts")
+		return
+	}
+	var body shelfBody
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, `body: want {"mode": "shelved|out_of_service", "match": {"site", "sensor", "rule", "kind"}, "reason": "…", "duration": "2h"}: `+err.Error())
+		return
+	}
+	req, err := body.request(p.Name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sh, err := s.opts.Shelver.Shelve(req)
+	if errors.Is(err, alerting.ErrBadShelf) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.log.Error("console: shelve failed", "user", p.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.log.Info("alerts shelved", "shelf", sh.ID, "mode", string(sh.Mode), "user", p.Name, "via", p.Via,
+		"site", sh.Match.Site, "sensor", sh.Match.Sensor, "rule", sh.Match.Rule, "kind", sh.Match.Kind, "expires", sh.Expires)
+	match := sh.Match
+	s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "shelve", User: p.Name, Remote: remoteAddr(r),
+		ShelfID: sh.ID, Mode: string(sh.Mode), Match: &match, Expires: sh.Expires, Reason: sh.Reason})
+	s.hub.shelvesChanged()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(sh)
+}
+
+func (s *server) unshelve(w http.ResponseWriter, r *http.Request, p Principal) {
+	if s.opts.Shelver == nil {
+		writeError(w, http.StatusNotImplemented, "this console cannot shelve alerts")
+		return
+	}
+	id := r.PathValue("id")
+	sh, err := s.opts.Shelver.Unshelve(id, p.Name)
+	if errors.Is(err, alerting.ErrNoShelf) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.log.Error("console: unshelve failed", "shelf", id, "user", p.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.log.Info("shelf ended", "shelf", id, "user", p.Name, "via", p.Via)
+	s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "unshelve", User: p.Name, Remote: remoteAddr(r),
+		ShelfID: sh.ID, Mode: string(sh.Mode)})
+	s.hub.shelvesChanged()
+	writeJSON(w, sh)
+}
+
+// shelvesChanged tells open streams to have their browsers reload the
+// shelves.
+func (h *Hub) shelvesChanged() { h.shelfGen.Add(1) }

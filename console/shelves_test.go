@@ -1,0 +1,232 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+)
+
+// fakeShelver keeps shelves in memory and refuses what alerting.Shelves
+// refuses: no reason, an empty matcher, more than 8 hours of shelving.
+type fakeShelver struct {
+	now func() time.Time
+	mu  sync.Mutex
+	seq int
+	on  map[string]alerting.Shelf
+	log []string // "shelve id by user", "unshelve id by user"
+}
+
+func newFakeShelver(now func() time.Time) *fakeShelver {
+	return &fakeShelver{now: now, on: map[string]alerting.Shelf{}}
+}
+
+func (f *fakeShelver) Shelve(req alerting.ShelfRequest) (alerting.Shelf, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case req.Reason == "":
+		return alerting.Shelf{}, fmt.Errorf("%w: a reason is required", alerting.ErrBadShelf)
+	case req.Match == (alerting.Matcher{}):
+		return alerting.Shelf{}, fmt.Errorf("%w: the matcher is empty", alerting.ErrBadShelf)
+	case req.Mode == alerting.ModeShelved && req.Duration > 8*time.Hour:
+		return alerting.Shelf{}, fmt.Errorf("%w: shelving is limited to 8h", alerting.ErrBadShelf)
+	}
+	f.seq++
+	now := f.now()
+	sh := alerting.Shelf{ID: fmt.Sprintf("s%d", f.seq), Mode: req.Mode, Match: req.Match, Reason: req.Reason, By: req.By,
+		Created: now, Expires: now.Add(req.Duration)}
+	f.on[sh.ID] = sh
+	f.log = append(f.log, "shelve "+sh.ID+" by "+req.By)
+	return sh, nil
+}
+
+func (f *fakeShelver) Unshelve(id, by string) (alerting.Shelf, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sh, ok := f.on[id]
+	if !ok {
+		return alerting.Shelf{}, fmt.Errorf("unshelve %s: %w", id, alerting.ErrNoShelf)
+	}
+	delete(f.on, id)
+	sh.Ended, sh.EndedBy = f.now(), by
+	f.log = append(f.log, "unshelve "+id+" by "+by)
+	return sh, nil
+}
+
+func (f *fakeShelver) Shelves() []alerting.Shelf {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []alerting.Shelf
+	for i := 1; i <= f.seq; i++ {
+		if sh, ok := f.on[fmt.Sprintf("s%d", i)]; ok {
+			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+func (f *fakeShelver) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+// TestShelveAPI: an operator shelves and ends a shelf; what is wrong with
+// a request comes back as 400 naming the field; each change is audited.
+func TestShelveAPI(t *testing.T) {
+	f := newAuthFixture(t)
+	op := f.login(t, "wang", "op-pass")
+	viewer := f.login(t, "li", "view-pass")
+
+	if rec := f.do(http.MethodGet, "/api/v1/shelves", "", viewer, nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"shelves":[]`) {
+		t.Fatalf("empty list: %d %s", rec.Code, rec.Body)
+	}
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"not JSON", `shelve it`, "body:"},
+		{"unknown field", `{"mode":"shelved","match":{"site":"plant-a"},"reason":"x","duration":"1h","until":"later"}`, "body:"},
+		{"bad mode", `{"mode":"silenced","match":{"site":"plant-a"},"reason":"x","duration":"1h"}`, "mode:"},
+		{"no duration", `{"match":{"site":"plant-a"},"reason":"x"}`, "duration: required"},
+		{"bad duration", `{"match":{"site":"plant-a"},"reason":"x","duration":"2 hours"}`, "duration:"},
+		{"negative duration", `{"match":{"site":"plant-a"},"reason":"x","duration":"-1h"}`, "duration:"},
+		{"no reason (the shelver's rule)", `{"match":{"site":"plant-a"},"reason":"  ","duration":"1h"}`, "reason is required"},
+		{"empty matcher (the shelver's rule)", `{"match":{},"reason":"x","duration":"1h"}`, "matcher is empty"},
+		{"too long (the shelver's rule)", `{"match":{"site":"plant-a"},"reason":"x","duration":"9h"}`, "limited to 8h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := f.do(http.MethodPost, "/api/v1/shelves", tc.body, op, nil)
+			if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Fatalf("status %d %s, want 400 with %q", rec.Code, rec.Body, tc.want)
+			}
+		})
+	}
+	rec := f.do(http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"plant-a","sensor":"gas-1","rule":"combustible_gas_high"},"reason":"detector being cleaned","duration":"2h"}`, op, nil)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("shelve: %d %s", rec.Code, rec.Body)
+	}
+	var sh alerting.Shelf
+	if err := json.Unmarshal(rec.Body.Bytes(), &sh); err != nil {
+		t.Fatal(err)
+	}
+	if sh.ID != "s1" || sh.By != "wang" || sh.Match.Sensor != "gas-1" || !sh.Expires.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("shelf %+v: want s1 by wang for gas-1 until t0+2h", sh)
+	}
+	// Out of service by token, defaulting nothing but the mode's name.
+	rec = f.do(http.MethodPost, "/api/v1/shelves", `{"mode":"out_of_service","match":{"site":"mine-b","sensor":"ch4-1"},"reason":"calibration","duration":"24h"}`, nil,
+		map[string]string{"Authorization": "Bearer op-token"})
+	if rec.Code != http.StatusCreated || !strings.Contains(rec.Body.String(), `"by":"scada"`) {
+		t.Fatalf("out of service by token: %d %s", rec.Code, rec.Body)
+	}
+	rec = f.do(http.MethodGet, "/api/v1/shelves", "", viewer, nil)
+	var list struct{ Shelves []alerting.Shelf }
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.Shelves) != 2 || list.Shelves[1].Mode != alerting.ModeOutOfService {
+		t.Fatalf("list: %s (%v)", rec.Body, err)
+	}
+	if rec := f.do(http.MethodDelete, "/api/v1/shelves/s1", "", op, nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"ended_by":"wang"`) {
+		t.Fatalf("unshelve: %d %s", rec.Code, rec.Body)
+	}
+	if rec := f.do(http.MethodDelete, "/api/v1/shelves/s1", "", op, nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("unshelve twice: %d %s", rec.Code, rec.Body)
+	}
+	if got, want := strings.Join(f.shelver.calls(), "|"), "shelve s1 by wang|shelve s2 by scada|unshelve s1 by wang"; got != want {
+		t.Fatalf("shelver calls %q, want %q", got, want)
+	}
+	var audit []string
+	for _, r := range *f.audit {
+		if r.Action == "shelve" || r.Action == "unshelve" {
+			audit = append(audit, fmt.Sprintf("%s:%s:%s:%s", r.Action, r.User, r.ShelfID, r.Mode))
+			if r.Action == "shelve" && (r.Match == nil || r.Reason == "" || r.Expires.IsZero()) {
+				t.Errorf("shelve audit lacks match, reason or expiry: %+v", r)
+			}
+		}
+	}
+	if got, want := strings.Join(audit, " "), "shelve:wang:s1:shelved shelve:scada:s2:out_of_service unshelve:wang:s1:shelved"; got != want {
+		t.Fatalf("audit %q, want %q", got, want)
+	}
+}
+
+// TestShelveOff: without a Shelver the endpoints say so.
+func TestShelveOff(t *testing.T) {
+	hub := NewHub(testRegistry(t), HubOptions{})
+	defer hub.Close()
+	a, err := NewAuth(AuthOptions{Tokens: []Token{{Name: "scada", Token: "op", Role: RoleOperator}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Handler(hub, Options{Auth: a})
+	f := authFixture{h: h}
+	tok := map[string]string{"Authorization": "Bearer op"}
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodGet, "/api/v1/shelves", ""},
+		{http.MethodPost, "/api/v1/shelves", `{"match":{"site":"plant-a"},"reason":"x","duration":"1h"}`},
+		{http.MethodDelete, "/api/v1/shelves/s1", ""},
+	} {
+		if rec := f.do(c.method, c.path, c.body, nil, tok); rec.Code != http.StatusNotImplemented {
+			t.Errorf("%s %s: %d, want 501", c.method, c.path, rec.Code)
+		}
+	}
+}
+
+// TestShelveErrorsFromShelver: an unexpected failure is a 500, not a 400.
+func TestShelveErrorsFromShelver(t *testing.T) {
+	hub := NewHub(testRegistry(t), HubOptions{})
+	defer hub.Close()
+	a, err := NewAuth(AuthOptions{Tokens: []Token{{Name: "scada", Token: "op", Role: RoleOperator}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := authFixture{h: Handler(hub, Options{Auth: a, Shelver: brokenShelver{}})}
+	rec := f.do(http.MethodPost, "/api/v1/shelves", `{"match":{"site":"plant-a"},"reason":"x","duration":"1h"}`, nil, map[string]string{"Authorization": "Bearer op"})
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d %s, want 500", rec.Code, rec.Body)
+	}
+}
+
+type brokenShelver struct{}
+
+func (brokenShelver) Shelve(alerting.ShelfRequest) (alerting.Shelf, error) {
+	return alerting.Shelf{}, errors.New("store is read-only")
+}
+func (brokenShelver) Unshelve(string, string) (alerting.Shelf, error) {
+	return alerting.Shelf{}, errors.New("store is read-only")
+}
+func (brokenShelver) Shelves() []alerting.Shelf { return nil }
+
+// TestStreamTellsShelvesChanged: a shelf set through the console reaches
+// every open stream as a "shelves" event.
+func TestStreamTellsShelvesChanged(t *testing.T) {
+	hub := NewHub(testRegistry(t), HubOptions{})
+	defer hub.Close()
+	a, err := NewAuth(AuthOptions{Tokens: []Token{{Name: "scada", Token: "op", Role: RoleOperator}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := authFixture{h: Handler(hub, Options{Auth: a, Shelver: newFakeShelver(time.Now)})}
+	before := hub.shelfGen.Load()
+	if rec := f.do(http.MethodPost, "/api/v1/shelves", `{"match":{"site":"plant-a"},"reason":"x","duration":"1h"}`, nil, map[string]string{"Authorization": "Bearer op"}); rec.Code != http.StatusCreated {
+		t.Fatalf("shelve: %d %s", rec.Code, rec.Body)
+	}
+	if hub.shelfGen.Load() == before {
+		t.Fatal("shelving did not mark the shelves changed")
+	}
+	// An open (read-only) console's stream, told by the hub.
+	srv := httptest.NewServer(Handler(hub, Options{ReadingsEvery: 20 * time.Millisecond}))
+	t.Cleanup(srv.Close) // after the stream's own cleanup closed it
+	events := openStream(t, srv, "", "?readings=none")
+	if e := next(t, events); e.name != eventResync {
+		t.Fatalf("first event %q, want resync", e.name)
+	}
+	hub.shelvesChanged()
+	if e := next(t, events); e.name != eventShelves {
+		t.Fatalf("event %q after a shelf change, want shelves", e.name)
+	}
+}
