@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,10 +50,12 @@ func checkConfig(path string) configReport {
 	}
 	loc := &locator{file: path, doc: &doc}
 	cfg, err := config.Load(path)
+	var validated []string // keys Validate complained about
 	if err != nil {
 		// Parse passed, so these are Validate's, one key each.
 		for _, msg := range splitValidate(err, path) {
 			r.problems = append(r.problems, loc.problem(msg))
+			validated = append(validated, keyPath.FindString(msg))
 		}
 	}
 	r.cfg = cfg
@@ -74,6 +77,12 @@ func checkConfig(path string) configReport {
 		r.reg = reg
 	}
 	for _, err := range app.CheckNotifiers(cfg, r.reg) {
+		// A channel Validate already refused (a webhook's url) fails to
+		// build for the same reason: say it once.
+		key := keyPath.FindString(err.Error())
+		if key != "" && slices.ContainsFunc(validated, func(v string) bool { return strings.HasPrefix(v, key) }) {
+			continue
+		}
 		r.problems = append(r.problems, loc.problem(err.Error()))
 	}
 	n := cfg.Alerting.Notify

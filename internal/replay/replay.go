@@ -83,8 +83,15 @@ type Result struct {
 
 // tickEvery is the device-time step at which the replay runs the
 // engine's staleness check, as the service does every few seconds on the
-// wall clock.
-const tickEvery = 10 * time.Second
+// wall clock. Across a gap in the data longer than maxTicks steps the
+// checks stop after maxTicks and resume at the next reading: each check
+// visits every sensor, and an hour is longer than any kind's stale limit
+// (three intervals, at most 30 min), so only the time of a stale alert
+// of a sensor with a longer custom limit moves to that reading.
+const (
+	tickEvery = 10 * time.Second
+	maxTicks  = 360
+)
 
 // Run builds an engine over reg with opts and runs every reading of src
 // that f selects through it. Readings of sensors not in reg are counted
@@ -129,8 +136,13 @@ func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src 
 		}
 		// Staleness up to this reading, at the times the service would
 		// have checked it.
-		for ; nextTick <= at; nextTick += int64(tickEvery) {
+		for n := 0; nextTick <= at && n < maxTicks; n++ {
 			eng.Tick(time.Unix(0, nextTick))
+			nextTick += int64(tickEvery)
+		}
+		if nextTick <= at {
+			eng.Tick(r.Time)
+			nextTick = at + int64(tickEvery)
 		}
 		res.Readings++
 		res.Last = r.Time

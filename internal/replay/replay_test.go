@@ -215,3 +215,24 @@ func TestCSVProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayLongGap: across hours without data the staleness checks
+// still raise sensor_stale when it is due, and the reading after the gap
+// resolves it.
+func TestReplayLongGap(t *testing.T) {
+	reg := exampleRegistry(t)
+	text := "coal-01,CH4-101,2026-11-30T08:00:00Z,0.4\n" +
+		"coal-01,CH4-101,2026-11-30T08:00:10Z,0.4\n" +
+		"coal-01,CH4-101,2026-11-30T18:00:00Z,0.4\n"
+	res, err := Run(context.Background(), reg, alerting.Options{}, CSV{Name: "gap.csv", R: strings.NewReader(text)}, Filter{Site: "coal-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := find(t, res, alerting.RuleSensorStale, "CH4-101")
+	if d := a.FiredAt.Sub(at(1)); d < 30*time.Second || d > 30*time.Second+tickEvery {
+		t.Errorf("stale fired %s after the last reading, want 30-40 s", d)
+	}
+	if want := t0.Add(10 * time.Hour); !a.ResolvedAt.Equal(want) {
+		t.Errorf("stale resolved at %s, want %s", a.ResolvedAt, want)
+	}
+}
