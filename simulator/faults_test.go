@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -96,5 +97,50 @@ func testPublisherFaults(t *testing.T, abrupt bool) {
 		if statuses[i] != wantStatus[i] {
 			t.Fatalf("statuses %v, want %v", statuses, wantStatus)
 		}
+	}
+}
+
+// TestStuckHoldsLastValue: a stuck sensor without a value of its own
+// repeats what it reported last before the fault, as a frozen output
+// does, and moves again afterwards.
+func TestStuckHoldsLastValue(t *testing.T) {
+	broker := startBroker(t)
+	sub := subscribe(t, broker, "riskmon/v1/gas-01/gw1/readings")
+	stuck := StuckSensor{Site: "gas-01", Sensor: "PT-101", Start: 10 * time.Second, Duration: 20 * time.Second}
+	p, err := NewPublisher(Options{Broker: broker, Fleet: DemoFleet(1), Scripted: []Incident{stuck}, Interval: time.Second,
+		Speed: math.Inf(1), Duration: 39 * time.Second, Seed: 3, Start: deviceStart, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	w := newWireReadings(t)
+	for _, m := range sub.waitFor(t, 40) {
+		w.decode(m)
+	}
+	at := func(s int) float64 {
+		v, ok := w.values[fmt.Sprintf("gas-01/PT-101/%d", deviceStart.Add(time.Duration(s)*time.Second).UnixMilli())]
+		if !ok {
+			t.Fatalf("no reading at +%ds", s)
+		}
+		return v
+	}
+	held := at(9)
+	for s := 10; s < 30; s++ {
+		if v := at(s); v != held {
+			t.Fatalf("+%ds: %g, want the held %g", s, v, held)
+		}
+	}
+	moved := func(from, to int) bool {
+		for s := from; s < to; s++ {
+			if at(s) != at(s+1) {
+				return true
+			}
+		}
+		return false
+	}
+	if !moved(0, 9) || !moved(30, 38) {
+		t.Error("the reading does not move outside the fault: the test shows nothing")
 	}
 }

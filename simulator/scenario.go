@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -41,11 +42,13 @@ type ScenarioIncident struct {
 
 // Target is a detection target: the incident must be detected, reaching
 // at least the severity MaxLevel (when set) with a lead time of at least
-// MinLead (when set) before its first setpoint crossing.
+// MinLead (when set) before its first setpoint crossing, and by an alert
+// of Rule (when set), e.g. sensor_stuck for a frozen transmitter.
 type Target struct {
 	Incident string
 	MaxLevel sensors.Level
 	MinLead  *time.Duration
+	Rule     string
 	Line     int
 }
 
@@ -90,6 +93,7 @@ type scenarioFile struct {
 		Incident string         `yaml:"incident"`
 		MaxLevel string         `yaml:"max_level"`
 		MinLead  *time.Duration `yaml:"min_lead"`
+		Rule     string         `yaml:"rule"`
 		Line     int            `yaml:"-"`
 	} `yaml:"targets"`
 }
@@ -105,6 +109,9 @@ type ScenarioOptions struct {
 	// checked against it.
 	Fleet *Fleet
 }
+
+// ruleName is what riskmon's rule ids look like.
+var ruleName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // LoadScenario reads a scenario file.
 func LoadScenario(path string) (*Scenario, error) {
@@ -230,7 +237,10 @@ func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, 
 		if i < len(targetLines) {
 			line = targetLines[i]
 		}
-		tg := Target{Incident: t.Incident, MinLead: t.MinLead, Line: line}
+		tg := Target{Incident: t.Incident, MinLead: t.MinLead, Rule: t.Rule, Line: line}
+		if t.Rule != "" && !ruleName.MatchString(t.Rule) {
+			fail(line, "target %q: rule %q is not a rule name (like sensor_stuck or ch4_high)", t.Incident, t.Rule)
+		}
 		if !ids[t.Incident] {
 			fail(line, "target: no incident %q", t.Incident)
 		}
@@ -398,7 +408,7 @@ func (s *Scenario) Scripted() []Incident {
 func (s *Scenario) Truth(start time.Time) (*Truth, error) {
 	targets := map[string]*TruthTarget{}
 	for _, t := range s.Targets {
-		tt := &TruthTarget{MaxLevel: t.MaxLevel}
+		tt := &TruthTarget{MaxLevel: t.MaxLevel, Rule: t.Rule}
 		if t.MinLead != nil {
 			secs := t.MinLead.Seconds()
 			tt.MinLeadSeconds = &secs
@@ -410,4 +420,38 @@ func (s *Scenario) Truth(start time.Time) (*Truth, error) {
 		named[i] = NamedIncident{ID: si.ID, Kind: si.Kind, Incident: si.Incident, Target: targets[si.ID]}
 	}
 	return BuildTruth(s.Fleet, nil, s.Name, s.Seed, start, s.Duration, s.Interval, named)
+}
+
+// staleTick is how often riskmon checks for silent sensors.
+const staleTick = time.Second
+
+// MaxSpeed is the fastest --speed at which every targeted sensor outage
+// of the scenario is noticed within its first half: riskmon raises
+// sensor_stale on its own wall clock after 3 of the kind's reporting
+// intervals of silence (its default), and an outage of d device time at
+// speed S is d/S of silence. It is +Inf when no target depends on the
+// wall clock.
+func (s *Scenario) MaxSpeed() float64 {
+	targeted := map[string]bool{}
+	for _, t := range s.Targets {
+		targeted[t.Incident] = true
+	}
+	reg, err := s.Fleet.Registry(sensors.DefaultCatalog())
+	if err != nil {
+		return math.Inf(1)
+	}
+	limit := math.Inf(1)
+	for _, si := range s.Incidents {
+		off, ok := si.Incident.(SensorOffline)
+		if !ok || !targeted[si.ID] {
+			continue
+		}
+		sn, ok := reg.Lookup(off.Site, off.Sensor)
+		if !ok {
+			continue
+		}
+		need := 3*sn.KindInfo().Interval + staleTick
+		limit = math.Min(limit, off.Duration.Seconds()/2/need.Seconds())
+	}
+	return limit
 }

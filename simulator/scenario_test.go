@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,5 +78,30 @@ func TestParseScenarioErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxSpeed: a targeted outage of a methane sensor (10 s interval,
+// stale after 30 s) of 15 min is seen within its first half up to
+// 450 s / 31 s times real time; untargeted outages set no limit.
+func TestMaxSpeed(t *testing.T) {
+	sc, err := LoadScenario("scenarios/sensor-faults.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sc.MaxSpeed(), 450.0/31; math.Abs(got-want) > 1e-9 {
+		t.Errorf("max speed %g, want %g", got, want)
+	}
+	sc.Targets = nil
+	if got := sc.MaxSpeed(); !math.IsInf(got, 1) {
+		t.Errorf("without targets: max speed %g, want +Inf", got)
+	}
+}
+
+func TestTargetRuleName(t *testing.T) {
+	src := "duration: 5m\nincidents:\n  - {id: s, type: stuck_sensor, site: gas-01, sensor: PT-101, start: 1m, duration: 2m}\ntargets:\n  - {incident: s, rule: Sensor-Stuck}\n"
+	_, err := ParseScenario("r.yaml", strings.NewReader(src))
+	if err == nil || !strings.Contains(err.Error(), `r.yaml:5: target "s": rule "Sensor-Stuck" is not a rule name`) {
+		t.Errorf("err = %v", err)
 	}
 }

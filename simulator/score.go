@@ -75,7 +75,10 @@ type IncidentScore struct {
 	Delay    time.Duration
 	HasDelay bool
 	Alerts   int
-	Target   *TruthTarget
+	// Rules are the rules of the incident's fired alerts, in order of
+	// first firing.
+	Rules  []string
+	Target *TruthTarget
 	// Met is false when the incident has a target and missed it; Why
 	// says how.
 	Met bool
@@ -166,6 +169,9 @@ func ScoreRun(t *Truth, events []AlertEvent, o ScoreOptions) Score {
 			explained[ev.AlertID] = true
 			if ev.Type == "fired" {
 				is.Alerts++
+				if !slices.Contains(is.Rules, ev.Rule) {
+					is.Rules = append(is.Rules, ev.Rule)
+				}
 				if !is.Detected {
 					is.Detected, is.First = true, ev.AlertEvent
 					firstDev, firstKnown = ev.dev, ev.known
@@ -208,6 +214,9 @@ func judge(is *IncidentScore, inc TruthIncident) {
 	} else {
 		if tg.MaxLevel != sensors.LevelNone && (is.Best == sensors.LevelNone || tg.MaxLevel.MoreSevere(is.Best)) {
 			why = append(why, fmt.Sprintf("reached level %d, want ≤ %d", is.Best, tg.MaxLevel))
+		}
+		if tg.Rule != "" && !slices.Contains(is.Rules, tg.Rule) {
+			why = append(why, fmt.Sprintf("no %s alert (raised: %s)", tg.Rule, strings.Join(is.Rules, ", ")))
 		}
 		if tg.MinLeadSeconds != nil {
 			want := time.Duration(*tg.MinLeadSeconds * float64(time.Second))

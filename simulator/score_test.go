@@ -141,3 +141,31 @@ func TestScoreUnpaced(t *testing.T) {
 		t.Errorf("outage %+v, false %d", sc.Incidents[1], sc.FalseAlerts)
 	}
 }
+
+// TestScoreRuleTarget: a target naming a rule is met only by an alert of
+// that rule on the incident.
+func TestScoreRuleTarget(t *testing.T) {
+	tr := handTruth()
+	tr.Incidents[1].Target = &TruthTarget{Rule: "gateway_offline"}
+	t0, wall0 := tr.Run.Start, tr.Run.WallStart
+	stale := ev("s", "sensor_stale", "pipe-01", "PT-101", "fired", sensors.LevelBlue, wall0.Add(75*time.Second))
+	offline := ev("b", "gateway_offline", "pipe-01", "gw1", "fired", sensors.LevelOrange, wall0.Add(61*time.Second))
+	leak := ev("a", "combustible_gas_high", "hz-01", "GT-201", "fired", sensors.LevelOrange, t0.Add(66*time.Second))
+	tests := []struct {
+		name   string
+		events []AlertEvent
+		met    bool
+		why    string
+	}{
+		{"right rule", []AlertEvent{leak, stale, offline}, true, ""},
+		{"another rule only", []AlertEvent{leak, stale}, false, "no gateway_offline alert (raised: sensor_stale)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := ScoreRun(tr, tt.events, ScoreOptions{}).Incidents[1]
+			if !out.Detected || out.Met != tt.met || out.Why != tt.why {
+				t.Errorf("detected %v, met %v (%q); want detected, met %v (%q)", out.Detected, out.Met, out.Why, tt.met, tt.why)
+			}
+		})
+	}
+}

@@ -101,6 +101,9 @@ type TruthTarget struct {
 	// MinLeadSeconds is the least lead time of the first alert before
 	// the first setpoint crossing; negative allows that much delay.
 	MinLeadSeconds *float64 `json:"min_lead_s,omitempty"`
+	// Rule, when set, is the rule one of the incident's alerts must
+	// come from.
+	Rule string `json:"rule,omitempty"`
 }
 
 // crossingStep is the scan resolution of ground truth before bisection;

@@ -99,3 +99,12 @@ func TestSimScoreFromInfluxIntegration(t *testing.T) {
 		t.Errorf("two sources: %v", err)
 	}
 }
+
+// TestSimRunRefusesTooFast: a targeted sensor outage is seen on riskmon's
+// wall clock, so sim run refuses a speed that would hide it.
+func TestSimRunRefusesTooFast(t *testing.T) {
+	out, err := run(t, "sim", "run", "--scenario", "../../simulator/scenarios/sensor-faults.yaml", "--speed", "60", "--broker", "tcp://127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "at most 14.5 times real time") {
+		t.Fatalf("err = %v, want a refusal naming 14.5\n%s", err, out)
+	}
+}

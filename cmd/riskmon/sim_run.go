@@ -78,6 +78,9 @@ func runScenario(ctx context.Context, out io.Writer, log *slog.Logger, o simRunO
 	if o.speed <= 0 || math.IsNaN(o.speed) {
 		return nil, simulator.Stats{}, fmt.Errorf("--speed %g must be positive", o.speed)
 	}
+	if limit := sc.MaxSpeed(); o.speed > limit && !o.dryRun {
+		return nil, simulator.Stats{}, fmt.Errorf("--speed %g: scenario %s can be played at most %.3g times real time: riskmon notices a silent sensor on its own clock, after 3 reporting intervals, and a targeted sensor outage would pass unseen", o.speed, sc.Name, limit)
+	}
 	now := o.now
 	if now.IsZero() {
 		now = time.Now()

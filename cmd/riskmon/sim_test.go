@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,9 @@ func TestAllScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// About 20 s of wall time each.
-			speed := max(1, sc.Duration.Seconds()/20)
+			// About 20 s of wall time each, slower where a targeted
+			// outage needs riskmon's wall clock to see it.
+			speed := math.Min(max(1, sc.Duration.Seconds()/20), sc.MaxSpeed())
 			score, out := playScenario(t, f, speed)
 			t.Logf("speed %g\n%s", speed, out)
 			if score.Missed > 0 {
