@@ -14,7 +14,10 @@ import (
 // rule fields of opts from it: For, OffDelay and MOfN from the defaults,
 // KindFor, KindOffDelay and KindMOfN from the kinds, Exposure, Pack (wrapping the Pack opts
 // already has, or alerting.SensorPack), and it appends the groups and
-// composite rules. Values the rule files set win over those opts holds.
+// composite rules. Values the rule files set win over those opts holds;
+// a KindPack entry opts holds still replaces the pack of its kind in the
+// engine, rule files included, so callers that use rule files leave
+// KindPack empty.
 // Groups and composite rules are compiled here, one at a time, so that
 // each problem the engine would find comes back with its file and line.
 // Problems come back as a *sensors.LoadError and leave opts unchanged.
