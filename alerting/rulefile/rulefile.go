@@ -114,15 +114,6 @@ func newSet() *Set {
 // Files are the files the set was read from, in order.
 func (s *Set) Files() []string { return slices.Clone(s.files) }
 
-// Len is the number of blocks, groups and composite rules in the set.
-func (s *Set) Len() int {
-	n := len(s.kinds) + len(s.siteKinds) + len(s.sensors) + len(s.groups) + len(s.composites)
-	if s.defaults != nil {
-		n++
-	}
-	return n
-}
-
 // Load reads one rule file, checked against cat; name is the file name
 // problems are reported under. Problems come back as a
 // *sensors.LoadError.
@@ -208,7 +199,7 @@ func (s *Set) read(cat *sensors.Catalog, name string, data []byte) {
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 		return
 	}
-	l.file_(doc.Content[0])
+	l.root(doc.Content[0])
 }
 
 // Layer keys. Threshold keys exist only where the engine can set them.
@@ -219,7 +210,7 @@ var (
 	siteKeys     = []string{"kinds", "sensors", "groups", "composite"}
 )
 
-func (l *loader) file_(root *yaml.Node) {
+func (l *loader) root(root *yaml.Node) {
 	es, ok := l.mapping(root, "rule file", []string{"defaults", "kinds", "sites"})
 	if !ok {
 		return
