@@ -35,6 +35,10 @@ type CompositeRule struct {
 	// For is how long, in device time, the expression must hold before
 	// the alert is raised.
 	For time.Duration
+	// OffDelay is how long, in device time, the expression must have
+	// stopped holding before the alert resolves; holding again within it
+	// cancels the clearing.
+	OffDelay time.Duration
 	// MaxAge is how old a referenced sensor's latest reading may be; while
 	// one is older or missing the rule is not evaluated and its alert
 	// keeps its state (silence has its own alert, sensor_stale). Default
@@ -48,6 +52,7 @@ type composite struct {
 	id, site, src string
 	level         sensors.Level
 	forDur        int64
+	offDur        int64
 	maxAge        int64
 	names         []string // referenced sensor ids, in vals order
 	eval          func(vals []float64) bool
@@ -58,6 +63,9 @@ type composite struct {
 	at      []int64 // device time of each value, Unix ns; 0 before the first
 	st      exposureState
 	pending int64 // device time the expression began to hold; 0 when it does not
+	// clearing is the device time the expression stopped holding while
+	// the alert is open and the off-delay runs; 0 when not clearing.
+	clearing int64
 }
 
 // exprName is how an expression names a sensor id.
@@ -120,8 +128,8 @@ func compileComposite(reg *sensors.Registry, cfg CompositeRule) (*composite, err
 	if level < sensors.LevelRed || level > sensors.LevelBlue {
 		return nil, fmt.Errorf("level %d is not 1-4", level)
 	}
-	if cfg.For < 0 || cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("for %s and max age %s must not be negative", cfg.For, cfg.MaxAge)
+	if cfg.For < 0 || cfg.MaxAge < 0 || cfg.OffDelay < 0 {
+		return nil, fmt.Errorf("for %s, off-delay %s and max age %s must not be negative", cfg.For, cfg.OffDelay, cfg.MaxAge)
 	}
 	// The environment the checker sees: every sensor of the site by name.
 	env := map[string]any{}
@@ -146,7 +154,8 @@ func compileComposite(reg *sensors.Registry, cfg CompositeRule) (*composite, err
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %w", cfg.Expr, err)
 	}
-	c := &composite{id: cfg.ID, site: cfg.Site, src: cfg.Expr, level: level, forDur: int64(cfg.For), maxAge: int64(cfg.MaxAge)}
+	c := &composite{id: cfg.ID, site: cfg.Site, src: cfg.Expr, level: level, forDur: int64(cfg.For), offDur: int64(cfg.OffDelay),
+		maxAge: int64(cfg.MaxAge)}
 	b := &exprBuilder{index: map[string]int{}, ids: ids, ambiguous: ambiguous}
 	if c.eval, err = b.boolean(tree.Node); err != nil {
 		return nil, fmt.Errorf("expression %q: %w", cfg.Expr, err)
@@ -168,7 +177,7 @@ func compileComposite(reg *sensors.Registry, cfg CompositeRule) (*composite, err
 	}
 	c.vals = make([]float64, len(c.names))
 	c.at = make([]int64, len(c.names))
-	c.fp = fingerprint("composite", c.id, c.site, c.src, c.level, c.forDur, c.maxAge, c.names)
+	c.fp = fingerprint("composite", c.id, c.site, c.src, c.level, c.forDur, c.offDur, c.maxAge, c.names)
 	return c, nil
 }
 
@@ -346,10 +355,21 @@ func (e *Engine) evaluateComposite(c *composite, i int, v float64, at int64, lat
 	from := c.st.level
 	c.st.value = v
 	switch {
+	case !holds && from != sensors.LevelNone && c.offDur > 0:
+		// Off-delay: the alert holds until the expression has stayed
+		// false for it.
+		if c.clearing == 0 {
+			c.clearing = at
+		}
+		if at-c.clearing >= c.offDur {
+			c.clearing, c.pending = 0, 0
+			c.st.level = sensors.LevelNone
+		}
 	case !holds:
 		c.pending = 0
 		c.st.level = sensors.LevelNone
 	case from != sensors.LevelNone:
+		c.clearing = 0
 	case c.pending == 0 && c.forDur > 0:
 		c.pending = at
 	case c.pending == 0 || at-c.pending >= c.forDur:
@@ -410,7 +430,7 @@ func (e *ruleSet) activeComposites(out []Alert) []Alert {
 		a := Alert{Rule: c.id, Site: c.site, Sensor: c.id, Value: c.st.value, LastAt: unixTime(last)}
 		switch {
 		case c.st.level != sensors.LevelNone:
-			a.State, a.Level, a.Since = StateFiring, c.st.level, unixTime(c.st.since)
+			a.State, a.Level, a.Since, a.Clearing = StateFiring, c.st.level, unixTime(c.st.since), c.clearing != 0
 			a.ID = alertID(c.id, c.site, c.id, c.st.since)
 			out = append(out, a)
 		case c.pending != 0:

@@ -72,6 +72,18 @@ func TestCompositeRules(t *testing.T) {
 		readings: []groupReading{{"ch4-0", 0, 1.2}, {"wind_speed-0", 5, 0.1}, {"ch4-0", 40, 0.1}, {"wind_speed-0", 45, 0.1}},
 		want:     []change{{EventFired, 5, 5}, {EventResolved, 45, 5}},
 	}, {
+		name: "firing=>clearing=>resolved after the off-delay",
+		rule: CompositeRule{Expr: gasNoAir, OffDelay: 20 * time.Second},
+		readings: []groupReading{{"ch4-0", 0, 1.2}, {"wind_speed-0", 5, 0.1}, {"wind_speed-0", 10, 0.5},
+			{"wind_speed-0", 25, 0.5}, {"wind_speed-0", 30, 0.5}},
+		want: []change{{EventFired, 5, 5}, {EventResolved, 30, 5}},
+	}, {
+		name: "firing=>clearing=>firing: holding again cancels the clearing",
+		rule: CompositeRule{Expr: gasNoAir, OffDelay: 20 * time.Second},
+		readings: []groupReading{{"ch4-0", 0, 1.2}, {"wind_speed-0", 5, 0.1}, {"wind_speed-0", 10, 0.5},
+			{"wind_speed-0", 20, 0.1}, {"ch4-0", 22, 1.2}, {"wind_speed-0", 25, 0.5}, {"ch4-0", 40, 1.2}, {"wind_speed-0", 45, 0.5}},
+		want: []change{{EventFired, 5, 5}, {EventResolved, 45, 5}},
+	}, {
 		name:     "arithmetic and builtins",
 		rule:     CompositeRule{Expr: "abs(ch4_0 - ch4_1) > 0.5 or max(ch4_0, ch4_1) >= 2 * 1.5"},
 		readings: []groupReading{{"ch4-0", 0, 0.2}, {"ch4-1", 0, 0.6}, {"ch4-1", 5, 0.8}, {"ch4-1", 10, 3}, {"ch4-0", 15, 3}},

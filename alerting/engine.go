@@ -703,6 +703,9 @@ type Alert struct {
 	LastAt time.Time `json:"last_at"`
 	// Since is when the condition began: StartsAt for a firing alert.
 	Since time.Time `json:"since"`
+	// Clearing says the value is back past the restore value and the
+	// off-delay runs: the alert still holds its level.
+	Clearing bool `json:"clearing,omitempty"`
 }
 
 // Active lists the pending and firing alerts, sorted by site, sensor and
@@ -762,7 +765,7 @@ func activeAlert(s *subject, rs ruleState) (Alert, bool) {
 	var since int64
 	switch a.State {
 	case StateFiring:
-		a.Level, since = rs.st.level, rs.st.since
+		a.Level, since, a.Clearing = rs.st.level, rs.st.since, rs.st.clearing
 	case StatePending:
 		a.Level, since = rs.st.next, rs.st.nextSince
 	default:

@@ -112,6 +112,11 @@ func TestOffDelayEngine(t *testing.T) {
 	}
 	for i, v := range []float64{30, 30, 10, 10, 30, 10, 10, 10, 10, 10} {
 		e.Evaluate(reading("hz-01", "GT-101", 5*i, v))
+		if i == 6 {
+			if a := e.Active(); len(a) != 1 || a[0].State != StateFiring || !a[0].Clearing {
+				t.Fatalf("active %+v, want the alert firing and clearing", a)
+			}
+		}
 	}
 	evs := sink.all()
 	if len(evs) != 2 || evs[0].Type != EventFired || evs[1].Type != EventResolved || evs[0].AlertID != evs[1].AlertID {

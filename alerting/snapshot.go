@@ -182,7 +182,7 @@ func (set *ruleSet) snapshotLinked(snap *Snapshot) {
 		c.mu.Lock()
 		snap.Composites = append(snap.Composites, CompositeSnapshot{Site: c.site, ID: c.id, Fingerprint: c.fp,
 			Vals: append([]float64(nil), c.vals...), At: append([]int64(nil), c.at...),
-			State: exposureSnap(c.id, c.st), Pending: c.pending})
+			State: compositeSnap(c), Pending: c.pending})
 		c.mu.Unlock()
 	}
 }
@@ -239,6 +239,12 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 		}
 	}
 	return ss
+}
+
+func compositeSnap(c *composite) RuleSnapshot {
+	rs := exposureSnap(c.id, c.st)
+	rs.Clearing, rs.ClearSince = c.clearing != 0, c.clearing
+	return rs
 }
 
 func exposureSnap(id string, st exposureState) RuleSnapshot {
@@ -323,7 +329,7 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot) RestoreStats {
 			c.mu.Lock()
 			copy(c.vals, cs.Vals)
 			copy(c.at, cs.At)
-			c.st, c.pending = exposureFrom(cs.State), cs.Pending
+			c.st, c.pending, c.clearing = exposureFrom(cs.State), cs.Pending, cs.State.ClearSince
 			c.mu.Unlock()
 			st.Kept++
 			continue
