@@ -3,9 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/spf13/cobra"
 )
@@ -41,5 +46,128 @@ alerting/testdata/ruletests.`,
 			return nil
 		},
 	})
+	rules.AddCommand(newRulesShow())
 	return rules
+}
+
+func newRulesShow() *cobra.Command {
+	var path, site, sensor string
+	cmd := &cobra.Command{
+		Use:   "show --site S --sensor ID",
+		Short: "Print the rules a sensor gets from the configuration and its rule files",
+		Long: `show prints the effective rules of one sensor after every rule file layer
+(sensor > site kind > kind > defaults > built-in pack): its threshold
+setpoints, on-delay, off-delay and M-of-N, each early-warning and
+sensor-health rule with its parameters, its exposure limits, and the groups
+and composite rules that read it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, reg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			sn, ok := reg.Lookup(site, sensor)
+			if !ok {
+				return fmt.Errorf("no sensor %s/%s in the registry", site, sensor)
+			}
+			opts, err := app.EngineOptions(cfg, reg)
+			if err != nil {
+				return err
+			}
+			writeRules(cmd.OutOrStdout(), sn, opts)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	cmd.Flags().StringVar(&site, "site", "", "site id")
+	cmd.Flags().StringVar(&sensor, "sensor", "", "sensor id")
+	cmd.MarkFlagRequired("site")
+	cmd.MarkFlagRequired("sensor")
+	return cmd
+}
+
+// writeRules prints what opts give sensor s, the way the engine reads
+// them.
+func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
+	forDur, off, mofn := opts.For, opts.OffDelay, opts.MOfN
+	if d, ok := opts.KindFor[s.Kind]; ok {
+		forDur = d
+	}
+	if d, ok := opts.KindOffDelay[s.Kind]; ok {
+		off = d
+	}
+	if m, ok := opts.KindMOfN[s.Kind]; ok {
+		mofn = m
+	}
+	fmt.Fprintf(w, "sensor %s/%s, kind %s (%s)\n", s.Site, s.ID, s.Kind, s.KindInfo().Unit)
+	fmt.Fprintf(w, "threshold: for %s, off_delay %s", forDur, off)
+	if mofn.M > 0 {
+		fmt.Fprintf(w, ", %d of %d readings", mofn.M, mofn.N)
+	}
+	fmt.Fprintln(w)
+	for _, sp := range s.EffectiveSetpoints() {
+		fmt.Fprintf(w, "  level %s %s %g (restore %g)\n", sp.Level, sp.Direction, sp.Value, sp.Clear)
+	}
+	pack := alerting.SensorPack
+	if opts.Pack != nil {
+		pack = opts.Pack
+	}
+	if p, ok := opts.KindPack[s.Kind]; ok {
+		pack = func(*sensors.Sensor) alerting.RulePack { return p }
+	}
+	p := pack(s)
+	for _, r := range []struct {
+		name string
+		cfg  any
+		on   bool
+	}{
+		{"rate", p.Rate, p.Rate != nil}, {"trend", p.Trend, p.Trend != nil}, {"forecast", p.Forecast, p.Forecast != nil},
+		{"stuck", p.Stuck, p.Stuck != nil}, {"jump", p.Jump, p.Jump != nil}, {"stale", p.Stale, p.Stale != nil},
+	} {
+		if !r.on {
+			fmt.Fprintf(w, "%s: off\n", r.name)
+			continue
+		}
+		fmt.Fprintf(w, "%s: %+v\n", r.name, reflect.ValueOf(r.cfg).Elem().Interface())
+	}
+	limits := opts.Exposure
+	if limits == nil {
+		limits = alerting.DefaultExposureLimits()
+	}
+	if l, ok := limits[s.Kind]; ok && (l.TWA > 0 || l.STEL > 0) {
+		fmt.Fprintf(w, "exposure: %+v\n", l)
+	}
+	for _, g := range opts.Groups {
+		if g.Site == s.Site && slices.Contains(g.Sensors, s.ID) {
+			fmt.Fprintf(w, "group %s: %v, tolerance %g, vote %d\n", g.ID, g.Sensors, g.Tolerance, g.Vote)
+		}
+	}
+	name := compositeName(s.ID)
+	for _, c := range opts.Composite {
+		if c.Site == s.Site && slices.Contains(identifiers(c.Expr), name) {
+			fmt.Fprintf(w, "composite %s: %s\n", c.ID, c.Expr)
+		}
+	}
+}
+
+// identifiers are the names in an expression.
+func identifiers(expr string) []string {
+	return strings.FieldsFunc(expr, func(c rune) bool {
+		return !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
+	})
+}
+
+// compositeName is how composite expressions name a sensor id (see
+// alerting.CompositeRule).
+func compositeName(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+		return "_" + string(b)
+	}
+	return string(b)
 }

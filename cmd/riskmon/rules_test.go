@@ -1,0 +1,36 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRulesShow prints a sensor's rules after the rule file layers: the
+// sample gives CH4-102 its own blue 1h forecast and the ch4 kind's
+// on-delay and M-of-N, and puts it in a group; CH4-101 is in the
+// composite rule as well and keeps the default forecast.
+func TestRulesShow(t *testing.T) {
+	show := func(sensor string) string {
+		out, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", sensor)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return out
+	}
+	out := show("CH4-102")
+	for _, want := range []string{"threshold: for 10s", "2 of 3 readings", "Horizon:1h0m0s", "Level:4-blue", "group face-3102"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("CH4-102 lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "composite") {
+		t.Errorf("CH4-102 is not in a composite rule:\n%s", out)
+	}
+	out = show("CH4-101")
+	if !strings.Contains(out, "composite gas_no_air") || strings.Contains(out, "Horizon:1h0m0s") {
+		t.Errorf("CH4-101:\n%s", out)
+	}
+	if _, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", "CH4-999"); err == nil {
+		t.Error("an unknown sensor was shown")
+	}
+}
