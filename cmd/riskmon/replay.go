@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 type replayFlags struct {
 	config, csv, site, sensor, from, to string
+	rules                               []string
 	chunk                               time.Duration
 	json                                bool
 }
@@ -32,6 +34,10 @@ prints every alert the rules would have raised: rule, site, sensor, level,
 fired at, resolved at and peak value, then a summary line. Nothing is
 notified and nothing is written.
 
+--rules FILE tries candidate rule files in place of the configuration's
+alerting.rules (an empty --rules= tries none), so a change can be compared
+with what runs now before it is deployed.
+
 Times are RFC 3339, epoch milliseconds, "now" or a duration before now
 ("-24h"). See docs/alerting.md#backtesting-with-replay.`,
 		Args: cobra.NoArgs,
@@ -44,6 +50,7 @@ Times are RFC 3339, epoch milliseconds, "now" or a duration before now
 	fl.StringVar(&f.to, "to", "", "end of the range (exclusive); required for InfluxDB")
 	fl.StringVar(&f.site, "site", "", "only this site")
 	fl.StringVar(&f.sensor, "sensor", "", "only this sensor id")
+	fl.StringSliceVar(&f.rules, "rules", nil, "rule files (or globs) to try instead of the configuration's alerting.rules")
 	fl.DurationVar(&f.chunk, "chunk", time.Hour, "span of one InfluxDB query")
 	fl.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	return cmd
@@ -69,6 +76,18 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 	}
 	if err := checkSelection(reg, f.site, f.sensor); err != nil {
 		return err
+	}
+	if f.rules != nil {
+		// Candidate rule files are named from where the command runs,
+		// not from the configuration's folder.
+		cfg.Alerting.Rules = nil
+		for _, r := range f.rules {
+			abs, err := filepath.Abs(r)
+			if err != nil {
+				return err
+			}
+			cfg.Alerting.Rules = append(cfg.Alerting.Rules, abs)
+		}
 	}
 	opts, err := app.EngineOptions(cfg, reg)
 	if err != nil {

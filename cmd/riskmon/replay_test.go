@@ -56,6 +56,20 @@ func TestReplayCSVCommand(t *testing.T) {
 	}
 }
 
+// TestReplayCandidateRules: --rules replaces the configuration's rule
+// files, so a change is tried before it is deployed: without the
+// sample's group and composite rule they are gone from the backtest.
+func TestReplayCandidateRules(t *testing.T) {
+	out, err := run(t, "replay", "--config", "testdata/checkconfig/good.yaml", "--csv", "testdata/replay/face.csv",
+		"--rules", "testdata/checkconfig/rules/fine.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(out, "group_vote") || strings.Contains(out, "gas_no_air") || !strings.Contains(out, "ch4_high") {
+		t.Errorf("replay with only fine.yaml:\n%s", out)
+	}
+}
+
 func TestReplayRefusesBadSelection(t *testing.T) {
 	for _, args := range [][]string{
 		{"--site", "coal-99"},
