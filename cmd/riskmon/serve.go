@@ -40,7 +40,7 @@ func newServe(g *globals) *cobra.Command {
 				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics")
 			svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) { return loadConfig(path) })
 			ctx := cmd.Context()
-			go reloadOnHangup(ctx, svc)
+			go reloadOnHangup(ctx, notifyHangup(), svc)
 			return svc.Run(ctx)
 		},
 	}
@@ -48,12 +48,18 @@ func newServe(g *globals) *cobra.Command {
 	return cmd
 }
 
-// reloadOnHangup reloads the rules and the registry on every SIGHUP
-// until ctx ends; a refused reload is logged and the old rules keep
-// running.
-func reloadOnHangup(ctx context.Context, svc *app.Service) {
+// notifyHangup delivers SIGHUP to the channel it returns instead of
+// ending the process.
+func notifyHangup() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadOnHangup reloads the rules and the registry on every signal on
+// hup until ctx ends; a refused reload is logged and the old rules keep
+// running.
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, svc *app.Service) {
 	defer signal.Stop(hup)
 	for {
 		select {
