@@ -512,7 +512,7 @@ func (l *loader) group(site string, n *yaml.Node) {
 
 func (l *loader) composite(site string, n *yaml.Node) {
 	before := len(l.set.problems)
-	es, ok := l.mapping(n, "composite rule", []string{"id", "expr", "level", "for", "max_age"})
+	es, ok := l.mapping(n, "composite rule", []string{"id", "expr", "level", "for", "off_delay", "max_age"})
 	if !ok {
 		return
 	}
@@ -531,6 +531,8 @@ func (l *loader) composite(site string, n *yaml.Node) {
 			c.Level, ok = l.level(e.v, "composite rule level")
 		case "for":
 			c.For, ok = l.duration(e.v, "composite rule for", true)
+		case "off_delay":
+			c.OffDelay, ok = l.duration(e.v, "composite rule off_delay", true)
 		case "max_age":
 			c.MaxAge, ok = l.duration(e.v, "composite rule max_age", false)
 		}

@@ -239,6 +239,22 @@ func TestSampleRuleFile(t *testing.T) {
 	if comp.Level != sensors.LevelOrange || comp.At.Sub(t0) < 60*time.Second {
 		t.Errorf("gas_no_air fired at %s with level %v; want orange after the 30 s on-delay", comp.At.Sub(t0), comp.Level)
 	}
+	// Air returns at 130 s; the rule's off-delay keeps the alert for a
+	// minute of device time.
+	var resolved time.Duration
+	for i := 13; i <= 30 && resolved == 0; i++ {
+		at := time.Duration(i) * 10 * time.Second
+		feed(at, "WS-105", 2)
+		feed(at, "CH4-101", 1.6)
+		for _, ev := range events {
+			if ev.Rule == "gas_no_air" && ev.Type == alerting.EventResolved {
+				resolved = ev.At.Sub(t0)
+			}
+		}
+	}
+	if resolved < 190*time.Second {
+		t.Errorf("gas_no_air resolved at %s; want it held for its 1m off-delay from 130s", resolved)
+	}
 	high, ok := fired("ch4_high", "CH4-101")
 	if !ok {
 		t.Fatalf("ch4_high of CH4-101 did not fire; events: %v", events)
