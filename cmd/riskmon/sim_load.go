@@ -22,6 +22,7 @@ type simLoadOptions struct {
 	duration          time.Duration
 	registryOut       string
 	progress          bool
+	format            string // json, lp or sparkplug; empty means json
 }
 
 func newSimLoad(g *globals) *cobra.Command {
@@ -53,6 +54,7 @@ and it runs against any broker.`,
 	f.DurationVar(&o.duration, "for", time.Minute, "how long to publish")
 	f.StringVar(&o.registryOut, "registry-out", "", "write the load fleet's registry (YAML) here, for 'serve'")
 	f.BoolVar(&o.progress, "progress", true, "show a progress bar on stderr")
+	f.StringVar(&o.format, "format", "json", "payload format of every gateway: json, lp or sparkplug")
 	return cmd
 }
 
@@ -80,7 +82,12 @@ func runLoad(ctx context.Context, out, progress io.Writer, log *slog.Logger, o s
 	if o.duration <= 0 {
 		return simulator.Stats{}, errors.New("--for must be positive")
 	}
+	ff, err := simulator.ParseFormat(o.format)
+	if err != nil {
+		return simulator.Stats{}, fmt.Errorf("--format: %w", err)
+	}
 	fleet := simulator.GatewayFleet(o.gateways, o.sensorsPerGateway)
+	fleet.Format = ff
 	if o.registryOut != "" {
 		reg, err := fleet.Registry(sensors.DefaultCatalog())
 		if err != nil {
@@ -101,8 +108,8 @@ func runLoad(ctx context.Context, out, progress io.Writer, log *slog.Logger, o s
 	}
 	ticks := int64(d/iv) + 1
 	total := ticks * int64(o.gateways*o.sensorsPerGateway)
-	fmt.Fprintf(out, "load: %d gateways × %d sensors, a batch every %s per gateway: %.0f readings/s for %s (%d readings)\n",
-		o.gateways, o.sensorsPerGateway, iv, o.rate, o.duration, total)
+	fmt.Fprintf(out, "load: %d gateways × %d sensors (%s), a batch every %s per gateway: %.0f readings/s for %s (%d readings)\n",
+		o.gateways, o.sensorsPerGateway, ff, iv, o.rate, o.duration, total)
 
 	bar := progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(progress),

@@ -9,9 +9,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/broker"
@@ -183,18 +187,64 @@ func TestSimLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer brk.Close()
-	var out, bar bytes.Buffer
-	st, err := runLoad(context.Background(), &out, &bar, log, simLoadOptions{broker: brk.URL(), gateways: 3, sensorsPerGateway: 5,
-		rate: 300, duration: time.Second, progress: true})
-	if err != nil {
-		t.Fatalf("load: %v\n%s", err, out.String())
+	// Where each format's batches go.
+	topics := map[string]*regexp.Regexp{
+		"json":      regexp.MustCompile(`^riskmon/v1/[^/]+/gw1/readings$`),
+		"lp":        regexp.MustCompile(`^riskmon/v1/[^/]+/gw1/lp$`),
+		"sparkplug": regexp.MustCompile(`^spBv1\.0/[^/]+/N(BIRTH|DATA)/gw1$`),
 	}
-	// A batch every 50 ms from each gateway for one second.
-	if st.Readings != 300 || st.Messages != 60 {
-		t.Errorf("%d readings in %d messages, want 300 in 60", st.Readings, st.Messages)
+	for _, format := range []string{"json", "lp", "sparkplug"} {
+		t.Run(format, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]int{}
+			sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brk.URL()).SetClientID("load-watch-" + format))
+			if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("subscriber: %v", tok.Error())
+			}
+			defer sub.Disconnect(100)
+			if tok := sub.Subscribe("#", 0, func(_ mqtt.Client, m mqtt.Message) {
+				mu.Lock()
+				defer mu.Unlock()
+				for f, re := range topics {
+					if re.MatchString(m.Topic()) {
+						seen[f]++
+					}
+				}
+			}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Fatalf("subscribe: %v", tok.Error())
+			}
+			var out, bar bytes.Buffer
+			st, err := runLoad(context.Background(), &out, &bar, log, simLoadOptions{broker: brk.URL(), gateways: 3, sensorsPerGateway: 5,
+				rate: 300, duration: time.Second, progress: true, format: format})
+			if err != nil {
+				t.Fatalf("load: %v\n%s", err, out.String())
+			}
+			// A batch every 50 ms from each gateway for one second (a
+			// Sparkplug node's first is its NBIRTH).
+			if st.Readings != 300 || st.Messages != 60 {
+				t.Errorf("%d readings in %d messages, want 300 in 60", st.Readings, st.Messages)
+			}
+			if !strings.Contains(out.String(), "readings       300 of 300") || !strings.Contains(out.String(), "("+format+")") {
+				t.Errorf("summary:\n%s", out.String())
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				mu.Lock()
+				n, all := seen[format], len(seen)
+				mu.Unlock()
+				if n == 60 && all == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("batches seen per format %v, want 60 on %s topics only", seen, format)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
-	if !strings.Contains(out.String(), "readings       300 of 300") {
-		t.Errorf("summary:\n%s", out.String())
+	if _, err := runLoad(context.Background(), io.Discard, io.Discard, log, simLoadOptions{broker: brk.URL(), gateways: 1, sensorsPerGateway: 1,
+		rate: 10, duration: time.Second, format: "csv"}); err == nil || !strings.Contains(err.Error(), "--format") {
+		t.Errorf("--format csv: %v", err)
 	}
 }
 
