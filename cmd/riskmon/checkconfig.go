@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/rulefile"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
@@ -94,6 +95,11 @@ func checkConfig(path string) configReport {
 	}
 	r.ruleFiles = len(files)
 	if r.reg == nil {
+		// Without a registry the rule files can still be read; what they
+		// name is checked once the registry loads.
+		if _, err := rulefile.LoadFiles(sensors.DefaultCatalog(), files); err != nil {
+			r.problems = append(r.problems, loadProblems("rules", err)...)
+		}
 		return r
 	}
 	opts, err := app.EngineOptions(cfg, r.reg)

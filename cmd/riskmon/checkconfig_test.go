@@ -29,6 +29,11 @@ func TestCheckConfigReportsEverything(t *testing.T) {
 			dir + "fleet.bad.yaml:5: unknown kind \"combustible_gaz\"",
 			dir + "bad_registry.yaml:3: alerting.rules[0] \"missing/*.yaml\" matches no file",
 		}},
+		// A registry that does not load still leaves the rule files to read.
+		{"bad_registry_rules.yaml", []string{
+			dir + "fleet.bad.yaml:5: unknown kind \"combustible_gaz\"",
+			dir + "rules_typo/typo.yaml:2: kind ch4: unknown key \"fro\"",
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.config, func(t *testing.T) {
