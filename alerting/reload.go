@@ -25,7 +25,7 @@ func (e *Engine) Reload(reg *sensors.Registry, opts Options) (RestoreStats, erro
 	defer old.unlockAll()
 	// Events for closed alerts go out while the old set is still held,
 	// so they precede anything the new rules raise for the same sensor.
-	st := e.restoreInto(next, old.snapshotLocked())
+	st := e.restoreInto(next, old.snapshotLocked(), true)
 	e.recountActive(next)
 	old.retired = true
 	e.cur.Store(next)

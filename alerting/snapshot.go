@@ -39,6 +39,11 @@ type SubjectSnapshot struct {
 	// readings out of order after a restart.
 	Last      int64
 	Evaluated bool
+	// Received is the wall-clock receive time of the last reading, Unix
+	// ns. A reload carries it over so stale timers run on; a restart
+	// does not, as the sensor's silence while riskmon was down is not
+	// the sensor's (the timers start at the first Tick).
+	Received int64
 	// Rules are the threshold, early-warning and exposure rules' states.
 	Rules []RuleSnapshot
 	// Window is the sample ring, oldest first: the device time of the
@@ -188,7 +193,8 @@ func (set *ruleSet) snapshotLinked(snap *Snapshot) {
 }
 
 func (s *subject) snapshot(windows bool) SubjectSnapshot {
-	ss := SubjectSnapshot{Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, Last: s.last, Evaluated: s.evaluated}
+	ss := SubjectSnapshot{Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, Last: s.last, Evaluated: s.evaluated,
+		Received: s.received}
 	// Idle rules (nothing pending, firing or counted) are left out: a
 	// rule without a snapshot starts idle, which is the same state, and
 	// a fleet is mostly idle.
@@ -263,14 +269,15 @@ func (e *Engine) Restore(snap *Snapshot) RestoreStats {
 	set := e.cur.Load()
 	set.lockAll()
 	defer set.unlockAll()
-	st := e.restoreInto(set, snap)
+	st := e.restoreInto(set, snap, false)
 	e.recountActive(set)
 	return st
 }
 
 // restoreInto copies snap into set, which must not be evaluating: either
-// not yet published or with every shard lock held.
-func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot) RestoreStats {
+// not yet published or with every shard lock held. received says whether
+// the receive times come along (a reload, in the same process).
+func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot, received bool) RestoreStats {
 	var st RestoreStats
 	if snap == nil {
 		return st
@@ -286,6 +293,9 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot) RestoreStats {
 			continue
 		}
 		s.restore(ss, e, &st)
+		if received {
+			s.received = max(s.received, ss.Received)
+		}
 	}
 	groups := map[[2]string]*group{}
 	for _, g := range set.groups {

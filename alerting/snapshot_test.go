@@ -202,6 +202,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	for _, s := range again.Subjects {
 		want := bySensor[s.Sensor]
+		want.Received = 0 // a restart restarts the stale timers; see SubjectSnapshot
 		if !equalJSON(t, s, want) {
 			t.Errorf("%s: state differs after the round trip\n got %+v\nwant %+v", s.Sensor, s, want)
 		}
@@ -303,6 +304,27 @@ func TestReloadMetrics(t *testing.T) {
 	e.Evaluate(at(5*time.Second, 35))
 	if got := metricValue(t, reg, "riskmon_alert_evaluations_total", nil); got != 2 {
 		t.Errorf("evaluations %g, want 2 across the reload", got)
+	}
+}
+
+// TestReloadKeepsStaleTimers: a sensor silent before a reload is stale
+// on time after it; the reload does not restart its silence.
+func TestReloadKeepsStaleTimers(t *testing.T) {
+	var sink collect
+	e, _ := NewEngine(testRegistry(t), &sink, Options{})
+	e.Evaluate(at(0, 5)) // GT-101 heard at t0
+	if _, err := e.Reload(testRegistry(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e.Tick(t0.Add(time.Minute)) // gas interval 5 s: stale long since
+	stale := 0
+	for _, ev := range sink.all() {
+		if ev.Rule == RuleSensorStale && ev.Sensor == "GT-101" && ev.Type == EventFired {
+			stale++
+		}
+	}
+	if stale != 1 {
+		t.Errorf("events %+v, want GT-101 stale on the first tick after the reload", sink.all())
 	}
 }
 
