@@ -110,7 +110,7 @@ func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src 
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
+	res := &Result{Alerts: []*Alert{}} // [] in JSON, not null
 	// first is each sensor's first reading: a sensor_stale raised before
 	// it only says the replay started before the sensor's data did.
 	first := map[subject]time.Time{}
