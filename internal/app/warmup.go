@@ -16,7 +16,7 @@ import (
 
 // warmupTimeout bounds the start-up queries: a slow or absent InfluxDB
 // delays monitoring by at most this much, then rules start cold.
-const warmupTimeout = 20 * time.Second
+const warmupTimeout = 10 * time.Second
 
 // warmupSamples is how many of each sensor's newest readings a warm-up
 // takes at most: the engine's window holds 32.
