@@ -84,7 +84,7 @@ func exprName(id string) string {
 
 // compileComposites checks and compiles the rules once, and ties each to
 // the subjects of the sensors it reads.
-func (e *ruleSet) compileComposites(reg *sensors.Registry, rules []CompositeRule) ([]*composite, error) {
+func (set *ruleSet) compileComposites(reg *sensors.Registry, rules []CompositeRule) ([]*composite, error) {
 	var out []*composite
 	var errs []error
 	seen := map[string]bool{}
@@ -100,14 +100,14 @@ func (e *ruleSet) compileComposites(reg *sensors.Registry, rules []CompositeRule
 		seen[cfg.Site+"/"+cfg.ID] = true
 		for i, id := range c.names {
 			k := subjectKey{c.site, id}
-			s := e.subjects[k]
+			s := set.subjects[k]
 			if s == nil {
 				// A sensor without rules of its own gets a subject so that
 				// its readings reach the rule.
 				sen, _ := reg.Lookup(c.site, id)
 				s = &subject{subjectInfo: subjectInfo{site: sen.Site, sensor: sen.ID, kind: sen.Kind, unit: sen.KindInfo().Unit, gateway: sen.Gateway},
-					shard: e.shards[shardIndex(sen.Site, sen.ID, len(e.shards))], stale: -1}
-				e.subjects[k] = s
+					shard: set.shards[shardIndex(sen.Site, sen.ID, len(set.shards))], stale: -1}
+				set.subjects[k] = s
 				s.shard.subjects = append(s.shard.subjects, s)
 			}
 			s.links = append(s.links, link{c: c, i: i})
@@ -420,8 +420,8 @@ func (c *composite) event(tr transition, at int64) Event {
 }
 
 // activeComposites lists the pending and firing composite alerts.
-func (e *ruleSet) activeComposites(out []Alert) []Alert {
-	for _, c := range e.composites {
+func (set *ruleSet) activeComposites(out []Alert) []Alert {
+	for _, c := range set.composites {
 		c.mu.Lock()
 		var last int64
 		for _, t := range c.at {

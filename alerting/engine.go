@@ -200,19 +200,19 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	if opts.Shards <= 0 {
 		opts.Shards = 64
 	}
-	e := &ruleSet{
+	set := &ruleSet{
 		subjects: make(map[subjectKey]*subject, reg.Len()),
 		shards:   make([]*shard, opts.Shards),
 		inhibit:  opts.Inhibit,
 	}
 	switch {
 	case opts.LateAfter == 0:
-		e.lateAfter = int64(DefaultLateAfter)
+		set.lateAfter = int64(DefaultLateAfter)
 	case opts.LateAfter > 0:
-		e.lateAfter = int64(opts.LateAfter)
+		set.lateAfter = int64(opts.LateAfter)
 	}
-	for i := range e.shards {
-		e.shards[i] = &shard{}
+	for i := range set.shards {
+		set.shards[i] = &shard{}
 	}
 	limits := opts.Exposure
 	if limits == nil {
@@ -240,7 +240,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 		}
 		sub := &subject{
 			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway},
-			shard:       e.shards[shardIndex(s.Site, s.ID, len(e.shards))],
+			shard:       set.shards[shardIndex(s.Site, s.ID, len(set.shards))],
 			rules:       make([]ruleState, len(rules)),
 			early:       make([]earlyRuleState, len(early)),
 			exp:         exp,
@@ -272,23 +272,23 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 				sub.stale = i
 			}
 		}
-		e.subjects[subjectKey{s.Site, s.ID}] = sub
+		set.subjects[subjectKey{s.Site, s.ID}] = sub
 		sub.shard.subjects = append(sub.shard.subjects, sub)
 	}
 	if len(errs) == 0 {
 		// Groups refer to subjects, so they are checked once all exist.
 		var err error
-		if e.groups, err = compileGroups(reg, e.subjects, opts.Groups); err != nil {
+		if set.groups, err = compileGroups(reg, set.subjects, opts.Groups); err != nil {
 			errs = append(errs, err)
 		}
-		if e.composites, err = e.compileComposites(reg, opts.Composite); err != nil {
+		if set.composites, err = set.compileComposites(reg, opts.Composite); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("alerting: %w", errors.Join(errs...))
 	}
-	return e, nil
+	return set, nil
 }
 
 // lockAll takes every shard lock, in order, stopping evaluation on the

@@ -318,8 +318,8 @@ func (g *group) event(rule string, tr transition, st exposureState, at int64) Ev
 }
 
 // activeGroups lists the open group alerts.
-func (e *ruleSet) activeGroups(out []Alert) []Alert {
-	for _, g := range e.groups {
+func (set *ruleSet) activeGroups(out []Alert) []Alert {
+	for _, g := range set.groups {
 		g.mu.Lock()
 		for _, p := range [...]struct {
 			rule string
