@@ -59,66 +59,87 @@ func (s *Service) warmUp(ctx context.Context) WarmStats {
 }
 
 // WarmUp queries the recent readings of the engine's cold sensors (see
-// Engine.Cold) and feeds them to Engine.Warm, oldest first. Sensors are
-// queried in one Flux query per look-back (their rules' longest window),
-// filtered by kind, each series cut to its newest warmupSamples readings,
-// bad quality left out; it works on InfluxDB 2.x and on 1.8 with
-// flux-enabled.
+// Engine.Cold) and feeds them to Engine.Warm, oldest first. It is one
+// Flux query: a range per distinct look-back (the longest window of a
+// kind's rules), each filtered to its kinds, the union cut to each
+// series' newest warmupSamples readings, bad quality left out. It works
+// on InfluxDB 2.x and on 1.8 with flux-enabled.
 func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, now time.Time) (WarmStats, error) {
 	cold := e.Cold(now)
 	st := WarmStats{Cold: len(cold)}
-	type batch struct {
-		since time.Time
-		kinds []sensors.KindID
+	if len(cold) == 0 {
+		return st, nil
 	}
-	var batches []*batch
 	want := map[[2]string]time.Time{}
+	kindSince := map[sensors.KindID]time.Time{}
 	for _, c := range cold {
 		since := c.Since
 		if now.Sub(since) > warmupMaxLookback {
 			since = now.Add(-warmupMaxLookback)
 		}
 		want[[2]string{c.Site, c.Sensor}] = since
-		i := slices.IndexFunc(batches, func(b *batch) bool { return b.since.Equal(since) })
+		if ks, ok := kindSince[c.Kind]; !ok || since.Before(ks) {
+			kindSince[c.Kind] = since
+		}
+	}
+	// Each kind in one range only, so no series is read twice.
+	var ranges []warmRange
+	for k, since := range kindSince {
+		i := slices.IndexFunc(ranges, func(r warmRange) bool { return r.since.Equal(since) })
 		if i < 0 {
-			batches = append(batches, &batch{since: since})
-			i = len(batches) - 1
+			ranges = append(ranges, warmRange{since: since})
+			i = len(ranges) - 1
 		}
-		if !slices.Contains(batches[i].kinds, c.Kind) {
-			batches[i].kinds = append(batches[i].kinds, c.Kind)
-		}
+		ranges[i].kinds = append(ranges[i].kinds, k)
 	}
+	for i := range ranges {
+		slices.Sort(ranges[i].kinds)
+	}
+	slices.SortFunc(ranges, func(a, b warmRange) int { return a.since.Compare(b.since) })
 	warmed := map[[2]string]bool{}
-	for _, b := range batches {
-		st.Queries++
-		n, err := warmBatch(ctx, q, warmQuery(bucket, b.since, now, b.kinds), e, want, warmed)
-		st.Readings += n
-		if err != nil {
-			st.Warmed = len(warmed)
-			return st, err
-		}
-	}
-	st.Warmed = len(warmed)
-	return st, nil
+	st.Queries = 1
+	n, err := warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
+	st.Readings, st.Warmed = n, len(warmed)
+	return st, err
 }
 
-// warmQuery is the Flux of one warm-up batch. Tables come one per series
-// (the tags), each in time order, which is the order Warm needs.
-func warmQuery(bucket string, since, now time.Time, kinds []sensors.KindID) string {
-	var match []string
-	for _, k := range kinds {
-		match = append(match, fmt.Sprintf("r.kind == %q", string(k)))
-	}
-	return fmt.Sprintf(`from(bucket: %q)
+// warmRange is the kinds whose sensors look back to since.
+type warmRange struct {
+	since time.Time
+	kinds []sensors.KindID
+}
+
+// warmQuery is the Flux of a warm-up. The result has a table per series
+// (the tags), sorted by time, which is the order Warm needs.
+func warmQuery(bucket string, now time.Time, ranges []warmRange) string {
+	var b strings.Builder
+	var names []string
+	for i, r := range ranges {
+		var match []string
+		for _, k := range r.kinds {
+			match = append(match, fmt.Sprintf("r.kind == %q", string(k)))
+		}
+		name := fmt.Sprintf("r%d", i)
+		names = append(names, name)
+		fmt.Fprintf(&b, `%s = from(bucket: %q)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == %q and (r._field == "value" or r._field == "quality"))
   |> filter(fn: (r) => %s)
+`, name, bucket, r.since.UTC().Format(time.RFC3339Nano), now.UTC().Add(time.Millisecond).Format(time.RFC3339Nano),
+			ingest.Measurement, strings.Join(match, " or "))
+	}
+	src := names[0]
+	if len(names) > 1 {
+		src = "union(tables: [" + strings.Join(names, ", ") + "])"
+	}
+	fmt.Fprintf(&b, `%s
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> filter(fn: (r) => r.quality != "bad")
+  |> sort(columns: ["_time"])
   |> tail(n: %d)
-  |> keep(columns: ["_time", "site", "sensor", "value"])`,
-		bucket, since.UTC().Format(time.RFC3339Nano), now.UTC().Add(time.Millisecond).Format(time.RFC3339Nano),
-		ingest.Measurement, strings.Join(match, " or "), warmupSamples)
+  |> keep(columns: ["_time", "site", "sensor", "value"])
+`, src, warmupSamples)
+	return b.String()
 }
 
 func warmBatch(ctx context.Context, q api.QueryAPI, flux string, e *alerting.Engine, want map[[2]string]time.Time, warmed map[[2]string]bool) (int, error) {

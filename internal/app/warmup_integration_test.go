@@ -18,9 +18,10 @@ import (
 
 // TestWarmUpIntegration: InfluxDB holds the last two minutes of a gas
 // detector rising 4 %LEL/min (with one bad-quality reading among them)
-// and of a flat one. A service started on it warms its windows from
-// that history, so the forecast fires on the very first live reading; a
-// cold engine given the same reading stays silent. On InfluxDB 1.8.10
+// and of a flat one, and five minutes of a frozen pressure transmitter. A
+// service started on it warms its windows from that history, so the
+// forecast and the stuck rule fire on the very first live readings; a
+// cold engine given the same readings stays silent. On InfluxDB 1.8.10
 // with flux-enabled (what the v2 API of 2.x serves the same way).
 func TestWarmUpIntegration(t *testing.T) {
 	if testing.Short() {
@@ -31,6 +32,7 @@ func TestWarmUpIntegration(t *testing.T) {
 		[]sensors.Sensor{
 			{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"},
 			{ID: "GT-102", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"},
+			{ID: "PT-201", Site: "hz-01", Kind: "pressure", Gateway: "gw1"},
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +40,12 @@ func TestWarmUpIntegration(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	var lp strings.Builder
 	point := func(sensor string, at time.Time, v float64, quality string) {
-		fmt.Fprintf(&lp, "reading,kind=combustible_gas,sector=hazchem,sensor=%s,site=hz-01 quality=%q,value=%g %d\n",
-			sensor, quality, v, at.UnixMilli())
+		kind := "combustible_gas"
+		if sensor == "PT-201" {
+			kind = "pressure"
+		}
+		fmt.Fprintf(&lp, "reading,kind=%s,sector=hazchem,sensor=%s,site=hz-01 quality=%q,value=%g %d\n",
+			kind, sensor, quality, v, at.UnixMilli())
 	}
 	// Within the 2-min window of the forecast even as the clock moves on.
 	const samples = 22
@@ -54,6 +60,13 @@ func TestWarmUpIntegration(t *testing.T) {
 	}
 	// Older than any window: must not be read.
 	point("GT-101", now.Add(-time.Hour), 50, "good")
+	// A pressure transmitter frozen at 12.5 MPa for the last 4m50s: its
+	// stuck rule (10 readings over 5 min) looks back further than the
+	// gas forecast (2 min), so the query has two ranges.
+	const frozen = 10
+	for i := range frozen {
+		point("PT-201", now.Add(-290*time.Second+time.Duration(i)*30*time.Second), 12.5, "good")
+	}
 	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -74,8 +87,8 @@ func TestWarmUpIntegration(t *testing.T) {
 	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
 
 	st := svc.warmUp(ctx)
-	if st.Cold != 2 || st.Warmed != 2 || st.Readings != 2*samples-1 || st.Queries != 1 {
-		t.Fatalf("warm-up %+v, want 2 cold and warmed, %d readings (the bad one left out), 1 query", st, 2*samples-1)
+	if want := 2*samples - 1 + frozen; st.Cold != 3 || st.Warmed != 3 || st.Readings != want || st.Queries != 1 {
+		t.Fatalf("warm-up %+v, want 3 cold and warmed, %d readings (the bad one left out), 1 query", st, want)
 	}
 	if a := svc.Engine.Active(); len(a) != 0 {
 		t.Fatalf("warming raised %+v", a)
@@ -94,12 +107,16 @@ func TestWarmUpIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 14, Time: now, Received: now}
-	svc.Engine.Evaluate(live)
-	cold.Evaluate(live)
+	for _, live := range []sensors.Reading{
+		{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 14, Time: now, Received: now},
+		{Site: "hz-01", Sensor: "PT-201", Kind: "pressure", Value: 12.5, Time: now.Add(15 * time.Second), Received: now},
+	} {
+		svc.Engine.Evaluate(live)
+		cold.Evaluate(live)
+	}
 	a := svc.Engine.Active()
-	if len(a) != 1 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" {
-		t.Fatalf("warmed service: active %+v, want the GT-101 forecast", a)
+	if len(a) != 2 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" || a[1].Rule != alerting.RuleSensorStuck || a[1].Sensor != "PT-201" {
+		t.Fatalf("warmed service: active %+v, want the GT-101 forecast and PT-201 stuck", a)
 	}
 	if a := cold.Active(); len(a) != 0 {
 		t.Fatalf("cold engine: active %+v, want nothing", a)
