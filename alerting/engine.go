@@ -63,6 +63,11 @@ type Options struct {
 	// that reading. KindMOfN overrides it per kind.
 	MOfN     MOfN
 	KindMOfN map[sensors.KindID]MOfN
+	// Threshold, when set, may change one sensor's threshold timing: it
+	// is called with the on-delay, off-delay and M-of-N the fields above
+	// give the sensor and changes what it sets, so a site or a sensor
+	// can differ from its kind.
+	Threshold func(s *sensors.Sensor, t *ThresholdTiming)
 	// Pack gives a sensor its early-warning and sensor-health rules; nil
 	// gives each sensor the DefaultPack of its kind, plus a default
 	// forecast when the sensor has setpoints of its own. KindPack
@@ -324,6 +329,14 @@ func (e *Engine) lock(site, sensor string) (*ruleSet, *subject) {
 	}
 }
 
+// ThresholdTiming is the timing of a sensor's threshold rules: on-delay,
+// off-delay and M-of-N confirmation.
+type ThresholdTiming struct {
+	For      time.Duration
+	OffDelay time.Duration
+	MOfN     MOfN
+}
+
 // defaultRules groups a sensor's effective setpoints by direction into one
 // rule per direction, so a band such as oxygen 19.5-23.5 %VOL is two rules
 // with independent alerts.
@@ -339,6 +352,11 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 	mofn := opts.MOfN
 	if m, ok := opts.KindMOfN[s.Kind]; ok {
 		mofn = m
+	}
+	if opts.Threshold != nil {
+		t := ThresholdTiming{For: forDur, OffDelay: offDur, MOfN: mofn}
+		opts.Threshold(s, &t)
+		forDur, offDur, mofn = t.For, t.OffDelay, t.MOfN
 	}
 	sps := s.EffectiveSetpoints()
 	var rules []*ThresholdRule

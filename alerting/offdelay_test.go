@@ -126,3 +126,31 @@ func TestOffDelayEngine(t *testing.T) {
 		t.Errorf("resolved at %s, want 45s: 20 s after the value last passed the restore value, at 25s", got)
 	}
 }
+
+// TestThresholdTimingPerSensor: Options.Threshold changes one sensor's
+// timing and leaves the kind's defaults to the others.
+func TestThresholdTimingPerSensor(t *testing.T) {
+	e, err := NewEngine(testRegistry(t), nil, Options{
+		For: 10 * time.Second, OffDelay: time.Minute,
+		Threshold: func(s *sensors.Sensor, tm *ThresholdTiming) {
+			if s.ID == "GT-102" {
+				tm.For, tm.MOfN = 0, MOfN{M: 2, N: 3}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sensor, want := range map[string]ThresholdTiming{
+		"GT-101": {For: 10 * time.Second, OffDelay: time.Minute},
+		"GT-102": {OffDelay: time.Minute, MOfN: MOfN{M: 2, N: 3}},
+	} {
+		r := e.rules().subjects[subjectKey{"hz-01", sensor}].rules[0].rule
+		if got := (ThresholdTiming{For: r.For(), OffDelay: r.OffDelay(), MOfN: r.MOfN()}); got != want {
+			t.Errorf("%s: timing %+v, want %+v", sensor, got, want)
+		}
+	}
+	if _, err := NewEngine(testRegistry(t), nil, Options{Threshold: func(_ *sensors.Sensor, tm *ThresholdTiming) { tm.OffDelay = -1 }}); err == nil {
+		t.Error("a negative off-delay from Threshold was accepted")
+	}
+}
