@@ -119,6 +119,7 @@ func Handler(h *Hub, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors", viewer(a, s.siteSensors))
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/series", viewer(a, s.sensorSeries))
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/events", viewer(a, s.sensorEvents))
+	mux.HandleFunc("GET /api/v1/features", viewer(a, s.features))
 	mux.HandleFunc("GET /api/v1/alarm-health", viewer(a, s.alarmHealth))
 	mux.HandleFunc("GET /api/v1/shelves", viewer(a, s.listShelves))
 	mux.HandleFunc("POST /api/v1/shelves", a.Require(RoleOperator, jsonOnlyP(s.shelve)))
@@ -320,6 +321,17 @@ func jsonOnly(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// features tells the page which optional parts this console has, so it
+// shows only those and asks no endpoint that would answer 501.
+func (s *server) features(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, struct {
+		Shelve bool `json:"shelve"`
+		Health bool `json:"health"`
+		Series bool `json:"series"`
+		Ack    bool `json:"ack"`
+	}{s.opts.Shelver != nil, s.opts.Health != nil, s.opts.Series != nil, s.opts.Acker != nil})
 }
 
 // jsonOnlyP is jsonOnly for a guarded handler.

@@ -34,6 +34,20 @@
       ack: '确认', ack_comment: '备注（可选）', ack_failed: '确认失败', unacked: '未确认',
       role_viewer: '查看员', role_operator: '操作员', role_admin: '管理员',
       lc_resolved_unacknowledged: '已解除 未确认', lc_latched: '锁定 待确认',
+      nav_board: '告警看板', nav_health: '报警系统健康', back: '返回',
+      sound_on: '声音 开', sound_off: '声音 关',
+      badge_shelved: '已搁置', badge_planned: '计划性', badge_flapping: '抖动', badge_late: '补报',
+      shelve: '搁置', shelve_reason: '原因（必填）', shelve_duration: '时长', shelve_mode: '方式',
+      mode_shelved: '搁置', mode_out_of_service: '停用检修', shelve_submit: '确定', cancel: '取消',
+      shelve_failed: '搁置失败', shelve_need_reason: '请填写原因', end_failed: '结束失败',
+      shelved_group: '已搁置 / 停用检修', shelves: '搁置与停用', shelves_empty: '无',
+      col_mode: '方式', col_match: '范围', col_reason: '原因', col_by: '操作人', col_expires: '到期', end_shelf: '结束',
+      chart_last_hour: '最近1小时', no_data: '最近1小时无数据', no_store: '未配置读数存储，无法绘图', store_failed: '读取数据失败',
+      timeline: '告警时间线', timeline_empty: '最近1小时无告警事件', legend_mean: '均值', legend_range: '最小–最大',
+      health_title: '报警系统健康（ISA-18.2）', h_rate: '每10分钟报警数（24小时）', h_flood_line: '泛滥线',
+      h_last10: '最近10分钟', h_avg10: '平均每10分钟', h_flood: '报警泛滥', h_flood_on: '进行中', h_flood_off: '无',
+      h_floods: '泛滥次数', h_flood_time: '泛滥时长', h_standing: '当前报警', h_stale: '陈旧（超过24小时）',
+      h_chattering: '抖动报警', h_top_rules: '报警最多的规则', h_top_sensors: '报警最多的测点', h_none: '无',
     },
     en: {
       title: 'Hazard monitoring console',
@@ -60,6 +74,20 @@
       ack: 'Ack', ack_comment: 'comment (optional)', ack_failed: 'Ack failed', unacked: 'unacked',
       role_viewer: 'viewer', role_operator: 'operator', role_admin: 'admin',
       lc_resolved_unacknowledged: 'resolved, unacked', lc_latched: 'latched',
+      nav_board: 'Board', nav_health: 'Alarm health', back: 'Back',
+      sound_on: 'Sound on', sound_off: 'Sound off',
+      badge_shelved: 'shelved', badge_planned: 'planned', badge_flapping: 'flapping', badge_late: 'retrospective',
+      shelve: 'Shelve', shelve_reason: 'reason (required)', shelve_duration: 'for', shelve_mode: 'mode',
+      mode_shelved: 'shelve', mode_out_of_service: 'out of service', shelve_submit: 'OK', cancel: 'Cancel',
+      shelve_failed: 'Shelve failed', shelve_need_reason: 'Give a reason', end_failed: 'End failed',
+      shelved_group: 'Shelved / out of service', shelves: 'Shelved and out of service', shelves_empty: 'none',
+      col_mode: 'Mode', col_match: 'Applies to', col_reason: 'Reason', col_by: 'By', col_expires: 'Until', end_shelf: 'End',
+      chart_last_hour: 'Last hour', no_data: 'No readings in the last hour', no_store: 'No reading store configured: no chart', store_failed: 'Could not read the readings',
+      timeline: 'Alert timeline', timeline_empty: 'No alert events in the last hour', legend_mean: 'mean', legend_range: 'min–max',
+      health_title: 'Alarm system health (ISA-18.2)', h_rate: 'Alarms per 10 minutes (24 h)', h_flood_line: 'flood line',
+      h_last10: 'last 10 min', h_avg10: 'average per 10 min', h_flood: 'flood', h_flood_on: 'on', h_flood_off: 'no',
+      h_floods: 'floods', h_flood_time: 'time in flood', h_standing: 'standing', h_stale: 'stale (over 24 h)',
+      h_chattering: 'Chattering', h_top_rules: 'Top rules', h_top_sensors: 'Top sensors', h_none: 'none',
     },
   };
   const SECTORS = ['hazchem', 'coal', 'noncoal', 'pipeline', 'urbangas'];
@@ -77,6 +105,16 @@
     fresh: new Set(),    // alert ids to highlight at the next render
     reloadSensors: false,
     me: null,            // GET /api/v1/me: user, role, csrf, open
+    features: {},        // GET /api/v1/features: shelve, health, series, ack
+    shelves: [],         // GET /api/v1/shelves: the active shelves
+    shelveFor: '',       // alert id whose shelve form is open
+    shelveDraft: { reason: '', duration: '2h', mode: 'shelved' },
+    shelveError: '',
+    view: 'main',        // main, sensor or health, from the location hash
+    page: null,          // the sensor page: { site, sensor }
+    sound: localStorage.getItem('riskmon.sound') === 'on',
+    audio: null,         // AudioContext, made on the first user gesture
+    beeps: 0,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -128,6 +166,13 @@
     const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
     if (state.me && state.me.csrf) headers['X-CSRF-Token'] = state.me.csrf;
     return fetch(path, { method: 'POST', headers, body: JSON.stringify(body || {}) });
+  }
+
+  // del ends something, with the CSRF token like post.
+  function del(path) {
+    const headers = { Accept: 'application/json' };
+    if (state.me && state.me.csrf) headers['X-CSRF-Token'] = state.me.csrf;
+    return fetch(path, { method: 'DELETE', headers });
   }
 
   function canAck() {
@@ -242,6 +287,20 @@
     renderSites();
   }
 
+  async function loadFeatures() {
+    state.features = await getJSON('api/v1/features');
+    $('nav-health').hidden = !state.features.health;
+    $('shelves-panel').hidden = !state.features.shelve;
+  }
+
+  async function loadShelves() {
+    if (!state.features.shelve) return;
+    const body = await getJSON('api/v1/shelves');
+    state.shelves = body.shelves || [];
+    renderShelves();
+    renderBoard();
+  }
+
   async function loadSites() {
     const body = await getJSON('api/v1/sites');
     state.sites = body.sites;
@@ -261,7 +320,10 @@
   // control room would look like a broken console.
   async function resync() {
     try {
-      await Promise.all([loadAlerts(), loadSites(), loadSensors()]);
+      await Promise.all([loadFeatures(), loadAlerts(), loadSites(), loadSensors()]);
+      await loadShelves();
+      if (state.view === 'sensor') loadSensorPage().catch(() => {});
+      if (state.view === 'health') loadHealth().catch(() => {});
     } catch (err) {
       setConn('offline');
       window.setTimeout(resync, 5000);
@@ -301,6 +363,8 @@
       resync();
     });
     es.addEventListener('readings', (e) => applyReadings(JSON.parse(e.data)));
+    // A shelf was set or ended from some console.
+    es.addEventListener('shelves', () => { loadShelves().catch(() => {}); });
   }
 
   function setConn(s) {
@@ -359,12 +423,24 @@
         acked_at: ev.type === 'escalated' ? '' : (prev && prev.acked_at) || '',
         ack_comment: ev.type === 'escalated' ? '' : (prev && prev.ack_comment) || '',
       });
-      if (live && (ev.type === 'fired' || ev.type === 'escalated') && ev.level >= 1 && ev.level <= 2) {
+      const cur = state.open.get(ev.alert_id);
+      cur.shelved = ev.shelved || '';
+      cur.planned = Boolean(ev.planned);
+      cur.flapping = Boolean(ev.flapping);
+      cur.late = Boolean(ev.late);
+      // Shelved, planned and retrospective alerts are recorded, not
+      // announced: nobody needs to look up for them now.
+      if (live && (ev.type === 'fired' || ev.type === 'escalated') && ev.level >= 1 && ev.level <= 2 &&
+          !ev.late && !setAside(cur)) {
         showBanner(ev);
+        beep(ev.level);
       }
     }
     if (ev.type !== 'resolved') state.fresh.add(ev.alert_id);
     scheduleRender(state.selected === ev.site);
+    if (state.view === 'sensor' && state.page && state.page.site === ev.site && state.page.sensor === ev.sensor) {
+      loadSensorEvents().catch(() => {});
+    }
   }
 
   // scheduleRender coalesces a burst of events (an incident, a replay
@@ -418,10 +494,45 @@
     return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
   }
 
+  // shelfFor is the active shelf covering an alert: every non-empty field
+  // of its matcher equals the alert's. The server marks events raised
+  // under a shelf; matching here too moves an alert that was open before
+  // the shelf was set at once.
+  function shelfFor(a) {
+    const now = Date.now();
+    for (const sh of state.shelves) {
+      if (sh.expires && Date.parse(sh.expires) <= now) continue;
+      const m = sh.match || {};
+      if ((!m.site || m.site === a.site) && (!m.sensor || m.sensor === a.sensor) &&
+          (!m.rule || m.rule === a.rule) && (!m.kind || m.kind === a.kind)) return sh;
+    }
+    return null;
+  }
+
+  // setAside says an alert goes below the active ones: shelved, or of a
+  // sensor out of service (planned).
+  function setAside(a) {
+    return Boolean(a.shelved || a.planned || shelfFor(a));
+  }
+
+  // badges are the alert's marks; matchShelves adds those of a shelf set
+  // after its last event.
+  function badges(a, matchShelves) {
+    const out = [];
+    const sh = matchShelves === false ? null : shelfFor(a);
+    if (a.shelved || (sh && sh.mode === 'shelved')) out.push(el('span', 'badge badge-shelved', t('badge_shelved')));
+    if (a.planned || (sh && sh.mode === 'out_of_service')) out.push(el('span', 'badge badge-planned', t('badge_planned')));
+    if (a.flapping) out.push(el('span', 'badge badge-flapping', t('badge_flapping')));
+    if (a.late) out.push(el('span', 'badge badge-late', t('badge_late')));
+    return out;
+  }
+
   function renderBoard() {
     const fresh = state.fresh;
     state.fresh = new Set();
-    const alerts = Array.from(state.open.values()).sort(boardOrder);
+    const all = Array.from(state.open.values()).sort(boardOrder);
+    const active = all.filter((a) => !setAside(a));
+    const aside = all.filter((a) => setAside(a));
     const tbody = $('board').tBodies[0];
     // Every event redraws the board; keep the comments being typed.
     const typed = new Map();
@@ -431,58 +542,221 @@
       if (input.value) typed.set(id, input.value);
       if (document.activeElement === input) focused = id;
     }
+    const focusShelve = document.activeElement && document.activeElement.closest &&
+      document.activeElement.closest('.shelve-form') ? document.activeElement.name : '';
     const rows = [];
-    for (const a of alerts) {
-      const tr = el('tr', `lvl-${a.level} state-${a.state || 'open'}${a.lifecycle ? ` lc-${a.lifecycle}` : ''}${fresh.has(a.id) ? ' fresh' : ''}`);
-      tr.dataset.state = a.state || 'open';
-      tr.dataset.lifecycle = a.lifecycle || '';
-      tr.dataset.id = a.id;
-      tr.dataset.level = String(a.level);
-      const lv = el('td');
-      lv.appendChild(levelBadge(a.level));
-      tr.appendChild(lv);
-      tr.appendChild(el('td', 'id', siteName(a.site)));
-      tr.appendChild(el('td', 'id', a.sensor));
-      tr.appendChild(el('td', '', a.rule));
-      tr.appendChild(el('td', 'num', fmtValue(a.value, a.unit)));
-      tr.appendChild(el('td', 'num', fmtValue(a.setpoint, a.unit)));
-      tr.appendChild(el('td', 'num', fmtTime(a.starts_at)));
-      const dur = el('td', 'num duration', fmtDuration(a.starts_at));
-      dur.dataset.since = a.starts_at;
-      tr.appendChild(dur);
-      const msg = el('td', '', a.message);
-      if (a.lifecycle === 'resolved_unacknowledged' || a.lifecycle === 'latched') {
-        msg.appendChild(el('span', 'lc-tag', t(`lc_${a.lifecycle}`)));
-      }
-      tr.appendChild(msg);
-      const ack = el('td', 'ack', a.acknowledged ? `✓ ${a.acked_by || ''}` : '');
-      if (a.acknowledged && a.ack_comment) ack.title = a.ack_comment;
-      if (!a.acknowledged && canAck()) {
-        const input = el('input', 'ack-comment');
-        input.placeholder = t('ack_comment');
-        input.maxLength = 500;
-        input.value = typed.get(a.id) || '';
-        const btn = el('button', 'ack-btn', t('ack'));
-        btn.type = 'button';
-        btn.addEventListener('click', () => {
-          btn.disabled = true;
-          acknowledge(a.id, input.value.trim(), ack).finally(() => { btn.disabled = false; });
-        });
-        ack.append(input, btn);
-      } else if (!a.acknowledged) {
-        ack.textContent = t('unacked');
-      }
-      tr.dataset.acknowledged = a.acknowledged ? 'true' : 'false';
-      tr.appendChild(ack);
-      rows.push(tr);
+    for (const a of active) rows.push(...boardRows(a, fresh, typed, false));
+    if (aside.length > 0) {
+      const g = el('tr', 'group-row');
+      const td = el('td', '', `${t('shelved_group')} · ${aside.length}`);
+      td.colSpan = 10;
+      g.appendChild(td);
+      rows.push(g);
+      for (const a of aside) rows.push(...boardRows(a, fresh, typed, true));
     }
     tbody.replaceChildren(...rows);
     if (focused) {
       const input = tbody.querySelector(`tr[data-id="${CSS.escape(focused)}"] input.ack-comment`);
       if (input) input.focus();
     }
-    $('board-empty').hidden = alerts.length > 0;
-    renderCounts(alerts);
+    if (focusShelve) {
+      const input = tbody.querySelector(`.shelve-form [name="${CSS.escape(focusShelve)}"]`);
+      if (input) input.focus();
+    }
+    $('board-empty').hidden = all.length > 0;
+    renderCounts(active);
+  }
+
+  // boardRows is an alert's row, and its shelve form when open.
+  function boardRows(a, fresh, typed, aside) {
+    const tr = el('tr', `lvl-${a.level} state-${a.state || 'open'}${a.lifecycle ? ` lc-${a.lifecycle}` : ''}${fresh.has(a.id) ? ' fresh' : ''}${aside ? ' aside' : ''}`);
+    tr.dataset.state = a.state || 'open';
+    tr.dataset.lifecycle = a.lifecycle || '';
+    tr.dataset.id = a.id;
+    tr.dataset.level = String(a.level);
+    tr.dataset.group = aside ? 'shelved' : 'active';
+    const lv = el('td');
+    lv.appendChild(levelBadge(a.level));
+    tr.appendChild(lv);
+    tr.appendChild(el('td', 'id', siteName(a.site)));
+    const sn = el('td', 'id');
+    const link = el('a', 'sensor-link', a.sensor);
+    link.href = sensorHash(a.site, a.sensor);
+    sn.appendChild(link);
+    tr.appendChild(sn);
+    tr.appendChild(el('td', 'id', a.rule));
+    tr.appendChild(el('td', 'num', fmtValue(a.value, a.unit)));
+    tr.appendChild(el('td', 'num c-setpoint', fmtValue(a.setpoint, a.unit)));
+    tr.appendChild(el('td', 'num c-started', fmtTime(a.starts_at)));
+    const dur = el('td', 'num duration', fmtDuration(a.starts_at));
+    dur.dataset.since = a.starts_at;
+    tr.appendChild(dur);
+    const msg = el('td', 'msg');
+    // One line per alert whatever the width: the marks first, so they
+    // are never cut off, then the text, ellipsised, in full as tooltip.
+    for (const b of badges(a)) msg.appendChild(b);
+    if (a.lifecycle === 'resolved_unacknowledged' || a.lifecycle === 'latched') {
+      msg.appendChild(el('span', 'lc-tag', t(`lc_${a.lifecycle}`)));
+    }
+    msg.appendChild(el('span', 'msg-text', a.message));
+    msg.title = a.message || '';
+    tr.appendChild(msg);
+    const ack = el('td', 'ack', a.acknowledged ? `✓ ${a.acked_by || ''}` : '');
+    if (a.acknowledged && a.ack_comment) ack.title = a.ack_comment;
+    if (!a.acknowledged && canAck()) {
+      const input = el('input', 'ack-comment');
+      input.placeholder = t('ack_comment');
+      input.maxLength = 500;
+      input.value = typed.get(a.id) || '';
+      const btn = el('button', 'ack-btn', t('ack'));
+      btn.type = 'button';
+      btn.addEventListener('click', () => {
+        btn.disabled = true;
+        acknowledge(a.id, input.value.trim(), ack).finally(() => { btn.disabled = false; });
+      });
+      ack.append(input, btn);
+    } else if (!a.acknowledged) {
+      ack.textContent = t('unacked');
+    }
+    if (canAck() && state.features.shelve && !aside && a.state !== 'resolved') {
+      const sb = el('button', 'shelve-btn', t('shelve'));
+      sb.type = 'button';
+      sb.addEventListener('click', () => {
+        state.shelveFor = state.shelveFor === a.id ? '' : a.id;
+        state.shelveError = '';
+        renderBoard();
+      });
+      ack.appendChild(sb);
+    }
+    tr.dataset.acknowledged = a.acknowledged ? 'true' : 'false';
+    tr.appendChild(ack);
+    if (state.shelveFor !== a.id || aside) return [tr];
+    return [tr, shelveRow(a)];
+  }
+
+  // shelveRow is the form under an alert: the matcher (this site, sensor
+  // and rule), the mode, how long, and why.
+  function shelveRow(a) {
+    const tr = el('tr', 'shelve-row');
+    tr.dataset.for = a.id;
+    const td = el('td');
+    td.colSpan = 10;
+    const form = el('form', 'shelve-form');
+    form.appendChild(el('span', 'shelve-match', `${siteName(a.site)} / ${a.sensor} / ${a.rule}`));
+    const d = state.shelveDraft;
+    const mode = el('select');
+    mode.name = 'mode';
+    mode.title = t('shelve_mode');
+    for (const m of ['shelved', 'out_of_service']) {
+      const o = el('option', '', t(`mode_${m}`));
+      o.value = m;
+      o.selected = d.mode === m;
+      mode.appendChild(o);
+    }
+    const dur = el('select');
+    dur.name = 'duration';
+    dur.title = t('shelve_duration');
+    for (const v of ['30m', '1h', '2h', '4h', '8h', '24h']) {
+      const o = el('option', '', state.lang === 'zh' ? v.replace('m', '分钟').replace('h', '小时') : v);
+      o.value = v;
+      o.selected = d.duration === v;
+      dur.appendChild(o);
+    }
+    const reason = el('input', 'shelve-reason');
+    reason.name = 'reason';
+    reason.placeholder = t('shelve_reason');
+    reason.maxLength = 500;
+    reason.value = d.reason;
+    for (const f of [mode, dur, reason]) f.addEventListener('input', () => { d[f.name] = f.value; });
+    const ok = el('button', 'shelve-submit', t('shelve_submit'));
+    ok.type = 'submit';
+    const cancel = el('button', 'shelve-cancel', t('cancel'));
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => { state.shelveFor = ''; renderBoard(); });
+    form.append(mode, dur, reason, ok, cancel);
+    if (state.shelveError) form.appendChild(el('span', 'ack-error', state.shelveError));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      ok.disabled = true;
+      shelve(a).finally(() => { ok.disabled = false; });
+    });
+    td.appendChild(form);
+    tr.appendChild(td);
+    return tr;
+  }
+
+  async function shelve(a) {
+    const d = state.shelveDraft;
+    if (!d.reason.trim()) {
+      state.shelveError = t('shelve_need_reason');
+      renderBoard();
+      return;
+    }
+    const res = await post('api/v1/shelves', {
+      mode: d.mode, match: { site: a.site, sensor: a.sensor, rule: a.rule }, reason: d.reason.trim(), duration: d.duration,
+    }).catch(() => null);
+    if (res && res.ok) {
+      state.shelveFor = '';
+      state.shelveError = '';
+      d.reason = '';
+      await loadShelves().catch(() => {});
+      renderBoard();
+      return;
+    }
+    if (res && res.status === 401) showLogin();
+    let why = res ? ` (${res.status})` : '';
+    if (res) {
+      const body = await res.json().catch(() => null);
+      if (body && body.error) why = `: ${body.error}`;
+    }
+    state.shelveError = `${t('shelve_failed')}${why}`;
+    renderBoard();
+  }
+
+  function matchText(m) {
+    const parts = [];
+    if (m.site) parts.push(siteName(m.site));
+    if (m.sensor) parts.push(m.sensor);
+    if (m.rule) parts.push(m.rule);
+    if (m.kind) parts.push(m.kind);
+    return parts.join(' / ');
+  }
+
+  function renderShelves() {
+    const rows = [];
+    for (const sh of state.shelves) {
+      const tr = el('tr', `shelf mode-${sh.mode}`);
+      tr.dataset.id = sh.id;
+      tr.appendChild(el('td', '', t(`mode_${sh.mode}`)));
+      tr.appendChild(el('td', 'id', matchText(sh.match || {})));
+      tr.appendChild(el('td', '', sh.reason));
+      tr.appendChild(el('td', 'id', sh.by));
+      tr.appendChild(el('td', 'num', fmtTime(sh.expires)));
+      const act = el('td');
+      if (canAck()) {
+        const b = el('button', 'end-shelf', t('end_shelf'));
+        b.type = 'button';
+        b.addEventListener('click', () => {
+          b.disabled = true;
+          endShelf(sh.id, act).finally(() => { b.disabled = false; });
+        });
+        act.appendChild(b);
+      }
+      tr.appendChild(act);
+      rows.push(tr);
+    }
+    $('shelves').tBodies[0].replaceChildren(...rows);
+    $('shelves-empty').hidden = rows.length > 0;
+  }
+
+  async function endShelf(id, cell) {
+    const res = await del(`api/v1/shelves/${encodeURIComponent(id)}`).catch(() => null);
+    if (res && (res.ok || res.status === 404)) {
+      await loadShelves().catch(() => {});
+      return;
+    }
+    if (res && res.status === 401) showLogin();
+    cell.appendChild(el('span', 'ack-error', ` ${t('end_failed')}${res ? ` (${res.status})` : ''}`));
   }
 
   function renderCounts(alerts) {
@@ -565,7 +839,12 @@
     for (const s of state.sensors) {
       const tr = el('tr');
       tr.dataset.sensor = s.id;
-      tr.appendChild(el('td', '', s.location ? `${s.id} (${s.location})` : s.id));
+      const name = el('td');
+      const link = el('a', 'sensor-link', s.id);
+      link.href = sensorHash(state.selected, s.id);
+      name.appendChild(link);
+      if (s.location) name.appendChild(document.createTextNode(` (${s.location})`));
+      tr.appendChild(name);
       tr.appendChild(el('td', '', s.kind_name || s.kind));
       tr.appendChild(el('td', 'num', fmtValue(s.value, s.unit)));
       const st = el('td');
@@ -580,6 +859,352 @@
       rows.push(tr);
     }
     $('sensor-rows').replaceChildren(...rows);
+  }
+
+  // ---- sound ---------------------------------------------------------------
+
+  // The beep is made, not loaded: a console on an isolated network has no
+  // sound files to fetch, and an oscillator needs none.
+  function audioCtx() {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    if (!state.audio) state.audio = new Ctx();
+    // Browsers start audio suspended until the user did something on the
+    // page; every click gives it another chance.
+    if (state.audio.state === 'suspended') state.audio.resume().catch(() => {});
+    return state.audio;
+  }
+
+  // beep sounds for a new level-1 (three high beeps) or level-2 (two
+  // lower ones) alert, when the operator turned sound on.
+  function beep(level) {
+    if (!state.sound) return;
+    const ctx = audioCtx();
+    if (!ctx) return;
+    const n = level === 1 ? 3 : 2;
+    const freq = level === 1 ? 880 : 660;
+    const t0 = ctx.currentTime + 0.02;
+    for (let i = 0; i < n; i++) {
+      const at = t0 + i * 0.28;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = 'square';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.15, at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(at);
+      osc.stop(at + 0.22);
+    }
+    state.beeps++;
+    document.body.dataset.beeps = String(state.beeps);
+  }
+
+  function renderSound() {
+    const b = $('sound');
+    const key = state.sound ? 'sound_on' : 'sound_off';
+    b.dataset.i18n = key;
+    b.textContent = t(key);
+    b.setAttribute('aria-pressed', String(state.sound));
+    b.classList.toggle('on', state.sound);
+  }
+
+  function toggleSound() {
+    state.sound = !state.sound;
+    localStorage.setItem('riskmon.sound', state.sound ? 'on' : 'off');
+    if (state.sound) audioCtx(); // this click is the gesture that unlocks audio
+    renderSound();
+  }
+
+  // ---- views -------------------------------------------------------------
+
+  function sensorHash(site, sensor) {
+    return `#sensor/${encodeURIComponent(site)}/${encodeURIComponent(sensor)}`;
+  }
+
+  // route shows the view the location hash names: #sensor/SITE/SENSOR,
+  // #health, or the board.
+  function route() {
+    const h = window.location.hash.replace(/^#/, '');
+    const parts = h.split('/');
+    if (parts[0] === 'sensor' && parts.length === 3) {
+      state.view = 'sensor';
+      state.page = { site: decodeURIComponent(parts[1]), sensor: decodeURIComponent(parts[2]) };
+    } else if (h === 'health') {
+      state.view = 'health';
+    } else {
+      state.view = 'main';
+    }
+    $('view-main').hidden = state.view !== 'main';
+    $('view-sensor').hidden = state.view !== 'sensor';
+    $('view-health').hidden = state.view !== 'health';
+    $('nav-board').classList.toggle('current', state.view === 'main');
+    $('nav-health').classList.toggle('current', state.view === 'health');
+    if (!state.me) return; // loaded after the login
+    if (state.view === 'sensor') {
+      $('sensor-chart').replaceChildren();
+      $('sensor-timeline').replaceChildren();
+      loadSensorPage().catch(() => {});
+    }
+    if (state.view === 'health') loadHealth().catch(() => {});
+  }
+
+  const SVGNS = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVGNS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+
+  // niceTicks are round values across [lo, hi] for an axis.
+  function niceTicks(lo, hi, n) {
+    const raw = (hi - lo) / n;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw) || raw;
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+    return out;
+  }
+
+  function hhmm(ms) {
+    const d = new Date(ms);
+    return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  }
+
+  // drawSeries draws the min-max band and the mean of each bucket, the
+  // setpoints as lines in their level colours, and the alert events as
+  // marks; buckets further apart than two steps leave a gap, so a silent
+  // sensor does not look like a straight line.
+  function drawSeries(box, s, events) {
+    const W = 900;
+    const H = 320;
+    const m = { l: 56, r: 70, t: 12, b: 26 };
+    const from = Date.parse(s.from);
+    const to = Date.parse(s.to);
+    const step = s.step_ms || 0;
+    const pts = s.points || [];
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const p of pts) { lo = Math.min(lo, p.min); hi = Math.max(hi, p.max); }
+    for (const sp of s.setpoints) { lo = Math.min(lo, sp.value); hi = Math.max(hi, sp.value); }
+    if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+    if (hi === lo) { hi += 1; lo -= 1; }
+    const pad = (hi - lo) * 0.08;
+    lo -= pad;
+    hi += pad;
+    const x = (ms) => m.l + ((ms - from) / (to - from)) * (W - m.l - m.r);
+    const y = (v) => m.t + ((hi - v) / (hi - lo)) * (H - m.t - m.b);
+    const root = svg('svg', { class: 'chart series-chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
+    root.appendChild(svg('rect', { class: 'plot', x: m.l, y: m.t, width: W - m.l - m.r, height: H - m.t - m.b }));
+    for (const v of niceTicks(lo, hi, 5)) {
+      root.appendChild(svg('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
+      root.appendChild(svg('text', { class: 'axis', x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtValue(v, '')));
+    }
+    const tenMin = 600000;
+    for (let ms = Math.ceil(from / tenMin) * tenMin; ms <= to; ms += tenMin) {
+      root.appendChild(svg('line', { class: 'grid', x1: x(ms), x2: x(ms), y1: m.t, y2: H - m.b }));
+      root.appendChild(svg('text', { class: 'axis', x: x(ms), y: H - 8, 'text-anchor': 'middle' }, hhmm(ms)));
+    }
+    // Runs of buckets without gaps.
+    const runs = [];
+    let run = [];
+    for (const p of pts) {
+      const at = Date.parse(p.t) + step / 2;
+      if (run.length > 0 && step > 0 && at - run[run.length - 1].at > 2.5 * step) { runs.push(run); run = []; }
+      run.push({ at, p });
+    }
+    if (run.length > 0) runs.push(run);
+    for (const r of runs) {
+      const top = r.map((q) => `${x(q.at).toFixed(1)},${y(q.p.max).toFixed(1)}`);
+      const bottom = r.slice().reverse().map((q) => `${x(q.at).toFixed(1)},${y(q.p.min).toFixed(1)}`);
+      root.appendChild(svg('polygon', { class: 'band', points: [...top, ...bottom].join(' ') }));
+      root.appendChild(svg('polyline', { class: 'mean', points: r.map((q) => `${x(q.at).toFixed(1)},${y(q.p.mean).toFixed(1)}`).join(' ') }));
+    }
+    for (const sp of s.setpoints) {
+      const g = svg('g', { class: `setpoint sp-${sp.color}`, 'data-level': sp.level });
+      g.appendChild(svg('line', { class: 'setpoint-line', x1: m.l, x2: W - m.r, y1: y(sp.value), y2: y(sp.value) }));
+      const dir = sp.direction === 'below' ? t('dir_below') : t('dir_above');
+      g.appendChild(svg('text', { class: 'setpoint-label', x: W - m.r + 4, y: y(sp.value) + 4 }, `${dir}${fmtValue(sp.value, '')}`));
+      root.appendChild(g);
+    }
+    for (const ev of events) {
+      const at = Date.parse(ev.at);
+      if (at < from || at > to) continue;
+      root.appendChild(svg('line', { class: `ev-mark ev-${ev.type} lvl-${ev.level || ev.prev_level}`, x1: x(at), x2: x(at), y1: m.t, y2: H - m.b }));
+    }
+    box.replaceChildren(root);
+  }
+
+  async function loadSensorPage() {
+    const p = state.page;
+    if (!p) return;
+    const base = `api/v1/sites/${encodeURIComponent(p.site)}/sensors/${encodeURIComponent(p.sensor)}`;
+    const site = await getJSON(`api/v1/sites/${encodeURIComponent(p.site)}/sensors`);
+    const sn = site.sensors.find((x) => x.id === p.sensor);
+    if (state.page !== p) return; // navigated away meanwhile
+    $('sensor-title').textContent = `${siteName(p.site)} / ${p.sensor}`;
+    if (!sn) {
+      $('sensor-meta').textContent = '';
+      $('sensor-chart-note').textContent = t('no_data');
+      return;
+    }
+    const meta = [sn.kind_name || sn.kind, fmtValue(sn.value, sn.unit), t(`status_${sn.status}`)];
+    if (sn.location) meta.unshift(sn.location);
+    $('sensor-meta').textContent = meta.join(' · ');
+    const to = new Date();
+    const from = new Date(to.getTime() - 3600000);
+    const q = `?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+    let series = { from: from.toISOString(), to: to.toISOString(), setpoints: sn.setpoints, points: [] };
+    let note = '';
+    if (state.features.series) {
+      try {
+        const body = await getJSON(`${base}/series${q}`);
+        series = body;
+        series.step_ms = parseStep(body.step);
+        if (body.points.length === 0) note = t('no_data');
+      } catch (err) {
+        note = t('store_failed');
+      }
+    } else {
+      note = t('no_store');
+    }
+    const evs = await getJSON(`${base}/events${q}`);
+    if (state.page !== p) return;
+    state.page.series = series;
+    state.page.events = evs.events;
+    $('sensor-chart-note').textContent = note;
+    drawSeries($('sensor-chart'), series, evs.events);
+    renderTimeline(evs.events);
+    $('view-sensor').dataset.loaded = 'true';
+  }
+
+  async function loadSensorEvents() {
+    const p = state.page;
+    if (!p || !p.series) return;
+    const base = `api/v1/sites/${encodeURIComponent(p.site)}/sensors/${encodeURIComponent(p.sensor)}`;
+    const q = `?from=${encodeURIComponent(p.series.from)}&to=${encodeURIComponent(new Date(Date.now() + 60000).toISOString())}`;
+    const evs = await getJSON(`${base}/events${q}`);
+    if (state.page !== p) return;
+    p.events = evs.events;
+    drawSeries($('sensor-chart'), p.series, evs.events);
+    renderTimeline(evs.events);
+  }
+
+  // parseStep reads the Go durations the series answer gives ("5s",
+  // "2m0s", "1h0m0s").
+  function parseStep(d) {
+    let ms = 0;
+    for (const [, n, u] of String(d).matchAll(/(\d+(?:\.\d+)?)(h|m|s|ms)/g)) {
+      ms += Number(n) * { h: 3600000, m: 60000, s: 1000, ms: 1 }[u];
+    }
+    return ms;
+  }
+
+  function renderTimeline(events) {
+    const items = [];
+    for (const ev of events.slice().reverse()) {
+      const li = el('li', `tl tl-${ev.type}`);
+      li.dataset.alertId = ev.alert_id;
+      li.appendChild(el('span', 'num', fmtTime(ev.at)));
+      const lv = ev.level || ev.prev_level;
+      if (lv) li.appendChild(levelBadge(lv));
+      li.appendChild(el('span', 'tl-type', t(`type_${ev.type}`)));
+      li.appendChild(el('span', 'id', ev.rule));
+      if (ev.type !== 'acknowledged') li.appendChild(el('span', 'num', fmtValue(ev.value, ev.unit)));
+      if (ev.by) li.appendChild(el('span', 'id', `✓ ${ev.by}`));
+      for (const b of badges(ev, false)) li.appendChild(b);
+      li.appendChild(el('span', 'tl-msg', ev.comment || ev.message));
+      items.push(li);
+    }
+    $('sensor-timeline').replaceChildren(...items);
+    $('sensor-timeline-empty').hidden = items.length > 0;
+  }
+
+  // ---- alarm-system health -------------------------------------------------
+
+  async function loadHealth() {
+    if (!state.features.health) return;
+    const hsnap = await getJSON('api/v1/alarm-health');
+    if (state.view !== 'health') return;
+    renderHealth(hsnap);
+  }
+
+  function fig(key, value, cls) {
+    const d = el('div', `fig${cls ? ` ${cls}` : ''}`);
+    d.dataset.key = key;
+    d.appendChild(el('span', 'fig-value', value));
+    d.appendChild(el('span', 'fig-label', t(key)));
+    return d;
+  }
+
+  function renderHealth(hs) {
+    const standing = Array.from(state.open.values()).filter((a) => a.state !== 'resolved' && !setAside(a)).length;
+    const floodMin = Math.round(hs.flood_seconds / 60);
+    $('health-figures').replaceChildren(
+      fig('h_last10', hs.last_10min, hs.last_10min > hs.flood_line ? 'bad' : ''),
+      fig('h_avg10', hs.avg_10min.toFixed(1), hs.avg_10min > 2 ? 'warn' : ''),
+      fig('h_flood', hs.flood ? t('h_flood_on') : t('h_flood_off'), hs.flood ? 'bad' : ''),
+      fig('h_floods', hs.floods),
+      fig('h_flood_time', `${floodMin}${t('m')}`),
+      fig('h_standing', standing),
+      fig('h_stale', hs.standing.length, hs.standing.length > 0 ? 'warn' : ''),
+      fig('h_chattering', hs.chattering.length, hs.chattering.length > 0 ? 'warn' : ''),
+    );
+    drawRate($('health-chart'), hs.rate_10min, hs.flood_line);
+    actors($('health-rules'), hs.top_rules, (a) => a.rule);
+    actors($('health-sensors'), hs.top_sensors, (a) => `${siteName(a.site)} / ${a.sensor}`);
+    actors($('health-chatter'), hs.chattering, (a) => `${siteName(a.site)} / ${a.sensor} · ${a.rule}`);
+    $('view-health').dataset.loaded = 'true';
+  }
+
+  function actors(table, list, name) {
+    const rows = list.map((a) => {
+      const tr = el('tr');
+      tr.appendChild(el('td', '', name(a)));
+      tr.appendChild(el('td', 'num', a.count));
+      return tr;
+    });
+    if (rows.length === 0) {
+      const tr = el('tr');
+      tr.appendChild(el('td', 'empty', t('h_none')));
+      rows.push(tr);
+    }
+    table.tBodies[0].replaceChildren(...rows);
+  }
+
+  // drawRate draws the alarms per 10 minutes as bars against the flood
+  // line; bars over it are red.
+  function drawRate(box, buckets, flood) {
+    const W = 900;
+    const H = 220;
+    const m = { l: 40, r: 70, t: 10, b: 24 };
+    const most = Math.max(0, ...buckets.map((b) => b.count));
+    const top = Math.max(flood * 1.5, most * 1.15);
+    const bw = (W - m.l - m.r) / Math.max(1, buckets.length);
+    const y = (v) => m.t + (1 - v / top) * (H - m.t - m.b);
+    const root = svg('svg', { class: 'chart rate-chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
+    root.appendChild(svg('rect', { class: 'plot', x: m.l, y: m.t, width: W - m.l - m.r, height: H - m.t - m.b }));
+    for (const v of niceTicks(0, top, 4)) {
+      root.appendChild(svg('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
+      root.appendChild(svg('text', { class: 'axis', x: m.l - 6, y: y(v) + 4, 'text-anchor': 'end' }, v));
+    }
+    buckets.forEach((b, i) => {
+      const x = m.l + i * bw;
+      if (i % 12 === 0) {
+        root.appendChild(svg('text', { class: 'axis', x: x, y: H - 8, 'text-anchor': 'middle' }, hhmm(Date.parse(b.start))));
+      }
+      if (b.count === 0) return;
+      root.appendChild(svg('rect', {
+        class: `bar${b.count > flood ? ' over' : ''}`, x: x + 0.5, y: y(b.count), width: Math.max(1, bw - 1), height: y(0) - y(b.count),
+        'data-count': b.count,
+      }));
+    });
+    root.appendChild(svg('line', { class: 'flood-line', x1: m.l, x2: W - m.r, y1: y(flood), y2: y(flood) }));
+    root.appendChild(svg('text', { class: 'flood-label', x: W - m.r + 4, y: y(flood) + 4 }, `${t('h_flood_line')} ${flood}`));
+    box.replaceChildren(root);
   }
 
   function showBanner(ev) {
@@ -598,9 +1223,16 @@
     document.title = `riskmon · ${t('title')}`;
     $('lang').textContent = state.lang === 'zh' ? 'EN' : '中文';
     renderWho();
+    renderSound();
     renderBoard();
+    renderShelves();
     renderSites();
     renderSensors();
+    if (state.view === 'sensor' && state.page && state.page.series) {
+      drawSeries($('sensor-chart'), state.page.series, state.page.events || []);
+      renderTimeline(state.page.events || []);
+    }
+    if (state.view === 'health') loadHealth().catch(() => {});
   }
 
   function tick() {
@@ -617,6 +1249,12 @@
     });
     $('banner-close').addEventListener('click', () => { $('banner').hidden = true; });
     $('site-detail-close').addEventListener('click', () => selectSite(state.selected));
+    $('sound').addEventListener('click', toggleSound);
+    // Any click may unlock audio the browser holds suspended after a
+    // reload with sound on.
+    document.addEventListener('click', () => { if (state.sound && state.audio) audioCtx(); });
+    window.addEventListener('hashchange', route);
+    route();
     applyLang();
     tick();
     window.setInterval(tick, 1000);
@@ -625,6 +1263,10 @@
     window.setInterval(() => {
       loadSites().catch(() => {});
       loadSensors().catch(() => {});
+      if (state.view === 'sensor') loadSensorPage().catch(() => {});
+      if (state.view === 'health') loadHealth().catch(() => {});
+      // Shelves expire by time; the next redraw moves their alerts back.
+      if (state.shelves.some((sh) => Date.parse(sh.expires) <= Date.now())) loadShelves().catch(() => {});
     }, 30000);
     $('login-form').addEventListener('submit', (e) => { submitLogin(e).catch(() => {}); });
     $('logout').addEventListener('click', () => { logout().catch(() => {}); });
