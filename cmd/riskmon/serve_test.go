@@ -43,7 +43,8 @@ func TestSIGHUPReloads(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); reloadOnHangup(ctx, notifyHangup(), svc) }()
+	hup := notifyHangup() // before the signal, or it ends the test binary
+	go func() { defer close(done); reloadOnHangup(ctx, hup, svc) }()
 	defer func() { cancel(); <-done }()
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
