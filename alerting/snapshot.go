@@ -621,7 +621,10 @@ func LoadSnapshot(path string) (*Snapshot, error) {
 //     taken up, firing with its StartsAt and level, so the next reading
 //     holds or resolves that alert instead of raising a second one;
 //   - the engine has it firing at a less severe level: the escalation
-//     happened, the record's level is taken.
+//     happened, the record's level is taken;
+//   - the record is cleared (resolved, still listed) but the engine has
+//     the same alert firing: it resolved after the save, so the engine
+//     lets it go instead of resolving it a second time.
 //
 // Nothing is emitted. It returns how many alerts it changed.
 func (e *Engine) Adopt(open []Record) int {
@@ -632,11 +635,16 @@ func (e *Engine) Adopt(open []Record) int {
 	defer set.unlockAll()
 	n := 0
 	for _, rec := range open {
-		if rec.State != StateActiveUnacked && rec.State != StateActiveAcked || rec.Level == sensors.LevelNone {
+		s := set.subjects[subjectKey{rec.Site, rec.Sensor}]
+		if s == nil {
 			continue
 		}
-		s := set.subjects[subjectKey{rec.Site, rec.Sensor}]
-		if s != nil && s.adopt(rec) {
+		switch {
+		case rec.State == StateClearedUnacked || rec.State == StateLatched:
+			if s.forget(rec.ID) {
+				n++
+			}
+		case rec.Level != sensors.LevelNone && s.adopt(rec):
 			n++
 		}
 	}
@@ -644,6 +652,37 @@ func (e *Engine) Adopt(open []Record) int {
 		e.recountActive(set)
 	}
 	return n
+}
+
+// forget ends, without an event, the sensor's open alert of the given
+// id: the store says it was resolved.
+func (s *subject) forget(id string) bool {
+	for i := range s.rules {
+		st := &s.rules[i].st
+		if st.level != sensors.LevelNone && alertID(s.rules[i].rule.id, s.site, s.sensor, st.since) == id {
+			*st = thresholdState{value: st.value, hist: st.hist}
+			return true
+		}
+	}
+	for i := range s.early {
+		st := &s.early[i].st
+		if st.level != sensors.LevelNone && alertID(s.early[i].rule.id, s.site, s.sensor, st.since) == id {
+			st.level = sensors.LevelNone
+			return true
+		}
+	}
+	if x := s.exp; x != nil {
+		for _, p := range [...]struct {
+			r  *exposureRule
+			st *exposureState
+		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
+			if p.r != nil && p.st.level != sensors.LevelNone && alertID(p.r.id, s.site, s.sensor, p.st.since) == id {
+				p.st.level = sensors.LevelNone
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *subject) adopt(rec Record) bool {

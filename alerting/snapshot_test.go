@@ -461,3 +461,32 @@ func TestAdoptAfterCrash(t *testing.T) {
 		t.Fatalf("active %+v, want %s firing", a, fired[0].AlertID)
 	}
 }
+
+// TestAdoptForgetsResolved: the alert fired and was saved firing; it
+// resolved before a crash and the store lists it cleared. The restored
+// engine lets it go: no second resolve, and a new trip is a new alert.
+func TestAdoptForgetsResolved(t *testing.T) {
+	reg := testRegistry(t)
+	var before, after collect
+	e, _ := NewEngine(reg, &before, Options{})
+	e.Evaluate(at(0, 27))
+	snap := e.AlertSnapshot()
+	e.Evaluate(at(5*time.Second, 5))
+	evs := before.all()
+	if len(evs) != 2 || evs[1].Type != EventResolved {
+		t.Fatalf("events %+v, want fired and resolved", evs)
+	}
+	next, _ := NewEngine(reg, &after, Options{})
+	next.Restore(snap)
+	n := next.Adopt([]Record{{ID: evs[0].AlertID, Rule: evs[0].Rule, Site: "hz-01", Sensor: "GT-101",
+		State: StateClearedUnacked, StartsAt: evs[0].StartsAt}})
+	if n != 1 {
+		t.Fatalf("adopt changed %d alerts, want 1", n)
+	}
+	next.Evaluate(at(10*time.Second, 5))
+	next.Evaluate(at(15*time.Second, 27))
+	got := after.all()
+	if len(got) != 1 || got[0].Type != EventFired || got[0].AlertID == evs[0].AlertID {
+		t.Fatalf("events %+v, want only a new alert fired", got)
+	}
+}
