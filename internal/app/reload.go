@@ -138,6 +138,10 @@ func (s *Service) SetReloadSource(f func() (config.Config, *sensors.Registry, er
 	s.state.source = f
 }
 
+// errNoReloadSource is Reload's error when there is nothing to read
+// again (the demo, tests).
+var errNoReloadSource = errors.New("reload: the service was not started from a configuration file")
+
 // ReloadResult says what a reload did.
 type ReloadResult struct {
 	Sensors int `json:"sensors"`
@@ -158,7 +162,7 @@ type ReloadResult struct {
 func (s *Service) Reload(ctx context.Context, by, remote string) (ReloadResult, error) {
 	st := &s.state
 	if st.source == nil {
-		return ReloadResult{}, errors.New("reload: the service was not started from a configuration file")
+		return ReloadResult{}, errNoReloadSource
 	}
 	st.reloadMu.Lock()
 	defer st.reloadMu.Unlock()
@@ -221,7 +225,11 @@ func (s *Service) inhibitStale(site, gw string) bool {
 // and the registry; the reload is journaled as an operator action.
 func (s *Service) serveReload(w http.ResponseWriter, r *http.Request, p console.Principal) {
 	res, err := s.Reload(r.Context(), p.Name, r.RemoteAddr)
-	if err != nil {
+	switch {
+	case errors.Is(err, errNoReloadSource):
+		http.Error(w, strings.TrimPrefix(err.Error(), "reload: "), http.StatusNotImplemented)
+		return
+	case err != nil:
 		http.Error(w, strings.TrimPrefix(err.Error(), "reload: "), http.StatusUnprocessableEntity)
 		return
 	}

@@ -196,10 +196,6 @@ func TestReloadAPI(t *testing.T) {
 	rig.cfg.HTTP.Tokens = []config.Token{{Name: "zhao.admin", Token: "admin-token", Role: "admin"}, {Name: "wang.operator", Token: "op-token", Role: "operator"}}
 	svc, stop := rig.start()
 	defer stop()
-	svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) {
-		reg, err := sensors.LoadFile(sensors.DefaultCatalog(), regPath)
-		return rig.cfg, reg, err
-	})
 	h := svc.Handler()
 	reload := func(token string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/admin/reload", nil)
@@ -208,6 +204,13 @@ func TestReloadAPI(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
+	if rec := reload("admin-token"); rec.Code != http.StatusNotImplemented {
+		t.Fatalf("reload without a source: %d, want 501", rec.Code)
+	}
+	svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) {
+		reg, err := sensors.LoadFile(sensors.DefaultCatalog(), regPath)
+		return rig.cfg, reg, err
+	})
 	feedGas(svc, 0, 7*time.Minute, 27)
 	if rec := reload("op-token"); rec.Code != http.StatusForbidden {
 		t.Fatalf("operator reload: %d, want 403", rec.Code)
