@@ -144,3 +144,40 @@ func TestStuckHoldsLastValue(t *testing.T) {
 		t.Error("the reading does not move outside the fault: the test shows nothing")
 	}
 }
+
+// TestGatewayIntervals: with KindIntervals every gateway reports at the
+// shortest reporting interval of its sensors' kinds (tailings every
+// 10 min, coal every 10 s, gas and pressure every 5 s); Intervals sets a
+// site's or a gateway's own.
+func TestGatewayIntervals(t *testing.T) {
+	broker := startBroker(t)
+	fleet := DemoFleet(1)
+	fleet.KindIntervals = true
+	fleet.Intervals = map[string]time.Duration{"pipe-01": 30 * time.Second, "gas-01/gw2": time.Minute}
+	p, err := NewPublisher(Options{Broker: broker, Fleet: fleet, Interval: time.Second, Speed: math.Inf(1),
+		Duration: 20 * time.Minute, Seed: 1, Start: deviceStart, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Run(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{
+		"tail-01/gw1": 3, "tail-01/gw2": 3, // 0, 10 and 20 min
+		"coal-01/gw1": 121, "hz-01/gw1": 241, "hz-01/gw2": 241, "gas-01/gw1": 241,
+		"pipe-01/gw1": 41, "gas-01/gw2": 21,
+	}
+	for _, g := range st.Gateways {
+		if w, ok := want[g.Site+"/"+g.Gateway]; ok && g.Messages != w {
+			t.Errorf("%s/%s sent %d batches in 20 min, want %d", g.Site, g.Gateway, g.Messages, w)
+		}
+	}
+	if _, err := NewPublisher(Options{Broker: broker, Fleet: fleet, Interval: time.Second, MaxReadings: 100}); err == nil {
+		t.Error("max readings with several intervals: no error")
+	}
+	fleet.Intervals = map[string]time.Duration{"tail-09": time.Minute}
+	if _, err := NewPublisher(Options{Broker: broker, Fleet: fleet, Interval: time.Second}); err == nil {
+		t.Error("interval for an unknown site: no error")
+	}
+}

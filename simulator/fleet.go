@@ -8,6 +8,7 @@ package simulator
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/riskmon/riskmon/ingest/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
@@ -30,6 +31,14 @@ type Fleet struct {
 	// Formats sets the format of one gateway, keyed "site/gateway", or
 	// of every gateway of a site, keyed "site"; the gateway's entry wins.
 	Formats map[string]Format
+	// Intervals sets the reporting interval of one gateway, keyed
+	// "site/gateway", or of every gateway of a site, keyed "site"; the
+	// gateway's entry wins. KindIntervals gives every other gateway the
+	// shortest reporting interval (sensors.Kind.Interval) of its
+	// sensors' kinds, as a real gateway polls its instruments; the rest
+	// report at the run's interval.
+	Intervals     map[string]time.Duration
+	KindIntervals bool
 	// Models replaces the default signal model (KindModel) of a kind.
 	Models map[sensors.KindID]Model
 	// Places says where a site is, keyed by site id; the daily cycle of
@@ -61,6 +70,9 @@ type Gateway struct {
 	ID      string
 	Sensors []string
 	Format  Format // never empty
+	// Interval is the gateway's reporting interval from Fleet.Intervals;
+	// zero means the run's (or, with KindIntervals, its kinds').
+	Interval time.Duration
 }
 
 // ReadingsTopic is where the gateway publishes its JSON batches.
@@ -108,7 +120,7 @@ func (f Fleet) Gateways() []Gateway {
 		if !ok {
 			i = len(out)
 			index[k] = i
-			out = append(out, Gateway{Site: s.Site, ID: gw, Format: f.FormatOf(s.Site, gw)})
+			out = append(out, Gateway{Site: s.Site, ID: gw, Format: f.FormatOf(s.Site, gw), Interval: f.intervalOf(s.Site, gw)})
 		}
 		out[i].Sensors = append(out[i].Sensors, s.ID)
 	}
@@ -466,4 +478,30 @@ func GatewayFleet(gateways, sensorsPerGateway int) Fleet {
 		}
 	}
 	return b.f
+}
+
+func (f Fleet) intervalOf(site, gateway string) time.Duration {
+	if v, ok := f.Intervals[site+"/"+gateway]; ok {
+		return v
+	}
+	return f.Intervals[site]
+}
+
+// checkIntervals rejects intervals that are not positive and keys that
+// name no site or gateway of the fleet.
+func (f Fleet) checkIntervals() error {
+	known := map[string]bool{}
+	for _, g := range f.Gateways() {
+		known[g.Site] = true
+		known[g.Site+"/"+g.ID] = true
+	}
+	for key, v := range f.Intervals {
+		if v <= 0 {
+			return fmt.Errorf("simulator fleet: interval of %s: %s must be positive", key, v)
+		}
+		if !known[key] {
+			return fmt.Errorf("simulator fleet: interval for %s, which is no site or site/gateway of the fleet", key)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/riskmon/riskmon/sensors"
 	"go.yaml.in/yaml/v3"
@@ -32,6 +33,10 @@ type fleetFile struct {
 	// per site ("gas-01") or gateway ("gas-01/gw2").
 	Format  string            `yaml:"format"`
 	Formats map[string]string `yaml:"formats"`
+	// Intervals are reporting intervals per site or gateway;
+	// KindIntervals gives the other gateways their sensors' kinds'.
+	Intervals     map[string]time.Duration `yaml:"intervals"`
+	KindIntervals bool                     `yaml:"kind_intervals"`
 	// Models override fields of a kind's default signal model.
 	Models map[string]modelFile `yaml:"models"`
 }
@@ -199,6 +204,10 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 	}
 	if err := f.checkFormats(); err != nil {
 		fail(line("formats"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+	}
+	f.Intervals, f.KindIntervals = raw.Intervals, raw.KindIntervals
+	if err := f.checkIntervals(); err != nil {
+		fail(line("intervals"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
 	}
 	cat := sensors.DefaultCatalog()
 	_, models := mapValue(n, "models")

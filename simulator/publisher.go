@@ -128,7 +128,6 @@ type Publisher struct {
 	opts      Options
 	log       *slog.Logger
 	gateways  []*gateway
-	wallStep  time.Duration
 	started   atomic.Bool
 	messages  atomic.Int64
 	readings  atomic.Int64
@@ -143,10 +142,13 @@ type gateway struct {
 	p        *Publisher
 	site, id string
 	format   Format
-	topic    string // where readings go: JSON readings, lp, or NDATA
-	status   string // riskmon status topic; unused by Sparkplug nodes
-	log      *slog.Logger
-	sensors  []*simSensor
+	// interval is the device time between two of its batches, wallStep
+	// the wall time.
+	interval, wallStep time.Duration
+	topic              string // where readings go: JSON readings, lp, or NDATA
+	status             string // riskmon status topic; unused by Sparkplug nodes
+	log                *slog.Logger
+	sensors            []*simSensor
 	// ticks is how many full batches to send, or -1 for no limit;
 	// partial is the size of one more batch after them (0 for none).
 	ticks, partial int
@@ -238,13 +240,13 @@ func NewPublisher(opts Options) (*Publisher, error) {
 	if err := opts.Fleet.checkFormats(); err != nil {
 		return nil, err
 	}
+	if err := opts.Fleet.checkIntervals(); err != nil {
+		return nil, err
+	}
 	if reg.Len() == 0 {
 		return nil, errors.New("simulator: fleet has no sensors")
 	}
 	p := &Publisher{opts: opts, log: opts.Logger}
-	if !math.IsInf(opts.Speed, 1) {
-		p.wallStep = time.Duration(float64(opts.Interval) / opts.Speed)
-	}
 
 	all := make([]Incident, 0, len(opts.Incidents)+len(opts.Scripted))
 	for _, l := range opts.Incidents {
@@ -279,7 +281,7 @@ func NewPublisher(opts Options) (*Publisher, error) {
 	}
 	for _, gw := range gateways {
 		g := &gateway{
-			p: p, site: gw.Site, id: gw.ID, format: gw.Format,
+			p: p, site: gw.Site, id: gw.ID, format: gw.Format, interval: opts.Interval,
 			topic: gw.DataTopic(), status: gw.StatusTopic(),
 			log:       p.log.With("site", gw.Site, "gateway", gw.ID),
 			incidents: byGateway[GatewayRef{gw.Site, gw.ID}],
@@ -289,6 +291,7 @@ func NewPublisher(opts Options) (*Publisher, error) {
 				g.abrupt = true
 			}
 		}
+		var kindMin time.Duration // the shortest interval of its sensors' kinds
 		for _, id := range gw.Sensors {
 			s, _ := reg.Lookup(gw.Site, id)
 			sig, err := opts.Fleet.Signal(s, opts.Seed)
@@ -298,6 +301,21 @@ func NewPublisher(opts Options) (*Publisher, error) {
 			ref := SensorRef{gw.Site, id}
 			g.sensors = append(g.sensors, &simSensor{id: id, ref: ref, signal: sig, incidents: bySensor[ref]})
 			g.ids = append(g.ids, id)
+			if k := s.KindInfo().Interval; k > 0 && (kindMin == 0 || k < kindMin) {
+				kindMin = k
+			}
+		}
+		switch {
+		case gw.Interval > 0:
+			g.interval = gw.Interval
+		case opts.Fleet.KindIntervals && kindMin > 0:
+			g.interval = kindMin
+		}
+		if g.interval != opts.Interval && opts.MaxReadings > 0 {
+			return nil, fmt.Errorf("simulator: max readings needs one interval for every gateway, and %s/%s reports every %s", gw.Site, gw.ID, g.interval)
+		}
+		if !math.IsInf(opts.Speed, 1) {
+			g.wallStep = time.Duration(float64(g.interval) / opts.Speed)
 		}
 		if g.format == FormatSparkplug {
 			g.rebirth = make(chan struct{}, 1)
@@ -329,12 +347,11 @@ func (p *Publisher) plan(total int) {
 			}
 		}
 	} else {
-		ticks := -1
-		if d := p.opts.Duration; d > 0 {
-			ticks = int(d/p.opts.Interval) + 1
-		}
 		for _, g := range p.gateways {
-			g.ticks = ticks
+			g.ticks = -1
+			if d := p.opts.Duration; d > 0 {
+				g.ticks = int(d/g.interval) + 1
+			}
 		}
 	}
 	for j := range p.opts.Malformed {
@@ -529,10 +546,10 @@ func (g *gateway) connect(ctx context.Context) error {
 func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) error {
 	mal := g.malformed
 	for tick := 0; g.ticks < 0 || tick < g.ticks || (tick == g.ticks && g.partial > 0); tick++ {
-		if err := sleepCtx(ctx, time.Until(wallStart.Add(time.Duration(tick)*g.p.wallStep))); err != nil {
+		if err := sleepCtx(ctx, time.Until(wallStart.Add(time.Duration(tick)*g.wallStep))); err != nil {
 			return err
 		}
-		elapsed := time.Duration(tick) * g.p.opts.Interval
+		elapsed := time.Duration(tick) * g.interval
 		offline, skew := g.state(elapsed)
 		if offline != g.offline {
 			if err := g.setOffline(ctx, drain, offline, elapsed); err != nil {
@@ -565,6 +582,12 @@ func (g *gateway) run(ctx, drain context.Context, wallStart, start time.Time) er
 		if err := g.publishBatch(ctx, drain, elapsed, ts, n); err != nil {
 			return err
 		}
+	}
+	// A gateway slower than the run waits for the run's last batch
+	// before it signs off, so its offline status comes with the others'.
+	if o := g.p.opts; o.Duration > 0 && g.interval != o.Interval && !math.IsInf(o.Speed, 1) {
+		last := o.Duration / o.Interval * o.Interval
+		return sleepCtx(ctx, time.Until(wallStart.Add(time.Duration(float64(last)/o.Speed))))
 	}
 	return nil
 }
