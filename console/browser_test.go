@@ -367,3 +367,219 @@ func TestBrowserAck(t *testing.T) {
 		t.Errorf("JavaScript console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// TestBrowserShelveSensorHealth logs in as an operator and: shelves an
+// alert from the board and sees it move to the shelved group and the list
+// of shelves, ends the shelf and sees it come back; turns sound on and
+// hears (counts) a beep for a new red alert; opens a sensor page from the
+// site overview and finds the chart with one line per setpoint and the
+// alert timeline; opens the alarm-system health view; and checks that in
+// a narrow window the board stays inside its panel with one line per
+// alert. Screenshots of each go to the artifacts.
+func TestBrowserShelveSensorHealth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("op-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := NewAuth(AuthOptions{Users: []User{{Name: "wang", PasswordHash: string(hash), Role: RoleOperator}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testRegistry(t)
+	h := NewHub(reg, HubOptions{})
+	health, err := alerting.NewHealth(h, alerting.HealthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	life := alerting.NewLifecycle(health, alerting.LifecycleOptions{})
+	shelver := newFakeShelver(time.Now)
+	now := time.Now().UTC()
+	// Seventy minutes of gas-1 every 5 s: a slow wave with one spike over
+	// the orange setpoint, so the chart has something to show.
+	var raw []sensors.Reading
+	for i := range 70 * 12 {
+		at := now.Add(-70*time.Minute + time.Duration(i)*5*time.Second)
+		v := 8 + 6*float64(i%120)/120
+		if i == 70*12-60 {
+			v = 31
+		}
+		raw = append(raw, sensors.Reading{Site: "plant-a", Sensor: "gas-1", Value: v, Time: at})
+	}
+	series := &fakeSeries{raw: raw}
+	h.Readings([]sensors.Reading{{Site: "plant-a", Sensor: "gas-1", Value: 13, Time: now}})
+	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, Shelver: shelver, Health: health, Series: series,
+		ReadingsEvery: 100 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	ctx, consoleErrors := browser(t)
+	t.Cleanup(func() { _ = chromedp.Do(ctx, chromedp.Navigate("about:blank")) })
+	shoot := func(name string) {
+		t.Helper()
+		time.Sleep(600 * time.Millisecond) // let highlights settle
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		saveArtifact(t, name, shot)
+	}
+
+	step(t, ctx, "log in",
+		chromedp.EmulateViewport(1600, 1000),
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("login-user")),
+		chromedp.SendKeys(chromedp.ID("login-user"), "wang"),
+		chromedp.SendKeys(chromedp.ID("login-password"), "op-pass"),
+		chromedp.Click(chromedp.ID("login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#conn.conn-live`)),
+		chromedp.WaitReady(chromedp.CSS(`#board[data-loaded="true"]`)),
+		chromedp.WaitVisible(chromedp.ID("shelves-panel")),
+	)
+	emit := func(id string, lv sensors.Level, sensor string, mins int) {
+		e := ev(id, alerting.EventFired, lv, "plant-a", sensor, 0)
+		e.At, e.StartsAt = now.Add(-time.Duration(mins)*time.Minute), now.Add(-time.Duration(mins)*time.Minute)
+		e.Message = "combustible gas at or above the setpoint, detector " + sensor + " near the tank farm's north loading bay"
+		life.Emit(e)
+	}
+	emit("gas1-orange", sensors.LevelOrange, "gas-1", 5)
+	emit("gas2-yellow", sensors.LevelYellow, "gas-2", 3)
+	late := ev("gas2-late", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-2", 0)
+	late.Rule, late.At, late.StartsAt, late.Late, late.Flapping = "combustible_gas_rate", now.Add(-40*time.Minute), now.Add(-40*time.Minute), true, true
+	life.Emit(late)
+
+	step(t, ctx, "shelve the orange alert from its row",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"] button.shelve-btn`)),
+		chromedp.Click(chromedp.CSS(`#board tr[data-id="gas1-orange"] button.shelve-btn`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row[data-for="gas1-orange"] input.shelve-reason`)),
+		chromedp.SendKeys(chromedp.CSS(`#board tr.shelve-row input.shelve-reason`), "detector being cleaned"),
+		chromedp.SetValue(chromedp.CSS(`#board tr.shelve-row select[name="duration"]`), "1h"),
+	)
+	// SetValue fires no input event; tell the form as a user's change would.
+	eval[bool](t, ctx, `document.querySelector('#board tr.shelve-row select[name="duration"]').dispatchEvent(new Event('input'))`)
+	step(t, ctx, "see it move to the shelved group and the list of shelves",
+		chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="shelved"] .badge-shelved`)),
+		chromedp.WaitVisible(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
+	)
+	shelves := shelver.Shelves()
+	if len(shelves) != 1 || shelves[0].Match != (alerting.Matcher{Site: "plant-a", Sensor: "gas-1", Rule: "combustible_gas_high"}) ||
+		shelves[0].By != "wang" || shelves[0].Reason != "detector being cleaned" || shelves[0].Expires.Sub(shelves[0].Created) != time.Hour {
+		t.Fatalf("shelves after the board's shelve: %+v", shelves)
+	}
+	order := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#board tbody tr')).map(r => r.dataset.id || r.className)`)
+	if want := "gas2-late,gas2-yellow,group-row,gas1-orange"; strings.Join(order, ",") != want {
+		t.Errorf("board rows %v, want %s (active first, then the shelved group)", order, want)
+	}
+	marks := eval[string](t, ctx, `Array.from(document.querySelectorAll('#board tr[data-id="gas2-late"] .badge')).map(b => b.textContent).join(',')`)
+	if marks != "抖动,补报" {
+		t.Errorf("late flapping alert marked %q, want 抖动,补报", marks)
+	}
+	boardFits(t, ctx, "1600 px window, shelve form open")
+	shoot("console-shelve.png")
+	step(t, ctx, "end the shelf and see the alert come back",
+		chromedp.Click(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#shelves tr.shelf`)),
+	)
+	if calls := strings.Join(shelver.calls(), "|"); calls != "shelve s1 by wang|unshelve s1 by wang" {
+		t.Errorf("shelver calls %q", calls)
+	}
+
+	step(t, ctx, "turn sound on", chromedp.Click(chromedp.ID("sound")), chromedp.WaitVisible(chromedp.CSS(`#sound.on[aria-pressed="true"]`)))
+	if v := eval[string](t, ctx, `localStorage.getItem('riskmon.sound')`); v != "on" {
+		t.Errorf("sound setting kept as %q, want on", v)
+	}
+	emit("gas2-red", sensors.LevelRed, "gas-2", 0)
+	step(t, ctx, "hear the new red alert", chromedp.WaitReady(chromedp.CSS(`body[data-beeps="1"]`)), chromedp.WaitVisible(chromedp.CSS(`#banner.lvl-1`)))
+
+	step(t, ctx, "open the sensor page from the site overview",
+		chromedp.Click(chromedp.CSS(`#sites .tile[data-site="plant-a"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sensor-rows tr[data-sensor="gas-1"] a.sensor-link`)),
+		chromedp.Click(chromedp.CSS(`#sensor-rows tr[data-sensor="gas-1"] a.sensor-link`)),
+		chromedp.WaitReady(chromedp.CSS(`#view-sensor[data-loaded="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sensor-chart svg.series-chart polyline.mean`)),
+	)
+	sn, _ := reg.Lookup("plant-a", "gas-1")
+	wantLines := len(sn.EffectiveSetpoints())
+	if wantLines < 2 {
+		t.Fatalf("gas-1 has %d setpoints; the test wants a sensor with two levels", wantLines)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-chart svg g.setpoint line.setpoint-line').length`); n != wantLines {
+		t.Errorf("%d setpoint lines, want %d", n, wantLines)
+	}
+	colours := eval[string](t, ctx, `Array.from(document.querySelectorAll('#sensor-chart svg g.setpoint')).map(g => g.getAttribute('class') + ':' + getComputedStyle(g.querySelector('line')).stroke).join(' ')`)
+	if !strings.Contains(colours, "sp-orange:rgb(251, 140, 0)") || !strings.Contains(colours, "sp-red:rgb(229, 57, 53)") {
+		t.Errorf("setpoint line colours %q, want orange and red", colours)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-chart svg polygon.band').length`); n < 1 {
+		t.Errorf("no min-max band drawn")
+	}
+	// The spike is in the band: its top reaches above the orange line.
+	above := eval[bool](t, ctx, `(() => {
+		const y = Number(document.querySelector('#sensor-chart g.sp-orange line').getAttribute('y1'));
+		const pts = document.querySelector('#sensor-chart polygon.band').getAttribute('points').split(' ').map(p => Number(p.split(',')[1]));
+		return Math.min(...pts) < y; })()`)
+	if !above {
+		t.Errorf("the 31 %%LEL spike does not reach above the orange setpoint line")
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-timeline li[data-alert-id="gas1-orange"]').length`); n != 1 {
+		t.Errorf("timeline has %d events of gas1-orange, want its fired", n)
+	}
+	if len(series.queries) == 0 || series.queries[0].Step != 5*time.Second {
+		t.Errorf("series queries %+v, want the last hour in 5 s buckets", series.queries)
+	}
+	shoot("console-sensor.png")
+
+	step(t, ctx, "open the alarm-system health view",
+		chromedp.Click(chromedp.ID("nav-health")),
+		chromedp.WaitReady(chromedp.CSS(`#view-health[data-loaded="true"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#health-chart svg.rate-chart line.flood-line`)),
+	)
+	if bars := eval[int](t, ctx, `Array.from(document.querySelectorAll('#health-chart rect.bar')).reduce((n, b) => n + Number(b.dataset.count), 0)`); bars != 4 {
+		t.Errorf("rate bars count %d alarms, want the 4 fired", bars)
+	}
+	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_last10"] .fig-value').textContent`); v != "4" {
+		t.Errorf("last 10 minutes shows %q, want 4", v)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#health-rules tbody tr').length`); n != 2 {
+		t.Errorf("%d top rules, want 2", n)
+	}
+	shoot("console-health.png")
+
+	step(t, ctx, "back to the board in a narrow window",
+		chromedp.EmulateViewport(1000, 800),
+		chromedp.Click(chromedp.ID("nav-board")),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas2-red"]`)),
+	)
+	boardFits(t, ctx, "1000 px window")
+	shoot("console-narrow.png")
+	step(t, ctx, "switch to English", chromedp.Click(chromedp.ID("lang")))
+	if s := eval[string](t, ctx, `document.getElementById('sound').textContent`); s != "Sound on" {
+		t.Errorf("sound button in English: %q", s)
+	}
+	var errs []string
+	for _, e := range consoleErrors() {
+		if strings.Contains(e, "status of 401") && strings.Contains(e, "/api/v1/me") {
+			continue // who am I, before logging in
+		}
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		t.Errorf("JavaScript console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// boardFits checks that the alert board stays inside its panel (no
+// sideways scrolling) with every alert on one line.
+func boardFits(t *testing.T, ctx context.Context, when string) {
+	t.Helper()
+	fit := eval[map[string]float64](t, ctx, `(() => {
+		const panel = document.querySelector('.board-panel .table-scroll');
+		const rows = Array.from(document.querySelectorAll('#board tbody tr[data-id]')).map(r => r.getBoundingClientRect().height);
+		return {scroll: panel.scrollWidth, width: panel.clientWidth, tallest: Math.max(...rows),
+			line: parseFloat(getComputedStyle(document.body).lineHeight)}; })()`)
+	if fit["scroll"] > fit["width"] {
+		t.Errorf("%s: the board is %.0f px wide in a %.0f px panel", when, fit["scroll"], fit["width"])
+	}
+	if fit["tallest"] > 2.5*fit["line"] {
+		t.Errorf("%s: a board row is %.0f px tall (line %.0f px): it wraps", when, fit["tallest"], fit["line"])
+	}
+}

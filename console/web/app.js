@@ -584,11 +584,13 @@
     link.href = sensorHash(a.site, a.sensor);
     sn.appendChild(link);
     tr.appendChild(sn);
-    tr.appendChild(el('td', 'id', a.rule));
+    const rule = el('td', 'id c-rule', a.rule);
+    rule.title = a.rule;
+    tr.appendChild(rule);
     tr.appendChild(el('td', 'num', fmtValue(a.value, a.unit)));
     tr.appendChild(el('td', 'num c-setpoint', fmtValue(a.setpoint, a.unit)));
     tr.appendChild(el('td', 'num c-started', fmtTime(a.starts_at)));
-    const dur = el('td', 'num duration', fmtDuration(a.starts_at));
+    const dur = el('td', 'num duration c-duration', fmtDuration(a.starts_at));
     dur.dataset.since = a.starts_at;
     tr.appendChild(dur);
     const msg = el('td', 'msg');
@@ -979,7 +981,8 @@
   // marks; buckets further apart than two steps leave a gap, so a silent
   // sensor does not look like a straight line.
   function drawSeries(box, s, events) {
-    const W = 900;
+    // Drawn at the box's own width, so text is not stretched.
+    const W = Math.max(480, Math.round(box.clientWidth || 900));
     const H = 320;
     const m = { l: 56, r: 70, t: 12, b: 26 };
     const from = Date.parse(s.from);
@@ -997,7 +1000,7 @@
     hi += pad;
     const x = (ms) => m.l + ((ms - from) / (to - from)) * (W - m.l - m.r);
     const y = (v) => m.t + ((hi - v) / (hi - lo)) * (H - m.t - m.b);
-    const root = svg('svg', { class: 'chart series-chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
+    const root = svg('svg', { class: 'chart series-chart', viewBox: `0 0 ${W} ${H}`, role: 'img' });
     root.appendChild(svg('rect', { class: 'plot', x: m.l, y: m.t, width: W - m.l - m.r, height: H - m.t - m.b }));
     for (const v of niceTicks(lo, hi, 5)) {
       root.appendChild(svg('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
@@ -1141,6 +1144,7 @@
   }
 
   function renderHealth(hs) {
+    state.health = hs;
     const standing = Array.from(state.open.values()).filter((a) => a.state !== 'resolved' && !setAside(a)).length;
     const floodMin = Math.round(hs.flood_seconds / 60);
     $('health-figures').replaceChildren(
@@ -1178,14 +1182,14 @@
   // drawRate draws the alarms per 10 minutes as bars against the flood
   // line; bars over it are red.
   function drawRate(box, buckets, flood) {
-    const W = 900;
+    const W = Math.max(480, Math.round(box.clientWidth || 900));
     const H = 220;
     const m = { l: 40, r: 70, t: 10, b: 24 };
     const most = Math.max(0, ...buckets.map((b) => b.count));
     const top = Math.max(flood * 1.5, most * 1.15);
     const bw = (W - m.l - m.r) / Math.max(1, buckets.length);
     const y = (v) => m.t + (1 - v / top) * (H - m.t - m.b);
-    const root = svg('svg', { class: 'chart rate-chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
+    const root = svg('svg', { class: 'chart rate-chart', viewBox: `0 0 ${W} ${H}`, role: 'img' });
     root.appendChild(svg('rect', { class: 'plot', x: m.l, y: m.t, width: W - m.l - m.r, height: H - m.t - m.b }));
     for (const v of niceTicks(0, top, 4)) {
       root.appendChild(svg('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
@@ -1254,6 +1258,16 @@
     // reload with sound on.
     document.addEventListener('click', () => { if (state.sound && state.audio) audioCtx(); });
     window.addEventListener('hashchange', route);
+    let resizeTimer = 0;
+    window.addEventListener('resize', () => {
+      window.clearTimeout(resizeTimer);
+      resizeTimer = window.setTimeout(() => {
+        if (state.view === 'sensor' && state.page && state.page.series) {
+          drawSeries($('sensor-chart'), state.page.series, state.page.events || []);
+        }
+        if (state.view === 'health' && state.health) drawRate($('health-chart'), state.health.rate_10min, state.health.flood_line);
+      }, 200);
+    });
     route();
     applyLang();
     tick();
