@@ -39,6 +39,10 @@ type Fleet struct {
 	// report at the run's interval.
 	Intervals     map[string]time.Duration
 	KindIntervals bool
+	// TimeOfDay, when set, pins the daily cycle of every signal: elapsed
+	// 0 is at this local solar time at every site. Without it the cycle
+	// follows the run's device start and each site's longitude.
+	TimeOfDay *time.Duration
 	// Models replaces the default signal model (KindModel) of a kind.
 	Models map[sensors.KindID]Model
 	// Places says where a site is, keyed by site id; the daily cycle of

@@ -87,8 +87,10 @@ type scenarioFile struct {
 	Interval    time.Duration `yaml:"interval"`
 	Duration    time.Duration `yaml:"duration"`
 	// Fleet is decoded by parseFleet, which reports its own lines.
-	Fleet     yaml.Node   `yaml:"fleet"`
-	Incidents []yaml.Node `yaml:"incidents"`
+	Fleet yaml.Node `yaml:"fleet"`
+	// TimeOfDay pins the daily cycle (Fleet.TimeOfDay); default noon.
+	TimeOfDay *time.Duration `yaml:"time_of_day"`
+	Incidents []yaml.Node    `yaml:"incidents"`
 	Targets   []struct {
 		Incident string         `yaml:"incident"`
 		MaxLevel string         `yaml:"max_level"`
@@ -109,6 +111,10 @@ type ScenarioOptions struct {
 	// checked against it.
 	Fleet *Fleet
 }
+
+// DefaultTimeOfDay is where a scenario's daily cycle starts when it
+// says nothing: noon local solar time.
+const DefaultTimeOfDay = 12 * time.Hour
 
 // ruleName is what riskmon's rule ids look like.
 var ruleName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -187,6 +193,14 @@ func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, 
 		}
 		sc.Fleet = fl
 	}
+	tod := DefaultTimeOfDay
+	if raw.TimeOfDay != nil {
+		tod = *raw.TimeOfDay
+		if tod < 0 || tod >= 24*time.Hour {
+			fail(lineOf(&doc, "time_of_day"), "time_of_day %s must be a time of day (0s..24h)", tod)
+		}
+	}
+	sc.Fleet.TimeOfDay = &tod
 	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -103,5 +104,36 @@ func TestTargetRuleName(t *testing.T) {
 	_, err := ParseScenario("r.yaml", strings.NewReader(src))
 	if err == nil || !strings.Contains(err.Error(), `r.yaml:5: target "s": rule "Sensor-Stuck" is not a rule name`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestScenarioReplaysAnyTime: a scenario pins its daily cycle, so its
+// ground truth relative to the start is the same at any hour; a fleet
+// on the real clock moves with it (the runaway TT-104 follows the day).
+func TestScenarioReplaysAnyTime(t *testing.T) {
+	sc, err := LoadScenario("scenarios/tank-overfill.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := func(sc *Scenario, start time.Time) []time.Duration {
+		tr, err := sc.Truth(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []time.Duration
+		for _, inc := range tr.Incidents {
+			for _, c := range inc.Crossings {
+				out = append(out, c.At.Sub(start))
+			}
+		}
+		return out
+	}
+	night, afternoon := time.Date(2026, 7, 1, 19, 0, 0, 0, time.UTC), time.Date(2026, 7, 2, 7, 0, 0, 0, time.UTC)
+	if a, b := offsets(sc, night), offsets(sc, afternoon); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("pinned: crossings %v at night, %v in the afternoon", a, b)
+	}
+	sc.Fleet.TimeOfDay = nil
+	if a, b := offsets(sc, night), offsets(sc, afternoon); fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Errorf("real clock: the same crossings %v at night and in the afternoon", a)
 	}
 }

@@ -33,8 +33,11 @@ type Signal struct {
 	// Slow parts. start is the device time of elapsed 0 and lonHours
 	// the site's solar time offset from UTC; driftPhase is where in its
 	// cycle the drift starts, in hours.
-	start      time.Time
-	lonHours   float64
+	start    time.Time
+	lonHours float64
+	// pinned, when set, is the local solar time at elapsed 0 in hours,
+	// whatever start and longitude say.
+	pinned     *float64
 	driftPhase float64
 	walk       *walk
 }
@@ -195,6 +198,14 @@ func (s *Signal) SetStart(start time.Time) { s.start = start }
 // meridian, 120°E.
 func (s *Signal) SetLongitude(lon float64) { s.lonHours = lon / 15 }
 
+// SetTimeOfDay pins the daily cycle: elapsed 0 is at local solar time
+// tod, whatever the start and the longitude. A scenario does this so it
+// replays the same values whenever it is played.
+func (s *Signal) SetTimeOfDay(tod time.Duration) {
+	h := tod.Hours()
+	s.pinned = &h
+}
+
 // Level is the noise-free value at elapsed: the baseline plus the daily
 // cycle, the drift and the random walk. It is a pure function of the
 // seed and elapsed, whatever was asked before.
@@ -203,8 +214,13 @@ func (s *Signal) Level(elapsed time.Duration) float64 {
 	m := s.model
 	if m.Diurnal.on() {
 		// Hours of local solar time since the last midnight.
-		t := s.start.Add(elapsed)
-		h := math.Mod(float64(t.Unix()%86400)/3600+float64(t.Nanosecond())/3.6e12+s.lonHours, 24)
+		var h float64
+		if s.pinned != nil {
+			h = math.Mod(*s.pinned+elapsed.Hours(), 24)
+		} else {
+			t := s.start.Add(elapsed)
+			h = math.Mod(float64(t.Unix()%86400)/3600+float64(t.Nanosecond())/3.6e12+s.lonHours, 24)
+		}
 		v += m.Diurnal.Amplitude * math.Cos(2*math.Pi*(h-m.Diurnal.Peak.Hours())/24)
 	}
 	if m.Drift.on() {
@@ -310,6 +326,9 @@ func (f Fleet) Signal(s *sensors.Sensor, seed int64) (*Signal, error) {
 	}
 	if p, ok := f.Places[s.Site]; ok && p.HasCoordinates {
 		sig.SetLongitude(p.Lon)
+	}
+	if f.TimeOfDay != nil {
+		sig.SetTimeOfDay(*f.TimeOfDay)
 	}
 	return sig, nil
 }
