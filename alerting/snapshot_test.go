@@ -490,3 +490,40 @@ func TestAdoptForgetsResolved(t *testing.T) {
 		t.Fatalf("events %+v, want only a new alert fired", got)
 	}
 }
+
+// TestWarmAfterAlertSnapshot: restored from a snapshot without windows
+// (the periodic save), a sensor is cold though its last reading is
+// recent; warming fills its window with readings older than that last
+// one, and the forecast fires on the next live reading.
+func TestWarmAfterAlertSnapshot(t *testing.T) {
+	reg := testRegistry(t)
+	ramp := func(d time.Duration) float64 { return 5 + 4*d.Minutes() }
+	// The old engine saw only the last reading before the save (it had
+	// just started), so it raised nothing the new one would inherit.
+	old, _ := NewEngine(reg, nil, Options{})
+	old.Evaluate(at(115*time.Second, ramp(115*time.Second)))
+	var sink collect
+	e, _ := NewEngine(reg, &sink, Options{})
+	e.Restore(old.AlertSnapshot())
+	now := t0.Add(2 * time.Minute)
+	cold := false
+	for _, c := range e.Cold(now) {
+		cold = cold || c.Sensor == "GT-101"
+	}
+	if !cold {
+		t.Fatal("GT-101 restored without a window is not cold")
+	}
+	for i := range 24 {
+		d := time.Duration(i) * 5 * time.Second
+		if !e.Warm(at(d, ramp(d))) {
+			t.Fatalf("warm reading %d refused", i)
+		}
+	}
+	if e.Warm(at(0, 5)) {
+		t.Error("a reading older than the window's newest was taken")
+	}
+	e.Evaluate(at(2*time.Minute, ramp(2*time.Minute)))
+	if evs := sink.all(); len(evs) != 1 || evs[0].Rule != "combustible_gas_forecast" {
+		t.Fatalf("events %+v, want the forecast fired", evs)
+	}
+}

@@ -56,11 +56,12 @@ func (s *subject) lookback() int64 {
 
 // Warm feeds a stored reading into its sensor's windows, exposure rings
 // and flat-line count without stepping any alert: no event is emitted and
-// no alert changes. Readings must come oldest first; one at or before
-// the sensor's last evaluated reading is ignored, as are bad and NaN
-// ones. The readings count as seen, so a live reading older than the
-// newest warmed one is out of order. It reports whether the reading was
-// taken.
+// no alert changes. Readings must come oldest first; bad and NaN ones
+// are ignored. A reading newer than the sensor's last evaluated one
+// feeds everything and counts as seen, so a live reading older than it is
+// out of order. An older one (the sensor's alert state was restored
+// without its window) feeds only the window, if it is newer than the
+// window's newest sample. It reports whether the reading was taken.
 func (e *Engine) Warm(r sensors.Reading) bool {
 	_, s := e.lock(r.Site, r.Sensor)
 	if s == nil {
@@ -71,14 +72,16 @@ func (e *Engine) Warm(r sensors.Reading) bool {
 		return false
 	}
 	at := r.Time.UnixNano()
+	took := false
+	if w := s.win; w != nil && (w.n == 0 || at > w.back(0).at) {
+		w.push(at, r.Value)
+		took = true
+	}
 	if s.evaluated && at <= s.last {
-		return false
+		return took
 	}
 	s.last, s.evaluated = at, true
-	if s.win != nil {
-		s.win.push(at, r.Value)
-	}
-	if s.exp != nil {
+	if s.exp != nil && at > s.exp.prevAt {
 		s.exp.add(r.Value, at)
 	}
 	for i := range s.early {
