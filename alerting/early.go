@@ -187,11 +187,11 @@ type earlyRule struct {
 	fp                 uint64 // fingerprint of the above; see Snapshot
 }
 
-// fingerprint hashes every field but fp itself.
-func (r *earlyRule) fingerprint() uint64 {
+// definition writes out every field but fp itself.
+func (r *earlyRule) definition() string {
 	c := *r
 	c.fp = 0
-	return fingerprint("early", c)
+	return definition("early", c)
 }
 
 // earlyState is one early rule's state for one sensor: a few words, no

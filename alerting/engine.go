@@ -224,6 +224,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 		limits = DefaultExposureLimits()
 	}
 	var errs []error
+	in := newInterner()
 	for _, s := range reg.Sensors() {
 		rules, err := defaultRules(s, opts)
 		if err != nil {
@@ -252,18 +253,13 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 			stale:       -1,
 		}
 		for i, r := range rules {
-			r.fp = r.fingerprint()
-			sub.rules[i].rule = r
+			sub.rules[i].rule = in.thresholdRule(r)
 		}
 		if exp != nil {
-			for _, r := range [...]*exposureRule{exp.twaRule, exp.stelRule} {
-				if r != nil {
-					r.fp = r.fingerprint()
-				}
-			}
+			exp.twaRule, exp.stelRule = in.exposureRule(exp.twaRule), in.exposureRule(exp.stelRule)
 		}
 		for i, r := range early {
-			r.fp = r.fingerprint()
+			r = in.earlyRule(r)
 			sub.early[i].rule = r
 			if r.windowed() {
 				if sub.win == nil {

@@ -80,10 +80,10 @@ type exposureRule struct {
 	fp     uint64  // fingerprint of the above; see Snapshot
 }
 
-func (r *exposureRule) fingerprint() uint64 {
+func (r *exposureRule) definition() string {
 	c := *r
 	c.fp = 0
-	return fingerprint("exposure", c)
+	return definition("exposure", c)
 }
 
 // doseBucket is the exposure of one bucket: the concentration integrated

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
@@ -516,14 +517,72 @@ func (e *Engine) recountActive(set *ruleSet) {
 	}
 }
 
-// fingerprint hashes a rule's definition: whatever changes how the rule
-// reads its state. It runs when rules are compiled, not per reading.
-func fingerprint(parts ...any) uint64 {
-	h := fnv.New64a()
+// definition writes out a rule's definition: whatever changes how the
+// rule reads its state. %v writes floats exactly (the shortest form that
+// reads back the same), so equal strings are equal rules. It runs when
+// rules are compiled, not per reading.
+func definition(parts ...any) string {
+	var b strings.Builder
 	for _, p := range parts {
-		fmt.Fprintf(h, "%v\x00", p)
+		fmt.Fprintf(&b, "%v\x00", p)
 	}
+	return b.String()
+}
+
+// fingerprint hashes a definition into the 64 bits a snapshot keeps.
+func fingerprint(parts ...any) uint64 { return hashDefinition(definition(parts...)) }
+
+func hashDefinition(def string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(def))
 	return h.Sum64()
+}
+
+// interner shares compiled rules between sensors: sensors of a kind
+// without setpoints of their own have identical rules, and a rule is
+// immutable, so one copy serves them all. It is used while a rule set is
+// built and then dropped.
+type interner struct {
+	threshold map[string]*ThresholdRule
+	early     map[string]*earlyRule
+	exposure  map[string]*exposureRule
+}
+
+func newInterner() *interner {
+	return &interner{threshold: map[string]*ThresholdRule{}, early: map[string]*earlyRule{}, exposure: map[string]*exposureRule{}}
+}
+
+func (in *interner) thresholdRule(r *ThresholdRule) *ThresholdRule {
+	def := r.definition()
+	if c, ok := in.threshold[def]; ok {
+		return c
+	}
+	r.fp = hashDefinition(def)
+	in.threshold[def] = r
+	return r
+}
+
+func (in *interner) earlyRule(r *earlyRule) *earlyRule {
+	def := r.definition()
+	if c, ok := in.early[def]; ok {
+		return c
+	}
+	r.fp = hashDefinition(def)
+	in.early[def] = r
+	return r
+}
+
+func (in *interner) exposureRule(r *exposureRule) *exposureRule {
+	if r == nil {
+		return nil
+	}
+	def := r.definition()
+	if c, ok := in.exposure[def]; ok {
+		return c
+	}
+	r.fp = hashDefinition(def)
+	in.exposure[def] = r
+	return r
 }
 
 // snapshotMagic starts a snapshot file, with the format's version.

@@ -35,13 +35,14 @@ type ThresholdRule struct {
 	fp uint64
 }
 
-// fingerprint hashes what the rule's state depends on.
-func (r *ThresholdRule) fingerprint() uint64 {
-	sps := make([]any, 0, 3*len(r.sps))
+// definition writes out what the rule's state depends on: equal
+// definitions are the same rule.
+func (r *ThresholdRule) definition() string {
+	sps := make([]any, 0, 4*len(r.sps))
 	for _, sp := range r.sps {
 		sps = append(sps, sp.Level, sp.Direction, sp.Value, sp.Clear)
 	}
-	return fingerprint(append([]any{"threshold", r.id, r.dir, r.forDur, r.offDur, r.m, r.n}, sps...)...)
+	return definition(append([]any{"threshold", r.id, r.dir, r.forDur, r.offDur, r.m, r.n}, sps...)...)
 }
 
 // MOfN is an "M of the last N readings" confirmation, e.g. 3 of 5.
