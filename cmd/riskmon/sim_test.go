@@ -68,16 +68,36 @@ func TestAllScenarios(t *testing.T) {
 			}
 		})
 	}
+	// A scenario on a regional fleet file: 164 sensors, gateways at
+	// their kinds' reporting intervals, a site model of its own.
+	t.Run("gas-leak.yaml on zhejiang-coast.yaml", func(t *testing.T) {
+		score, out := playScenarioOn(t, "../../simulator/scenarios/gas-leak.yaml", "../../simulator/fleets/zhejiang-coast.yaml", 15)
+		t.Logf("\n%s", out)
+		if score.Missed > 0 || score.FalseAlerts > 0 {
+			t.Errorf("%d targets missed, %d false alerts", score.Missed, score.FalseAlerts)
+		}
+	})
 }
 
 // playScenario runs the service on an embedded broker and a local influxd,
 // plays the scenario at speed and scores it through the HTTP API.
 func playScenario(t *testing.T, file string, speed float64) (simulator.Score, string) {
 	t.Helper()
+	return playScenarioOn(t, file, "", speed)
+}
+
+// playScenarioOn is playScenario on the fleet of a fleet file, when one
+// is given.
+func playScenarioOn(t *testing.T, file, fleetFile string, speed float64) (simulator.Score, string) {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
-	sc, err := simulator.LoadScenario(file)
+	fleet, err := buildFleet(fleetFile, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := simulator.LoadScenarioWith(file, simulator.ScenarioOptions{Fleet: fleet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +146,7 @@ func playScenario(t *testing.T, file string, speed float64) (simulator.Score, st
 
 	var out bytes.Buffer
 	truthFile := filepath.Join(dir, "truth.jsonl")
-	_, st, err := runScenario(ctx, &out, log, simRunOptions{scenario: file, broker: brk.URL(), speed: speed, truth: truthFile})
+	_, st, err := runScenario(ctx, &out, log, simRunOptions{scenario: file, fleet: fleetFile, broker: brk.URL(), speed: speed, truth: truthFile})
 	if err != nil {
 		t.Fatalf("sim run: %v\n%s", err, out.String())
 	}
