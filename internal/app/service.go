@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -383,7 +384,13 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
 	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
 	// The operator console: its page at / and its API under /api/v1.
-	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Logger: s.log.With("component", "console")}))
+	// The sensor page reads readings back from where the writer stores
+	// them; New has already failed on an unreadable token file.
+	influxToken, _ := s.cfg.InfluxToken()
+	series := console.NewInfluxSeries(console.InfluxOptions{URL: s.cfg.InfluxDB.URL, Token: influxToken,
+		Org: s.cfg.InfluxDB.Org, Bucket: s.cfg.InfluxDB.Bucket, Measurement: ingest.Measurement})
+	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
+		Health: s.Health, Series: series, Logger: s.log.With("component", "console")}))
 	return mux
 }
 
@@ -464,8 +471,16 @@ func (s *Service) Run(ctx context.Context) error {
 	// Shutdown waits for handlers; the console's event streams end only
 	// when told.
 	s.httpSrv.RegisterOnShutdown(s.Console.Close)
+	serve := func() error { return s.httpSrv.Serve(s.listener) }
+	if cert, key, ok := s.cfg.HTTPTLS(); ok {
+		// Session cookies are Secure on TLS connections by themselves.
+		s.httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		// Failed handshakes (plain HTTP, scanners) into our log, not stderr.
+		s.httpSrv.ErrorLog = slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
+		serve = func() error { return s.httpSrv.ServeTLS(s.listener, cert, key) }
+	}
 	go func() {
-		if err := s.httpSrv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()

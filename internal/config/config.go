@@ -56,6 +56,36 @@ type HTTP struct {
 	// SecureCookies marks the session cookie Secure on plain HTTP too, for
 	// a console behind a TLS-terminating proxy.
 	SecureCookies bool `yaml:"secure_cookies"`
+	// TLSCertFile and TLSKeyFile (PEM, both or neither) make the listener
+	// serve HTTPS; session cookies are then always Secure.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+}
+
+// HTTPTLS reports whether the HTTP listener serves TLS, and the resolved
+// certificate and key paths.
+func (c *Config) HTTPTLS() (cert, key string, ok bool) {
+	if c.HTTP.TLSCertFile == "" || c.HTTP.TLSKeyFile == "" {
+		return "", "", false
+	}
+	return c.Path(c.HTTP.TLSCertFile), c.Path(c.HTTP.TLSKeyFile), true
+}
+
+// validateHTTPTLS checks the listener's certificate and key at load, so a
+// wrong path or a mismatched pair stops riskmon at start with the key
+// named, not at the first browser's handshake.
+func (c *Config) validateHTTPTLS() string {
+	switch cert, key := c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile; {
+	case cert == "" && key == "":
+		return ""
+	case cert == "" || key == "":
+		return "http.tls_cert_file and http.tls_key_file go together: set both for HTTPS, or neither"
+	}
+	cert, key, _ := c.HTTPTLS()
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		return fmt.Sprintf("http.tls_cert_file %s / http.tls_key_file %s: %v", c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile, err)
+	}
+	return ""
 }
 
 // User is one console account.
@@ -326,6 +356,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
 		errs = append(errs, "journal.retention and journal.segment must not be negative")
+	}
+	if e := c.validateHTTPTLS(); e != "" {
+		errs = append(errs, e)
 	}
 	if c.Alerting.OffDelay < 0 {
 		errs = append(errs, "alerting.off_delay must not be negative")
