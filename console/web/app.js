@@ -658,8 +658,12 @@
     const dur = el('select');
     dur.name = 'duration';
     dur.title = t('shelve_duration');
-    for (const v of ['30m', '1h', '2h', '4h', '8h', '24h']) {
-      const o = el('option', '', state.lang === 'zh' ? v.replace('m', '分钟').replace('h', '小时') : v);
+    // Shelving is for a shift at most (alerting caps it at 8 h); out of
+    // service may last a maintenance week.
+    const choices = d.mode === 'out_of_service' ? ['1h', '4h', '8h', '24h', '72h', '168h'] : ['30m', '1h', '2h', '4h', '8h'];
+    if (!choices.includes(d.duration)) d.duration = d.mode === 'out_of_service' ? '8h' : '2h';
+    for (const v of choices) {
+      const o = el('option', '', durLabel(v));
       o.value = v;
       o.selected = d.duration === v;
       dur.appendChild(o);
@@ -670,6 +674,7 @@
     reason.maxLength = 500;
     reason.value = d.reason;
     for (const f of [mode, dur, reason]) f.addEventListener('input', () => { d[f.name] = f.value; });
+    mode.addEventListener('change', () => { d.mode = mode.value; renderBoard(); });
     const ok = el('button', 'shelve-submit', t('shelve_submit'));
     ok.type = 'submit';
     const cancel = el('button', 'shelve-cancel', t('cancel'));
@@ -685,6 +690,13 @@
     td.appendChild(form);
     tr.appendChild(td);
     return tr;
+  }
+
+  function durLabel(v) {
+    const n = parseInt(v, 10);
+    const days = v.endsWith('h') && n >= 72 && n % 24 === 0;
+    if (state.lang === 'zh') return days ? `${n / 24}天` : v.replace('m', '分钟').replace('h', '小时');
+    return days ? `${n / 24} d` : v.replace('m', ' min').replace('h', ' h');
   }
 
   async function shelve(a) {
