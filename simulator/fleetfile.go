@@ -37,8 +37,9 @@ type fleetFile struct {
 	// KindIntervals gives the other gateways their sensors' kinds'.
 	Intervals     map[string]time.Duration `yaml:"intervals"`
 	KindIntervals bool                     `yaml:"kind_intervals"`
-	// Models override fields of a kind's default signal model.
-	Models map[string]modelFile `yaml:"models"`
+	// Models override fields of a kind's default signal model; they
+	// are decoded onto it by parseFleet.
+	Models map[string]yaml.Node `yaml:"models"`
 }
 
 // siteGroup is Count sites of one template, where and how named.
@@ -51,16 +52,6 @@ type siteGroup struct {
 	Lat      *float64 `yaml:"lat"`
 	Lon      *float64 `yaml:"lon"`
 	SpreadKm float64  `yaml:"spread_km"`
-}
-
-// modelFile is a partial Model: what it gives replaces the default.
-type modelFile struct {
-	Typical  *float64 `yaml:"typical"`
-	Noise    *float64 `yaml:"noise"`
-	Decimals *int     `yaml:"decimals"`
-	Diurnal  *Diurnal `yaml:"diurnal"`
-	Drift    *Drift   `yaml:"drift"`
-	Walk     *Walk    `yaml:"walk"`
 }
 
 // LoadFleet reads a fleet file: the same keys as a scenario's `fleet:`
@@ -221,7 +212,19 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 			fail(ml, "fleet: models: unknown kind %q", id)
 			continue
 		}
-		m := raw.Models[id].apply(KindModel(k))
+		node := raw.Models[id]
+		m := KindModel(k)
+		if err := checkFields(&node, reflect.TypeOf(m)); err != nil {
+			atLine(err)
+			continue
+		}
+		if err := node.Decode(&m); err != nil {
+			atLine(err)
+			continue
+		}
+		if k, _ := mapValue(&node, "typical"); k != nil {
+			m.HasTypical = true
+		}
 		if err := m.Validate(); err != nil {
 			fail(ml, "fleet: models: %s: %v", id, err)
 			continue
@@ -263,28 +266,6 @@ func mapValue(m *yaml.Node, key string) (k, v *yaml.Node) {
 		}
 	}
 	return nil, nil
-}
-
-func (mf modelFile) apply(m Model) Model {
-	if mf.Typical != nil {
-		m.Typical, m.HasTypical = *mf.Typical, true
-	}
-	if mf.Noise != nil {
-		m.Noise = *mf.Noise
-	}
-	if mf.Decimals != nil {
-		m.Decimals = *mf.Decimals
-	}
-	if mf.Diurnal != nil {
-		m.Diurnal = *mf.Diurnal
-	}
-	if mf.Drift != nil {
-		m.Drift = *mf.Drift
-	}
-	if mf.Walk != nil {
-		m.Walk = *mf.Walk
-	}
-	return m
 }
 
 // SiteGroup is Count sites built from one site template.

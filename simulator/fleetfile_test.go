@@ -189,3 +189,19 @@ func TestScenarioFleetOverride(t *testing.T) {
 		t.Errorf("err = %v, want one about hz-01/GT-201", err)
 	}
 }
+
+// TestFleetModelsMerge: a model entry replaces only the fields it gives.
+func TestFleetModelsMerge(t *testing.T) {
+	f, err := ParseFleet("m.yaml", strings.NewReader("models:\n  tank_temperature:\n    diurnal: {amplitude: 5}\n  ch4:\n    typical: 0.3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := KindModel(mustKind(t, "tank_temperature"))
+	got := f.Models["tank_temperature"]
+	if got.Diurnal.Amplitude != 5 || got.Diurnal.Peak != def.Diurnal.Peak || got.Noise != def.Noise || got.Decimals != def.Decimals {
+		t.Errorf("tank_temperature %+v, want the default %+v with amplitude 5", got, def)
+	}
+	if ch4 := f.Models["ch4"]; !ch4.HasTypical || ch4.Typical != 0.3 || ch4.Noise != KindModel(mustKind(t, "ch4")).Noise {
+		t.Errorf("ch4 %+v, want typical 0.3 and the default noise", ch4)
+	}
+}

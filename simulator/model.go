@@ -15,16 +15,16 @@ import (
 type Model struct {
 	// Typical is the usual value when HasTypical; otherwise the baseline
 	// is derived from the sensor's design value or setpoints.
-	Typical    float64
-	HasTypical bool
+	Typical    float64 `yaml:"typical"`
+	HasTypical bool    `yaml:"-"`
 	// Noise is the standard deviation of the measurement noise, which
 	// is truncated at four standard deviations.
-	Noise float64
+	Noise float64 `yaml:"noise"`
 	// Decimals is the instrument's resolution as digits after the point.
-	Decimals int
-	Diurnal  Diurnal
-	Drift    Drift
-	Walk     Walk
+	Decimals int     `yaml:"decimals"`
+	Diurnal  Diurnal `yaml:"diurnal"`
+	Drift    Drift   `yaml:"drift"`
+	Walk     Walk    `yaml:"walk"`
 }
 
 // Diurnal is a daily cycle: the value swings by Amplitude either side of
