@@ -120,4 +120,16 @@ func TestOutOfOrderPolicy(t *testing.T) {
 	if len(evs) != 2 || evs[1].Type != EventResolved || !evs[1].Late {
 		t.Errorf("newer but late reading: events %+v, want a late resolve", evs)
 	}
+	// An older reading is not evaluated, but the sensor is talking: it
+	// ends a stale alert, and that resolution is not late.
+	e.Tick(t0.Add(2 * time.Hour))
+	e.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Value: 10, Time: t0, Received: t0.Add(2*time.Hour + time.Second)})
+	evs = sink.all()
+	if len(evs) != 4 || evs[2].Rule != RuleSensorStale || evs[2].Type != EventFired ||
+		evs[3].Rule != RuleSensorStale || evs[3].Type != EventResolved || evs[3].Late {
+		t.Errorf("events %+v, want GT-101 stale, then resolved (not late) by the older reading", evs)
+	}
+	if e.Stats().OutOfOrder != 2 {
+		t.Errorf("stats %+v, want 2 out of order", e.Stats())
+	}
 }
