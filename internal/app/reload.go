@@ -22,7 +22,7 @@ const stateFile = "alert-state"
 
 // snapshotEvery is how often the engine's state is saved while running,
 // besides at shutdown: what a crash can lose is at most this much of
-// on-delay progress (see docs/alerting.md#restart).
+// on-delay progress (see docs/alerting.md#restart-the-engines-snapshot).
 const snapshotEvery = 30 * time.Second
 
 // engineState is the service's side of the engine's state: the snapshot

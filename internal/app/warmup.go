@@ -36,6 +36,9 @@ type WarmStats struct {
 // or forecast rule is not blind for its first window. Failures are
 // logged: the rules then start cold, as they did before.
 func (s *Service) warmUp(ctx context.Context) WarmStats {
+	if len(s.Engine.Cold(time.Now())) == 0 {
+		return WarmStats{}
+	}
 	ctx, cancel := context.WithTimeout(ctx, warmupTimeout)
 	defer cancel()
 	token, err := s.cfg.InfluxToken()
