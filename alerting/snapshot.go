@@ -2,9 +2,12 @@ package alerting
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"os"
@@ -289,7 +292,9 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot, received bool) Restor
 		if s == nil {
 			st.Gone += len(ss.Rules)
 			for _, rs := range ss.Rules {
-				e.closeDropped(ss, rs, &st)
+				if rs.valid() {
+					e.closeDropped(ss, rs, &st)
+				}
 			}
 			continue
 		}
@@ -306,6 +311,9 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot, received bool) Restor
 		gs := &snap.Groups[i]
 		g := groups[[2]string{gs.Site, gs.ID}]
 		switch {
+		case !gs.Disagree.valid() || !gs.Vote.valid():
+			st.Reset++
+			continue
 		case g == nil:
 			st.Gone++
 		case g.fp != gs.Fingerprint || len(g.members) != len(gs.Members):
@@ -332,6 +340,9 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot, received bool) Restor
 		cs := &snap.Composites[i]
 		c := comps[[2]string{cs.Site, cs.ID}]
 		switch {
+		case !cs.State.valid():
+			st.Reset++
+			continue
 		case c == nil:
 			st.Gone++
 		case c.fp != cs.Fingerprint || len(c.vals) != len(cs.Vals) || len(c.at) != len(cs.At):
@@ -350,6 +361,12 @@ func (e *Engine) restoreInto(set *ruleSet, snap *Snapshot, received bool) Restor
 	return st
 }
 
+// valid reports whether the entry's levels are levels at all; a damaged
+// file must not index past the engine's per-level tables.
+func (rs RuleSnapshot) valid() bool {
+	return rs.Level <= sensors.LevelBlue && rs.Next <= sensors.LevelBlue && rs.ClearTo <= sensors.LevelBlue
+}
+
 func exposureFrom(rs RuleSnapshot) exposureState {
 	return exposureState{level: rs.Level, since: rs.Since, value: rs.Value}
 }
@@ -359,7 +376,7 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 	if ss.Evaluated && (!s.evaluated || ss.Last > s.last) {
 		s.last, s.evaluated = ss.Last, true
 	}
-	if s.win != nil && len(ss.WindowAt) == len(ss.WindowV) {
+	if s.win != nil && len(ss.WindowAt) == len(ss.WindowV) && len(ss.WindowAt) <= windowCap {
 		at := int64(0)
 		for i, d := range ss.WindowAt {
 			at += d
@@ -370,6 +387,10 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 		x.restore(ss.Exposure)
 	}
 	for _, rs := range ss.Rules {
+		if !rs.valid() {
+			st.Reset++
+			continue
+		}
 		if !s.restoreRule(rs) {
 			if s.hasRule(rs.ID) {
 				st.Reset++
@@ -586,29 +607,60 @@ func (in *interner) exposureRule(r *exposureRule) *exposureRule {
 }
 
 // snapshotMagic starts a snapshot file, with the format's version.
-const snapshotMagic = "riskmon-alert-state 1\n"
+const snapshotMagic = "riskmon-alert-state 2\n"
 
-// WriteSnapshot encodes a snapshot (gob after a version line).
+// maxSnapshotBytes bounds what ReadSnapshot accepts: far above a fleet
+// of a million sensors, far below what would exhaust memory.
+const maxSnapshotBytes = 4 << 30
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// WriteSnapshot encodes a snapshot: a version line, the length and
+// CRC-32C of the body, then the body in gob. The checksum keeps a damaged
+// file from being decoded at all.
 func WriteSnapshot(w io.Writer, snap *Snapshot) error {
-	bw := bufio.NewWriter(w)
-	if _, err := bw.WriteString(snapshotMagic); err != nil {
-		return err
-	}
-	if err := gob.NewEncoder(bw).Encode(snap); err != nil {
+	var body bytes.Buffer
+	if err := gob.NewEncoder(&body).Encode(snap); err != nil {
 		return fmt.Errorf("encode alert state: %w", err)
 	}
+	var head [12]byte
+	binary.BigEndian.PutUint64(head[:8], uint64(body.Len()))
+	binary.BigEndian.PutUint32(head[8:], crc32.Checksum(body.Bytes(), crcTable))
+	bw := bufio.NewWriter(w)
+	bw.WriteString(snapshotMagic)
+	bw.Write(head[:])
+	bw.Write(body.Bytes())
 	return bw.Flush()
 }
 
-// ReadSnapshot decodes what WriteSnapshot wrote.
+// ReadSnapshot decodes what WriteSnapshot wrote; a file of another
+// version, cut short or damaged is an error.
 func ReadSnapshot(r io.Reader) (*Snapshot, error) {
 	br := bufio.NewReader(r)
-	head := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, head); err != nil || string(head) != snapshotMagic {
-		return nil, errors.New("alert state: not a riskmon alert-state file of version 1")
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return nil, errors.New("alert state: not a riskmon alert-state file of version 2")
+	}
+	var head [12]byte
+	if _, err := io.ReadFull(br, head[:]); err != nil {
+		return nil, fmt.Errorf("alert state: header: %w", err)
+	}
+	n := binary.BigEndian.Uint64(head[:8])
+	if n > maxSnapshotBytes {
+		return nil, fmt.Errorf("alert state: body of %d bytes is implausible", n)
+	}
+	body, err := io.ReadAll(io.LimitReader(br, int64(n)))
+	if err != nil {
+		return nil, fmt.Errorf("alert state: %w", err)
+	}
+	if uint64(len(body)) != n {
+		return nil, fmt.Errorf("alert state: cut short at %d of %d bytes", len(body), n)
+	}
+	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(head[8:]) {
+		return nil, errors.New("alert state: checksum mismatch, the file is damaged")
 	}
 	var snap Snapshot
-	if err := gob.NewDecoder(br).Decode(&snap); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&snap); err != nil {
 		return nil, fmt.Errorf("decode alert state: %w", err)
 	}
 	return &snap, nil
@@ -699,6 +751,7 @@ func (e *Engine) Adopt(open []Record) int {
 			continue
 		}
 		switch {
+		case rec.Level > sensors.LevelBlue:
 		case rec.State == StateClearedUnacked || rec.State == StateLatched:
 			if s.forget(rec.ID) {
 				n++
