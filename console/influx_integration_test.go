@@ -23,7 +23,8 @@ func TestInfluxSeriesIntegration(t *testing.T) {
 		t.Skip("skipped under -short: runs influxd")
 	}
 	srv := testenv.Influx(t)
-	now := time.Now().UTC().Truncate(time.Minute)
+	// On a 2-minute edge, so the hour is exactly 30 of the day's buckets.
+	now := time.Now().UTC().Truncate(2 * time.Minute)
 	start := now.Add(-time.Hour)
 	var b strings.Builder
 	line := func(site, sensor, kind string, v float64, at time.Time) {
