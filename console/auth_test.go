@@ -199,7 +199,9 @@ func TestMutationsNeedOperator(t *testing.T) {
 
 func TestReadsNeedViewer(t *testing.T) {
 	f := newAuthFixture(t)
-	for _, path := range []string{"/api/v1/alerts", "/api/v1/alerts/a1", "/api/v1/sites", "/api/v1/sites/plant-a/sensors", "/api/v1/stream", "/api/v1/me"} {
+	for _, path := range []string{"/api/v1/alerts", "/api/v1/alerts/a1", "/api/v1/sites", "/api/v1/sites/plant-a/sensors", "/api/v1/stream", "/api/v1/me",
+		"/api/v1/sites/plant-a/sensors/gas-1/series", "/api/v1/sites/plant-a/sensors/gas-1/events", "/api/v1/alarm-health",
+		"/api/v1/shelves", "/api/v1/features"} {
 		if rec := f.do(http.MethodGet, path, "", nil, nil); rec.Code != http.StatusUnauthorized {
 			t.Errorf("anonymous GET %s: %d, want 401", path, rec.Code)
 		}
