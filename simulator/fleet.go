@@ -386,6 +386,9 @@ func SizedFleet(sites, sensorCount int) (Fleet, error) {
 	if sites > 0 && sensorCount > 0 && sensorCount < sites {
 		return Fleet{}, fmt.Errorf("simulator fleet: %d sensors cannot fill %d sites", sensorCount, sites)
 	}
+	if err := checkSize(sites, sensorCount); err != nil {
+		return Fleet{}, fmt.Errorf("simulator fleet: %w", err)
+	}
 	tmpl := templates()
 	b := newBuilder()
 	switch {

@@ -141,10 +141,16 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		fail(n.Line, "fleet: give one of sites_per_sector, synthetic and sites")
 		return Fleet{}, errs
 	case raw.Synthetic != nil:
-		if raw.Synthetic.Sites <= 0 || raw.Synthetic.SensorsPerSite <= 0 {
+		sy := raw.Synthetic
+		if sy.Sites <= 0 || sy.SensorsPerSite <= 0 {
 			fail(line("synthetic"), "fleet: synthetic sites and sensors_per_site must be positive")
+			return Fleet{}, errs
 		}
-		f = SyntheticFleet(raw.Synthetic.Sites, raw.Synthetic.SensorsPerSite)
+		if err := checkSize(sy.Sites, sy.Sites*min(sy.SensorsPerSite, MaxFleetSensors+1)); err != nil {
+			fail(line("synthetic"), "fleet: synthetic: %v", err)
+			return Fleet{}, errs
+		}
+		f = SyntheticFleet(sy.Sites, sy.SensorsPerSite)
 	case raw.Sites != nil:
 		_, v := mapValue(n, "sites")
 		var groups []SiteGroup
@@ -166,6 +172,16 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		if len(errs) > 0 {
 			return Fleet{}, errs
 		}
+		sites, sensorCount := 0, 0
+		for _, g := range groups {
+			t, _ := findTemplate(g.Template)
+			sites += min(g.Count, MaxFleetSites+1)
+			sensorCount += min(g.Count, MaxFleetSites+1) * len(t.points)
+		}
+		if err := checkSize(sites, sensorCount); err != nil {
+			fail(line("sites"), "fleet: sites: %v", err)
+			return Fleet{}, errs
+		}
 		var err error
 		if f, err = GroupFleet(groups); err != nil {
 			fail(line("sites"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
@@ -173,6 +189,9 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		}
 	case raw.SitesPerSector < 0:
 		fail(line("sites_per_sector"), "fleet: sites_per_sector must be positive")
+	case raw.SitesPerSector > MaxFleetSites/len(templates()):
+		fail(line("sites_per_sector"), "fleet: sites_per_sector %d: %v", raw.SitesPerSector, checkSize(raw.SitesPerSector*len(templates()), 0))
+		return Fleet{}, errs
 	default:
 		f = DemoFleet(raw.SitesPerSector)
 	}
@@ -235,6 +254,21 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		f.Models[k.ID] = m
 	}
 	return f, errs
+}
+
+// Bounds of a fleet built from a file or flags: a national platform's
+// size, beyond which a typo (a count with three zeros too many) would
+// only exhaust memory.
+const (
+	MaxFleetSites   = 100_000
+	MaxFleetSensors = 2_000_000
+)
+
+func checkSize(sites, sensorCount int) error {
+	if sites > MaxFleetSites || sensorCount > MaxFleetSensors {
+		return fmt.Errorf("at most %d sites and %d sensors", MaxFleetSites, MaxFleetSensors)
+	}
+	return nil
 }
 
 // lineMsg splits yaml.v3's and checkFields' "line N: message".

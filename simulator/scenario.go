@@ -112,6 +112,10 @@ type ScenarioOptions struct {
 	Fleet *Fleet
 }
 
+// MaxScenarioDuration bounds a scenario's device time: a month, which
+// takes 45 minutes at --speed 1000.
+const MaxScenarioDuration = 31 * 24 * time.Hour
+
 // DefaultTimeOfDay is where a scenario's daily cycle starts when it
 // says nothing: noon local solar time.
 const DefaultTimeOfDay = 12 * time.Hour
@@ -179,6 +183,9 @@ func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, 
 	}
 	if sc.Duration <= 0 {
 		fail(lineOf(&doc, "duration"), "duration is required and must be positive")
+	}
+	if sc.Duration > MaxScenarioDuration {
+		fail(lineOf(&doc, "duration"), "duration %s is longer than %s", sc.Duration, MaxScenarioDuration)
 	}
 	if o.Fleet != nil {
 		sc.Fleet = *o.Fleet
