@@ -97,39 +97,7 @@ func NewModelSignal(k *sensors.Kind, m Model, setpoints []sensors.Setpoint, nomi
 	}
 	s.baseline = base
 
-	// Keep the largest excursion (every part at its extreme at once,
-	// plus half a resolution step of rounding) within half the distance
-	// to the nearest restore value, and to the range ends the value
-	// would otherwise be clamped at.
-	margin := math.Min(math.Min(base-s.low, s.high-base), math.Min(base-k.Min, k.Max-base)) - 0.5/s.scale
-	if !m.Diurnal.on() {
-		m.Diurnal = Diurnal{}
-	}
-	if !m.Drift.on() {
-		m.Drift = Drift{}
-	}
-	if !m.Walk.on() {
-		m.Walk = Walk{}
-	}
-	reach := math.Abs(m.Diurnal.Amplitude) + m.Drift.Span + truncZ*m.Walk.Sigma + truncZ*m.Noise
-	if f := math.Max(0, margin/2) / reach; reach > 0 && f < 1 {
-		m.Diurnal.Amplitude *= f
-		m.Drift.Span *= f
-		m.Walk.Sigma *= f
-		m.Noise *= f
-	}
-	// The slow parts share the slope budget: the cycle and the drift
-	// are scaled down if they alone exceed it, the walk's steps are
-	// capped at what is left (at least a quarter of the budget).
-	budget := slopeBudget(k)
-	cycle := math.Abs(m.Diurnal.Amplitude) * 2 * math.Pi / 24
-	if steady := cycle + m.Drift.RatePerHour; steady > budget*3/4 {
-		f := budget * 3 / 4 / steady
-		m.Diurnal.Amplitude *= f
-		m.Drift.RatePerHour *= f
-		cycle *= f
-	}
-	walkSlope := budget - cycle - m.Drift.RatePerHour
+	m, walkSlope := fit(m, k, base, base-s.low, s.high-base, 0.5/s.scale)
 	s.model = m
 
 	h := fnv.New64a()
@@ -145,6 +113,52 @@ func NewModelSignal(k *sensors.Kind, m Model, setpoints []sensors.Setpoint, nomi
 		s.walk = newWalk(m.Walk, walkSlope*m.Walk.Step.Hours(), func() float64 { return truncNorm(slow) })
 	}
 	return s, nil
+}
+
+// fit scales a model down to a sensor: every part together so the
+// largest excursion (all parts at their extremes at once, plus half a
+// resolution step of rounding) stays within half the distance to the
+// nearest restore value (below and above are those distances); the slow
+// parts alone so they stay within half the distance to the range ends,
+// where the noise may be clamped but a level should not sit; and the
+// slow parts' slopes so together they stay within the kind's slope
+// budget: the cycle and the drift take at most three quarters of it and
+// the walk's steps are capped at the rest, which it returns per hour.
+func fit(m Model, k *sensors.Kind, base, below, above, halfStep float64) (Model, float64) {
+	if !m.Diurnal.on() {
+		m.Diurnal = Diurnal{}
+	}
+	if !m.Drift.on() {
+		m.Drift = Drift{}
+	}
+	if !m.Walk.on() {
+		m.Walk = Walk{}
+	}
+	slowReach := func() float64 { return math.Abs(m.Diurnal.Amplitude) + m.Drift.Span + truncZ*m.Walk.Sigma }
+	scaleSlow := func(f float64) {
+		m.Diurnal.Amplitude *= f
+		m.Drift.Span *= f
+		m.Walk.Sigma *= f
+	}
+	band := math.Min(below, above) - halfStep
+	if reach := slowReach() + truncZ*m.Noise; reach > 0 && math.Max(0, band/2) < reach {
+		f := math.Max(0, band/2) / reach
+		scaleSlow(f)
+		m.Noise *= f
+	}
+	rangeEnds := math.Min(base-k.Min, k.Max-base) - halfStep
+	if reach := slowReach(); reach > 0 && math.Max(0, rangeEnds/2) < reach {
+		scaleSlow(math.Max(0, rangeEnds/2) / reach)
+	}
+	budget := slopeBudget(k)
+	cycle := math.Abs(m.Diurnal.Amplitude) * 2 * math.Pi / 24
+	if steady := cycle + m.Drift.RatePerHour; steady > budget*3/4 {
+		f := budget * 3 / 4 / steady
+		m.Diurnal.Amplitude *= f
+		m.Drift.RatePerHour *= f
+		cycle *= f
+	}
+	return m, budget - cycle - m.Drift.RatePerHour
 }
 
 // slowStream separates the stream of a signal's slow parts from its
