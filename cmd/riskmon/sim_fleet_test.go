@@ -108,3 +108,24 @@ func TestSimRunRefusesTooFast(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming 14.5\n%s", err, out)
 	}
 }
+
+func TestSimFleetFlags(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "fleet.yaml")
+	// --registry-out is written before publishing; the broker does not
+	// exist, so the run stops right after.
+	out, err := run(t, "sim", "--sites", "7", "--registry-out", reg, "--broker", "tcp://127.0.0.1:1", "--for", "1s")
+	if err == nil {
+		t.Fatalf("no error publishing to a closed port\n%s", out)
+	}
+	b, rerr := os.ReadFile(reg)
+	if rerr != nil {
+		t.Fatalf("registry not written: %v (%v)\n%s", rerr, err, out)
+	}
+	if n := strings.Count(string(b), "  - id: ") - strings.Count(string(b), "      - id: "); n != 7 {
+		t.Errorf("%d sites in the registry, want 7", n)
+	}
+	if _, err := run(t, "sim", "--sites", "7", "--sites-per-sector", "2"); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("--sites with --sites-per-sector: %v", err)
+	}
+}
