@@ -185,6 +185,24 @@ func (x *exposure) add(v float64, at int64) {
 	b.covered += float32(secs)
 }
 
+// credit books an aggregate — a mean concentration over secs of readings
+// in an interval ending at device time end — to the buckets holding the
+// interval's last instant, and makes it the previous reading, so the
+// next live one is credited from there.
+func (x *exposure) credit(mean, secs float64, end int64) {
+	last := end - 1 // the interval ends before end: [start, end)
+	advance(x.twa[:], &x.twaHead, int64(twaBucket), last)
+	advance(x.stel[:], &x.stelHead, int64(stelBucket), last)
+	dose := max(mean, 0) * secs
+	b := &x.twa[x.twaHead%int64(twaBuckets)]
+	b.dose += float32(dose)
+	b.covered += float32(secs)
+	b = &x.stel[x.stelHead%int64(stelBuckets)]
+	b.dose += float32(dose)
+	b.covered += float32(secs)
+	x.prevAt, x.prevV = end, mean
+}
+
 func (x *exposure) maxGap() int64 {
 	if x.twaRule != nil {
 		return x.twaRule.maxGap

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -597,4 +598,56 @@ func FuzzRestoreSnapshot(f *testing.F) {
 		_ = next.Active()
 		_ = next.Snapshot()
 	})
+}
+
+// TestWarmExposure: eight hours of CO at 25 mg/m3, rebuilt from minute
+// aggregates, put the 8-h TWA (20) over its limit on the first live
+// reading; a cold engine has four hours to wait before the average
+// counts. The warming itself raises nothing.
+func TestWarmExposure(t *testing.T) {
+	reg := fleetRegistry(t, 1, "co")
+	var warmSink, coldSink collect
+	warm, _ := NewEngine(reg, &warmSink, Options{})
+	cold, _ := NewEngine(reg, &coldSink, Options{})
+	now := t0.Add(8 * time.Hour)
+	var need ColdSensor
+	for _, c := range warm.Cold(now) {
+		if c.Sensor == "co-0" {
+			need = c
+		}
+	}
+	if !need.ExposureSince.Equal(t0) {
+		t.Fatalf("cold %+v, want co-0's exposure cold since 8 h before now", need)
+	}
+	for end := t0.Add(time.Minute); !end.After(now); end = end.Add(time.Minute) {
+		if !warm.WarmExposure("s-1", "co-0", end, 25, time.Minute) {
+			t.Fatalf("aggregate ending %s refused", end)
+		}
+	}
+	if warm.WarmExposure("s-1", "co-0", now.Add(-time.Hour), 25, time.Minute) {
+		t.Error("an aggregate older than the newest was taken")
+	}
+	if evs := warmSink.all(); len(evs) != 0 {
+		t.Fatalf("warming raised %+v", evs)
+	}
+	for _, c := range warm.Cold(now) {
+		if c.Sensor == "co-0" && !c.ExposureSince.IsZero() {
+			t.Error("co-0's exposure still cold after warming")
+		}
+	}
+	live := sensors.Reading{Site: "s-1", Sensor: "co-0", Value: 25, Time: now.Add(5 * time.Second)}
+	warm.Evaluate(live)
+	cold.Evaluate(live)
+	var rules []string
+	for _, ev := range warmSink.all() {
+		rules = append(rules, ev.Rule+" "+ev.Type.String())
+	}
+	if len(rules) != 2 || !slices.Contains(rules, "co_twa fired") || !slices.Contains(rules, "co_high fired") {
+		t.Fatalf("warmed engine: %v, want co_twa and co_high fired (25 is over CO's first setpoint too)", rules)
+	}
+	for _, ev := range coldSink.all() {
+		if ev.Rule == "co_twa" {
+			t.Fatalf("cold engine raised the TWA on one reading: %+v", ev)
+		}
+	}
 }

@@ -14,13 +14,19 @@ type ColdSensor struct {
 	Site, Sensor string
 	Kind         sensors.KindID
 	// Since is the start of the sensor's longest look-back: the oldest
-	// device time a warm-up reading is of use.
+	// device time a warm-up reading is of use. Zero when only the
+	// exposure is cold.
 	Since time.Time
+	// ExposureSince is set when the sensor has exposure rules and no
+	// exposure data: the start of the 8-hour window to rebuild with
+	// WarmExposure.
+	ExposureSince time.Time
 }
 
 // Cold lists the sensors with a rate, trend, forecast or stuck rule that
 // have no evaluated reading (live, warmed or restored) within their
-// longest window before now.
+// longest window before now, and those with exposure rules and no
+// exposure data.
 func (e *Engine) Cold(now time.Time) []ColdSensor {
 	var out []ColdSensor
 	n := now.UnixNano()
@@ -28,18 +34,43 @@ func (e *Engine) Cold(now time.Time) []ColdSensor {
 	for _, sh := range set.shards {
 		sh.mu.Lock()
 		for _, s := range sh.subjects {
+			c := ColdSensor{Site: s.site, Sensor: s.sensor, Kind: s.kind}
 			back := s.lookback()
-			if back == 0 {
-				continue
+			if back > 0 && !(s.evaluated && s.last >= n-back && (s.win == nil || s.win.n > 0)) {
+				c.Since = unixTime(n - back)
 			}
-			if s.evaluated && s.last >= n-back && (s.win == nil || s.win.n > 0) {
-				continue
+			if s.exp != nil && s.exp.prevAt == 0 {
+				c.ExposureSince = unixTime(n - int64(twaWindow))
 			}
-			out = append(out, ColdSensor{Site: s.site, Sensor: s.sensor, Kind: s.kind, Since: unixTime(n - back)})
+			if !c.Since.IsZero() || !c.ExposureSince.IsZero() {
+				out = append(out, c)
+			}
 		}
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// WarmExposure credits a stored aggregate to a sensor's exposure rings:
+// readings averaging mean over covered of time, in the interval ending at
+// device time end (aggregates of at most one minute, so that each falls
+// in one 15-minute-average bucket). Aggregates must come oldest first and
+// before any Warm of the sensor; one not after the sensor's newest
+// exposure data is ignored. No alert is stepped: the averages are judged
+// on the next live reading. It reports whether the aggregate was taken.
+func (e *Engine) WarmExposure(site, sensor string, end time.Time, mean float64, covered time.Duration) bool {
+	_, s := e.lock(site, sensor)
+	if s == nil {
+		return false
+	}
+	defer s.shard.mu.Unlock()
+	x := s.exp
+	at := end.UnixNano()
+	if x == nil || math.IsNaN(mean) || math.IsInf(mean, 0) || covered <= 0 || at <= x.prevAt {
+		return false
+	}
+	x.credit(mean, covered.Seconds(), at)
+	return true
 }
 
 // lookback is the longest window of the sensor's windowed and stuck

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,9 +27,11 @@ const warmupSamples = 32
 // window: beyond it the query would scan too much history.
 const warmupMaxLookback = 24 * time.Hour
 
-// WarmStats says what a warm-up did.
+// WarmStats says what a warm-up did: sensors cold and warmed, raw
+// readings fed to windows, minute aggregates fed to exposure rings, and
+// queries made.
 type WarmStats struct {
-	Cold, Warmed, Readings, Queries int
+	Cold, Warmed, Readings, Aggregates, Queries int
 }
 
 // warmUp fills the windows of the sensors that start without recent
@@ -49,14 +52,14 @@ func (s *Service) warmUp(ctx context.Context) WarmStats {
 	c := influxdb2.NewClientWithOptions(s.cfg.InfluxDB.URL, token, influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(warmupTimeout/time.Second)))
 	defer c.Close()
 	start := time.Now()
-	st, err := WarmUp(ctx, c.QueryAPI(s.cfg.InfluxDB.Org), s.cfg.InfluxDB.Bucket, s.Engine, start)
+	st, err := WarmUp(ctx, c.QueryAPI(s.cfg.InfluxDB.Org), s.cfg.InfluxDB.Bucket, s.Engine, s.reg.Catalog(), start)
 	if err != nil {
 		s.log.Warn("warm-up from InfluxDB failed; windowed rules start cold", "err", err, "cold", st.Cold, "warmed", st.Warmed)
 		return st
 	}
 	if st.Cold > 0 {
 		s.log.Info("rule windows warmed from InfluxDB", "cold", st.Cold, "warmed", st.Warmed, "readings", st.Readings,
-			"queries", st.Queries, "took", time.Since(start).Round(time.Millisecond))
+			"aggregates", st.Aggregates, "queries", st.Queries, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return st
 }
@@ -67,15 +70,28 @@ func (s *Service) warmUp(ctx context.Context) WarmStats {
 // kind's rules), each filtered to its kinds, the union cut to each
 // series' newest warmupSamples readings, bad quality left out. It works
 // on InfluxDB 2.x and on 1.8 with flux-enabled.
-func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, now time.Time) (WarmStats, error) {
+func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, cat *sensors.Catalog, now time.Time) (WarmStats, error) {
 	cold := e.Cold(now)
 	st := WarmStats{Cold: len(cold)}
 	if len(cold) == 0 {
 		return st, nil
 	}
+	warmed := map[[2]string]bool{}
+	// Exposure first: its aggregates reach up to now, so the raw readings
+	// below then feed only the windows, not the dose a second time.
+	if n, err := warmExposure(ctx, q, bucket, e, cat, now, cold, warmed); err != nil {
+		st.Warmed = len(warmed)
+		return st, err
+	} else if n > 0 {
+		st.Queries++
+		st.Aggregates = n
+	}
 	want := map[[2]string]time.Time{}
 	kindSince := map[sensors.KindID]time.Time{}
 	for _, c := range cold {
+		if c.Since.IsZero() {
+			continue // only its exposure was cold
+		}
 		since := c.Since
 		if now.Sub(since) > warmupMaxLookback {
 			since = now.Add(-warmupMaxLookback)
@@ -99,11 +115,129 @@ func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engi
 		slices.Sort(ranges[i].kinds)
 	}
 	slices.SortFunc(ranges, func(a, b warmRange) int { return a.since.Compare(b.since) })
-	warmed := map[[2]string]bool{}
-	st.Queries = 1
-	n, err := warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
-	st.Readings, st.Warmed = n, len(warmed)
-	return st, err
+	if len(ranges) > 0 {
+		st.Queries++
+		n, err := warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
+		st.Readings = n
+		if err != nil {
+			st.Warmed = len(warmed)
+			return st, err
+		}
+	}
+	st.Warmed = len(warmed)
+	return st, nil
+}
+
+// exposureStep is the aggregation of the exposure warm-up: one minute,
+// the width of a 15-minute-average bucket.
+const exposureStep = time.Minute
+
+// warmExposure rebuilds the exposure rings of the sensors that have none
+// from minute means and counts of their stored readings over the last 8
+// hours, in one Flux query, and returns how many aggregates it took.
+// Covered time is the count times the kind's reporting interval, at most
+// the minute.
+func warmExposure(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, cat *sensors.Catalog,
+	now time.Time, cold []alerting.ColdSensor, warmed map[[2]string]bool) (int, error) {
+	want := map[[2]string]time.Duration{} // the sensor's reporting interval
+	var kinds []sensors.KindID
+	since := now
+	for _, c := range cold {
+		k, ok := cat.Kind(c.Kind)
+		if c.ExposureSince.IsZero() || !ok || k.Interval <= 0 {
+			continue
+		}
+		want[[2]string{c.Site, c.Sensor}] = k.Interval
+		if !slices.Contains(kinds, c.Kind) {
+			kinds = append(kinds, c.Kind)
+		}
+		if c.ExposureSince.Before(since) {
+			since = c.ExposureSince
+		}
+	}
+	if len(want) == 0 {
+		return 0, nil
+	}
+	slices.Sort(kinds)
+	res, err := q.Query(ctx, exposureQuery(bucket, since, now, kinds))
+	if err != nil {
+		return 0, fmt.Errorf("exposure warm-up query: %w", err)
+	}
+	defer res.Close()
+	type agg struct {
+		mean  float64
+		count int64
+		hasM  bool
+	}
+	aggs := map[[2]string]map[time.Time]*agg{}
+	for res.Next() {
+		rec := res.Record()
+		site, _ := rec.ValueByKey("site").(string)
+		sensor, _ := rec.ValueByKey("sensor").(string)
+		key := [2]string{site, sensor}
+		if _, ok := want[key]; !ok {
+			continue
+		}
+		if aggs[key] == nil {
+			aggs[key] = map[time.Time]*agg{}
+		}
+		a := aggs[key][rec.Time()]
+		if a == nil {
+			a = &agg{}
+			aggs[key][rec.Time()] = a
+		}
+		switch v := rec.ValueByKey("value").(type) {
+		case float64:
+			a.mean, a.hasM = v, true
+		case int64:
+			a.count = v
+		}
+	}
+	if err := res.Err(); err != nil {
+		return 0, fmt.Errorf("exposure warm-up query: %w", err)
+	}
+	n := 0
+	for key, byEnd := range aggs {
+		ends := slices.SortedFunc(maps.Keys(byEnd), time.Time.Compare)
+		for _, end := range ends {
+			a := byEnd[end]
+			if !a.hasM || a.count <= 0 {
+				continue
+			}
+			covered := min(time.Duration(a.count)*want[key], exposureStep)
+			if e.WarmExposure(key[0], key[1], end, a.mean, covered) {
+				n++
+				warmed[key] = true
+			}
+		}
+	}
+	return n, nil
+}
+
+// exposureQuery is the Flux of the exposure warm-up: per series and
+// minute the mean ("mean" result) and count ("count") of the good
+// readings, each stamped with the end of its minute.
+func exposureQuery(bucket string, since, now time.Time, kinds []sensors.KindID) string {
+	var match []string
+	for _, k := range kinds {
+		match = append(match, fmt.Sprintf("r.kind == %q", string(k)))
+	}
+	return fmt.Sprintf(`good = from(bucket: %q)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and (r._field == "value" or r._field == "quality"))
+  |> filter(fn: (r) => %s)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> filter(fn: (r) => r.quality != "bad")
+good
+  |> aggregateWindow(every: %s, fn: mean, column: "value", createEmpty: false)
+  |> keep(columns: ["_time", "site", "sensor", "value"])
+  |> yield(name: "mean")
+good
+  |> aggregateWindow(every: %s, fn: count, column: "value", createEmpty: false)
+  |> keep(columns: ["_time", "site", "sensor", "value"])
+  |> yield(name: "count")
+`, bucket, since.UTC().Format(time.RFC3339Nano), now.UTC().Add(time.Millisecond).Format(time.RFC3339Nano),
+		ingest.Measurement, strings.Join(match, " or "), exposureStep, exposureStep)
 }
 
 // warmRange is the kinds whose sensors look back to since.

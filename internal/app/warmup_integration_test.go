@@ -95,7 +95,7 @@ func TestWarmUpIntegration(t *testing.T) {
 	}
 	c := influxdb2.NewClient(influx.URL, "")
 	defer c.Close()
-	if again, err := WarmUp(ctx, c.QueryAPI(""), influx.Database, svc.Engine, now); err != nil || again.Cold != 0 {
+	if again, err := WarmUp(ctx, c.QueryAPI(""), influx.Database, svc.Engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
 		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
 	}
 
@@ -117,6 +117,80 @@ func TestWarmUpIntegration(t *testing.T) {
 	a := svc.Engine.Active()
 	if len(a) != 2 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" || a[1].Rule != alerting.RuleSensorStuck || a[1].Sensor != "PT-201" {
 		t.Fatalf("warmed service: active %+v, want the GT-101 forecast and PT-201 stuck", a)
+	}
+	if a := cold.Active(); len(a) != 0 {
+		t.Fatalf("cold engine: active %+v, want nothing", a)
+	}
+}
+
+// TestWarmUpExposureIntegration: InfluxDB holds eight hours of two CO
+// detectors every 5 s: one at 21 mg/m3, one at 10 with every tenth
+// reading a bad-quality 999. Warmed from minute aggregates, the first
+// detector's 8-h TWA (limit 20) is over on the first live reading even
+// though that reading is 5; the bad readings of the second are left out,
+// so its averages stay under their limits. A cold engine raises no TWA.
+func TestWarmUpExposureIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: runs a real InfluxDB")
+	}
+	influx := testenv.Influx(t)
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{
+			{ID: "CO-1", Site: "hz-01", Kind: "co", Gateway: "gw1"},
+			{ID: "CO-2", Site: "hz-01", Kind: "co", Gateway: "gw1"},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	var lp strings.Builder
+	for at := now.Add(-8 * time.Hour); at.Before(now); at = at.Add(5 * time.Second) {
+		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-1,site=hz-01 quality=\"good\",value=21 %d\n", at.UnixMilli())
+		v, q := 10.0, "good"
+		if at.Unix()%50 == 0 {
+			v, q = 999, "bad"
+		}
+		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-2,site=hz-01 quality=%q,value=%g %d\n", q, v, at.UnixMilli())
+	}
+	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.WriteLines(ctx, lp.String()); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	f := false
+	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
+	cfg.InfluxDB.URL, cfg.InfluxDB.Bucket = influx.URL, influx.Database
+	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+	st := svc.warmUp(ctx)
+	// About 480 minutes each; the edges of the window may add or drop one.
+	if st.Warmed != 2 || st.Aggregates < 2*478 || st.Aggregates > 2*482 || st.Queries != 2 {
+		t.Fatalf("warm-up %+v, want both warmed from about 960 minute aggregates in 2 queries", st)
+	}
+	opts, err := EngineOptions(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := alerting.NewEngine(reg, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"CO-1", "CO-2"} {
+		live := sensors.Reading{Site: "hz-01", Sensor: id, Kind: "co", Value: 5, Time: now.Add(time.Second), Received: now}
+		svc.Engine.Evaluate(live)
+		cold.Evaluate(live)
+	}
+	a := svc.Engine.Active()
+	if len(a) != 1 || a[0].Rule != "co_twa" || a[0].Sensor != "CO-1" || a[0].Value < 20.5 || a[0].Value > 21.5 {
+		t.Fatalf("warmed service: active %+v, want only CO-1's TWA, at about 21", a)
 	}
 	if a := cold.Active(); len(a) != 0 {
 		t.Fatalf("cold engine: active %+v, want nothing", a)
