@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,11 +79,13 @@ func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engi
 	}
 	warmed := map[[2]string]bool{}
 	// Exposure first: its aggregates reach up to now, so the raw readings
-	// below then feed only the windows, not the dose a second time.
-	if n, err := warmExposure(ctx, q, bucket, e, cat, now, cold, warmed); err != nil {
-		st.Warmed = len(warmed)
-		return st, err
-	} else if n > 0 {
+	// below then feed only the windows, not the dose a second time. It
+	// scans hours of history, so it gets half the time, and the windows
+	// are warmed whether it succeeds or not.
+	ectx, cancel := context.WithTimeout(ctx, warmupTimeout/2)
+	n, expErr := warmExposure(ectx, q, bucket, e, cat, now, cold, warmed)
+	cancel()
+	if n > 0 || expErr != nil {
 		st.Queries++
 		st.Aggregates = n
 	}
@@ -115,17 +118,13 @@ func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engi
 		slices.Sort(ranges[i].kinds)
 	}
 	slices.SortFunc(ranges, func(a, b warmRange) int { return a.since.Compare(b.since) })
+	var winErr error
 	if len(ranges) > 0 {
 		st.Queries++
-		n, err := warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
-		st.Readings = n
-		if err != nil {
-			st.Warmed = len(warmed)
-			return st, err
-		}
+		st.Readings, winErr = warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
 	}
 	st.Warmed = len(warmed)
-	return st, nil
+	return st, errors.Join(expErr, winErr)
 }
 
 // exposureStep is the aggregation of the exposure warm-up: one minute,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
@@ -195,4 +197,30 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	if a := cold.Active(); len(a) != 0 {
 		t.Fatalf("cold engine: active %+v, want nothing", a)
 	}
+
+	// A failing exposure query leaves the windows to be warmed all the
+	// same, and says what failed.
+	fresh, err := alerting.NewEngine(reg, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := influxdb2.NewClient(influx.URL, "")
+	defer c.Close()
+	st, err = WarmUp(ctx, failingExposure{c.QueryAPI("")}, influx.Database, fresh, reg.Catalog(), now)
+	// The forecast's 2-min window holds 24 readings of CO-1 and 24 less
+	// the bad ones of CO-2.
+	if err == nil || !strings.Contains(err.Error(), "exposure") || st.Aggregates != 0 || st.Warmed != 2 || st.Readings < 2*24-3 {
+		t.Fatalf("warm-up with the exposure query failing: %+v, %v; want the error and both windows warmed", st, err)
+	}
+}
+
+// failingExposure fails the exposure warm-up's query and passes the
+// others through.
+type failingExposure struct{ api.QueryAPI }
+
+func (f failingExposure) Query(ctx context.Context, q string) (*api.QueryTableResult, error) {
+	if strings.Contains(q, "aggregateWindow") {
+		return nil, errors.New("query timed out")
+	}
+	return f.QueryAPI.Query(ctx, q)
 }
