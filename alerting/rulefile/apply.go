@@ -88,6 +88,29 @@ func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 		}
 	}
 	opts.KindFor, opts.KindOffDelay, opts.KindMOfN = kindFor, kindOff, kindMOfN
+	if s.touchesTiming() {
+		// Site kinds and sensors refine the timing the kind gives.
+		prev := opts.Threshold
+		opts.Threshold = func(sn *sensors.Sensor, t *alerting.ThresholdTiming) {
+			if prev != nil {
+				prev(sn, t)
+			}
+			for _, b := range [...]*block{s.siteKinds[siteKey{sn.Site, string(sn.Kind)}], s.sensors[siteKey{sn.Site, sn.ID}]} {
+				if b == nil {
+					continue
+				}
+				if b.forDur != nil {
+					t.For = *b.forDur
+				}
+				if b.offDelay != nil {
+					t.OffDelay = *b.offDelay
+				}
+				if b.mofn != nil {
+					t.MOfN = *b.mofn
+				}
+			}
+		}
+	}
 	if exposure != nil {
 		opts.Exposure = exposure
 	}
@@ -129,6 +152,19 @@ func (s *Set) layers(sn *sensors.Sensor) []*block {
 		}
 	}
 	return out
+}
+
+// touchesTiming reports whether a site kind or a sensor sets a threshold
+// on-delay, off-delay or M-of-N.
+func (s *Set) touchesTiming() bool {
+	for _, m := range [...]map[siteKey]*block{s.siteKinds, s.sensors} {
+		for _, b := range m {
+			if b.forDur != nil || b.offDelay != nil || b.mofn != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Set) touchesPacks() bool {

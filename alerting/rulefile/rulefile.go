@@ -320,7 +320,7 @@ func (l *loader) siteKinds(site string, n *yaml.Node) {
 		if !l.kindID(e.k) {
 			continue
 		}
-		b := l.block(e.v, "site "+site+" kind "+e.key, packKeys)
+		b := l.block(e.v, "site "+site+" kind "+e.key, defaultsKeys)
 		if b == nil {
 			continue
 		}
@@ -346,7 +346,7 @@ func (l *loader) siteSensors(site string, n *yaml.Node) {
 		if !ok {
 			continue
 		}
-		b := l.block(e.v, "sensor "+site+"/"+id, packKeys)
+		b := l.block(e.v, "sensor "+site+"/"+id, defaultsKeys)
 		if b == nil {
 			continue
 		}
@@ -359,23 +359,12 @@ func (l *loader) siteSensors(site string, n *yaml.Node) {
 	}
 }
 
-// block reads one layer. Threshold keys below the kind level get their
-// own message: the engine sets on-delays and M-of-N per kind.
+// block reads one layer.
 func (l *loader) block(n *yaml.Node, what string, allowed []string) *block {
 	b := &block{at: l.pos(n.Line)}
 	before := len(l.set.problems)
 	if isNull(n) {
 		return b
-	}
-	if n.Kind == yaml.MappingNode && !slices.Contains(allowed, "for") {
-		for i := 0; i+1 < len(n.Content); {
-			if k := n.Content[i]; k.Value == "for" || k.Value == "off_delay" || k.Value == "m_of_n" {
-				l.addf(k.Line, "%s: %s is set per kind or in defaults, not per site or sensor: the engine keeps one on-delay, off-delay and M-of-N for each kind", what, k.Value)
-				n = withoutKey(n, i)
-				continue
-			}
-			i += 2
-		}
 	}
 	es, ok := l.mapping(n, what, allowed)
 	if !ok {
@@ -430,14 +419,6 @@ func (l *loader) block(n *yaml.Node, what string, allowed []string) *block {
 		return nil
 	}
 	return b
-}
-
-// withoutKey is a copy of mapping n without its i-th key and value, so a
-// key already reported is not reported again as unknown.
-func withoutKey(n *yaml.Node, i int) *yaml.Node {
-	c := *n
-	c.Content = slices.Concat(n.Content[:i:i], n.Content[i+2:])
-	return &c
 }
 
 func (l *loader) mofn(n *yaml.Node, what string) (alerting.MOfN, bool) {

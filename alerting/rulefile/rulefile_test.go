@@ -178,6 +178,57 @@ kinds:
 	}
 }
 
+// TestTimingPerSiteAndSensor: a site's kind and a sensor refine the
+// on-delay, off-delay and M-of-N the kind gives, most specific last.
+func TestTimingPerSiteAndSensor(t *testing.T) {
+	reg := exampleRegistry(t)
+	var site, other, sensor string
+	var kind sensors.KindID
+	for _, sn := range reg.Sensors() {
+		if sn.Kind == "ch4" {
+			if site == "" {
+				site, sensor, kind = sn.Site, sn.ID, sn.Kind
+			} else if sn.Site == site && other == "" {
+				other = sn.ID
+			}
+		}
+	}
+	if other == "" {
+		t.Fatal("the example fleet needs a site with two ch4 sensors")
+	}
+	opts := applied(t, reg, `
+kinds:
+  ch4: {for: 10s, off_delay: 1m, m_of_n: {m: 2, n: 3}}
+sites:
+  `+site+`:
+    kinds: {ch4: {for: 20s}}
+    sensors:
+      `+sensor+`: {off_delay: 5s, m_of_n: off}
+`, alerting.Options{})
+	if opts.Threshold == nil {
+		t.Fatal("no per-sensor timing")
+	}
+	tests := []struct {
+		sensor string
+		want   alerting.ThresholdTiming
+	}{
+		{sensor, alerting.ThresholdTiming{For: 20 * time.Second, OffDelay: 5 * time.Second}},
+		{other, alerting.ThresholdTiming{For: 20 * time.Second, OffDelay: time.Minute, MOfN: alerting.MOfN{M: 2, N: 3}}},
+	}
+	for _, tt := range tests {
+		sn := lookup(t, reg, site, tt.sensor)
+		got := alerting.ThresholdTiming{For: opts.KindFor[kind], OffDelay: opts.KindOffDelay[kind], MOfN: opts.KindMOfN[kind]}
+		opts.Threshold(sn, &got)
+		if got != tt.want {
+			t.Errorf("%s/%s timing %+v, want %+v", site, tt.sensor, got, tt.want)
+		}
+	}
+	// And the engine builds with them.
+	if _, err := alerting.NewEngine(reg, nil, opts); err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+}
+
 // TestSampleRuleFile loads the shipped example into a real engine and
 // drives the composite and group rules it defines, and the kind's M-of-N.
 func TestSampleRuleFile(t *testing.T) {
