@@ -82,7 +82,6 @@ type ReadingsFunc func([]sensors.Reading)
 // same time).
 type Collector struct {
 	opts   CollectorOptions
-	reg    *sensors.Registry
 	lim    Limits
 	rej    *Rejecter
 	m      *Metrics
@@ -105,14 +104,17 @@ type Collector struct {
 	// its queue was full; recoverOverflow then reconnects.
 	overflowed atomic.Bool
 	connected  atomic.Bool
+	// registry is what the workers validate against; SetRegistry swaps it.
+	registry atomic.Pointer[sensors.Registry]
 }
 
 // NewCollector wires a collector; call Run to start it.
 func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics,
 	sp *Spool, onRead ReadingsFunc, onGW GatewayFunc, log *slog.Logger, promReg prometheus.Registerer) *Collector {
 	opts = opts.withDefaults()
-	c := &Collector{opts: opts, reg: reg, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
+	c := &Collector{opts: opts, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
 		spb: sparkplug.NewTracker(), log: log}
+	c.registry.Store(reg)
 	c.queues = make([]chan mqtt.Message, opts.Workers)
 	for i := range c.queues {
 		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
@@ -128,6 +130,13 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 	}
 	return c
 }
+
+// SetRegistry makes the workers validate against reg from their next
+// message on: sensors a reload adds are accepted without a restart.
+func (c *Collector) SetRegistry(reg *sensors.Registry) { c.registry.Store(reg) }
+
+// Registry is the registry the workers validate against.
+func (c *Collector) Registry() *sensors.Registry { return c.registry.Load() }
 
 // Connected reports whether the broker connection is up.
 func (c *Collector) Connected() bool { return c.connected.Load() }
@@ -231,7 +240,8 @@ func topicHash(s string) uint32 {
 }
 
 func (c *Collector) work(q <-chan mqtt.Message) {
-	p := NewProcessor(c.reg, c.lim, c.rej, c.m, c.spb)
+	p := NewProcessor(c.registry.Load(), c.lim, c.rej, c.m, c.spb)
+	p.follow = &c.registry
 	var lines []byte
 	for msg := range q {
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())

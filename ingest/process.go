@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/riskmon/riskmon/ingest/lineproto"
@@ -127,7 +128,10 @@ type lastValue struct {
 // decoders, buffers and per-gateway sequence state, so each worker needs
 // its own; one gateway's messages must always reach the same processor.
 type Processor struct {
-	reg      *sensors.Registry
+	reg *sensors.Registry
+	// follow, when set, is where a reload publishes a new registry; the
+	// processor takes it up at its next message.
+	follow   *atomic.Pointer[sensors.Registry]
 	lim      Limits
 	dec      *Decoder
 	rej      *Rejecter
@@ -155,6 +159,13 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 // Process handles one message; everything rejected on the way is counted
 // and parked. now is the receive time that timestamp limits use.
 func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output {
+	if p.follow != nil {
+		if r := p.follow.Load(); r != p.reg {
+			p.reg = r
+			// Keyed by the old registry's sensors.
+			clear(p.lastSeen)
+		}
+	}
 	p.m.Messages.Inc()
 	p.out.Readings, p.out.Events, p.out.Commands = p.out.Readings[:0], p.out.Events[:0], p.out.Commands[:0]
 	reject := func(r Reason, detail string) *Output {

@@ -4,10 +4,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/riskmon/riskmon/sensors"
 )
 
 func TestProcess(t *testing.T) {
@@ -138,4 +141,43 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}
+
+// A processor following a registry takes up a new one at its next
+// message: a sensor a reload adds is accepted without a restart.
+func TestProcessorFollowsRegistry(t *testing.T) {
+	old := testRegistry(t)
+	var sites []sensors.Site
+	for _, st := range old.Sites() {
+		sites = append(sites, *st)
+	}
+	var list []sensors.Sensor
+	for _, sn := range old.Sensors() {
+		list = append(list, *sn)
+	}
+	grown, err := sensors.NewRegistry(sensors.DefaultCatalog(), sites,
+		append(list, sensors.Sensor{ID: "GT-102", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(nil)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	var ptr atomic.Pointer[sensors.Registry]
+	ptr.Store(old)
+	p := NewProcessor(old, Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+	p.follow = &ptr
+	now := time.UnixMilli(1764345600000)
+	msg := []byte(`{"ts":1764345600000,"readings":[{"sensor":"GT-102","value":1}]}`)
+	if out := p.Process("riskmon/v1/hz-01/gw-1/readings", msg, now); len(out.Readings) != 0 {
+		t.Fatal("an unregistered sensor was accepted")
+	}
+	ptr.Store(grown)
+	out := p.Process("riskmon/v1/hz-01/gw-1/readings", msg, now)
+	if len(out.Readings) != 1 || out.Readings[0].Sensor != "GT-102" {
+		t.Fatalf("after the swap: %+v, want GT-102 accepted", out.Readings)
+	}
 }

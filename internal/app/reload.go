@@ -146,9 +146,8 @@ var errNoReloadSource = errors.New("reload: the service was not started from a c
 type ReloadResult struct {
 	Sensors int `json:"sensors"`
 	alerting.RestoreStats
-	// NewSensors are in the new registry but not the one ingest was
-	// started with: their readings are rejected as unknown until riskmon
-	// is restarted.
+	// NewSensors are in the new registry but were not in the one before:
+	// ingest accepts their readings from now on.
 	NewSensors []string `json:"new_sensors,omitempty"`
 }
 
@@ -184,7 +183,7 @@ func (s *Service) Reload(ctx context.Context, by, remote string) (ReloadResult, 
 	s.log.Info("rules reloaded", "sensors", res.Sensors, "kept", res.Kept, "reset", res.Reset, "gone", res.Gone,
 		"closed", res.Closed, "new_sensors", len(res.NewSensors))
 	if len(res.NewSensors) > 0 {
-		s.log.Warn("sensors added to the registry are accepted by ingest only after a restart", "sensors", res.NewSensors)
+		s.log.Info("sensors added: stored and evaluated now; the console's site overview lists them after a restart", "sensors", res.NewSensors)
 	}
 	return res, nil
 }
@@ -205,11 +204,15 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	res := ReloadResult{Sensors: reg.Len(), RestoreStats: rs}
+	prev := s.Pipeline.Collector.Registry()
 	for _, sn := range reg.Sensors() {
-		if _, ok := s.reg.Lookup(sn.Site, sn.ID); !ok {
+		if _, ok := prev.Lookup(sn.Site, sn.ID); !ok {
 			res.NewSensors = append(res.NewSensors, sn.Site+"/"+sn.ID)
 		}
 	}
+	// Ingest validates against the new registry from its next message,
+	// so added sensors are stored and evaluated at once.
+	s.Pipeline.Collector.SetRegistry(reg)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil

@@ -254,6 +254,17 @@ func TestReloadAPI(t *testing.T) {
 	if len(actions) != 3 || actions[1] != `"action":"reload_failed"` {
 		t.Errorf("journaled reload actions %v, want reload, reload_failed, reload by zhao.admin", actions)
 	}
+
+	// A sensor added by a reload is known to ingest at once.
+	if err := os.WriteFile(regPath, []byte("sites:\n  - id: hz-01\n    sector: hazchem\n    sensors:\n      - {id: GT-101, kind: combustible_gas, gateway: gw1}\n      - {id: GT-102, kind: combustible_gas, gateway: gw1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rec := reload("admin-token"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "hz-01/GT-102") {
+		t.Fatalf("reload adding GT-102: %d %s", rec.Code, rec.Body)
+	}
+	if _, ok := svc.Pipeline.Collector.Registry().Lookup("hz-01", "GT-102"); !ok {
+		t.Fatal("ingest does not know the sensor the reload added")
+	}
 }
 
 // TestServiceCrashBetweenSaves: the periodic save at minute 7 of a for:
