@@ -64,6 +64,15 @@ fuzz:
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzWriteYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./alerting/rulefile -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alerting -run '^$$' -fuzz '^FuzzLoadRuleTests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alerting -run '^$$' -fuzz '^FuzzParseSeries$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./alerting -run '^$$' -fuzz '^FuzzRestoreSnapshot$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/replay -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzParseScenario$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzParseFleet$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadTruth$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadAlertEvents$$' -fuzztime $(FUZZTIME)
 
 ## bench: Go micro-benchmarks, then end-to-end load runs: saturating,
 ## moderate (for alert latency below saturation) and spool replay

@@ -66,6 +66,10 @@ func (e ExpectedEvent) String() string {
 	return fmt.Sprintf("%s %s %s level %d", e.At, e.Rule, e.Type, e.Level)
 }
 
+// maxSeries bounds the readings one series expands to, so a typo such as
+// "1x99999999999" is an error rather than the machine's memory.
+const maxSeries = 1_000_000
+
 // ParseSeries expands promtool's series notation; NaN marks a gap.
 func ParseSeries(s string) ([]float64, error) {
 	var out []float64
@@ -77,6 +81,9 @@ func ParseSeries(s string) ([]float64, error) {
 				return nil, fmt.Errorf("series term %q: the count after x is not a whole number", tok)
 			}
 			base, count = tok[:i], n
+		}
+		if count >= maxSeries-len(out) {
+			return nil, fmt.Errorf("series term %q: more than %d readings in the series", tok, maxSeries)
 		}
 		if base == "_" {
 			for range count + 1 {

@@ -28,6 +28,8 @@ func TestParseSeries(t *testing.T) {
 		{"", nil, true},
 		{"1xq", nil, true},
 		{"abc", nil, true},
+		{"1x99999999999", nil, true},
+		{"1x600000 2x600000", nil, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSeries(tt.in)

@@ -56,3 +56,27 @@ func FuzzParseFleet(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadTruth: any ground-truth file is read or refused with an error,
+// and what is read can be scored, never a panic.
+func FuzzReadTruth(f *testing.F) {
+	f.Add([]byte(`{"type":"run","scenario":"s","seed":1,"start":"2026-11-28T16:00:00Z","duration":600000000000,"sensors":3}` + "\n"))
+	f.Add([]byte(`{"type":"incident","id":"i","kind":"gas_leak"}` + "\n"))
+	f.Add([]byte("{\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		truth, err := ReadTruth(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		_ = ScoreRun(truth, nil, ScoreOptions{})
+	})
+}
+
+// FuzzReadAlertEvents: any events file is read or refused, never a panic.
+func FuzzReadAlertEvents(f *testing.F) {
+	f.Add([]byte(`[{"alert_id":"a","rule":"ch4_high","site":"s","sensor":"x","type":"fired","level":2,"at":"2026-11-28T16:00:00Z"}]`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = ReadAlertEvents(bytes.NewReader(data))
+	})
+}
