@@ -474,6 +474,16 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	}
 	boardFits(t, ctx, "1600 px window, shelve form open")
 	shoot("console-shelve.png")
+	// An event raised under the shelf carries its mark, as the service
+	// sends it: the alert stays set aside while the shelf holds, and
+	// comes back once it ends, mark or not.
+	esc := ev("gas1-orange", alerting.EventEscalated, sensors.LevelRed, "plant-a", "gas-1", 0)
+	esc.PrevLevel, esc.Shelved = sensors.LevelOrange, "s1"
+	esc.At, esc.StartsAt = now, now.Add(-5*time.Minute)
+	life.Emit(esc)
+	step(t, ctx, "a marked escalation stays in the shelved group",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="shelved"][data-level="1"]`)),
+	)
 	step(t, ctx, "end the shelf and see the alert come back",
 		chromedp.Click(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"]`)),
@@ -520,8 +530,8 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	if !above {
 		t.Errorf("the 31 %%LEL spike does not reach above the orange setpoint line")
 	}
-	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-timeline li[data-alert-id="gas1-orange"]').length`); n != 1 {
-		t.Errorf("timeline has %d events of gas1-orange, want its fired", n)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-timeline li[data-alert-id="gas1-orange"]').length`); n != 2 {
+		t.Errorf("timeline has %d events of gas1-orange, want its fired and its escalation", n)
 	}
 	if len(series.queries) == 0 || series.queries[0].Step != 5*time.Second {
 		t.Errorf("series queries %+v, want the last hour in 5 s buckets", series.queries)

@@ -509,10 +509,18 @@
     return null;
   }
 
+  // activeShelf reports whether the shelf of that id is still in force.
+  function activeShelf(id) {
+    const now = Date.now();
+    return state.shelves.some((sh) => sh.id === id && !(sh.expires && Date.parse(sh.expires) <= now));
+  }
+
   // setAside says an alert goes below the active ones: shelved, or of a
-  // sensor out of service (planned).
+  // sensor out of service (planned), while that shelf is in force. Once it
+  // ends, an alert still standing returns to the board even before its
+  // next event clears the mark.
   function setAside(a) {
-    return Boolean(a.shelved || a.planned || shelfFor(a));
+    return Boolean((a.shelved && activeShelf(a.shelved)) || shelfFor(a));
   }
 
   // badges are the alert's marks; matchShelves adds those of a shelf set
