@@ -63,10 +63,10 @@ func parseAnswer(body []byte) (int64, string, error) {
 func checkRobotURL(what, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%s url: %w", what, err)
+		return fmt.Errorf("%s: url: %w", what, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s url %q: want http:// or https:// with a host", what, u.Redacted())
+		return fmt.Errorf("%s: url %q: want http:// or https:// with a host", what, u.Redacted())
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func NewDingTalk(opts DingTalkOptions, deps Deps) (*DingTalk, error) {
 	if opts.Name == "" {
 		opts.Name = "dingtalk"
 	}
-	if err := checkRobotURL("dingtalk "+opts.Name, opts.URL); err != nil {
+	if err := checkRobotURL(fmt.Sprintf("dingtalk notifier %q", opts.Name), opts.URL); err != nil {
 		return nil, err
 	}
 	lang, err := checkLanguage(opts.Language)
@@ -196,7 +196,7 @@ func NewWeCom(opts WeComOptions, deps Deps) (*WeCom, error) {
 	if opts.Name == "" {
 		opts.Name = "wecom"
 	}
-	if err := checkRobotURL("wecom "+opts.Name, opts.URL); err != nil {
+	if err := checkRobotURL(fmt.Sprintf("wecom notifier %q", opts.Name), opts.URL); err != nil {
 		return nil, err
 	}
 	lang, err := checkLanguage(opts.Language)
@@ -272,7 +272,7 @@ func NewFeishu(opts FeishuOptions, deps Deps) (*Feishu, error) {
 	if opts.Name == "" {
 		opts.Name = "feishu"
 	}
-	if err := checkRobotURL("feishu "+opts.Name, opts.URL); err != nil {
+	if err := checkRobotURL(fmt.Sprintf("feishu notifier %q", opts.Name), opts.URL); err != nil {
 		return nil, err
 	}
 	switch opts.MsgType {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
@@ -18,6 +20,21 @@ import (
 // line.
 func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, error) {
 	kindFor := map[sensors.KindID]time.Duration{}
+	var unknown []error
+	for _, m := range [...]struct {
+		key   string
+		kinds map[string]time.Duration
+	}{{"alerting.kind_for", cfg.Alerting.KindFor}, {"alerting.kind_off_delay", cfg.Alerting.KindOffDelay}} {
+		for k := range m.kinds {
+			if _, ok := reg.Catalog().Kind(sensors.KindID(k)); !ok {
+				// A typo here would leave the kind on the default delay.
+				unknown = append(unknown, fmt.Errorf("%s: unknown sensor kind %q (riskmon kinds lists them)", m.key, k))
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return alerting.Options{}, errors.Join(unknown...)
+	}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
 	}

@@ -63,3 +63,41 @@ func TestEngineOptionsReadRuleFiles(t *testing.T) {
 		t.Errorf("err %v, want a pattern that matches no file refused", err)
 	}
 }
+
+// A per-kind delay for a kind the catalog lacks is a typo that would leave
+// the real kind on the default delay: refused with the key named.
+func TestEngineOptionsUnknownKind(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		edit func(*config.Config)
+		want string
+	}{
+		{"known kinds", func(c *config.Config) {
+			c.Alerting.KindFor = map[string]time.Duration{"ch4": time.Second}
+			c.Alerting.KindOffDelay = map[string]time.Duration{"co": time.Minute}
+		}, ""},
+		{"kind_for typo", func(c *config.Config) { c.Alerting.KindFor = map[string]time.Duration{"methane": time.Second} }, `alerting.kind_for: unknown sensor kind "methane"`},
+		{"kind_off_delay typo", func(c *config.Config) { c.Alerting.KindOffDelay = map[string]time.Duration{"h2": time.Second} }, `alerting.kind_off_delay: unknown sensor kind "h2"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			tt.edit(&cfg)
+			_, err := EngineOptions(cfg, reg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
