@@ -213,3 +213,21 @@ func TestHealthMarks(t *testing.T) {
 		t.Fatalf("after unshelved escalation: active %d shelved %d, want 3 0", s.Active, s.Shelved)
 	}
 }
+
+func TestHealthPerOperator(t *testing.T) {
+	for _, tt := range []struct {
+		operators int
+		want      float64
+	}{{0, 6}, {1, 6}, {3, 2}, {4, 1.5}} {
+		h, err := NewHealth(nil, HealthOptions{Now: func() time.Time { return t0 }, Operators: tt.operators})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 {
+			fire(h, fmt.Sprint("a", i), "r", fmt.Sprint("s", i))
+		}
+		if s := h.Snapshot(); s.PerOperator10Min != tt.want || s.Last10Min != 6 {
+			t.Errorf("%d operators: %v per operator of %d, want %v", tt.operators, s.PerOperator10Min, s.Last10Min, tt.want)
+		}
+	}
+}

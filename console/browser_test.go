@@ -549,6 +549,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_last10"] .fig-value').textContent`); v != "4" {
 		t.Errorf("last 10 minutes shows %q, want 4", v)
 	}
+	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_flapping"] .fig-value').textContent`); v != "1" {
+		t.Errorf("held flapping shows %q, want 1 (the late flapping alert)", v)
+	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('#health-rules tbody tr').length`); n != 2 {
 		t.Errorf("%d top rules, want 2", n)
 	}

@@ -45,7 +45,7 @@
       chart_last_hour: '最近1小时', no_data: '最近1小时无数据', no_store: '未配置读数存储，无法绘图', store_failed: '读取数据失败',
       timeline: '告警时间线', timeline_empty: '最近1小时无告警事件', legend_mean: '均值', legend_range: '最小–最大',
       health_title: '报警系统健康（ISA-18.2）', h_rate: '每10分钟报警数（24小时）', h_flood_line: '泛滥线',
-      h_last10: '最近10分钟', h_avg10: '平均每10分钟', h_flood: '报警泛滥', h_flood_on: '进行中', h_flood_off: '无',
+      h_last10: '最近10分钟', h_per_op: '每名操作员10分钟', h_shelved: '已搁置', h_oos: '停用检修', h_flapping: '抖动保持', h_avg10: '平均每10分钟', h_flood: '报警泛滥', h_flood_on: '进行中', h_flood_off: '无',
       h_floods: '泛滥次数', h_flood_time: '泛滥时长', h_standing: '当前报警', h_stale: '陈旧（超过24小时）',
       h_chattering: '抖动报警', h_top_rules: '报警最多的规则', h_top_sensors: '报警最多的测点', h_none: '无',
     },
@@ -85,7 +85,7 @@
       chart_last_hour: 'Last hour', no_data: 'No readings in the last hour', no_store: 'No reading store configured: no chart', store_failed: 'Could not read the readings',
       timeline: 'Alert timeline', timeline_empty: 'No alert events in the last hour', legend_mean: 'mean', legend_range: 'min–max',
       health_title: 'Alarm system health (ISA-18.2)', h_rate: 'Alarms per 10 minutes (24 h)', h_flood_line: 'flood line',
-      h_last10: 'last 10 min', h_avg10: 'average per 10 min', h_flood: 'flood', h_flood_on: 'on', h_flood_off: 'no',
+      h_last10: 'last 10 min', h_per_op: 'per operator, 10 min', h_shelved: 'shelved', h_oos: 'out of service', h_flapping: 'held flapping', h_avg10: 'average per 10 min', h_flood: 'flood', h_flood_on: 'on', h_flood_off: 'no',
       h_floods: 'floods', h_flood_time: 'time in flood', h_standing: 'standing', h_stale: 'stale (over 24 h)',
       h_chattering: 'Chattering', h_top_rules: 'Top rules', h_top_sensors: 'Top sensors', h_none: 'none',
     },
@@ -1169,6 +1169,8 @@
     const floodMin = Math.round(hs.flood_seconds / 60);
     $('health-figures').replaceChildren(
       fig('h_last10', hs.last_10min, hs.last_10min > hs.flood_line ? 'bad' : ''),
+      // ISA-18.2 states its benchmarks per operator: about 1 acceptable, 2 manageable.
+      ...(hs.operators > 1 ? [fig('h_per_op', hs.per_operator_10min.toFixed(1), hs.per_operator_10min > 2 ? 'warn' : '')] : []),
       fig('h_avg10', hs.avg_10min.toFixed(1), hs.avg_10min > 2 ? 'warn' : ''),
       fig('h_flood', hs.flood ? t('h_flood_on') : t('h_flood_off'), hs.flood ? 'bad' : ''),
       fig('h_floods', hs.floods),
@@ -1176,6 +1178,9 @@
       fig('h_standing', standing),
       fig('h_stale', hs.standing.length, hs.standing.length > 0 ? 'warn' : ''),
       fig('h_chattering', hs.chattering.length, hs.chattering.length > 0 ? 'warn' : ''),
+      fig('h_shelved', hs.shelved || 0),
+      fig('h_oos', hs.out_of_service || 0),
+      fig('h_flapping', hs.flapping || 0, hs.flapping > 0 ? 'warn' : ''),
     );
     drawRate($('health-chart'), hs.rate_10min, hs.flood_line);
     actors($('health-rules'), hs.top_rules, (a) => a.rule);

@@ -141,7 +141,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	s.Console = console.NewHub(reg, console.HubOptions{Logger: log.With("component", "console")})
 	s.history = newHistory(historySize, append(sinks, s.Console))
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
-	s.Health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom})
+	s.Health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
 		return nil, err
 	}

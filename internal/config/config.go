@@ -196,6 +196,9 @@ type Alerting struct {
 	Flapping Flapping `yaml:"flapping"`
 	// Shelving bounds shelves and out-of-service periods.
 	Shelving Shelving `yaml:"shelving"`
+	// Operators is how many operator positions share the alarm load, for
+	// the alarm-system health figures' per-operator rate.
+	Operators int `yaml:"operators"`
 	// Store is the embedded alert store (open alerts, shelves, flapping
 	// state, notification outbox), inside state_dir.
 	Store string `yaml:"store"`
@@ -373,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerting.Flapping.Raises < 0 || c.Alerting.Flapping.Window < 0 || c.Alerting.Shelving.MaxShelve < 0 || c.Alerting.Shelving.MaxOutOfService < 0 {
 		errs = append(errs, "alerting.flapping and alerting.shelving values must not be negative")
+	}
+	if c.Alerting.Operators < 0 {
+		errs = append(errs, "alerting.operators must not be negative")
 	}
 	for i, w := range c.Alerting.Notify.Webhooks {
 		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
