@@ -44,11 +44,14 @@ build:
 run: deps build
 	$(BIN)/riskmon demo --state-dir $(STATE)
 
-## lint: gofmt check and go vet
+STATICCHECK_VERSION := v0.8.2
+
+## lint: gofmt check, go vet and staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.state/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 ## test: lint, every test (unit and integration on real servers), fuzz smoke runs
 test: deps lint

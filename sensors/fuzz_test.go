@@ -3,6 +3,7 @@ package sensors
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -85,7 +86,7 @@ func FuzzLoadCSV(f *testing.F) {
 // back, which the two loader targets rarely reach with valid files.
 func FuzzWriteYAML(f *testing.F) {
 	f.Add("Tank farm 1", "tank T-1 north", "T1", "GB/T 50493-2019 §5.5.2 [Q]", 25.0)
-	f.Add(" a: b ", "#x", "~", "'quoted' \"double\"", -0.0)
+	f.Add(" a: b ", "#x", "~", "'quoted' \"double\"", math.Copysign(0, -1))
 	f.Add("储罐区 1", "yes", "null", "- item", 1e-300)
 	f.Add("\u2028", "\ufeff", "a\u0085b", "%LEL", 0.1)
 	cat := DefaultCatalog()

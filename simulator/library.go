@@ -223,14 +223,6 @@ func (c composite) apply(ref SensorRef, elapsed time.Duration, baseline, v float
 	return v, false
 }
 
-func (c composite) validate() error {
-	var errs []error
-	for _, p := range c {
-		errs = append(errs, p.inc.Validate())
-	}
-	return errors.Join(errs...)
-}
-
 // Station is one measuring station along a pipeline.
 type Station struct {
 	Site string  `yaml:"site"`
