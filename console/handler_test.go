@@ -306,6 +306,41 @@ func TestSeed(t *testing.T) {
 	}
 }
 
+// TestRestore: the open alerts a restarted service kept come back on the
+// board with their history and acknowledgement, resolved ones included.
+func TestRestore(t *testing.T) {
+	fired := ev("r1", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-1", 0)
+	esc := ev("r1", alerting.EventEscalated, sensors.LevelRed, "plant-a", "gas-1", 1)
+	ack := ev("r1", alerting.EventAcknowledged, sensors.LevelRed, "plant-a", "gas-1", 2)
+	ack.By = "li"
+	gone := ev("r2", alerting.EventFired, sensors.LevelYellow, "plant-a", "gas-2", 0)
+	goneEnd := ev("r2", alerting.EventResolved, sensors.LevelNone, "plant-a", "gas-2", 3)
+	goneEnd.PrevLevel = sensors.LevelYellow
+	h := NewHub(testRegistry(t), HubOptions{})
+	h.Restore([]alerting.Record{
+		{ID: "r1", Events: []alerting.Event{fired, esc, ack}},
+		{ID: "r2", Events: []alerting.Event{gone, goneEnd}},
+		{ID: "empty"},
+	})
+	a, ok := h.Alert("r1")
+	if !ok || a.Level != sensors.LevelRed || a.EventCount != 3 || !a.StartsAt.Equal(t0) {
+		t.Fatalf("r1 after restore: %+v (found %v)", a, ok)
+	}
+	open, total := h.Alerts(AlertFilter{State: StateOpen}, 0, 0)
+	if total != 1 || open[0].ID != "r1" {
+		t.Errorf("open after restore: %+v", open)
+	}
+	if r2, ok := h.Alert("r2"); !ok || r2.State != StateResolved {
+		t.Errorf("r2 after restore: %+v (found %v), want it resolved", r2, ok)
+	}
+	if _, ok := h.Alert("empty"); ok {
+		t.Error("a record without events made an alert")
+	}
+	if st := h.Stats(); st.Resolved != 1 {
+		t.Errorf("stats %+v, want one resolved", st)
+	}
+}
+
 func TestStaticConsole(t *testing.T) {
 	srv := Handler(fixtureHub(t), Options{})
 	for _, tc := range []struct{ path, ctype, want string }{

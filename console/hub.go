@@ -320,6 +320,27 @@ func (h *Hub) Seed(alerts []alerting.Alert) {
 	}
 }
 
+// Restore loads the open alerts a restarted service kept (Lifecycle.Open:
+// firing, acknowledged, resolved but unacknowledged, latched) with their
+// event histories, so the board shows after a restart what it showed
+// before. Nothing goes out on the stream: browsers connecting later load
+// the board whole. Alerts the hub already knows are left alone.
+func (h *Hub) Restore(records []alerting.Record) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range records {
+		if _, ok := h.alerts[r.ID]; ok || len(r.Events) == 0 {
+			continue
+		}
+		for _, ev := range r.Events {
+			if ev.Type == alerting.EventAcknowledged && h.alerts[ev.AlertID] == nil {
+				continue // an acknowledgement needs the alert first
+			}
+			h.record(ev)
+		}
+	}
+}
+
 // subscribe registers a stream subscriber and returns the events after
 // lastID still in the ring. resync is true when the caller cannot be
 // caught up from the ring (no id, an id from another process, or one that

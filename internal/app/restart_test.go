@@ -118,6 +118,9 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	if !ok || rec.State != alerting.StateActiveAcked || rec.AckedBy != "wang" || rec.Comment != "valve closed" {
 		t.Fatalf("after restart: %+v (found %v), want it acknowledged by wang", rec, ok)
 	}
+	if a, ok := svc.Console.Alert(id); !ok || a.State != "open" {
+		t.Fatalf("console board after restart: %+v (found %v), want the open alert", a, ok)
+	}
 	svc.Engine.Evaluate(high) // redelivered after the restart
 	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)})
 	waitFor(3)

@@ -158,6 +158,8 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if restored > 0 {
 		log.Info("open alerts restored", "alerts", restored)
 	}
+	// The board shows after a restart what it showed before.
+	s.Console.Restore(s.Lifecycle.Open())
 	s.Shelves, err = alerting.NewShelves(s.Lifecycle, alerting.ShelvesOptions{Store: s.Store,
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
 		OnEnd: s.shelfEnded})
