@@ -53,9 +53,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-## test: lint, every test (unit and integration on real servers), fuzz smoke runs
+## test: lint, every test (unit and integration on real servers), the
+## shared-state packages under -race, fuzz smoke runs
 test: deps lint
 	$(GO) test -count=1 -timeout 8m ./...
+	@# The packages whose state many goroutines share, again under the race detector.
+	$(GO) test -race -count=1 -timeout 5m ./alerting/... ./console ./ingest/...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 ## fuzz: run each fuzz target for FUZZTIME

@@ -310,15 +310,19 @@ func TestStreamEndsWithSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAuth(AuthOptions{Users: []User{{Name: "li", PasswordHash: string(b), Role: RoleViewer}}, SessionTTL: 300 * time.Millisecond})
+	// Long enough that a loaded machine logs in and opens the stream
+	// well within it.
+	const ttl = 2 * time.Second
+	a, err := NewAuth(AuthOptions{Users: []User{{Name: "li", PasswordHash: string(b), Role: RoleViewer}}, SessionTTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hub := NewHub(testRegistry(t), HubOptions{})
 	defer hub.Close()
 	f := authFixture{h: Handler(hub, Options{Auth: a})}
-	s := f.login(t, "li", "pw")
+	// The session is made after this, so it cannot end before start+ttl.
 	start := time.Now()
+	s := f.login(t, "li", "pw")
 	done := make(chan int)
 	go func() { done <- f.do(http.MethodGet, "/api/v1/stream", "", s, nil).Code }()
 	select {
@@ -326,10 +330,10 @@ func TestStreamEndsWithSession(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("stream: %d", code)
 		}
-		if d := time.Since(start); d < 200*time.Millisecond {
-			t.Fatalf("stream ended after %v, before the session", d)
+		if d := time.Since(start); d < ttl {
+			t.Fatalf("stream ended after %v, before the session's %v", d, ttl)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(ttl + 10*time.Second):
 		t.Fatal("stream outlived its session")
 	}
 }
