@@ -47,7 +47,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alert store %s: %w", path, err)
 	}
-	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchDelay = 500 * time.Microsecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketRecords, bucketShelves, bucketFlap, bucketOutbox, bucketSent} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
