@@ -118,6 +118,9 @@ type AuthOptions struct {
 	// Audit receives every login, logout, failed login and acknowledgement;
 	// nil records nothing.
 	Audit func(AuditRecord)
+	// Sessions, when set, keeps sessions across a restart; NewAuth loads
+	// the unexpired ones of users that still exist.
+	Sessions SessionStore
 	// Now is the session clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -186,6 +189,11 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 		}
 		a.dummy = d
 	}
+	if opts.Sessions != nil {
+		if err := a.loadSessions(); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -221,12 +229,14 @@ func (a *Auth) Identify(r *http.Request) (Principal, bool) {
 	now := a.opts.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s, ok := a.sessions[c.Value]
+	key := sessionKey(c.Value)
+	s, ok := a.sessions[key]
 	if !ok {
 		return Principal{}, false
 	}
 	if !now.Before(s.expires) {
-		delete(a.sessions, c.Value)
+		delete(a.sessions, key)
+		a.forget(key)
 		return Principal{}, false
 	}
 	// No renewal on use: the page polls, so an idle expiry would never
@@ -312,17 +322,26 @@ func (a *Auth) Login(user, password, remote string) (Principal, error) {
 	sid, csrf := randomToken(), randomToken()
 	a.mu.Lock()
 	a.pruneLocked(now)
-	a.sessions[sid] = &session{user: u.Name, role: u.Role, csrf: csrf, expires: now.Add(a.opts.SessionTTL)}
+	expires := now.Add(a.opts.SessionTTL)
+	a.sessions[sessionKey(sid)] = &session{user: u.Name, role: u.Role, csrf: csrf, expires: expires}
 	a.mu.Unlock()
+	if a.opts.Sessions != nil {
+		if err := a.opts.Sessions.PutSession(sessionKey(sid), StoredSession{User: u.Name, CSRF: csrf, Expires: expires}); err != nil {
+			// The session works; it only ends with the process.
+			a.log.Warn("session not stored; it ends at the next restart", "user", u.Name, "err", err)
+		}
+	}
 	a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login", User: u.Name, Remote: remote})
 	return Principal{Name: u.Name, Role: u.Role, Via: "session", csrf: csrf, sid: sid}, nil
 }
 
 // Logout ends a session.
 func (a *Auth) Logout(p Principal, remote string) {
+	key := sessionKey(p.sid)
 	a.mu.Lock()
-	delete(a.sessions, p.sid)
+	delete(a.sessions, key)
 	a.mu.Unlock()
+	a.forget(key)
 	a.opts.Audit(AuditRecord{At: a.opts.Now().UTC(), Action: "logout", User: p.Name, Remote: remote})
 }
 
@@ -351,11 +370,39 @@ func (a *Auth) allow(key string, now time.Time) bool {
 // pruneLocked drops expired sessions; called on login, so the store stays
 // the size of the logged-in staff.
 func (a *Auth) pruneLocked(now time.Time) {
-	for id, s := range a.sessions {
+	for key, s := range a.sessions {
 		if !now.Before(s.expires) {
-			delete(a.sessions, id)
+			delete(a.sessions, key)
+			a.forget(key)
 		}
 	}
+}
+
+// forget removes a session from the store; a failure leaves a record
+// that is dropped as expired at a later load.
+func (a *Auth) forget(key string) {
+	if a.opts.Sessions != nil {
+		_ = a.opts.Sessions.DeleteSession(key)
+	}
+}
+
+// loadSessions takes up the stored sessions that have not expired and
+// whose user still exists, with the user's role of today.
+func (a *Auth) loadSessions() error {
+	stored, err := a.opts.Sessions.Sessions()
+	if err != nil {
+		return fmt.Errorf("load sessions: %w", err)
+	}
+	now := a.opts.Now()
+	for key, st := range stored {
+		u, ok := a.users[st.User]
+		if !ok || !now.Before(st.Expires) {
+			a.forget(key)
+			continue
+		}
+		a.sessions[key] = &session{user: u.Name, role: u.Role, csrf: st.CSRF, expires: st.Expires}
+	}
+	return nil
 }
 
 func randomToken() string {

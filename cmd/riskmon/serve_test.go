@@ -29,7 +29,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+	defer svc.Close()
 	// The reloaded registry gives GT-101 a first setpoint of 10 %LEL.
 	gas.Setpoints = []sensors.Setpoint{{Level: sensors.LevelOrange, Direction: sensors.Above, Value: 10}}
 	next, err := sensors.NewRegistry(sensors.DefaultCatalog(), site, []sensors.Sensor{gas})

@@ -12,8 +12,11 @@ import (
 // newAuth builds the console's accounts from the configured users and the
 // resolved API tokens. Every login, logout, failed login and console
 // acknowledgement goes to the journal when there is one.
-func newAuth(cfg config.HTTP, tokens []config.Token, j *journal.Journal, log *slog.Logger) (*console.Auth, error) {
+func newAuth(cfg config.HTTP, tokens []config.Token, sessions console.SessionStore, j *journal.Journal, log *slog.Logger) (*console.Auth, error) {
 	opts := console.AuthOptions{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies, Logger: log}
+	if sessions != nil {
+		opts.Sessions = sessions
+	}
 	for _, tk := range tokens {
 		role, err := console.ParseRole(tk.Role)
 		if err != nil {

@@ -80,11 +80,7 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 				t.Error(err)
 			}
 			<-done
-			svc.Spool.Close()
-			if svc.Journal != nil {
-				svc.Journal.Close()
-			}
-			svc.Store.Close()
+			svc.Close()
 		}
 	}
 	waitFor := func(n int) {

@@ -67,7 +67,8 @@ type Service struct {
 	history *history
 
 	alertClient   mqtt.Client
-	lastPrune     time.Time // guarded by being used from watch only
+	lastPrune     time.Time            // guarded by being used from watch only
+	sessions      *console.SessionFile // nil without http.session_store
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
 	httpSrv       *http.Server
@@ -134,7 +135,15 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		}
 		sinks = append(sinks, s.Journal)
 	}
-	s.Auth, err = newAuth(cfg.HTTP, tokens, s.Journal, log.With("component", "auth"))
+	var sessions console.SessionStore
+	if cfg.HTTP.SessionStore != "" {
+		s.sessions, err = console.OpenSessionFile(cfg.StatePath(cfg.HTTP.SessionStore))
+		if err != nil {
+			return nil, err
+		}
+		sessions = s.sessions
+	}
+	s.Auth, err = newAuth(cfg.HTTP, tokens, sessions, s.Journal, log.With("component", "auth"))
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +364,20 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 	return out, nil
 }
 
+// Close releases the files New opened — the spool, the journal, the alert
+// store and the session store — for a service that is built but never
+// Run (Run releases them itself).
+func (s *Service) Close() error {
+	errs := []error{s.Spool.Close(), s.Store.Close()}
+	if s.Journal != nil {
+		errs = append(errs, s.Journal.Close())
+	}
+	if s.sessions != nil {
+		errs = append(errs, s.sessions.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // Listen binds the HTTP listener, so callers learn the address before Run.
 func (s *Service) Listen() (string, error) {
 	l, err := net.Listen("tcp", s.cfg.HTTP.Listen)
@@ -544,6 +567,9 @@ func (s *Service) Run(ctx context.Context) error {
 	stopWatch()
 	if serr := s.Store.Close(); serr != nil {
 		s.log.Error("alert store close", "err", serr)
+	}
+	if s.sessions != nil {
+		_ = s.sessions.Close()
 	}
 	return err
 }

@@ -74,7 +74,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+	defer svc.Close()
 	a := svc.Engine.Active()
 	if len(a) != 1 || a[0].ID != pending[0].ID || a[0].State != alerting.StatePending || !a[0].Since.Equal(start) {
 		t.Fatalf("after restart: active %+v, want %s pending since %s", a, pending[0].ID, start)

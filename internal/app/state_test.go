@@ -67,11 +67,7 @@ func (r *stateRig) start() (*Service, func()) {
 			r.t.Error(err)
 		}
 		<-done
-		svc.Spool.Close()
-		if svc.Journal != nil {
-			svc.Journal.Close()
-		}
-		svc.Store.Close()
+		svc.Close()
 	}
 }
 

@@ -86,7 +86,7 @@ func TestWarmUpIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+	defer svc.Close()
 
 	st := svc.warmUp(ctx)
 	if want := 2*samples - 1 + frozen; st.Cold != 3 || st.Warmed != 3 || st.Readings != want || st.Queries != 1 {
@@ -171,7 +171,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { svc.Spool.Close(); svc.Journal.Close(); svc.Store.Close() }()
+	defer svc.Close()
 	st := svc.warmUp(ctx)
 	// About 480 minutes each; the edges of the window may add or drop one.
 	if st.Warmed != 2 || st.Aggregates < 2*478 || st.Aggregates > 2*482 || st.Queries != 2 {

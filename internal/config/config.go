@@ -53,6 +53,9 @@ type HTTP struct {
 	// SessionTTL is how long a console session lasts from login (default
 	// 12h, a shift); use does not extend it.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// SessionStore is the file in state_dir that keeps console sessions
+	// across a restart (default sessions.db); "" keeps them in memory.
+	SessionStore string `yaml:"session_store"`
 	// SecureCookies marks the session cookie Secure on plain HTTP too, for
 	// a console behind a TLS-terminating proxy.
 	SecureCookies bool `yaml:"secure_cookies"`
@@ -271,7 +274,7 @@ func Default() Config {
 	return Config{
 		LogLevel: "info",
 		StateDir: ".state",
-		HTTP:     HTTP{Listen: "127.0.0.1:9464"},
+		HTTP:     HTTP{Listen: "127.0.0.1:9464", SessionStore: "sessions.db"},
 		MQTT:     MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "riskmon-ingest", Workers: 2, QueueSize: 65536, KeepAlive: 30 * time.Second},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "riskmon"},
 		Limits:   ingest.DefaultLimits(),
