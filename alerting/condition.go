@@ -15,6 +15,9 @@ const (
 	RuleGatewayOffline = "gateway_offline" // a gateway's will or Sparkplug death arrived
 	RuleDataLoss       = "data_loss"       // a gateway's messages went missing by sequence number
 	RuleStorageBacklog = "storage_backlog" // readings cannot be stored and intake is held back
+	// RuleClockSkew: a gateway's clock is set wrong, so its device times —
+	// which every rule runs on — are off by a steady offset.
+	RuleClockSkew = "gateway_clock_skew"
 )
 
 // Conditions raises and clears condition alerts, with the same events and
@@ -133,7 +136,7 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 }
 
 // conditionRules are the rules Conditions raises.
-var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true}
+var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true}
 
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the

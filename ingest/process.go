@@ -71,9 +71,11 @@ type GatewayEventKind uint8
 
 // Gateway events.
 const (
-	GatewayOnline  GatewayEventKind = iota + 1 // status "online" or Sparkplug NBIRTH
-	GatewayOffline                             // status "offline" (its will) or Sparkplug NDEATH
-	GatewaySeqGap                              // messages missing by sequence number
+	GatewayOnline    GatewayEventKind = iota + 1 // status "online" or Sparkplug NBIRTH
+	GatewayOffline                               // status "offline" (its will) or Sparkplug NDEATH
+	GatewaySeqGap                                // messages missing by sequence number
+	GatewayClockSkew                             // the gateway's clock is off riskmon's by a steady offset
+	GatewayClockOK                               // its readings are back within the skew tolerance
 )
 
 func (k GatewayEventKind) String() string {
@@ -84,6 +86,10 @@ func (k GatewayEventKind) String() string {
 		return "offline"
 	case GatewaySeqGap:
 		return "seq_gap"
+	case GatewayClockSkew:
+		return "clock_skew"
+	case GatewayClockOK:
+		return "clock_ok"
 	}
 	return "unknown"
 }
@@ -94,6 +100,8 @@ type GatewayEvent struct {
 	Kind          GatewayEventKind
 	// Missing is the number of messages lost, for GatewaySeqGap.
 	Missing int
+	// Skew is device time minus receive time, for GatewayClockSkew.
+	Skew time.Duration
 	// Source is where the event comes from: status, seq or sparkplug.
 	Source string
 	At     time.Time
@@ -141,6 +149,7 @@ type Processor struct {
 	items    []Item
 	lpBuf    []lineproto.Reading
 	lastSeq  map[gatewayKey]uint64
+	clock    map[gatewayKey]*clockState
 	lastSeen map[*sensors.Sensor]lastValue
 }
 
@@ -153,7 +162,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 		spb = sparkplug.NewTracker()
 	}
 	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
-		lastSeq: map[gatewayKey]uint64{}, lastSeen: map[*sensors.Sensor]lastValue{}}
+		lastSeq: map[gatewayKey]uint64{}, clock: map[gatewayKey]*clockState{}, lastSeen: map[*sensors.Sensor]lastValue{}}
 }
 
 // Process handles one message; everything rejected on the way is counted
@@ -200,7 +209,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 		if b.HasSeq {
 			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
 		}
-		p.validateAll(topic, payload, site, b.Items, now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, b.Items, now), now)
 	case "lp":
 		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
 		p.lpBuf = rs
@@ -212,7 +221,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
 				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 		}
-		p.validateAll(topic, payload, site, p.items, now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, p.items, now), now)
 	case "status":
 		switch strings.TrimSpace(string(payload)) {
 		case "online":
@@ -285,7 +294,7 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
 			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 	}
-	p.validateAll(topic, payload, site, p.items, now)
+	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, payload, site, p.items, now), now)
 	return &p.out
 }
 
@@ -313,7 +322,11 @@ func (p *Processor) checkSeq(site, gateway string, seq uint64, now time.Time) {
 	}
 }
 
-func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time) {
+// validateAll validates a message's items and reports the clock offset
+// (device time minus now) of its last live reading, ok false when it had
+// none.
+func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time) clockSample {
+	var cs clockSample
 	p.m.Readings.Add(float64(len(items)))
 	for i := range items {
 		it := &items[i]
@@ -322,9 +335,12 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: it.Sensor}, payload)
 			continue
 		}
-		if d := r.Time.Sub(now); !r.Historical && (d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance) {
-			r.ClockSkewed = true
-			p.m.Skewed.Inc()
+		if d := r.Time.Sub(now); !r.Historical {
+			cs = clockSample{offset: d, ok: true}
+			if d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance {
+				r.ClockSkewed = true
+				p.m.Skewed.Inc()
+			}
 		}
 		ms := r.Time.UnixMilli()
 		if lv, ok := p.lastSeen[s]; ok && lv.ms == ms && lv.value != r.Value {
@@ -337,4 +353,63 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 		p.out.Readings = append(p.out.Readings, r)
 	}
 	p.m.Accepted.Add(float64(len(p.out.Readings)))
+	return cs
+}
+
+// clockSample is the clock offset one message showed.
+type clockSample struct {
+	offset time.Duration
+	ok     bool
+}
+
+// clockState follows one gateway whose readings are off riskmon's clock.
+type clockState struct {
+	since  time.Time     // receive time the present steady offset was first seen
+	base   time.Duration // that offset
+	raised bool          // GatewayClockSkew was reported and not yet cleared
+}
+
+// clockSkewHold is how long a gateway's offset must stay beyond the
+// tolerance, and steady, before its clock is reported as skewed.
+const clockSkewHold = 2 * time.Minute
+
+// checkClock reports a gateway whose clock is set wrong: its live readings
+// stay beyond limits.skew_tolerance from the receive time with a steady
+// offset for clockSkewHold. A steady offset is what a wrong clock gives;
+// an offset that keeps moving is a source replaying or running faster
+// than real time (a gateway catching up, an accelerated simulation), and
+// each move starts the wait again. Readings back within the tolerance
+// clear it.
+func (p *Processor) checkClock(site, gateway string, cs clockSample, now time.Time) {
+	if !cs.ok {
+		return
+	}
+	tol := p.lim.SkewTolerance
+	k := gatewayKey{site, gateway}
+	st := p.clock[k]
+	if cs.offset <= tol && -cs.offset <= tol {
+		if st != nil {
+			if st.raised {
+				p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewayClockOK, Source: "clock", At: now})
+			}
+			delete(p.clock, k)
+		}
+		return
+	}
+	if st == nil {
+		if len(p.clock) >= maxGateways {
+			clear(p.clock) // bounded like lastSeq; at worst a report waits again
+		}
+		k.gateway = strings.Clone(gateway)
+		st = &clockState{since: now, base: cs.offset}
+		p.clock[k] = st
+	}
+	if d := cs.offset - st.base; d > tol/2 || -d > tol/2 {
+		st.since, st.base = now, cs.offset
+		return
+	}
+	if !st.raised && now.Sub(st.since) >= clockSkewHold {
+		st.raised = true
+		p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewayClockSkew, Skew: cs.offset, Source: "clock", At: now})
+	}
 }

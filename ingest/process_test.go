@@ -3,6 +3,8 @@ package ingest
 import (
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -179,5 +181,73 @@ func TestProcessorFollowsRegistry(t *testing.T) {
 	out := p.Process("riskmon/v1/hz-01/gw-1/readings", msg, now)
 	if len(out.Readings) != 1 || out.Readings[0].Sensor != "GT-102" {
 		t.Fatalf("after the swap: %+v, want GT-102 accepted", out.Readings)
+	}
+}
+
+// TestClockSkew: a gateway whose readings keep a steady offset beyond the
+// skew tolerance for two minutes is reported once; back within the
+// tolerance it is cleared. An offset that keeps moving (a replay, an
+// accelerated simulation) is never reported.
+func TestClockSkew(t *testing.T) {
+	t0 := time.UnixMilli(1764345600000)
+	type msg struct {
+		at     time.Duration // receive time after t0
+		offset time.Duration // device time minus receive time
+	}
+	steady := func(offset time.Duration, from, to time.Duration) []msg {
+		var out []msg
+		for at := from; at <= to; at += 10 * time.Second {
+			out = append(out, msg{at, offset})
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		msgs []msg
+		want []GatewayEventKind
+	}{
+		{"within tolerance", steady(20*time.Second, 0, 5*time.Minute), nil},
+		{"behind by 5 min, steady", steady(-5*time.Minute, 0, 3*time.Minute), []GatewayEventKind{GatewayClockSkew}},
+		{"ahead by 90 s, not yet two minutes", steady(90*time.Second, 0, 110*time.Second), nil},
+		{"skewed, then set right", append(steady(-5*time.Minute, 0, 3*time.Minute), steady(0, 190*time.Second, 4*time.Minute)...),
+			[]GatewayEventKind{GatewayClockSkew, GatewayClockOK}},
+		{"accelerated: the offset moves 9 s each second", func() []msg {
+			var out []msg
+			for at := time.Duration(0); at <= 5*time.Minute; at += 10 * time.Second {
+				out = append(out, msg{at, -time.Hour + 9*at})
+			}
+			return out
+		}(), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics(nil)
+			dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dl.Close()
+			p := NewProcessor(testRegistry(t), Limits{MaxPast: 24 * time.Hour, MaxFuture: 24 * time.Hour},
+				NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+			var got []GatewayEventKind
+			for _, ms := range tt.msgs {
+				now := t0.Add(ms.at)
+				dev := now.Add(ms.offset).UnixMilli()
+				payload := `{"ts":` + strconv.FormatInt(dev, 10) + `,"readings":[{"sensor":"GT-101","value":1}]}`
+				out := p.Process("riskmon/v1/hz-01/gw-1/readings", []byte(payload), now)
+				if len(out.Readings) != 1 {
+					t.Fatalf("reading at +%s rejected", ms.at)
+				}
+				for _, ev := range out.Events {
+					got = append(got, ev.Kind)
+					if ev.Kind == GatewayClockSkew && (ev.Skew != ms.offset || ev.Gateway != "gw-1" || ev.Site != "hz-01") {
+						t.Errorf("skew event %+v, want gw-1 at hz-01 off by %s", ev, ms.offset)
+					}
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("events %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

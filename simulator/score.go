@@ -38,11 +38,11 @@ func ReadAlertEvents(r io.Reader) ([]AlertEvent, error) {
 // wallClockRules are riskmon's alerts stamped with its own clock, when it
 // noticed, rather than with a reading's device time: the conditions of
 // the monitoring itself and sensor_stale, which fires on silence.
-var wallClockRules = []string{"gateway_offline", "data_loss", "storage_backlog", "sensor_stale"}
+var wallClockRules = []string{"gateway_offline", "data_loss", "storage_backlog", "sensor_stale", "gateway_clock_skew"}
 
 // gatewayRules are the alerts whose subject (the event's sensor field) is
 // a gateway.
-var gatewayRules = []string{"gateway_offline", "data_loss"}
+var gatewayRules = []string{"gateway_offline", "data_loss", "gateway_clock_skew"}
 
 func isWallClock(ev AlertEvent) bool { return slices.Contains(wallClockRules, ev.Rule) }
 func isGateway(ev AlertEvent) bool   { return slices.Contains(gatewayRules, ev.Rule) }

@@ -259,6 +259,17 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 	case ingest.GatewayOnline:
 		s.Conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
 			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
+	case ingest.GatewayClockSkew:
+		way := "ahead of"
+		if ev.Skew < 0 {
+			way = "behind"
+		}
+		s.Conditions.Raise(alerting.RuleClockSkew, ev.Site, ev.Gateway, sensors.LevelYellow, ev.Skew.Seconds(), "s",
+			fmt.Sprintf("gateway %s at %s: its clock is %s %s riskmon's; rules run on its device times", ev.Gateway, ev.Site,
+				ev.Skew.Abs().Round(time.Second), way), ev.At)
+	case ingest.GatewayClockOK:
+		s.Conditions.Clear(alerting.RuleClockSkew, ev.Site, ev.Gateway, "s",
+			fmt.Sprintf("gateway %s at %s: clock back within the skew tolerance", ev.Gateway, ev.Site), ev.At)
 	case ingest.GatewaySeqGap:
 		s.Conditions.Raise(alerting.RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
 			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
