@@ -1,34 +1,19 @@
 package app
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/ingest"
-	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
 
 // A gateway's skewed clock is a yellow condition alert on the gateway,
 // saying which way and by how much, cleared when the clock is right again.
 func TestClockSkewAlert(t *testing.T) {
-	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
-		[]sensors.Sensor{{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.StateDir = t.TempDir()
-	f := false
-	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
-	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := quietService(t, nil)
 	t0 := time.Unix(1764345600, 0)
 	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "gw1", Kind: ingest.GatewayClockSkew, Skew: -5*time.Minute - 3*time.Second, At: t0})
 	open := svc.Lifecycle.Open()

@@ -57,20 +57,7 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 }
 
 func TestAlarmHealthEndpoint(t *testing.T) {
-	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
-		[]sensors.Sensor{{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "gw1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.StateDir = t.TempDir()
-	f := false
-	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
-	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Spool.Close()
+	svc := quietService(t, nil)
 	now := time.Now()
 	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
 	rec := httptest.NewRecorder()
