@@ -406,3 +406,38 @@ func TestAcknowledgement(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// TestSetRegistry: a reload's registry shows on the site overview at once;
+// latest readings of sensors in both registries are kept.
+func TestSetRegistry(t *testing.T) {
+	old := testRegistry(t)
+	h := NewHub(old, HubOptions{})
+	first := old.Sensors()[0]
+	h.Readings([]sensors.Reading{{Site: first.Site, Sensor: first.ID, Value: 12.5, Time: t0, Received: t0}})
+	var sites []sensors.Site
+	for _, st := range old.Sites() {
+		sites = append(sites, *st)
+	}
+	sites = append(sites, sensors.Site{ID: "plant-z", Name: "Plant Z", Sector: sensors.SectorHazchem})
+	var list []sensors.Sensor
+	for _, sn := range old.Sensors() {
+		list = append(list, *sn)
+	}
+	list = append(list, sensors.Sensor{ID: "gas-9", Site: "plant-z", Kind: "combustible_gas", Gateway: "gw9"})
+	grown, err := sensors.NewRegistry(sensors.DefaultCatalog(), sites, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetRegistry(grown)
+	views, ok := h.SiteSensors("plant-z", t0, 3)
+	if !ok || len(views) != 1 || views[0].ID != "gas-9" {
+		t.Fatalf("plant-z after the reload: %+v (found %v)", views, ok)
+	}
+	if l, ok := h.latestOf(first.Site, first.ID); !ok || l.value != 12.5 {
+		t.Fatalf("latest of %s/%s after the reload: %+v (found %v), want 12.5 kept", first.Site, first.ID, l, ok)
+	}
+	h.Readings([]sensors.Reading{{Site: "plant-z", Sensor: "gas-9", Value: 3, Time: t0, Received: t0}})
+	if l, ok := h.latestOf("plant-z", "gas-9"); !ok || l.value != 3 {
+		t.Fatalf("reading of the added sensor: %+v (found %v)", l, ok)
+	}
+}

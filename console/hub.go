@@ -64,23 +64,21 @@ func (o *HubOptions) defaults() {
 // resume, the latest reading of every registered sensor, and the stream
 // subscribers. Its methods are safe for concurrent use.
 type Hub struct {
-	reg  *sensors.Registry
-	opts HubOptions
-	log  *slog.Logger
+	// regView is the registry the hub serves; SetRegistry replaces it whole
+	// (under rmu, with latest), so readers take one consistent snapshot.
+	regView atomic.Pointer[hubView]
+	opts    HubOptions
+	log     *slog.Logger
 	// boot prefixes every event id, so a browser that reconnects to a
 	// restarted process, whose ids start again at 1, is told to resync
 	// instead of being replayed the wrong events.
 	boot string
-	// bySite lists each site's sensors in registry order; built once.
-	bySite map[string][]*sensors.Sensor
-
 	// rmu guards the readings alone: the ingest path takes it for every
 	// message and must not wait behind alert bookkeeping or a stream
 	// scanning the ring.
 	rmu    sync.Mutex
-	index  map[sensorKey]int // built once, then only read
-	latest []latestReading   // one per registered sensor, same order as reg.Sensors()
-	rgen   uint64            // bumped per stored reading; latestReading.gen says when
+	latest []latestReading // one per registered sensor, same order as view's reg.Sensors()
+	rgen   uint64          // bumped per stored reading; latestReading.gen says when
 
 	mu       sync.Mutex
 	seq      uint64      // id of the newest event in ring
@@ -139,28 +137,61 @@ type subscriber struct {
 	gone chan struct{}
 }
 
+// hubView is one registry with the lookups the hub needs; never changed
+// once built.
+type hubView struct {
+	reg *sensors.Registry
+	// bySite lists each site's sensors in registry order.
+	bySite map[string][]*sensors.Sensor
+	index  map[sensorKey]int // position in reg.Sensors() and in Hub.latest
+}
+
+func newHubView(reg *sensors.Registry) *hubView {
+	v := &hubView{reg: reg, bySite: make(map[string][]*sensors.Sensor), index: make(map[sensorKey]int, reg.Len())}
+	for i, s := range reg.Sensors() {
+		v.index[sensorKey{s.Site, s.ID}] = i
+		v.bySite[s.Site] = append(v.bySite[s.Site], s)
+	}
+	return v
+}
+
 // NewHub builds an empty hub for the sensors of reg.
 func NewHub(reg *sensors.Registry, opts HubOptions) *Hub {
 	opts.defaults()
 	h := &Hub{
-		reg:    reg,
 		opts:   opts,
 		log:    opts.Logger,
 		boot:   strconv.FormatInt(time.Now().UnixMilli(), 36),
-		index:  make(map[sensorKey]int, reg.Len()),
 		latest: make([]latestReading, reg.Len()),
 		ring:   make([]ringEntry, opts.Ring),
 		alerts: make(map[string]*alertRecord),
 		subs:   make(map[*subscriber]struct{}),
 		done:   make(chan struct{}),
-		bySite: make(map[string][]*sensors.Sensor),
 	}
-	for i, s := range reg.Sensors() {
-		h.index[sensorKey{s.Site, s.ID}] = i
-		h.bySite[s.Site] = append(h.bySite[s.Site], s)
-	}
+	h.regView.Store(newHubView(reg))
 	return h
 }
+
+// SetRegistry makes the hub serve reg from now on — the sites and sensors
+// a reload added appear, removed ones go — keeping the latest reading of
+// every sensor in both.
+func (h *Hub) SetRegistry(reg *sensors.Registry) {
+	nv := newHubView(reg)
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	old := h.regView.Load()
+	latest := make([]latestReading, reg.Len())
+	for k, i := range nv.index {
+		if j, ok := old.index[k]; ok {
+			latest[i] = h.latest[j]
+		}
+	}
+	h.latest = latest
+	h.regView.Store(nv)
+}
+
+// registry is the registry the hub serves now.
+func (h *Hub) registry() *hubView { return h.regView.Load() }
 
 // Close ends every open stream, so that http.Server.Shutdown, which waits
 // for handlers but does not cancel them, need not wait out its deadline:
@@ -177,9 +208,10 @@ func (h *Hub) Close() {
 // does not replace it.
 func (h *Hub) Readings(rs []sensors.Reading) {
 	h.rmu.Lock()
+	index := h.regView.Load().index // stable while rmu is held
 	for i := range rs {
 		r := &rs[i]
-		j, ok := h.index[sensorKey{r.Site, r.Sensor}]
+		j, ok := index[sensorKey{r.Site, r.Sensor}]
 		if !ok {
 			continue
 		}
@@ -406,9 +438,9 @@ type readingUpdate struct {
 // ask from next time. A stream calls it once per tick, so one burst of
 // messages becomes one update per sensor.
 func (h *Hub) readingsSince(gen uint64, site string, dst []readingUpdate) ([]readingUpdate, uint64) {
-	all := h.reg.Sensors()
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
+	all := h.regView.Load().reg.Sensors()
 	if h.rgen == gen {
 		return dst, gen
 	}
@@ -435,7 +467,7 @@ func toUpdate(s *sensors.Sensor, l *latestReading) readingUpdate {
 func (h *Hub) latestOf(site, sensor string) (latestReading, bool) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
-	j, ok := h.index[sensorKey{site, sensor}]
+	j, ok := h.regView.Load().index[sensorKey{site, sensor}]
 	if !ok || h.latest[j].gen == 0 {
 		return latestReading{}, false
 	}

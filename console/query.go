@@ -163,7 +163,7 @@ func (h *Hub) view(r *alertRecord, events bool) Alert {
 	if a.StartsAt.IsZero() {
 		a.StartsAt = r.first.At
 	}
-	if s, ok := h.reg.Site(ev.Site); ok {
+	if s, ok := h.registry().reg.Site(ev.Site); ok {
 		a.Sector = s.Sector
 	}
 	if r.resolved {
@@ -217,8 +217,9 @@ type SiteSummary struct {
 // sensors.Sectors order, then id. now decides staleness.
 func (h *Hub) Sites(now time.Time, staleFactor int) []SiteSummary {
 	open := h.openBySite()
+	v := h.registry()
 	var out []SiteSummary
-	for _, site := range h.reg.Sites() {
+	for _, site := range v.reg.Sites() {
 		s := SiteSummary{ID: site.ID, Name: site.Name, Sector: site.Sector}
 		for _, alerts := range open[site.ID] {
 			for _, a := range alerts {
@@ -229,7 +230,7 @@ func (h *Hub) Sites(now time.Time, staleFactor int) []SiteSummary {
 			}
 		}
 		s.WorstColor = s.WorstLevel.Color()
-		for _, sn := range h.bySite[site.ID] {
+		for _, sn := range v.bySite[site.ID] {
 			s.Sensors++
 			switch {
 			case len(open[site.ID][sn.ID]) > 0:
@@ -294,12 +295,13 @@ type SetpointView struct {
 // SiteSensors lists a site's sensors with their latest readings and open
 // alerts; ok is false for an unknown site.
 func (h *Hub) SiteSensors(site string, now time.Time, staleFactor int) ([]SensorView, bool) {
-	if _, ok := h.reg.Site(site); !ok {
+	v := h.registry()
+	if _, ok := v.reg.Site(site); !ok {
 		return nil, false
 	}
 	open := h.openBySite()[site]
 	out := []SensorView{}
-	for _, sn := range h.bySite[site] {
+	for _, sn := range v.bySite[site] {
 		out = append(out, h.sensorView(sn, now, staleFactor, open[sn.ID]))
 	}
 	return out, true

@@ -87,7 +87,7 @@ type seriesAnswer struct {
 
 func (s *server) sensorSeries(w http.ResponseWriter, r *http.Request) {
 	site, sensor := r.PathValue("site"), r.PathValue("sensor")
-	sn, ok := s.hub.reg.Lookup(site, sensor)
+	sn, ok := s.hub.registry().reg.Lookup(site, sensor)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such sensor: "+site+"/"+sensor)
 		return
@@ -158,7 +158,7 @@ type sensorEvents struct {
 
 func (s *server) sensorEvents(w http.ResponseWriter, r *http.Request) {
 	site, sensor := r.PathValue("site"), r.PathValue("sensor")
-	if _, ok := s.hub.reg.Lookup(site, sensor); !ok {
+	if _, ok := s.hub.registry().reg.Lookup(site, sensor); !ok {
 		writeError(w, http.StatusNotFound, "no such sensor: "+site+"/"+sensor)
 		return
 	}

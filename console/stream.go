@@ -44,7 +44,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	site := r.URL.Query().Get("site")
 	if site != "" {
-		if _, ok := s.hub.reg.Site(site); !ok {
+		if _, ok := s.hub.registry().reg.Site(site); !ok {
 			writeError(w, http.StatusNotFound, "no such site: "+site)
 			return
 		}

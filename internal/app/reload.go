@@ -183,7 +183,7 @@ func (s *Service) Reload(ctx context.Context, by, remote string) (ReloadResult, 
 	s.log.Info("rules reloaded", "sensors", res.Sensors, "kept", res.Kept, "reset", res.Reset, "gone", res.Gone,
 		"closed", res.Closed, "new_sensors", len(res.NewSensors))
 	if len(res.NewSensors) > 0 {
-		s.log.Info("sensors added: stored and evaluated now; the console's site overview lists them after a restart", "sensors", res.NewSensors)
+		s.log.Info("sensors added: stored, evaluated and shown from now on", "sensors", res.NewSensors)
 	}
 	return res, nil
 }
@@ -213,6 +213,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	// Ingest validates against the new registry from its next message,
 	// so added sensors are stored and evaluated at once.
 	s.Pipeline.Collector.SetRegistry(reg)
+	s.Console.SetRegistry(reg)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil

@@ -261,6 +261,9 @@ func TestReloadAPI(t *testing.T) {
 	if _, ok := svc.Pipeline.Collector.Registry().Lookup("hz-01", "GT-102"); !ok {
 		t.Fatal("ingest does not know the sensor the reload added")
 	}
+	if views, ok := svc.Console.SiteSensors("hz-01", stateT0, 3); !ok || len(views) != 2 {
+		t.Fatalf("console lists %d sensors of hz-01 after the reload, want 2", len(views))
+	}
 }
 
 // TestServiceCrashBetweenSaves: the periodic save at minute 7 of a for:
