@@ -138,6 +138,12 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 			if err != nil {
 				return nil, fmt.Errorf("alerting: outbox of %s: %w", w.n.Name(), err)
 			}
+			if len(entries) > 0 {
+				// Room for all of them and a full queue of new events: the
+				// drop-oldest rule is for a live flood, and applying it to
+				// what a restart found waiting would lose those unsent.
+				w.q = newQueue(len(entries) + opts.QueueSize)
+			}
 			for _, e := range entries {
 				d.push(w, item{ev: e.ev, seq: e.seq, key: e.key})
 			}

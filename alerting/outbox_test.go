@@ -217,3 +217,41 @@ func BenchmarkOutboxEmit(b *testing.B) {
 		})
 	}
 }
+
+// A restart that finds more waiting than a queue holds sends them all:
+// the drop-oldest rule is for live floods, not for what is already owed.
+func TestOutboxBacklogLargerThanQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := &recorder{name: "pager", gate: make(chan struct{})}
+	d, _ := NewDispatcher([]Notifier{stuck}, DispatcherOptions{Store: st, QueueSize: 8})
+	wait := run(t, d)
+	for i := range 5 {
+		d.Emit(idEvent(i))
+	}
+	_ = closeWithin(t, d, 100*time.Millisecond)
+	wait()
+	st.Close()
+
+	st, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := &recorder{name: "pager"}
+	d, err = NewDispatcher([]Notifier{rec}, DispatcherOptions{Store: st, QueueSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait = run(t, d)
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if got, want := rec.got(), []string{"a0", "a1", "a2", "a3", "a4"}; !slices.Equal(got, want) {
+		t.Fatalf("after the restart delivered %v, want %v", got, want)
+	}
+}
