@@ -164,9 +164,17 @@ func (l *Lifecycle) Restore() (int, error) {
 	return n, nil
 }
 
-// Emit records ev and passes it on.
+// Emit records ev and passes it on, unless the alert's history already
+// holds that very change.
 func (l *Lifecycle) Emit(ev Event) {
 	l.mu.Lock()
+	if r, ok := l.open[ev.AlertID]; ok && slices.ContainsFunc(r.Events, func(e Event) bool { return sameChange(&e, &ev) }) {
+		// A change already recorded, seen again: a reading redelivered
+		// or replayed after a restart. Passing it on would count a second
+		// alarm and journal it twice; the outbox would refuse to page it.
+		l.mu.Unlock()
+		return
+	}
 	snap, closed := l.applyLocked(ev)
 	l.mu.Unlock()
 	l.persist(snap, closed)

@@ -126,3 +126,25 @@ func TestLifecycleRemind(t *testing.T) {
 		}
 	}
 }
+
+// A change the alert's history already holds is not passed on a second
+// time; another change of the same alert is.
+func TestLifecycleDropsRepeatedChange(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	var passed []EventType
+	l := NewLifecycle(SinkFunc(func(e Event) { passed = append(passed, e.Type) }), LifecycleOptions{Now: func() time.Time { return t0 }})
+	fired := Event{AlertID: "a", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0}
+	l.Emit(fired)
+	again := fired
+	again.Message = "redelivered"
+	l.Emit(again)
+	esc := fired
+	esc.Type, esc.Level, esc.PrevLevel, esc.At = EventEscalated, sensors.LevelRed, sensors.LevelOrange, t0.Add(time.Second)
+	l.Emit(esc)
+	if len(passed) != 2 || passed[0] != EventFired || passed[1] != EventEscalated {
+		t.Fatalf("passed %v, want fired then escalated once each", passed)
+	}
+	if r, _ := l.Get("a"); len(r.Events) != 2 {
+		t.Fatalf("history holds %d events, want 2", len(r.Events))
+	}
+}
