@@ -156,12 +156,25 @@ func (l *loader) ident(line int, what, id string) {
 		l.addf(line, "missing %s", what)
 		return
 	}
+	if !ValidID(id) {
+		l.addf(line, "bad %s %q: use letters, digits, '-', '_' and '.'", what, id)
+	}
+}
+
+// ValidID reports whether id is a usable site, gateway or sensor id: a
+// non-empty run of letters, digits, '-', '_' and '.'. Rule files check
+// their ids with it too, so an id the registry takes is never refused
+// there.
+func ValidID(id string) bool {
+	if id == "" {
+		return false
+	}
 	for _, r := range id {
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' && r != '.' {
-			l.addf(line, "bad %s %q: use letters, digits, '-', '_' and '.'", what, id)
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // text checks free text. Names and locations are shown one a line on

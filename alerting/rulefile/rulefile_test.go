@@ -449,3 +449,37 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestUnicodeIDs: a site or sensor id the registry accepts, such as one
+// in Chinese characters, can be named in a rule file.
+func TestUnicodeIDs(t *testing.T) {
+	reg, err := sensors.LoadYAML(sensors.DefaultCatalog(), "fleet.yaml", strings.NewReader(`
+sites:
+  - id: 杭州-01
+    name: Hangzhou 01
+    sector: coal
+    sensors:
+      - id: 甲烷-1
+        kind: ch4
+        unit: '%CH4'
+        gateway: gw1
+        location: Face
+`))
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	opts := applied(t, reg, `
+sites:
+  杭州-01:
+    sensors:
+      甲烷-1: {for: 7s}
+`, alerting.Options{})
+	if opts.Threshold == nil {
+		t.Fatal("no per-sensor timing")
+	}
+	var got alerting.ThresholdTiming
+	opts.Threshold(lookup(t, reg, "杭州-01", "甲烷-1"), &got)
+	if got.For != 7*time.Second {
+		t.Errorf("for %v, want 7s", got.For)
+	}
+}

@@ -179,8 +179,8 @@ func (l *loader) direction(n *yaml.Node, what string) (sensors.Direction, bool) 
 	return d, true
 }
 
-// ident checks a site, sensor, group or rule id the way the registry
-// does: letters, digits, '-', '_' and '.'.
+// ident checks a site, sensor, group or rule id with the registry's own
+// check, so any id the registry accepts can be named here.
 func (l *loader) ident(n *yaml.Node, what string) (string, bool) {
 	s, ok := l.scalar(n, what)
 	if !ok {
@@ -190,11 +190,9 @@ func (l *loader) ident(n *yaml.Node, what string) (string, bool) {
 		l.addf(n.Line, "%s is empty", what)
 		return "", false
 	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			l.addf(n.Line, "bad %s %q: use letters, digits, '-', '_' and '.'", what, s)
-			return "", false
-		}
+	if !sensors.ValidID(s) {
+		l.addf(n.Line, "bad %s %q: use letters, digits, '-', '_' and '.'", what, s)
+		return "", false
 	}
 	return s, true
 }
