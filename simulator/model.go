@@ -64,8 +64,24 @@ func (w Walk) on() bool    { return w.Sigma > 0 && w.Tau > 0 && w.Step > 0 }
 
 // Validate checks the model's parameters.
 func (m Model) Validate() error {
+	// A NaN or infinity in any part turns every reading into NaN.
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"typical", m.Typical},
+		{"noise", m.Noise},
+		{"diurnal amplitude", m.Diurnal.Amplitude},
+		{"drift rate_per_hour", m.Drift.RatePerHour},
+		{"drift span", m.Drift.Span},
+		{"walk sigma", m.Walk.Sigma},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%s %g must be a finite number", f.name, f.v)
+		}
+	}
 	switch {
-	case m.Noise < 0 || math.IsNaN(m.Noise):
+	case m.Noise < 0:
 		return fmt.Errorf("noise %g must not be negative", m.Noise)
 	case m.Decimals < 0 || m.Decimals > 9:
 		return fmt.Errorf("decimals %d must be 0..9", m.Decimals)

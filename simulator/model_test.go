@@ -231,6 +231,16 @@ func TestModelValidate(t *testing.T) {
 		{Drift: Drift{RatePerHour: -1, Span: 1}},
 		{Walk: Walk{Sigma: 1}},
 		{Walk: Walk{Sigma: 1, Tau: time.Minute, Step: time.Hour}},
+		{Noise: math.Inf(1)},
+		{Noise: math.NaN()},
+		{Typical: math.Inf(-1), HasTypical: true},
+		{Diurnal: Diurnal{Amplitude: math.NaN()}},
+		{Diurnal: Diurnal{Amplitude: math.Inf(-1)}},
+		{Drift: Drift{RatePerHour: math.Inf(1), Span: 1}},
+		{Drift: Drift{RatePerHour: 1, Span: math.Inf(1)}},
+		{Drift: Drift{RatePerHour: math.NaN(), Span: 1}},
+		{Walk: Walk{Sigma: math.Inf(1), Tau: time.Hour, Step: time.Minute}},
+		{Walk: Walk{Sigma: math.NaN(), Tau: time.Hour, Step: time.Minute}},
 	}
 	for _, m := range bad {
 		if err := m.Validate(); err == nil {
