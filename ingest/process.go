@@ -367,10 +367,12 @@ type clockState struct {
 	since  time.Time     // receive time the present steady offset was first seen
 	base   time.Duration // that offset
 	raised bool          // GatewayClockSkew was reported and not yet cleared
+	told   time.Time     // when it was last reported
 }
 
 // clockSkewHold is how long a gateway's offset must stay beyond the
-// tolerance, and steady, before its clock is reported as skewed.
+// tolerance, and steady, before its clock is reported as skewed, and how
+// often it is reported again while it stays so.
 const clockSkewHold = 2 * time.Minute
 
 // checkClock reports a gateway whose clock is set wrong: its live readings
@@ -408,8 +410,11 @@ func (p *Processor) checkClock(site, gateway string, cs clockSample, now time.Ti
 		st.since, st.base = now, cs.offset
 		return
 	}
-	if !st.raised && now.Sub(st.since) >= clockSkewHold {
-		st.raised = true
+	// Reported again every clockSkewHold while it lasts: the alert is kept
+	// open by these reports and expires without them, so one raised
+	// before a restart (or before this state was dropped) still ends.
+	if (!st.raised && now.Sub(st.since) >= clockSkewHold) || (st.raised && now.Sub(st.told) >= clockSkewHold) {
+		st.raised, st.told = true, now
 		p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewayClockSkew, Skew: cs.offset, Source: "clock", At: now})
 	}
 }

@@ -208,6 +208,7 @@ func TestClockSkew(t *testing.T) {
 	}{
 		{"within tolerance", steady(20*time.Second, 0, 5*time.Minute), nil},
 		{"behind by 5 min, steady", steady(-5*time.Minute, 0, 3*time.Minute), []GatewayEventKind{GatewayClockSkew}},
+		{"behind for five minutes: reported again every two", steady(-5*time.Minute, 0, 5*time.Minute), []GatewayEventKind{GatewayClockSkew, GatewayClockSkew}},
 		{"ahead by 90 s, not yet two minutes", steady(90*time.Second, 0, 110*time.Second), nil},
 		{"skewed, then set right", append(steady(-5*time.Minute, 0, 3*time.Minute), steady(0, 190*time.Second, 4*time.Minute)...),
 			[]GatewayEventKind{GatewayClockSkew, GatewayClockOK}},

@@ -197,7 +197,6 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
-	stateOptions(cfg, &opts)
 	opts.Inhibit = s.inhibitStale
 	rs, err := s.Engine.Reload(reg, opts)
 	if err != nil {

@@ -189,10 +189,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
-	// A gateway known to be offline is one gateway_offline alert, not
-	// a sensor_stale per sensor behind it.
-	opts.Inhibit = func(site, gw string) bool { return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) }
-	stateOptions(cfg, &opts)
+	opts.Inhibit = s.inhibitStale
 	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
 	if err != nil {
 		return nil, err
@@ -281,6 +278,10 @@ const historySize = 10_000
 
 // dataLossHold is how long a data-loss alert stays open after the last gap.
 const dataLossHold = 10 * time.Minute
+
+// clockSkewHold is how long a clock-skew alert stays open without a new
+// report from ingest (which repeats one every two minutes).
+const clockSkewHold = 10 * time.Minute
 
 func (s *Service) notifiers() ([]alerting.Notifier, error) {
 	n := s.cfg.Alerting.Notify
@@ -538,7 +539,8 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go s.watch(watchCtx, time.Second)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.watch(watchCtx, time.Second) }()
 	// Windows without restored state are filled from InfluxDB before
 	// the first live reading.
 	_ = s.warmUp(ctx) // it logs what it did
@@ -547,8 +549,12 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer close(saveDone); s.saveStateEvery(saveCtx, snapshotEvery) }()
 
 	err := s.Pipeline.Run(ctx)
-	// Ingest has stopped: the last snapshot holds every reading
-	// evaluated, and no periodic save can overtake it.
+	// Ingest has stopped, and so do the timed alert changes (stale
+	// sensors, expiries, reminders): the last snapshot holds every
+	// change, nothing is emitted to a closed dispatcher or store, and no
+	// periodic save can overtake it.
+	stopWatch()
+	<-watchDone
 	stopSave()
 	<-saveDone
 	if serr := s.saveState(true); serr != nil {
@@ -575,7 +581,6 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("journal close", "err", jerr)
 		}
 	}
-	stopWatch()
 	if serr := s.Store.Close(); serr != nil {
 		s.log.Error("alert store close", "err", serr)
 	}
@@ -648,10 +653,6 @@ func (s *Service) StorageBacklogFiring() bool {
 	return s.Conditions.IsOpen(alerting.RuleStorageBacklog, systemSite, "spool")
 }
 
-// watch keeps the time-driven condition alerts: a level-1 "storage
-// backlog" while the spool is at its cap (intake is then held back, so
-// live evaluation stalls once the broker's in-flight window is used up),
-// the expiry of data-loss alerts, and silent sensors (sensor_stale).
 // tickAlerts drives the time-based parts of the alert path: shelves that
 // expire, flapping alerts that have stayed clear, reminders of
 // unacknowledged level-1/2 alerts, and, hourly, forgetting old keys of
@@ -676,6 +677,10 @@ func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
 	}
 }
 
+// watch keeps the time-driven condition alerts: a level-1 "storage
+// backlog" while the spool is at its cap (intake is then held back, so
+// live evaluation stalls once the broker's in-flight window is used up),
+// the expiry of data-loss alerts, and silent sensors (sensor_stale).
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -693,6 +698,10 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
 			}
 			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
+			// Ingest reports a skewed clock every two minutes while it lasts;
+			// without reports (the gateway went quiet, or the report was lost
+			// in a restart) the alert ends.
+			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
 			s.Engine.Tick(now)
 			s.tickAlerts(now)
 		}
