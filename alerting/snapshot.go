@@ -65,18 +65,21 @@ type SubjectSnapshot struct {
 type RuleSnapshot struct {
 	ID          string
 	Fingerprint uint64
-	Level       sensors.Level
-	Next        sensors.Level
-	Clearing    bool
-	ClearTo     sensors.Level
-	Since       int64
-	NextSince   int64
-	ClearSince  int64
-	Mark        int64
-	Value       float64
-	Ref         float64
-	Count       uint32
-	Hist        [4]uint32
+	// LevelsFingerprint is a threshold rule's fingerprint without its
+	// timing; zero for other rules.
+	LevelsFingerprint uint64
+	Level             sensors.Level
+	Next              sensors.Level
+	Clearing          bool
+	ClearTo           sensors.Level
+	Since             int64
+	NextSince         int64
+	ClearSince        int64
+	Mark              int64
+	Value             float64
+	Ref               float64
+	Count             uint32
+	Hist              [4]uint32
 }
 
 // ExposureSnapshot is a toxic gas sensor's dose rings.
@@ -207,7 +210,7 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 		if st.level == sensors.LevelNone && st.next == sensors.LevelNone && !st.clearing && st.hist == [4]uint32{} {
 			continue
 		}
-		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Next: st.next,
+		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, LevelsFingerprint: rs.rule.levelsFP, Level: st.level, Next: st.next,
 			Clearing: st.clearing, ClearTo: st.clearTo, Since: st.since, NextSince: st.nextSince, ClearSince: st.clearSince,
 			Value: st.value, Hist: st.hist})
 	}
@@ -429,6 +432,16 @@ func (s *subject) restoreRule(rs RuleSnapshot) bool {
 			return true
 		}
 	}
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.rule.id == rs.ID && rs.LevelsFingerprint != 0 && r.rule.levelsFP == rs.LevelsFingerprint {
+			// Same setpoints, other timing: the alert stands at its level
+			// under the same id; what was timed (a pending level, an
+			// off-delay running, the M-of-N history) starts again.
+			r.st = thresholdState{level: rs.Level, since: rs.Since, value: rs.Value}
+			return true
+		}
+	}
 	for i := range s.early {
 		r := &s.early[i]
 		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
@@ -578,7 +591,7 @@ func (in *interner) thresholdRule(r *ThresholdRule) *ThresholdRule {
 	if c, ok := in.threshold[def]; ok {
 		return c
 	}
-	r.fp = hashDefinition(def)
+	r.fp, r.levelsFP = hashDefinition(def), hashDefinition(r.levelsDefinition())
 	in.threshold[def] = r
 	return r
 }

@@ -249,6 +249,26 @@ func TestReload(t *testing.T) {
 			t.Fatalf("events %+v, want fired at 10m starting at 0", evs)
 		}
 	})
+	t.Run("timing-only change keeps a firing alert", func(t *testing.T) {
+		var sink collect
+		e, _ := NewEngine(testRegistry(t), &sink, tenMinutes)
+		feed(e, 0, 11*time.Minute, 27)
+		before := e.Active()
+		if len(before) != 1 || before[0].State != StateFiring {
+			t.Fatalf("before the reload: %+v, want one firing alert", before)
+		}
+		st, err := e.Reload(testRegistry(t), Options{For: time.Minute, OffDelay: 30 * time.Second})
+		if err != nil || st.Kept == 0 || st.Closed != 0 {
+			t.Fatalf("reload: %+v, %v", st, err)
+		}
+		feed(e, 11*time.Minute, 15*time.Minute, 27)
+		if evs := sink.all(); len(evs) != 1 || evs[0].Type != EventFired {
+			t.Fatalf("events %+v, want only the fired before the reload: no resolve, no second alert", evs)
+		}
+		if after := e.Active(); len(after) != 1 || after[0].ID != before[0].ID || after[0].State != StateFiring {
+			t.Fatalf("after the reload: %+v, want %s still firing", after, before[0].ID)
+		}
+	})
 	t.Run("changed setpoint resets", func(t *testing.T) {
 		var sink collect
 		e, _ := NewEngine(testRegistry(t), &sink, tenMinutes)

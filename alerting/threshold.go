@@ -31,18 +31,30 @@ type ThresholdRule struct {
 	// means every reading decides alone.
 	m, n int
 	// fp is the fingerprint of all of the above, set when the engine
-	// compiles the rule; see Snapshot.
-	fp uint64
+	// compiles the rule; see Snapshot. levelsFP covers only what decides
+	// the levels (id, direction, setpoints): when just the timing changed,
+	// an open alert is kept rather than closed and raised again.
+	fp, levelsFP uint64
 }
 
 // definition writes out what the rule's state depends on: equal
 // definitions are the same rule.
 func (r *ThresholdRule) definition() string {
+	return definition(append([]any{"threshold", r.id, r.dir, r.forDur, r.offDur, r.m, r.n}, r.setpointParts()...)...)
+}
+
+// levelsDefinition is definition without the timing (on-delay,
+// off-delay, M-of-N).
+func (r *ThresholdRule) levelsDefinition() string {
+	return definition(append([]any{"threshold-levels", r.id, r.dir}, r.setpointParts()...)...)
+}
+
+func (r *ThresholdRule) setpointParts() []any {
 	sps := make([]any, 0, 4*len(r.sps))
 	for _, sp := range r.sps {
 		sps = append(sps, sp.Level, sp.Direction, sp.Value, sp.Clear)
 	}
-	return definition(append([]any{"threshold", r.id, r.dir, r.forDur, r.offDur, r.m, r.n}, sps...)...)
+	return sps
 }
 
 // MOfN is an "M of the last N readings" confirmation, e.g. 3 of 5.
