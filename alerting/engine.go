@@ -231,7 +231,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
 			continue
 		}
-		early, err := compilePack(s, packFor(s, opts))
+		early, err := compilePack(s, PackFor(s, opts))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
 			continue
@@ -333,27 +333,32 @@ type ThresholdTiming struct {
 	MOfN     MOfN
 }
 
+// TimingFor is the timing opts give sensor s's threshold rules: the
+// defaults, then its kind's, then what opts.Threshold sets for its site
+// kind or for the sensor itself.
+func TimingFor(s *sensors.Sensor, opts Options) ThresholdTiming {
+	t := ThresholdTiming{For: opts.For, OffDelay: opts.OffDelay, MOfN: opts.MOfN}
+	if d, ok := opts.KindFor[s.Kind]; ok {
+		t.For = d
+	}
+	if d, ok := opts.KindOffDelay[s.Kind]; ok {
+		t.OffDelay = d
+	}
+	if m, ok := opts.KindMOfN[s.Kind]; ok {
+		t.MOfN = m
+	}
+	if opts.Threshold != nil {
+		opts.Threshold(s, &t)
+	}
+	return t
+}
+
 // defaultRules groups a sensor's effective setpoints by direction into one
 // rule per direction, so a band such as oxygen 19.5-23.5 %VOL is two rules
 // with independent alerts.
 func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
-	forDur := opts.For
-	if d, ok := opts.KindFor[s.Kind]; ok {
-		forDur = d
-	}
-	offDur := opts.OffDelay
-	if d, ok := opts.KindOffDelay[s.Kind]; ok {
-		offDur = d
-	}
-	mofn := opts.MOfN
-	if m, ok := opts.KindMOfN[s.Kind]; ok {
-		mofn = m
-	}
-	if opts.Threshold != nil {
-		t := ThresholdTiming{For: forDur, OffDelay: offDur, MOfN: mofn}
-		opts.Threshold(s, &t)
-		forDur, offDur, mofn = t.For, t.OffDelay, t.MOfN
-	}
+	t := TimingFor(s, opts)
+	forDur, offDur, mofn := t.For, t.OffDelay, t.MOfN
 	sps := s.EffectiveSetpoints()
 	var rules []*ThresholdRule
 	var errs []error
@@ -387,8 +392,9 @@ func defaultRules(s *sensors.Sensor, opts Options) ([]*ThresholdRule, error) {
 	return rules, errors.Join(errs...)
 }
 
-// packFor picks a sensor's rule pack from the options.
-func packFor(s *sensors.Sensor, opts Options) RulePack {
+// PackFor picks a sensor's rule pack from the options: its kind's pack
+// if set, else opts.Pack, else SensorPack.
+func PackFor(s *sensors.Sensor, opts Options) RulePack {
 	if p, ok := opts.KindPack[s.Kind]; ok {
 		return p
 	}

@@ -89,16 +89,8 @@ and composite rules that read it.`,
 // writeRules prints what opts give sensor s, the way the engine reads
 // them.
 func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
-	forDur, off, mofn := opts.For, opts.OffDelay, opts.MOfN
-	if d, ok := opts.KindFor[s.Kind]; ok {
-		forDur = d
-	}
-	if d, ok := opts.KindOffDelay[s.Kind]; ok {
-		off = d
-	}
-	if m, ok := opts.KindMOfN[s.Kind]; ok {
-		mofn = m
-	}
+	t := alerting.TimingFor(s, opts)
+	forDur, off, mofn := t.For, t.OffDelay, t.MOfN
 	fmt.Fprintf(w, "sensor %s/%s, kind %s (%s)\n", s.Site, s.ID, s.Kind, s.KindInfo().Unit)
 	fmt.Fprintf(w, "threshold: for %s, off_delay %s", forDur, off)
 	if mofn.M > 0 {
@@ -108,14 +100,7 @@ func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
 	for _, sp := range s.EffectiveSetpoints() {
 		fmt.Fprintf(w, "  level %s %s %g (restore %g)\n", sp.Level, sp.Direction, sp.Value, sp.Clear)
 	}
-	pack := alerting.SensorPack
-	if opts.Pack != nil {
-		pack = opts.Pack
-	}
-	if p, ok := opts.KindPack[s.Kind]; ok {
-		pack = func(*sensors.Sensor) alerting.RulePack { return p }
-	}
-	p := pack(s)
+	p := alerting.PackFor(s, opts)
 	for _, r := range []struct {
 		name string
 		cfg  any

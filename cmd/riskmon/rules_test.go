@@ -3,6 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // TestRulesShow prints a sensor's rules after the rule file layers: the
@@ -32,5 +36,34 @@ func TestRulesShow(t *testing.T) {
 	}
 	if _, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", "CH4-999"); err == nil {
 		t.Error("an unknown sensor was shown")
+	}
+}
+
+// TestWriteRulesSiteAndSensorTiming: the timing shown is the one the
+// engine uses, with what a rule file sets for a site kind or a sensor
+// over the kind's.
+func TestWriteRulesSiteAndSensorTiming(t *testing.T) {
+	reg, err := sensors.LoadFile(sensors.DefaultCatalog(), "../../deploy/examples/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, ok := reg.Lookup("coal-01", "CH4-102")
+	if !ok {
+		t.Fatal("no coal-01/CH4-102 in the example fleet")
+	}
+	opts := alerting.Options{
+		KindFor:      map[sensors.KindID]time.Duration{"ch4": 10 * time.Second},
+		KindOffDelay: map[sensors.KindID]time.Duration{"ch4": time.Minute},
+		KindMOfN:     map[sensors.KindID]alerting.MOfN{"ch4": {M: 2, N: 3}},
+		Threshold: func(s *sensors.Sensor, t *alerting.ThresholdTiming) {
+			if s.Site == "coal-01" && s.ID == "CH4-102" {
+				t.For, t.OffDelay, t.MOfN = 20*time.Second, 5*time.Second, alerting.MOfN{}
+			}
+		},
+	}
+	var b strings.Builder
+	writeRules(&b, sn, opts)
+	if !strings.Contains(b.String(), "threshold: for 20s, off_delay 5s\n") {
+		t.Errorf("timing not the sensor's own:\n%s", b.String())
 	}
 }

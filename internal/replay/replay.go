@@ -100,12 +100,9 @@ const (
 // sensor_stale raised before a sensor's first reading is dropped: both
 // only say that the range starts before the sensor's data does.
 func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src Source, f Filter) (*Result, error) {
-	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, pack: opts.Pack}
-	if c.pack == nil {
-		c.pack = alerting.SensorPack
-	}
-	c.reg = reg
 	opts.Registerer = nil
+	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, opts: opts}
+	c.reg = reg
 	eng, err := alerting.NewEngine(reg, alerting.SinkFunc(c.emit), opts)
 	if err != nil {
 		return nil, err
@@ -178,7 +175,7 @@ type subject struct{ site, sensor string }
 // collector turns the engine's events into alerts.
 type collector struct {
 	reg       *sensors.Registry
-	pack      func(*sensors.Sensor) alerting.RulePack
+	opts      alerting.Options // to look up a sensor's rule pack
 	alerts    []*Alert
 	open      map[string]*Alert // by alert id
 	bySubject map[subject][]*Alert
@@ -259,7 +256,7 @@ func (c *collector) below(ev alerting.Event) bool {
 		if !ok {
 			return false
 		}
-		p := c.pack(sn)
+		p := alerting.PackFor(sn, c.opts)
 		if suffix == "_rate" && p.Rate != nil {
 			return p.Rate.Direction == sensors.Below
 		}

@@ -236,3 +236,27 @@ func TestReplayLongGap(t *testing.T) {
 		t.Errorf("stale resolved at %s, want %s", a.ResolvedAt, want)
 	}
 }
+
+// TestReplayKindPackDirection: a falling-rate rule a kind's pack sets
+// (a rule file's kinds section) is a low alarm, so its peak is the
+// lowest value, as the engine that raised it reads the pack.
+func TestReplayKindPackDirection(t *testing.T) {
+	reg := exampleRegistry(t)
+	// Steady, then falling 0.1 every 10 s to its lowest, then steady.
+	ch4 := []float64{0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1}
+	for range 16 {
+		ch4 = append(ch4, 0.1)
+	}
+	opts := alerting.Options{KindPack: map[sensors.KindID]alerting.RulePack{
+		"ch4": {Rate: &alerting.RateConfig{Direction: sensors.Below, Limit: 0.3, Per: time.Minute, Window: 30 * time.Second}},
+	}}
+	src := CSV{Name: "history.csv", R: strings.NewReader(csvOf([]series{{"coal-01", "CH4-101", ch4}}))}
+	res, err := Run(context.Background(), reg, opts, src, Filter{Site: "coal-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := find(t, res, "ch4_rate", "CH4-101")
+	if a.Peak != 0.1 {
+		t.Errorf("ch4_rate peak %g, want the lowest value read while it was open", a.Peak)
+	}
+}
