@@ -361,7 +361,9 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 	}
 	if n.Routing != nil {
 		sector := func(site string) string {
-			if st, ok := s.reg.Site(site); ok {
+			// The registry ingest validates against now, so a site a
+			// reload added or moved is routed by its sector at once.
+			if st, ok := s.Pipeline.Collector.Registry().Site(site); ok {
 				return string(st.Sector)
 			}
 			return ""
