@@ -212,38 +212,70 @@ func slopeBudget(k *sensors.Kind) float64 {
 	return k.Deadband / 2 / win.Hours()
 }
 
+// walkWindow is how many knots a walk keeps: readings are asked for in
+// increasing time, so only the recent knots are needed and a run without
+// an end holds a bounded amount (at a 5-minute step, three and a half
+// days). A time before the window is answered by drawing the knots again
+// from the start of the stream.
+const walkWindow = 1024
+
 // walk is the random-walk part of one signal: knots every step, drawn in
 // order from the signal's own stream, so the value at any time is a pure
 // function of the seed whatever the order of the questions.
 type walk struct {
-	w        Walk
-	a, sd    float64 // AR(1) coefficient and innovation deviation per step
-	bound    float64 // |x| never exceeds it
-	maxStep  float64 // |x[k+1] − x[k]| never exceeds it
+	w       Walk
+	a, sd   float64 // AR(1) coefficient and innovation deviation per step
+	bound   float64 // |x| never exceeds it
+	maxStep float64 // |x[k+1] − x[k]| never exceeds it
+	// knots holds knot first onwards, at most 2·window of them.
+	window   int
 	knots    []float64
+	first    int
+	start    float64 // knot 0
+	stream   func() func() float64
 	nextNorm func() float64
 }
 
-func newWalk(w Walk, maxStep float64, norm func() float64) *walk {
+// newWalk builds a walk whose knots are drawn from stream(), which must
+// return a fresh stream in the same state each time it is called.
+func newWalk(w Walk, maxStep float64, stream func() func() float64) *walk {
 	a := math.Exp(-w.Step.Seconds() / w.Tau.Seconds())
-	wk := &walk{w: w, a: a, sd: w.Sigma * math.Sqrt(1-a*a), bound: truncZ * w.Sigma, maxStep: maxStep, nextNorm: norm}
+	wk := &walk{w: w, a: a, sd: w.Sigma * math.Sqrt(1-a*a), bound: truncZ * w.Sigma, maxStep: maxStep, window: walkWindow, stream: stream}
+	wk.rewind()
+	wk.start = wk.knots[0]
+	return wk
+}
+
+// rewind starts the knots again from the beginning of the stream.
+func (wk *walk) rewind() {
+	wk.nextNorm = wk.stream()
+	wk.first = 0
 	// Start from the walk's stationary spread, so a run starts anywhere
 	// a long-running process could be.
-	wk.knots = append(wk.knots, w.Sigma*norm())
-	return wk
+	wk.knots = append(wk.knots[:0], wk.w.Sigma*wk.nextNorm())
 }
 
 func (wk *walk) at(elapsed time.Duration) float64 {
 	if elapsed < 0 {
-		return wk.knots[0]
+		return wk.start
 	}
 	k := int(elapsed / wk.w.Step)
-	for len(wk.knots) <= k+1 {
+	if k < wk.first {
+		wk.rewind()
+	}
+	for wk.first+len(wk.knots) <= k+1 {
 		x := wk.knots[len(wk.knots)-1]
 		next := wk.a*x + wk.sd*wk.nextNorm()
 		next = x + math.Max(-wk.maxStep, math.Min(wk.maxStep, next-x))
+		if len(wk.knots) >= 2*wk.window {
+			// Keep the newest window knots in the same array.
+			n := copy(wk.knots, wk.knots[len(wk.knots)-wk.window:])
+			wk.first += len(wk.knots) - n
+			wk.knots = wk.knots[:n]
+		}
 		wk.knots = append(wk.knots, math.Max(-wk.bound, math.Min(wk.bound, next)))
 	}
+	i := k - wk.first
 	f := float64(elapsed-time.Duration(k)*wk.w.Step) / float64(wk.w.Step)
-	return wk.knots[k] + (wk.knots[k+1]-wk.knots[k])*f
+	return wk.knots[i] + (wk.knots[i+1]-wk.knots[i])*f
 }

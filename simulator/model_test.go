@@ -195,6 +195,48 @@ func TestLevelIsPure(t *testing.T) {
 	}
 }
 
+// TestWalkWindow: a walk keeps a bounded number of knots however long it
+// runs, and gives the same level as one that keeps them all, asked in
+// increasing time or, after the window has moved on, for earlier times.
+func TestWalkWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    Model
+	}{
+		{"walk", Model{Walk: Walk{Sigma: 5, Tau: time.Hour, Step: time.Minute}}},
+		{"walk and drift", Model{Walk: Walk{Sigma: 5, Tau: time.Hour, Step: time.Minute}, Drift: Drift{RatePerHour: 1, Span: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, all := wideSignal(t, tc.m, 8, "w/k"), wideSignal(t, tc.m, 8, "w/k")
+			all.walk.window = math.MaxInt / 2
+			steps := 10 * walkWindow
+			want := make([]float64, steps)
+			for i := range want {
+				want[i] = all.Level(time.Duration(i) * 30 * time.Second)
+			}
+			for i := range want {
+				if got := sig.Level(time.Duration(i) * 30 * time.Second); got != want[i] {
+					t.Fatalf("step %d: level %g, want %g", i, got, want[i])
+				}
+				if n := len(sig.walk.knots); n > 2*walkWindow {
+					t.Fatalf("step %d: %d knots held, want at most %d", i, n, 2*walkWindow)
+				}
+			}
+			if got, w := cap(sig.walk.knots), 3*walkWindow; got > w {
+				t.Errorf("knots array grew to %d, want at most %d", got, w)
+			}
+			for i := len(want) - 1; i >= 0; i -= 997 {
+				if got := sig.Level(time.Duration(i) * 30 * time.Second); got != want[i] {
+					t.Fatalf("step %d asked again: level %g, want %g", i, got, want[i])
+				}
+			}
+			if got := sig.Level(-time.Minute); got != all.Level(-time.Minute) {
+				t.Errorf("level before the start %g, want %g", got, all.Level(-time.Minute))
+			}
+		})
+	}
+}
+
 // TestSlowPartsRespectBudget: a model too strong for a sensor's band and
 // slope budget is scaled down, not allowed to reach a setpoint or trend.
 func TestSlowPartsRespectBudget(t *testing.T) {

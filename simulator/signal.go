@@ -102,15 +102,24 @@ func NewModelSignal(k *sensors.Kind, m Model, setpoints []sensors.Setpoint, nomi
 
 	h := fnv.New64a()
 	h.Write([]byte(key))
-	s.rng = rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+	keyHash := h.Sum64()
+	s.rng = rand.New(rand.NewPCG(uint64(seed), keyHash))
 	// The slow parts draw from a stream of their own, so the level is
-	// the same however many noise samples were taken.
-	slow := rand.New(rand.NewPCG(uint64(seed)^slowStream, h.Sum64()))
+	// the same however many noise samples were taken: the drift's phase
+	// first, then the walk's knots.
+	slow := func() *rand.Rand { return rand.New(rand.NewPCG(uint64(seed)^slowStream, keyHash)) }
 	if m.Drift.on() {
-		s.driftPhase = slow.Float64() * 4 * m.Drift.Span / m.Drift.RatePerHour
+		s.driftPhase = slow().Float64() * 4 * m.Drift.Span / m.Drift.RatePerHour
 	}
 	if m.Walk.on() {
-		s.walk = newWalk(m.Walk, walkSlope*m.Walk.Step.Hours(), func() float64 { return truncNorm(slow) })
+		drift := m.Drift.on()
+		s.walk = newWalk(m.Walk, walkSlope*m.Walk.Step.Hours(), func() func() float64 {
+			r := slow()
+			if drift {
+				r.Float64() // the drift's phase
+			}
+			return func() float64 { return truncNorm(r) }
+		})
 	}
 	return s, nil
 }
