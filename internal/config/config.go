@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,14 +226,28 @@ type Shelving struct {
 	MaxOutOfService time.Duration `yaml:"max_out_of_service"`
 }
 
-// RepeatLevels turns Repeat into levels.
+// defaultRepeat is alerting.repeat when the file gives none. A map the
+// file gives replaces it whole: merged into a default, a key such as
+// "1" or "critical" would name red a second time.
+var defaultRepeat = map[sensors.Level]time.Duration{sensors.LevelRed: 15 * time.Minute, sensors.LevelOrange: 30 * time.Minute}
+
+// RepeatLevels turns Repeat into levels; two keys naming one level are an
+// error.
 func (a Alerting) RepeatLevels() (map[sensors.Level]time.Duration, error) {
+	if a.Repeat == nil {
+		return maps.Clone(defaultRepeat), nil
+	}
 	out := map[sensors.Level]time.Duration{}
 	var errs []error
-	for name, d := range a.Repeat {
+	for _, name := range slices.Sorted(maps.Keys(a.Repeat)) {
+		d := a.Repeat[name]
 		l, err := sensors.ParseLevel(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alerting.repeat: %w", err))
+			continue
+		}
+		if _, dup := out[l]; dup {
+			errs = append(errs, fmt.Errorf("alerting.repeat: %s names level %s a second time", name, l))
 			continue
 		}
 		if d < 0 {
@@ -283,7 +299,6 @@ func Default() Config {
 		},
 		Journal: Journal{Dir: "journal", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
 		Alerting: Alerting{Store: "alerts.db", SentRetention: 48 * time.Hour,
-			Repeat:   map[string]time.Duration{"red": 15 * time.Minute, "orange": 30 * time.Minute},
 			Flapping: Flapping{Raises: 3, Window: 10 * time.Minute},
 			Shelving: Shelving{MaxShelve: 8 * time.Hour, MaxOutOfService: 7 * 24 * time.Hour}},
 		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},

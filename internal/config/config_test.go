@@ -1,11 +1,14 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/sensors"
 )
 
 func TestExampleFileIsTheDefaults(t *testing.T) {
@@ -122,5 +125,36 @@ func TestDeployConfigs(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+func TestRepeatLevels(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       map[sensors.Level]time.Duration
+		err        string
+	}{
+		{"default", "", map[sensors.Level]time.Duration{sensors.LevelRed: 15 * time.Minute, sensors.LevelOrange: 30 * time.Minute}, ""},
+		{"given map replaces the default", "alerting: {repeat: {1: 5m}}\n", map[sensors.Level]time.Duration{sensors.LevelRed: 5 * time.Minute}, ""},
+		{"one level named twice", "alerting: {repeat: {red: 5m, critical: 0s}}\n", nil, "a second time"},
+		{"unknown level", "alerting: {repeat: {purple: 5m}}\n", nil, "unknown level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Alerting.RepeatLevels()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
 	}
 }
