@@ -68,8 +68,10 @@ type composite struct {
 	clearing int64
 }
 
-// exprName is how an expression names a sensor id.
-func exprName(id string) string {
+// ExprName is how a composite expression names a sensor id: characters
+// other than ASCII letters, digits and '_' become '_', and a leading
+// digit gets a '_' before it.
+func ExprName(id string) string {
 	b := []byte(id)
 	for i, c := range b {
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
@@ -139,7 +141,7 @@ func compileComposite(reg *sensors.Registry, cfg CompositeRule) (*composite, err
 		if s.Site != cfg.Site {
 			continue
 		}
-		n := exprName(s.ID)
+		n := ExprName(s.ID)
 		if _, dup := ids[n]; dup {
 			ambiguous[n] = true
 		}

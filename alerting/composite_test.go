@@ -33,8 +33,8 @@ func compositeEngine(t testing.TB, r CompositeRule) (*Engine, *[]Event) {
 
 func TestExprName(t *testing.T) {
 	for in, want := range map[string]string{"CH4-101": "CH4_101", "ws.2/a": "ws_2_a", "101-A": "_101_A", "ok_1": "ok_1"} {
-		if got := exprName(in); got != want {
-			t.Errorf("exprName(%q) = %q, want %q", in, got, want)
+		if got := ExprName(in); got != want {
+			t.Errorf("ExprName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -66,19 +66,26 @@ func LoadYAML(cat *Catalog, name string, r io.Reader) (*Registry, error) {
 	return l.finish()
 }
 
-// yamlError turns a YAML syntax error into a problem, taking its line out
-// of the message where the parser put it there.
+// yamlError turns a YAML syntax error into a problem.
 func (l *loader) yamlError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line, msg := YAMLErrorLine(err)
+	l.addf(line, "%s", msg)
+}
+
+// YAMLErrorLine splits a YAML syntax error into its line and message,
+// taking the line out of the message where the parser put it there, so
+// the problem reads like every other one of the file. Line is 0 when the
+// error names none.
+func YAMLErrorLine(err error) (line int, msg string) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {
 			if n, err := strconv.Atoi(num); err == nil {
-				l.addf(n, "%s", text)
-				return
+				return n, text
 			}
 		}
 	}
-	l.addf(0, "%s", msg)
+	return 0, msg
 }
 
 func (l *loader) yamlFile(root *yaml.Node) {
@@ -241,7 +248,7 @@ func (m yamlMap) at(key string) int {
 // mapping.
 func (l *loader) fields(n *yaml.Node, what string, allowed ...string) (yamlMap, bool) {
 	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, "%s: want a mapping, got %s", what, describe(n))
+		l.addf(n.Line, "%s: want a mapping, got %s", what, DescribeNode(n))
 		return yamlMap{}, false
 	}
 	out := yamlMap{vals: make(map[string]*yaml.Node, len(n.Content)/2), line: n.Line}
@@ -249,7 +256,7 @@ func (l *loader) fields(n *yaml.Node, what string, allowed ...string) (yamlMap, 
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
 		case k.Kind != yaml.ScalarNode:
-			l.addf(k.Line, "%s: want a plain key, got %s", what, describe(k))
+			l.addf(k.Line, "%s: want a plain key, got %s", what, DescribeNode(k))
 		case !slices.Contains(allowed, k.Value):
 			l.addf(k.Line, "%s: unknown key %q (want %s)", what, k.Value, strings.Join(allowed, ", "))
 		case out.vals[k.Value] != nil:
@@ -272,7 +279,7 @@ func (l *loader) list(m yamlMap, key string) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.addf(n.Line, "%s: want a list, got %s", key, describe(n))
+		l.addf(n.Line, "%s: want a list, got %s", key, DescribeNode(n))
 		return nil
 	}
 	return n.Content
@@ -288,7 +295,7 @@ func (l *loader) str(m yamlMap, key string) (string, bool) {
 		return "", true
 	}
 	if n.Kind != yaml.ScalarNode {
-		l.addf(n.Line, "%s: want a single value, got %s", key, describe(n))
+		l.addf(n.Line, "%s: want a single value, got %s", key, DescribeNode(n))
 		return "", false
 	}
 	if n.ShortTag() == "!!null" {
@@ -297,7 +304,10 @@ func (l *loader) str(m yamlMap, key string) (string, bool) {
 	return n.Value, true
 }
 
-func describe(n *yaml.Node) string {
+// DescribeNode says what a YAML node is, for a problem about a value of
+// the wrong shape: "a mapping", "a list", the quoted scalar, or an alias
+// with the reason it is refused.
+func DescribeNode(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

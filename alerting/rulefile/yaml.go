@@ -27,19 +27,11 @@ func (l *loader) addf(line int, format string, a ...any) {
 
 func (l *loader) pos(line int) pos { return pos{file: l.file, line: line} }
 
-// yamlError turns a YAML syntax error into a problem, taking its line out
-// of the message where the parser put it.
+// yamlError turns a YAML syntax error into a problem, the way the
+// registry's loader does.
 func (l *loader) yamlError(err error) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil {
-				l.addf(n, "%s", text)
-				return
-			}
-		}
-	}
-	l.addf(0, "%s", msg)
+	line, msg := sensors.YAMLErrorLine(err)
+	l.addf(line, "%s", msg)
 }
 
 // entry is one key and its value in a mapping, in file order.
@@ -54,7 +46,7 @@ type entry struct {
 // allows any (the caller checks them, as for kind and sensor ids).
 func (l *loader) mapping(n *yaml.Node, what string, allowed []string) ([]entry, bool) {
 	if n.Kind != yaml.MappingNode {
-		l.addf(n.Line, "%s: want a mapping, got %s", what, describe(n))
+		l.addf(n.Line, "%s: want a mapping, got %s", what, sensors.DescribeNode(n))
 		return nil, false
 	}
 	out := make([]entry, 0, len(n.Content)/2)
@@ -63,7 +55,7 @@ func (l *loader) mapping(n *yaml.Node, what string, allowed []string) ([]entry, 
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
 		case k.Kind != yaml.ScalarNode:
-			l.addf(k.Line, "%s: want a plain key, got %s", what, describe(k))
+			l.addf(k.Line, "%s: want a plain key, got %s", what, sensors.DescribeNode(k))
 		case allowed != nil && !slices.Contains(allowed, k.Value):
 			l.addf(k.Line, "%s: unknown key %q (want %s)", what, k.Value, strings.Join(allowed, ", "))
 		case seen[k.Value]:
@@ -82,7 +74,7 @@ func (l *loader) list(n *yaml.Node, what string) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.addf(n.Line, "%s: want a list, got %s", what, describe(n))
+		l.addf(n.Line, "%s: want a list, got %s", what, sensors.DescribeNode(n))
 		return nil
 	}
 	return n.Content
@@ -92,7 +84,7 @@ func (l *loader) list(n *yaml.Node, what string) []*yaml.Node {
 // anything else.
 func (l *loader) scalar(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		l.addf(n.Line, "%s: want a single value, got %s", what, describe(n))
+		l.addf(n.Line, "%s: want a single value, got %s", what, sensors.DescribeNode(n))
 		return "", false
 	}
 	return n.Value, true
@@ -205,18 +197,4 @@ func isOff(n *yaml.Node) bool {
 
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	case yaml.AliasNode:
-		return fmt.Sprintf("alias *%s (aliases are not supported: write the value out)", n.Value)
-	}
-	return "nothing"
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -154,12 +153,9 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 			return now.Add(-d).UTC(), nil
 		}
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMilli(ms).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := replay.ParseTime(s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-11-28T16:00:00Z), epoch milliseconds, now or -DURATION", s)
 	}
-	return t.UTC(), nil
+	return t, nil
 }

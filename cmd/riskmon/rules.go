@@ -127,7 +127,7 @@ func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
 			fmt.Fprintf(w, "group %s: %v, tolerance %g, vote %d\n", g.ID, g.Sensors, g.Tolerance, g.Vote)
 		}
 	}
-	name := compositeName(s.ID)
+	name := alerting.ExprName(s.ID)
 	for _, c := range opts.Composite {
 		if c.Site == s.Site && slices.Contains(identifiers(c.Expr), name) {
 			fmt.Fprintf(w, "composite %s: %s\n", c.ID, c.Expr)
@@ -140,19 +140,4 @@ func identifiers(expr string) []string {
 	return strings.FieldsFunc(expr, func(c rune) bool {
 		return !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
 	})
-}
-
-// compositeName is how composite expressions name a sensor id (see
-// alerting.CompositeRule).
-func compositeName(id string) string {
-	b := []byte(id)
-	for i, c := range b {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
-		return "_" + string(b)
-	}
-	return string(b)
 }

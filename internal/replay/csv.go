@@ -83,7 +83,7 @@ func (c CSV) read() ([]sensors.Reading, error) {
 			bad(line, "site and sensor must not be empty")
 			good = false
 		}
-		if t, err := parseTime(rec[2]); err != nil {
+		if t, err := ParseTime(rec[2]); err != nil {
 			bad(line, "time %q: %v", rec[2], err)
 			good = false
 		} else {
@@ -124,8 +124,9 @@ func sortReadings(rs []sensors.Reading) {
 	})
 }
 
-// parseTime reads RFC 3339 or epoch milliseconds.
-func parseTime(s string) (time.Time, error) {
+// ParseTime reads a time as CSV files and the command line give it:
+// RFC 3339 or epoch milliseconds, in UTC.
+func ParseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.UnixMilli(ms).UTC(), nil
