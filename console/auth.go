@@ -227,16 +227,17 @@ func (a *Auth) Identify(r *http.Request) (Principal, bool) {
 		return Principal{}, false
 	}
 	now := a.opts.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	key := sessionKey(c.Value)
+	a.mu.Lock()
 	s, ok := a.sessions[key]
-	if !ok {
+	if ok && !now.Before(s.expires) {
+		delete(a.sessions, key)
+		a.mu.Unlock()
+		a.forget(key) // a disk write: never under the lock every request takes
 		return Principal{}, false
 	}
-	if !now.Before(s.expires) {
-		delete(a.sessions, key)
-		a.forget(key)
+	a.mu.Unlock()
+	if !ok {
 		return Principal{}, false
 	}
 	// No renewal on use: the page polls, so an idle expiry would never
@@ -321,10 +322,13 @@ func (a *Auth) Login(user, password, remote string) (Principal, error) {
 	}
 	sid, csrf := randomToken(), randomToken()
 	a.mu.Lock()
-	a.pruneLocked(now)
+	expired := a.pruneLocked(now)
 	expires := now.Add(a.opts.SessionTTL)
 	a.sessions[sessionKey(sid)] = &session{user: u.Name, role: u.Role, csrf: csrf, expires: expires}
 	a.mu.Unlock()
+	for _, key := range expired {
+		a.forget(key)
+	}
 	if a.opts.Sessions != nil {
 		if err := a.opts.Sessions.PutSession(sessionKey(sid), StoredSession{User: u.Name, CSRF: csrf, Expires: expires}); err != nil {
 			// The session works; it only ends with the process.
@@ -367,15 +371,18 @@ func (a *Auth) allow(key string, now time.Time) bool {
 	return l.lim.AllowN(now, 1)
 }
 
-// pruneLocked drops expired sessions; called on login, so the store stays
-// the size of the logged-in staff.
-func (a *Auth) pruneLocked(now time.Time) {
+// pruneLocked drops expired sessions and returns their keys, for the
+// caller to forget once the lock is released; called on login, so the
+// store stays the size of the logged-in staff.
+func (a *Auth) pruneLocked(now time.Time) []string {
+	var expired []string
 	for key, s := range a.sessions {
 		if !now.Before(s.expires) {
 			delete(a.sessions, key)
-			a.forget(key)
+			expired = append(expired, key)
 		}
 	}
+	return expired
 }
 
 // forget removes a session from the store; a failure leaves a record
