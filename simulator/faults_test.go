@@ -102,46 +102,63 @@ func testPublisherFaults(t *testing.T, abrupt bool) {
 
 // TestStuckHoldsLastValue: a stuck sensor without a value of its own
 // repeats what it reported last before the fault, as a frozen output
-// does, and moves again afterwards.
+// does, and moves again afterwards; stuck from the first reading, it
+// holds that reading (what it reads without the fault), not zero.
 func TestStuckHoldsLastValue(t *testing.T) {
 	broker := startBroker(t)
-	sub := subscribe(t, broker, "riskmon/v1/gas-01/gw1/readings")
-	stuck := StuckSensor{Site: "gas-01", Sensor: "PT-101", Start: 10 * time.Second, Duration: 20 * time.Second}
-	p, err := NewPublisher(Options{Broker: broker, Fleet: DemoFleet(1), Scripted: []Incident{stuck}, Interval: time.Second,
-		Speed: math.Inf(1), Duration: 39 * time.Second, Seed: 3, Start: deviceStart, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Run(testContext(t)); err != nil {
-		t.Fatal(err)
-	}
-	w := newWireReadings(t)
-	for _, m := range sub.waitFor(t, 40) {
-		w.decode(m)
-	}
-	at := func(s int) float64 {
-		v, ok := w.values[fmt.Sprintf("gas-01/PT-101/%d", deviceStart.Add(time.Duration(s)*time.Second).UnixMilli())]
-		if !ok {
-			t.Fatalf("no reading at +%ds", s)
+	run := func(incidents []Incident) func(s int) float64 {
+		sub := subscribe(t, broker, "riskmon/v1/gas-01/gw1/readings")
+		p, err := NewPublisher(Options{Broker: broker, Fleet: DemoFleet(1), Scripted: incidents, Interval: time.Second,
+			Speed: math.Inf(1), Duration: 39 * time.Second, Seed: 3, Start: deviceStart, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return v
-	}
-	held := at(9)
-	for s := 10; s < 30; s++ {
-		if v := at(s); v != held {
-			t.Fatalf("+%ds: %g, want the held %g", s, v, held)
+		if _, err := p.Run(testContext(t)); err != nil {
+			t.Fatal(err)
 		}
-	}
-	moved := func(from, to int) bool {
-		for s := from; s < to; s++ {
-			if at(s) != at(s+1) {
-				return true
+		w := newWireReadings(t)
+		for _, m := range sub.waitFor(t, 40) {
+			w.decode(m)
+		}
+		return func(s int) float64 {
+			v, ok := w.values[fmt.Sprintf("gas-01/PT-101/%d", deviceStart.Add(time.Duration(s)*time.Second).UnixMilli())]
+			if !ok {
+				t.Fatalf("no reading at +%ds", s)
 			}
+			return v
 		}
-		return false
 	}
-	if !moved(0, 9) || !moved(30, 38) {
-		t.Error("the reading does not move outside the fault: the test shows nothing")
+	clean := run(nil)
+	for _, tc := range []struct {
+		name  string
+		start int
+		held  func(at func(int) float64) float64
+	}{
+		{"after readings", 10, func(at func(int) float64) float64 { return at(9) }},
+		{"from the first reading", 0, func(func(int) float64) float64 { return clean(0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stuck := StuckSensor{Site: "gas-01", Sensor: "PT-101", Start: time.Duration(tc.start) * time.Second, Duration: 20 * time.Second}
+			at := run([]Incident{stuck})
+			held := tc.held(at)
+			end := tc.start + 20
+			for s := tc.start; s < end; s++ {
+				if v := at(s); v != held {
+					t.Fatalf("+%ds: %g, want the held %g", s, v, held)
+				}
+			}
+			moved := func(from, to int) bool {
+				for s := from; s < to; s++ {
+					if at(s) != at(s+1) {
+						return true
+					}
+				}
+				return false
+			}
+			if (tc.start > 1 && !moved(0, tc.start-1)) || !moved(end, 38) {
+				t.Error("the reading does not move outside the fault: the test shows nothing")
+			}
+		})
 	}
 }
 

@@ -195,9 +195,10 @@ type simSensor struct {
 	incidents []Incident
 	active    int // index+1 of the incident shaping the value
 	counted   int64
-	// last is the value last sampled; frozen what a stuck sensor
-	// without a value of its own holds.
+	// last is the value last sampled (when sampled); frozen what a
+	// stuck sensor without a value of its own holds.
 	last, frozen float64
+	sampled      bool
 }
 
 type malformedAt struct {
@@ -653,6 +654,7 @@ func (g *gateway) sample(elapsed time.Duration, n int) {
 	g.points, g.index = g.points[:0], g.index[:0]
 	for i, s := range g.sensors {
 		v, level := s.signal.sample(elapsed)
+		reading := v
 		active := 0
 		for j, inc := range s.incidents {
 			if out, ok := inc.Apply(s.ref, elapsed, level, v); ok {
@@ -661,9 +663,13 @@ func (g *gateway) sample(elapsed time.Duration, n int) {
 					v = s.signal.quantizeToward(out, level)
 				}
 				if st, ok := inc.(StuckSensor); ok && st.Value == nil {
-					// A frozen output holds what it last reported.
+					// A frozen output holds what it last reported, or
+					// what it reads now when it has reported nothing.
 					if s.active != j+1 {
-						s.frozen = s.last
+						s.frozen = reading
+						if s.sampled {
+							s.frozen = s.last
+						}
 					}
 					v = s.frozen
 				}
@@ -672,7 +678,7 @@ func (g *gateway) sample(elapsed time.Duration, n int) {
 			}
 		}
 		if !math.IsNaN(v) {
-			s.last = v
+			s.last, s.sampled = v, true
 		}
 		if active != s.active {
 			if active > 0 {
