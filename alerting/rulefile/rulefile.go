@@ -370,52 +370,40 @@ func (l *loader) block(n *yaml.Node, what string, allowed []string) *block {
 	if !ok {
 		return nil
 	}
-	good := true
+	// Every check that fails records a problem, so the count of problems
+	// alone says whether the block is good.
 	for _, e := range es {
 		w := what + ": " + e.key
 		switch e.key {
 		case "for":
 			if d, ok := l.duration(e.v, w, true); ok {
 				b.forDur = &d
-			} else {
-				good = false
 			}
 		case "off_delay":
 			if d, ok := l.duration(e.v, w, true); ok {
 				b.offDelay = &d
-			} else {
-				good = false
 			}
 		case "m_of_n":
 			if m, ok := l.mofn(e.v, w); ok {
 				b.mofn = &m
-			} else {
-				good = false
 			}
 		case "rate":
 			b.rate = readPatch(l, e.v, w, rateFields)
-			good = good && b.rate != nil
 		case "trend":
 			b.trend = readPatch(l, e.v, w, trendFields)
-			good = good && b.trend != nil
 		case "forecast":
 			b.forecast = readPatch(l, e.v, w, forecastFields)
-			good = good && b.forecast != nil
 		case "stuck":
 			b.stuck = readPatch(l, e.v, w, stuckFields)
-			good = good && b.stuck != nil
 		case "jump":
 			b.jump = readPatch(l, e.v, w, jumpFields)
-			good = good && b.jump != nil
 		case "stale":
 			b.stale = readPatch(l, e.v, w, staleFields)
-			good = good && b.stale != nil
 		case "exposure":
 			b.exposure = readPatch(l, e.v, w, exposureFields)
-			good = good && b.exposure != nil
 		}
 	}
-	if !good || len(l.set.problems) > before {
+	if len(l.set.problems) > before {
 		return nil
 	}
 	return b
@@ -459,36 +447,33 @@ func (l *loader) group(site string, n *yaml.Node) {
 		return
 	}
 	g := alerting.Group{Site: site}
-	good := true
+	// Every check that fails records a problem, so the count of problems
+	// alone says whether the group is good.
 	for _, e := range es {
-		var ok bool
 		switch e.key {
 		case "id":
-			g.ID, ok = l.ident(e.v, "group id")
+			g.ID, _ = l.ident(e.v, "group id")
 		case "sensors":
-			ok = true
 			for _, m := range l.list(e.v, "group sensors") {
-				id, good := l.ident(m, "group sensor")
-				ok = ok && good
+				id, _ := l.ident(m, "group sensor")
 				g.Sensors = append(g.Sensors, id)
 			}
 		case "tolerance":
-			g.Tolerance, ok = l.number(e.v, "group tolerance", false)
+			g.Tolerance, _ = l.number(e.v, "group tolerance", false)
 		case "vote":
-			g.Vote, ok = l.integer(e.v, "group vote", 0, 1<<16)
+			g.Vote, _ = l.integer(e.v, "group vote", 0, 1<<16)
 		case "max_age":
-			g.MaxAge, ok = l.duration(e.v, "group max_age", false)
+			g.MaxAge, _ = l.duration(e.v, "group max_age", false)
 		}
-		good = good && ok
 	}
-	good = good && len(l.set.problems) == before
-	if g.ID == "" && good {
+	switch {
+	case len(l.set.problems) > before:
+		return
+	case g.ID == "":
 		l.addf(n.Line, "group: missing id")
-		good = false
+		return
 	}
-	if good {
-		l.set.groups = append(l.set.groups, groupItem{at: l.pos(n.Line), g: g})
-	}
+	l.set.groups = append(l.set.groups, groupItem{at: l.pos(n.Line), g: g})
 }
 
 func (l *loader) composite(site string, n *yaml.Node) {
@@ -498,29 +483,28 @@ func (l *loader) composite(site string, n *yaml.Node) {
 		return
 	}
 	c := alerting.CompositeRule{Site: site}
-	good := true
 	exprLine := n.Line
+	// Every check that fails records a problem, so the count of problems
+	// alone says whether the rule is good.
 	for _, e := range es {
-		var ok bool
 		switch e.key {
 		case "id":
-			c.ID, ok = l.ident(e.v, "composite rule id")
+			c.ID, _ = l.ident(e.v, "composite rule id")
 		case "expr":
-			c.Expr, ok = l.scalar(e.v, "composite rule expr")
+			c.Expr, _ = l.scalar(e.v, "composite rule expr")
 			exprLine = e.v.Line
 		case "level":
-			c.Level, ok = l.level(e.v, "composite rule level")
+			c.Level, _ = l.level(e.v, "composite rule level")
 		case "for":
-			c.For, ok = l.duration(e.v, "composite rule for", true)
+			c.For, _ = l.duration(e.v, "composite rule for", true)
 		case "off_delay":
-			c.OffDelay, ok = l.duration(e.v, "composite rule off_delay", true)
+			c.OffDelay, _ = l.duration(e.v, "composite rule off_delay", true)
 		case "max_age":
-			c.MaxAge, ok = l.duration(e.v, "composite rule max_age", false)
+			c.MaxAge, _ = l.duration(e.v, "composite rule max_age", false)
 		}
-		good = good && ok
 	}
 	switch {
-	case !good || len(l.set.problems) > before:
+	case len(l.set.problems) > before:
 		return
 	case c.ID == "":
 		l.addf(n.Line, "composite rule: missing id")
