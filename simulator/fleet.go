@@ -386,10 +386,18 @@ func SizedFleet(sites, sensorCount int) (Fleet, error) {
 	if sites > 0 && sensorCount > 0 && sensorCount < sites {
 		return Fleet{}, fmt.Errorf("simulator fleet: %d sensors cannot fill %d sites", sensorCount, sites)
 	}
-	if err := checkSize(sites, sensorCount); err != nil {
+	tmpl := templates()
+	produced := sites
+	if sites == 0 {
+		// Whole template sites until the sensors run out: count them
+		// first, as a sensor count alone can ask for too many sites.
+		for left := sensorCount; left > 0 && produced <= MaxFleetSites; produced++ {
+			left -= min(left, len(tmpl[produced%len(tmpl)].points))
+		}
+	}
+	if err := checkSize(produced, sensorCount); err != nil {
 		return Fleet{}, fmt.Errorf("simulator fleet: %w", err)
 	}
-	tmpl := templates()
 	b := newBuilder()
 	switch {
 	case sensorCount == 0:

@@ -125,6 +125,8 @@ func TestSizedFleet(t *testing.T) {
 		{wantErr: true},
 		{sites: 5, sensors: 3, wantErr: true},
 		{sites: -1, wantErr: true},
+		// Eight sensors a site on average: more sites than allowed.
+		{sensors: MaxFleetSensors, wantErr: true},
 	}
 	for _, tt := range tests {
 		f, err := SizedFleet(tt.sites, tt.sensors)
