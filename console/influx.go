@@ -46,9 +46,10 @@ func (s *InfluxSeries) Close() { s.client.Close() }
 // fluxString quotes s as a Flux string literal. Besides the quote and the
 // backslash, Flux interpolates "${", so the dollar is escaped too.
 func fluxString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
+	return `"` + fluxEscaper.Replace(s) + `"`
 }
+
+var fluxEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
 
 // fluxDuration writes d as a Flux duration literal (whole seconds are
 // what seriesSteps holds).

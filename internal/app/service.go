@@ -69,6 +69,7 @@ type Service struct {
 	alertClient   mqtt.Client
 	lastPrune     time.Time            // guarded by being used from watch only
 	sessions      *console.SessionFile // nil without http.session_store
+	series        *console.InfluxSeries
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
 	httpSrv       *http.Server
@@ -106,6 +107,10 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	s.Influx = ingest.NewInflux(ingest.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
+	// The sensor page reads readings back from where the writer stores
+	// them; one reader for the service's life, closed with it.
+	s.series = console.NewInfluxSeries(console.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token,
+		Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket, Measurement: ingest.Measurement})
 	spoolOpts := cfg.Spool
 	spoolOpts.Dir = cfg.StatePath(spoolOpts.Dir)
 	s.Spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
@@ -382,6 +387,7 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 // store and the session store — for a service that is built but never
 // Run (Run releases them itself).
 func (s *Service) Close() error {
+	s.series.Close()
 	errs := []error{s.Spool.Close(), s.Store.Close()}
 	if s.Journal != nil {
 		errs = append(errs, s.Journal.Close())
@@ -423,13 +429,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
 	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
 	// The operator console: its page at / and its API under /api/v1.
-	// The sensor page reads readings back from where the writer stores
-	// them; New has already failed on an unreadable token file.
-	influxToken, _ := s.cfg.InfluxToken()
-	series := console.NewInfluxSeries(console.InfluxOptions{URL: s.cfg.InfluxDB.URL, Token: influxToken,
-		Org: s.cfg.InfluxDB.Org, Bucket: s.cfg.InfluxDB.Bucket, Measurement: ingest.Measurement})
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
-		Health: s.Health, Series: series, Logger: s.log.With("component", "console")}))
+		Health: s.Health, Series: s.series, Logger: s.log.With("component", "console")}))
 	return mux
 }
 
@@ -577,6 +578,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	_ = s.httpSrv.Shutdown(cctx)
 	s.Influx.Close()
+	s.series.Close()
 	_ = s.DeadLetter.Close()
 	if s.Journal != nil {
 		if jerr := s.Journal.Close(); jerr != nil {
