@@ -429,27 +429,32 @@ func SizedFleet(sites, sensorCount int) (Fleet, error) {
 // extraSensors adds n more sensors to a site built from t, drawn in turn
 // from t's points, on gateways after the template's, 20 to a gateway.
 func (b *builder) extraSensors(site string, t template, n int) {
-	first := 0
+	last := 0
 	for _, p := range t.points {
-		first = max(first, p.gateway)
+		last = max(last, p.gateway)
 	}
-	for j := range n {
-		p := t.points[j%len(t.points)]
-		loc := fmt.Sprintf("%s #%d", p.location, j/len(t.points)+2)
-		b.sensor(site, p, first+1+j/syntheticGatewaySize, j%syntheticGatewaySize+1, loc)
-	}
+	// The template's own points are the first round.
+	b.cycled(site, t, n, last+1, 2)
 }
 
 // cycledSite adds n sensors drawn in turn from t's points to site, on
 // gateways of syntheticGatewaySize.
 func (b *builder) cycledSite(site string, t template, n int) {
+	b.cycled(site, t, n, 1, 1)
+}
+
+// cycled adds n sensors drawn in turn from t's points to site, on
+// gateways of syntheticGatewaySize numbered from gateway. The points'
+// rounds are numbered from round; a point of round 2 or later has
+// " #round" after its location.
+func (b *builder) cycled(site string, t template, n, gateway, round int) {
 	for j := range n {
 		p := t.points[j%len(t.points)]
 		loc := p.location
-		if round := j / len(t.points); round > 0 {
-			loc = fmt.Sprintf("%s #%d", loc, round+1)
+		if r := round + j/len(t.points); r > 1 {
+			loc = fmt.Sprintf("%s #%d", loc, r)
 		}
-		b.sensor(site, p, j/syntheticGatewaySize+1, j%syntheticGatewaySize+1, loc)
+		b.sensor(site, p, gateway+j/syntheticGatewaySize, j%syntheticGatewaySize+1, loc)
 	}
 }
 

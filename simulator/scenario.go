@@ -380,19 +380,10 @@ func collectFields(t reflect.Type, into map[string]reflect.Type) {
 
 // topValue returns the value node of key in the document's top mapping.
 func topValue(doc *yaml.Node, key string) (k, v *yaml.Node) {
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil
 	}
-	m := doc.Content[0]
-	if m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
+	return mapValue(doc.Content[0], key)
 }
 
 // lineOf is the line of a top-level key, or 1 when it is missing.
