@@ -234,3 +234,43 @@ func TestGroupsConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+// TestAdoptGroupAlert: a group's vote fired after the last save and the
+// alert store kept it open; the restored engine takes it up under its id,
+// so it is not raised again and its resolve is of that alert.
+func TestAdoptGroupAlert(t *testing.T) {
+	first, got := groupEngine(t, Group{Vote: 2})
+	eval := func(e *Engine, rs ...groupReading) {
+		for _, r := range rs {
+			e.Evaluate(sensors.Reading{Site: "s-1", Sensor: r.sensor, Time: t0.Add(time.Duration(r.sec) * time.Second), Value: r.v})
+		}
+	}
+	eval(first, groupReading{"ch4-0", 0, 1.6})
+	snap := first.AlertSnapshot() // the last save before the crash
+	eval(first, groupReading{"ch4-1", 5, 1.6})
+	votes := func(evs []Event) []Event {
+		var out []Event
+		for _, ev := range evs {
+			if ev.Rule == RuleGroupVote {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	firstVotes := votes(*got)
+	if len(firstVotes) != 1 || firstVotes[0].Type != EventFired {
+		t.Fatalf("first engine: %+v, want the vote fired", firstVotes)
+	}
+	fired := firstVotes[0]
+	next, after := groupEngine(t, Group{Vote: 2})
+	next.Restore(snap)
+	if n := next.Adopt([]Record{{ID: fired.AlertID, Rule: fired.Rule, Site: "s-1", Sensor: "face-1",
+		State: StateActiveUnacked, Level: fired.Level, StartsAt: fired.StartsAt}}); n != 1 {
+		t.Fatalf("adopted %d, want the group alert", n)
+	}
+	// The reading after the save comes again, then the heads clear.
+	eval(next, groupReading{"ch4-1", 5, 1.6}, groupReading{"ch4-0", 10, 0.5}, groupReading{"ch4-1", 15, 0.5})
+	if v := votes(*after); len(v) != 1 || v[0].Type != EventResolved || v[0].AlertID != fired.AlertID {
+		t.Fatalf("vote events after the restart %+v, want only %s resolved", v, fired.AlertID)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
@@ -761,6 +762,10 @@ func (e *Engine) Adopt(open []Record) int {
 	for _, rec := range open {
 		s := set.subjects[subjectKey{rec.Site, rec.Sensor}]
 		if s == nil {
+			// Groups and composite rules are subjects of their own.
+			if set.adoptCombined(rec) {
+				n++
+			}
 			continue
 		}
 		switch {
@@ -777,6 +782,42 @@ func (e *Engine) Adopt(open []Record) int {
 		e.recountActive(set)
 	}
 	return n
+}
+
+// adoptCombined takes up an open alert of a group (sensor_disagreement,
+// group_vote) or a composite rule whose state was not in the snapshot,
+// as adopt does for a sensor's rules: firing at the stored level under
+// the stored id, so it is neither raised again nor left open for ever.
+func (set *ruleSet) adoptCombined(rec Record) bool {
+	if (rec.State != StateActiveUnacked && rec.State != StateActiveAcked) || rec.Level == sensors.LevelNone || rec.Level > sensors.LevelBlue {
+		return false
+	}
+	take := func(mu *sync.Mutex, st *exposureState) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if st.level != sensors.LevelNone {
+			return false
+		}
+		st.level, st.since = rec.Level, rec.StartsAt.UnixNano()
+		return true
+	}
+	for _, g := range set.groups {
+		if g.site != rec.Site || g.id != rec.Sensor {
+			continue
+		}
+		switch rec.Rule {
+		case RuleSensorDisagreement:
+			return take(&g.mu, &g.dis)
+		case RuleGroupVote:
+			return take(&g.mu, &g.voted)
+		}
+	}
+	for _, c := range set.composites {
+		if c.site == rec.Site && c.id == rec.Rule && c.id == rec.Sensor {
+			return take(&c.mu, &c.st)
+		}
+	}
+	return false
 }
 
 // forget ends, without an event, the sensor's open alert of the given
