@@ -102,9 +102,11 @@ func (s *Service) restoreEngine() {
 // fraction of the size; after a crash the windows are warmed from
 // InfluxDB instead).
 func (s *Service) saveState(windows bool) error {
-	snap := s.Engine.AlertSnapshot()
+	var snap *alerting.Snapshot
 	if windows {
 		snap = s.Engine.Snapshot()
+	} else {
+		snap = s.Engine.AlertSnapshot()
 	}
 	if err := alerting.SaveSnapshot(s.state.path, snap); err != nil {
 		s.state.saveErrors.Inc()
