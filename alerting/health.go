@@ -216,10 +216,14 @@ type HealthSnapshot struct {
 	// (out of service) and held for flapping. Shelved and planned alarms
 	// are not counted in the rates or the bad-actor lists: the operator
 	// was not alarmed by them.
-	Active       int `json:"active"`
-	Shelved      int `json:"shelved"`
-	OutOfService int `json:"out_of_service"`
-	Flapping     int `json:"flapping"`
+	// Rate10Min is the day's alarms per 10 minutes of arrival (the same
+	// alarms as Last10Min), oldest first, the current partial bucket
+	// last, for a chart against the flood line.
+	Rate10Min    []RateBucket `json:"rate_10min"`
+	Active       int          `json:"active"`
+	Shelved      int          `json:"shelved"`
+	OutOfService int          `json:"out_of_service"`
+	Flapping     int          `json:"flapping"`
 }
 
 // StandingAlarm is an alarm open longer than 24 hours.
@@ -240,6 +244,32 @@ type BadActor struct {
 	Count  int    `json:"count"`
 }
 
+// RateBucket is how many alarms fired in the 10 minutes from Start.
+type RateBucket struct {
+	Start time.Time `json:"start"`
+	Count int       `json:"count"`
+}
+
+// rate10Min sums the per-minute counts of the last day into 10-minute
+// buckets on the wall clock's 10-minute marks. Called with h.mu held.
+func (h *Health) rate10Min(now int64) []RateBucket {
+	h.perMinute.advance(now)
+	per := int64(healthRateWindow / time.Minute)
+	head := h.perMinute.head / per
+	n := int64(len(h.perMinute.b)) / per
+	out := make([]RateBucket, 0, n)
+	for b := head - n + 1; b <= head; b++ {
+		c := 0
+		for m := b * per; m < (b+1)*per; m++ {
+			if m > h.perMinute.head-int64(len(h.perMinute.b)) && m <= h.perMinute.head {
+				c += int(h.perMinute.b[m%int64(len(h.perMinute.b))])
+			}
+		}
+		out = append(out, RateBucket{Start: time.Unix(0, b*int64(healthRateWindow)).UTC(), Count: c})
+	}
+	return out
+}
+
 // Snapshot reports the health now.
 func (h *Health) Snapshot() HealthSnapshot {
 	nowT := h.now()
@@ -251,6 +281,7 @@ func (h *Health) Snapshot() HealthSnapshot {
 	s := HealthSnapshot{At: nowT.UTC(), Flood: h.flood, Floods: h.floods, ChatterEpisodes: h.episodes,
 		Last10Min: h.perMinute.sum(now, int(healthRateWindow/time.Minute)),
 		Standing:  []StandingAlarm{}, Chattering: []BadActor{}, TopRules: []BadActor{}, TopSensors: []BadActor{}}
+	s.Rate10Min = h.rate10Min(now)
 	s.Operators = h.operators
 	s.PerOperator10Min = float64(s.Last10Min) / float64(h.operators)
 	span := min(time.Duration(now-h.started), badActorWindow)

@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -228,6 +229,44 @@ func TestHealthPerOperator(t *testing.T) {
 		}
 		if s := h.Snapshot(); s.PerOperator10Min != tt.want || s.Last10Min != 6 {
 			t.Errorf("%d operators: %v per operator of %d, want %v", tt.operators, s.PerOperator10Min, s.Last10Min, tt.want)
+		}
+	}
+}
+
+// TestHealthRate10Min: fired alarms are counted per 10 minutes of
+// arrival; other events are not alarms, and buckets older than a day fall
+// off.
+func TestHealthRate10Min(t *testing.T) {
+	h, clk, _, _ := newTestHealth(t)
+	n := 0
+	fireN := func(k int) {
+		for range k {
+			n++
+			id := fmt.Sprint("a", n)
+			h.Emit(Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventFired, Level: sensors.LevelOrange})
+			h.Emit(Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventResolved, PrevLevel: sensors.LevelOrange})
+		}
+	}
+	fireN(3)
+	clk.t = clk.t.Add(10 * time.Minute)
+	fireN(12) // a flood
+	clk.t = clk.t.Add(20 * time.Minute)
+	fireN(1)
+	rate := h.Snapshot().Rate10Min
+	if len(rate) != 144 {
+		t.Fatalf("%d buckets, want a day of 144", len(rate))
+	}
+	got := []int{rate[len(rate)-4].Count, rate[len(rate)-3].Count, rate[len(rate)-2].Count, rate[len(rate)-1].Count}
+	if want := []int{3, 12, 0, 1}; !slices.Equal(got, want) {
+		t.Fatalf("last four buckets %v, want %v", got, want)
+	}
+	if !rate[len(rate)-1].Start.Equal(t0.Add(30 * time.Minute).Truncate(10 * time.Minute)) {
+		t.Errorf("newest bucket starts %s", rate[len(rate)-1].Start)
+	}
+	clk.t = clk.t.Add(24 * time.Hour)
+	for _, b := range h.Snapshot().Rate10Min {
+		if b.Count != 0 {
+			t.Fatalf("a day later bucket %s still counts %d", b.Start, b.Count)
 		}
 	}
 }

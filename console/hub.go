@@ -86,8 +86,7 @@ type Hub struct {
 	alerts   map[string]*alertRecord
 	resolved []string // ids of resolved alerts, oldest first, at most opts.Resolved
 	subs     map[*subscriber]struct{}
-	dropped  uint64   // subscribers dropped for falling behind
-	rate     rateRing // fired alarms per 10 minutes of arrival time
+	dropped  uint64 // subscribers dropped for falling behind
 
 	// shelfGen is bumped when a shelf is set or ended through the
 	// console, so open streams tell their browsers to reload the shelves.
@@ -241,15 +240,8 @@ func (h *Hub) Event(ev alerting.Event) {
 		h.log.Error("console: drop unencodable alert event", "alert_id", ev.AlertID, "err", err)
 		return
 	}
-	var arrived time.Time
-	if ev.Type == alerting.EventFired {
-		arrived = h.opts.Now()
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ev.Type == alerting.EventFired {
-		h.rate.add(arrived)
-	}
 	h.record(ev)
 	h.seq++
 	e := ringEntry{seq: h.seq, data: data}
