@@ -106,6 +106,18 @@ type exposure struct {
 	twaSt, stelSt     exposureState
 }
 
+// exposureSlot is one of a sensor's two exposure rules with its state;
+// rule is nil when that rule is off.
+type exposureSlot struct {
+	rule *exposureRule
+	st   *exposureState
+}
+
+// rules lists the TWA and STEL rules with their states.
+func (x *exposure) rules() [2]exposureSlot {
+	return [2]exposureSlot{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}}
+}
+
 // exposureState is one exposure alert: its level (LevelNone when none),
 // StartsAt and the last average.
 type exposureState struct {
@@ -332,14 +344,11 @@ func (r *exposureRule) event(tr transition, st exposureState, covered float64, s
 // activeExposure lists a sensor's open exposure alerts.
 func activeExposure(s *subject, out []Alert) []Alert {
 	x := s.exp
-	for _, p := range [...]struct {
-		r  *exposureRule
-		st exposureState
-	}{{x.twaRule, x.twaSt}, {x.stelRule, x.stelSt}} {
-		if p.r == nil || p.st.level == sensors.LevelNone {
+	for _, p := range x.rules() {
+		if p.rule == nil || p.st.level == sensors.LevelNone {
 			continue
 		}
-		out = append(out, Alert{ID: alertID(p.r.id, s.site, s.sensor, p.st.since), Rule: p.r.id,
+		out = append(out, Alert{ID: alertID(p.rule.id, s.site, s.sensor, p.st.since), Rule: p.rule.id,
 			Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, State: StateFiring, Level: p.st.level,
 			Value: p.st.value, LastAt: lastAt(s), Since: unixTime(p.st.since)})
 	}

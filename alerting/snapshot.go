@@ -241,13 +241,10 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 			xs.STELDose, xs.STELCovered = append(xs.STELDose, b.dose), append(xs.STELCovered, b.covered)
 		}
 		ss.Exposure = xs
-		for _, p := range [...]struct {
-			r  *exposureRule
-			st exposureState
-		}{{x.twaRule, x.twaSt}, {x.stelRule, x.stelSt}} {
-			if p.r != nil {
-				rs := exposureSnap(p.r.id, p.st)
-				rs.Fingerprint = p.r.fp
+		for _, p := range x.rules() {
+			if p.rule != nil {
+				rs := exposureSnap(p.rule.id, *p.st)
+				rs.Fingerprint = p.rule.fp
 				ss.Rules = append(ss.Rules, rs)
 			}
 		}
@@ -451,11 +448,8 @@ func (s *subject) restoreRule(rs RuleSnapshot) bool {
 		}
 	}
 	if x := s.exp; x != nil {
-		for _, p := range [...]struct {
-			r  *exposureRule
-			st *exposureState
-		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
-			if p.r != nil && p.r.id == rs.ID && p.r.fp == rs.Fingerprint {
+		for _, p := range x.rules() {
+			if p.rule != nil && p.rule.id == rs.ID && p.rule.fp == rs.Fingerprint {
 				*p.st = exposureFrom(rs)
 				return true
 			}
@@ -475,7 +469,14 @@ func (s *subject) hasRule(id string) bool {
 			return true
 		}
 	}
-	return s.exp != nil && ((s.exp.twaRule != nil && s.exp.twaRule.id == id) || (s.exp.stelRule != nil && s.exp.stelRule.id == id))
+	if s.exp != nil {
+		for _, p := range s.exp.rules() {
+			if p.rule != nil && p.rule.id == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // closeDropped resolves a sensor alert that was open under a rule that
@@ -838,11 +839,8 @@ func (s *subject) forget(id string) bool {
 		}
 	}
 	if x := s.exp; x != nil {
-		for _, p := range [...]struct {
-			r  *exposureRule
-			st *exposureState
-		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
-			if p.r != nil && p.st.level != sensors.LevelNone && alertID(p.r.id, s.site, s.sensor, p.st.since) == id {
+		for _, p := range x.rules() {
+			if p.rule != nil && p.st.level != sensors.LevelNone && alertID(p.rule.id, s.site, s.sensor, p.st.since) == id {
 				p.st.level = sensors.LevelNone
 				return true
 			}
@@ -882,11 +880,8 @@ func (s *subject) adopt(rec Record) bool {
 		}
 	}
 	if x := s.exp; x != nil {
-		for _, p := range [...]struct {
-			r  *exposureRule
-			st *exposureState
-		}{{x.twaRule, &x.twaSt}, {x.stelRule, &x.stelSt}} {
-			if p.r != nil && p.r.id == rec.Rule && p.st.level == sensors.LevelNone {
+		for _, p := range x.rules() {
+			if p.rule != nil && p.rule.id == rec.Rule && p.st.level == sensors.LevelNone {
 				p.st.level, p.st.since = rec.Level, since
 				return true
 			}
