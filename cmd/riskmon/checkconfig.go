@@ -50,14 +50,13 @@ func checkConfig(path string) configReport {
 		return r
 	}
 	loc := &locator{file: path, doc: &doc}
-	cfg, err := config.Load(path)
+	// Parse passed, so Load's only error is Validate's, whose problems
+	// are listed one key each.
+	cfg, _ := config.Load(path)
 	var validated []string // keys Validate complained about
-	if err != nil {
-		// Parse passed, so these are Validate's, one key each.
-		for _, msg := range splitValidate(err, path) {
-			r.problems = append(r.problems, loc.problem(msg))
-			validated = append(validated, keyPath.FindString(msg))
-		}
+	for _, msg := range cfg.Problems() {
+		r.problems = append(r.problems, loc.problem(msg))
+		validated = append(validated, keyPath.FindString(msg))
 	}
 	r.cfg = cfg
 	for _, f := range []func() error{
@@ -155,20 +154,6 @@ func yamlProblems(path string, err error) []string {
 			out = append(out, fmt.Sprintf("%s:%s: %s", path, sub[1], sub[2]))
 		} else {
 			out = append(out, fmt.Sprintf("%s: %s", path, strings.TrimPrefix(m, "yaml: ")))
-		}
-	}
-	return out
-}
-
-// splitValidate splits Config.Validate's error into its problems.
-func splitValidate(err error, path string) []string {
-	msg := strings.TrimPrefix(err.Error(), "config "+path+": ")
-	var out []string
-	for _, line := range strings.Split(msg, "\n") {
-		for _, m := range strings.Split(line, "; ") {
-			if m = strings.TrimSpace(m); m != "" {
-				out = append(out, m)
-			}
 		}
 	}
 	return out

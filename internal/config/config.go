@@ -335,6 +335,15 @@ func Parse(data []byte) (Config, error) {
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
+	if errs := c.Problems(); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Problems lists every problem Validate reports, one per entry, each
+// starting with the key it is about.
+func (c *Config) Problems() []string {
 	var errs []string
 	if c.MQTT.Broker == "" {
 		errs = append(errs, "mqtt.broker is empty")
@@ -403,10 +412,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
 		}
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
+	return errs
 }
 
 // Path resolves p against the config file's folder.
