@@ -189,6 +189,11 @@ func (x *exposure) add(v float64, at int64) {
 	dose := (max(prevV, 0) + max(v, 0)) / 2 * secs
 	// The whole interval goes to the bucket of its end: with intervals of
 	// seconds and buckets of minutes the misplaced part is negligible.
+	x.book(dose, secs)
+}
+
+// book adds dose over secs to the newest bucket of both rings.
+func (x *exposure) book(dose, secs float64) {
 	b := &x.twa[x.twaHead%int64(twaBuckets)]
 	b.dose += float32(dose)
 	b.covered += float32(secs)
@@ -205,13 +210,7 @@ func (x *exposure) credit(mean, secs float64, end int64) {
 	last := end - 1 // the interval ends before end: [start, end)
 	advance(x.twa[:], &x.twaHead, int64(twaBucket), last)
 	advance(x.stel[:], &x.stelHead, int64(stelBucket), last)
-	dose := max(mean, 0) * secs
-	b := &x.twa[x.twaHead%int64(twaBuckets)]
-	b.dose += float32(dose)
-	b.covered += float32(secs)
-	b = &x.stel[x.stelHead%int64(stelBuckets)]
-	b.dose += float32(dose)
-	b.covered += float32(secs)
+	x.book(max(mean, 0)*secs, secs)
 	x.prevAt, x.prevV = end, mean
 }
 
