@@ -16,14 +16,18 @@ FUZZTIME ?= 10s
 export RISKMON_INFLUXD := $(INFLUXD)
 export RISKMON_ALERTMANAGER := $(ALERTMANAGER)
 
-.PHONY: all run test bench lint build deps fuzz clean
+.PHONY: all run test bench lint build deps deps-run fuzz clean
 
 all: build
 
-## deps: Go modules, InfluxDB OSS 1.8.10 and Alertmanager into .state/bin,
-## Mosquitto and Chromium from Debian (as root)
-deps: $(INFLUXD) $(ALERTMANAGER)
+## deps-run: what `make run` needs: Go modules and InfluxDB OSS 1.8.10 in
+## .state/bin (the demo's MQTT broker is embedded)
+deps-run: $(INFLUXD)
 	$(GO) mod download
+
+## deps: what `make test` adds: Alertmanager into .state/bin, Mosquitto and
+## Chromium from Debian (as root)
+deps: deps-run $(ALERTMANAGER)
 	@scripts/install-debian-packages.sh
 
 $(INFLUXD):
@@ -41,7 +45,7 @@ build:
 	$(GO) build -o $(BIN)/riskmon ./cmd/riskmon
 
 ## run: the service on embedded defaults plus a simulated fleet; Ctrl-C stops it
-run: deps build
+run: deps-run build
 	$(BIN)/riskmon demo --state-dir $(STATE)
 
 STATICCHECK_VERSION := v0.8.2
