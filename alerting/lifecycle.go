@@ -121,6 +121,11 @@ type Lifecycle struct {
 	logStore rate.Sometimes
 	mu       sync.Mutex
 	open     map[string]*Record
+	// unsent holds the keys of changes recorded in an earlier life whose
+	// hand-off to the next stages was never confirmed (a crash between
+	// the store's commit and the outbox's): seen again, they are passed
+	// on, not dropped as already recorded. Guarded by mu.
+	unsent map[string]Event
 }
 
 // NewLifecycle returns an empty lifecycle passing events to next.
@@ -137,17 +142,24 @@ func NewLifecycle(next Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.Remind == nil {
 		opts.Remind = SinkFunc(func(Event) {})
 	}
-	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{},
+	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{}, unsent: map[string]Event{},
 		logStore: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 
 // Restore loads the open alerts kept in the store, replacing none that
-// are already open. It reports how many it loaded.
+// are already open, and the changes whose hand-off to the next stages a
+// crash cut short (see Redeliver). It reports how many alerts it loaded.
+// Damaged entries are quarantined by the store (Store.Quarantined), not
+// returned as an error: one bad record must not keep the others out.
 func (l *Lifecycle) Restore() (int, error) {
 	if l.opts.Store == nil {
 		return 0, nil
 	}
 	recs, err := l.opts.Store.records()
+	if err != nil {
+		return 0, fmt.Errorf("restore alerts: %w", err)
+	}
+	unsent, err := l.opts.Store.handoffs()
 	if err != nil {
 		return 0, fmt.Errorf("restore alerts: %w", err)
 	}
@@ -161,41 +173,103 @@ func (l *Lifecycle) Restore() (int, error) {
 		l.open[r.ID] = &r
 		n++
 	}
+	for _, ev := range unsent {
+		l.unsent[ev.Key()] = ev
+	}
 	return n, nil
 }
 
+// Redeliver passes on, oldest first, every change Restore found recorded
+// but not confirmed handed on: the process stopped between the store's
+// commit and the next stages (outbox, journal). The outbox refuses a
+// change it already holds under the same key, so an alert is not paged
+// twice; the journal may hold such a change twice, never not at all. It
+// reports how many it passed on.
+func (l *Lifecycle) Redeliver() int {
+	l.mu.Lock()
+	due := make([]Event, 0, len(l.unsent))
+	for _, ev := range l.unsent {
+		due = append(due, ev)
+	}
+	clear(l.unsent)
+	l.mu.Unlock()
+	slices.SortStableFunc(due, func(a, b Event) int { return a.At.Compare(b.At) })
+	for _, ev := range due {
+		l.handOn(ev)
+	}
+	return len(due)
+}
+
 // Emit records ev and passes it on, unless the alert's history already
-// holds that very change.
+// holds that very change and its hand-off was confirmed.
 func (l *Lifecycle) Emit(ev Event) {
 	l.mu.Lock()
 	if r, ok := l.open[ev.AlertID]; ok && slices.ContainsFunc(r.Events, func(e Event) bool { return sameChange(&e, &ev) }) {
 		// A change already recorded, seen again: a reading redelivered
 		// or replayed after a restart. Passing it on would count a second
 		// alarm and journal it twice; the outbox would refuse to page it.
+		// Unless the last life recorded it and stopped before handing it
+		// on: then this is its only chance to be paged and journaled.
+		k := ev.Key()
+		if _, unsent := l.unsent[k]; !unsent {
+			l.mu.Unlock()
+			return
+		}
+		delete(l.unsent, k)
 		l.mu.Unlock()
+		l.handOn(ev)
 		return
 	}
 	snap, closed := l.applyLocked(ev)
 	l.mu.Unlock()
-	l.persist(snap, closed)
-	l.next.Emit(ev)
+	l.persist(snap, closed, &ev)
+	l.handOn(ev)
 }
 
-// persist writes the alert's state after a change; snap is nil when
-// nothing changed.
-func (l *Lifecycle) persist(snap *Record, closed bool) {
-	if l.opts.Store == nil || snap == nil {
+// handOn passes ev to the next stage and then clears its hand-off mark:
+// when Emit returns, the outbox has committed the change and the journal
+// has written it.
+func (l *Lifecycle) handOn(ev Event) {
+	l.next.Emit(ev)
+	if l.opts.Store == nil {
+		return
+	}
+	if err := l.opts.Store.handedOff(ev.Key()); err != nil {
+		l.logStore.Do(func() {
+			l.opts.Logger.Error("alert hand-off not recorded; the change may be journaled twice after a restart", "alert_id", ev.AlertID, "err", err)
+		})
+	}
+}
+
+// persist writes the alert's state after a change, with ev marked as not
+// yet handed on (nil: nothing to hand on); snap is nil when nothing
+// changed.
+func (l *Lifecycle) persist(snap *Record, closed bool, ev *Event) {
+	if l.opts.Store == nil {
 		return
 	}
 	var err error
-	if closed {
-		err = l.opts.Store.deleteRecord(snap.ID, snap.Version)
-	} else {
-		err = l.opts.Store.putRecord(*snap)
+	switch {
+	case snap == nil && ev == nil:
+		return
+	case snap == nil:
+		// Nothing to store (a resolution of an alert closed already),
+		// but the change still goes on and must not be lost on the way.
+		err = l.opts.Store.putHandoff(ev)
+	case closed:
+		err = l.opts.Store.deleteRecord(snap.ID, snap.Version, ev)
+	default:
+		err = l.opts.Store.putRecord(*snap, ev)
 	}
 	if err != nil {
+		id := ""
+		if snap != nil {
+			id = snap.ID
+		} else {
+			id = ev.AlertID
+		}
 		l.logStore.Do(func() {
-			l.opts.Logger.Error("alert state not saved; it will be missing after a restart", "alert_id", snap.ID, "err", err)
+			l.opts.Logger.Error("alert state not saved; it will be missing after a restart", "alert_id", id, "err", err)
 		})
 	}
 }
@@ -285,8 +359,8 @@ func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
 	}
 	out := cloneRecord(r)
 	l.mu.Unlock()
-	l.persist(&out, closed)
-	l.next.Emit(ev)
+	l.persist(&out, closed, &ev)
+	l.handOn(ev)
 	return out, nil
 }
 
@@ -318,7 +392,7 @@ func (l *Lifecycle) Remind(now time.Time) int {
 	}
 	l.mu.Unlock()
 	for i := range due {
-		l.persist(&snaps[i], false)
+		l.persist(&snaps[i], false, nil)
 		l.opts.Remind.Emit(due[i])
 	}
 	return len(due)
@@ -345,7 +419,7 @@ func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
 	}
 	l.mu.Unlock()
 	for i := range snaps {
-		l.persist(&snaps[i], false)
+		l.persist(&snaps[i], false, nil)
 	}
 	for _, ev := range due {
 		l.opts.Remind.Emit(ev)

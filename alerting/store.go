@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -26,6 +30,20 @@ import (
 // their own.
 type Store struct {
 	db *bolt.DB
+
+	mu          sync.Mutex
+	quarantined []Damaged // guarded by mu
+}
+
+// Damaged is a stored entry that could not be decoded: a damaged record
+// of the alert store. It is moved to the quarantine bucket, kept as it
+// was for inspection, and everything else is loaded; refusing to start
+// over one bad entry would leave every site unmonitored.
+type Damaged struct {
+	Bucket string    `json:"bucket"`
+	Key    string    `json:"key"`
+	Err    string    `json:"err"`
+	At     time.Time `json:"at"`
 }
 
 var (
@@ -34,6 +52,13 @@ var (
 	bucketFlap    = []byte("flapping")
 	bucketOutbox  = []byte("outbox") // one sub-bucket per notifier, keyed by sequence
 	bucketSent    = []byte("sent")   // one sub-bucket per notifier, idempotency key -> unix ns
+	// bucketHandoff holds, by idempotency key, each alert change the
+	// lifecycle recorded whose hand-off to the outbox and journal is not
+	// yet confirmed; it is committed with the record itself.
+	bucketHandoff = []byte("handoff")
+	// bucketQuarantine keeps damaged entries, as found, under
+	// "<bucket>/<key>".
+	bucketQuarantine = []byte("quarantine")
 )
 
 // OpenStore opens or creates the store at path.
@@ -49,7 +74,7 @@ func OpenStore(path string) (*Store, error) {
 	}
 	db.MaxBatchDelay = 500 * time.Microsecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketShelves, bucketFlap, bucketOutbox, bucketSent} {
+		for _, b := range [][]byte{bucketRecords, bucketShelves, bucketFlap, bucketOutbox, bucketSent, bucketHandoff, bucketQuarantine} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -68,13 +93,25 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // putRecord writes r unless the store holds a newer version of it, so two
 // writers racing for one alert (an acknowledgement and an engine event)
-// cannot leave the older state behind.
-func (s *Store) putRecord(r Record) error {
+// cannot leave the older state behind. With ev, the change is also marked
+// as not yet handed on, in the same transaction: a crash before the
+// outbox and the journal have it leaves the mark, and the change is
+// passed on again after the restart.
+func (s *Store) putRecord(r Record, ev *Event) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
+	hk, hv, err := handoffEntry(ev)
+	if err != nil {
+		return err
+	}
 	return s.db.Batch(func(tx *bolt.Tx) error {
+		if hk != nil {
+			if err := tx.Bucket(bucketHandoff).Put(hk, hv); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketRecords)
 		if old := b.Get([]byte(r.ID)); old != nil && storedVersion(old) >= r.Version {
 			return nil
@@ -83,15 +120,69 @@ func (s *Store) putRecord(r Record) error {
 	})
 }
 
-// deleteRecord removes a closed alert, unless a newer version reopened it.
-func (s *Store) deleteRecord(id string, version uint64) error {
+// deleteRecord removes a closed alert, unless a newer version reopened it;
+// ev is marked as putRecord does.
+func (s *Store) deleteRecord(id string, version uint64, ev *Event) error {
+	hk, hv, err := handoffEntry(ev)
+	if err != nil {
+		return err
+	}
 	return s.db.Batch(func(tx *bolt.Tx) error {
+		if hk != nil {
+			if err := tx.Bucket(bucketHandoff).Put(hk, hv); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketRecords)
 		if old := b.Get([]byte(id)); old != nil && storedVersion(old) > version {
 			return nil
 		}
 		return b.Delete([]byte(id))
 	})
+}
+
+func handoffEntry(ev *Event) (k, v []byte, err error) {
+	if ev == nil {
+		return nil, nil, nil
+	}
+	v, err = json.Marshal(ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []byte(ev.Key()), v, nil
+}
+
+// putHandoff marks ev alone as not yet handed on.
+func (s *Store) putHandoff(ev *Event) error {
+	hk, hv, err := handoffEntry(ev)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketHandoff).Put(hk, hv) })
+}
+
+// handedOff clears the mark of a change the next stages now hold.
+func (s *Store) handedOff(key string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketHandoff).Delete([]byte(key)) })
+}
+
+// handoffs returns the changes whose hand-off was not confirmed, oldest
+// first.
+func (s *Store) handoffs() ([]Event, error) {
+	var out []Event
+	err := s.each(bucketHandoff, func(_, v []byte) error {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return err
+		}
+		if ev.AlertID == "" || ev.Type == 0 {
+			return errors.New("not an alert event")
+		}
+		out = append(out, ev)
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Event) int { return a.At.Compare(b.At) })
+	return out, err
 }
 
 func storedVersion(v []byte) uint64 {
@@ -102,18 +193,19 @@ func storedVersion(v []byte) uint64 {
 	return r.Version
 }
 
-// records returns every stored open alert.
+// records returns every stored open alert; a damaged one is quarantined.
 func (s *Store) records() ([]Record, error) {
 	var out []Record
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("record %s: %w", k, err)
-			}
-			out = append(out, r)
-			return nil
-		})
+	err := s.each(bucketRecords, func(k, v []byte) error {
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if r.ID != string(k) || r.State == 0 {
+			return fmt.Errorf("record holds alert %q in state %d", r.ID, r.State)
+		}
+		out = append(out, r)
+		return nil
 	})
 	return out, err
 }
@@ -135,9 +227,78 @@ func (s *Store) deleteKey(bucket []byte, key string) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(key)) })
 }
 
-// each calls fn with every value of bucket.
+// each calls fn with every value of bucket. An entry fn cannot decode
+// (it returns an error) is damaged: it is moved to the quarantine bucket
+// and reported by Quarantined, and the others are still read. Only a
+// failure of the file itself is returned.
 func (s *Store) each(bucket []byte, fn func(k, v []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return tx.Bucket(bucket).ForEach(fn) })
+	return s.eachIn(func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucket) }, string(bucket), fn)
+}
+
+func (s *Store) eachIn(open func(*bolt.Tx) *bolt.Bucket, name string, fn func(k, v []byte) error) error {
+	type bad struct {
+		key []byte
+		err error
+	}
+	var damaged []bad
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := open(tx)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				return nil // a nested bucket
+			}
+			if err := fn(k, v); err != nil {
+				damaged = append(damaged, bad{bytes.Clone(k), err})
+			}
+			return nil
+		})
+	})
+	if err != nil || len(damaged) == 0 {
+		return err
+	}
+	now := time.Now().UTC()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := open(tx)
+		q := tx.Bucket(bucketQuarantine)
+		for _, d := range damaged {
+			if v := b.Get(d.key); v != nil {
+				if err := q.Put([]byte(name+"/"+string(d.key)), bytes.Clone(v)); err != nil {
+					return err
+				}
+			}
+			if err := b.Delete(d.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("quarantine damaged %s entries: %w", name, err)
+	}
+	s.mu.Lock()
+	for _, d := range damaged {
+		s.quarantined = append(s.quarantined, Damaged{Bucket: name, Key: printable(d.key), Err: d.err.Error(), At: now})
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// printable shows a key as text when it is, and in hex when not.
+func printable(k []byte) string {
+	if utf8.Valid(k) && !bytes.ContainsFunc(k, func(r rune) bool { return r < ' ' }) {
+		return string(k)
+	}
+	return fmt.Sprintf("%x", k)
+}
+
+// Quarantined lists the damaged entries found since the store was opened.
+func (s *Store) Quarantined() []Damaged {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.quarantined)
 }
 
 // outboxEntry is one notification waiting for its notifier.
@@ -212,25 +373,24 @@ func (s *Store) done(notifier string, seq uint64, key string, t time.Time) error
 	})
 }
 
-// pending returns a notifier's outbox in order.
+// pending returns a notifier's outbox in order; a damaged entry is
+// quarantined.
 func (s *Store) pending(notifier string) ([]outboxEntry, error) {
 	var out []outboxEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		ob := tx.Bucket(bucketOutbox).Bucket([]byte(notifier))
-		if ob == nil {
-			return nil
+	open := func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketOutbox).Bucket([]byte(notifier)) }
+	err := s.eachIn(open, string(bucketOutbox)+"/"+notifier, func(k, v []byte) error {
+		var e struct {
+			Key string `json:"key"`
+			Ev  Event  `json:"event"`
 		}
-		return ob.ForEach(func(k, v []byte) error {
-			var e struct {
-				Key string `json:"key"`
-				Ev  Event  `json:"event"`
-			}
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("outbox %s/%x: %w", notifier, k, err)
-			}
-			out = append(out, outboxEntry{seq: binary.BigEndian.Uint64(k), key: e.Key, ev: e.Ev})
-			return nil
-		})
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		if len(k) != 8 || e.Key == "" || e.Ev.Type == 0 {
+			return errors.New("not an outbox entry")
+		}
+		out = append(out, outboxEntry{seq: binary.BigEndian.Uint64(k), key: e.Key, ev: e.Ev})
+		return nil
 	})
 	return out, err
 }

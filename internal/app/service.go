@@ -172,6 +172,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if restored > 0 {
 		log.Info("open alerts restored", "alerts", restored)
 	}
+	// Changes recorded just before a crash but never handed to the
+	// outbox and the journal go out now; the outbox refuses any it
+	// already held, so none is paged twice.
+	if n := s.Lifecycle.Redeliver(); n > 0 {
+		log.Warn("alert changes cut short by the last stop handed on again", "changes", n)
+	}
 	// The board shows after a restart what it showed before.
 	s.Console.Restore(s.Lifecycle.Open())
 	s.Shelves, err = alerting.NewShelves(s.Lifecycle, alerting.ShelvesOptions{Store: s.Store,

@@ -1,0 +1,179 @@
+package alerting
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// crashCopy runs emit with a next stage that, on its nth event (from 1),
+// copies the store's file as it is on disk at that moment, the state a
+// kill -9 between the store's commit and the outbox's would leave; it
+// returns the copy's path.
+func crashCopy(t *testing.T, nth int, emit func(l *Lifecycle)) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	crashed := filepath.Join(dir, "crashed.db")
+	seen, copied := 0, false
+	next := SinkFunc(func(Event) {
+		if seen++; seen != nth {
+			return
+		}
+		copied = true
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(crashed, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t0 := time.Unix(1764345600, 0).UTC()
+	emit(NewLifecycle(next, LifecycleOptions{Store: st, Now: func() time.Time { return t0 }}))
+	if !copied {
+		t.Fatal("nothing reached the next stage in the first life")
+	}
+	return crashed
+}
+
+// A change the store recorded but the process died before handing on (to
+// the outbox and the journal) is handed on in the next life: when the
+// redelivered reading emits it again, and by Redeliver at start; it is
+// paged once, not twice.
+func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	fired := Event{AlertID: "c4f1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+		Level: sensors.LevelRed, Value: 60, Setpoint: 40, At: t0, StartsAt: t0}
+	crashed := crashCopy(t, 1, func(l *Lifecycle) { l.Emit(fired) })
+
+	tests := []struct {
+		name string
+		// restart drives the second life after Restore.
+		restart func(l *Lifecycle)
+	}{
+		{"reading redelivered", func(l *Lifecycle) {
+			l.Emit(fired)
+			l.Emit(fired) // a third copy: handed on already
+		}},
+		{"redeliver at start", func(l *Lifecycle) {
+			if n := l.Redeliver(); n != 1 {
+				t.Errorf("Redeliver passed on %d changes, want 1", n)
+			}
+			l.Emit(fired) // the reading arrives after: handed on already
+			if n := l.Redeliver(); n != 0 {
+				t.Errorf("second Redeliver passed on %d changes, want 0", n)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := os.ReadFile(crashed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "alerts.db")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st, err := OpenStore(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			pager := &recorder{name: "pager"}
+			d, err := NewDispatcher([]Notifier{pager}, DispatcherOptions{Store: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait := run(t, d)
+			var journaled []Event
+			next := SinkFunc(func(e Event) {
+				d.Emit(e)
+				journaled = append(journaled, e)
+			})
+			l := NewLifecycle(next, LifecycleOptions{Store: st})
+			if n, err := l.Restore(); err != nil || n != 1 {
+				t.Fatalf("restored %d alerts, %v; want 1", n, err)
+			}
+			tt.restart(l)
+			if err := closeWithin(t, d, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			wait()
+			if got := pager.got(); !slices.Equal(got, []string{"c4f1"}) {
+				t.Fatalf("paged %v, want the fired alert once", got)
+			}
+			if len(journaled) != 1 || journaled[0].Type != EventFired {
+				t.Fatalf("next stage saw %d events %v, want the fired once", len(journaled), journaled)
+			}
+			// Handed on: a third life has nothing left to pass on.
+			l3 := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+			if _, err := l3.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			if n := l3.Redeliver(); n != 0 {
+				t.Fatalf("a third life passed on %d changes again", n)
+			}
+		})
+	}
+}
+
+// An acknowledgement and a resolution cut short by a crash are handed on
+// at the next start; an alert that left the list is not reopened.
+func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	fired := Event{AlertID: "a1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+		Level: sensors.LevelOrange, At: t0, StartsAt: t0}
+	resolved := fired
+	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.At = EventResolved, sensors.LevelNone, sensors.LevelOrange, t0.Add(time.Minute)
+	ack := func(l *Lifecycle) {
+		if _, err := l.Ack("a1", "li", "checked"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		life1 func(l *Lifecycle)
+		want  EventType
+		open  bool // the alert is still listed after the restart
+	}{
+		{"acknowledged", func(l *Lifecycle) { l.Emit(fired); ack(l) }, EventAcknowledged, true},
+		{"resolved", func(l *Lifecycle) { l.Emit(fired); l.Emit(resolved) }, EventResolved, true},
+		{"resolved after acknowledged", func(l *Lifecycle) { l.Emit(fired); ack(l); l.Emit(resolved) }, EventResolved, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 2
+			if tt.name == "resolved after acknowledged" {
+				n = 3
+			}
+			crashed := crashCopy(t, n, tt.life1)
+			st, err := OpenStore(crashed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var got []Event
+			l := NewLifecycle(SinkFunc(func(e Event) { got = append(got, e) }), LifecycleOptions{Store: st})
+			if _, err := l.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			if n := l.Redeliver(); n != 1 || len(got) != 1 || got[0].Type != tt.want {
+				t.Fatalf("Redeliver passed on %d: %v; want one %v", n, got, tt.want)
+			}
+			if _, ok := l.Get("a1"); ok != tt.open {
+				t.Fatalf("alert listed after restart: %v, want %v", ok, tt.open)
+			}
+		})
+	}
+}
