@@ -752,6 +752,9 @@ func LoadSnapshot(path string) (*Snapshot, error) {
 //     the same alert firing: it resolved after the save, so the engine
 //     lets it go instead of resolving it a second time.
 //
+// In every case the sensor's last evaluated time becomes at least that of
+// the record's latest change, so an older reading is not evaluated again.
+//
 // Nothing is emitted. It returns how many alerts it changed.
 func (e *Engine) Adopt(open []Record) int {
 	e.reloadMu.Lock()
@@ -769,6 +772,7 @@ func (e *Engine) Adopt(open []Record) int {
 			}
 			continue
 		}
+		s.adoptLast(rec)
 		switch {
 		case rec.Level > sensors.LevelBlue:
 		case rec.State == StateClearedUnacked || rec.State == StateLatched:
@@ -783,6 +787,24 @@ func (e *Engine) Adopt(open []Record) int {
 		e.recountActive(set)
 	}
 	return n
+}
+
+// adoptLast takes the device time of the record's latest change of the
+// sensor as evaluated already: the snapshot may be older than that
+// change, and a reading older than it (a gateway replaying its buffer,
+// a broker redelivering after the crash) would otherwise be evaluated
+// against the adopted alert and resolve it, and the live condition would
+// raise it again under a new id. Acknowledgements and sensor_stale run
+// on riskmon's clock, not the device's, and say nothing about it.
+func (s *subject) adoptLast(rec Record) {
+	for _, ev := range rec.Events {
+		if ev.Type == EventAcknowledged || ev.Type == EventReminder || ev.Rule == RuleSensorStale || ev.At.IsZero() {
+			continue
+		}
+		if at := ev.At.UnixNano(); !s.evaluated || at > s.last {
+			s.last, s.evaluated = at, true
+		}
+	}
 }
 
 // adoptCombined takes up an open alert of a group (sensor_disagreement,

@@ -671,3 +671,57 @@ func TestWarmExposure(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptKeepsLastEvaluated: riskmon crashed after an alert fired and
+// started without a snapshot and without a warm-up (InfluxDB down). A
+// reading older than the fired one (a gateway replaying its buffer, a
+// broker redelivery) must not resolve the adopted alert, or the live
+// condition raises it again under a new id: a second page for one gas
+// leak.
+func TestAdoptKeepsLastEvaluated(t *testing.T) {
+	reg := testRegistry(t)
+	var before collect
+	e, _ := NewEngine(reg, &before, Options{})
+	e.Evaluate(at(0, 5))
+	e.Evaluate(at(10*time.Second, 27))
+	fired := before.all()
+	if len(fired) != 1 || fired[0].Type != EventFired {
+		t.Fatalf("events %+v, want one fired", fired)
+	}
+	rec := Record{ID: fired[0].AlertID, Rule: fired[0].Rule, Site: "hz-01", Sensor: "GT-101", State: StateActiveUnacked,
+		Level: fired[0].Level, StartsAt: fired[0].StartsAt, LastAt: fired[0].At, Events: fired}
+	tests := []struct {
+		name string
+		snap *Snapshot // the restored engine's snapshot; nil: none
+	}{
+		{"no snapshot", nil},
+		{"snapshot older than the alert", func() *Snapshot {
+			old, _ := NewEngine(reg, nil, Options{})
+			old.Evaluate(at(0, 5))
+			return old.AlertSnapshot()
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var after collect
+			next, _ := NewEngine(reg, &after, Options{})
+			if tt.snap != nil {
+				next.Restore(tt.snap)
+			}
+			if n := next.Adopt([]Record{rec}); n != 1 {
+				t.Fatalf("adopted %d alerts, want 1", n)
+			}
+			next.Evaluate(at(5*time.Second, 5))   // older than the fired reading
+			next.Evaluate(at(20*time.Second, 27)) // the condition goes on
+			if got := after.all(); len(got) != 0 {
+				t.Fatalf("events %+v, want none: the adopted alert holds", got)
+			}
+			if a := next.Active(); len(a) != 1 || a[0].ID != rec.ID {
+				t.Fatalf("active %+v, want the adopted %s", a, rec.ID)
+			}
+			if st := next.Stats(); st.OutOfOrder != 1 {
+				t.Fatalf("out of order %d, want the older reading counted", st.OutOfOrder)
+			}
+		})
+	}
+}
