@@ -18,6 +18,10 @@ const (
 	// RuleClockSkew: a gateway's clock is set wrong, so its device times —
 	// which every rule runs on — are off by a steady offset.
 	RuleClockSkew = "gateway_clock_skew"
+	// RuleStoreDamaged: riskmon found damaged entries in its alert store
+	// at start and set them aside; what they held (an open alert, a
+	// shelf, a notification waiting) may be missing.
+	RuleStoreDamaged = "alert_store_damaged"
 )
 
 // Conditions raises and clears condition alerts, with the same events and
@@ -136,7 +140,8 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 }
 
 // conditionRules are the rules Conditions raises.
-var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true}
+var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true,
+	RuleStoreDamaged: true}
 
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps what the alert path must not forget across a restart: the
@@ -61,18 +62,71 @@ var (
 	bucketQuarantine = []byte("quarantine")
 )
 
-// OpenStore opens or creates the store at path.
+// OpenStore opens or creates the store at path. A file bbolt cannot open
+// or whose pages fail bbolt's consistency check is damaged beyond single
+// entries: it is renamed aside (path.damaged-<unix time>) for
+// inspection, a fresh store is made, and Quarantined reports it; a
+// second riskmon holding the file is still an error. Open alerts and
+// unsent notifications of the damaged file are then lost to this
+// process; the journal keeps their history.
 func OpenStore(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("alert store: %w", err)
 	}
-	// A second riskmon on the same state dir would double-page; the file
-	// lock makes it fail fast instead of waiting forever.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
+	db, err := openBolt(path)
+	if err == nil {
+		return &Store{db: db}, nil
+	}
+	if !errors.Is(err, errDamagedFile) && !errors.Is(err, berrors.ErrInvalid) && !errors.Is(err, berrors.ErrChecksum) &&
+		!errors.Is(err, berrors.ErrVersionMismatch) && !errors.Is(err, berrors.ErrInvalidMapping) {
+		// A lock held by another riskmon, a permission, a full disk: the
+		// file may be sound, and setting it aside would lose it.
 		return nil, fmt.Errorf("alert store %s: %w", path, err)
 	}
+	aside := fmt.Sprintf("%s.damaged-%d", path, time.Now().Unix())
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("alert store %s: %w (and it could not be set aside: %w)", path, err, rerr)
+	}
+	db, err2 := openBolt(path)
+	if err2 != nil {
+		return nil, fmt.Errorf("alert store %s: %w", path, err2)
+	}
+	return &Store{db: db, quarantined: []Damaged{{Bucket: "file", Key: aside, Err: err.Error(), At: time.Now().UTC()}}}, nil
+}
+
+// openBolt opens the file and checks its structure (a damaged one is
+// reported as errDamagedFile). bbolt panics on some
+// damaged pages; the panic is turned into an error here, before the
+// service relies on the file.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if db != nil {
+				_ = db.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: %v", errDamagedFile, p)
+		}
+	}()
+	// A second riskmon on the same state dir would double-page; the file
+	// lock makes it fail fast instead of waiting forever.
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
 	db.MaxBatchDelay = 500 * time.Microsecond
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			if len(errs) < 5 {
+				errs = append(errs, e)
+			}
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%w: %w", errDamagedFile, err)
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketRecords, bucketShelves, bucketFlap, bucketOutbox, bucketSent, bucketHandoff, bucketQuarantine} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -83,10 +137,13 @@ func OpenStore(path string) (*Store, error) {
 	})
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("alert store %s: %w", path, err)
+		return nil, err
 	}
-	return &Store{db: db}, nil
+	return db, nil
 }
+
+// errDamagedFile marks a store file whose structure is broken.
+var errDamagedFile = errors.New("damaged file")
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }

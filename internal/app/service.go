@@ -195,6 +195,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// Condition alerts re-raised after the restart (a retained offline
 	// status) continue the alert they had, not open a second one.
 	s.Conditions.Restore(s.Lifecycle.Open())
+	s.reportDamagedStore()
 	opts, err := EngineOptions(cfg, reg)
 	if err != nil {
 		return nil, err
@@ -284,8 +285,35 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 	}
 }
 
+// reportDamagedStore raises alert_store_damaged for the entries of the
+// alert store found damaged and set aside while loading it: riskmon
+// starts and monitors, and the operator learns that an open alert, a
+// shelf or a waiting notification may be missing.
+func (s *Service) reportDamagedStore() {
+	bad := s.Store.Quarantined()
+	quarantined := prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_alert_store_quarantined_total",
+		Help: "Damaged alert-store entries (or a whole damaged file) set aside at start."})
+	quarantined.Add(float64(len(bad)))
+	s.prom.MustRegister(quarantined)
+	if len(bad) == 0 {
+		return
+	}
+	where := make([]string, 0, len(bad))
+	for _, d := range bad {
+		s.log.Error("damaged alert-store entry set aside; riskmon goes on without it", "bucket", d.Bucket, "key", d.Key, "err", d.Err)
+		where = append(where, d.Bucket+"/"+d.Key)
+	}
+	s.Conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
+		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing / "+
+			"报警存储：启动时发现 %d 条损坏记录并已隔离，可能缺少未关闭的报警、搁置或待发通知", len(bad), strings.Join(where, ", "), len(bad)), time.Now())
+}
+
 // historySize is how many recent alert events GET /api/events keeps.
 const historySize = 10_000
+
+// storeDamagedHold is how long alert_store_damaged stays active after the
+// start that found the damage; it then stays listed until acknowledged.
+const storeDamagedHold = time.Hour
 
 // dataLossHold is how long a data-loss alert stays open after the last gap.
 const dataLossHold = 10 * time.Minute
@@ -712,6 +740,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			// without reports (the gateway went quiet, or the report was lost
 			// in a restart) the alert ends.
 			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
+			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
 			s.Engine.Tick(now)
 			s.tickAlerts(now)
 		}
