@@ -71,6 +71,7 @@ type worker struct {
 	dropFull   prometheus.Counter
 	dropClosed prometheus.Counter
 	duplicate  prometheus.Counter
+	resent     prometheus.Counter
 	latency    prometheus.Observer
 	logDrop    rate.Sometimes
 }
@@ -118,6 +119,7 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 			dropFull:   d.m.dropped.WithLabelValues(name, "queue_full"),
 			dropClosed: d.m.dropped.WithLabelValues(name, "shutdown"),
 			duplicate:  d.m.suppressed.WithLabelValues(name, "duplicate"),
+			resent:     d.m.resent.WithLabelValues(name),
 			latency:    d.m.latency.WithLabelValues(name),
 			logDrop:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		}
@@ -145,7 +147,7 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 				w.q = newQueue(len(entries) + opts.QueueSize)
 			}
 			for _, e := range entries {
-				d.push(w, item{ev: e.ev, seq: e.seq, key: e.key})
+				d.push(w, item{ev: e.ev, seq: e.seq, key: e.key, tried: e.tried})
 			}
 			d.m.restored.Add(float64(len(entries)))
 		}
@@ -276,6 +278,7 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 	for ctx.Err() == nil {
 		it, ok, closed := w.q.pop()
 		if ok {
+			d.beginSend(w, it)
 			if d.send(ctx, w, it.ev) || ctx.Err() == nil {
 				// A send cut short by shutdown stays in the outbox, to be
 				// sent after the restart; one that failed after its
@@ -294,6 +297,27 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 		case <-w.q.wake:
 		case <-ctx.Done():
 		}
+	}
+}
+
+// beginSend records in the outbox that a send of it begins, before any
+// byte goes out, and counts a send of one the last process had begun as
+// a re-send. The record is what lets a restart tell a possible second
+// delivery (the at-least-once window: the receiver took it and the
+// process stopped before the outbox recorded that) from a first one; it
+// costs one shared commit per notification.
+func (d *Dispatcher) beginSend(w *worker, it item) {
+	if it.tried {
+		w.resent.Inc()
+	}
+	if d.store == nil || it.seq == 0 {
+		return
+	}
+	if err := d.store.tried(w.n.Name(), it.key); err != nil {
+		d.logStore.Do(func() {
+			d.log.Error("notification outbox update failed", "notifier", w.n.Name(), "err", err)
+		})
+		d.m.storeErrors.Inc()
 	}
 }
 
@@ -363,6 +387,7 @@ type dispatchMetrics struct {
 	latency          *prometheus.HistogramVec
 	queued           []prometheus.Collector
 	restored         prometheus.Counter
+	resent           *prometheus.CounterVec
 	storeErrors      prometheus.Counter
 	shelved, planned prometheus.Counter
 }
@@ -385,6 +410,10 @@ func newDispatchMetrics() dispatchMetrics {
 			Name: "riskmon_notification_outbox_restored_total",
 			Help: "Notifications found waiting in the outbox at start and sent after the restart.",
 		}),
+		resent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "riskmon_notifications_resent_total",
+			Help: "Notifications sent again after a restart because the last process had begun sending them and stopped before recording the result; the receiver may hold a copy, which it can drop by the idempotency key.",
+		}, []string{"notifier"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_notification_outbox_errors_total",
 			Help: "Failed writes to the notification outbox; such events are delivered from memory.",
@@ -398,7 +427,7 @@ func newDispatchMetrics() dispatchMetrics {
 }
 
 func (m dispatchMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range append([]prometheus.Collector{m.sent, m.dropped, m.suppressed, m.latency, m.restored, m.storeErrors}, m.queued...) {
+	for _, c := range append([]prometheus.Collector{m.sent, m.dropped, m.suppressed, m.latency, m.restored, m.resent, m.storeErrors}, m.queued...) {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -433,6 +462,9 @@ type item struct {
 	ev  Event
 	seq uint64
 	key string
+	// tried: restored from the outbox with a send begun by the last
+	// process, so this send may be a second one.
+	tried bool
 }
 
 func newQueue(size int) *queue {

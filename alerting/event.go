@@ -126,6 +126,36 @@ func (e Event) Key() string {
 	return k
 }
 
+// IdempotencyKey is Key in a form fit for an HTTP header and any
+// receiver's database: 32 hex digits of its SHA-256. Every send of one
+// change carries the same key (retries, and re-sends after a restart), and
+// two changes never share one; a receiver that keeps the keys it has seen
+// for a day can drop the copies the at-least-once delivery may make.
+func (e Event) IdempotencyKey() string {
+	sum := sha256.Sum256([]byte(e.Key()))
+	return hex.EncodeToString(sum[:16])
+}
+
+// IdempotencyHeader is the request header that carries the event's
+// IdempotencyKey on webhooks, as a structured-field string (quoted), after
+// the IETF draft "The Idempotency-Key HTTP Header Field".
+const IdempotencyHeader = "Idempotency-Key"
+
+// WebhookBody is the JSON a webhook POSTs for ev: the event's fields and
+// its idempotency_key.
+func WebhookBody(ev Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	key := ev.IdempotencyKey()
+	out := make([]byte, 0, len(b)+len(key)+24)
+	out = append(out, `{"idempotency_key":"`...)
+	out = append(out, key...)
+	out = append(out, `",`...)
+	return append(out, b[1:]...), nil
+}
+
 // sameChange reports whether a and b record the same change of one alert:
 // what Key compares, without building the strings.
 func sameChange(a, b *Event) bool {

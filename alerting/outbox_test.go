@@ -255,3 +255,55 @@ func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 		t.Fatalf("after the restart delivered %v, want %v", got, want)
 	}
 }
+
+// A notification whose send had begun when the process stopped is sent
+// again after the restart and counted as a re-send (the receiver may have
+// it); one that was still waiting its turn is sent without being counted.
+func TestOutboxCountsResends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := &recorder{name: "pager", gate: make(chan struct{}), started: make(chan string, 4)}
+	d, err := NewDispatcher([]Notifier{stuck}, DispatcherOptions{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := run(t, d)
+	d.Emit(idEvent(0))
+	d.Emit(idEvent(1))
+	if id := <-stuck.started; id != "a0" {
+		t.Fatalf("first send %s, want a0", id)
+	}
+	if err := closeWithin(t, d, 100*time.Millisecond); err == nil {
+		t.Fatal("close with a send in flight reported everything delivered")
+	}
+	wait()
+	st.Close()
+
+	st, err = OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := &recorder{name: "pager"}
+	d, err = NewDispatcher([]Notifier{rec}, DispatcherOptions{Store: st, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait = run(t, d)
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if got := rec.got(); !slices.Equal(got, []string{"a0", "a1"}) {
+		t.Fatalf("sent %v after the restart, want a0 and a1", got)
+	}
+	if n := testutil.ToFloat64(d.m.resent.WithLabelValues("pager")); n != 1 {
+		t.Fatalf("re-sends counted %v, want 1 (a0 alone had begun)", n)
+	}
+	if n := testutil.ToFloat64(d.m.restored); n != 2 {
+		t.Fatalf("restored %v, want 2", n)
+	}
+}

@@ -363,6 +363,9 @@ type outboxEntry struct {
 	seq uint64
 	key string
 	ev  Event
+	// tried: a send had begun when the last process stopped, so the
+	// receiver may have it already.
+	tried bool
 }
 
 // enqueue adds ev to the outbox of each notifier that has neither sent
@@ -408,8 +411,24 @@ func (s *Store) enqueue(notifiers []string, key string, ev Event) ([]uint64, err
 }
 
 // pendingMark is the sent-bucket value of a key whose notification is
-// still in the outbox; once done it holds the time it was done.
-var pendingMark = []byte{0}
+// still in the outbox, triedMark that of one whose send has begun; once
+// done it holds the time it was done.
+var (
+	pendingMark = []byte{0}
+	triedMark   = []byte{1}
+)
+
+// tried records that a send of the notification begins, so that a restart
+// that finds it still waiting knows the receiver may have it already.
+func (s *Store) tried(notifier, key string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		sent := tx.Bucket(bucketSent).Bucket([]byte(notifier))
+		if sent == nil || !bytes.Equal(sent.Get([]byte(key)), pendingMark) {
+			return nil // done already, or pruned
+		}
+		return sent.Put([]byte(key), triedMark)
+	})
+}
 
 // done removes a notification from the outbox and records its key as
 // delivered (or given up on) at t.
@@ -447,6 +466,19 @@ func (s *Store) pending(notifier string) ([]outboxEntry, error) {
 			return errors.New("not an outbox entry")
 		}
 		out = append(out, outboxEntry{seq: binary.BigEndian.Uint64(k), key: e.Key, ev: e.Ev})
+		return nil
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		sent := tx.Bucket(bucketSent).Bucket([]byte(notifier))
+		if sent == nil {
+			return nil
+		}
+		for i := range out {
+			out[i].tried = bytes.Equal(sent.Get([]byte(out[i].key)), triedMark)
+		}
 		return nil
 	})
 	return out, err

@@ -3,7 +3,6 @@ package alerting
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -110,9 +109,11 @@ func NewWebhookNotifier(rawURL string, opts WebhookOptions) (*WebhookNotifier, e
 // Name is WebhookOptions.Name.
 func (w *WebhookNotifier) Name() string { return w.opts.Name }
 
-// Notify posts ev, retrying as the type's documentation says.
+// Notify posts ev, retrying as the type's documentation says. Every
+// attempt carries the event's idempotency key, in the body and in the
+// Idempotency-Key header.
 func (w *WebhookNotifier) Notify(ctx context.Context, ev Event) error {
-	body, err := json.Marshal(ev)
+	body, err := WebhookBody(ev)
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode event: %w", w.opts.Name, err)
 	}
@@ -121,7 +122,7 @@ func (w *WebhookNotifier) Notify(ctx context.Context, ev Event) error {
 	attempts := 0
 	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
-		return struct{}{}, w.post(ctx, body)
+		return struct{}{}, w.post(ctx, body, ev.IdempotencyKey())
 	},
 		backoff.WithBackOff(b),
 		backoff.WithMaxElapsedTime(w.opts.MaxElapsed),
@@ -136,7 +137,7 @@ func (w *WebhookNotifier) Notify(ctx context.Context, ev Event) error {
 
 // post makes one attempt. Errors wrapped in backoff.Permanent end the
 // retries.
-func (w *WebhookNotifier) post(ctx context.Context, body []byte) error {
+func (w *WebhookNotifier) post(ctx context.Context, body []byte, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
@@ -149,6 +150,7 @@ func (w *WebhookNotifier) post(ctx context.Context, body []byte) error {
 		}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(IdempotencyHeader, `"`+key+`"`)
 	resp, err := w.opts.Client.Do(req)
 	if err != nil {
 		return err // connection refused or reset, timeout: worth another try

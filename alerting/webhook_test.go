@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,5 +205,61 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(tt.h, now); got != tt.want {
 			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
 		}
+	}
+}
+
+// Every attempt of one change carries the same idempotency key, in the
+// Idempotency-Key header (a quoted structured-field string) and in the
+// body; another change of the same alert has another key.
+func TestWebhookIdempotencyKey(t *testing.T) {
+	type seen struct{ header, body string }
+	var mu sync.Mutex
+	var got []seen
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Key string `json:"idempotency_key"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		got = append(got, seen{r.Header.Get(IdempotencyHeader), b.Key})
+		mu.Unlock()
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // one retry
+		}
+	}))
+	defer srv.Close()
+	n, err := NewWebhookNotifier(srv.URL, fastRetry(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := sampleEvent()
+	resolved := fired
+	resolved.Type, resolved.Level, resolved.PrevLevel = EventResolved, sensors.LevelNone, sensors.LevelOrange
+	for _, ev := range []Event{fired, resolved} {
+		if err := n.Notify(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d requests, want 3", len(got))
+	}
+	key := fired.IdempotencyKey()
+	if len(key) != 32 || strings.Trim(key, "0123456789abcdef") != "" {
+		t.Fatalf("key %q: want 32 hex digits", key)
+	}
+	for i, s := range got[:2] {
+		if s.header != `"`+key+`"` || s.body != key {
+			t.Fatalf("attempt %d carried header %q and body key %q, want %q", i+1, s.header, s.body, key)
+		}
+	}
+	if got[2].body == key || got[2].header != `"`+got[2].body+`"` {
+		t.Fatalf("the resolution carried %+v, want its own key", got[2])
+	}
+	// The same change built again (after a restart) has the same key.
+	again := sampleEvent()
+	again.Message = "rendered again"
+	if again.IdempotencyKey() != key {
+		t.Fatal("the key depends on more than the change")
 	}
 }

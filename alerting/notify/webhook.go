@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -73,7 +72,7 @@ func (n *SignedWebhook) Name() string { return n.opts.Name }
 
 // Notify posts ev, retrying as the package documentation says.
 func (n *SignedWebhook) Notify(ctx context.Context, ev alerting.Event) error {
-	body, err := json.Marshal(ev)
+	body, err := alerting.WebhookBody(ev)
 	if err != nil {
 		return fmt.Errorf("signed webhook %s: encode event: %w", n.opts.Name, err)
 	}
@@ -84,6 +83,7 @@ func (n *SignedWebhook) Notify(ctx context.Context, ev alerting.Event) error {
 			h.Set(k, v)
 		}
 		h.Set(SignatureHeader, sig)
+		h.Set(alerting.IdempotencyHeader, `"`+ev.IdempotencyKey()+`"`)
 		h.Set(TimestampHeader, strconv.FormatInt(n.d.deps.Now().Unix(), 10))
 		_, err := n.d.post(ctx, n.opts.URL, h, body)
 		return err

@@ -68,9 +68,16 @@ func TestSignedWebhook(t *testing.T) {
 				if r.Header.Get("Authorization") != "Bearer x" || r.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("headers %v", r.Header)
 				}
-				var ev alerting.Event
+				var ev struct {
+					alerting.Event
+					Key string `json:"idempotency_key"`
+				}
 				if err := json.Unmarshal(r.Body, &ev); err != nil || ev.AlertID != firedEvent().AlertID {
 					t.Errorf("body %s: %v", r.Body, err)
+				}
+				// The same key on every attempt, in the header and the body.
+				if key := firedEvent().IdempotencyKey(); ev.Key != key || r.Header.Get(alerting.IdempotencyHeader) != `"`+key+`"` {
+					t.Errorf("idempotency key %q in the body and %q in the header, want %q", ev.Key, r.Header.Get(alerting.IdempotencyHeader), key)
 				}
 			}
 			if n := len(readDeadLetters(t, retry.DeadLetter)); (n == 1) != tt.wantErr {
