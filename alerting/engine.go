@@ -84,6 +84,16 @@ type Options struct {
 	// Composite are rules written as expressions over the latest values
 	// of a site's sensors; see CompositeRule.
 	Composite []CompositeRule
+	// SkewTolerance is how far a reading's device time may be from its
+	// receive time and still agree with riskmon's clock; it lets the
+	// engine recognise a gateway clock stepped back (see ClockStep). Zero
+	// means DefaultSkewTolerance; a negative value turns the recognition
+	// off, and readings older than the last evaluated are then ignored
+	// until device time passes it again.
+	SkewTolerance time.Duration
+	// OnClockStep is told of every clock step back the engine recognises,
+	// with the sensor's shard lock held: it must not call the engine.
+	OnClockStep func(ClockStep)
 	// Inhibit, when it reports true for a sensor's site and gateway, keeps
 	// Tick from raising sensor_stale for it: a gateway known to be offline
 	// is one alert, not one per sensor behind it.
@@ -111,6 +121,7 @@ type Engine struct {
 	m        engineMetrics
 
 	evaluations, outOfOrder, skipped, late  atomic.Uint64
+	clockSteps                              atomic.Uint64
 	fired, escalated, deescalated, resolved atomic.Uint64
 }
 
@@ -119,6 +130,8 @@ type Engine struct {
 type ruleSet struct {
 	inhibit   func(site, gateway string) bool
 	lateAfter int64 // ns; 0: only the historical mark makes a reading late
+	skewTol   int64 // ns; 0: clock steps back are not recognised
+	onStep    func(ClockStep)
 	// subjects is built once and only read afterwards, so lookups take no
 	// lock; each subject's state is guarded by its shard's mutex.
 	subjects   map[subjectKey]*subject
@@ -216,6 +229,13 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	case opts.LateAfter > 0:
 		set.lateAfter = int64(opts.LateAfter)
 	}
+	switch {
+	case opts.SkewTolerance == 0:
+		set.skewTol = int64(DefaultSkewTolerance)
+	case opts.SkewTolerance > 0:
+		set.skewTol = int64(opts.SkewTolerance)
+	}
+	set.onStep = opts.OnClockStep
 	for i := range set.shards {
 		set.shards[i] = &shard{}
 	}
@@ -461,7 +481,7 @@ func (e *Engine) evaluate(rs *ruleSet, s *subject, r sensors.Reading) {
 	}
 	at := r.Time.UnixNano()
 	dup := s.evaluated && at == s.last
-	if s.evaluated && at < s.last {
+	if s.evaluated && at < s.last && !e.steppedBack(rs, s, r, at) {
 		// A replayed or reordered reading must not move an alert back in
 		// time; equal times pass, as a duplicate gives the same result.
 		e.outOfOrder.Add(1)
@@ -519,6 +539,76 @@ func (e *Engine) evaluate(rs *ruleSet, s *subject, r sensors.Reading) {
 		rs.st, tr = rs.rule.step(rs.st, s.win, r.Value, at, alarmed)
 		e.applyEarly(s, rs, tr, at, late)
 	}
+}
+
+// DefaultSkewTolerance is Options.SkewTolerance when unset; it matches
+// ingest's default limits.skew_tolerance.
+const DefaultSkewTolerance = 30 * time.Second
+
+// ClockStep is a gateway clock that was stepped back, as one sensor's
+// readings show it: the last reading evaluated had a device time ahead
+// of riskmon's clock by more than the skew tolerance (so that clock was
+// fast), and a live reading now agrees with riskmon's clock again.
+type ClockStep struct {
+	Site, Sensor, Gateway string
+	// From is the device time of the last reading evaluated before the
+	// step, To that of the reading after it, Received when that reading
+	// was received.
+	From, To, Received time.Time
+}
+
+// Step is how far the clock went back.
+func (c ClockStep) Step() time.Duration { return c.From.Sub(c.To) }
+
+// steppedBack reports whether a reading older than the sensor's last
+// evaluated one shows its gateway's clock stepped back, and if so moves
+// the sensor's device-time state back by the step so that the reading
+// and those after it are evaluated: otherwise every reading would be
+// ignored as out of order until device time passed the fast clock's last
+// reading, and a gas ramp in that time would raise nothing.
+//
+// The sign is that the last evaluated device time is ahead of riskmon's
+// own clock (the sensor's latest receive time) by more than the skew
+// tolerance,
+// while this reading is not behind it by more than that: only a clock
+// running fast gives a device time in riskmon's future, and a replay of
+// buffered or redelivered readings lags the clock instead, so it is not
+// taken for a step.
+func (e *Engine) steppedBack(rs *ruleSet, s *subject, r sensors.Reading, at int64) bool {
+	if rs.skewTol == 0 || r.Received.IsZero() || r.Historical {
+		return false
+	}
+	// s.received is the latest receive time of the sensor, this reading's
+	// included (heard ran first): the last device time must be ahead of
+	// riskmon's clock at its newest, not merely of this reading's receipt.
+	if s.last-s.received <= rs.skewTol || r.Received.UnixNano()-at > rs.skewTol {
+		return false
+	}
+	step := s.last - at
+	shift := func(t *int64) {
+		if *t > at {
+			*t -= step
+		}
+	}
+	for i := range s.rules {
+		st := &s.rules[i].st
+		shift(&st.nextSince)
+		shift(&st.clearSince)
+	}
+	for i := range s.early {
+		shift(&s.early[i].st.mark)
+	}
+	if s.win != nil {
+		for i := range s.win.s {
+			shift(&s.win.s[i].at)
+		}
+	}
+	e.clockSteps.Add(1)
+	if rs.onStep != nil {
+		rs.onStep(ClockStep{Site: s.site, Sensor: s.sensor, Gateway: s.gateway,
+			From: unixTime(s.last), To: r.Time.UTC(), Received: r.Received.UTC()})
+	}
+	return true
 }
 
 // isLate reports whether a reading's events are retrospective: the
@@ -802,6 +892,7 @@ type Stats struct {
 	OutOfOrder  uint64 // readings ignored for being older than the last evaluated
 	Skipped     uint64 // readings of bad quality or without a number
 	Late        uint64 // readings evaluated whose events are marked late
+	ClockSteps  uint64 // gateway clock steps back recognised (see ClockStep)
 	Fired       uint64 // alerts raised
 	Escalated   uint64
 	Deescalated uint64
@@ -815,6 +906,7 @@ func (e *Engine) Stats() Stats {
 		OutOfOrder:  e.outOfOrder.Load(),
 		Skipped:     e.skipped.Load(),
 		Late:        e.late.Load(),
+		ClockSteps:  e.clockSteps.Load(),
 		Fired:       e.fired.Load(),
 		Escalated:   e.escalated.Load(),
 		Deescalated: e.deescalated.Load(),
@@ -831,6 +923,7 @@ type engineMetrics struct {
 	evaluations            prometheus.CounterFunc
 	outOfOrder             prometheus.CounterFunc
 	late                   prometheus.CounterFunc
+	clockSteps             prometheus.CounterFunc
 }
 
 func newEngineMetrics(e *Engine) engineMetrics {
@@ -857,6 +950,10 @@ func newEngineMetrics(e *Engine) engineMetrics {
 			Name: "riskmon_alert_out_of_order_total",
 			Help: "Readings ignored for being older than the last one evaluated for their sensor.",
 		}, func() float64 { return float64(e.outOfOrder.Load()) }),
+		clockSteps: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "riskmon_alert_clock_steps_total",
+			Help: "Gateway clocks recognised as stepped back by a sensor's readings; the sensor's rules went on from the new device times.",
+		}, func() float64 { return float64(e.clockSteps.Load()) }),
 		late: prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "riskmon_alert_late_readings_total",
 			Help: "Readings evaluated as late (historical, or received long after their device time); their events are marked late.",
@@ -873,7 +970,7 @@ func newEngineMetrics(e *Engine) engineMetrics {
 }
 
 func (m engineMetrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.events, m.activeVec, m.skippedVec, m.evaluations, m.outOfOrder, m.late} {
+	for _, c := range []prometheus.Collector{m.events, m.activeVec, m.skippedVec, m.evaluations, m.outOfOrder, m.late, m.clockSteps} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

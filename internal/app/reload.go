@@ -56,6 +56,10 @@ func stateOptions(cfg config.Config, opts *alerting.Options) {
 	if opts.LateAfter == 0 {
 		opts.LateAfter = cfg.Alerting.LateAfter
 	}
+	if opts.SkewTolerance == 0 {
+		// The engine judges a clock step by ingest's tolerance.
+		opts.SkewTolerance = cfg.Limits.SkewTolerance
+	}
 }
 
 // restoreEngine loads the snapshot of the last run into the new engine,
@@ -199,7 +203,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
-	opts.Inhibit = s.inhibitStale
+	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
 	rs, err := s.Engine.Reload(reg, opts)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)

@@ -201,7 +201,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		return nil, err
 	}
 	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
-	opts.Inhibit = s.inhibitStale
+	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
 	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
 	if err != nil {
 		return nil, err
@@ -306,6 +306,23 @@ func (s *Service) reportDamagedStore() {
 	s.Conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
 		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing / "+
 			"报警存储：启动时发现 %d 条损坏记录并已隔离，可能缺少未关闭的报警、搁置或待发通知", len(bad), strings.Join(where, ", "), len(bad)), time.Now())
+}
+
+// clockStepped raises gateway_clock_skew at once for a gateway clock the
+// engine saw stepped back: the rules went on from the new device times,
+// and the operator learns that the gateway's times jumped (readings of
+// the fast spell carry device times up to the step in the future).
+func (s *Service) clockStepped(c alerting.ClockStep) {
+	gw := c.Gateway
+	if gw == "" {
+		gw = c.Sensor
+	}
+	step := c.Step().Round(time.Second)
+	s.log.Warn("gateway clock stepped back; rules go on from the new device times", "site", c.Site, "gateway", gw,
+		"sensor", c.Sensor, "step", step, "last_device_time", c.From, "device_time", c.To)
+	s.Conditions.Raise(alerting.RuleClockSkew, c.Site, gw, sensors.LevelYellow, -step.Seconds(), "s",
+		fmt.Sprintf("gateway %s at %s: its clock stepped back by %s (sensor %s); rules go on from the new device times / "+
+			"网关 %s（%s）时钟回拨 %s（测点 %s），规则已按新的设备时间继续判定", gw, c.Site, step, c.Sensor, gw, c.Site, step, c.Sensor), c.Received)
 }
 
 // historySize is how many recent alert events GET /api/events keeps.
