@@ -1,0 +1,428 @@
+package faults
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/internal/app"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/journal"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// The alert fault tests run `riskmon serve` as a process, with a gateway
+// of gas detectors publishing through the rig's Mosquitto and a webhook
+// receiver counting pages, and kill riskmon with SIGKILL.
+
+const (
+	gasSite      = "hz-refinery-north-tank-farm-07"
+	gasGatewayID = "gw-tank-farm-07-east-cabinet"
+)
+
+// gasRegistry is one site with n combustible-gas detectors on one
+// gateway, written to a file for riskmon serve.
+func gasRegistry(t *testing.T, dir string, n int) (*sensors.Registry, string) {
+	t.Helper()
+	ss := make([]sensors.Sensor, n)
+	for i := range ss {
+		ss[i] = sensors.Sensor{ID: fmt.Sprintf("GT-%03d-combustible-gas-detector", 101+i), Site: gasSite, Kind: "combustible_gas", Gateway: gasGatewayID}
+	}
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: gasSite, Name: "储罐区 北区 07", Sector: sensors.SectorHazchem}}, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gas-registry.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := reg.WriteYAML(f); err != nil {
+		t.Fatal(err)
+	}
+	return reg, path
+}
+
+// page is one webhook delivery as the receiver decoded it.
+type page struct {
+	key    string // Idempotency-Key header, unquoted
+	bodyID string // idempotency_key of the body
+	ev     alerting.Event
+}
+
+// pager is a webhook receiver that keeps every delivery.
+type pager struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	pages []page
+}
+
+func newPager(t *testing.T) *pager {
+	p := &pager{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var body struct {
+			Key string `json:"idempotency_key"`
+		}
+		var ev alerting.Event
+		if json.Unmarshal(b, &body) != nil || json.Unmarshal(b, &ev) != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		p.mu.Lock()
+		p.pages = append(p.pages, page{key: strings.Trim(r.Header.Get(alerting.IdempotencyHeader), `"`), bodyID: body.Key, ev: ev})
+		p.mu.Unlock()
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *pager) all() []page {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.pages)
+}
+
+// riskmonProc is `riskmon serve` on a state dir, started and killed as a
+// process.
+type riskmonProc struct {
+	t    *testing.T
+	conf string
+	addr string
+	cmd  *exec.Cmd
+}
+
+// newRiskmonProc writes the configuration; edit may change it first.
+func (r *rig) newRiskmonProc(t *testing.T, state, regFile, hook string, edit func(map[string]any)) *riskmonProc {
+	t.Helper()
+	port, err := influxproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	conf := map[string]any{
+		"log_level": "warn", "state_dir": state, "registry": regFile,
+		"http":     map[string]any{"listen": addr},
+		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-alerts-under-test"},
+		"influxdb": map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), "bucket": "riskmon"},
+		"alerting": map[string]any{
+			"forecast": false,
+			// Every crossing is a transition to page: no holding.
+			"flapping": map[string]any{"raises": 1_000_000},
+			"repeat":   map[string]any{},
+			"notify": map[string]any{"log": false, "mqtt": false,
+				"webhooks": []any{map[string]any{"url": hook, "timeout": "5s", "max_elapsed": "2m"}}},
+		},
+	}
+	if edit != nil {
+		edit(conf)
+	}
+	b, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(state, "riskmon.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &riskmonProc{t: t, conf: path, addr: addr}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// start runs riskmon serve and waits until it is connected to the broker.
+func (p *riskmonProc) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(riskmonBin, "serve", "--config", p.conf)
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if v, ok := p.metric("riskmon_mqtt_connected"); ok && v == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatal("riskmon serve did not connect to the broker")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL and reaps the process.
+func (p *riskmonProc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// stop ends riskmon in order (SIGTERM), as systemd does.
+func (p *riskmonProc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+	p.cmd = nil
+}
+
+// metric reads one unlabelled sample from /metrics, or the sum of a
+// labelled one.
+func (p *riskmonProc) metric(name string) (float64, bool) {
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	found := false
+	for line := range bytes.Lines(b) {
+		f := strings.Fields(string(line))
+		if len(f) != 2 || (f[0] != name && !strings.HasPrefix(f[0], name+"{")) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(f[1], &v); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+// gasGateway publishes JSON messages for the registry's detectors, as a
+// gateway does: QoS 1, one message with every detector per tick.
+type gasGateway struct {
+	t   *testing.T
+	c   mqtt.Client
+	reg *sensors.Registry
+	seq int
+	// sent are the readings published, in order, with the time each was
+	// published (the reference engine's receive time).
+	sent []sensors.Reading
+}
+
+func newGasGateway(t *testing.T, broker string, reg *sensors.Registry) *gasGateway {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID("gateway-tank-farm-07-east").SetCleanSession(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("gateway connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return &gasGateway{t: t, c: c, reg: reg}
+}
+
+// publish sends one message with value(i) for the i-th detector, device
+// time at.
+func (g *gasGateway) publish(at time.Time, value func(i int) float64) {
+	g.t.Helper()
+	g.seq++
+	type item struct {
+		Sensor string  `json:"sensor"`
+		Value  float64 `json:"value"`
+	}
+	msg := struct {
+		TS       int64  `json:"ts"`
+		Seq      int    `json:"seq"`
+		Readings []item `json:"readings"`
+	}{TS: at.UnixMilli(), Seq: g.seq}
+	now := time.Now()
+	for i, sn := range g.reg.Sensors() {
+		v := value(i)
+		msg.Readings = append(msg.Readings, item{sn.ID, v})
+		g.sent = append(g.sent, sensors.Reading{Site: sn.Site, Sensor: sn.ID, Value: v, Time: time.UnixMilli(at.UnixMilli()).UTC(), Received: now})
+	}
+	b, _ := json.Marshal(msg)
+	tok := g.c.Publish(fmt.Sprintf("riskmon/v1/%s/%s/readings", gasSite, gasGatewayID), 1, false, b)
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		g.t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+// journaled reads the alarm records of the journal in dir.
+func journaled(t *testing.T, dir string) []alerting.Event {
+	t.Helper()
+	var out []alerting.Event
+	err := journal.Export(dir, time.Time{}, func(line []byte) error {
+		var r journal.Record
+		if json.Unmarshal(line, &r) != nil || r.Kind != journal.KindAlarm {
+			return nil
+		}
+		var ev alerting.Event
+		if err := json.Unmarshal(r.Data, &ev); err != nil {
+			return fmt.Errorf("journal record %d: %w", r.Seq, err)
+		}
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// reference runs the readings the gateway sent, once each and in order,
+// through an engine built from the same configuration: the transitions
+// riskmon must page.
+func reference(t *testing.T, confPath string, reg *sensors.Registry, sent []sensors.Reading, rule string) []alerting.Event {
+	t.Helper()
+	cfg, err := config.Load(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := app.EngineOptions(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []alerting.Event
+	e, err := alerting.NewEngine(reg, alerting.SinkFunc(func(ev alerting.Event) {
+		if ev.Rule == rule {
+			out = append(out, ev)
+		}
+	}), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range sent {
+		e.Evaluate(r)
+	}
+	return out
+}
+
+// TestAlertsSurviveKills kills riskmon with SIGKILL at random moments
+// while a gateway's gas readings keep crossing both setpoints: every
+// transition (fired, escalated, de-escalated, resolved) must be paged and
+// journaled at least once, and re-sends must be few and counted.
+func TestAlertsSurviveKills(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	reg, regFile := gasRegistry(t, r.dir, 16)
+	hook := newPager(t)
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+
+	// Each detector cycles 3 → 27 → 60 → 27 → 3 %LEL in 4 s, shifted
+	// from the others, so about 16 transitions a second happen.
+	levels := [...]float64{3, 27, 60, 27}
+	const tick = 100 * time.Millisecond
+	const run = 40 * time.Second
+	rnd := rand.New(rand.NewPCG(7, 12))
+	nextKill := time.Now().Add(time.Duration(1500+rnd.IntN(2500)) * time.Millisecond)
+	kills := 0
+	var resent float64 // summed over the lives
+	start := time.Now()
+	for n := 0; time.Since(start) < run; n++ {
+		gw.publish(time.Now(), func(i int) float64 { return levels[((n+i*7)/10)%len(levels)] })
+		if time.Now().After(nextKill) {
+			if v, ok := proc.metric("riskmon_notifications_resent_total"); ok {
+				resent += v
+			}
+			proc.kill()
+			kills++
+			proc.start()
+			nextKill = time.Now().Add(time.Duration(1500+rnd.IntN(2500)) * time.Millisecond)
+		}
+		time.Sleep(tick)
+	}
+	// Let the last readings be evaluated and paged, then stop in order.
+	time.Sleep(3 * time.Second)
+	if v, ok := proc.metric("riskmon_notifications_resent_total"); ok {
+		resent += v
+	}
+	proc.stop()
+
+	const rule = "combustible_gas_high"
+	want := reference(t, proc.conf, reg, gw.sent, rule)
+	paged := map[string]int{}
+	keyMismatch := 0
+	for _, p := range hook.all() {
+		if p.ev.Rule != rule {
+			continue
+		}
+		k := p.ev.Key()
+		paged[k]++
+		if p.key != p.ev.IdempotencyKey() || p.bodyID != p.key {
+			keyMismatch++
+		}
+	}
+	inJournal := map[string]int{}
+	for _, ev := range journaled(t, filepath.Join(state, "journal")) {
+		if ev.Rule == rule {
+			inJournal[ev.Key()]++
+		}
+	}
+	wanted := map[string]bool{}
+	var notPaged, notJournaled []string
+	for _, ev := range want {
+		k := ev.Key()
+		wanted[k] = true
+		if paged[k] == 0 {
+			notPaged = append(notPaged, fmt.Sprintf("%s %s %s at %s", ev.Sensor, ev.Type, ev.Level, ev.At.Format("15:04:05.000")))
+		}
+		if inJournal[k] == 0 {
+			notJournaled = append(notJournaled, fmt.Sprintf("%s %s %s at %s", ev.Sensor, ev.Type, ev.Level, ev.At.Format("15:04:05.000")))
+		}
+	}
+	doubled, extra := 0, 0
+	for k, n := range paged {
+		if n > 1 {
+			doubled += n - 1
+		}
+		if !wanted[k] {
+			extra++
+		}
+	}
+	msg := fmt.Sprintf("riskmon killed %d times: sent %d readings; %d transitions expected; paged %d (%d not paged, %d paged more than once, %d re-sends counted by riskmon, %d not expected); journaled %d (%d not journaled)",
+		kills, len(gw.sent), len(want), len(paged), len(notPaged), doubled, int(resent), extra, len(inJournal), len(notJournaled))
+	t.Log(msg)
+	fmt.Println(msg)
+	if kills < 5 || len(want) < 100 {
+		t.Fatalf("the run was too small to say anything: %d kills, %d transitions", kills, len(want))
+	}
+	if len(notPaged) > 0 {
+		t.Errorf("transitions never paged: %v", notPaged)
+	}
+	if len(notJournaled) > 0 {
+		t.Errorf("transitions never journaled: %v", notJournaled)
+	}
+	if keyMismatch > 0 {
+		t.Errorf("%d pages without the transition's idempotency key in header and body", keyMismatch)
+	}
+	if extra > 0 {
+		t.Errorf("%d paged transitions the readings do not give", extra)
+	}
+}
