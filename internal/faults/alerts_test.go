@@ -426,3 +426,202 @@ func TestAlertsSurviveKills(t *testing.T) {
 		t.Errorf("%d paged transitions the readings do not give", extra)
 	}
 }
+
+// waitPages waits until pages satisfy done or limit passes.
+func (p *pager) waitPages(limit time.Duration, done func([]page) bool) []page {
+	deadline := time.Now().Add(limit)
+	for {
+		got := p.all()
+		if done(got) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ofRule(pages []page, rule string) []page {
+	var out []page
+	for _, p := range pages {
+		if p.ev.Rule == rule {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func describe(pages []page) string {
+	var b strings.Builder
+	for _, p := range pages {
+		fmt.Fprintf(&b, "[%s %s %s %s at %s] ", p.ev.Rule, p.ev.AlertID, p.ev.Type, p.ev.Level, p.ev.At.Format("15:04:05.000"))
+	}
+	return b.String()
+}
+
+// TestAdoptedAlertAfterCrashWithoutInfluxDB: a gas alert fires, riskmon
+// is killed before its next state save, and comes back while InfluxDB is
+// down (no warm-up). The gateway then replays a reading older than the
+// one that fired the alert, and the gas stays high: the open alert holds.
+// Paged once, not fired, resolved and fired again under a new id.
+func TestAdoptedAlertAfterCrashWithoutInfluxDB(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	reg, regFile := gasRegistry(t, r.dir, 1)
+	hook := newPager(t)
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+	const rule = "combustible_gas_high"
+
+	base := time.Now()
+	for i := range 5 {
+		gw.publish(base.Add(time.Duration(i-10)*time.Second), func(int) float64 { return 3 })
+	}
+	firedAt := base.Add(-2 * time.Second)
+	gw.publish(firedAt, func(int) float64 { return 30 })
+	got := hook.waitPages(20*time.Second, func(ps []page) bool { return len(ofRule(ps, rule)) == 1 })
+	if len(ofRule(got, rule)) != 1 {
+		t.Fatalf("before the crash: pages %s, want the gas alert fired", describe(got))
+	}
+	// Killed well inside the 30 s between state saves (after the outbox
+	// has had a moment to record the page), and InfluxDB is gone for the
+	// restart.
+	time.Sleep(300 * time.Millisecond)
+	proc.kill()
+	r.influx.Kill()
+	proc.start()
+	// The gateway replays its buffer: a reading older than the one that
+	// fired, below the setpoint; then the live gas stays at 30 %LEL.
+	gw.publish(firedAt.Add(-time.Second), func(int) float64 { return 3 })
+	for i := range 5 {
+		gw.publish(time.Now().Add(time.Duration(i)*time.Second), func(int) float64 { return 30 })
+	}
+	time.Sleep(3 * time.Second)
+	proc.stop()
+	pages := ofRule(hook.all(), rule)
+	// A copy under the same idempotency key is the at-least-once re-send
+	// a receiver drops; a new key is a new page.
+	keys := map[string]bool{}
+	for _, p := range pages {
+		keys[p.key] = true
+	}
+	msg := fmt.Sprintf("adopted alert after a crash without InfluxDB: sent %d readings; %d pages under %d idempotency keys for %s: %s",
+		len(gw.sent), len(pages), len(keys), rule, describe(pages))
+	t.Log(msg)
+	fmt.Println(msg)
+	if len(keys) != 1 || pages[0].ev.Type != alerting.EventFired {
+		t.Fatalf("paged %d changes, want the one fired page", len(keys))
+	}
+}
+
+// TestClockStepBackPages: the gateway's clock runs 100 s fast for 15 s and
+// is then corrected; 4 s later its gas climbs to 60 %LEL. The step is
+// reported at once (gateway_clock_skew) and the climb pages at level 1.
+func TestClockStepBackPages(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	reg, regFile := gasRegistry(t, r.dir, 1)
+	hook := newPager(t)
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+
+	every := func(d time.Duration, skew time.Duration, value func(step int) float64) {
+		end := time.Now().Add(d)
+		for n := 0; time.Now().Before(end); n++ {
+			gw.publish(time.Now().Add(skew), func(int) float64 { return value(n) })
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	flat := func(int) float64 { return 3 }
+	every(3*time.Second, 0, flat)
+	every(15*time.Second, 100*time.Second, flat)
+	every(4*time.Second, 0, flat)
+	every(6*time.Second, 0, func(n int) float64 { return min(3+float64(n)*5, 60) })
+	got := hook.waitPages(10*time.Second, func(ps []page) bool {
+		for _, p := range ofRule(ps, "combustible_gas_high") {
+			if p.ev.Level == sensors.LevelRed {
+				return true
+			}
+		}
+		return false
+	})
+	steps, _ := proc.metric("riskmon_alert_clock_steps_total")
+	ignored, _ := proc.metric("riskmon_alert_out_of_order_total")
+	proc.stop()
+	gas := ofRule(got, "combustible_gas_high")
+	clock := ofRule(got, alerting.RuleClockSkew)
+	msg := fmt.Sprintf("gateway clock 100 s fast for 15 s, then corrected, then gas to 60 %%LEL: sent %d readings; %v ignored as out of order; %v clock steps; paged %d gas (%s), %d clock (%s)",
+		len(gw.sent), ignored, steps, len(gas), describe(gas), len(clock), describe(clock))
+	t.Log(msg)
+	fmt.Println(msg)
+	red := false
+	for _, p := range gas {
+		red = red || p.ev.Level == sensors.LevelRed
+	}
+	if !red {
+		t.Error("the climb to 60 %LEL after the clock step was not paged at level 1")
+	}
+	if len(clock) == 0 || clock[0].ev.Type != alerting.EventFired {
+		t.Error("the clock step raised no gateway_clock_skew page")
+	}
+}
+
+// TestDamagedAlertStoreRecordAtStart: a record of alerts.db is damaged
+// between two runs. riskmon serve starts anyway, pages
+// alert_store_damaged, counts the record set aside, and a gas reading at
+// 60 %LEL still pages.
+func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	reg, regFile := gasRegistry(t, r.dir, 1)
+	hook := newPager(t)
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+	gw.publish(time.Now(), func(int) float64 { return 30 })
+	if got := hook.waitPages(20*time.Second, func(ps []page) bool { return len(ofRule(ps, "combustible_gas_high")) == 1 }); len(ofRule(got, "combustible_gas_high")) != 1 {
+		t.Fatalf("pages %s, want the gas alert fired", describe(got))
+	}
+	proc.stop()
+
+	// Damage every copy of the stored alert's message, as a bad sector
+	// under the record would.
+	path := filepath.Join(state, "alerts.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("(level 2 orange)")
+	n := bytes.Count(b, marker)
+	if n == 0 {
+		t.Fatal("the alert's record is not in alerts.db")
+	}
+	b = bytes.ReplaceAll(b, marker, []byte("(level 2 \x00range)"))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := len(hook.all())
+	proc.start()
+	gw.publish(time.Now(), func(int) float64 { return 60 })
+	got := hook.waitPages(20*time.Second, func(ps []page) bool {
+		return len(ofRule(ps[before:], alerting.RuleStoreDamaged)) > 0 && len(ofRule(ps[before:], "combustible_gas_high")) > 0
+	})[before:]
+	quarantined, _ := proc.metric("riskmon_alert_store_quarantined_total")
+	proc.stop()
+	msg := fmt.Sprintf("alerts.db with a damaged record (%d copies of its bytes overwritten): riskmon started; %v entries set aside; paged after the start: %s", n, quarantined, describe(got))
+	t.Log(msg)
+	fmt.Println(msg)
+	if quarantined < 1 {
+		t.Error("nothing counted as set aside")
+	}
+	if len(ofRule(got, alerting.RuleStoreDamaged)) == 0 {
+		t.Error("no alert_store_damaged page")
+	}
+	red := false
+	for _, p := range ofRule(got, "combustible_gas_high") {
+		red = red || p.ev.Level == sensors.LevelRed
+	}
+	if !red {
+		t.Error("a reading at 60 %LEL after the damaged start was not paged at level 1")
+	}
+}
