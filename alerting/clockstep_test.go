@@ -11,7 +11,9 @@ import (
 // correction are older than the last evaluated, and without the step
 // being recognised a gas ramp to 60 %LEL 4 s later raised nothing. The
 // step is recognised at the first corrected reading, reported once, and
-// the ramp pages.
+// the ramp pages. A clock stepped from right to slow is recognised once
+// its readings have lagged steadily for a few seconds; a replay is taken
+// for neither.
 func TestClockStepBack(t *testing.T) {
 	type reading struct {
 		recv time.Duration // receive time after t0, on riskmon's clock
@@ -36,6 +38,20 @@ func TestClockStepBack(t *testing.T) {
 		// The same device times replayed from a buffer: 3 minutes old.
 		replay = append(replay, reading{recv: r.recv + 3*time.Minute, skew: -3 * time.Minute, v: r.v})
 	}
+	var right, slow, drain []reading
+	for d := time.Duration(0); d < 15*time.Second; d += time.Second {
+		right = append(right, reading{recv: d, v: 3})
+	}
+	for _, r := range ramp {
+		// Stepped from right to 100 s slow at the end of the right spell.
+		slow = append(slow, reading{recv: r.recv, skew: -100 * time.Second, v: r.v})
+	}
+	for i, r := range ramp {
+		// A buffer of the 100 s before drained ten times faster than real
+		// time after the right spell: the lag shrinks with every reading.
+		drain = append(drain, reading{recv: 15*time.Second + time.Duration(i)*100*time.Millisecond,
+			skew: -100*time.Second + time.Duration(i)*900*time.Millisecond, v: r.v})
+	}
 	tests := []struct {
 		name      string
 		readings  []reading
@@ -49,6 +65,9 @@ func TestClockStepBack(t *testing.T) {
 		// After a fast spell, a replay that lags riskmon's clock is not a
 		// step: its readings stay ignored as out of order.
 		{"late replay after a fast spell", append(append([]reading{}, fast...), replay...), 0, 0, false},
+		// From right to 100 s slow: confirmed after a steady lag of 5 s.
+		{"stepped from right to slow then ramp", append(append([]reading{}, right...), slow...), 0, 1, true},
+		{"buffer drained fast after a right spell", append(append([]reading{}, right...), drain...), 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +92,8 @@ func TestClockStepBack(t *testing.T) {
 				t.Fatalf("steps reported %+v (counted %d), want %d", steps, e.Stats().ClockSteps, tt.steps)
 			}
 			if tt.steps == 1 {
-				if s := steps[0]; s.Step() < 95*time.Second || s.Step() > 105*time.Second || s.Sensor != "GT-101" {
-					t.Fatalf("step %+v of %v, want about 100 s on GT-101", s, s.Step())
+				if s := steps[0]; s.Step < 95*time.Second || s.Step > 105*time.Second || s.Sensor != "GT-101" {
+					t.Fatalf("step %+v, want about 100 s on GT-101", s)
 				}
 			}
 		})

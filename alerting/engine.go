@@ -181,7 +181,30 @@ type earlyRuleState struct {
 type shard struct {
 	mu       sync.Mutex
 	subjects []*subject
+	// behind follows the sensors whose latest readings are all older than
+	// their last evaluated one, lagging riskmon's clock steadily: a clock
+	// stepped from right to slow, until confirmed (see slowStep). Made
+	// on first use; empty for a healthy fleet.
+	behind map[*subject]lagRun
 }
+
+// lagRun is a run of out-of-order readings of one sensor with a steady lag
+// behind riskmon's clock.
+type lagRun struct {
+	first int64 // receive time of the run's first reading, Unix ns
+	lag   int64 // its receive time minus its device time, ns
+	n     int   // readings in the run
+}
+
+// Confirmation of a clock stepped from right to slow: a run of at least
+// slowStepReadings readings, received over slowStepSpan or more, each
+// older than the last evaluated and lagging riskmon's clock by the same
+// offset (within half the skew tolerance). A replay lags too, but it
+// drains faster than real time, so its lag shrinks and no run forms.
+const (
+	slowStepReadings = 3
+	slowStepSpan     = 5 * time.Second
+)
 
 // NewEngine builds an engine with the default threshold rules of every
 // sensor in reg: its effective setpoints grouped by direction, "<kind>_high"
@@ -491,6 +514,9 @@ func (e *Engine) evaluate(rs *ruleSet, s *subject, r sensors.Reading) {
 	if late {
 		e.late.Add(1)
 	}
+	if len(s.shard.behind) > 0 {
+		delete(s.shard.behind, s) // in order again: a lag run ends
+	}
 	s.last, s.evaluated = at, true
 	e.evaluations.Add(1)
 	for i := range s.rules {
@@ -552,13 +578,12 @@ const DefaultSkewTolerance = 30 * time.Second
 type ClockStep struct {
 	Site, Sensor, Gateway string
 	// From is the device time of the last reading evaluated before the
-	// step, To that of the reading after it, Received when that reading
-	// was received.
+	// step, To that of the reading it was recognised at, Received when
+	// that reading was received.
 	From, To, Received time.Time
+	// Step is how far the clock went back, as far as the readings tell.
+	Step time.Duration
 }
-
-// Step is how far the clock went back.
-func (c ClockStep) Step() time.Duration { return c.From.Sub(c.To) }
 
 // steppedBack reports whether a reading older than the sensor's last
 // evaluated one shows its gateway's clock stepped back, and if so moves
@@ -582,11 +607,56 @@ func (e *Engine) steppedBack(rs *ruleSet, s *subject, r sensors.Reading, at int6
 	// included (heard ran first): the last device time must be ahead of
 	// riskmon's clock at its newest, not merely of this reading's receipt.
 	if s.last-s.received <= rs.skewTol || r.Received.UnixNano()-at > rs.skewTol {
+		return e.slowStep(rs, s, r, at)
+	}
+	e.rebase(rs, s, r, at, s.last-at)
+	return true
+}
+
+// slowStep reports whether a reading older than the sensor's last
+// evaluated one completes a run that shows the clock stepped from right
+// to slow (see slowStepReadings). Only a lag between the skew tolerance
+// and late_after counts; other readings leave any run alone.
+func (e *Engine) slowStep(rs *ruleSet, s *subject, r sensors.Reading, at int64) bool {
+	recv := r.Received.UnixNano()
+	lag := recv - at
+	if lag <= rs.skewTol || (rs.lateAfter > 0 && lag > rs.lateAfter) {
+		// Within the tolerance: a reordering. Past late_after: late by
+		// definition, a replay; a clock that far behind is reported by
+		// ingest's steady-offset check.
 		return false
 	}
-	step := s.last - at
+	sh := s.shard
+	run, ok := sh.behind[s]
+	if d := lag - run.lag; !ok || d > rs.skewTol/2 || -d > rs.skewTol/2 {
+		if sh.behind == nil {
+			sh.behind = map[*subject]lagRun{}
+		}
+		sh.behind[s] = lagRun{first: recv, lag: lag, n: 1}
+		return false
+	}
+	run.n++
+	if run.n < slowStepReadings || recv-run.first < int64(slowStepSpan) {
+		sh.behind[s] = run
+		return false
+	}
+	delete(sh.behind, s)
+	// The steady lag is the clock's offset; the readings ignored while
+	// the run was confirmed make s.last-at smaller than that, and the
+	// state must move at least that far to stay in time order.
+	e.rebase(rs, s, r, at, max(run.lag, s.last-at))
+	return true
+}
+
+// rebase moves the sensor's device-time state back by step (at least its
+// last evaluated time minus at), so that the on-delay and off-delay started,
+// the window samples and the stuck and jump marks keep their progress
+// and their order on the new clock, and reports the step. All of it
+// moves, not only what lies past at: the window must stay in time order,
+// and a delay that began before a fast spell then ends sooner, not later.
+func (e *Engine) rebase(rs *ruleSet, s *subject, r sensors.Reading, at, step int64) {
 	shift := func(t *int64) {
-		if *t > at {
+		if *t != 0 {
 			*t -= step
 		}
 	}
@@ -606,9 +676,8 @@ func (e *Engine) steppedBack(rs *ruleSet, s *subject, r sensors.Reading, at int6
 	e.clockSteps.Add(1)
 	if rs.onStep != nil {
 		rs.onStep(ClockStep{Site: s.site, Sensor: s.sensor, Gateway: s.gateway,
-			From: unixTime(s.last), To: r.Time.UTC(), Received: r.Received.UTC()})
+			From: unixTime(s.last), To: r.Time.UTC(), Received: r.Received.UTC(), Step: time.Duration(step)})
 	}
-	return true
 }
 
 // isLate reports whether a reading's events are retrospective: the

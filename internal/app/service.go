@@ -317,7 +317,7 @@ func (s *Service) clockStepped(c alerting.ClockStep) {
 	if gw == "" {
 		gw = c.Sensor
 	}
-	step := c.Step().Round(time.Second)
+	step := c.Step.Round(time.Second)
 	s.log.Warn("gateway clock stepped back; rules go on from the new device times", "site", c.Site, "gateway", gw,
 		"sensor", c.Sensor, "step", step, "last_device_time", c.From, "device_time", c.To)
 	s.Conditions.Raise(alerting.RuleClockSkew, c.Site, gw, sensors.LevelYellow, -step.Seconds(), "s",

@@ -514,55 +514,66 @@ func TestAdoptedAlertAfterCrashWithoutInfluxDB(t *testing.T) {
 }
 
 // TestClockStepBackPages: the gateway's clock runs 100 s fast for 15 s and
-// is then corrected; 4 s later its gas climbs to 60 %LEL. The step is
-// reported at once (gateway_clock_skew) and the climb pages at level 1.
+// is then corrected (or runs right and is then set 100 s slow); 4 s later
+// its gas climbs to 60 %LEL. The step is reported (gateway_clock_skew)
+// and the climb pages at level 1.
 func TestClockStepBackPages(t *testing.T) {
+	tests := []struct {
+		name         string
+		before, then time.Duration // the gateway clock's offset before and after the step
+	}{
+		{"100 s fast for 15 s, then corrected", 100 * time.Second, 0},
+		{"right, then set 100 s slow", 0, -100 * time.Second},
+	}
 	r := newRig(t)
-	state := t.TempDir()
-	reg, regFile := gasRegistry(t, r.dir, 1)
-	hook := newPager(t)
-	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
-	proc.start()
-	gw := newGasGateway(t, r.mosq.URL, reg)
-
-	every := func(d time.Duration, skew time.Duration, value func(step int) float64) {
-		end := time.Now().Add(d)
-		for n := 0; time.Now().Before(end); n++ {
-			gw.publish(time.Now().Add(skew), func(int) float64 { return value(n) })
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
-	flat := func(int) float64 { return 3 }
-	every(3*time.Second, 0, flat)
-	every(15*time.Second, 100*time.Second, flat)
-	every(4*time.Second, 0, flat)
-	every(6*time.Second, 0, func(n int) float64 { return min(3+float64(n)*5, 60) })
-	got := hook.waitPages(10*time.Second, func(ps []page) bool {
-		for _, p := range ofRule(ps, "combustible_gas_high") {
-			if p.ev.Level == sensors.LevelRed {
-				return true
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			state := t.TempDir()
+			reg, regFile := gasRegistry(t, state, 1)
+			hook := newPager(t)
+			proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+			proc.start()
+			gw := newGasGateway(t, r.mosq.URL, reg)
+			every := func(d time.Duration, skew time.Duration, value func(step int) float64) {
+				end := time.Now().Add(d)
+				for n := 0; time.Now().Before(end); n++ {
+					gw.publish(time.Now().Add(skew), func(int) float64 { return value(n) })
+					time.Sleep(250 * time.Millisecond)
+				}
 			}
-		}
-		return false
-	})
-	steps, _ := proc.metric("riskmon_alert_clock_steps_total")
-	ignored, _ := proc.metric("riskmon_alert_out_of_order_total")
-	proc.stop()
-	gas := ofRule(got, "combustible_gas_high")
-	clock := ofRule(got, alerting.RuleClockSkew)
-	msg := fmt.Sprintf("gateway clock 100 s fast for 15 s, then corrected, then gas to 60 %%LEL: sent %d readings; %v ignored as out of order; %v clock steps; paged %d gas (%s), %d clock (%s)",
-		len(gw.sent), ignored, steps, len(gas), describe(gas), len(clock), describe(clock))
-	t.Log(msg)
-	fmt.Println(msg)
-	red := false
-	for _, p := range gas {
-		red = red || p.ev.Level == sensors.LevelRed
-	}
-	if !red {
-		t.Error("the climb to 60 %LEL after the clock step was not paged at level 1")
-	}
-	if len(clock) == 0 || clock[0].ev.Type != alerting.EventFired {
-		t.Error("the clock step raised no gateway_clock_skew page")
+			flat := func(int) float64 { return 3 }
+			every(3*time.Second, 0, flat)
+			every(15*time.Second, tt.before, flat)
+			every(4*time.Second, tt.then, flat)
+			every(6*time.Second, tt.then, func(n int) float64 { return min(3+float64(n)*5, 60) })
+			got := hook.waitPages(15*time.Second, func(ps []page) bool {
+				for _, p := range ofRule(ps, "combustible_gas_high") {
+					if p.ev.Level == sensors.LevelRed {
+						return true
+					}
+				}
+				return false
+			})
+			steps, _ := proc.metric("riskmon_alert_clock_steps_total")
+			ignored, _ := proc.metric("riskmon_alert_out_of_order_total")
+			proc.stop()
+			gas := ofRule(got, "combustible_gas_high")
+			clock := ofRule(got, alerting.RuleClockSkew)
+			msg := fmt.Sprintf("gateway clock %s, then gas to 60 %%LEL: sent %d readings; %v ignored as out of order; %v clock steps; paged %d gas (%s), %d clock (%s)",
+				tt.name, len(gw.sent), ignored, steps, len(gas), describe(gas), len(clock), describe(clock))
+			t.Log(msg)
+			fmt.Println(msg)
+			red := false
+			for _, p := range gas {
+				red = red || p.ev.Level == sensors.LevelRed
+			}
+			if !red {
+				t.Error("the climb to 60 %LEL after the clock step was not paged at level 1")
+			}
+			if len(clock) == 0 || clock[0].ev.Type != alerting.EventFired {
+				t.Error("the clock step raised no gateway_clock_skew page")
+			}
+		})
 	}
 }
 
