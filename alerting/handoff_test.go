@@ -1,9 +1,12 @@
 package alerting
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,6 +120,7 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 				t.Fatalf("next stage saw %d events %v, want the fired once", len(journaled), journaled)
 			}
 			// Handed on: a third life has nothing left to pass on.
+			l.Flush()
 			l3 := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
 			if _, err := l3.Restore(); err != nil {
 				t.Fatal(err)
@@ -174,6 +178,50 @@ func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
 			if _, ok := l.Get("a1"); ok != tt.open {
 				t.Fatalf("alert listed after restart: %v, want %v", ok, tt.open)
 			}
+		})
+	}
+}
+
+// BenchmarkLifecycleEmit is one alert change through the lifecycle into
+// the outbox of two notifiers, with the store: the record with its
+// hand-off mark, the outbox entries and the clearing of the mark are
+// three commits, shared among concurrent emitters.
+func BenchmarkLifecycleEmit(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		name := "serial"
+		if parallel {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			st, err := OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			d, _ := NewDispatcher([]Notifier{&recorder{name: "a"}, &recorder{name: "b"}}, DispatcherOptions{Store: st, QueueSize: 1 << 20})
+			go d.Run(context.Background())
+			defer func() { b.StopTimer(); d.Close(context.Background()) }()
+			l := NewLifecycle(d, LifecycleOptions{Store: st})
+			t0 := time.Unix(1764345600, 0).UTC()
+			var n atomic.Int64
+			emit := func() {
+				i := n.Add(1)
+				l.Emit(Event{AlertID: fmt.Sprint("a", i), Rule: "ch4_high", Site: "mine-1", Sensor: fmt.Sprint("CH4-", i),
+					Type: EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0})
+			}
+			b.ResetTimer()
+			if !parallel {
+				for range b.N {
+					emit()
+				}
+				return
+			}
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					emit()
+				}
+			})
 		})
 	}
 }

@@ -126,6 +126,8 @@ type Lifecycle struct {
 	// the store's commit and the outbox's): seen again, they are passed
 	// on, not dropped as already recorded. Guarded by mu.
 	unsent map[string]Event
+	// clearing counts the hand-off marks being cleared (see handOn).
+	clearing sync.WaitGroup
 }
 
 // NewLifecycle returns an empty lifecycle passing events to next.
@@ -227,19 +229,29 @@ func (l *Lifecycle) Emit(ev Event) {
 }
 
 // handOn passes ev to the next stage and then clears its hand-off mark:
-// when Emit returns, the outbox has committed the change and the journal
-// has written it.
+// when next.Emit returns, the outbox has committed the change and the
+// journal has written it. The clearing is not waited for: a crash before
+// it commits only hands the change on once more at the next start, which
+// the outbox refuses, and it would cost the emitter a commit (about
+// 1.5 ms on its own).
 func (l *Lifecycle) handOn(ev Event) {
 	l.next.Emit(ev)
 	if l.opts.Store == nil {
 		return
 	}
-	if err := l.opts.Store.handedOff(ev.Key()); err != nil {
-		l.logStore.Do(func() {
-			l.opts.Logger.Error("alert hand-off not recorded; the change may be journaled twice after a restart", "alert_id", ev.AlertID, "err", err)
-		})
-	}
+	key := ev.Key()
+	l.clearing.Go(func() {
+		if err := l.opts.Store.handedOff(key); err != nil {
+			l.logStore.Do(func() {
+				l.opts.Logger.Error("alert hand-off not recorded; the change may be journaled twice after a restart", "alert_id", ev.AlertID, "err", err)
+			})
+		}
+	})
 }
+
+// Flush waits until the hand-off marks of the changes passed on so far are
+// cleared in the store; call it before closing the store.
+func (l *Lifecycle) Flush() { l.clearing.Wait() }
 
 // persist writes the alert's state after a change, with ev marked as not
 // yet handed on (nil: nothing to hand on); snap is nil when nothing

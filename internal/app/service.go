@@ -439,6 +439,7 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 // Run (Run releases them itself).
 func (s *Service) Close() error {
 	s.series.Close()
+	s.Lifecycle.Flush()
 	errs := []error{s.Spool.Close(), s.Store.Close()}
 	if s.Journal != nil {
 		errs = append(errs, s.Journal.Close())
@@ -636,6 +637,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("journal close", "err", jerr)
 		}
 	}
+	s.Lifecycle.Flush()
 	if serr := s.Store.Close(); serr != nil {
 		s.log.Error("alert store close", "err", serr)
 	}
