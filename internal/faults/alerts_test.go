@@ -636,3 +636,108 @@ func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
 		t.Error("a reading at 60 %LEL after the damaged start was not paged at level 1")
 	}
 }
+
+// TestKillAtNotification kills riskmon with SIGKILL while a page is in
+// flight: the receiver has the request and has not answered. The page is
+// sent again after the restart under the same idempotency key, riskmon
+// counts each such re-send, and no transition is lost.
+func TestKillAtNotification(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	reg, regFile := gasRegistry(t, r.dir, 4)
+	hook := newPager(t)
+	// The receiver holds each answer back, and says when a page arrived,
+	// so the kill lands while the request is in flight.
+	arrived := make(chan struct{}, 1)
+	inner := hook.srv.Config.Handler
+	hook.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		time.Sleep(300 * time.Millisecond)
+		inner.ServeHTTP(w, req)
+	})
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, nil)
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+
+	levels := [...]float64{3, 27, 60, 27}
+	stop := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			gw.publish(time.Now(), func(i int) float64 { return levels[((n+i*7)/10)%len(levels)] })
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	var resent float64
+	kills := 0
+	for kills < 8 {
+		select {
+		case <-arrived:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no page arrived")
+		}
+		if v, ok := proc.metric("riskmon_notifications_resent_total"); ok {
+			resent += v
+		}
+		proc.kill()
+		kills++
+		proc.start()
+		// Let the re-send and some new transitions through before the
+		// next kill, then wait for a page arriving afresh.
+		time.Sleep(1500 * time.Millisecond)
+		select {
+		case <-arrived:
+		default:
+		}
+	}
+	close(stop)
+	<-published
+	time.Sleep(5 * time.Second)
+	if v, ok := proc.metric("riskmon_notifications_resent_total"); ok {
+		resent += v
+	}
+	proc.stop()
+
+	const rule = "combustible_gas_high"
+	want := reference(t, proc.conf, reg, gw.sent, rule)
+	byKey := map[string]int{}
+	for _, p := range hook.all() {
+		if p.ev.Rule == rule {
+			byKey[p.key]++
+		}
+	}
+	var lost []string
+	for _, ev := range want {
+		if byKey[ev.IdempotencyKey()] == 0 {
+			lost = append(lost, fmt.Sprintf("%s %s %s at %s", ev.Sensor, ev.Type, ev.Level, ev.At.Format("15:04:05.000")))
+		}
+	}
+	copies := 0
+	for _, n := range byKey {
+		copies += n - 1
+	}
+	msg := fmt.Sprintf("riskmon killed %d times with a page in flight: sent %d readings; %d transitions expected; %d paged under %d keys; %d copies under a key already paged; %d re-sends counted by riskmon; %d never paged",
+		kills, len(gw.sent), len(want), copies+len(byKey), len(byKey), copies, int(resent), len(lost))
+	t.Log(msg)
+	fmt.Println(msg)
+	if len(lost) > 0 {
+		t.Errorf("transitions never paged: %v", lost)
+	}
+	if copies == 0 {
+		t.Error("no page was sent twice: the kills missed the in-flight window, so the test shows nothing")
+	}
+	// Every copy the receiver saw is one riskmon counted (the receiver may
+	// see fewer than counted: a request cut before it arrived).
+	if int(resent) < copies {
+		t.Errorf("riskmon counted %v re-sends, the receiver saw %d copies", resent, copies)
+	}
+}
