@@ -101,9 +101,16 @@ type Collector struct {
 	accepting bool
 	overflow  prometheus.Counter
 	// overflowed is set when a message was left unacknowledged because
-	// its queue was full; recoverOverflow then reconnects.
+	// its queue was full. From then on every message is left so until
+	// recoverOverflow has reconnected: the broker then sends them all
+	// again in their order, so no gateway's later message is taken
+	// before an earlier one it left (which would look like a loss).
 	overflowed atomic.Bool
-	connected  atomic.Bool
+	// taken counts messages put in a worker queue and not yet
+	// acknowledged (or given up on); recoverOverflow waits for it to
+	// drain so that none is sent twice.
+	taken     atomic.Int64
+	connected atomic.Bool
 	// registry is what the workers validate against; SetRegistry swaps it.
 	registry atomic.Pointer[sensors.Registry]
 }
@@ -121,7 +128,7 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 	}
 	c.overflow = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "riskmon_ingest_queue_overflow_total",
-		Help: "Messages left unacknowledged because a worker queue was full; the broker redelivers them after a reconnect."})
+		Help: "Messages left unacknowledged because a worker queue was full, or held after that until the reconnect; the broker redelivers them, in order, after it."})
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "riskmon_ingest_queue_depth", Help: "Messages waiting in the worker queues."},
 		func() float64 { return float64(c.queued()) })
@@ -196,17 +203,26 @@ func (c *Collector) onConnect(cl mqtt.Client) {
 }
 
 // handle runs on paho's router goroutine and must never block.
-func (c *Collector) handle(_ mqtt.Client, msg mqtt.Message) {
+func (c *Collector) handle(cl mqtt.Client, msg mqtt.Message) {
 	c.qmu.RLock()
 	defer c.qmu.RUnlock()
 	if !c.accepting {
 		// Shutting down: leave it unacknowledged for redelivery.
 		return
 	}
+	if c.overflowed.Load() || cl != c.mqtt() {
+		// Held until the reconnect (see overflowed), or from a client
+		// recoverOverflow has already replaced: the broker sends it
+		// again on the new connection, in order.
+		c.overflow.Inc()
+		return
+	}
 	q := c.queues[topicHash(routeKey(msg.Topic()))%uint32(len(c.queues))]
+	c.taken.Add(1)
 	select {
 	case q <- msg:
 	default:
+		c.taken.Add(-1)
 		c.overflow.Inc()
 		c.overflowed.Store(true)
 	}
@@ -239,24 +255,39 @@ func topicHash(s string) uint32 {
 	return h
 }
 
+// seqExpireEvery is how often an idle worker reports sequence gaps whose
+// grace period has run out.
+const seqExpireEvery = time.Second
+
 func (c *Collector) work(q <-chan mqtt.Message) {
 	p := NewProcessor(c.registry.Load(), c.lim, c.rej, c.m, c.spb)
 	p.follow = &c.registry
+	tick := time.NewTicker(seqExpireEvery)
+	defer tick.Stop()
 	var lines []byte
-	for msg := range q {
+	for {
+		var msg mqtt.Message
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return
+			}
+			msg = m
+		case now := <-tick.C:
+			// A gateway that went quiet after a loss still has it
+			// reported.
+			c.gatewayEvents(p.Expire(now).Events)
+			continue
+		}
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
 		for _, cmd := range out.Commands {
 			// Fire and forget: a lost rebirth request is asked again
 			// by the next DATA message with an unknown alias.
 			c.mqtt().Publish(cmd.Topic, 0, false, cmd.Payload)
 		}
-		if c.onGW != nil {
-			for _, ev := range out.Events {
-				c.onGW(ev)
-			}
-		}
+		c.gatewayEvents(out.Events)
 		rs := out.Readings
-		ack := func() { msg.Ack(); c.m.Acked.Inc() }
+		ack := func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }
 		if len(rs) == 0 {
 			// Everything in it was rejected and parked: redelivery
 			// cannot help.
@@ -271,8 +302,18 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 			lines = appendLine(lines, &rs[i])
 		}
 		if err := c.sp.Append(lines, len(rs), ack); err != nil {
+			c.taken.Add(-1)
 			c.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
+	}
+}
+
+func (c *Collector) gatewayEvents(evs []GatewayEvent) {
+	if c.onGW == nil {
+		return
+	}
+	for _, ev := range evs {
+		c.onGW(ev)
 	}
 }
 
@@ -302,9 +343,11 @@ func (c *Collector) Run(ctx context.Context) error {
 }
 
 // recoverOverflow reconnects after a worker queue overflowed, once the
-// queues have drained: a message left unacknowledged holds a slot of the
-// broker's in-flight window, and the broker sends it again only on a new
-// connection of the same session.
+// queues have drained and what they held is acknowledged: a message left
+// unacknowledged holds a slot of the broker's in-flight window, and the
+// broker sends it again only on a new connection of the same session.
+// Waiting for the acknowledgements keeps the broker from sending a
+// message again that was already taken.
 func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -314,12 +357,12 @@ func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if !c.overflowed.Load() || c.queued() > 0 {
+		if !c.overflowed.Load() || c.taken.Load() > 0 {
 			continue
 		}
-		c.overflowed.Store(false)
 		c.log.Warn("a worker queue overflowed; reconnecting so the broker redelivers what was left unacknowledged (raise mqtt.queue_size above the broker's in-flight window)")
-		c.mqtt().Disconnect(0)
+		// A moment for the last acknowledgements to leave.
+		c.mqtt().Disconnect(100)
 		c.connected.Store(false)
 		c.m.Connected.Set(0)
 		if ctx.Err() != nil {
@@ -334,11 +377,14 @@ func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
 
 // connect starts a new client of our session; with connect-retry on its
 // token completes once connected or at Disconnect, so nobody waits on it.
+// Messages are taken again from the new client on: handle leaves those
+// the old one may still deliver.
 func (c *Collector) connect() {
 	cl := mqtt.NewClient(c.clientOptions())
 	c.clientMu.Lock()
 	c.client = cl
 	c.clientMu.Unlock()
+	c.overflowed.Store(false)
 	tok := cl.Connect()
 	go func() {
 		tok.Wait()

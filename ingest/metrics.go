@@ -15,6 +15,7 @@ type Metrics struct {
 	WriteErrors   *prometheus.CounterVec
 	Pending       prometheus.Gauge
 	SeqGaps       prometheus.Counter
+	SeqLate       prometheus.Counter
 	Skewed        prometheus.Counter
 	Conflicts     prometheus.Counter
 	rejected      map[Reason]prometheus.Counter
@@ -43,7 +44,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "riskmon_ingest_readings_pending", Help: "Accepted readings not yet written to InfluxDB."}),
 		SeqGaps: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "riskmon_ingest_seq_gap_messages_total", Help: "Gateway messages missing by sequence number (JSON seq, Sparkplug seq)."}),
+			Name: "riskmon_ingest_seq_gap_messages_total", Help: "Gateway messages lost by sequence number: for JSON seq, still missing limits.seq_grace after the gap opened; for Sparkplug seq, missing at once."}),
+		SeqLate: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_seq_late_messages_total", Help: "Gateway messages that arrived after a higher JSON seq and filled its gap within limits.seq_grace (redelivered or reordered, not lost)."}),
 		Skewed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_ingest_clock_skewed_total", Help: "Live readings whose device time is further from receive time than limits.skew_tolerance (stored all the same)."}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
@@ -60,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
-			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.Skewed, m.Conflicts, rej)
+			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Conflicts, rej)
 	}
 	return m
 }

@@ -148,7 +148,7 @@ type Processor struct {
 	out      Output
 	items    []Item
 	lpBuf    []lineproto.Reading
-	lastSeq  map[gatewayKey]uint64
+	seq      *seqTracker
 	clock    map[gatewayKey]*clockState
 	lastSeen map[*sensors.Sensor]lastValue
 }
@@ -162,7 +162,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 		spb = sparkplug.NewTracker()
 	}
 	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
-		lastSeq: map[gatewayKey]uint64{}, clock: map[gatewayKey]*clockState{}, lastSeen: map[*sensors.Sensor]lastValue{}}
+		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: map[*sensors.Sensor]lastValue{}}
 }
 
 // Process handles one message; everything rejected on the way is counted
@@ -177,6 +177,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 	}
 	p.m.Messages.Inc()
 	p.out.Readings, p.out.Events, p.out.Commands = p.out.Readings[:0], p.out.Events[:0], p.out.Commands[:0]
+	p.seq.expire(now, func(site, gateway string, missing int) { p.seqLost(site, gateway, missing, now) })
 	reject := func(r Reason, detail string) *Output {
 		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: r, Detail: detail}, payload)
 		return &p.out
@@ -298,28 +299,33 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 	return &p.out
 }
 
-// checkSeq reports lost messages of a gateway by its JSON batch seq. A seq
-// at or below the last one is a redelivery or a gateway restart, not loss.
+// checkSeq follows a gateway's JSON batch seq. A jump opens a gap that
+// messages arriving late fill; what is still missing after
+// limits.seq_grace is reported as lost by Expire (docs/protocol.md).
 func (p *Processor) checkSeq(site, gateway string, seq uint64, now time.Time) {
-	k := gatewayKey{site, gateway}
-	last, seen := p.lastSeq[k]
-	if !seen {
-		k.gateway = strings.Clone(gateway)
-		if len(p.lastSeq) >= maxGateways {
-			// Gateway ids come from topics; never let them grow memory
-			// without bound. Forgetting costs at most one missed gap.
-			clear(p.lastSeq)
-		}
+	res := p.seq.observe(site, gateway, seq, now)
+	if res.late > 0 {
+		p.m.SeqLate.Add(float64(res.late))
 	}
-	if seen && seq > last+1 {
-		missing := int(min(seq-last-1, 1<<31))
-		p.m.SeqGaps.Add(float64(missing))
-		p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: k.gateway, Kind: GatewaySeqGap, Missing: missing, Source: "seq", At: now})
+	if res.lost > 0 {
+		p.seqLost(site, gateway, res.lost, now)
 	}
-	if !seen || seq > last || seq+1000 < last {
-		// Far below the last: the gateway restarted its counter.
-		p.lastSeq[k] = seq
-	}
+}
+
+func (p *Processor) seqLost(site, gateway string, missing int, now time.Time) {
+	p.m.SeqGaps.Add(float64(missing))
+	p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewaySeqGap,
+		Missing: missing, Source: "seq", At: now})
+}
+
+// Expire reports the messages of gaps open longer than limits.seq_grace as
+// lost. The worker calls it between messages and on a timer, so a loss is
+// reported even when the gateway goes quiet after it. The Output is
+// reused by the next call of the processor.
+func (p *Processor) Expire(now time.Time) *Output {
+	p.out.Readings, p.out.Events, p.out.Commands = p.out.Readings[:0], p.out.Events[:0], p.out.Commands[:0]
+	p.seq.expire(now, func(site, gateway string, missing int) { p.seqLost(site, gateway, missing, now) })
+	return &p.out
 }
 
 // validateAll validates a message's items and reports the clock offset

@@ -28,6 +28,10 @@ type Limits struct {
 	// SkewTolerance is how far device time may differ from receive time
 	// before a live reading counts as clock-skewed (it is still stored).
 	SkewTolerance time.Duration `yaml:"skew_tolerance"`
+	// SeqGrace is how long a gap in a gateway's JSON batch seq stays
+	// open for the missing messages to arrive (a redelivery after a
+	// reconnect comes after later messages) before they count as lost.
+	SeqGrace time.Duration `yaml:"seq_grace"`
 }
 
 // DefaultLimits are the limits riskmon runs with unless configured.
@@ -38,6 +42,7 @@ func DefaultLimits() Limits {
 		MaxReadingsPerMessage: 10000,
 		MaxPayloadBytes:       1 << 20,
 		SkewTolerance:         30 * time.Second,
+		SeqGrace:              DefaultSeqGrace,
 	}
 }
 
@@ -55,6 +60,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxPayloadBytes == 0 {
 		l.MaxPayloadBytes = d.MaxPayloadBytes
+	}
+	if l.SeqGrace <= 0 {
+		l.SeqGrace = d.SeqGrace
 	}
 	if l.SkewTolerance == 0 {
 		l.SkewTolerance = d.SkewTolerance
