@@ -741,6 +741,7 @@ func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	silent := map[[2]string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -760,7 +761,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			// in a restart) the alert ends.
 			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
 			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
-			s.Engine.Tick(now)
+			s.checkSilence(now, silent)
 			s.tickAlerts(now)
 		}
 	}
