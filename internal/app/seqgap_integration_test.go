@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +197,35 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	}
 	if len(loss) > 0 {
 		t.Errorf("%d data_loss alert events, want none; first: %s", len(loss), loss[0].Message)
+	}
+
+	// The load has stopped without wills: each gateway's silence is one
+	// gateway_offline alert, not a sensor_stale per sensor.
+	for last := -1.0; ; {
+		acked := svc.Stats().Acked
+		if acked == last {
+			break
+		}
+		last = acked
+		time.Sleep(time.Second)
+	}
+	time.Sleep(12 * time.Second) // past the 10 s stale limit
+	offline, stale := map[string]bool{}, 0
+	for _, ev := range svc.history.events(time.Time{}) {
+		switch {
+		case ev.Type != alerting.EventFired:
+		case ev.Rule == alerting.RuleGatewayOffline:
+			offline[ev.Site+"/"+ev.Sensor] = true
+		case ev.Rule == alerting.RuleSensorStale && !strings.HasSuffix(ev.Sensor, "-SILENT"):
+			stale++
+		}
+	}
+	t.Logf("%s: after the load, %d gateways went quiet", b.Name, len(offline))
+	if stale > 0 {
+		t.Errorf("%d sensor_stale alerts for sensors of gateways that stopped, want one gateway alert each instead", stale)
+	}
+	if len(offline) < gatewaysUnderLoad/2 {
+		t.Errorf("%d gateway_offline alerts once the load stopped, want one for each of most of the %d gateways", len(offline), gatewaysUnderLoad)
 	}
 	cancel()
 	if err := <-done; err != nil {
