@@ -68,6 +68,7 @@ test: deps lint
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSeqTracker$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)

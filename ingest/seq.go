@@ -93,22 +93,31 @@ func (t *seqTracker) observe(site, gateway string, seq uint64, now time.Time) se
 		st.last = seq
 	case seq == st.last+1:
 		st.last = seq
-	case seq+1000 < st.last:
-		// Far below the last: the gateway restarted its counter. Its
-		// open gaps stay open: messages from before the restart may
-		// still come.
-		st.last = seq
 	default:
 		// At or below the last: a message that fills a gap is late, not
-		// lost; any other is a redelivery of one already taken.
+		// lost.
 		filled, lost := st.fill(seq)
-		if filled {
+		res.lost += lost
+		switch {
+		case filled:
 			res.late++
-			res.lost += lost
 			if len(st.gaps) == 0 {
 				t.open--
 			}
+		case seq+1000 < st.last:
+			// Far below the last and in no gap: the gateway restarted
+			// its counter. What its old numbering still missed can no
+			// longer be told from the new one's messages: lost.
+			for _, g := range st.gaps {
+				res.lost += g.missing()
+			}
+			if len(st.gaps) > 0 {
+				st.gaps = st.gaps[:0]
+				t.open--
+			}
+			st.last = seq
 		}
+		// Any other is a redelivery of a message already taken.
 	}
 	return res
 }

@@ -50,6 +50,11 @@ func TestSeqGapGrace(t *testing.T) {
 			until: 40 * time.Second, lost: []int{1}},
 		{name: "gateway restart is no loss",
 			steps: []step{{5000, 0}, {1, time.Second}, {2, time.Second}}, until: time.Hour},
+		{name: "a gap still open at a restart is lost at once",
+			steps: []step{{5000, 0}, {5003, 0}, {1, time.Second}}, until: time.Second, lost: []int{2}},
+		{name: "a message far behind that fills a gap is late, not a restart",
+			steps: []step{{1, 0}, {3000, 0}, {2, time.Second}, {3001, time.Second}},
+			until: time.Second, late: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,4 +129,64 @@ func TestSeqGapsBounded(t *testing.T) {
 	if n := len(tr.gws[gatewayKey{"s", "g"}].gaps); n > maxOpenGaps {
 		t.Fatalf("%d gaps kept after splitting, want at most %d", n, maxOpenGaps)
 	}
+}
+
+// FuzzSeqTracker feeds arbitrary seq streams of a few gateways: the
+// tracker must keep its gaps ordered, disjoint and bounded, keep its count
+// of gateways with open gaps right, and have none left once their grace
+// has passed.
+func FuzzSeqTracker(f *testing.F) {
+	f.Add([]byte{1, 0, 2, 0, 9, 0, 3, 1, 200, 2, 5, 0})
+	f.Add([]byte{0, 0, 255, 255, 1, 1, 254, 3})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		tr := newSeqTracker(time.Minute)
+		now := time.Unix(1764345600, 0)
+		seqs := [3]uint64{}
+		for i := 0; i+1 < len(ops); i += 2 {
+			gw := int(ops[i] % 3)
+			// The second byte moves the gateway's seq: mostly forward,
+			// sometimes back (a late or repeated message), far back
+			// (a restart) or far forward (a wide gap).
+			switch d := ops[i+1]; {
+			case d < 200:
+				seqs[gw] += uint64(d % 8)
+			case d < 240:
+				seqs[gw] -= min(seqs[gw], uint64(d-200))
+			case d < 250:
+				seqs[gw] = uint64(d - 240)
+			default:
+				seqs[gw] += uint64(d) << 20
+			}
+			now = now.Add(time.Duration(ops[i]) * 100 * time.Millisecond)
+			tr.observe("s", strconv.Itoa(gw), seqs[gw], now)
+			tr.expire(now, func(_, _ string, n int) {
+				if n <= 0 {
+					t.Fatalf("loss of %d messages reported", n)
+				}
+			})
+			open := 0
+			for _, st := range tr.gws {
+				if len(st.gaps) > maxOpenGaps {
+					t.Fatalf("%d gaps open, at most %d kept", len(st.gaps), maxOpenGaps)
+				}
+				for j, g := range st.gaps {
+					if g.from > g.to || (j > 0 && st.gaps[j-1].to >= g.from) {
+						t.Fatalf("gaps out of order or overlapping: %+v", st.gaps)
+					}
+				}
+				if len(st.gaps) > 0 {
+					open++
+				}
+			}
+			if open != tr.open {
+				t.Fatalf("%d gateways with open gaps, tracker counts %d", open, tr.open)
+			}
+		}
+		tr.expire(now.Add(time.Minute), func(_, _ string, _ int) {})
+		for k, st := range tr.gws {
+			if len(st.gaps) > 0 {
+				t.Fatalf("gateway %v still has gaps after their grace: %+v", k, st.gaps)
+			}
+		}
+	})
 }
