@@ -38,8 +38,8 @@ func TestNoFalseDataLossUnderLoadIntegration(t *testing.T) {
 	}
 }
 
-// silentGateway names the gateway of the detectors that never report
-// alongside a publishing gateway's own sensors.
+// The gateways publishing, and the detectors registered beside their own
+// sensors that never report.
 const gatewaysUnderLoad, silentSensors = 300, 48
 
 func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
@@ -115,8 +115,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var staleFired func() int
-	staleFired = func() int {
+	staleFired := func() int {
 		n := 0
 		for _, ev := range svc.history.events(time.Time{}) {
 			if ev.Rule == alerting.RuleSensorStale && ev.Type == alerting.EventFired {
