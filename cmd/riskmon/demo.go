@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/internal/app"
@@ -18,6 +21,7 @@ import (
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 )
 
 type demoOptions struct {
@@ -125,6 +129,13 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	cfg.MQTT.Broker = brk.URL()
 	cfg.MQTT.ClientID = "riskmon-demo"
 	cfg.InfluxDB.URL = influx.URL
+	accounts, err := demoAccounts()
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		cfg.HTTP.Users = append(cfg.HTTP.Users, a.user)
+	}
 	svc, err := app.New(cfg, reg, log)
 	if err != nil {
 		return err
@@ -147,16 +158,30 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
   MQTT broker (embedded)  %s      e.g. mosquitto_sub -h %s -p %s -t 'riskmon/v1/#' -v
   InfluxDB                %s      database riskmon, measurement reading
   operator console        http://%s/
+  console accounts        %s  (new passwords every run, shown only here)
   metrics                 http://%s/metrics
   health / readiness      http://%s/healthz  http://%s/readyz
   active alerts           http://%s/api/alerts
   dead letters            http://%s/api/deadletter  (file %s)
   fleet                   %d sites, %d sensors (registry written to %s)
   scripted incident       gas leak at %s/%s from +%s, peak %.0f %%LEL
-`, brk.URL(), host(brk.Addr()), port0(brk.Addr()), influx.URL, httpAddr, httpAddr, httpAddr, httpAddr, httpAddr, httpAddr,
+`, brk.URL(), host(brk.Addr()), port0(brk.Addr()), influx.URL, httpAddr, accountLine(accounts), httpAddr, httpAddr, httpAddr, httpAddr, httpAddr,
 		cfg.StatePath(cfg.DeadLetter.Path), len(reg.Sites()), reg.Len(), fleetFile, leak.Site, leak.Sensor, leak.Start, leak.Peak)
 
-	runStart := time.Now()
+	// Whole milliseconds: readings carry millisecond device times, and
+	// the first batch, stamped runStart, must fall inside the count.
+	runStart := time.Now().Truncate(time.Millisecond)
+	// The state folder is shared with earlier runs, whose readings may
+	// lie in this run's window (a run started within a minute of the last
+	// one, or a gateway clock ahead): what the window holds before this
+	// run publishes is not this run's.
+	countFrom, countTo := runStart, runStart.Add(o.duration+time.Hour)
+	before, err := svc.Influx.CountReadings(ctx, countFrom, countTo)
+	if err != nil {
+		stopSvc()
+		<-svcDone
+		return fmt.Errorf("count earlier readings: %w", err)
+	}
 	pub, err := simulator.NewPublisher(simulator.Options{
 		Broker: brk.URL(), Fleet: fleet, Incidents: []simulator.GasLeak{leak}, Interval: o.interval,
 		Malformed: o.malformed, Seed: 1, Start: runStart, Logger: log.With("component", "simulator"),
@@ -164,9 +189,13 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	if err != nil {
 		return err
 	}
-	simCtx, stopSim := context.WithCancel(ctx)
+	// The simulator does not stop with ctx: on Ctrl-C the service stops
+	// first, so the gateways signing off at the end of the demo are not
+	// taken for a site losing its monitoring (a pile of gateway-offline
+	// alarms restored run after run).
+	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
 	if o.duration > 0 {
-		simCtx, stopSim = context.WithTimeout(ctx, o.duration)
+		simCtx, stopSim = context.WithTimeout(context.WithoutCancel(ctx), o.duration)
 	}
 	defer stopSim()
 	simDone := make(chan simResult, 1)
@@ -180,11 +209,25 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	var last app.Stats
 	lastAt := time.Now()
 	var res simResult
+	interrupted := ctx.Done()
 wait:
 	for {
 		select {
 		case res = <-simDone:
 			break wait
+		case <-interrupted:
+			if o.duration > 0 {
+				// A timed run still counts what it published.
+				interrupted = nil
+				stopSim()
+				continue
+			}
+			stopSvc()
+			serr := <-svcDone
+			stopSim()
+			<-simDone
+			fmt.Fprintln(out, "stopped")
+			return serr
 		case now := <-ticker.C:
 			st := svc.Stats()
 			rate := (st.Accepted - last.Accepted) / now.Sub(lastAt).Seconds()
@@ -213,7 +256,8 @@ wait:
 	final := svc.Stats()
 	countCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	stored, cerr := svc.Influx.CountReadings(countCtx, runStart.Add(-time.Minute), time.Now().Add(time.Hour))
+	all, cerr := svc.Influx.CountReadings(countCtx, countFrom, countTo)
+	stored := all - before
 	stopSvc()
 	serr := <-svcDone
 
@@ -240,6 +284,43 @@ summary after %s
 		return fmt.Errorf("%d published readings are not in InfluxDB (%d publishes unconfirmed)", lost, res.st.Unconfirmed)
 	}
 	return nil
+}
+
+// demoAccount is a console account the demo makes, with its password in
+// the clear for the banner.
+type demoAccount struct {
+	user     config.User
+	password string
+}
+
+// demoAccounts makes one console account per role with a fresh random
+// password, so a newcomer can log in and try acknowledge and shelve. The
+// passwords are printed once in the banner and kept nowhere else.
+func demoAccounts() ([]demoAccount, error) {
+	var out []demoAccount
+	for _, role := range []string{"admin", "operator", "viewer"} {
+		b := make([]byte, 9)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		pw := base64.RawURLEncoding.EncodeToString(b)
+		// MinCost: the accounts live as long as the demo, and a login
+		// should not cost the demo machine a visible pause.
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, demoAccount{config.User{Name: role, PasswordHash: string(h), Role: role}, pw})
+	}
+	return out, nil
+}
+
+func accountLine(as []demoAccount) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.user.Name + " / " + a.password
+	}
+	return strings.Join(parts, "   ")
 }
 
 type simResult struct {
