@@ -107,6 +107,9 @@ type latestReading struct {
 	received time.Time // wall clock, zero when ingest did not stamp it
 	quality  sensors.Quality
 	gen      uint64 // 0 until the first reading
+	// peaks are the open alerts of the sensor whose peak readings feed
+	// (peak.go); empty, and costing nothing, while none is open.
+	peaks []*peakTrack
 }
 
 // ringEntry is one event as the stream sends it, encoded once for every
@@ -122,6 +125,7 @@ type alertRecord struct {
 	// the process.
 	first, last alerting.Event
 	peak        sensors.Level
+	track       *peakTrack // the worst value since the alert began (peak.go)
 	events      []alerting.Event // newest opts.AlertEvents
 	nevents     int              // all events seen, including those no longer kept
 	resolved    bool
@@ -219,7 +223,10 @@ func (h *Hub) Readings(rs []sensors.Reading) {
 			continue
 		}
 		h.rgen++
-		*l = latestReading{value: r.Value, at: r.Time, received: r.Received, quality: r.Quality, gen: h.rgen}
+		l.value, l.at, l.received, l.quality, l.gen = r.Value, r.Time, r.Received, r.Quality, h.rgen
+		if len(l.peaks) > 0 {
+			observePeaks(l.peaks, r.Value)
+		}
 	}
 	h.rmu.Unlock()
 }
@@ -275,6 +282,9 @@ func (h *Hub) record(ev alerting.Event) {
 	if !ok {
 		a = &alertRecord{first: ev}
 		h.alerts[ev.AlertID] = a
+		h.watchPeak(a, ev)
+	} else if ev.Type != alerting.EventResolved {
+		h.eventPeak(a, ev.Value)
 	}
 	if ev.Type == alerting.EventEscalated {
 		// A worse level is news and needs acknowledging again, as the
@@ -286,6 +296,7 @@ func (h *Hub) record(ev alerting.Event) {
 		// when the engine restores an alert we saw end; reopen it.
 		h.forgetResolved(ev.AlertID)
 		a.resolved = false
+		h.watchPeak(a, ev)
 	}
 	a.last = ev
 	if lv := ev.TopicLevel(); lv.MoreSevere(a.peak) {
@@ -294,6 +305,7 @@ func (h *Hub) record(ev alerting.Event) {
 	a.keep(ev, h.opts.AlertEvents)
 	if ev.Type == alerting.EventResolved && !a.resolved {
 		a.resolved = true
+		h.unwatchPeak(a)
 		h.resolved = append(h.resolved, ev.AlertID)
 		if len(h.resolved) > h.opts.Resolved {
 			delete(h.alerts, h.resolved[0])
@@ -340,7 +352,9 @@ func (h *Hub) Seed(alerts []alerting.Alert) {
 			Type: alerting.EventFired, Level: a.Level, Value: a.Value, At: a.LastAt, StartsAt: a.Since,
 			Message: "restored at console start",
 		}
-		h.alerts[a.ID] = &alertRecord{first: ev, last: ev, peak: a.Level, events: []alerting.Event{ev}, nevents: 1}
+		rec := &alertRecord{first: ev, last: ev, peak: a.Level, events: []alerting.Event{ev}, nevents: 1}
+		h.alerts[a.ID] = rec
+		h.watchPeak(rec, ev)
 	}
 }
 

@@ -34,9 +34,18 @@ type Alert struct {
 	Severity string        `json:"severity"`
 	// PeakLevel is the most severe level the alert reached.
 	PeakLevel sensors.Level `json:"peak_level"`
-	Value     float64       `json:"value"`
-	Setpoint  float64       `json:"setpoint"`
-	Message   string        `json:"message"`
+	// Value is the reading of the alert's last event (what raised,
+	// escalated or resolved it).
+	Value float64 `json:"value"`
+	// LiveValue and LiveAt are the sensor's latest reading, whatever
+	// raised an event; absent for an alert that is not a sensor's or a
+	// sensor that has not reported. PeakValue is the worst value since
+	// the alert began: the highest, or the lowest for a low alarm.
+	LiveValue *float64   `json:"live_value,omitempty"`
+	LiveAt    *time.Time `json:"live_at,omitempty"`
+	PeakValue float64    `json:"peak_value"`
+	Setpoint  float64    `json:"setpoint"`
+	Message   string     `json:"message"`
 	StartsAt  time.Time     `json:"starts_at"`
 	// UpdatedAt is the device time of the alert's last event.
 	UpdatedAt  time.Time  `json:"updated_at"`
@@ -162,6 +171,12 @@ func (h *Hub) view(r *alertRecord, events bool) Alert {
 	}
 	if a.StartsAt.IsZero() {
 		a.StartsAt = r.first.At
+	}
+	if l, ok, peak := h.liveOf(r); ok {
+		v, at := l.value, l.at
+		a.LiveValue, a.LiveAt, a.PeakValue = &v, &at, peak
+	} else {
+		a.PeakValue = peak
 	}
 	if s, ok := h.registry().reg.Site(ev.Site); ok {
 		a.Sector = s.Sector
