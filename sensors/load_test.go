@@ -298,7 +298,7 @@ func TestLoadBad(t *testing.T) {
 		},
 		"unknown_key.bad.yaml": {
 			"1: file: unknown key \"site\" (want sites)",
-			"6: site: unknown key \"owner\" (want id, name, sector, sensors)",
+			"6: site: unknown key \"owner\" (want id, name, sector, guidance, sensors)",
 			"11: sensor: unknown key \"setpiont\" (want id, kind, unit, gateway, location, role, setpoints)",
 			"16: sensor: key \"gateway\" given twice",
 			"18: setpoint: unknown key \"hysteresis\" (want level, direction, value, clear, source)",

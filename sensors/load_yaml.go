@@ -103,7 +103,7 @@ func (l *loader) yamlFile(root *yaml.Node) {
 }
 
 func (l *loader) yamlSite(n *yaml.Node) {
-	f, ok := l.fields(n, "site", "id", "name", "sector", "sensors")
+	f, ok := l.fields(n, "site", "id", "name", "sector", "guidance", "sensors")
 	if !ok {
 		return
 	}
@@ -119,6 +119,7 @@ func (l *loader) yamlSite(n *yaml.Node) {
 	if s, ok := l.str(f, "sector"); ok {
 		site.Sector = l.sector(f.at("sector"), s)
 	}
+	site.Guidance = l.yamlGuidance(f.vals["guidance"])
 	added := l.addSite(f.at("id"), site)
 	for _, sn := range l.list(f, "sensors") {
 		// The sensors of a duplicate site are still checked, but not
@@ -348,6 +349,9 @@ func (r *Registry) WriteYAML(w io.Writer) error {
 			m.Content = append(m.Content, strNode("name"), strNode(site.Name))
 		}
 		m.Content = append(m.Content, strNode("sector"), strNode(string(site.Sector)))
+		if g := guidanceNode(site.Guidance); g != nil {
+			m.Content = append(m.Content, strNode("guidance"), g)
+		}
 		if err := writeItem(bw, "  ", m); err != nil {
 			return err
 		}

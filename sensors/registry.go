@@ -12,6 +12,11 @@ type Site struct {
 	ID     string
 	Name   string
 	Sector Sector
+	// Guidance overrides the shipped response procedure and consequence
+	// of a kind's alarms at this site (guidance.go); texts left empty
+	// keep the default.
+	// A pointer, so that Site stays comparable.
+	Guidance *SiteGuidance
 }
 
 // Sensor is one measuring point of a site.
