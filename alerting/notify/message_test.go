@@ -37,15 +37,15 @@ func TestRenderTitle(t *testing.T) {
 		want string
 	}{
 		{"fired", firedEvent(), "zh", wantTitleZH},
-		{"resolved", resolvedEvent(), "zh", "【已恢复】可燃气体 GT-101 @ hz-01：20.1 %LEL < 23（原二级 橙色）"},
-		{"escalated", escalated, "zh", "【一级 红色】可燃气体 GT-101 @ hz-01：53.4 %LEL ≥ 50（由二级 橙色升级）"},
-		{"deescalated", deesc, "zh", "【二级 橙色】可燃气体 GT-101 @ hz-01：40 %LEL < 45（由一级 红色降级）"},
-		{"low", low, "zh", "【二级 橙色】氧气 O2-3 @ hz-01：19.1 %VOL ≤ 19.5"},
-		{"low resolved", lowResolved, "zh", "【已恢复】氧气 O2-3 @ hz-01：20.2 %VOL > 20（原二级 橙色）"},
-		{"no direction, unknown kind", stale, "zh", "【四级 蓝色】unknown_kind GT-101 @ hz-01：31（限值 30）"},
-		{"reminder", reminder, "zh", "【二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25（重复提醒：未确认）"},
-		{"late", late, "zh", "【补报 二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25"},
-		{"flapping", flapping, "zh", "【二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25（频繁波动）"},
+		{"resolved", resolvedEvent(), "zh", "【已恢复】可燃气体高限报警 GT-101 @ hz-01：20.1 %LEL < 23 %LEL（原橙色 · 一级报警 (≥25 %LEL)）"},
+		{"escalated", escalated, "zh", "【红色 · 二级报警 (≥50 %LEL)】可燃气体高限报警 GT-101 @ hz-01：53.4 %LEL ≥ 50 %LEL（由橙色升级）"},
+		{"deescalated", deesc, "zh", "【橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：40 %LEL < 45 %LEL（由红色降级）"},
+		{"low", low, "zh", "【橙色 · 报警 (≤19.5 %VOL)】氧气低限报警 O2-3 @ hz-01：19.1 %VOL ≤ 19.5 %VOL"},
+		{"low resolved", lowResolved, "zh", "【已恢复】氧气低限报警 O2-3 @ hz-01：20.2 %VOL > 20 %VOL（原橙色 · 报警 (≤19.5 %VOL)）"},
+		{"no direction, unknown kind", stale, "zh", "【蓝色】传感器数据中断 GT-101 @ hz-01：31（限值 30）"},
+		{"reminder", reminder, "zh", "【橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：27.3 %LEL ≥ 25 %LEL（重复提醒：未确认）"},
+		{"late", late, "zh", "【补报 橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：27.3 %LEL ≥ 25 %LEL"},
+		{"flapping", flapping, "zh", "【橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：27.3 %LEL ≥ 25 %LEL（频繁波动）"},
 		{"english late", lateEN, "en", "[RETROSPECTIVE level 2 orange] combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)"},
 		{"english fired", firedEvent(), "en", "[level 2 orange] combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)"},
 		{"english resolved", resolvedEvent(), "en", "[RESOLVED] combustible_gas GT-101 at hz-01: 20.1 %LEL < 23 (resolved, was level 2 orange)"},
@@ -66,9 +66,28 @@ func TestRenderTitle(t *testing.T) {
 func TestRenderDetails(t *testing.T) {
 	m := render(firedEvent(), LanguageChinese)
 	// 10:02:02 UTC is 18:02:02 in Beijing.
-	for _, want := range []string{"规则：combustible_gas_high", "时间：2026-11-28 18:02:02", "告警编号：ed7e423dfd78d663"} {
+	for _, want := range []string{"规则：combustible_gas_high", "时间：2026-11-28 18:02:02", "报警编号：ed7e423dfd78d663", "处置措施：核实现场浓度；禁止动火和操作非防爆电器；切断泄漏源并加强通风；二级报警时按预案疏散无关人员、启动应急响应。", "可能后果：可燃气体积聚到爆炸下限即可引发火灾、爆炸。"} {
 		if !strings.Contains(m.Markdown, "- "+want+"\n") {
 			t.Errorf("markdown lacks %q:\n%s", want, m.Markdown)
+		}
+	}
+}
+
+// TestRenderGuidance: an alarm's notification says what to do and what
+// is at stake, in the notifier's language; its resolution does not.
+func TestRenderGuidance(t *testing.T) {
+	for _, tc := range []struct {
+		lang, procedure, consequence string
+	}{
+		{LanguageChinese, "- 处置措施：", "- 可能后果："},
+		{LanguageEnglish, "- Procedure: Verify the concentration on site", "- Consequence: "},
+	} {
+		m := render(firedEvent(), tc.lang)
+		if !strings.Contains(m.Markdown, tc.procedure) || !strings.Contains(m.Markdown, tc.consequence) {
+			t.Errorf("%s: no procedure or consequence:\n%s", tc.lang, m.Markdown)
+		}
+		if r := render(resolvedEvent(), tc.lang); strings.Contains(r.Markdown, tc.procedure) {
+			t.Errorf("%s: the resolution repeats the procedure:\n%s", tc.lang, r.Markdown)
 		}
 	}
 }

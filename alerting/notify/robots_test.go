@@ -16,7 +16,7 @@ import (
 	"github.com/riskmon/riskmon/alerting"
 )
 
-const wantTitleZH = "【二级 橙色】可燃气体 GT-101 @ hz-01：27.3 %LEL ≥ 25"
+const wantTitleZH = "【橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：27.3 %LEL ≥ 25 %LEL"
 
 // robotCase runs one notifier against a fake robot: the answers it gets,
 // how many requests it should make and whether it should fail.
