@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -240,7 +239,7 @@ func (h *Hub) Emit(ev alerting.Event) { h.Event(ev) }
 // told to resync. The engine calls it with a shard lock held, so it does
 // no I/O.
 func (h *Hub) Event(ev alerting.Event) {
-	data, err := json.Marshal(ev)
+	data, err := h.streamEvent(ev)
 	if err != nil {
 		// Only an invalid event type fails to encode; such an event is a
 		// bug upstream, and showing half of it would mislead operators.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/alarmtext"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -45,7 +46,12 @@ type Alert struct {
 	LiveAt    *time.Time `json:"live_at,omitempty"`
 	PeakValue float64    `json:"peak_value"`
 	Setpoint  float64    `json:"setpoint"`
-	Message   string     `json:"message"`
+	// Message is the engine's own text of the last event (English);
+	// Text holds what operators read, in both languages.
+	Message string     `json:"message"`
+	Text    AlertTexts `json:"text"`
+	// Location is where the sensor is on its site, from the registry.
+	Location string `json:"location,omitempty"`
 	StartsAt  time.Time     `json:"starts_at"`
 	// UpdatedAt is the device time of the alert's last event.
 	UpdatedAt  time.Time  `json:"updated_at"`
@@ -181,6 +187,7 @@ func (h *Hub) view(r *alertRecord, events bool) Alert {
 	if s, ok := h.registry().reg.Site(ev.Site); ok {
 		a.Sector = s.Sector
 	}
+	a.Text, a.Location = h.describe(ev)
 	if r.resolved {
 		a.State = StateResolved
 		at := ev.At
@@ -296,6 +303,23 @@ type SensorView struct {
 	Status     string     `json:"status"`
 	StaleAfter string     `json:"stale_after"`
 	OpenAlerts []Alert    `json:"open_alerts"`
+	// Text is the kind's name, its unit as written, and the response
+	// procedure and consequence of its alarms at this site.
+	Text SensorTexts `json:"text"`
+}
+
+// SensorText is a sensor's kind and guidance in one language.
+type SensorText struct {
+	Kind        string `json:"kind"`
+	Unit        string `json:"unit"`
+	Procedure   string `json:"procedure,omitempty"`
+	Consequence string `json:"consequence,omitempty"`
+}
+
+// SensorTexts is a sensor's text in both languages.
+type SensorTexts struct {
+	ZH SensorText `json:"zh"`
+	EN SensorText `json:"en"`
 }
 
 // SetpointView is one alarm level of a sensor.
@@ -305,6 +329,9 @@ type SetpointView struct {
 	Direction string        `json:"direction"`
 	Value     float64       `json:"value"`
 	Clear     float64       `json:"clear"`
+	// Stage is the instrument alarm stage the setpoint stands for
+	// (一级报警 (≥25 %LEL)).
+	Stage sensors.Text `json:"stage"`
 }
 
 // SiteSensors lists a site's sensors with their latest readings and open
@@ -364,10 +391,26 @@ func (h *Hub) sensorView(sn *sensors.Sensor, now time.Time, staleFactor int, ope
 		v.OpenAlerts = []Alert{}
 	}
 	slices.SortFunc(v.OpenAlerts, boardOrder)
-	for _, sp := range sn.EffectiveSetpoints() {
+	sps := sn.EffectiveSetpoints()
+	for _, sp := range sps {
+		rule := string(sn.Kind) + "_high"
+		if sp.Direction == sensors.Below {
+			rule = string(sn.Kind) + "_low"
+		}
+		ev := alerting.Event{Rule: rule, Kind: sn.Kind, Unit: k.Unit, Type: alerting.EventFired, Level: sp.Level}
 		v.Setpoints = append(v.Setpoints, SetpointView{
 			Level: sp.Level, Color: sp.Level.Color(), Direction: sp.Direction.String(), Value: sp.Value, Clear: sp.Clear,
+			Stage: sensors.Text{ZH: alarmtext.Stage(ev, sps, alarmtext.Chinese), EN: alarmtext.Stage(ev, sps, alarmtext.English)},
 		})
+	}
+	site, _ := h.registry().reg.Site(sn.Site)
+	g := sensors.GuidanceFor(site, sn.Kind)
+	for _, l := range []struct {
+		lang string
+		t    *SensorText
+	}{{alarmtext.Chinese, &v.Text.ZH}, {alarmtext.English, &v.Text.EN}} {
+		*l.t = SensorText{Kind: alarmtext.KindName(sn.Kind, k, l.lang), Unit: alarmtext.Unit(k.Unit),
+			Procedure: g.Procedure.In(l.lang), Consequence: g.Consequence.In(l.lang)}
 	}
 	if l, ok := h.latestOf(sn.Site, sn.ID); ok {
 		val, at := l.value, l.at
