@@ -117,6 +117,18 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// waitJS waits until a JavaScript expression is true.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !eval[bool](t, ctx, expr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s stayed false", what, expr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // saveArtifact writes a file to the test's temp dir and, when
 // $RISKMON_ARTIFACTS is set, there too, for CI to keep.
 func saveArtifact(t *testing.T, name string, data []byte) {
@@ -195,7 +207,7 @@ func TestBrowserBoard(t *testing.T) {
 	h.Event(fired)
 	step(t, ctx, "see the fired orange alert on the board",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"].lvl-2`)),
-		chromedp.WaitVisible(chromedp.CSS(`#banner.lvl-2`)),
+		chromedp.WaitVisible(chromedp.CSS(`#banners .banner.lvl-2[data-alert-id="live-orange"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#sites .tile[data-site="plant-a"][data-level="1"]`)),
 	)
 	order := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#board tbody tr')).map(r => r.dataset.id)`)
@@ -484,6 +496,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	step(t, ctx, "a marked escalation stays in the shelved group",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="shelved"][data-level="1"]`)),
 	)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#banners .banner[data-alert-id="gas1-orange"]').length`); n != 0 {
+		t.Errorf("an escalation under a shelf raised a banner")
+	}
 	step(t, ctx, "end the shelf and see the alert come back",
 		chromedp.Click(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"]`)),
@@ -493,12 +508,17 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		t.Errorf("shelver calls %q", calls)
 	}
 
-	step(t, ctx, "turn sound on", chromedp.Click(chromedp.ID("sound")), chromedp.WaitVisible(chromedp.CSS(`#sound.on[aria-pressed="true"]`)))
-	if v := eval[string](t, ctx, `localStorage.getItem('riskmon.sound')`); v != "on" {
-		t.Errorf("sound setting kept as %q, want on", v)
+	// Sound is on unless a console turned it off.
+	step(t, ctx, "sound is on by default", chromedp.WaitVisible(chromedp.CSS(`#sound.on[aria-pressed="true"]`)))
+	step(t, ctx, "turn sound off", chromedp.Click(chromedp.ID("sound")), chromedp.WaitVisible(chromedp.CSS(`#sound:not(.on)[aria-pressed="false"]`)))
+	if v := eval[string](t, ctx, `localStorage.getItem('riskmon.sound')`); v != "off" {
+		t.Errorf("sound setting kept as %q, want off", v)
 	}
+	step(t, ctx, "turn sound on again", chromedp.Click(chromedp.ID("sound")), chromedp.WaitVisible(chromedp.CSS(`#sound.on[aria-pressed="true"]`)))
+	before := eval[int](t, ctx, `Number(document.body.dataset.beeps || 0)`)
 	emit("gas2-red", sensors.LevelRed, "gas-2", 0)
-	step(t, ctx, "hear the new red alert", chromedp.WaitReady(chromedp.CSS(`body[data-beeps="1"]`)), chromedp.WaitVisible(chromedp.CSS(`#banner.lvl-1`)))
+	waitJS(t, ctx, "hear the new red alert", fmt.Sprintf(`Number(document.body.dataset.beeps || 0) > %d`, before))
+	step(t, ctx, "see its banner", chromedp.WaitVisible(chromedp.CSS(`#banners .banner.lvl-1[data-alert-id="gas2-red"]`)))
 
 	step(t, ctx, "open the sensor page from the site overview",
 		chromedp.Click(chromedp.CSS(`#sites .tile[data-site="plant-a"]`)),
@@ -581,7 +601,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 }
 
 // boardFits checks that the alert board stays inside its panel (no
-// sideways scrolling) with every alert on one line.
+// sideways scrolling) with every alert in its two lines.
 func boardFits(t *testing.T, ctx context.Context, when string) {
 	t.Helper()
 	fit := eval[map[string]float64](t, ctx, `(() => {
@@ -592,7 +612,9 @@ func boardFits(t *testing.T, ctx context.Context, when string) {
 	if fit["scroll"] > fit["width"] {
 		t.Errorf("%s: the board is %.0f px wide in a %.0f px panel", when, fit["scroll"], fit["width"])
 	}
-	if fit["tallest"] > 2.5*fit["line"] {
+	// Two lines by design (what, then the procedure); a third is text
+	// wrapping.
+	if fit["tallest"] > 3*fit["line"] {
 		t.Errorf("%s: a board row is %.0f px tall (line %.0f px): it wraps", when, fit["tallest"], fit["line"])
 	}
 }

@@ -124,7 +124,7 @@ type alertRecord struct {
 	// the process.
 	first, last alerting.Event
 	peak        sensors.Level
-	track       *peakTrack // the worst value since the alert began (peak.go)
+	track       *peakTrack       // the worst value since the alert began (peak.go)
 	events      []alerting.Event // newest opts.AlertEvents
 	nevents     int              // all events seen, including those no longer kept
 	resolved    bool

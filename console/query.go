@@ -51,8 +51,8 @@ type Alert struct {
 	Message string     `json:"message"`
 	Text    AlertTexts `json:"text"`
 	// Location is where the sensor is on its site, from the registry.
-	Location string `json:"location,omitempty"`
-	StartsAt  time.Time     `json:"starts_at"`
+	Location string    `json:"location,omitempty"`
+	StartsAt time.Time `json:"starts_at"`
 	// UpdatedAt is the device time of the alert's last event.
 	UpdatedAt  time.Time  `json:"updated_at"`
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -149,11 +150,13 @@ func (s *server) parseRange(r *http.Request) (from, to time.Time, err error) {
 
 // sensorEvents is the body of GET /api/v1/sites/{site}/sensors/{sensor}/events.
 type sensorEvents struct {
-	Site   string           `json:"site"`
-	Sensor string           `json:"sensor"`
-	From   time.Time        `json:"from"`
-	To     time.Time        `json:"to"`
-	Events []alerting.Event `json:"events"`
+	Site   string    `json:"site"`
+	Sensor string    `json:"sensor"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// Events are as the stream sends them: with their text in both
+	// languages.
+	Events []json.RawMessage `json:"events"`
 }
 
 func (s *server) sensorEvents(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +170,17 @@ func (s *server) sensorEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, sensorEvents{Site: site, Sensor: sensor, From: from, To: to, Events: s.hub.SensorEvents(site, sensor, from, to)})
+	evs := s.hub.SensorEvents(site, sensor, from, to)
+	out := sensorEvents{Site: site, Sensor: sensor, From: from, To: to, Events: make([]json.RawMessage, 0, len(evs))}
+	for _, ev := range evs {
+		data, err := s.hub.streamEvent(ev)
+		if err != nil {
+			s.log.Error("console: drop unencodable alert event", "alert_id", ev.AlertID, "err", err)
+			continue
+		}
+		out.Events = append(out.Events, data)
+	}
+	writeJSON(w, out)
 }
 
 // SensorEvents returns the kept events of a sensor's alerts with time in

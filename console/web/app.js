@@ -11,21 +11,24 @@
   const I18N = {
     zh: {
       title: '危险源监测预警监控台',
-      board: '当前告警',
-      board_empty: '暂无告警',
+      board: '当前报警',
+      board_empty: '暂无报警',
       sites: '场所总览',
       close: '关闭',
-      banner_new: '新告警',
+      banner_new: '新报警',
       banner_close: '关闭',
-      col_level: '级别', col_site: '场所', col_sensor: '测点', col_rule: '规则',
-      col_value: '数值', col_setpoint: '设定值', col_started: '开始时间', col_duration: '持续',
+      col_level: '级别 / 报警阶段', col_site: '场所', col_sensor: '测点', col_rule: '规则',
+      col_value: '当前值 / 峰值 · 设定值', col_setpoint: '设定值', col_started: '开始时间', col_duration: '持续',
       col_message: '信息', col_ack: '确认', col_kind: '类型', col_status: '状态', col_setpoints: '报警设定',
       conn_live: '实时', conn_connecting: '连接中', conn_offline: '已断开',
-      level_1: '一级 红', level_2: '二级 橙', level_3: '三级 黄', level_4: '四级 蓝', level_0: '正常',
+      level_1: '红色', level_2: '橙色', level_3: '黄色', level_4: '蓝色', level_0: '正常',
+      col_where: '位置', col_what: '报警内容 / 处置措施', col_since: '开始 / 持续',
+      peak: '峰值', setpoint: '设定', procedure: '处置措施', consequence: '可能后果',
+      silence: '消音', more_banners: '另有 {n} 条新报警未确认',
       sector_hazchem: '危险化学品', sector_coal: '煤矿', sector_noncoal: '非煤矿山',
       sector_pipeline: '油气管道', sector_urbangas: '城镇燃气', sector_other: '其他',
       status_ok: '正常', status_alerting: '报警', status_stale: '数据超时',
-      open_alerts: '告警', stale: '超时', sensors: '测点',
+      open_alerts: '报警', stale: '超时', sensors: '测点',
       type_fired: '触发', type_escalated: '升级', type_deescalated: '降级', type_resolved: '解除', type_acknowledged: '已确认',
       dir_above: '≥', dir_below: '≤',
       h: '时', m: '分', s: '秒',
@@ -34,7 +37,7 @@
       ack: '确认', ack_comment: '备注（可选）', ack_failed: '确认失败', unacked: '未确认',
       role_viewer: '查看员', role_operator: '操作员', role_admin: '管理员',
       lc_resolved_unacknowledged: '已解除 未确认', lc_latched: '锁定 待确认',
-      nav_board: '告警看板', nav_health: '报警系统健康', back: '返回',
+      nav_board: '报警看板', nav_health: '报警系统健康', back: '返回',
       sound_on: '声音 开', sound_off: '声音 关',
       badge_shelved: '已搁置', badge_planned: '计划性', badge_flapping: '抖动', badge_late: '补报',
       shelve: '搁置', shelve_reason: '原因（必填）', shelve_duration: '时长', shelve_mode: '方式',
@@ -43,7 +46,7 @@
       shelved_group: '已搁置 / 停用检修', shelves: '搁置与停用', shelves_empty: '无',
       col_mode: '方式', col_match: '范围', col_reason: '原因', col_by: '操作人', col_expires: '到期', end_shelf: '结束',
       chart_last_hour: '最近1小时', no_data: '最近1小时无数据', no_store: '未配置读数存储，无法绘图', store_failed: '读取数据失败',
-      timeline: '告警时间线', timeline_empty: '最近1小时无告警事件', legend_mean: '均值', legend_range: '最小–最大',
+      timeline: '报警时间线', timeline_empty: '最近1小时无报警事件', legend_mean: '均值', legend_range: '最小–最大',
       health_title: '报警系统健康（ISA-18.2）', h_rate: '每10分钟报警数（24小时）', h_flood_line: '泛滥线',
       h_last10: '最近10分钟', h_per_op: '每名操作员10分钟', h_shelved: '已搁置', h_oos: '停用检修', h_flapping: '抖动保持', h_avg10: '平均每10分钟', h_flood: '报警泛滥', h_flood_on: '进行中', h_flood_off: '无',
       h_floods: '泛滥次数', h_flood_time: '泛滥时长', h_standing: '当前报警', h_stale: '陈旧（超过24小时）',
@@ -51,21 +54,24 @@
     },
     en: {
       title: 'Hazard monitoring console',
-      board: 'Open alerts',
-      board_empty: 'No open alerts',
+      board: 'Open alarms',
+      board_empty: 'No open alarms',
       sites: 'Sites',
       close: 'Close',
-      banner_new: 'New alert',
+      banner_new: 'New alarm',
       banner_close: 'Dismiss',
-      col_level: 'Level', col_site: 'Site', col_sensor: 'Sensor', col_rule: 'Rule',
-      col_value: 'Value', col_setpoint: 'Setpoint', col_started: 'Started', col_duration: 'For',
+      col_level: 'Level / stage', col_site: 'Site', col_sensor: 'Sensor', col_rule: 'Rule',
+      col_value: 'Live / peak · setpoint', col_setpoint: 'Setpoint', col_started: 'Started', col_duration: 'For',
       col_message: 'Message', col_ack: 'Ack', col_kind: 'Kind', col_status: 'Status', col_setpoints: 'Setpoints',
       conn_live: 'Live', conn_connecting: 'Connecting', conn_offline: 'Offline',
-      level_1: '1 Red', level_2: '2 Orange', level_3: '3 Yellow', level_4: '4 Blue', level_0: 'OK',
+      level_1: 'Red', level_2: 'Orange', level_3: 'Yellow', level_4: 'Blue', level_0: 'OK',
+      col_where: 'Where', col_what: 'Alarm / what to do', col_since: 'Since / for',
+      peak: 'peak', setpoint: 'setpoint', procedure: 'What to do', consequence: 'Consequence',
+      silence: 'Silence', more_banners: '{n} more new alarms not acknowledged',
       sector_hazchem: 'Hazardous chemicals', sector_coal: 'Coal mines', sector_noncoal: 'Non-coal mines',
       sector_pipeline: 'Oil & gas pipelines', sector_urbangas: 'Urban gas', sector_other: 'Other',
       status_ok: 'OK', status_alerting: 'Alerting', status_stale: 'Stale',
-      open_alerts: 'alerts', stale: 'stale', sensors: 'sensors',
+      open_alerts: 'alarms', stale: 'stale', sensors: 'sensors',
       type_fired: 'fired', type_escalated: 'escalated', type_deescalated: 'de-escalated', type_resolved: 'resolved', type_acknowledged: 'acknowledged',
       dir_above: '≥', dir_below: '≤',
       h: 'h', m: 'm', s: 's',
@@ -83,7 +89,7 @@
       shelved_group: 'Shelved / out of service', shelves: 'Shelved and out of service', shelves_empty: 'none',
       col_mode: 'Mode', col_match: 'Applies to', col_reason: 'Reason', col_by: 'By', col_expires: 'Until', end_shelf: 'End',
       chart_last_hour: 'Last hour', no_data: 'No readings in the last hour', no_store: 'No reading store configured: no chart', store_failed: 'Could not read the readings',
-      timeline: 'Alert timeline', timeline_empty: 'No alert events in the last hour', legend_mean: 'mean', legend_range: 'min–max',
+      timeline: 'Alarm timeline', timeline_empty: 'No alarm events in the last hour', legend_mean: 'mean', legend_range: 'min–max',
       health_title: 'Alarm system health (ISA-18.2)', h_rate: 'Alarms per 10 minutes (24 h)', h_flood_line: 'flood line',
       h_last10: 'last 10 min', h_per_op: 'per operator, 10 min', h_shelved: 'shelved', h_oos: 'out of service', h_flapping: 'held flapping', h_avg10: 'average per 10 min', h_flood: 'flood', h_flood_on: 'on', h_flood_off: 'no',
       h_floods: 'floods', h_flood_time: 'time in flood', h_standing: 'standing', h_stale: 'stale (over 24 h)',
@@ -112,13 +118,20 @@
     shelveError: '',
     view: 'main',        // main, sensor or health, from the location hash
     page: null,          // the sensor page: { site, sensor }
-    sound: localStorage.getItem('riskmon.sound') === 'on',
+    // Sound is on unless this console turned it off: an alarm nobody
+    // hears is an alarm nobody sees on a wall screen.
+    sound: localStorage.getItem('riskmon.sound') !== 'off',
     audio: null,         // AudioContext, made on the first user gesture
     beeps: 0,
+    silenced: new Set(), // "id:level" of the alarms silenced on this console
+    banners: new Map(),  // alert id -> time it was announced, until acknowledged or closed
   };
 
   const $ = (id) => document.getElementById(id);
   const t = (key) => I18N[state.lang][key] || I18N.zh[key] || key;
+  // tx is an alert's (or sensor's) text in the chosen language, as the
+  // server renders it; alerts from before an upgrade may lack it.
+  const tx = (a) => (a && a.text && (a.text[state.lang] || a.text.zh)) || {};
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -132,6 +145,16 @@
     const d = new Date(iso);
     const p = (n) => String(n).padStart(2, '0');
     return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+
+  // fmtSince is a start time as short as it can be read: the time alone
+  // today, the day and minute before.
+  function fmtSince(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    const p = (n) => String(n).padStart(2, '0');
+    if (d.toDateString() === new Date().toDateString()) return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
   }
 
   function fmtDuration(iso) {
@@ -376,6 +399,8 @@
 
   function applyEvent(ev, live) {
     if (ev.type === 'acknowledged') {
+      // Acknowledged: its banner has done its job.
+      if (state.banners.delete(ev.alert_id)) renderBanners();
       // Only marks an alert shown; an acknowledgement never brings an
       // alert (back) onto the board.
       const a = state.open.get(ev.alert_id);
@@ -396,11 +421,13 @@
       const a = state.open.get(ev.alert_id);
       if (!a || a.acknowledged) {
         state.open.delete(ev.alert_id);
+        if (state.banners.delete(ev.alert_id)) renderBanners();
       } else {
         // Stays until acknowledged; ask whether it latched.
         a.state = 'resolved';
         a.lifecycle = 'resolved_unacknowledged';
         a.message = ev.message;
+        if (ev.text) a.text = ev.text;
         getJSON(`api/v1/alerts/${encodeURIComponent(ev.alert_id)}`).then((full) => {
           const cur = state.open.get(ev.alert_id);
           if (cur && full.lifecycle) {
@@ -415,6 +442,12 @@
         id: ev.alert_id, state: 'open', rule: ev.rule, site: ev.site, sensor: ev.sensor,
         kind: ev.kind, unit: ev.unit, level: ev.level, color: ev.color, severity: ev.severity,
         value: ev.value, setpoint: ev.setpoint, message: ev.message,
+        text: ev.text || (prev && prev.text), location: ev.location || (prev && prev.location) || '',
+        // The live value keeps coming with the readings; the peak is
+        // the worst of what the server counted and this event.
+        live_value: prev && prev.live_value !== undefined ? prev.live_value : ev.value,
+        live_at: prev ? prev.live_at : ev.at,
+        peak_value: worse(ev.rule, prev && prev.peak_value !== undefined ? prev.peak_value : ev.value, ev.value),
         starts_at: ev.starts_at || (prev && prev.starts_at) || ev.at, updated_at: ev.at,
         sector: prev ? prev.sector : sectorOf(ev.site),
         // A worse level needs acknowledging again.
@@ -432,7 +465,8 @@
       // announced: nobody needs to look up for them now.
       if (live && (ev.type === 'fired' || ev.type === 'escalated') && ev.level >= 1 && ev.level <= 2 &&
           !ev.late && !setAside(cur)) {
-        showBanner(ev);
+        state.banners.set(ev.alert_id, Date.now());
+        renderBanners();
         beep(ev.level);
       }
     }
@@ -459,7 +493,38 @@
     }, 50);
   }
 
+  // worse is the worse of two values for the alarm's rule: the lower for
+  // a low alarm, else the higher.
+  function worse(rule, a, b) {
+    if (a === undefined || a === null) return b;
+    return String(rule || '').endsWith('_low') ? Math.min(a, b) : Math.max(a, b);
+  }
+
+  // applyBoardReadings moves the live value and the peak of the open
+  // alarms of the sensors that reported. The cells change in place: a
+  // redraw every second could swallow a click on a row's button.
+  function applyBoardReadings(list) {
+    const bySensor = new Map();
+    for (const a of state.open.values()) {
+      if (a.state === 'resolved') continue;
+      const k = `${a.site}\u0000${a.sensor}`;
+      if (!bySensor.has(k)) bySensor.set(k, []);
+      bySensor.get(k).push(a);
+    }
+    if (bySensor.size === 0) return;
+    for (const r of list) {
+      for (const a of bySensor.get(`${r.site}\u0000${r.sensor}`) || []) {
+        a.live_value = r.value;
+        a.live_at = r.at;
+        a.peak_value = worse(a.rule, a.peak_value, r.value);
+        const tr = $('board').querySelector(`tr[data-id="${CSS.escape(a.id)}"]`);
+        if (tr) fillValue(tr.querySelector('td.c-value'), a);
+      }
+    }
+  }
+
   function applyReadings(list) {
+    applyBoardReadings(list);
     if (!state.selected) return;
     let changed = false;
     for (const r of list) {
@@ -482,8 +547,27 @@
 
   // ---- rendering ---------------------------------------------------------
 
-  function levelBadge(level) {
-    return el('span', `lvl-badge bg-${level}`, t(`level_${level}`));
+  function levelBadge(level, text) {
+    return el('span', `lvl-badge bg-${level}`, text || t(`level_${level}`));
+  }
+
+  // fillValue writes the live value, then the peak and the setpoint.
+  function fillValue(td, a) {
+    const x = tx(a);
+    if (!a.kind) {
+      // A gateway's or the system's alarm: no reading to show.
+      td.replaceChildren(el('div', 'line live', '—'));
+      td.title = '';
+      return;
+    }
+    const unit = x.unit !== undefined ? x.unit : a.unit;
+    const live = a.live_value !== undefined && a.live_value !== null ? a.live_value : a.value;
+    const main = el('div', 'line live', fmtValue(live, unit));
+    const sub = el('div', 'sub');
+    const peak = a.peak_value !== undefined && a.peak_value !== null ? a.peak_value : a.value;
+    sub.textContent = `${t('peak')} ${fmtValue(peak, '')} · ${t('setpoint')} ${fmtValue(a.setpoint, '')}`;
+    td.replaceChildren(main, sub);
+    td.title = `${fmtValue(live, unit)} · ${t('peak')} ${fmtValue(peak, unit)} · ${t('setpoint')} ${fmtValue(a.setpoint, unit)}`;
   }
 
   function boardOrder(a, b) {
@@ -557,7 +641,7 @@
     if (aside.length > 0) {
       const g = el('tr', 'group-row');
       const td = el('td', '', `${t('shelved_group')} · ${aside.length}`);
-      td.colSpan = 10;
+      td.colSpan = 6;
       g.appendChild(td);
       rows.push(g);
       for (const a of aside) rows.push(...boardRows(a, fresh, typed, true));
@@ -573,6 +657,8 @@
     }
     $('board-empty').hidden = all.length > 0;
     renderCounts(active);
+    // A shelved, acknowledged or vanished alarm loses its banner.
+    renderBanners();
   }
 
   // boardRows is an alert's row, and its shelve form when open.
@@ -583,35 +669,50 @@
     tr.dataset.id = a.id;
     tr.dataset.level = String(a.level);
     tr.dataset.group = aside ? 'shelved' : 'active';
-    const lv = el('td');
-    lv.appendChild(levelBadge(a.level));
+    const x = tx(a);
+    // Every cell is two short lines at most, each ending in an ellipsis
+    // when the column is too narrow; the full texts are the tooltips.
+    const lv = el('td', 'c-level');
+    lv.appendChild(levelBadge(a.level, x.level));
+    const stage = el('div', 'sub stage', x.stage || '');
+    lv.appendChild(stage);
+    lv.title = x.label || '';
     tr.appendChild(lv);
-    tr.appendChild(el('td', 'id', siteName(a.site)));
-    const sn = el('td', 'id');
+    const where = el('td', 'c-where');
+    where.appendChild(el('div', 'line site-name', siteName(a.site)));
+    const wsub = el('div', 'sub');
     const link = el('a', 'sensor-link', a.sensor);
     link.href = sensorHash(a.site, a.sensor);
-    sn.appendChild(link);
-    tr.appendChild(sn);
-    const rule = el('td', 'id c-rule', a.rule);
-    rule.title = a.rule;
-    tr.appendChild(rule);
-    tr.appendChild(el('td', 'num', fmtValue(a.value, a.unit)));
-    tr.appendChild(el('td', 'num c-setpoint', fmtValue(a.setpoint, a.unit)));
-    tr.appendChild(el('td', 'num c-started', fmtTime(a.starts_at)));
-    const dur = el('td', 'num duration c-duration', fmtDuration(a.starts_at));
-    dur.dataset.since = a.starts_at;
-    tr.appendChild(dur);
-    const msg = el('td', 'msg');
-    // One line per alert whatever the width: the marks first, so they
-    // are never cut off, then the text, ellipsised, in full as tooltip.
-    for (const b of badges(a)) msg.appendChild(b);
+    wsub.appendChild(link);
+    if (a.location) wsub.appendChild(document.createTextNode(` · ${a.location}`));
+    where.appendChild(wsub);
+    where.title = `${siteName(a.site)} / ${a.sensor}${a.location ? ` · ${a.location}` : ''}`;
+    tr.appendChild(where);
+    const what = el('td', 'c-what');
+    const line = el('div', 'line');
+    // The marks first, so they are never cut off.
+    for (const b of badges(a)) line.appendChild(b);
     if (a.lifecycle === 'resolved_unacknowledged' || a.lifecycle === 'latched') {
-      msg.appendChild(el('span', 'lc-tag', t(`lc_${a.lifecycle}`)));
+      line.appendChild(el('span', 'lc-tag', t(`lc_${a.lifecycle}`)));
     }
-    msg.appendChild(el('span', 'msg-text', a.message));
-    msg.title = a.message || '';
-    tr.appendChild(msg);
-    const ack = el('td', 'ack', a.acknowledged ? `✓ ${a.acked_by || ''}` : '');
+    line.appendChild(el('span', 'what', x.what || a.rule));
+    line.appendChild(el('span', 'msg-text', x.message || a.message));
+    what.appendChild(line);
+    what.appendChild(el('div', 'sub procedure', x.procedure || ''));
+    what.title = [x.what, x.message, x.procedure && `${t('procedure')}：${x.procedure}`,
+      x.consequence && `${t('consequence')}：${x.consequence}`].filter(Boolean).join('\n');
+    tr.appendChild(what);
+    const val = el('td', 'c-value num');
+    fillValue(val, a);
+    tr.appendChild(val);
+    const since = el('td', 'c-since num');
+    since.appendChild(el('div', 'line', fmtSince(a.starts_at)));
+    since.title = fmtTime(a.starts_at);
+    const dur = el('div', 'sub duration', fmtDuration(a.starts_at));
+    dur.dataset.since = a.starts_at;
+    since.appendChild(dur);
+    tr.appendChild(since);
+    const ack = el('td', 'ack c-ack', a.acknowledged ? `✓ ${a.acked_by || ''}` : '');
     if (a.acknowledged && a.ack_comment) ack.title = a.ack_comment;
     if (!a.acknowledged && canAck()) {
       const input = el('input', 'ack-comment');
@@ -650,7 +751,7 @@
     const tr = el('tr', 'shelve-row');
     tr.dataset.for = a.id;
     const td = el('td');
-    td.colSpan = 10;
+    td.colSpan = 6;
     const form = el('form', 'shelve-form');
     form.appendChild(el('span', 'shelve-match', `${siteName(a.site)} / ${a.sensor} / ${a.rule}`));
     const d = state.shelveDraft;
@@ -791,6 +892,7 @@
       chips.push(c);
     }
     $('counts').replaceChildren(...chips);
+    updateSilence();
   }
 
   function siteName(id) {
@@ -834,6 +936,7 @@
         b.dataset.site = s.id;
         b.dataset.level = String(lv);
         b.appendChild(el('span', 'name', s.name || s.id));
+        b.title = s.name || s.id;
         let meta = `${t(`level_${lv}`)} · ${count.get(s.id) || 0} ${t('open_alerts')}`;
         if (s.stale > 0) meta += ` · ${s.stale} ${t('stale')}`;
         b.appendChild(el('span', 'meta', meta));
@@ -867,15 +970,19 @@
       name.appendChild(link);
       if (s.location) name.appendChild(document.createTextNode(` (${s.location})`));
       tr.appendChild(name);
-      tr.appendChild(el('td', '', s.kind_name || s.kind));
-      tr.appendChild(el('td', 'num', fmtValue(s.value, s.unit)));
+      const x = tx(s);
+      tr.appendChild(el('td', '', x.kind || s.kind_name || s.kind));
+      tr.appendChild(el('td', 'num', fmtValue(s.value, x.unit !== undefined ? x.unit : s.unit)));
       const st = el('td');
       st.appendChild(el('span', `status status-${s.status}`, t(`status_${s.status}`)));
       tr.appendChild(st);
       const sp = el('td');
       for (const p of s.setpoints) {
         const dir = p.direction === 'below' ? t('dir_below') : t('dir_above');
-        sp.appendChild(el('span', `sp lvl-badge bg-${p.level}`, `${dir}${fmtValue(p.value, '')}`));
+        const chip = el('span', `sp lvl-badge bg-${p.level}`, `${dir}${fmtValue(p.value, '')}`);
+        const stage = p.stage ? (state.lang === 'en' ? p.stage.en : p.stage.zh) : '';
+        chip.title = `${t(`level_${p.level}`)}${stage ? ` · ${stage}` : ''}`;
+        sp.appendChild(chip);
       }
       tr.appendChild(sp);
       rows.push(tr);
@@ -884,6 +991,41 @@
   }
 
   // ---- sound ---------------------------------------------------------------
+
+  // How often a red or orange alarm nobody acknowledged sounds again. A
+  // console may set its own (localStorage riskmon.sound.repeat_ms).
+  const REPEAT_MS = Math.max(1000, Number(localStorage.getItem('riskmon.sound.repeat_ms')) || 10000);
+
+  // sounding are the alarms that keep a console sounding: red and orange,
+  // active, unacknowledged, neither shelved nor retrospective.
+  function sounding() {
+    return Array.from(state.open.values()).filter((a) => a.state !== 'resolved' && !a.acknowledged &&
+      a.level >= 1 && a.level <= 2 && !a.late && !setAside(a));
+  }
+
+  function loud() {
+    return sounding().filter((a) => !state.silenced.has(`${a.id}:${a.level}`));
+  }
+
+  // soundTick repeats the sound while an alarm is loud: not acknowledged
+  // and not silenced on this console.
+  function soundTick() {
+    const l = loud();
+    updateSilence(l);
+    if (l.length > 0) beep(Math.min(...l.map((a) => a.level)));
+  }
+
+  function updateSilence(l) {
+    $('silence').hidden = !state.sound || (l || loud()).length === 0;
+  }
+
+  // silence quiets the alarms sounding now, on this console only; a new
+  // alarm, or one of them escalating, sounds again.
+  function silence() {
+    for (const a of sounding()) state.silenced.add(`${a.id}:${a.level}`);
+    updateSilence();
+    document.body.dataset.silenced = String(state.silenced.size);
+  }
 
   // The beep is made, not loaded: a console on an isolated network has no
   // sound files to fetch, and an oscillator needs none.
@@ -938,6 +1080,7 @@
     localStorage.setItem('riskmon.sound', state.sound ? 'on' : 'off');
     if (state.sound) audioCtx(); // this click is the gesture that unlocks audio
     renderSound();
+    updateSilence();
   }
 
   // ---- views -------------------------------------------------------------
@@ -1074,9 +1217,8 @@
       $('sensor-chart-note').textContent = t('no_data');
       return;
     }
-    const meta = [sn.kind_name || sn.kind, fmtValue(sn.value, sn.unit), t(`status_${sn.status}`)];
-    if (sn.location) meta.unshift(sn.location);
-    $('sensor-meta').textContent = meta.join(' · ');
+    state.page.sensorView = sn;
+    renderSensorMeta(sn);
     const to = new Date();
     const from = new Date(to.getTime() - 3600000);
     const q = `?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
@@ -1102,6 +1244,18 @@
     drawSeries($('sensor-chart'), series, evs.events);
     renderTimeline(evs.events);
     $('view-sensor').dataset.loaded = 'true';
+  }
+
+  // renderSensorMeta is the sensor's line under its title — location,
+  // kind, latest value, status — and what to do about its alarms.
+  function renderSensorMeta(sn) {
+    const x = tx(sn);
+    const meta = [x.kind || sn.kind_name || sn.kind, fmtValue(sn.value, x.unit !== undefined ? x.unit : sn.unit), t(`status_${sn.status}`)];
+    if (sn.location) meta.unshift(sn.location);
+    $('sensor-meta').textContent = meta.join(' · ');
+    $('sensor-procedure').textContent = x.procedure || '';
+    $('sensor-consequence').textContent = x.consequence || '';
+    $('sensor-guidance').hidden = !x.procedure && !x.consequence;
   }
 
   async function loadSensorEvents() {
@@ -1135,11 +1289,15 @@
       const lv = ev.level || ev.prev_level;
       if (lv) li.appendChild(levelBadge(lv));
       li.appendChild(el('span', 'tl-type', t(`type_${ev.type}`)));
-      li.appendChild(el('span', 'id', ev.rule));
-      if (ev.type !== 'acknowledged') li.appendChild(el('span', 'num', fmtValue(ev.value, ev.unit)));
+      const x = tx(ev);
+      const what = el('span', 'tl-what', x.what || ev.rule);
+      what.title = ev.rule;
+      li.appendChild(what);
+      if (x.stage) li.appendChild(el('span', 'tl-stage', x.stage));
+      if (ev.type !== 'acknowledged') li.appendChild(el('span', 'num', fmtValue(ev.value, x.unit !== undefined ? x.unit : ev.unit)));
       if (ev.by) li.appendChild(el('span', 'id', `✓ ${ev.by}`));
       for (const b of badges(ev, false)) li.appendChild(b);
-      li.appendChild(el('span', 'tl-msg', ev.comment || ev.message));
+      li.appendChild(el('span', 'tl-msg', ev.comment || x.message || ev.message));
       items.push(li);
     }
     $('sensor-timeline').replaceChildren(...items);
@@ -1236,14 +1394,35 @@
     box.replaceChildren(root);
   }
 
-  function showBanner(ev) {
-    const b = $('banner');
-    b.className = `banner lvl-${ev.level}`;
-    b.dataset.alertId = ev.alert_id;
-    $('banner-text').textContent =
-      `${t(`level_${ev.level}`)} · ${siteName(ev.site)} / ${ev.sensor} · ${ev.rule} · ` +
-      `${fmtValue(ev.value, ev.unit)} (${t(`type_${ev.type}`)}) ${ev.message || ''}`;
-    b.hidden = false;
+  // renderBanners shows one banner per new red or orange alarm not yet
+  // acknowledged, most severe first and newest first within a level, so
+  // a later orange alarm never hides an earlier red one.
+  function renderBanners() {
+    const MAX = 4;
+    const list = [];
+    for (const [id, at] of state.banners) {
+      const a = state.open.get(id);
+      if (!a || a.acknowledged || setAside(a)) { state.banners.delete(id); continue; }
+      list.push({ a, at });
+    }
+    list.sort((p, q) => (p.a.level - q.a.level) || (q.at - p.at));
+    const out = list.slice(0, MAX).map(({ a }) => {
+      const x = tx(a);
+      const b = el('div', `banner lvl-${a.level}`);
+      b.dataset.alertId = a.id;
+      b.dataset.level = String(a.level);
+      b.appendChild(el('span', 'banner-label', t('banner_new')));
+      const where = `${siteName(a.site)} / ${a.sensor}${a.location ? ` (${a.location})` : ''}`;
+      b.appendChild(el('span', 'banner-text', [x.label || t(`level_${a.level}`), where, x.what || a.rule, x.message || a.message].join(' · ')));
+      const close = el('button', 'banner-close', t('banner_close'));
+      close.type = 'button';
+      // Closing is local to this console; it is not an acknowledgement.
+      close.addEventListener('click', () => { state.banners.delete(a.id); renderBanners(); });
+      b.appendChild(close);
+      return b;
+    });
+    if (list.length > MAX) out.push(el('div', 'banner-more', t('more_banners').replace('{n}', String(list.length - MAX))));
+    $('banners').replaceChildren(...out);
   }
 
   function applyLang() {
@@ -1257,6 +1436,8 @@
     renderShelves();
     renderSites();
     renderSensors();
+    renderBanners();
+    if (state.view === 'sensor' && state.page && state.page.sensorView) renderSensorMeta(state.page.sensorView);
     if (state.view === 'sensor' && state.page && state.page.series) {
       drawSeries($('sensor-chart'), state.page.series, state.page.events || []);
       renderTimeline(state.page.events || []);
@@ -1267,7 +1448,7 @@
   function tick() {
     const now = new Date();
     $('clock').textContent = now.toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
-    for (const td of document.querySelectorAll('td.duration')) td.textContent = fmtDuration(td.dataset.since);
+    for (const d of document.querySelectorAll('#board .duration')) d.textContent = fmtDuration(d.dataset.since);
   }
 
   function init() {
@@ -1276,7 +1457,9 @@
       localStorage.setItem('riskmon.lang', state.lang);
       applyLang();
     });
-    $('banner-close').addEventListener('click', () => { $('banner').hidden = true; });
+    $('silence').addEventListener('click', silence);
+    // An alarm nobody acknowledged keeps sounding.
+    window.setInterval(soundTick, REPEAT_MS);
     $('site-detail-close').addEventListener('click', () => selectSite(state.selected));
     $('sound').addEventListener('click', toggleSound);
     // Any click may unlock audio the browser holds suspended after a
