@@ -100,7 +100,7 @@ func TestBrowserWidths(t *testing.T) {
 	)
 	ruleID := regexp.MustCompile(`[a-z0-9]+_[a-z_]+`)
 	english := regexp.MustCompile(`[A-Za-z]{3,}`)
-	for i, width := range []int{1366, 1600, 1920, 1024} {
+	for i, width := range []int{1366, 1600, 1920, 2560, 1024} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			step(t, ctx, "resize", chromedp.EmulateViewport(int64(width), 900))
 			// Two new alarms a moment apart: orange first, then red.

@@ -753,7 +753,9 @@
     const td = el('td');
     td.colSpan = 6;
     const form = el('form', 'shelve-form');
-    form.appendChild(el('span', 'shelve-match', `${siteName(a.site)} / ${a.sensor} / ${a.rule}`));
+    const m = el('span', 'shelve-match', `${siteName(a.site)} / ${a.sensor} / ${tx(a).what || a.rule}`);
+    m.title = a.rule;
+    form.appendChild(m);
     const d = state.shelveDraft;
     const mode = el('select');
     mode.name = 'mode';
