@@ -575,6 +575,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll('#health-rules tbody tr').length`); n != 2 {
 		t.Errorf("%d top rules, want 2", n)
 	}
+	if rules := eval[string](t, ctx, `document.getElementById('health-rules').innerText`); !strings.Contains(rules, "可燃气体高限报警") || strings.Contains(rules, "_high") {
+		t.Errorf("top rules in Chinese: %q, want names, not rule ids", rules)
+	}
 	shoot("console-health.png")
 
 	step(t, ctx, "back to the board in a narrow window",

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/alarmtext"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // HealthSource is the alarm-system health the console shows;
@@ -20,6 +22,9 @@ const floodLine = 10
 type alarmHealth struct {
 	alerting.HealthSnapshot
 	FloodLine int `json:"flood_line"`
+	// RuleNames names the rules of the lists in words, per language, so
+	// the Chinese page shows no rule id.
+	RuleNames map[string]sensors.Text `json:"rule_names"`
 }
 
 func (s *server) alarmHealth(w http.ResponseWriter, _ *http.Request) {
@@ -27,5 +32,12 @@ func (s *server) alarmHealth(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this console has no alarm-system health")
 		return
 	}
-	writeJSON(w, alarmHealth{HealthSnapshot: s.opts.Health.Snapshot(), FloodLine: floodLine})
+	snap := s.opts.Health.Snapshot()
+	names := map[string]sensors.Text{}
+	for _, list := range [][]alerting.BadActor{snap.TopRules, snap.Chattering} {
+		for _, a := range list {
+			names[a.Rule] = sensors.Text{ZH: alarmtext.RuleTitle(a.Rule, alarmtext.Chinese), EN: alarmtext.RuleTitle(a.Rule, alarmtext.English)}
+		}
+	}
+	writeJSON(w, alarmHealth{HealthSnapshot: snap, FloodLine: floodLine, RuleNames: names})
 }

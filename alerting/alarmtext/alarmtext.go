@@ -430,3 +430,21 @@ func GuidanceFor(ev alerting.Event, site *sensors.Site) sensors.Guidance {
 	}
 	return g
 }
+
+// RuleTitle is Title for a rule known by its id alone (a list of the
+// rules that alarmed most): a kind's own rules name their kind in their
+// id, <kind>_high and the like.
+func RuleTitle(rule, lang string) string {
+	if _, ok := ruleTitles[rule]; ok {
+		return Title(rule, "", nil, lang)
+	}
+	for _, r := range kindRules {
+		if kind, ok := strings.CutSuffix(rule, r.suffix); ok && kind != "" {
+			if _, known := catalog.Kind(sensors.KindID(kind)); known {
+				return Title(rule, sensors.KindID(kind), nil, lang)
+			}
+		}
+	}
+	// A rule of a rule file: its id is the name its author gave it.
+	return rule
+}

@@ -106,3 +106,14 @@ func TestGuidanceFor(t *testing.T) {
 		t.Errorf("early warning guidance %q", g.Procedure.ZH)
 	}
 }
+
+func TestRuleTitle(t *testing.T) {
+	for rule, want := range map[string]string{
+		"combustible_gas_high": "可燃气体高限报警", "ch4_forecast": "甲烷预计将达报警值（预警）",
+		alerting.RuleGatewayOffline: "网关离线", "tank_farm_leak_vote": "tank_farm_leak_vote",
+	} {
+		if got := RuleTitle(rule, Chinese); got != want {
+			t.Errorf("RuleTitle(%q) = %q, want %q", rule, got, want)
+		}
+	}
+}

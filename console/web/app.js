@@ -1343,9 +1343,11 @@
       fig('h_flapping', hs.flapping || 0, hs.flapping > 0 ? 'warn' : ''),
     );
     drawRate($('health-chart'), hs.rate_10min, hs.flood_line);
-    actors($('health-rules'), hs.top_rules, (a) => a.rule);
+    const names = hs.rule_names || {};
+    const rule = (id) => (names[id] && (names[id][state.lang] || names[id].zh)) || id;
+    actors($('health-rules'), hs.top_rules, (a) => rule(a.rule));
     actors($('health-sensors'), hs.top_sensors, (a) => `${siteName(a.site)} / ${a.sensor}`);
-    actors($('health-chatter'), hs.chattering, (a) => `${siteName(a.site)} / ${a.sensor} · ${a.rule}`);
+    actors($('health-chatter'), hs.chattering, (a) => `${siteName(a.site)} / ${a.sensor} · ${rule(a.rule)}`);
     $('view-health').dataset.loaded = 'true';
   }
 
