@@ -842,7 +842,11 @@
     const parts = [];
     if (m.site) parts.push(siteName(m.site));
     if (m.sensor) parts.push(m.sensor);
-    if (m.rule) parts.push(m.rule);
+    if (m.rule) {
+      // In words when an alarm of the rule is on the board.
+      const a = Array.from(state.open.values()).find((x) => x.rule === m.rule);
+      parts.push((a && tx(a).what) || m.rule);
+    }
     if (m.kind) parts.push(m.kind);
     return parts.join(' / ');
   }
