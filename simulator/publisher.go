@@ -79,6 +79,11 @@ type Options struct {
 	PublishTimeout time.Duration
 	// Logger receives progress and problems; nil discards them.
 	Logger *slog.Logger
+	// PlannedStop makes the gateways leave quietly when the run ends:
+	// they disconnect cleanly without marking themselves offline (nor a
+	// Sparkplug node sending its NDEATH), so the end of a demo is not
+	// taken for a site losing its monitoring.
+	PlannedStop bool
 	// OnStart, when set, is called once every gateway is connected and
 	// before the first publish, with the wall-clock time the run's
 	// device time is paced from and the device time of the first batch.
@@ -768,6 +773,10 @@ func (g *gateway) goodbye() {
 		return
 	}
 	c := g.link.client
+	if g.p.opts.PlannedStop {
+		c.Disconnect(250)
+		return
+	}
 	var tok mqtt.Token
 	if g.format == FormatSparkplug {
 		// A Sparkplug node says goodbye with the NDEATH its will holds.

@@ -185,6 +185,9 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	pub, err := simulator.NewPublisher(simulator.Options{
 		Broker: brk.URL(), Fleet: fleet, Incidents: []simulator.GasLeak{leak}, Interval: o.interval,
 		Malformed: o.malformed, Seed: 1, Start: runStart, Logger: log.With("component", "simulator"),
+		// A timed run's service stays up to count what was published, and
+		// must not take the end of the demo for every gateway failing.
+		PlannedStop: true,
 	})
 	if err != nil {
 		return err
