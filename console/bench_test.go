@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -81,4 +82,19 @@ func BenchmarkReadingsParallel(b *testing.B) {
 			h.Readings(msg)
 		}
 	})
+}
+
+// BenchmarkEvent is the cost of Hub.Emit, which the engine calls under
+// its shard lock: encoding the event with its text in both languages,
+// recording it and offering it to the streams.
+func BenchmarkEvent(b *testing.B) {
+	h := NewHub(testRegistry(b), HubOptions{})
+	e := ev("a1", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-1", 0)
+	e.Message = "combustible_gas gas-1 at plant-a: 27.5 %LEL at or above 25 %LEL (level 2 orange)"
+	h.Event(e)
+	e.Type = alerting.EventEscalated
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Event(e)
+	}
 }
