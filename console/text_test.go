@@ -27,7 +27,7 @@ func TestAlertText(t *testing.T) {
 	if !strings.Contains(zh.Procedure, "切断泄漏源") || zh.Consequence == "" {
 		t.Errorf("zh guidance %q / %q", zh.Procedure, zh.Consequence)
 	}
-	if en.Label != "Red · stage 2 alarm (≥50 %LEL)" || en.Message != e.Message || en.Procedure == "" {
+	if en.Label != "Red · stage 2 (≥50 %LEL)" || en.Message != e.Message || en.Procedure == "" {
 		t.Errorf("en text %+v", en)
 	}
 	if a.Location != "tank 1" {

@@ -300,7 +300,7 @@ func stageName(kind sensors.KindID, i, n int, lang string) string {
 		return "报警"
 	}
 	if lang == English {
-		return "stage " + strconv.Itoa(i+1) + " alarm"
+		return "stage " + strconv.Itoa(i+1)
 	}
 	numerals := []string{"一", "二", "三", "四", "五"}
 	if i < len(numerals) {

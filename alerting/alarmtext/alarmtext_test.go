@@ -30,11 +30,11 @@ func TestLabel(t *testing.T) {
 		wantZH, want string
 	}{
 		{"gas first setpoint", "combustible_gas", "combustible_gas_high", "%LEL", alerting.EventFired, sensors.LevelOrange, 0,
-			"橙色 · 一级报警 (≥25 %LEL)", "Orange · stage 1 alarm (≥25 %LEL)"},
+			"橙色 · 一级报警 (≥25 %LEL)", "Orange · stage 1 (≥25 %LEL)"},
 		{"gas second setpoint", "combustible_gas", "combustible_gas_high", "%LEL", alerting.EventEscalated, sensors.LevelRed, sensors.LevelOrange,
-			"红色 · 二级报警 (≥50 %LEL)", "Red · stage 2 alarm (≥50 %LEL)"},
+			"红色 · 二级报警 (≥50 %LEL)", "Red · stage 2 (≥50 %LEL)"},
 		{"resolved keeps its stage", "combustible_gas", "combustible_gas_high", "%LEL", alerting.EventResolved, 0, sensors.LevelRed,
-			"红色 · 二级报警 (≥50 %LEL)", "Red · stage 2 alarm (≥50 %LEL)"},
+			"红色 · 二级报警 (≥50 %LEL)", "Red · stage 2 (≥50 %LEL)"},
 		{"coal methane power cut", "ch4", "ch4_high", "%CH4", alerting.EventFired, sensors.LevelRed, 0,
 			"红色 · 断电 (≥1.5 %CH₄)", "Red · power cut (≥1.5 %CH₄)"},
 		{"oxygen deficiency, one setpoint", "oxygen", "oxygen_low", "%VOL", alerting.EventFired, sensors.LevelOrange, 0,

@@ -66,7 +66,7 @@
       conn_live: 'Live', conn_connecting: 'Connecting', conn_offline: 'Offline',
       level_1: 'Red', level_2: 'Orange', level_3: 'Yellow', level_4: 'Blue', level_0: 'OK',
       col_where: 'Where', col_what: 'Alarm / what to do', col_since: 'Since / for',
-      peak: 'peak', setpoint: 'setpoint', procedure: 'What to do', consequence: 'Consequence',
+      peak: 'peak', setpoint: 'set', procedure: 'What to do', consequence: 'Consequence',
       silence: 'Silence', more_banners: '{n} more new alarms not acknowledged',
       sector_hazchem: 'Hazardous chemicals', sector_coal: 'Coal mines', sector_noncoal: 'Non-coal mines',
       sector_pipeline: 'Oil & gas pipelines', sector_urbangas: 'Urban gas', sector_other: 'Other',
