@@ -79,3 +79,30 @@ func TestPeakSurvivesRegistryReload(t *testing.T) {
 		t.Errorf("peak after reload %v, want 31", a.PeakValue)
 	}
 }
+
+// TestPeakConcurrent feeds readings while alarms open, resolve and are
+// read, for the race detector: the peak is shared by the ingest path and
+// the alert bookkeeping.
+func TestPeakConcurrent(t *testing.T) {
+	h := NewHub(testRegistry(t), HubOptions{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			h.Readings([]sensors.Reading{{Site: "plant-a", Sensor: "gas-1", Value: float64(i % 90), Time: t0.Add(time.Duration(i) * time.Second)}})
+		}
+	}()
+	for i := range 200 {
+		id := "a" + string(rune('a'+i%26)) + time.Duration(i).String()
+		e := ev(id, alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-1", i)
+		h.Event(e)
+		h.Alerts(AlertFilter{}, 0, 0)
+		h.Event(ev(id, alerting.EventResolved, sensors.LevelOrange, "plant-a", "gas-1", i+1))
+	}
+	<-done
+	h.rmu.Lock()
+	defer h.rmu.Unlock()
+	if n := len(h.latest[0].peaks); n != 0 {
+		t.Errorf("%d peaks still fed after every alarm resolved", n)
+	}
+}
