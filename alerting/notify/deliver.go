@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // RetryOptions bound the delivery of one event. Zero fields take the
@@ -65,6 +66,11 @@ type Deps struct {
 	// Now is the wall clock, for signatures and timestamps; default
 	// time.Now. Tests pin it.
 	Now func() time.Time
+	// Registry is the sensor registry in force, read per message: chat
+	// messages then name a sensor's own alarm stage and carry its site's
+	// response procedure and consequence (Site.Guidance). Nil: the
+	// catalog's default setpoints and the shipped texts.
+	Registry func() *sensors.Registry
 }
 
 func (d *Deps) setDefaults() {

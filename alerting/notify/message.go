@@ -44,15 +44,38 @@ type message struct {
 // have no fixed direction, so their value and limit are given as such and
 // the engine's own message follows.
 func render(ev alerting.Event, lang string) message {
-	if lang == LanguageEnglish {
-		return renderEN(ev)
-	}
-	return renderZH(ev)
+	return renderAt(ev, lang, nil)
 }
 
-func renderZH(ev alerting.Event) message {
-	zh := alarmtext.Chinese
+// render writes ev in lang with what the registry in force knows of its
+// sensor and site.
+func (d *deliverer) render(ev alerting.Event, lang string) message {
+	var reg *sensors.Registry
+	if d.deps.Registry != nil {
+		reg = d.deps.Registry()
+	}
+	return renderAt(ev, lang, reg)
+}
+
+// renderAt writes ev in lang; reg, when not nil, gives the sensor's own
+// setpoints and its site's guidance.
+func renderAt(ev alerting.Event, lang string, reg *sensors.Registry) message {
 	sps := defaultSetpoints(ev)
+	var site *sensors.Site
+	if reg != nil {
+		if sn, ok := reg.Lookup(ev.Site, ev.Sensor); ok {
+			sps = sn.EffectiveSetpoints()
+		}
+		site, _ = reg.Site(ev.Site)
+	}
+	if lang == LanguageEnglish {
+		return renderEN(ev, site)
+	}
+	return renderZH(ev, sps, site)
+}
+
+func renderZH(ev alerting.Event, sps []sensors.Setpoint, site *sensors.Site) message {
+	zh := alarmtext.Chinese
 	label := alarmtext.Label(ev, sps, zh)
 	prevLabel := alarmtext.LevelName(ev.PrevLevel, zh)
 	var tag, note string
@@ -103,7 +126,7 @@ func renderZH(ev alerting.Event) message {
 	if alarmtext.CompareOp(ev) == "" {
 		details = append(details, "说明："+alarmtext.Message(ev, zh))
 	}
-	if g := alarmtext.GuidanceFor(ev, nil); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
+	if g := alarmtext.GuidanceFor(ev, site); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
 		details = append(details, "处置措施："+g.Procedure.ZH, "可能后果："+g.Consequence.ZH)
 	}
 	return build(title, details)
@@ -134,7 +157,7 @@ func defaultSetpoints(ev alerting.Event) []sensors.Setpoint {
 // catalog is the default catalog, read only.
 var catalog = sensors.DefaultCatalog()
 
-func renderEN(ev alerting.Event) message {
+func renderEN(ev alerting.Event, site *sensors.Site) message {
 	tag := levelEN(ev.Level)
 	switch ev.Type {
 	case alerting.EventResolved:
@@ -160,7 +183,7 @@ func renderEN(ev alerting.Event) message {
 	if ev.Late {
 		details = append(details, "Note: the readings arrived late (replayed by the gateway); this happened at the time above, not now")
 	}
-	if g := alarmtext.GuidanceFor(ev, nil); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
+	if g := alarmtext.GuidanceFor(ev, site); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
 		details = append(details, "Procedure: "+g.Procedure.EN, "Consequence: "+g.Consequence.EN)
 	}
 	return build(title, details)

@@ -91,3 +91,44 @@ func TestRenderGuidance(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderWithRegistry: with the registry in force, a message names
+// the sensor's own alarm stage and carries its site's procedure.
+func TestRenderWithRegistry(t *testing.T) {
+	src := `sites:
+  - id: hz-01
+    name: Tank farm 1
+    sector: hazchem
+    guidance:
+      combustible_gas:
+        procedure: {zh: 按本厂处置卡 HZ-07 执行, en: Follow card HZ-07}
+    sensors:
+      - id: GT-101
+        kind: combustible_gas
+        gateway: gw1
+        setpoints:
+          - {level: 2, direction: above, value: 20}
+          - {level: 1, direction: above, value: 25}
+`
+	reg, err := sensors.LoadYAML(sensors.DefaultCatalog(), "reg.yaml", strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := firedEvent() // orange at 25: the catalog's first stage, this sensor's red
+	ev.Setpoint = 20
+	m := renderAt(ev, LanguageChinese, reg)
+	if !strings.HasPrefix(m.Title, "【橙色 · 一级报警 (≥20 %LEL)】") {
+		t.Errorf("title %q, want the sensor's own first stage at 20", m.Title)
+	}
+	if !strings.Contains(m.Markdown, "- 处置措施：按本厂处置卡 HZ-07 执行\n") || !strings.Contains(m.Markdown, "- 可能后果：可燃气体") {
+		t.Errorf("the site's procedure, with the default consequence, missing:\n%s", m.Markdown)
+	}
+	if en := renderAt(ev, LanguageEnglish, reg); !strings.Contains(en.Markdown, "- Procedure: Follow card HZ-07\n") {
+		t.Errorf("English:\n%s", en.Markdown)
+	}
+	// Without the registry the catalog's setpoints do not hold 20: no
+	// stage is guessed.
+	if m := render(ev, LanguageChinese); !strings.HasPrefix(m.Title, "【橙色】") {
+		t.Errorf("title without a registry %q", m.Title)
+	}
+}

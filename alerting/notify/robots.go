@@ -126,7 +126,7 @@ func (n *DingTalk) Name() string { return n.opts.Name }
 // Notify sends ev, retrying as the package documentation says; errcode
 // 130101 (rate limit) is retried, any other non-zero errcode is not.
 func (n *DingTalk) Notify(ctx context.Context, ev alerting.Event) error {
-	msg := render(ev, n.opts.Language)
+	msg := n.d.render(ev, n.opts.Language)
 	body, err := json.Marshal(map[string]any{
 		"msgtype":  "markdown",
 		"markdown": map[string]string{"title": msg.Title, "text": msg.Markdown},
@@ -217,7 +217,7 @@ func (n *WeCom) Name() string { return n.opts.Name }
 // Notify sends ev, retrying as the package documentation says; errcode
 // 45009 (rate limit) is retried, any other non-zero errcode is not.
 func (n *WeCom) Notify(ctx context.Context, ev alerting.Event) error {
-	msg := render(ev, n.opts.Language)
+	msg := n.d.render(ev, n.opts.Language)
 	body, err := json.Marshal(map[string]any{
 		"msgtype":  "markdown",
 		"markdown": map[string]string{"content": msg.Markdown},
@@ -301,7 +301,7 @@ func (n *Feishu) Name() string { return n.opts.Name }
 // limit codes 9499, 11232 and 230020 are retried, any other non-zero code
 // is not.
 func (n *Feishu) Notify(ctx context.Context, ev alerting.Event) error {
-	msg := render(ev, n.opts.Language)
+	msg := n.d.render(ev, n.opts.Language)
 	return n.d.deliver(ctx, ev, func(ctx context.Context) error {
 		// Signed per attempt, like DingTalk: the timestamp must be recent.
 		body, err := json.Marshal(n.payload(ev, msg, n.d.deps.Now()))

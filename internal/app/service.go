@@ -365,7 +365,10 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 		s.alertClient = mqtt.NewClient(o)
 		out = append(out, alerting.NewMQTTNotifier(alerting.NewPahoPublisher(s.alertClient, 10*time.Second)))
 	}
-	deps := notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify")}
+	deps := notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify"),
+		// The registry ingest validates against now: a reload's sites and
+		// their guidance reach the chat messages at once.
+		Registry: func() *sensors.Registry { return s.Pipeline.Collector.Registry() }}
 	for _, o := range n.SignedWebhooks {
 		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
 		c, err := notify.NewSignedWebhook(o, deps)
