@@ -125,6 +125,7 @@
     beeps: 0,
     silenced: new Set(), // "id:level" of the alarms silenced on this console
     banners: new Map(),  // alert id -> time it was announced, until acknowledged or closed
+    dismissed: new Set(), // alert ids whose banner was closed on this console
   };
 
   const $ = (id) => document.getElementById(id);
@@ -303,6 +304,14 @@
       if (offset + page.alerts.length >= page.total || page.alerts.length === 0) break;
     }
     state.open = open;
+    // A console opened (or reconnected) during an incident shows the
+    // banners of the red and orange alarms nobody has acknowledged yet.
+    for (const a of open.values()) {
+      if (a.state !== 'resolved' && !a.acknowledged && a.level >= 1 && a.level <= 2 && !a.late &&
+          !state.dismissed.has(a.id) && !state.banners.has(a.id)) {
+        state.banners.set(a.id, Date.parse(a.updated_at) || 0);
+      }
+    }
     renderBoard();
     // Says the board holds the loaded state, not just what the stream
     // brought so far (tests wait for it).
@@ -1406,7 +1415,7 @@
   // acknowledged, most severe first and newest first within a level, so
   // a later orange alarm never hides an earlier red one.
   function renderBanners() {
-    const MAX = 4;
+    const MAX = 3;
     const list = [];
     for (const [id, at] of state.banners) {
       const a = state.open.get(id);
@@ -1425,7 +1434,7 @@
       const close = el('button', 'banner-close', t('banner_close'));
       close.type = 'button';
       // Closing is local to this console; it is not an acknowledgement.
-      close.addEventListener('click', () => { state.banners.delete(a.id); renderBanners(); });
+      close.addEventListener('click', () => { state.banners.delete(a.id); state.dismissed.add(a.id); renderBanners(); });
       b.appendChild(close);
       return b;
     });
