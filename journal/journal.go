@@ -4,15 +4,31 @@
 // inserting, deleting or reordering a record breaks the chain at that line,
 // which Verify reports.
 //
+// A hash chain alone proves nothing against someone who can write the
+// file: they can edit a record and recompute every later hash. So each
+// record also carries an HMAC-SHA256 of its hash under a key kept outside
+// the journal (state_dir/journal.key by default, mode 0600). Without the
+// key a rewritten chain cannot be sealed again, and Verify with the key
+// finds the first record that was. Cutting records off the end leaves a
+// valid chain; the journal publishes its head (sequence number and hash)
+// to the log and to metrics, so a head kept elsewhere can be checked with
+// Verify's ExpectHead.
+//
 // The journal is split into segment files so that retention can drop
 // whole old segments. Every segment starts with a "segment" header record
 // whose prev is the last hash of the segment before it, so the chain stays
 // verifiable across the boundary even after older segments are gone.
+//
+// A crash or a full disk can leave the newest segment empty or ending in a
+// cut line (a torn tail). Open never fails on that: it continues the chain
+// from the last whole record, and the new segment's header declares the
+// torn bytes (file, offset, length), so Verify tells a torn tail, which is
+// accounted for, from a file cut or edited afterwards, which is not.
 package journal
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -22,9 +38,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/riskmon/riskmon/alerting"
 )
@@ -34,6 +53,9 @@ const (
 	KindSegment = "segment" // first record of every segment file
 	KindAlarm   = "alarm"   // an alerting.Event
 	KindAction  = "action"  // an operator action: login, logout, failed login, ack
+	// KindLost says how many records could not be written (a full disk)
+	// between two times; it is written as soon as writing works again.
+	KindLost = "lost"
 )
 
 // Record is one line of the journal.
@@ -46,15 +68,51 @@ type Record struct {
 	// segment; empty only for the very first record of a journal.
 	Prev string `json:"prev"`
 	// Hash is the SHA-256 of the line as written up to, not including,
-	// its ",\"hash\"" member. It is the last member, so verification
-	// works on the exact bytes and needs no canonical JSON.
+	// its ",\"hash\"" member. It and MAC are the last members, so
+	// verification works on the exact bytes and needs no canonical JSON.
 	Hash string `json:"hash,omitempty"`
+	// MAC is the HMAC-SHA256 of Hash under the journal key; empty when
+	// the journal has no key.
+	MAC string `json:"mac,omitempty"`
+}
+
+// Torn describes bytes a crash or a full disk left at the end of a
+// segment that are not a whole record. The header of the segment started
+// after them declares them.
+type Torn struct {
+	// File is the segment's base name. A segment without a single whole
+	// record is renamed to NAME.torn, since the next segment takes its
+	// name.
+	File   string `json:"file"`
+	Offset int64  `json:"offset"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// segmentHeader is the data of a KindSegment record.
+type segmentHeader struct {
+	Reason      string `json:"reason"` // open, rotate, write_error
+	PrevSegment string `json:"prev_segment,omitempty"`
+	Torn        []Torn `json:"torn,omitempty"`
+	// SetAside names segments that held no valid record although they
+	// had whole lines: damage, not a crash. Verify reports them.
+	SetAside []string `json:"set_aside,omitempty"`
+}
+
+// lostRecord is the data of a KindLost record.
+type lostRecord struct {
+	Records uint64    `json:"records"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until"`
+	Err     string    `json:"err"`
 }
 
 // Options configure a journal.
 type Options struct {
 	// Dir holds the segment files.
 	Dir string
+	// Key is the HMAC key every record is sealed with (see LoadKey);
+	// nil writes records with a hash chain only.
+	Key []byte
 	// Retention is how long records are kept; whole segments older than
 	// this are removed. Default 30 days, the usual minimum for
 	// hazardous-chemical sites' alarm records. Negative keeps everything.
@@ -62,6 +120,12 @@ type Options struct {
 	// Segment is how long one segment file is written before the next one
 	// starts. Default 24h.
 	Segment time.Duration
+	// HeadEvery is how often the head is logged and set in the
+	// riskmon_journal_head_info metric while records are written, so it
+	// is kept outside the journal. Default 1h.
+	HeadEvery time.Duration
+	// Registerer receives the journal's metrics; nil registers none.
+	Registerer prometheus.Registerer
 	// Now is the journal's clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -71,25 +135,64 @@ type Options struct {
 type Journal struct {
 	opts Options
 	log  *slog.Logger
+	m    metrics
 
 	mu       sync.Mutex
-	f        *os.File
+	f        *os.File // nil: closed, or the next record starts a segment
+	closed   bool
 	name     string
+	size     int64 // bytes of f known to hold whole records
 	started  time.Time
 	seq      uint64
 	last     string
 	failures uint64
+	// torn and damaged are what the next segment header declares.
+	torn    []Torn
+	damaged []string
+	// lost counts records not written since lostSince; a KindLost record
+	// reports them once writing works again.
+	lost      uint64
+	lostSince time.Time
+	lostErr   string
+	headAt    time.Time
+}
+
+type metrics struct {
+	head     *prometheus.GaugeVec
+	headSeq  prometheus.Gauge
+	failures prometheus.Counter
+	torn     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		head: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "riskmon_journal_head_info",
+			Help: "The journal's head as last published (hourly, at each segment start and at shutdown): compare with journal verify --expect-head SEQ:HASH."}, []string{"seq", "hash"}),
+		headSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_journal_head_seq",
+			Help: "Sequence number of the newest journal record."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_journal_write_failures_total",
+			Help: "Journal records that could not be written (full disk, I/O error); a lost record later says how many and when."}),
+		torn: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_journal_torn_tails_total",
+			Help: "Cut or empty segment ends found at start, left by a crash or a full disk, and declared in the next segment."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.head, m.headSeq, m.failures, m.torn)
+	}
+	return m
 }
 
 const (
-	filePrefix = "journal-"
-	fileSuffix = ".jsonl"
+	filePrefix    = "journal-"
+	fileSuffix    = ".jsonl"
+	tornSuffix    = ".torn"
+	damagedSuffix = ".damaged"
 )
 
-// Open opens the journal in opts.Dir, continuing the chain of the newest
-// segment there, and starts a new segment. Starting a segment at every
-// open means a process never appends to a file a crash may have cut
-// mid-line.
+// Open opens the journal in opts.Dir, continuing the chain from the last
+// whole record there, and starts a new segment. Starting a segment at
+// every open means a process never appends to a file a crash may have
+// cut mid-line. A torn tail does not stop it: it is declared in the new
+// segment's header, logged and counted.
 func Open(opts Options) (*Journal, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("journal: no directory")
@@ -100,6 +203,9 @@ func Open(opts Options) (*Journal, error) {
 	if opts.Segment <= 0 {
 		opts.Segment = 24 * time.Hour
 	}
+	if opts.HeadEvery <= 0 {
+		opts.HeadEvery = time.Hour
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -109,20 +215,72 @@ func Open(opts Options) (*Journal, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &Journal{opts: opts, log: opts.Logger}
+	j := &Journal{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer)}
 	segs, err := Segments(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	if len(segs) > 0 {
-		if j.seq, j.last, err = lastRecord(segs[len(segs)-1]); err != nil {
-			return nil, err
-		}
+	if err := j.resume(segs); err != nil {
+		return nil, err
 	}
 	if err := j.startSegment("open"); err != nil {
 		return nil, err
 	}
 	return j, nil
+}
+
+// resume finds the last whole record, walking back past segments that
+// hold none, and notes every torn tail on the way for the next header.
+func (j *Journal) resume(segs []string) error {
+	for i := len(segs) - 1; i >= 0; i-- {
+		t, err := scanTail(segs[i])
+		if err != nil {
+			return err
+		}
+		if !t.found {
+			// Not one whole record. With no complete line either, it is
+			// a crash between creating the file and writing its header,
+			// or a full disk: a torn tail. Whole lines that are all bad
+			// are damage, which the next header names so that Verify
+			// keeps reporting it. Either way the next segment takes this
+			// name, so the file moves aside.
+			to := segs[i] + tornSuffix
+			if t.damaged > 0 {
+				to = segs[i] + damagedSuffix
+			}
+			if err := os.Rename(segs[i], to); err != nil {
+				return fmt.Errorf("journal: move aside a segment with no whole record: %w", err)
+			}
+			if t.damaged > 0 {
+				j.damaged = append(j.damaged, filepath.Base(to))
+				j.log.Error("journal: a segment holds no valid record and was set aside; run riskmon journal verify", "file", to)
+				continue
+			}
+			j.noteTorn(Torn{File: filepath.Base(to), Offset: 0, Bytes: t.size})
+			continue
+		}
+		if t.damaged > 0 {
+			// Whole lines that are not records: not a crash, which only
+			// cuts the last line. Verify reports them; the chain goes on
+			// from the last good record so alarms are still journaled.
+			j.log.Error("journal: the newest segment ends in damaged records; continuing the chain from the last good one; run riskmon journal verify",
+				"file", segs[i], "damaged_lines", t.damaged, "seq", t.seq)
+		}
+		if t.goodEnd < t.size {
+			j.noteTorn(Torn{File: filepath.Base(segs[i]), Offset: t.goodEnd, Bytes: t.size - t.goodEnd})
+		}
+		j.seq, j.last = t.seq, t.hash
+		j.name = segs[i]
+		break
+	}
+	return nil
+}
+
+func (j *Journal) noteTorn(t Torn) {
+	j.torn = append(j.torn, t)
+	j.m.torn.Inc()
+	j.log.Warn("journal: segment ends in a torn tail (crash or full disk while writing); the new segment declares it",
+		"file", t.File, "offset", t.Offset, "bytes", t.Bytes)
 }
 
 // Segments lists the segment files of dir, oldest first.
@@ -143,26 +301,56 @@ func Segments(dir string) ([]string, error) {
 	return out, nil
 }
 
-// lastRecord reads the sequence number and hash of the last complete
-// record of a segment.
-func lastRecord(path string) (uint64, string, error) {
+// tail is what scanTail learns of a segment's end.
+type tail struct {
+	found   bool // a whole record was found
+	seq     uint64
+	hash    string
+	goodEnd int64 // offset just after the last line of the file that ends in a newline, or the size if the last line is a whole record
+	size    int64
+	damaged int // newline-terminated lines after the last good record
+}
+
+// scanTail reads a segment and finds its last whole record and where its
+// torn tail, if any, starts. Only the hash is checked, not the MAC: a
+// changed key must not make the journal lose its place.
+func scanTail(path string) (tail, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, "", fmt.Errorf("journal: %w", err)
+		return tail{}, fmt.Errorf("journal: %w", err)
 	}
-	lines := bytes.Split(data, []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		var r Record
-		if len(lines[i]) == 0 || json.Unmarshal(lines[i], &r) != nil || r.Hash == "" {
-			continue // a line cut by a crash; Verify will report it
+	t := tail{size: int64(len(data)), goodEnd: int64(len(data))}
+	body := data
+	if nl := bytes.LastIndexByte(data, '\n'); nl < len(data)-1 {
+		// Bytes after the last newline: a whole record whose newline was
+		// cut, or a torn tail.
+		rest := data[nl+1:]
+		if r, err := check(rest, nil); err == nil {
+			t.found, t.seq, t.hash = true, r.Seq, r.Hash
+			return t, nil
 		}
-		return r.Seq, r.Hash, nil
+		t.goodEnd = int64(nl + 1)
+		body = data[:nl+1]
 	}
-	return 0, "", nil
+	if len(body) == 0 {
+		return t, nil
+	}
+	lines := bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		r, err := check(lines[i], nil)
+		if err != nil {
+			t.damaged++
+			continue
+		}
+		t.found, t.seq, t.hash = true, r.Seq, r.Hash
+		return t, nil
+	}
+	return t, nil
 }
 
 // startSegment closes the current file and starts the next, whose header
-// carries the chain on. Called with j.mu held, or before j is shared.
+// carries the chain on and declares any torn tail. Called with j.mu held,
+// or before j is shared.
 func (j *Journal) startSegment(reason string) error {
 	prev := j.name
 	if j.f != nil {
@@ -178,22 +366,37 @@ func (j *Journal) startSegment(reason string) error {
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	j.f, j.name, j.started = f, name, now
-	hdr := struct {
-		Reason      string `json:"reason"`
-		PrevSegment string `json:"prev_segment,omitempty"`
-	}{reason, filepath.Base(prev)}
+	hdr := segmentHeader{Reason: reason, Torn: j.torn, SetAside: j.damaged}
+	if prev != "" {
+		hdr.PrevSegment = filepath.Base(prev)
+	}
+	j.f, j.size = f, 0
 	if err := j.appendLocked(KindSegment, now, hdr); err != nil {
+		// The file holds nothing whole; remove it so the next attempt
+		// can take the name.
+		_ = f.Close()
+		_ = os.Remove(name)
+		j.f = nil
 		return err
 	}
-	j.log.Info("journal segment started", "file", name, "prev_hash", j.last)
+	j.name, j.started, j.torn, j.damaged = name, now, nil, nil
+	j.publishHead(now, "journal segment started", "file", name)
 	return nil
+}
+
+// publishHead logs the head and sets it in the metrics; a copy kept
+// elsewhere is what shows records cut off the end.
+func (j *Journal) publishHead(now time.Time, msg string, args ...any) {
+	j.headAt = now
+	j.m.head.Reset()
+	j.m.head.WithLabelValues(strconv.FormatUint(j.seq, 10), j.last).Set(1)
+	j.log.Info(msg, append(args, "head_seq", j.seq, "head_hash", j.last)...)
 }
 
 // Emit journals an alarm transition; it makes the journal an
 // alerting.Sink. The record's time is when it was journaled; the event
 // keeps its device time inside. A write error is logged, counted and
-// otherwise swallowed: losing the journal must not stop alerting.
+// reported in a later record: losing the journal must not stop alerting.
 func (j *Journal) Emit(ev alerting.Event) {
 	j.append(KindAlarm, time.Time{}, ev)
 }
@@ -204,31 +407,64 @@ func (j *Journal) Action(at time.Time, v any) {
 }
 
 func (j *Journal) append(kind string, at time.Time, v any) {
+	now := j.opts.Now()
 	if at.IsZero() {
-		at = j.opts.Now()
+		at = now
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil {
-		j.failures++
-		return // closed
+	if j.closed {
+		j.fail(now, errors.New("journal closed"))
+		return
 	}
-	if j.opts.Now().Sub(j.started) >= j.opts.Segment {
-		if err := j.startSegment("rotate"); err != nil {
-			j.failures++
-			j.log.Error("journal: start segment", "err", err)
+	if j.f == nil || now.Sub(j.started) >= j.opts.Segment {
+		reason := "rotate"
+		if j.f == nil {
+			reason = "write_error"
+		}
+		if err := j.startSegment(reason); err != nil {
+			j.fail(now, err)
 			return
 		}
-		j.pruneLocked()
+		if reason == "rotate" {
+			j.pruneLocked()
+		}
+	}
+	if j.lost > 0 {
+		lr := lostRecord{Records: j.lost, Since: j.lostSince.UTC(), Until: now.UTC(), Err: j.lostErr}
+		if err := j.appendLocked(KindLost, now, lr); err != nil {
+			j.fail(now, err)
+			return
+		}
+		j.log.Warn("journal writes again; the records it could not write are counted in the journal", "lost", lr.Records, "since", lr.Since)
+		j.lost = 0
 	}
 	if err := j.appendLocked(kind, at, v); err != nil {
-		j.failures++
-		j.log.Error("journal: append", "kind", kind, "err", err)
+		j.fail(now, err)
+		return
+	}
+	if now.Sub(j.headAt) >= j.opts.HeadEvery {
+		j.publishHead(now, "journal head")
 	}
 }
 
-// appendLocked writes one record with a single write call, so a crash
-// leaves at worst a cut last line, never a mixed one.
+// fail counts a record that was not written.
+func (j *Journal) fail(now time.Time, err error) {
+	j.failures++
+	j.m.failures.Inc()
+	if j.lost == 0 {
+		j.lostSince = now
+		j.log.Error("journal: record not written; alerting goes on, the loss is recorded once writing works", "err", err)
+	}
+	j.lost++
+	j.lostErr = err.Error()
+}
+
+// appendLocked writes one record with a single write call. A failed
+// write is undone by cutting the file back, so a full disk leaves no
+// partial line for later records to follow; if even that fails, the
+// file is abandoned and the next record starts a segment that declares
+// the partial line as a torn tail.
 func (j *Journal) appendLocked(kind string, at time.Time, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -239,24 +475,48 @@ func (j *Journal) appendLocked(kind string, at time.Time, v any) error {
 	if err != nil {
 		return err
 	}
-	line, hash := seal(body)
-	if _, err := j.f.Write(line); err != nil {
+	line, hash := seal(body, j.opts.Key)
+	n, err := j.f.Write(line)
+	if err != nil {
+		if n > 0 {
+			if terr := j.f.Truncate(j.size); terr != nil {
+				j.torn = append(j.torn, Torn{File: filepath.Base(j.name), Offset: j.size, Bytes: int64(n)})
+				_ = j.f.Close()
+				j.f = nil
+				return fmt.Errorf("%w (and the partial line could not be cut: %w)", err, terr)
+			}
+		}
 		return err
 	}
+	j.size += int64(n)
 	j.seq, j.last = r.Seq, hash
+	j.m.headSeq.Set(float64(r.Seq))
 	return nil
 }
 
-// seal appends the hash member to a record encoded without it.
-func seal(body []byte) (line []byte, hash string) {
+// seal appends the hash member, and the MAC member when there is a key,
+// to a record encoded without them.
+func seal(body, key []byte) (line []byte, hash string) {
 	sum := sha256.Sum256(body)
 	hash = hex.EncodeToString(sum[:])
-	line = make([]byte, 0, len(body)+len(hash)+12)
+	line = make([]byte, 0, len(body)+2*len(hash)+24)
 	line = append(line, body[:len(body)-1]...)
 	line = append(line, `,"hash":"`...)
 	line = append(line, hash...)
+	if key != nil {
+		line = append(line, `","mac":"`...)
+		line = append(line, mac(key, hash)...)
+	}
 	line = append(line, "\"}\n"...)
 	return line, hash
+}
+
+// mac is the hex HMAC-SHA256 of a record hash. The hash covers prev, so
+// the MAC of one record vouches for the whole chain up to it.
+func mac(key []byte, hash string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(hash))
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // pruneLocked removes the oldest segments whose newest record is older
@@ -309,142 +569,17 @@ func (j *Journal) Failures() uint64 {
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	j.publishHead(j.opts.Now(), "journal closed")
 	if j.f == nil {
 		return nil
 	}
-	j.log.Info("journal closed", "seq", j.seq, "head_hash", j.last)
 	err := errors.Join(j.f.Sync(), j.f.Close())
 	j.f = nil
 	return err
-}
-
-// Problem is the first place a journal fails verification.
-type Problem struct {
-	File   string
-	Line   int
-	Reason string
-}
-
-func (p *Problem) Error() string {
-	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Reason)
-}
-
-// Summary describes a journal that verified.
-type Summary struct {
-	Files   int
-	Records int
-	// Anchor is the prev hash of the first record kept: the last hash of
-	// segments dropped by retention, or empty when nothing was dropped.
-	Anchor     string
-	First      uint64
-	Last       uint64
-	LastHash   string
-	FirstAt    time.Time
-	LastAtTime time.Time
-}
-
-// Verify checks a segment file or a directory of segments. It returns a
-// *Problem naming the first bad line: a record whose hash does not match
-// its content (edited), whose prev is not the hash before it (deleted,
-// inserted or reordered), whose sequence number skips, or a line that is
-// not a record (cut short).
-func Verify(path string) (Summary, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return Summary{}, err
-	}
-	files := []string{path}
-	if fi.IsDir() {
-		if files, err = Segments(path); err != nil {
-			return Summary{}, err
-		}
-		if len(files) == 0 {
-			return Summary{}, fmt.Errorf("journal: no %s*%s files in %s", filePrefix, fileSuffix, path)
-		}
-	}
-	var sum Summary
-	v := verifier{sum: &sum}
-	for _, f := range files {
-		if err := v.file(f); err != nil {
-			return sum, err
-		}
-	}
-	return sum, nil
-}
-
-type verifier struct {
-	sum     *Summary
-	started bool
-	seq     uint64
-	last    string
-}
-
-func (v *verifier) file(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	v.sum.Files++
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		bad := func(format string, args ...any) error {
-			return &Problem{File: path, Line: n, Reason: fmt.Sprintf(format, args...)}
-		}
-		r, err := check(sc.Bytes())
-		if err != nil {
-			return bad("%v", err)
-		}
-		// Every segment file starts with its header; an export excerpt
-		// (the first file verified) may start anywhere.
-		if n == 1 && v.started && r.Kind != KindSegment {
-			return bad("first record is %q, want a segment header", r.Kind)
-		}
-		if !v.started {
-			// The first record kept: its prev is the anchor left by
-			// retention, which nothing here can check.
-			v.started = true
-			v.sum.Anchor, v.sum.First, v.sum.FirstAt = r.Prev, r.Seq, r.At
-		} else {
-			if r.Prev != v.last {
-				return bad("seq %d: prev hash %.12s… is not the hash of the record before (%.12s…): a record was deleted, inserted or moved", r.Seq, r.Prev, v.last)
-			}
-			if r.Seq != v.seq+1 {
-				return bad("seq %d follows seq %d: a record is missing or out of order", r.Seq, v.seq)
-			}
-		}
-		v.seq, v.last = r.Seq, r.Hash
-		v.sum.Records++
-		v.sum.Last, v.sum.LastHash, v.sum.LastAtTime = r.Seq, r.Hash, r.At
-	}
-	if err := sc.Err(); err != nil {
-		return &Problem{File: path, Line: n + 1, Reason: err.Error()}
-	}
-	if n == 0 {
-		return &Problem{File: path, Line: 1, Reason: "empty segment: its header is missing"}
-	}
-	return nil
-}
-
-// check parses one line and verifies its own hash.
-func check(line []byte) (Record, error) {
-	var r Record
-	if err := json.Unmarshal(line, &r); err != nil {
-		return r, fmt.Errorf("not a journal record (cut short?): %v", err)
-	}
-	suffix := `,"hash":"` + r.Hash + `"}`
-	if len(r.Hash) != sha256.Size*2 || !bytes.HasSuffix(line, []byte(suffix)) {
-		return r, errors.New("record has no hash as its last member")
-	}
-	body := append(slices.Clone(line[:len(line)-len(suffix)]), '}')
-	got := sha256.Sum256(body)
-	if hex.EncodeToString(got[:]) != r.Hash {
-		return r, fmt.Errorf("seq %d: content does not match its hash: the record was edited", r.Seq)
-	}
-	return r, nil
 }
 
 // Export writes the records of path (file or directory) at or after since

@@ -133,8 +133,14 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	}
 	sinks := tee{s.Dispatcher, newEventStore(s.Spool, s.prom)}
 	if !cfg.Journal.Disabled {
-		s.Journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Retention: cfg.Journal.Retention,
-			Segment: cfg.Journal.Segment, Logger: log.With("component", "journal")})
+		var key []byte
+		if cfg.Journal.KeyFile != "" {
+			if key, err = journal.LoadKey(cfg.StatePath(cfg.Journal.KeyFile), true); err != nil {
+				return nil, err
+			}
+		}
+		s.Journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Key: key, Retention: cfg.Journal.Retention,
+			Segment: cfg.Journal.Segment, Registerer: s.prom, Logger: log.With("component", "journal")})
 		if err != nil {
 			return nil, err
 		}

@@ -113,6 +113,12 @@ type Journal struct {
 	Retention time.Duration `yaml:"retention"`
 	// Segment is how long one segment file is written (default 24h).
 	Segment time.Duration `yaml:"segment"`
+	// KeyFile holds the key that seals every record (HMAC-SHA256), so an
+	// edited journal cannot be resealed by whoever can write its files.
+	// Relative to state_dir, outside the journal directory so that a copy
+	// of the journal does not carry it; made with a new random key, mode
+	// 0600, when missing. Default journal.key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Token is one API client: a bearer token and its role.
@@ -297,7 +303,7 @@ func Default() Config {
 		DeadLetter: DeadLetter{
 			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
 		},
-		Journal: Journal{Dir: "journal", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
+		Journal: Journal{Dir: "journal", KeyFile: "journal.key", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
 		Alerting: Alerting{Store: "alerts.db", SentRetention: 48 * time.Hour,
 			Flapping: Flapping{Raises: 3, Window: 10 * time.Minute},
 			Shelving: Shelving{MaxShelve: 8 * time.Hour, MaxOutOfService: 7 * 24 * time.Hour}},
