@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +99,13 @@ type AuditRecord struct {
 	Mode    string            `json:"mode,omitempty"`
 	Match   *alerting.Matcher `json:"match,omitempty"`
 	Expires time.Time         `json:"expires,omitzero"`
+	// Count, Since, Addresses and Users sum up the failed logins of a
+	// login_failed_summary: how many, since when, from where and for
+	// whom (the lists capped at maxSummaryList).
+	Count     int       `json:"count,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Addresses []string  `json:"addresses,omitempty"`
+	Users     []string  `json:"users,omitempty"`
 }
 
 // AuthOptions configure accounts and sessions.
@@ -111,10 +120,16 @@ type AuthOptions struct {
 	// is always Secure.
 	SecureCookies bool
 	// LoginEvery and LoginBurst limit login attempts per client address
-	// and per user name. Default one every 10s with a burst of 5: enough
-	// for typos, far too few for guessing.
+	// (an IPv6 client by its /64) and per user name from that address.
+	// Never per user name alone: then anyone could keep admin locked out.
+	// Default one every 10s with a burst of 5: enough for typos, far too
+	// few for guessing.
 	LoginEvery time.Duration
 	LoginBurst int
+	// MaxLimiters bounds the table of login limiters, so a spray of
+	// addresses cannot grow it without end. Default 10000. When it is
+	// full, idle limiters go first, then the least recently used quarter.
+	MaxLimiters int
 	// Audit receives every login, logout, failed login and acknowledgement;
 	// nil records nothing.
 	Audit func(AuditRecord)
@@ -138,7 +153,28 @@ type Auth struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	limiters map[string]*limiter
+	// streams holds the cancel functions of the requests running under
+	// each session, so a logout ends its event streams at once.
+	streams map[string]map[*context.CancelFunc]struct{}
+
+	// failMu guards the journaling budget of failed logins: anyone can
+	// fail a login, so their records must not fill the disk.
+	failMu      sync.Mutex
+	failBudget  *rate.Limiter
+	failSummary *AuditRecord
 }
+
+// Failed logins are journaled one by one while the budget lasts (a burst
+// of failBurst, then one every failEvery); the rest are summed up in one
+// login_failed_summary record per failEvery at most.
+const (
+	failBurst      = 10
+	failEvery      = time.Minute
+	maxSummaryList = 20
+	// maxUserKey bounds how much of a claimed user name goes into a
+	// limiter key.
+	maxUserKey = 64
+)
 
 type session struct {
 	user    string
@@ -164,6 +200,9 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 	if opts.LoginBurst <= 0 {
 		opts.LoginBurst = 5
 	}
+	if opts.MaxLimiters <= 0 {
+		opts.MaxLimiters = 10_000
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -174,16 +213,22 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 		opts.Audit = func(AuditRecord) {}
 	}
 	a := &Auth{opts: opts, users: map[string]User{}, log: opts.Logger,
-		sessions: map[string]*session{}, limiters: map[string]*limiter{}}
+		sessions: map[string]*session{}, limiters: map[string]*limiter{},
+		streams:    map[string]map[*context.CancelFunc]struct{}{},
+		failBudget: rate.NewLimiter(rate.Every(failEvery), failBurst)}
+	cost := bcrypt.DefaultCost
 	for _, u := range opts.Users {
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		c, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
 			return nil, fmt.Errorf("user %s: password_hash is not a bcrypt hash: %w", u.Name, err)
 		}
+		cost = c
 		a.users[u.Name] = u
 	}
 	if len(a.users) > 0 {
-		// Only worth its bcrypt cost when someone can log in.
-		d, err := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+		// Only worth its bcrypt cost when someone can log in; the cost of
+		// the accounts', so an unknown name answers as slowly.
+		d, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +277,7 @@ func (a *Auth) Identify(r *http.Request) (Principal, bool) {
 	s, ok := a.sessions[key]
 	if ok && !now.Before(s.expires) {
 		delete(a.sessions, key)
+		a.endRequestsLocked(key)
 		a.mu.Unlock()
 		a.forget(key) // a disk write: never under the lock every request takes
 		return Principal{}, false
@@ -259,10 +305,15 @@ func (a *Auth) Require(need Role, next func(http.ResponseWriter, *http.Request, 
 			return
 		}
 		if p.Via == "session" {
-			// An event stream outliving its session ends with it; the
-			// page then finds itself logged out and asks to log in.
+			// An event stream outliving its session ends with it, at
+			// expiry or at logout; the page then finds itself logged out
+			// and asks to log in.
 			ctx, cancel := context.WithTimeout(r.Context(), p.expires.Sub(a.opts.Now()))
 			defer cancel()
+			if !a.track(p.sid, &cancel) {
+				return // logged out between the check and now
+			}
+			defer a.untrack(p.sid, &cancel)
 			r = r.WithContext(ctx)
 		}
 		next(w, r, p)
@@ -300,16 +351,23 @@ var ErrRateLimited = errors.New("too many login attempts; wait and try again")
 // login form does not tell which user names exist.
 var errBadLogin = errors.New("wrong user name or password")
 
-// Login checks a password and opens a session.
+// Login checks a password and opens a session. remote is the client's
+// address: attempts are limited per address and per user name from that
+// address.
 func (a *Auth) Login(user, password, remote string) (Principal, error) {
 	now := a.opts.Now()
-	if !a.allow("ip:"+remote, now) || !a.allow("user:"+user, now) {
-		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "rate limited"})
+	from := addrKey(remote)
+	claimed := user
+	if len(claimed) > maxUserKey {
+		claimed = claimed[:maxUserKey]
+	}
+	if !a.allow("ip:"+from, now) || !a.allow("user:"+claimed+"@"+from, now) {
+		a.failed(now, user, remote, "rate limited")
 		return Principal{}, ErrRateLimited
 	}
 	u, ok := a.users[user]
 	if len(a.users) == 0 {
-		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "no accounts configured"})
+		a.failed(now, user, remote, "no accounts configured")
 		return Principal{}, errBadLogin
 	}
 	hash := a.dummy
@@ -317,7 +375,7 @@ func (a *Auth) Login(user, password, remote string) (Principal, error) {
 		hash = []byte(u.PasswordHash)
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !ok {
-		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: "bad credentials"})
+		a.failed(now, user, remote, "bad credentials")
 		return Principal{}, errBadLogin
 	}
 	sid, csrf := randomToken(), randomToken()
@@ -339,11 +397,114 @@ func (a *Auth) Login(user, password, remote string) (Principal, error) {
 	return Principal{Name: u.Name, Role: u.Role, Via: "session", csrf: csrf, sid: sid}, nil
 }
 
-// Logout ends a session.
+// failed journals a failed login while the budget lasts and sums it up
+// otherwise. Anyone who reaches the port can fail a login, as fast as the
+// network allows: each one journaled would fill the disk the spool
+// shares.
+func (a *Auth) failed(now time.Time, user, remote, reason string) {
+	if len(user) > maxUserKey {
+		user = user[:maxUserKey] + "…"
+	}
+	a.failMu.Lock()
+	if a.failBudget.AllowN(now, 1) {
+		a.failMu.Unlock()
+		a.log.Info("console login failed", "user", user, "remote", remote, "reason", reason)
+		a.opts.Audit(AuditRecord{At: now.UTC(), Action: "login_failed", User: user, Remote: remote, Reason: reason})
+		return
+	}
+	sum := a.failSummary
+	if sum == nil {
+		sum = &AuditRecord{Action: "login_failed_summary", Since: now.UTC(), Reason: "failed logins beyond the journaling budget"}
+		a.failSummary = sum
+	}
+	sum.Count++
+	sum.At = now.UTC()
+	if len(sum.Addresses) < maxSummaryList && !slices.Contains(sum.Addresses, remote) {
+		sum.Addresses = append(sum.Addresses, remote)
+	}
+	if len(sum.Users) < maxSummaryList && !slices.Contains(sum.Users, user) {
+		sum.Users = append(sum.Users, user)
+	}
+	due := now.Sub(sum.Since) >= failEvery
+	a.failMu.Unlock()
+	if due {
+		a.FlushFailed()
+	}
+}
+
+// FlushFailed journals the summary of failed logins not journaled one by
+// one, if there is one. Login calls it once a summary is a minute old;
+// the service calls it now and then, and at shutdown, so a flood that
+// stops is still recorded.
+func (a *Auth) FlushFailed() {
+	a.failMu.Lock()
+	sum := a.failSummary
+	a.failSummary = nil
+	a.failMu.Unlock()
+	if sum == nil {
+		return
+	}
+	a.log.Warn("console logins failing beyond the journaling budget; summed up in the journal",
+		"count", sum.Count, "since", sum.Since, "addresses", len(sum.Addresses), "users", len(sum.Users))
+	a.opts.Audit(*sum)
+}
+
+// Tick journals the summary of failed logins once it is a minute old,
+// for a flood that stopped; the service calls it every second or so.
+func (a *Auth) Tick(now time.Time) {
+	a.failMu.Lock()
+	due := a.failSummary != nil && now.Sub(a.failSummary.Since) >= failEvery
+	a.failMu.Unlock()
+	if due {
+		a.FlushFailed()
+	}
+}
+
+// track registers the cancel function of a request running under a
+// session; it reports false when the session is gone already.
+func (a *Auth) track(sid string, cancel *context.CancelFunc) bool {
+	key := sessionKey(sid)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.sessions[key]; !ok {
+		return false
+	}
+	m := a.streams[key]
+	if m == nil {
+		m = map[*context.CancelFunc]struct{}{}
+		a.streams[key] = m
+	}
+	m[cancel] = struct{}{}
+	return true
+}
+
+func (a *Auth) untrack(sid string, cancel *context.CancelFunc) {
+	key := sessionKey(sid)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m := a.streams[key]; m != nil {
+		delete(m, cancel)
+		if len(m) == 0 {
+			delete(a.streams, key)
+		}
+	}
+}
+
+// endRequestsLocked cancels every request running under a session.
+func (a *Auth) endRequestsLocked(key string) {
+	for c := range a.streams[key] {
+		(*c)()
+	}
+	delete(a.streams, key)
+}
+
+// Logout ends a session and the requests, event streams above all,
+// running under it.
 func (a *Auth) Logout(p Principal, remote string) {
 	key := sessionKey(p.sid)
 	a.mu.Lock()
 	delete(a.sessions, key)
+	a.endRequestsLocked(key)
 	a.mu.Unlock()
 	a.forget(key)
 	a.opts.Audit(AuditRecord{At: a.opts.Now().UTC(), Action: "logout", User: p.Name, Remote: remote})
@@ -355,20 +516,42 @@ func (a *Auth) allow(key string, now time.Time) bool {
 	defer a.mu.Unlock()
 	l, ok := a.limiters[key]
 	if !ok {
-		// Bounded: a spray of user names or addresses must not grow the
-		// map without end. Idle limiters are full again and can go.
-		if len(a.limiters) >= 10_000 {
-			for k, v := range a.limiters {
-				if now.Sub(v.seen) > a.opts.LoginEvery*time.Duration(a.opts.LoginBurst) {
-					delete(a.limiters, k)
-				}
-			}
+		if len(a.limiters) >= a.opts.MaxLimiters {
+			a.shrinkLimitersLocked(now)
 		}
 		l = &limiter{lim: rate.NewLimiter(rate.Every(a.opts.LoginEvery), a.opts.LoginBurst)}
 		a.limiters[key] = l
 	}
 	l.seen = now
 	return l.lim.AllowN(now, 1)
+}
+
+// shrinkLimitersLocked makes room in a full limiter table, so a spray of
+// addresses cannot grow it without end. Idle limiters are full again and
+// go first; if a spray keeps them all busy, the least recently used
+// quarter goes, which costs a sort only once every quarter-table of new
+// keys.
+func (a *Auth) shrinkLimitersLocked(now time.Time) {
+	for k, v := range a.limiters {
+		if now.Sub(v.seen) > a.opts.LoginEvery*time.Duration(a.opts.LoginBurst) {
+			delete(a.limiters, k)
+		}
+	}
+	if len(a.limiters) < a.opts.MaxLimiters {
+		return
+	}
+	type aged struct {
+		key  string
+		seen time.Time
+	}
+	all := make([]aged, 0, len(a.limiters))
+	for k, v := range a.limiters {
+		all = append(all, aged{k, v.seen})
+	}
+	slices.SortFunc(all, func(x, y aged) int { return x.seen.Compare(y.seen) })
+	for _, e := range all[:len(all)/4+1] {
+		delete(a.limiters, e.key)
+	}
 }
 
 // pruneLocked drops expired sessions and returns their keys, for the
@@ -379,6 +562,7 @@ func (a *Auth) pruneLocked(now time.Time) []string {
 	for key, s := range a.sessions {
 		if !now.Before(s.expires) {
 			delete(a.sessions, key)
+			a.endRequestsLocked(key)
 			expired = append(expired, key)
 		}
 	}
@@ -416,6 +600,25 @@ func randomToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// addrKey is the part of a client address the login limit counts by: an
+// IPv4 address, or the /64 of an IPv6 one, since one host commonly holds
+// a whole /64.
+func addrKey(remote string) string {
+	ip, err := netip.ParseAddr(remote)
+	if err != nil {
+		return remote
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return remote
+	}
+	return p.String()
 }
 
 // remoteAddr is the client's IP, without the port: the rate limit is per
@@ -467,7 +670,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, err.Error())
 		return
 	case err != nil:
-		a.log.Info("console login failed", "user", body.User, "remote", remoteAddr(r))
+		// Logged by Login within the journaling budget.
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

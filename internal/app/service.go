@@ -641,6 +641,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.Influx.Close()
 	s.series.Close()
 	_ = s.DeadLetter.Close()
+	s.Auth.FlushFailed()
 	if s.Journal != nil {
 		if jerr := s.Journal.Close(); jerr != nil {
 			s.log.Error("journal close", "err", jerr)
@@ -772,6 +773,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
 			s.checkSilence(now, silent)
 			s.tickAlerts(now)
+			s.Auth.Tick(now)
 		}
 	}
 }
