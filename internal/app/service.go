@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/console"
@@ -568,23 +570,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	// Shutdown waits for handlers; the console's event streams end only
-	// when told.
-	s.httpSrv.RegisterOnShutdown(s.Console.Close)
-	serve := func() error { return s.httpSrv.Serve(s.listener) }
-	if cert, key, ok := s.cfg.HTTPTLS(); ok {
-		// Session cookies are Secure on TLS connections by themselves.
-		s.httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		// Failed handshakes (plain HTTP, scanners) into our log, not stderr.
-		s.httpSrv.ErrorLog = slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)
-		serve = func() error { return s.httpSrv.ServeTLS(s.listener, cert, key) }
-	}
-	go func() {
-		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http server stopped", "err", err)
-		}
-	}()
+	s.startHTTP()
 	if s.cfg.InfluxDB.CreateDatabase {
 		if err := s.createDatabase(ctx); err != nil {
 			s.log.Warn("CREATE DATABASE failed; writes will retry until the database exists", "err", err)
@@ -655,6 +641,49 @@ func (s *Service) Run(ctx context.Context) error {
 		_ = s.sessions.Close()
 	}
 	return err
+}
+
+// startHTTP serves Handler on the bound listener in the background. The
+// port may face a network: every phase of a request has a deadline, a
+// body a size cap and the listener a connection cap, so nobody can hold
+// the console's connections or memory by sending slowly or not at all.
+func (s *Service) startHTTP() {
+	h := s.cfg.HTTP
+	s.httpSrv = &http.Server{Handler: limitBody(s.Handler(), h.MaxBodyBytes),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
+		// Refused handshakes, timeouts and such into our log, not stderr.
+		ErrorLog: slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)}
+	// Shutdown waits for handlers; the console's event streams end only
+	// when told.
+	s.httpSrv.RegisterOnShutdown(s.Console.Close)
+	// Beyond the cap, connections wait in the kernel's listen queue until
+	// one closes; the timeouts above make sure one does.
+	l := netutil.LimitListener(s.listener, h.MaxConnections)
+	serve := func() error { return s.httpSrv.Serve(l) }
+	if cert, key, ok := s.cfg.HTTPTLS(); ok {
+		// Session cookies are Secure on TLS connections by themselves.
+		s.httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		serve = func() error { return s.httpSrv.ServeTLS(l, cert, key) }
+	}
+	go func() {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+}
+
+// limitBody refuses a body declared longer than max with 413 and cuts off
+// an undeclared (chunked) one at max, whatever the handler.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body of %d bytes is longer than the %d allowed", r.ContentLength, max), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // createDatabase issues CREATE DATABASE through the InfluxDB 1.x query

@@ -65,6 +65,22 @@ type HTTP struct {
 	// serve HTTPS; session cookies are then always Secure.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MaxConnections caps the connections served at once (default 256);
+	// more wait in the listen queue. Each open console holds one for its
+	// event stream.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30s), so a slow body cannot hold a connection.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response (default 60s); the console's
+	// event stream sets its own deadline for every write instead.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a kept-alive connection that sends no request
+	// (default 60s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxBodyBytes caps a request body (default 1 MiB); a longer one is
+	// refused with 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // HTTPTLS reports whether the HTTP listener serves TLS, and the resolved
@@ -296,7 +312,8 @@ func Default() Config {
 	return Config{
 		LogLevel: "info",
 		StateDir: ".state",
-		HTTP:     HTTP{Listen: "127.0.0.1:9464", SessionStore: "sessions.db"},
+		HTTP: HTTP{Listen: "127.0.0.1:9464", SessionStore: "sessions.db", MaxConnections: 256,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxBodyBytes: 1 << 20},
 		MQTT:     MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "riskmon-ingest", Workers: 2, QueueSize: 65536, KeepAlive: 30 * time.Second},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "riskmon"},
 		Limits:   ingest.DefaultLimits(),
@@ -392,6 +409,9 @@ func (c *Config) Problems() []string {
 	}
 	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
 		errs = append(errs, "journal.retention and journal.segment must not be negative")
+	}
+	if c.HTTP.MaxConnections <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.MaxBodyBytes <= 0 {
+		errs = append(errs, "http.max_connections, http.read_timeout, http.write_timeout, http.idle_timeout and http.max_body_bytes must be positive: an unbounded listener can be held by anyone who reaches it")
 	}
 	if e := c.validateHTTPTLS(); e != "" {
 		errs = append(errs, e)
