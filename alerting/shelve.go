@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // Shelving and out-of-service follow ISA-18.2: an operator may shelve an
@@ -18,6 +20,15 @@ import (
 // anything from the record: the alerts are still raised, kept, journaled
 // and stored; a shelved alert is not notified, and an alert under
 // out-of-service is marked planned (计划性) and not notified either.
+//
+// Shelving is per alarm in ISA-18.2, and a shelf that reaches further can
+// silence a site. So whoever is not an admin may shelve one alarm only
+// (site, sensor and rule all named), not while it is red, and their shelf
+// never covers a red event: an alarm that escalates to red under it is
+// notified. Wider scopes (a site, a kind fleet-wide), out-of-service and
+// the shelving of a red alarm need admin rights. Every scope is checked
+// against the registry, so an unknown site, sensor or kind (or "*") is
+// refused instead of covering nothing or everything.
 
 // ShelfMode says why alerts are set aside.
 type ShelfMode string
@@ -54,6 +65,9 @@ type Shelf struct {
 	// Ended is set when the shelf was removed before it expired.
 	Ended   time.Time `json:"ended,omitzero"`
 	EndedBy string    `json:"ended_by,omitempty"`
+	// CoversRed is set on an admin's shelf: it covers red events too.
+	// Any other shelf lets them through, so they are notified.
+	CoversRed bool `json:"covers_red,omitempty"`
 }
 
 // ShelfRequest asks for a new shelf.
@@ -63,14 +77,21 @@ type ShelfRequest struct {
 	Reason   string        `json:"reason"`
 	By       string        `json:"-"`
 	Duration time.Duration `json:"-"`
+	// Admin says the requester holds admin rights, which wider scopes,
+	// out-of-service and the shelving of a red alarm need.
+	Admin bool `json:"-"`
 }
 
 // ErrNoShelf is returned when ending a shelf that does not exist or has
 // already ended.
 var ErrNoShelf = errors.New("no such active shelf")
 
-// ErrBadShelf wraps every reason a ShelfRequest is refused.
+// ErrBadShelf wraps every reason a ShelfRequest is refused as invalid.
 var ErrBadShelf = errors.New("invalid shelf")
+
+// ErrShelfNeedsAdmin wraps the refusal of a valid request that only an
+// admin may make.
+var ErrShelfNeedsAdmin = errors.New("needs admin rights")
 
 // ShelvesOptions tune Shelves. Zero fields take the defaults.
 type ShelvesOptions struct {
@@ -85,6 +106,12 @@ type ShelvesOptions struct {
 	// OnEnd is called, outside any lock, with every shelf that ends by
 	// expiry or removal; the service hands it to Lifecycle.ShelfEnded.
 	OnEnd func(Shelf, time.Time)
+	// CheckMatch checks a matcher against the registry: a site, sensor
+	// or kind that does not exist is an error. Nil checks nothing.
+	CheckMatch func(Matcher) error
+	// Open lists the open alerts, so that shelving a red one can be left
+	// to an admin. Nil: no alert is known to be red.
+	Open func() []Record
 	// Now is the clock of expiry; default time.Now.
 	Now func() time.Time
 }
@@ -138,6 +165,9 @@ func (s *Shelves) Emit(ev Event) {
 	now := s.opts.Now()
 	s.mu.RLock()
 	for _, sh := range s.active {
+		if red := ev.Level == sensors.LevelRed || ev.PrevLevel == sensors.LevelRed; red && !sh.CoversRed {
+			continue // red gets through an operator's shelf, and so does its way down
+		}
 		if now.Before(sh.Expires) && sh.covers(ev.Site, ev.Sensor, ev.Rule, string(ev.Kind)) {
 			if ev.Shelved == "" {
 				ev.Shelved = sh.ID
@@ -190,12 +220,24 @@ func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
 	case limit > 0 && req.Duration > limit:
 		errs = append(errs, fmt.Errorf("duration %s: longer than the %s maximum for %s", req.Duration, limit, req.Mode))
 	}
+	if m.Site == "*" || m.Sensor == "*" || m.Rule == "*" || m.Kind == "*" {
+		errs = append(errs, errors.New(`match: "*" is not a wildcard; leave a field out to cover all its values (admin only)`))
+	} else if s.opts.CheckMatch != nil && m != (Matcher{}) {
+		if err := s.opts.CheckMatch(m); err != nil {
+			errs = append(errs, fmt.Errorf("match: %w", err))
+		}
+	}
 	if len(errs) > 0 {
 		return Shelf{}, fmt.Errorf("%w: %w", ErrBadShelf, errors.Join(errs...))
 	}
+	if !req.Admin {
+		if err := s.operatorMay(req); err != nil {
+			return Shelf{}, fmt.Errorf("%w: %w", ErrShelfNeedsAdmin, err)
+		}
+	}
 	now := s.opts.Now().UTC()
 	sh := Shelf{ID: newShelfID(), Mode: req.Mode, Match: m, Reason: strings.TrimSpace(req.Reason), By: req.By,
-		Created: now, Expires: now.Add(req.Duration)}
+		Created: now, Expires: now.Add(req.Duration), CoversRed: req.Admin}
 	if s.opts.Store != nil {
 		if err := s.opts.Store.putJSON(bucketShelves, sh.ID, sh); err != nil {
 			return Shelf{}, fmt.Errorf("save shelf: %w", err)
@@ -205,6 +247,30 @@ func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
 	s.active = append(s.active, sh)
 	s.mu.Unlock()
 	return sh, nil
+}
+
+// operatorMay says why a request without admin rights is refused: it
+// must shelve one alarm that is not red now.
+func (s *Shelves) operatorMay(req ShelfRequest) error {
+	m := req.Match
+	if req.Mode != ModeShelved {
+		return errors.New("taking sensors out of service")
+	}
+	if m.Site == "" || m.Sensor == "" || m.Rule == "" {
+		return errors.New("a scope wider than one alarm (shelving is per alarm: name its site, sensor and rule)")
+	}
+	if s.opts.Open != nil {
+		for _, r := range s.opts.Open() {
+			if r.Level == sensors.LevelRed && s.coversMatch(m, r) {
+				return fmt.Errorf("shelving a red alarm (%s at %s/%s is red now)", r.Rule, r.Site, r.Sensor)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Shelves) coversMatch(m Matcher, r Record) bool {
+	return Shelf{Match: m}.covers(r.Site, r.Sensor, r.Rule, string(r.Kind))
 }
 
 // Unshelve ends an active shelf now, on behalf of by.

@@ -11,7 +11,7 @@ import (
 )
 
 func TestShelveValidation(t *testing.T) {
-	ok := ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01", Sensor: "GT-101"}, Reason: "sensor swap", By: "li", Duration: time.Hour}
+	ok := ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01", Sensor: "GT-101"}, Reason: "sensor swap", By: "li", Duration: time.Hour, Admin: true}
 	tests := []struct {
 		name string
 		edit func(*ShelfRequest)
@@ -64,8 +64,8 @@ func TestShelvesMarkEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shelved, _ := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01", Rule: "combustible_gas_high"}, Reason: "r", By: "li", Duration: time.Hour})
-	oos, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Kind: "h2s"}, Reason: "calibration", By: "li", Duration: time.Hour})
+	shelved, _ := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01", Rule: "combustible_gas_high"}, Reason: "r", By: "li", Duration: time.Hour, Admin: true})
+	oos, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Kind: "h2s"}, Reason: "calibration", By: "li", Duration: time.Hour, Admin: true})
 	tests := []struct {
 		name    string
 		ev      Event
@@ -106,7 +106,7 @@ func TestShelfEndAnnouncesActiveAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sh, err := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01"}, Reason: "r", By: "li", Duration: time.Hour})
+	sh, err := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "hz-01"}, Reason: "r", By: "li", Duration: time.Hour, Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +148,8 @@ func TestShelvesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{Store: st})
-	kept, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Site: "mine-2", Sensor: "CH4-3"}, Reason: "calibration", By: "wang", Duration: 2 * time.Hour})
-	ended, _ := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Rule: "dust_high"}, Reason: "r", By: "wang", Duration: time.Hour})
+	kept, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Site: "mine-2", Sensor: "CH4-3"}, Reason: "calibration", By: "wang", Duration: 2 * time.Hour, Admin: true})
+	ended, _ := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Rule: "dust_high"}, Reason: "r", By: "wang", Duration: time.Hour, Admin: true})
 	if _, err := s.Unshelve(ended.ID, "zhao"); err != nil {
 		t.Fatal(err)
 	}

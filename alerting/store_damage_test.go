@@ -60,7 +60,7 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, by := range []string{"zhang-damaged-shelf", "li-good-shelf"} {
-		if _, err := sh.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "mine-1", Sensor: "CH4-1"}, By: by, Reason: "calibration " + by, Duration: time.Hour}); err != nil {
+		if _, err := sh.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "mine-1", Sensor: "CH4-1"}, By: by, Reason: "calibration " + by, Duration: time.Hour, Admin: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

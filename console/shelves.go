@@ -88,9 +88,18 @@ func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	req.Admin = p.Role >= RoleAdmin
 	sh, err := s.opts.Shelver.Shelve(req)
 	if errors.Is(err, alerting.ErrBadShelf) {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if errors.Is(err, alerting.ErrShelfNeedsAdmin) {
+		s.log.Warn("shelve refused: needs admin rights", "user", p.Name, "role", p.Role.String(), "mode", string(req.Mode),
+			"site", req.Match.Site, "sensor", req.Match.Sensor, "rule", req.Match.Rule, "kind", req.Match.Kind)
+		s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "shelve_refused", User: p.Name, Remote: remoteAddr(r),
+			Mode: string(req.Mode), Match: &req.Match, Reason: err.Error()})
+		writeError(w, http.StatusForbidden, err.Error())
 		return
 	}
 	if err != nil {

@@ -211,7 +211,7 @@ func TestHTTPSConsoleIntegration(t *testing.T) {
 		t.Errorf("series step %s peak %v, want 5s and 9", series.Step, peak)
 	}
 
-	resp, body = do(http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"hz-01","sensor":"GT-101"},"reason":"detector being cleaned","duration":"2h"}`, tok)
+	resp, body = do(http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"hz-01","sensor":"GT-101","rule":"combustible_gas_high"},"reason":"detector being cleaned","duration":"2h"}`, tok)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("shelve: %d %s", resp.StatusCode, body)
 	}

@@ -190,7 +190,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	s.Console.Restore(s.Lifecycle.Open())
 	s.Shelves, err = alerting.NewShelves(s.Lifecycle, alerting.ShelvesOptions{Store: s.Store,
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
-		OnEnd: s.shelfEnded})
+		OnEnd: s.shelfEnded, CheckMatch: s.checkShelfMatch, Open: s.Lifecycle.Open})
 	if err != nil {
 		return nil, err
 	}
@@ -641,6 +641,29 @@ func (s *Service) Run(ctx context.Context) error {
 		_ = s.sessions.Close()
 	}
 	return err
+}
+
+// checkShelfMatch refuses a shelf scope that names a site, sensor or kind
+// the registry ingest uses now does not hold.
+func (s *Service) checkShelfMatch(m alerting.Matcher) error {
+	reg := s.reg
+	if s.Pipeline != nil {
+		reg = s.Pipeline.Collector.Registry()
+	}
+	var errs []error
+	if m.Site != "" {
+		if _, ok := reg.Site(m.Site); !ok {
+			errs = append(errs, fmt.Errorf("no site %q in the registry", m.Site))
+		} else if _, ok := reg.Lookup(m.Site, m.Sensor); m.Sensor != "" && !ok {
+			errs = append(errs, fmt.Errorf("no sensor %q at site %q in the registry", m.Sensor, m.Site))
+		}
+	}
+	if m.Kind != "" {
+		if _, ok := reg.Catalog().Kind(sensors.KindID(m.Kind)); !ok {
+			errs = append(errs, fmt.Errorf("no sensor kind %q in the catalog", m.Kind))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // startHTTP serves Handler on the bound listener in the background. The

@@ -31,7 +31,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	}()
 
 	sh, err := svc.Shelves.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "hz-01", Sensor: "GT-101"},
-		Reason: "detector being cleaned", By: "wang", Duration: time.Hour})
+		Reason: "detector being cleaned", By: "wang", Duration: time.Hour, Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
