@@ -22,6 +22,7 @@ import (
 // "file:line: message" where a line is known, and what loaded.
 type configReport struct {
 	problems  []string
+	warnings  []string // allowed but risky; they do not fail the check
 	cfg       config.Config
 	reg       *sensors.Registry
 	ruleFiles int
@@ -59,6 +60,9 @@ func checkConfig(path string) configReport {
 		validated = append(validated, keyPath.FindString(msg))
 	}
 	r.cfg = cfg
+	for _, msg := range cfg.Warnings() {
+		r.warnings = append(r.warnings, strings.Replace(loc.problem(msg), msg, "warning: "+msg, 1))
+	}
 	for _, f := range []func() error{
 		func() error { _, err := cfg.MQTTPassword(); return wrap("mqtt.password_file", err) },
 		func() error { _, err := cfg.InfluxToken(); return wrap("influxdb.token_file", err) },

@@ -73,3 +73,24 @@ func TestCheckConfigAcceptsRuleFiles(t *testing.T) {
 		t.Errorf("output: %s", out)
 	}
 }
+
+// TestCheckConfigWarnsOpenListener: a listener reachable from the network
+// without TLS and without accounts is warned about, at its line, without
+// failing the check; on loopback nothing is said.
+func TestCheckConfigWarnsOpenListener(t *testing.T) {
+	const file = "testdata/checkconfig/open_listener.yaml"
+	out, err := run(t, "check-config", "--config", file)
+	if err != nil {
+		t.Fatalf("warnings failed the check: %v\n%s", err, out)
+	}
+	for _, want := range []string{file + ":3: warning: http.listen 0.0.0.0:9464 is reachable from the network without TLS",
+		file + ":3: warning: http.listen 0.0.0.0:9464 is reachable from the network with no account"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in:\n%s", want, out)
+		}
+	}
+	out, err = run(t, "check-config", "--config", "testdata/checkconfig/good.yaml")
+	if err != nil || strings.Contains(out, "warning") {
+		t.Fatalf("loopback listener: %v\n%s", err, out)
+	}
+}

@@ -92,11 +92,16 @@ func newCheckConfig() *cobra.Command {
 		Long: `check-config loads the configuration, the sensor registry and the rule files,
 and builds the notification channels and the alerting engine without
 connecting to anything. It prints every problem it finds, each with its
-file and line where there is one, and exits non-zero if there is any.`,
+file and line where there is one, and exits non-zero if there is any.
+Warnings (allowed but risky, such as a console reachable from the network
+without TLS or without accounts) are printed too and do not fail the check.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := checkConfig(path)
 			w := cmd.OutOrStdout()
 			for _, p := range r.problems {
+				fmt.Fprintln(w, p)
+			}
+			for _, p := range r.warnings {
 				fmt.Fprintln(w, p)
 			}
 			if len(r.problems) > 0 {

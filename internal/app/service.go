@@ -82,6 +82,9 @@ type Service struct {
 // New builds a service; nothing is started until Run.
 func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
 	s := &Service{cfg: cfg, reg: reg, log: log, prom: prometheus.NewRegistry()}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	tokens, err := cfg.APITokens()
 	if err != nil {
 		return nil, err
@@ -490,11 +493,38 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/alarm-health", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Health.Snapshot()) }))
 	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
 	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
-	mux.HandleFunc("GET /api/deadletter", view(s.DeadLetter.ServeHTTP))
+	mux.HandleFunc("GET /api/deadletter", s.Auth.Require(console.RoleViewer, s.serveDeadLetter))
 	// The operator console: its page at / and its API under /api/v1.
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
 		Health: s.Health, Series: s.series, Logger: s.log.With("component", "console")}))
 	return mux
+}
+
+// deadLetterView is one entry of GET /api/deadletter. An anonymous
+// caller (no account configured) gets no payload: rejected messages can
+// carry whatever a gateway or a stranger published.
+type deadLetterView struct {
+	ingest.DeadLetterEntry
+	PayloadWithheld bool `json:"payload_withheld,omitempty"`
+}
+
+// serveDeadLetter lists the recent rejected messages. The file is named
+// without its directory, which tells a network caller nothing of the host.
+func (s *Service) serveDeadLetter(w http.ResponseWriter, _ *http.Request, p console.Principal) {
+	recent := s.DeadLetter.Recent()
+	out := make([]deadLetterView, len(recent))
+	for i, e := range recent {
+		out[i].DeadLetterEntry = e
+		if p.Via == "" { // anonymous: the console is open
+			out[i].Payload, out[i].PayloadBase64, out[i].Truncated = "", "", false
+			out[i].PayloadWithheld = e.Payload != "" || e.PayloadBase64 != ""
+		}
+	}
+	writeJSON(w, struct {
+		Total  int64            `json:"total"`
+		File   string           `json:"file"`
+		Recent []deadLetterView `json:"recent"`
+	}{s.DeadLetter.Total(), filepath.Base(s.cfg.DeadLetter.Path), out})
 }
 
 // Ready is nil when the broker is connected, InfluxDB answers and the

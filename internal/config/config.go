@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -362,6 +364,36 @@ func (c *Config) Validate() error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// Warnings lists what is allowed but risky, each starting with its key:
+// check-config prints them and serve logs them at start.
+func (c *Config) Warnings() []string {
+	var out []string
+	if !loopback(c.HTTP.Listen) {
+		if _, _, tls := c.HTTPTLS(); !tls && !c.HTTP.SecureCookies {
+			out = append(out, fmt.Sprintf("http.listen %s is reachable from the network without TLS: passwords, session cookies and tokens cross it in clear text; set http.tls_cert_file and http.tls_key_file, or serve behind a TLS proxy with http.secure_cookies", c.HTTP.Listen))
+		}
+		if len(c.HTTP.Users) == 0 && len(c.HTTP.Tokens) == 0 {
+			out = append(out, fmt.Sprintf("http.listen %s is reachable from the network with no account configured: anyone who reaches it reads the console, the alarms and the API; add http.users, or listen on 127.0.0.1", c.HTTP.Listen))
+		}
+	}
+	return out
+}
+
+// loopback reports whether a listen address accepts connections from this
+// host only: a loopback IP or localhost. An empty host listens on every
+// interface.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Problems lists every problem Validate reports, one per entry, each

@@ -158,3 +158,33 @@ func TestRepeatLevels(t *testing.T) {
 		})
 	}
 }
+
+func TestWarningsOpenListener(t *testing.T) {
+	tests := []struct {
+		listen    string
+		tls, user bool
+		want      int // warnings
+	}{
+		{"127.0.0.1:9464", false, false, 0},
+		{"[::1]:9464", false, false, 0},
+		{"localhost:9464", false, false, 0},
+		{":9464", false, false, 2},
+		{"0.0.0.0:9464", false, false, 2},
+		{"10.0.0.5:9464", false, true, 1},
+		{"10.0.0.5:9464", true, false, 1},
+		{"[::]:9464", true, true, 0},
+	}
+	for _, tt := range tests {
+		c := Default()
+		c.HTTP.Listen = tt.listen
+		if tt.tls {
+			c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile = "cert.pem", "key.pem"
+		}
+		if tt.user {
+			c.HTTP.Users = []User{{Name: "wang", Role: "operator"}}
+		}
+		if got := c.Warnings(); len(got) != tt.want {
+			t.Errorf("%s tls=%v users=%v: %q, want %d warnings", tt.listen, tt.tls, tt.user, got, tt.want)
+		}
+	}
+}
