@@ -330,12 +330,3 @@ func lastSeq(t *testing.T, dir string) (uint64, string) {
 	}
 	return sum.Last, sum.LastHash
 }
-
-func prevOf(t *testing.T, line []byte) string {
-	t.Helper()
-	r, err := check(line, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Prev
-}
