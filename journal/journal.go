@@ -192,7 +192,8 @@ const (
 // whole record there, and starts a new segment. Starting a segment at
 // every open means a process never appends to a file a crash may have
 // cut mid-line. A torn tail does not stop it: it is declared in the new
-// segment's header, logged and counted.
+// segment's header, logged and counted. Nor does a full disk: the segment
+// is started with the first record that can be written.
 func Open(opts Options) (*Journal, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("journal: no directory")
@@ -224,7 +225,12 @@ func Open(opts Options) (*Journal, error) {
 		return nil, err
 	}
 	if err := j.startSegment("open"); err != nil {
-		return nil, err
+		// A full disk must not keep riskmon from starting and alerting:
+		// the first record tries again, and the loss is counted from
+		// there.
+		j.failures++
+		j.m.failures.Inc()
+		j.log.Error("journal: cannot start a segment; records are retried and counted until it works", "err", err)
 	}
 	return j, nil
 }

@@ -270,6 +270,33 @@ func TestFullDisk(t *testing.T) {
 	}
 }
 
+// TestOpenOnFullDisk: a journal opened on a full disk does not stop the
+// start; its records are counted as lost and it starts its segment once
+// there is room.
+func TestOpenOnFullDisk(t *testing.T) {
+	dir := smallFS(t, 64<<10)
+	jdir := filepath.Join(dir, "journal")
+	if err := os.Mkdir(jdir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	fill(t, filler)
+	j, err := Open(Options{Dir: jdir, Key: testKey})
+	if err != nil {
+		t.Fatalf("open on a full disk: %v", err)
+	}
+	j.Action(time.Time{}, map[string]string{"action": "ack", "user": "wang"})
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	j.Action(time.Time{}, map[string]string{"action": "ack", "user": "li"})
+	_ = j.Close()
+	sum, err := VerifyWith(jdir, VerifyOptions{Key: testKey})
+	if err != nil || sum.Lost != 1 || sum.Records != 3 {
+		t.Fatalf("after the disk had room again: %+v %v", sum, err)
+	}
+}
+
 // smallFS mounts a tmpfs of size bytes for the test, which needs root.
 func smallFS(t *testing.T, size int) string {
 	t.Helper()
