@@ -311,7 +311,9 @@ func (a *Auth) Require(need Role, next func(http.ResponseWriter, *http.Request, 
 			ctx, cancel := context.WithTimeout(r.Context(), p.expires.Sub(a.opts.Now()))
 			defer cancel()
 			if !a.track(p.sid, &cancel) {
-				return // logged out between the check and now
+				// Logged out between the check and now.
+				writeError(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
+				return
 			}
 			defer a.untrack(p.sid, &cancel)
 			r = r.WithContext(ctx)
