@@ -331,7 +331,7 @@ func scanTail(path string) (tail, error) {
 		// Bytes after the last newline: a whole record whose newline was
 		// cut, or a torn tail.
 		rest := data[nl+1:]
-		if r, err := check(rest, nil); err == nil {
+		if r, err := check(rest); err == nil {
 			t.found, t.seq, t.hash = true, r.Seq, r.Hash
 			return t, nil
 		}
@@ -343,7 +343,7 @@ func scanTail(path string) (tail, error) {
 	}
 	lines := bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n"))
 	for i := len(lines) - 1; i >= 0; i-- {
-		r, err := check(lines[i], nil)
+		r, err := check(lines[i])
 		if err != nil {
 			t.damaged++
 			continue

@@ -144,22 +144,22 @@ func TestTornTailCutFurther(t *testing.T) {
 	}
 }
 
-// TestRewriteDetectedWithKey: editing a record and recomputing every later
-// hash passes the bare chain check, which is why the key exists; with the
-// key the edited record is found.
-func TestRewriteDetectedWithKey(t *testing.T) {
-	_, segs := writeKeyed(t)
-	ls := lines(t, segs[0])
-	prev := ""
+// reseal rewrites a segment as someone without the key would: the record
+// at edit gets another user, every prev and hash is recomputed from
+// prev, and each record is sealed with key (nil: no MAC). It returns the
+// last hash.
+func reseal(t *testing.T, path, prev string, edit int, key []byte) string {
+	t.Helper()
+	ls := lines(t, path)
 	for i := range ls {
-		r, err := check(bytes.TrimSuffix(ls[i], []byte("\n")), nil)
+		r, err := check(bytes.TrimSuffix(ls[i], []byte("\n")))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i == 2 {
+		if i == edit {
 			r.Data = bytes.Replace(r.Data, []byte(`"user":"wang"`), []byte(`"user":"zhao"`), 1)
 		}
-		if i > 0 {
+		if i > 0 || prev != "" {
 			r.Prev = prev
 		}
 		r.Hash, r.MAC = "", ""
@@ -167,27 +167,87 @@ func TestRewriteDetectedWithKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls[i], prev = seal(body, nil)
+		ls[i], prev = seal(body, key)
 	}
-	rewrite(t, segs[0], ls)
-	if _, err := Verify(segs[0]); err != nil {
-		t.Fatalf("the chain alone should not see a consistent rewrite, got %v", err)
+	rewrite(t, path, ls)
+	return prev
+}
+
+// TestRewriteDetectedWithKey: editing a record and recomputing every later
+// hash passes the bare chain check, which is why the key exists; with the
+// key the rewrite is found, however it was resealed.
+func TestRewriteDetectedWithKey(t *testing.T) {
+	t.Run("first segment rewritten without MACs", func(t *testing.T) {
+		dir, segs := writeKeyed(t)
+		reseal(t, segs[0], "", 2, nil)
+		if _, err := Verify(segs[0]); err != nil {
+			t.Fatalf("the chain alone should not see a consistent rewrite, got %v", err)
+		}
+		// The next segment's header is keyed and names the old hash.
+		_, err := VerifyWith(dir, VerifyOptions{Key: testKey})
+		var p *Problem
+		if !errors.As(err, &p) || p.File != segs[1] || p.Line != 1 {
+			t.Fatalf("with the key: got %v, want %s:1", err, segs[1])
+		}
+	})
+	t.Run("whole journal rewritten without MACs", func(t *testing.T) {
+		dir, segs := writeKeyed(t)
+		last := reseal(t, segs[0], "", 2, nil)
+		reseal(t, segs[1], last, -1, nil)
+		if _, err := Verify(dir); err != nil {
+			t.Fatalf("the chain alone should not see a consistent rewrite, got %v", err)
+		}
+		_, err := VerifyWith(dir, VerifyOptions{Key: testKey})
+		var p *Problem
+		if !errors.As(err, &p) || !strings.Contains(p.Reason, "no record carries a MAC") {
+			t.Fatalf("with the key: got %v, want no MAC at all", err)
+		}
+	})
+	t.Run("MACs stripped from the last segment", func(t *testing.T) {
+		dir, segs := writeKeyed(t)
+		sum, _ := Verify(segs[0])
+		reseal(t, segs[1], sum.LastHash, 2, nil)
+		_, err := VerifyWith(dir, VerifyOptions{Key: testKey})
+		var p *Problem
+		if !errors.As(err, &p) || p.File != segs[1] || !strings.Contains(p.Reason, "no MAC after records that have one") {
+			t.Fatalf("with the key: got %v", err)
+		}
+	})
+	t.Run("resealed with a guessed key", func(t *testing.T) {
+		dir, segs := writeKeyed(t)
+		last := reseal(t, segs[0], "", 2, []byte("not the journal key at all"))
+		reseal(t, segs[1], last, -1, []byte("not the journal key at all"))
+		_, err := VerifyWith(dir, VerifyOptions{Key: testKey})
+		var p *Problem
+		if !errors.As(err, &p) || p.Line != 1 || !strings.Contains(p.Reason, "MAC does not match") {
+			t.Fatalf("resealed with another key: %v", err)
+		}
+	})
+}
+
+// TestUnkeyedBeforeKey: a journal written before it had a key (an
+// upgrade) verifies with the key once keyed records follow, since their
+// MACs cover the chain back through the older records.
+func TestUnkeyedBeforeKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, key := range [][]byte{nil, testKey} {
+		j, err := Open(Options{Dir: dir, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Action(time.Time{}, map[string]string{"action": "ack", "user": "wang"})
+		_ = j.Close()
 	}
-	_, err := VerifyWith(segs[0], VerifyOptions{Key: testKey})
-	var p *Problem
-	if !errors.As(err, &p) || p.Line != 1 || !strings.Contains(p.Reason, "no MAC") {
-		t.Fatalf("with the key: got %v, want line 1 without a MAC", err)
+	sum, err := VerifyWith(dir, VerifyOptions{Key: testKey})
+	if err != nil || sum.Unkeyed != 2 || sum.Records != 4 {
+		t.Fatalf("upgrade: %+v %v", sum, err)
 	}
-	// Resealed with a guessed key instead: still found.
-	for i := range ls {
-		line := bytes.TrimSuffix(ls[i], []byte("\n"))
-		body := line[:bytes.LastIndex(line, []byte(`,"hash":`))]
-		ls[i], _ = seal(append(body, '}'), []byte("not the journal key at all"))
-	}
-	rewrite(t, segs[0], ls)
-	_, err = VerifyWith(segs[0], VerifyOptions{Key: testKey})
-	if !errors.As(err, &p) || !strings.Contains(p.Reason, "MAC does not match") {
-		t.Fatalf("resealed with another key: %v", err)
+	// An edit in the unkeyed part, rehashed through it, still breaks the
+	// first keyed record.
+	segs, _ := Segments(dir)
+	reseal(t, segs[0], "", 1, nil)
+	if _, err := VerifyWith(dir, VerifyOptions{Key: testKey}); err == nil {
+		t.Fatal("an edit before the key went unseen")
 	}
 }
 

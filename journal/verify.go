@@ -44,8 +44,13 @@ type Summary struct {
 	LastHash   string
 	FirstAt    time.Time
 	LastAtTime time.Time
-	// MACs is true when every record's MAC was checked against the key.
+	// MACs is true when the records' MACs were checked against the key:
+	// all of them but the Unkeyed ones.
 	MACs bool
+	// Unkeyed counts the records at the start written before the journal
+	// had a key (an upgrade). They are vouched for by the first keyed
+	// record after them, whose MAC covers the chain back through them.
+	Unkeyed int
 	// Torn lists the torn tails that a later segment header declares: a
 	// crash or a full disk cut those bytes, and the chain went on past
 	// them.
@@ -128,6 +133,12 @@ func VerifyWith(path string, opts VerifyOptions) (Summary, error) {
 			return sum, err
 		}
 	}
+	if v.key != nil && !v.keyed && sum.Records > 0 {
+		// An unkeyed prefix is only vouched for by a keyed record after
+		// it; a journal with none could have been rewritten whole.
+		return sum, &Problem{File: files[len(files)-1], Line: 0,
+			Reason: "no record carries a MAC: the journal was written without its key, or rewritten and its MACs stripped"}
+	}
 	if want.hash != "" {
 		for _, h := range v.heads {
 			if h.hash == want.hash && (want.seq == 0 || h.seq == want.seq) {
@@ -154,6 +165,7 @@ type verifier struct {
 	key      []byte
 	declared map[Torn]bool
 	started  bool
+	keyed    bool // a record with a valid MAC was seen
 	seq      uint64
 	last     string
 	heads    []head
@@ -197,7 +209,7 @@ func (v *verifier) file(path string, newest bool) error {
 		lines = bytes.Split(bytes.TrimSuffix(whole, []byte("\n")), []byte("\n"))
 	}
 	if len(rest) > 0 {
-		if _, err := check(rest, nil); err == nil {
+		if _, err := check(rest); err == nil {
 			// A whole record whose newline was cut.
 			lines, rest = append(lines, rest), nil
 		}
@@ -228,9 +240,21 @@ func (v *verifier) record(path string, n int, line []byte) error {
 	bad := func(format string, args ...any) error {
 		return &Problem{File: path, Line: n, Reason: fmt.Sprintf(format, args...)}
 	}
-	r, err := check(line, v.key)
+	r, err := check(line)
 	if err != nil {
 		return bad("%v", err)
+	}
+	if v.key != nil {
+		switch {
+		case r.MAC == "" && v.keyed:
+			return bad("seq %d: record has no MAC after records that have one: written without the journal key, or rewritten", r.Seq)
+		case r.MAC == "":
+			v.sum.Unkeyed++ // before the key existed; the first keyed record vouches for it
+		case !hmac.Equal([]byte(r.MAC), []byte(mac(v.key, r.Hash))):
+			return bad("seq %d: MAC does not match: the record was rewritten without the journal key, or the key is another", r.Seq)
+		default:
+			v.keyed = true
+		}
 	}
 	// Every segment file starts with its header; an export excerpt
 	// (the first file verified) may start anywhere.
@@ -274,9 +298,9 @@ func (v *verifier) record(path string, n int, line []byte) error {
 	return nil
 }
 
-// check parses one line and verifies its own hash and, with a key, its
-// MAC.
-func check(line []byte, key []byte) (Record, error) {
+// check parses one line and verifies its own hash; the verifier checks
+// the MAC, which depends on what came before.
+func check(line []byte) (Record, error) {
 	var r Record
 	if err := json.Unmarshal(line, &r); err != nil {
 		return r, fmt.Errorf("not a journal record (cut short?): %v", err)
@@ -292,14 +316,6 @@ func check(line []byte, key []byte) (Record, error) {
 	got := sha256.Sum256(body)
 	if hex.EncodeToString(got[:]) != r.Hash {
 		return r, fmt.Errorf("seq %d: content does not match its hash: the record was edited", r.Seq)
-	}
-	if key != nil {
-		if r.MAC == "" {
-			return r, fmt.Errorf("seq %d: record has no MAC: written without the journal key, or rewritten", r.Seq)
-		}
-		if !hmac.Equal([]byte(r.MAC), []byte(mac(key, r.Hash))) {
-			return r, fmt.Errorf("seq %d: MAC does not match: the record was rewritten without the journal key, or the key is another", r.Seq)
-		}
 	}
 	return r, nil
 }

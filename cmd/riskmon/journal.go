@@ -64,6 +64,9 @@ riskmon_journal_head_info) and verify fails unless that record is there.`,
 				sum.FirstAt.Format(time.RFC3339), sum.LastAtTime.Format(time.RFC3339))
 			if sum.MACs {
 				fmt.Fprintf(out, "every record's MAC matches the key in %s\n", path)
+				if sum.Unkeyed > 0 {
+					fmt.Fprintf(out, "except the first %d record(s), written before the journal had a key; the keyed records after them vouch for them\n", sum.Unkeyed)
+				}
 			}
 			if sum.Anchor != "" {
 				fmt.Fprintf(out, "chain starts from %s (last hash of records dropped by retention or before this excerpt)\n", sum.Anchor)
