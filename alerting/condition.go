@@ -15,6 +15,9 @@ const (
 	RuleGatewayOffline = "gateway_offline" // a gateway's will or Sparkplug death arrived
 	RuleDataLoss       = "data_loss"       // a gateway's messages went missing by sequence number
 	RuleStorageBacklog = "storage_backlog" // readings cannot be stored and intake is held back
+	// RuleJournalFailed: journal records cannot be written (a full disk);
+	// alarms are still raised and notified, their record is missing.
+	RuleJournalFailed = "journal_write_failed"
 	// RuleClockSkew: a gateway's clock is set wrong, so its device times —
 	// which every rule runs on — are off by a steady offset.
 	RuleClockSkew = "gateway_clock_skew"
@@ -141,7 +144,7 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 
 // conditionRules are the rules Conditions raises.
 var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true,
-	RuleStoreDamaged: true}
+	RuleStoreDamaged: true, RuleJournalFailed: true}
 
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the

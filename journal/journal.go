@@ -563,6 +563,14 @@ func (j *Journal) Head() (uint64, string) {
 	return j.seq, j.last
 }
 
+// Lost is how many records have not been written since the last one that
+// was: zero while the journal writes.
+func (j *Journal) Lost() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lost
+}
+
 // Failures counts records that could not be written.
 func (j *Journal) Failures() uint64 {
 	j.mu.Lock()

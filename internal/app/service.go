@@ -794,6 +794,21 @@ func (s *Service) Stats() Stats {
 	return st
 }
 
+// checkJournal raises an orange alert while journal records cannot be
+// written, and clears it once one is: the alarms go on, their record does
+// not.
+func (s *Service) checkJournal(now time.Time) {
+	if s.Journal == nil {
+		return
+	}
+	if lost := s.Journal.Lost(); lost > 0 {
+		s.Conditions.Raise(alerting.RuleJournalFailed, systemSite, "journal", sensors.LevelOrange, float64(lost), "records",
+			fmt.Sprintf("journal: %d record(s) not written (full disk or I/O error); alarms are still raised and notified, their journal record is missing", lost), now)
+		return
+	}
+	s.Conditions.Clear(alerting.RuleJournalFailed, systemSite, "journal", "records", "journal writes again; the records it missed are counted in it", now)
+}
+
 // systemSite is the site name of alerts about riskmon itself.
 const systemSite = "riskmon"
 
@@ -848,6 +863,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
 			}
 			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
+			s.checkJournal(now)
 			// Ingest reports a skewed clock every two minutes while it lasts;
 			// without reports (the gateway went quiet, or the report was lost
 			// in a restart) the alert ends.
