@@ -456,6 +456,17 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	late := ev("gas2-late", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-2", 0)
 	late.Rule, late.At, late.StartsAt, late.Late, late.Flapping = "combustible_gas_rate", now.Add(-40*time.Minute), now.Add(-40*time.Minute), true, true
 	life.Emit(late)
+	red := ev("ch4-red", alerting.EventFired, sensors.LevelRed, "mine-b", "ch4-1", 0)
+	red.Rule = "ch4_high"
+	life.Emit(red)
+
+	// An operator may shelve one alarm that is not red: a red row offers
+	// no shelve button, and the form offers no out-of-service.
+	step(t, ctx, "see the red alarm on the board",
+		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="ch4-red"][data-group="active"] button.ack-btn`)))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#board tr[data-id="ch4-red"] button.shelve-btn').length`); n != 0 {
+		t.Errorf("an operator is offered %d shelve buttons on a red alarm, want none", n)
+	}
 
 	step(t, ctx, "shelve the orange alert from its row",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"] button.shelve-btn`)),
@@ -466,6 +477,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	)
 	// SetValue fires no input event; tell the form as a user's change would.
 	eval[bool](t, ctx, `document.querySelector('#board tr.shelve-row select[name="duration"]').dispatchEvent(new Event('input'))`)
+	if modes := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#board tr.shelve-row select[name="mode"] option')).map((o) => o.value)`); len(modes) != 1 || modes[0] != "shelved" {
+		t.Errorf("an operator is offered shelve modes %v, want only shelved", modes)
+	}
 	step(t, ctx, "see it move to the shelved group and the list of shelves",
 		chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="shelved"] .badge-shelved`)),
@@ -477,7 +491,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		t.Fatalf("shelves after the board's shelve: %+v", shelves)
 	}
 	order := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#board tbody tr')).map(r => r.dataset.id || r.className)`)
-	if want := "gas2-late,gas2-yellow,group-row,gas1-orange"; strings.Join(order, ",") != want {
+	if want := "ch4-red,gas2-late,gas2-yellow,group-row,gas1-orange"; strings.Join(order, ",") != want {
 		t.Errorf("board rows %v, want %s (active first, then the shelved group)", order, want)
 	}
 	marks := eval[string](t, ctx, `Array.from(document.querySelectorAll('#board tr[data-id="gas2-late"] .badge')).map(b => b.textContent).join(',')`)
@@ -563,17 +577,17 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`#view-health[data-loaded="true"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#health-chart svg.rate-chart line.flood-line`)),
 	)
-	if bars := eval[int](t, ctx, `Array.from(document.querySelectorAll('#health-chart rect.bar')).reduce((n, b) => n + Number(b.dataset.count), 0)`); bars != 4 {
-		t.Errorf("rate bars count %d alarms, want the 4 fired", bars)
+	if bars := eval[int](t, ctx, `Array.from(document.querySelectorAll('#health-chart rect.bar')).reduce((n, b) => n + Number(b.dataset.count), 0)`); bars != 5 {
+		t.Errorf("rate bars count %d alarms, want the 5 fired", bars)
 	}
-	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_last10"] .fig-value').textContent`); v != "4" {
-		t.Errorf("last 10 minutes shows %q, want 4", v)
+	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_last10"] .fig-value').textContent`); v != "5" {
+		t.Errorf("last 10 minutes shows %q, want 5", v)
 	}
 	if v := eval[string](t, ctx, `document.querySelector('#health-figures .fig[data-key="h_flapping"] .fig-value').textContent`); v != "1" {
 		t.Errorf("held flapping shows %q, want 1 (the late flapping alert)", v)
 	}
-	if n := eval[int](t, ctx, `document.querySelectorAll('#health-rules tbody tr').length`); n != 2 {
-		t.Errorf("%d top rules, want 2", n)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#health-rules tbody tr').length`); n != 3 {
+		t.Errorf("%d top rules, want 3", n)
 	}
 	if rules := eval[string](t, ctx, `document.getElementById('health-rules').innerText`); !strings.Contains(rules, "可燃气体高限报警") || strings.Contains(rules, "_high") {
 		t.Errorf("top rules in Chinese: %q, want names, not rule ids", rules)

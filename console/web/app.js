@@ -203,6 +203,10 @@
     return Boolean(state.me && (state.me.role === 'operator' || state.me.role === 'admin'));
   }
 
+  function isAdmin() {
+    return Boolean(state.me && state.me.role === 'admin');
+  }
+
   // ---- accounts ----------------------------------------------------------
 
   async function start() {
@@ -595,6 +599,9 @@
     const now = Date.now();
     for (const sh of state.shelves) {
       if (sh.expires && Date.parse(sh.expires) <= now) continue;
+      // Only an admin's shelf covers a red alarm; any other lets it
+      // through to the notifiers, so the board must keep it active too.
+      if (a.level === 1 && !sh.covers_red) continue;
       const m = sh.match || {};
       if ((!m.site || m.site === a.site) && (!m.sensor || m.sensor === a.sensor) &&
           (!m.rule || m.rule === a.rule) && (!m.kind || m.kind === a.kind)) return sh;
@@ -738,7 +745,10 @@
     } else if (!a.acknowledged) {
       ack.textContent = t('unacked');
     }
-    if (canAck() && state.features.shelve && !aside && a.state !== 'resolved') {
+    // An operator may shelve one alarm that is not red; a red one, wider
+    // scopes and out-of-service are an admin's (the server refuses them).
+    if (canAck() && state.features.shelve && !aside && a.state !== 'resolved' &&
+        (isAdmin() || a.level !== 1)) {
       const sb = el('button', 'shelve-btn', t('shelve'));
       sb.type = 'button';
       sb.addEventListener('click', () => {
@@ -769,7 +779,8 @@
     const mode = el('select');
     mode.name = 'mode';
     mode.title = t('shelve_mode');
-    for (const m of ['shelved', 'out_of_service']) {
+    if (!isAdmin()) d.mode = 'shelved';
+    for (const m of isAdmin() ? ['shelved', 'out_of_service'] : ['shelved']) {
       const o = el('option', '', t(`mode_${m}`));
       o.value = m;
       o.selected = d.mode === m;
