@@ -17,6 +17,7 @@ type Metrics struct {
 	SeqGaps       prometheus.Counter
 	SeqLate       prometheus.Counter
 	Skewed        prometheus.Counter
+	Delayed       prometheus.Counter
 	Conflicts     prometheus.Counter
 	rejected      map[Reason]prometheus.Counter
 }
@@ -48,7 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SeqLate: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_ingest_seq_late_messages_total", Help: "Gateway messages that arrived after a higher JSON seq and filled its gap within limits.seq_grace (redelivered or reordered, not lost)."}),
 		Skewed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "riskmon_ingest_clock_skewed_total", Help: "Live readings whose device time is further from receive time than limits.skew_tolerance (stored all the same)."}),
+			Name: "riskmon_ingest_clock_skewed_total", Help: "Live readings whose gateway clock is off: device time ahead of receive time by more than limits.skew_tolerance, or behind it while the gateway's clock is reported skewed (stored all the same)."}),
+		Delayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_delayed_total", Help: "Live readings received more than limits.skew_tolerance after their device time from a gateway whose clock is not reported skewed: they waited in transit (stored with their receive time)."}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_ingest_conflicts_total", Help: "Readings with the same sensor and time as the previous one but another value; the later overwrites the stored point."}),
 		rejected: map[Reason]prometheus.Counter{},
@@ -63,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
-			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Conflicts, rej)
+			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Delayed, m.Conflicts, rej)
 	}
 	return m
 }

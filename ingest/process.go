@@ -210,7 +210,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 		if b.HasSeq {
 			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, b.Items, now), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, b.Items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case "lp":
 		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
 		p.lpBuf = rs
@@ -222,7 +222,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
 				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, p.items, now), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case "status":
 		switch strings.TrimSpace(string(payload)) {
 		case "online":
@@ -295,7 +295,7 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
 			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 	}
-	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, payload, site, p.items, now), now)
+	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, payload, site, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
 	return &p.out
 }
 
@@ -330,8 +330,9 @@ func (p *Processor) Expire(now time.Time) *Output {
 
 // validateAll validates a message's items and reports the clock offset
 // (device time minus now) of its last live reading, ok false when it had
-// none.
-func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time) clockSample {
+// none. clockWrong says the gateway's clock is reported skewed, so a
+// reading far behind the receive time is its clock's doing, not a delay.
+func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time, clockWrong bool) clockSample {
 	var cs clockSample
 	p.m.Readings.Add(float64(len(items)))
 	for i := range items {
@@ -343,9 +344,19 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 		}
 		if d := r.Time.Sub(now); !r.Historical {
 			cs = clockSample{offset: d, ok: true}
-			if d > p.lim.SkewTolerance || -d > p.lim.SkewTolerance {
+			switch tol := p.lim.SkewTolerance; {
+			case d > tol, -d > tol && clockWrong:
+				// Ahead of the receive time no transit delay explains;
+				// behind it with the steady offset of a clock set wrong.
 				r.ClockSkewed = true
 				p.m.Skewed.Inc()
+			case -d > tol:
+				// Behind, and the gateway's clock is not known to be
+				// wrong: the reading waited somewhere (a broker's backlog
+				// after an outage, intake held at the spool cap). Its
+				// clock is fine; the delay is recorded, not blamed on it.
+				r.Delayed = true
+				p.m.Delayed.Inc()
 			}
 		}
 		ms := r.Time.UnixMilli()
@@ -374,6 +385,15 @@ type clockState struct {
 	base   time.Duration // that offset
 	raised bool          // GatewayClockSkew was reported and not yet cleared
 	told   time.Time     // when it was last reported
+}
+
+// clockWrong reports whether a gateway's clock is reported skewed now.
+func (p *Processor) clockWrong(site, gateway string) bool {
+	if len(p.clock) == 0 {
+		return false // the usual case: no gateway off, no lookup
+	}
+	st := p.clock[gatewayKey{site, gateway}]
+	return st != nil && st.raised
 }
 
 // clockSkewHold is how long a gateway's offset must stay beyond the

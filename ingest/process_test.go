@@ -252,3 +252,77 @@ func TestClockSkew(t *testing.T) {
 		})
 	}
 }
+
+// TestDelayedNotSkewed: readings that waited in a broker's backlog arrive
+// far behind the receive time although the gateway's clock is right; they
+// are marked delayed, never clock-skewed. A clock ahead is skewed at once;
+// one behind is skewed once its steady offset has been reported.
+func TestDelayedNotSkewed(t *testing.T) {
+	t0 := time.UnixMilli(1764345600000)
+	type msg struct {
+		at  time.Duration // receive time after t0
+		dev time.Duration // device time after t0
+	}
+	var backlog, behind []msg
+	// Five minutes of readings, one a second, held by the broker during
+	// an outage and delivered within a few seconds once it ends.
+	for i := range 300 {
+		backlog = append(backlog, msg{5*time.Minute + time.Duration(i)*10*time.Millisecond, time.Duration(i) * time.Second})
+	}
+	// A clock five minutes slow, steady for three minutes.
+	for at := time.Duration(0); at <= 3*time.Minute; at += 10 * time.Second {
+		behind = append(behind, msg{at, at - 5*time.Minute})
+	}
+	tests := []struct {
+		name                   string
+		msgs                   []msg
+		skewed, delayed, onTim int
+	}{
+		// The last 27 arrive within the tolerance of their device time.
+		{"backlog after an outage", backlog, 0, 273, 27},
+		{"on time", []msg{{0, 0}, {time.Second, time.Second - 20*time.Second}}, 0, 0, 2},
+		{"clock ahead", []msg{{0, 90 * time.Second}}, 1, 0, 0},
+		// Reported with the reading at +2 min; the six after it are skewed.
+		{"clock behind, steady", behind, 6, 13, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics(nil)
+			dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dl.Close()
+			p := NewProcessor(testRegistry(t), Limits{MaxPast: 24 * time.Hour, MaxFuture: 24 * time.Hour},
+				NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+			var skewed, delayed, onTime int
+			for _, ms := range tt.msgs {
+				now := t0.Add(ms.at)
+				payload := `{"ts":` + strconv.FormatInt(t0.Add(ms.dev).UnixMilli(), 10) + `,"readings":[{"sensor":"GT-101","value":1}]}`
+				out := p.Process("riskmon/v1/hz-01/gw-1/readings", []byte(payload), now)
+				if len(out.Readings) != 1 {
+					t.Fatalf("reading at +%s rejected", ms.at)
+				}
+				switch r := out.Readings[0]; {
+				case r.ClockSkewed && r.Delayed:
+					t.Fatalf("reading at +%s both skewed and delayed", ms.at)
+				case r.ClockSkewed:
+					skewed++
+				case r.Delayed:
+					delayed++
+				default:
+					onTime++
+				}
+			}
+			if skewed != tt.skewed || delayed != tt.delayed || onTime != tt.onTim {
+				t.Fatalf("skewed %d, delayed %d, on time %d; want %d, %d, %d", skewed, delayed, onTime, tt.skewed, tt.delayed, tt.onTim)
+			}
+			if got := testutil.ToFloat64(m.Skewed); got != float64(tt.skewed) {
+				t.Errorf("clock_skewed counter %v, want %d", got, tt.skewed)
+			}
+			if got := testutil.ToFloat64(m.Delayed); got != float64(tt.delayed) {
+				t.Errorf("delayed counter %v, want %d", got, tt.delayed)
+			}
+		})
+	}
+}

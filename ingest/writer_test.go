@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -220,13 +221,40 @@ func TestForwarderShutdownLeavesUnwrittenInSpool(t *testing.T) {
 	}
 }
 
+// A reading on time and of good quality is one field; the others are
+// written only when they carry something, received only where device and
+// ingest time differ by more than the tolerance.
 func TestAppendLine(t *testing.T) {
-	r := sensors.Reading{Site: "hz 01", Sensor: "GT,1=2", Kind: "combustible_gas", Sector: "hazchem",
-		Value: 12.5, Time: time.UnixMilli(1764345600123), Quality: sensors.QualityUncertain}
-	got := string(appendLine(nil, &r))
-	want := `reading,kind=combustible_gas,sector=hazchem,sensor=GT\,1\=2,site=hz\ 01 quality="uncertain",value=12.5 1764345600123` + "\n"
-	if got != want {
-		t.Fatalf("appendLine =\n%s want\n%s", got, want)
+	base := sensors.Reading{Site: "hz 01", Sensor: "GT,1=2", Kind: "combustible_gas", Sector: "hazchem",
+		Value: 12.5, Time: time.UnixMilli(1764345600123), Received: time.UnixMilli(1764345600456)}
+	const tags = `reading,kind=combustible_gas,sector=hazchem,sensor=GT\,1\=2,site=hz\ 01 `
+	tests := []struct {
+		name   string
+		edit   func(*sensors.Reading)
+		fields string
+	}{
+		{"on time, good", func(*sensors.Reading) {}, `value=12.5`},
+		{"uncertain", func(r *sensors.Reading) { r.Quality = sensors.QualityUncertain }, `value=12.5,quality="uncertain"`},
+		{"bad", func(r *sensors.Reading) { r.Quality = sensors.QualityBad }, `value=12.5,quality="bad"`},
+		{"delayed", func(r *sensors.Reading) { r.Delayed = true }, `value=12.5,received=1764345600456i`},
+		{"skewed and historical", func(r *sensors.Reading) { r.ClockSkewed, r.Historical = true, true },
+			`value=12.5,clock_skewed=true,historical=true,received=1764345600456i`},
+		{"historical, receive time unknown", func(r *sensors.Reading) { r.Historical, r.Received = true, time.Time{} },
+			`value=12.5,historical=true`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := base
+			tt.edit(&r)
+			got := string(appendLine(nil, &r))
+			want := tags + tt.fields + " 1764345600123\n"
+			if got != want {
+				t.Fatalf("appendLine =\n%s want\n%s", got, want)
+			}
+			if err := parseLines(got); err != nil {
+				t.Fatalf("does not parse as line protocol: %v", err)
+			}
+		})
 	}
 }
 
@@ -241,16 +269,6 @@ func BenchmarkAppendLine(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
-}
-
-func TestAppendLineFlags(t *testing.T) {
-	r := sensors.Reading{Site: "s", Sensor: "a", Kind: "k", Sector: "hazchem", Value: 1, Time: time.UnixMilli(1000),
-		Received: time.UnixMilli(2000), Historical: true, ClockSkewed: true}
-	got := string(appendLine(nil, &r))
-	want := `reading,kind=k,sector=hazchem,sensor=a,site=s quality="good",clock_skewed=true,historical=true,received=2000i,value=1 1000` + "\n"
-	if got != want {
-		t.Fatalf("appendLine =\n%s want\n%s", got, want)
-	}
 }
 
 func TestAppendAlertLine(t *testing.T) {
@@ -288,4 +306,36 @@ func TestAppendAlertLineMarks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseLines reads every line, field and timestamp as InfluxDB would.
+func parseLines(s string) error {
+	dec := lineprotocol.NewDecoderWithBytes([]byte(s))
+	for dec.Next() {
+		if _, err := dec.Measurement(); err != nil {
+			return err
+		}
+		for {
+			k, _, err := dec.NextTag()
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				break
+			}
+		}
+		for {
+			k, _, err := dec.NextField()
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				break
+			}
+		}
+		if _, err := dec.Time(lineprotocol.Millisecond, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

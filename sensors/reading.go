@@ -57,9 +57,14 @@ type Reading struct {
 	Historical bool
 	// Received is when riskmon took the reading in (zero when unknown).
 	Received time.Time
-	// ClockSkewed flags a live reading whose device time is further from
-	// Received than the configured tolerance: the gateway's clock is off.
+	// ClockSkewed flags a live reading whose gateway's clock is off: its
+	// device time is ahead of Received by more than the configured
+	// tolerance, or behind it with the steady offset of a clock set wrong.
 	ClockSkewed bool
+	// Delayed flags a live reading received more than the tolerance after
+	// its device time while its gateway's clock is not known to be wrong:
+	// it waited in transit (a broker's backlog after an outage, say).
+	Delayed bool
 }
 
 // Key names the reading's series: site and sensor.

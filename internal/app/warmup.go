@@ -226,7 +226,7 @@ func exposureQuery(bucket string, since, now time.Time, kinds []sensors.KindID) 
   |> filter(fn: (r) => r._measurement == %q and (r._field == "value" or r._field == "quality"))
   |> filter(fn: (r) => %s)
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> filter(fn: (r) => r.quality != "bad")
+  |> filter(fn: (r) => not exists r.quality or r.quality != "bad")
 good
   |> aggregateWindow(every: %s, fn: mean, column: "value", createEmpty: false)
   |> keep(columns: ["_time", "site", "sensor", "value"])
@@ -270,7 +270,7 @@ func warmQuery(bucket string, now time.Time, ranges []warmRange) string {
 	}
 	fmt.Fprintf(&b, `%s
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> filter(fn: (r) => r.quality != "bad")
+  |> filter(fn: (r) => not exists r.quality or r.quality != "bad")
   |> sort(columns: ["_time"])
   |> tail(n: %d)
   |> keep(columns: ["_time", "site", "sensor", "value"])

@@ -46,8 +46,12 @@ func TestWarmUpIntegration(t *testing.T) {
 		if sensor == "PT-201" {
 			kind = "pressure"
 		}
-		fmt.Fprintf(&lp, "reading,kind=%s,sector=hazchem,sensor=%s,site=hz-01 quality=%q,value=%g %d\n",
-			kind, sensor, quality, v, at.UnixMilli())
+		// As ingest writes them: quality only when not good.
+		fields := fmt.Sprintf("value=%g", v)
+		if quality != "good" {
+			fields += fmt.Sprintf(",quality=%q", quality)
+		}
+		fmt.Fprintf(&lp, "reading,kind=%s,sector=hazchem,sensor=%s,site=hz-01 %s %d\n", kind, sensor, fields, at.UnixMilli())
 	}
 	// Within the 2-min window of the forecast even as the clock moves on.
 	const samples = 22
@@ -147,12 +151,15 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	var lp strings.Builder
 	for at := now.Add(-8 * time.Hour); at.Before(now); at = at.Add(5 * time.Second) {
-		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-1,site=hz-01 quality=\"good\",value=21 %d\n", at.UnixMilli())
-		v, q := 10.0, "good"
+		// CO-1 as releases before the one-field schema stored every
+		// reading (quality and received on each), CO-2 as ingest writes
+		// now: both are read alike.
+		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-1,site=hz-01 quality=\"good\",received=%di,value=21 %d\n", at.UnixMilli(), at.UnixMilli())
+		fields := "value=10"
 		if at.Unix()%50 == 0 {
-			v, q = 999, "bad"
+			fields = `value=999,quality="bad"`
 		}
-		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-2,site=hz-01 quality=%q,value=%g %d\n", q, v, at.UnixMilli())
+		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-2,site=hz-01 %s %d\n", fields, at.UnixMilli())
 	}
 	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
 	defer w.Close()

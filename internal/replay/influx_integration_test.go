@@ -34,11 +34,13 @@ func TestReplayInfluxIntegration(t *testing.T) {
 		}
 		site, _ := reg.Site(s.site)
 		for i, v := range s.values {
-			fmt.Fprintf(&lp, "%s,kind=%s,sector=%s,sensor=%s,site=%s quality=\"good\",value=%g %d\n",
+			fmt.Fprintf(&lp, "%s,kind=%s,sector=%s,sensor=%s,site=%s value=%g %d\n",
 				ingest.Measurement, sn.Kind, site.Sector, s.sensor, s.site, v, at(i).UnixMilli())
 		}
 	}
-	// A reading outside the range, and one of bad quality inside it.
+	// A reading outside the range (stored as releases before the
+	// one-field schema did, quality on every point), and one of bad
+	// quality inside it.
 	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-101,site=coal-01 quality=\"good\",value=3 %d\n", ingest.Measurement, at(-100).UnixMilli())
 	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-102,site=coal-01 quality=\"bad\",value=3 %d\n", ingest.Measurement, at(5).UnixMilli())
 	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
