@@ -12,11 +12,16 @@ ALERTMANAGER := $(STATE)/bin/alertmanager
 # Newer releases embed UI files their Go module lacks, so go install fails.
 ALERTMANAGER_VERSION := v0.28.1
 FUZZTIME ?= 10s
+# The collector make bench compares riskmon with, built with only the
+# plugins the comparison uses.
+TELEGRAF ?= $(STATE)/bin/telegraf
+TELEGRAF_VERSION := v1.37.2
+TELEGRAF_TAGS := custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2
 
 export RISKMON_INFLUXD := $(INFLUXD)
 export RISKMON_ALERTMANAGER := $(ALERTMANAGER)
 
-.PHONY: all run test bench lint build deps deps-run fuzz clean
+.PHONY: all run test bench lint build deps deps-run fuzz clean telegraf
 
 all: build
 
@@ -86,10 +91,28 @@ fuzz:
 	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadTruth$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadAlertEvents$$' -fuzztime $(FUZZTIME)
 
-## bench: Go micro-benchmarks, then end-to-end load runs: saturating,
-## moderate (for alert latency below saturation) and spool replay
+## telegraf: Telegraf $(TELEGRAF_VERSION), custom build, into .state/bin (a few minutes)
+telegraf: $(TELEGRAF)
+
+$(TELEGRAF):
+	@mkdir -p $(dir $(TELEGRAF))
+	GOBIN=$(dir $(TELEGRAF)) $(GO) install -tags "$(TELEGRAF_TAGS)" github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION)
+
+## bench: Go micro-benchmarks, riskmon beside Telegraf on the same load
+## (one table with ratios), then riskmon's own load runs: saturating,
+## moderate (alert latency below saturation) and spool replay. Telegraf
+## compiles in the background while the micro-benchmarks run.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@set -e; mkdir -p $(dir $(TELEGRAF)); tg=; \
+	if [ ! -x $(TELEGRAF) ]; then \
+		echo "building Telegraf $(TELEGRAF_VERSION) in the background"; \
+		( GOBIN=$(dir $(TELEGRAF)) $(GO) install -tags "$(TELEGRAF_TAGS)" github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION) \
+			>$(STATE)/telegraf-build.log 2>&1 ) & tg=$$!; \
+	fi; \
+	$(GO) test -run '^$$' -bench . -benchmem ./...; \
+	if [ -n "$$tg" ]; then wait $$tg || { cat $(STATE)/telegraf-build.log; exit 1; }; fi; \
+	echo "== riskmon and Telegraf, alternately, on the same load"; \
+	$(BIN)/riskmon bench compare --telegraf $(TELEGRAF) --state-dir $(STATE)/bench-compare
 	@echo "== saturating load"
 	$(BIN)/riskmon bench --state-dir $(STATE)/bench
 	@echo "== moderate load (latency below saturation)"
@@ -98,4 +121,4 @@ bench: deps build
 	$(BIN)/riskmon bench --state-dir $(STATE)/bench --readings 1000000 --replay
 
 clean:
-	rm -rf $(BIN) $(STATE)/bench $(STATE)/demo
+	rm -rf $(BIN) $(STATE)/bench $(STATE)/bench-compare $(STATE)/demo

@@ -252,3 +252,11 @@ func (s *Server) Stop() error {
 		return errors.New("influxd did not stop on SIGTERM; killed")
 	}
 }
+
+// Pid is the server's process id, for sampling its CPU and memory.
+func (s *Server) Pid() int {
+	if s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}

@@ -145,3 +145,6 @@ func (s *Server) Stop() {
 		<-s.exited
 	}
 }
+
+// Pid is the broker's process id, for sampling its CPU and memory.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

@@ -1,0 +1,575 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/internal/mosquittoproc"
+	"github.com/riskmon/riskmon/internal/procstat"
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/simulator"
+)
+
+// Collector names.
+const (
+	Riskmon  = "riskmon"
+	Telegraf = "telegraf"
+)
+
+// CompareOptions configure a comparison of riskmon and Telegraf on the
+// same load.
+type CompareOptions struct {
+	RiskmonExe, TelegrafExe string
+	StateDir                string
+	// Sites and PerSite size the fleet: every sensor a series.
+	Sites, PerSite int
+	// Publishers is the number of publishing connections, each carrying
+	// a share of the gateways; Batch readings per message; MaxInFlight
+	// unacknowledged publishes per connection.
+	Publishers, Batch, MaxInFlight int
+	// Readings per saturating run, and Pairs of runs (riskmon, then
+	// Telegraf) whose medians are reported.
+	Readings int64
+	Pairs    int
+	// Rate, when positive, adds a run per collector at this fixed
+	// offered rate of Readings readings.
+	Rate float64
+	// OutageRate readings/s for OutageLoad while InfluxDB is killed for
+	// Outage; zero Outage leaves the outage runs out.
+	OutageRate float64
+	OutageLoad time.Duration
+	Outage     time.Duration
+	// Idle is how long idle and low-rate CPU are sampled; LowRate is
+	// the low rate (readings/s). Zero Idle leaves them out.
+	Idle    time.Duration
+	LowRate float64
+}
+
+// runResult is what one run measured.
+type runResult struct {
+	landedRate             float64 // readings/s from the first publish to the last point stored
+	lost                   int64
+	collCPU, influxCPU     float64 // CPU-µs per reading
+	brokerCPU, allCPU      float64
+	collRSS, influxRSS     float64 // MiB, peak
+	outageLost             int64
+	outageCPU, outageTotal float64 // collector CPU ms per s while InfluxDB is down; CPU-s of the whole outage run
+	idleCPU, lowCPU        float64 // collector CPU ms per s, idle and at LowRate
+}
+
+// Compare runs riskmon and Telegraf alternately on the same load through
+// Mosquitto into InfluxDB 1.8 and prints one table: medians of each
+// collector's runs and their ratio.
+func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOptions) error {
+	dir, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	fleet := simulator.SyntheticFleet(o.Sites, o.PerSite)
+	srcs, err := newPubSources(fleet)
+	if err != nil {
+		return err
+	}
+	nSensors := 0
+	for _, s := range srcs {
+		nSensors += len(s.sensors)
+	}
+	fmt.Fprintf(out, "compare: %d sensors at %d gateways, JSON batches of %d at QoS 1 over %d connections; Mosquitto (tuned) and InfluxDB 1.8 started afresh for every run\n",
+		nSensors, len(srcs), o.Batch, o.Publishers)
+	res := map[string][]runResult{}
+	kinds := []string{Riskmon, Telegraf}
+	run := 0
+	for pair := range o.Pairs {
+		for _, kind := range kinds {
+			run++
+			r, err := compareRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s", run, kind)), kind, fleet, srcs, o.Readings, 0)
+			if err != nil {
+				return fmt.Errorf("%s saturating run %d: %w", kind, pair+1, err)
+			}
+			fmt.Fprintf(out, "  run %d %-8s saturating: %.0f readings/s landed, %d lost, collector %.2f µs/reading, influxd %.2f µs/point\n",
+				run, kind, r.landedRate, r.lost, r.collCPU, r.influxCPU)
+			res[kind] = append(res[kind], r)
+		}
+	}
+	fixed := map[string]runResult{}
+	if o.Rate > 0 {
+		for _, kind := range kinds {
+			run++
+			r, err := compareRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-fixed", run, kind)), kind, fleet, srcs, o.Readings, o.Rate)
+			if err != nil {
+				return fmt.Errorf("%s fixed-rate run: %w", kind, err)
+			}
+			fmt.Fprintf(out, "  run %d %-8s at %.0f/s offered: %.0f readings/s landed, %d lost\n", run, kind, o.Rate, r.landedRate, r.lost)
+			fixed[kind] = r
+		}
+	}
+	outage := map[string]runResult{}
+	if o.Outage > 0 {
+		for _, kind := range kinds {
+			run++
+			r, err := outageRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-outage", run, kind)), kind, fleet, srcs)
+			if err != nil {
+				return fmt.Errorf("%s outage run: %w", kind, err)
+			}
+			fmt.Fprintf(out, "  run %d %-8s InfluxDB killed %s at %.0f/s: %d lost\n", run, kind, o.Outage, o.OutageRate, r.outageLost)
+			outage[kind] = r
+		}
+	}
+	low := map[string]runResult{}
+	if o.Idle > 0 {
+		for _, kind := range kinds {
+			run++
+			r, err := lowRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-low", run, kind)), kind, fleet, srcs)
+			if err != nil {
+				return fmt.Errorf("%s idle run: %w", kind, err)
+			}
+			low[kind] = r
+		}
+	}
+
+	med := func(kind string, f func(runResult) float64) float64 {
+		var v []float64
+		for _, r := range res[kind] {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		if len(v) == 0 {
+			return 0
+		}
+		return v[len(v)/2]
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(out, "\nmedians of %d runs each, alternating; compare within this table, not across machines\n", o.Pairs)
+	fmt.Fprintln(tw, "\triskmon\tTelegraf\triskmon / Telegraf\t")
+	row := func(name, unit string, f func(runResult) float64, dec int) {
+		r, t := med(Riskmon, f), med(Telegraf, f)
+		ratio := "–"
+		if t != 0 {
+			ratio = fmt.Sprintf("%.2f", r/t)
+		}
+		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio)
+	}
+	row("landed, saturating", "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
+	row("lost, saturating", "", func(r runResult) float64 { return float64(r.lost) }, 0)
+	row("collector CPU per reading", "µs", func(r runResult) float64 { return r.collCPU }, 2)
+	row("influxd CPU per point", "µs", func(r runResult) float64 { return r.influxCPU }, 2)
+	row("mosquitto CPU per reading", "µs", func(r runResult) float64 { return r.brokerCPU }, 2)
+	row("all processes CPU per reading", "µs", func(r runResult) float64 { return r.allCPU }, 2)
+	row("collector peak RSS", "MiB", func(r runResult) float64 { return r.collRSS }, 0)
+	row("influxd peak RSS", "MiB", func(r runResult) float64 { return r.influxRSS }, 0)
+	pick := func(m map[string]runResult, name, unit string, f func(runResult) float64, dec int) {
+		if len(m) == 0 {
+			return
+		}
+		r, t := f(m[Riskmon]), f(m[Telegraf])
+		ratio := "–"
+		if t != 0 {
+			ratio = fmt.Sprintf("%.2f", r/t)
+		}
+		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio)
+	}
+	pick(fixed, fmt.Sprintf("landed at %.0f/s offered", o.Rate), "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
+	pick(fixed, fmt.Sprintf("lost at %.0f/s offered", o.Rate), "", func(r runResult) float64 { return float64(r.lost) }, 0)
+	pick(outage, fmt.Sprintf("lost, InfluxDB killed %s at %.0f/s", o.Outage, o.OutageRate), "", func(r runResult) float64 { return float64(r.outageLost) }, 0)
+	pick(outage, "collector CPU while InfluxDB is down", "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
+	pick(outage, "collector CPU, whole outage run", "s", func(r runResult) float64 { return r.outageTotal }, 2)
+	pick(low, "collector CPU idle", "ms/s", func(r runResult) float64 { return r.idleCPU }, 1)
+	pick(low, fmt.Sprintf("collector CPU at %.0f readings/s", o.LowRate), "ms/s", func(r runResult) float64 { return r.lowCPU }, 1)
+	return tw.Flush()
+}
+
+// env is one run's processes: InfluxDB, Mosquitto and a collector.
+type env struct {
+	dir      string
+	influx   *influxproc.Server
+	influxO  influxproc.Options
+	broker   *mosquittoproc.Server
+	coll     *exec.Cmd
+	collDone chan error
+	logFile  *os.File
+}
+
+func startEnv(ctx context.Context, o CompareOptions, dir, kind string, fleet simulator.Fleet) (*env, error) {
+	e := &env{dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "mosquitto"), 0o755); err != nil {
+		return nil, err
+	}
+	e.influxO = influxproc.Options{Dir: filepath.Join(dir, "influxdb"), Database: "bench"}
+	var err error
+	if e.influx, err = influxproc.Start(ctx, e.influxO); err != nil {
+		return nil, err
+	}
+	e.influxO.Port = e.influx.Port()
+	if e.broker, err = mosquittoproc.Start(filepath.Join(dir, "mosquitto"), nil); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.logFile, err = os.Create(filepath.Join(dir, kind+".log")); err != nil {
+		e.stop()
+		return nil, err
+	}
+	switch kind {
+	case Riskmon:
+		err = e.startRiskmon(ctx, o, fleet)
+	case Telegraf:
+		err = e.startTelegraf(ctx, o)
+	default:
+		err = fmt.Errorf("unknown collector %q", kind)
+	}
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) startRiskmon(ctx context.Context, o CompareOptions, fleet simulator.Fleet) error {
+	reg, err := fleet.Registry(sensors.DefaultCatalog())
+	if err != nil {
+		return err
+	}
+	if err := writeRegistry(reg, filepath.Join(e.dir, "fleet.yaml")); err != nil {
+		return err
+	}
+	port, err := influxproc.FreePort()
+	if err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`log_level: warn
+state_dir: state
+registry: fleet.yaml
+http: {listen: "127.0.0.1:%d"}
+mqtt: {broker: %q, client_id: riskmon-bench}
+influxdb: {url: %q, bucket: bench}
+alerting: {notify: {log: false, mqtt: true}}
+`, port, e.broker.URL, e.influx.URL)
+	path := filepath.Join(e.dir, "riskmon.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	e.coll = exec.Command(o.RiskmonExe, "serve", "--config", path)
+	if err := e.startCollector(); err != nil {
+		return err
+	}
+	return waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), 30*time.Second, e.collDone)
+}
+
+// telegrafConf is Telegraf's configuration for the same job: the JSON
+// batches of riskmon's protocol into the measurement "reading", one field
+// value, tags sensor and topic (Telegraf's own); agent settings are
+// Telegraf's defaults, the host tag left out.
+const telegrafConf = `[agent]
+  omit_hostname = true
+
+[[inputs.mqtt_consumer]]
+  servers = ["%s"]
+  topics = ["riskmon/v1/+/+/readings"]
+  qos = 1
+  persistent_session = true
+  client_id = "telegraf-bench"
+  data_format = "json_v2"
+  [[inputs.mqtt_consumer.json_v2]]
+    measurement_name = "reading"
+    timestamp_path = "ts"
+    timestamp_format = "unix_ms"
+    [[inputs.mqtt_consumer.json_v2.object]]
+      path = "readings"
+      tags = ["sensor"]
+      [inputs.mqtt_consumer.json_v2.object.fields]
+        value = "float"
+
+[[outputs.influxdb_v2]]
+  urls = ["%s"]
+  token = ""
+  organization = ""
+  bucket = "bench"
+`
+
+func (e *env) startTelegraf(ctx context.Context, o CompareOptions) error {
+	path := filepath.Join(e.dir, "telegraf.conf")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(telegrafConf, e.broker.URL, e.influx.URL)), 0o644); err != nil {
+		return err
+	}
+	e.coll = exec.Command(o.TelegrafExe, "--config", path)
+	if err := e.startCollector(); err != nil {
+		return err
+	}
+	// Subscribed once it logs the connection; what is published before
+	// would find no session to queue in.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(e.logFile.Name())
+		if strings.Contains(string(b), "Connected") {
+			time.Sleep(500 * time.Millisecond) // subscribe follows the connection
+			return nil
+		}
+		select {
+		case err := <-e.collDone:
+			return fmt.Errorf("telegraf exited: %v (see %s)", err, e.logFile.Name())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("telegraf did not connect to the broker (see %s)", e.logFile.Name())
+}
+
+func (e *env) startCollector() error {
+	e.coll.Stdout, e.coll.Stderr = e.logFile, e.logFile
+	e.coll.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := e.coll.Start(); err != nil {
+		return err
+	}
+	e.collDone = make(chan error, 1)
+	go func() { e.collDone <- e.coll.Wait() }()
+	return nil
+}
+
+func (e *env) stop() {
+	if e.coll != nil && e.coll.Process != nil {
+		_ = e.coll.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-e.collDone:
+		case <-time.After(30 * time.Second):
+			_ = e.coll.Process.Kill()
+		}
+	}
+	if e.broker != nil {
+		e.broker.Stop()
+	}
+	if e.influx != nil {
+		_ = e.influx.Stop()
+	}
+	if e.logFile != nil {
+		e.logFile.Close()
+	}
+}
+
+// cpus samples the CPU time of the run's processes and of this one (the
+// publisher).
+type cpus struct{ coll, influx, broker, self time.Duration }
+
+func (e *env) cpu() (cpus, error) {
+	var c cpus
+	var err1, err2, err3, err4 error
+	c.coll, err1 = procstat.CPU(e.coll.Process.Pid)
+	c.influx, err2 = procstat.CPU(e.influx.Pid())
+	c.broker, err3 = procstat.CPU(e.broker.Pid())
+	c.self, err4 = procstat.CPU(os.Getpid())
+	return c, errors.Join(err1, err2, err3, err4)
+}
+
+// pointsWritten is InfluxDB's own count of points written over HTTP,
+// cheap to read while a run goes on (a count query is not).
+func (e *env) pointsWritten() (int64, error) {
+	resp, err := http.Get(e.influx.URL + "/debug/vars")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var vars map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, raw := range vars {
+		var st struct {
+			Name   string           `json:"name"`
+			Values map[string]int64 `json:"values"`
+		}
+		if json.Unmarshal(raw, &st) == nil && st.Name == "httpd" {
+			n += st.Values["pointsWrittenOK"]
+		}
+	}
+	return n, nil
+}
+
+func (e *env) count(ctx context.Context, from time.Time) (int64, error) {
+	inf := ingest.NewInflux(ingest.InfluxOptions{URL: e.influx.URL, Bucket: "bench"})
+	defer inf.Close()
+	return inf.CountReadings(ctx, from.Add(-time.Minute), time.Now().Add(5*time.Minute))
+}
+
+// compareRun publishes readings (at rate, or as fast as the broker takes
+// them) and waits until InfluxDB holds them all or stops growing.
+func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kind string, fleet simulator.Fleet, srcs []pubSource, readings int64, rate float64) (runResult, error) {
+	var r runResult
+	e, err := startEnv(ctx, o, dir, kind, fleet)
+	if err != nil {
+		return r, err
+	}
+	defer e.stop()
+	pub := &publisher{broker: e.broker.URL, conns: o.Publishers, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
+	want := (readings + int64(o.Batch) - 1) / int64(o.Batch) * int64(o.Batch)
+	w0, err := e.pointsWritten()
+	if err != nil {
+		return r, err
+	}
+	c0, err := e.cpu()
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.run(ctx, readings, rate) }()
+	var landed time.Duration
+	last, lastChange := int64(-1), time.Now()
+	published := false
+	for {
+		select {
+		case err := <-pubDone:
+			if err != nil {
+				return r, fmt.Errorf("publisher: %w", err)
+			}
+			published = true
+			pubDone = nil
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+		w, err := e.pointsWritten()
+		if err != nil {
+			return r, err
+		}
+		if w-w0 >= want && published {
+			landed = time.Since(start)
+			break
+		}
+		if w != last {
+			last, lastChange = w, time.Now()
+		} else if published && time.Since(lastChange) > 30*time.Second {
+			landed = lastChange.Sub(start)
+			log.Warn("InfluxDB stopped growing short of what was published", "collector", kind, "written", w-w0, "published", want)
+			break
+		}
+	}
+	c1, err := e.cpu()
+	if err != nil {
+		return r, err
+	}
+	stored, err := e.count(ctx, start)
+	if err != nil {
+		return r, err
+	}
+	r.lost = want - stored
+	r.landedRate = float64(stored) / landed.Seconds()
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(stored, 1)) }
+	r.collCPU, r.influxCPU, r.brokerCPU = per(c1.coll-c0.coll), per(c1.influx-c0.influx), per(c1.broker-c0.broker)
+	r.allCPU = per(c1.coll - c0.coll + c1.influx - c0.influx + c1.broker - c0.broker + c1.self - c0.self)
+	if rss, err := procstat.PeakRSS(e.coll.Process.Pid); err == nil {
+		r.collRSS = float64(rss) / (1 << 20)
+	}
+	if rss, err := procstat.PeakRSS(e.influx.Pid()); err == nil {
+		r.influxRSS = float64(rss) / (1 << 20)
+	}
+	return r, nil
+}
+
+// outageRun publishes at OutageRate for OutageLoad and SIGKILLs InfluxDB
+// for Outage after the first 5 s, then counts what landed.
+func outageRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kind string, fleet simulator.Fleet, srcs []pubSource) (runResult, error) {
+	var r runResult
+	e, err := startEnv(ctx, o, dir, kind, fleet)
+	if err != nil {
+		return r, err
+	}
+	defer e.stop()
+	pub := &publisher{broker: e.broker.URL, conns: 1, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
+	readings := int64(o.OutageRate * o.OutageLoad.Seconds())
+	want := (readings + int64(o.Batch) - 1) / int64(o.Batch) * int64(o.Batch)
+	start := time.Now()
+	cStart, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.run(ctx, readings, o.OutageRate) }()
+	time.Sleep(5 * time.Second)
+	e.influx.Kill()
+	c0, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	time.Sleep(o.Outage)
+	c1, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.outageCPU = float64((c1 - c0).Milliseconds()) / o.Outage.Seconds()
+	if e.influx, err = influxproc.Start(ctx, e.influxO); err != nil {
+		return r, err
+	}
+	if err := <-pubDone; err != nil {
+		return r, fmt.Errorf("publisher: %w", err)
+	}
+	// Wait until the count holds still: a collector that lost readings
+	// never reaches want.
+	var stored, prev int64 = 0, -1
+	stable := time.Now()
+	for time.Since(stable) < 15*time.Second && stored < want {
+		time.Sleep(time.Second)
+		if stored, err = e.count(ctx, start); err != nil {
+			log.Warn("count query failed; trying again", "err", err)
+			continue
+		}
+		if stored != prev {
+			prev, stable = stored, time.Now()
+		}
+	}
+	cEnd, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.outageLost = want - stored
+	r.outageTotal = (cEnd - cStart).Seconds()
+	return r, nil
+}
+
+// lowRun samples the collector's CPU idle, then at LowRate.
+func lowRun(ctx context.Context, _ *slog.Logger, o CompareOptions, dir, kind string, fleet simulator.Fleet, srcs []pubSource) (runResult, error) {
+	var r runResult
+	e, err := startEnv(ctx, o, dir, kind, fleet)
+	if err != nil {
+		return r, err
+	}
+	defer e.stop()
+	time.Sleep(5 * time.Second) // start-up work done
+	c0, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	time.Sleep(o.Idle)
+	c1, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.idleCPU = float64((c1 - c0).Milliseconds()) / o.Idle.Seconds()
+	pub := &publisher{broker: e.broker.URL, conns: 1, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
+	if err := pub.run(ctx, int64(o.LowRate*o.Idle.Seconds()), o.LowRate); err != nil {
+		return r, err
+	}
+	c2, err := procstat.CPU(e.coll.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.lowCPU = float64((c2 - c1).Milliseconds()) / o.Idle.Seconds()
+	return r, nil
+}
