@@ -109,7 +109,8 @@ func TestForwarderStatusContract(t *testing.T) {
 			m := NewMetrics(nil)
 			sp := spoolWith(t, t.TempDir(), readingsN(5))
 			defer sp.Close()
-			f := NewForwarder(sp, inf, WriterOptions{BatchSize: 5, FlushInterval: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}, m, slog.New(slog.DiscardHandler))
+			// One request per batch: the contract is per request.
+			f := NewForwarder(sp, inf, WriterOptions{BatchSize: 5, FlushInterval: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, Concurrency: 1}, m, slog.New(slog.DiscardHandler))
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- f.Run(ctx) }()
@@ -163,7 +164,7 @@ func TestForwarderBatchesBySize(t *testing.T) {
 	}
 	sp := spoolWith(t, t.TempDir(), batches...)
 	defer sp.Close()
-	f := NewForwarder(sp, inf, WriterOptions{BatchSize: 100, FlushInterval: time.Hour}, NewMetrics(nil), slog.New(slog.DiscardHandler))
+	f := NewForwarder(sp, inf, WriterOptions{BatchSize: 100, FlushInterval: time.Hour, Concurrency: 1}, NewMetrics(nil), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
@@ -190,6 +191,111 @@ func TestForwarderBatchesBySize(t *testing.T) {
 	defer fake.mu.Unlock()
 	if len(fake.accepted) != 3 {
 		t.Fatalf("%d write requests, want 3", len(fake.accepted))
+	}
+}
+
+// TestForwarderConcurrentBySeries: a batch is split into requests sent at
+// once, each series wholly in one of them, and the next batch waits until
+// all are stored: every reading is stored once, every series in order,
+// also when one request fails and is retried.
+func TestForwarderConcurrentBySeries(t *testing.T) {
+	for _, conc := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			fake := &fakeInflux{statuses: []int{503}} // the first request fails once
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+			defer inf.Close()
+			// 12 batches of the same 10 sensors, each later in time.
+			var batches [][]sensors.Reading
+			for b := range 12 {
+				rs := readingsN(10)
+				for i := range rs {
+					rs[i].Time = rs[i].Time.Add(time.Duration(b) * time.Second)
+				}
+				batches = append(batches, rs)
+			}
+			sp := spoolWith(t, t.TempDir(), batches...)
+			defer sp.Close()
+			m := NewMetrics(nil)
+			f := NewForwarder(sp, inf, WriterOptions{BatchSize: 30, FlushInterval: 5 * time.Millisecond,
+				RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, Concurrency: conc}, m, slog.New(slog.DiscardHandler))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- f.Run(ctx) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, n, _ := sp.Backlog(); n == 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := testutil.ToFloat64(m.Written); got != 120 {
+				t.Fatalf("written = %v, want 120", got)
+			}
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			seen := map[string]bool{}
+			last := map[string]string{} // series -> time of its last line, in the order stored
+			for _, body := range fake.accepted {
+				inBody := map[string]bool{}
+				for line := range strings.Lines(body) {
+					if seen[line] {
+						t.Fatalf("stored twice: %s", line)
+					}
+					seen[line] = true
+					fields := strings.Fields(line)
+					series, ts := fields[0], fields[2]
+					inBody[series] = true
+					if prev, ok := last[series]; ok && ts <= prev {
+						t.Fatalf("series %s stored out of order: %s after %s", series, ts, prev)
+					}
+					last[series] = ts
+				}
+				if conc > 1 && len(inBody) == 10 {
+					t.Fatalf("a request carries all 10 series; want them split over %d requests", conc)
+				}
+			}
+			if len(seen) != 120 {
+				t.Fatalf("%d distinct lines stored, want 120", len(seen))
+			}
+		})
+	}
+}
+
+func TestSplitBySeries(t *testing.T) {
+	lines := "reading,sensor=a\\ b,site=s value=1 1\n" +
+		"reading,sensor=c,site=s value=1 1\n" +
+		"reading,sensor=a\\ b,site=s value=2 2\n" +
+		"alert_event,rule=r,sensor=c,site=s alert_id=\"x y\" 3\n" +
+		"reading,sensor=c,site=s value=3 3" // no final newline
+	for n := 1; n <= 4; n++ {
+		lanes := splitBySeries([]byte(lines), nil, n)
+		if len(lanes) != n {
+			t.Fatalf("%d lanes, want %d", len(lanes), n)
+		}
+		var all []string
+		where := map[string]int{}
+		for i, l := range lanes {
+			for line := range strings.Lines(string(l)) {
+				all = append(all, strings.TrimSuffix(line, "\n"))
+				key, _, _ := strings.Cut(strings.ReplaceAll(line, "\\ ", "_"), " ")
+				if j, ok := where[key]; ok && j != i {
+					t.Fatalf("n=%d: series %s in lanes %d and %d", n, key, j, i)
+				}
+				where[key] = i
+			}
+		}
+		if len(all) != 5 {
+			t.Fatalf("n=%d: %d lines after the split, want 5: %q", n, len(all), all)
+		}
+	}
+	if got := countReadingLines([]byte(lines)); got != 4 {
+		t.Fatalf("countReadingLines = %d, want 4", got)
 	}
 }
 

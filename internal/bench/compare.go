@@ -69,6 +69,7 @@ type runResult struct {
 	collRSS, influxRSS     float64 // MiB, peak
 	outageLost             int64
 	outageCPU, outageTotal float64 // collector CPU ms per s while InfluxDB is down; CPU-s of the whole outage run
+	loadCPU                float64 // collector CPU ms per s at the outage run's rate before the outage
 	idleCPU, lowCPU        float64 // collector CPU ms per s, idle and at LowRate
 }
 
@@ -125,7 +126,7 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 	if o.Outage > 0 {
 		for _, kind := range kinds {
 			run++
-			r, err := outageRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-outage", run, kind)), kind, fleet, srcs)
+			r, err := outageRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-outage", run, kind)), kind)
 			if err != nil {
 				return fmt.Errorf("%s outage run: %w", kind, err)
 			}
@@ -137,7 +138,7 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 	if o.Idle > 0 {
 		for _, kind := range kinds {
 			run++
-			r, err := lowRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-low", run, kind)), kind, fleet, srcs)
+			r, err := lowRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-low", run, kind)), kind)
 			if err != nil {
 				return fmt.Errorf("%s idle run: %w", kind, err)
 			}
@@ -189,7 +190,8 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 	pick(fixed, fmt.Sprintf("landed at %.0f/s offered", o.Rate), "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
 	pick(fixed, fmt.Sprintf("lost at %.0f/s offered", o.Rate), "", func(r runResult) float64 { return float64(r.lost) }, 0)
 	pick(outage, fmt.Sprintf("lost, InfluxDB killed %s at %.0f/s", o.Outage, o.OutageRate), "", func(r runResult) float64 { return float64(r.outageLost) }, 0)
-	pick(outage, "collector CPU while InfluxDB is down", "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
+	pick(outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB up", o.OutageRate), "ms/s", func(r runResult) float64 { return r.loadCPU }, 1)
+	pick(outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB down", o.OutageRate), "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
 	pick(outage, "collector CPU, whole outage run", "s", func(r runResult) float64 { return r.outageTotal }, 2)
 	pick(low, "collector CPU idle", "ms/s", func(r runResult) float64 { return r.idleCPU }, 1)
 	pick(low, fmt.Sprintf("collector CPU at %.0f readings/s", o.LowRate), "ms/s", func(r runResult) float64 { return r.lowCPU }, 1)
@@ -483,10 +485,27 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	return r, nil
 }
 
+// rateFleet is a fleet in which rate readings/s reach every sensor once
+// per period: a sensor heard less often than its kind's interval would go
+// stale and page, which is work of another kind than the one measured.
+func rateFleet(rate float64, period time.Duration, batch int) (simulator.Fleet, []pubSource, error) {
+	perSite := max(batch, 10)
+	sites := max(1, int(rate*period.Seconds())/perSite)
+	f := simulator.SyntheticFleet(sites, perSite)
+	srcs, err := newPubSources(f)
+	return f, srcs, err
+}
+
 // outageRun publishes at OutageRate for OutageLoad and SIGKILLs InfluxDB
-// for Outage after the first 5 s, then counts what landed.
-func outageRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kind string, fleet simulator.Fleet, srcs []pubSource) (runResult, error) {
+// for Outage after the first 5 s, then counts what landed. The collector's
+// CPU is sampled over those first seconds and over the outage, to tell a
+// cost of the outage from the cost of the load.
+func outageRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kind string) (runResult, error) {
 	var r runResult
+	fleet, srcs, err := rateFleet(o.OutageRate, 2500*time.Millisecond, o.Batch)
+	if err != nil {
+		return r, err
+	}
 	e, err := startEnv(ctx, o, dir, kind, fleet)
 	if err != nil {
 		return r, err
@@ -508,6 +527,7 @@ func outageRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kin
 	if err != nil {
 		return r, err
 	}
+	r.loadCPU = float64((c0 - cStart).Milliseconds()) / 5
 	time.Sleep(o.Outage)
 	c1, err := procstat.CPU(e.coll.Process.Pid)
 	if err != nil {
@@ -543,25 +563,33 @@ func outageRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, kin
 	return r, nil
 }
 
-// lowRun samples the collector's CPU idle, then at LowRate.
-func lowRun(ctx context.Context, _ *slog.Logger, o CompareOptions, dir, kind string, fleet simulator.Fleet, srcs []pubSource) (runResult, error) {
+// lowRun samples the collector's CPU idle, then at LowRate, with a fleet
+// whose every sensor reports once per 5 s at that rate (a plant of 500
+// sensors reporting every 10 s sends 50 readings/s). Idle is sampled
+// before the sensors' silence would raise sensor_stale.
+func lowRun(ctx context.Context, _ *slog.Logger, o CompareOptions, dir, kind string) (runResult, error) {
 	var r runResult
+	fleet, srcs, err := rateFleet(o.LowRate, 5*time.Second, o.Batch)
+	if err != nil {
+		return r, err
+	}
 	e, err := startEnv(ctx, o, dir, kind, fleet)
 	if err != nil {
 		return r, err
 	}
 	defer e.stop()
-	time.Sleep(5 * time.Second) // start-up work done
+	time.Sleep(2 * time.Second) // start-up work done
 	c0, err := procstat.CPU(e.coll.Process.Pid)
 	if err != nil {
 		return r, err
 	}
-	time.Sleep(o.Idle)
+	idle := min(o.Idle, 10*time.Second)
+	time.Sleep(idle)
 	c1, err := procstat.CPU(e.coll.Process.Pid)
 	if err != nil {
 		return r, err
 	}
-	r.idleCPU = float64((c1 - c0).Milliseconds()) / o.Idle.Seconds()
+	r.idleCPU = float64((c1 - c0).Milliseconds()) / idle.Seconds()
 	pub := &publisher{broker: e.broker.URL, conns: 1, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
 	if err := pub.run(ctx, int64(o.LowRate*o.Idle.Seconds()), o.LowRate); err != nil {
 		return r, err
