@@ -42,7 +42,7 @@ func BenchmarkReadings(b *testing.B) {
 	for m := range msgs {
 		for i := range batch {
 			s := all[m*batch+i]
-			msgs[m] = append(msgs[m], sensors.Reading{Site: s.Site, Sensor: s.ID, Kind: s.Kind, Value: 5, Received: time.Now()})
+			msgs[m] = append(msgs[m], sensors.Reading{Site: s.Site, Sensor: s.ID, Kind: s.Kind, Value: 5, Received: time.Now(), Ref: s})
 		}
 	}
 	t := time.Now()

@@ -271,6 +271,48 @@ func TestReadingsKeepNewest(t *testing.T) {
 	}
 }
 
+// A reading's registry handle finds its sensor without a lookup; a handle
+// from another registry (ingest still on the one before a reload, whose
+// order differs) falls back to the site and sensor id.
+func TestReadingsByHandle(t *testing.T) {
+	reg := testRegistry(t)
+	h := NewHub(reg, HubOptions{})
+	// The same sensors in reverse order: every index points elsewhere.
+	var sites []sensors.Site
+	for _, st := range reg.Sites() {
+		sites = append(sites, *st)
+	}
+	var rev []sensors.Sensor
+	for _, sn := range slices.Backward(reg.Sensors()) {
+		rev = append(rev, *sn)
+	}
+	other, err := sensors.NewRegistry(sensors.DefaultCatalog(), sites, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gas1, _ := reg.Lookup("plant-a", "gas-1")
+	ch4, _ := other.Lookup("mine-b", "ch4-1")
+	victim := reg.Sensors()[ch4.Index()]
+	if victim == ch4 || victim.ID == "ch4-1" || victim.ID == "gas-1" {
+		t.Fatal("test needs a stale handle whose index names another, silent sensor of the hub's registry")
+	}
+	h.Readings([]sensors.Reading{
+		{Site: "plant-a", Sensor: "gas-1", Value: 1, Time: t0, Ref: gas1},
+		{Site: "mine-b", Sensor: "ch4-1", Value: 2, Time: t0, Ref: ch4},
+	})
+	for _, tt := range []struct {
+		site, sensor string
+		want         float64
+	}{{"plant-a", "gas-1", 1}, {"mine-b", "ch4-1", 2}} {
+		if l, ok := h.latestOf(tt.site, tt.sensor); !ok || l.value != tt.want {
+			t.Errorf("%s/%s latest = %+v, %v; want %v", tt.site, tt.sensor, l, ok, tt.want)
+		}
+	}
+	if l, ok := h.latestOf(victim.Site, victim.ID); ok {
+		t.Errorf("%s/%s got the reading meant for ch4-1: %+v", victim.Site, victim.ID, l)
+	}
+}
+
 func TestResolvedAreBounded(t *testing.T) {
 	h := NewHub(testRegistry(t), HubOptions{Resolved: 2, AlertEvents: 3})
 	for _, id := range []string{"x", "y", "z"} {

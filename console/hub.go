@@ -204,17 +204,24 @@ func (h *Hub) Close() {
 }
 
 // Readings records the latest value of each reading's sensor. It is meant
-// for the ingest hot path: one lock, a map lookup and a store per reading,
-// no allocation. Readings of unregistered sensors are ignored, and a
+// for the ingest hot path: one lock and a store per reading (a map lookup
+// only for a reading without a registry handle), no allocation. Readings of unregistered sensors are ignored, and a
 // reading older than the one held (a replayed or store-and-forward value)
 // does not replace it.
 func (h *Hub) Readings(rs []sensors.Reading) {
 	h.rmu.Lock()
-	index := h.regView.Load().index // stable while rmu is held
+	view := h.regView.Load() // stable while rmu is held
+	order := view.reg.Sensors()
 	for i := range rs {
 		r := &rs[i]
-		j, ok := index[sensorKey{r.Site, r.Sensor}]
-		if !ok {
+		// The registry handle ingest attached spares the map lookup
+		// when it is an entry of the registry the hub serves.
+		j := -1
+		if ref := r.Ref; ref != nil && ref.Index() < len(order) && order[ref.Index()] == ref {
+			j = ref.Index()
+		} else if k, ok := view.index[sensorKey{r.Site, r.Sensor}]; ok {
+			j = k
+		} else {
 			continue
 		}
 		l := &h.latest[j]

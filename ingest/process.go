@@ -130,6 +130,7 @@ const maxGateways = 100_000
 type lastValue struct {
 	ms    int64
 	value float64
+	seen  bool
 }
 
 // Processor decodes and validates messages of every format. It owns
@@ -139,18 +140,19 @@ type Processor struct {
 	reg *sensors.Registry
 	// follow, when set, is where a reload publishes a new registry; the
 	// processor takes it up at its next message.
-	follow   *atomic.Pointer[sensors.Registry]
-	lim      Limits
-	dec      *Decoder
-	rej      *Rejecter
-	m        *Metrics
-	spb      *sparkplug.Tracker
-	out      Output
-	items    []Item
-	lpBuf    []lineproto.Reading
-	seq      *seqTracker
-	clock    map[gatewayKey]*clockState
-	lastSeen map[*sensors.Sensor]lastValue
+	follow *atomic.Pointer[sensors.Registry]
+	lim    Limits
+	dec    *Decoder
+	rej    *Rejecter
+	m      *Metrics
+	spb    *sparkplug.Tracker
+	out    Output
+	items  []Item
+	lpBuf  []lineproto.Reading
+	seq    *seqTracker
+	clock  map[gatewayKey]*clockState
+	// lastSeen is the last reading of each sensor, by Sensor.Index of reg.
+	lastSeen []lastValue
 }
 
 // NewProcessor returns a processor for one worker. The Sparkplug tracker
@@ -162,7 +164,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 		spb = sparkplug.NewTracker()
 	}
 	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
-		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: map[*sensors.Sensor]lastValue{}}
+		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len())}
 }
 
 // Process handles one message; everything rejected on the way is counted
@@ -171,8 +173,8 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 	if p.follow != nil {
 		if r := p.follow.Load(); r != p.reg {
 			p.reg = r
-			// Keyed by the old registry's sensors.
-			clear(p.lastSeen)
+			// Indexed by the old registry's sensors.
+			p.lastSeen = make([]lastValue, r.Len())
 		}
 	}
 	p.m.Messages.Inc()
@@ -360,12 +362,13 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 			}
 		}
 		ms := r.Time.UnixMilli()
-		if lv, ok := p.lastSeen[s]; ok && lv.ms == ms && lv.value != r.Value {
+		lv := &p.lastSeen[s.Index()] // s is an entry of p.reg
+		if lv.seen && lv.ms == ms && lv.value != r.Value {
 			// Same sensor, same time, another value: the later one
 			// overwrites the point in storage; count it so it is seen.
 			p.m.Conflicts.Inc()
 		}
-		p.lastSeen[s] = lastValue{ms, r.Value}
+		*lv = lastValue{ms, r.Value, true}
 		r.Received = now
 		p.out.Readings = append(p.out.Readings, r)
 	}

@@ -109,5 +109,6 @@ func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time
 		Time:       it.Time,
 		Quality:    q,
 		Historical: it.Historical,
+		Ref:        s,
 	}, s, "", ""
 }

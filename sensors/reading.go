@@ -42,7 +42,8 @@ func ParseQuality(s string) (Quality, error) {
 // produce it; the writer and the alerting engine consume it. It is passed by
 // value on the hot path, so it holds no pointers besides its strings, which
 // validation replaces by the registry's own copies so a batch of readings
-// does not keep its message payload alive.
+// does not keep its message payload alive, and Ref, which points into the
+// registry too.
 type Reading struct {
 	Site    string
 	Sensor  string
@@ -65,6 +66,10 @@ type Reading struct {
 	// its device time while its gateway's clock is not known to be wrong:
 	// it waited in transit (a broker's backlog after an outage, say).
 	Delayed bool
+	// Ref is the registry entry validation matched (nil before), a handle
+	// that spares consumers a lookup by site and sensor id; see
+	// Sensor.Index for how to use it safely.
+	Ref *Sensor
 }
 
 // Key names the reading's series: site and sensor.

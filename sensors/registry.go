@@ -33,11 +33,18 @@ type Sensor struct {
 	// values are already resolved against the kind's deadband.
 	Setpoints []Setpoint
 
-	kind *Kind
+	kind  *Kind
+	index int
 }
 
 // KindInfo is the sensor's kind from the catalog the registry was built on.
 func (s *Sensor) KindInfo() *Kind { return s.kind }
+
+// Index is the sensor's position in its registry's Sensors(), so state kept
+// per sensor can live in a slice instead of a map keyed by site and id.
+// Check that Sensors()[Index()] is the same pointer before relying on it:
+// another registry (after a reload) orders its sensors its own way.
+func (s *Sensor) Index() int { return s.index }
 
 // EffectiveSetpoints are the sensor's own setpoints, or else its kind's.
 func (s *Sensor) EffectiveSetpoints() []Setpoint {
@@ -96,6 +103,7 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		}
 		s.kind = k
 		s.Setpoints = k.Resolve(s.Setpoints)
+		s.index = len(r.order)
 		bySite[s.ID] = &s
 		r.order = append(r.order, &s)
 	}
