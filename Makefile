@@ -74,6 +74,7 @@ test: deps lint
 fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSeqTracker$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSplitBySeries$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)

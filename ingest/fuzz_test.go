@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +69,36 @@ func testRegistry(tb testing.TB) *sensors.Registry {
 		tb.Fatal(err)
 	}
 	return reg
+}
+
+// FuzzSplitBySeries: whatever the spool holds, the split into concurrent
+// requests loses no byte, invents none, and keeps each line whole and in
+// its order within its lane.
+func FuzzSplitBySeries(f *testing.F) {
+	f.Add([]byte("reading,sensor=a\\ b,site=s value=1 1\nreading,sensor=c,site=s value=2 2\n"), uint8(2))
+	f.Add([]byte("alert_event,rule=r message=\"x y\" 3\n\n\\"), uint8(3))
+	f.Fuzz(func(t *testing.T, lines []byte, n uint8) {
+		lanes := splitBySeries(lines, nil, int(n%8)+1)
+		total := 0
+		for _, l := range lanes {
+			total += len(l)
+		}
+		if total != len(lines) {
+			t.Fatalf("%d bytes in, %d out", len(lines), total)
+		}
+		var want, got []string
+		for l := range strings.Lines(string(lines)) {
+			want = append(want, l)
+		}
+		for _, lane := range lanes {
+			for l := range strings.Lines(string(lane)) {
+				got = append(got, l)
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			t.Fatalf("lines changed by the split:\n%q\n%q", want, got)
+		}
+	})
 }

@@ -61,11 +61,14 @@ down), and the collector's CPU idle and at a low rate.`,
 			if err != nil {
 				return err
 			}
-			o.RiskmonExe = exe
+			if o.RiskmonExe == "" {
+				o.RiskmonExe = exe
+			}
 			return bench.Compare(cmd.Context(), cmd.OutOrStdout(), newLogger(benchLevel(g)), o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.RiskmonExe, "riskmon", "", "riskmon binary to compare, another release say (default: this one)")
 	f.StringVar(&o.TelegrafExe, "telegraf", ".state/bin/telegraf", "Telegraf binary built with mqtt_consumer, influxdb_v2 and json_v2")
 	f.StringVar(&o.StateDir, "state-dir", ".state/bench-compare", "working folder (wiped at start)")
 	f.IntVar(&o.Sites, "sites", 1000, "synthetic sites")

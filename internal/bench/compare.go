@@ -152,8 +152,11 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 			v = append(v, f(r))
 		}
 		slices.Sort(v)
-		if len(v) == 0 {
+		switch {
+		case len(v) == 0:
 			return 0
+		case len(v)%2 == 0:
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
 		}
 		return v[len(v)/2]
 	}
