@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
@@ -327,7 +328,7 @@ func (r *earlyRule) windowed() bool {
 // level, so they fire and resolve; the window and the hysteresis in want
 // stand in for an on-delay.
 func (r *earlyRule) step(st earlyState, w *window, v float64, at int64, alarmed bool) (earlyState, transition) {
-	from := st.level
+	from, updates := st.level, st.count
 	var trip bool
 	st, trip = r.want(st, w, v, at)
 	if alarmed && r.kind == kindForecast {
@@ -338,11 +339,18 @@ func (r *earlyRule) step(st earlyState, w *window, v float64, at int64, alarmed 
 		st.level = r.level
 		if from == sensors.LevelNone {
 			st.since = at
+			if r.kind == kindForecast {
+				st.count = 0
+			}
 		}
 	} else {
 		st.level = sensors.LevelNone
 	}
-	return st, transition{typ: classify(from, st.level), from: from, to: st.level}
+	typ := classify(from, st.level)
+	if typ == 0 && trip && r.kind == kindForecast && st.count != updates {
+		typ = EventUpdated
+	}
+	return st, transition{typ: typ, from: from, to: st.level}
 }
 
 // want reports whether the alert should be open after this reading,
@@ -367,7 +375,18 @@ func (r *earlyRule) want(st earlyState, w *window, v float64, at int64) (earlySt
 		}
 		return st, f.t >= minT && r.beyond(f.slope, false)
 	case kindForecast:
-		_, _, ok := r.forecast(w, v, at, open)
+		est, ok := r.forecast(w, v, at, open)
+		switch {
+		case !ok:
+		case !open:
+			// mark is the crossing time announced to the operator.
+			st.mark = at + est.eta
+		case 2*est.eta <= st.mark-at:
+			// Due in half the time announced or less: tell the operator
+			// again, with the new time (count counts the updates).
+			st.mark = at + est.eta
+			st.count++
+		}
 		return st, ok
 	case kindStuck:
 		if st.count == 0 || math.Abs(v-st.ref) > r.limit {
@@ -396,6 +415,10 @@ func (r *earlyRule) want(st earlyState, w *window, v float64, at int64) (earlySt
 // must hold as well.
 const minT = 3
 
+// minTChange is minT for a trend fitted since a change point, which was
+// chosen among many as the one that fits best.
+const minTChange = 4
+
 // beyond reports whether a rate (per second) is past the limit in the
 // rule's direction; open alerts hold down to half the limit.
 func (r *earlyRule) beyond(rate float64, open bool) bool {
@@ -408,46 +431,122 @@ func (r *earlyRule) beyond(rate float64, open bool) bool {
 	return rate >= r.limit
 }
 
-// rate is the change per second from the oldest sample in the window to
-// the newest; it needs samples covering at least half the window, so a
-// sensor just back from a gap is not judged on two close readings.
+// rate is the change per second across the window, from the median of
+// its three oldest samples to the median of its three newest, so that one
+// spiky reading cannot raise it while a real rupture, a sustained drop,
+// shows as soon as a second reading confirms it. It needs samples
+// covering at least half the window, so a sensor just back from a gap is
+// not judged on a few close readings.
 func (r *earlyRule) rate(w *window, at int64) (float64, bool) {
-	old, ok := w.oldestSince(at - r.window)
-	newest := w.back(0)
-	if !ok || newest.at-old.at < r.window/2 {
-		return 0, false
-	}
-	return (newest.v - old.v) / (float64(newest.at-old.at) / 1e9), true
+	return w.robustRate(at-r.window, r.window/2)
 }
 
-// forecast extrapolates the window's trend to the first alarm setpoint on
-// the side it is heading to. It returns the setpoint, the time to reach
-// it in ns, and whether the alert should be open.
-func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (target float64, eta int64, ok bool) {
+// forecastEst is what a forecast says: the setpoint the value heads for,
+// when it gets there (with a range), and the model behind it.
+type forecastEst struct {
+	target float64
+	// eta is the predicted time to the setpoint, lo and hi the range an
+	// operator is told (ns); hi < 0 means no upper bound (the trend may
+	// stop before the setpoint).
+	eta, lo, hi int64
+	slope       float64 // unit per second now
+	curved      bool    // an accelerating fit
+	changed     bool    // fitted since a change point
+	onset       int64   // device time the fitted trend began
+}
+
+// forecast extrapolates the trend since its last change to the first
+// alarm setpoint on the side it is heading to, and reports whether the
+// alert should be open.
+func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecastEst, bool) {
+	var est forecastEst
 	if (r.hasAbove && v >= r.above) || (r.hasBelow && v <= r.below) {
 		// The setpoint is reached: the threshold rule owns the alarm.
-		return 0, 0, false
+		return est, false
 	}
-	f := w.fitSince(at - r.window)
+	m := w.rampSince(at-r.window, r.minSamples)
 	// A fit over a fraction of the window extrapolates noise.
-	if f.n < r.minSamples || f.slope == 0 || f.span < r.window/2 {
-		return 0, 0, false
+	if m.all < r.minSamples || m.span < r.window/2 {
+		return est, false
 	}
+	// The trend since the change says when; whether to warn at all is
+	// decided by the line through the whole window, as a trend must, or
+	// by the trend since the change when it is strong enough to stand
+	// out from a search over many change points.
+	e := r.estimate(m.now, m.slope, m.se, m.curv, m.seCurv)
+	est = e
+	est.onset, est.changed = m.onset, m.n < m.all
+	full := r.estimate(m.fullNow, m.fullSlope, 0, 0, 0)
+	if open {
+		// Held while either fit still heads for the setpoint in time:
+		// a plateau of a few readings does not end the warning.
+		if est.slope != 0 && math.Abs(est.slope) >= r.limit/2 && est.eta <= 2*r.horizon {
+			return est, true
+		}
+		full.onset = at - m.span
+		return full, full.slope != 0 && math.Abs(full.slope) >= r.limit/2 && full.eta <= 2*r.horizon
+	}
+	// Stationary noise wanders, but only so far: a trend warns once it
+	// stands out from the noise (minT standard errors, the noise's
+	// autocorrelation allowed for) and has carried the value further
+	// from its long-run level than stationary noise ever goes (minDepart
+	// long-run deviations).
+	// A change point is picked as the best of many, so the trend since
+	// it needs a few samples too.
+	// The parabola's present rate must agree with the rise it rests on:
+	// a fall levelling out is not a rise beginning.
+	if est.slope == 0 || (est.slope > 0) != (m.lineSlope > 0) || !m.warm || m.t < minT || math.Abs(m.slope) < r.limit || m.depart < minDepart*m.sigma ||
+		(m.n < m.all && m.n < minSegment) {
+		return est, false
+	}
+	return est, est.eta <= r.horizon
+}
+
+// minDepart is how many long-run noise deviations from its long-run level
+// the value must be for a trend to warn.
+const minDepart = 6
+
+// minSegment is the fewest samples since a change point that may warn on
+// their own.
+const minSegment = 8
+
+// estimate is the time to the setpoint the trend now + slope·x (+ curv·x²)
+// heads for; slope 0 when it heads for none.
+func (r *earlyRule) estimate(now, slope, se, curv, seCurv float64) forecastEst {
+	var est forecastEst
 	var dist float64
 	switch {
-	case f.slope > 0 && r.hasAbove:
-		target, dist = r.above, r.above-f.now
-	case f.slope < 0 && r.hasBelow:
-		target, dist = r.below, f.now-r.below
+	case slope > 0 && r.hasAbove:
+		est.target, dist = r.above, r.above-now
+	case slope < 0 && r.hasBelow:
+		est.target, dist = r.below, now-r.below
 	default:
-		return 0, 0, false
+		return est
 	}
-	slope := math.Abs(f.slope)
-	eta = int64(max(dist, 0) / slope * 1e9)
-	if open {
-		return target, eta, slope >= r.limit/2 && eta <= 2*r.horizon
+	dist = max(dist, 0)
+	b := math.Abs(slope)
+	est.slope = slope
+	// Accelerating towards the setpoint: solve |c|x² + |b|x = dist.
+	if c := curv; c != 0 && (c > 0) == (slope > 0) {
+		c = math.Abs(c)
+		root := func(c float64) float64 { return (-b + math.Sqrt(b*b+4*c*dist)) / (2 * c) }
+		est.curved = true
+		est.eta = int64(root(c) * 1e9)
+		est.lo = int64(root(c+2*seCurv) * 1e9)
+		// Should the acceleration stop, the present rate still gets there.
+		est.hi = int64(dist / b * 1e9)
+	} else {
+		est.eta = int64(dist / b * 1e9)
+		est.lo = int64(dist / (b + 2*se) * 1e9)
+		est.hi = -1
+		if b > 2*se {
+			est.hi = int64(dist / (b - 2*se) * 1e9)
+		}
 	}
-	return target, eta, f.t >= minT && slope >= r.limit && eta <= r.horizon
+	if est.hi >= 0 && est.hi > 4*r.horizon {
+		est.hi = -1
+	}
+	return est
 }
 
 // stale reports whether a sensor last heard from at received is silent at
@@ -501,17 +600,31 @@ func (r *earlyRule) event(tr transition, st earlyState, s *subjectInfo, w *windo
 				what+" "+fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
 		}
 	case kindForecast:
-		f := w.fitSince(at - r.window)
-		target, eta, _ := r.forecast(w, st.value, at, true)
+		est, _ := r.forecast(w, st.value, at, true)
 		dir := "rising"
-		if f.slope < 0 {
+		if est.slope < 0 {
 			dir = "falling"
 		}
-		rate := formatRate(math.Abs(f.slope*60)) + " " + s.unit + "/min"
+		rate := formatRate(math.Abs(est.slope*60)) + " " + s.unit + "/min"
+		if est.curved {
+			rate += " and accelerating"
+		}
 		switch {
-		case fired:
-			ev.Setpoint = target
-			ev.Message = fmt.Sprintf("%s%s %s %s, will reach %s in %s", head, val, dir, rate, formatValue(target), about(time.Duration(eta)))
+		case fired || tr.typ == EventUpdated:
+			ev.Setpoint = est.target
+			since := ""
+			if est.changed && est.onset < at {
+				since = " since " + fmtDuration(time.Duration(at-est.onset)) + " ago"
+			}
+			when := "about " + etaWords(est.eta)
+			if span := etaRange(est.lo, est.hi); span != etaWords(est.eta) {
+				when = span + " (best estimate " + etaWords(est.eta) + ")"
+			}
+			ev.Message = fmt.Sprintf("%s%s %s %s%s, will reach %s in %s", head, val, dir, rate, since,
+				formatValue(est.target), when)
+			if tr.typ == EventUpdated {
+				ev.Message += "; sooner than forecast before"
+			}
 		case (r.hasAbove && st.value >= r.above) || (r.hasBelow && st.value <= r.below):
 			ev.Setpoint = r.above
 			if r.hasBelow && st.value <= r.below {
@@ -576,6 +689,37 @@ func roundSig(v float64, digits int) float64 {
 	}
 	p := math.Pow(10, float64(digits)-math.Ceil(math.Log10(math.Abs(v))))
 	return math.Round(v*p) / p
+}
+
+// etaWords writes a predicted time as a plain figure: "45 s", "6 min".
+func etaWords(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%d s", int(math.Round(d.Seconds())))
+	case d < 90*time.Minute:
+		return fmt.Sprintf("%d min", int(math.Round(d.Minutes())))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(math.Round(d.Hours())))
+	}
+	return fmt.Sprintf("%d days", int(math.Round(d.Hours()/24)))
+}
+
+// etaRange writes the range of a predicted time: "40–90 s", "3–5 min",
+// "40 s–3 min", or "40 s or later" when it has no upper bound.
+func etaRange(lo, hi int64) string {
+	if hi < 0 {
+		return etaWords(lo) + " or later"
+	}
+	a, b := etaWords(lo), etaWords(hi)
+	if a == b {
+		return a
+	}
+	ua, ub := a[strings.LastIndexByte(a, ' '):], b[strings.LastIndexByte(b, ' '):]
+	if ua == ub {
+		return strings.TrimSuffix(a, ua) + "–" + b
+	}
+	return a + "–" + b
 }
 
 // about writes a predicted time the way an operator says it.

@@ -100,9 +100,20 @@ func TestRateTransitions(t *testing.T) {
 		{"window not yet half covered => nothing", []etick{{0, 0.4, 0}, {5, 0.0, 0}, {10, 0.0, 0}}},
 		{"inactive => firing => (held above half the limit) => resolved", concat(
 			ramp(0, 5, 7, 0.40, 0, 0),          // 0..30 s steady
-			[]etick{{35, 0.30, EventFired}},    // 0.1 MPa in 35 s: 0.17 MPa/min
-			ramp(40, 5, 11, 0.30, 0, 0),        // 40..90 s: still 0.1 per minute against the 0.40 readings
-			[]etick{{95, 0.30, EventResolved}}, // the window holds only 0.30
+			[]etick{{35, 0.30, 0}},             // one low reading may be a spike
+			[]etick{{40, 0.30, EventFired}},    // a second confirms it: 0.1 MPa in 30 s
+			ramp(45, 5, 8, 0.30, 0, 0),         // 45..80 s: still 0.1 per minute against the 0.40 readings
+			[]etick{{85, 0.30, EventResolved}}, // most of the window's oldest five are 0.30
+		)},
+		{"a lone spike down => nothing", concat(
+			ramp(0, 5, 12, 0.40, 0, 0),
+			[]etick{{60, 0.25, 0}}, // 0.15 MPa in one reading
+			ramp(65, 5, 12, 0.40, 0, 0),
+		)},
+		{"two spikes among the newest five => nothing", concat(
+			ramp(0, 5, 12, 0.40, 0, 0),
+			[]etick{{60, 0.25, 0}, {65, 0.40, 0}, {70, 0.25, 0}},
+			ramp(75, 5, 12, 0.40, 0, 0),
 		)},
 		{"slow decline never fires", ramp(0, 5, 40, 0.4, -0.001, 0)}, // 0.012 MPa/min
 	}
@@ -110,7 +121,7 @@ func TestRateTransitions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { runEarly(t, r, tt.ticks) })
 	}
 	evs := runEarly(t, r, tests[3].ticks)
-	if want := "k X-1 at hz-01: 0.3 u falling 0.171 u/min over 1m0s (limit 0.1)"; evs[0].Message != want {
+	if want := "k X-1 at hz-01: 0.3 u falling 0.2 u/min over 1m0s (limit 0.1)"; evs[0].Message != want {
 		t.Errorf("message %q, want %q", evs[0].Message, want)
 	}
 }
@@ -200,7 +211,7 @@ func TestForecastBelow(t *testing.T) {
 	// heads for the low one.
 	r := compileOne(t, "hz-01", "AT-201", RulePack{Forecast: DefaultForecast(kindOf(t, "oxygen"))})
 	evs := runEarly(t, r, ramp(0, 5, 13, 20.9, -0.05, EventFired)) // 0.6 %VOL/min
-	if evs[0].Setpoint != 19.5 || !strings.Contains(evs[0].Message, "falling 0.6 u/min, will reach 19.5 in about 1 min") {
+	if evs[0].Setpoint != 19.5 || !strings.Contains(evs[0].Message, "falling 0.6 u/min, will reach 19.5 in about 80 s") {
 		t.Errorf("event %+v", evs[0])
 	}
 }

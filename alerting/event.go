@@ -27,9 +27,13 @@ const (
 	// ended while it was still active. It goes to notifiers only: it is
 	// not a change of the alert.
 	EventReminder
+	// EventUpdated restates an open alert at the same level with a new
+	// estimate: a forecast whose setpoint is now due in half the time it
+	// announced, or less.
+	EventUpdated
 )
 
-var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved", "acknowledged", "reminder"}
+var eventTypeNames = [...]string{"", "fired", "escalated", "deescalated", "resolved", "acknowledged", "reminder", "updated"}
 
 func (t EventType) String() string {
 	if int(t) < len(eventTypeNames) && t != 0 {

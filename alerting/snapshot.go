@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,10 @@ type SubjectSnapshot struct {
 	// has a window.
 	WindowAt []int64
 	WindowV  []float64
-	Exposure *ExposureSnapshot
+	// WindowNoise is what the forecast learnt of the sensor's noise:
+	// autocorrelation, variance, level and how many fits it rests on.
+	WindowNoise []float64
+	Exposure    *ExposureSnapshot
 }
 
 // RuleSnapshot is one rule's state for one subject. Fields a rule kind
@@ -231,6 +235,9 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 			ss.WindowV = append(ss.WindowV, smp.v)
 			prev = smp.at
 		}
+		if w.fits > 0 {
+			ss.WindowNoise = []float64{float64(w.rho), float64(w.noiseVar), float64(w.level), float64(w.fits)}
+		}
 	}
 	if x := s.exp; x != nil {
 		xs := &ExposureSnapshot{TWAHead: x.twaHead, STELHead: x.stelHead, PrevAt: x.prevAt, PrevV: x.prevV}
@@ -382,6 +389,11 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 		for i, d := range ss.WindowAt {
 			at += d
 			s.win.push(at, ss.WindowV[i])
+		}
+		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && !math.IsNaN(n[0]+n[1]+n[2]+n[3]) {
+			s.win.rho = float32(min(max(n[0], 0), 0.9))
+			s.win.noiseVar, s.win.level = float32(n[1]), float32(n[2])
+			s.win.fits = uint16(min(n[3], warmFits))
 		}
 	}
 	if x := s.exp; x != nil && ss.Exposure != nil {

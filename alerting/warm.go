@@ -107,6 +107,12 @@ func (e *Engine) Warm(r sensors.Reading) bool {
 	if w := s.win; w != nil && (w.n == 0 || at > w.back(0).at) {
 		w.push(at, r.Value)
 		took = true
+		for i := range s.early {
+			if r := s.early[i].rule; r.kind == kindForecast {
+				// The forecast learns the sensor's noise from history too.
+				w.rampSince(at-r.window, r.minSamples)
+			}
+		}
 	}
 	if s.evaluated && at <= s.last {
 		return took

@@ -125,7 +125,9 @@ func (n *Alertmanager) Notify(ctx context.Context, ev alerting.Event) error {
 	var batch []postableAlert
 	n.mu.Lock()
 	switch ev.Type {
-	case alerting.EventFired:
+	case alerting.EventFired, alerting.EventUpdated:
+		// An update restates the alert with its new estimate; Alertmanager
+		// keys alerts by their labels, so it is the same alert.
 		a := n.alert(ev, ev.Level, now)
 		n.active[ev.AlertID] = a
 		batch = []postableAlert{a}

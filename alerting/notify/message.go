@@ -93,6 +93,8 @@ func renderZH(ev alerting.Event, sps []sensors.Setpoint, site *sensors.Site) mes
 		}
 	case alerting.EventReminder:
 		tag, note = label, "重复提醒：未确认"
+	case alerting.EventUpdated:
+		tag, note = label, "预测更新：比先前预计的更早"
 	default:
 		tag = label
 	}
@@ -166,6 +168,8 @@ func renderEN(ev alerting.Event, site *sensors.Site) message {
 		tag = "ACKNOWLEDGED"
 	case alerting.EventReminder:
 		tag = "REMINDER " + tag
+	case alerting.EventUpdated:
+		tag = "UPDATE " + tag
 	}
 	if ev.Late {
 		tag = "RETROSPECTIVE " + tag
