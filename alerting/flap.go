@@ -23,13 +23,16 @@ type FlapOptions struct {
 	// Raises is how many raises within Window are still normal; one more
 	// makes the alert flapping. Default 3.
 	Raises int
-	// Window is the span raises are counted over (device time), and how
-	// long a held alert must stay clear before it resolves (wall clock).
+	// Window is the span raises are counted over, and how long a held
+	// alert must stay clear before it resolves, both in device time.
 	// Default 10 min.
 	Window time.Duration
 	// Store keeps the flapping state across a restart.
 	Store *Store
-	// Now is the clock of the release; default time.Now.
+	// Now is the wall clock, default time.Now. It only carries a
+	// subject's device time on between its events: the device time at
+	// wall time w is the subject's latest event time plus the wall time
+	// since that event arrived.
 	Now func() time.Time
 }
 
@@ -54,9 +57,35 @@ type flapState struct {
 	// Cur is the id the engine gives the present episode.
 	Cur string `json:"cur,omitempty"`
 	// Clear is the absorbed resolution of the held alert, while the
-	// condition is clear, and when (wall clock) it was absorbed.
+	// condition is clear. ClearWall is when it was absorbed on the wall
+	// clock; states stored before LastAt was kept are released by it.
 	Clear     *Event    `json:"clear,omitempty"`
 	ClearWall time.Time `json:"clear_wall,omitzero"`
+	// LastAt is the device time of the subject's latest event and
+	// LastWall when that event arrived (wall clock): together they are
+	// the subject's device clock.
+	LastAt   time.Time `json:"last_at,omitzero"`
+	LastWall time.Time `json:"last_wall,omitzero"`
+}
+
+// deviceNow is the subject's device time at wall time now: its latest
+// event time carried on by the wall time since. A gateway whose clock
+// lags the wall clock, or a replay running faster than it, keeps its own
+// time here, so raises are counted and holds released on the time the
+// rules run on.
+func (st *flapState) deviceNow(now time.Time) time.Time {
+	if st.LastWall.IsZero() {
+		return now
+	}
+	return st.LastAt.Add(max(now.Sub(st.LastWall), 0))
+}
+
+// seen advances the subject's device clock to an event at device time at,
+// arriving at wall time wall.
+func (st *flapState) seen(at, wall time.Time) {
+	if at.After(st.LastAt) || st.LastWall.IsZero() {
+		st.LastAt, st.LastWall = at, wall
+	}
 }
 
 // NewFlapper returns a Flapper passing events to next, with the state kept
@@ -108,6 +137,7 @@ func (f *Flapper) Emit(ev Event) {
 		st = &flapState{}
 		f.st[k] = st
 	}
+	st.seen(ev.At, f.opts.Now())
 	out, pass, changed := f.stepLocked(st, ev)
 	var saved []byte
 	if changed && f.opts.Store != nil {
@@ -196,7 +226,7 @@ func (f *Flapper) Tick(now time.Time) int {
 	f.mu.Lock()
 	for k, st := range f.st {
 		switch {
-		case st.Held != "" && st.Clear != nil && now.Sub(st.ClearWall) >= f.opts.Window:
+		case st.Held != "" && st.Clear != nil && f.clearFor(st, now) >= f.opts.Window:
 			ev := *st.Clear
 			ev.Message += " — stopped flapping"
 			out = append(out, ev)
@@ -204,10 +234,9 @@ func (f *Flapper) Tick(now time.Time) int {
 			st.Raises = nil
 			drop = append(drop, k)
 			unstore = append(unstore, k)
-		case st.Held == "" && len(st.Raises) > 0 && now.Sub(st.Raises[len(st.Raises)-1]) > f.opts.Window:
-			// Raises are device times; a quiet subject is forgotten
-			// once its last raise is a window old on the wall clock,
-			// which only errs towards forgetting sooner for a slow clock.
+		case st.Held == "" && len(st.Raises) > 0 && st.deviceNow(now).Sub(st.Raises[len(st.Raises)-1]) > f.opts.Window:
+			// A quiet subject is forgotten once its last raise is a
+			// window old on its own device clock.
 			drop = append(drop, k)
 		}
 	}
@@ -224,6 +253,15 @@ func (f *Flapper) Tick(now time.Time) int {
 		f.next.Emit(ev)
 	}
 	return len(out)
+}
+
+// clearFor is how long, in the subject's device time, the held alert's
+// condition has been clear at wall time now.
+func (f *Flapper) clearFor(st *flapState, now time.Time) time.Duration {
+	if st.LastWall.IsZero() {
+		return now.Sub(st.ClearWall) // stored before the device clock was kept
+	}
+	return st.deviceNow(now).Sub(st.Clear.At)
 }
 
 // Flapping lists the alerts held for flapping, by id.

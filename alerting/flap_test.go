@@ -136,3 +136,76 @@ func TestFlapperStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("after the window: %+v, want ep4 resolved", got)
 	}
 }
+
+// TestFlapperDeviceTime: raises are counted and held alerts released on
+// the device time the rules run on, whatever the wall clock does: a
+// gateway replaying half an hour of buffered data, or a simulation at
+// ten times real speed, pages a spike train as often as a live one.
+func TestFlapperDeviceTime(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	tests := []struct {
+		name  string
+		lag   time.Duration // wall minus device time at the start
+		speed float64       // device seconds per wall second
+	}{
+		{"live", 0, 1},
+		{"device time 30 min behind the wall clock", 30 * time.Minute, 1},
+		{"ten times real speed", 0, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wall := t0.Add(tt.lag)
+			var got []Event
+			f, err := NewFlapper(SinkFunc(func(e Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &toggler{t0: t0}
+			// A spike train: fired for 10 s every 40 s of device time, 9
+			// times, then quiet for 30 min of wall time (the subject's
+			// device clock runs on at the wall rate between its events);
+			// the service ticks every 5 s of wall time.
+			dev := 0
+			step := func(devSec int) {
+				for dev < devSec {
+					dev += 5
+					wall = wall.Add(time.Duration(float64(5*time.Second) / tt.speed))
+					f.Tick(wall)
+				}
+			}
+			for i := range 9 {
+				step(40 * i)
+				f.Emit(g.fire(40*i, sensors.LevelOrange))
+				step(40*i + 10)
+				f.Emit(g.clear(40*i+10, sensors.LevelOrange))
+			}
+			step(40*9 + int(30*60*tt.speed))
+			var pages, resolved int
+			for _, ev := range got {
+				switch ev.Type {
+				case EventFired:
+					pages++
+				case EventResolved:
+					resolved++
+				}
+			}
+			// Three raises pass, the fourth is held and stands for the
+			// rest; it resolves once clear for the window.
+			if pages != 4 || resolved != 4 {
+				t.Errorf("%d pages and %d resolutions, want 4 and 4: %v", pages, resolved, types(got))
+			}
+			last := got[len(got)-1]
+			if last.Type != EventResolved || !last.Flapping {
+				t.Fatalf("last event %+v, want the held alert resolved", last)
+			}
+		})
+	}
+}
+
+func types(evs []Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.AlertID+":"+ev.Type.String())
+	}
+	return out
+}
