@@ -464,6 +464,11 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 		// The setpoint is reached: the threshold rule owns the alarm.
 		return est, false
 	}
+	if !open && w.quietWithin(minDepart/2) {
+		// Most readings: the value sits near its long-run level, where
+		// no trend can warn (minDepart), so the fit is not worth its cost.
+		return est, false
+	}
 	m := w.rampSince(at-r.window, r.minSamples)
 	// A fit over a fraction of the window extrapolates noise.
 	if m.all < r.minSamples || m.span < r.window/2 {

@@ -39,8 +39,34 @@ type window struct {
 	// forecast's line through the window, and level the long-run mean of
 	// the samples (both kept by the forecast as it fits).
 	noiseVar, level float32
-	// fits counts the fits that fed them, up to warmFits.
-	fits uint16
+	// fits counts the fits that fed them, up to warmFits; skipped
+	// counts the readings quiet skipped since the last fit.
+	fits    uint16
+	skipped uint8
+}
+
+// quietWithin reports whether the three newest samples all lie within
+// k long-run deviations of the sensor's long-run level, once those are
+// settled: nothing a forecast could warn of, so the fit may be skipped.
+// It still lets every eighth reading through, so the long-run figures
+// keep learning, and moves the level towards the newest sample itself.
+func (w *window) quietWithin(k float64) bool {
+	if w.fits < warmFits || w.n < 3 || w.noiseVar <= 0 {
+		return false
+	}
+	lim := k * k * float64(w.noiseVar)
+	for i := range 3 {
+		d := w.back(i).v - float64(w.level)
+		if d*d >= lim {
+			return false
+		}
+	}
+	if w.skipped++; w.skipped >= 8 {
+		w.skipped = 0
+		return false
+	}
+	w.level += float32((w.back(0).v - float64(w.level)) / 128)
+	return true
 }
 
 // warmFits is how many fits the long-run noise and level need before a

@@ -70,6 +70,17 @@ func twoLevel(dir Direction, l1, l2 float64, src string) []Setpoint {
 	}
 }
 
+// kilo is a pressure kind's kPa option: a transmitter scaled in kPa
+// rather than MPa.
+func kilo(min, max, deadband float64) UnitOption {
+	return UnitOption{Unit: "kPa", Min: min * 1000, Max: max * 1000, Deadband: deadband * 1000, Scale: 1000}
+}
+
+// kelvin is a temperature kind's K option.
+func kelvin(min, max, deadband float64) UnitOption {
+	return UnitOption{Unit: "K", Min: min + 273.15, Max: max + 273.15, Deadband: deadband, Scale: 1, Offset: 273.15}
+}
+
 // DefaultCatalog returns the kinds riskmon ships with. Setpoints are set
 // only where a national rule gives a value; design-specific limits (tank
 // level, pipeline pressure, tailings items) must come from the registry.
@@ -90,7 +101,9 @@ func DefaultCatalog() *Catalog {
 			Setpoints: []Setpoint{
 				{Level: LevelOrange, Direction: Below, Value: 19.5, Source: srcGB50493O2},
 				{Level: LevelOrange, Direction: Above, Value: 23.5, Source: srcGB50493O2},
-			}},
+			},
+			Note:   "one level each way: GB/T 50493-2019 §5.5.2(4) gives under-oxygen 19.5 and over-oxygen 23.5 %VOL and no second level",
+			NoteZH: "欠氧、富氧各一级：GB/T 50493-2019 第5.5.2条第4款给出欠氧 19.5%VOL、富氧 23.5%VOL，未给出二级"},
 		Kind{ID: "h2s", Name: "Hydrogen sulphide", Unit: "mg/m3", Min: 0, Max: 150, Deadband: 1, Interval: 5 * s, Sectors: hz,
 			Setpoints: twoLevel(Above, 10, 20, srcGB50493Toxic)},
 		Kind{ID: "co", Name: "Carbon monoxide (hazchem)", Unit: "mg/m3", Min: 0, Max: 1000, Deadband: 2, Interval: 5 * s, Sectors: hz,
@@ -101,9 +114,15 @@ func DefaultCatalog() *Catalog {
 			Setpoints: twoLevel(Above, 1, 2, srcGB50493Toxic)},
 		Kind{ID: "so2", Name: "Sulphur dioxide", Unit: "mg/m3", Min: 0, Max: 100, Deadband: 0.5, Interval: 5 * s, Sectors: hz,
 			Setpoints: twoLevel(Above, 5, 10, srcGB50493Toxic)},
-		Kind{ID: "tank_level", Name: "Tank liquid level", Unit: "m", Min: 0, Max: 40, Deadband: 0.05, Interval: 10 * s, Sectors: hz},
-		Kind{ID: "tank_temperature", Name: "Tank temperature", Unit: "degC", Min: -50, Max: 300, Deadband: 1, Interval: 10 * s, Sectors: hz},
-		Kind{ID: "pressure", Name: "Vessel or line pressure", Unit: "MPa", Min: 0, Max: 40, Deadband: 0.02, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorPipeline, SectorUrbanGas}},
+		// Plants report a tank level in metres or in % of the gauge's
+		// span (GB 50074 §15.1 speaks of levels, not units); the % has no
+		// fixed relation to metres, so its limits come from the registry.
+		Kind{ID: "tank_level", Name: "Tank liquid level", Unit: "m", Min: 0, Max: 40, Deadband: 0.05, Interval: 10 * s, Sectors: hz,
+			Units: []UnitOption{{Unit: "%", Min: 0, Max: 100, Deadband: 0.5}}},
+		Kind{ID: "tank_temperature", Name: "Tank temperature", Unit: "degC", Min: -50, Max: 300, Deadband: 1, Interval: 10 * s, Sectors: hz,
+			Units: []UnitOption{kelvin(-50, 300, 1)}},
+		Kind{ID: "pressure", Name: "Vessel or line pressure", Unit: "MPa", Min: 0, Max: 40, Deadband: 0.02, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorPipeline, SectorUrbanGas},
+			Units: []UnitOption{kilo(0, 40, 0.02)}},
 		Kind{ID: "flow", Name: "Flow", Unit: "m3/h", Min: 0, Max: 100000, Deadband: 10, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorPipeline}},
 
 		// Coal mines (KJ monitoring systems). CH4 defaults are the working
@@ -115,9 +134,15 @@ func DefaultCatalog() *Catalog {
 				{Level: LevelRed, Direction: Above, Value: 1.5, Clear: 1.0, Source: srcCoalCH4},
 			}},
 		Kind{ID: "co_mine", Name: "Carbon monoxide (mine)", Unit: "ppm", Min: 0, Max: 1000, Deadband: 2, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
-			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 24, Source: srcCoalRules}}},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 24, Source: srcCoalRules}},
+			Note: "one level only: the coal mine safety regulations give a maximum allowed concentration (24 ppm), not an alarm pair; " +
+				"GB/T 50493's second level (200 % of the exposure limit) is for process plants. A mine whose plan sets a second level adds it in the registry",
+			NoteZH: "仅一级：《煤矿安全规程》只规定最高允许浓度 24 ppm，未分两级；GB/T 50493 的二级（职业接触限值的 200%）适用于石油化工装置。矿井预案另设二级的，在登记表中按测点添加"},
 		Kind{ID: "o2_mine", Name: "Oxygen in intake air (mine)", Unit: "%VOL", Min: 0, Max: 25, Deadband: 0.3, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
-			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Below, Value: 20, Source: srcCoalRules}}},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Below, Value: 20, Source: srcCoalRules}},
+			Note: "alarm below 20 %VOL, not GB/T 50493's 19.5: the coal mine safety regulations require intake air of at least 20 % oxygen, " +
+				"so the coal rule is kept on purpose. One level only: the regulations give no second",
+			NoteZH: "低于 20%VOL 报警，而非 GB/T 50493 的 19.5%VOL：《煤矿安全规程》要求采掘工作面进风流中氧气浓度不低于 20%，故有意沿用煤矿规定；规程未给出二级"},
 		Kind{ID: "co2_mine", Name: "Carbon dioxide in intake air (mine)", Unit: "%VOL", Min: 0, Max: 5, Deadband: 0.05, Interval: 10 * s, Sectors: coal,
 			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 0.5, Source: srcCoalRules}}},
 		Kind{ID: "wind_speed", Name: "Air speed (mine)", Unit: "m/s", Min: 0, Max: 15, Deadband: 0.05, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
@@ -126,7 +151,8 @@ func DefaultCatalog() *Catalog {
 				{Level: LevelOrange, Direction: Above, Value: 4, Source: srcCoalWind},
 			}},
 		Kind{ID: "mine_temperature", Name: "Air temperature (mine)", Unit: "degC", Min: -20, Max: 60, Deadband: 0.5, Interval: 10 * s, Sectors: coal,
-			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 26, Source: srcCoalTemp}}},
+			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 26, Source: srcCoalTemp}},
+			Units:     []UnitOption{kelvin(-20, 60, 0.5)}},
 		Kind{ID: "dust", Name: "Dust concentration (mine)", Unit: "mg/m3", Min: 0, Max: 1000, Deadband: 1, Interval: 10 * s, Sectors: coal},
 
 		// Non-coal mines and tailings ponds: limits are the pond's design.
@@ -137,7 +163,8 @@ func DefaultCatalog() *Catalog {
 		Kind{ID: "rainfall", Name: "Rainfall", Unit: "mm", Min: 0, Max: 1000, Deadband: 1, Interval: 10 * time.Minute, Sectors: tail},
 
 		// Pipelines and urban gas.
-		Kind{ID: "line_pressure", Name: "Gas network line pressure", Unit: "MPa", Min: 0, Max: 10, Deadband: 0.005, Interval: 5 * s, Sectors: pipe},
+		Kind{ID: "line_pressure", Name: "Gas network line pressure", Unit: "MPa", Min: 0, Max: 10, Deadband: 0.005, Interval: 5 * s, Sectors: pipe,
+			Units: []UnitOption{kilo(0, 10, 0.005)}},
 		Kind{ID: "tunnel_gas", Name: "Utility-tunnel gas compartment, combustible gas", Unit: "%LEL", Min: 0, Max: 100, Deadband: 2, Interval: 5 * s, Sectors: []Sector{SectorUrbanGas},
 			Setpoints: twoLevel(Above, 20, 25, srcUtilityTunnel)},
 		Kind{ID: "manhole_tilt", Name: "Manhole cover tilt", Unit: "deg", Min: 0, Max: 90, Deadband: 1, Interval: 60 * s, Sectors: []Sector{SectorUrbanGas},

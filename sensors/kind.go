@@ -85,6 +85,65 @@ type Kind struct {
 	// registry entry.
 	Setpoints []Setpoint
 	Sectors   []Sector
+	// Units are the other units instruments of this kind report in; a
+	// sensor names its unit in the registry.
+	Units []UnitOption
+	// Note and NoteZH say, in English and Chinese, why the defaults are
+	// what they are where that is not plain from their source: a level
+	// the rules do not give, a rule kept on purpose.
+	Note, NoteZH string
+}
+
+// UnitOption is another unit a kind's instruments report in, with the
+// instrument's physical range and deadband in it.
+type UnitOption struct {
+	Unit               string
+	Min, Max, Deadband float64
+	// Scale and Offset convert a value in the kind's unit into this one
+	// (v·Scale + Offset), so the kind's default setpoints carry over.
+	// Scale 0 means there is no fixed conversion (a tank level in % of
+	// its span depends on the tank): default setpoints do not carry
+	// over, and the sensor's own must come from the registry.
+	Scale, Offset float64
+}
+
+// UnitNames lists the units the kind takes, its own first.
+func (k *Kind) UnitNames() []string {
+	out := []string{k.Unit}
+	for _, u := range k.Units {
+		out = append(out, u.Unit)
+	}
+	return out
+}
+
+// InUnit is the kind as its instruments report in unit: k itself for its
+// own unit or "", else a copy with the unit's range and deadband and the
+// default setpoints converted (or none, without a fixed conversion).
+// It reports false when the kind does not take the unit.
+func (k *Kind) InUnit(unit string) (*Kind, bool) {
+	if unit == "" || unit == k.Unit {
+		return k, true
+	}
+	for _, u := range k.Units {
+		if u.Unit != unit {
+			continue
+		}
+		c := *k
+		c.Unit, c.Min, c.Max, c.Deadband = u.Unit, u.Min, u.Max, u.Deadband
+		c.Units = nil
+		c.Setpoints = nil
+		if u.Scale != 0 {
+			for _, sp := range k.Setpoints {
+				sp.Value = sp.Value*u.Scale + u.Offset
+				if sp.Clear != 0 {
+					sp.Clear = sp.Clear*u.Scale + u.Offset
+				}
+				c.Setpoints = append(c.Setpoints, sp)
+			}
+		}
+		return &c, true
+	}
+	return nil, false
 }
 
 // InRange reports whether v is inside the kind's physical range.

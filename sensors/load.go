@@ -254,10 +254,19 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func (l *loader) unit(line int, k *Kind, unit string) {
-	if k != nil && unit != "" && unit != k.Unit {
-		l.addf(line, "unit %q does not match kind %s's unit %q", unit, k.ID, k.Unit)
+// unit checks a sensor's unit against its kind and returns the kind in
+// that unit, whose range its setpoints are checked against (k itself
+// when the unit is empty, the kind's own, or wrong).
+func (l *loader) unit(line int, k *Kind, unit string) *Kind {
+	if k == nil || unit == "" {
+		return k
 	}
+	ku, ok := k.InUnit(unit)
+	if !ok {
+		l.addf(line, "unit %q is not one kind %s reports in (%s)", unit, k.ID, strings.Join(k.UnitNames(), ", "))
+		return k
+	}
+	return ku
 }
 
 func (l *loader) direction(line int, s string) (Direction, bool) {

@@ -151,7 +151,9 @@ func (l *loader) csvRow(header []string, line int, rec []string) {
 	l.text(line, "location", s.Location)
 	l.text(line, "role", s.Role)
 	k := l.kind(line, row["kind"])
-	l.unit(line, k, row["unit"])
+	if ku := l.unit(line, k, row["unit"]); ku != k {
+		s.Unit, k = row["unit"], ku
+	}
 	dir, _ := l.direction(line, row["direction"])
 	l.text(line, "source", row["source"])
 	// l1 and l2 are the instrument's two alarm levels, mapped as the

@@ -192,7 +192,7 @@ func TestLoadBad(t *testing.T) {
 			"5: missing kind",
 			"6: missing gateway",
 			"7: unknown kind \"combustable_gas\" (did you mean \"combustible_gas\"?)",
-			"8: unit \"ppm\" does not match kind combustible_gas's unit \"%LEL\"",
+			"8: unit \"ppm\" is not one kind combustible_gas reports in (%LEL)",
 			"9: l1 \"25%\" is not a finite number",
 			"10: l2 150 is outside kind combustible_gas's range 0 to 100 %LEL",
 			"11: unknown direction \"down\" (want above or below)",
@@ -225,14 +225,14 @@ func TestLoadBad(t *testing.T) {
 		"multi.bad.csv": {
 			"3: duplicate sensor \"GT-1\" in site \"hz-01\" (first at line 2)",
 			"4: site \"hz-01\" is in sector coal here but hazchem at line 2",
-			"5: unit \"ppm\" does not match kind co's unit \"mg/m3\"",
+			"5: unit \"ppm\" is not one kind co reports in (mg/m3)",
 			"6: unknown kind \"h2z\" (did you mean \"h2s\"?)",
 			"7: missing gateway",
 			"7: l1 250 is outside kind combustible_gas's range 0 to 100 %LEL",
 		},
 		"multi.bad.yaml": {
 			"7: duplicate sensor \"GT-1\" in site \"hz-01\" (first at line 6)",
-			"8: unit \"ppm\" does not match kind co's unit \"mg/m3\"",
+			"8: unit \"ppm\" is not one kind co reports in (mg/m3)",
 			"9: unknown kind \"h2z\" (did you mean \"h2s\"?)",
 			"10: missing gateway",
 			"13: value 250 is outside kind combustible_gas's range 0 to 100 %LEL",
@@ -288,8 +288,8 @@ func TestLoadBad(t *testing.T) {
 			"4: a second YAML document: a registry file holds one",
 		},
 		"unit.bad.yaml": {
-			"7: unit \"ppm\" does not match kind co's unit \"mg/m3\"",
-			"11: unit \"%lel\" does not match kind combustible_gas's unit \"%LEL\"",
+			"7: unit \"ppm\" is not one kind co reports in (mg/m3)",
+			"11: unit \"%lel\" is not one kind combustible_gas reports in (%LEL)",
 		},
 		"unknown_column.bad.csv": {
 			"1: unknown column \"l3\" (want site, sector, sensor, kind, gateway, site_name, unit, location, role, l1, l2, direction, source)",

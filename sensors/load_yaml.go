@@ -23,7 +23,7 @@ import (
 //	    sensors:
 //	      - id: GT-101
 //	        kind: combustible_gas
-//	        unit: "%LEL"     # optional; when given it must be the kind's unit
+//	        unit: "%LEL"     # optional: the kind's unit or one of its others (tank_level: m or %)
 //	        gateway: gw-01
 //	        location: tank T-1 north
 //	        role: ""         # optional location role, e.g. coal T1
@@ -160,7 +160,9 @@ func (l *loader) yamlSensor(n *yaml.Node) (Sensor, bool) {
 		k = l.kind(f.at("kind"), v)
 	}
 	if v, ok := l.str(f, "unit"); ok {
-		l.unit(f.at("unit"), k, v)
+		if ku := l.unit(f.at("unit"), k, v); ku != k {
+			s.Unit, k = v, ku
+		}
 	}
 	var lines []int
 	for _, sn := range l.list(f, "setpoints") {

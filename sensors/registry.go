@@ -21,9 +21,13 @@ type Site struct {
 
 // Sensor is one measuring point of a site.
 type Sensor struct {
-	ID       string
-	Site     string
-	Kind     KindID
+	ID   string
+	Site string
+	Kind KindID
+	// Unit is the unit the sensor reports in: empty for its kind's own,
+	// else one of the kind's Units (a tank level in % of span rather
+	// than metres). KindInfo then gives the kind in that unit.
+	Unit     string
 	Gateway  string
 	Location string
 	// Role is the location role where a kind's limits depend on it, such
@@ -72,6 +76,12 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		sensors: make(map[string]map[string]*Sensor, len(sites)),
 	}
 	var errs []string
+	// One copy of a kind per other unit, shared by its sensors.
+	type kindUnit struct {
+		kind KindID
+		unit string
+	}
+	inUnit := map[kindUnit]*Kind{}
 	for i := range sites {
 		s := sites[i]
 		if s.ID == "" {
@@ -100,6 +110,21 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		if _, dup := bySite[s.ID]; dup {
 			errs = append(errs, fmt.Sprintf("duplicate sensor %s/%s", s.Site, s.ID))
 			continue
+		}
+		if s.Unit != "" {
+			ku, ok := inUnit[kindUnit{k.ID, s.Unit}]
+			if !ok {
+				if ku, ok = k.InUnit(s.Unit); !ok {
+					errs = append(errs, fmt.Sprintf("sensor %s/%s: kind %s reports in %s, not %q",
+						s.Site, s.ID, s.Kind, strings.Join(k.UnitNames(), " or "), s.Unit))
+					continue
+				}
+				inUnit[kindUnit{k.ID, s.Unit}] = ku
+			}
+			if ku == k {
+				s.Unit = "" // the kind's own unit
+			}
+			k = ku
 		}
 		s.kind = k
 		s.Setpoints = k.Resolve(s.Setpoints)

@@ -124,11 +124,21 @@ func newKinds() *cobra.Command {
 			w := cmd.OutOrStdout()
 			for _, k := range sensors.DefaultCatalog().Kinds() {
 				fmt.Fprintf(w, "%-26s %-8s %g..%g  %s\n", k.ID, k.Unit, k.Min, k.Max, k.Name)
+				for _, u := range k.Units {
+					fmt.Fprintf(w, "    also in %s (%.6g..%.6g)", u.Unit, u.Min, u.Max)
+					if u.Scale == 0 && len(k.Setpoints) > 0 {
+						fmt.Fprint(w, ", setpoints from the registry")
+					}
+					fmt.Fprintf(w, "; registry: unit: %q  也可用 %s\n", u.Unit, u.Unit)
+				}
 				for _, sp := range k.Resolve(k.Setpoints) {
 					fmt.Fprintf(w, "    level %-9s %s %g (restore %g)  source: %s\n", sp.Level, sp.Direction, sp.Value, sp.Clear, sp.Source)
 				}
 				if len(k.Setpoints) == 0 {
-					fmt.Fprintln(w, "    no national default: setpoints come from the site's registry")
+					fmt.Fprintln(w, "    no national default: setpoints come from the site's registry  无国家默认值：设定值见场所登记表")
+				}
+				if k.Note != "" {
+					fmt.Fprintf(w, "    note: %s\n    说明：%s\n", k.Note, k.NoteZH)
 				}
 			}
 			return nil
