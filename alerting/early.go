@@ -105,6 +105,56 @@ type RulePack struct {
 	Stale    *StaleConfig
 }
 
+// Effective is the pack as the engine runs it: every rule's Level
+// filled in with the level it fires at when the configuration left it to
+// the default.
+func (p RulePack) Effective() RulePack {
+	out := p
+	if c := p.Rate; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, sensors.LevelYellow)
+		out.Rate = &x
+	}
+	if c := p.Trend; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, sensors.LevelYellow)
+		out.Trend = &x
+	}
+	if c := p.Forecast; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, forecastLevel(x.Horizon))
+		out.Forecast = &x
+	}
+	if c := p.Stuck; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, sensors.LevelYellow)
+		out.Stuck = &x
+	}
+	if c := p.Jump; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, sensors.LevelYellow)
+		out.Jump = &x
+	}
+	if c := p.Stale; c != nil {
+		x := *c
+		x.Level = levelOr(x.Level, sensors.LevelBlue)
+		if x.Factor == 0 {
+			x.Factor = 3
+		}
+		out.Stale = &x
+	}
+	return out
+}
+
+// forecastLevel is a forecast's default level: a warning hours ahead is a
+// notice (blue); minutes ahead, yellow.
+func forecastLevel(horizon time.Duration) sensors.Level {
+	if horizon > 30*time.Minute {
+		return sensors.LevelBlue
+	}
+	return sensors.LevelYellow
+}
+
 // DefaultPack is the rule pack a sensor of kind k gets unless Options say
 // otherwise. docs/alerting.md gives the reason for every default.
 func DefaultPack(k *sensors.Kind) RulePack {
@@ -255,12 +305,7 @@ func compilePack(s *sensors.Sensor, p RulePack) ([]*earlyRule, error) {
 		}
 	}
 	if c := p.Forecast; c != nil {
-		// A warning hours ahead is a notice (blue); minutes ahead, yellow.
-		def := sensors.LevelYellow
-		if c.Horizon > 30*time.Minute {
-			def = sensors.LevelBlue
-		}
-		r := &earlyRule{id: string(s.Kind) + "_forecast", kind: kindForecast, level: levelOr(c.Level, def),
+		r := &earlyRule{id: string(s.Kind) + "_forecast", kind: kindForecast, level: levelOr(c.Level, forecastLevel(c.Horizon)),
 			limit: c.MinSlope / 60, per: time.Minute, window: int64(c.Window), minSamples: samplesOr(c.MinSamples), horizon: int64(c.Horizon)}
 		for _, sp := range s.EffectiveSetpoints() {
 			// The first alarm is the least severe setpoint on each side.

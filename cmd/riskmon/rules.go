@@ -100,7 +100,9 @@ func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
 	for _, sp := range s.EffectiveSetpoints() {
 		fmt.Fprintf(w, "  level %s %s %g (restore %g)\n", sp.Level, sp.Direction, sp.Value, sp.Clear)
 	}
-	p := alerting.PackFor(s, opts)
+	// The levels the rules fire at, defaults filled in, not the zero a
+	// configuration leaves to the default.
+	p := alerting.PackFor(s, opts).Effective()
 	for _, r := range []struct {
 		name string
 		cfg  any

@@ -34,6 +34,12 @@ func TestRulesShow(t *testing.T) {
 	if !strings.Contains(out, "composite gas_no_air") || strings.Contains(out, "Horizon:1h0m0s") {
 		t.Errorf("CH4-101:\n%s", out)
 	}
+	// Every rule shows the level it fires at: the default forecast is
+	// yellow, and a silent methane sensor is yellow too (fault lockout).
+	if strings.Contains(out, "Level:none") || !strings.Contains(out, "forecast: {Window:2m0s") ||
+		!strings.Contains(out, "Level:3-yellow}") || !strings.Contains(out, "stale: {Factor:3 Level:3-yellow}") {
+		t.Errorf("CH4-101 rule levels:\n%s", out)
+	}
 	if _, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", "CH4-999"); err == nil {
 		t.Error("an unknown sensor was shown")
 	}
