@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/replay"
 	"github.com/riskmon/riskmon/sensors"
@@ -18,7 +19,7 @@ type replayFlags struct {
 	config, csv, site, sensor, from, to string
 	rules                               []string
 	chunk                               time.Duration
-	json                                bool
+	json, events                        bool
 }
 
 func newReplay() *cobra.Command {
@@ -30,8 +31,11 @@ func newReplay() *cobra.Command {
 site,sensor,time,value[,quality]), runs them in device-time order through a
 fresh alerting engine built from the configuration and its rule files, and
 prints every alert the rules would have raised: rule, site, sensor, level,
-fired at, resolved at and peak value, then a summary line. Nothing is
-notified and nothing is written.
+fired at, resolved at, peak value and the times of its level changes,
+then a summary line. The engine's events pass the flapping hold
+(alerting.flapping) as in the service, on device time, so the alerts are
+those the service would have paged; --events prints that event stream
+itself. Nothing is notified and nothing is written.
 
 --rules FILE tries candidate rule files in place of the configuration's
 alerting.rules (an empty --rules= tries none), so a change can be compared
@@ -52,6 +56,7 @@ Times are RFC 3339, epoch milliseconds, "now" or a duration before now
 	fl.StringSliceVar(&f.rules, "rules", nil, "rule files (or globs) to try instead of the configuration's alerting.rules")
 	fl.DurationVar(&f.chunk, "chunk", time.Hour, "span of one InfluxDB query")
 	fl.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	fl.BoolVar(&f.events, "events", false, "print the alert event stream (fired, escalated, updated, resolved) instead of the alerts")
 	return cmd
 }
 
@@ -111,12 +116,16 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 		src = replay.Influx{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket,
 			Chunk: f.chunk, Site: f.site, Sensor: f.sensor, From: filter.From, To: filter.To}
 	}
-	res, err := replay.Run(cmd.Context(), reg, opts, src, filter)
+	flap := alerting.FlapOptions{Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window}
+	res, err := replay.RunHeld(cmd.Context(), reg, opts, flap, src, filter)
 	if err != nil {
 		return err
 	}
-	if f.json {
+	switch {
+	case f.json:
 		return res.WriteJSON(cmd.OutOrStdout())
+	case f.events:
+		return res.WriteEvents(cmd.OutOrStdout())
 	}
 	return res.WriteTable(cmd.OutOrStdout())
 }

@@ -56,8 +56,20 @@ type Alert struct {
 	// rate, trend or forecast; see docs/alerting.md#backtesting-with-replay.
 	Peak    float64 `json:"peak"`
 	Message string  `json:"message"`
+	// Levels are the alert's level changes in order: the level it fired
+	// at, then each escalation and de-escalation, with their times.
+	Levels []LevelChange `json:"levels"`
+	// Flapping is set when the alert was held for flapping, as the
+	// service would have held it: its later toggles were absorbed.
+	Flapping bool `json:"flapping,omitempty"`
 
 	below bool // lower values are worse
+}
+
+// LevelChange is an alert reaching a level at a device time.
+type LevelChange struct {
+	At    time.Time     `json:"at"`
+	Level sensors.Level `json:"level"`
 }
 
 // Open reports whether the alert was still open at the end.
@@ -77,6 +89,10 @@ type Result struct {
 	First time.Time      `json:"first,omitzero"`
 	Last  time.Time      `json:"last,omitzero"`
 	Stats alerting.Stats `json:"engine"`
+	// Events is the alert event stream the service would have passed to
+	// its alert lifecycle and notifiers: the rule engine's events after
+	// the flapping hold, in order.
+	Events []alerting.Event `json:"events"`
 	// Quiet are the selected sensors that sent no reading.
 	Quiet []string `json:"silent_sensors,omitempty"`
 }
@@ -99,15 +115,33 @@ const (
 // listed in Result.Quiet rather than given a sensor_stale alert, and a
 // sensor_stale raised before a sensor's first reading is dropped: both
 // only say that the range starts before the sensor's data does.
+//
+// The engine's events pass through the flapping hold the service puts
+// after it, with the default hold; RunHeld takes the service's.
 func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src Source, f Filter) (*Result, error) {
+	return RunHeld(ctx, reg, opts, alerting.FlapOptions{}, src, f)
+}
+
+// RunHeld is Run with the flapping hold set as flap sets it (its Raises
+// and Window; it keeps no store and runs on the replay's device time).
+func RunHeld(ctx context.Context, reg *sensors.Registry, opts alerting.Options, flap alerting.FlapOptions, src Source, f Filter) (*Result, error) {
 	opts.Registerer = nil
-	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, opts: opts}
+	res := &Result{Alerts: []*Alert{}, Events: []alerting.Event{}} // [] in JSON, not null
+	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, opts: opts, res: res}
 	c.reg = reg
-	eng, err := alerting.NewEngine(reg, alerting.SinkFunc(c.emit), opts)
+	// The replay's clock is the device time of the reading being
+	// replayed; the hold runs on it as the service's runs on the wall
+	// clock.
+	var clock time.Time
+	flap.Store, flap.Now = nil, func() time.Time { return clock }
+	hold, err := alerting.NewFlapper(alerting.SinkFunc(c.emit), flap)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Alerts: []*Alert{}} // [] in JSON, not null
+	eng, err := alerting.NewEngine(reg, hold, opts)
+	if err != nil {
+		return nil, err
+	}
 	// first is each sensor's first reading: a sensor_stale raised before
 	// it only says the replay started before the sensor's data did.
 	first := map[subject]time.Time{}
@@ -134,13 +168,18 @@ func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src 
 		// Staleness up to this reading, at the times the service would
 		// have checked it.
 		for n := 0; nextTick <= at && n < maxTicks; n++ {
-			eng.Tick(time.Unix(0, nextTick))
+			clock = time.Unix(0, nextTick)
+			eng.Tick(clock)
+			hold.Tick(clock)
 			nextTick += int64(tickEvery)
 		}
 		if nextTick <= at {
-			eng.Tick(r.Time)
+			clock = r.Time
+			eng.Tick(clock)
+			hold.Tick(clock)
 			nextTick = at + int64(tickEvery)
 		}
+		clock = r.Time
 		res.Readings++
 		res.Last = r.Time
 		if k := (subject{r.Site, r.Sensor}); first[k].IsZero() {
@@ -179,13 +218,19 @@ type collector struct {
 	alerts    []*Alert
 	open      map[string]*Alert // by alert id
 	bySubject map[subject][]*Alert
+	res       *Result
 }
 
 func (c *collector) emit(ev alerting.Event) {
+	c.res.Events = append(c.res.Events, ev)
+	if a := c.open[ev.AlertID]; a != nil && ev.Flapping {
+		a.Flapping = true
+	}
 	switch ev.Type {
 	case alerting.EventFired:
 		a := &Alert{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
-			Level: ev.Level, FiredAt: ev.At, Peak: ev.Value, Message: ev.Message}
+			Level: ev.Level, FiredAt: ev.At, Peak: ev.Value, Message: ev.Message, Flapping: ev.Flapping,
+			Levels: []LevelChange{{At: ev.At, Level: ev.Level}}}
 		a.below = c.below(ev)
 		c.alerts = append(c.alerts, a)
 		c.open[ev.AlertID] = a
@@ -199,7 +244,12 @@ func (c *collector) emit(ev alerting.Event) {
 		if ev.Level.MoreSevere(a.Level) {
 			a.Level = ev.Level
 		}
+		a.Levels = append(a.Levels, LevelChange{At: ev.At, Level: ev.Level})
 		a.peak(ev.Value)
+	case alerting.EventUpdated:
+		if a := c.open[ev.AlertID]; a != nil {
+			a.Message = ev.Message
+		}
 	case alerting.EventResolved:
 		a := c.open[ev.AlertID]
 		if a == nil {
