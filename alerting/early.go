@@ -662,6 +662,10 @@ func (r *earlyRule) event(tr transition, st earlyState, s *subjectInfo, w *windo
 		switch {
 		case fired || tr.typ == EventUpdated:
 			ev.Setpoint = est.target
+			ev.Due, ev.DueFrom = unixTime(at+est.eta), unixTime(at+est.lo)
+			if est.hi >= 0 {
+				ev.DueTo = unixTime(at + est.hi)
+			}
 			since := ""
 			if est.changed && est.onset < at {
 				since = " since " + fmtDuration(time.Duration(at-est.onset)) + " ago"

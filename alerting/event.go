@@ -105,6 +105,12 @@ type Event struct {
 	Planned bool `json:"planned,omitempty"`
 	// Flapping marks an alert held firing because it toggled too often.
 	Flapping bool `json:"flapping,omitempty"`
+	// Due is when a forecast expects its setpoint to be reached (device
+	// time), with DueFrom and DueTo the range it states; zero for other
+	// rules.
+	Due     time.Time `json:"due,omitzero"`
+	DueFrom time.Time `json:"due_from,omitzero"`
+	DueTo   time.Time `json:"due_to,omitzero"`
 }
 
 // MarshalJSON adds the level's color and severity names next to its

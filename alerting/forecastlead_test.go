@@ -133,7 +133,7 @@ func TestForecastLeadAndETA(t *testing.T) {
 		// about two: the floor here keeps them from slipping further.
 		wantLead, wantErr := 0.5, 2.0
 		if curved {
-			wantLead, wantErr = 0.3, 2.5
+			wantLead, wantErr = 0.25, 2.5
 		}
 		if ml < wantLead {
 			t.Errorf("%s: median lead %.0f %% of onset→alarm, want at least %.0f %%", name, 100*ml, 100*wantLead)

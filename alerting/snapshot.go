@@ -393,7 +393,7 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && !math.IsNaN(n[0]+n[1]+n[2]+n[3]) {
 			s.win.rho = float32(min(max(n[0], 0), 0.9))
 			s.win.noiseVar, s.win.level = float32(n[1]), float32(n[2])
-			s.win.fits = uint16(min(n[3], warmFits))
+			s.win.fits = uint16(min(n[3], longFits))
 		}
 	}
 	if x := s.exp; x != nil && ss.Exposure != nil {

@@ -39,7 +39,7 @@ type window struct {
 	// forecast's line through the window, and level the long-run mean of
 	// the samples (both kept by the forecast as it fits).
 	noiseVar, level float32
-	// fits counts the fits that fed them, up to warmFits; skipped
+	// fits counts the fits that fed them, up to longFits; skipped
 	// counts the readings quiet skipped since the last fit.
 	fits    uint16
 	skipped uint8
@@ -65,7 +65,7 @@ func (w *window) quietWithin(k float64) bool {
 		w.skipped = 0
 		return false
 	}
-	w.level += float32((w.back(0).v - float64(w.level)) / 128)
+	w.level += float32((w.back(0).v - float64(w.level)) / longFits)
 	return true
 }
 
@@ -74,6 +74,9 @@ func (w *window) quietWithin(k float64) bool {
 // minute of a gas detector. Until then a sensor just started, whose first
 // window may be quiet by chance, gives no forecast.
 const warmFits = 8
+
+// longFits is how many fits the long-run figures average over.
+const longFits = 128
 
 func (w *window) push(at int64, v float64) {
 	if w.n > 0 && at-w.back(0).at < w.step {
@@ -447,20 +450,20 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 		r.fullSlope, r.fullNow = fb, newest.v+fa
 		var rho float64
 		fullSSE, rho = noise(&xs, &ys, n, n, fa, fb, 0)
-		// The long-run figure follows the line's residuals over about
-		// a hundred fits; a ramp raises it, which only makes the next
-		// forecasts more careful.
-		w.rho += float32((rho - float64(w.rho)) / 128)
-		if w.fits < warmFits {
+		// The long-run figures follow the line's residuals over about
+		// a hundred fits (their plain mean over the first ones, so a
+		// sensor's first fits count in full); a ramp raises them, which
+		// only makes the next forecasts more careful.
+		if w.fits < longFits {
 			w.fits++
 		}
-		if w.noiseVar == 0 {
-			w.noiseVar = float32(fullSSE / float64(n-2))
+		wt := 1 / float64(w.fits)
+		if w.fits == 1 {
 			w.level = float32(newest.v + try/float64(n))
-		} else {
-			w.noiseVar += float32((fullSSE/float64(n-2) - float64(w.noiseVar)) / 128)
-			w.level += float32((newest.v + sm[0] - float64(w.level)) / 128)
 		}
+		w.rho += float32((rho - float64(w.rho)) * wt)
+		w.noiseVar += float32((fullSSE/float64(n-2) - float64(w.noiseVar)) * wt)
+		w.level += float32((newest.v + sm[0] - float64(w.level)) * wt)
 		infl = w.inflation(rho)
 		fullInfl = infl
 	}

@@ -24,6 +24,8 @@ type AlertEvent struct {
 	Level   sensors.Level `json:"level"`
 	At      time.Time     `json:"at"`
 	Message string        `json:"message"`
+	// Due is when a forecast said its setpoint would be reached.
+	Due time.Time `json:"due,omitzero"`
 }
 
 // ReadAlertEvents decodes a JSON array of alert events.

@@ -288,3 +288,21 @@ func TestLoadInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestSimScoreBench: sim score --bench runs the synthetic library through
+// the default rules in process and prints a row per seed with detection,
+// lead, ETA error and false alerts per 1,000 sensor-hours.
+func TestSimScoreBench(t *testing.T) {
+	out, err := run(t, "sim", "score", "--bench", "1,2", "--sensor-hours", "50")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"SEED", "DETECTED", "LEAD EXP RAMP", "ETA ERROR", "FALSE/1000 H", "\n1 ", "\n2 ", "\nall ", "误报"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "  0/") || strings.Contains(out, "NaN") || !strings.Contains(out, "80/80") {
+		t.Errorf("an incident undetected or a figure missing:\n%s", out)
+	}
+}
