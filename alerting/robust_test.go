@@ -1,6 +1,9 @@
 package alerting
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // TestMedians: med3 and med5 return the median of every ordering.
 func TestMedians(t *testing.T) {
@@ -23,4 +26,53 @@ func TestMedians(t *testing.T) {
 		}
 	}
 	perm(0)
+}
+
+// TestSnapshotKeepsNoise: what the forecast learnt of a sensor's noise
+// survives a restart; a damaged figure is dropped and learnt again.
+func TestSnapshotKeepsNoise(t *testing.T) {
+	reg := earlyRegistry(t)
+	e, err := NewEngine(reg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		e.Evaluate(reading("hz-01", "GT-101", 5*i, 3+0.3*float64(i%4)))
+	}
+	snap := e.Snapshot()
+	var orig window
+	for _, s := range e.rules().subjects {
+		if s.sensor == "GT-101" {
+			orig = *s.win
+		}
+	}
+	if orig.fits == 0 || orig.noiseVar <= 0 {
+		t.Fatalf("no noise learnt: %+v", orig)
+	}
+	restored := func(snap *Snapshot) window {
+		e2, err := NewEngine(reg, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2.Restore(snap)
+		for _, s := range e2.rules().subjects {
+			if s.sensor == "GT-101" {
+				return *s.win
+			}
+		}
+		t.Fatal("no GT-101")
+		return window{}
+	}
+	got := restored(snap)
+	if got.rho != orig.rho || got.noiseVar != orig.noiseVar || got.level != orig.level || got.fits != orig.fits {
+		t.Errorf("restored noise %v %v %v %v, want %v %v %v %v", got.rho, got.noiseVar, got.level, got.fits, orig.rho, orig.noiseVar, orig.level, orig.fits)
+	}
+	for i := range snap.Subjects {
+		if snap.Subjects[i].Sensor == "GT-101" {
+			snap.Subjects[i].WindowNoise[2] = math.Inf(1)
+		}
+	}
+	if got := restored(snap); got.fits != 0 || got.level != 0 {
+		t.Errorf("a damaged level was taken: %+v", got)
+	}
 }

@@ -390,7 +390,9 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 			at += d
 			s.win.push(at, ss.WindowV[i])
 		}
-		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && !math.IsNaN(n[0]+n[1]+n[2]+n[3]) {
+		// A damaged figure would blind the forecast or open it on noise:
+		// then the sensor learns its noise again instead.
+		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && finite(n) && math.Abs(n[2]) < math.MaxFloat32 && n[1] < math.MaxFloat32 {
 			s.win.rho = float32(min(max(n[0], 0), 0.9))
 			s.win.noiseVar, s.win.level = float32(n[1]), float32(n[2])
 			s.win.fits = uint16(min(n[3], longFits))
@@ -922,4 +924,14 @@ func (s *subject) adopt(rec Record) bool {
 		}
 	}
 	return false
+}
+
+// finite reports whether every value of xs is a finite number.
+func finite(xs []float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }
