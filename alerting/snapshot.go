@@ -236,7 +236,7 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 			prev = smp.at
 		}
 		if w.fits > 0 {
-			ss.WindowNoise = []float64{float64(w.rho), float64(w.noiseVar), float64(w.level), float64(w.fits)}
+			ss.WindowNoise = []float64{float64(w.rho), float64(w.noiseVar), w.level, float64(w.fits)}
 		}
 	}
 	if x := s.exp; x != nil {
@@ -392,9 +392,9 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 		}
 		// A damaged figure would blind the forecast or open it on noise:
 		// then the sensor learns its noise again instead.
-		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && finite(n) && math.Abs(n[2]) < math.MaxFloat32 && n[1] < math.MaxFloat32 {
+		if n := ss.WindowNoise; len(n) == 4 && n[1] >= 0 && n[3] >= 0 && finite(n) && n[1] < math.MaxFloat32 {
 			s.win.rho = float32(min(max(n[0], 0), 0.9))
-			s.win.noiseVar, s.win.level = float32(n[1]), float32(n[2])
+			s.win.noiseVar, s.win.level = float32(n[1]), n[2]
 			s.win.fits = uint16(min(n[3], longFits))
 		}
 	}

@@ -38,7 +38,8 @@ type window struct {
 	// noiseVar is the long-run variance of the raw samples about the
 	// forecast's line through the window, and level the long-run mean of
 	// the samples (both kept by the forecast as it fits).
-	noiseVar, level float32
+	noiseVar float32
+	level    float64
 	// fits counts the fits that fed them, up to longFits; skipped
 	// counts the readings quiet skipped since the last fit.
 	fits    uint16
@@ -51,12 +52,15 @@ type window struct {
 // It still lets every eighth reading through, so the long-run figures
 // keep learning, and moves the level towards the newest sample itself.
 func (w *window) quietWithin(k float64) bool {
-	if w.fits < warmFits || w.n < 3 || w.noiseVar <= 0 {
+	if w.fits < warmFits || w.n < 3 {
 		return false
 	}
-	lim := k * k * float64(w.noiseVar)
+	// A signal flat to its resolution (a gas detector at zero in clean
+	// air) has no noise at all: there, quiet is equal to the level.
+	eps := 1e-9 * max(1, math.Abs(w.level))
+	lim := max(k*k*float64(w.noiseVar), eps*eps)
 	for i := range 3 {
-		d := w.back(i).v - float64(w.level)
+		d := w.back(i).v - w.level
 		if d*d >= lim {
 			return false
 		}
@@ -65,7 +69,7 @@ func (w *window) quietWithin(k float64) bool {
 		w.skipped = 0
 		return false
 	}
-	w.level += float32((w.back(0).v - float64(w.level)) / longFits)
+	w.level += (w.back(0).v - w.level) / longFits
 	return true
 }
 
@@ -459,11 +463,11 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 		}
 		wt := 1 / float64(w.fits)
 		if w.fits == 1 {
-			w.level = float32(newest.v + try/float64(n))
+			w.level = newest.v + try/float64(n)
 		}
 		w.rho += float32((rho - float64(w.rho)) * wt)
 		w.noiseVar += float32((fullSSE/float64(n-2) - float64(w.noiseVar)) * wt)
-		w.level += float32((newest.v + sm[0] - float64(w.level)) * wt)
+		w.level += (newest.v + sm[0] - w.level) * wt
 		infl = w.inflation(rho)
 		fullInfl = infl
 	}
@@ -516,7 +520,7 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 		r.se = math.Sqrt(rawSSE * w.inflation(rho) / (seg.c - 2) / vxx)
 	}
 	r.t = tRatio(b, r.se)
-	r.depart = math.Abs(r.now - float64(w.level))
+	r.depart = math.Abs(r.now - w.level)
 	if m < 6 {
 		return r
 	}
@@ -589,7 +593,7 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 	r.t = tRatio(b, math.Sqrt(s2q/vxx))
 	r.curv = qc / (L * L)
 	r.seCurv = math.Sqrt(s2q*c22/det) / (L * L)
-	r.depart = math.Abs(r.now - float64(w.level))
+	r.depart = math.Abs(r.now - w.level)
 	return r
 }
 
