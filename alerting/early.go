@@ -460,10 +460,6 @@ func (r *earlyRule) want(st earlyState, w *window, v float64, at int64) (earlySt
 // must hold as well.
 const minT = 3
 
-// minTChange is minT for a trend fitted since a change point, which was
-// chosen among many as the one that fits best.
-const minTChange = 4
-
 // beyond reports whether a rate (per second) is past the limit in the
 // rule's direction; open alerts hold down to half the limit.
 func (r *earlyRule) beyond(rate float64, open bool) bool {
@@ -774,19 +770,6 @@ func etaRange(lo, hi int64) string {
 		return strings.TrimSuffix(a, ua) + "–" + b
 	}
 	return a + "–" + b
-}
-
-// about writes a predicted time the way an operator says it.
-func about(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "under a minute"
-	case d < 90*time.Minute:
-		return fmt.Sprintf("about %d min", int(math.Round(d.Minutes())))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("about %d h", int(math.Round(d.Hours())))
-	}
-	return fmt.Sprintf("about %d days", int(math.Round(d.Hours()/24)))
 }
 
 // fmtDuration prints whole seconds: "5m0s", not "5m0.000000123s".

@@ -98,20 +98,6 @@ func (w *window) back(i int) sample {
 	return w.s[(int(w.next)-1-i+2*windowCap)%windowCap]
 }
 
-// oldestSince is the oldest held sample at or after from.
-func (w *window) oldestSince(from int64) (sample, bool) {
-	var out sample
-	ok := false
-	for i := range int(w.n) {
-		s := w.back(i)
-		if s.at < from {
-			break
-		}
-		out, ok = s, true
-	}
-	return out, ok
-}
-
 // fit is a least-squares line through a window's samples.
 type fit struct {
 	n int
@@ -323,12 +309,6 @@ func (s *sums) line() (b, a, sse, vxx float64) {
 	vyy := s.yy - s.y*s.y/s.c
 	b = vxy / vxx
 	return b, (s.y - b*s.x) / s.c, max(vyy-b*vxy, 0), vxx
-}
-
-// sseAbout is the residual sum of squares of the sums' samples about the
-// line a + b·x.
-func (s *sums) sseAbout(a, b float64) float64 {
-	return max(s.yy-2*a*s.y-2*b*s.xy+a*a*s.c+2*a*b*s.x+b*b*s.xx, 0)
 }
 
 // noise is the residual sum of squares of the newest m of n raw samples
