@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSeqTracker$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSplitBySeries$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSpoolSegment$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)

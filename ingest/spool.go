@@ -107,6 +107,13 @@ type SpoolMetrics struct {
 	Commits                    prometheus.Counter
 	CommitDuration             prometheus.Histogram
 	Torn, Corrupt              prometheus.Counter
+	// Lost counts readings in damaged records that were skipped.
+	Lost prometheus.Counter
+	// WriteFailing is 1 while commits fail (a full disk): intake is held
+	// back as at the cap until a retry succeeds.
+	WriteFailing prometheus.Gauge
+	// FreeBytes is the space left on the spool's filesystem.
+	FreeBytes prometheus.Gauge
 }
 
 // NewSpoolMetrics creates and registers the spool metrics.
@@ -120,10 +127,14 @@ func NewSpoolMetrics(reg prometheus.Registerer) *SpoolMetrics {
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "riskmon_spool_commit_duration_seconds",
 			Help: "Write plus fsync time of a group commit.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 		Torn:    prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_spool_torn_records_total", Help: "Incomplete records found at the end of the spool after a crash and cut off; their messages were never acknowledged."}),
-		Corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_spool_corrupt_records_total", Help: "Records that failed their checksum inside the spool and were skipped with the rest of their segment."}),
+		Corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_spool_corrupt_records_total", Help: "Damaged stretches inside the spool that failed their checksum and were skipped up to the next good record."}),
+		Lost:    prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_spool_lost_readings_total", Help: "Readings in damaged spool records that were skipped and never reached InfluxDB."}),
+		WriteFailing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_spool_write_failing",
+			Help: "1 while the spool cannot write (a full disk, say): nothing is acknowledged and intake waits until a retry succeeds."}),
+		FreeBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_spool_filesystem_free_bytes", Help: "Space left for unprivileged writes on the spool's filesystem."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Bytes, m.Readings, m.Full, m.Cap, m.Commits, m.CommitDuration, m.Torn, m.Corrupt)
+		reg.MustRegister(m.Bytes, m.Readings, m.Full, m.Cap, m.Commits, m.CommitDuration, m.Torn, m.Corrupt, m.Lost, m.WriteFailing, m.FreeBytes)
 	}
 	return m
 }
@@ -135,7 +146,7 @@ type Spool struct {
 	log  *slog.Logger
 
 	mu        sync.Mutex
-	space     *sync.Cond // signalled when backlog shrinks or the spool closes
+	space     *sync.Cond // signalled when backlog shrinks, a failed commit heals or the spool closes
 	pending   []byte
 	dones     []func()
 	spareBuf  []byte
@@ -146,26 +157,64 @@ type Spool struct {
 	readings  int64
 	committed SpoolPos
 	newData   chan struct{} // closed and replaced on every commit
+	// writeErr is the error of the last commit while commits fail, and
+	// writeSince when they started failing; intake waits meanwhile.
+	writeErr   error
+	writeSince time.Time
+	// damage holds reports of skipped records not yet taken by TakeDamage.
+	damage []SpoolDamage
 
 	// Only the committer touches these.
 	wseg  uint64
 	wfile *os.File
+	wsize int64 // bytes of wfile known to be durable
 
 	// Only the reader touches these.
 	rpos  SpoolPos
 	rfile *os.File
 	rbuf  *bufio.Reader
 	rrec  []byte
+	// skips maps the start of each damaged stretch found when the spool
+	// was opened to the offset of the next good record, so the reader
+	// steps over it without reporting it twice.
+	skips map[SpoolPos]int64
+	// cursorErr is set while the cursor file cannot be written.
+	cursorErr bool
 }
 
-// OpenSpool opens or creates the spool in opts.Dir, cutting off a torn
-// record at its end.
+// SpoolDamage reports a stretch of a segment that failed its checksum and
+// was skipped: what was lost and where.
+type SpoolDamage struct {
+	Seg uint64
+	Off int64
+	// Bytes is the length of the stretch skipped; the record after it
+	// (if any) passed its checksum and was kept.
+	Bytes int64
+	// Readings is the number of readings lost: the lines of the damaged
+	// record(s), which hold one reading each.
+	Readings int64
+	// AtEnd is set when the damage ran to the end of the newest segment
+	// and was cut off there, like a torn write.
+	AtEnd bool
+	Err   string
+	// whole is set when the stretch is exactly one record by its own
+	// length field.
+	whole bool
+}
+
+func (d SpoolDamage) String() string {
+	return fmt.Sprintf("segment %d offset %d: %d bytes, %d readings (%s)", d.Seg, d.Off, d.Bytes, d.Readings, d.Err)
+}
+
+// OpenSpool opens or creates the spool in opts.Dir. A torn record at its
+// end is cut off; a damaged record elsewhere is skipped up to the next
+// record with a good checksum and reported (TakeDamage).
 func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{opts: opts, m: m, log: log, kick: make(chan struct{}, 1), newData: make(chan struct{})}
+	s := &Spool{opts: opts, m: m, log: log, kick: make(chan struct{}, 1), newData: make(chan struct{}), skips: map[SpoolPos]int64{}}
 	s.space = sync.NewCond(&s.mu)
 	m.Cap.Set(float64(opts.MaxBytes))
 	cur, err := s.readCursor()
@@ -203,6 +252,7 @@ func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, er
 		s.readings += readings
 		if i == len(segs)-1 {
 			s.wseg = seg
+			s.wsize = end
 			s.committed = SpoolPos{Seg: seg, Off: end}
 		}
 	}
@@ -227,7 +277,26 @@ func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, er
 	if s.readings > 0 {
 		log.Info("spool holds readings not yet stored; replaying them", "readings", s.readings, "bytes", s.backlog)
 	}
+	s.checkFreeSpace()
 	return s, nil
+}
+
+// checkFreeSpace warns when the cap is larger than the room the spool has
+// (free space plus what it already uses): the disk, not the cap, would
+// then be what holds intake back.
+func (s *Spool) checkFreeSpace() {
+	free, ok := freeBytes(s.opts.Dir)
+	if !ok {
+		return
+	}
+	s.m.FreeBytes.Set(float64(free))
+	s.mu.Lock()
+	room := free + uint64(max(s.backlog, 0))
+	s.mu.Unlock()
+	if room < uint64(s.opts.MaxBytes) {
+		s.log.Warn("spool.max_bytes is larger than the space its filesystem has left: during a long storage outage the disk fills before the cap; intake then waits and a storage_backlog alert fires, but give the spool its own room",
+			"dir", s.opts.Dir, "spool.max_bytes", s.opts.MaxBytes, "free_bytes", free)
+	}
 }
 
 func (s *Spool) segPath(seg uint64) string {
@@ -256,48 +325,156 @@ func (s *Spool) segments() ([]uint64, error) {
 }
 
 // scan checks the records of a segment from offset from, and returns the
-// end of the last good one. A bad record at the end of the last segment is
-// a torn write from a crash: the file is cut there (its message was never
-// acknowledged, since acks wait for the fsync). Elsewhere it is
-// corruption: the rest of that segment is skipped.
+// end of the last good one, with the bytes and readings of the good
+// records. A bad record is skipped up to the next record whose checksum
+// holds, and reported as damage. When no good record follows it in the
+// newest segment, it is a write a crash interrupted and the file is cut
+// there: its message was never acknowledged, since acks wait for the
+// fsync (a record of full length may still have been damaged after its
+// fsync, so that case is reported as possible loss as well).
 func (s *Spool) scan(seg uint64, from int64, last bool) (end, bytes, readings int64, err error) {
 	f, err := os.Open(s.segPath(seg))
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return 0, 0, 0, fmt.Errorf("spool: %w", err)
 	}
-	r := bufio.NewReaderSize(f, 1<<20)
+	size := st.Size()
+	pos := from
 	end = from
-	var buf []byte
-	for {
-		var n int
-		var payload []byte
-		payload, n, buf, err = readRecord(r, buf)
-		if err == io.EOF {
-			return end, bytes, readings, nil
+	for pos < size {
+		if _, err := f.Seek(pos, io.SeekStart); err != nil {
+			return 0, 0, 0, fmt.Errorf("spool: %w", err)
 		}
+		r := bufio.NewReaderSize(f, 1<<20)
+		var buf []byte
+		var rerr error
+		for {
+			var n int
+			var payload []byte
+			payload, n, buf, rerr = readRecord(r, buf)
+			if rerr != nil {
+				break
+			}
+			cnt, _ := binary.Uvarint(payload)
+			pos += int64(n)
+			end = pos
+			bytes += int64(n)
+			readings += int64(cnt)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if !errors.Is(rerr, errBadRecord) {
+			return 0, 0, 0, fmt.Errorf("spool: read segment %d: %w", seg, rerr)
+		}
+		d, next, found, err := s.resync(f, seg, pos, size, rerr)
 		if err != nil {
-			if last {
-				s.m.Torn.Inc()
-				s.log.Warn("spool: cut off a torn record at the end of the spool (a crash interrupted its write; it was never acknowledged)",
-					"segment", seg, "offset", end, "err", err)
-				if terr := os.Truncate(s.segPath(seg), end); terr != nil {
-					return 0, 0, 0, fmt.Errorf("spool: truncate torn tail: %w", terr)
-				}
-			} else {
-				s.m.Corrupt.Inc()
-				s.log.Error("spool: corrupt record inside the spool; skipping the rest of its segment", "segment", seg, "offset", end, "err", err)
+			return 0, 0, 0, err
+		}
+		if !found && last {
+			s.m.Torn.Inc()
+			s.log.Warn("spool: cut off a torn record at the end of the spool (a crash interrupted its write; it was never acknowledged)",
+				"segment", seg, "offset", pos, "bytes", size-pos, "err", rerr)
+			if d.whole {
+				// A whole record whose checksum fails: a torn write, or
+				// damage to an acknowledged record. Say so.
+				d.AtEnd = true
+				s.report(d)
+			}
+			if terr := os.Truncate(s.segPath(seg), pos); terr != nil {
+				return 0, 0, 0, fmt.Errorf("spool: truncate torn tail: %w", terr)
 			}
 			return end, bytes, readings, nil
 		}
-		cnt, _ := binary.Uvarint(payload)
-		end += int64(n)
-		bytes += int64(n)
-		readings += int64(cnt)
+		s.report(d)
+		s.skips[SpoolPos{Seg: seg, Off: pos}] = next
+		pos = next
+		end = next
 	}
+	return end, bytes, readings, nil
+}
+
+// resync looks for the next good record after the bad one at off, up to
+// limit, and describes the stretch in between. found is false when none
+// follows: the damage runs to limit.
+func (s *Spool) resync(f *os.File, seg uint64, off, limit int64, cause error) (d SpoolDamage, next int64, found bool, err error) {
+	data := make([]byte, limit-off)
+	if _, err := f.ReadAt(data, off); err != nil && err != io.EOF {
+		return d, 0, false, fmt.Errorf("spool: read segment %d: %w", seg, err)
+	}
+	i := nextRecord(data, 1)
+	found = i >= 0
+	if !found {
+		i = len(data)
+	}
+	whole := i > recordHeader && int(binary.LittleEndian.Uint32(data[0:4])) == i-recordHeader
+	return SpoolDamage{Seg: seg, Off: off, Bytes: int64(i), Readings: damagedReadings(data[:i]), Err: cause.Error(), whole: whole},
+		off + int64(i), found, nil
+}
+
+// nextRecord is the offset in data, from start on, of the first record
+// whose length fits and whose checksum holds, or -1.
+func nextRecord(data []byte, start int) int {
+	for i := start; i+recordHeader <= len(data); i++ {
+		size := binary.LittleEndian.Uint32(data[i : i+4])
+		if size == 0 || size > maxRecord || int64(i)+recordHeader+int64(size) > int64(len(data)) {
+			continue
+		}
+		payload := data[i+recordHeader : i+recordHeader+int(size)]
+		if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(data[i+4:i+8]) {
+			continue
+		}
+		if _, k := binary.Uvarint(payload); k <= 0 {
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+// damagedReadings counts the readings in a damaged stretch. When the
+// stretch is exactly one record by its own length field, its count is
+// taken if it agrees with its lines; otherwise every line of line
+// protocol in the stretch is one reading. A stretch shorter than a
+// header (a torn tail) held no whole reading.
+func damagedReadings(data []byte) int64 {
+	if len(data) <= recordHeader {
+		return 0
+	}
+	lines := int64(strings.Count(string(data[recordHeader:]), "\n"))
+	if size := binary.LittleEndian.Uint32(data[0:4]); int(size) == len(data)-recordHeader {
+		// The writer's own count, unless the flip hit it: a flipped
+		// newline moves the line count by one, a flipped count by more.
+		if cnt, k := binary.Uvarint(data[recordHeader:]); k > 0 && int64(cnt) >= lines-1 && int64(cnt) <= lines+1 {
+			return int64(cnt)
+		}
+	}
+	return lines
+}
+
+// report records a damaged stretch: counted, logged and kept for
+// TakeDamage, which raises the alert.
+func (s *Spool) report(d SpoolDamage) {
+	s.m.Corrupt.Inc()
+	s.m.Lost.Add(float64(d.Readings))
+	s.log.Error("spool: damaged record skipped; the records after it are kept",
+		"segment", d.Seg, "offset", d.Off, "bytes", d.Bytes, "readings_lost", d.Readings, "at_end", d.AtEnd, "err", d.Err)
+	s.mu.Lock()
+	s.damage = append(s.damage, d)
+	s.mu.Unlock()
+}
+
+// TakeDamage returns the damage found since the last call.
+func (s *Spool) TakeDamage() []SpoolDamage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.damage
+	s.damage = nil
+	return d
 }
 
 var errBadRecord = errors.New("bad record")
@@ -358,7 +535,7 @@ func (s *Spool) readCursor() (SpoolPos, error) {
 // such as alert events emitted from rule evaluation.
 func (s *Spool) TryAppend(lines []byte, n int) bool {
 	s.mu.Lock()
-	full := s.backlog >= s.opts.MaxBytes || s.closed
+	full := s.backlog >= s.opts.MaxBytes || s.closed || s.writeErr != nil
 	s.mu.Unlock()
 	if full {
 		return false
@@ -369,7 +546,8 @@ func (s *Spool) TryAppend(lines []byte, n int) bool {
 }
 
 // Append adds one record of n readings; done runs once it is durable.
-// It waits while the spool is at its cap and fails once it is closed.
+// It waits while the spool is at its cap or cannot write, and fails once
+// it is closed.
 func (s *Spool) Append(lines []byte, n int, done func()) error {
 	return s.appendRecord(lines, n, done, true)
 }
@@ -379,8 +557,10 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 	k := binary.PutUvarint(cnt[:], uint64(n))
 	size := k + len(lines)
 	s.mu.Lock()
-	for wait && s.backlog >= s.opts.MaxBytes && !s.closed {
-		s.m.Full.Set(1)
+	for wait && (s.backlog >= s.opts.MaxBytes || s.writeErr != nil) && !s.closed {
+		if s.backlog >= s.opts.MaxBytes {
+			s.m.Full.Set(1)
+		}
 		s.space.Wait()
 	}
 	if s.closed {
@@ -393,9 +573,9 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 	s.pending = append(s.pending, hdr[:]...)
 	s.pending = append(s.pending, cnt[:k]...)
 	s.pending = append(s.pending, lines...)
-	if done != nil {
-		s.dones = append(s.dones, done)
-	}
+	// One slot per record, nil or not, so that a partial commit knows
+	// whose records it made durable.
+	s.dones = append(s.dones, done)
 	s.backlog += int64(recordHeader + size)
 	s.readings += int64(n)
 	kick := len(s.pending) >= s.opts.CommitBytes
@@ -409,11 +589,20 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 	return nil
 }
 
+// writeRetry is how often a failed commit is tried again.
+const writeRetry = time.Second
+
 // Run group-commits until ctx ends, then commits what is pending and
-// stops accepting records.
+// stops accepting records. A commit that fails (a full disk, say) does
+// not stop it: the records stay in memory unacknowledged, intake waits as
+// at the cap, and the commit is retried every writeRetry until it
+// succeeds. Nothing is acknowledged that is not on disk, and nothing
+// needs a restart once space returns.
 func (s *Spool) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.CommitInterval)
 	defer t.Stop()
+	var retryAt time.Time
+	lastStat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -421,23 +610,92 @@ func (s *Spool) Run(ctx context.Context) error {
 			s.closed = true
 			s.space.Broadcast()
 			s.mu.Unlock()
-			return s.commit()
+			if err := s.commit(); err != nil {
+				// Unacknowledged: the broker delivers them again.
+				return fmt.Errorf("spool: records left unacknowledged at shutdown: %w", err)
+			}
+			return nil
 		case <-t.C:
 		case <-s.kick:
 		}
+		now := time.Now()
+		if now.Sub(lastStat) >= 10*time.Second {
+			lastStat = now
+			if free, ok := freeBytes(s.opts.Dir); ok {
+				s.m.FreeBytes.Set(float64(free))
+			}
+		}
+		if !retryAt.IsZero() && now.Before(retryAt) {
+			continue
+		}
 		if err := s.commit(); err != nil {
-			// Stop intake so no worker waits on a spool that will
-			// never commit again; its records stay unacknowledged.
-			s.mu.Lock()
-			s.closed = true
-			s.space.Broadcast()
-			s.mu.Unlock()
-			return err
+			s.commitFailed(err, now)
+			retryAt = now.Add(writeRetry)
+			continue
+		}
+		if !retryAt.IsZero() {
+			retryAt = time.Time{}
+			s.commitHealed(now)
 		}
 	}
 }
 
+// commitFailed enters or stays in the failing state. The segment is
+// already cut back to its durable end; a segment that holds records is
+// closed and a new one started, so that once the forwarder has stored
+// the old one it can be deleted and free its space: on a disk filled by
+// the spool itself, that is what lets it heal.
+func (s *Spool) commitFailed(err error, now time.Time) {
+	s.mu.Lock()
+	first := s.writeErr == nil
+	s.writeErr = err
+	if first {
+		s.writeSince = now
+	}
+	pending := len(s.pending)
+	s.mu.Unlock()
+	s.m.WriteFailing.Set(1)
+	free, _ := freeBytes(s.opts.Dir)
+	s.m.FreeBytes.Set(float64(free))
+	if first {
+		s.log.Error("spool cannot write; nothing more is acknowledged and intake waits until it can (the broker holds the messages); retrying",
+			"dir", s.opts.Dir, "pending_bytes", pending, "free_bytes", free, "retry_every", writeRetry, "err", err)
+	}
+	if s.wsize > 0 {
+		if rerr := s.rotate(); rerr != nil {
+			s.log.Warn("spool: could not start a new segment while writes fail", "err", rerr)
+			return
+		}
+		s.mu.Lock()
+		s.committed = SpoolPos{Seg: s.wseg}
+		close(s.newData)
+		s.newData = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+// commitHealed leaves the failing state after a successful commit.
+func (s *Spool) commitHealed(now time.Time) {
+	s.mu.Lock()
+	since := s.writeSince
+	s.writeErr, s.writeSince = nil, time.Time{}
+	s.space.Broadcast()
+	s.mu.Unlock()
+	s.m.WriteFailing.Set(0)
+	s.log.Info("spool writes again; intake resumes", "failed_for", now.Sub(since).Round(time.Second))
+}
+
+// WriteFailing is the error of the last commit while commits fail, and
+// when they started failing; nil once the spool writes again.
+func (s *Spool) WriteFailing() (since time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeSince, s.writeErr
+}
+
 // commit writes the pending records, fsyncs and then acknowledges them.
+// On failure the records go back to the front of the pending ones and
+// the segment is cut back to what was durable before.
 func (s *Spool) commit() error {
 	s.mu.Lock()
 	if len(s.pending) == 0 {
@@ -446,43 +704,98 @@ func (s *Spool) commit() error {
 	}
 	buf, dones := s.pending, s.dones
 	s.pending, s.dones = s.spareBuf[:0], s.spareDone[:0]
+	s.spareBuf, s.spareDone = nil, nil
 	s.mu.Unlock()
 
 	start := time.Now()
-	if _, err := s.wfile.Write(buf); err != nil {
-		return fmt.Errorf("spool write: %w", err)
-	}
-	if err := s.wfile.Sync(); err != nil {
-		// After a failed fsync the page cache state is unknown; stopping
-		// is the only safe answer (the records stay unacknowledged).
-		return fmt.Errorf("spool fsync: %w", err)
+	if err := s.writeDurable(buf); err != nil {
+		// Keep what fitted: on a disk with less room than the pending
+		// records, the whole-or-nothing retry would never succeed.
+		k, n := s.salvage(buf)
+		for _, d := range dones[:k] {
+			if d != nil {
+				d()
+			}
+		}
+		s.mu.Lock()
+		if k > 0 {
+			s.committed = SpoolPos{Seg: s.wseg, Off: s.wsize}
+			close(s.newData)
+			s.newData = make(chan struct{})
+		}
+		s.pending = append(slices.Clone(buf[n:]), s.pending...)
+		s.dones = append(slices.Clone(dones[k:]), s.dones...)
+		s.mu.Unlock()
+		return err
 	}
 	s.m.CommitDuration.Observe(time.Since(start).Seconds())
 	s.m.Commits.Inc()
-	st, err := s.wfile.Stat()
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	pos := SpoolPos{Seg: s.wseg, Off: st.Size()}
-	if st.Size() >= s.opts.SegmentBytes {
+	if s.wsize >= s.opts.SegmentBytes {
 		if err := s.rotate(); err != nil {
-			return err
+			// The records are durable; acknowledge them and try the
+			// new segment again at the next commit.
+			s.log.Warn("spool: could not start a new segment", "err", err)
 		}
 	}
 
 	s.mu.Lock()
-	s.committed = pos
+	s.committed = SpoolPos{Seg: s.wseg, Off: s.wsize}
 	close(s.newData)
 	s.newData = make(chan struct{})
 	s.publishGauges()
 	s.mu.Unlock()
 	for _, d := range dones {
-		d()
+		if d != nil {
+			d()
+		}
 	}
 	// Recycle the buffers for the commit after next.
 	s.mu.Lock()
 	s.spareBuf, s.spareDone = buf[:0], clearDones(dones)
 	s.mu.Unlock()
+	return nil
+}
+
+// salvage writes and fsyncs the longest run of whole records from the
+// front of buf that the disk takes, after a write of all of buf failed,
+// and returns how many records and bytes are now durable.
+func (s *Spool) salvage(buf []byte) (records int, bytes int) {
+	// The records' ends, to try the longest prefix first and halve.
+	var ends []int
+	for off := 0; off+recordHeader <= len(buf); {
+		off += recordHeader + int(binary.LittleEndian.Uint32(buf[off:off+4]))
+		ends = append(ends, off)
+	}
+	for k := len(ends) / 2; k > 0; k /= 2 {
+		if s.writeDurable(buf[:ends[k-1]]) == nil {
+			return k, ends[k-1]
+		}
+	}
+	return 0, 0
+}
+
+// writeDurable appends buf to the write segment and fsyncs it. On any
+// error the segment is cut back to its last durable size, so a retry
+// appends whole records after whole records; after a failed fsync the
+// state of the page cache is unknown, and the cut discards exactly what
+// it may have lost.
+func (s *Spool) writeDurable(buf []byte) error {
+	_, err := s.wfile.Write(buf)
+	if err == nil {
+		err = s.wfile.Sync()
+		if err != nil {
+			err = fmt.Errorf("spool fsync: %w", err)
+		}
+	} else {
+		err = fmt.Errorf("spool write: %w", err)
+	}
+	if err != nil {
+		if terr := s.wfile.Truncate(s.wsize); terr != nil {
+			return errors.Join(err, fmt.Errorf("spool: cut back to %d bytes: %w", s.wsize, terr))
+		}
+		return err
+	}
+	s.wsize += int64(len(buf))
 	return nil
 }
 
@@ -492,22 +805,27 @@ func clearDones(d []func()) []func() {
 }
 
 func (s *Spool) rotate() error {
-	if err := s.wfile.Close(); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	s.wseg++
-	f, err := os.OpenFile(s.segPath(s.wseg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(s.segPath(s.wseg+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.wfile = f
-	return syncDir(s.opts.Dir)
+	if err := s.wfile.Close(); err != nil {
+		s.log.Warn("spool: closing a full segment", "err", err)
+	}
+	s.wseg++
+	s.wfile, s.wsize = f, 0
+	if err := syncDir(s.opts.Dir); err != nil {
+		// The new segment is in use either way; a crash that loses its
+		// name loses no acknowledged record, as none is in it yet.
+		s.log.Warn("spool: new segment's directory entry not synced", "err", err)
+	}
+	return nil
 }
 
 // Next reads committed records from the read position: it waits for the
 // first one, then gathers up to maxReadings, waiting at most linger for
 // more to arrive. Once stop is closed it returns what it has gathered, and
-// ok=false when that is nothing.
+// ok=false when that is nothing. Damaged records are skipped on the way.
 func (s *Spool) Next(stop <-chan struct{}, maxReadings int, linger time.Duration, dst *SpoolBatch) (ok bool, err error) {
 	dst.Lines, dst.Readings, dst.Bytes = dst.Lines[:0], 0, 0
 	var deadline <-chan time.Time
@@ -515,10 +833,22 @@ func (s *Spool) Next(stop <-chan struct{}, maxReadings int, linger time.Duration
 		s.mu.Lock()
 		committed, newData := s.committed, s.newData
 		s.mu.Unlock()
+		from := s.rpos
 		for s.rpos.less(committed) && dst.Readings < maxReadings {
 			if err := s.readOne(committed, dst); err != nil {
 				return false, err
 			}
+		}
+		if dst.Readings == 0 && from != s.rpos {
+			// The reader moved past an empty segment end or a damaged
+			// stretch with nothing to write: everything before it is
+			// stored, so let its segments go now rather than with the
+			// next batch, which on a full disk may never come.
+			dst.End = s.rpos
+			if err := s.Consumed(dst); err != nil {
+				return false, err
+			}
+			dst.Bytes = 0
 		}
 		if dst.Readings >= maxReadings {
 			return true, nil
@@ -541,51 +871,99 @@ func (s *Spool) Next(stop <-chan struct{}, maxReadings int, linger time.Duration
 }
 
 // readOne appends the record at the read position to dst, moving to the
-// next segment at the end of one.
+// next segment at the end of one, and past damaged records.
 func (s *Spool) readOne(committed SpoolPos, dst *SpoolBatch) error {
 	if s.rfile == nil {
-		f, err := os.Open(s.segPath(s.rpos.Seg))
-		if err != nil {
-			return fmt.Errorf("spool read: %w", err)
-		}
-		if _, err := f.Seek(s.rpos.Off, io.SeekStart); err != nil {
-			f.Close()
-			return fmt.Errorf("spool read: %w", err)
-		}
-		s.rfile = f
-		if s.rbuf == nil {
-			s.rbuf = bufio.NewReaderSize(f, 1<<20)
-		} else {
-			s.rbuf.Reset(f)
-		}
-	}
-	if s.rpos.Seg < committed.Seg {
-		// Stop at the true end of an older segment, which may run past
-		// any offset we know of.
-		payload, n, err := s.readPayload()
-		if err == io.EOF || (err != nil && errors.Is(err, errBadRecord)) {
-			if err != io.EOF {
-				s.m.Corrupt.Inc()
-				s.log.Error("spool: corrupt record; skipping the rest of its segment", "segment", s.rpos.Seg, "offset", s.rpos.Off, "err", err)
-			}
-			s.rfile.Close()
-			s.rfile = nil
-			s.rpos = SpoolPos{Seg: s.rpos.Seg + 1}
-			dst.End = s.rpos
-			return nil
-		}
-		if err != nil {
+		if err := s.openReader(); err != nil {
 			return err
 		}
+	}
+	older := s.rpos.Seg < committed.Seg
+	payload, n, err := s.readPayload()
+	switch {
+	case err == nil:
 		s.take(payload, n, dst)
 		return nil
-	}
-	payload, n, err := s.readPayload()
-	if err != nil {
+	case err == io.EOF && older:
+		// The true end of an older segment, which may run past any
+		// offset we know of.
+		s.nextSegment(dst)
+		return nil
+	case err != io.EOF && !errors.Is(err, errBadRecord):
 		return fmt.Errorf("spool read at %d/%d: %w", s.rpos.Seg, s.rpos.Off, err)
 	}
-	s.take(payload, n, dst)
+	// A bad record, or a short one before the committed end.
+	if next, ok := s.skips[s.rpos]; ok {
+		// Found and reported when the spool was opened; its bytes were
+		// never counted in the backlog.
+		delete(s.skips, s.rpos)
+		return s.seekReader(next, dst)
+	}
+	limit := committed.Off
+	if older {
+		st, serr := s.rfile.Stat()
+		if serr != nil {
+			return fmt.Errorf("spool read: %w", serr)
+		}
+		limit = st.Size()
+	}
+	cause := err
+	if cause == io.EOF {
+		cause = fmt.Errorf("%w: segment ends before its committed end %d", errBadRecord, limit)
+	}
+	d, next, found, rerr := s.resync(s.rfile, s.rpos.Seg, s.rpos.Off, limit, cause)
+	if rerr != nil {
+		return rerr
+	}
+	s.report(d)
+	// These bytes and readings were counted in the backlog when appended.
+	s.mu.Lock()
+	s.backlog -= d.Bytes
+	s.readings -= d.Readings
+	s.publishGauges()
+	s.mu.Unlock()
+	if !found && older {
+		s.nextSegment(dst)
+		return nil
+	}
+	return s.seekReader(next, dst)
+}
+
+func (s *Spool) openReader() error {
+	f, err := os.Open(s.segPath(s.rpos.Seg))
+	if err != nil {
+		return fmt.Errorf("spool read: %w", err)
+	}
+	if _, err := f.Seek(s.rpos.Off, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("spool read: %w", err)
+	}
+	s.rfile = f
+	if s.rbuf == nil {
+		s.rbuf = bufio.NewReaderSize(f, 1<<20)
+	} else {
+		s.rbuf.Reset(f)
+	}
 	return nil
+}
+
+// seekReader moves the reader to off in its segment.
+func (s *Spool) seekReader(off int64, dst *SpoolBatch) error {
+	if _, err := s.rfile.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("spool read: %w", err)
+	}
+	s.rbuf.Reset(s.rfile)
+	s.rpos.Off = off
+	dst.End = s.rpos
+	return nil
+}
+
+// nextSegment moves the reader to the start of the next segment.
+func (s *Spool) nextSegment(dst *SpoolBatch) {
+	s.rfile.Close()
+	s.rfile = nil
+	s.rpos = SpoolPos{Seg: s.rpos.Seg + 1}
+	dst.End = s.rpos
 }
 
 // readPayload reads the next record into the reader's reused buffer; take
@@ -613,26 +991,36 @@ func (s *Spool) take(payload []byte, n int, dst *SpoolBatch) {
 	dst.End = s.rpos
 }
 
-// Consumed records that a batch is stored: the cursor moves past it
-// (durably) and segments wholly before it are deleted.
+// Consumed records that a batch is stored: segments wholly before it are
+// deleted and the cursor moves past it. Segments go first, so that on a
+// full disk their space comes back even when the cursor cannot be
+// written; a cursor left behind only makes the next start write stored
+// records again, which overwrite themselves. Neither failure stops the
+// forwarder: both are retried at the next batch.
 func (s *Spool) Consumed(b *SpoolBatch) error {
-	tmp := filepath.Join(s.opts.Dir, cursorFile+".tmp")
-	if err := writeFileSync(tmp, fmt.Appendf(nil, "%d %d\n", b.End.Seg, b.End.Off)); err != nil {
-		return fmt.Errorf("spool cursor: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.opts.Dir, cursorFile)); err != nil {
-		return fmt.Errorf("spool cursor: %w", err)
-	}
-	segs, err := s.segments()
-	if err != nil {
-		return err
-	}
-	for _, seg := range segs {
-		if seg < b.End.Seg {
-			if err := os.Remove(s.segPath(seg)); err != nil {
-				return fmt.Errorf("spool: %w", err)
+	if segs, err := s.segments(); err != nil {
+		s.log.Warn("spool: cannot list segments to delete consumed ones", "err", err)
+	} else {
+		for _, seg := range segs {
+			if seg < b.End.Seg {
+				if err := os.Remove(s.segPath(seg)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					s.log.Warn("spool: cannot delete a consumed segment", "segment", seg, "err", err)
+				}
 			}
 		}
+	}
+	tmp := filepath.Join(s.opts.Dir, cursorFile+".tmp")
+	err := writeFileSync(tmp, fmt.Appendf(nil, "%d %d\n", b.End.Seg, b.End.Off))
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.opts.Dir, cursorFile))
+	}
+	switch {
+	case err != nil && !s.cursorErr:
+		s.cursorErr = true
+		s.log.Warn("spool: cannot write the cursor; a restart now would write some stored readings again", "err", err)
+	case err == nil && s.cursorErr:
+		s.cursorErr = false
+		s.log.Info("spool: cursor written again")
 	}
 	s.mu.Lock()
 	s.backlog -= b.Bytes
