@@ -225,10 +225,22 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 }
 
 // inhibitStale keeps sensor_stale from being raised per sensor behind a
-// gateway that has its own open gateway_offline alert.
+// gateway that has its own open gateway_offline alert, and for every
+// sensor while riskmon itself holds intake back (the spool at its cap or
+// unable to write) and for staleAfterHold after: the readings are then
+// waiting in the broker, not missing, and the single storage_backlog
+// alert says so.
 func (s *Service) inhibitStale(site, gw string) bool {
+	if at := s.heldAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < staleAfterHold {
+		return true
+	}
 	return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw)
 }
+
+// staleAfterHold is how long after intake resumes sensor_stale stays
+// held back: long enough for the broker to deliver what it kept, so a
+// sensor is judged on its own silence, not on riskmon's.
+const staleAfterHold = time.Minute
 
 // serveReload is POST /api/v1/admin/reload: an admin reloads the rules
 // and the registry; the reload is journaled as an operator action.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -77,6 +78,9 @@ type Service struct {
 	httpSrv       *http.Server
 	// state is the engine's snapshot file and hot reload (reload.go).
 	state engineState
+	// heldAt is when watch last saw intake held back by the spool (at
+	// its cap or unable to write), in Unix nanoseconds; 0 if never.
+	heldAt atomic.Int64
 }
 
 // New builds a service; nothing is started until Run.
@@ -343,6 +347,10 @@ const historySize = 10_000
 // start that found the damage; it then stays listed until acknowledged.
 const storeDamagedHold = time.Hour
 
+// backlogClearAfter is how long intake must have run freely before the
+// storage_backlog alert clears.
+const backlogClearAfter = 5 * time.Second
+
 // dataLossHold is how long a data-loss alert stays open after the last gap.
 const dataLossHold = 10 * time.Minute
 
@@ -536,6 +544,9 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	if bytes, readings, full := s.Spool.Backlog(); full {
 		errs = append(errs, fmt.Errorf("storage backlog: spool full (%d readings, %d bytes unwritten); intake is held back", readings, bytes))
+	}
+	if since, err := s.Spool.WriteFailing(); err != nil {
+		errs = append(errs, fmt.Errorf("spool cannot write since %s (%w); nothing is acknowledged and intake is held back until it can", since.UTC().Format(time.RFC3339), err))
 	}
 	if err := s.Influx.Ping(ctx); err != nil {
 		errs = append(errs, err)
@@ -842,9 +853,10 @@ func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
 }
 
 // watch keeps the time-driven condition alerts: a level-1 "storage
-// backlog" while the spool is at its cap (intake is then held back, so
-// live evaluation stalls once the broker's in-flight window is used up),
-// the expiry of data-loss alerts, and silent sensors (sensor_stale).
+// backlog" while the spool is at its cap or cannot write (intake is then
+// held back, so live evaluation stalls once the broker's in-flight window
+// is used up), data loss found in the spool, the expiry of data-loss
+// alerts, and silent sensors (sensor_stale).
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -855,12 +867,27 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			return
 		case now := <-t.C:
 			bytes, readings, full := s.Spool.Backlog()
-			if full {
+			since, werr := s.Spool.WriteFailing()
+			switch {
+			case werr != nil:
+				s.heldAt.Store(now.UnixNano())
+				s.Conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
+					fmt.Sprintf("storage backlog: the spool cannot write since %s (%v); nothing is acknowledged and intake is held back, the broker holds the messages; free disk space and riskmon resumes by itself",
+						since.UTC().Format(time.RFC3339), werr), now)
+			case full:
+				s.heldAt.Store(now.UnixNano())
 				s.Conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
 					fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes), now)
-			} else {
+			case now.Sub(time.Unix(0, s.heldAt.Load())) >= backlogClearAfter:
+				// Cleared once intake has run freely for a while, so a
+				// disk that frees space in trickles pages once, not on
+				// every commit that happens to fit.
 				s.Conditions.Clear(alerting.RuleStorageBacklog, systemSite, "spool", "readings",
 					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
+			}
+			for _, d := range s.Spool.TakeDamage() {
+				s.Conditions.Raise(alerting.RuleDataLoss, systemSite, "spool", sensors.LevelYellow, float64(d.Readings), "readings",
+					fmt.Sprintf("spool damaged: %d readings in segment %d at offset %d failed their checksum and were skipped; they were evaluated on arrival but are not in InfluxDB", d.Readings, d.Seg, d.Off), now)
 			}
 			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
 			s.checkJournal(now)

@@ -18,14 +18,18 @@ import (
 )
 
 // Config is the broker configuration riskmon tests and ships: persistence
-// on, and queue and in-flight limits raised far above the defaults (20
-// in flight, 1,000 queued), which drop QoS 1 messages under load.
+// on and saved after every change (autosave_on_changes with an interval
+// of one: Mosquitto then writes its database in each pass of its event
+// loop that queued a message or changed a subscription, so a kill -9
+// loses at most what arrived in that pass), and queue and in-flight limits
+// raised far above the defaults (20 in flight, 1,000 queued), which drop
+// QoS 1 messages under load. deploy/mosquitto/mosquitto.conf carries the
+// same settings.
 const Config = `listener %d 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location %s/
-autosave_interval 60
-max_inflight_messages 20000
+` + Autosave + `max_inflight_messages 20000
 max_queued_messages 1000000
 max_queued_bytes 0
 max_packet_size 1048576
@@ -33,6 +37,13 @@ log_dest stderr
 log_type error
 log_type warning
 `
+
+// Autosave is the persistence schedule of Config.
+const Autosave = "autosave_on_changes true\nautosave_interval 1\n"
+
+// IntervalAutosave is Mosquitto's timed schedule, for measuring what
+// saving on every change costs.
+const IntervalAutosave = "autosave_interval 60\n"
 
 // Server is a running mosquitto.
 type Server struct {
@@ -128,6 +139,29 @@ func start(dir string, port int, scheme, conf string, log io.Writer) (*Server, e
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// StartWith is StartOn with the persistence schedule autosave in place of
+// Autosave.
+func StartWith(dir string, port int, autosave string, log io.Writer) (*Server, error) {
+	if port == 0 {
+		var err error
+		if port, err = influxproc.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	return start(dir, port, "tcp", strings.Replace(fmt.Sprintf(Config, port, dir), Autosave, autosave, 1), log)
+}
+
+// Kill ends mosquitto with SIGKILL: no save on the way out, as in a crash
+// or an OOM kill.
+func (s *Server) Kill() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	_ = s.cmd.Process.Kill()
+	<-s.exited
 }
 
 // Stop interrupts mosquitto (which saves its persistence file on the
