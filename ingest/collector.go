@@ -160,7 +160,12 @@ func (c *Collector) clientOptions() *mqtt.ClientOptions {
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
+		// Retry every second, not backing off to paho's 10 s: after a
+		// broker crash that lost our session, messages published before
+		// we resubscribe have no subscriber and are dropped, so every
+		// second away widens that hole. One attempt a second is nothing
+		// for a broker to refuse.
+		SetMaxReconnectInterval(time.Second).
 		SetKeepAlive(c.opts.KeepAlive).
 		SetConnectTimeout(c.opts.ConnectTimeout).
 		SetAutoAckDisabled(true).
