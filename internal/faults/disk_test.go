@@ -277,3 +277,108 @@ func TestSpoolDiskFull(t *testing.T) {
 		t.Errorf("%d sensor_stale events paged for sensors whose readings waited in the broker", s)
 	}
 }
+
+// TestSpoolCapNoStaleFlood holds intake at the spool cap for longer than
+// the fleet's stale limit (15 s for its 5 s sensors): the readings wait in
+// the broker, so the operator gets one storage_backlog alert and no
+// sensor_stale for the healthy sensors behind it.
+func TestSpoolCapNoStaleFlood(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	pg := newPager(t, r.mosq.URL)
+	conf := map[string]any{
+		"log_level": "warn", "state_dir": state, "registry": r.regFile,
+		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-capstale"},
+		"influxdb": map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), "bucket": "riskmon"},
+		"spool":    map[string]any{"max_bytes": 1 << 20},
+		"writer":   map[string]any{"retry_max": "1s"},
+		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": true}},
+	}
+	p := startRiskmon(t, state, conf)
+	r.influx.Kill()
+	ru := r.publish(60_000, 2000, 0)
+	deadline := time.Now().Add(60 * time.Second)
+	for p.metric("riskmon_spool_full") != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("spool never reached its cap")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	heldAt := time.Now()
+	time.Sleep(25 * time.Second)
+	r.startInflux()
+	st := ru.wait(t)
+	n := r.landed(ru, st.Readings, 3*time.Minute)
+	time.Sleep(10 * time.Second) // past the storage_backlog clear delay
+	report(t, "spool cap held for 25 s", st, n, fmt.Sprintf("held %s; paged %s", time.Since(heldAt).Round(time.Second), pg))
+	if n != st.Readings {
+		t.Errorf("InfluxDB holds %d readings, published %d", n, st.Readings)
+	}
+	if f := pg.count("storage_backlog fired"); f != 1 {
+		t.Errorf("storage_backlog fired %d times, want 1", f)
+	}
+	if s := pg.count("sensor_stale"); s != 0 {
+		t.Errorf("%d sensor_stale events paged while intake was held at the cap", s)
+	}
+}
+
+// TestSpoolFlippedByte damages one byte in the middle of a stopped
+// riskmon's spool, which holds a whole run's readings while InfluxDB is
+// down: on restart exactly the damaged record's readings are missing, and
+// riskmon says which and how many on its alert topic and metrics.
+func TestSpoolFlippedByte(t *testing.T) {
+	r := newRig(t)
+	state := t.TempDir()
+	pg := newPager(t, r.mosq.URL)
+	conf := map[string]any{
+		"log_level": "warn", "state_dir": state, "registry": r.regFile,
+		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-flip"},
+		"influxdb": map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), "bucket": "riskmon"},
+		"writer":   map[string]any{"retry_max": "1s", "shutdown_timeout": "1s"},
+		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": true}},
+	}
+	p := startRiskmon(t, state, conf)
+	r.influx.Kill()
+	ru := r.publish(20_000, 2000, 0)
+	st := ru.wait(t)
+	deadline := time.Now().Add(60 * time.Second)
+	for p.metric("riskmon_spool_readings") != fmt.Sprint(st.Readings) {
+		if time.Now().After(deadline) {
+			t.Fatalf("spool holds %s readings, published %d", p.metric("riskmon_spool_readings"), st.Readings)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.stop()
+	segs, _ := filepath.Glob(filepath.Join(state, "spool", "*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no spool segment")
+	}
+	seg := segs[len(segs)-1]
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x10
+	if err := os.WriteFile(seg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.startInflux()
+	p.start()
+	n := r.landed(ru, st.Readings, 2*time.Minute)
+	lost := p.metric("riskmon_spool_lost_readings_total")
+	deadline = time.Now().Add(10 * time.Second)
+	for pg.count("data_loss fired") == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	report(t, "one byte flipped in the newest spool segment", st, n, fmt.Sprintf("riskmon reports %s readings lost; paged %s", lost, pg))
+	if lost == "" || lost == "0" || fmt.Sprint(st.Readings-n) != lost {
+		t.Errorf("%d readings missing from InfluxDB, riskmon reports %q lost", st.Readings-n, lost)
+	}
+	// A gateway message is 20 readings; one spool record is one message.
+	if st.Readings-n > 20 {
+		t.Errorf("one flipped byte lost %d readings", st.Readings-n)
+	}
+	if pg.count("data_loss fired") != 1 {
+		t.Errorf("data_loss fired %d times on the alert topic, want 1", pg.count("data_loss fired"))
+	}
+}
