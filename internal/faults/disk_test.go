@@ -198,10 +198,31 @@ func (pg *pager) String() string {
 // readings that wait in the broker, and carry on by itself once
 // InfluxDB is back and the spool's stored segments free the space, with
 // every published reading in InfluxDB.
+//
+// Two layouts: the spool alone on the small filesystem, and the whole
+// state folder (journal, alert store, dead letters) on it, as with the
+// shipped systemd unit's StateDirectory.
 func TestSpoolDiskFull(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		wholeDir  bool
+		sizeBytes int64
+	}{
+		{"spool alone on a 4 MiB filesystem", false, 4 << 20},
+		{"whole state folder on an 8 MiB filesystem", true, 8 << 20},
+	} {
+		t.Run(c.name, func(t *testing.T) { testDiskFull(t, c.name, c.wholeDir, c.sizeBytes) })
+	}
+}
+
+func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 	r := newRig(t)
 	state := t.TempDir()
-	spoolDir := testenv.SmallFS(t, 4<<20)
+	spoolDir := testenv.SmallFS(t, size)
+	if wholeDir {
+		state = spoolDir
+		spoolDir = filepath.Join(state, "spool")
+	}
 	pg := newPager(t, r.mosq.URL)
 	conf := map[string]any{
 		"log_level": "warn", "state_dir": state, "registry": r.regFile,
@@ -259,7 +280,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	for pg.count("storage_backlog resolved") == 0 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	report(t, "spool filesystem full (4 MiB tmpfs) during an InfluxDB outage", st, n,
+	report(t, "disk full during an InfluxDB outage, "+name, st, n,
 		fmt.Sprintf("held %s; riskmon alive %v; paged %s", time.Since(fullAt).Round(time.Second), p.alive(), pg))
 	if !p.alive() {
 		t.Fatalf("riskmon exited:\n%s", p.logText())
