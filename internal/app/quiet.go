@@ -31,6 +31,11 @@ func (s *Service) quietGateways(now time.Time, silent map[[2]string]bool) {
 		if silent[k] || s.Conditions.IsOpen(alerting.RuleGatewayOffline, g.Site, g.Gateway) {
 			continue
 		}
+		if s.intakeHeld(now) {
+			// riskmon holds intake back: the gateway's messages wait in
+			// the broker, and storage_backlog is the one alert for that.
+			continue
+		}
 		silent[k] = true
 		s.Conditions.Raise(alerting.RuleGatewayOffline, g.Site, g.Gateway, sensors.LevelOrange, now.Sub(g.Since).Seconds(), "s",
 			fmt.Sprintf("gateway %s at %s went offline (silence: none of its %d sensors reported for %s; limit %s)",

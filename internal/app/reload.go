@@ -231,15 +231,24 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 // waiting in the broker, not missing, and the single storage_backlog
 // alert says so.
 func (s *Service) inhibitStale(site, gw string) bool {
-	if at := s.heldAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < staleAfterHold {
+	if s.intakeHeld(time.Now()) {
 		return true
 	}
 	return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw)
 }
 
-// staleAfterHold is how long after intake resumes sensor_stale stays
-// held back: long enough for the broker to deliver what it kept, so a
-// sensor is judged on its own silence, not on riskmon's.
+// intakeHeld reports whether riskmon itself held intake back (the spool at
+// its cap or unable to write) at now or within staleAfterHold before it:
+// silence is then riskmon's, not the sensors' or gateways'.
+func (s *Service) intakeHeld(now time.Time) bool {
+	at := s.heldAt.Load()
+	return at != 0 && now.Sub(time.Unix(0, at)) < staleAfterHold
+}
+
+// staleAfterHold is how long after intake resumes sensor_stale and the
+// silent-gateway alert stay held back: long enough for the broker to
+// deliver what it kept, so a sensor is judged on its own silence, not on
+// riskmon's.
 const staleAfterHold = time.Minute
 
 // serveReload is POST /api/v1/admin/reload: an admin reloads the rules

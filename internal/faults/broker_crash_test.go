@@ -14,7 +14,7 @@ import (
 func TestMosquittoKilled(t *testing.T) {
 	r := newRig(t)
 	svc, _ := r.service(r.config(t.TempDir()))
-	pg := newPager(t, r.mosq.URL)
+	pg := newTopicPager(t, r.mosq.URL)
 	ru := r.publish(60_000, 2000, 0)
 	time.Sleep(5 * time.Second)
 	port := r.mosq.Port

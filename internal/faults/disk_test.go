@@ -142,17 +142,17 @@ func (p *proc) metric(name string) string {
 	return ""
 }
 
-// pager counts the alert events riskmon publishes on its MQTT alert
+// topicPager counts the alert events riskmon publishes on its MQTT alert
 // topics, by rule and type.
-type pager struct {
+type topicPager struct {
 	mu sync.Mutex
 	n  map[string]int
 }
 
-func newPager(t *testing.T, url string) *pager {
+func newTopicPager(t *testing.T, url string) *topicPager {
 	t.Helper()
-	pg := &pager{n: map[string]int{}}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("pager").SetCleanSession(false).
+	pg := &topicPager{n: map[string]int{}}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("topicPager").SetCleanSession(false).
 		SetAutoReconnect(true).SetOnConnectHandler(func(c mqtt.Client) {
 		c.Subscribe("riskmon/v1/alerts/#", 1, func(_ mqtt.Client, m mqtt.Message) {
 			var ev struct {
@@ -173,7 +173,7 @@ func newPager(t *testing.T, url string) *pager {
 }
 
 // count is the number of events whose "rule type" starts with prefix.
-func (pg *pager) count(prefix string) int {
+func (pg *topicPager) count(prefix string) int {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	n := 0
@@ -185,7 +185,7 @@ func (pg *pager) count(prefix string) int {
 	return n
 }
 
-func (pg *pager) String() string {
+func (pg *topicPager) String() string {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	return fmt.Sprint(pg.n)
@@ -223,7 +223,7 @@ func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 		state = spoolDir
 		spoolDir = filepath.Join(state, "spool")
 	}
-	pg := newPager(t, r.mosq.URL)
+	pg := newTopicPager(t, r.mosq.URL)
 	conf := map[string]any{
 		"log_level": "warn", "state_dir": state, "registry": r.regFile,
 		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-diskfull"},
@@ -272,6 +272,10 @@ func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 	if !strings.Contains(p.logText(), "spool cannot write") {
 		t.Error("no log line about the spool failing to write")
 	}
+	// The gateways' messages wait in the broker: they are not silent.
+	if g := pg.count("gateway_offline"); g != 0 {
+		t.Errorf("%d gateway_offline events paged while riskmon itself held intake back", g)
+	}
 
 	r.startInflux()
 	st := ru.wait(t)
@@ -306,7 +310,7 @@ func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 func TestSpoolCapNoStaleFlood(t *testing.T) {
 	r := newRig(t)
 	state := t.TempDir()
-	pg := newPager(t, r.mosq.URL)
+	pg := newTopicPager(t, r.mosq.URL)
 	conf := map[string]any{
 		"log_level": "warn", "state_dir": state, "registry": r.regFile,
 		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-capstale"},
@@ -327,6 +331,9 @@ func TestSpoolCapNoStaleFlood(t *testing.T) {
 	}
 	heldAt := time.Now()
 	time.Sleep(25 * time.Second)
+	if g := pg.count("gateway_offline"); g != 0 {
+		t.Errorf("%d gateway_offline events paged while riskmon itself held intake back (%s)", g, pg)
+	}
 	r.startInflux()
 	st := ru.wait(t)
 	n := r.landed(ru, st.Readings, 3*time.Minute)
@@ -350,7 +357,7 @@ func TestSpoolCapNoStaleFlood(t *testing.T) {
 func TestSpoolFlippedByte(t *testing.T) {
 	r := newRig(t)
 	state := t.TempDir()
-	pg := newPager(t, r.mosq.URL)
+	pg := newTopicPager(t, r.mosq.URL)
 	conf := map[string]any{
 		"log_level": "warn", "state_dir": state, "registry": r.regFile,
 		"mqtt":     map[string]any{"broker": r.mosq.URL, "client_id": "riskmon-flip"},
