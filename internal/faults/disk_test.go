@@ -236,6 +236,9 @@ func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 	if !strings.Contains(p.logText(), "spool.max_bytes is larger than the space its filesystem has left") {
 		t.Error("no warning at start that spool.max_bytes exceeds the free space")
 	}
+	// Leave the run less room than its readings take, whatever the other
+	// state files use.
+	leaveFree(t, spoolDir, 1<<20)
 	r.influx.Kill()
 	ru := r.publish(60_000, 2000, 0)
 
@@ -300,6 +303,32 @@ func testDiskFull(t *testing.T, name string, wholeDir bool, size int64) {
 	}
 	if s := pg.count("sensor_stale"); s != 0 {
 		t.Errorf("%d sensor_stale events paged for sensors whose readings waited in the broker", s)
+	}
+}
+
+// leaveFree writes a filler file into dir until at most free bytes are
+// left on its filesystem.
+func leaveFree(t *testing.T, dir string, free uint64) {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "filler-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		left := st.Bavail * uint64(st.Bsize)
+		if left <= free {
+			return
+		}
+		n := min(uint64(len(buf)), left-free)
+		if _, err := f.Write(buf[:n]); err != nil {
+			t.Fatalf("filling %s: %v", dir, err)
+		}
 	}
 }
 
