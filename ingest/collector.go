@@ -34,6 +34,13 @@ type CollectorOptions struct {
 	KeepAlive      time.Duration `yaml:"keep_alive"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	TLS            *tls.Config   `yaml:"-"`
+	// SparkplugHostID, when set, makes riskmon a Sparkplug 3.0 Primary
+	// Host Application: it registers spBv1.0/STATE/{id} offline as its
+	// will, publishes it online (retained, QoS 1) once subscribed, and
+	// offline before a clean disconnect. Edge nodes configured with this
+	// host id hold their data while riskmon is away and replay it when it
+	// returns.
+	SparkplugHostID string `yaml:"sparkplug_host_id"`
 }
 
 func (o CollectorOptions) withDefaults() CollectorOptions {
@@ -113,6 +120,12 @@ type Collector struct {
 	connected atomic.Bool
 	// registry is what the workers validate against; SetRegistry swaps it.
 	registry atomic.Pointer[sensors.Registry]
+	// stateMS is the timestamp of the STATE will the present connection
+	// registered; its STATE birth repeats it.
+	stateMS atomic.Int64
+	// leaving is set once riskmon has published its STATE offline to
+	// shut down: that offline is not to be answered.
+	leaving atomic.Bool
 }
 
 // NewCollector wires a collector; call Run to start it.
@@ -144,6 +157,12 @@ func (c *Collector) SetRegistry(reg *sensors.Registry) { c.registry.Store(reg) }
 
 // Registry is the registry the workers validate against.
 func (c *Collector) Registry() *sensors.Registry { return c.registry.Load() }
+
+// RestoreSparkplug keeps the Sparkplug edge nodes' BIRTH definitions in
+// dir and loads those of the last run, so DATA that arrives before the
+// next BIRTH is read with them (sparkplug.Tracker.Restore). Call it
+// before Run.
+func (c *Collector) RestoreSparkplug(dir string) (int, error) { return c.spb.Restore(dir) }
 
 // Connected reports whether the broker connection is up.
 func (c *Collector) Connected() bool { return c.connected.Load() }
@@ -185,7 +204,31 @@ func (c *Collector) clientOptions() *mqtt.ClientOptions {
 	if c.opts.TLS != nil {
 		o.SetTLSConfig(c.opts.TLS)
 	}
+	if c.opts.SparkplugHostID != "" {
+		// The will's timestamp is that of the connect that registers it,
+		// and the birth repeats it: a new one for every reconnect.
+		now := time.Now()
+		c.stateMS.Store(now.UnixMilli())
+		o.SetBinaryWill(sparkplug.StateTopic(c.opts.SparkplugHostID), sparkplug.StatePayload(false, now), 1, true)
+		o.SetReconnectingHandler(func(_ mqtt.Client, o *mqtt.ClientOptions) {
+			now := time.Now()
+			c.stateMS.Store(now.UnixMilli())
+			o.WillPayload = sparkplug.StatePayload(false, now)
+		})
+	}
 	return o
+}
+
+// publishState publishes riskmon's Sparkplug STATE, retained at QoS 1,
+// with the timestamp of the present connection's will, and waits for the
+// broker to take it.
+func (c *Collector) publishState(cl mqtt.Client, online bool) error {
+	tok := cl.Publish(sparkplug.StateTopic(c.opts.SparkplugHostID), 1, true,
+		sparkplug.StatePayload(online, time.UnixMilli(c.stateMS.Load())))
+	if !tok.WaitTimeout(c.opts.ConnectTimeout) {
+		return errors.New("timed out")
+	}
+	return tok.Error()
 }
 
 // onConnect subscribes on every (re)connect: a broker that lost our
@@ -201,6 +244,15 @@ func (c *Collector) onConnect(cl mqtt.Client) {
 		// Dropping the connection makes paho reconnect and try again.
 		go cl.Disconnect(0)
 		return
+	}
+	// Online only once subscribed: an edge node that sees it may send at
+	// once, and what it sends before our subscription would be lost.
+	if c.opts.SparkplugHostID != "" {
+		if err := c.publishState(cl, true); err != nil {
+			c.log.Error("Sparkplug STATE online not published; reconnecting", "host_id", c.opts.SparkplugHostID, "err", err)
+			go cl.Disconnect(0)
+			return
+		}
 	}
 	c.connected.Store(true)
 	c.m.Connected.Set(1)
@@ -270,6 +322,10 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 	tick := time.NewTicker(seqExpireEvery)
 	defer tick.Stop()
 	var lines []byte
+	stateTopic := ""
+	if c.opts.SparkplugHostID != "" {
+		stateTopic = sparkplug.StateTopic(c.opts.SparkplugHostID)
+	}
 	for {
 		var msg mqtt.Message
 		select {
@@ -283,6 +339,9 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 			// reported.
 			c.gatewayEvents(p.Expire(now).Events)
 			continue
+		}
+		if stateTopic != "" && msg.Topic() == stateTopic {
+			c.ownState(msg)
 		}
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
 		for _, cmd := range out.Commands {
@@ -322,6 +381,27 @@ func (c *Collector) gatewayEvents(evs []GatewayEvent) {
 	}
 }
 
+// ownState answers our own STATE topic: an offline one while we are
+// connected (a will of an earlier connection delivered late, or another
+// client publishing as us) would make edge nodes hold their data, so the
+// specification has the host publish online again at once.
+func (c *Collector) ownState(msg mqtt.Message) {
+	st, err := sparkplug.ParseHostState(msg.Payload())
+	if err != nil || st.Online || !c.connected.Load() || c.leaving.Load() {
+		return
+	}
+	c.log.Warn("our Sparkplug STATE reads offline while we are connected; publishing online again", "host_id", c.opts.SparkplugHostID)
+	if err := c.publishState(c.mqtt(), true); err != nil {
+		c.log.Error("Sparkplug STATE online not published", "host_id", c.opts.SparkplugHostID, "err", err)
+	}
+}
+
+// stateGrace is how long riskmon keeps taking messages after publishing
+// its STATE offline at shutdown: an edge node may have sent DATA before
+// the STATE reached it, and those messages (QoS 0, as Sparkplug sends
+// them) would be lost once we disconnect.
+const stateGrace = 300 * time.Millisecond
+
 // Run connects and consumes until ctx ends, then stops taking messages and
 // drains the worker queues into the spool. It does not disconnect: the
 // spool's last commit still has acknowledgements to send; call Disconnect
@@ -337,6 +417,14 @@ func (c *Collector) Run(ctx context.Context) error {
 	go c.recoverOverflow(ctx, time.Second)
 
 	<-ctx.Done()
+	if c.opts.SparkplugHostID != "" && c.connected.Load() {
+		c.leaving.Store(true)
+		if err := c.publishState(c.mqtt(), false); err != nil {
+			c.log.Warn("Sparkplug STATE offline not published; edge nodes learn it from the will", "err", err)
+		} else if c.spb.Len() > 0 {
+			time.Sleep(stateGrace)
+		}
+	}
 	c.qmu.Lock()
 	c.accepting = false
 	for _, q := range c.queues {

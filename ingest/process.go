@@ -272,6 +272,9 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reasonOf(err, ReasonMalformedSpB), Detail: err.Error()}, payload)
 		return &p.out
 	}
+	if res.SaveErr != nil {
+		p.rej.log.log.Warn("Sparkplug edge node state not saved; after a restart its node is asked to rebirth", "topic", topic, "err", res.SaveErr)
+	}
 	if res.NeedRebirth {
 		t, b := sparkplug.RebirthRequest(res.Site, res.Gateway)
 		p.out.Commands = append(p.out.Commands, Command{Topic: t, Payload: b})

@@ -66,6 +66,10 @@ type Result struct {
 	// session after the node had already reconnected, so the node is
 	// still online and Event is EventNone.
 	StaleDeath bool
+	// SaveErr is set when the tracker could not keep the node's BIRTH
+	// definitions in its directory (see Restore); the message itself was
+	// handled.
+	SaveErr error
 }
 
 // Tracker follows the Sparkplug state of edge nodes: the metric aliases
@@ -86,6 +90,7 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	nodes map[nodeKey]*node
+	dir   string // set by Restore
 }
 
 // NewTracker returns a Tracker with DefaultRebirthBackoff.
@@ -106,6 +111,9 @@ type node struct {
 	devices  map[string]*metricTable // born devices
 	// lastRebirth is when NeedRebirth was last returned.
 	lastRebirth time.Time
+	// restored: the definitions come from the state directory, not from
+	// a BIRTH this run saw.
+	restored bool
 }
 
 // metricDef is what a BIRTH says about one metric.
@@ -169,25 +177,41 @@ func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, e
 	}
 
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	n := t.node(tp.Group, tp.Edge)
+	save := t.handle(n, tp, &p, &res, now)
+	var snap []byte
+	if save {
+		snap = n.snapshot(nodeKey{tp.Group, tp.Edge})
+	}
+	t.mu.Unlock()
+	if save {
+		res.SaveErr = t.persist(nodeKey{tp.Group, tp.Edge}, snap)
+	}
+	return res, nil
+}
+
+// handle applies one decoded message to its node's state and fills res.
+// It reports whether the node's BIRTH definitions changed, so its file
+// is to be written again.
+func (t *Tracker) handle(n *node, tp Topic, p *spb.Payload, res *Result, now time.Time) (save bool) {
 	switch tp.Type {
 	case NBIRTH:
 		// A new session: everything known about the node and its devices
 		// is from the old one.
-		n.born = true
-		n.bdSeq, n.hasBdSeq = bdSeq(&p)
+		n.born, n.restored = true, false
+		n.bdSeq, n.hasBdSeq = bdSeq(p)
 		n.metrics = newMetricTable(p.Metrics)
 		n.devices = nil
 		n.hasSeq = false
-		n.checkSeq(&p)
+		n.checkSeq(p)
 		res.Event = EventOnline
-		res.Readings = readings(&p, &n.metrics)
+		res.Readings = readings(p, &n.metrics)
+		save = true
 	case NDEATH:
 		// NDEATH is the node's MQTT will and carries no seq.
-		if bd, ok := bdSeq(&p); ok && n.born && n.hasBdSeq && bd != n.bdSeq {
+		if bd, ok := bdSeq(p); ok && n.born && n.hasBdSeq && bd != n.bdSeq {
 			res.StaleDeath = true
-			return res, nil
+			return false
 		}
 		// Without a bdSeq on either side, or with no NBIRTH seen since
 		// riskmon started, nothing shows the death to be stale.
@@ -195,8 +219,9 @@ func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, e
 		n.devices = nil
 		n.hasSeq = false
 		res.Event = EventOffline
+		save = true
 	case DBIRTH:
-		res.SeqGap = n.checkSeq(&p)
+		res.SeqGap = n.checkSeq(p)
 		if !n.born {
 			// The device's own aliases are usable, but the node's BIRTH
 			// is missing: ask for all of it again.
@@ -208,13 +233,15 @@ func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, e
 		}
 		n.devices[tp.Device] = &tab
 		res.Event = EventOnline
-		res.Readings = readings(&p, &tab)
+		res.Readings = readings(p, &tab)
+		save = true
 	case DDEATH:
-		res.SeqGap = n.checkSeq(&p)
+		res.SeqGap = n.checkSeq(p)
 		delete(n.devices, tp.Device)
 		res.Event = EventOffline
+		save = true
 	case NDATA, DDATA:
-		res.SeqGap = n.checkSeq(&p)
+		res.SeqGap = n.checkSeq(p)
 		var tab *metricTable
 		if tp.Type == NDATA && n.born {
 			tab = &n.metrics
@@ -222,12 +249,18 @@ func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, e
 			tab = n.devices[tp.Device]
 		}
 		var unknown bool
-		res.Readings, unknown = dataReadings(&p, tab)
-		if tab == nil || unknown {
+		res.Readings, unknown = dataReadings(p, tab)
+		if tab == nil || unknown || n.restored {
+			// A restored node is asked once to confirm its definitions:
+			// it may have been reborn with other aliases while riskmon
+			// was away.
 			res.NeedRebirth = n.wantRebirth(now, t.RebirthBackoff)
+			if res.NeedRebirth {
+				n.restored = false
+			}
 		}
 	}
-	return res, nil
+	return save
 }
 
 // node returns the state of an edge node, creating it on first sight.

@@ -236,8 +236,17 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	collector := ingest.NewCollector(ingest.CollectorOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
+		SparkplugHostID: cfg.MQTT.SparkplugHostID,
 	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
 		s.Metrics, s.Spool, s.evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
+	// Sparkplug aliases of the last run, so an edge node's DATA that
+	// comes before its next BIRTH is not lost; a damaged file only costs
+	// its node a rebirth.
+	if n, err := collector.RestoreSparkplug(cfg.StatePath("sparkplug")); err != nil {
+		log.Warn("Sparkplug edge node state partly restored", "nodes", n, "err", err)
+	} else if n > 0 {
+		log.Info("Sparkplug edge node state restored", "nodes", n)
+	}
 	s.Pipeline = &ingest.Pipeline{
 		Collector: collector,
 		Spool:     s.Spool,

@@ -161,6 +161,10 @@ type MQTT struct {
 	QueueSize    int           `yaml:"queue_size"`
 	KeepAlive    time.Duration `yaml:"keep_alive"`
 	TLS          TLS           `yaml:"tls"`
+	// SparkplugHostID makes riskmon a Sparkplug 3.0 Primary Host
+	// Application with this id (see docs/protocol.md#primary-host); ""
+	// publishes no STATE.
+	SparkplugHostID string `yaml:"sparkplug_host_id"`
 }
 
 // TLS configures a TLS connection to the broker.
