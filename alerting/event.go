@@ -111,6 +111,64 @@ type Event struct {
 	Due     time.Time `json:"due,omitzero"`
 	DueFrom time.Time `json:"due_from,omitzero"`
 	DueTo   time.Time `json:"due_to,omitzero"`
+	// Reached is every level the alert has been at up to this event; the
+	// lifecycle fills it in. A de-escalation and the end are published on
+	// each of those level topics, so a subscriber of one level learns that
+	// an alert it saw is no longer at its level.
+	Reached LevelSet `json:"reached,omitempty"`
+}
+
+// LevelSet is a set of alert levels. It is a bit mask, so an Event stays
+// comparable, and encodes in JSON as a list of level numbers, most severe
+// first.
+type LevelSet uint8
+
+// With returns the set with l added; LevelNone adds nothing.
+func (s LevelSet) With(l sensors.Level) LevelSet {
+	if l < sensors.LevelRed || l > sensors.LevelBlue {
+		return s
+	}
+	return s | 1<<l
+}
+
+// Has reports whether l is in the set.
+func (s LevelSet) Has(l sensors.Level) bool { return l <= sensors.LevelBlue && s&(1<<l) != 0 }
+
+// Levels lists the set's levels, most severe first.
+func (s LevelSet) Levels() []sensors.Level {
+	var out []sensors.Level
+	for l := sensors.LevelRed; l <= sensors.LevelBlue; l++ {
+		if s.Has(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// MarshalJSON encodes the set as a list of level numbers.
+func (s LevelSet) MarshalJSON() ([]byte, error) {
+	// As ints: a []uint8 would encode as a base64 string.
+	ls := []int{}
+	for _, l := range s.Levels() {
+		ls = append(ls, int(l))
+	}
+	return json.Marshal(ls)
+}
+
+// UnmarshalJSON decodes a list of level numbers; numbers that are no
+// level are left out.
+func (s *LevelSet) UnmarshalJSON(b []byte) error {
+	var ls []int
+	if err := json.Unmarshal(b, &ls); err != nil {
+		return err
+	}
+	*s = 0
+	for _, l := range ls {
+		if l > 0 && l <= int(sensors.LevelBlue) {
+			*s = s.With(sensors.Level(l))
+		}
+	}
+	return nil
 }
 
 // MarshalJSON adds the level's color and severity names next to its

@@ -63,8 +63,9 @@ type Record struct {
 	Kind     sensors.KindID `json:"kind,omitempty"`
 	Unit     string         `json:"unit,omitempty"`
 	State    LifecycleState `json:"state"`
-	Level    sensors.Level  `json:"level"`     // current level; none once cleared
-	MaxLevel sensors.Level  `json:"max_level"` // most severe level reached
+	Level    sensors.Level  `json:"level"`             // current level; none once cleared
+	MaxLevel sensors.Level  `json:"max_level"`         // most severe level reached
+	Reached  LevelSet       `json:"reached,omitempty"` // every level it has been at
 	Value    float64        `json:"value"`
 	Setpoint float64        `json:"setpoint"` // of the last event
 	Message  string         `json:"message"`
@@ -224,6 +225,9 @@ func (l *Lifecycle) Emit(ev Event) {
 	}
 	snap, closed := l.applyLocked(ev)
 	l.mu.Unlock()
+	if snap != nil {
+		ev.Reached = snap.Reached
+	}
 	l.persist(snap, closed, &ev)
 	l.handOn(ev)
 }
@@ -304,6 +308,8 @@ func (l *Lifecycle) applyLocked(ev Event) (*Record, bool) {
 	if ev.Level.MoreSevere(r.MaxLevel) {
 		r.MaxLevel = ev.Level
 	}
+	// MaxLevel too: a record saved before Reached existed.
+	r.Reached = r.Reached.With(ev.Level).With(r.MaxLevel)
 	r.Events = append(r.Events, ev)
 	if len(r.Events) > l.opts.MaxEvents {
 		r.Events = slices.Delete(r.Events, 0, len(r.Events)-l.opts.MaxEvents)
@@ -359,6 +365,7 @@ func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
 		ev.Message += ": " + comment
 	}
 	ev.Late, ev.Shelved, ev.Planned, ev.Flapping = r.Late, r.Shelved, r.Planned, r.Flapping
+	ev.Reached = r.Reached
 	r.AckedBy, r.AckedAt, r.Comment = user, now.UTC(), comment
 	r.Version++
 	r.Events = append(r.Events, ev)

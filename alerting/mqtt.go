@@ -21,6 +21,10 @@ type Publisher interface {
 // riskmon/v1/alerts/{site}/{level}, QoS 1, not retained: the topic carries
 // a stream of changes, and a retained message would replay one old change
 // to every new subscriber as if it were the current state.
+//
+// A de-escalation and an alert's end are published on every level topic
+// the alert has been at (Event.Reached), so a siren subscribed to 1-red
+// alone hears that a red alarm went down to orange and that it ended.
 type MQTTNotifier struct {
 	pub Publisher
 }
@@ -41,11 +45,30 @@ func (n *MQTTNotifier) Notify(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("mqtt notify: encode event: %w", err)
 	}
-	topic := AlertTopic(ev)
-	if err := n.pub.Publish(topic, 1, false, payload); err != nil {
-		return fmt.Errorf("mqtt notify %s: %w", topic, err)
+	for _, topic := range AlertTopics(ev) {
+		if err := n.pub.Publish(topic, 1, false, payload); err != nil {
+			return fmt.Errorf("mqtt notify %s: %w", topic, err)
+		}
 	}
 	return nil
+}
+
+// AlertTopics are the topics an event is published on: AlertTopic, and
+// for a de-escalation or an end also the topics of every other level the
+// alert has been at, most severe first.
+func AlertTopics(ev Event) []string {
+	own := ev.TopicLevel()
+	if ev.Type != EventDeescalated && ev.Type != EventResolved {
+		return []string{AlertTopic(ev)}
+	}
+	var out []string
+	for _, l := range ev.Reached.With(own).Levels() {
+		out = append(out, "riskmon/v1/alerts/"+topicSegment(ev.Site)+"/"+l.String())
+	}
+	if len(out) == 0 {
+		return []string{AlertTopic(ev)}
+	}
+	return out
 }
 
 // AlertTopic is the topic an event is published on:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,70 @@ func TestPahoPublisher(t *testing.T) {
 				t.Errorf("client got %q %v", c.topic, c.payload)
 			}
 		})
+	}
+}
+
+// sinkFunc adapts a function to Sink.
+type sinkFunc func(Event)
+
+func (f sinkFunc) Emit(ev Event) { f(ev) }
+
+// TestRedSubscriberLearnsTheEnd: an alert fired orange, escalated to red,
+// went back to orange and ended. A subscriber of 1-red alone must see it
+// fire red, come down, and end; one of 2-orange sees all four changes; no
+// other level hears of it.
+func TestRedSubscriberLearnsTheEnd(t *testing.T) {
+	pub := &fakePublisher{}
+	n := NewMQTTNotifier(pub)
+	life := NewLifecycle(sinkFunc(func(ev Event) {
+		if err := n.Notify(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}), LifecycleOptions{})
+	ev := sampleEvent()
+	steps := []struct {
+		typ        EventType
+		level, was sensors.Level
+	}{
+		{EventFired, sensors.LevelOrange, sensors.LevelNone},
+		{EventEscalated, sensors.LevelRed, sensors.LevelOrange},
+		{EventDeescalated, sensors.LevelOrange, sensors.LevelRed},
+		{EventResolved, sensors.LevelNone, sensors.LevelOrange},
+	}
+	for i, st := range steps {
+		ev.Type, ev.Level, ev.PrevLevel, ev.At = st.typ, st.level, st.was, t0.Add(time.Duration(i)*time.Minute)
+		life.Emit(ev)
+	}
+	byTopic := map[string][]string{}
+	for _, m := range pub.msgs {
+		var got Event
+		if err := json.Unmarshal(m.payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		byTopic[m.topic] = append(byTopic[m.topic], got.Type.String())
+	}
+	want := map[string][]string{
+		"riskmon/v1/alerts/hz-01/1-red":    {"escalated", "deescalated", "resolved"},
+		"riskmon/v1/alerts/hz-01/2-orange": {"fired", "deescalated", "resolved"},
+	}
+	if len(byTopic) != len(want) {
+		t.Fatalf("published on %v, want only %v", byTopic, want)
+	}
+	for topic, w := range want {
+		if got := byTopic[topic]; strings.Join(got, ",") != strings.Join(w, ",") {
+			t.Errorf("%s got %v, want %v", topic, got, w)
+		}
+	}
+}
+
+func TestLevelSetJSON(t *testing.T) {
+	s := LevelSet(0).With(sensors.LevelBlue).With(sensors.LevelRed).With(sensors.LevelNone)
+	b, err := json.Marshal(s)
+	if err != nil || string(b) != "[1,4]" {
+		t.Fatalf("marshal = %s %v, want [1,4]", b, err)
+	}
+	var back LevelSet
+	if err := json.Unmarshal([]byte("[4,1,9,0]"), &back); err != nil || back != s {
+		t.Fatalf("unmarshal = %v %v, want %v", back, err, s)
 	}
 }
