@@ -13,6 +13,9 @@ import (
 // than a reading crossing a setpoint.
 const (
 	RuleGatewayOffline = "gateway_offline" // a gateway's will or Sparkplug death arrived
+	// RuleDeviceOffline: a Sparkplug device behind a gateway died (DDEATH);
+	// its subject is "{gateway}/{device}".
+	RuleDeviceOffline  = "device_offline"
 	RuleDataLoss       = "data_loss"       // a gateway's messages went missing by sequence number
 	RuleStorageBacklog = "storage_backlog" // readings cannot be stored and intake is held back
 	// RuleJournalFailed: journal records cannot be written (a full disk);
@@ -143,7 +146,7 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 }
 
 // conditionRules are the rules Conditions raises.
-var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true,
+var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true,
 	RuleStoreDamaged: true, RuleJournalFailed: true}
 
 // Restore reopens the active condition alerts among records (the open

@@ -97,7 +97,7 @@ type Options struct {
 	// Inhibit, when it reports true for a sensor's site and gateway, keeps
 	// Tick from raising sensor_stale for it: a gateway known to be offline
 	// is one alert, not one per sensor behind it.
-	Inhibit func(site, gateway string) bool
+	Inhibit func(site, gateway, device string) bool
 	// Shards is how many locks the per-sensor state is split across, so
 	// ingest workers evaluating different sensors rarely wait on each
 	// other. Default 64.
@@ -128,7 +128,7 @@ type Engine struct {
 // ruleSet is everything built from one registry and one Options: the
 // subjects with their rules and state, the groups and composite rules.
 type ruleSet struct {
-	inhibit   func(site, gateway string) bool
+	inhibit   func(site, gateway, device string) bool
 	lateAfter int64 // ns; 0: only the historical mark makes a reading late
 	skewTol   int64 // ns; 0: clock steps back are not recognised
 	onStep    func(ClockStep)
@@ -288,7 +288,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 			continue
 		}
 		sub := &subject{
-			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway},
+			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway, device: s.SparkplugDevice()},
 			shard:       set.shards[shardIndex(s.Site, s.ID, len(set.shards))],
 			rules:       make([]ruleState, len(rules)),
 			early:       make([]earlyRuleState, len(early)),
@@ -776,7 +776,7 @@ func (e *Engine) tick(set *ruleSet, n int64) bool {
 			if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, n) {
 				continue
 			}
-			if set.inhibit != nil && set.inhibit(s.site, s.gateway) {
+			if set.inhibit != nil && set.inhibit(s.site, s.gateway, s.device) {
 				continue
 			}
 			rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, n, s.received

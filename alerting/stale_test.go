@@ -55,7 +55,7 @@ func TestStaleTransitions(t *testing.T) {
 			var asked []string
 			e, err := NewEngine(earlyRegistry(t), &sink, Options{
 				KindPack: map[sensors.KindID]RulePack{"tank_level": {Stale: &StaleConfig{}}},
-				Inhibit: func(site, gw string) bool {
+				Inhibit: func(site, gw, _ string) bool {
 					asked = append(asked, site+"/"+gw)
 					return tt.inhibit
 				},

@@ -345,6 +345,7 @@ func (r *ThresholdRule) setpoint(l sensors.Level) sensors.Setpoint {
 type subjectInfo struct {
 	site, sensor string
 	gateway      string
+	device       string // Sparkplug device id, for stale inhibition
 	kind         sensors.KindID
 	unit         string
 }

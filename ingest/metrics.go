@@ -20,6 +20,7 @@ type Metrics struct {
 	Delayed       prometheus.Counter
 	Conflicts     prometheus.Counter
 	rejected      map[Reason]prometheus.Counter
+	unmonitored   map[Reason]prometheus.Counter
 }
 
 // NewMetrics creates the ingest metrics and registers them on reg.
@@ -54,7 +55,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "riskmon_ingest_delayed_total", Help: "Live readings received more than limits.skew_tolerance after their device time from a gateway whose clock is not reported skewed: they waited in transit (stored with their receive time)."}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_ingest_conflicts_total", Help: "Readings with the same sensor and time as the previous one but another value; the later overwrites the stored point."}),
-		rejected: map[Reason]prometheus.Counter{},
+		rejected:    map[Reason]prometheus.Counter{},
+		unmonitored: map[Reason]prometheus.Counter{},
+	}
+	unmon := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskmon_ingest_unmonitored_total", Help: "Sparkplug metrics riskmon does not monitor (not numeric, or no registered sensor), counted instead of parked as dead letters unless limits.dead_letter_unmonitored."}, []string{"reason"})
+	for _, r := range []Reason{ReasonUnsupported, ReasonUnknownSensor} {
+		m.unmonitored[r] = unmon.WithLabelValues(string(r))
 	}
 	rej := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "riskmon_ingest_rejected_total", Help: "Rejected messages and readings by reason; each is parked in the dead-letter store."}, []string{"reason"})
@@ -66,10 +73,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
-			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Delayed, m.Conflicts, rej)
+			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Delayed, m.Conflicts, rej, unmon)
 	}
 	return m
 }
+
+// Unmonitored is the counter of Sparkplug metrics set aside for reason r
+// (unsupported_type or unknown_sensor).
+func (m *Metrics) Unmonitored(r Reason) prometheus.Counter { return m.unmonitored[r] }
 
 // Rejected is the counter of one reason.
 func (m *Metrics) Rejected(r Reason) prometheus.Counter { return m.rejected[r] }

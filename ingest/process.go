@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -76,6 +77,8 @@ const (
 	GatewaySeqGap                                // messages missing by sequence number
 	GatewayClockSkew                             // the gateway's clock is off riskmon's by a steady offset
 	GatewayClockOK                               // its readings are back within the skew tolerance
+	DeviceOnline                                 // Sparkplug DBIRTH: a device behind the gateway is back
+	DeviceOffline                                // Sparkplug DDEATH: a device behind the gateway is gone
 )
 
 func (k GatewayEventKind) String() string {
@@ -90,6 +93,10 @@ func (k GatewayEventKind) String() string {
 		return "clock_skew"
 	case GatewayClockOK:
 		return "clock_ok"
+	case DeviceOnline:
+		return "device_online"
+	case DeviceOffline:
+		return "device_offline"
 	}
 	return "unknown"
 }
@@ -97,7 +104,9 @@ func (k GatewayEventKind) String() string {
 // GatewayEvent reports a gateway's status or a loss of its messages.
 type GatewayEvent struct {
 	Site, Gateway string
-	Kind          GatewayEventKind
+	// Device is the Sparkplug device_id of DeviceOnline and DeviceOffline.
+	Device string
+	Kind   GatewayEventKind
 	// Missing is the number of messages lost, for GatewaySeqGap.
 	Missing int
 	// Skew is device time minus receive time, for GatewayClockSkew.
@@ -153,7 +162,13 @@ type Processor struct {
 	clock  map[gatewayKey]*clockState
 	// lastSeen is the last reading of each sensor, by Sensor.Index of reg.
 	lastSeen []lastValue
+	// spbFrom is the edge node and device each sensor matched by its
+	// metric name (no Sparkplug address in the registry) came from first,
+	// to catch a second device publishing the same name.
+	spbFrom map[*sensors.Sensor]spbOrigin
 }
+
+type spbOrigin struct{ gateway, device string }
 
 // NewProcessor returns a processor for one worker. The Sparkplug tracker
 // is shared by all workers (it locks), since it holds the aliases of
@@ -164,7 +179,8 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 		spb = sparkplug.NewTracker()
 	}
 	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
-		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len())}
+		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len()),
+		spbFrom: map[*sensors.Sensor]spbOrigin{}}
 }
 
 // Process handles one message; everything rejected on the way is counted
@@ -175,6 +191,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 			p.reg = r
 			// Indexed by the old registry's sensors.
 			p.lastSeen = make([]lastValue, r.Len())
+			clear(p.spbFrom)
 		}
 	}
 	p.m.Messages.Inc()
@@ -294,14 +311,84 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		case sparkplug.EventOffline:
 			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewayOffline, Source: "sparkplug", At: now})
 		}
+	} else {
+		switch res.Event {
+		case sparkplug.EventOnline:
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: DeviceOnline, Source: "sparkplug", At: now})
+		case sparkplug.EventOffline:
+			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: DeviceOffline, Source: "sparkplug", At: now})
+		}
 	}
 	p.items = p.items[:0]
+	unmonitored := 0
 	for _, r := range res.Readings {
-		p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
-			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+		it := Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
+			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail}
+		if it.Reject == "" {
+			p.resolveSparkplug(site, res.Gateway, res.Device, &it)
+		}
+		if p.unmonitored(site, &it) {
+			unmonitored++
+			continue
+		}
+		p.items = append(p.items, it)
 	}
+	p.m.Readings.Add(float64(unmonitored))
 	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, payload, site, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
 	return &p.out
+}
+
+// resolveSparkplug names the registry sensor a Sparkplug metric of device
+// (empty for the edge node's own metrics) measures: the sensor registered
+// at that Sparkplug address, or else the one whose id is the metric name.
+// A name match is refused when the registry places that sensor at another
+// address, or when another device of this worker's edge nodes already
+// publishes it: two instruments would fold into one series.
+func (p *Processor) resolveSparkplug(site *sensors.Site, gateway, device string, it *Item) {
+	if s, ok := p.reg.LookupSparkplug(site.ID, device, it.Sensor); ok {
+		it.Sensor = s.ID
+		return
+	}
+	s, ok := p.reg.Lookup(site.ID, it.Sensor)
+	if !ok {
+		return // validation or the unmonitored count takes it
+	}
+	if s.Sparkplug != "" {
+		it.Reject, it.Detail = ReasonAddressCollision, fmt.Sprintf("metric %q of edge node %s device %q is no registered Sparkplug address; sensor %s is registered at %q",
+			it.Sensor, gateway, device, s.ID, s.Sparkplug)
+		return
+	}
+	from, seen := p.spbFrom[s]
+	if !seen {
+		p.spbFrom[s] = spbOrigin{strings.Clone(gateway), strings.Clone(device)}
+		return
+	}
+	if from.gateway != gateway || from.device != device {
+		it.Reject, it.Detail = ReasonAddressCollision, fmt.Sprintf("metric %q of edge node %s device %q matches sensor %s, which edge node %s device %q already publishes; give each instrument its Sparkplug address in the registry",
+			it.Sensor, gateway, device, s.ID, from.gateway, from.device)
+	}
+}
+
+// unmonitored counts, instead of parking, a Sparkplug metric riskmon does
+// not monitor: a non-numeric type, or a name no registered sensor has
+// (unless limits.dead_letter_unmonitored).
+func (p *Processor) unmonitored(site *sensors.Site, it *Item) bool {
+	if p.lim.DeadLetterUnmonitored {
+		return false
+	}
+	reason := it.Reject
+	switch reason {
+	case ReasonUnsupported:
+	case "":
+		if _, ok := p.reg.Lookup(site.ID, it.Sensor); ok || len(it.Sensor) > MaxSensorID {
+			return false
+		}
+		reason = ReasonUnknownSensor
+	default:
+		return false
+	}
+	p.m.Unmonitored(reason).Inc()
+	return true
 }
 
 // checkSeq follows a gateway's JSON batch seq. A jump opens a gap that

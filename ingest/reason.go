@@ -36,6 +36,11 @@ const (
 	ReasonUnknownAlias  Reason = "unknown_alias"
 	ReasonNullValue     Reason = "null_value"
 	ReasonUnsupported   Reason = "unsupported_type"
+	// ReasonAddressCollision: a Sparkplug metric resolves to a sensor
+	// that another device publishes too, or that the registry places at
+	// another Sparkplug address; stored, two instruments would fold into
+	// one series.
+	ReasonAddressCollision Reason = "address_collision"
 )
 
 // AllReasons lists every reason so metrics can be pre-created at zero:
@@ -48,5 +53,6 @@ func AllReasons() []Reason {
 		ReasonMissingSensor, ReasonUnknownSensor, ReasonBadValue, ReasonNotFinite,
 		ReasonOutOfRange, ReasonBadTimestamp, ReasonNoTimestamp, ReasonFuture, ReasonTooOld,
 		ReasonBadQuality, ReasonSensorTooLong, ReasonUnknownAlias, ReasonNullValue, ReasonUnsupported,
+		ReasonAddressCollision,
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/sensors"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -88,5 +89,85 @@ func TestProcessSparkplugAndStatus(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.SeqGaps); got != 5 {
 		t.Errorf("seq gap messages = %v, want 5 (2 Sparkplug + 3 JSON)", got)
+	}
+}
+
+// TestSparkplugTagPaths: an Ignition-style edge node publishes folder-path
+// metric names on devices built from one template. Registered addresses
+// map each device's tag to its own sensor; a name that two devices share
+// and the registry gives no address is refused for the second device;
+// String tags and tags of no sensor are counted, not parked, unless
+// limits.dead_letter_unmonitored; DDEATH and DBIRTH report the device.
+func TestSparkplugTagPaths(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{
+			{ID: "GT-101", Site: "hz-01", Kind: "combustible_gas", Gateway: "edge-1", Sparkplug: "skid-1/Gas/GT-101"},
+			{ID: "GT-102", Site: "hz-01", Kind: "combustible_gas", Gateway: "edge-1", Sparkplug: "skid-2/Gas/GT-101"},
+			{ID: "LT-1", Site: "hz-01", Kind: "tank_level", Gateway: "edge-1", Sparkplug: "/Tank1/Level"},
+			{ID: "PT-1", Site: "hz-01", Kind: "pressure", Gateway: "edge-1"},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1764345600000)
+	ms := uint64(now.UnixMilli())
+	metric := func(name string, v any) *spb.Payload_Metric {
+		m := &spb.Payload_Metric{Name: proto.String(name)}
+		switch v := v.(type) {
+		case float64:
+			m.Datatype, m.Value = proto.Uint32(10), &spb.Payload_Metric_DoubleValue{DoubleValue: v}
+		case string:
+			m.Datatype, m.Value = proto.Uint32(12), &spb.Payload_Metric_StringValue{StringValue: v}
+		}
+		return m
+	}
+	msg := func(seq uint64, metrics ...*spb.Payload_Metric) []byte {
+		b, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(ms), Seq: proto.Uint64(seq), Metrics: metrics})
+		return b
+	}
+	for _, deadLetterAll := range []bool{false, true} {
+		m := NewMetrics(nil)
+		dl, _ := OpenDeadLetter(DeadLetterOptions{})
+		p := NewProcessor(reg, Limits{DeadLetterUnmonitored: deadLetterAll}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+		p.Process("spBv1.0/hz-01/NBIRTH/edge-1", msg(0, metric("bdSeq", 1.0), metric("Tank1/Level", 3.5), metric("Site/Name", "north farm")), now)
+		if got := p.out.Readings; len(got) != 1 || got[0].Sensor != "LT-1" || got[0].Value != 3.5 {
+			t.Fatalf("NBIRTH readings %+v, want LT-1 = 3.5 by its node address", got)
+		}
+		p.Process("spBv1.0/hz-01/DBIRTH/edge-1/skid-1", msg(1, metric("Gas/GT-101", 11.0), metric("PT-1", 1.5), metric("Gas/Unit", "%LEL")), now)
+		got := map[string]float64{}
+		for _, r := range p.out.Readings {
+			got[r.Sensor] = r.Value
+		}
+		if len(got) != 2 || got["GT-101"] != 11 || got["PT-1"] != 1.5 {
+			t.Fatalf("skid-1 DBIRTH readings %v, want GT-101 = 11 and PT-1 = 1.5", got)
+		}
+		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != DeviceOnline || ev[0].Device != "skid-1" {
+			t.Fatalf("skid-1 DBIRTH events %+v, want skid-1 online", ev)
+		}
+		// skid-2 is the same template: same metric names.
+		p.Process("spBv1.0/hz-01/DBIRTH/edge-1/skid-2", msg(2, metric("Gas/GT-101", 22.0), metric("PT-1", 2.5), metric("Unregistered/Tag", 1.0)), now)
+		got = map[string]float64{}
+		for _, r := range p.out.Readings {
+			got[r.Sensor] = r.Value
+		}
+		if len(got) != 1 || got["GT-102"] != 22 {
+			t.Fatalf("skid-2 DBIRTH readings %v, want GT-102 = 22 alone (its PT-1 collides with skid-1's)", got)
+		}
+		p.Process("spBv1.0/hz-01/DDEATH/edge-1/skid-2", msg(3), now)
+		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != DeviceOffline || ev[0].Device != "skid-2" || ev[0].Gateway != "edge-1" {
+			t.Fatalf("DDEATH events %+v, want one device offline for skid-2", ev)
+		}
+		if got := testutil.ToFloat64(m.Rejected(ReasonAddressCollision)); got != 1 {
+			t.Errorf("address collisions = %v, want 1", got)
+		}
+		unmon := testutil.ToFloat64(m.Unmonitored(ReasonUnsupported)) + testutil.ToFloat64(m.Unmonitored(ReasonUnknownSensor))
+		parked := testutil.ToFloat64(m.Rejected(ReasonUnsupported)) + testutil.ToFloat64(m.Rejected(ReasonUnknownSensor))
+		if deadLetterAll {
+			if unmon != 0 || parked != 3 {
+				t.Errorf("dead_letter_unmonitored: %v counted, %v parked; want 0 and 3", unmon, parked)
+			}
+		} else if unmon != 3 || parked != 0 || dl.Total() != 1 {
+			t.Errorf("%v unmonitored, %v rejected, %d dead letters; want 3 counted, none rejected, only the collision parked", unmon, parked, dl.Total())
+		}
 	}
 }

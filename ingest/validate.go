@@ -32,6 +32,13 @@ type Limits struct {
 	// open for the missing messages to arrive (a redelivery after a
 	// reconnect comes after later messages) before they count as lost.
 	SeqGrace time.Duration `yaml:"seq_grace"`
+	// DeadLetterUnmonitored parks each Sparkplug metric riskmon does not
+	// monitor (String, DateTime and other non-numeric types, and names no
+	// registered sensor has) in the dead-letter store, as any rejection.
+	// Off, they are only counted in riskmon_ingest_unmonitored_total: an
+	// edge node publishing hundreds of such tags is normal, and parking
+	// each would bury the dead letters that matter.
+	DeadLetterUnmonitored bool `yaml:"dead_letter_unmonitored"`
 }
 
 // DefaultLimits are the limits riskmon runs with unless configured.

@@ -80,6 +80,7 @@ type loader struct {
 	siteAt   map[string]int // site id -> index in sites
 	sensors  []Sensor
 	sensorAt map[[2]string]int // site id, sensor id -> line
+	spbAt    map[spbAddr]int   // Sparkplug address -> line
 }
 
 // siteEntry is a site with the lines its fields were first given at, for
@@ -144,8 +145,30 @@ func (l *loader) addSensor(line int, s Sensor) {
 		l.addf(line, "duplicate sensor %q in site %q (first at line %d)", s.ID, s.Site, first)
 		return
 	}
+	if s.Sparkplug != "" {
+		if dev, metric, ok := SplitSparkplug(s.Sparkplug); ok {
+			a := spbAddr{s.Site, dev, metric}
+			if first, dup := l.spbAt[a]; dup {
+				l.addf(line, "sensor %q has the Sparkplug address %q of the sensor at line %d: two instruments would fold into one series", s.ID, s.Sparkplug, first)
+				return
+			}
+			if l.spbAt == nil {
+				l.spbAt = map[spbAddr]int{}
+			}
+			l.spbAt[a] = line
+		}
+	}
 	l.sensorAt[key] = line
 	l.sensors = append(l.sensors, s)
+}
+
+// sparkplug checks a sensor's Sparkplug address.
+func (l *loader) sparkplug(line int, addr string) {
+	if _, _, ok := SplitSparkplug(addr); !ok {
+		l.addf(line, "bad Sparkplug address %q: want {device_id}/{metric}, or /{metric} for a metric of the edge node itself", addr)
+		return
+	}
+	l.text(line, "Sparkplug address", addr)
 }
 
 // ident checks a required identifier. Site and gateway ids are MQTT topic

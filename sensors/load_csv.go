@@ -16,7 +16,8 @@ import (
 // problems are reported under.
 //
 // The first row names the columns, in any order and any case:
-// site, site_name, sector, sensor, kind, unit, gateway, location, role,
+// site, site_name, sector, sensor, kind, unit, gateway, sparkplug (the
+// Sensor.Sparkplug address), location, role,
 // and optionally l1 and l2, the first- and second-level alarm values
 // (orange and red), direction (above, the default, or below) and source,
 // where the values come from. site, sector, sensor, kind and gateway are
@@ -88,7 +89,7 @@ func validUTF8(rec []string) bool {
 // csvColumns are the columns LoadCSV knows, required ones first.
 func csvColumns() []string {
 	return []string{"site", "sector", "sensor", "kind", "gateway",
-		"site_name", "unit", "location", "role", "l1", "l2", "direction", "source"}
+		"site_name", "unit", "sparkplug", "location", "role", "l1", "l2", "direction", "source"}
 }
 
 const csvRequired = 5
@@ -145,9 +146,12 @@ func (l *loader) csvRow(header []string, line int, rec []string) {
 	l.csvSite(line, site)
 
 	s := Sensor{ID: row["sensor"], Site: site.ID, Kind: KindID(row["kind"]),
-		Gateway: row["gateway"], Location: row["location"], Role: row["role"]}
+		Gateway: row["gateway"], Sparkplug: row["sparkplug"], Location: row["location"], Role: row["role"]}
 	l.ident(line, "sensor id", s.ID)
 	l.ident(line, "gateway", s.Gateway)
+	if s.Sparkplug != "" {
+		l.sparkplug(line, s.Sparkplug)
+	}
 	l.text(line, "location", s.Location)
 	l.text(line, "role", s.Role)
 	k := l.kind(line, row["kind"])

@@ -292,14 +292,14 @@ func TestLoadBad(t *testing.T) {
 			"11: unit \"%lel\" is not one kind combustible_gas reports in (%LEL)",
 		},
 		"unknown_column.bad.csv": {
-			"1: unknown column \"l3\" (want site, sector, sensor, kind, gateway, site_name, unit, location, role, l1, l2, direction, source)",
+			"1: unknown column \"l3\" (want site, sector, sensor, kind, gateway, site_name, unit, sparkplug, location, role, l1, l2, direction, source)",
 			"1: column \"sector\" given twice",
-			"1: unknown column \"description\" (want site, sector, sensor, kind, gateway, site_name, unit, location, role, l1, l2, direction, source)",
+			"1: unknown column \"description\" (want site, sector, sensor, kind, gateway, site_name, unit, sparkplug, location, role, l1, l2, direction, source)",
 		},
 		"unknown_key.bad.yaml": {
 			"1: file: unknown key \"site\" (want sites)",
 			"6: site: unknown key \"owner\" (want id, name, sector, guidance, sensors)",
-			"11: sensor: unknown key \"setpiont\" (want id, kind, unit, gateway, location, role, setpoints)",
+			"11: sensor: unknown key \"setpiont\" (want id, kind, unit, gateway, sparkplug, location, role, setpoints)",
 			"16: sensor: key \"gateway\" given twice",
 			"18: setpoint: unknown key \"hysteresis\" (want level, direction, value, clear, source)",
 		},
@@ -728,5 +728,62 @@ func TestParseDirection(t *testing.T) {
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("ParseDirection(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestSparkplugAddress: a sensor's Sparkplug address is read from YAML and
+// CSV, found by LookupSparkplug, written back by WriteYAML, and two
+// sensors at one address are refused with the line of each.
+func TestSparkplugAddress(t *testing.T) {
+	cat := DefaultCatalog()
+	yml := `sites:
+  - id: hz-01
+    sector: hazchem
+    sensors:
+      - {id: GT-101, kind: combustible_gas, gateway: edge-1, sparkplug: skid-1/Gas/GT-101}
+      - {id: GT-102, kind: combustible_gas, gateway: edge-1, sparkplug: skid-2/Gas/GT-101}
+      - {id: LT-1, kind: tank_level, gateway: edge-1, sparkplug: /Tank1/Level}
+`
+	reg, err := LoadYAML(cat, "fleet.yaml", strings.NewReader(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ device, metric, want string }{
+		{"skid-1", "Gas/GT-101", "GT-101"}, {"skid-2", "Gas/GT-101", "GT-102"}, {"", "Tank1/Level", "LT-1"},
+	} {
+		s, ok := reg.LookupSparkplug("hz-01", c.device, c.metric)
+		if !ok || s.ID != c.want {
+			t.Errorf("LookupSparkplug(%q, %q) = %v %v, want %s", c.device, c.metric, s, ok, c.want)
+		}
+	}
+	if _, ok := reg.LookupSparkplug("hz-01", "skid-3", "Gas/GT-101"); ok {
+		t.Error("an address of no sensor was found")
+	}
+	var out strings.Builder
+	if err := reg.WriteYAML(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sparkplug: skid-2/Gas/GT-101") {
+		t.Errorf("WriteYAML lost the Sparkplug address:\n%s", out.String())
+	}
+
+	csv := "site,sector,sensor,kind,gateway,sparkplug\nhz-01,hazchem,GT-101,combustible_gas,edge-1,skid-1/Gas/GT-101\n" +
+		"hz-01,hazchem,GT-102,combustible_gas,edge-1,skid-1/Gas/GT-101\nhz-01,hazchem,GT-103,combustible_gas,edge-1,Gas-no-device\n"
+	_, err = LoadCSV(cat, "fleet.csv", strings.NewReader(csv))
+	var le *LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 2 {
+		t.Fatalf("err = %v, want a collision and a bad address", err)
+	}
+	if p := le.Problems[0]; p.Line != 3 || !strings.Contains(p.Msg, "line 2") {
+		t.Errorf("collision reported as %v, want line 3 naming line 2", p)
+	}
+	if p := le.Problems[1]; p.Line != 4 || !strings.Contains(p.Msg, "bad Sparkplug address") {
+		t.Errorf("bad address reported as %v", p)
+	}
+	// Registries built in code are checked too.
+	_, err = NewRegistry(cat, []Site{{ID: "s", Sector: SectorHazchem}}, []Sensor{
+		{ID: "a", Site: "s", Kind: "combustible_gas", Sparkplug: "d/m"}, {ID: "b", Site: "s", Kind: "combustible_gas", Sparkplug: "d/m"}})
+	if err == nil || !strings.Contains(err.Error(), "share the Sparkplug address") {
+		t.Errorf("NewRegistry err = %v, want the shared address", err)
 	}
 }

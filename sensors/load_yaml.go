@@ -25,6 +25,7 @@ import (
 //	        kind: combustible_gas
 //	        unit: "%LEL"     # optional: the kind's unit or one of its others (tank_level: m or %)
 //	        gateway: gw-01
+//	        sparkplug: gas-skid-1/Gas/GT-101  # optional Sparkplug {device_id}/{metric}
 //	        location: tank T-1 north
 //	        role: ""         # optional location role, e.g. coal T1
 //	        setpoints:       # optional; replace all of the kind's defaults
@@ -133,7 +134,7 @@ func (l *loader) yamlSite(n *yaml.Node) {
 }
 
 func (l *loader) yamlSensor(n *yaml.Node) (Sensor, bool) {
-	f, ok := l.fields(n, "sensor", "id", "kind", "unit", "gateway", "location", "role", "setpoints")
+	f, ok := l.fields(n, "sensor", "id", "kind", "unit", "gateway", "sparkplug", "location", "role", "setpoints")
 	if !ok {
 		return Sensor{}, false
 	}
@@ -145,6 +146,10 @@ func (l *loader) yamlSensor(n *yaml.Node) (Sensor, bool) {
 	if v, ok := l.str(f, "gateway"); ok {
 		s.Gateway = v
 		l.ident(f.at("gateway"), "gateway", v)
+	}
+	if v, ok := l.str(f, "sparkplug"); ok && v != "" {
+		s.Sparkplug = v
+		l.sparkplug(f.at("sparkplug"), v)
 	}
 	if v, ok := l.str(f, "location"); ok {
 		s.Location = v
@@ -394,6 +399,9 @@ func writeItem(w *bufio.Writer, indent string, n *yaml.Node) error {
 func sensorNode(s *Sensor) *yaml.Node {
 	m := mapNode(strNode("id"), strNode(s.ID), strNode("kind"), strNode(string(s.Kind)),
 		strNode("unit"), strNode(s.kind.Unit), strNode("gateway"), strNode(s.Gateway))
+	if s.Sparkplug != "" {
+		m.Content = append(m.Content, strNode("sparkplug"), strNode(s.Sparkplug))
+	}
 	if s.Location != "" {
 		m.Content = append(m.Content, strNode("location"), strNode(s.Location))
 	}

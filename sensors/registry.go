@@ -27,9 +27,15 @@ type Sensor struct {
 	// Unit is the unit the sensor reports in: empty for its kind's own,
 	// else one of the kind's Units (a tank level in % of span rather
 	// than metres). KindInfo then gives the kind in that unit.
-	Unit     string
-	Gateway  string
-	Location string
+	Unit    string
+	Gateway string
+	// Sparkplug is the sensor's Sparkplug B address within its edge
+	// node (the gateway): "{device_id}/{metric name}" for a device's
+	// metric, "/{metric name}" for one of the edge node itself. The metric
+	// name may be a folder path, as Ignition publishes tags
+	// ("gas-skid-1/Gas/GT-101"). Empty: the metric name is the sensor id.
+	Sparkplug string
+	Location  string
 	// Role is the location role where a kind's limits depend on it, such
 	// as coal-mine T0/T1/T2 for methane.
 	Role string
@@ -65,6 +71,29 @@ type Registry struct {
 	sites   map[string]*Site
 	sensors map[string]map[string]*Sensor // site -> sensor id -> sensor
 	order   []*Sensor
+	spb     map[spbAddr]*Sensor
+}
+
+// spbAddr is a Sparkplug address at a site, the key of Registry.spb.
+type spbAddr struct{ site, device, metric string }
+
+// SplitSparkplug splits a Sparkplug address into its device id (empty for
+// a metric of the edge node itself) and metric name. ok is false when
+// the address is malformed: no '/', an empty metric, or a device id with
+// an MQTT wildcard.
+func SplitSparkplug(addr string) (device, metric string, ok bool) {
+	device, metric, found := strings.Cut(addr, "/")
+	if !found || metric == "" || strings.ContainsAny(device, "+#") {
+		return "", "", false
+	}
+	return device, metric, true
+}
+
+// SparkplugDevice is the device id of the sensor's Sparkplug address,
+// empty for none or for a metric of the edge node itself.
+func (s *Sensor) SparkplugDevice() string {
+	d, _, _ := SplitSparkplug(s.Sparkplug)
+	return d
 }
 
 // NewRegistry checks sites and sensors against the catalog and returns
@@ -126,6 +155,22 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 			}
 			k = ku
 		}
+		if s.Sparkplug != "" {
+			dev, metric, ok := SplitSparkplug(s.Sparkplug)
+			if !ok {
+				errs = append(errs, fmt.Sprintf("sensor %s/%s: bad Sparkplug address %q (want {device_id}/{metric} or /{metric})", s.Site, s.ID, s.Sparkplug))
+				continue
+			}
+			a := spbAddr{s.Site, dev, metric}
+			if other, dup := r.spb[a]; dup {
+				errs = append(errs, fmt.Sprintf("sensors %s/%s and %s/%s share the Sparkplug address %q", s.Site, other.ID, s.Site, s.ID, s.Sparkplug))
+				continue
+			}
+			if r.spb == nil {
+				r.spb = map[spbAddr]*Sensor{}
+			}
+			r.spb[a] = &s
+		}
 		s.kind = k
 		s.Setpoints = k.Resolve(s.Setpoints)
 		s.index = len(r.order)
@@ -146,6 +191,13 @@ func (r *Registry) Catalog() *Catalog { return r.catalog }
 // map index expression.
 func (r *Registry) Lookup(site, sensor string) (*Sensor, bool) {
 	s, ok := r.sensors[site][sensor]
+	return s, ok
+}
+
+// LookupSparkplug finds the sensor registered at the Sparkplug address
+// of device (empty for the edge node's own metrics) and metric at site.
+func (r *Registry) LookupSparkplug(site, device, metric string) (*Sensor, bool) {
+	s, ok := r.spb[spbAddr{site, device, metric}]
 	return s, ok
 }
 

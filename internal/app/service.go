@@ -292,6 +292,12 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 	case ingest.GatewayOnline:
 		s.Conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
 			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
+	case ingest.DeviceOffline:
+		s.Conditions.Raise(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, sensors.LevelOrange, 0, "",
+			fmt.Sprintf("device %s of gateway %s at %s went offline (Sparkplug DDEATH)", ev.Device, ev.Gateway, ev.Site), ev.At)
+	case ingest.DeviceOnline:
+		s.Conditions.Clear(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, "",
+			fmt.Sprintf("device %s of gateway %s at %s is back online (Sparkplug DBIRTH)", ev.Device, ev.Gateway, ev.Site), ev.At)
 	case ingest.GatewayClockSkew:
 		way := "ahead of"
 		if ev.Skew < 0 {

@@ -64,7 +64,8 @@ type edgeValue struct {
 
 // TestSparkplugPrimaryHostRestart: an edge node on Eclipse Tahu's own
 // client, configured for riskmon as its Sparkplug Primary Host, streams
-// device data by alias; riskmon restarts in the middle. The edge sees the
+// device data by alias, with tag paths that two devices share; riskmon
+// restarts in the middle. The edge sees the
 // STATE go offline, holds its data, and replays it by the aliases of its
 // first BIRTH once riskmon's STATE is online again. Every value it sent
 // must be in InfluxDB, at its own time, with its own value.
@@ -77,21 +78,26 @@ func TestSparkplugPrimaryHostRestart(t *testing.T) {
 	b := testenv.Mosquitto(t)
 
 	const site, hostID = "plant-1", "riskmon-primary"
+	// Ignition-style tag paths on devices of one template: both gas skids
+	// publish Gas/GT-1; the registry tells them apart by address.
 	metrics := []struct {
 		Device string `json:"device"`
 		Name   string `json:"name"`
 		Alias  int    `json:"alias"`
+		sensor string
 	}{
-		{"gas-skid-1", "GT-101", 1}, {"gas-skid-1", "GT-102", 2},
-		{"gas-skid-2", "GT-201", 3}, {"tank-farm", "TT-301", 4},
+		{"gas-skid-1", "Gas/GT-1", 1, "GT-101"}, {"gas-skid-1", "Gas/GT-2", 2, "GT-102"},
+		{"gas-skid-2", "Gas/GT-1", 3, "GT-201"}, {"tank-farm", "Tank1/Temperature", 4, "TT-301"},
 	}
+	sensorOf := map[string]string{}
 	var ss []sensors.Sensor
 	for _, m := range metrics {
 		kind := sensors.KindID("combustible_gas")
-		if strings.HasPrefix(m.Name, "TT") {
+		if strings.HasPrefix(m.sensor, "TT") {
 			kind = "tank_temperature"
 		}
-		ss = append(ss, sensors.Sensor{ID: m.Name, Site: site, Kind: kind, Gateway: "edge-1"})
+		ss = append(ss, sensors.Sensor{ID: m.sensor, Site: site, Kind: kind, Gateway: "edge-1", Sparkplug: m.Device + "/" + m.Name})
+		sensorOf[m.Device+"/"+m.Name] = m.sensor
 	}
 	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: site, Sector: sensors.SectorHazchem}}, ss)
 	if err != nil {
@@ -215,7 +221,7 @@ func TestSparkplugPrimaryHostRestart(t *testing.T) {
 	// Every value sent must be stored at its time, once.
 	want := map[string]float64{}
 	for _, v := range sent {
-		want[fmt.Sprintf("%s@%d", v.Name, v.TS)] = v.Value
+		want[fmt.Sprintf("%s@%d", sensorOf[v.Device+"/"+v.Name], v.TS)] = v.Value
 	}
 	var got map[string]float64
 	deadline := time.Now().Add(30 * time.Second)

@@ -31,7 +31,7 @@ const rounds = Number(process.env.EDGE_ROUNDS);
 const interval = Number(process.env.EDGE_INTERVAL);
 
 const devices = [...new Set(metrics.map((m) => m.device))];
-const last = new Map(); // name -> {ts, value} last sent
+const last = new Map(); // device/name -> {ts, value} last sent
 let hostOnline = false;
 let lastStateTs = -1;
 let connected = false;
@@ -40,7 +40,7 @@ const held = []; // rounds of readings waiting for the host
 
 function log(...a) { process.stderr.write(a.join(' ') + '\n'); }
 function sent(m, ts, value) {
-  last.set(m.name, { ts, value });
+  last.set(m.device + "/" + m.name, { ts, value });
   process.stdout.write(JSON.stringify({ device: m.device, name: m.name, ts, value }) + '\n');
 }
 
@@ -74,7 +74,7 @@ function birth() {
   });
   for (const d of devices) {
     const ms = metrics.filter((m) => m.device === d).map((m) => {
-      const l = last.get(m.name);
+      const l = last.get(m.device + "/" + m.name);
       // A BIRTH carries each metric's current value; before the first
       // reading there is none, and a null value is not a reading.
       if (!l) return { name: m.name, alias: m.alias, type: 'Double', value: null };

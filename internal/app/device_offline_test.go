@@ -1,0 +1,61 @@
+package app
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// TestDeviceOfflineOneAlert: a Sparkplug DDEATH raises one device_offline
+// alert at once, and the device's sensors do not go stale one by one
+// behind it; a sensor of another device still does. DBIRTH clears it.
+func TestDeviceOfflineOneAlert(t *testing.T) {
+	var ss []sensors.Sensor
+	for _, s := range []struct{ id, addr string }{
+		{"GT-101", "skid-1/Gas/GT-101"}, {"GT-102", "skid-1/Gas/GT-102"}, {"GT-201", "skid-2/Gas/GT-201"},
+	} {
+		ss = append(ss, sensors.Sensor{ID: s.id, Site: "hz-01", Kind: "combustible_gas", Gateway: "edge-1", Sparkplug: s.addr})
+	}
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}}, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	f := false
+	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
+	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+
+	now := time.Now()
+	svc.Engine.Tick(now) // every sensor's silence counts from here
+	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: ingest.DeviceOffline, Source: "sparkplug", At: now})
+	open := func(rule string) []string {
+		var out []string
+		for _, a := range append(svc.Conditions.Active(), svc.Engine.Active()...) {
+			if a.Rule == rule {
+				out = append(out, a.Sensor)
+			}
+		}
+		return out
+	}
+	if got := open(alerting.RuleDeviceOffline); len(got) != 1 || got[0] != "edge-1/skid-1" {
+		t.Fatalf("device_offline alerts %v, want one for edge-1/skid-1", got)
+	}
+	svc.Engine.Tick(now.Add(time.Hour))
+	if got := open("sensor_stale"); len(got) != 1 || got[0] != "GT-201" {
+		t.Fatalf("stale alerts %v, want GT-201 alone: skid-1's sensors are covered by its device_offline", got)
+	}
+	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: ingest.DeviceOnline, Source: "sparkplug", At: now.Add(time.Hour)})
+	if got := open(alerting.RuleDeviceOffline); len(got) != 0 {
+		t.Fatalf("device_offline alerts %v after DBIRTH, want none", got)
+	}
+}
