@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,9 +36,18 @@ func FuzzDecode(f *testing.F) {
 	now := time.UnixMilli(1764345600000)
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		p := NewProcessor(reg, Limits{}, rej, m, nil)
-		before := dl.Total()
+		counted := func() (n int64) {
+			for _, r := range AllReasons() {
+				n += int64(testutil.ToFloat64(m.Rejected(r)))
+			}
+			return n
+		}
+		before, parkedBefore := counted(), dl.Total()
 		out := p.Process("riskmon/v1/hz-01/gw-1/readings", payload, now).Readings
-		rejected := dl.Total() - before
+		rejected, parked := counted()-before, dl.Total()-parkedBefore
+		if (rejected > 0) != (parked == 1) || parked > 1 {
+			t.Fatalf("%d rejections parked in %d entries, want one entry for a message with any", rejected, parked)
+		}
 		b, err := NewDecoder(0).Decode(payload)
 		if err != nil {
 			if len(out) != 0 || rejected != 1 {

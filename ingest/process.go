@@ -54,12 +54,25 @@ func NewRejecter(m *Metrics, dl *DeadLetter, log *slog.Logger, window time.Durat
 	return &Rejecter{m: m, dl: dl, log: newRejectLog(log, window)}
 }
 
-// Reject records one rejected message or reading.
+// Reject records one rejected message.
 func (r *Rejecter) Reject(e DeadLetterEntry, payload []byte) {
+	r.count(&e)
+	if e.Gateway == "" {
+		e.Gateway = GatewayOf(e.Topic)
+	}
+	r.park(e, payload)
+}
+
+// count counts and logs (rate-limited) one rejection.
+func (r *Rejecter) count(e *DeadLetterEntry) {
 	if c := r.m.Rejected(e.Reason); c != nil {
 		c.Inc()
 	}
-	r.log.note(&e)
+	r.log.note(e)
+}
+
+// park stores a message's dead-letter entry.
+func (r *Rejecter) park(e DeadLetterEntry, payload []byte) {
 	if err := r.dl.Add(e, payload); err != nil {
 		// The counter already has it; losing the parked copy is bad but
 		// must not stop the stream.
@@ -166,6 +179,8 @@ type Processor struct {
 	// metric name (no Sparkplug address in the registry) came from first,
 	// to catch a second device publishing the same name.
 	spbFrom map[*sensors.Sensor]spbOrigin
+	// dlq gathers the present message's rejections, parked as one entry.
+	dlq messageRejects
 }
 
 type spbOrigin struct{ gateway, device string }
@@ -183,9 +198,37 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 		spbFrom: map[*sensors.Sensor]spbOrigin{}}
 }
 
-// Process handles one message; everything rejected on the way is counted
-// and parked. now is the receive time that timestamp limits use.
+// Process handles one message; everything rejected on the way is counted,
+// and the message parked once with the list of its rejections. now is the
+// receive time that timestamp limits use.
 func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output {
+	p.dlq.reset()
+	out := p.process(topic, payload, now)
+	if e, ok := p.dlq.entry(topic, now); ok {
+		p.rej.park(e, payload)
+	}
+	return out
+}
+
+// reject counts a whole message's rejection; Process parks it.
+func (p *Processor) reject(e DeadLetterEntry) {
+	p.rej.count(&e)
+	p.dlq.whole = &e
+}
+
+// rejectReading counts the rejection of the message's reading i;
+// Process parks it with the message.
+func (p *Processor) rejectReading(topic string, now time.Time, i int, sensor string, reason Reason, detail string) {
+	if strings.HasSuffix(topic, "/lp") && !strings.HasPrefix(detail, "line protocol entry ") {
+		// Decode rejections name their entry already; the checks made
+		// here (registry, range, time) say it the same way.
+		detail = fmt.Sprintf("line protocol entry %d: %s", i+1, detail)
+	}
+	p.rej.count(&DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: sensor})
+	p.dlq.readings = append(p.dlq.readings, RejectedReading{Index: i, Sensor: strings.Clone(sensor), Reason: reason, Detail: detail})
+}
+
+func (p *Processor) process(topic string, payload []byte, now time.Time) *Output {
 	if p.follow != nil {
 		if r := p.follow.Load(); r != p.reg {
 			p.reg = r
@@ -198,7 +241,7 @@ func (p *Processor) Process(topic string, payload []byte, now time.Time) *Output
 	p.out.Readings, p.out.Events, p.out.Commands = p.out.Readings[:0], p.out.Events[:0], p.out.Commands[:0]
 	p.seq.expire(now, func(site, gateway string, missing int) { p.seqLost(site, gateway, missing, now) })
 	reject := func(r Reason, detail string) *Output {
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: r, Detail: detail}, payload)
+		p.reject(DeadLetterEntry{Time: now, Topic: topic, Reason: r, Detail: detail})
 		return &p.out
 	}
 	if len(payload) > p.lim.MaxPayloadBytes {
@@ -279,14 +322,14 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 			return &p.out // host state and commands (ours included) carry no readings
 		}
 		if _, ok := p.reg.Site(t.Group); !ok {
-			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
-				Detail: "Sparkplug group " + t.Group + " is not a site in the registry"}, payload)
+			p.reject(DeadLetterEntry{Time: now, Topic: topic, Reason: ReasonUnknownSite,
+				Detail: "Sparkplug group " + t.Group + " is not a site in the registry"})
 			return &p.out
 		}
 	}
 	res, err := p.spb.Handle(topic, payload, now)
 	if err != nil {
-		p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reasonOf(err, ReasonMalformedSpB), Detail: err.Error()}, payload)
+		p.reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reasonOf(err, ReasonMalformedSpB), Detail: err.Error()})
 		return &p.out
 	}
 	if res.SaveErr != nil {
@@ -431,7 +474,7 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 		it := &items[i]
 		r, s, reason, detail := validate(p.reg, site, it, now, &p.lim)
 		if reason != "" {
-			p.rej.Reject(DeadLetterEntry{Time: now, Topic: topic, Reason: reason, Detail: detail, Sensor: it.Sensor}, payload)
+			p.rejectReading(topic, now, i, it.Sensor, reason, detail)
 			continue
 		}
 		if d := r.Time.Sub(now); !r.Historical {

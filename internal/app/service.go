@@ -104,7 +104,8 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 			return nil, fmt.Errorf("dead-letter dir: %w", err)
 		}
 	}
-	dl, err := ingest.OpenDeadLetter(ingest.DeadLetterOptions{Path: dlPath, MaxBytes: cfg.DeadLetter.MaxBytes, Recent: cfg.DeadLetter.Recent})
+	dl, err := ingest.OpenDeadLetter(ingest.DeadLetterOptions{Path: dlPath, MaxBytes: cfg.DeadLetter.MaxBytes, MaxAge: cfg.DeadLetter.MaxAge,
+		Keep: cfg.DeadLetter.Keep, Recent: cfg.DeadLetter.Recent, GatewayBytes: cfg.DeadLetter.GatewayBytes, GatewayWindow: cfg.DeadLetter.GatewayWindow})
 	if err != nil {
 		return nil, err
 	}
@@ -517,6 +518,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
 	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
 	mux.HandleFunc("GET /api/deadletter", s.Auth.Require(console.RoleViewer, s.serveDeadLetter))
+	mux.HandleFunc("GET /api/v1/deadletter", s.Auth.Require(console.RoleViewer, s.serveDeadLetter))
 	// The operator console: its page at / and its API under /api/v1.
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
 		Health: s.Health, Series: s.series, Logger: s.log.With("component", "console")}))
@@ -533,21 +535,30 @@ type deadLetterView struct {
 
 // serveDeadLetter lists the recent rejected messages. The file is named
 // without its directory, which tells a network caller nothing of the host.
-func (s *Service) serveDeadLetter(w http.ResponseWriter, _ *http.Request, p console.Principal) {
+func (s *Service) serveDeadLetter(w http.ResponseWriter, r *http.Request, p console.Principal) {
 	recent := s.DeadLetter.Recent()
-	out := make([]deadLetterView, len(recent))
-	for i, e := range recent {
-		out[i].DeadLetterEntry = e
-		if p.Via == "" { // anonymous: the console is open
-			out[i].Payload, out[i].PayloadBase64, out[i].Truncated = "", "", false
-			out[i].PayloadWithheld = e.Payload != "" || e.PayloadBase64 != ""
+	// ?gateway=site/gw and ?reason=R keep the entries of one gateway, or
+	// with that reason for the message or one of its readings.
+	gw, reason := r.URL.Query().Get("gateway"), ingest.Reason(r.URL.Query().Get("reason"))
+	out := make([]deadLetterView, 0, len(recent))
+	for _, e := range recent {
+		if (gw != "" && e.Gateway != gw) || (reason != "" && !e.HasReason(reason)) {
+			continue
 		}
+		v := deadLetterView{DeadLetterEntry: e}
+		if p.Via == "" { // anonymous: the console is open
+			v.Payload, v.PayloadBase64, v.Truncated = "", "", false
+			v.PayloadWithheld = e.Payload != "" || e.PayloadBase64 != ""
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, struct {
-		Total  int64            `json:"total"`
-		File   string           `json:"file"`
-		Recent []deadLetterView `json:"recent"`
-	}{s.DeadLetter.Total(), filepath.Base(s.cfg.DeadLetter.Path), out})
+		Total   int64            `json:"total"`
+		Dropped int64            `json:"dropped"`
+		Capped  map[string]int64 `json:"capped"`
+		File    string           `json:"file"`
+		Recent  []deadLetterView `json:"recent"`
+	}{s.DeadLetter.Total(), s.DeadLetter.Dropped(), s.DeadLetter.Capped(), filepath.Base(s.cfg.DeadLetter.Path), out})
 }
 
 // Ready is nil when the broker is connected, InfluxDB answers and the

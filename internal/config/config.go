@@ -193,9 +193,14 @@ type InfluxDB struct {
 
 // DeadLetter is where rejected input is parked.
 type DeadLetter struct {
-	Path     string `yaml:"path"`
-	MaxBytes int64  `yaml:"max_bytes"`
-	Recent   int    `yaml:"recent"`
+	Path     string        `yaml:"path"`
+	MaxBytes int64         `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+	Keep     int           `yaml:"keep"`
+	Recent   int           `yaml:"recent"`
+	// GatewayBytes per GatewayWindow is what one gateway may write.
+	GatewayBytes  int64         `yaml:"gateway_bytes"`
+	GatewayWindow time.Duration `yaml:"gateway_window"`
 }
 
 // Alerting configures rules and notifications.
@@ -324,7 +329,8 @@ func Default() Config {
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "riskmon"},
 		Limits:   ingest.DefaultLimits(),
 		DeadLetter: DeadLetter{
-			Path: "deadletter.jsonl", MaxBytes: 64 << 20, Recent: 200,
+			Path: "deadletter.jsonl", MaxBytes: 64 << 20, MaxAge: 24 * time.Hour, Keep: 3, Recent: 200,
+			GatewayBytes: 1 << 20, GatewayWindow: time.Hour,
 		},
 		Journal: Journal{Dir: "journal", KeyFile: "journal.key", Retention: 30 * 24 * time.Hour, Segment: 24 * time.Hour},
 		Alerting: Alerting{Store: "alerts.db", SentRetention: 48 * time.Hour,
