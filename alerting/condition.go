@@ -15,9 +15,12 @@ const (
 	RuleGatewayOffline = "gateway_offline" // a gateway's will or Sparkplug death arrived
 	// RuleDeviceOffline: a Sparkplug device behind a gateway died (DDEATH);
 	// its subject is "{gateway}/{device}".
-	RuleDeviceOffline  = "device_offline"
-	RuleDataLoss       = "data_loss"       // a gateway's messages went missing by sequence number
-	RuleStorageBacklog = "storage_backlog" // readings cannot be stored and intake is held back
+	RuleDeviceOffline = "device_offline"
+	// RuleGatewayMismatch: sensors the registry puts behind one gateway
+	// arrive through another (the subject); their readings are accepted.
+	RuleGatewayMismatch = "gateway_mismatch"
+	RuleDataLoss        = "data_loss"       // a gateway's messages went missing by sequence number
+	RuleStorageBacklog  = "storage_backlog" // readings cannot be stored and intake is held back
 	// RuleJournalFailed: journal records cannot be written (a full disk);
 	// alarms are still raised and notified, their record is missing.
 	RuleJournalFailed = "journal_write_failed"
@@ -146,8 +149,8 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 }
 
 // conditionRules are the rules Conditions raises.
-var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleDataLoss: true, RuleStorageBacklog: true, RuleClockSkew: true,
-	RuleStoreDamaged: true, RuleJournalFailed: true}
+var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleGatewayMismatch: true, RuleDataLoss: true,
+	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true}
 
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the

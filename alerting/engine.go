@@ -97,7 +97,7 @@ type Options struct {
 	// Inhibit, when it reports true for a sensor's site and gateway, keeps
 	// Tick from raising sensor_stale for it: a gateway known to be offline
 	// is one alert, not one per sensor behind it.
-	Inhibit func(site, gateway, device string) bool
+	Inhibit func(site, sensor, gateway, device string) bool
 	// Shards is how many locks the per-sensor state is split across, so
 	// ingest workers evaluating different sensors rarely wait on each
 	// other. Default 64.
@@ -128,7 +128,7 @@ type Engine struct {
 // ruleSet is everything built from one registry and one Options: the
 // subjects with their rules and state, the groups and composite rules.
 type ruleSet struct {
-	inhibit   func(site, gateway, device string) bool
+	inhibit   func(site, sensor, gateway, device string) bool
 	lateAfter int64 // ns; 0: only the historical mark makes a reading late
 	skewTol   int64 // ns; 0: clock steps back are not recognised
 	onStep    func(ClockStep)
@@ -709,7 +709,10 @@ func (e *Engine) heard(s *subject, r sensors.Reading) {
 		return
 	}
 	rs := &s.early[s.stale]
-	if !math.IsNaN(r.Value) && r.Quality != sensors.QualityBad {
+	// The last value a stale alert shows is the newest by device time: a
+	// buffer replayed after a live reading must not replace it with an
+	// older one. s.last is the newest device time evaluated so far.
+	if !math.IsNaN(r.Value) && r.Quality != sensors.QualityBad && (!s.evaluated || r.Time.UnixNano() >= s.last) {
 		rs.st.value = r.Value
 	}
 	if rs.st.level == sensors.LevelNone {
@@ -776,7 +779,7 @@ func (e *Engine) tick(set *ruleSet, n int64) bool {
 			if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, n) {
 				continue
 			}
-			if set.inhibit != nil && set.inhibit(s.site, s.gateway, s.device) {
+			if set.inhibit != nil && set.inhibit(s.site, s.sensor, s.gateway, s.device) {
 				continue
 			}
 			rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, n, s.received

@@ -55,7 +55,7 @@ func TestStaleTransitions(t *testing.T) {
 			var asked []string
 			e, err := NewEngine(earlyRegistry(t), &sink, Options{
 				KindPack: map[sensors.KindID]RulePack{"tank_level": {Stale: &StaleConfig{}}},
-				Inhibit: func(site, gw, _ string) bool {
+				Inhibit: func(site, _, gw, _ string) bool {
 					asked = append(asked, site+"/"+gw)
 					return tt.inhibit
 				},
@@ -117,5 +117,27 @@ func TestStaleEvent(t *testing.T) {
 	e.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "LT-1", Quality: sensors.QualityBad, Received: t0.Add(50 * time.Second)})
 	if last := sink.all()[len(sink.all())-1]; last.Type != EventResolved || last.AlertID != ev.AlertID {
 		t.Errorf("after a bad reading: %+v, want the stale alert resolved", last)
+	}
+}
+
+// TestStaleLastValueByDeviceTime: a gateway replays an older reading after
+// a newer one; the stale alert shows the newest by device time.
+func TestStaleLastValueByDeviceTime(t *testing.T) {
+	var sink collect
+	e, err := NewEngine(earlyRegistry(t), &sink, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "LT-1", Value: 5, Time: t0.Add(10 * time.Second), Received: t0})
+	e.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "LT-1", Value: 9, Time: t0.Add(5 * time.Second), Received: t0.Add(time.Second), Historical: true})
+	e.Tick(t0.Add(46 * time.Second))
+	var msgs []string
+	for _, ev := range sink.all() {
+		if ev.Rule == RuleSensorStale {
+			msgs = append(msgs, ev.Message)
+		}
+	}
+	if len(msgs) != 1 || !strings.HasSuffix(msgs[0], "last value 5 m") {
+		t.Fatalf("stale events %q, want one whose last value is 5 m (device time 10 s), not the replayed 9 m", msgs)
 	}
 }

@@ -19,8 +19,11 @@ type Metrics struct {
 	Skewed        prometheus.Counter
 	Delayed       prometheus.Counter
 	Conflicts     prometheus.Counter
-	rejected      map[Reason]prometheus.Counter
-	unmonitored   map[Reason]prometheus.Counter
+	// GatewayMismatch counts readings accepted from another gateway than
+	// their sensor's registered one.
+	GatewayMismatch prometheus.Counter
+	rejected        map[Reason]prometheus.Counter
+	unmonitored     map[Reason]prometheus.Counter
 }
 
 // NewMetrics creates the ingest metrics and registers them on reg.
@@ -55,6 +58,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "riskmon_ingest_delayed_total", Help: "Live readings received more than limits.skew_tolerance after their device time from a gateway whose clock is not reported skewed: they waited in transit (stored with their receive time)."}),
 		Conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "riskmon_ingest_conflicts_total", Help: "Readings with the same sensor and time as the previous one but another value; the later overwrites the stored point."}),
+		GatewayMismatch: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskmon_ingest_gateway_mismatch_total", Help: "Readings accepted through another gateway than the one the registry puts their sensor behind."}),
 		rejected:    map[Reason]prometheus.Counter{},
 		unmonitored: map[Reason]prometheus.Counter{},
 	}
@@ -73,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.Readings, m.Accepted, m.Written, m.Acked, m.Connected,
-			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Delayed, m.Conflicts, rej, unmon)
+			m.WriteDuration, m.WriteErrors, m.Pending, m.SeqGaps, m.SeqLate, m.Skewed, m.Delayed, m.Conflicts, m.GatewayMismatch, rej, unmon)
 	}
 	return m
 }

@@ -92,6 +92,10 @@ const (
 	GatewayClockOK                               // its readings are back within the skew tolerance
 	DeviceOnline                                 // Sparkplug DBIRTH: a device behind the gateway is back
 	DeviceOffline                                // Sparkplug DDEATH: a device behind the gateway is gone
+	// GatewayMismatch: readings of Sensor, registered behind another
+	// gateway, arrive through this one. They are accepted; the event
+	// flags it (first sight, then every gatewayMismatchEvery).
+	GatewayMismatch
 )
 
 func (k GatewayEventKind) String() string {
@@ -110,6 +114,8 @@ func (k GatewayEventKind) String() string {
 		return "device_online"
 	case DeviceOffline:
 		return "device_offline"
+	case GatewayMismatch:
+		return "gateway_mismatch"
 	}
 	return "unknown"
 }
@@ -119,7 +125,10 @@ type GatewayEvent struct {
 	Site, Gateway string
 	// Device is the Sparkplug device_id of DeviceOnline and DeviceOffline.
 	Device string
-	Kind   GatewayEventKind
+	// Sensor is the sensor of GatewayMismatch; Registered the gateway the
+	// registry puts it behind.
+	Sensor, Registered string
+	Kind               GatewayEventKind
 	// Missing is the number of messages lost, for GatewaySeqGap.
 	Missing int
 	// Skew is device time minus receive time, for GatewayClockSkew.
@@ -179,11 +188,24 @@ type Processor struct {
 	// metric name (no Sparkplug address in the registry) came from first,
 	// to catch a second device publishing the same name.
 	spbFrom map[*sensors.Sensor]spbOrigin
+	// mismatch is when each sensor last arrived through another gateway
+	// than its registered one was reported, and through which.
+	mismatch map[*sensors.Sensor]mismatchSeen
 	// dlq gathers the present message's rejections, parked as one entry.
 	dlq messageRejects
 }
 
 type spbOrigin struct{ gateway, device string }
+
+type mismatchSeen struct {
+	gateway string
+	told    time.Time
+}
+
+// gatewayMismatchEvery is how often a sensor still arriving through
+// another gateway than its registered one is reported again, keeping the
+// alert open (it expires without reports).
+const gatewayMismatchEvery = 2 * time.Minute
 
 // NewProcessor returns a processor for one worker. The Sparkplug tracker
 // is shared by all workers (it locks), since it holds the aliases of
@@ -195,7 +217,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 	}
 	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
 		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len()),
-		spbFrom: map[*sensors.Sensor]spbOrigin{}}
+		spbFrom: map[*sensors.Sensor]spbOrigin{}, mismatch: map[*sensors.Sensor]mismatchSeen{}}
 }
 
 // Process handles one message; everything rejected on the way is counted,
@@ -235,6 +257,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 			// Indexed by the old registry's sensors.
 			p.lastSeen = make([]lastValue, r.Len())
 			clear(p.spbFrom)
+			clear(p.mismatch)
 		}
 	}
 	p.m.Messages.Inc()
@@ -272,7 +295,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 		if b.HasSeq {
 			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, b.Items, now, p.clockWrong(site.ID, pt.Gateway)), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, b.Items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case "lp":
 		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
 		p.lpBuf = rs
@@ -284,7 +307,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
 				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, payload, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case "status":
 		switch strings.TrimSpace(string(payload)) {
 		case "online":
@@ -377,7 +400,7 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		p.items = append(p.items, it)
 	}
 	p.m.Readings.Add(float64(unmonitored))
-	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, payload, site, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
+	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, res.Gateway, site, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
 	return &p.out
 }
 
@@ -467,7 +490,12 @@ func (p *Processor) Expire(now time.Time) *Output {
 // (device time minus now) of its last live reading, ok false when it had
 // none. clockWrong says the gateway's clock is reported skewed, so a
 // reading far behind the receive time is its clock's doing, not a delay.
-func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site, items []Item, now time.Time, clockWrong bool) clockSample {
+//
+// The registry's gateway column says which gateway a sensor is wired to.
+// A reading that arrives through another gateway is accepted all the same
+// (a reading is never thrown away for bookkeeping) and flagged: counted in
+// riskmon_ingest_gateway_mismatch_total and reported as GatewayMismatch.
+func (p *Processor) validateAll(topic, gateway string, site *sensors.Site, items []Item, now time.Time, clockWrong bool) clockSample {
 	var cs clockSample
 	p.m.Readings.Add(float64(len(items)))
 	for i := range items {
@@ -502,11 +530,29 @@ func (p *Processor) validateAll(topic string, payload []byte, site *sensors.Site
 			p.m.Conflicts.Inc()
 		}
 		*lv = lastValue{ms, r.Value, true}
+		if s.Gateway != "" && s.Gateway != gateway {
+			p.flagGateway(s, gateway, now)
+		}
 		r.Received = now
 		p.out.Readings = append(p.out.Readings, r)
 	}
 	p.m.Accepted.Add(float64(len(p.out.Readings)))
 	return cs
+}
+
+// flagGateway counts a reading of s that arrived through gateway, not its
+// registered one, and reports it at first sight, on a change of gateway,
+// and every gatewayMismatchEvery while it lasts.
+func (p *Processor) flagGateway(s *sensors.Sensor, gateway string, now time.Time) {
+	p.m.GatewayMismatch.Inc()
+	seen, ok := p.mismatch[s]
+	if ok && seen.gateway == gateway && now.Sub(seen.told) < gatewayMismatchEvery && !now.Before(seen.told) {
+		return
+	}
+	gw := strings.Clone(gateway)
+	p.mismatch[s] = mismatchSeen{gateway: gw, told: now}
+	p.out.Events = append(p.out.Events, GatewayEvent{Site: s.Site, Gateway: gw, Sensor: s.ID, Registered: s.Gateway,
+		Kind: GatewayMismatch, Source: "registry", At: now})
 }
 
 // clockSample is the clock offset one message showed.

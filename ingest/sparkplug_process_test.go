@@ -46,11 +46,11 @@ func TestProcessSparkplugAndStatus(t *testing.T) {
 		{"status offline", "riskmon/v1/hz-01/gw-2/status", []byte("offline"), 0, []GatewayEventKind{GatewayOffline}, 0},
 		{"status online", "riskmon/v1/hz-01/gw-2/status", []byte("online\n"), 0, []GatewayEventKind{GatewayOnline}, 0},
 		{"status garbage", "riskmon/v1/hz-01/gw-2/status", []byte("maybe"), 0, nil, 0},
-		{"json seq 1", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599000,"seq":1,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
-		{"json seq 5: three missing, the gap waits for them", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
-		{"json seq 5 again: redelivery", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
-		{"same time, other value: a conflict", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345599001,"seq":6,"readings":[{"sensor":"GT-101","value":2}]}`), 1, nil, 0},
-		{"historical kept", "riskmon/v1/hz-01/gw-3/readings", []byte(`{"ts":1764345590000,"seq":7,"historical":true,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"json seq 1", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599000,"seq":1,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"json seq 5: three missing, the gap waits for them", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"json seq 5 again: redelivery", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
+		{"same time, other value: a conflict", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599001,"seq":6,"readings":[{"sensor":"GT-101","value":2}]}`), 1, nil, 0},
+		{"historical kept", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345590000,"seq":7,"historical":true,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
 	}
 	for _, st := range steps {
 		out := p.Process(st.topic, st.payload, now)
@@ -84,8 +84,8 @@ func TestProcessSparkplugAndStatus(t *testing.T) {
 		t.Fatalf("gap reported before its grace period ran out: %+v", out.Events)
 	}
 	out := p.Expire(now.Add(DefaultSeqGrace))
-	if len(out.Events) != 1 || out.Events[0].Kind != GatewaySeqGap || out.Events[0].Missing != 3 || out.Events[0].Gateway != "gw-3" {
-		t.Fatalf("after the grace period: %+v, want one seq gap of 3 for gw-3", out.Events)
+	if len(out.Events) != 1 || out.Events[0].Kind != GatewaySeqGap || out.Events[0].Missing != 3 || out.Events[0].Gateway != "gw-1" {
+		t.Fatalf("after the grace period: %+v, want one seq gap of 3 for gw-1", out.Events)
 	}
 	if got := testutil.ToFloat64(m.SeqGaps); got != 5 {
 		t.Errorf("seq gap messages = %v, want 5 (2 Sparkplug + 3 JSON)", got)

@@ -72,6 +72,7 @@ type Registry struct {
 	sensors map[string]map[string]*Sensor // site -> sensor id -> sensor
 	order   []*Sensor
 	spb     map[spbAddr]*Sensor
+	gws     map[[2]string]bool // site, gateway of some sensor
 }
 
 // spbAddr is a Sparkplug address at a site, the key of Registry.spb.
@@ -171,6 +172,12 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 			}
 			r.spb[a] = &s
 		}
+		if s.Gateway != "" {
+			if r.gws == nil {
+				r.gws = map[[2]string]bool{}
+			}
+			r.gws[[2]string{s.Site, s.Gateway}] = true
+		}
 		s.kind = k
 		s.Setpoints = k.Resolve(s.Setpoints)
 		s.index = len(r.order)
@@ -200,6 +207,10 @@ func (r *Registry) LookupSparkplug(site, device, metric string) (*Sensor, bool) 
 	s, ok := r.spb[spbAddr{site, device, metric}]
 	return s, ok
 }
+
+// HasGateway reports whether some sensor of site is registered behind
+// gateway.
+func (r *Registry) HasGateway(site, gateway string) bool { return r.gws[[2]string{site, gateway}] }
 
 // Site finds a site.
 func (r *Registry) Site(id string) (*Site, bool) {

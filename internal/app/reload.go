@@ -225,17 +225,23 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 }
 
 // inhibitStale keeps sensor_stale from being raised per sensor behind a
-// gateway that has its own open gateway_offline alert, or on a Sparkplug
-// device that has its device_offline alert, and for every sensor while
-// riskmon itself holds intake back (the spool at its cap or unable to
-// write) and for staleAfterHold after: the readings are then waiting in
-// the broker, not missing, and the single storage_backlog alert says so.
-func (s *Service) inhibitStale(site, gw, device string) bool {
+// gateway that has its own open gateway_offline alert — the registered
+// gateway, or the one the sensor was seen arriving through — or on a
+// Sparkplug device that has its device_offline alert, and for every
+// sensor while riskmon itself holds intake back (the spool at its cap or
+// unable to write) and for staleAfterHold after: the readings are then
+// waiting in the broker, not missing, and the single storage_backlog
+// alert says so.
+func (s *Service) inhibitStale(site, sensor, gw, device string) bool {
 	if s.intakeHeld(time.Now()) {
 		return true
 	}
-	return s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) ||
-		(device != "" && s.Conditions.IsOpen(alerting.RuleDeviceOffline, site, gw+"/"+device))
+	if s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) ||
+		(device != "" && s.Conditions.IsOpen(alerting.RuleDeviceOffline, site, gw+"/"+device)) {
+		return true
+	}
+	via := s.gateways.through(site, sensor)
+	return via != "" && s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, via)
 }
 
 // intakeHeld reports whether riskmon itself held intake back (the spool at

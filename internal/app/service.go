@@ -81,6 +81,8 @@ type Service struct {
 	// heldAt is when watch last saw intake held back by the spool (at
 	// its cap or unable to write), in Unix nanoseconds; 0 if never.
 	heldAt atomic.Int64
+	// gateways is what ingest showed of gateways beyond the registry.
+	gateways gatewayMap
 }
 
 // New builds a service; nothing is started until Run.
@@ -287,6 +289,15 @@ func (s *Service) evaluate(rs []sensors.Reading) {
 // without further loss.
 func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 	switch ev.Kind {
+	case ingest.GatewayOffline, ingest.GatewayOnline, ingest.DeviceOffline, ingest.DeviceOnline:
+		if !s.knownGateway(ev.Site, ev.Gateway) {
+			s.log.Warn("status of a gateway no registered sensor is behind; ignored", "site", ev.Site, "gateway", ev.Gateway, "status", ev.Kind, "source", ev.Source)
+			return
+		}
+	}
+	switch ev.Kind {
+	case ingest.GatewayMismatch:
+		s.gatewayMismatch(ev)
 	case ingest.GatewayOffline:
 		s.Conditions.Raise(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
 			fmt.Sprintf("gateway %s at %s went offline (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
@@ -922,6 +933,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			// in a restart) the alert ends.
 			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
 			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
+			s.Conditions.Expire(alerting.RuleGatewayMismatch, now.Add(-gatewayMismatchHold), "no readings through an unregistered gateway for a while", now)
 			s.checkSilence(now, silent)
 			s.tickAlerts(now)
 			s.Auth.Tick(now)
