@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real: Mosquitto, the
-# external broker every integration suite also runs against, and Chromium
-# with a Chinese font, the browser of the console test. Only root can install them; without
+# external broker every integration suite also runs against, Chromium
+# with a Chinese font, the browser of the console test, and Node.js. Only root can install them; without
 # root `make run` still works (its broker is embedded), and the tests say
 # what is missing.
 set -euo pipefail
@@ -10,6 +10,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_passwd >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Node.js runs the other people's clients the tests meet: Eclipse Tahu's
+# Sparkplug edge node and the example MQTT.js gateway.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # Without a Chinese font the console's labels render as empty boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -45,7 +45,9 @@ func TestKindsListsSources(t *testing.T) {
 		// Levels the standards do not give say why there is none.
 		"one level only: the coal mine safety regulations", "no second level",
 		// Units other than the kind's own.
-		`also in % (0..100); registry: unit: "%"`, "also in kPa (0..10000)", "also in K (223.15..573.15)"} {
+		`also in % (0..100); registry: unit: "%"`, "also in kPa (0..10000)", "also in K (223.15..573.15)",
+		// The reporting interval, which decides when sensor_stale fires.
+		"report every 5s (stale after 15s without a reading)", "report every 10m0s (stale after 30m0s", "每 5s 上报一次"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kinds output lacks %q", want)
 		}

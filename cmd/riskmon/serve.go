@@ -119,7 +119,7 @@ without TLS or without accounts) are printed too and do not fail the check.`,
 func newKinds() *cobra.Command {
 	return &cobra.Command{
 		Use:   "kinds",
-		Short: "List the sensor kinds with units, physical ranges and default setpoints",
+		Short: "List the sensor kinds with units, physical ranges, reporting intervals and default setpoints",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			for _, k := range sensors.DefaultCatalog().Kinds() {
@@ -131,6 +131,10 @@ func newKinds() *cobra.Command {
 					}
 					fmt.Fprintf(w, "; registry: unit: %q  也可用 %s\n", u.Unit, u.Unit)
 				}
+				// The interval a gateway must report at: sensor_stale fires
+				// after three of them without a reading.
+				fmt.Fprintf(w, "    report every %s (stale after %s without a reading)  每 %s 上报一次，%s 无数据即报失联\n",
+					k.Interval, 3*k.Interval, k.Interval, 3*k.Interval)
 				for _, sp := range k.Resolve(k.Setpoints) {
 					fmt.Fprintf(w, "    level %-9s %s %g (restore %g)  source: %s\n", sp.Level, sp.Direction, sp.Value, sp.Clear, sp.Source)
 				}

@@ -22,37 +22,6 @@ import (
 	"github.com/riskmon/riskmon/sensors"
 )
 
-// nodeEdge prepares the Tahu edge node of testdata/tahu-edge in a temp
-// folder (npm ci from its lock file) and returns that folder. A missing
-// node or npm fails the test under CI=true and skips it elsewhere.
-func nodeEdge(t *testing.T) string {
-	t.Helper()
-	for _, bin := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true and no %s on PATH: the Sparkplug edge test must run in CI; install Node.js 20 (apt-get install -y nodejs npm)", bin)
-			}
-			t.Skipf("no %s on PATH: install Node.js 20 to run the Tahu edge node", bin)
-		}
-	}
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "edge.js"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "tahu-edge", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return dir
-}
-
 // edgeValue is one value the edge node published.
 type edgeValue struct {
 	Device string  `json:"device"`
@@ -73,7 +42,7 @@ func TestSparkplugPrimaryHostRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped under -short: runs real servers")
 	}
-	edgeDir := nodeEdge(t)
+	edgeDir := testenv.NodeInstall(t, filepath.Join("testdata", "tahu-edge"), "package.json", "package-lock.json", "edge.js")
 	influx := testenv.Influx(t)
 	b := testenv.Mosquitto(t)
 
