@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,7 +112,16 @@ func TestEndToEndIntegration(t *testing.T) {
 			}))
 			defer hook.Close()
 
+			// A de-escalation and an end arrive once per level topic the
+			// alert has been at: the log keeps one copy of each change, and
+			// redTopic what a subscriber of the leak's site's 1-red alone
+			// would have seen.
 			mqttAlerts := &eventLog{}
+			var (
+				seenMu   sync.Mutex
+				seen     = map[string]bool{}
+				redTopic []string
+			)
 			sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("alert-watcher"))
 			if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatalf("subscriber: %v", tok.Error())
@@ -122,7 +132,16 @@ func TestEndToEndIntegration(t *testing.T) {
 				if err := json.Unmarshal(m.Payload(), &ev); err != nil {
 					t.Errorf("alert payload %s: %v", m.Payload(), err)
 				}
-				mqttAlerts.add(ev)
+				seenMu.Lock()
+				dup := seen[ev.Key()]
+				seen[ev.Key()] = true
+				if m.Topic() == "riskmon/v1/alerts/"+leak.Site+"/1-red" && ev.Sensor == leak.Sensor && ev.Rule == "combustible_gas_high" {
+					redTopic = append(redTopic, ev.Type.String())
+				}
+				seenMu.Unlock()
+				if !dup {
+					mqttAlerts.add(ev)
+				}
 			})
 			if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatalf("subscribe: %v", tok.Error())
@@ -292,6 +311,12 @@ func TestEndToEndIntegration(t *testing.T) {
 						t.Errorf("%s event %d (%s) at %s, want within one interval after %s", name, k, ev.Type, ev.At, crossed)
 					}
 				}
+			}
+			seenMu.Lock()
+			red := strings.Join(redTopic, ",")
+			seenMu.Unlock()
+			if red != "escalated,deescalated,resolved" {
+				t.Errorf("the 1-red topic carried %q for the leak, want escalated,deescalated,resolved: a red subscriber must learn the alarm ended", red)
 			}
 		})
 	}
