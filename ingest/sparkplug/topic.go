@@ -2,9 +2,9 @@
 // turns their metrics into readings (see docs/protocol.md, "Sparkplug B").
 //
 // riskmon maps the Sparkplug topic onto its own model: group_id is the
-// site, edge_node_id is the gateway, and a metric's name is the sensor id.
-// Device messages keep the device_id for diagnostics only, so a metric
-// name must be unique within its edge node.
+// site and edge_node_id the gateway. A Result carries each metric's name
+// and its message's device_id; ingest finds the sensor by the pair (the
+// registry's Sparkplug address), or else by the name alone.
 //
 // Sparkplug is stateful: DATA messages usually name their metrics by an
 // alias that only the last BIRTH message defined. A Tracker holds that
