@@ -38,7 +38,7 @@ func (e Event) String() string {
 type Result struct {
 	Site    string // group_id
 	Gateway string // edge_node_id
-	Device  string // device_id of device messages, for diagnostics
+	Device  string // device_id of device messages; with a metric name, a Sparkplug address
 	Type    MessageType
 	// Readings holds one entry per metric that is a measurement, in
 	// message order; bookkeeping metrics (bdSeq, Node Control/*,
