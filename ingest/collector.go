@@ -234,9 +234,17 @@ func (c *Collector) publishState(cl mqtt.Client, online bool) error {
 // onConnect subscribes on every (re)connect: a broker that lost our
 // session would otherwise leave us connected and deaf.
 func (c *Collector) onConnect(cl mqtt.Client) {
-	filters := make(map[string]byte, len(c.opts.Topics))
+	filters := make(map[string]byte, len(c.opts.Topics)+1)
+	covered := c.opts.SparkplugHostID == ""
 	for _, t := range c.opts.Topics {
 		filters[t] = 1
+		covered = covered || filterMatches(t, sparkplug.StateTopic(c.opts.SparkplugHostID))
+	}
+	if !covered {
+		// A Primary Host watches its own STATE (see ownState); added only
+		// when no configured filter covers it, as overlapping
+		// subscriptions can deliver a message twice.
+		filters[sparkplug.StateTopic(c.opts.SparkplugHostID)] = 1
 	}
 	tok := cl.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(c.opts.ConnectTimeout) || tok.Error() != nil {
@@ -257,6 +265,23 @@ func (c *Collector) onConnect(cl mqtt.Client) {
 	c.connected.Store(true)
 	c.m.Connected.Set(1)
 	c.log.Info("MQTT connected and subscribed", "broker", c.opts.Broker, "client_id", c.opts.ClientID, "topics", c.opts.Topics)
+}
+
+// filterMatches reports whether the MQTT topic filter matches topic.
+func filterMatches(filter, topic string) bool {
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
+		t, trest, tmore := strings.Cut(topic, "/")
+		switch {
+		case f == "#":
+			return true
+		case f != "+" && f != t:
+			return false
+		case !fmore || !tmore:
+			return fmore == tmore || (!tmore && frest == "#")
+		}
+		filter, topic = frest, trest
+	}
 }
 
 // handle runs on paho's router goroutine and must never block.

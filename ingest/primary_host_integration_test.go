@@ -106,3 +106,24 @@ func TestCollectorPrimaryHostState(t *testing.T) {
 		t.Error("no retained STATE for an edge node connecting after riskmon stopped")
 	}
 }
+
+func TestFilterMatches(t *testing.T) {
+	for _, c := range []struct {
+		filter, topic string
+		want          bool
+	}{
+		{"spBv1.0/#", "spBv1.0/STATE/h", true},
+		{"spBv1.0/STATE/+", "spBv1.0/STATE/h", true},
+		{"spBv1.0/STATE/h", "spBv1.0/STATE/h", true},
+		{"spBv1.0/+/NDATA/#", "spBv1.0/STATE/h", false},
+		{"riskmon/v1/+/+/readings", "spBv1.0/STATE/h", false},
+		{"#", "spBv1.0/STATE/h", true},
+		{"spBv1.0/STATE", "spBv1.0/STATE/h", false},
+		{"spBv1.0/STATE/h/#", "spBv1.0/STATE/h", true},
+		{"spBv1.0/STATE/h/x", "spBv1.0/STATE/h", false},
+	} {
+		if got := filterMatches(c.filter, c.topic); got != c.want {
+			t.Errorf("filterMatches(%q, %q) = %v, want %v", c.filter, c.topic, got, c.want)
+		}
+	}
+}
