@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,18 +17,26 @@ import (
 // Host against Mosquitto: its STATE birth is retained with the timestamp
 // of its will; an offline STATE of an earlier connection arriving while it
 // is connected is answered with online at once; a clean stop leaves
-// offline retained, with the same timestamp.
+// offline retained, with the same timestamp. It holds whether or not the
+// configured topics cover the STATE topic.
 func TestCollectorPrimaryHostState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped under -short: runs a real broker")
 	}
 	b := testenv.Mosquitto(t)
-	const host = "riskmon-host-1"
+	for i, topics := range [][]string{nil, {ReadingsFilter}} {
+		t.Run(fmt.Sprintf("topics %v", topics), func(t *testing.T) {
+			primaryHostState(t, b.URL, fmt.Sprintf("riskmon-host-%d", i), topics)
+		})
+	}
+}
+
+func primaryHostState(t *testing.T, brokerURL, host string, topics []string) {
 	var (
 		mu     sync.Mutex
 		states []sparkplug.HostState
 	)
-	watch := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("state-watcher"))
+	watch := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("state-watcher-" + host))
 	if tok := watch.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
@@ -56,7 +65,7 @@ func TestCollectorPrimaryHostState(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	m := NewMetrics(nil)
 	dl, _ := OpenDeadLetter(DeadLetterOptions{})
-	c := NewCollector(CollectorOptions{Broker: b.URL, ClientID: "riskmon-host-test", SparkplugHostID: host}, testRegistry(t), Limits{},
+	c := NewCollector(CollectorOptions{Broker: brokerURL, ClientID: "collector-" + host, SparkplugHostID: host, Topics: topics}, testRegistry(t), Limits{},
 		NewRejecter(m, dl, log, time.Minute), m, nil, nil, nil, log, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -84,7 +93,7 @@ func TestCollectorPrimaryHostState(t *testing.T) {
 	}
 	// What an edge node connecting now reads: offline, retained.
 	got := make(chan sparkplug.HostState, 1)
-	late := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("late-edge"))
+	late := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("late-edge-" + host))
 	if tok := late.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
