@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -196,4 +197,37 @@ func readEntries(t *testing.T, path string) []DeadLetterEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// TestDeadLetterBigMessageCost: a 94 KB line-protocol message whose every
+// line names an unknown sensor costs one entry — its payload cut at 16 KiB
+// and 100 listed readings — not a copy of the message per line.
+func TestDeadLetterBigMessageCost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dl.jsonl")
+	m := NewMetrics(nil)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProcessor(testRegistry(t), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+	now := time.UnixMilli(1764345600000)
+	var b strings.Builder
+	lines := 0
+	for ; b.Len() < 94_000; lines++ {
+		fmt.Fprintf(&b, "reading,sensor=UNKNOWN-%04d value=%d.5 %d\n", lines, lines, now.Add(time.Duration(lines)*time.Millisecond).UnixNano())
+	}
+	p.Process("riskmon/v1/hz-01/gw-1/lp", []byte(b.String()), now)
+	if err := dl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := readEntries(t, path)
+	t.Logf("one %d-byte line-protocol message of %d unknown sensors: %d entry, %d bytes of dead letters", b.Len(), lines, len(es), st.Size())
+	if len(es) != 1 || len(es[0].Rejected)+es[0].RejectedMore != lines || st.Size() > 64<<10 {
+		t.Fatalf("%d entries, %d bytes, listing %d+%d readings; want one entry under 64 KiB accounting for all %d lines",
+			len(es), st.Size(), len(es[0].Rejected), es[0].RejectedMore, lines)
+	}
 }
