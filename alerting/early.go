@@ -505,7 +505,7 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 		// The setpoint is reached: the threshold rule owns the alarm.
 		return est, false
 	}
-	if !open && w.quietWithin(minDepart/2) {
+	if !open && w.quietWithin(quietDepart) {
 		// Most readings: the value sits near its long-run level, where
 		// no trend can warn (minDepart), so the fit is not worth its cost.
 		return est, false
@@ -535,13 +535,14 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 	// Stationary noise wanders, but only so far: a trend warns once it
 	// stands out from the noise (minT standard errors, the noise's
 	// autocorrelation allowed for) and has carried the value further
-	// from its long-run level than stationary noise ever goes (minDepart
-	// long-run deviations).
+	// from its long-run level than stationary noise ever goes: the model's
+	// present value and the newest readings both minDepart long-run
+	// deviations away.
 	// A change point is picked as the best of many, so the trend since
 	// it needs a few samples too.
 	// The parabola's present rate must agree with the rise it rests on:
 	// a fall levelling out is not a rise beginning.
-	if est.slope == 0 || (est.slope > 0) != (m.lineSlope > 0) || !m.warm || m.t < minT || math.Abs(m.slope) < r.limit || m.depart < minDepart*m.sigma ||
+	if est.slope == 0 || (est.slope > 0) != (m.lineSlope > 0) || !m.warm || m.t < minT || math.Abs(m.slope) < r.limit || m.depart < minDepart*m.sigma || m.recent < minDepart*m.sigma ||
 		(m.n < m.all && m.n < minSegment) {
 		return est, false
 	}
@@ -549,8 +550,18 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 }
 
 // minDepart is how many long-run noise deviations from its long-run level
-// the value must be for a trend to warn.
-const minDepart = 6
+// both the model's present value and the newest readings (their median
+// of three) must be for a trend to warn. Either alone wanders that far
+// now and then: a fit extrapolated over a wander of the noise, or a few
+// high readings the fit does not follow. Together, 4.5 deviations keep
+// noise from paging as 6 did for the model alone, and let a rise that
+// accelerates warn sooner (see docs/alerting.md, "Scoring the rules").
+const minDepart = 4.5
+
+// quietDepart is how close to its long-run level, in long-run deviations,
+// the newest three readings must all be for the forecast to skip its fit:
+// their median is then within it too, short of minDepart.
+const quietDepart = 3
 
 // minSegment is the fewest samples since a change point that may warn on
 // their own.

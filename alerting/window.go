@@ -274,7 +274,11 @@ type trendFit struct {
 	// lineSlope is the slope of the line through the fitted samples,
 	// which t judges; slope differs from it when the parabola is chosen.
 	lineSlope float64
-	warm      bool // the long-run figures are settled
+	// recent is how far the median of the three newest raw samples is
+	// from the long-run level: what the sensor reads now, a lone spike
+	// rejected, with no model in between.
+	recent float64
+	warm   bool // the long-run figures are settled
 }
 
 // Critical F ratios a richer model must reach over the simpler one to be
@@ -479,6 +483,7 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 	}
 	r.sigma = math.Sqrt(float64(w.noiseVar))
 	r.warm = w.fits >= warmFits
+	r.recent = math.Abs(newest.v + med3(ys[0], ys[1], ys[2]) - w.level)
 	m := int(seg.c)
 	r.n = m
 	r.onset = newest.at + int64(xs[m-1]*1e9)
