@@ -536,13 +536,13 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 	// stands out from the noise (minT standard errors, the noise's
 	// autocorrelation allowed for) and has carried the value further
 	// from its long-run level than stationary noise ever goes: the model's
-	// present value and the newest readings both minDepart long-run
+	// present value and the newest readings both departBar long-run
 	// deviations away.
 	// A change point is picked as the best of many, so the trend since
 	// it needs a few samples too.
 	// The parabola's present rate must agree with the rise it rests on:
 	// a fall levelling out is not a rise beginning.
-	if est.slope == 0 || (est.slope > 0) != (m.lineSlope > 0) || !m.warm || m.t < minT || math.Abs(m.slope) < r.limit || m.depart < minDepart*m.sigma || m.recent < minDepart*m.sigma ||
+	if est.slope == 0 || (est.slope > 0) != (m.lineSlope > 0) || !m.warm || m.t < minT || math.Abs(m.slope) < r.limit || m.depart < departBar(m.fits)*m.sigma || m.recent < departBar(m.fits)*m.sigma ||
 		(m.n < m.all && m.n < minSegment) {
 		return est, false
 	}
@@ -555,13 +555,30 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 // now and then: a fit extrapolated over a wander of the noise, or a few
 // high readings the fit does not follow. Together, 4.5 deviations keep
 // noise from paging as 6 did for the model alone, and let a rise that
-// accelerates warn sooner (see docs/alerting.md, "Scoring the rules").
+// accelerates warn sooner (see docs/alerting.md, "Scoring the rules"),
+// once the long-run figures have settled (departBar).
 const minDepart = 4.5
 
 // quietDepart is how close to its long-run level, in long-run deviations,
 // the newest three readings must all be for the forecast to skip its fit:
 // their median is then within it too, short of minDepart.
 const quietDepart = 3
+
+// departBar is the departure, in long-run deviations, a trend must reach
+// given how many fits the long-run figures rest on: 6 at first, falling to
+// minDepart over settleFits fits (about the first half-hour of a 5-second
+// sensor in quiet). Figures from a few minutes of noise may well be
+// low, and the bar they set with them.
+func departBar(fits int) float64 {
+	return minDepart + (youngBar-minDepart)*max(0, 1-float64(fits)/settleFits)
+}
+
+// youngBar is the departure bar before any fit; settleFits the fits over
+// which it falls to minDepart.
+const (
+	youngBar   = 6
+	settleFits = 32
+)
 
 // minSegment is the fewest samples since a change point that may warn on
 // their own.

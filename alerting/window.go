@@ -279,6 +279,7 @@ type trendFit struct {
 	// rejected, with no model in between.
 	recent float64
 	warm   bool // the long-run figures are settled
+	fits   int  // the fits the long-run figures rest on, up to longFits
 }
 
 // Critical F ratios a richer model must reach over the simpler one to be
@@ -483,6 +484,7 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 	}
 	r.sigma = math.Sqrt(float64(w.noiseVar))
 	r.warm = w.fits >= warmFits
+	r.fits = int(w.fits)
 	r.recent = math.Abs(newest.v + med3(ys[0], ys[1], ys[2]) - w.level)
 	m := int(seg.c)
 	r.n = m
