@@ -66,8 +66,11 @@ type Hub struct {
 	// regView is the registry the hub serves; SetRegistry replaces it whole
 	// (under rmu, with latest), so readers take one consistent snapshot.
 	regView atomic.Pointer[hubView]
-	opts    HubOptions
-	log     *slog.Logger
+	// guidance is the rule files' response texts per rule in force
+	// (SetGuidance); nil holds none.
+	guidance atomic.Pointer[map[string]sensors.Guidance]
+	opts     HubOptions
+	log      *slog.Logger
 	// boot prefixes every event id, so a browser that reconnects to a
 	// restarted process, whose ids start again at 1, is told to resync
 	// instead of being replayed the wrong events.
@@ -194,6 +197,22 @@ func (h *Hub) SetRegistry(reg *sensors.Registry) {
 
 // registry is the registry the hub serves now.
 func (h *Hub) registry() *hubView { return h.regView.Load() }
+
+// SetGuidance makes the rule files' response procedures and consequences
+// per rule (rulefile.Set.Guidance) those the board, the sensor page and
+// the stream carry from now on; they win over a site's guidance in the
+// registry and the shipped texts. Nil removes them.
+func (h *Hub) SetGuidance(rules map[string]sensors.Guidance) {
+	h.guidance.Store(&rules)
+}
+
+// Guidance is what SetGuidance set, or nil.
+func (h *Hub) Guidance() map[string]sensors.Guidance {
+	if p := h.guidance.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Close ends every open stream, so that http.Server.Shutdown, which waits
 // for handlers but does not cancel them, need not wait out its deadline:

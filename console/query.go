@@ -404,7 +404,14 @@ func (h *Hub) sensorView(sn *sensors.Sensor, now time.Time, staleFactor int, ope
 		})
 	}
 	site, _ := h.registry().reg.Site(sn.Site)
-	g := sensors.GuidanceFor(site, sn.Kind)
+	// The page's guidance is that of the sensor's threshold alarm, the
+	// one its setpoints stand for: high, or low for a sensor with only
+	// low setpoints (oxygen in a mine).
+	rule := string(sn.Kind) + "_high"
+	if len(sps) > 0 && !slices.ContainsFunc(sps, func(sp sensors.Setpoint) bool { return sp.Direction == sensors.Above }) {
+		rule = string(sn.Kind) + "_low"
+	}
+	g := alarmtext.GuidanceFor(alerting.Event{Rule: rule, Kind: sn.Kind}, site, h.Guidance())
 	for _, l := range []struct {
 		lang string
 		t    *SensorText

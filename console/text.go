@@ -51,7 +51,7 @@ func (h *Hub) describe(ev alerting.Event) (AlertTexts, string) {
 		sps, kind = k.Resolve(k.Setpoints), k
 	}
 	site, _ := reg.Site(ev.Site)
-	g := alarmtext.GuidanceFor(ev, site)
+	g := alarmtext.GuidanceFor(ev, site, h.Guidance())
 	one := func(lang string) AlertText {
 		t := AlertText{
 			What: alarmtext.Title(ev.Rule, ev.Kind, kind, lang), Level: alarmtext.LevelName(ev.TopicLevel(), lang),

@@ -69,3 +69,38 @@ func TestSensorText(t *testing.T) {
 		t.Errorf("setpoint stages %v", stages)
 	}
 }
+
+// TestRuleFileGuidance: a rule file's procedure for a rule reaches the
+// board's alert, the stream's event and the sensor page over the shipped
+// text; the consequence it leaves out stays the shipped one.
+func TestRuleFileGuidance(t *testing.T) {
+	h := NewHub(testRegistry(t), HubOptions{})
+	h.SetGuidance(map[string]sensors.Guidance{"combustible_gas_high": {
+		Procedure: sensors.Text{ZH: "关闭罐区切断阀 XV-101，按处置卡 HZ-07 执行", EN: "Close tank farm valve XV-101, follow card HZ-07"}}})
+	e := ev("a1", alerting.EventFired, sensors.LevelOrange, "plant-a", "gas-1", 1)
+	e.Value, e.Setpoint = 27, 25
+	h.Event(e)
+	a, _ := h.Alert("a1")
+	if a.Text.ZH.Procedure != "关闭罐区切断阀 XV-101，按处置卡 HZ-07 执行" || a.Text.EN.Procedure != "Close tank farm valve XV-101, follow card HZ-07" {
+		t.Errorf("board procedure %q / %q", a.Text.ZH.Procedure, a.Text.EN.Procedure)
+	}
+	if !strings.Contains(a.Text.ZH.Consequence, "爆炸") {
+		t.Errorf("board consequence %q, want the shipped one", a.Text.ZH.Consequence)
+	}
+	data, err := h.streamEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "XV-101") {
+		t.Errorf("stream event without the rule file's procedure: %s", data)
+	}
+	views, _ := h.SiteSensors("plant-a", t0, 3)
+	if views[0].Text.ZH.Procedure != a.Text.ZH.Procedure || views[0].Text.EN.Procedure != a.Text.EN.Procedure {
+		t.Errorf("sensor page procedure %q / %q", views[0].Text.ZH.Procedure, views[0].Text.EN.Procedure)
+	}
+	h.SetGuidance(nil)
+	views, _ = h.SiteSensors("plant-a", t0, 3)
+	if strings.Contains(views[0].Text.ZH.Procedure, "XV-101") {
+		t.Errorf("procedure %q after the rule file's guidance is gone", views[0].Text.ZH.Procedure)
+	}
+}

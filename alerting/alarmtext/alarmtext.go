@@ -416,7 +416,39 @@ func guide(pzh, pen, czh, cen string) sensors.Guidance {
 // rules, otherwise the kind's at the site (the site's override over the
 // shipped default). An early warning keeps the kind's texts, with a first
 // step of watching and checking before the alarm.
-func GuidanceFor(ev alerting.Event, site *sensors.Site) sensors.Guidance {
+//
+// rules are the rule files' texts per rule id (rulefile.Set.Guidance),
+// which win over all of that: a text a rule file leaves out is taken from
+// the layers below, so a rule file may give the procedure alone. A rule
+// file's text for an early-warning rule is its author's whole text and
+// gets no first step added.
+func GuidanceFor(ev alerting.Event, site *sensors.Site, rules map[string]sensors.Guidance) sensors.Guidance {
+	own, ok := rules[ev.Rule]
+	if ok && own.Procedure.ZH != "" && own.Procedure.EN != "" && own.Consequence.ZH != "" && own.Consequence.EN != "" {
+		return own
+	}
+	g := defaultGuidance(ev, site)
+	if !ok {
+		return g
+	}
+	// A text given in one language only is shown in both rather than
+	// pairing the rule file's procedure with another source's
+	// translation of something else.
+	for _, t := range []struct{ own, def *sensors.Text }{{&own.Procedure, &g.Procedure}, {&own.Consequence, &g.Consequence}} {
+		switch {
+		case t.own.ZH == "" && t.own.EN == "":
+			*t.own = *t.def
+		case t.own.ZH == "":
+			t.own.ZH = t.own.EN
+		case t.own.EN == "":
+			t.own.EN = t.own.ZH
+		}
+	}
+	return own
+}
+
+// defaultGuidance is GuidanceFor without the rule files.
+func defaultGuidance(ev alerting.Event, site *sensors.Site) sensors.Guidance {
 	if g, ok := ruleGuidance[ev.Rule]; ok {
 		return g
 	}

@@ -96,14 +96,52 @@ func TestChineseHasNoEnglish(t *testing.T) {
 // alarms the kind's, and an early warning starts with checking.
 func TestGuidanceFor(t *testing.T) {
 	gas, _ := sensors.DefaultGuidance("combustible_gas")
-	if g := GuidanceFor(alerting.Event{Rule: "combustible_gas_high", Kind: "combustible_gas"}, nil); g != gas {
+	if g := GuidanceFor(alerting.Event{Rule: "combustible_gas_high", Kind: "combustible_gas"}, nil, nil); g != gas {
 		t.Errorf("threshold guidance %+v", g)
 	}
-	if g := GuidanceFor(alerting.Event{Rule: alerting.RuleGatewayOffline}, nil); g.Procedure.ZH == "" || g.Procedure.ZH == gas.Procedure.ZH {
+	if g := GuidanceFor(alerting.Event{Rule: alerting.RuleGatewayOffline}, nil, nil); g.Procedure.ZH == "" || g.Procedure.ZH == gas.Procedure.ZH {
 		t.Errorf("gateway guidance %+v", g)
 	}
-	if g := GuidanceFor(alerting.Event{Rule: "combustible_gas_forecast", Kind: "combustible_gas"}, nil); g.Procedure.ZH[:len("预警")] != "预警" {
+	if g := GuidanceFor(alerting.Event{Rule: "combustible_gas_forecast", Kind: "combustible_gas"}, nil, nil); g.Procedure.ZH[:len("预警")] != "预警" {
 		t.Errorf("early warning guidance %q", g.Procedure.ZH)
+	}
+}
+
+// TestGuidancePrecedence: a rule file's text for the rule beats the
+// site's guidance, which beats the kind's default; a text the rule file
+// leaves out comes from below, one given in one language only is shown in
+// both, and an early-warning rule's own text gets no first step added.
+func TestGuidancePrecedence(t *testing.T) {
+	gas, _ := sensors.DefaultGuidance("combustible_gas")
+	siteText := sensors.Text{ZH: "按本厂处置卡 HZ-07 执行", EN: "Follow card HZ-07"}
+	site := &sensors.Site{ID: "hz-01", Guidance: &sensors.SiteGuidance{"combustible_gas": {Procedure: siteText}}}
+	rules := map[string]sensors.Guidance{
+		"combustible_gas_high":     {Procedure: sensors.Text{ZH: "关闭 XV-101", EN: "Close XV-101"}},
+		"combustible_gas_forecast": {Procedure: sensors.Text{ZH: "通知班长"}, Consequence: sensors.Text{ZH: "可能泄漏", EN: "May leak"}},
+	}
+	high := alerting.Event{Rule: "combustible_gas_high", Kind: "combustible_gas"}
+	for _, tc := range []struct {
+		name  string
+		ev    alerting.Event
+		site  *sensors.Site
+		rules map[string]sensors.Guidance
+		want  sensors.Guidance
+	}{
+		{"kind default", high, nil, nil, gas},
+		{"site over kind", high, site, nil, sensors.Guidance{Procedure: siteText, Consequence: gas.Consequence}},
+		{"rule over site", high, site, rules, sensors.Guidance{Procedure: rules["combustible_gas_high"].Procedure, Consequence: gas.Consequence}},
+		{"rule over kind", high, nil, rules, sensors.Guidance{Procedure: rules["combustible_gas_high"].Procedure, Consequence: gas.Consequence}},
+		{"other rule of the kind keeps the site's", alerting.Event{Rule: "combustible_gas_low", Kind: "combustible_gas"}, site, rules,
+			sensors.Guidance{Procedure: siteText, Consequence: gas.Consequence}},
+		{"early rule's own text, one language", alerting.Event{Rule: "combustible_gas_forecast", Kind: "combustible_gas"}, site, rules,
+			sensors.Guidance{Procedure: sensors.Text{ZH: "通知班长", EN: "通知班长"}, Consequence: sensors.Text{ZH: "可能泄漏", EN: "May leak"}}},
+		{"monitoring rule", alerting.Event{Rule: alerting.RuleGatewayOffline}, nil,
+			map[string]sensors.Guidance{alerting.RuleGatewayOffline: {Consequence: sensors.Text{ZH: "停产", EN: "Production stops"}}},
+			sensors.Guidance{Procedure: GuidanceFor(alerting.Event{Rule: alerting.RuleGatewayOffline}, nil, nil).Procedure, Consequence: sensors.Text{ZH: "停产", EN: "Production stops"}}},
+	} {
+		if got := GuidanceFor(tc.ev, tc.site, tc.rules); got != tc.want {
+			t.Errorf("%s: got %+v\nwant %+v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -71,6 +71,10 @@ type Deps struct {
 	// response procedure and consequence (Site.Guidance). Nil: the
 	// catalog's default setpoints and the shipped texts.
 	Registry func() *sensors.Registry
+	// Guidance is the rule files' response procedure and consequence per
+	// rule in force (rulefile.Set.Guidance), read per message; they win
+	// over the site's and the shipped texts. Nil: none.
+	Guidance func() map[string]sensors.Guidance
 }
 
 func (d *Deps) setDefaults() {

@@ -44,7 +44,7 @@ type message struct {
 // have no fixed direction, so their value and limit are given as such and
 // the engine's own message follows.
 func render(ev alerting.Event, lang string) message {
-	return renderAt(ev, lang, nil)
+	return renderAt(ev, lang, nil, nil)
 }
 
 // render writes ev in lang with what the registry in force knows of its
@@ -54,12 +54,17 @@ func (d *deliverer) render(ev alerting.Event, lang string) message {
 	if d.deps.Registry != nil {
 		reg = d.deps.Registry()
 	}
-	return renderAt(ev, lang, reg)
+	var rules map[string]sensors.Guidance
+	if d.deps.Guidance != nil {
+		rules = d.deps.Guidance()
+	}
+	return renderAt(ev, lang, reg, rules)
 }
 
 // renderAt writes ev in lang; reg, when not nil, gives the sensor's own
-// setpoints and its site's guidance.
-func renderAt(ev alerting.Event, lang string, reg *sensors.Registry) message {
+// setpoints and its site's guidance, rules the rule files' guidance per
+// rule, which wins over the site's.
+func renderAt(ev alerting.Event, lang string, reg *sensors.Registry, rules map[string]sensors.Guidance) message {
 	sps := defaultSetpoints(ev)
 	var site *sensors.Site
 	if reg != nil {
@@ -69,12 +74,12 @@ func renderAt(ev alerting.Event, lang string, reg *sensors.Registry) message {
 		site, _ = reg.Site(ev.Site)
 	}
 	if lang == LanguageEnglish {
-		return renderEN(ev, site)
+		return renderEN(ev, alarmtext.GuidanceFor(ev, site, rules))
 	}
-	return renderZH(ev, sps, site)
+	return renderZH(ev, sps, alarmtext.GuidanceFor(ev, site, rules))
 }
 
-func renderZH(ev alerting.Event, sps []sensors.Setpoint, site *sensors.Site) message {
+func renderZH(ev alerting.Event, sps []sensors.Setpoint, g sensors.Guidance) message {
 	zh := alarmtext.Chinese
 	label := alarmtext.Label(ev, sps, zh)
 	prevLabel := alarmtext.LevelName(ev.PrevLevel, zh)
@@ -128,7 +133,7 @@ func renderZH(ev alerting.Event, sps []sensors.Setpoint, site *sensors.Site) mes
 	if alarmtext.CompareOp(ev) == "" {
 		details = append(details, "说明："+alarmtext.Message(ev, zh))
 	}
-	if g := alarmtext.GuidanceFor(ev, site); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
+	if ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
 		details = append(details, "处置措施："+g.Procedure.ZH, "可能后果："+g.Consequence.ZH)
 	}
 	return build(title, details)
@@ -159,7 +164,7 @@ func defaultSetpoints(ev alerting.Event) []sensors.Setpoint {
 // catalog is the default catalog, read only.
 var catalog = sensors.DefaultCatalog()
 
-func renderEN(ev alerting.Event, site *sensors.Site) message {
+func renderEN(ev alerting.Event, g sensors.Guidance) message {
 	tag := levelEN(ev.Level)
 	switch ev.Type {
 	case alerting.EventResolved:
@@ -187,7 +192,7 @@ func renderEN(ev alerting.Event, site *sensors.Site) message {
 	if ev.Late {
 		details = append(details, "Note: the readings arrived late (replayed by the gateway); this happened at the time above, not now")
 	}
-	if g := alarmtext.GuidanceFor(ev, site); ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
+	if ev.Type != alerting.EventResolved && ev.Type != alerting.EventAcknowledged && !g.IsZero() {
 		details = append(details, "Procedure: "+g.Procedure.EN, "Consequence: "+g.Consequence.EN)
 	}
 	return build(title, details)

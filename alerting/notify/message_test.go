@@ -116,15 +116,28 @@ func TestRenderWithRegistry(t *testing.T) {
 	}
 	ev := firedEvent() // orange at 25: the catalog's first stage, this sensor's red
 	ev.Setpoint = 20
-	m := renderAt(ev, LanguageChinese, reg)
+	m := renderAt(ev, LanguageChinese, reg, nil)
 	if !strings.HasPrefix(m.Title, "【橙色 · 一级报警 (≥20 %LEL)】") {
 		t.Errorf("title %q, want the sensor's own first stage at 20", m.Title)
 	}
 	if !strings.Contains(m.Markdown, "- 处置措施：按本厂处置卡 HZ-07 执行\n") || !strings.Contains(m.Markdown, "- 可能后果：可燃气体") {
 		t.Errorf("the site's procedure, with the default consequence, missing:\n%s", m.Markdown)
 	}
-	if en := renderAt(ev, LanguageEnglish, reg); !strings.Contains(en.Markdown, "- Procedure: Follow card HZ-07\n") {
+	if en := renderAt(ev, LanguageEnglish, reg, nil); !strings.Contains(en.Markdown, "- Procedure: Follow card HZ-07\n") {
 		t.Errorf("English:\n%s", en.Markdown)
+	}
+	// A rule file's text for the rule wins over the site's; the
+	// consequence it leaves out still comes from below.
+	d := &deliverer{deps: Deps{Registry: func() *sensors.Registry { return reg },
+		Guidance: func() map[string]sensors.Guidance {
+			return map[string]sensors.Guidance{ev.Rule: {Procedure: sensors.Text{ZH: "关闭 XV-101 切断阀", EN: "Close shut-off valve XV-101"}}}
+		}}}
+	zh, en := d.render(ev, LanguageChinese), d.render(ev, LanguageEnglish)
+	if !strings.Contains(zh.Markdown, "- 处置措施：关闭 XV-101 切断阀\n") || strings.Contains(zh.Markdown, "HZ-07") || !strings.Contains(zh.Markdown, "- 可能后果：可燃气体") {
+		t.Errorf("the rule file's procedure over the site's, with the default consequence:\n%s", zh.Markdown)
+	}
+	if !strings.Contains(en.Markdown, "- Procedure: Close shut-off valve XV-101\n") {
+		t.Errorf("English with the rule file's procedure:\n%s", en.Markdown)
 	}
 	// Without the registry the catalog's setpoints do not hold 20: no
 	// stage is guessed.

@@ -60,6 +60,7 @@ func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 	}
 	exposure := s.exposure(&c, opts.Exposure)
 	s.checkGroups(&c, reg)
+	s.checkGuidance(&c)
 	if len(c.problems) > 0 {
 		return &sensors.LoadError{Problems: sortProblems(c.problems)}
 	}

@@ -104,11 +104,16 @@ type Set struct {
 	sites      map[string]pos // where each site was first named
 	groups     []groupItem
 	composites []compositeItem
-	problems   []sensors.Problem
+	// guidance is the response text per rule id; guidanceUnknown the ids
+	// that name no fixed or kind rule, checked against the composite
+	// rules once every file is read.
+	guidance        map[string]guidanceItem
+	guidanceUnknown []string
+	problems        []sensors.Problem
 }
 
 func newSet() *Set {
-	return &Set{kinds: map[sensors.KindID]*block{}, siteKinds: map[siteKey]*block{}, sensors: map[siteKey]*block{}, sites: map[string]pos{}}
+	return &Set{kinds: map[sensors.KindID]*block{}, siteKinds: map[siteKey]*block{}, sensors: map[siteKey]*block{}, sites: map[string]pos{}, guidance: map[string]guidanceItem{}}
 }
 
 // Files are the files the set was read from, in order.
@@ -148,21 +153,28 @@ func LoadFiles(cat *sensors.Catalog, paths []string) (*Set, error) {
 // block with a bad value is left out of that check, so nothing is
 // reported twice). On any problem opts is left unchanged and the error
 // is a *sensors.LoadError, or, when a file cannot be read, that error.
-func ApplyFiles(reg *sensors.Registry, paths []string, opts *alerting.Options) error {
+// The set comes back for what opts does not hold: the rules' response
+// texts (Set.Guidance).
+func ApplyFiles(reg *sensors.Registry, paths []string, opts *alerting.Options) (*Set, error) {
 	s := newSet()
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("rule file: %w", err)
+			return nil, fmt.Errorf("rule file: %w", err)
 		}
 		s.read(reg.Catalog(), p, data)
 	}
-	return s.apply(reg, opts)
+	if err := s.apply(reg, opts); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *Set) result() (*Set, error) {
-	if len(s.problems) > 0 {
-		return nil, &sensors.LoadError{Problems: sortProblems(s.problems)}
+	c := checker{problems: slices.Clone(s.problems)}
+	s.checkGuidance(&c)
+	if len(c.problems) > 0 {
+		return nil, &sensors.LoadError{Problems: sortProblems(c.problems)}
 	}
 	return s, nil
 }
@@ -211,7 +223,7 @@ var (
 )
 
 func (l *loader) root(root *yaml.Node) {
-	es, ok := l.mapping(root, "rule file", []string{"defaults", "kinds", "sites"})
+	es, ok := l.mapping(root, "rule file", []string{"defaults", "kinds", "sites", "guidance"})
 	if !ok {
 		return
 	}
@@ -229,6 +241,8 @@ func (l *loader) root(root *yaml.Node) {
 			l.kinds(e.v)
 		case "sites":
 			l.sites(e.v)
+		case "guidance":
+			l.guidance(e.v)
 		}
 	}
 }

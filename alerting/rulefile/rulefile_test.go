@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
@@ -352,7 +354,7 @@ func TestBadFiles(t *testing.T) {
 				t.Fatal("the file has no # want lines")
 			}
 			var opts alerting.Options
-			err = ApplyFiles(reg, []string{path}, &opts)
+			_, err = ApplyFiles(reg, []string{path}, &opts)
 			var le *sensors.LoadError
 			if !errors.As(err, &le) {
 				t.Fatalf("error %v (%T), want a *sensors.LoadError", err, err)
@@ -406,6 +408,47 @@ func TestEmptyFileChangesNothing(t *testing.T) {
 	}
 }
 
+// TestGuidanceAcrossFiles: a rule file may give the response texts of a
+// composite rule another file defines; a rule's texts written in two
+// files are a problem naming the first, and texts for a rule nobody
+// defines are refused.
+func TestGuidanceAcrossFiles(t *testing.T) {
+	reg := exampleRegistry(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rules := write("rules.yaml", "sites:\n  coal-01:\n    composite:\n      - {id: gas_no_air, expr: \"CH4_101 >= 1.0 && WS_105 < 0.25\", level: orange}\n")
+	texts := write("texts.yaml", "guidance:\n  gas_no_air: {procedure: {zh: 停止作业, en: Stop work}}\n"+
+		"  ch4_high: {consequence: {zh: 瓦斯爆炸}}\n  gateway_offline: {procedure: {en: Call the control room}}\n")
+	var opts alerting.Options
+	set, err := ApplyFiles(reg, []string{rules, texts}, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := set.Guidance()
+	if len(g) != 3 || g["gas_no_air"].Procedure.ZH != "停止作业" || g["ch4_high"].Consequence.ZH != "瓦斯爆炸" || g["gateway_offline"].Procedure.EN != "Call the control room" {
+		t.Errorf("guidance %+v", g)
+	}
+
+	again := write("again.yaml", "# again\nguidance:\n  ch4_high: {procedure: {zh: 撤人}}\n")
+	_, err = ApplyFiles(reg, []string{rules, texts, again}, &opts)
+	var le *sensors.LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].File != again || le.Problems[0].Line != 3 || !strings.Contains(le.Problems[0].Msg, texts+":3") {
+		t.Errorf("err %v, want one problem at %s:3 naming %s:3", err, again, texts)
+	}
+	// Without the file that defines the composite rule its texts name
+	// nothing.
+	_, err = ApplyFiles(reg, []string{texts}, &opts)
+	if !errors.As(err, &le) || len(le.Problems) != 1 || !strings.Contains(le.Problems[0].Msg, `unknown rule "gas_no_air"`) {
+		t.Errorf("err %v, want the composite rule's texts refused", err)
+	}
+}
+
 // FuzzLoad: the loader returns a set or a *sensors.LoadError with
 // problems, never both, never panics; a set it returns applies to the
 // example fleet without panicking, with a *sensors.LoadError at most,
@@ -435,6 +478,13 @@ func FuzzLoad(f *testing.F) {
 				t.Fatal("a set along with an error")
 			}
 			return
+		}
+		for rule, g := range set.Guidance() {
+			for _, txt := range []string{g.Procedure.ZH, g.Procedure.EN, g.Consequence.ZH, g.Consequence.EN} {
+				if strings.ContainsFunc(txt, unicode.IsControl) || utf8.RuneCountInString(txt) > maxGuidanceText {
+					t.Fatalf("guidance of %s accepted with text %q", rule, txt)
+				}
+			}
 		}
 		var opts alerting.Options
 		if err := set.Apply(reg, &opts); err != nil {

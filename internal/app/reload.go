@@ -199,7 +199,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
-	opts, err := EngineOptions(cfg, reg)
+	opts, guidance, err := engineRules(cfg, reg)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
@@ -219,6 +219,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	// so added sensors are stored and evaluated at once.
 	s.Pipeline.Collector.SetRegistry(reg)
 	s.Console.SetRegistry(reg)
+	s.Console.SetGuidance(guidance)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil

@@ -19,6 +19,13 @@ import (
 // problems come back as a *sensors.LoadError, each with its file and
 // line.
 func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, error) {
+	opts, _, err := engineRules(cfg, reg)
+	return opts, err
+}
+
+// engineRules is EngineOptions with the rule files' response texts per
+// rule, which the console and the notifiers carry rather than the engine.
+func engineRules(cfg config.Config, reg *sensors.Registry) (alerting.Options, map[string]sensors.Guidance, error) {
 	kindFor := map[sensors.KindID]time.Duration{}
 	var unknown []error
 	for _, m := range [...]struct {
@@ -33,7 +40,7 @@ func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, 
 		}
 	}
 	if len(unknown) > 0 {
-		return alerting.Options{}, errors.Join(unknown...)
+		return alerting.Options{}, nil, errors.Join(unknown...)
 	}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
@@ -44,13 +51,14 @@ func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, 
 	}
 	files, err := cfg.RuleFiles()
 	if err != nil {
-		return opts, err
+		return opts, nil, err
 	}
-	if err := rulefile.ApplyFiles(reg, files, &opts); err != nil {
-		return opts, err
+	set, err := rulefile.ApplyFiles(reg, files, &opts)
+	if err != nil {
+		return opts, nil, err
 	}
 	// The configuration's off-delay and lateness fill in what the rule
 	// files leave unset; applying them twice changes nothing.
 	stateOptions(cfg, &opts)
-	return opts, nil
+	return opts, set.Guidance(), nil
 }

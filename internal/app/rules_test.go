@@ -53,6 +53,16 @@ func TestEngineOptionsReadRuleFiles(t *testing.T) {
 		t.Errorf("%d groups and %d composite rules, want the sample's 2 and 1", len(opts.Groups), len(opts.Composite))
 	}
 
+	// The rule file's response texts per rule come with the options, for
+	// the console and the notifiers.
+	_, guidance, err := engineRules(load(filepath.Join(root, "deploy/examples/rules.yaml")), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := guidance["gas_no_air"]; !strings.Contains(g.Procedure.ZH, "撤出") || g.Procedure.EN == "" || g.Consequence.ZH == "" || g.Consequence.EN == "" {
+		t.Errorf("gas_no_air guidance %+v, want the sample's procedure and consequence in both languages", g)
+	}
+
 	write("bad.yaml", "kinds:\n  ch4: {for: soon}\n")
 	_, err = EngineOptions(load("bad.yaml"), reg)
 	var le *sensors.LoadError

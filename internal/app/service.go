@@ -214,10 +214,11 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// status) continue the alert they had, not open a second one.
 	s.Conditions.Restore(s.Lifecycle.Open())
 	s.reportDamagedStore()
-	opts, err := EngineOptions(cfg, reg)
+	opts, guidance, err := engineRules(cfg, reg)
 	if err != nil {
 		return nil, err
 	}
+	s.Console.SetGuidance(guidance)
 	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
 	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
 	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
@@ -414,7 +415,9 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 	deps := notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify"),
 		// The registry ingest validates against now: a reload's sites and
 		// their guidance reach the chat messages at once.
-		Registry: func() *sensors.Registry { return s.Pipeline.Collector.Registry() }}
+		Registry: func() *sensors.Registry { return s.Pipeline.Collector.Registry() },
+		// The rule files' texts in force, as the console shows them.
+		Guidance: s.Console.Guidance}
 	for _, o := range n.SignedWebhooks {
 		o.DeadLetter = s.cfg.StatePath(o.DeadLetter)
 		c, err := notify.NewSignedWebhook(o, deps)
