@@ -93,6 +93,63 @@ var ErrBadShelf = errors.New("invalid shelf")
 // admin may make.
 var ErrShelfNeedsAdmin = errors.New("needs admin rights")
 
+// Refusal codes name each reason a shelf is refused, so that a console
+// can say it in its operator's language; the error's text stays English
+// for logs and API clients.
+const (
+	RefusedMode         = "mode"          // neither shelved nor out_of_service
+	RefusedEmptyMatch   = "empty_match"   // the matcher names nothing
+	RefusedSensorSite   = "sensor_site"   // a sensor without its site
+	RefusedReason       = "reason"        // no reason given
+	RefusedBy           = "by"            // nobody named as setting it
+	RefusedDuration     = "duration"      // no or a negative duration
+	RefusedTooLong      = "too_long"      // beyond the mode's maximum
+	RefusedWildcard     = "wildcard"      // "*" in the matcher
+	RefusedUnknownScope = "unknown_scope" // a site, sensor or kind the registry lacks
+	RefusedOutOfService = "admin_oos"     // out of service needs an admin
+	RefusedWideScope    = "admin_scope"   // more than one alarm needs an admin
+	RefusedRedAlarm     = "admin_red"     // shelving a red alarm needs an admin
+)
+
+// ShelfRefusal is one reason a shelf request is refused, with its code
+// (the Refused constants); it is wrapped in ErrBadShelf or
+// ErrShelfNeedsAdmin.
+type ShelfRefusal struct {
+	Code string
+	Err  error
+}
+
+func (r *ShelfRefusal) Error() string { return r.Err.Error() }
+func (r *ShelfRefusal) Unwrap() error { return r.Err }
+
+func refused(code string, err error) error { return &ShelfRefusal{Code: code, Err: err} }
+
+// RefusalCodes are the codes of every ShelfRefusal in err's tree, in
+// order: a request can be refused for several reasons at once.
+func RefusalCodes(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if r, ok := err.(*ShelfRefusal); ok {
+			out = append(out, r.Code)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 // ShelvesOptions tune Shelves. Zero fields take the defaults.
 type ShelvesOptions struct {
 	// MaxShelve bounds a shelving; default 8 h, one shift, so a shelved
@@ -199,32 +256,32 @@ func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
 	case ModeOutOfService:
 		limit = s.opts.MaxOutOfService
 	default:
-		errs = append(errs, fmt.Errorf("mode %q: want %q or %q", req.Mode, ModeShelved, ModeOutOfService))
+		errs = append(errs, refused(RefusedMode, fmt.Errorf("mode %q: want %q or %q", req.Mode, ModeShelved, ModeOutOfService)))
 	}
 	m := req.Match
 	if m == (Matcher{}) {
-		errs = append(errs, errors.New("match: name a site, sensor, rule or kind; shelving everything is not allowed"))
+		errs = append(errs, refused(RefusedEmptyMatch, errors.New("match: name a site, sensor, rule or kind; shelving everything is not allowed")))
 	}
 	if m.Sensor != "" && m.Site == "" {
-		errs = append(errs, errors.New("match: a sensor needs its site"))
+		errs = append(errs, refused(RefusedSensorSite, errors.New("match: a sensor needs its site")))
 	}
 	if strings.TrimSpace(req.Reason) == "" {
-		errs = append(errs, errors.New("reason: required, for the record"))
+		errs = append(errs, refused(RefusedReason, errors.New("reason: required, for the record")))
 	}
 	if strings.TrimSpace(req.By) == "" {
-		errs = append(errs, errors.New("by: the user setting the shelf is required"))
+		errs = append(errs, refused(RefusedBy, errors.New("by: the user setting the shelf is required")))
 	}
 	switch {
 	case req.Duration <= 0:
-		errs = append(errs, errors.New("duration: required and positive"))
+		errs = append(errs, refused(RefusedDuration, errors.New("duration: required and positive")))
 	case limit > 0 && req.Duration > limit:
-		errs = append(errs, fmt.Errorf("duration %s: longer than the %s maximum for %s", req.Duration, limit, req.Mode))
+		errs = append(errs, refused(RefusedTooLong, fmt.Errorf("duration %s: longer than the %s maximum for %s", req.Duration, limit, req.Mode)))
 	}
 	if m.Site == "*" || m.Sensor == "*" || m.Rule == "*" || m.Kind == "*" {
-		errs = append(errs, errors.New(`match: "*" is not a wildcard; leave a field out to cover all its values (admin only)`))
+		errs = append(errs, refused(RefusedWildcard, errors.New(`match: "*" is not a wildcard; leave a field out to cover all its values (admin only)`)))
 	} else if s.opts.CheckMatch != nil && m != (Matcher{}) {
 		if err := s.opts.CheckMatch(m); err != nil {
-			errs = append(errs, fmt.Errorf("match: %w", err))
+			errs = append(errs, refused(RefusedUnknownScope, fmt.Errorf("match: %w", err)))
 		}
 	}
 	if len(errs) > 0 {
@@ -254,15 +311,15 @@ func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
 func (s *Shelves) operatorMay(req ShelfRequest) error {
 	m := req.Match
 	if req.Mode != ModeShelved {
-		return errors.New("taking sensors out of service")
+		return refused(RefusedOutOfService, errors.New("taking sensors out of service"))
 	}
 	if m.Site == "" || m.Sensor == "" || m.Rule == "" {
-		return errors.New("a scope wider than one alarm (shelving is per alarm: name its site, sensor and rule)")
+		return refused(RefusedWideScope, errors.New("a scope wider than one alarm (shelving is per alarm: name its site, sensor and rule)"))
 	}
 	if s.opts.Open != nil {
 		for _, r := range s.opts.Open() {
 			if r.Level == sensors.LevelRed && s.coversMatch(m, r) {
-				return fmt.Errorf("shelving a red alarm (%s at %s/%s is red now)", r.Rule, r.Site, r.Sensor)
+				return refused(RefusedRedAlarm, fmt.Errorf("shelving a red alarm (%s at %s/%s is red now)", r.Rule, r.Site, r.Sensor))
 			}
 		}
 	}

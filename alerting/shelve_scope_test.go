@@ -33,19 +33,20 @@ func TestShelveScope(t *testing.T) {
 		match Matcher
 		dur   time.Duration
 		admin bool
-		want  error // nil: accepted
+		want  error  // nil: accepted
+		code  string // the refusal's code
 	}{
-		{"operator shelves one alarm", ModeShelved, one, time.Hour, false, nil},
-		{"operator shelves a sensor", ModeShelved, Matcher{Site: "hz-01", Sensor: "GT-101"}, time.Hour, false, ErrShelfNeedsAdmin},
-		{"operator shelves a site", ModeShelved, Matcher{Site: "hz-01"}, time.Hour, false, ErrShelfNeedsAdmin},
-		{"operator: every gas detector out of service for 7 days", ModeOutOfService, Matcher{Kind: "combustible_gas"}, 7 * 24 * time.Hour, false, ErrShelfNeedsAdmin},
-		{"operator: one alarm out of service", ModeOutOfService, one, time.Hour, false, ErrShelfNeedsAdmin},
-		{"operator shelves a red alarm", ModeShelved, Matcher{Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high"}, time.Hour, false, ErrShelfNeedsAdmin},
-		{"admin: every gas detector out of service", ModeOutOfService, Matcher{Kind: "combustible_gas"}, 7 * 24 * time.Hour, true, nil},
-		{"admin shelves a red alarm", ModeShelved, Matcher{Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high"}, time.Hour, true, nil},
-		{"star site", ModeShelved, Matcher{Site: "*"}, time.Hour, true, ErrBadShelf},
-		{"unknown site", ModeShelved, Matcher{Site: "nowhere", Sensor: "GT-101", Rule: "combustible_gas_high"}, time.Hour, false, ErrBadShelf},
-		{"unknown kind, admin", ModeOutOfService, Matcher{Kind: "unobtainium"}, time.Hour, true, ErrBadShelf},
+		{"operator shelves one alarm", ModeShelved, one, time.Hour, false, nil, ""},
+		{"operator shelves a sensor", ModeShelved, Matcher{Site: "hz-01", Sensor: "GT-101"}, time.Hour, false, ErrShelfNeedsAdmin, RefusedWideScope},
+		{"operator shelves a site", ModeShelved, Matcher{Site: "hz-01"}, time.Hour, false, ErrShelfNeedsAdmin, RefusedWideScope},
+		{"operator: every gas detector out of service for 7 days", ModeOutOfService, Matcher{Kind: "combustible_gas"}, 7 * 24 * time.Hour, false, ErrShelfNeedsAdmin, RefusedOutOfService},
+		{"operator: one alarm out of service", ModeOutOfService, one, time.Hour, false, ErrShelfNeedsAdmin, RefusedOutOfService},
+		{"operator shelves a red alarm", ModeShelved, Matcher{Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high"}, time.Hour, false, ErrShelfNeedsAdmin, RefusedRedAlarm},
+		{"admin: every gas detector out of service", ModeOutOfService, Matcher{Kind: "combustible_gas"}, 7 * 24 * time.Hour, true, nil, ""},
+		{"admin shelves a red alarm", ModeShelved, Matcher{Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high"}, time.Hour, true, nil, ""},
+		{"star site", ModeShelved, Matcher{Site: "*"}, time.Hour, true, ErrBadShelf, RefusedWildcard},
+		{"unknown site", ModeShelved, Matcher{Site: "nowhere", Sensor: "GT-101", Rule: "combustible_gas_high"}, time.Hour, false, ErrBadShelf, RefusedUnknownScope},
+		{"unknown kind, admin", ModeOutOfService, Matcher{Kind: "unobtainium"}, time.Hour, true, ErrBadShelf, RefusedUnknownScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +64,26 @@ func TestShelveScope(t *testing.T) {
 			if !errors.Is(err, tt.want) || len(s.Shelves()) != 0 {
 				t.Fatalf("err = %v, want %v and no shelf", err, tt.want)
 			}
+			if codes := RefusalCodes(err); len(codes) != 1 || codes[0] != tt.code {
+				t.Errorf("refusal codes %v, want [%s]", codes, tt.code)
+			}
 		})
+	}
+}
+
+// TestRefusalCodes: a request wrong in several ways says each, with its
+// code, in order.
+func TestRefusalCodes(t *testing.T) {
+	s, err := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Shelve(ShelfRequest{Mode: "nap", Match: Matcher{Sensor: "GT-101"}, Duration: -time.Hour})
+	if got, want := fmt.Sprint(RefusalCodes(err)), fmt.Sprint([]string{RefusedMode, RefusedSensorSite, RefusedReason, RefusedBy, RefusedDuration}); got != want || !errors.Is(err, ErrBadShelf) {
+		t.Errorf("codes %s, want %s (err %v)", got, want, err)
+	}
+	if c := RefusalCodes(errors.New("disk full")); c != nil {
+		t.Errorf("codes %v of an error that is no refusal", c)
 	}
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -521,6 +522,42 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	if calls := strings.Join(shelver.calls(), "|"); calls != "shelve s1 by wang|unshelve s1 by wang" {
 		t.Errorf("shelver calls %q", calls)
 	}
+	// A shelf set elsewhere (an admin, through the API) of a rule with no
+	// alarm on the board is still listed in words, not by its id.
+	if _, err := shelver.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "mine-b", Rule: "ch4_low"},
+		Reason: "ventilation work", By: "admin", Duration: time.Hour, Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	h.shelvesChanged()
+	step(t, ctx, "see a shelf of a rule with no alarm on the board",
+		chromedp.WaitVisible(chromedp.CSS(`#shelves tr.shelf[data-id="s2"]`)))
+	if scope := eval[string](t, ctx, `document.querySelector('#shelves tr.shelf[data-id="s2"] td.id').textContent`); !strings.Contains(scope, "甲烷低限报警") || strings.Contains(scope, "ch4_low") {
+		t.Errorf("shelf scope %q, want the rule in words", scope)
+	}
+	if _, err := shelver.Unshelve("s2", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	h.shelvesChanged()
+	step(t, ctx, "the shelf ended elsewhere leaves the list", chromedp.WaitNotPresent(chromedp.CSS(`#shelves tr.shelf`)))
+	// A refusal reads in the console's language: the alarm turned red
+	// between the form and the click, so the shelver says it needs an
+	// admin (403), in English and by code.
+	shelver.setRefuse(fmt.Errorf("%w: %w", alerting.ErrShelfNeedsAdmin,
+		&alerting.ShelfRefusal{Code: alerting.RefusedRedAlarm, Err: errors.New("shelving a red alarm (combustible_gas_high at plant-a/gas-2 is red now)")}))
+	step(t, ctx, "be refused shelving an alarm that turned red",
+		chromedp.Click(chromedp.CSS(`#board tr[data-id="gas2-yellow"] button.shelve-btn`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row[data-for="gas2-yellow"] input.shelve-reason`)),
+		chromedp.SendKeys(chromedp.CSS(`#board tr.shelve-row input.shelve-reason`), "sensor wash"),
+		chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row .ack-error`)),
+	)
+	if msg := eval[string](t, ctx, `document.querySelector('#board tr.shelve-row .ack-error').textContent`); msg != "搁置失败：搁置红色报警需管理员权限" {
+		t.Errorf("refusal on the zh-CN board %q, want it in Chinese", msg)
+	}
+	shoot("console-shelve-refused.png")
+	shelver.setRefuse(nil)
+	step(t, ctx, "close the form", chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-cancel`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#board tr.shelve-row`)))
 
 	// Sound is on unless a console turned it off.
 	step(t, ctx, "sound is on by default", chromedp.WaitVisible(chromedp.CSS(`#sound.on[aria-pressed="true"]`)))
@@ -609,6 +646,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	for _, e := range consoleErrors() {
 		if strings.Contains(e, "status of 401") && strings.Contains(e, "/api/v1/me") {
 			continue // who am I, before logging in
+		}
+		if strings.Contains(e, "status of 403") && strings.Contains(e, "/api/v1/shelves") {
+			continue // the refused shelve, asked for above
 		}
 		errs = append(errs, e)
 	}

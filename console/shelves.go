@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/alarmtext"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // Shelver is the part of alerting.Shelves the console uses: shelving or
@@ -41,20 +43,45 @@ func (b shelfBody) request(by string) (alerting.ShelfRequest, error) {
 		b.Mode = alerting.ModeShelved // the board's button shelves
 	case alerting.ModeShelved, alerting.ModeOutOfService:
 	default:
-		return alerting.ShelfRequest{}, fmt.Errorf("mode: want %q or %q, got %q", alerting.ModeShelved, alerting.ModeOutOfService, b.Mode)
+		return alerting.ShelfRequest{}, refusal(alerting.RefusedMode, fmt.Errorf("mode: want %q or %q, got %q", alerting.ModeShelved, alerting.ModeOutOfService, b.Mode))
 	}
 	if b.Duration == "" {
-		return alerting.ShelfRequest{}, errors.New(`duration: required, e.g. "2h"`)
+		return alerting.ShelfRequest{}, refusal(alerting.RefusedDuration, errors.New(`duration: required, e.g. "2h"`))
 	}
 	d, err := time.ParseDuration(b.Duration)
 	if err != nil || d <= 0 {
-		return alerting.ShelfRequest{}, fmt.Errorf(`duration: want a positive duration such as "2h" or "30m", got %q`, b.Duration)
+		return alerting.ShelfRequest{}, refusal(alerting.RefusedDuration, fmt.Errorf(`duration: want a positive duration such as "2h" or "30m", got %q`, b.Duration))
 	}
 	reason := strings.TrimSpace(b.Reason)
 	if len(reason) > maxReason {
-		return alerting.ShelfRequest{}, fmt.Errorf("reason: at most %d bytes", maxReason)
+		return alerting.ShelfRequest{}, refusal(refusedReasonLong, fmt.Errorf("reason: at most %d bytes", maxReason))
 	}
 	return alerting.ShelfRequest{Mode: b.Mode, Match: b.Match, Reason: reason, By: by, Duration: d}, nil
+}
+
+// Refusal codes of the console's own checks, beside alerting's Refused
+// codes.
+const (
+	refusedBody       = "body"        // the request body is not a shelf request
+	refusedReasonLong = "reason_long" // the reason is longer than maxReason
+)
+
+func refusal(code string, err error) error { return &alerting.ShelfRefusal{Code: code, Err: err} }
+
+// writeRefusal answers a refused shelf request with its English text and
+// the code of each reason (alerting.RefusalCodes), which the page says in
+// its operator's language.
+func writeRefusal(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	codes := alerting.RefusalCodes(err)
+	if codes == nil {
+		codes = []string{}
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		Error string   `json:"error"`
+		Codes []string `json:"codes"`
+	}{err.Error(), codes})
 }
 
 func (s *server) listShelves(w http.ResponseWriter, _ *http.Request) {
@@ -63,12 +90,47 @@ func (s *server) listShelves(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	list := s.opts.Shelver.Shelves()
-	if list == nil {
-		list = []alerting.Shelf{}
+	out := make([]shelfView, 0, len(list))
+	for _, sh := range list {
+		out = append(out, newShelfView(sh))
 	}
 	writeJSON(w, struct {
-		Shelves []alerting.Shelf `json:"shelves"`
-	}{list})
+		Shelves []shelfView `json:"shelves"`
+	}{out})
+}
+
+// shelfView is a shelf as the console lists it: with what its matcher
+// names in words in both languages, so the list reads 可燃气体高限报警
+// and 可燃气体 rather than combustible_gas_high and combustible_gas even
+// when no alarm of that rule is on the board.
+type shelfView struct {
+	alerting.Shelf
+	Text struct {
+		ZH shelfText `json:"zh"`
+		EN shelfText `json:"en"`
+	} `json:"text"`
+}
+
+// shelfText names a matcher's rule and kind; empty where it has none.
+type shelfText struct {
+	Rule string `json:"rule,omitempty"`
+	Kind string `json:"kind,omitempty"`
+}
+
+func newShelfView(sh alerting.Shelf) shelfView {
+	v := shelfView{Shelf: sh}
+	for _, l := range []struct {
+		lang string
+		t    *shelfText
+	}{{alarmtext.Chinese, &v.Text.ZH}, {alarmtext.English, &v.Text.EN}} {
+		if sh.Match.Rule != "" {
+			l.t.Rule = alarmtext.RuleTitle(sh.Match.Rule, l.lang)
+		}
+		if sh.Match.Kind != "" {
+			l.t.Kind = alarmtext.KindName(sensors.KindID(sh.Match.Kind), nil, l.lang)
+		}
+	}
+	return v
 }
 
 func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
@@ -80,18 +142,19 @@ func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, `body: want {"mode": "shelved|out_of_service", "match": {"site", "sensor", "rule", "kind"}, "reason": "…", "duration": "2h"}: `+err.Error())
+		writeRefusal(w, http.StatusBadRequest, refusal(refusedBody,
+			fmt.Errorf(`body: want {"mode": "shelved|out_of_service", "match": {"site", "sensor", "rule", "kind"}, "reason": "…", "duration": "2h"}: %w`, err)))
 		return
 	}
 	req, err := body.request(p.Name)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRefusal(w, http.StatusBadRequest, err)
 		return
 	}
 	req.Admin = p.Role >= RoleAdmin
 	sh, err := s.opts.Shelver.Shelve(req)
 	if errors.Is(err, alerting.ErrBadShelf) {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRefusal(w, http.StatusBadRequest, err)
 		return
 	}
 	if errors.Is(err, alerting.ErrShelfNeedsAdmin) {
@@ -99,7 +162,7 @@ func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
 			"site", req.Match.Site, "sensor", req.Match.Sensor, "rule", req.Match.Rule, "kind", req.Match.Kind)
 		s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "shelve_refused", User: p.Name, Remote: remoteAddr(r),
 			Mode: string(req.Mode), Match: &req.Match, Reason: err.Error()})
-		writeError(w, http.StatusForbidden, err.Error())
+		writeRefusal(w, http.StatusForbidden, err)
 		return
 	}
 	if err != nil {

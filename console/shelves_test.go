@@ -22,6 +22,15 @@ type fakeShelver struct {
 	seq int
 	on  map[string]alerting.Shelf
 	log []string // "shelve id by user", "unshelve id by user"
+	// refuse, when set, refuses the next requests with it, as the real
+	// Shelves refuses an alarm that turned red meanwhile.
+	refuse error
+}
+
+func (f *fakeShelver) setRefuse(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse = err
 }
 
 func newFakeShelver(now func() time.Time) *fakeShelver {
@@ -32,6 +41,8 @@ func (f *fakeShelver) Shelve(req alerting.ShelfRequest) (alerting.Shelf, error) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
+	case f.refuse != nil:
+		return alerting.Shelf{}, f.refuse
 	case req.Reason == "":
 		return alerting.Shelf{}, fmt.Errorf("%w: a reason is required", alerting.ErrBadShelf)
 	case req.Match == (alerting.Matcher{}):
@@ -131,6 +142,17 @@ func TestShelveAPI(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.Shelves) != 2 || list.Shelves[1].Mode != alerting.ModeOutOfService {
 		t.Fatalf("list: %s (%v)", rec.Body, err)
 	}
+	// The list names the rule in words in both languages, whether or not
+	// an alarm of it is on the board.
+	var texts struct {
+		Shelves []struct {
+			Text struct{ ZH, EN struct{ Rule, Kind string } }
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &texts); err != nil || texts.Shelves[0].Text.ZH.Rule != "可燃气体高限报警" ||
+		!strings.Contains(texts.Shelves[0].Text.EN.Rule, ": high") || texts.Shelves[1].Text.ZH.Rule != "" {
+		t.Errorf("shelf texts: %s (%v)", rec.Body, err)
+	}
 	if rec := f.do(http.MethodDelete, "/api/v1/shelves/s1", "", op, nil); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"ended_by":"wang"`) {
 		t.Fatalf("unshelve: %d %s", rec.Code, rec.Body)
 	}
@@ -228,5 +250,77 @@ func TestStreamTellsShelvesChanged(t *testing.T) {
 	hub.shelvesChanged()
 	if e := next(t, events); e.name != eventShelves {
 		t.Fatalf("event %q after a shelf change, want shelves", e.name)
+	}
+}
+
+// TestShelfViewText: every matcher field an operator reads is in words:
+// kind rules, monitoring rules and kinds in both languages; a rule file's
+// own rule keeps the name its author gave it.
+func TestShelfViewText(t *testing.T) {
+	for _, tc := range []struct {
+		match                      alerting.Matcher
+		zhRule, enRule, zhKind, en string
+	}{
+		{alerting.Matcher{Site: "plant-a", Rule: "combustible_gas_high"}, "可燃气体高限报警", "Combustible gas, point detector: high", "", ""},
+		{alerting.Matcher{Site: "plant-a", Rule: alerting.RuleGatewayOffline}, "网关离线", "Gateway offline", "", ""},
+		{alerting.Matcher{Site: "mine-b", Kind: "ch4"}, "", "", "甲烷", "Methane"},
+		{alerting.Matcher{Site: "mine-b", Rule: "gas_no_air"}, "gas_no_air", "gas_no_air", "", ""},
+	} {
+		v := newShelfView(alerting.Shelf{Match: tc.match})
+		if v.Text.ZH.Rule != tc.zhRule || v.Text.EN.Rule != tc.enRule || v.Text.ZH.Kind != tc.zhKind || (tc.en != "" && !strings.Contains(v.Text.EN.Kind, tc.en)) {
+			t.Errorf("%+v: text %+v", tc.match, v.Text)
+		}
+	}
+}
+
+// TestShelveRefusalCodes: a refused shelf comes back with the code of
+// each reason beside its English text, so the page can say it in
+// Chinese: the admin-only scopes (403) from the real alerting.Shelves and
+// the console's own checks (400).
+func TestShelveRefusalCodes(t *testing.T) {
+	a, err := NewAuth(AuthOptions{Tokens: []Token{{Name: "scada", Token: "op-token", Role: RoleOperator}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(m alerting.Matcher) error {
+		if m.Site != "" && m.Site != "plant-a" {
+			return fmt.Errorf("no site %q in the registry", m.Site)
+		}
+		return nil
+	}
+	shelves, err := alerting.NewShelves(alerting.SinkFunc(func(alerting.Event) {}), alerting.ShelvesOptions{CheckMatch: known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := NewHub(testRegistry(t), HubOptions{})
+	t.Cleanup(hub.Close)
+	h := Handler(hub, Options{Auth: a, Shelver: shelves})
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		codes      string
+	}{
+		{"a site", `{"match":{"site":"plant-a"},"reason":"x","duration":"1h"}`, http.StatusForbidden, `["admin_scope"]`},
+		{"out of service", `{"mode":"out_of_service","match":{"site":"plant-a","sensor":"gas-1","rule":"combustible_gas_high"},"reason":"x","duration":"1h"}`, http.StatusForbidden, `["admin_oos"]`},
+		{"unknown site", `{"match":{"site":"nowhere","sensor":"gas-1","rule":"combustible_gas_high"},"reason":"x","duration":"1h"}`, http.StatusBadRequest, `["unknown_scope"]`},
+		{"no reason, too long", `{"match":{"site":"plant-a","sensor":"gas-1","rule":"combustible_gas_high"},"reason":" ","duration":"9h"}`, http.StatusBadRequest, `["reason","too_long"]`},
+		{"bad mode", `{"mode":"nap","match":{"site":"plant-a"},"reason":"x","duration":"1h"}`, http.StatusBadRequest, `["mode"]`},
+		{"not JSON", `shelve it`, http.StatusBadRequest, `["body"]`},
+		{"long reason", `{"match":{"site":"plant-a"},"reason":"` + strings.Repeat("x", maxReason+1) + `","duration":"1h"}`, http.StatusBadRequest, `["reason_long"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/shelves", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer op-token")
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var body struct {
+				Error string          `json:"error"`
+				Codes json.RawMessage `json:"codes"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tc.status || string(body.Codes) != tc.codes || body.Error == "" {
+				t.Errorf("%d %s, want %d with codes %s", rec.Code, rec.Body, tc.status, tc.codes)
+			}
+		})
 	}
 }

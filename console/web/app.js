@@ -42,7 +42,13 @@
       badge_shelved: '已搁置', badge_planned: '计划性', badge_flapping: '抖动', badge_late: '补报',
       shelve: '搁置', shelve_reason: '原因（必填）', shelve_duration: '时长', shelve_mode: '方式',
       mode_shelved: '搁置', mode_out_of_service: '停用检修', shelve_submit: '确定', cancel: '取消',
-      shelve_failed: '搁置失败', shelve_need_reason: '请填写原因', end_failed: '结束失败',
+      shelve_failed: '搁置失败', shelve_need_reason: '请填写原因', end_failed: '结束失败', forbidden: '无此权限',
+      refused_admin_scope: '搁置多于一条报警需管理员权限（操作员只能按单条报警搁置）',
+      refused_admin_oos: '停用检修需管理员权限', refused_admin_red: '搁置红色报警需管理员权限',
+      refused_unknown_scope: '场所、测点或类型不在登记表中', refused_wildcard: '不支持通配符“*”',
+      refused_empty_match: '请指明搁置范围', refused_sensor_site: '测点须指明所属场所', refused_reason: '请填写原因',
+      refused_by: '缺少操作人', refused_duration: '请选择有效时长', refused_too_long: '时长超过该方式的上限',
+      refused_mode: '搁置方式无效', refused_body: '请求格式错误', refused_reason_long: '原因过长',
       shelved_group: '已搁置 / 停用检修', shelves: '搁置与停用', shelves_empty: '无',
       col_mode: '方式', col_match: '范围', col_reason: '原因', col_by: '操作人', col_expires: '到期', end_shelf: '结束',
       chart_last_hour: '最近1小时', no_data: '最近1小时无数据', no_store: '未配置读数存储，无法绘图', store_failed: '读取数据失败',
@@ -85,7 +91,13 @@
       badge_shelved: 'shelved', badge_planned: 'planned', badge_flapping: 'flapping', badge_late: 'retrospective',
       shelve: 'Shelve', shelve_reason: 'reason (required)', shelve_duration: 'for', shelve_mode: 'mode',
       mode_shelved: 'shelve', mode_out_of_service: 'out of service', shelve_submit: 'OK', cancel: 'Cancel',
-      shelve_failed: 'Shelve failed', shelve_need_reason: 'Give a reason', end_failed: 'End failed',
+      shelve_failed: 'Shelve failed', shelve_need_reason: 'Give a reason', end_failed: 'End failed', forbidden: 'not permitted',
+      refused_admin_scope: 'shelving more than one alarm needs an admin (an operator shelves one alarm)',
+      refused_admin_oos: 'out of service needs an admin', refused_admin_red: 'shelving a red alarm needs an admin',
+      refused_unknown_scope: 'site, sensor or kind not in the registry', refused_wildcard: '"*" is not a wildcard',
+      refused_empty_match: 'name what to shelve', refused_sensor_site: 'a sensor needs its site', refused_reason: 'give a reason',
+      refused_by: 'no user named', refused_duration: 'choose a valid duration', refused_too_long: 'longer than the maximum for this mode',
+      refused_mode: 'unknown mode', refused_body: 'malformed request', refused_reason_long: 'reason too long',
       shelved_group: 'Shelved / out of service', shelves: 'Shelved and out of service', shelves_empty: 'none',
       col_mode: 'Mode', col_match: 'Applies to', col_reason: 'Reason', col_by: 'By', col_expires: 'Until', end_shelf: 'End',
       chart_last_hour: 'Last hour', no_data: 'No readings in the last hour', no_store: 'No reading store configured: no chart', store_failed: 'Could not read the readings',
@@ -287,7 +299,7 @@
       return;
     }
     if (res && res.status === 401) showLogin();
-    cell.appendChild(el('span', 'ack-error', ` ${t('ack_failed')}${res ? ` (${res.status})` : ''}`));
+    cell.appendChild(el('span', 'ack-error', ` ${t('ack_failed')}${res && res.status === 403 ? `${state.lang === 'en' ? ': ' : '：'}${t('forbidden')}` : res ? ` (${res.status})` : ''}`));
   }
 
   // ---- loading -----------------------------------------------------------
@@ -849,25 +861,35 @@
       return;
     }
     if (res && res.status === 401) showLogin();
-    let why = res ? ` (${res.status})` : '';
-    if (res) {
-      const body = await res.json().catch(() => null);
-      if (body && body.error) why = `: ${body.error}`;
-    }
-    state.shelveError = `${t('shelve_failed')}${why}`;
+    state.shelveError = `${t('shelve_failed')}${await refusalText(res)}`;
     renderBoard();
   }
 
-  function matchText(m) {
+  // refusalText says why a request was refused, in the console's
+  // language: the server sends a code per reason beside its English text
+  // (codes), and the text itself is shown only in English.
+  async function refusalText(res) {
+    if (!res) return '';
+    const body = await res.json().catch(() => null);
+    const known = ((body && body.codes) || []).filter((c) => I18N[state.lang][`refused_${c}`]);
+    const sep = state.lang === 'en' ? ': ' : '：';
+    if (known.length) return sep + known.map((c) => t(`refused_${c}`)).join(state.lang === 'en' ? '; ' : '；');
+    if (res.status === 403) return sep + t('forbidden');
+    if (state.lang === 'en' && body && body.error) return sep + body.error;
+    return ` (${res.status})`;
+  }
+
+  // matchText is a shelf's scope in words: the server names its rule and
+  // kind in both languages (text.zh, text.en), whether or not an alarm of
+  // that rule is on the board.
+  function matchText(sh) {
+    const m = sh.match || {};
+    const words = tx(sh);
     const parts = [];
     if (m.site) parts.push(siteName(m.site));
     if (m.sensor) parts.push(m.sensor);
-    if (m.rule) {
-      // In words when an alarm of the rule is on the board.
-      const a = Array.from(state.open.values()).find((x) => x.rule === m.rule);
-      parts.push((a && tx(a).what) || m.rule);
-    }
-    if (m.kind) parts.push(m.kind);
+    if (m.rule) parts.push(words.rule || m.rule);
+    if (m.kind) parts.push(words.kind || m.kind);
     return parts.join(' / ');
   }
 
@@ -877,7 +899,7 @@
       const tr = el('tr', `shelf mode-${sh.mode}`);
       tr.dataset.id = sh.id;
       tr.appendChild(el('td', '', t(`mode_${sh.mode}`)));
-      tr.appendChild(el('td', 'id', matchText(sh.match || {})));
+      tr.appendChild(el('td', 'id', matchText(sh)));
       tr.appendChild(el('td', '', sh.reason));
       tr.appendChild(el('td', 'id', sh.by));
       tr.appendChild(el('td', 'num', fmtTime(sh.expires)));
@@ -905,7 +927,7 @@
       return;
     }
     if (res && res.status === 401) showLogin();
-    cell.appendChild(el('span', 'ack-error', ` ${t('end_failed')}${res ? ` (${res.status})` : ''}`));
+    cell.appendChild(el('span', 'ack-error', ` ${t('end_failed')}${res && res.status === 403 ? `${state.lang === 'en' ? ': ' : '：'}${t('forbidden')}` : res ? ` (${res.status})` : ''}`));
   }
 
   function renderCounts(alerts) {
