@@ -24,6 +24,11 @@ const (
 	// RuleJournalFailed: journal records cannot be written (a full disk);
 	// alarms are still raised and notified, their record is missing.
 	RuleJournalFailed = "journal_write_failed"
+	// RuleJournalTorn: at start the journal ended in a torn record (a
+	// crash or a full disk cut its last write); the tail was set aside and
+	// declared, and the records it held may be missing. It stays until an
+	// operator acknowledges it and is cleared at the next clean start.
+	RuleJournalTorn = "journal_torn_tail"
 	// RuleClockSkew: a gateway's clock is set wrong, so its device times —
 	// which every rule runs on — are off by a steady offset.
 	RuleClockSkew = "gateway_clock_skew"
@@ -150,7 +155,7 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 
 // conditionRules are the rules Conditions raises.
 var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleGatewayMismatch: true, RuleDataLoss: true,
-	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true}
+	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true, RuleJournalTorn: true}
 
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the

@@ -149,6 +149,9 @@ type Journal struct {
 	// torn and damaged are what the next segment header declares.
 	torn    []Torn
 	damaged []string
+	// openTorn is every torn tail Open found, kept for TornAtOpen after
+	// the new header has declared them.
+	openTorn []Torn
 	// lost counts records not written since lostSince; a KindLost record
 	// reports them once writing works again.
 	lost      uint64
@@ -224,6 +227,7 @@ func Open(opts Options) (*Journal, error) {
 	if err := j.resume(segs); err != nil {
 		return nil, err
 	}
+	j.openTorn = slices.Clone(j.torn)
 	if err := j.startSegment("open"); err != nil {
 		// A full disk must not keep riskmon from starting and alerting:
 		// the first record tries again, and the loss is counted from
@@ -281,6 +285,13 @@ func (j *Journal) resume(segs []string) error {
 	}
 	return nil
 }
+
+// TornAtOpen lists the torn tails Open found, newest segment first: the
+// bytes a crash or a full disk cut from the records being written. They
+// are declared in the new segment's header, logged and counted; the
+// service raises an alert on them too, since those records may be
+// missing from the journal.
+func (j *Journal) TornAtOpen() []Torn { return slices.Clone(j.openTorn) }
 
 func (j *Journal) noteTorn(t Torn) {
 	j.torn = append(j.torn, t)

@@ -102,6 +102,10 @@ func TestTornTail(t *testing.T) {
 			if got := testutil.ToFloat64(j.m.torn); got != 1 {
 				t.Fatalf("torn tails counted: %v, want 1", got)
 			}
+			// The service raises its alert from what Open found.
+			if got := j.TornAtOpen(); len(got) != 1 || got[0] != want {
+				t.Fatalf("TornAtOpen %+v, want %+v", got, want)
+			}
 			sum, err = VerifyWith(dir, VerifyOptions{Key: testKey})
 			if err != nil {
 				t.Fatalf("verify after the restart: %v", err)
@@ -115,6 +119,9 @@ func TestTornTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = j.Close()
+			if got := j.TornAtOpen(); len(got) != 0 {
+				t.Errorf("the second restart found torn tails %+v again", got)
+			}
 			if sum, err = VerifyWith(dir, VerifyOptions{Key: testKey}); err != nil || len(sum.Torn) != 1 {
 				t.Fatalf("second restart: %+v %v", sum.Torn, err)
 			}

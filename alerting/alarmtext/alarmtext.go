@@ -179,6 +179,9 @@ var ruleTitles = map[string][2]string{
 	alerting.RuleDataLoss:           {"网关数据丢失", "Gateway messages lost"},
 	alerting.RuleStorageBacklog:     {"读数存储积压", "Reading storage backlog"},
 	alerting.RuleClockSkew:          {"网关时钟偏差", "Gateway clock skew"},
+	alerting.RuleJournalFailed:      {"操作记录写入失败", "Journal cannot write"},
+	alerting.RuleJournalTorn:        {"操作记录末尾残缺（启动时发现）", "Journal tail torn (found at start)"},
+	alerting.RuleStoreDamaged:       {"报警存储损坏（启动时发现）", "Alert store damaged (found at start)"},
 	alerting.RuleSensorStuck:        {"传感器读数长时间不变（疑似故障）", "Sensor reading stuck"},
 	alerting.RuleSensorJump:         {"传感器读数突变（疑似故障）", "Sensor reading jumped"},
 	alerting.RuleSensorStale:        {"传感器数据中断", "Sensor silent"},
@@ -366,6 +369,21 @@ func Message(ev alerting.Event, lang string) string {
 			return "测点已恢复上报"
 		}
 		return "测点长时间无数据"
+	case alerting.RuleJournalFailed:
+		if resolved {
+			return "操作记录已恢复写入，期间未写入的条数已记入"
+		}
+		return "操作记录无法写入（磁盘已满或读写错误），已有 " + FormatValue(ev.Value) + " 条未写入；报警照常产生和通知"
+	case alerting.RuleJournalTorn:
+		if resolved {
+			return "启动时发现的操作记录残缺已于一小时前声明，待确认"
+		}
+		return "启动时发现 " + FormatValue(ev.Value) + " 处操作记录末尾残缺（上次停止时崩溃或磁盘已满），已隔离并在新记录段中声明；停止时正在写入的记录可能缺失"
+	case alerting.RuleStoreDamaged:
+		if resolved {
+			return "启动时隔离的报警存储损坏条目已于一小时前报告，待确认"
+		}
+		return "启动时发现 " + FormatValue(ev.Value) + " 条报警存储损坏并已隔离，可能缺少未关闭的报警、搁置或待发通知"
 	}
 	if resolved {
 		return "已恢复：读数 " + v
@@ -394,6 +412,21 @@ var ruleGuidance = map[string]sensors.Guidance{
 		"Check the database service and disk space and restore writing.",
 		"存储长时间失败会造成历史数据缺失、本地缓存占满。",
 		"A long storage outage leaves gaps in the history and fills the local buffer."),
+	alerting.RuleJournalFailed: guide(
+		"检查状态目录所在磁盘的空间和读写错误，尽快恢复；期间报警照常产生和通知，请在交接班记录中人工记下处置。",
+		"Check the free space and I/O errors of the state directory's disk and fix them; alarms are still raised and notified meanwhile, so note what you do in the shift log by hand.",
+		"写入失败期间的报警和操作没有留下可核验的记录。",
+		"Alarms and actions during the outage leave no verifiable record."),
+	alerting.RuleJournalTorn: guide(
+		"查明上次停止的原因（崩溃、断电或磁盘已满）并处理；运行 riskmon journal verify 核对记录链，确认后在交接班记录中注明。",
+		"Find why riskmon last stopped (crash, power loss or full disk) and fix it; run riskmon journal verify to check the chain, then note it in the shift log.",
+		"停止时正在写入的操作记录可能缺失；原因不除可能再次发生。",
+		"The records being written when riskmon stopped may be missing, and the cause may strike again."),
+	alerting.RuleStoreDamaged: guide(
+		"核对当前未关闭的报警和搁置是否齐全，必要时重新搁置；查明存储损坏原因（磁盘、断电）。",
+		"Check that the open alarms and shelves are all there and shelve again if needed; find why the store was damaged (disk, power loss).",
+		"可能缺少未关闭的报警、搁置或待发通知。",
+		"An open alarm, a shelf or a waiting notification may be missing."),
 	alerting.RuleClockSkew: guide(
 		"校准网关时钟（NTP）。",
 		"Correct the gateway's clock (NTP).",

@@ -2,7 +2,9 @@ package alarmtext
 
 import (
 	"regexp"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
@@ -152,6 +154,43 @@ func TestRuleTitle(t *testing.T) {
 	} {
 		if got := RuleTitle(rule, Chinese); got != want {
 			t.Errorf("RuleTitle(%q) = %q, want %q", rule, got, want)
+		}
+	}
+}
+
+// TestMonitoringRulesInWords: the alerts riskmon raises about itself —
+// the journal and the alert store — read as such in Chinese, title,
+// message and what to do, with no English left in the Chinese.
+func TestMonitoringRulesInWords(t *testing.T) {
+	for _, tc := range []struct {
+		rule, zhTitle, enTitle, zhMsg string
+	}{
+		{alerting.RuleJournalTorn, "操作记录末尾残缺（启动时发现）", "Journal tail torn (found at start)", "启动时发现 2 处操作记录末尾残缺"},
+		{alerting.RuleJournalFailed, "操作记录写入失败", "Journal cannot write", "已有 2 条未写入"},
+		{alerting.RuleStoreDamaged, "报警存储损坏（启动时发现）", "Alert store damaged (found at start)", "启动时发现 2 条报警存储损坏"},
+	} {
+		ev := alerting.Event{Rule: tc.rule, Site: "riskmon", Sensor: "journal", Type: alerting.EventFired, Level: sensors.LevelYellow, Value: 2,
+			Message: "journal: 2 torn tail(s) found at start"}
+		if got := Title(ev.Rule, "", nil, Chinese); got != tc.zhTitle {
+			t.Errorf("%s: zh title %q", tc.rule, got)
+		}
+		if got := Title(ev.Rule, "", nil, English); got != tc.enTitle {
+			t.Errorf("%s: en title %q", tc.rule, got)
+		}
+		if got := RuleTitle(ev.Rule, Chinese); got != tc.zhTitle {
+			t.Errorf("%s: zh rule title %q", tc.rule, got)
+		}
+		zh := Message(ev, Chinese)
+		if !strings.Contains(zh, tc.zhMsg) || strings.ContainsFunc(zh, func(r rune) bool { return r < 128 && unicode.IsLetter(r) }) {
+			t.Errorf("%s: zh message %q", tc.rule, zh)
+		}
+		g := GuidanceFor(ev, nil, nil)
+		if g.Procedure.ZH == "" || g.Procedure.EN == "" || g.Consequence.ZH == "" || g.Consequence.EN == "" {
+			t.Errorf("%s: guidance %+v", tc.rule, g)
+		}
+		ev.Type = alerting.EventResolved
+		if zh := Message(ev, Chinese); strings.ContainsFunc(zh, func(r rune) bool { return r < 128 && unicode.IsLetter(r) }) || strings.HasPrefix(zh, "已恢复：读数") {
+			t.Errorf("%s: zh resolved message %q", tc.rule, zh)
 		}
 	}
 }

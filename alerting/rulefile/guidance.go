@@ -26,7 +26,7 @@ const maxGuidanceText = 300
 // rule's: monitoring, sensor health and groups.
 var fixedRules = []string{
 	alerting.RuleGatewayOffline, alerting.RuleDataLoss, alerting.RuleStorageBacklog,
-	alerting.RuleJournalFailed, alerting.RuleClockSkew, alerting.RuleStoreDamaged,
+	alerting.RuleJournalFailed, alerting.RuleJournalTorn, alerting.RuleClockSkew, alerting.RuleStoreDamaged,
 	alerting.RuleSensorStuck, alerting.RuleSensorJump, alerting.RuleSensorStale,
 	alerting.RuleSensorDisagreement, alerting.RuleGroupVote,
 }

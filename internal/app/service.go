@@ -214,6 +214,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// status) continue the alert they had, not open a second one.
 	s.Conditions.Restore(s.Lifecycle.Open())
 	s.reportDamagedStore()
+	s.reportTornJournal(time.Now())
 	opts, guidance, err := engineRules(cfg, reg)
 	if err != nil {
 		return nil, err
@@ -349,6 +350,32 @@ func (s *Service) reportDamagedStore() {
 	s.Conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
 		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing / "+
 			"报警存储：启动时发现 %d 条损坏记录并已隔离，可能缺少未关闭的报警、搁置或待发通知", len(bad), strings.Join(where, ", "), len(bad)), time.Now())
+}
+
+// reportTornJournal raises journal_torn_tail when the journal found torn
+// tails at start: a crash or a full disk cut the records being written,
+// which may be missing from the record of what happened. Yellow: alarms
+// were raised and notified all the same, and the chain verifies with the
+// tails declared; but the cause (a crash, a full disk) wants a look, and
+// the gap is something the safety officer signs off, so it is held for
+// an hour like alert_store_damaged and then listed until acknowledged.
+func (s *Service) reportTornJournal(now time.Time) {
+	if s.Journal == nil {
+		return
+	}
+	torn := s.Journal.TornAtOpen()
+	if len(torn) == 0 {
+		return
+	}
+	var cut int64
+	where := make([]string, 0, len(torn))
+	for _, t := range torn {
+		cut += t.Bytes
+		where = append(where, fmt.Sprintf("%s at byte %d, %d bytes", t.File, t.Offset, t.Bytes))
+	}
+	s.Conditions.Raise(alerting.RuleJournalTorn, systemSite, "journal", sensors.LevelYellow, float64(len(torn)), "tails",
+		fmt.Sprintf("journal: %d torn tail(s) found at start (%s), %d bytes set aside and declared; the records being written when riskmon stopped may be missing",
+			len(torn), strings.Join(where, "; "), cut), now)
 }
 
 // clockStepped raises gateway_clock_skew at once for a gateway clock the
@@ -937,6 +964,7 @@ func (s *Service) watch(ctx context.Context, every time.Duration) {
 			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
 			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
 			s.Conditions.Expire(alerting.RuleGatewayMismatch, now.Add(-gatewayMismatchHold), "no readings through an unregistered gateway for a while", now)
+			s.Conditions.Expire(alerting.RuleJournalTorn, now.Add(-storeDamagedHold), "the journal's torn tails were declared an hour ago", now)
 			s.checkSilence(now, silent)
 			s.tickAlerts(now)
 			s.Auth.Tick(now)
