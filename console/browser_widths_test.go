@@ -140,6 +140,22 @@ func TestBrowserWidths(t *testing.T) {
 				t.Errorf("sideways scrolling: page %v px in a %v px window, board %v px in a %v px panel", fit["page"], fit["window"], fit["board"], fit["boardBox"])
 			}
 			boardFits(t, ctx, fmt.Sprintf("%d px window", width))
+			// The note field's placeholder is read whole, not cut to
+			// "备注（可".
+			cut := eval[[]string](t, ctx, `(() => {
+				const ctx2 = document.createElement('canvas').getContext('2d');
+				const out = [];
+				for (const i of document.querySelectorAll('#board input.ack-comment')) {
+					if (!i.offsetParent) continue;
+					const cs = getComputedStyle(i);
+					ctx2.font = cs.font;
+					const room = i.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+					if (ctx2.measureText(i.placeholder).width > room + 0.5) out.push(i.placeholder + ' in ' + room + ' px');
+				}
+				return out; })()`)
+			if len(cut) > 0 {
+				t.Errorf("note placeholders cut: %v", cut)
+			}
 			// The row says where, what, live value, peak and setpoint, since when.
 			row := eval[string](t, ctx, `document.querySelector('#board tr[data-id="`+red+`"]').innerText`)
 			for _, want := range []string{"Tank farm 01", "GT-201", "T-101 dike, north", "可燃气体高限报警", "红色", "二级报警 (≥50 %LEL)", "56.9 %LEL", "峰值 56.9", "设定 50", "核实现场浓度"} {

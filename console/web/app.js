@@ -34,7 +34,7 @@
       h: '时', m: '分', s: '秒',
       logout: '退出', login_title: '登录', login_user: '用户名', login_password: '密码', login_submit: '登录',
       login_bad: '用户名或密码错误', login_limited: '尝试次数过多，请稍后再试', login_failed: '登录失败',
-      ack: '确认', ack_comment: '备注（可选）', ack_failed: '确认失败', unacked: '未确认',
+      ack: '确认', ack_comment: '备注', ack_comment_hint: '备注（可选），随确认记录', ack_failed: '确认失败', unacked: '未确认',
       role_viewer: '查看员', role_operator: '操作员', role_admin: '管理员',
       lc_resolved_unacknowledged: '已解除 未确认', lc_latched: '锁定 待确认',
       nav_board: '报警看板', nav_health: '报警系统健康', back: '返回',
@@ -83,7 +83,7 @@
       h: 'h', m: 'm', s: 's',
       logout: 'Log out', login_title: 'Log in', login_user: 'User', login_password: 'Password', login_submit: 'Log in',
       login_bad: 'Wrong user name or password', login_limited: 'Too many attempts; wait and try again', login_failed: 'Login failed',
-      ack: 'Ack', ack_comment: 'comment (optional)', ack_failed: 'Ack failed', unacked: 'unacked',
+      ack: 'Ack', ack_comment: 'note', ack_comment_hint: 'note (optional), kept with the acknowledgement', ack_failed: 'Ack failed', unacked: 'unacked',
       role_viewer: 'viewer', role_operator: 'operator', role_admin: 'admin',
       lc_resolved_unacknowledged: 'resolved, unacked', lc_latched: 'latched',
       nav_board: 'Board', nav_health: 'Alarm health', back: 'Back',
@@ -744,7 +744,9 @@
     if (a.acknowledged && a.ack_comment) ack.title = a.ack_comment;
     if (!a.acknowledged && canAck()) {
       const input = el('input', 'ack-comment');
+      // The column is narrow: a short placeholder, the whole hint on hover.
       input.placeholder = t('ack_comment');
+      input.title = t('ack_comment_hint');
       input.maxLength = 500;
       input.value = typed.get(a.id) || '';
       const btn = el('button', 'ack-btn', t('ack'));
