@@ -99,6 +99,9 @@ func TestRuleFileGuidance(t *testing.T) {
 		t.Errorf("sensor page procedure %q / %q", views[0].Text.ZH.Procedure, views[0].Text.EN.Procedure)
 	}
 	h.SetGuidance(nil)
+	if a, _ := h.Alert("a1"); strings.Contains(a.Text.ZH.Procedure, "XV-101") {
+		t.Errorf("open alert's procedure %q after the rule file's guidance is gone", a.Text.ZH.Procedure)
+	}
 	views, _ = h.SiteSensors("plant-a", t0, 3)
 	if strings.Contains(views[0].Text.ZH.Procedure, "XV-101") {
 		t.Errorf("procedure %q after the rule file's guidance is gone", views[0].Text.ZH.Procedure)
