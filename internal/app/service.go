@@ -348,8 +348,9 @@ func (s *Service) reportDamagedStore() {
 		where = append(where, d.Bucket+"/"+d.Key)
 	}
 	s.Conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
-		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing / "+
-			"报警存储：启动时发现 %d 条损坏记录并已隔离，可能缺少未关闭的报警、搁置或待发通知", len(bad), strings.Join(where, ", "), len(bad)), time.Now())
+		// The engine's messages are English; alarmtext writes the Chinese.
+		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing",
+			len(bad), strings.Join(where, ", ")), time.Now())
 }
 
 // reportTornJournal raises journal_torn_tail when the journal found torn
