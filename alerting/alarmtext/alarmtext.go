@@ -176,6 +176,8 @@ func withUnit(v float64, unit string) string {
 // ruleTitles name the rules that are not a kind's own, in zh and en.
 var ruleTitles = map[string][2]string{
 	alerting.RuleGatewayOffline:     {"网关离线", "Gateway offline"},
+	alerting.RuleDeviceOffline:      {"网关下设备离线", "Device offline"},
+	alerting.RuleGatewayMismatch:    {"测点经非登记网关上报", "Sensor reports through another gateway"},
 	alerting.RuleDataLoss:           {"网关数据丢失", "Gateway messages lost"},
 	alerting.RuleStorageBacklog:     {"读数存储积压", "Reading storage backlog"},
 	alerting.RuleClockSkew:          {"网关时钟偏差", "Gateway clock skew"},
@@ -349,6 +351,16 @@ func Message(ev alerting.Event, lang string) string {
 			return "网关 " + ev.Sensor + " 已恢复在线"
 		}
 		return "网关 " + ev.Sensor + " 离线，其测点暂无数据"
+	case alerting.RuleDeviceOffline:
+		if resolved {
+			return "设备 " + ev.Sensor + " 已恢复在线"
+		}
+		return "设备 " + ev.Sensor + " 离线，其测点暂无数据"
+	case alerting.RuleGatewayMismatch:
+		if resolved {
+			return "网关 " + ev.Sensor + " 已不再转发非本网关登记的测点"
+		}
+		return "网关 " + ev.Sensor + " 转发了登记表中属于其他网关的测点读数（已接收）；请修正登记表中该测点的网关"
 	case alerting.RuleDataLoss:
 		if resolved {
 			return "网关 " + ev.Sensor + " 未再丢失消息"
@@ -402,6 +414,16 @@ var ruleGuidance = map[string]sensors.Guidance{
 		"Check the gateway's power and link, send someone if needed; patrol its points by hand while it is offline.",
 		"网关离线期间其测点失去监测，险情可能无法及时发现。",
 		"While the gateway is offline its points are not monitored and a hazard can go unseen."),
+	alerting.RuleDeviceOffline: guide(
+		"检查该设备的供电和与网关的连接，必要时派人到现场；离线期间对其测点安排人工巡检。",
+		"Check the device's power and its link to the gateway, send someone if needed; patrol its points by hand while it is offline.",
+		"设备离线期间其测点失去监测，险情可能无法及时发现。",
+		"While the device is offline its points are not monitored and a hazard can go unseen."),
+	alerting.RuleGatewayMismatch: guide(
+		"核对测点实际接入的网关，修正登记表中的网关后重新加载。",
+		"Check which gateway the sensor is wired to, correct its gateway in the registry and reload.",
+		"登记有误时，网关离线的判断和测点中断的抑制会针对错误的网关。",
+		"With the wrong gateway registered, gateway-offline and the silencing of stale sensors act on the wrong gateway."),
 	alerting.RuleDataLoss: guide(
 		"检查通信链路质量；丢失的数据无法补回，必要时人工核实现场。",
 		"Check the link quality; lost messages do not come back, so verify on site if needed.",

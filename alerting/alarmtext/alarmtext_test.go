@@ -159,8 +159,9 @@ func TestRuleTitle(t *testing.T) {
 }
 
 // TestMonitoringRulesInWords: the alerts riskmon raises about itself —
-// the journal and the alert store — read as such in Chinese, title,
-// message and what to do, with no English left in the Chinese.
+// the journal, the alert store, a gateway's devices — read as such in
+// Chinese, title, message and what to do, with no English left in the
+// Chinese.
 func TestMonitoringRulesInWords(t *testing.T) {
 	for _, tc := range []struct {
 		rule, zhTitle, enTitle, zhMsg string
@@ -168,8 +169,10 @@ func TestMonitoringRulesInWords(t *testing.T) {
 		{alerting.RuleJournalTorn, "操作记录末尾残缺（启动时发现）", "Journal tail torn (found at start)", "启动时发现 2 处操作记录末尾残缺"},
 		{alerting.RuleJournalFailed, "操作记录写入失败", "Journal cannot write", "已有 2 条未写入"},
 		{alerting.RuleStoreDamaged, "报警存储损坏（启动时发现）", "Alert store damaged (found at start)", "启动时发现 2 条报警存储损坏"},
+		{alerting.RuleDeviceOffline, "网关下设备离线", "Device offline", "离线，其测点暂无数据"},
+		{alerting.RuleGatewayMismatch, "测点经非登记网关上报", "Sensor reports through another gateway", "请修正登记表中该测点的网关"},
 	} {
-		ev := alerting.Event{Rule: tc.rule, Site: "riskmon", Sensor: "journal", Type: alerting.EventFired, Level: sensors.LevelYellow, Value: 2,
+		ev := alerting.Event{Rule: tc.rule, Site: "riskmon", Sensor: "3102/7", Type: alerting.EventFired, Level: sensors.LevelYellow, Value: 2,
 			Message: "journal: 2 torn tail(s) found at start"}
 		if got := Title(ev.Rule, "", nil, Chinese); got != tc.zhTitle {
 			t.Errorf("%s: zh title %q", tc.rule, got)

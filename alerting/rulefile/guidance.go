@@ -25,7 +25,7 @@ const maxGuidanceText = 300
 // fixedRules are the rules that are not a kind's own nor a composite
 // rule's: monitoring, sensor health and groups.
 var fixedRules = []string{
-	alerting.RuleGatewayOffline, alerting.RuleDataLoss, alerting.RuleStorageBacklog,
+	alerting.RuleGatewayOffline, alerting.RuleDeviceOffline, alerting.RuleGatewayMismatch, alerting.RuleDataLoss, alerting.RuleStorageBacklog,
 	alerting.RuleJournalFailed, alerting.RuleJournalTorn, alerting.RuleClockSkew, alerting.RuleStoreDamaged,
 	alerting.RuleSensorStuck, alerting.RuleSensorJump, alerting.RuleSensorStale,
 	alerting.RuleSensorDisagreement, alerting.RuleGroupVote,
