@@ -157,6 +157,17 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleGatewayMismatch: true, RuleDataLoss: true,
 	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true, RuleJournalTorn: true}
 
+// ConditionRules are the rules of condition alerts, sorted: every one
+// needs its words for operators (alarmtext).
+func ConditionRules() []string {
+	out := make([]string, 0, len(conditionRules))
+	for r := range conditionRules {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the
 // same condition seen again after a restart continues its alert instead

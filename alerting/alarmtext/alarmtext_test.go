@@ -197,3 +197,18 @@ func TestMonitoringRulesInWords(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryConditionRuleInWords: every condition alert riskmon raises has
+// a title of its own in both languages and what to do, so none reaches
+// the board as a "combined alarm" or without a procedure.
+func TestEveryConditionRuleInWords(t *testing.T) {
+	for _, rule := range alerting.ConditionRules() {
+		if _, ok := ruleTitles[rule]; !ok {
+			t.Errorf("%s has no title", rule)
+		}
+		g := GuidanceFor(alerting.Event{Rule: rule}, nil, nil)
+		if g.Procedure.ZH == "" || g.Procedure.EN == "" || g.Consequence.ZH == "" || g.Consequence.EN == "" {
+			t.Errorf("%s has no guidance in both languages: %+v", rule, g)
+		}
+	}
+}
