@@ -327,6 +327,7 @@ func reference(t *testing.T, confPath string, reg *sensors.Registry, sent []sens
 // transition (fired, escalated, de-escalated, resolved) must be paged and
 // journaled at least once, and re-sends must be few and counted.
 func TestAlertsSurviveKills(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	reg, regFile := gasRegistry(t, r.dir, 16)
@@ -463,6 +464,7 @@ func describe(pages []page) string {
 // one that fired the alert, and the gas stays high: the open alert holds.
 // Paged once, not fired, resolved and fired again under a new id.
 func TestAdoptedAlertAfterCrashWithoutInfluxDB(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	reg, regFile := gasRegistry(t, r.dir, 1)
@@ -518,6 +520,7 @@ func TestAdoptedAlertAfterCrashWithoutInfluxDB(t *testing.T) {
 // its gas climbs to 60 %LEL. The step is reported (gateway_clock_skew)
 // and the climb pages at level 1.
 func TestClockStepBackPages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		before, then time.Duration // the gateway clock's offset before and after the step
@@ -582,6 +585,7 @@ func TestClockStepBackPages(t *testing.T) {
 // alert_store_damaged, counts the record set aside, and a gas reading at
 // 60 %LEL still pages.
 func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	reg, regFile := gasRegistry(t, r.dir, 1)
@@ -642,6 +646,7 @@ func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
 // sent again after the restart under the same idempotency key, riskmon
 // counts each such re-send, and no transition is lost.
 func TestKillAtNotification(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	reg, regFile := gasRegistry(t, r.dir, 4)

@@ -12,6 +12,7 @@ import (
 // change, every reading the broker acknowledged to the gateways lands in
 // InfluxDB, and riskmon is back within seconds.
 func TestMosquittoKilled(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	svc, _ := r.service(r.config(t.TempDir()))
 	pg := newTopicPager(t, r.mosq.URL)

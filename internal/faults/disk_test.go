@@ -203,6 +203,7 @@ func (pg *topicPager) String() string {
 // state folder (journal, alert store, dead letters) on it, as with the
 // shipped systemd unit's StateDirectory.
 func TestSpoolDiskFull(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name      string
 		wholeDir  bool
@@ -337,6 +338,7 @@ func leaveFree(t *testing.T, dir string, free uint64) {
 // the broker, so the operator gets one storage_backlog alert and no
 // sensor_stale for the healthy sensors behind it.
 func TestSpoolCapNoStaleFlood(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	pg := newTopicPager(t, r.mosq.URL)
@@ -384,6 +386,7 @@ func TestSpoolCapNoStaleFlood(t *testing.T) {
 // down: on restart exactly the damaged record's readings are missing, and
 // riskmon says which and how many on its alert topic and metrics.
 func TestSpoolFlippedByte(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	pg := newTopicPager(t, r.mosq.URL)

@@ -22,6 +22,7 @@ import (
 // TestInfluxDBOutage kills InfluxDB for 30 s in the middle of a
 // 100,000-reading run: the spool takes the readings and replays them.
 func TestInfluxDBOutage(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	svc, _ := r.service(r.config(t.TempDir()))
 	ru := r.publish(100_000, 5000, 0)
@@ -49,6 +50,7 @@ func TestInfluxDBOutage(t *testing.T) {
 
 // TestMosquittoRestart restarts the broker (persistence on) mid-run.
 func TestMosquittoRestart(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	svc, _ := r.service(r.config(t.TempDir()))
 	obs := newObserver(t, r.mosq.URL)
@@ -73,6 +75,7 @@ func TestMosquittoRestart(t *testing.T) {
 // the broker redelivers what was not acknowledged, the spool replays what
 // was, and duplicates overwrite themselves.
 func TestRiskmonKilled(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	cfg := r.config(state)
@@ -145,6 +148,7 @@ func TestRiskmonKilled(t *testing.T) {
 // outage: riskmon stops acknowledging, reports the backlog, drops nothing,
 // and everything lands once InfluxDB is back.
 func TestSpoolCapBackpressure(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	cfg := r.config(t.TempDir())
 	cfg.Spool.MaxBytes = 1 << 20 // about 9,000 readings

@@ -31,6 +31,7 @@ import (
 // reading is journaled and paged, and at the end `riskmon journal verify`
 // passes with the key and lists the three torn tails.
 func TestJournalTornTail(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	state := t.TempDir()
 	jdir := filepath.Join(state, "journal")

@@ -17,6 +17,7 @@ import (
 // traffic in all formats: each bad message or reading is counted under its
 // reason and parked, every valid reading lands, and nothing panics.
 func TestMalformedStream(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	cfg := r.config(t.TempDir())
 	cfg.Limits.MaxPayloadBytes = 256 << 10
