@@ -134,7 +134,13 @@ type ruleSet struct {
 	onStep    func(ClockStep)
 	// subjects is built once and only read afterwards, so lookups take no
 	// lock; each subject's state is guarded by its shard's mutex.
-	subjects   map[subjectKey]*subject
+	subjects map[subjectKey]*subject
+	// entries and bySensor are the registry the set was built on and its
+	// subjects in the same order (nil for a sensor without rules), so a
+	// reading that carries its registry entry finds its subject by index
+	// instead of hashing two strings; see subjectOf.
+	entries    []*sensors.Sensor
+	bySensor   []*subject
 	shards     []*shard
 	groups     []*group
 	composites []*composite
@@ -332,6 +338,12 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("alerting: %w", errors.Join(errs...))
 	}
+	// Built last: composite rules add subjects for sensors without rules.
+	set.entries = reg.Sensors()
+	set.bySensor = make([]*subject, len(set.entries))
+	for i, s := range set.entries {
+		set.bySensor[i] = set.subjects[subjectKey{s.Site, s.ID}]
+	}
 	return set, nil
 }
 
@@ -366,6 +378,40 @@ func (e *Engine) lock(site, sensor string) (*ruleSet, *subject) {
 		}
 		s.shard.mu.Unlock()
 	}
+}
+
+// lockReading is lock for the sensor of a reading, found through the
+// registry entry it carries when it has one of the set's registry.
+func (e *Engine) lockReading(r *sensors.Reading) (*ruleSet, *subject) {
+	for {
+		rs := e.cur.Load()
+		s := rs.subjectOf(r)
+		if s == nil {
+			return rs, nil
+		}
+		s.shard.mu.Lock()
+		if !rs.retired {
+			return rs, s
+		}
+		s.shard.mu.Unlock()
+	}
+}
+
+// subjectOf is the subject of a reading's sensor, nil when it has no
+// rules. A reading validated against the registry the set was built on
+// carries that registry's entry (Reading.Ref), which indexes bySensor
+// directly: the map lookup it spares, hashing and comparing site and
+// sensor id, was most of the engine's per-reading cost across a large
+// fleet. An entry of another registry (readings validated before a
+// reload swapped it, or a reading built without validation) is not the
+// set's entry at its index, and is looked up by site and sensor id.
+func (rs *ruleSet) subjectOf(r *sensors.Reading) *subject {
+	if ref := r.Ref; ref != nil {
+		if i := ref.Index(); uint(i) < uint(len(rs.entries)) && rs.entries[i] == ref {
+			return rs.bySensor[i]
+		}
+	}
+	return rs.subjects[subjectKey{r.Site, r.Sensor}]
 }
 
 // ThresholdTiming is the timing of a sensor's threshold rules: on-delay,
@@ -479,7 +525,7 @@ func shardIndex(site, sensor string, n int) int {
 // more than Options.LateAfter after its device time) carry Late. When no
 // alert changes, Evaluate does not allocate.
 func (e *Engine) Evaluate(r sensors.Reading) {
-	rs, s := e.lock(r.Site, r.Sensor)
+	rs, s := e.lockReading(&r)
 	if s == nil {
 		return
 	}

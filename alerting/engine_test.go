@@ -370,7 +370,8 @@ func TestEvaluateDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkEvaluate(b *testing.B) {
-	e, err := NewEngine(testRegistry(b), nil, Options{For: 30 * time.Second, Registerer: prometheus.NewRegistry()})
+	reg := testRegistry(b)
+	e, err := NewEngine(reg, nil, Options{For: 30 * time.Second, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -381,6 +382,9 @@ func BenchmarkEvaluate(b *testing.B) {
 		reading("hz-01", "AT-201", 0, 20.9),
 		reading("hz-01", "GT-102", 0, 26),
 		reading("cm-01", "CH4-T1", 0, 0.4),
+	}
+	for i := range readings {
+		readings[i].Ref, _ = reg.Lookup(readings[i].Site, readings[i].Sensor) // as validation sets it
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -434,5 +438,84 @@ func TestEngineLogsStateChanges(t *testing.T) {
 	want := []string{"inactive => pending", "pending => firing", "firing => inactive"}
 	if !slices.Equal(got, want) {
 		t.Errorf("logged %q, want %q", got, want)
+	}
+}
+
+// TestEvaluateFindsSensorByRef checks that a reading is evaluated against
+// its own sensor's rules whatever registry entry it carries: the entry of
+// the registry the rules were built on (found by index), none, or one of
+// another registry whose sensor at the same index is a different one (a
+// registry replaced by a reload, in another order).
+func TestEvaluateFindsSensorByRef(t *testing.T) {
+	newReg := func(ids ...string) *sensors.Registry {
+		t.Helper()
+		var ss []sensors.Sensor
+		for _, id := range ids {
+			kind := sensors.KindID("combustible_gas")
+			if strings.HasPrefix(id, "LT") {
+				kind = "tank_level" // no setpoints: no threshold rule
+			}
+			ss = append(ss, sensors.Sensor{ID: id, Site: "hz-01", Kind: kind})
+		}
+		reg, err := sensors.NewRegistry(sensors.DefaultCatalog(),
+			[]sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}}, ss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	entry := func(reg *sensors.Registry, id string) *sensors.Sensor {
+		s, ok := reg.Lookup("hz-01", id)
+		if !ok {
+			t.Fatalf("no sensor %s", id)
+		}
+		return s
+	}
+	built := newReg("GT-1", "GT-2", "LT-3")
+	reversed := newReg("LT-3", "GT-2", "GT-1")
+	tests := []struct {
+		name   string
+		reload *sensors.Registry // rules rebuilt on this registry first
+		sensor string
+		ref    *sensors.Sensor
+		want   []string // sensors whose high alert fires
+	}{
+		{"entry of the rules' registry", nil, "GT-1", entry(built, "GT-1"), []string{"GT-1"}},
+		{"second entry", nil, "GT-2", entry(built, "GT-2"), []string{"GT-2"}},
+		{"no entry", nil, "GT-2", nil, []string{"GT-2"}},
+		{"entry of another registry, other sensor at its index", nil, "GT-1", entry(reversed, "GT-1"), []string{"GT-1"}},
+		{"entry outside any registry", nil, "GT-2", &sensors.Sensor{ID: "GT-2", Site: "hz-01"}, []string{"GT-2"}},
+		{"sensor without a threshold rule", nil, "LT-3", entry(built, "LT-3"), nil},
+		{"entry of the registry a reload replaced", reversed, "GT-1", entry(built, "GT-1"), []string{"GT-1"}},
+		{"entry of the registry a reload installed", reversed, "GT-1", entry(reversed, "GT-1"), []string{"GT-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c collect
+			e, err := NewEngine(built, &c, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.reload != nil {
+				if _, err := e.Reload(tt.reload, Options{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := reading("hz-01", tt.sensor, 0, 60)
+			r.Ref = tt.ref
+			e.Evaluate(r)
+			var got []string
+			for _, ev := range c.all() {
+				if ev.Rule == "combustible_gas_high" && ev.Type == EventFired {
+					got = append(got, ev.Sensor)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("fired for %v, want %v", got, tt.want)
+			}
+			if e.Stats().Evaluations != 1 {
+				t.Errorf("%d readings evaluated, want 1", e.Stats().Evaluations)
+			}
+		})
 	}
 }

@@ -41,7 +41,9 @@ func fleetReadings(reg *sensors.Registry) []sensors.Reading {
 	var out []sensors.Reading
 	for _, s := range reg.Sensors() {
 		k := s.KindInfo()
-		out = append(out, sensors.Reading{Site: s.Site, Sensor: s.ID, Value: k.Min + (k.Max-k.Min)/10})
+		// Ref as validation sets it, so the engine finds the sensor by
+		// its registry index as it does in service.
+		out = append(out, sensors.Reading{Site: s.Site, Sensor: s.ID, Value: k.Min + (k.Max-k.Min)/10, Ref: s})
 	}
 	return out
 }
@@ -236,14 +238,31 @@ func BenchmarkFleetState(b *testing.B) {
 
 // BenchmarkEvaluateFleet is BenchmarkEvaluateFullPack across 100,000
 // sensors of mixed kinds: the state of the sensor evaluated is rarely in
-// cache, as in a real fleet.
+// cache, as in a real fleet. Readings carry their registry entry, as
+// validated ones do.
 func BenchmarkEvaluateFleet(b *testing.B) {
+	benchmarkEvaluateFleet(b, true)
+}
+
+// BenchmarkEvaluateFleetByID is BenchmarkEvaluateFleet with readings that
+// do not carry their registry entry, so each is looked up by site and
+// sensor id (a reading validated against a registry a reload replaced).
+func BenchmarkEvaluateFleetByID(b *testing.B) {
+	benchmarkEvaluateFleet(b, false)
+}
+
+func benchmarkEvaluateFleet(b *testing.B, ref bool) {
 	reg := mixedFleet(b)
 	e, err := NewEngine(reg, nil, Options{Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	rs := fleetReadings(reg)
+	if !ref {
+		for i := range rs {
+			rs[i].Ref = nil
+		}
+	}
 	step := func(i int) {
 		r := rs[i%len(rs)]
 		r.Time = t0.Add(time.Duration(i/len(rs)) * 5 * time.Second)

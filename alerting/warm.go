@@ -94,7 +94,7 @@ func (s *subject) lookback() int64 {
 // without its window) feeds only the window, if it is newer than the
 // window's newest sample. It reports whether the reading was taken.
 func (e *Engine) Warm(r sensors.Reading) bool {
-	_, s := e.lock(r.Site, r.Sensor)
+	_, s := e.lockReading(&r)
 	if s == nil {
 		return false
 	}
