@@ -66,10 +66,24 @@ func FuzzLoadYAML(f *testing.F) {
 	addSeeds(f, "testdata/*.yaml")
 	f.Add([]byte("sites:\n  - &s {id: a, sector: coal, sensors: [&x {id: b, kind: ch4, gateway: g}, *x]}\n  - *s\n"))
 	f.Add([]byte("sites: &a [*a]\n"))
+	f.Add([]byte("sites:\n- id: a\n  sector: coal\n  name: \"x\n- id: b\"\n"))
+	f.Add([]byte("# fleet\nsites: # all\n  - id: a\n    sector: coal\n    guidance: {ch4: {procedure: {en: |\n  - x}}}\n  - id: b\n    sector: coal\n"))
 	cat := DefaultCatalog()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		reg, err := LoadYAML(cat, "fuzz.yaml", bytes.NewReader(data))
 		checkLoad(t, cat, reg, err)
+		// Site by site or whole, a file reads the same.
+		whole, werr := loadYAMLWhole(cat, "fuzz.yaml", data)
+		switch {
+		case (err == nil) != (werr == nil):
+			t.Fatalf("loaded site by site: %v; whole: %v", err, werr)
+		case err != nil && err.Error() != werr.Error():
+			t.Fatalf("problems site by site:\n%v\nwhole:\n%v", err, werr)
+		case err == nil:
+			if d := sameRegistry(reg, whole); d != "" {
+				t.Fatalf("site by site and whole differ: %s", d)
+			}
+		}
 	})
 }
 

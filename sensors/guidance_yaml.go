@@ -41,7 +41,7 @@ func (l *loader) yamlGuidance(n *yaml.Node) *SiteGuidance {
 		if !ok {
 			continue
 		}
-		out[kind] = Guidance{Procedure: l.yamlText(f.vals["procedure"], "procedure"), Consequence: l.yamlText(f.vals["consequence"], "consequence")}
+		out[kind] = Guidance{Procedure: l.yamlText(f.get("procedure"), "procedure"), Consequence: l.yamlText(f.get("consequence"), "consequence")}
 	}
 	if len(out) == 0 {
 		return nil

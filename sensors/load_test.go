@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -785,5 +786,123 @@ func TestSparkplugAddress(t *testing.T) {
 		{ID: "a", Site: "s", Kind: "combustible_gas", Sparkplug: "d/m"}, {ID: "b", Site: "s", Kind: "combustible_gas", Sparkplug: "d/m"}})
 	if err == nil || !strings.Contains(err.Error(), "share the Sparkplug address") {
 		t.Errorf("NewRegistry err = %v, want the shared address", err)
+	}
+}
+
+// TestSplitSites checks which files are decoded site by site, and that
+// each item starts at its line of the file.
+func TestSplitSites(t *testing.T) {
+	tests := []struct {
+		name, file string
+		lines      []int // first line of each item; nil: decoded whole
+	}{
+		{"as WriteYAML writes", "sites:\n  - id: a\n    sector: coal\n  - id: b\n    sector: coal\n", []int{2, 4}},
+		{"items at the key's indent", "sites:\n- id: a\n  sector: coal\n- id: b\n", []int{2, 4}},
+		{"comments and blank lines", "# fleet\n\nsites: # all of it\n  # first\n  - id: a\n\n# between\n  - id: b\n", []int{5, 8}},
+		{"CRLF", "sites:\r\n  - id: a\r\n  - id: b\r\n", []int{2, 3}},
+		{"block scalar and nested list", "sites:\n  - id: a\n    name: |\n      - not an item\n    sensors:\n    - id: x\n  - id: b\n", []int{2, 7}},
+		{"dash alone", "sites:\n  -\n    id: a\n  - id: b\n", []int{2, 4}},
+		{"flow list", "sites: [{id: a}]\n", nil},
+		{"no sites", "sites:\n", nil},
+		{"other key first", "version: 1\nsites:\n  - id: a\n", nil},
+		{"other key after", "sites:\n  - id: a\nversion: 1\n", nil},
+		{"second document", "sites:\n- id: a\n---\nsites:\n- id: b\n", nil},
+		{"directive", "%YAML 1.2\n---\nsites:\n  - id: a\n", nil},
+		{"indented key", "  sites:\n  - id: a\n", nil},
+		{"key glued to a comment", "sites:#x\n  - id: a\n", nil},
+		{"tab in the indent", "sites:\n  - id: a\n\t sector: coal\n", nil},
+		{"line back at the items' indent", "sites:\n  - id: a\n  sector: coal\n", nil},
+		{"line left of the items", "sites:\n  - id: a\n    name: \"x\n y\"\n", nil},
+		{"items at two indents", "sites:\n  - id: a\n - id: b\n", nil},
+		{"anchor on the list", "sites: &s\n  - id: a\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items, ok := splitSites([]byte(tt.file))
+			var got []int
+			for _, it := range items {
+				got = append(got, it.line)
+			}
+			if ok != (tt.lines != nil) || !slices.Equal(got, tt.lines) {
+				t.Errorf("items at lines %v (%v), want %v", got, ok, tt.lines)
+			}
+			if !ok {
+				return
+			}
+			// The items cover the file from the first on, in order.
+			if first := items[0].start; !strings.HasSuffix(tt.file[:first], "\n") {
+				t.Errorf("first item starts mid-line at %d", first)
+			}
+			for i := 1; i < len(items); i++ {
+				if items[i].start != items[i-1].end {
+					t.Errorf("item %d starts at %d, the one before ends at %d", i, items[i].start, items[i-1].end)
+				}
+			}
+			if end := items[len(items)-1].end; end != len(tt.file) {
+				t.Errorf("last item ends at %d of %d", end, len(tt.file))
+			}
+		})
+	}
+}
+
+// TestLoadYAMLBySiteReadsAsWhole loads every YAML file of testdata and a
+// written fleet site by site and whole, and wants the same registry or
+// the same problems, with the lines of the file.
+func TestLoadYAMLBySiteReadsAsWhole(t *testing.T) {
+	cat := DefaultCatalog()
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string][]byte{}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[path] = b
+	}
+	reg, err := LoadFile(cat, "testdata/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written bytes.Buffer
+	if err := reg.WriteYAML(&written); err != nil {
+		t.Fatal(err)
+	}
+	inputs["written"] = written.Bytes()
+	// A problem in a site: reported at its line of the file, as when
+	// decoded whole.
+	bad := strings.Replace(written.String(), "kind: ", "kind: nonsense_", 1)
+	inputs["written, one bad kind"] = []byte(bad)
+	bySite := 0
+	for name, data := range inputs {
+		t.Run(name, func(t *testing.T) {
+			got, err := LoadYAML(cat, "f.yaml", bytes.NewReader(data))
+			want, werr := loadYAMLWhole(cat, "f.yaml", data)
+			switch {
+			case (err == nil) != (werr == nil):
+				t.Fatalf("LoadYAML: %v; whole: %v", err, werr)
+			case err != nil:
+				if err.Error() != werr.Error() {
+					t.Errorf("LoadYAML:\n%v\nwhole:\n%v", err, werr)
+				}
+			default:
+				if d := sameRegistry(got, want); d != "" {
+					t.Error(d)
+				}
+			}
+			if _, ok := loadYAMLBySite(cat, "f.yaml", data); ok {
+				bySite++
+			}
+		})
+	}
+	// The written fleet and the valid block-style files take the site by
+	// site path; without that the comparison above proves nothing.
+	if _, ok := loadYAMLBySite(cat, "f.yaml", written.Bytes()); !ok {
+		t.Error("a written fleet is not loaded site by site")
+	}
+	if bySite < 2 {
+		t.Errorf("%d inputs loaded site by site, want the written fleet and testdata/fleet.yaml at least", bySite)
 	}
 }

@@ -46,6 +46,14 @@ func LoadYAML(cat *Catalog, name string, r io.Reader) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if reg, ok := loadYAMLBySite(cat, name, data); ok {
+		return reg, nil
+	}
+	return loadYAMLWhole(cat, name, data)
+}
+
+// loadYAMLWhole decodes a registry file as one document.
+func loadYAMLWhole(cat *Catalog, name string, data []byte) (*Registry, error) {
 	l := newLoader(cat, name)
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -65,6 +73,117 @@ func LoadYAML(cat *Catalog, name string, r io.Reader) (*Registry, error) {
 		l.yamlFile(doc.Content[0])
 	}
 	return l.finish()
+}
+
+// loadYAMLBySite loads a registry file of the shape WriteYAML writes and
+// most fleet files have, one site after another in a block list under a
+// sites key, by decoding it one site at a time. yaml.v3 builds a node for
+// every key and value before anything is read from them; for a whole file
+// of 20,000 sensors that tree and the parser's garbage were over 150 MB
+// of heap, the process's peak memory for the rest of its life, where one
+// site's tree is a few hundred kilobytes. It reports false, having loaded
+// nothing, for a file of any other shape and for one with any problem at
+// all, which is then decoded whole, so that every file reads and every
+// problem is reported as one decoding of the whole file gives them.
+func loadYAMLBySite(cat *Catalog, name string, data []byte) (*Registry, bool) {
+	items, ok := splitSites(data)
+	if !ok {
+		return nil, false
+	}
+	l := newLoader(cat, name)
+	for _, it := range items {
+		var doc yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(data[it.start:it.end]))
+		if err := dec.Decode(&doc); err != nil {
+			return nil, false
+		}
+		var next yaml.Node
+		if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+			return nil, false
+		}
+		// One item of the sites list, or the split misread the file.
+		if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
+			return nil, false
+		}
+		// The nodes' lines count from the item's first, not the file's:
+		// they only serve problems, and a file with one is decoded again
+		// whole.
+		l.yamlSite(doc.Content[0].Content[0])
+		if len(l.problems) > 0 {
+			return nil, false
+		}
+	}
+	reg, err := l.finish()
+	return reg, err == nil
+}
+
+// siteText is one item of a registry file's sites list: its bytes,
+// data[start:end], and the line of the file it starts at.
+type siteText struct {
+	start, end, line int
+}
+
+// splitSites cuts a registry file into the items of its sites list. It
+// takes only this shape: blank and comment lines, "sites:" at the start
+// of a line, then the list in block style, every item starting with "-"
+// at one indent and every other line of an item indented further (or a
+// comment). Within an item nothing can start a line at the items' indent
+// with "-" but the next item: a block scalar's or a nested list's lines
+// are indented further, and a quoted or flow value cut there would leave
+// an item that does not decode, which sends the file to the whole-file
+// decoding. Anything else (tabs in the indent, other keys, document
+// markers, directives, a flow list) reports false.
+func splitSites(data []byte) ([]siteText, bool) {
+	var items []siteText
+	indent, header := -1, true
+	lineNo := 0
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		lineNo++
+		line := bytes.TrimRight(data[off:end], "\r\n")
+		text := bytes.TrimLeft(line, " ")
+		ind := len(line) - len(text)
+		switch {
+		case bytes.HasPrefix(text, []byte("\t")):
+			return nil, false
+		case len(bytes.TrimSpace(text)) == 0 || text[0] == '#':
+			if len(items) > 0 {
+				items[len(items)-1].end = end
+			}
+		case header:
+			if ind != 0 || !sitesKey(text) {
+				return nil, false
+			}
+			header = false
+		case indent < 0 || ind == indent:
+			if !bytes.Equal(text, []byte("-")) && !bytes.HasPrefix(text, []byte("- ")) {
+				return nil, false
+			}
+			indent = ind
+			items = append(items, siteText{start: off, end: end, line: lineNo})
+		case ind > indent:
+			items[len(items)-1].end = end
+		default:
+			return nil, false
+		}
+		off = end
+	}
+	return items, len(items) > 0
+}
+
+// sitesKey reports whether a line is the key "sites:" alone, or with a
+// comment after it.
+func sitesKey(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("sites:"))
+	if !ok {
+		return false
+	}
+	trimmed := bytes.TrimLeft(rest, " ")
+	// A comment needs a space before it: "sites:#x" is a key of its own.
+	return len(trimmed) == 0 || (trimmed[0] == '#' && len(trimmed) < len(rest))
 }
 
 // yamlError turns a YAML syntax error into a problem.
@@ -94,7 +213,7 @@ func (l *loader) yamlFile(root *yaml.Node) {
 	if !ok {
 		return
 	}
-	if f.vals["sites"] == nil {
+	if f.get("sites") == nil {
 		l.addf(root.Line, "missing sites")
 		return
 	}
@@ -120,7 +239,7 @@ func (l *loader) yamlSite(n *yaml.Node) {
 	if s, ok := l.str(f, "sector"); ok {
 		site.Sector = l.sector(f.at("sector"), s)
 	}
-	site.Guidance = l.yamlGuidance(f.vals["guidance"])
+	site.Guidance = l.yamlGuidance(f.get("guidance"))
 	added := l.addSite(f.at("id"), site)
 	for _, sn := range l.list(f, "sensors") {
 		// The sensors of a duplicate site are still checked, but not
@@ -237,15 +356,28 @@ func (l *loader) yamlSetpoint(k *Kind, n *yaml.Node) (Setpoint, bool) {
 	return sp, good
 }
 
-// yamlMap is a mapping's values by key.
+// yamlMap is a mapping's keys and values, alternating as in a mapping
+// node's Content, without the keys refused. A slice searched in order, not
+// a map: a mapping here has at most eight keys, and a map for every sensor
+// and setpoint of a large file was a tenth of what loading it allocated.
 type yamlMap struct {
-	vals map[string]*yaml.Node
+	kv   []*yaml.Node
 	line int // the mapping's own, for keys it lacks
+}
+
+// get is the value of key, nil when absent.
+func (m yamlMap) get(key string) *yaml.Node {
+	for i := 0; i+1 < len(m.kv); i += 2 {
+		if m.kv[i].Value == key {
+			return m.kv[i+1]
+		}
+	}
+	return nil
 }
 
 // at is the line of key's value, or of the mapping when key is absent.
 func (m yamlMap) at(key string) int {
-	if n := m.vals[key]; n != nil {
+	if n := m.get(key); n != nil {
 		return n.Line
 	}
 	return m.line
@@ -259,18 +391,31 @@ func (l *loader) fields(n *yaml.Node, what string, allowed ...string) (yamlMap, 
 		l.addf(n.Line, "%s: want a mapping, got %s", what, DescribeNode(n))
 		return yamlMap{}, false
 	}
-	out := yamlMap{vals: make(map[string]*yaml.Node, len(n.Content)/2), line: n.Line}
+	// The mapping's own Content serves as long as every key is kept; a
+	// copy is made at the first one refused.
+	out := yamlMap{kv: n.Content[:0], line: n.Line}
+	kept := true
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		ok := false
 		switch {
 		case k.Kind != yaml.ScalarNode:
 			l.addf(k.Line, "%s: want a plain key, got %s", what, DescribeNode(k))
 		case !slices.Contains(allowed, k.Value):
 			l.addf(k.Line, "%s: unknown key %q (want %s)", what, k.Value, strings.Join(allowed, ", "))
-		case out.vals[k.Value] != nil:
+		case out.get(k.Value) != nil:
 			l.addf(k.Line, "%s: key %q given twice", what, k.Value)
 		default:
-			out.vals[k.Value] = v
+			ok = true
+		}
+		switch {
+		case ok && kept:
+			out.kv = n.Content[:i+2]
+		case ok:
+			out.kv = append(out.kv, k, v)
+		case kept:
+			out.kv = slices.Clone(out.kv)
+			kept = false
 		}
 	}
 	return out, true
@@ -279,7 +424,7 @@ func (l *loader) fields(n *yaml.Node, what string, allowed ...string) (yamlMap, 
 // list returns the items of the sequence under key; nil for an absent or
 // null one.
 func (l *loader) list(m yamlMap, key string) []*yaml.Node {
-	n := m.vals[key]
+	n := m.get(key)
 	if n == nil {
 		return nil
 	}
@@ -298,7 +443,7 @@ func (l *loader) list(m yamlMap, key string) []*yaml.Node {
 // reports false, having said why, when the value is not a scalar: the
 // caller then skips its checks rather than also call the value missing.
 func (l *loader) str(m yamlMap, key string) (string, bool) {
-	n := m.vals[key]
+	n := m.get(key)
 	if n == nil {
 		return "", true
 	}
