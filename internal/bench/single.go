@@ -49,6 +49,8 @@ type Options struct {
 	MaxInFlight int
 	ProbeEvery  time.Duration
 	Replay      bool
+	// BrokerSavesOnChange: see CompareOptions.
+	BrokerSavesOnChange bool
 }
 
 const probeSensor = "PROBE-1"
@@ -75,7 +77,7 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, o Options) error 
 	defer func() { influx.Stop() }()
 	influxOpts.Port = influx.Port()
 
-	brokerURL, brokerName, stopBroker, err := benchBroker(o.BrokerKind, dir)
+	brokerURL, brokerName, stopBroker, err := benchBroker(o.BrokerKind, dir, o.BrokerSavesOnChange)
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ lost                   %d
 	return nil
 }
 
-func benchBroker(kind, dir string) (url, name string, stop func(), err error) {
+func benchBroker(kind, dir string, saveOnChange bool) (url, name string, stop func(), err error) {
 	if kind == "auto" {
 		kind = "embedded"
 		if _, err := mosquittoproc.FindBinary(); err == nil {
@@ -302,11 +304,12 @@ func benchBroker(kind, dir string) (url, name string, stop func(), err error) {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", "", nil, err
 		}
-		s, err := mosquittoproc.Start(d, nil)
+		autosave, saves := brokerSave(saveOnChange)
+		s, err := mosquittoproc.StartWith(d, 0, autosave, nil)
 		if err != nil {
 			return "", "", nil, err
 		}
-		return s.URL, "mosquitto (tuned)", s.Stop, nil
+		return s.URL, "mosquitto (tuned, " + saves + ")", s.Stop, nil
 	case "embedded":
 		b, err := broker.Start(broker.Options{})
 		if err != nil {
