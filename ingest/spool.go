@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,6 +153,10 @@ type Spool struct {
 	spareBuf  []byte
 	spareDone []func()
 	kick      chan struct{}
+	// arm tells Run that a record waits for a commit where none did, so
+	// that the commit timer runs only then.
+	arm       chan struct{}
+	wakes     atomic.Uint64 // Run's wake-ups, which an idle spool should not have
 	closed    bool
 	backlog   int64 // bytes appended (pending or committed) and not consumed
 	readings  int64
@@ -214,7 +219,7 @@ func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, er
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{opts: opts, m: m, log: log, kick: make(chan struct{}, 1), newData: make(chan struct{}), skips: map[SpoolPos]int64{}}
+	s := &Spool{opts: opts, m: m, log: log, kick: make(chan struct{}, 1), arm: make(chan struct{}, 1), newData: make(chan struct{}), skips: map[SpoolPos]int64{}}
 	s.space = sync.NewCond(&s.mu)
 	m.Cap.Set(float64(opts.MaxBytes))
 	cur, err := s.readCursor()
@@ -570,6 +575,7 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 	var hdr [recordHeader]byte
 	binary.LittleEndian.PutUint32(hdr[0:4], uint32(size))
 	binary.LittleEndian.PutUint32(hdr[4:8], crc32.Update(crc32.Checksum(cnt[:k], crcTable), crcTable, lines))
+	first := len(s.pending) == 0
 	s.pending = append(s.pending, hdr[:]...)
 	s.pending = append(s.pending, cnt[:k]...)
 	s.pending = append(s.pending, lines...)
@@ -586,6 +592,13 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 		default:
 		}
 	}
+	if first {
+		// A full channel already holds a signal Run has yet to take.
+		select {
+		case s.arm <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -598,14 +611,22 @@ const writeRetry = time.Second
 // at the cap, and the commit is retried every writeRetry until it
 // succeeds. Nothing is acknowledged that is not on disk, and nothing
 // needs a restart once space returns.
+//
+// The commit timer runs only while records wait: the first record after
+// a commit arms it for CommitInterval, and the records appended meanwhile
+// share its fsync as they did with a timer running free. An idle spool
+// then wakes only every statEvery, not 200 times a second.
 func (s *Spool) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.CommitInterval)
-	defer t.Stop()
+	commitT := time.NewTimer(s.opts.CommitInterval)
+	commitT.Stop()
+	armed := false
+	stat := time.NewTicker(statEvery)
+	defer stat.Stop()
 	var retryAt time.Time
-	lastStat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
+			commitT.Stop()
 			s.mu.Lock()
 			s.closed = true
 			s.space.Broadcast()
@@ -615,22 +636,37 @@ func (s *Spool) Run(ctx context.Context) error {
 				return fmt.Errorf("spool: records left unacknowledged at shutdown: %w", err)
 			}
 			return nil
-		case <-t.C:
-		case <-s.kick:
-		}
-		now := time.Now()
-		if now.Sub(lastStat) >= 10*time.Second {
-			lastStat = now
+		case <-s.arm:
+			s.wakes.Add(1)
+			if !armed {
+				commitT.Reset(s.opts.CommitInterval)
+				armed = true
+			}
+			continue
+		case <-stat.C:
+			s.wakes.Add(1)
 			if free, ok := freeBytes(s.opts.Dir); ok {
 				s.m.FreeBytes.Set(float64(free))
 			}
+			continue
+		case <-commitT.C:
+			armed = false
+		case <-s.kick:
 		}
+		s.wakes.Add(1)
+		now := time.Now()
 		if !retryAt.IsZero() && now.Before(retryAt) {
+			// Failing: the timer is armed for the retry.
 			continue
 		}
 		if err := s.commit(); err != nil {
 			s.commitFailed(err, now)
 			retryAt = now.Add(writeRetry)
+			// Stopped first, so that an early firing still in the
+			// channel cannot cut the wait short.
+			commitT.Stop()
+			commitT.Reset(writeRetry)
+			armed = true
 			continue
 		}
 		if !retryAt.IsZero() {
@@ -639,6 +675,9 @@ func (s *Spool) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// statEvery is how often Run refreshes the free space gauge.
+const statEvery = 10 * time.Second
 
 // commitFailed enters or stays in the failing state. The segment is
 // already cut back to its durable end; a segment that holds records is

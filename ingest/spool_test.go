@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -281,4 +283,71 @@ func BenchmarkSpoolAppendCommit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}
+
+// TestSpoolIdleDoesNotWake checks that the commit timer runs only while a
+// record waits: an idle spool does not wake for it, a record is still
+// committed and acknowledged on its own, and a burst shares commits.
+func TestSpoolIdleDoesNotWake(t *testing.T) {
+	sp, m := openTestSpool(t, SpoolOptions{Dir: t.TempDir(), CommitInterval: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	idle := func() {
+		t.Helper()
+		before := sp.wakes.Load()
+		// A timer running free would wake about 100 times in this time.
+		time.Sleep(100 * time.Millisecond)
+		if n := sp.wakes.Load() - before; n > 2 {
+			t.Errorf("idle spool woke %d times in 100 ms", n)
+		}
+	}
+	idle()
+	for round := range 3 {
+		acked := make(chan struct{})
+		b, n := record(round)
+		if err := sp.Append(b, n, func() { close(acked) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-acked:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("record %d never acknowledged", round)
+		}
+		idle()
+	}
+	if c := testutil.ToFloat64(m.Commits); c != 3 {
+		t.Errorf("%v commits for 3 records appended apart, want 3", c)
+	}
+	// A burst from many writers shares commits.
+	var wg sync.WaitGroup
+	var acked atomic.Int32
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				b, n := record(w*50 + i)
+				if err := sp.Append(b, n, func() { acked.Add(1) }); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for acked.Load() < 400 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if acked.Load() != 400 {
+		t.Fatalf("%d of 400 records acknowledged", acked.Load())
+	}
+	if c := testutil.ToFloat64(m.Commits) - 3; c >= 400 {
+		t.Errorf("%v commits for a burst of 400 records: none shared", c)
+	}
+	idle()
 }
