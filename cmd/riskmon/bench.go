@@ -40,7 +40,7 @@ it on the same load.`,
 	f.IntVar(&o.MaxInFlight, "max-in-flight", 64, "unacknowledged publishes per gateway client")
 	f.DurationVar(&o.ProbeEvery, "probe-every", 100*time.Millisecond, "how often the probe sensor changes alarm state")
 	f.BoolVar(&o.Replay, "replay", false, "stop InfluxDB during the load, then restart it and measure the spool's replay")
-	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database on every change, as shipped, instead of every 60 s")
+	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database after every 1,000 changes, as shipped, instead of every 60 s")
 	cmd.AddCommand(newBenchCompare(g))
 	return cmd
 }
@@ -85,7 +85,7 @@ down), and the collector's CPU idle and at a low rate.`,
 	f.DurationVar(&o.Outage, "outage", 20*time.Second, "how long InfluxDB stays killed (0 leaves the outage runs out)")
 	f.DurationVar(&o.Idle, "idle", 20*time.Second, "how long idle and low-rate CPU are sampled (0 leaves them out)")
 	f.Float64Var(&o.LowRate, "low-rate", 50, "the low rate, readings/s")
-	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database on every change, as shipped, instead of every 60 s")
+	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database after every 1,000 changes, as shipped, instead of every 60 s")
 	return cmd
 }
 
