@@ -55,12 +55,13 @@ run: deps-run build
 
 STATICCHECK_VERSION := v0.8.2
 
-## lint: gofmt check, go vet and staticcheck
+## lint: gofmt check, go vet, staticcheck and the package graph's rules
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.state/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@scripts/check-imports.sh
 
 ## test: lint, every test (unit and integration on real servers), the
 ## shared-state packages under -race, fuzz smoke runs

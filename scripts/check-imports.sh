@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fails when a package reaches one it must not depend on, directly or
+# through another: the rules of docs/architecture.md's package graph.
+# Each rule is "package pattern" then the project packages it must not
+# reach (as prefixes of import paths below the module).
+set -euo pipefail
+mod=$(go list -m)
+rules=(
+	"sensors|alerting ingest console journal simulator internal cmd"
+	"ingest|alerting console journal simulator internal cmd"
+	"alerting|ingest console journal simulator internal cmd"
+	"simulator|alerting console journal internal cmd"
+)
+fail=0
+while read -r pkg deps; do
+	rel=${pkg#"$mod"/}
+	for rule in "${rules[@]}"; do
+		from=${rule%%|*}
+		case $rel in "$from" | "$from"/*) ;; *) continue ;; esac
+		for dep in $deps; do
+			case $dep in "$mod"/*) ;; *) continue ;; esac
+			d=${dep#"$mod"/}
+			for bad in ${rule#*|}; do
+				case $d in "$bad" | "$bad"/*)
+					echo "forbidden dependency: $rel reaches $d (rule: $from must not depend on $bad)" >&2
+					fail=1 ;;
+				esac
+			done
+		done
+	done
+done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)
+exit $fail
