@@ -72,9 +72,6 @@ func runNoise(t testing.TB, c noiseCase, seed uint64, hours float64) []Event {
 // raise at most one alert. A rate or forecast resting on one reading
 // fires on every large spike.
 func TestFalseAlertsNoiseWithSpikes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 sensor-hours")
-	}
 	const hours = 250 // per case; four cases
 	seed := uint64(7)
 	if s := os.Getenv("RISKMON_NOISE_SEED"); s != "" {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/internal/testenv"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -298,7 +298,7 @@ func TestDroppedTailNeedsHead(t *testing.T) {
 // the journal verifies with its key (it looked tampered for ever
 // before) and opens again.
 func TestFullDisk(t *testing.T) {
-	dir := smallFS(t, 64<<10)
+	dir := testenv.SmallFS(t, 64<<10)
 	jdir := filepath.Join(dir, "journal")
 	j, err := Open(Options{Dir: jdir, Key: testKey})
 	if err != nil {
@@ -341,7 +341,7 @@ func TestFullDisk(t *testing.T) {
 // start; its records are counted as lost and it starts its segment once
 // there is room.
 func TestOpenOnFullDisk(t *testing.T) {
-	dir := smallFS(t, 64<<10)
+	dir := testenv.SmallFS(t, 64<<10)
 	jdir := filepath.Join(dir, "journal")
 	if err := os.Mkdir(jdir, 0o750); err != nil {
 		t.Fatal(err)
@@ -362,23 +362,6 @@ func TestOpenOnFullDisk(t *testing.T) {
 	if err != nil || sum.Lost != 1 || sum.Records != 3 {
 		t.Fatalf("after the disk had room again: %+v %v", sum, err)
 	}
-}
-
-// smallFS mounts a tmpfs of size bytes for the test, which needs root.
-func smallFS(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("a full-disk test needs root to mount a small tmpfs")
-		}
-		t.Skip("a full-disk test needs root to mount a small tmpfs")
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
 }
 
 // fill writes to path until the filesystem is full.

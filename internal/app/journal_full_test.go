@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -19,17 +19,7 @@ import (
 // alarm is still raised, and an orange journal_write_failed alert says
 // its record is missing; once the disk has room the alert clears.
 func TestJournalFullDiskAlerts(t *testing.T) {
-	small := t.TempDir()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("a full-disk test needs root to mount a small tmpfs")
-		}
-		t.Skip("a full-disk test needs root to mount a small tmpfs")
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=65536", "tmpfs", small).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := testenv.SmallFS(t, 64<<10)
 	svc := quietService(t, func(c *config.Config) { c.Journal.Dir = filepath.Join(small, "journal") })
 
 	filler := filepath.Join(small, "filler")
