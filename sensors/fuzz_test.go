@@ -68,6 +68,12 @@ func FuzzLoadYAML(f *testing.F) {
 	f.Add([]byte("sites: &a [*a]\n"))
 	f.Add([]byte("sites:\n- id: a\n  sector: coal\n  name: \"x\n- id: b\"\n"))
 	f.Add([]byte("# fleet\nsites: # all\n  - id: a\n    sector: coal\n    guidance: {ch4: {procedure: {en: |\n  - x}}}\n  - id: b\n    sector: coal\n"))
+	// Bad UTF-8 where only the whole decoding reads: the header and a
+	// comment between sites.
+	f.Add([]byte("# \xff\nsites:\n- id: a\n  sector: coal\n"))
+	f.Add([]byte("sites: # \xff\n- id: a\n  sector: coal\n"))
+	f.Add([]byte("# \x01\nsites:\n- id: a\n  sector: coal\n"))
+	f.Add([]byte("sites:\n- id: a\n  sector: coal\n  # \u2028\n- id: b\n  sector: coal\n"))
 	cat := DefaultCatalog()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		reg, err := LoadYAML(cat, "fuzz.yaml", bytes.NewReader(data))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -86,6 +87,12 @@ func loadYAMLWhole(cat *Catalog, name string, data []byte) (*Registry, error) {
 // all, which is then decoded whole, so that every file reads and every
 // problem is reported as one decoding of the whole file gives them.
 func loadYAMLBySite(cat *Catalog, name string, data []byte) (*Registry, bool) {
+	// The header and the comments between items are never decoded here,
+	// but the YAML reader refuses bad UTF-8 and control characters anywhere
+	// in a file; such a file goes to the whole decoding, which says so.
+	if !plainText(data) {
+		return nil, false
+	}
 	items, ok := splitSites(data)
 	if !ok {
 		return nil, false
@@ -115,6 +122,30 @@ func loadYAMLBySite(cat *Catalog, name string, data []byte) (*Registry, bool) {
 	}
 	reg, err := l.finish()
 	return reg, err == nil
+}
+
+// plainText reports whether data is UTF-8 of only the characters the
+// YAML reader accepts, and breaks lines only with '\n' and '\r', the
+// only breaks splitSites knows: YAML also breaks lines at U+0085, U+2028
+// and U+2029.
+func plainText(data []byte) bool {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return false
+		}
+		i += n
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			return false
+		case r == 0x2028 || r == 0x2029:
+			return false
+		case r > 0xfffd && r < 0x10000:
+			return false
+		}
+	}
+	return true
 }
 
 // siteText is one item of a registry file's sites list: its bytes,
