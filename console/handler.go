@@ -53,6 +53,22 @@ type Options struct {
 	// Series reads a sensor's stored readings for the sensor page; nil:
 	// the series endpoint answers 501 and the page draws no chart.
 	Series SeriesSource
+	// RuleStates lists the pending and firing rule states; nil: GET
+	// /api/v1/rule-states answers 501.
+	RuleStates RuleStates
+	// Worklist is the alert lifecycle's open list; nil: GET
+	// /api/v1/worklist answers 501.
+	Worklist Worklist
+	// Events keeps the recent alert events; nil: GET /api/v1/events
+	// answers 501.
+	Events EventSource
+	// DeadLetters holds the rejected messages, DeadLetterFile the base
+	// name of their file; nil: GET /api/v1/deadletter answers 501.
+	DeadLetters    DeadLetters
+	DeadLetterFile string
+	// Reloader reloads the rules and the registry; nil: POST
+	// /api/v1/admin/reload answers 501.
+	Reloader Reloader
 	// Logger receives request errors and dropped streams; nil discards.
 	Logger *slog.Logger
 }
@@ -101,7 +117,8 @@ type server struct {
 	log  *slog.Logger
 }
 
-// Handler serves the console API under /api/v1/ and the web console at /.
+// Handler serves the riskmon API under /api/v1/ (and its deprecated
+// unversioned aliases under /api/) and the web console at /.
 // The console's pages use relative URLs, so the handler may also be
 // mounted under a prefix with http.StripPrefix.
 func Handler(h *Hub, opts Options) http.Handler {
@@ -125,6 +142,20 @@ func Handler(h *Hub, opts Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/shelves", a.Require(RoleOperator, jsonOnlyP(s.shelve)))
 	mux.HandleFunc("DELETE /api/v1/shelves/{id}", a.Require(RoleOperator, s.unshelve))
 	mux.HandleFunc("GET /api/v1/stream", viewer(a, s.stream))
+	mux.HandleFunc("GET /api/v1/rule-states", viewer(a, s.ruleStates))
+	mux.HandleFunc("GET /api/v1/worklist", viewer(a, s.worklist))
+	mux.HandleFunc("GET /api/v1/events", viewer(a, s.events))
+	mux.HandleFunc("GET /api/v1/deadletter", a.Require(RoleViewer, s.deadLetters))
+	mux.HandleFunc("POST /api/v1/admin/reload", a.Require(RoleAdmin, s.reload))
+	// The first, unversioned paths: deprecated aliases of their /api/v1
+	// routes, same handlers, kept for scripts written against them
+	// (riskmon sim score --api reads /api/events).
+	mux.HandleFunc("GET /api/alerts", viewer(a, s.ruleStates))
+	mux.HandleFunc("GET /api/alerts/open", viewer(a, s.worklist))
+	mux.HandleFunc("GET /api/events", viewer(a, s.events))
+	mux.HandleFunc("GET /api/alarm-health", viewer(a, s.alarmHealth))
+	mux.HandleFunc("POST /api/alerts/{id}/ack", a.Require(RoleOperator, s.ack))
+	mux.HandleFunc("GET /api/deadletter", a.Require(RoleViewer, s.deadLetters))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})

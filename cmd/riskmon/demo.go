@@ -161,8 +161,8 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
   console accounts        %s  (new passwords every run, shown only here)
   metrics                 http://%s/metrics
   health / readiness      http://%s/healthz  http://%s/readyz
-  active alerts           http://%s/api/alerts
-  dead letters            http://%s/api/deadletter  (file %s)
+  rule states (API)       http://%s/api/v1/rule-states
+  dead letters (API)      http://%s/api/v1/deadletter  (file %s)
   fleet                   %d sites, %d sensors (registry written to %s)
   scripted incident       gas leak at %s/%s from +%s, peak %.0f %%LEL
 `, brk.URL(), host(brk.Addr()), port0(brk.Addr()), influx.URL, httpAddr, accountLine(accounts), httpAddr, httpAddr, httpAddr, httpAddr, httpAddr,

@@ -37,7 +37,7 @@ func newServe(g *globals) *cobra.Command {
 				return err
 			}
 			log.Info("riskmon serving", "sensors", reg.Len(), "sites", len(reg.Sites()),
-				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics")
+				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics", "api", "http://"+addr+"/api/v1")
 			svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) { return loadConfig(path) })
 			ctx := cmd.Context()
 			go reloadOnHangup(ctx, notifyHangup(), svc)

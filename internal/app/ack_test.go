@@ -43,7 +43,7 @@ func TestAckAPI(t *testing.T) {
 	id := open[0].ID
 	h := svc.Handler()
 	ack := func(id, token, body string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodPost, "/api/alerts/"+id+"/ack", strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/alerts/"+id+"/ack", strings.NewReader(body))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -70,12 +70,12 @@ func TestAckAPI(t *testing.T) {
 	var rec alerting.Record
 	// Reads need a viewer once tokens are configured.
 	resp := httptest.NewRecorder()
-	h.ServeHTTP(resp, httptest.NewRequest(http.MethodGet, "/api/alerts/open", nil))
+	h.ServeHTTP(resp, httptest.NewRequest(http.MethodGet, "/api/v1/worklist", nil))
 	if resp.Code != http.StatusUnauthorized {
 		t.Fatalf("anonymous read: status %d, want 401", resp.Code)
 	}
 	resp = httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/api/alerts/open", nil)
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/worklist", nil)
 	req.Header.Set("Authorization", "Bearer view-token")
 	h.ServeHTTP(resp, req)
 	var list []alerting.Record

@@ -11,7 +11,7 @@ import (
 	"github.com/riskmon/riskmon/internal/config"
 )
 
-// TestDeadLetterView: with no account configured, /api/deadletter shows
+// TestDeadLetterView: with no account configured, /api/v1/deadletter shows
 // what was rejected and why but neither the payloads nor where the file
 // lies on the host; a caller with an account sees the payloads.
 func TestDeadLetterView(t *testing.T) {
@@ -31,7 +31,7 @@ func TestDeadLetterView(t *testing.T) {
 				[]byte(payload)); err != nil {
 				t.Fatal(err)
 			}
-			req := httptest.NewRequest(http.MethodGet, "/api/deadletter", nil)
+			req := httptest.NewRequest(http.MethodGet, "/api/v1/deadletter", nil)
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
@@ -41,13 +41,13 @@ func TestDeadLetterView(t *testing.T) {
 			if rec.Code != http.StatusOK || !strings.Contains(body, `"bad_json"`) {
 				t.Fatalf("%d %s", rec.Code, body)
 			}
-			if strings.Contains(body, svc.cfg.StateDir) || !strings.Contains(body, `"file": "deadletter.jsonl"`) {
+			if strings.Contains(body, svc.cfg.StateDir) || !strings.Contains(body, `"file":"deadletter.jsonl"`) {
 				t.Errorf("file path leaks or is missing: %s", body)
 			}
 			if shown := strings.Contains(body, "s3cr3t-reading-batch"); shown != tc.want {
 				t.Errorf("payload shown %v, want %v: %s", shown, tc.want, body)
 			}
-			if !tc.want && !strings.Contains(body, `"payload_withheld": true`) {
+			if !tc.want && !strings.Contains(body, `"payload_withheld":true`) {
 				t.Errorf("withheld payload not marked: %s", body)
 			}
 		})

@@ -1,15 +1,14 @@
 package app
 
 import (
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
 )
 
-// history keeps the most recent alert events in memory for the API (the
-// simulator's scoring reads them) and passes every event on. Emit never
+// history keeps the most recent alert events in memory for GET /api/v1/events
+// (the simulator's scoring reads them) and passes every event on. Emit never
 // blocks, as the engine requires of its sink.
 type history struct {
 	next alerting.Sink
@@ -36,9 +35,9 @@ func (h *history) Emit(ev alerting.Event) {
 	h.next.Emit(ev)
 }
 
-// events returns the kept events, oldest first, at or after since (device
+// Events returns the kept events, oldest first, at or after since (device
 // time of the event) when since is not zero.
-func (h *history) events(since time.Time) []alerting.Event {
+func (h *history) Events(since time.Time) []alerting.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]alerting.Event, 0, len(h.ring))
@@ -49,18 +48,4 @@ func (h *history) events(since time.Time) []alerting.Event {
 		}
 	}
 	return out
-}
-
-// serveEvents answers GET /api/events[?since=RFC3339].
-func (h *history) serveEvents(w http.ResponseWriter, r *http.Request) {
-	var since time.Time
-	if v := r.URL.Query().Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
-			return
-		}
-		since = t
-	}
-	writeJSON(w, h.events(since))
 }

@@ -61,7 +61,7 @@ func TestAlarmHealthEndpoint(t *testing.T) {
 	now := time.Now()
 	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
 	rec := httptest.NewRecorder()
-	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/alarm-health", nil))
+	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/alarm-health", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "combustible_gas_high") {
 		t.Fatalf("alarm health: %d %s", rec.Code, rec.Body.String())
 	}

@@ -2,11 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -146,16 +143,10 @@ func (s *Service) SetReloadSource(f func() (config.Config, *sensors.Registry, er
 
 // errNoReloadSource is Reload's error when there is nothing to read
 // again (the demo, tests).
-var errNoReloadSource = errors.New("reload: the service was not started from a configuration file")
+var errNoReloadSource = console.ErrNoReloadSource
 
-// ReloadResult says what a reload did.
-type ReloadResult struct {
-	Sensors int `json:"sensors"`
-	alerting.RestoreStats
-	// NewSensors are in the new registry but were not in the one before:
-	// ingest accepts their readings from now on.
-	NewSensors []string `json:"new_sensors,omitempty"`
-}
+// ReloadResult says what a reload did; the API answers it as it is.
+type ReloadResult = console.ReloadResult
 
 // Reload reads the configuration and registry again and replaces the
 // engine's rules with theirs, keeping the state of every rule that did
@@ -258,18 +249,3 @@ func (s *Service) intakeHeld(now time.Time) bool {
 // deliver what it kept, so a sensor is judged on its own silence, not on
 // riskmon's.
 const staleAfterHold = time.Minute
-
-// serveReload is POST /api/v1/admin/reload: an admin reloads the rules
-// and the registry; the reload is journaled as an operator action.
-func (s *Service) serveReload(w http.ResponseWriter, r *http.Request, p console.Principal) {
-	res, err := s.Reload(r.Context(), p.Name, r.RemoteAddr)
-	switch {
-	case errors.Is(err, errNoReloadSource):
-		http.Error(w, strings.TrimPrefix(err.Error(), "reload: "), http.StatusNotImplemented)
-		return
-	case err != nil:
-		http.Error(w, strings.TrimPrefix(err.Error(), "reload: "), http.StatusUnprocessableEntity)
-		return
-	}
-	writeJSON(w, res)
-}

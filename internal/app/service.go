@@ -7,10 +7,8 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -396,7 +394,7 @@ func (s *Service) clockStepped(c alerting.ClockStep) {
 			"网关 %s（%s）时钟回拨 %s（测点 %s），规则已按新的设备时间继续判定", gw, c.Site, step, c.Sensor, gw, c.Site, step, c.Sensor), c.Received)
 }
 
-// historySize is how many recent alert events GET /api/events keeps.
+// historySize is how many recent alert events GET /api/v1/events keeps.
 const historySize = 10_000
 
 // storeDamagedHold is how long alert_store_damaged stays active after the
@@ -540,67 +538,29 @@ func (s *Service) Listen() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// Handler serves /metrics, /healthz, /readyz and the JSON API.
+// Handler serves /metrics, /healthz, /readyz, the console and its API.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.prom, promhttp.HandlerOpts{Registry: s.prom}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	// Reads need a viewer once any account is configured; /metrics and
-	// the probes stay open for the monitoring system.
-	view := func(h http.HandlerFunc) http.HandlerFunc {
-		return s.Auth.Require(console.RoleViewer, func(w http.ResponseWriter, r *http.Request, _ console.Principal) { h(w, r) })
-	}
-	mux.HandleFunc("GET /api/alerts", view(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, append(s.Conditions.Active(), s.Engine.Active()...))
-	}))
-	mux.HandleFunc("GET /api/events", view(s.history.serveEvents))
-	mux.HandleFunc("GET /api/alerts/open", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Lifecycle.Open()) }))
-	mux.HandleFunc("GET /api/alarm-health", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.Health.Snapshot()) }))
-	mux.HandleFunc("POST /api/alerts/{id}/ack", s.Auth.Require(console.RoleOperator, s.serveAck))
-	mux.HandleFunc("POST /api/v1/admin/reload", s.Auth.Require(console.RoleAdmin, s.serveReload))
-	mux.HandleFunc("GET /api/deadletter", s.Auth.Require(console.RoleViewer, s.serveDeadLetter))
-	mux.HandleFunc("GET /api/v1/deadletter", s.Auth.Require(console.RoleViewer, s.serveDeadLetter))
-	// The operator console: its page at / and its API under /api/v1.
+	// The operator console: its page at / and the whole API under /api.
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
-		Health: s.Health, Series: s.series, Logger: s.log.With("component", "console")}))
+		Health: s.Health, Series: s.series, RuleStates: ruleStates{s.Conditions, s.Engine}, Worklist: s.Lifecycle,
+		Events: s.history, DeadLetters: s.DeadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
+		Reloader: s, Logger: s.log.With("component", "console")}))
 	return mux
 }
 
-// deadLetterView is one entry of GET /api/deadletter. An anonymous
-// caller (no account configured) gets no payload: rejected messages can
-// carry whatever a gateway or a stranger published.
-type deadLetterView struct {
-	ingest.DeadLetterEntry
-	PayloadWithheld bool `json:"payload_withheld,omitempty"`
+// ruleStates lists the condition alerts' and the engine's pending and
+// firing states together, for GET /api/v1/rule-states.
+type ruleStates struct {
+	conditions *alerting.Conditions
+	engine     *alerting.Engine
 }
 
-// serveDeadLetter lists the recent rejected messages. The file is named
-// without its directory, which tells a network caller nothing of the host.
-func (s *Service) serveDeadLetter(w http.ResponseWriter, r *http.Request, p console.Principal) {
-	recent := s.DeadLetter.Recent()
-	// ?gateway=site/gw and ?reason=R keep the entries of one gateway, or
-	// with that reason for the message or one of its readings.
-	gw, reason := r.URL.Query().Get("gateway"), ingest.Reason(r.URL.Query().Get("reason"))
-	out := make([]deadLetterView, 0, len(recent))
-	for _, e := range recent {
-		if (gw != "" && e.Gateway != gw) || (reason != "" && !e.HasReason(reason)) {
-			continue
-		}
-		v := deadLetterView{DeadLetterEntry: e}
-		if p.Via == "" { // anonymous: the console is open
-			v.Payload, v.PayloadBase64, v.Truncated = "", "", false
-			v.PayloadWithheld = e.Payload != "" || e.PayloadBase64 != ""
-		}
-		out = append(out, v)
-	}
-	writeJSON(w, struct {
-		Total   int64            `json:"total"`
-		Dropped int64            `json:"dropped"`
-		Capped  map[string]int64 `json:"capped"`
-		File    string           `json:"file"`
-		Recent  []deadLetterView `json:"recent"`
-	}{s.DeadLetter.Total(), s.DeadLetter.Dropped(), s.DeadLetter.Capped(), filepath.Base(s.cfg.DeadLetter.Path), out})
+func (r ruleStates) Active() []alerting.Alert {
+	return append(r.conditions.Active(), r.engine.Active()...)
 }
 
 // Ready is nil when the broker is connected, InfluxDB answers and the
@@ -630,44 +590,6 @@ func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
-}
-
-// serveAck acknowledges an alert for an operator or admin (token or
-// console session); the caller's name is recorded as who acknowledged it.
-func (s *Service) serveAck(w http.ResponseWriter, r *http.Request, p console.Principal) {
-	user := p.Name
-	var body struct {
-		Comment string `json:"comment"`
-	}
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
-			http.Error(w, "body: want {\"comment\": \"…\"}", http.StatusBadRequest)
-			return
-		}
-	}
-	rec, err := s.Lifecycle.Ack(r.PathValue("id"), user, body.Comment)
-	if errors.Is(err, alerting.ErrNoAlert) {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if s.Journal != nil {
-		s.Journal.Action(time.Time{}, console.AuditRecord{At: time.Now().UTC(), Action: "ack", User: user, Remote: r.RemoteAddr, AlertID: rec.ID, Comment: body.Comment})
-	}
-	writeJSON(w, rec)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		http.Error(w, "encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // Run starts everything and blocks until ctx ends, then stops in order:

@@ -211,7 +211,7 @@ func TestReloadAPI(t *testing.T) {
 	if rec := reload("op-token"); rec.Code != http.StatusForbidden {
 		t.Fatalf("operator reload: %d, want 403", rec.Code)
 	}
-	if rec := reload("admin-token"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"kept": `) {
+	if rec := reload("admin-token"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"kept":`) {
 		t.Fatalf("reload: %d %s", rec.Code, rec.Body)
 	}
 	pendingID := svc.Engine.Active()[0].ID
