@@ -35,6 +35,10 @@ type HubOptions struct {
 	// Now is the clock fired alarms are counted by on arrival, for the
 	// alarm rate per 10 minutes; default time.Now.
 	Now func() time.Time
+	// Registry, when set, is where the service publishes the registry in
+	// force; the hub serves what it holds, taking a new one up at its
+	// next read. Nil: the registry NewHub was given.
+	Registry *sensors.Provider
 }
 
 func (o *HubOptions) defaults() {
@@ -63,8 +67,10 @@ func (o *HubOptions) defaults() {
 // resume, the latest reading of every registered sensor, and the stream
 // subscribers. Its methods are safe for concurrent use.
 type Hub struct {
-	// regView is the registry the hub serves; SetRegistry replaces it whole
-	// (under rmu, with latest), so readers take one consistent snapshot.
+	// src holds the registry in force; regView is the one the hub
+	// serves, replaced whole (under rmu, with latest) once src holds
+	// another, so readers take one consistent snapshot.
+	src     *sensors.Provider
 	regView atomic.Pointer[hubView]
 	// guidance is the rule files' response texts per rule in force
 	// (SetGuidance); nil holds none.
@@ -163,7 +169,13 @@ func newHubView(reg *sensors.Registry) *hubView {
 // NewHub builds an empty hub for the sensors of reg.
 func NewHub(reg *sensors.Registry, opts HubOptions) *Hub {
 	opts.defaults()
+	src := opts.Registry
+	if src == nil {
+		src = sensors.NewProvider(reg)
+	}
+	reg = src.Registry()
 	h := &Hub{
+		src:    src,
 		opts:   opts,
 		log:    opts.Logger,
 		boot:   strconv.FormatInt(time.Now().UnixMilli(), 36),
@@ -177,14 +189,36 @@ func NewHub(reg *sensors.Registry, opts HubOptions) *Hub {
 	return h
 }
 
-// SetRegistry makes the hub serve reg from now on — the sites and sensors
-// a reload added appear, removed ones go — keeping the latest reading of
-// every sensor in both.
+// SetRegistry publishes reg in the hub's provider (the service's, when it
+// passed one) and serves it from now on.
 func (h *Hub) SetRegistry(reg *sensors.Registry) {
-	nv := newHubView(reg)
+	h.src.Set(reg)
+	h.registry()
+}
+
+// registry is the registry the hub serves now: the provider's, taken up
+// here when it changed.
+func (h *Hub) registry() *hubView {
+	v := h.regView.Load()
+	if h.src.Registry() == v.reg {
+		return v
+	}
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
+	return h.followLocked()
+}
+
+// followLocked makes the hub serve the provider's registry when it holds
+// another than the one served — the sites and sensors a reload added
+// appear, removed ones go — keeping the latest reading of every sensor in
+// both. Called with rmu held.
+func (h *Hub) followLocked() *hubView {
 	old := h.regView.Load()
+	reg := h.src.Registry()
+	if reg == old.reg {
+		return old
+	}
+	nv := newHubView(reg)
 	latest := make([]latestReading, reg.Len())
 	for k, i := range nv.index {
 		if j, ok := old.index[k]; ok {
@@ -193,10 +227,8 @@ func (h *Hub) SetRegistry(reg *sensors.Registry) {
 	}
 	h.latest = latest
 	h.regView.Store(nv)
+	return nv
 }
-
-// registry is the registry the hub serves now.
-func (h *Hub) registry() *hubView { return h.regView.Load() }
 
 // SetGuidance makes the rule files' response procedures and consequences
 // per rule (rulefile.Set.Guidance) those the board, the sensor page and
@@ -229,7 +261,7 @@ func (h *Hub) Close() {
 // does not replace it.
 func (h *Hub) Readings(rs []sensors.Reading) {
 	h.rmu.Lock()
-	view := h.regView.Load() // stable while rmu is held
+	view := h.followLocked() // stable while rmu is held
 	order := view.reg.Sensors()
 	for i := range rs {
 		r := &rs[i]
@@ -471,7 +503,7 @@ type readingUpdate struct {
 func (h *Hub) readingsSince(gen uint64, site string, dst []readingUpdate) ([]readingUpdate, uint64) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
-	all := h.regView.Load().reg.Sensors()
+	all := h.followLocked().reg.Sensors()
 	if h.rgen == gen {
 		return dst, gen
 	}
@@ -498,7 +530,7 @@ func toUpdate(s *sensors.Sensor, l *latestReading) readingUpdate {
 func (h *Hub) latestOf(site, sensor string) (latestReading, bool) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
-	j, ok := h.regView.Load().index[sensorKey{site, sensor}]
+	j, ok := h.followLocked().index[sensorKey{site, sensor}]
 	if !ok || h.latest[j].gen == 0 {
 		return latestReading{}, false
 	}

@@ -41,7 +41,7 @@ func (h *Hub) watchPeak(a *alertRecord, ev alerting.Event) {
 	a.track = &peakTrack{value: ev.Value, low: lowAlarm(ev.Rule)}
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
-	if j, ok := h.regView.Load().index[sensorKey{ev.Site, ev.Sensor}]; ok {
+	if j, ok := h.followLocked().index[sensorKey{ev.Site, ev.Sensor}]; ok {
 		h.latest[j].peaks = append(h.latest[j].peaks, a.track)
 	}
 }
@@ -59,7 +59,7 @@ func (h *Hub) eventPeak(a *alertRecord, v float64) {
 func (h *Hub) unwatchPeak(a *alertRecord) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
-	if j, ok := h.regView.Load().index[sensorKey{a.first.Site, a.first.Sensor}]; ok {
+	if j, ok := h.followLocked().index[sensorKey{a.first.Site, a.first.Sensor}]; ok {
 		ps := h.latest[j].peaks
 		for i, p := range ps {
 			if p == a.track {
@@ -77,7 +77,7 @@ func (h *Hub) liveOf(a *alertRecord) (l latestReading, ok bool, peak float64) {
 	h.rmu.Lock()
 	defer h.rmu.Unlock()
 	peak = a.track.value
-	if j, found := h.regView.Load().index[sensorKey{a.first.Site, a.first.Sensor}]; found && h.latest[j].gen != 0 {
+	if j, found := h.followLocked().index[sensorKey{a.first.Site, a.first.Sensor}]; found && h.latest[j].gen != 0 {
 		return h.latest[j], true, peak
 	}
 	return latestReading{}, false, peak

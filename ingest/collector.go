@@ -41,6 +41,11 @@ type CollectorOptions struct {
 	// host id hold their data while riskmon is away and replay it when it
 	// returns.
 	SparkplugHostID string `yaml:"sparkplug_host_id"`
+	// Registry, when set, is where the service publishes the registry in
+	// force; the workers validate against it from their next message, so
+	// sensors a reload adds are accepted without a restart. Nil: the
+	// registry NewCollector was given, for good.
+	Registry *sensors.Provider `yaml:"-"`
 }
 
 func (o CollectorOptions) withDefaults() CollectorOptions {
@@ -118,8 +123,8 @@ type Collector struct {
 	// drain so that none is sent twice.
 	taken     atomic.Int64
 	connected atomic.Bool
-	// registry is what the workers validate against; SetRegistry swaps it.
-	registry atomic.Pointer[sensors.Registry]
+	// registry is what the workers validate against.
+	registry *sensors.Provider
 	// stateMS is the timestamp of the STATE will the present connection
 	// registered; its STATE birth repeats it.
 	stateMS atomic.Int64
@@ -134,7 +139,10 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 	opts = opts.withDefaults()
 	c := &Collector{opts: opts, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
 		spb: sparkplug.NewTracker(), log: log}
-	c.registry.Store(reg)
+	c.registry = opts.Registry
+	if c.registry == nil {
+		c.registry = sensors.NewProvider(reg)
+	}
 	c.queues = make([]chan mqtt.Message, opts.Workers)
 	for i := range c.queues {
 		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
@@ -151,12 +159,8 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 	return c
 }
 
-// SetRegistry makes the workers validate against reg from their next
-// message on: sensors a reload adds are accepted without a restart.
-func (c *Collector) SetRegistry(reg *sensors.Registry) { c.registry.Store(reg) }
-
 // Registry is the registry the workers validate against.
-func (c *Collector) Registry() *sensors.Registry { return c.registry.Load() }
+func (c *Collector) Registry() *sensors.Registry { return c.registry.Registry() }
 
 // RestoreSparkplug keeps the Sparkplug edge nodes' BIRTH definitions in
 // dir and loads those of the last run, so DATA that arrives before the
@@ -342,8 +346,8 @@ func topicHash(s string) uint32 {
 const seqExpireEvery = time.Second
 
 func (c *Collector) work(q <-chan mqtt.Message) {
-	p := NewProcessor(c.registry.Load(), c.lim, c.rej, c.m, c.spb)
-	p.follow = &c.registry
+	p := NewProcessor(c.registry.Registry(), c.lim, c.rej, c.m, c.spb)
+	p.follow = c.registry
 	tick := time.NewTicker(seqExpireEvery)
 	defer tick.Stop()
 	var lines []byte

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/riskmon/riskmon/ingest/lineproto"
@@ -171,7 +170,7 @@ type Processor struct {
 	reg *sensors.Registry
 	// follow, when set, is where a reload publishes a new registry; the
 	// processor takes it up at its next message.
-	follow *atomic.Pointer[sensors.Registry]
+	follow *sensors.Provider
 	lim    Limits
 	dec    *Decoder
 	rej    *Rejecter
@@ -252,7 +251,7 @@ func (p *Processor) rejectReading(topic string, now time.Time, i int, sensor str
 
 func (p *Processor) process(topic string, payload []byte, now time.Time) *Output {
 	if p.follow != nil {
-		if r := p.follow.Load(); r != p.reg {
+		if r := p.follow.Registry(); r != p.reg {
 			p.reg = r
 			// Indexed by the old registry's sensors.
 			p.lastSeen = make([]lastValue, r.Len())

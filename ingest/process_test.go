@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,16 +167,15 @@ func TestProcessorFollowsRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dl.Close()
-	var ptr atomic.Pointer[sensors.Registry]
-	ptr.Store(old)
+	ptr := sensors.NewProvider(old)
 	p := NewProcessor(old, Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
-	p.follow = &ptr
+	p.follow = ptr
 	now := time.UnixMilli(1764345600000)
 	msg := []byte(`{"ts":1764345600000,"readings":[{"sensor":"GT-102","value":1}]}`)
 	if out := p.Process("riskmon/v1/hz-01/gw-1/readings", msg, now); len(out.Readings) != 0 {
 		t.Fatal("an unregistered sensor was accepted")
 	}
-	ptr.Store(grown)
+	ptr.Set(grown)
 	out := p.Process("riskmon/v1/hz-01/gw-1/readings", msg, now)
 	if len(out.Readings) != 1 || out.Readings[0].Sensor != "GT-102" {
 		t.Fatalf("after the swap: %+v, want GT-102 accepted", out.Readings)

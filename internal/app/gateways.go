@@ -52,7 +52,7 @@ func (g *gatewayMap) carries(site, gateway string) bool {
 // Only those raise gateway_offline; a name in no registry (a test client,
 // a typo, a gateway of another system sharing the broker) cannot.
 func (s *Service) knownGateway(site, gateway string) bool {
-	return s.Pipeline.Collector.Registry().HasGateway(site, gateway) || s.gateways.carries(site, gateway)
+	return s.registry.Registry().HasGateway(site, gateway) || s.gateways.carries(site, gateway)
 }
 
 // gatewayMismatch flags a sensor arriving through another gateway than its

@@ -200,16 +200,17 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	res := ReloadResult{Sensors: reg.Len(), RestoreStats: rs}
-	prev := s.Pipeline.Collector.Registry()
+	prev := s.registry.Registry()
 	for _, sn := range reg.Sensors() {
 		if _, ok := prev.Lookup(sn.Site, sn.ID); !ok {
 			res.NewSensors = append(res.NewSensors, sn.Site+"/"+sn.ID)
 		}
 	}
-	// Ingest validates against the new registry from its next message,
-	// so added sensors are stored and evaluated at once.
-	s.Pipeline.Collector.SetRegistry(reg)
-	s.Console.SetRegistry(reg)
+	// One swap for every reader: ingest validates against the new
+	// registry from its next message, so added sensors are stored and
+	// evaluated at once, and the console, notification routing and shelf
+	// checks see it from their next read.
+	s.registry.Set(reg)
 	s.Console.SetGuidance(guidance)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()

@@ -36,9 +36,13 @@ import (
 
 // Service is one riskmon instance.
 type Service struct {
-	cfg  config.Config
-	reg  *sensors.Registry
-	log  *slog.Logger
+	cfg config.Config
+	reg *sensors.Registry
+	// registry holds the registry in force: ingest validates against it,
+	// the console shows it, notifications route by it and shelf scopes
+	// are checked against it. A reload replaces it once for all of them.
+	registry *sensors.Provider
+	log      *slog.Logger
 	prom *prometheus.Registry
 
 	Metrics    *ingest.Metrics
@@ -85,7 +89,7 @@ type Service struct {
 
 // New builds a service; nothing is started until Run.
 func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, reg: reg, log: log, prom: prometheus.NewRegistry()}
+	s := &Service{cfg: cfg, reg: reg, registry: sensors.NewProvider(reg), log: log, prom: prometheus.NewRegistry()}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration: " + w)
 	}
@@ -168,7 +172,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Console = console.NewHub(reg, console.HubOptions{Logger: log.With("component", "console")})
+	s.Console = console.NewHub(reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
 	s.history = newHistory(historySize, append(sinks, s.Console))
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
 	s.Health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
@@ -239,7 +243,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	collector := ingest.NewCollector(ingest.CollectorOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
-		SparkplugHostID: cfg.MQTT.SparkplugHostID,
+		SparkplugHostID: cfg.MQTT.SparkplugHostID, Registry: s.registry,
 	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
 		s.Metrics, s.Spool, s.evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
 	// Sparkplug aliases of the last run, so an edge node's DATA that
@@ -675,12 +679,9 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // checkShelfMatch refuses a shelf scope that names a site, sensor or kind
-// the registry ingest uses now does not hold.
+// the registry in force does not hold.
 func (s *Service) checkShelfMatch(m alerting.Matcher) error {
-	reg := s.reg
-	if s.Pipeline != nil {
-		reg = s.Pipeline.Collector.Registry()
-	}
+	reg := s.registry.Registry()
 	var errs []error
 	if m.Site != "" {
 		if _, ok := reg.Site(m.Site); !ok {
