@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,8 +32,10 @@ func limitedServer(t *testing.T, edit func(*config.HTTP)) (*Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.startHTTP()
-	t.Cleanup(func() { _ = svc.httpSrv.Close() })
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = svc.serveHTTP(ctx) }()
+	t.Cleanup(func() { stop(); <-served })
 	return svc, addr
 }
 

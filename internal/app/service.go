@@ -20,6 +20,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,7 +44,7 @@ type Service struct {
 	// are checked against it. A reload replaces it once for all of them.
 	registry *sensors.Provider
 	log      *slog.Logger
-	prom *prometheus.Registry
+	prom     *prometheus.Registry
 
 	Metrics    *ingest.Metrics
 	DeadLetter *ingest.DeadLetter
@@ -77,7 +78,6 @@ type Service struct {
 	series        *console.InfluxSeries
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
-	httpSrv       *http.Server
 	// state is the engine's snapshot file and hot reload (reload.go).
 	state engineState
 	// heldAt is when watch last saw intake held back by the spool (at
@@ -596,69 +596,113 @@ func (s *Service) serveReady(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// Run starts everything and blocks until ctx ends, then stops in order:
-// ingest first (draining queued messages and flushing the writer, so what
-// was acknowledged is stored), then notifications, then HTTP.
+// Run starts every component in a run group and blocks until ctx ends or
+// ingest stops, then stops them in order: ingest first (draining queued
+// messages and flushing the writer, so what was acknowledged is stored),
+// then the timed alert changes and the state snapshot, then
+// notifications, then HTTP; last it closes the files.
 func (s *Service) Run(ctx context.Context) error {
 	if s.listener == nil {
 		if _, err := s.Listen(); err != nil {
 			return err
 		}
 	}
-	s.startHTTP()
+	var g run.Group
+	// ctx ending is what normally stops the group.
+	stopped, stop := context.WithCancel(ctx)
+	g.Add(func() error { <-stopped.Done(); return nil }, func(error) { stop() })
+	// Each stage's interrupt waits for its component to return, and the
+	// group calls the interrupts one after another in this order, so
+	// every stage ends before the next is told to.
+	var ingestErr error
+	addStage(&g, ctx, func(ctx context.Context) error { ingestErr = s.runIngest(ctx); return ingestErr }, nil)
+	// Ingest has stopped, and so do the timed alert changes (stale
+	// sensors, expiries, reminders): the last snapshot holds every
+	// change, nothing is emitted to a closed dispatcher or store, and no
+	// periodic save can overtake it.
+	addStage(&g, ctx, func(ctx context.Context) error { s.watch(ctx, time.Second); return nil }, nil)
+	addStage(&g, ctx, func(ctx context.Context) error { s.saveStateEvery(ctx, snapshotEvery); return nil }, func() {
+		if err := s.saveState(true); err != nil {
+			s.log.Error("alert state not saved at shutdown", "err", err)
+		}
+	})
+	s.addNotifications(&g, ctx)
+	addStage(&g, ctx, s.serveHTTP, nil)
+	err := g.Run()
+	s.closeAll()
+	if ingestErr != nil {
+		// What stopped ingest, whether or not it stopped the group.
+		err = ingestErr
+	}
+	return err
+}
+
+// addStage adds fn to the group under a context of its own. Its interrupt
+// cancels that context, waits for fn to return and then runs after (if
+// any): the group's next interrupt is not called before.
+func addStage(g *run.Group, ctx context.Context, fn func(context.Context) error, after func()) {
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	g.Add(func() error { defer close(done); return fn(sctx) }, func(error) {
+		cancel()
+		<-done
+		if after != nil {
+			after()
+		}
+	})
+}
+
+// runIngest creates the database if asked, fills the windows without
+// restored state from InfluxDB before the first live reading, and runs
+// the pipeline until ctx ends.
+func (s *Service) runIngest(ctx context.Context) error {
 	if s.cfg.InfluxDB.CreateDatabase {
 		if err := s.createDatabase(ctx); err != nil {
 			s.log.Warn("CREATE DATABASE failed; writes will retry until the database exists", "err", err)
 		}
 	}
+	_ = s.warmUp(ctx) // it logs what it did
+	return s.Pipeline.Run(ctx)
+}
+
+// addNotifications adds the dispatcher, then the Alertmanager resenders,
+// then the MQTT alert client. They run on past ctx: the dispatcher
+// delivers what the earlier stages emitted until its Close drains it
+// (10 s at most), and only then do the resenders and the client stop.
+func (s *Service) addNotifications(g *run.Group, ctx context.Context) {
+	always := context.WithoutCancel(ctx)
+	dispDone, quit := make(chan struct{}), make(chan struct{})
+	g.Add(func() error {
+		err := s.Dispatcher.Run(always)
+		close(dispDone)
+		// Without a channel the dispatcher returns at once; that stops
+		// nothing else.
+		<-quit
+		return err
+	}, func(error) {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Dispatcher.Close(cctx); err != nil {
+			s.log.Warn("notifications left undelivered at shutdown", "err", err)
+		}
+		<-dispDone
+		close(quit)
+	})
+	for _, am := range s.alertmanagers {
+		// Keeps firing alerts alive in Alertmanager by resending them;
+		// Close waits for Run to return.
+		g.Add(func() error { return am.Run(always) }, func(error) { _ = am.Close() })
+	}
 	if s.alertClient != nil {
 		// Connect in the background: with connect-retry the token only
 		// completes once the broker answers.
 		s.alertClient.Connect()
+		addStage(g, ctx, func(ctx context.Context) error { <-ctx.Done(); return nil }, func() { s.alertClient.Disconnect(250) })
 	}
-	for _, am := range s.alertmanagers {
-		// Keeps firing alerts alive in Alertmanager by resending them.
-		go func() { _ = am.Run(context.WithoutCancel(ctx)) }()
-	}
-	dispDone := make(chan error, 1)
-	go func() { dispDone <- s.Dispatcher.Run(context.WithoutCancel(ctx)) }()
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.watch(watchCtx, time.Second) }()
-	// Windows without restored state are filled from InfluxDB before
-	// the first live reading.
-	_ = s.warmUp(ctx) // it logs what it did
-	saveCtx, stopSave := context.WithCancel(ctx)
-	saveDone := make(chan struct{})
-	go func() { defer close(saveDone); s.saveStateEvery(saveCtx, snapshotEvery) }()
+}
 
-	err := s.Pipeline.Run(ctx)
-	// Ingest has stopped, and so do the timed alert changes (stale
-	// sensors, expiries, reminders): the last snapshot holds every
-	// change, nothing is emitted to a closed dispatcher or store, and no
-	// periodic save can overtake it.
-	stopWatch()
-	<-watchDone
-	stopSave()
-	<-saveDone
-	if serr := s.saveState(true); serr != nil {
-		s.log.Error("alert state not saved at shutdown", "err", serr)
-	}
-
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if derr := s.Dispatcher.Close(cctx); derr != nil {
-		s.log.Warn("notifications left undelivered at shutdown", "err", derr)
-	}
-	<-dispDone
-	for _, am := range s.alertmanagers {
-		_ = am.Close()
-	}
-	if s.alertClient != nil {
-		s.alertClient.Disconnect(250)
-	}
-	_ = s.httpSrv.Shutdown(cctx)
+// closeAll releases what the components used once all have stopped.
+func (s *Service) closeAll() {
 	s.Influx.Close()
 	s.series.Close()
 	_ = s.DeadLetter.Close()
@@ -675,7 +719,6 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.sessions != nil {
 		_ = s.sessions.Close()
 	}
-	return err
 }
 
 // checkShelfMatch refuses a shelf scope that names a site, sensor or kind
@@ -698,33 +741,43 @@ func (s *Service) checkShelfMatch(m alerting.Matcher) error {
 	return errors.Join(errs...)
 }
 
-// startHTTP serves Handler on the bound listener in the background. The
-// port may face a network: every phase of a request has a deadline, a
-// body a size cap and the listener a connection cap, so nobody can hold
-// the console's connections or memory by sending slowly or not at all.
-func (s *Service) startHTTP() {
+// serveHTTP serves Handler on the bound listener until ctx ends, then
+// shuts the server down (10 s at most). The port may face a network: every
+// phase of a request has a deadline, a body a size cap and the listener a
+// connection cap, so nobody can hold the console's connections or memory
+// by sending slowly or not at all. A server that fails is logged and does
+// not stop monitoring.
+func (s *Service) serveHTTP(ctx context.Context) error {
 	h := s.cfg.HTTP
-	s.httpSrv = &http.Server{Handler: limitBody(s.Handler(), h.MaxBodyBytes),
+	srv := &http.Server{Handler: limitBody(s.Handler(), h.MaxBodyBytes),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: h.ReadTimeout, WriteTimeout: h.WriteTimeout, IdleTimeout: h.IdleTimeout,
 		// Refused handshakes, timeouts and such into our log, not stderr.
 		ErrorLog: slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)}
 	// Shutdown waits for handlers; the console's event streams end only
 	// when told.
-	s.httpSrv.RegisterOnShutdown(s.Console.Close)
+	srv.RegisterOnShutdown(s.Console.Close)
 	// Beyond the cap, connections wait in the kernel's listen queue until
 	// one closes; the timeouts above make sure one does.
 	l := netutil.LimitListener(s.listener, h.MaxConnections)
-	serve := func() error { return s.httpSrv.Serve(l) }
+	serve := func() error { return srv.Serve(l) }
 	if cert, key, ok := s.cfg.HTTPTLS(); ok {
 		// Session cookies are Secure on TLS connections by themselves.
-		s.httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		serve = func() error { return s.httpSrv.ServeTLS(l, cert, key) }
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		serve = func() error { return srv.ServeTLS(l, cert, key) }
 	}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
+	<-ctx.Done()
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(cctx)
+	<-served
+	return nil
 }
 
 // limitBody refuses a body declared longer than max with 413 and cuts off
