@@ -11,43 +11,18 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 )
 
-// Problem is one thing wrong with a registry file.
-type Problem struct {
-	File string
-	// Line is 1-based; 0 when the problem belongs to no line.
-	Line int
-	Msg  string
-}
-
-// String formats the problem as file:line: message, the form editors and
-// CI logs turn into links.
-func (p Problem) String() string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
-	}
-	return p.File + ": " + p.Msg
-}
+// Problem is one thing wrong with a registry file: yamlpos.Problem, the
+// one problem type of every riskmon file loader.
+type Problem = yamlpos.Problem
 
 // LoadError lists every problem found in a registry file. The loaders
 // collect them all rather than stop at the first, so that a fleet file is
 // fixed in one pass.
-type LoadError struct {
-	Problems []Problem
-}
-
-// Error prints one problem a line.
-func (e *LoadError) Error() string {
-	var b strings.Builder
-	for i, p := range e.Problems {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p.String())
-	}
-	return b.String()
-}
+type LoadError = yamlpos.LoadError
 
 // LoadFile loads a registry from a .yaml, .yml or .csv file, checked
 // against cat. Problems in the file come back as a *LoadError; failing to

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 )
 
 // LoadYAML reads a registry in YAML, checked against cat; name is the file
@@ -219,24 +221,8 @@ func sitesKey(line []byte) bool {
 
 // yamlError turns a YAML syntax error into a problem.
 func (l *loader) yamlError(err error) {
-	line, msg := YAMLErrorLine(err)
+	line, msg := yamlpos.ErrorLine(err)
 	l.addf(line, "%s", msg)
-}
-
-// YAMLErrorLine splits a YAML syntax error into its line and message,
-// taking the line out of the message where the parser put it there, so
-// the problem reads like every other one of the file. Line is 0 when the
-// error names none.
-func YAMLErrorLine(err error) (line int, msg string) {
-	msg = strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil {
-				return n, text
-			}
-		}
-	}
-	return 0, msg
 }
 
 func (l *loader) yamlFile(root *yaml.Node) {

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,13 +10,12 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -86,11 +86,12 @@ func ParseFleet(name string, r io.Reader) (Fleet, error) {
 }
 
 // parseFleet builds the fleet a fleet section describes. Errors are
-// "name:line: message"; the line is the key's or entry's.
+// yamlpos.Problems, "name:line: message"; the line is the key's or
+// entry's.
 func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 	var errs []error
 	fail := func(line int, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+		errs = append(errs, yamlpos.Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	if n == nil {
 		return DemoFleet(1), nil
@@ -102,14 +103,8 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 	// Both checks report "line N: …" per problem; put N in front.
 	atLine := func(err error) {
 		for _, e := range flatten(err) {
-			for _, msg := range strings.Split(strings.TrimPrefix(e.Error(), "yaml: unmarshal errors:\n"), "\n") {
-				msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: "))
-				l := n.Line
-				if m := lineMsg.FindStringSubmatch(msg); m != nil {
-					l, _ = strconv.Atoi(m[1])
-					msg = m[2]
-				}
-				fail(l, "fleet: %s", msg)
+			for _, p := range yamlpos.DecodeProblems(name, e) {
+				fail(cmp.Or(p.Line, n.Line), "fleet: %s", p.Msg)
 			}
 		}
 	}
@@ -123,7 +118,7 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		return Fleet{}, errs
 	}
 	line := func(key string) int {
-		if k, _ := mapValue(n, key); k != nil {
+		if k, _ := yamlpos.MapValue(n, key); k != nil {
 			return k.Line
 		}
 		return n.Line
@@ -152,7 +147,7 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		}
 		f = SyntheticFleet(sy.Sites, sy.SensorsPerSite)
 	case raw.Sites != nil:
-		_, v := mapValue(n, "sites")
+		_, v := yamlpos.MapValue(n, "sites")
 		var groups []SiteGroup
 		for i, g := range raw.Sites {
 			gl := v.Line
@@ -220,10 +215,10 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		fail(line("intervals"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
 	}
 	cat := sensors.DefaultCatalog()
-	_, models := mapValue(n, "models")
+	_, models := yamlpos.MapValue(n, "models")
 	for _, id := range slices.Sorted(maps.Keys(raw.Models)) {
 		ml := line("models")
-		if k, _ := mapValue(models, id); k != nil {
+		if k, _ := yamlpos.MapValue(models, id); k != nil {
 			ml = k.Line
 		}
 		k, ok := cat.Kind(sensors.KindID(id))
@@ -241,7 +236,7 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 			atLine(err)
 			continue
 		}
-		if k, _ := mapValue(&node, "typical"); k != nil {
+		if k, _ := yamlpos.MapValue(&node, "typical"); k != nil {
 			m.HasTypical = true
 		}
 		if err := m.Validate(); err != nil {
@@ -271,9 +266,6 @@ func checkSize(sites, sensorCount int) error {
 	return nil
 }
 
-// lineMsg splits yaml.v3's and checkFields' "line N: message".
-var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 // flatten splits an errors.Join into its errors.
 func flatten(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -287,19 +279,6 @@ func flatten(err error) []error {
 		return nil
 	}
 	return []error{err}
-}
-
-// mapValue returns key's key and value nodes in mapping m.
-func mapValue(m *yaml.Node, key string) (k, v *yaml.Node) {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i], m.Content[i+1]
-		}
-	}
-	return nil, nil
 }
 
 // SiteGroup is Count sites built from one site template.

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -169,7 +171,7 @@ func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, 
 
 	var errs []error
 	fail := func(line int, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+		errs = append(errs, yamlpos.Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	sc := &Scenario{Name: raw.Name, Description: raw.Description, Seed: raw.Seed, Interval: raw.Interval, Duration: raw.Duration}
 	if sc.Name == "" {
@@ -383,15 +385,12 @@ func topValue(doc *yaml.Node, key string) (k, v *yaml.Node) {
 	if doc == nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil
 	}
-	return mapValue(doc.Content[0], key)
+	return yamlpos.MapValue(doc.Content[0], key)
 }
 
 // lineOf is the line of a top-level key, or 1 when it is missing.
 func lineOf(doc *yaml.Node, key string) int {
-	if k, _ := topValue(doc, key); k != nil {
-		return k.Line
-	}
-	return 1
+	return cmp.Or(yamlpos.NewDoc("", doc).Locate(key).Line, 1)
 }
 
 func sequenceLines(doc *yaml.Node, key string) []int {

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 )
 
 // loader reads one rule file into a Set, collecting every problem with
@@ -30,7 +31,7 @@ func (l *loader) pos(line int) pos { return pos{file: l.file, line: line} }
 // yamlError turns a YAML syntax error into a problem, the way the
 // registry's loader does.
 func (l *loader) yamlError(err error) {
-	line, msg := sensors.YAMLErrorLine(err)
+	line, msg := yamlpos.ErrorLine(err)
 	l.addf(line, "%s", msg)
 }
 

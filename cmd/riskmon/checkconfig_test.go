@@ -6,17 +6,18 @@ import (
 )
 
 // TestCheckConfigReportsEverything: every part of a configuration is
-// checked in one run, and each problem names its file and line.
+// checked in one run, and each problem names its file and line, and the
+// column of the key where the problem is about one.
 func TestCheckConfigReportsEverything(t *testing.T) {
 	const dir = "testdata/checkconfig/"
 	tests := []struct {
 		config string
-		want   []string // "file:line: text" prefixes, in the order printed
+		want   []string // "file:line[:column]: text" prefixes, in the order printed
 	}{
 		{"bad.yaml", []string{
-			dir + "bad.yaml:5: mqtt.broker is empty",
-			dir + "bad.yaml:8: http.tokens[0] (ci): role \"boss\"",
-			dir + "bad.yaml:14: alerting.notify.dingtalk[1]: ",
+			dir + "bad.yaml:5:3: mqtt.broker is empty",
+			dir + "bad.yaml:8:7: http.tokens[0] (ci): role \"boss\"",
+			dir + "bad.yaml:14:9: alerting.notify.dingtalk[1]: ",
 			dir + "rules/site.yaml:3: trend: window not set",
 			dir + "rules/site.yaml:7: site coal-01 has no sensor CH4-999",
 			dir + "rules/site.yaml:9: composite rule coal-01/gas_no_air: expression \"CH4_101 >= 1.0 && WS_109 < 0.25\": unknown name WS_109",
@@ -27,7 +28,7 @@ func TestCheckConfigReportsEverything(t *testing.T) {
 		}},
 		{"bad_registry.yaml", []string{
 			dir + "fleet.bad.yaml:5: unknown kind \"combustible_gaz\"",
-			dir + "bad_registry.yaml:3: alerting.rules[0] \"missing/*.yaml\" matches no file",
+			dir + "bad_registry.yaml:3:11: alerting.rules[0] \"missing/*.yaml\" matches no file",
 		}},
 		// A registry that does not load still leaves the rule files to read.
 		{"bad_registry_rules.yaml", []string{
@@ -83,8 +84,8 @@ func TestCheckConfigWarnsOpenListener(t *testing.T) {
 	if err != nil {
 		t.Fatalf("warnings failed the check: %v\n%s", err, out)
 	}
-	for _, want := range []string{file + ":3: warning: http.listen 0.0.0.0:9464 is reachable from the network without TLS",
-		file + ":3: warning: http.listen 0.0.0.0:9464 is reachable from the network with no account"} {
+	for _, want := range []string{file + ":3:3: warning: http.listen 0.0.0.0:9464 is reachable from the network without TLS",
+		file + ":3:3: warning: http.listen 0.0.0.0:9464 is reachable from the network with no account"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("want %q in:\n%s", want, out)
 		}

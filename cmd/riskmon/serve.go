@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
+	"github.com/riskmon/riskmon/internal/configcheck"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/spf13/cobra"
 )
@@ -96,19 +97,14 @@ file and line where there is one, and exits non-zero if there is any.
 Warnings (allowed but risky, such as a console reachable from the network
 without TLS or without accounts) are printed too and do not fail the check.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r := checkConfig(path)
+			r := configcheck.Check(path)
 			w := cmd.OutOrStdout()
-			for _, p := range r.problems {
-				fmt.Fprintln(w, p)
-			}
-			for _, p := range r.warnings {
-				fmt.Fprintln(w, p)
-			}
-			if len(r.problems) > 0 {
-				return fmt.Errorf("%s: %d problem(s)", path, len(r.problems))
+			writeReport(w, r)
+			if !r.OK() {
+				return fmt.Errorf("%s: %d problem(s)", path, len(r.Problems))
 			}
 			fmt.Fprintf(w, "%s: ok (%d sites, %d sensors, %d rule files, %d notification channels besides log and mqtt, broker %s, influxdb %s)\n",
-				path, len(r.reg.Sites()), r.reg.Len(), r.ruleFiles, r.notifiers, r.cfg.MQTT.Broker, r.cfg.InfluxDB.URL)
+				path, len(r.Registry.Sites()), r.Registry.Len(), r.RuleFiles, r.Notifiers, r.Config.MQTT.Broker, r.Config.InfluxDB.URL)
 			return nil
 		},
 	}

@@ -9,14 +9,15 @@ import (
 
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 )
 
 // CheckNotifiers builds the configuration's notification channels the
 // way the service does, without connecting or sending anything, and
 // returns every problem. Each channel is built on its own, so that one
-// bad channel does not hide the next; each error starts with the
-// configuration key of its channel (alerting.notify.dingtalk[1]: …), and
-// routing is checked once every channel builds.
+// bad channel does not hide the next; each error is a yamlpos.Problem
+// keyed by its channel (alerting.notify.dingtalk[1]) whose message starts
+// with that key, and routing is checked once every channel builds.
 func CheckNotifiers(cfg config.Config, reg *sensors.Registry) []error {
 	n := cfg.Alerting.Notify
 	off, on := false, true
@@ -30,7 +31,7 @@ func CheckNotifiers(cfg config.Config, reg *sensors.Registry) []error {
 			msg := err.Error()
 			// Webhook errors already name their key, as the only entry.
 			msg = strings.TrimPrefix(msg, "alerting.notify.webhooks[0]: ")
-			errs = append(errs, fmt.Errorf("%s: %s", key, msg))
+			errs = append(errs, yamlpos.Problem{Key: key, Msg: key + ": " + msg})
 		}
 	}
 	if n.MQTT == nil || *n.MQTT {
@@ -59,7 +60,7 @@ func CheckNotifiers(cfg config.Config, reg *sensors.Registry) []error {
 		// clash.
 		s := &Service{cfg: cfg, reg: reg, log: slog.New(slog.DiscardHandler), prom: prometheus.NewRegistry()}
 		if _, err := s.notifiers(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, yamlpos.Problem{Key: "alerting.notify.routing", Msg: err.Error()})
 		}
 	}
 	return errs

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/sensors/yamlpos"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 
 	// dir is the folder of the file, for relative paths.
 	dir string
+	// doc is the file's YAML, to place problems at their keys; nil for a
+	// configuration Load did not read.
+	doc *yamlpos.Doc
 }
 
 // HTTP is the metrics, health and API listener.
@@ -353,6 +358,12 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.dir = filepath.Dir(path)
+	// Parse decoded the text, so it is a document: keep its nodes to tell
+	// where each key is written.
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) == nil {
+		c.doc = yamlpos.NewDoc(path, &doc)
+	}
 	return c, c.Validate()
 }
 
@@ -378,17 +389,59 @@ func (c *Config) Validate() error {
 
 // Warnings lists what is allowed but risky, each starting with its key:
 // check-config prints them and serve logs them at start.
-func (c *Config) Warnings() []string {
-	var out []string
+func (c *Config) Warnings() []string { return messages(c.warnings()) }
+
+func (c *Config) warnings() []yamlpos.Problem {
+	var out []yamlpos.Problem
 	if !loopback(c.HTTP.Listen) {
 		if _, _, tls := c.HTTPTLS(); !tls && !c.HTTP.SecureCookies {
-			out = append(out, fmt.Sprintf("http.listen %s is reachable from the network without TLS: passwords, session cookies and tokens cross it in clear text; set http.tls_cert_file and http.tls_key_file, or serve behind a TLS proxy with http.secure_cookies", c.HTTP.Listen))
+			out = append(out, yamlpos.Problem{Key: "http.listen", Msg: fmt.Sprintf("http.listen %s is reachable from the network without TLS: passwords, session cookies and tokens cross it in clear text; set http.tls_cert_file and http.tls_key_file, or serve behind a TLS proxy with http.secure_cookies", c.HTTP.Listen)})
 		}
 		if len(c.HTTP.Users) == 0 && len(c.HTTP.Tokens) == 0 {
-			out = append(out, fmt.Sprintf("http.listen %s is reachable from the network with no account configured: anyone who reaches it reads the console, the alarms and the API; add http.users, or listen on 127.0.0.1", c.HTTP.Listen))
+			out = append(out, yamlpos.Problem{Key: "http.listen", Msg: fmt.Sprintf("http.listen %s is reachable from the network with no account configured: anyone who reaches it reads the console, the alarms and the API; add http.users, or listen on 127.0.0.1", c.HTTP.Listen)})
 		}
 	}
 	return out
+}
+
+// Check is Problems and Warnings with the key each is about and, for a
+// file Load read, the place that key is written, or the nearest
+// enclosing key that is (a default left unset names its section, or the
+// file alone).
+func (c *Config) Check() (problems, warnings []yamlpos.Problem) {
+	return c.locate(c.problems()), c.locate(c.warnings())
+}
+
+// Problem is msg about key, placed like Check's problems.
+func (c *Config) Problem(key, msg string) yamlpos.Problem {
+	return c.locate([]yamlpos.Problem{{Key: key, Msg: msg}})[0]
+}
+
+func (c *Config) locate(ps []yamlpos.Problem) []yamlpos.Problem {
+	if c.doc == nil {
+		return ps
+	}
+	for i, p := range ps {
+		ps[i] = c.doc.Problem(p.Key, p.Msg)
+	}
+	return ps
+}
+
+func messages(ps []yamlpos.Problem) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.Msg)
+	}
+	return out
+}
+
+// keyIf is key when cond holds, else empty: with cmp.Or, the first key
+// whose value is wrong.
+func keyIf(cond bool, key string) string {
+	if cond {
+		return key
+	}
+	return ""
 }
 
 // loopback reports whether a listen address accepts connections from this
@@ -408,76 +461,82 @@ func loopback(listen string) bool {
 
 // Problems lists every problem Validate reports, one per entry, each
 // starting with the key it is about.
-func (c *Config) Problems() []string {
-	var errs []string
+func (c *Config) Problems() []string { return messages(c.problems()) }
+
+// problems are Problems with the key each is about.
+func (c *Config) problems() []yamlpos.Problem {
+	var errs []yamlpos.Problem
+	add := func(key, msg string) { errs = append(errs, yamlpos.Problem{Key: key, Msg: msg}) }
 	if c.MQTT.Broker == "" {
-		errs = append(errs, "mqtt.broker is empty")
+		add("mqtt.broker", "mqtt.broker is empty")
 	}
 	if c.InfluxDB.URL == "" {
-		errs = append(errs, "influxdb.url is empty")
+		add("influxdb.url", "influxdb.url is empty")
 	}
 	if c.InfluxDB.Bucket == "" {
-		errs = append(errs, "influxdb.bucket is empty")
+		add("influxdb.bucket", "influxdb.bucket is empty")
 	}
 	if c.Registry == "" {
-		errs = append(errs, "registry is empty: name the fleet file (YAML or CSV)")
+		add("registry", "registry is empty: name the fleet file (YAML or CSV)")
 	}
 	if c.MQTT.Workers < 0 || c.MQTT.QueueSize < 0 {
-		errs = append(errs, "mqtt.workers and mqtt.queue_size must not be negative")
+		add(cmp.Or(keyIf(c.MQTT.Workers < 0, "mqtt.workers"), "mqtt.queue_size"), "mqtt.workers and mqtt.queue_size must not be negative")
 	}
 	for i, tk := range c.HTTP.Tokens {
 		switch {
 		case tk.Name == "":
-			errs = append(errs, fmt.Sprintf("http.tokens[%d] has no name", i))
+			add(fmt.Sprintf("http.tokens[%d]", i), fmt.Sprintf("http.tokens[%d] has no name", i))
 		case tk.Token == "" && tk.TokenFile == "":
-			errs = append(errs, fmt.Sprintf("http.tokens[%d] (%s) has neither token nor token_file", i, tk.Name))
+			add(fmt.Sprintf("http.tokens[%d]", i), fmt.Sprintf("http.tokens[%d] (%s) has neither token nor token_file", i, tk.Name))
 		case tk.Role != "viewer" && tk.Role != "operator" && tk.Role != "admin":
-			errs = append(errs, fmt.Sprintf("http.tokens[%d] (%s): role %q is not viewer, operator or admin", i, tk.Name, tk.Role))
+			add(fmt.Sprintf("http.tokens[%d]", i), fmt.Sprintf("http.tokens[%d] (%s): role %q is not viewer, operator or admin", i, tk.Name, tk.Role))
 		}
 	}
 	seen := map[string]bool{}
 	for i, u := range c.HTTP.Users {
 		switch {
 		case u.Name == "":
-			errs = append(errs, fmt.Sprintf("http.users[%d] has no name", i))
+			add(fmt.Sprintf("http.users[%d]", i), fmt.Sprintf("http.users[%d] has no name", i))
 		case seen[u.Name]:
-			errs = append(errs, fmt.Sprintf("http.users[%d]: user %s is listed twice", i, u.Name))
+			add(fmt.Sprintf("http.users[%d]", i), fmt.Sprintf("http.users[%d]: user %s is listed twice", i, u.Name))
 		case !strings.HasPrefix(u.PasswordHash, "$2"):
-			errs = append(errs, fmt.Sprintf("http.users[%d] (%s): password_hash is not a bcrypt hash (make one with: htpasswd -bnBC 10 \"\" PASSWORD | tr -d ':\\n')", i, u.Name))
+			add(fmt.Sprintf("http.users[%d]", i), fmt.Sprintf("http.users[%d] (%s): password_hash is not a bcrypt hash (make one with: htpasswd -bnBC 10 \"\" PASSWORD | tr -d ':\\n')", i, u.Name))
 		case u.Role != "viewer" && u.Role != "operator" && u.Role != "admin":
-			errs = append(errs, fmt.Sprintf("http.users[%d] (%s): role %q is not viewer, operator or admin", i, u.Name, u.Role))
+			add(fmt.Sprintf("http.users[%d]", i), fmt.Sprintf("http.users[%d] (%s): role %q is not viewer, operator or admin", i, u.Name, u.Role))
 		}
 		seen[u.Name] = true
 	}
 	if c.Journal.Retention < 0 || c.Journal.Segment < 0 {
-		errs = append(errs, "journal.retention and journal.segment must not be negative")
+		add(cmp.Or(keyIf(c.Journal.Retention < 0, "journal.retention"), "journal.segment"), "journal.retention and journal.segment must not be negative")
 	}
 	if c.HTTP.MaxConnections <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 || c.HTTP.MaxBodyBytes <= 0 {
-		errs = append(errs, "http.max_connections, http.read_timeout, http.write_timeout, http.idle_timeout and http.max_body_bytes must be positive: an unbounded listener can be held by anyone who reaches it")
+		add(cmp.Or(keyIf(c.HTTP.MaxConnections <= 0, "http.max_connections"), keyIf(c.HTTP.ReadTimeout <= 0, "http.read_timeout"),
+			keyIf(c.HTTP.WriteTimeout <= 0, "http.write_timeout"), keyIf(c.HTTP.IdleTimeout <= 0, "http.idle_timeout"), "http.max_body_bytes"),
+			"http.max_connections, http.read_timeout, http.write_timeout, http.idle_timeout and http.max_body_bytes must be positive: an unbounded listener can be held by anyone who reaches it")
 	}
 	if e := c.validateHTTPTLS(); e != "" {
-		errs = append(errs, e)
+		add(cmp.Or(keyIf(c.HTTP.TLSCertFile == "", "http.tls_key_file"), "http.tls_cert_file"), e)
 	}
 	if c.Alerting.OffDelay < 0 {
-		errs = append(errs, "alerting.off_delay must not be negative")
+		add("alerting.off_delay", "alerting.off_delay must not be negative")
 	}
 	for k, d := range c.Alerting.KindOffDelay {
 		if d < 0 {
-			errs = append(errs, fmt.Sprintf("alerting.kind_off_delay.%s must not be negative", k))
+			add("alerting.kind_off_delay."+string(k), fmt.Sprintf("alerting.kind_off_delay.%s must not be negative", k))
 		}
 	}
 	if _, err := c.Alerting.RepeatLevels(); err != nil {
-		errs = append(errs, err.Error())
+		add("alerting.repeat", err.Error())
 	}
 	if c.Alerting.Flapping.Raises < 0 || c.Alerting.Flapping.Window < 0 || c.Alerting.Shelving.MaxShelve < 0 || c.Alerting.Shelving.MaxOutOfService < 0 {
-		errs = append(errs, "alerting.flapping and alerting.shelving values must not be negative")
+		add(cmp.Or(keyIf(c.Alerting.Flapping.Raises < 0 || c.Alerting.Flapping.Window < 0, "alerting.flapping"), "alerting.shelving"), "alerting.flapping and alerting.shelving values must not be negative")
 	}
 	if c.Alerting.Operators < 0 {
-		errs = append(errs, "alerting.operators must not be negative")
+		add("alerting.operators", "alerting.operators must not be negative")
 	}
 	for i, w := range c.Alerting.Notify.Webhooks {
 		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
-			errs = append(errs, fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
+			add(fmt.Sprintf("alerting.notify.webhooks[%d].url", i), fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
 		}
 	}
 	return errs
@@ -493,18 +552,19 @@ func (c *Config) Path(p string) string {
 
 // RuleFiles are the files alerting.rules names, in the order listed and
 // sorted within each pattern. A pattern that matches no file is an
-// error: a rule file that silently went missing would turn its rules
-// off.
+// error, a yamlpos.Problem at the pattern: a rule file that silently
+// went missing would turn its rules off.
 func (c *Config) RuleFiles() ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for i, p := range c.Alerting.Rules {
 		matches, err := filepath.Glob(c.Path(p))
+		key := fmt.Sprintf("alerting.rules[%d]", i)
 		if err != nil {
-			return nil, fmt.Errorf("alerting.rules[%d] %q: %w", i, p, err)
+			return nil, c.Problem(key, fmt.Sprintf("%s %q: %v", key, p, err))
 		}
 		if len(matches) == 0 {
-			return nil, fmt.Errorf("alerting.rules[%d] %q matches no file", i, p)
+			return nil, c.Problem(key, fmt.Sprintf("%s %q matches no file", key, p))
 		}
 		for _, m := range matches {
 			if !seen[m] {
@@ -545,7 +605,8 @@ func secret(value, file string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// TLSConfig builds the broker TLS settings, or nil when TLS is off.
+// TLSConfig builds the broker TLS settings, or nil when TLS is off. A
+// file that does not load is a yamlpos.Problem at its key.
 func (c *Config) TLSConfig() (*tls.Config, error) {
 	t := c.MQTT.TLS
 	if !t.Enabled {
@@ -555,31 +616,32 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(c.Path(t.CAFile))
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls.ca_file: %w", err)
+			return nil, c.Problem("mqtt.tls.ca_file", fmt.Sprintf("mqtt.tls.ca_file: %v", err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.tls.ca_file %s holds no PEM certificate", t.CAFile)
+			return nil, c.Problem("mqtt.tls.ca_file", fmt.Sprintf("mqtt.tls.ca_file %s holds no PEM certificate", t.CAFile))
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.Path(t.CertFile), c.Path(t.KeyFile))
 		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls client certificate: %w", err)
+			return nil, c.Problem(cmp.Or(keyIf(t.CertFile != "", "mqtt.tls.cert_file"), "mqtt.tls.key_file"), fmt.Sprintf("mqtt.tls client certificate: %v", err))
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }
 
-// APITokens resolves the tokens, reading token files.
+// APITokens resolves the tokens, reading token files. A token file that
+// does not read is a yamlpos.Problem at its key.
 func (c *Config) APITokens() ([]Token, error) {
 	out := make([]Token, 0, len(c.HTTP.Tokens))
-	for _, tk := range c.HTTP.Tokens {
+	for i, tk := range c.HTTP.Tokens {
 		v, err := secret(tk.Token, c.Path(tk.TokenFile))
 		if err != nil {
-			return nil, fmt.Errorf("http.tokens %s: %w", tk.Name, err)
+			return nil, c.Problem(fmt.Sprintf("http.tokens[%d].token_file", i), fmt.Sprintf("http.tokens %s: %v", tk.Name, err))
 		}
 		tk.Token, tk.TokenFile = v, ""
 		out = append(out, tk)

@@ -188,3 +188,35 @@ func TestWarningsOpenListener(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPlacesProblems: each problem of a loaded file carries its key
+// and the place that key is written, or the nearest enclosing key that
+// is.
+func TestCheckPlacesProblems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	text := "mqtt:\n  broker: \"\"\n  workers: 2\nhttp:\n  tokens:\n    - {name: ci, token: x, role: boss}\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err == nil {
+		t.Fatal("Load accepted an empty broker")
+	}
+	problems, _ := c.Check()
+	want := map[string]string{
+		"mqtt.broker":    path + ":2:3",
+		"http.tokens[0]": path + ":6:7",
+		"registry":       path, // not written: the file alone
+	}
+	for _, p := range problems {
+		if w, ok := want[p.Key]; ok {
+			if got := p.Pos().String(); got != w {
+				t.Errorf("%s at %s, want %s", p.Key, got, w)
+			}
+			delete(want, p.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no problem for %v in %+v", want, problems)
+	}
+}
