@@ -95,3 +95,18 @@ func TestCheckConfigWarnsOpenListener(t *testing.T) {
 		t.Fatalf("loopback listener: %v\n%s", err, out)
 	}
 }
+
+// TestCheckConfigExplains: with --explain a passing check prints the
+// sensor's effective rules, and an unknown sensor fails.
+func TestCheckConfigExplains(t *testing.T) {
+	out, err := run(t, "check-config", "--config", "testdata/checkconfig/good.yaml", "--explain", "coal-01/CH4-102")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "forecast ch4_forecast: level 4-blue, window 2m0s, horizon 1h0m0s") {
+		t.Errorf("no explanation:\n%s", out)
+	}
+	if _, err := run(t, "check-config", "--config", "testdata/checkconfig/good.yaml", "--explain", "coal-01/CH4-999"); err == nil {
+		t.Error("an unknown sensor was explained")
+	}
+}

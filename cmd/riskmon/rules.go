@@ -3,13 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"reflect"
-	"slices"
-	"strings"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/rulefile"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/spf13/cobra"
@@ -62,20 +59,11 @@ sensor-health rule with its parameters, its exposure limits, and the groups
 and composite rules that read it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, reg, err := loadConfig(path)
+			x, err := explainSensor(path, site, sensor)
 			if err != nil {
 				return err
 			}
-			sn, ok := reg.Lookup(site, sensor)
-			if !ok {
-				return fmt.Errorf("no sensor %s/%s in the registry", site, sensor)
-			}
-			opts, err := app.EngineOptions(cfg, reg)
-			if err != nil {
-				return err
-			}
-			writeRules(cmd.OutOrStdout(), sn, opts)
-			return nil
+			return x.WriteText(cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
@@ -86,60 +74,27 @@ and composite rules that read it.`,
 	return cmd
 }
 
-// writeRules prints what opts give sensor s, the way the engine reads
-// them.
-func writeRules(w io.Writer, s *sensors.Sensor, opts alerting.Options) {
-	t := alerting.TimingFor(s, opts)
-	forDur, off, mofn := t.For, t.OffDelay, t.MOfN
-	fmt.Fprintf(w, "sensor %s/%s, kind %s (%s)\n", s.Site, s.ID, s.Kind, s.KindInfo().Unit)
-	fmt.Fprintf(w, "threshold: for %s, off_delay %s", forDur, off)
-	if mofn.M > 0 {
-		fmt.Fprintf(w, ", %d of %d readings", mofn.M, mofn.N)
+// explainSensor is what the configuration at path and its rule files
+// give one sensor, each setting with the rule file layer it came from.
+func explainSensor(path, site, sensor string) (alerting.Explanation, error) {
+	cfg, reg, err := loadConfig(path)
+	if err != nil {
+		return alerting.Explanation{}, err
 	}
-	fmt.Fprintln(w)
-	for _, sp := range s.EffectiveSetpoints() {
-		fmt.Fprintf(w, "  level %s %s %g (restore %g)\n", sp.Level, sp.Direction, sp.Value, sp.Clear)
+	sn, ok := reg.Lookup(site, sensor)
+	if !ok {
+		return alerting.Explanation{}, fmt.Errorf("no sensor %s/%s in the registry", site, sensor)
 	}
-	// The levels the rules fire at, defaults filled in, not the zero a
-	// configuration leaves to the default.
-	p := alerting.PackFor(s, opts).Effective()
-	for _, r := range []struct {
-		name string
-		cfg  any
-		on   bool
-	}{
-		{"rate", p.Rate, p.Rate != nil}, {"trend", p.Trend, p.Trend != nil}, {"forecast", p.Forecast, p.Forecast != nil},
-		{"stuck", p.Stuck, p.Stuck != nil}, {"jump", p.Jump, p.Jump != nil}, {"stale", p.Stale, p.Stale != nil},
-	} {
-		if !r.on {
-			fmt.Fprintf(w, "%s: off\n", r.name)
-			continue
-		}
-		fmt.Fprintf(w, "%s: %+v\n", r.name, reflect.ValueOf(r.cfg).Elem().Interface())
+	opts, err := app.EngineOptions(cfg, reg)
+	if err != nil {
+		return alerting.Explanation{}, err
 	}
-	limits := opts.Exposure
-	if limits == nil {
-		limits = alerting.DefaultExposureLimits()
-	}
-	if l, ok := limits[s.Kind]; ok && (l.TWA > 0 || l.STEL > 0) {
-		fmt.Fprintf(w, "exposure: %+v\n", l)
-	}
-	for _, g := range opts.Groups {
-		if g.Site == s.Site && slices.Contains(g.Sensors, s.ID) {
-			fmt.Fprintf(w, "group %s: %v, tolerance %g, vote %d\n", g.ID, g.Sensors, g.Tolerance, g.Vote)
+	var layers alerting.Layers
+	if files, err := cfg.RuleFiles(); err == nil && len(files) > 0 {
+		// EngineOptions has read them already, so this cannot fail.
+		if set, err := rulefile.LoadFiles(reg.Catalog(), files); err == nil {
+			layers = set
 		}
 	}
-	name := alerting.ExprName(s.ID)
-	for _, c := range opts.Composite {
-		if c.Site == s.Site && slices.Contains(identifiers(c.Expr), name) {
-			fmt.Fprintf(w, "composite %s: %s\n", c.ID, c.Expr)
-		}
-	}
-}
-
-// identifiers are the names in an expression.
-func identifiers(expr string) []string {
-	return strings.FieldsFunc(expr, func(c rune) bool {
-		return !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9')
-	})
+	return alerting.Explain(reg, sn, opts, layers), nil
 }

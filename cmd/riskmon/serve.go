@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/riskmon/riskmon/internal/app"
@@ -87,6 +88,7 @@ func loadConfig(path string) (config.Config, *sensors.Registry, error) {
 
 func newCheckConfig() *cobra.Command {
 	var path string
+	var explain []string
 	cmd := &cobra.Command{
 		Use:   "check-config",
 		Short: "Check a config file, its sensor registry, rule files and notifiers, reporting every problem",
@@ -95,7 +97,9 @@ and builds the notification channels and the alerting engine without
 connecting to anything. It prints every problem it finds, each with its
 file and line where there is one, and exits non-zero if there is any.
 Warnings (allowed but risky, such as a console reachable from the network
-without TLS or without accounts) are printed too and do not fail the check.`,
+without TLS or without accounts) are printed too and do not fail the check.
+With --explain SITE/SENSOR it then prints the rules that sensor gets, as
+'rules show' does.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := configcheck.Check(path)
 			w := cmd.OutOrStdout()
@@ -105,10 +109,21 @@ without TLS or without accounts) are printed too and do not fail the check.`,
 			}
 			fmt.Fprintf(w, "%s: ok (%d sites, %d sensors, %d rule files, %d notification channels besides log and mqtt, broker %s, influxdb %s)\n",
 				path, len(r.Registry.Sites()), r.Registry.Len(), r.RuleFiles, r.Notifiers, r.Config.MQTT.Broker, r.Config.InfluxDB.URL)
+			for _, id := range explain {
+				site, sensor, _ := strings.Cut(id, "/")
+				x, err := r.Explain(site, sensor)
+				if err != nil {
+					return err
+				}
+				if err := x.WriteText(w); err != nil {
+					return err
+				}
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	cmd.Flags().StringSliceVar(&explain, "explain", nil, "SITE/SENSOR whose effective rules to print once the check passes (repeatable)")
 	return cmd
 }
 

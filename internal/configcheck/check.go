@@ -2,6 +2,7 @@ package configcheck
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -26,6 +27,21 @@ type Report struct {
 	Options   alerting.Options  // the engine's, once the rule files apply
 	RuleFiles int
 	Notifiers int // channels besides log and mqtt
+
+	layers alerting.Layers // the rule files', once they apply
+}
+
+// Explain is the rules the checked configuration gives a sensor, each
+// with the rule file layer it came from.
+func (r *Report) Explain(site, sensor string) (alerting.Explanation, error) {
+	if r.Registry == nil {
+		return alerting.Explanation{}, errors.New("no registry loaded")
+	}
+	sn, ok := r.Registry.Lookup(site, sensor)
+	if !ok {
+		return alerting.Explanation{}, fmt.Errorf("no sensor %s/%s in the registry", site, sensor)
+	}
+	return alerting.Explain(r.Registry, sn, r.Options, r.layers), nil
 }
 
 // OK reports whether nothing is wrong.
@@ -141,6 +157,9 @@ func (r *Report) checkRules() {
 		return
 	}
 	r.Options = opts
+	if set, err := rulefile.LoadFiles(r.Registry.Catalog(), files); err == nil {
+		r.layers = set
+	}
 	if _, err := alerting.NewEngine(r.Registry, nil, opts); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			r.Problems = append(r.Problems, yamlpos.Problem{Msg: "rules: " + line})
