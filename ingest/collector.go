@@ -12,7 +12,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riskmon/riskmon/ingest/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
 // DeadLetterEntry is one parked message: rejected whole (Reason and

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/riskmon/riskmon/ingest/sparkplug"
 	"github.com/riskmon/riskmon/internal/testenv"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
 // TestCollectorPrimaryHostState runs the collector as a Sparkplug Primary

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/lineproto"
-	"github.com/riskmon/riskmon/ingest/sparkplug"
+	"github.com/riskmon/riskmon/protocol/lineproto"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 	"golang.org/x/time/rate"
 )

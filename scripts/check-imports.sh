@@ -10,6 +10,7 @@ rules=(
 	"ingest|alerting console journal simulator internal cmd"
 	"alerting|ingest console journal simulator internal cmd"
 	"simulator|alerting console journal internal cmd"
+	"protocol|ingest alerting console journal simulator internal cmd"
 )
 fail=0
 while read -r pkg deps; do

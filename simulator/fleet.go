@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
 

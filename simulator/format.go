@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug"
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
 

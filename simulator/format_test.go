@@ -9,9 +9,9 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/riskmon/riskmon/ingest/lineproto"
-	"github.com/riskmon/riskmon/ingest/sparkplug"
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/lineproto"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/riskmon/riskmon/ingest/sparkplug"
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"github.com/riskmon/riskmon/sensors"
 	"google.golang.org/protobuf/proto"
 )

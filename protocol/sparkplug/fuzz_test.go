@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 )
 
 // FuzzHandle feeds arbitrary topics and payloads to a Tracker that has

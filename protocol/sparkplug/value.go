@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 )
 
 // dataType is a Sparkplug B metric datatype, the Metric.datatype field.

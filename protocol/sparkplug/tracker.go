@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
 

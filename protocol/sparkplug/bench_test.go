@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 )
 
 // BenchmarkHandleNDATA handles an NDATA of ten double metrics by alias,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest/sparkplug/spb"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
 
