@@ -72,7 +72,7 @@ lint:
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
 	@# The packages whose state many goroutines share, again under the race detector.
-	$(GO) test -race -count=1 -timeout 5m ./alerting/... ./console ./ingest/...
+	$(GO) test -race -count=1 -timeout 5m ./alerting/... ./console ./ingest/... ./protocol/...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
 
 ## fuzz: run each fuzz target for FUZZTIME executions (e.g. FUZZTIME=1000000x)
@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSeqTracker$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSplitBySeries$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzSpoolSegment$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./protocol -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./protocol/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./protocol/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./protocol/sparkplug -run '^$$' -fuzz '^FuzzParseHostState$$' -fuzztime $(FUZZTIME)

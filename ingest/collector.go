@@ -12,6 +12,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -22,7 +23,7 @@ type CollectorOptions struct {
 	ClientID string `yaml:"client_id"` // stable, so the broker keeps our session
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
-	// Topics to subscribe to at QoS 1; default ReadingsFilter.
+	// Topics to subscribe to at QoS 1; default DefaultTopics.
 	Topics []string `yaml:"topics"`
 	// Workers decode and validate in parallel; one gateway's messages
 	// always go to the same worker so its readings stay in order.
@@ -73,7 +74,7 @@ func (o CollectorOptions) withDefaults() CollectorOptions {
 // DefaultTopics are every format riskmon takes: JSON batches, line
 // protocol, gateway status and Sparkplug B.
 func DefaultTopics() []string {
-	return []string{ReadingsFilter, TopicPrefix + "+/+/lp", TopicPrefix + "+/+/status", sparkplug.Filter}
+	return []string{protocol.ReadingsFilter, protocol.LPFilter, protocol.StatusFilter, sparkplug.Filter}
 }
 
 // GatewayFunc receives gateway status changes and sequence gaps.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
@@ -176,7 +177,7 @@ func GatewayOf(topic string) string {
 		}
 		return t.Group + "/" + t.Edge
 	}
-	if t, err := ParseTopic(topic); err == nil {
+	if t, err := protocol.ParseTopic(topic); err == nil {
 		return t.Site + "/" + t.Gateway
 	}
 	return ""

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -17,7 +18,8 @@ import (
 // input may panic, every item is either valid or carries a reason, and
 // nothing is lost — each item is accepted or rejected.
 func FuzzDecode(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/payloads/*.json")
+	// The wire format's sample payloads, kept with its decoder.
+	seeds, _ := filepath.Glob("../protocol/testdata/payloads/*.json")
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {
@@ -48,15 +50,15 @@ func FuzzDecode(f *testing.F) {
 		if (rejected > 0) != (parked == 1) || parked > 1 {
 			t.Fatalf("%d rejections parked in %d entries, want one entry for a message with any", rejected, parked)
 		}
-		b, err := NewDecoder(0).Decode(payload)
+		b, err := protocol.NewDecoder(0).Decode(payload)
 		if err != nil {
 			if len(out) != 0 || rejected != 1 {
 				t.Fatalf("message error %v but %d readings out and %d rejections", err, len(out), rejected)
 			}
 			return
 		}
-		if int64(len(out))+rejected != int64(len(b.Items)) {
-			t.Fatalf("%d items: %d accepted + %d rejected", len(b.Items), len(out), rejected)
+		if int64(len(out))+rejected != int64(len(b.Readings)) {
+			t.Fatalf("%d items: %d accepted + %d rejected", len(b.Readings), len(out), rejected)
 		}
 		for _, r := range out {
 			if r.Site != "hz-01" || r.Sensor == "" || r.Time.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riskmon/riskmon/protocol"
 )
 
 // fakeMessage is an MQTT message as paho hands it to the handler.
@@ -79,7 +80,7 @@ func TestOverflowKeepsGatewayOrder(t *testing.T) {
 	var seqs []int
 	now := time.UnixMilli(1764345600000)
 	for _, msg := range taken {
-		b, err := NewDecoder(0).Decode(msg.payload)
+		b, err := protocol.NewDecoder(0).Decode(msg.payload)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/riskmon/riskmon/internal/testenv"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
@@ -24,7 +25,7 @@ func TestCollectorPrimaryHostState(t *testing.T) {
 		t.Skip("skipped under -short: runs a real broker")
 	}
 	b := testenv.Mosquitto(t)
-	for i, topics := range [][]string{nil, {ReadingsFilter}} {
+	for i, topics := range [][]string{nil, {protocol.ReadingsFilter}} {
 		t.Run(fmt.Sprintf("topics %v", topics), func(t *testing.T) {
 			primaryHostState(t, b.URL, fmt.Sprintf("riskmon-host-%d", i), topics)
 		})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/lineproto"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
@@ -172,7 +173,7 @@ type Processor struct {
 	// processor takes it up at its next message.
 	follow *sensors.Provider
 	lim    Limits
-	dec    *Decoder
+	dec    *protocol.Decoder
 	rej    *Rejecter
 	m      *Metrics
 	spb    *sparkplug.Tracker
@@ -214,7 +215,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 	if spb == nil {
 		spb = sparkplug.NewTracker()
 	}
-	return &Processor{reg: reg, lim: lim, dec: NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
+	return &Processor{reg: reg, lim: lim, dec: protocol.NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
 		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len()),
 		spbFrom: map[*sensors.Sensor]spbOrigin{}, mismatch: map[*sensors.Sensor]mismatchSeen{}}
 }
@@ -240,7 +241,7 @@ func (p *Processor) reject(e DeadLetterEntry) {
 // rejectReading counts the rejection of the message's reading i;
 // Process parks it with the message.
 func (p *Processor) rejectReading(topic string, now time.Time, i int, sensor string, reason Reason, detail string) {
-	if strings.HasSuffix(topic, "/lp") && !strings.HasPrefix(detail, "line protocol entry ") {
+	if strings.HasSuffix(topic, "/"+protocol.LeafLP) && !strings.HasPrefix(detail, "line protocol entry ") {
 		// Decode rejections name their entry already; the checks made
 		// here (registry, range, time) say it the same way.
 		detail = fmt.Sprintf("line protocol entry %d: %s", i+1, detail)
@@ -272,7 +273,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 	if strings.HasPrefix(topic, sparkplug.Namespace+"/") {
 		return p.processSparkplug(topic, payload, now)
 	}
-	pt, err := ParseTopic(topic)
+	pt, err := protocol.ParseTopic(topic)
 	if err != nil {
 		return reject(ReasonBadTopic, err.Error())
 	}
@@ -281,21 +282,21 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 		return reject(ReasonUnknownSite, "site "+pt.Site+" is not in the registry")
 	}
 	switch pt.Leaf {
-	case "readings":
+	case protocol.LeafReadings:
 		b, err := p.dec.Decode(payload)
 		if err != nil {
-			reason := ReasonMalformed
-			var de *DecodeError
-			if errors.As(err, &de) {
-				reason = de.Reason
-			}
-			return reject(reason, err.Error())
+			return reject(reasonOf(err, ReasonMalformed), err.Error())
 		}
 		if b.HasSeq {
 			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, b.Items, now, p.clockWrong(site.ID, pt.Gateway)), now)
-	case "lp":
+		p.items = p.items[:0]
+		for _, r := range b.Readings {
+			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
+				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+		}
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
+	case protocol.LeafLP:
 		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
 		p.lpBuf = rs
 		if err != nil {
@@ -307,11 +308,11 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
 		}
 		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
-	case "status":
+	case protocol.LeafStatus:
 		switch strings.TrimSpace(string(payload)) {
-		case "online":
+		case protocol.StatusOnline:
 			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOnline, Source: "status", At: now})
-		case "offline":
+		case protocol.StatusOffline:
 			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOffline, Source: "status", At: now})
 		default:
 			return reject(ReasonBadStatus, `status payload is neither "online" nor "offline"`)
@@ -324,6 +325,10 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 
 // reasonOf takes a decoder's own reason when it has one.
 func reasonOf(err error, fallback Reason) Reason {
+	var de *protocol.DecodeError
+	if errors.As(err, &de) && de.Reason != "" {
+		return Reason(de.Reason)
+	}
 	var le *lineproto.Error
 	if errors.As(err, &le) && le.Reason != "" {
 		return Reason(le.Reason)
@@ -445,7 +450,7 @@ func (p *Processor) unmonitored(site *sensors.Site, it *Item) bool {
 	switch reason {
 	case ReasonUnsupported:
 	case "":
-		if _, ok := p.reg.Lookup(site.ID, it.Sensor); ok || len(it.Sensor) > MaxSensorID {
+		if _, ok := p.reg.Lookup(site.ID, it.Sensor); ok || len(it.Sensor) > protocol.MaxSensorID {
 			return false
 		}
 		reason = ReasonUnknownSensor

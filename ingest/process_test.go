@@ -104,27 +104,6 @@ func TestProcess(t *testing.T) {
 	}
 }
 
-func TestParseTopic(t *testing.T) {
-	tests := []struct {
-		topic string
-		want  ParsedTopic
-		ok    bool
-	}{
-		{"riskmon/v1/hz-01/gw-1/readings", ParsedTopic{"hz-01", "gw-1", "readings"}, true},
-		{"riskmon/v1/hz-01/gw-1/status", ParsedTopic{"hz-01", "gw-1", "status"}, true},
-		{"riskmon/v1/hz-01/readings", ParsedTopic{}, false},
-		{"riskmon/v1//gw/readings", ParsedTopic{}, false},
-		{"riskmon/v1/a/b/c/d", ParsedTopic{}, false},
-		{"other/v1/a/b/readings", ParsedTopic{}, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseTopic(tt.topic)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseTopic(%q) = %+v, %v; want %+v ok=%v", tt.topic, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
 func BenchmarkProcess(b *testing.B) {
 	payload := []byte(`{"ts":1764345600000,"seq":1,"readings":[` +
 		`{"sensor":"GT-101","value":12.5},{"sensor":"PT-201","value":1.62},{"sensor":"H2S-501","value":1},` +

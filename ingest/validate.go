@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -84,8 +85,8 @@ func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time
 	if it.Reject != "" {
 		return sensors.Reading{}, nil, it.Reject, it.Detail
 	}
-	if len(it.Sensor) > MaxSensorID {
-		return sensors.Reading{}, nil, ReasonSensorTooLong, fmt.Sprintf("sensor id of %d bytes; the limit is %d", len(it.Sensor), MaxSensorID)
+	if len(it.Sensor) > protocol.MaxSensorID {
+		return sensors.Reading{}, nil, ReasonSensorTooLong, fmt.Sprintf("sensor id of %d bytes; the limit is %d", len(it.Sensor), protocol.MaxSensorID)
 	}
 	s, ok := reg.Lookup(site.ID, it.Sensor)
 	if !ok {

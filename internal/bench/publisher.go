@@ -10,7 +10,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
 )
@@ -77,7 +77,7 @@ func (p *publisher) run(ctx context.Context, readings int64, rate float64) error
 		var mine []*pubGateway
 		for i := c; i < len(p.gws); i += p.conns {
 			g := &p.gws[i]
-			mine = append(mine, &pubGateway{topic: ingest.TopicPrefix + g.site + "/" + g.id + "/readings", src: g})
+			mine = append(mine, &pubGateway{topic: protocol.ReadingsTopic(g.site, g.id), src: g})
 		}
 		n := msgs / int64(p.conns)
 		if int64(c) < msgs%int64(p.conns) {

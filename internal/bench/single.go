@@ -31,6 +31,7 @@ import (
 	"github.com/riskmon/riskmon/internal/influxproc"
 	"github.com/riskmon/riskmon/internal/mosquittoproc"
 	"github.com/riskmon/riskmon/internal/procstat"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
 )
@@ -329,7 +330,7 @@ func runProbe(ctx context.Context, brokerURL, site string, every time.Duration, 
 		return 0
 	}
 	defer c.Disconnect(100)
-	topic := ingest.TopicPrefix + site + "/probe/readings"
+	topic := protocol.ReadingsTopic(site, "probe")
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var n int64

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
@@ -28,8 +29,8 @@ func TestMalformedStream(t *testing.T) {
 	site, sensor := s0.Site, s0.ID
 	now := time.Now()
 	ms := func(d time.Duration) int64 { return now.Add(d).UnixMilli() }
-	jsonTopic := ingest.TopicPrefix + site + "/badgw/readings"
-	lpTopic := ingest.TopicPrefix + site + "/lpgw/lp"
+	jsonTopic := protocol.ReadingsTopic(site, "badgw")
+	lpTopic := protocol.LPTopic(site, "lpgw")
 	// Sparkplug: group = site, edge node = gateway, metric name = sensor.
 	spTopic := func(typ string) string { return "spBv1.0/" + site + "/" + typ + "/edge1" }
 	metric := func(alias uint64, v float64, tms int64) *spb.Payload_Metric {

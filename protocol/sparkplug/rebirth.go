@@ -27,7 +27,7 @@ const (
 // true. Publish it with QoS 0 and without retain, as the specification
 // wants for commands.
 func RebirthRequest(group, edge string) (topic string, payload []byte) {
-	return Namespace + "/" + group + "/" + NCMD.String() + "/" + edge, rebirthPayload(time.Now())
+	return NodeTopic(group, NCMD, edge), rebirthPayload(time.Now())
 }
 
 // rebirthPayload encodes the payload by hand rather than with proto.Marshal,

@@ -62,6 +62,13 @@ type Topic struct {
 	Host   string // sparkplug_host_id, only for STATE
 }
 
+// NodeTopic is the topic of an edge node message of type typ,
+// spBv1.0/{group_id}/{message_type}/{edge_node_id}; in riskmon's terms the
+// group is the site and the edge node the gateway.
+func NodeTopic(group string, typ MessageType, edge string) string {
+	return Namespace + "/" + group + "/" + typ.String() + "/" + edge
+}
+
 // ParseTopic splits
 //
 //	spBv1.0/{group_id}/{message_type}/{edge_node_id}[/{device_id}]

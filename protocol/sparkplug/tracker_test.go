@@ -469,6 +469,11 @@ func TestParseTopic(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("ParseTopic(%q) = %+v, %v; want %+v", tt.topic, got, err, tt.want)
 		}
+		if w := tt.want; w.Device == "" && w.Type != STATE {
+			if built := NodeTopic(w.Group, w.Type, w.Edge); built != tt.topic {
+				t.Errorf("NodeTopic(%q, %v, %q) = %q, want %q", w.Group, w.Type, w.Edge, built, tt.topic)
+			}
+		}
 	}
 	for _, bad := range []string{"", "spBv1.0", "spBv1.0/", "spBv1.0/STATE/", "spBv1.0/STATE/a/b", "spAv1.0/g/NDATA/e", "spBv1.0//NDATA/e", "spBv1.0/g//e", "spBv1.0/g/DDATA/e/"} {
 		if got, err := ParseTopic(bad); err == nil {

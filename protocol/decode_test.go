@@ -1,4 +1,4 @@
-package ingest
+package protocol
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ func TestDecodeMessageErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
-		want    Reason
+		want    string
 	}{
 		{"not json", `{"ts":1,`, ReasonMalformed},
 		{"garbage", "\x00\xff\x10", ReasonMalformed},
@@ -40,7 +40,7 @@ func TestDecodeMessageErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeItems(t *testing.T) {
+func TestDecodeReadings(t *testing.T) {
 	batchTS := time.UnixMilli(1764345600000)
 	rfc, _ := time.Parse(time.RFC3339, "2026-11-28T16:00:00Z")
 	type want struct {
@@ -48,7 +48,7 @@ func TestDecodeItems(t *testing.T) {
 		value   float64
 		ts      time.Time
 		quality sensors.Quality
-		reject  Reason
+		reject  string
 	}
 	tests := []struct {
 		name    string
@@ -104,18 +104,18 @@ func TestDecodeItems(t *testing.T) {
 			if b.Seq != tt.seq || b.HasSeq != tt.hasSeq {
 				t.Errorf("seq = %d/%v, want %d/%v", b.Seq, b.HasSeq, tt.seq, tt.hasSeq)
 			}
-			if len(b.Items) != len(tt.want) {
-				t.Fatalf("%d items, want %d", len(b.Items), len(tt.want))
+			if len(b.Readings) != len(tt.want) {
+				t.Fatalf("%d readings, want %d", len(b.Readings), len(tt.want))
 			}
 			for i, w := range tt.want {
-				it := b.Items[i]
+				it := b.Readings[i]
 				if it.Reject != w.reject {
 					t.Errorf("item %d reject = %q (%s), want %q", i, it.Reject, it.Detail, w.reject)
 				}
 				if w.reject != "" && it.Detail == "" {
 					t.Errorf("item %d rejected without a detail", i)
 				}
-				if string(it.Sensor) != w.sensor {
+				if it.Sensor != w.sensor {
 					t.Errorf("item %d sensor = %q, want %q", i, it.Sensor, w.sensor)
 				}
 				if w.reject == "" && (it.Value != w.value || !it.Time.Equal(w.ts) || it.Quality != w.quality) {
@@ -133,8 +133,8 @@ func TestDecodeNonFiniteIsDecodedForValidation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	if !math.IsNaN(b.Items[0].Value) || !math.IsInf(b.Items[1].Value, 1) {
-		t.Fatalf("values = %v, %v; want NaN, +Inf", b.Items[0].Value, b.Items[1].Value)
+	if !math.IsNaN(b.Readings[0].Value) || !math.IsInf(b.Readings[1].Value, 1) {
+		t.Fatalf("values = %v, %v; want NaN, +Inf", b.Readings[0].Value, b.Readings[1].Value)
 	}
 }
 
@@ -153,4 +153,22 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}
+
+// TestDecodeAllocatesNothing: once a decoder has seen a gateway's sensors,
+// decoding its next batch allocates nothing, as the ingest hot path needs.
+func TestDecodeAllocatesNothing(t *testing.T) {
+	payload := []byte(`{"ts":1764345600000,"seq":1042,"readings":[{"sensor":"GT-101","value":12.5},` +
+		`{"sensor":"PT-201","value":1.62,"ts":1764345600100,"quality":"uncertain"}]}`)
+	d := NewDecoder(0)
+	if _, err := d.Decode(payload); err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := d.Decode(payload); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("Decode allocates %v times per batch, want 0", n)
+	}
 }

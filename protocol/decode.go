@@ -1,7 +1,4 @@
-// Package ingest takes gateway messages from MQTT, decodes and validates
-// them against the sensor registry, parks what is bad in a dead-letter
-// store and writes what is good to InfluxDB.
-package ingest
+package protocol
 
 import (
 	"errors"
@@ -12,8 +9,27 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// Item is one decoded reading before validation, whatever the format.
-type Item struct {
+// Reasons a whole batch is rejected. They are the names ingest counts
+// rejections under, so the caller can convert them to its own reason type.
+const (
+	ReasonMalformed  = "malformed_json"
+	ReasonBadSchema  = "bad_schema" // also the reason of a reading that is not an object
+	ReasonEmptyBatch = "empty_batch"
+	ReasonTooMany    = "too_many_readings"
+)
+
+// Reasons a single reading is rejected while the rest of its batch flows.
+const (
+	ReasonMissingSensor = "missing_sensor"
+	ReasonBadValue      = "bad_value"
+	ReasonBadTimestamp  = "bad_timestamp"
+	ReasonNoTimestamp   = "missing_timestamp"
+	ReasonBadQuality    = "bad_quality"
+)
+
+// Reading is one decoded reading of a batch before validation against the
+// registry. It mirrors ingest.Item; ingest converts it.
+type Reading struct {
 	Sensor  string
 	Value   float64
 	Time    time.Time
@@ -21,29 +37,26 @@ type Item struct {
 	// Historical marks a value a gateway buffered during an outage and
 	// sends late (store-and-forward).
 	Historical bool
-	// Reject is set when this reading cannot be used; Detail says why in
-	// words for the dead-letter entry.
-	Reject Reason
+	// Reject is the reason this reading cannot be used, empty when it can;
+	// Detail says why in words for the dead-letter entry.
+	Reject string
 	Detail string
 }
 
 // Batch is a decoded JSON batch message.
 type Batch struct {
-	Seq    uint64
-	HasSeq bool
-	Items  []Item
+	Seq      uint64
+	HasSeq   bool
+	Readings []Reading
 }
 
 // maxInterned bounds a decoder's sensor-id cache: ids come from the
 // network, and a gateway sending endless new ones must not grow memory.
 const maxInterned = 1 << 16
 
-// MaxSensorID is the longest sensor id accepted.
-const MaxSensorID = 128
-
 // DecodeError rejects a whole message.
 type DecodeError struct {
-	Reason Reason
+	Reason string
 	Err    error
 }
 
@@ -70,7 +83,7 @@ func NewDecoder(maxItems int) *Decoder {
 
 func (d *Decoder) intern(b []byte) string {
 	if len(b) > MaxSensorID {
-		return string(b) // rejected later; not worth remembering
+		return string(b) // the receiver rejects it; not worth remembering
 	}
 	if s, ok := d.interned[string(b)]; ok {
 		return s
@@ -84,7 +97,7 @@ func (d *Decoder) intern(b []byte) string {
 }
 
 // Decode parses payload. A returned error rejects the whole message;
-// otherwise each Item says on its own whether it is usable. The result is
+// otherwise each Reading says on its own whether it is usable. The result is
 // valid until the next call.
 func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	v, err := d.p.ParseBytes(payload)
@@ -95,10 +108,10 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("payload is a JSON %s, want an object", v.Type())}
 	}
 	b := &d.batch
-	b.Items = b.Items[:0]
+	b.Readings = b.Readings[:0]
 	b.Seq, b.HasSeq = 0, false
 
-	if sv := v.Get("seq"); sv != nil {
+	if sv := v.Get(FieldSeq); sv != nil {
 		seq, err := sv.Uint64()
 		if err != nil {
 			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("seq: %w", err)}
@@ -106,7 +119,7 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		b.Seq, b.HasSeq = seq, true
 	}
 	historical := false
-	if hv := v.Get("historical"); hv != nil {
+	if hv := v.Get(FieldHistorical); hv != nil {
 		h, err := hv.Bool()
 		if err != nil {
 			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("historical: %w", err)}
@@ -115,13 +128,13 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	}
 	var batchTime time.Time
 	var batchTimeErr error
-	if tv := v.Get("ts"); tv != nil {
+	if tv := v.Get(FieldTS); tv != nil {
 		batchTime, batchTimeErr = parseTime(tv)
 		if batchTimeErr != nil {
 			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("ts: %w", batchTimeErr)}
 		}
 	}
-	rv := v.Get("readings")
+	rv := v.Get(FieldReadings)
 	if rv == nil {
 		return nil, &DecodeError{ReasonBadSchema, errors.New(`no "readings" array`)}
 	}
@@ -136,19 +149,19 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		return nil, &DecodeError{ReasonTooMany, fmt.Errorf("%d readings in one message, limit is %d (ingest.max_readings_per_message)", len(arr), d.maxItems)}
 	}
 	for _, r := range arr {
-		it := d.decodeItem(r, batchTime)
+		it := d.decodeReading(r, batchTime)
 		it.Historical = historical
-		b.Items = append(b.Items, it)
+		b.Readings = append(b.Readings, it)
 	}
 	return b, nil
 }
 
-func (d *Decoder) decodeItem(r *fastjson.Value, batchTime time.Time) Item {
-	it := Item{Time: batchTime}
+func (d *Decoder) decodeReading(r *fastjson.Value, batchTime time.Time) Reading {
+	it := Reading{Time: batchTime}
 	if r.Type() != fastjson.TypeObject {
 		return reject(it, ReasonBadSchema, "reading is not an object")
 	}
-	sv := r.Get("sensor")
+	sv := r.Get(FieldSensor)
 	if sv == nil {
 		return reject(it, ReasonMissingSensor, `reading has no "sensor"`)
 	}
@@ -157,14 +170,14 @@ func (d *Decoder) decodeItem(r *fastjson.Value, batchTime time.Time) Item {
 		return reject(it, ReasonMissingSensor, `"sensor" is not a non-empty string`)
 	}
 	it.Sensor = d.intern(s)
-	vv := r.Get("value")
+	vv := r.Get(FieldValue)
 	if vv == nil {
 		return reject(it, ReasonBadValue, `reading has no "value"`)
 	}
 	if it.Value, err = vv.Float64(); err != nil {
 		return reject(it, ReasonBadValue, fmt.Sprintf(`"value" is a %s, want a number`, vv.Type()))
 	}
-	if tv := r.Get("ts"); tv != nil {
+	if tv := r.Get(FieldTS); tv != nil {
 		if it.Time, err = parseTime(tv); err != nil {
 			return reject(it, ReasonBadTimestamp, err.Error())
 		}
@@ -172,7 +185,7 @@ func (d *Decoder) decodeItem(r *fastjson.Value, batchTime time.Time) Item {
 	if it.Time.IsZero() {
 		return reject(it, ReasonNoTimestamp, `neither the batch nor the reading has "ts"`)
 	}
-	if qv := r.Get("quality"); qv != nil {
+	if qv := r.Get(FieldQuality); qv != nil {
 		qs, err := qv.StringBytes()
 		if err != nil {
 			return reject(it, ReasonBadQuality, `"quality" is not a string`)
@@ -191,7 +204,7 @@ func (d *Decoder) decodeItem(r *fastjson.Value, batchTime time.Time) Item {
 	return it
 }
 
-func reject(it Item, r Reason, detail string) Item {
+func reject(it Reading, r, detail string) Reading {
 	it.Reject, it.Detail = r, detail
 	return it
 }

@@ -1,0 +1,45 @@
+package protocol
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary payloads to the decoder: no input may panic,
+// a message is rejected with a DecodeError that names its reason, and
+// every reading of an accepted one is either complete or says why not.
+func FuzzDecode(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/payloads/*.json")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"ts":1764345600000,"seq":7,"historical":true,"readings":[{"sensor":"GT-101","value":NaN,"quality":"bad"}]}`))
+	d := NewDecoder(100)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		b, err := d.Decode(payload)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Reason == "" {
+				t.Fatalf("error %v is not a DecodeError with a reason", err)
+			}
+			return
+		}
+		if len(b.Readings) == 0 || len(b.Readings) > 100 {
+			t.Fatalf("accepted a batch of %d readings; want 1..100", len(b.Readings))
+		}
+		for i, r := range b.Readings {
+			switch {
+			case r.Reject != "" && r.Detail == "":
+				t.Fatalf("reading %d rejected (%s) without a detail", i, r.Reject)
+			case r.Reject == "" && (r.Sensor == "" || r.Time.IsZero()):
+				t.Fatalf("reading %d accepted without sensor or time: %+v", i, r)
+			}
+		}
+	})
+}
