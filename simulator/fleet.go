@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -80,7 +81,7 @@ type Gateway struct {
 }
 
 // ReadingsTopic is where the gateway publishes its JSON batches.
-func (g Gateway) ReadingsTopic() string { return ReadingsTopic(g.Site, g.ID) }
+func (g Gateway) ReadingsTopic() string { return protocol.ReadingsTopic(g.Site, g.ID) }
 
 // DataTopic is where the gateway publishes its readings in its format:
 // the JSON readings topic, the line protocol topic or its Sparkplug
@@ -88,25 +89,15 @@ func (g Gateway) ReadingsTopic() string { return ReadingsTopic(g.Site, g.ID) }
 func (g Gateway) DataTopic() string {
 	switch g.Format {
 	case FormatLP:
-		return LPTopic(g.Site, g.ID)
+		return protocol.LPTopic(g.Site, g.ID)
 	case FormatSparkplug:
-		return SparkplugTopic(g.Site, sparkplug.NDATA, g.ID)
+		return sparkplug.NodeTopic(g.Site, sparkplug.NDATA, g.ID)
 	}
-	return ReadingsTopic(g.Site, g.ID)
+	return protocol.ReadingsTopic(g.Site, g.ID)
 }
 
 // StatusTopic is where the gateway's retained online/offline state lives.
-func (g Gateway) StatusTopic() string { return StatusTopic(g.Site, g.ID) }
-
-// ReadingsTopic is the readings topic of docs/protocol.md.
-func ReadingsTopic(site, gateway string) string {
-	return "riskmon/v1/" + site + "/" + gateway + "/readings"
-}
-
-// StatusTopic is the gateway status topic of docs/protocol.md.
-func StatusTopic(site, gateway string) string {
-	return "riskmon/v1/" + site + "/" + gateway + "/status"
-}
+func (g Gateway) StatusTopic() string { return protocol.StatusTopic(g.Site, g.ID) }
 
 // Gateways groups the fleet's sensors by gateway, in the order each
 // gateway first appears. Sensors without a gateway are reported by one

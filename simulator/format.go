@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"google.golang.org/protobuf/proto"
 )
@@ -73,17 +72,6 @@ func (f Fleet) checkFormats() error {
 		}
 	}
 	return nil
-}
-
-// LPTopic is the line protocol topic of docs/protocol.md.
-func LPTopic(site, gateway string) string {
-	return "riskmon/v1/" + site + "/" + gateway + "/lp"
-}
-
-// SparkplugTopic is the topic of an edge node message of type typ: the
-// site is the Sparkplug group and the gateway the edge node.
-func SparkplugTopic(site string, typ sparkplug.MessageType, gateway string) string {
-	return sparkplug.Namespace + "/" + site + "/" + typ.String() + "/" + gateway
 }
 
 // AppendLines appends one line protocol line per point to dst,

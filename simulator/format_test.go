@@ -50,7 +50,7 @@ func TestMalformedOtherFormats(t *testing.T) {
 				}
 			}
 			tr := sparkplug.NewTracker()
-			_, err = tr.Handle(SparkplugTopic("gas-01", sparkplug.NDATA, "gw1"), AppendMalformedSparkplug(nil, k, 1764345600000), time.Now())
+			_, err = tr.Handle(sparkplug.NodeTopic("gas-01", sparkplug.NDATA, "gw1"), AppendMalformedSparkplug(nil, k, 1764345600000), time.Now())
 			var se *sparkplug.Error
 			if !errors.As(err, &se) || se.Reason != sparkplug.ReasonMalformed {
 				t.Errorf("sparkplug: got %v, want a malformed payload", err)

@@ -2,6 +2,18 @@ package simulator
 
 import (
 	"strconv"
+
+	"github.com/riskmon/riskmon/protocol"
+)
+
+// The pieces of a JSON batch, built from the field names the decoder
+// reads, so what the simulator sends is what riskmon expects.
+const (
+	batchTS       = `{"` + protocol.FieldTS + `":`
+	batchSeq      = `,"` + protocol.FieldSeq + `":`
+	batchReadings = `"` + protocol.FieldReadings + `":[`
+	readingSensor = `{"` + protocol.FieldSensor + `":`
+	readingValue  = `,"` + protocol.FieldValue + `":`
 )
 
 // Point is one reading as the simulator puts it on the wire.
@@ -18,9 +30,9 @@ type Point struct {
 // It allocates only when dst must grow, so a caller that reuses its
 // buffer encodes without garbage.
 func AppendBatch(dst []byte, tsMillis int64, seq uint64, points []Point) []byte {
-	dst = append(dst, `{"ts":`...)
+	dst = append(dst, batchTS...)
 	dst = strconv.AppendInt(dst, tsMillis, 10)
-	dst = append(dst, `,"seq":`...)
+	dst = append(dst, batchSeq...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, ',')
 	return appendReadings(dst, points)
@@ -28,14 +40,14 @@ func AppendBatch(dst []byte, tsMillis int64, seq uint64, points []Point) []byte 
 
 // appendReadings appends `"readings":[...]}`, the tail every batch shares.
 func appendReadings(dst []byte, points []Point) []byte {
-	dst = append(dst, `"readings":[`...)
+	dst = append(dst, batchReadings...)
 	for i, p := range points {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, `{"sensor":`...)
+		dst = append(dst, readingSensor...)
 		dst = appendString(dst, p.Sensor)
-		dst = append(dst, `,"value":`...)
+		dst = append(dst, readingValue...)
 		dst = strconv.AppendFloat(dst, p.Value, 'f', p.Decimals, 64)
 		dst = append(dst, '}')
 	}
@@ -98,16 +110,16 @@ func (k MalformedKind) String() string {
 // a real sensor id of the gateway so only the shape is wrong.
 func AppendMalformed(dst []byte, k MalformedKind, tsMillis int64, sensor string) []byte {
 	head := func(dst []byte) []byte {
-		dst = append(dst, `{"ts":`...)
+		dst = append(dst, batchTS...)
 		dst = strconv.AppendInt(dst, tsMillis, 10)
 		return append(dst, ',')
 	}
 	switch k {
 	case MalformedInvalidJSON:
 		dst = head(dst)
-		dst = append(dst, `"readings":[{"sensor":`...)
+		dst = append(dst, batchReadings+readingSensor...)
 		dst = appendString(dst, sensor)
-		return append(dst, ` "value":1.5}`...)
+		return append(dst, ` "`+protocol.FieldValue+`":1.5}`...)
 	case MalformedTruncated:
 		start := len(dst)
 		dst = head(dst)
@@ -116,16 +128,18 @@ func AppendMalformed(dst []byte, k MalformedKind, tsMillis int64, sensor string)
 		return dst[:start+(len(dst)-start)/2]
 	case MalformedWrongType:
 		dst = head(dst)
-		dst = append(dst, `"readings":[{"sensor":`...)
+		dst = append(dst, batchReadings+readingSensor...)
 		dst = appendString(dst, sensor)
-		return append(dst, `,"value":"abc"}]}`...)
+		return append(dst, readingValue+`"abc"}]}`...)
 	case MalformedMissingReadings:
 		dst = head(dst)
-		dst = append(dst, `"reading":[{"sensor":`...)
+		// A near miss of the readings field, as a typo in a gateway's
+		// code would make it.
+		dst = append(dst, `"reading":[`+readingSensor...)
 		dst = appendString(dst, sensor)
-		return append(dst, `,"value":1.5}]}`...)
+		return append(dst, readingValue+`1.5}]}`...)
 	default:
 		dst = head(dst)
-		return append(dst, `"readings":[]}`...)
+		return append(dst, batchReadings+`]}`...)
 	}
 }

@@ -2,7 +2,11 @@ package simulator
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/protocol"
 )
 
 func TestAppendBatch(t *testing.T) {
@@ -83,6 +87,57 @@ func TestMalformedIsInvalid(t *testing.T) {
 			}
 			if json.Unmarshal(payload, &probe) == nil && probe.Seq != nil {
 				t.Errorf("%s carries a seq", payload)
+			}
+		})
+	}
+}
+
+// TestBatchDecodes: riskmon's own decoder reads back what AppendBatch
+// writes, reading by reading.
+func TestBatchDecodes(t *testing.T) {
+	points := []Point{{Sensor: "GT-101", Value: 12.5, Decimals: 1}, {Sensor: "PT-201", Value: -1.625, Decimals: -1}}
+	b, err := protocol.NewDecoder(0).Decode(AppendBatch(nil, 1764345600000, 1042, points))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if !b.HasSeq || b.Seq != 1042 || len(b.Readings) != len(points) {
+		t.Fatalf("batch seq %d/%v with %d readings, want 1042 with %d", b.Seq, b.HasSeq, len(b.Readings), len(points))
+	}
+	for i, r := range b.Readings {
+		p := points[i]
+		if r.Reject != "" || r.Sensor != p.Sensor || r.Value != p.Value || !r.Time.Equal(time.UnixMilli(1764345600000)) {
+			t.Errorf("reading %d = %+v, want %s %g at the batch time", i, r, p.Sensor, p.Value)
+		}
+	}
+}
+
+// TestMalformedReasons: each malformed message is refused by riskmon's
+// decoder for the reason it was made to show.
+func TestMalformedReasons(t *testing.T) {
+	tests := []struct {
+		kind          MalformedKind
+		whole, single string // reason of the message, or of its one reading
+	}{
+		{MalformedInvalidJSON, protocol.ReasonMalformed, ""},
+		{MalformedTruncated, protocol.ReasonMalformed, ""},
+		{MalformedWrongType, "", protocol.ReasonBadValue},
+		{MalformedMissingReadings, protocol.ReasonBadSchema, ""},
+		{MalformedEmptyBatch, protocol.ReasonEmptyBatch, ""},
+	}
+	d := protocol.NewDecoder(0)
+	for _, tt := range tests {
+		t.Run(tt.kind.String(), func(t *testing.T) {
+			b, err := d.Decode(AppendMalformed(nil, tt.kind, 1764345600000, "GT-101"))
+			var de *protocol.DecodeError
+			switch {
+			case tt.whole != "":
+				if !errors.As(err, &de) || de.Reason != tt.whole {
+					t.Fatalf("Decode error %v, want reason %s", err, tt.whole)
+				}
+			case err != nil:
+				t.Fatalf("Decode: %v", err)
+			case len(b.Readings) != 1 || b.Readings[0].Reject != tt.single:
+				t.Fatalf("readings %+v, want one rejected for %s", b.Readings, tt.single)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"github.com/riskmon/riskmon/sensors"
@@ -487,8 +488,8 @@ func (g *gateway) connect(ctx context.Context) error {
 		g.bdSeq = g.sessions % 256
 		g.sessions++
 		g.born = false
-		ncmd := SparkplugTopic(g.site, sparkplug.NCMD, g.id)
-		o.SetBinaryWill(SparkplugTopic(g.site, sparkplug.NDEATH, g.id), sparkplugDeath(g.bdSeq), qos, false).
+		ncmd := sparkplug.NodeTopic(g.site, sparkplug.NCMD, g.id)
+		o.SetBinaryWill(sparkplug.NodeTopic(g.site, sparkplug.NDEATH, g.id), sparkplugDeath(g.bdSeq), qos, false).
 			SetOnConnectHandler(func(c mqtt.Client) {
 				// A clean session loses its subscriptions, and the
 				// broker may have published our NDEATH: subscribe
@@ -500,13 +501,13 @@ func (g *gateway) connect(ctx context.Context) error {
 				g.requestRebirth()
 			})
 	} else {
-		o.SetWill(g.status, "offline", qos, true).
+		o.SetWill(g.status, protocol.StatusOffline, qos, true).
 			SetOnConnectHandler(func(c mqtt.Client) {
 				// The first online goes out from connect, before any
 				// reading; after a reconnect the broker may have published
 				// our will, so say online again.
 				if !reconnect.CompareAndSwap(false, true) {
-					c.Publish(g.status, qos, true, "online")
+					c.Publish(g.status, qos, true, protocol.StatusOnline)
 				}
 			})
 	}
@@ -532,7 +533,7 @@ func (g *gateway) connect(ctx context.Context) error {
 	if g.format == FormatSparkplug {
 		// The node is announced by the NBIRTH of its first tick, which
 		// carries that tick's readings.
-		ncmd := SparkplugTopic(g.site, sparkplug.NCMD, g.id)
+		ncmd := sparkplug.NodeTopic(g.site, sparkplug.NCMD, g.id)
 		if err := g.link.await(ctx, c.Subscribe(ncmd, qos, g.onCommand)); err != nil {
 			g.link = nil
 			c.Disconnect(0)
@@ -540,7 +541,7 @@ func (g *gateway) connect(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := g.link.await(ctx, c.Publish(g.status, qos, true, "online")); err != nil {
+	if err := g.link.await(ctx, c.Publish(g.status, qos, true, protocol.StatusOnline)); err != nil {
 		g.link = nil
 		c.Disconnect(0)
 		return fmt.Errorf("gateway %s/%s online status: %w", g.site, g.id, err)
@@ -613,9 +614,9 @@ func (g *gateway) state(elapsed time.Duration) (offline bool, skew time.Duration
 // it ourselves keeps the session, so the gateway's seq carries on
 // without a gap when it returns.
 func (g *gateway) setOffline(ctx, drain context.Context, offline bool, elapsed time.Duration) error {
-	status := "online"
+	status := protocol.StatusOnline
 	if offline {
-		status = "offline"
+		status = protocol.StatusOffline
 	}
 	switch {
 	case g.abrupt && offline:
@@ -634,7 +635,7 @@ func (g *gateway) setOffline(ctx, drain context.Context, offline bool, elapsed t
 			return err
 		}
 	case g.format == FormatSparkplug && offline:
-		death := SparkplugTopic(g.site, sparkplug.NDEATH, g.id)
+		death := sparkplug.NodeTopic(g.site, sparkplug.NDEATH, g.id)
 		if _, err := g.link.deliver(ctx, drain, death, false, sparkplugDeath(g.bdSeq)); err != nil {
 			return err
 		}
@@ -714,7 +715,7 @@ func (g *gateway) publishBatch(ctx, drain context.Context, elapsed time.Duration
 			seq %= 256
 			g.buf = sparkplugData(ts, seq, g.points, g.index)
 		} else {
-			topic, seq = SparkplugTopic(g.site, sparkplug.NBIRTH, g.id), 0
+			topic, seq = sparkplug.NodeTopic(g.site, sparkplug.NBIRTH, g.id), 0
 			g.buf = sparkplugBirth(ts, g.bdSeq, g.ids, g.points, g.index)
 		}
 	default:
@@ -780,9 +781,9 @@ func (g *gateway) goodbye() {
 	var tok mqtt.Token
 	if g.format == FormatSparkplug {
 		// A Sparkplug node says goodbye with the NDEATH its will holds.
-		tok = c.Publish(SparkplugTopic(g.site, sparkplug.NDEATH, g.id), qos, false, sparkplugDeath(g.bdSeq))
+		tok = c.Publish(sparkplug.NodeTopic(g.site, sparkplug.NDEATH, g.id), qos, false, sparkplugDeath(g.bdSeq))
 	} else {
-		tok = c.Publish(g.status, qos, true, "offline")
+		tok = c.Publish(g.status, qos, true, protocol.StatusOffline)
 	}
 	if !tok.WaitTimeout(g.p.opts.PublishTimeout) || tok.Error() != nil {
 		g.log.Warn("offline status not acknowledged", "err", tok.Error())
