@@ -20,6 +20,9 @@ import (
 func FuzzDecode(f *testing.F) {
 	// The wire format's sample payloads, kept with its decoder.
 	seeds, _ := filepath.Glob("../protocol/testdata/payloads/*.json")
+	if len(seeds) == 0 {
+		f.Fatal("no seed payloads in ../protocol/testdata/payloads")
+	}
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {

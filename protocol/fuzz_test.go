@@ -12,6 +12,9 @@ import (
 // every reading of an accepted one is either complete or says why not.
 func FuzzDecode(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/payloads/*.json")
+	if len(seeds) == 0 {
+		f.Fatal("no seed payloads in testdata/payloads")
+	}
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err != nil {
