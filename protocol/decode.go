@@ -146,7 +146,7 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		return nil, &DecodeError{ReasonEmptyBatch, errors.New("readings array is empty")}
 	}
 	if d.maxItems > 0 && len(arr) > d.maxItems {
-		return nil, &DecodeError{ReasonTooMany, fmt.Errorf("%d readings in one message, limit is %d (ingest.max_readings_per_message)", len(arr), d.maxItems)}
+		return nil, &DecodeError{ReasonTooMany, fmt.Errorf("%d readings in one message, limit is %d (configuration key limits.max_readings_per_message)", len(arr), d.maxItems)}
 	}
 	for _, r := range arr {
 		it := d.decodeReading(r, batchTime)
