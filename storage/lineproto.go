@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// AppendReading encodes one reading as InfluxDB line protocol with
+// millisecond precision. A reading that arrived on time, of good quality,
+// is one tag set and one field:
+//
+//	reading,kind=K,sector=S,sensor=ID,site=SITE value=V MS
+//
+// Every field is a series of its own in InfluxDB's storage engine, so each
+// field a point carries is paid again in the WAL, the cache and the TSM
+// files; a string field costs most. The other fields are written only
+// when they say something:
+//
+//   - quality="uncertain"|"bad" when the reading is not good (absent
+//     means good);
+//   - clock_skewed=true, historical=true for a gateway clock that is off
+//     and for store-and-forward data;
+//   - received=MSi, the ingest time in epoch milliseconds, on readings
+//     that are skewed, historical or delayed: there device and ingest time
+//     differ by more than the skew tolerance and both matter. On every
+//     other reading the two lie within the tolerance of each other.
+//
+// Tags are in key order (what InfluxDB would sort them to anyway) and
+// carry only registry identifiers, never values, so series cardinality is
+// the number of sensors. Device time is the point's time, so a redelivered
+// message overwrites its own points instead of adding new ones. It appends
+// to b without allocating when b has room: it runs once per reading.
+func AppendReading(b []byte, r *sensors.Reading) []byte {
+	b = append(b, MeasurementReading...)
+	b = append(b, ","+TagKind+"="...)
+	b = appendTag(b, string(r.Kind))
+	b = append(b, ","+TagSector+"="...)
+	b = appendTag(b, string(r.Sector))
+	b = append(b, ","+TagSensor+"="...)
+	b = appendTag(b, r.Sensor)
+	b = append(b, ","+TagSite+"="...)
+	b = appendTag(b, r.Site)
+	b = append(b, " "+FieldValue+"="...)
+	b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
+	if r.Quality != sensors.QualityGood {
+		b = append(b, ","+FieldQuality+"="...)
+		b = appendFieldString(b, r.Quality.String())
+	}
+	if r.ClockSkewed {
+		b = append(b, ","+FieldClockSkewed+"=true"...)
+	}
+	if r.Historical {
+		b = append(b, ","+FieldHistorical+"=true"...)
+	}
+	if (r.ClockSkewed || r.Historical || r.Delayed) && !r.Received.IsZero() {
+		b = append(b, ","+FieldReceived+"="...)
+		b = strconv.AppendInt(b, r.Received.UnixMilli(), 10)
+		b = append(b, 'i')
+	}
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.Time.UnixMilli(), 10)
+	return append(b, '\n')
+}
+
+// AlertEvent is what an alert event stores, and what AlertEvents reads
+// back. Tags are bounded sets (rules, sites, sensors, four levels, the
+// event types); the id and message are fields.
+type AlertEvent struct {
+	Rule, Site, Sensor, Type, AlertID, Message string
+	Level                                      uint8
+	Value, Setpoint                            float64
+	At                                         time.Time
+	// Marks, written only when set: a dashboard can grey out planned
+	// and shelved alerts and tell late ones apart.
+	Late, Planned, Flapping bool
+	Shelved                 string
+}
+
+// AppendAlertEvent encodes an alert event as line protocol at millisecond
+// precision, like the readings.
+func AppendAlertEvent(b []byte, a *AlertEvent) []byte {
+	b = append(b, MeasurementAlert...)
+	b = append(b, ","+TagLevel+"="...)
+	b = strconv.AppendUint(b, uint64(a.Level), 10)
+	b = append(b, ","+TagRule+"="...)
+	b = appendTag(b, a.Rule)
+	b = append(b, ","+TagSensor+"="...)
+	b = appendTag(b, a.Sensor)
+	b = append(b, ","+TagSite+"="...)
+	b = appendTag(b, a.Site)
+	b = append(b, ","+TagType+"="...)
+	b = appendTag(b, a.Type)
+	b = append(b, " "+FieldAlertID+"="...)
+	b = appendFieldString(b, a.AlertID)
+	b = append(b, ","+FieldMessage+"="...)
+	b = appendFieldString(b, a.Message)
+	b = append(b, ","+FieldSetpoint+"="...)
+	b = strconv.AppendFloat(b, a.Setpoint, 'f', -1, 64)
+	b = append(b, ","+FieldValue+"="...)
+	b = strconv.AppendFloat(b, a.Value, 'f', -1, 64)
+	for _, f := range [...]struct {
+		on   bool
+		name string
+	}{{a.Late, "," + FieldLate + "=true"}, {a.Planned, "," + FieldPlanned + "=true"}, {a.Flapping, "," + FieldFlapping + "=true"}} {
+		if f.on {
+			b = append(b, f.name...)
+		}
+	}
+	if a.Shelved != "" {
+		b = append(b, ","+FieldShelved+"="...)
+		b = appendFieldString(b, a.Shelved)
+	}
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, a.At.UnixMilli(), 10)
+	return append(b, '\n')
+}
+
+// The escaping of line protocol, in one place. Line protocol has no
+// escape for a line break, so one is written as a space: a registry id
+// never holds one, and a message must never split its line.
+
+// appendTag escapes what line protocol reserves in a tag value: the
+// comma, the equals sign and the space. It doubles a backslash too, as
+// riskmon always has, so stored tags keep their form; InfluxDB reads the
+// pair back as two. Registry ids hold neither.
+func appendTag(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ',', '=', ' ', '\\':
+			b = append(b, '\\', c)
+		case '\n', '\r':
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// appendFieldString quotes a string field value, escaping the double
+// quote and the backslash, which is all line protocol reserves there.
+func appendFieldString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n', '\r':
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
