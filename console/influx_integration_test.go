@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/testenv"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // TestInfluxSeriesIntegration stores an hour of one-second readings in a
@@ -41,15 +41,13 @@ func TestInfluxSeriesIntegration(t *testing.T) {
 		line("station-c", "p-2", "line_pressure", 99, at) // not ours: same site, other sensor
 		line("plant-a", "p-1", "line_pressure", 99, at)   // not ours: same sensor id, other site
 	}
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL, Bucket: srv.Database})
-	defer w.Close()
+	src := storage.New(storage.Options{URL: srv.URL, Bucket: srv.Database})
+	defer src.Close()
 	ctx := context.Background()
-	if err := w.WriteLines(ctx, b.String()); err != nil {
+	if err := src.WriteLines(ctx, b.String()); err != nil {
 		t.Fatal(err)
 	}
 
-	src := NewInfluxSeries(InfluxOptions{URL: srv.URL, Bucket: srv.Database})
-	defer src.Close()
 	h := Handler(NewHub(testRegistry(t), HubOptions{}), Options{Series: src, Now: func() time.Time { return now }})
 	began := time.Now()
 	rec := get(t, h, "/api/v1/sites/station-c/sensors/p-1/series")
@@ -83,7 +81,7 @@ func TestInfluxSeriesIntegration(t *testing.T) {
 
 	// A day's range over the same data: fewer, wider buckets, the spike
 	// still the top of its bucket.
-	pts, err := src.Series(ctx, SeriesQuery{Site: "station-c", Sensor: "p-1", From: now.Add(-24 * time.Hour), To: now, Step: 2 * time.Minute})
+	pts, err := src.Series(ctx, storage.SeriesQuery{Site: "station-c", Sensor: "p-1", From: now.Add(-24 * time.Hour), To: now, Step: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,22 +93,8 @@ func TestInfluxSeriesIntegration(t *testing.T) {
 		t.Fatalf("a day in 2-minute buckets: %d points, peak %v; want 30 and 60", len(pts), peak)
 	}
 	// Nothing stored for this one.
-	pts, err = src.Series(ctx, SeriesQuery{Site: "station-c", Sensor: "p-9", From: start, To: now, Step: 5 * time.Second})
+	pts, err = src.Series(ctx, storage.SeriesQuery{Site: "station-c", Sensor: "p-9", From: start, To: now, Step: 5 * time.Second})
 	if err != nil || len(pts) != 0 {
 		t.Fatalf("unknown series: %d points, %v", len(pts), err)
-	}
-}
-
-func TestFluxString(t *testing.T) {
-	for in, want := range map[string]string{
-		`plant-a`:     `"plant-a"`,
-		`a"b`:         `"a\"b"`,
-		`c:\dir`:      `"c:\\dir"`,
-		"${injected}": `"\${injected}"`,
-		"line\nbreak": `"line\nbreak"`,
-	} {
-		if got := fluxString(in); got != want {
-			t.Errorf("fluxString(%q) = %s, want %s", in, got, want)
-		}
 	}
 }

@@ -10,26 +10,19 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // SeriesSource reads a sensor's stored readings, bucketed: each point is
 // the minimum, maximum and mean of one Step-long bucket, so a short spike
-// shows as its maximum even when a long range is drawn. InfluxSeries reads
-// InfluxDB; tests use a fake.
+// shows as its maximum even when a long range is drawn.
+// *storage.Client reads InfluxDB; tests use a fake.
 type SeriesSource interface {
-	Series(ctx context.Context, q SeriesQuery) ([]SeriesPoint, error)
+	Series(ctx context.Context, q storage.SeriesQuery) ([]storage.SeriesPoint, error)
 }
 
-// SeriesQuery asks for one sensor's readings with device time in
-// [From, To), in buckets of Step.
-type SeriesQuery struct {
-	Site, Sensor string
-	From, To     time.Time
-	Step         time.Duration
-}
-
-// SeriesPoint is one bucket: At is its start.
-type SeriesPoint struct {
+// seriesPoint is one bucket of a series answer: At is its start.
+type seriesPoint struct {
 	At   time.Time `json:"t"`
 	Min  float64   `json:"min"`
 	Max  float64   `json:"max"`
@@ -83,7 +76,7 @@ type seriesAnswer struct {
 	To        time.Time      `json:"to"`
 	Step      string         `json:"step"`
 	Setpoints []SetpointView `json:"setpoints"`
-	Points    []SeriesPoint  `json:"points"`
+	Points    []seriesPoint  `json:"points"`
 }
 
 func (s *server) sensorSeries(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +98,7 @@ func (s *server) sensorSeries(w http.ResponseWriter, r *http.Request) {
 	step := seriesStep(from, to, maxSeriesPoints)
 	ctx, cancel := context.WithTimeout(r.Context(), seriesTimeout)
 	defer cancel()
-	pts, err := s.opts.Series.Series(ctx, SeriesQuery{Site: site, Sensor: sensor, From: from, To: to, Step: step})
+	pts, err := s.opts.Series.Series(ctx, storage.SeriesQuery{Site: site, Sensor: sensor, From: from, To: to, Step: step})
 	if err != nil {
 		s.log.Warn("console: series query failed", "site", site, "sensor", sensor, "err", err)
 		code := http.StatusBadGateway
@@ -115,12 +108,13 @@ func (s *server) sensorSeries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, "reading store: "+err.Error())
 		return
 	}
-	if pts == nil {
-		pts = []SeriesPoint{}
+	points := make([]seriesPoint, len(pts))
+	for i, p := range pts {
+		points[i] = seriesPoint{At: p.At, Min: p.Min, Max: p.Max, Mean: p.Mean}
 	}
 	v := s.hub.sensorView(sn, s.opts.Now(), s.opts.StaleFactor, nil)
 	writeJSON(w, seriesAnswer{Site: site, Sensor: sensor, Kind: string(sn.Kind), KindName: v.KindName, Unit: v.Unit,
-		From: from, To: to, Step: step.String(), Setpoints: v.Setpoints, Points: pts})
+		From: from, To: to, Step: step.String(), Setpoints: v.Setpoints, Points: points})
 }
 
 // parseRange reads from= and to= (RFC 3339); to defaults to now, from to

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // fakeSeries answers from fixed raw readings, bucketing them the way the
@@ -20,17 +21,17 @@ type fakeSeries struct {
 	mu      sync.Mutex
 	raw     []sensors.Reading
 	err     error
-	queries []SeriesQuery
+	queries []storage.SeriesQuery
 }
 
-func (f *fakeSeries) Series(_ context.Context, q SeriesQuery) ([]SeriesPoint, error) {
+func (f *fakeSeries) Series(_ context.Context, q storage.SeriesQuery) ([]storage.SeriesPoint, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, q)
 	if f.err != nil {
 		return nil, f.err
 	}
-	var out []SeriesPoint
+	var out []storage.SeriesPoint
 	var n int
 	for _, r := range f.raw {
 		if r.Site != q.Site || r.Sensor != q.Sensor || r.Time.Before(q.From) || !r.Time.Before(q.To) {
@@ -38,7 +39,7 @@ func (f *fakeSeries) Series(_ context.Context, q SeriesQuery) ([]SeriesPoint, er
 		}
 		at := r.Time.Truncate(q.Step)
 		if len(out) == 0 || !out[len(out)-1].At.Equal(at) {
-			out = append(out, SeriesPoint{At: at, Min: r.Value, Max: r.Value, Mean: r.Value})
+			out = append(out, storage.SeriesPoint{At: at, Min: r.Value, Max: r.Value, Mean: r.Value})
 			n = 1
 			continue
 		}

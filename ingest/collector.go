@@ -15,6 +15,7 @@ import (
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // CollectorOptions configure the MQTT side of ingest.
@@ -393,7 +394,7 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 		}
 		lines = lines[:0]
 		for i := range rs {
-			lines = appendLine(lines, &rs[i])
+			lines = storage.AppendReading(lines, &rs[i])
 		}
 		if err := c.sp.Append(lines, len(rs), ack); err != nil {
 			c.taken.Add(-1)

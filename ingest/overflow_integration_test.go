@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // TestQueueOverflowRecoversIntegration makes the worker queue far smaller
@@ -38,7 +39,7 @@ func overflowRun(t *testing.T, influxURL string, b testenv.Broker, offset time.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	inf := NewInflux(InfluxOptions{URL: influxURL, Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: influxURL, Bucket: "riskmon"})
 	defer inf.Close()
 	reg := prometheus.NewRegistry()
 	slow := func([]sensors.Reading) { time.Sleep(time.Millisecond) }

@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/storage"
 )
 
 type testPipeline struct {
 	*Pipeline
 	m      *Metrics
 	dl     *DeadLetter
-	influx *Influx
+	influx *storage.Client
 	stop   func() error
 }
 
@@ -34,7 +36,7 @@ func startPipeline(t *testing.T, brokerURL, influxURL, clientID, dir string, onR
 	if err != nil {
 		t.Fatal(err)
 	}
-	inf := NewInflux(InfluxOptions{URL: influxURL, Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: influxURL, Bucket: "riskmon"})
 	p := &Pipeline{
 		Spool:     sp,
 		Forwarder: NewForwarder(sp, inf, WriterOptions{FlushInterval: 20 * time.Millisecond, RetryMax: 500 * time.Millisecond}, m, log),

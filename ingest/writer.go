@@ -5,16 +5,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/riskmon/riskmon/storage"
 )
 
-// LineWriter sends a block of line protocol to the database. Influx (the
-// influxdb-client-go blocking write API) satisfies it.
+// LineWriter sends a block of line protocol to the database.
+// storage.Client satisfies it; storage.WriteFailure classifies its errors.
 type LineWriter interface {
 	WriteLines(ctx context.Context, lines string) error
 }
@@ -255,7 +254,7 @@ func splitBySeries(lines []byte, lanes [][]byte, n int) [][]byte {
 func countReadingLines(lines []byte) int {
 	n := 0
 	for len(lines) > 0 {
-		if bytes.HasPrefix(lines, []byte(Measurement+",")) {
+		if bytes.HasPrefix(lines, []byte(storage.MeasurementReading+",")) {
 			n++
 		}
 		end := bytes.IndexByte(lines, '\n')
@@ -267,22 +266,12 @@ func countReadingLines(lines []byte) int {
 	return n
 }
 
-// classifyWriteError decides whether a failed write may succeed later.
-// 400 and 422 mean the payload itself is refused; 401/403/404 are
-// configuration problems an operator can fix, so the data is kept and
-// retried; 429 and 503 carry Retry-After.
+// classifyWriteError names, for the write error metric, whether a failed
+// write may succeed later, and how long the server asked to wait.
 func classifyWriteError(err error) (class string, wait time.Duration) {
-	var he *influxhttp.Error
-	if !errors.As(err, &he) {
-		return "retryable", 0
-	}
-	switch he.StatusCode {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+	refused, wait := storage.WriteFailure(err)
+	if refused {
 		return "permanent", 0
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		if he.RetryAfter > 0 {
-			return "retryable", min(time.Duration(he.RetryAfter)*time.Second, time.Minute)
-		}
 	}
-	return "retryable", 0
+	return "retryable", wait
 }

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // fakeInflux answers /api/v2/write with a scripted sequence of statuses
@@ -70,7 +70,7 @@ func spoolWith(t *testing.T, dir string, batches ...[]sensors.Reading) *Spool {
 	for _, rs := range batches {
 		var lines []byte
 		for i := range rs {
-			lines = appendLine(lines, &rs[i])
+			lines = storage.AppendReading(lines, &rs[i])
 		}
 		if err := sp.Append(lines, len(rs), nil); err != nil {
 			t.Fatal(err)
@@ -104,7 +104,7 @@ func TestForwarderStatusContract(t *testing.T) {
 			fake := &fakeInflux{statuses: tt.statuses}
 			srv := httptest.NewServer(fake)
 			defer srv.Close()
-			inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+			inf := storage.New(storage.Options{URL: srv.URL, Bucket: "riskmon"})
 			defer inf.Close()
 			m := NewMetrics(nil)
 			sp := spoolWith(t, t.TempDir(), readingsN(5))
@@ -156,7 +156,7 @@ func TestForwarderBatchesBySize(t *testing.T) {
 	fake := &fakeInflux{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: srv.URL, Bucket: "riskmon"})
 	defer inf.Close()
 	var batches [][]sensors.Reading
 	for range 25 {
@@ -204,7 +204,7 @@ func TestForwarderConcurrentBySeries(t *testing.T) {
 			fake := &fakeInflux{statuses: []int{503}} // the first request fails once
 			srv := httptest.NewServer(fake)
 			defer srv.Close()
-			inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+			inf := storage.New(storage.Options{URL: srv.URL, Bucket: "riskmon"})
 			defer inf.Close()
 			// 12 batches of the same 10 sensors, each later in time.
 			var batches [][]sensors.Reading
@@ -303,7 +303,7 @@ func TestForwarderShutdownLeavesUnwrittenInSpool(t *testing.T) {
 	fake := &fakeInflux{statuses: slices.Repeat([]int{503}, 1000)}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	inf := NewInflux(InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: srv.URL, Bucket: "riskmon"})
 	defer inf.Close()
 	dir := t.TempDir()
 	sp := spoolWith(t, dir, readingsN(5))
@@ -325,123 +325,4 @@ func TestForwarderShutdownLeavesUnwrittenInSpool(t *testing.T) {
 	if _, n, _ := sp2.Backlog(); n != 5 {
 		t.Fatalf("reopened spool holds %d readings, want the 5 unwritten", n)
 	}
-}
-
-// A reading on time and of good quality is one field; the others are
-// written only when they carry something, received only where device and
-// ingest time differ by more than the tolerance.
-func TestAppendLine(t *testing.T) {
-	base := sensors.Reading{Site: "hz 01", Sensor: "GT,1=2", Kind: "combustible_gas", Sector: "hazchem",
-		Value: 12.5, Time: time.UnixMilli(1764345600123), Received: time.UnixMilli(1764345600456)}
-	const tags = `reading,kind=combustible_gas,sector=hazchem,sensor=GT\,1\=2,site=hz\ 01 `
-	tests := []struct {
-		name   string
-		edit   func(*sensors.Reading)
-		fields string
-	}{
-		{"on time, good", func(*sensors.Reading) {}, `value=12.5`},
-		{"uncertain", func(r *sensors.Reading) { r.Quality = sensors.QualityUncertain }, `value=12.5,quality="uncertain"`},
-		{"bad", func(r *sensors.Reading) { r.Quality = sensors.QualityBad }, `value=12.5,quality="bad"`},
-		{"delayed", func(r *sensors.Reading) { r.Delayed = true }, `value=12.5,received=1764345600456i`},
-		{"skewed and historical", func(r *sensors.Reading) { r.ClockSkewed, r.Historical = true, true },
-			`value=12.5,clock_skewed=true,historical=true,received=1764345600456i`},
-		{"historical, receive time unknown", func(r *sensors.Reading) { r.Historical, r.Received = true, time.Time{} },
-			`value=12.5,historical=true`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := base
-			tt.edit(&r)
-			got := string(appendLine(nil, &r))
-			want := tags + tt.fields + " 1764345600123\n"
-			if got != want {
-				t.Fatalf("appendLine =\n%s want\n%s", got, want)
-			}
-			if err := parseLines(got); err != nil {
-				t.Fatalf("does not parse as line protocol: %v", err)
-			}
-		})
-	}
-}
-
-func BenchmarkAppendLine(b *testing.B) {
-	rs := readingsN(10)
-	buf := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = buf[:0]
-		for i := range rs {
-			buf = appendLine(buf, &rs[i])
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
-}
-
-func TestAppendAlertLine(t *testing.T) {
-	a := AlertLine{Rule: "combustible_gas_high", Site: "hz 01", Sensor: "GT-101", Type: "fired", AlertID: "ab12",
-		Message: `27 %LEL >= 25 "orange"` + "\nx\\", Level: 2, Value: 27.5, Setpoint: 25, At: time.UnixMilli(1764345600123)}
-	got := string(AppendAlertLine(nil, &a))
-	want := `alert_event,level=2,rule=combustible_gas_high,sensor=GT-101,site=hz\ 01,type=fired alert_id="ab12",message="27 %LEL >= 25 \"orange\" x\\",setpoint=25,value=27.5 1764345600123` + "\n"
-	if got != want {
-		t.Fatalf("AppendAlertLine =\n%s want\n%s", got, want)
-	}
-}
-
-// The marks of an event are fields, present only when set, and parse as
-// line protocol.
-func TestAppendAlertLineMarks(t *testing.T) {
-	base := AlertLine{Rule: "r", Site: "s", Sensor: "x", Type: "fired", AlertID: "id", Level: 1, At: time.UnixMilli(1)}
-	tests := []struct {
-		name string
-		edit func(*AlertLine)
-		want string // the field list after value=0
-	}{
-		{"none", func(*AlertLine) {}, ""},
-		{"late", func(a *AlertLine) { a.Late = true }, ",late=true"},
-		{"planned and shelved", func(a *AlertLine) { a.Planned, a.Shelved = true, `s"1` }, `,planned=true,shelved="s\"1"`},
-		{"flapping", func(a *AlertLine) { a.Flapping = true }, ",flapping=true"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := base
-			tt.edit(&a)
-			got := string(AppendAlertLine(nil, &a))
-			want := `alert_event,level=1,rule=r,sensor=x,site=s,type=fired alert_id="id",message="",setpoint=0,value=0` + tt.want + " 1\n"
-			if got != want {
-				t.Fatalf("got\n%s want\n%s", got, want)
-			}
-		})
-	}
-}
-
-// parseLines reads every line, field and timestamp as InfluxDB would.
-func parseLines(s string) error {
-	dec := lineprotocol.NewDecoderWithBytes([]byte(s))
-	for dec.Next() {
-		if _, err := dec.Measurement(); err != nil {
-			return err
-		}
-		for {
-			k, _, err := dec.NextTag()
-			if err != nil {
-				return err
-			}
-			if k == nil {
-				break
-			}
-		}
-		for {
-			k, _, err := dec.NextField()
-			if err != nil {
-				return err
-			}
-			if k == nil {
-				break
-			}
-		}
-		if _, err := dec.Time(lineprotocol.Millisecond, time.Time{}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

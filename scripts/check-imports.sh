@@ -11,6 +11,7 @@ rules=(
 	"alerting|ingest console journal simulator internal cmd"
 	"simulator|alerting console journal internal cmd"
 	"protocol|ingest alerting console journal simulator internal cmd"
+	"storage|alerting ingest protocol console journal simulator internal cmd"
 )
 fail=0
 while read -r pkg deps; do

@@ -3,15 +3,16 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // TestScoreFromInfluxIntegration stores alert events in a real influxd
@@ -40,17 +41,17 @@ func TestScoreFromInfluxIntegration(t *testing.T) {
 	for i, e := range events {
 		e.Message = "event \"" + e.AlertID + "\", with a quote"
 		events[i] = e
-		lines = ingest.AppendAlertLine(lines, &ingest.AlertLine{Rule: e.Rule, Site: e.Site, Sensor: e.Sensor, Type: e.Type,
+		lines = storage.AppendAlertEvent(lines, &storage.AlertEvent{Rule: e.Rule, Site: e.Site, Sensor: e.Sensor, Type: e.Type,
 			AlertID: e.AlertID, Message: e.Message, Level: uint8(e.Level), Value: 1, Setpoint: 25, At: e.At})
 	}
 	ctx := context.Background()
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL, Bucket: srv.Database})
-	defer w.Close()
-	if err := w.WriteLines(ctx, string(lines)); err != nil {
+	store := storage.New(storage.Options{URL: srv.URL, Bucket: srv.Database})
+	defer store.Close()
+	if err := store.WriteLines(ctx, string(lines)); err != nil {
 		t.Fatal(err)
 	}
 
-	got, err := ReadAlertEventsInflux(ctx, InfluxSource{URL: srv.URL, Bucket: srv.Database}, t0.Add(-time.Minute))
+	got, err := ReadAlertEventsInflux(ctx, store, t0.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,12 +97,32 @@ func TestScoreFromInfluxIntegration(t *testing.T) {
 	}
 }
 
-func TestReadAlertEventsInfluxErrors(t *testing.T) {
-	if _, err := ReadAlertEventsInflux(context.Background(), InfluxSource{URL: "http://127.0.0.1:1"}, time.Now()); err == nil {
-		t.Error("no bucket: no error")
+// fakeAlertEvents answers AlertEvents from a fixed list, or fails.
+type fakeAlertEvents struct {
+	evs   []storage.AlertEvent
+	err   error
+	since time.Time
+}
+
+func (f *fakeAlertEvents) AlertEvents(_ context.Context, since time.Time) ([]storage.AlertEvent, error) {
+	f.since = since
+	return f.evs, f.err
+}
+
+// The stored events become the scorer's, level and all; an error of the
+// store comes back as it was.
+func TestReadAlertEventsInflux(t *testing.T) {
+	at := time.Date(2025, 12, 1, 8, 0, 0, 0, time.UTC)
+	f := &fakeAlertEvents{evs: []storage.AlertEvent{{Rule: "ch4_high", Site: "coal-01", Sensor: "CH4-101", Type: "fired",
+		AlertID: "a1", Message: "m", Level: 3, Value: 1.2, Setpoint: 1, At: at, Late: true}}}
+	got, err := ReadAlertEventsInflux(context.Background(), f, at.Add(-time.Minute))
+	want := []AlertEvent{{AlertID: "a1", Rule: "ch4_high", Site: "coal-01", Sensor: "CH4-101", Type: "fired",
+		Level: sensors.LevelYellow, At: at, Message: "m"}}
+	if err != nil || !reflect.DeepEqual(got, want) || !f.since.Equal(at.Add(-time.Minute)) {
+		t.Fatalf("got %+v, %v (since %s); want %+v", got, err, f.since, want)
 	}
-	_, err := ReadAlertEventsInflux(context.Background(), InfluxSource{URL: "http://127.0.0.1:1", Bucket: "riskmon"}, time.Now())
-	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Errorf("unreachable server: %v", err)
+	f.err = errors.New("alert events from http://127.0.0.1:1 bucket riskmon: refused")
+	if _, err := ReadAlertEventsInflux(context.Background(), f, at); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("failing store: %v", err)
 	}
 }

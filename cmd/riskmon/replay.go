@@ -13,6 +13,7 @@ import (
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/replay"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 type replayFlags struct {
@@ -113,8 +114,11 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 		if err != nil {
 			return err
 		}
-		src = replay.Influx{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket,
-			Chunk: f.chunk, Site: f.site, Sensor: f.sensor, From: filter.From, To: filter.To}
+		// An hour's chunk of many sensors may take minutes to stream.
+		store := storage.New(storage.Options{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket,
+			Timeout: 5 * time.Minute})
+		defer store.Close()
+		src = replay.Influx{Store: store, Chunk: f.chunk, Site: f.site, Sensor: f.sensor, From: filter.From, To: filter.To}
 	}
 	flap := alerting.FlapOptions{Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window}
 	res, err := replay.RunHeld(cmd.Context(), reg, opts, flap, src, filter)

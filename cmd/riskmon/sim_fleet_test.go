@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 )
 
 func TestSimRunFleetFlags(t *testing.T) {
@@ -64,10 +64,10 @@ func TestSimScoreFromInfluxIntegration(t *testing.T) {
 	}
 	var lines []byte
 	for _, e := range evs {
-		lines = ingest.AppendAlertLine(lines, &ingest.AlertLine{Rule: e.Rule, Site: e.Site, Sensor: e.Sensor, Type: e.Type,
+		lines = storage.AppendAlertEvent(lines, &storage.AlertEvent{Rule: e.Rule, Site: e.Site, Sensor: e.Sensor, Type: e.Type,
 			AlertID: e.AlertID, Level: uint8(e.Level), At: e.At})
 	}
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL, Bucket: srv.Database})
+	w := storage.New(storage.Options{URL: srv.URL, Bucket: srv.Database})
 	defer w.Close()
 	if err := w.WriteLines(context.Background(), string(lines)); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 	"github.com/spf13/cobra"
 )
 
@@ -19,7 +20,7 @@ type simScoreOptions struct {
 	truth  string
 	api    string
 	events string
-	influx simulator.InfluxSource // URL set: read from InfluxDB
+	influx storage.Options // URL set: read from InfluxDB
 	grace  time.Duration
 }
 
@@ -89,7 +90,9 @@ func scoreRun(ctx context.Context, out io.Writer, o simScoreOptions) (simulator.
 		if o.influx.Bucket == "" {
 			return simulator.Score{}, fmt.Errorf("--from-influx needs --bucket")
 		}
-		events, err = simulator.ReadAlertEventsInflux(ctx, o.influx, truth.Run.Start.Add(-o.grace))
+		store := storage.New(o.influx)
+		events, err = simulator.ReadAlertEventsInflux(ctx, store, truth.Run.Start.Add(-o.grace))
+		store.Close()
 		if err != nil {
 			return simulator.Score{}, err
 		}

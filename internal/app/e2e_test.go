@@ -21,6 +21,7 @@ import (
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // eventLog collects alert events from a receiver.
@@ -245,7 +246,7 @@ func TestEndToEndIntegration(t *testing.T) {
 					inWindow++
 				}
 			}
-			stored, err := svc.Influx.CountPoints(context.Background(), ingest.AlertMeasurement, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
+			stored, err := svc.Influx.CountPoints(context.Background(), storage.MeasurementAlert, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // eventStore writes alert events to InfluxDB (measurement alert_event)
@@ -33,7 +34,7 @@ func newEventStore(sp *ingest.Spool, reg prometheus.Registerer) *eventStore {
 func (e *eventStore) Emit(ev alerting.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.buf = ingest.AppendAlertLine(e.buf[:0], &ingest.AlertLine{
+	e.buf = storage.AppendAlertEvent(e.buf[:0], &storage.AlertEvent{
 		Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Type: ev.Type.String(), AlertID: ev.AlertID,
 		Message: ev.Message, Level: uint8(ev.Level), Value: ev.Value, Setpoint: ev.Setpoint, At: ev.At,
 		Late: ev.Late, Planned: ev.Planned, Flapping: ev.Flapping, Shelved: ev.Shelved,

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +32,7 @@ import (
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/journal"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // Service is one riskmon instance.
@@ -48,7 +48,7 @@ type Service struct {
 
 	Metrics    *ingest.Metrics
 	DeadLetter *ingest.DeadLetter
-	Influx     *ingest.Influx
+	Influx     *storage.Client
 	Spool      *ingest.Spool
 	Pipeline   *ingest.Pipeline
 	Engine     *alerting.Engine
@@ -75,7 +75,6 @@ type Service struct {
 	alertClient   mqtt.Client
 	lastPrune     time.Time            // guarded by being used from watch only
 	sessions      *console.SessionFile // nil without http.session_store
-	series        *console.InfluxSeries
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
 	// state is the engine's snapshot file and hot reload (reload.go).
@@ -120,11 +119,9 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Influx = ingest.NewInflux(ingest.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
-	// The sensor page reads readings back from where the writer stores
-	// them; one reader for the service's life, closed with it.
-	s.series = console.NewInfluxSeries(console.InfluxOptions{URL: cfg.InfluxDB.URL, Token: token,
-		Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket, Measurement: ingest.Measurement})
+	// One client for the service's life: the forwarder writes through it,
+	// and the sensor page, the warm-up and /readyz read through it.
+	s.Influx = storage.New(storage.Options{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
 	spoolOpts := cfg.Spool
 	spoolOpts.Dir = cfg.StatePath(spoolOpts.Dir)
 	s.Spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
@@ -520,7 +517,7 @@ func (s *Service) notifiers() ([]alerting.Notifier, error) {
 // store and the session store — for a service that is built but never
 // Run (Run releases them itself).
 func (s *Service) Close() error {
-	s.series.Close()
+	s.Influx.Close()
 	s.Lifecycle.Flush()
 	errs := []error{s.Spool.Close(), s.Store.Close()}
 	if s.Journal != nil {
@@ -550,7 +547,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	// The operator console: its page at / and the whole API under /api.
 	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
-		Health: s.Health, Series: s.series, RuleStates: ruleStates{s.Conditions, s.Engine}, Worklist: s.Lifecycle,
+		Health: s.Health, Series: s.Influx, RuleStates: ruleStates{s.Conditions, s.Engine}, Worklist: s.Lifecycle,
 		Events: s.history, DeadLetters: s.DeadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
 		Reloader: s, Logger: s.log.With("component", "console")}))
 	return mux
@@ -657,7 +654,7 @@ func addStage(g *run.Group, ctx context.Context, fn func(context.Context) error,
 // the pipeline until ctx ends.
 func (s *Service) runIngest(ctx context.Context) error {
 	if s.cfg.InfluxDB.CreateDatabase {
-		if err := s.createDatabase(ctx); err != nil {
+		if err := s.Influx.CreateDatabase(ctx); err != nil {
 			s.log.Warn("CREATE DATABASE failed; writes will retry until the database exists", "err", err)
 		}
 	}
@@ -704,7 +701,6 @@ func (s *Service) addNotifications(g *run.Group, ctx context.Context) {
 // closeAll releases what the components used once all have stopped.
 func (s *Service) closeAll() {
 	s.Influx.Close()
-	s.series.Close()
 	_ = s.DeadLetter.Close()
 	s.Auth.FlushFailed()
 	if s.Journal != nil {
@@ -792,31 +788,6 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// createDatabase issues CREATE DATABASE through the InfluxDB 1.x query
-// endpoint; InfluxDB 2.x has no such statement and needs the bucket made
-// beforehand.
-func (s *Service) createDatabase(ctx context.Context) error {
-	// A 1.x bucket is "database" or "database/retention-policy".
-	db, _, _ := strings.Cut(s.cfg.InfluxDB.Bucket, "/")
-	q := url.Values{"q": {fmt.Sprintf("CREATE DATABASE %q", db)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.InfluxDB.URL+"/query?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	if tok, _ := s.cfg.InfluxToken(); tok != "" {
-		req.Header.Set("Authorization", "Token "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CREATE DATABASE %s: %s", db, resp.Status)
-	}
-	return nil
 }
 
 // Stats summarises the service for a status line.

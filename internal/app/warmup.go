@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // warmupTimeout bounds the start-up queries: a slow or absent InfluxDB
@@ -45,15 +41,8 @@ func (s *Service) warmUp(ctx context.Context) WarmStats {
 	}
 	ctx, cancel := context.WithTimeout(ctx, warmupTimeout)
 	defer cancel()
-	token, err := s.cfg.InfluxToken()
-	if err != nil {
-		s.log.Warn("warm-up skipped", "err", err)
-		return WarmStats{}
-	}
-	c := influxdb2.NewClientWithOptions(s.cfg.InfluxDB.URL, token, influxdb2.DefaultOptions().SetHTTPRequestTimeout(uint(warmupTimeout/time.Second)))
-	defer c.Close()
 	start := time.Now()
-	st, err := WarmUp(ctx, c.QueryAPI(s.cfg.InfluxDB.Org), s.cfg.InfluxDB.Bucket, s.Engine, s.reg.Catalog(), start)
+	st, err := WarmUp(ctx, s.Influx, s.Engine, s.reg.Catalog(), start)
 	if err != nil {
 		s.log.Warn("warm-up from InfluxDB failed; windowed rules start cold", "err", err, "cold", st.Cold, "warmed", st.Warmed)
 		return st
@@ -65,13 +54,19 @@ func (s *Service) warmUp(ctx context.Context) WarmStats {
 	return st
 }
 
+// RecentReader is what a warm-up reads from storage; *storage.Client
+// has it.
+type RecentReader interface {
+	RecentReadings(ctx context.Context, ranges []storage.KindRange, now time.Time, n int, fn func(sensors.Reading)) error
+	Aggregates(ctx context.Context, kinds []sensors.KindID, since, now time.Time, step time.Duration) ([]storage.Aggregate, error)
+}
+
 // WarmUp queries the recent readings of the engine's cold sensors (see
 // Engine.Cold) and feeds them to Engine.Warm, oldest first. It is one
-// Flux query: a range per distinct look-back (the longest window of a
-// kind's rules), each filtered to its kinds, the union cut to each
-// series' newest warmupSamples readings, bad quality left out. It works
-// on InfluxDB 2.x and on 1.8 with flux-enabled.
-func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, cat *sensors.Catalog, now time.Time) (WarmStats, error) {
+// query: a range per distinct look-back (the longest window of a kind's
+// rules), each filtered to its kinds, cut to each series' newest
+// warmupSamples readings, bad quality left out (storage.RecentReadings).
+func WarmUp(ctx context.Context, r RecentReader, e *alerting.Engine, cat *sensors.Catalog, now time.Time) (WarmStats, error) {
 	cold := e.Cold(now)
 	st := WarmStats{Cold: len(cold)}
 	if len(cold) == 0 {
@@ -83,7 +78,7 @@ func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engi
 	// scans hours of history, so it gets half the time, and the windows
 	// are warmed whether it succeeds or not.
 	ectx, cancel := context.WithTimeout(ctx, warmupTimeout/2)
-	n, expErr := warmExposure(ectx, q, bucket, e, cat, now, cold, warmed)
+	n, expErr := warmExposure(ectx, r, e, cat, now, cold, warmed)
 	cancel()
 	if n > 0 || expErr != nil {
 		st.Queries++
@@ -105,23 +100,23 @@ func WarmUp(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engi
 		}
 	}
 	// Each kind in one range only, so no series is read twice.
-	var ranges []warmRange
+	var ranges []storage.KindRange
 	for k, since := range kindSince {
-		i := slices.IndexFunc(ranges, func(r warmRange) bool { return r.since.Equal(since) })
+		i := slices.IndexFunc(ranges, func(r storage.KindRange) bool { return r.Since.Equal(since) })
 		if i < 0 {
-			ranges = append(ranges, warmRange{since: since})
+			ranges = append(ranges, storage.KindRange{Since: since})
 			i = len(ranges) - 1
 		}
-		ranges[i].kinds = append(ranges[i].kinds, k)
+		ranges[i].Kinds = append(ranges[i].Kinds, k)
 	}
 	for i := range ranges {
-		slices.Sort(ranges[i].kinds)
+		slices.Sort(ranges[i].Kinds)
 	}
-	slices.SortFunc(ranges, func(a, b warmRange) int { return a.since.Compare(b.since) })
+	slices.SortFunc(ranges, func(a, b storage.KindRange) int { return a.Since.Compare(b.Since) })
 	var winErr error
 	if len(ranges) > 0 {
 		st.Queries++
-		st.Readings, winErr = warmBatch(ctx, q, warmQuery(bucket, now, ranges), e, want, warmed)
+		st.Readings, winErr = warmWindows(ctx, r, ranges, now, e, want, warmed)
 	}
 	st.Warmed = len(warmed)
 	return st, errors.Join(expErr, winErr)
@@ -133,10 +128,10 @@ const exposureStep = time.Minute
 
 // warmExposure rebuilds the exposure rings of the sensors that have none
 // from minute means and counts of their stored readings over the last 8
-// hours, in one Flux query, and returns how many aggregates it took.
-// Covered time is the count times the kind's reporting interval, at most
-// the minute.
-func warmExposure(ctx context.Context, q api.QueryAPI, bucket string, e *alerting.Engine, cat *sensors.Catalog,
+// hours, in one query, and returns how many aggregates it took. Covered
+// time is the count times the kind's reporting interval, at most the
+// minute.
+func warmExposure(ctx context.Context, r RecentReader, e *alerting.Engine, cat *sensors.Catalog,
 	now time.Time, cold []alerting.ColdSensor, warmed map[[2]string]bool) (int, error) {
 	want := map[[2]string]time.Duration{} // the sensor's reporting interval
 	var kinds []sensors.KindID
@@ -158,149 +153,45 @@ func warmExposure(ctx context.Context, q api.QueryAPI, bucket string, e *alertin
 		return 0, nil
 	}
 	slices.Sort(kinds)
-	res, err := q.Query(ctx, exposureQuery(bucket, since, now, kinds))
+	aggs, err := r.Aggregates(ctx, kinds, since, now, exposureStep)
 	if err != nil {
 		return 0, fmt.Errorf("exposure warm-up query: %w", err)
 	}
-	defer res.Close()
-	type agg struct {
-		mean  float64
-		count int64
-		hasM  bool
-	}
-	aggs := map[[2]string]map[time.Time]*agg{}
-	for res.Next() {
-		rec := res.Record()
-		site, _ := rec.ValueByKey("site").(string)
-		sensor, _ := rec.ValueByKey("sensor").(string)
-		key := [2]string{site, sensor}
-		if _, ok := want[key]; !ok {
+	// Sorted by series and time: each ring is fed oldest first.
+	n := 0
+	for _, a := range aggs {
+		key := [2]string{a.Site, a.Sensor}
+		interval, ok := want[key]
+		if !ok || !a.HasMean || a.Count <= 0 {
 			continue
 		}
-		if aggs[key] == nil {
-			aggs[key] = map[time.Time]*agg{}
-		}
-		a := aggs[key][rec.Time()]
-		if a == nil {
-			a = &agg{}
-			aggs[key][rec.Time()] = a
-		}
-		switch v := rec.ValueByKey("value").(type) {
-		case float64:
-			a.mean, a.hasM = v, true
-		case int64:
-			a.count = v
-		}
-	}
-	if err := res.Err(); err != nil {
-		return 0, fmt.Errorf("exposure warm-up query: %w", err)
-	}
-	n := 0
-	for key, byEnd := range aggs {
-		ends := slices.SortedFunc(maps.Keys(byEnd), time.Time.Compare)
-		for _, end := range ends {
-			a := byEnd[end]
-			if !a.hasM || a.count <= 0 {
-				continue
-			}
-			covered := min(time.Duration(a.count)*want[key], exposureStep)
-			if e.WarmExposure(key[0], key[1], end, a.mean, covered) {
-				n++
-				warmed[key] = true
-			}
+		covered := min(time.Duration(a.Count)*interval, exposureStep)
+		if e.WarmExposure(a.Site, a.Sensor, a.End, a.Mean, covered) {
+			n++
+			warmed[key] = true
 		}
 	}
 	return n, nil
 }
 
-// exposureQuery is the Flux of the exposure warm-up: per series and
-// minute the mean ("mean" result) and count ("count") of the good
-// readings, each stamped with the end of its minute.
-func exposureQuery(bucket string, since, now time.Time, kinds []sensors.KindID) string {
-	var match []string
-	for _, k := range kinds {
-		match = append(match, fmt.Sprintf("r.kind == %q", string(k)))
-	}
-	return fmt.Sprintf(`good = from(bucket: %q)
-  |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and (r._field == "value" or r._field == "quality"))
-  |> filter(fn: (r) => %s)
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> filter(fn: (r) => not exists r.quality or r.quality != "bad")
-good
-  |> aggregateWindow(every: %s, fn: mean, column: "value", createEmpty: false)
-  |> keep(columns: ["_time", "site", "sensor", "value"])
-  |> yield(name: "mean")
-good
-  |> aggregateWindow(every: %s, fn: count, column: "value", createEmpty: false)
-  |> keep(columns: ["_time", "site", "sensor", "value"])
-  |> yield(name: "count")
-`, bucket, since.UTC().Format(time.RFC3339Nano), now.UTC().Add(time.Millisecond).Format(time.RFC3339Nano),
-		ingest.Measurement, strings.Join(match, " or "), exposureStep, exposureStep)
-}
-
-// warmRange is the kinds whose sensors look back to since.
-type warmRange struct {
-	since time.Time
-	kinds []sensors.KindID
-}
-
-// warmQuery is the Flux of a warm-up. The result has a table per series
-// (the tags), sorted by time, which is the order Warm needs.
-func warmQuery(bucket string, now time.Time, ranges []warmRange) string {
-	var b strings.Builder
-	var names []string
-	for i, r := range ranges {
-		var match []string
-		for _, k := range r.kinds {
-			match = append(match, fmt.Sprintf("r.kind == %q", string(k)))
-		}
-		name := fmt.Sprintf("r%d", i)
-		names = append(names, name)
-		fmt.Fprintf(&b, `%s = from(bucket: %q)
-  |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and (r._field == "value" or r._field == "quality"))
-  |> filter(fn: (r) => %s)
-`, name, bucket, r.since.UTC().Format(time.RFC3339Nano), now.UTC().Add(time.Millisecond).Format(time.RFC3339Nano),
-			ingest.Measurement, strings.Join(match, " or "))
-	}
-	src := names[0]
-	if len(names) > 1 {
-		src = "union(tables: [" + strings.Join(names, ", ") + "])"
-	}
-	fmt.Fprintf(&b, `%s
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> filter(fn: (r) => not exists r.quality or r.quality != "bad")
-  |> sort(columns: ["_time"])
-  |> tail(n: %d)
-  |> keep(columns: ["_time", "site", "sensor", "value"])
-`, src, warmupSamples)
-	return b.String()
-}
-
-func warmBatch(ctx context.Context, q api.QueryAPI, flux string, e *alerting.Engine, want map[[2]string]time.Time, warmed map[[2]string]bool) (int, error) {
-	res, err := q.Query(ctx, flux)
-	if err != nil {
-		return 0, fmt.Errorf("warm-up query: %w", err)
-	}
-	defer res.Close()
+// warmWindows feeds the recent readings of ranges to the windows of the
+// sensors in want, each from its own since on, and returns how many it
+// took.
+func warmWindows(ctx context.Context, r RecentReader, ranges []storage.KindRange, now time.Time, e *alerting.Engine,
+	want map[[2]string]time.Time, warmed map[[2]string]bool) (int, error) {
 	n := 0
-	for res.Next() {
-		rec := res.Record()
-		site, _ := rec.ValueByKey("site").(string)
-		sensor, _ := rec.ValueByKey("sensor").(string)
-		v, ok := rec.ValueByKey("value").(float64)
-		key := [2]string{site, sensor}
+	err := r.RecentReadings(ctx, ranges, now, warmupSamples, func(rd sensors.Reading) {
+		key := [2]string{rd.Site, rd.Sensor}
 		since, cold := want[key]
-		if !ok || !cold || rec.Time().Before(since) {
-			continue
+		if !cold || rd.Time.Before(since) {
+			return
 		}
-		if e.Warm(sensors.Reading{Site: site, Sensor: sensor, Value: v, Time: rec.Time()}) {
+		if e.Warm(rd) {
 			n++
 			warmed[key] = true
 		}
-	}
-	if err := res.Err(); err != nil {
+	})
+	if err != nil {
 		return n, fmt.Errorf("warm-up query: %w", err)
 	}
 	return n, nil

@@ -9,13 +9,11 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // TestWarmUpIntegration: InfluxDB holds the last two minutes of a gas
@@ -73,7 +71,7 @@ func TestWarmUpIntegration(t *testing.T) {
 	for i := range frozen {
 		point("PT-201", now.Add(-290*time.Second+time.Duration(i)*30*time.Second), 12.5, "good")
 	}
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
+	w := storage.New(storage.Options{URL: influx.URL, Bucket: influx.Database})
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -99,9 +97,7 @@ func TestWarmUpIntegration(t *testing.T) {
 	if a := svc.Engine.Active(); len(a) != 0 {
 		t.Fatalf("warming raised %+v", a)
 	}
-	c := influxdb2.NewClient(influx.URL, "")
-	defer c.Close()
-	if again, err := WarmUp(ctx, c.QueryAPI(""), influx.Database, svc.Engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
+	if again, err := WarmUp(ctx, w, svc.Engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
 		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
 	}
 
@@ -161,7 +157,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 		}
 		fmt.Fprintf(&lp, "reading,kind=co,sector=hazchem,sensor=CO-2,site=hz-01 %s %d\n", fields, at.UnixMilli())
 	}
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: influx.Database})
+	w := storage.New(storage.Options{URL: influx.URL, Bucket: influx.Database})
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -211,9 +207,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := influxdb2.NewClient(influx.URL, "")
-	defer c.Close()
-	st, err = WarmUp(ctx, failingExposure{c.QueryAPI("")}, influx.Database, fresh, reg.Catalog(), now)
+	st, err = WarmUp(ctx, failingExposure{w}, fresh, reg.Catalog(), now)
 	// The forecast's 2-min window holds 24 readings of CO-1 and 24 less
 	// the bad ones of CO-2.
 	if err == nil || !strings.Contains(err.Error(), "exposure") || st.Aggregates != 0 || st.Warmed != 2 || st.Readings < 2*24-3 {
@@ -223,11 +217,8 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 
 // failingExposure fails the exposure warm-up's query and passes the
 // others through.
-type failingExposure struct{ api.QueryAPI }
+type failingExposure struct{ *storage.Client }
 
-func (f failingExposure) Query(ctx context.Context, q string) (*api.QueryTableResult, error) {
-	if strings.Contains(q, "aggregateWindow") {
-		return nil, errors.New("query timed out")
-	}
-	return f.QueryAPI.Query(ctx, q)
+func (failingExposure) Aggregates(context.Context, []sensors.KindID, time.Time, time.Time, time.Duration) ([]storage.Aggregate, error) {
+	return nil, errors.New("query timed out")
 }

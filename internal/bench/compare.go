@@ -17,12 +17,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/influxproc"
 	"github.com/riskmon/riskmon/internal/mosquittoproc"
 	"github.com/riskmon/riskmon/internal/procstat"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // Collector names.
@@ -414,7 +414,7 @@ func (e *env) pointsWritten() (int64, error) {
 }
 
 func (e *env) count(ctx context.Context, from time.Time) (int64, error) {
-	inf := ingest.NewInflux(ingest.InfluxOptions{URL: e.influx.URL, Bucket: "bench"})
+	inf := storage.New(storage.Options{URL: e.influx.URL, Bucket: "bench"})
 	defer inf.Close()
 	return inf.CountReadings(ctx, from.Add(-time.Minute), time.Now().Add(5*time.Minute))
 }

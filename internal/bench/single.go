@@ -26,7 +26,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/broker"
 	"github.com/riskmon/riskmon/internal/influxproc"
 	"github.com/riskmon/riskmon/internal/mosquittoproc"
@@ -34,6 +33,7 @@ import (
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // Options configure one load run of riskmon alone.
@@ -263,7 +263,7 @@ alerting: {notify: {log: false, mqtt: true}}
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // last probe notifications
-	inf := ingest.NewInflux(ingest.InfluxOptions{URL: influx.URL, Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: influx.URL, Bucket: "riskmon"})
 	defer inf.Close()
 	stored, err := inf.CountReadings(ctx, start.Add(-time.Minute), time.Now().Add(time.Minute))
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/riskmon/riskmon/internal/mosquittoproc"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // riskmonBin is the riskmon binary built once for the tests that run it as
@@ -225,7 +226,7 @@ func (ru *run) wait(t *testing.T) simulator.Stats {
 // count reaches want or stops growing for a while.
 func (r *rig) landed(ru *run, want int64, limit time.Duration) int64 {
 	r.t.Helper()
-	inf := ingest.NewInflux(ingest.InfluxOptions{URL: fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), Bucket: "riskmon"})
+	inf := storage.New(storage.Options{URL: fmt.Sprintf("http://127.0.0.1:%d", r.influxPort), Bucket: "riskmon"})
 	defer inf.Close()
 	deadline := time.Now().Add(limit)
 	var n, last int64

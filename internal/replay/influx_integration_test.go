@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/testenv"
+	"github.com/riskmon/riskmon/storage"
 )
 
 // TestReplayInfluxIntegration stores the test history in a real InfluxDB
@@ -35,22 +35,22 @@ func TestReplayInfluxIntegration(t *testing.T) {
 		site, _ := reg.Site(s.site)
 		for i, v := range s.values {
 			fmt.Fprintf(&lp, "%s,kind=%s,sector=%s,sensor=%s,site=%s value=%g %d\n",
-				ingest.Measurement, sn.Kind, site.Sector, s.sensor, s.site, v, at(i).UnixMilli())
+				storage.MeasurementReading, sn.Kind, site.Sector, s.sensor, s.site, v, at(i).UnixMilli())
 		}
 	}
 	// A reading outside the range (stored as releases before the
 	// one-field schema did, quality on every point), and one of bad
 	// quality inside it.
-	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-101,site=coal-01 quality=\"good\",value=3 %d\n", ingest.Measurement, at(-100).UnixMilli())
-	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-102,site=coal-01 quality=\"bad\",value=3 %d\n", ingest.Measurement, at(5).UnixMilli())
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL, Bucket: "riskmon"})
-	defer w.Close()
-	if err := w.WriteLines(ctx, lp.String()); err != nil {
+	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-101,site=coal-01 quality=\"good\",value=3 %d\n", storage.MeasurementReading, at(-100).UnixMilli())
+	fmt.Fprintf(&lp, "%s,kind=ch4,sector=coal,sensor=CH4-102,site=coal-01 quality=\"bad\",value=3 %d\n", storage.MeasurementReading, at(5).UnixMilli())
+	store := storage.New(storage.Options{URL: srv.URL, Bucket: "riskmon"})
+	defer store.Close()
+	if err := store.WriteLines(ctx, lp.String()); err != nil {
 		t.Fatal(err)
 	}
 
 	from, to := t0, at(60)
-	src := Influx{URL: srv.URL, Bucket: "riskmon", Chunk: 3 * time.Minute, From: from, To: to}
+	src := Influx{Store: store, Chunk: 3 * time.Minute, From: from, To: to}
 	got, err := Run(ctx, reg, alerting.Options{}, src, Filter{From: from, To: to})
 	if err != nil {
 		t.Fatal(err)
