@@ -131,7 +131,8 @@ func appendTag(b []byte, s string) []byte {
 		case ',', '=', ' ', '\\':
 			b = append(b, '\\', c)
 		case '\n', '\r':
-			b = append(b, ' ')
+			// As an escaped space: a bare one would end the tags.
+			b = append(b, '\\', ' ')
 		default:
 			b = append(b, c)
 		}

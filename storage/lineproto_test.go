@@ -66,6 +66,7 @@ func TestAppendReadingEscapes(t *testing.T) {
 		{"plain", "hz-01", "hz-01"},
 		{"space comma equals", "a b,c=d", "a b,c=d"},
 		{"backslash", `c:\x`, `c:\\x`},
+		{"line break", "a\nb\rc", "a b c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
