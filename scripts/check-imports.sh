@@ -9,7 +9,7 @@ rules=(
 	"sensors|alerting ingest console journal simulator internal cmd"
 	"ingest|alerting console journal simulator internal cmd"
 	"alerting|ingest console journal simulator internal cmd"
-	"simulator|alerting console journal internal cmd"
+	"simulator|alerting ingest console journal internal cmd"
 	"protocol|ingest alerting console journal simulator internal cmd"
 	"storage|alerting ingest protocol console journal simulator internal cmd"
 )
