@@ -7,8 +7,8 @@ import (
 )
 
 // Item is one decoded reading before validation, whatever the format:
-// the JSON batch, line protocol and Sparkplug decoders each have a
-// reading type of their own, converted to this one.
+// every decoder gives a protocol.Reading, and itemOf turns it into this,
+// which carries ingest's own Reason so rejections are counted by it.
 type Item struct {
 	Sensor  string
 	Value   float64

@@ -179,7 +179,7 @@ type Processor struct {
 	spb    *sparkplug.Tracker
 	out    Output
 	items  []Item
-	lpBuf  []lineproto.Reading
+	lpBuf  []protocol.Reading
 	seq    *seqTracker
 	clock  map[gatewayKey]*clockState
 	// lastSeen is the last reading of each sensor, by Sensor.Index of reg.
@@ -291,9 +291,8 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 			p.checkSeq(site.ID, pt.Gateway, b.Seq, now)
 		}
 		p.items = p.items[:0]
-		for _, r := range b.Readings {
-			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
-				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+		for i := range b.Readings {
+			p.items = append(p.items, itemOf(&b.Readings[i]))
 		}
 		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case protocol.LeafLP:
@@ -303,9 +302,8 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 			return reject(reasonOf(err, ReasonMalformedLP), err.Error())
 		}
 		p.items = p.items[:0]
-		for _, r := range rs {
-			p.items = append(p.items, Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
-				Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail})
+		for i := range rs {
+			p.items = append(p.items, itemOf(&rs[i]))
 		}
 		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case protocol.LeafStatus:
@@ -325,19 +323,18 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 
 // reasonOf takes a decoder's own reason when it has one.
 func reasonOf(err error, fallback Reason) Reason {
-	var de *protocol.DecodeError
-	if errors.As(err, &de) && de.Reason != "" {
-		return Reason(de.Reason)
-	}
-	var le *lineproto.Error
-	if errors.As(err, &le) && le.Reason != "" {
-		return Reason(le.Reason)
-	}
-	var se *sparkplug.Error
-	if errors.As(err, &se) && se.Reason != "" {
-		return Reason(se.Reason)
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Reason != "" {
+		return Reason(pe.Reason)
 	}
 	return fallback
+}
+
+// itemOf turns a reading as any of the wire formats decoded it into the
+// item validation works on.
+func itemOf(r *protocol.Reading) Item {
+	return Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
+		Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail}
 }
 
 func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time) *Output {
@@ -391,9 +388,8 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 	}
 	p.items = p.items[:0]
 	unmonitored := 0
-	for _, r := range res.Readings {
-		it := Item{Sensor: r.Sensor, Value: r.Value, Time: r.Time, Quality: r.Quality,
-			Historical: r.Historical, Reject: Reason(r.Reject), Detail: r.Detail}
+	for i := range res.Readings {
+		it := itemOf(&res.Readings[i])
 		if it.Reject == "" {
 			p.resolveSparkplug(site, res.Gateway, res.Device, &it)
 		}

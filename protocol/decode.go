@@ -27,8 +27,9 @@ const (
 	ReasonBadQuality    = "bad_quality"
 )
 
-// Reading is one decoded reading of a batch before validation against the
-// registry. It mirrors ingest.Item; ingest converts it.
+// Reading is one decoded reading before validation against the registry,
+// the one reading type of every wire format: the JSON batch decoder,
+// protocol/lineproto and protocol/sparkplug all give it.
 type Reading struct {
 	Sensor  string
 	Value   float64
@@ -54,14 +55,26 @@ type Batch struct {
 // network, and a gateway sending endless new ones must not grow memory.
 const maxInterned = 1 << 16
 
-// DecodeError rejects a whole message.
-type DecodeError struct {
+// Error rejects a whole message, whichever of the wire formats it came
+// in: the JSON batch decoder, line protocol and Sparkplug B all return
+// it, so a consumer reads the reason one way.
+type Error struct {
 	Reason string
-	Err    error
+	Msg    string // what is wrong, in words; may be empty when Err says it
+	Err    error  // underlying error, if any
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
-func (e *DecodeError) Unwrap() error { return e.Err }
+func (e *Error) Error() string {
+	switch {
+	case e.Msg == "":
+		return fmt.Sprintf("%s: %v", e.Reason, e.Err)
+	case e.Err != nil:
+		return fmt.Sprintf("%s: %s: %v", e.Reason, e.Msg, e.Err)
+	}
+	return e.Reason + ": " + e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Decoder decodes the JSON batch format of docs/protocol.md. It reuses its
 // buffers between calls and is not safe for concurrent use: each ingest
@@ -102,10 +115,10 @@ func (d *Decoder) intern(b []byte) string {
 func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	v, err := d.p.ParseBytes(payload)
 	if err != nil {
-		return nil, &DecodeError{ReasonMalformed, err}
+		return nil, &Error{Reason: ReasonMalformed, Err: err}
 	}
 	if v.Type() != fastjson.TypeObject {
-		return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("payload is a JSON %s, want an object", v.Type())}
+		return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("payload is a JSON %s, want an object", v.Type())}
 	}
 	b := &d.batch
 	b.Readings = b.Readings[:0]
@@ -114,7 +127,7 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	if sv := v.Get(FieldSeq); sv != nil {
 		seq, err := sv.Uint64()
 		if err != nil {
-			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("seq: %w", err)}
+			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("seq: %w", err)}
 		}
 		b.Seq, b.HasSeq = seq, true
 	}
@@ -122,7 +135,7 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	if hv := v.Get(FieldHistorical); hv != nil {
 		h, err := hv.Bool()
 		if err != nil {
-			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("historical: %w", err)}
+			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("historical: %w", err)}
 		}
 		historical = h
 	}
@@ -131,22 +144,22 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	if tv := v.Get(FieldTS); tv != nil {
 		batchTime, batchTimeErr = parseTime(tv)
 		if batchTimeErr != nil {
-			return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("ts: %w", batchTimeErr)}
+			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("ts: %w", batchTimeErr)}
 		}
 	}
 	rv := v.Get(FieldReadings)
 	if rv == nil {
-		return nil, &DecodeError{ReasonBadSchema, errors.New(`no "readings" array`)}
+		return nil, &Error{Reason: ReasonBadSchema, Err: errors.New(`no "readings" array`)}
 	}
 	arr, err := rv.Array()
 	if err != nil {
-		return nil, &DecodeError{ReasonBadSchema, fmt.Errorf("readings: %w", err)}
+		return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("readings: %w", err)}
 	}
 	if len(arr) == 0 {
-		return nil, &DecodeError{ReasonEmptyBatch, errors.New("readings array is empty")}
+		return nil, &Error{Reason: ReasonEmptyBatch, Err: errors.New("readings array is empty")}
 	}
 	if d.maxItems > 0 && len(arr) > d.maxItems {
-		return nil, &DecodeError{ReasonTooMany, fmt.Errorf("%d readings in one message, limit is %d (configuration key limits.max_readings_per_message)", len(arr), d.maxItems)}
+		return nil, &Error{Reason: ReasonTooMany, Err: fmt.Errorf("%d readings in one message, limit is %d (configuration key limits.max_readings_per_message)", len(arr), d.maxItems)}
 	}
 	for _, r := range arr {
 		it := d.decodeReading(r, batchTime)

@@ -29,9 +29,9 @@ func TestDecodeMessageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := d.Decode([]byte(tt.payload))
-			var de *DecodeError
+			var de *Error
 			if !errors.As(err, &de) {
-				t.Fatalf("Decode(%q) error = %v, want a *DecodeError", tt.payload, err)
+				t.Fatalf("Decode(%q) error = %v, want a *Error", tt.payload, err)
 			}
 			if de.Reason != tt.want {
 				t.Fatalf("reason = %s, want %s (err %v)", de.Reason, tt.want, err)

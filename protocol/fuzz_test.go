@@ -8,7 +8,7 @@ import (
 )
 
 // FuzzDecode feeds arbitrary payloads to the decoder: no input may panic,
-// a message is rejected with a DecodeError that names its reason, and
+// a message is rejected with an Error that names its reason, and
 // every reading of an accepted one is either complete or says why not.
 func FuzzDecode(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/payloads/*.json")
@@ -27,9 +27,9 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		b, err := d.Decode(payload)
 		if err != nil {
-			var de *DecodeError
+			var de *Error
 			if !errors.As(err, &de) || de.Reason == "" {
-				t.Fatalf("error %v is not a DecodeError with a reason", err)
+				t.Fatalf("error %v is not an Error with a reason", err)
 			}
 			return
 		}

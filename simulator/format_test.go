@@ -9,6 +9,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/lineproto"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
@@ -51,7 +52,7 @@ func TestMalformedOtherFormats(t *testing.T) {
 			}
 			tr := sparkplug.NewTracker()
 			_, err = tr.Handle(sparkplug.NodeTopic("gas-01", sparkplug.NDATA, "gw1"), AppendMalformedSparkplug(nil, k, 1764345600000), time.Now())
-			var se *sparkplug.Error
+			var se *protocol.Error
 			if !errors.As(err, &se) || se.Reason != sparkplug.ReasonMalformed {
 				t.Errorf("sparkplug: got %v, want a malformed payload", err)
 			}

@@ -128,7 +128,7 @@ func TestMalformedReasons(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.kind.String(), func(t *testing.T) {
 			b, err := d.Decode(AppendMalformed(nil, tt.kind, 1764345600000, "GT-101"))
-			var de *protocol.DecodeError
+			var de *protocol.Error
 			switch {
 			case tt.whole != "":
 				if !errors.As(err, &de) || de.Reason != tt.whole {

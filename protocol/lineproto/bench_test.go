@@ -2,6 +2,7 @@ package lineproto
 
 import (
 	"fmt"
+	"github.com/riskmon/riskmon/protocol"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ func BenchmarkDecode(b *testing.B) {
 		fmt.Fprintf(&sb, "reading,sensor=PT-%03d value=%d.25,quality=\"good\" %d\n", i, i, int64(1764345600000000000)+int64(i)*1e9)
 	}
 	payload := []byte(sb.String())
-	dst := make([]Reading, 0, 16)
+	dst := make([]protocol.Reading, 0, 16)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {

@@ -9,6 +9,7 @@ package lineproto
 
 import (
 	"fmt"
+	"github.com/riskmon/riskmon/protocol"
 	"math"
 	"time"
 
@@ -33,43 +34,13 @@ const (
 	ReasonBadSchema     = "bad_schema"
 )
 
-// Reading is one decoded line before validation against the registry. It
-// mirrors ingest.Item; ingest converts it.
-type Reading struct {
-	Sensor     string
-	Value      float64
-	Time       time.Time
-	Quality    sensors.Quality
-	Historical bool
-	// Reject is the reason this reading cannot be used, empty when it can;
-	// Detail says why in words for the dead-letter entry.
-	Reject string
-	Detail string
-}
-
-// Error rejects a whole message.
-type Error struct {
-	Reason string
-	Msg    string
-	Err    error // underlying error, if any
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Reason, e.Msg, e.Err)
-	}
-	return e.Reason + ": " + e.Msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
 // span locates one reading's sensor name in the names buffer of Decode.
 type span struct{ start, end int }
 
-// Decode appends one Reading per line of payload to dst and returns the
+// Decode appends one protocol.Reading per line of payload to dst and returns the
 // extended slice. Blank lines and # comments are skipped.
 //
-// A returned *Error rejects the whole message, and dst comes back at its
+// A returned *protocol.Error rejects the whole message, and dst comes back at its
 // original length: the payload holds no line at all (ReasonEmptyBatch), or
 // not one of its lines is line protocol (ReasonMalformed) — then it is
 // most likely a JSON batch sent to the wrong topic, and one dead-letter
@@ -79,7 +50,7 @@ type span struct{ start, end int }
 // line and column, any other problem by entry number, counting the lines
 // that are neither blank nor comments. The Sensor strings of one call
 // share a single allocation; they do not refer to payload.
-func Decode(payload []byte, dst []Reading) ([]Reading, error) {
+func Decode(payload []byte, dst []protocol.Reading) ([]protocol.Reading, error) {
 	base := len(dst)
 	// The line-protocol Decoder has no Reset, so one is made per message;
 	// it parses payload in place, without copying it.
@@ -97,7 +68,7 @@ func Decode(payload []byte, dst []Reading) ([]Reading, error) {
 	for dec.Next() {
 		entries++
 		start := len(names)
-		var r Reading
+		var r protocol.Reading
 		var err error
 		names, r, err = decodeLine(dec, names)
 		spans = append(spans, span{start, len(names)})
@@ -116,9 +87,9 @@ func Decode(payload []byte, dst []Reading) ([]Reading, error) {
 	}
 	switch {
 	case entries == 0:
-		return dst[:base], &Error{Reason: ReasonEmptyBatch, Msg: "payload holds no line protocol entries"}
+		return dst[:base], &protocol.Error{Reason: ReasonEmptyBatch, Msg: "payload holds no line protocol entries"}
 	case malformed == entries:
-		return dst[:base], &Error{Reason: ReasonMalformed, Msg: "no entry of the payload is line protocol", Err: firstSyntaxErr}
+		return dst[:base], &protocol.Error{Reason: ReasonMalformed, Msg: "no entry of the payload is line protocol", Err: firstSyntaxErr}
 	}
 	if len(names) > 0 {
 		all := string(names)
@@ -136,8 +107,8 @@ func Decode(payload []byte, dst []Reading) ([]Reading, error) {
 // the error: then the line is not line protocol and its other complaints
 // are moot. After a syntax error the decoder's Next skips the rest of the
 // line, which is what lets decoding go on with the next one.
-func decodeLine(dec *lineprotocol.Decoder, names []byte) ([]byte, Reading, error) {
-	var r Reading
+func decodeLine(dec *lineprotocol.Decoder, names []byte) ([]byte, protocol.Reading, error) {
+	var r protocol.Reading
 	start := len(names)
 	haveSensor, haveValue := false, false
 
@@ -227,12 +198,12 @@ func decodeLine(dec *lineprotocol.Decoder, names []byte) ([]byte, Reading, error
 	return names, r, nil
 }
 
-func reject(r Reading, reason, detail string) Reading {
+func reject(r protocol.Reading, reason, detail string) protocol.Reading {
 	r.Reject, r.Detail = reason, detail
 	return r
 }
 
-func rejectOnce(r Reading, reason, detail string) Reading {
+func rejectOnce(r protocol.Reading, reason, detail string) protocol.Reading {
 	if r.Reject != "" {
 		return r
 	}

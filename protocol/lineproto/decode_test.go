@@ -2,6 +2,7 @@ package lineproto
 
 import (
 	"errors"
+	"github.com/riskmon/riskmon/protocol"
 	"math"
 	"strings"
 	"testing"
@@ -126,11 +127,11 @@ func TestDecodeMessageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dst := make([]Reading, 1, 4)
+			dst := make([]protocol.Reading, 1, 4)
 			got, err := Decode([]byte(tt.payload), dst)
-			var e *Error
+			var e *protocol.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("Decode(%q) error = %v, want an *Error", tt.payload, err)
+				t.Fatalf("Decode(%q) error = %v, want an *protocol.Error", tt.payload, err)
 			}
 			if e.Reason != tt.want {
 				t.Fatalf("reason = %s, want %s (err %v)", e.Reason, tt.want, err)
@@ -143,7 +144,7 @@ func TestDecodeMessageErrors(t *testing.T) {
 }
 
 func TestDecodeAppends(t *testing.T) {
-	dst := []Reading{{Sensor: "earlier"}}
+	dst := []protocol.Reading{{Sensor: "earlier"}}
 	got, err := Decode([]byte("m,sensor=a value=1 "+ts+"\nm,sensor=b value=2 "+ts), dst)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package lineproto
 
 import (
+	"github.com/riskmon/riskmon/protocol"
 	"math"
 	"testing"
 )
@@ -21,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		dst := make([]Reading, 1, 2)
+		dst := make([]protocol.Reading, 1, 2)
 		got, err := Decode(payload, dst)
 		if err != nil {
 			if len(got) != 1 {

@@ -2,6 +2,7 @@ package sparkplug
 
 import (
 	"errors"
+	"github.com/riskmon/riskmon/protocol"
 	"math"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 // FuzzHandle feeds arbitrary topics and payloads to a Tracker that has
 // seen a node and a device born, so alias resolution runs too. No input
-// may panic, errors are *Error with a reason, and every reading is either
+// may panic, errors are *protocol.Error with a reason, and every reading is either
 // rejected with a detail or usable: named, finite and timed.
 func FuzzHandle(f *testing.F) {
 	nbirth := marshal(f, pl(0, bdSeqMetric(1),
@@ -53,9 +54,9 @@ func FuzzHandle(f *testing.F) {
 		}
 		res, err := tr.Handle(topic, payload, now)
 		if err != nil {
-			var e *Error
+			var e *protocol.Error
 			if !errors.As(err, &e) || e.Reason == "" || e.Msg == "" {
-				t.Fatalf("error %v is not an *Error with reason and message", err)
+				t.Fatalf("error %v is not an *protocol.Error with reason and message", err)
 			}
 			return
 		}

@@ -13,6 +13,7 @@ package sparkplug
 
 import (
 	"fmt"
+	"github.com/riskmon/riskmon/protocol"
 	"strings"
 )
 
@@ -76,7 +77,7 @@ func NodeTopic(group string, typ MessageType, edge string) string {
 //
 // The device_id level is required for device message types and refused
 // for the others. The parts are substrings of topic, so ParseTopic does
-// not allocate on success. Errors are *Error with ReasonBadTopic.
+// not allocate on success. Errors are *protocol.Error with ReasonBadTopic.
 func ParseTopic(topic string) (Topic, error) {
 	rest, ok := strings.CutPrefix(topic, Namespace+"/")
 	if !ok {
@@ -113,5 +114,5 @@ func ParseTopic(topic string) (Topic, error) {
 }
 
 func topicError(topic, msg string) error {
-	return &Error{Reason: ReasonBadTopic, Msg: fmt.Sprintf("topic %q %s", topic, msg)}
+	return &protocol.Error{Reason: ReasonBadTopic, Msg: fmt.Sprintf("topic %q %s", topic, msg)}
 }

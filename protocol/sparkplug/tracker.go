@@ -2,6 +2,7 @@ package sparkplug
 
 import (
 	"fmt"
+	"github.com/riskmon/riskmon/protocol"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ type Result struct {
 	// Readings holds one entry per metric that is a measurement, in
 	// message order; bookkeeping metrics (bdSeq, Node Control/*,
 	// Properties/*) and template definitions are left out.
-	Readings []Reading
+	Readings []protocol.Reading
 	// SeqGap is how many messages of the edge node went missing before
 	// this one, judging by seq (0..255, wrapping); 0 when in order or
 	// when there is no earlier seq to compare with. A duplicate or a
@@ -150,11 +151,11 @@ func newMetricTable(metrics []*spb.Payload_Metric) metricTable {
 // Handle interprets one Sparkplug message received on topic at now. now
 // is only used to pace rebirth requests.
 //
-// A returned *Error rejects the whole message: ReasonBadTopic for a topic
+// A returned *protocol.Error rejects the whole message: ReasonBadTopic for a topic
 // that is not a Sparkplug B topic or has an unknown message type,
 // ReasonMalformed for a payload that is not a Sparkplug B protobuf, and
 // ReasonBadSchema for a seq above 255. Problems with single metrics only
-// reject their Reading. NCMD, DCMD and STATE messages are commands and
+// reject their protocol.Reading. NCMD, DCMD and STATE messages are commands and
 // host status, not edge node data: their payload is not decoded and
 // their Result only names the topic.
 func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, error) {
@@ -170,10 +171,10 @@ func (t *Tracker) Handle(topic string, payload []byte, now time.Time) (Result, e
 	// Unmarshal outside the lock: it is most of the work.
 	var p spb.Payload
 	if err := proto.Unmarshal(payload, &p); err != nil {
-		return Result{}, &Error{Reason: ReasonMalformed, Msg: tp.Type.String() + " payload is not a Sparkplug B protobuf", Err: err}
+		return Result{}, &protocol.Error{Reason: ReasonMalformed, Msg: tp.Type.String() + " payload is not a Sparkplug B protobuf", Err: err}
 	}
 	if p.Seq != nil && *p.Seq > 255 {
-		return Result{}, &Error{Reason: ReasonBadSchema, Msg: fmt.Sprintf("seq %d is above 255", *p.Seq)}
+		return Result{}, &protocol.Error{Reason: ReasonBadSchema, Msg: fmt.Sprintf("seq %d is above 255", *p.Seq)}
 	}
 
 	t.mu.Lock()
@@ -324,12 +325,12 @@ func bdSeq(p *spb.Payload) (uint64, bool) {
 
 // readings converts the metrics of a BIRTH, which name every metric, with
 // the datatypes of the table the BIRTH just built.
-func readings(p *spb.Payload, tab *metricTable) []Reading {
-	out := make([]Reading, 0, len(p.Metrics))
+func readings(p *spb.Payload, tab *metricTable) []protocol.Reading {
+	out := make([]protocol.Reading, 0, len(p.Metrics))
 	for _, m := range p.Metrics {
 		name := m.GetName()
 		if name == "" {
-			out = append(out, Reading{Reject: ReasonMissingSensor, Detail: "BIRTH metric has no name"})
+			out = append(out, protocol.Reading{Reject: ReasonMissingSensor, Detail: "BIRTH metric has no name"})
 			continue
 		}
 		if r, ok := reading(p, m, name, tab.byName[name]); ok {
@@ -342,8 +343,8 @@ func readings(p *spb.Payload, tab *metricTable) []Reading {
 // dataReadings converts the metrics of a DATA message, resolving aliases
 // with tab, which is nil when no BIRTH defined the node or device. It
 // reports whether a metric could not be resolved.
-func dataReadings(p *spb.Payload, tab *metricTable) (out []Reading, unknown bool) {
-	out = make([]Reading, 0, len(p.Metrics))
+func dataReadings(p *spb.Payload, tab *metricTable) (out []protocol.Reading, unknown bool) {
+	out = make([]protocol.Reading, 0, len(p.Metrics))
 	for _, m := range p.Metrics {
 		name := m.GetName()
 		var dt dataType
@@ -357,11 +358,11 @@ func dataReadings(p *spb.Payload, tab *metricTable) (out []Reading, unknown bool
 		}
 		if name == "" {
 			if m.Alias == nil {
-				out = append(out, Reading{Reject: ReasonMissingSensor, Detail: "metric has neither a name nor an alias"})
+				out = append(out, protocol.Reading{Reject: ReasonMissingSensor, Detail: "metric has neither a name nor an alias"})
 				continue
 			}
 			unknown = true
-			out = append(out, Reading{Reject: ReasonUnknownAlias, Detail: fmt.Sprintf("alias %d is not defined by a BIRTH", *m.Alias)})
+			out = append(out, protocol.Reading{Reject: ReasonUnknownAlias, Detail: fmt.Sprintf("alias %d is not defined by a BIRTH", *m.Alias)})
 			continue
 		}
 		if dt == dtUnknown && tab != nil {
@@ -377,11 +378,11 @@ func dataReadings(p *spb.Payload, tab *metricTable) (out []Reading, unknown bool
 // reading converts one named metric. birthType is the datatype its BIRTH
 // gave, used when the metric does not repeat it. It reports false for
 // metrics that are not measurements.
-func reading(p *spb.Payload, m *spb.Payload_Metric, name string, birthType dataType) (Reading, bool) {
+func reading(p *spb.Payload, m *spb.Payload_Metric, name string, birthType dataType) (protocol.Reading, bool) {
 	if notReading(name) || m.GetTemplateValue().GetIsDefinition() {
-		return Reading{}, false
+		return protocol.Reading{}, false
 	}
-	r := Reading{Sensor: name, Historical: m.GetIsHistorical()}
+	r := protocol.Reading{Sensor: name, Historical: m.GetIsHistorical()}
 	dt := dataType(m.GetDatatype())
 	if dt == dtUnknown {
 		dt = birthType

@@ -3,6 +3,7 @@ package sparkplug
 import (
 	"errors"
 	"fmt"
+	"github.com/riskmon/riskmon/protocol"
 	"math"
 	"sync"
 	"testing"
@@ -12,7 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// want is the expected Reading of a metric; a zero ms means the
+// want is the expected protocol.Reading of a metric; a zero ms means the
 // payload's timestamp.
 type want struct {
 	sensor     string
@@ -22,7 +23,7 @@ type want struct {
 	ms         int64
 }
 
-func checkReadings(t *testing.T, got []Reading, wants []want) {
+func checkReadings(t *testing.T, got []protocol.Reading, wants []want) {
 	t.Helper()
 	if len(got) != len(wants) {
 		t.Fatalf("got %d readings %+v, want %d", len(got), got, len(wants))
@@ -421,9 +422,9 @@ func TestHandleMessageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewTracker().Handle(tt.topic, tt.payload, time.Now())
-			var e *Error
+			var e *protocol.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("Handle error = %v, want an *Error", err)
+				t.Fatalf("Handle error = %v, want an *protocol.Error", err)
 			}
 			if e.Reason != tt.want || e.Msg == "" {
 				t.Fatalf("error %v, want reason %s", err, tt.want)
