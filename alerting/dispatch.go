@@ -12,6 +12,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// Notifier delivers events to one destination. Notify must honour ctx: the
+// Dispatcher cancels it to bound a send and to stop at shutdown. Name
+// labels the notifier's metrics and logs and must be unique within a
+// Dispatcher. The channels themselves live in package notify.
+type Notifier interface {
+	Notify(ctx context.Context, ev Event) error
+	Name() string
+}
+
 // DispatcherOptions tune a Dispatcher. Zero fields take the defaults.
 type DispatcherOptions struct {
 	// QueueSize bounds each notifier's queue; default 1024. When a queue

@@ -204,26 +204,6 @@ func (e Event) IdempotencyKey() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// IdempotencyHeader is the request header that carries the event's
-// IdempotencyKey on webhooks, as a structured-field string (quoted), after
-// the IETF draft "The Idempotency-Key HTTP Header Field".
-const IdempotencyHeader = "Idempotency-Key"
-
-// WebhookBody is the JSON a webhook POSTs for ev: the event's fields and
-// its idempotency_key.
-func WebhookBody(ev Event) ([]byte, error) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	key := ev.IdempotencyKey()
-	out := make([]byte, 0, len(b)+len(key)+24)
-	out = append(out, `{"idempotency_key":"`...)
-	out = append(out, key...)
-	out = append(out, `",`...)
-	return append(out, b[1:]...), nil
-}
-
 // sameChange reports whether a and b record the same change of one alert:
 // what Key compares, without building the strings.
 func sameChange(a, b *Event) bool {

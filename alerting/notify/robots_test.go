@@ -269,7 +269,8 @@ func TestRobotOptionsRejected(t *testing.T) {
 		"dingtalk language": second(NewDingTalk(DingTalkOptions{URL: "https://x/", Language: "fr"}, deps)),
 		"wecom ftp":         second(NewWeCom(WeComOptions{URL: "ftp://x/"}, deps)),
 		"feishu msg_type":   second(NewFeishu(FeishuOptions{URL: "https://x/", MsgType: "post"}, deps)),
-		"webhook no secret": second(NewSignedWebhook(SignedWebhookOptions{URL: "https://x/"}, deps)),
+		"webhook ftp":       second(NewWebhook(WebhookOptions{URL: "ftp://x/"}, deps)),
+		"signed no secret":  second(Build(Channels{SignedWebhooks: []WebhookOptions{{URL: "https://x/"}}}, BuildDeps{Deps: deps})),
 		"alertmanager url":  second(NewAlertmanager(AlertmanagerOptions{URL: "127.0.0.1:9093"}, deps)),
 	} {
 		if err == nil {

@@ -36,7 +36,7 @@ func TestSignedWebhook(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			retry := fastRetry(t)
 			retry.MaxInterval = 2 * time.Second // lets Retry-After: 1 through
-			n, err := NewSignedWebhook(SignedWebhookOptions{
+			n, err := NewWebhook(WebhookOptions{
 				URL: srv.URL + "/hook", Secret: secret, Header: map[string]string{"Authorization": "Bearer x"}, RetryOptions: retry,
 			}, testDeps(reg))
 			if err != nil {
@@ -76,8 +76,8 @@ func TestSignedWebhook(t *testing.T) {
 					t.Errorf("body %s: %v", r.Body, err)
 				}
 				// The same key on every attempt, in the header and the body.
-				if key := firedEvent().IdempotencyKey(); ev.Key != key || r.Header.Get(alerting.IdempotencyHeader) != `"`+key+`"` {
-					t.Errorf("idempotency key %q in the body and %q in the header, want %q", ev.Key, r.Header.Get(alerting.IdempotencyHeader), key)
+				if key := firedEvent().IdempotencyKey(); ev.Key != key || r.Header.Get(IdempotencyHeader) != `"`+key+`"` {
+					t.Errorf("idempotency key %q in the body and %q in the header, want %q", ev.Key, r.Header.Get(IdempotencyHeader), key)
 				}
 			}
 			if n := len(readDeadLetters(t, retry.DeadLetter)); (n == 1) != tt.wantErr {
@@ -95,7 +95,7 @@ func TestSignedWebhookGivesUp(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	retry := fastRetry(t)
 	retry.MaxElapsed = 100 * time.Millisecond
-	n, err := NewSignedWebhook(SignedWebhookOptions{Name: "hook", URL: srv.URL, Secret: "k", RetryOptions: retry}, testDeps(reg))
+	n, err := NewWebhook(WebhookOptions{Name: "hook", URL: srv.URL, Secret: "k", RetryOptions: retry}, testDeps(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestSignedWebhookCancelled(t *testing.T) {
 	srv := newFakeServer(t, answer{status: 503})
 	retry := fastRetry(t)
 	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsed = time.Hour, time.Hour, 10*time.Hour
-	n, err := NewSignedWebhook(SignedWebhookOptions{URL: srv.URL, Secret: "k", RetryOptions: retry}, testDeps(nil))
+	n, err := NewWebhook(WebhookOptions{URL: srv.URL, Secret: "k", RetryOptions: retry}, testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +149,11 @@ func TestRetryAfter(t *testing.T) {
 		want time.Duration
 	}{
 		{"", 0},
+		{"3", 3 * time.Second},
 		{"5", 5 * time.Second},
 		{" 7 ", 7 * time.Second},
 		{"0", 0},
+		{"-1", 0},
 		{"-3", 0},
 		{"soon", 0},
 		{"Sat, 28 Nov 2026 10:00:30 GMT", 30 * time.Second},

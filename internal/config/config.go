@@ -303,7 +303,7 @@ type Notify struct {
 	MQTT     *bool     `yaml:"mqtt"`
 	Webhooks []Webhook `yaml:"webhooks"`
 	// SignedWebhooks sign each body with HMAC-SHA256.
-	SignedWebhooks []notify.SignedWebhookOptions `yaml:"signed_webhooks"`
+	SignedWebhooks []notify.WebhookOptions `yaml:"signed_webhooks"`
 	// Alertmanagers receive alerts on /api/v2/alerts.
 	Alertmanagers []notify.AlertmanagerOptions `yaml:"alertmanagers"`
 	// DingTalk, WeCom and Feishu group robots.

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/internal/influxproc"
@@ -89,7 +90,7 @@ func newPager(t *testing.T) *pager {
 			return
 		}
 		p.mu.Lock()
-		p.pages = append(p.pages, page{key: strings.Trim(r.Header.Get(alerting.IdempotencyHeader), `"`), bodyID: body.Key, ev: ev})
+		p.pages = append(p.pages, page{key: strings.Trim(r.Header.Get(notify.IdempotencyHeader), `"`), bodyID: body.Key, ev: ev})
 		p.mu.Unlock()
 	}))
 	t.Cleanup(p.srv.Close)

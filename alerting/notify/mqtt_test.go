@@ -1,4 +1,4 @@
-package alerting
+package notify
 
 import (
 	"context"
@@ -10,8 +10,22 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
+
+// t0 is the device time of sampleEvent's condition.
+var t0 = time.Date(2026, 11, 28, 16, 0, 0, 0, time.UTC)
+
+// sampleEvent is an orange combustible-gas alert fired at t0+30s.
+func sampleEvent() alerting.Event {
+	return alerting.Event{
+		AlertID: "0123456789abcdef", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101",
+		Kind: "combustible_gas", Unit: "%LEL", Type: alerting.EventFired, Level: sensors.LevelOrange,
+		Value: 27.3, Setpoint: 25, At: t0.Add(30 * time.Second), StartsAt: t0,
+		Message: "combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)",
+	}
+}
 
 type published struct {
 	topic    string
@@ -34,16 +48,16 @@ func (f *fakePublisher) Publish(topic string, qos byte, retained bool, payload [
 func TestMQTTNotifier(t *testing.T) {
 	escalated := sampleEvent()
 	escalated.Type, escalated.Level, escalated.PrevLevel, escalated.Value, escalated.Setpoint =
-		EventEscalated, sensors.LevelRed, sensors.LevelOrange, 52.5, 50
+		alerting.EventEscalated, sensors.LevelRed, sensors.LevelOrange, 52.5, 50
 	resolved := sampleEvent()
 	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.Value, resolved.Setpoint =
-		EventResolved, sensors.LevelNone, sensors.LevelOrange, 12, 23
+		alerting.EventResolved, sensors.LevelNone, sensors.LevelOrange, 12, 23
 	oddSite := sampleEvent()
 	oddSite.Site = "zone/a+#"
 
 	tests := []struct {
 		name      string
-		ev        Event
+		ev        alerting.Event
 		wantTopic string
 		wantJSON  map[string]any
 	}{
@@ -108,21 +122,6 @@ func TestMQTTNotifierErrors(t *testing.T) {
 	}
 }
 
-func TestEventJSONRoundTrip(t *testing.T) {
-	in := sampleEvent()
-	b, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out Event
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	if out != in {
-		t.Errorf("round trip\n got %+v\nwant %+v", out, in)
-	}
-}
-
 // fakeToken is a paho token that completes when done is closed.
 type fakeToken struct {
 	done chan struct{}
@@ -183,10 +182,10 @@ func TestPahoPublisher(t *testing.T) {
 	}
 }
 
-// sinkFunc adapts a function to Sink.
-type sinkFunc func(Event)
+// sinkFunc adapts a function to alerting.Sink.
+type sinkFunc func(alerting.Event)
 
-func (f sinkFunc) Emit(ev Event) { f(ev) }
+func (f sinkFunc) Emit(ev alerting.Event) { f(ev) }
 
 // TestRedSubscriberLearnsTheEnd: an alert fired orange, escalated to red,
 // went back to orange and ended. A subscriber of 1-red alone must see it
@@ -195,20 +194,20 @@ func (f sinkFunc) Emit(ev Event) { f(ev) }
 func TestRedSubscriberLearnsTheEnd(t *testing.T) {
 	pub := &fakePublisher{}
 	n := NewMQTTNotifier(pub)
-	life := NewLifecycle(sinkFunc(func(ev Event) {
+	life := alerting.NewLifecycle(sinkFunc(func(ev alerting.Event) {
 		if err := n.Notify(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
-	}), LifecycleOptions{})
+	}), alerting.LifecycleOptions{})
 	ev := sampleEvent()
 	steps := []struct {
-		typ        EventType
+		typ        alerting.EventType
 		level, was sensors.Level
 	}{
-		{EventFired, sensors.LevelOrange, sensors.LevelNone},
-		{EventEscalated, sensors.LevelRed, sensors.LevelOrange},
-		{EventDeescalated, sensors.LevelOrange, sensors.LevelRed},
-		{EventResolved, sensors.LevelNone, sensors.LevelOrange},
+		{alerting.EventFired, sensors.LevelOrange, sensors.LevelNone},
+		{alerting.EventEscalated, sensors.LevelRed, sensors.LevelOrange},
+		{alerting.EventDeescalated, sensors.LevelOrange, sensors.LevelRed},
+		{alerting.EventResolved, sensors.LevelNone, sensors.LevelOrange},
 	}
 	for i, st := range steps {
 		ev.Type, ev.Level, ev.PrevLevel, ev.At = st.typ, st.level, st.was, t0.Add(time.Duration(i)*time.Minute)
@@ -216,7 +215,7 @@ func TestRedSubscriberLearnsTheEnd(t *testing.T) {
 	}
 	byTopic := map[string][]string{}
 	for _, m := range pub.msgs {
-		var got Event
+		var got alerting.Event
 		if err := json.Unmarshal(m.payload, &got); err != nil {
 			t.Fatal(err)
 		}
@@ -233,17 +232,5 @@ func TestRedSubscriberLearnsTheEnd(t *testing.T) {
 		if got := byTopic[topic]; strings.Join(got, ",") != strings.Join(w, ",") {
 			t.Errorf("%s got %v, want %v", topic, got, w)
 		}
-	}
-}
-
-func TestLevelSetJSON(t *testing.T) {
-	s := LevelSet(0).With(sensors.LevelBlue).With(sensors.LevelRed).With(sensors.LevelNone)
-	b, err := json.Marshal(s)
-	if err != nil || string(b) != "[1,4]" {
-		t.Fatalf("marshal = %s %v, want [1,4]", b, err)
-	}
-	var back LevelSet
-	if err := json.Unmarshal([]byte("[4,1,9,0]"), &back); err != nil || back != s {
-		t.Fatalf("unmarshal = %v %v, want %v", back, err, s)
 	}
 }

@@ -1,4 +1,4 @@
-package alerting
+package notify
 
 import (
 	"context"
@@ -12,28 +12,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
-func sampleEvent() Event {
-	return Event{
-		AlertID: "0123456789abcdef", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101",
-		Kind: "combustible_gas", Unit: "%LEL", Type: EventFired, Level: sensors.LevelOrange,
-		Value: 27.3, Setpoint: 25, At: t0.Add(30 * time.Second), StartsAt: t0,
-		Message: "combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)",
-	}
-}
-
-// fastRetry keeps the tests quick: millisecond backoff, a short budget.
-func fastRetry(srv *httptest.Server) WebhookOptions {
-	return WebhookOptions{
-		Client:          srv.Client(),
+// plainWebhook is an unsigned webhook to srv that retries quickly:
+// millisecond backoff, a short budget.
+func plainWebhook(srv *httptest.Server) WebhookOptions {
+	return WebhookOptions{URL: srv.URL, RetryOptions: RetryOptions{
 		Timeout:         time.Second,
 		MaxElapsed:      2 * time.Second,
 		InitialInterval: time.Millisecond,
 		MaxInterval:     5 * time.Millisecond,
-	}
+	}}
 }
+
+// clientDeps sends through srv's client.
+func clientDeps(srv *httptest.Server) Deps { return Deps{Client: srv.Client()} }
 
 func TestWebhook(t *testing.T) {
 	tests := []struct {
@@ -55,11 +50,11 @@ func TestWebhook(t *testing.T) {
 			var hits atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n := int(hits.Add(1)) - 1
-				var ev Event
+				var ev alerting.Event
 				if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer t" {
 					t.Errorf("request %s with headers %v", r.Method, r.Header)
 				}
-				if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.AlertID != "0123456789abcdef" || ev.Type != EventFired {
+				if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.AlertID != "0123456789abcdef" || ev.Type != alerting.EventFired {
 					t.Errorf("body decodes to %+v, %v", ev, err)
 				}
 				for k, v := range tt.header {
@@ -69,12 +64,12 @@ func TestWebhook(t *testing.T) {
 				_, _ = w.Write([]byte("nope"))
 			}))
 			defer srv.Close()
-			opts := fastRetry(srv)
-			opts.Header = http.Header{"Authorization": {"Bearer t"}}
+			opts := plainWebhook(srv)
+			opts.Header = map[string]string{"Authorization": "Bearer t"}
 			if tt.wantHits < 0 {
 				opts.MaxElapsed = 50 * time.Millisecond
 			}
-			n, err := NewWebhookNotifier(srv.URL, opts)
+			n, err := NewWebhook(opts, clientDeps(srv))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +78,7 @@ func TestWebhook(t *testing.T) {
 				t.Fatalf("Notify: %v", err)
 			}
 			if tt.wantErr != 0 {
-				var se *StatusError
+				var se *HTTPError
 				if !errors.As(err, &se) || se.StatusCode != tt.wantErr || se.Body != "nope" {
 					t.Fatalf("err = %v, want status %d with the body", err, tt.wantErr)
 				}
@@ -113,7 +108,7 @@ func TestWebhookConnectionErrorRetried(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	n, err := NewWebhookNotifier(srv.URL, fastRetry(srv))
+	n, err := NewWebhook(plainWebhook(srv), clientDeps(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +132,10 @@ func TestWebhookTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	opts := fastRetry(srv)
+	opts := plainWebhook(srv)
 	opts.Timeout = 20 * time.Millisecond
 	opts.MaxElapsed = 150 * time.Millisecond
-	n, err := NewWebhookNotifier(srv.URL, opts)
+	n, err := NewWebhook(opts, clientDeps(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,10 +157,10 @@ func TestWebhookContextCancelStopsRetries(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	opts := fastRetry(srv)
+	opts := plainWebhook(srv)
 	opts.InitialInterval, opts.MaxInterval = time.Hour, time.Hour
 	opts.MaxElapsed = 10 * time.Hour
-	n, err := NewWebhookNotifier(srv.URL, opts)
+	n, err := NewWebhook(opts, clientDeps(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,34 +171,19 @@ func TestWebhookContextCancelStopsRetries(t *testing.T) {
 	}
 }
 
-func TestNewWebhookNotifierURL(t *testing.T) {
+func TestNewWebhookURL(t *testing.T) {
 	for _, u := range []string{"", "ftp://x/y", "http://", "://bad", "localhost:8080/hook"} {
-		if _, err := NewWebhookNotifier(u, WebhookOptions{}); err == nil {
-			t.Errorf("NewWebhookNotifier(%q) accepted it", u)
+		if _, err := NewWebhook(WebhookOptions{URL: u}, Deps{}); err == nil {
+			t.Errorf("NewWebhook(%q) accepted it", u)
 		}
 	}
-	n, err := NewWebhookNotifier("https://hooks.example/alerts", WebhookOptions{Name: "ops"})
+	n, err := NewWebhook(WebhookOptions{Name: "ops", URL: "https://hooks.example/alerts"}, Deps{})
 	if err != nil || n.Name() != "ops" {
 		t.Errorf("got %v, %v", n, err)
 	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 28, 16, 0, 0, 0, time.UTC)
-	tests := []struct {
-		h    string
-		want time.Duration
-	}{
-		{"", 0},
-		{"3", 3 * time.Second},
-		{"-1", 0},
-		{"soon", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.h, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
+	for secret, want := range map[string]string{"": "webhook", "k": "signed_webhook"} {
+		if n, err := NewWebhook(WebhookOptions{URL: "https://hooks.example/alerts", Secret: secret}, Deps{}); err != nil || n.Name() != want {
+			t.Errorf("secret %q: name %v, %v; want %q", secret, n, err, want)
 		}
 	}
 }
@@ -229,14 +209,14 @@ func TestWebhookIdempotencyKey(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	n, err := NewWebhookNotifier(srv.URL, fastRetry(srv))
+	n, err := NewWebhook(plainWebhook(srv), clientDeps(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fired := sampleEvent()
 	resolved := fired
-	resolved.Type, resolved.Level, resolved.PrevLevel = EventResolved, sensors.LevelNone, sensors.LevelOrange
-	for _, ev := range []Event{fired, resolved} {
+	resolved.Type, resolved.Level, resolved.PrevLevel = alerting.EventResolved, sensors.LevelNone, sensors.LevelOrange
+	for _, ev := range []alerting.Event{fired, resolved} {
 		if err := n.Notify(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}

@@ -1,18 +1,11 @@
-package alerting
+package notify
 
 import (
 	"context"
 	"log/slog"
-)
 
-// Notifier delivers events to one destination. Notify must honour ctx: the
-// Dispatcher cancels it to bound a send and to stop at shutdown. Name
-// labels the notifier's metrics and logs and must be unique within a
-// Dispatcher.
-type Notifier interface {
-	Notify(ctx context.Context, ev Event) error
-	Name() string
-}
+	"github.com/riskmon/riskmon/alerting"
+)
 
 // LogNotifier writes one log line per event: warn for fired and escalated,
 // info for de-escalated and resolved.
@@ -32,9 +25,9 @@ func NewLogNotifier(l *slog.Logger) *LogNotifier {
 func (n *LogNotifier) Name() string { return "log" }
 
 // Notify logs the event; it never fails.
-func (n *LogNotifier) Notify(ctx context.Context, ev Event) error {
+func (n *LogNotifier) Notify(ctx context.Context, ev alerting.Event) error {
 	lvl := slog.LevelInfo
-	if ev.Type == EventFired || ev.Type == EventEscalated {
+	if ev.Type == alerting.EventFired || ev.Type == alerting.EventEscalated {
 		lvl = slog.LevelWarn
 	}
 	n.log.LogAttrs(ctx, lvl, ev.Message,

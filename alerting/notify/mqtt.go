@@ -1,14 +1,15 @@
-package alerting
+package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/riskmon/riskmon/alerting"
 )
 
 // Publisher is the one MQTT call the MQTTNotifier needs, so it can run on
@@ -17,7 +18,7 @@ type Publisher interface {
 	Publish(topic string, qos byte, retained bool, payload []byte) error
 }
 
-// MQTTNotifier publishes each event as JSON to
+// MQTTNotifier publishes each event (EventBody) to
 // riskmon/v1/alerts/{site}/{level}, QoS 1, not retained: the topic carries
 // a stream of changes, and a retained message would replay one old change
 // to every new subscriber as if it were the current state.
@@ -37,11 +38,11 @@ func (n *MQTTNotifier) Name() string { return "mqtt" }
 
 // Notify publishes ev. The Publisher takes no context, so ctx is only
 // checked before publishing; PahoPublisher bounds the wait itself.
-func (n *MQTTNotifier) Notify(ctx context.Context, ev Event) error {
+func (n *MQTTNotifier) Notify(ctx context.Context, ev alerting.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	payload, err := json.Marshal(ev)
+	payload, err := EventBody(ev)
 	if err != nil {
 		return fmt.Errorf("mqtt notify: encode event: %w", err)
 	}
@@ -56,9 +57,9 @@ func (n *MQTTNotifier) Notify(ctx context.Context, ev Event) error {
 // AlertTopics are the topics an event is published on: AlertTopic, and
 // for a de-escalation or an end also the topics of every other level the
 // alert has been at, most severe first.
-func AlertTopics(ev Event) []string {
+func AlertTopics(ev alerting.Event) []string {
 	own := ev.TopicLevel()
-	if ev.Type != EventDeescalated && ev.Type != EventResolved {
+	if ev.Type != alerting.EventDeescalated && ev.Type != alerting.EventResolved {
 		return []string{AlertTopic(ev)}
 	}
 	var out []string
@@ -74,7 +75,7 @@ func AlertTopics(ev Event) []string {
 // AlertTopic is the topic an event is published on:
 // riskmon/v1/alerts/{site}/{level}, level as in "2-orange" (see
 // Event.TopicLevel for resolved events).
-func AlertTopic(ev Event) string {
+func AlertTopic(ev alerting.Event) string {
 	return "riskmon/v1/alerts/" + topicSegment(ev.Site) + "/" + ev.TopicLevel().String()
 }
 
