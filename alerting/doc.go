@@ -66,10 +66,12 @@
 //
 // # Delivery
 //
-// The Engine hands each Event to a Sink. A Dispatcher is the Sink that
-// delivers to Notifiers (log, MQTT, webhook): one bounded queue and one
+// The Engine hands each Event to a Sink. The Dispatcher of package
+// alerting/dispatch is the Sink that delivers to the notifiers of package
+// alerting/notify (log, MQTT, webhook, ...): one bounded queue and one
 // goroutine per notifier, so a slow webhook never delays the others; when a
-// queue is full its oldest event is dropped and counted.
+// queue is full its oldest event is dropped and counted. The Store is its
+// durable outbox.
 //
 // # Exposure, groups, composite rules and alarm-system health
 //

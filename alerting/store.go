@@ -368,10 +368,10 @@ type outboxEntry struct {
 	tried bool
 }
 
-// enqueue adds ev to the outbox of each notifier that has neither sent
+// Enqueue adds ev to the outbox of each notifier that has neither sent
 // it nor has it waiting, and reports, per notifier, the sequence number it
 // was stored under (0 for a duplicate).
-func (s *Store) enqueue(notifiers []string, key string, ev Event) ([]uint64, error) {
+func (s *Store) Enqueue(notifiers []string, key string, ev Event) ([]uint64, error) {
 	v, err := json.Marshal(struct {
 		Key string `json:"key"`
 		Ev  Event  `json:"event"`
@@ -418,9 +418,9 @@ var (
 	triedMark   = []byte{1}
 )
 
-// tried records that a send of the notification begins, so that a restart
+// Tried records that a send of the notification begins, so that a restart
 // that finds it still waiting knows the receiver may have it already.
-func (s *Store) tried(notifier, key string) error {
+func (s *Store) Tried(notifier, key string) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		sent := tx.Bucket(bucketSent).Bucket([]byte(notifier))
 		if sent == nil || !bytes.Equal(sent.Get([]byte(key)), pendingMark) {
@@ -430,9 +430,9 @@ func (s *Store) tried(notifier, key string) error {
 	})
 }
 
-// done removes a notification from the outbox and records its key as
+// Done removes a notification from the outbox and records its key as
 // delivered (or given up on) at t.
-func (s *Store) done(notifier string, seq uint64, key string, t time.Time) error {
+func (s *Store) Done(notifier string, seq uint64, key string, t time.Time) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		if ob := tx.Bucket(bucketOutbox).Bucket([]byte(notifier)); ob != nil {
 			if err := ob.Delete(seqKey(seq)); err != nil {
@@ -449,8 +449,19 @@ func (s *Store) done(notifier string, seq uint64, key string, t time.Time) error
 	})
 }
 
-// pending returns a notifier's outbox in order; a damaged entry is
-// quarantined.
+// Pending calls fn with each notification of a notifier's outbox, in
+// order; a damaged entry is quarantined. tried says a send had begun when
+// the last process stopped, so the receiver may have it already. The
+// Store is the dispatcher's outbox (dispatch.Outbox).
+func (s *Store) Pending(notifier string, fn func(seq uint64, key string, ev Event, tried bool)) error {
+	entries, err := s.pending(notifier)
+	for _, e := range entries {
+		fn(e.seq, e.key, e.ev, e.tried)
+	}
+	return err
+}
+
+// pending returns a notifier's outbox in order.
 func (s *Store) pending(notifier string) ([]outboxEntry, error) {
 	var out []outboxEntry
 	open := func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketOutbox).Bucket([]byte(notifier)) }
@@ -484,9 +495,9 @@ func (s *Store) pending(notifier string) ([]outboxEntry, error) {
 	return out, err
 }
 
-// pruneSent forgets delivered keys older than cutoff; keys still pending
+// PruneSent forgets delivered keys older than cutoff; keys still pending
 // stay. It returns how many were removed.
-func (s *Store) pruneSent(cutoff time.Time) (int, error) {
+func (s *Store) PruneSent(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSent).ForEachBucket(func(name []byte) error {

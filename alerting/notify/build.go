@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 )
 
 // Channels lists the notification channels to build, in the shape of the
@@ -43,7 +43,7 @@ type BuildDeps struct {
 // Built is what Build made.
 type Built struct {
 	// Notifiers go to the dispatcher, one queue each.
-	Notifiers []alerting.Notifier
+	Notifiers []dispatch.Notifier
 	// Alertmanagers are also among Notifiers; they must be Run to keep
 	// firing alerts alive, and closed.
 	Alertmanagers []*Alertmanager
@@ -69,7 +69,7 @@ func (e *ChannelError) Unwrap() error { return e.Err }
 func Build(ch Channels, deps BuildDeps) (Built, error) {
 	var b Built
 	var errs []error
-	add := func(key string, n alerting.Notifier, err error) {
+	add := func(key string, n dispatch.Notifier, err error) {
 		if err != nil {
 			errs = append(errs, &ChannelError{Key: key, Err: err})
 			return

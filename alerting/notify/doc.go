@@ -3,7 +3,7 @@
 // WeCom and Feishu chat robots, and a Router that picks notifiers per
 // event. Build makes the channels a configuration lists.
 //
-// Every channel implements alerting.Notifier. The HTTP ones share one
+// Every channel implements dispatch.Notifier. The HTTP ones share one
 // delivery core:
 // each attempt is classified as retryable (connection errors, timeouts,
 // 5xx, 408, 429 and the vendors' rate-limit codes) or not (any other 4xx

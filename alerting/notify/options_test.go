@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/riskmon/riskmon/alerting"
 )
 
 // TestOptionsYAML checks that the options decode from the configuration
@@ -67,7 +66,7 @@ func TestSharedRegisterer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []alerting.Notifier{a, b, b} {
+	for _, n := range []dispatch.Notifier{a, b, b} {
 		if err := n.Notify(context.Background(), firedEvent()); err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 )
 
 const wantTitleZH = "【橙色 · 一级报警 (≥25 %LEL)】可燃气体高限报警 GT-101 @ hz-01：27.3 %LEL ≥ 25 %LEL"
@@ -46,7 +45,7 @@ func robotCases(rateLimit, other int) []robotCase {
 
 // runRobotCases checks retries, dead letters and metrics for a robot; mk
 // builds the notifier for a server URL, check verifies each request.
-func runRobotCases(t *testing.T, cases []robotCase, mk func(t *testing.T, url string, reg prometheus.Registerer, retry RetryOptions) alerting.Notifier, check func(t *testing.T, r recorded)) {
+func runRobotCases(t *testing.T, cases []robotCase, mk func(t *testing.T, url string, reg prometheus.Registerer, retry RetryOptions) dispatch.Notifier, check func(t *testing.T, r recorded)) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFakeServer(t, tc.answers...)
@@ -94,7 +93,7 @@ func runRobotCases(t *testing.T, cases []robotCase, mk func(t *testing.T, url st
 
 func TestDingTalk(t *testing.T) {
 	const secret = "SEC0123456789abcdef"
-	mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) alerting.Notifier {
+	mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) dispatch.Notifier {
 		n, err := NewDingTalk(DingTalkOptions{URL: u, Secret: secret, RetryOptions: retry}, testDeps(reg))
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +157,7 @@ func TestDingTalkUnsigned(t *testing.T) {
 }
 
 func TestWeCom(t *testing.T) {
-	mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) alerting.Notifier {
+	mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) dispatch.Notifier {
 		n, err := NewWeCom(WeComOptions{URL: u, RetryOptions: retry}, testDeps(reg))
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +189,7 @@ func TestFeishu(t *testing.T) {
 	const secret = "feishu-secret"
 	for _, msgType := range []string{FeishuText, FeishuInteractive} {
 		t.Run(msgType, func(t *testing.T) {
-			mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) alerting.Notifier {
+			mk := func(t *testing.T, u string, reg prometheus.Registerer, retry RetryOptions) dispatch.Notifier {
 				n, err := NewFeishu(FeishuOptions{URL: u, Secret: secret, MsgType: msgType, RetryOptions: retry}, testDeps(reg))
 				if err != nil {
 					t.Fatal(err)

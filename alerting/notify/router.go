@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -106,21 +107,21 @@ type Router struct {
 	routes    []Route
 	def       []string
 	sector    func(site string) string
-	notifiers map[string]alerting.Notifier
+	notifiers map[string]dispatch.Notifier
 	order     []string // notifier names in the order given
 }
 
 // NewRouter routes to notifiers, which must have distinct names and
 // include every name the routes use. sector maps a site to its sector;
 // nil means no site has one, so routes with sectors match nothing.
-func NewRouter(opts RouterOptions, notifiers []alerting.Notifier, sector func(site string) string) (*Router, error) {
+func NewRouter(opts RouterOptions, notifiers []dispatch.Notifier, sector func(site string) string) (*Router, error) {
 	if opts.Name == "" {
 		opts.Name = "router"
 	}
 	if sector == nil {
 		sector = func(string) string { return "" }
 	}
-	r := &Router{name: opts.Name, routes: opts.Routes, def: opts.Default, sector: sector, notifiers: map[string]alerting.Notifier{}}
+	r := &Router{name: opts.Name, routes: opts.Routes, def: opts.Default, sector: sector, notifiers: map[string]dispatch.Notifier{}}
 	for _, n := range notifiers {
 		if _, dup := r.notifiers[n.Name()]; dup {
 			return nil, fmt.Errorf("router %s: two notifiers named %q", opts.Name, n.Name())
@@ -210,8 +211,8 @@ func (r *Router) Notify(ctx context.Context, ev alerting.Event) error {
 // Notifiers returns one notifier per target, named as the target, that
 // passes on only the events the routes send to it. Giving these to the
 // Dispatcher instead of the router keeps each receiver on its own queue.
-func (r *Router) Notifiers() []alerting.Notifier {
-	out := make([]alerting.Notifier, 0, len(r.order))
+func (r *Router) Notifiers() []dispatch.Notifier {
+	out := make([]dispatch.Notifier, 0, len(r.order))
 	for _, name := range r.order {
 		out = append(out, &routed{r: r, n: r.notifiers[name]})
 	}
@@ -220,7 +221,7 @@ func (r *Router) Notifiers() []alerting.Notifier {
 
 type routed struct {
 	r *Router
-	n alerting.Notifier
+	n dispatch.Notifier
 }
 
 func (f *routed) Name() string { return f.n.Name() }

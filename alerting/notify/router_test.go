@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -92,7 +93,7 @@ func TestRouterTargets(t *testing.T) {
 		},
 		Default: []string{"log"},
 	}
-	var ns []alerting.Notifier
+	var ns []dispatch.Notifier
 	for _, name := range []string{"coal_room", "pager", "dingtalk", "wecom", "log"} {
 		ns = append(ns, &recorder{name: name})
 	}
@@ -133,7 +134,7 @@ func TestRouterNotify(t *testing.T) {
 	boom := errors.New("boom")
 	a, b, c := &recorder{name: "a"}, &recorder{name: "b", err: boom}, &recorder{name: "c"}
 	r, err := NewRouter(RouterOptions{Routes: []Route{{Notifiers: []string{"a", "b"}, MinLevel: "orange"}}, Default: []string{"c"}},
-		[]alerting.Notifier{a, b, c}, nil)
+		[]dispatch.Notifier{a, b, c}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +162,11 @@ func TestRouterNotify(t *testing.T) {
 }
 
 func TestNewRouterRejects(t *testing.T) {
-	ns := []alerting.Notifier{&recorder{name: "a"}}
+	ns := []dispatch.Notifier{&recorder{name: "a"}}
 	tests := []struct {
 		name string
 		opts RouterOptions
-		ns   []alerting.Notifier
+		ns   []dispatch.Notifier
 	}{
 		{"unknown notifier", RouterOptions{Routes: []Route{{Notifiers: []string{"x"}}}}, ns},
 		{"unknown default", RouterOptions{Default: []string{"x"}}, ns},
@@ -173,7 +174,7 @@ func TestNewRouterRejects(t *testing.T) {
 		{"bad level", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, MinLevel: "purple"}}}, ns},
 		{"bad type", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, Types: []string{"paged"}}}}, ns},
 		{"bad pattern", RouterOptions{Routes: []Route{{Notifiers: []string{"a"}, Sites: []string{"["}}}}, ns},
-		{"duplicate names", RouterOptions{}, []alerting.Notifier{&recorder{name: "a"}, &recorder{name: "a"}}},
+		{"duplicate names", RouterOptions{}, []dispatch.Notifier{&recorder{name: "a"}, &recorder{name: "a"}}},
 	}
 	for _, tt := range tests {
 		if _, err := NewRouter(tt.opts, tt.ns, nil); err == nil {

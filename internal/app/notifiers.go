@@ -8,7 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
@@ -73,7 +73,7 @@ func alertClient(cfg config.Config) (mqtt.Client, error) {
 
 // notifiers builds the configured notification channels; each error
 // names its channel's configuration key (alerting.notify.dingtalk[1]: …).
-func (s *Service) notifiers() ([]alerting.Notifier, error) {
+func (s *Service) notifiers() ([]dispatch.Notifier, error) {
 	ch := channels(s.cfg)
 	deps := notify.BuildDeps{
 		Deps: notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify"),

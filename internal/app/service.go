@@ -26,6 +26,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/dispatch"
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
@@ -64,7 +65,7 @@ type Service struct {
 	Store      *alerting.Store
 	Health     *alerting.Health
 	Console    *console.Hub
-	Dispatcher *alerting.Dispatcher
+	Dispatcher *dispatch.Dispatcher
 	// Journal is the tamper-evident record of alarms and operator
 	// actions; nil when journal.disabled.
 	Journal *journal.Journal
@@ -137,7 +138,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Dispatcher, err = alerting.NewDispatcher(notifiers, alerting.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
+	s.Dispatcher, err = dispatch.NewDispatcher(notifiers, dispatch.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
 		Store: s.Store, SentRetention: cfg.Alerting.SentRetention})
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package alerting
+package dispatch
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
+
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -17,18 +19,18 @@ import (
 // copies the store's file as it is on disk at that moment, the state a
 // kill -9 between the store's commit and the outbox's would leave; it
 // returns the copy's path.
-func crashCopy(t *testing.T, nth int, emit func(l *Lifecycle)) string {
+func crashCopy(t *testing.T, nth int, emit func(l *alerting.Lifecycle)) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.db")
-	st, err := OpenStore(path)
+	st, err := alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	crashed := filepath.Join(dir, "crashed.db")
 	seen, copied := 0, false
-	next := SinkFunc(func(Event) {
+	next := alerting.SinkFunc(func(alerting.Event) {
 		if seen++; seen != nth {
 			return
 		}
@@ -42,7 +44,7 @@ func crashCopy(t *testing.T, nth int, emit func(l *Lifecycle)) string {
 		}
 	})
 	t0 := time.Unix(1764345600, 0).UTC()
-	emit(NewLifecycle(next, LifecycleOptions{Store: st, Now: func() time.Time { return t0 }}))
+	emit(alerting.NewLifecycle(next, alerting.LifecycleOptions{Store: st, Now: func() time.Time { return t0 }}))
 	if !copied {
 		t.Fatal("nothing reached the next stage in the first life")
 	}
@@ -55,20 +57,20 @@ func crashCopy(t *testing.T, nth int, emit func(l *Lifecycle)) string {
 // paged once, not twice.
 func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
-	fired := Event{AlertID: "c4f1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+	fired := alerting.Event{AlertID: "c4f1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired,
 		Level: sensors.LevelRed, Value: 60, Setpoint: 40, At: t0, StartsAt: t0}
-	crashed := crashCopy(t, 1, func(l *Lifecycle) { l.Emit(fired) })
+	crashed := crashCopy(t, 1, func(l *alerting.Lifecycle) { l.Emit(fired) })
 
 	tests := []struct {
 		name string
 		// restart drives the second life after Restore.
-		restart func(l *Lifecycle)
+		restart func(l *alerting.Lifecycle)
 	}{
-		{"reading redelivered", func(l *Lifecycle) {
+		{"reading redelivered", func(l *alerting.Lifecycle) {
 			l.Emit(fired)
 			l.Emit(fired) // a third copy: handed on already
 		}},
-		{"redeliver at start", func(l *Lifecycle) {
+		{"redeliver at start", func(l *alerting.Lifecycle) {
 			if n := l.Redeliver(); n != 1 {
 				t.Errorf("Redeliver passed on %d changes, want 1", n)
 			}
@@ -88,7 +90,7 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			st, err := OpenStore(path)
+			st, err := alerting.OpenStore(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,12 +101,12 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			wait := run(t, d)
-			var journaled []Event
-			next := SinkFunc(func(e Event) {
+			var journaled []alerting.Event
+			next := alerting.SinkFunc(func(e alerting.Event) {
 				d.Emit(e)
 				journaled = append(journaled, e)
 			})
-			l := NewLifecycle(next, LifecycleOptions{Store: st})
+			l := alerting.NewLifecycle(next, alerting.LifecycleOptions{Store: st})
 			if n, err := l.Restore(); err != nil || n != 1 {
 				t.Fatalf("restored %d alerts, %v; want 1", n, err)
 			}
@@ -116,12 +118,12 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 			if got := pager.got(); !slices.Equal(got, []string{"c4f1"}) {
 				t.Fatalf("paged %v, want the fired alert once", got)
 			}
-			if len(journaled) != 1 || journaled[0].Type != EventFired {
+			if len(journaled) != 1 || journaled[0].Type != alerting.EventFired {
 				t.Fatalf("next stage saw %d events %v, want the fired once", len(journaled), journaled)
 			}
 			// Handed on: a third life has nothing left to pass on.
 			l.Flush()
-			l3 := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+			l3 := alerting.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), alerting.LifecycleOptions{Store: st})
 			if _, err := l3.Restore(); err != nil {
 				t.Fatal(err)
 			}
@@ -136,27 +138,27 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 // at the next start; an alert that left the list is not reopened.
 func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
-	fired := Event{AlertID: "a1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+	fired := alerting.Event{AlertID: "a1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired,
 		Level: sensors.LevelOrange, At: t0, StartsAt: t0}
 	resolved := fired
-	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.At = EventResolved, sensors.LevelNone, sensors.LevelOrange, t0.Add(time.Minute)
-	ack := func(l *Lifecycle) {
+	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.At = alerting.EventResolved, sensors.LevelNone, sensors.LevelOrange, t0.Add(time.Minute)
+	ack := func(l *alerting.Lifecycle) {
 		if _, err := l.Ack("a1", "li", "checked"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tests := []struct {
 		name  string
-		life1 func(l *Lifecycle)
-		want  EventType
+		life1 func(l *alerting.Lifecycle)
+		want  alerting.EventType
 		open  bool // the alert is still listed after the restart
 	}{
 		// Flush between changes: the earlier ones were handed on in full
 		// (their marks cleared, which happens in the background) before
 		// the crash cut the last one short.
-		{"acknowledged", func(l *Lifecycle) { l.Emit(fired); l.Flush(); ack(l) }, EventAcknowledged, true},
-		{"resolved", func(l *Lifecycle) { l.Emit(fired); l.Flush(); l.Emit(resolved) }, EventResolved, true},
-		{"resolved after acknowledged", func(l *Lifecycle) { l.Emit(fired); l.Flush(); ack(l); l.Flush(); l.Emit(resolved) }, EventResolved, false},
+		{"acknowledged", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); ack(l) }, alerting.EventAcknowledged, true},
+		{"resolved", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, true},
+		{"resolved after acknowledged", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); ack(l); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,13 +167,13 @@ func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
 				n = 3
 			}
 			crashed := crashCopy(t, n, tt.life1)
-			st, err := OpenStore(crashed)
+			st, err := alerting.OpenStore(crashed)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			var got []Event
-			l := NewLifecycle(SinkFunc(func(e Event) { got = append(got, e) }), LifecycleOptions{Store: st})
+			var got []alerting.Event
+			l := alerting.NewLifecycle(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), alerting.LifecycleOptions{Store: st})
 			if _, err := l.Restore(); err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +198,7 @@ func BenchmarkLifecycleEmit(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			st, err := OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			st, err := alerting.OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -204,13 +206,13 @@ func BenchmarkLifecycleEmit(b *testing.B) {
 			d, _ := NewDispatcher([]Notifier{&recorder{name: "a"}, &recorder{name: "b"}}, DispatcherOptions{Store: st, QueueSize: 1 << 20})
 			go d.Run(context.Background())
 			defer func() { b.StopTimer(); d.Close(context.Background()) }()
-			l := NewLifecycle(d, LifecycleOptions{Store: st})
+			l := alerting.NewLifecycle(d, alerting.LifecycleOptions{Store: st})
 			t0 := time.Unix(1764345600, 0).UTC()
 			var n atomic.Int64
 			emit := func() {
 				i := n.Add(1)
-				l.Emit(Event{AlertID: fmt.Sprint("a", i), Rule: "ch4_high", Site: "mine-1", Sensor: fmt.Sprint("CH4-", i),
-					Type: EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0})
+				l.Emit(alerting.Event{AlertID: fmt.Sprint("a", i), Rule: "ch4_high", Site: "mine-1", Sensor: fmt.Sprint("CH4-", i),
+					Type: alerting.EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0})
 			}
 			b.ResetTimer()
 			if !parallel {

@@ -1,4 +1,4 @@
-package alerting
+package dispatch
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -17,7 +19,7 @@ import (
 // redelivered reading, a replay) is not sent twice.
 func TestOutboxAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestOutboxAcrossRestart(t *testing.T) {
 
 	// Second life: the waiting notifications go out once, in order, and
 	// the same changes emitted again are refused as duplicates.
-	st, err = OpenStore(path)
+	st, err = alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,17 +90,17 @@ func TestOutboxSuppression(t *testing.T) {
 	ev := idEvent(1)
 	tests := []struct {
 		name string
-		edit func(*Event)
+		edit func(*alerting.Event)
 		sent bool
 	}{
-		{"plain", func(*Event) {}, true},
-		{"late is still notified", func(e *Event) { e.Late = true }, true},
-		{"shelved", func(e *Event) { e.Shelved = "s1" }, false},
-		{"planned", func(e *Event) { e.Planned = true }, false},
+		{"plain", func(*alerting.Event) {}, true},
+		{"late is still notified", func(e *alerting.Event) { e.Late = true }, true},
+		{"shelved", func(e *alerting.Event) { e.Shelved = "s1" }, false},
+		{"planned", func(e *alerting.Event) { e.Planned = true }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+			st, err := alerting.OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,15 +125,15 @@ func TestOutboxSuppression(t *testing.T) {
 // Two changes of one alert have distinct keys; a repeat of one has its key.
 func TestEventKey(t *testing.T) {
 	base := idEvent(1)
-	other := func(f func(*Event)) Event { e := base; f(&e); return e }
-	distinct := []Event{
+	other := func(f func(*alerting.Event)) alerting.Event { e := base; f(&e); return e }
+	distinct := []alerting.Event{
 		base,
-		other(func(e *Event) { e.Type = EventEscalated }),
-		other(func(e *Event) { e.Level++ }),
-		other(func(e *Event) { e.At = e.At.Add(time.Nanosecond) }),
-		other(func(e *Event) { e.AlertID = "b" }),
-		other(func(e *Event) { e.Type, e.By = EventAcknowledged, "li" }),
-		other(func(e *Event) { e.Type, e.By = EventAcknowledged, "wang" }),
+		other(func(e *alerting.Event) { e.Type = alerting.EventEscalated }),
+		other(func(e *alerting.Event) { e.Level++ }),
+		other(func(e *alerting.Event) { e.At = e.At.Add(time.Nanosecond) }),
+		other(func(e *alerting.Event) { e.AlertID = "b" }),
+		other(func(e *alerting.Event) { e.Type, e.By = alerting.EventAcknowledged, "li" }),
+		other(func(e *alerting.Event) { e.Type, e.By = alerting.EventAcknowledged, "wang" }),
 	}
 	seen := map[string]int{}
 	for i, e := range distinct {
@@ -148,7 +150,7 @@ func TestEventKey(t *testing.T) {
 }
 
 func TestOutboxPrune(t *testing.T) {
-	st, err := OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+	st, err := alerting.OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func BenchmarkOutboxEmit(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			st, err := OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			st, err := alerting.OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -222,7 +224,7 @@ func BenchmarkOutboxEmit(b *testing.B) {
 // the drop-oldest rule is for live floods, not for what is already owed.
 func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 	wait()
 	st.Close()
 
-	st, err = OpenStore(path)
+	st, err = alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +263,7 @@ func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 // it); one that was still waiting its turn is sent without being counted.
 func TestOutboxCountsResends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +284,7 @@ func TestOutboxCountsResends(t *testing.T) {
 	wait()
 	st.Close()
 
-	st, err = OpenStore(path)
+	st, err = alerting.OpenStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}

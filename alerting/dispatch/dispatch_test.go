@@ -1,4 +1,4 @@
-package alerting
+package dispatch
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/sensors"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,7 +29,7 @@ type recorder struct {
 
 func (r *recorder) Name() string { return r.name }
 
-func (r *recorder) Notify(ctx context.Context, ev Event) error {
+func (r *recorder) Notify(ctx context.Context, ev alerting.Event) error {
 	if r.started != nil {
 		r.started <- ev.AlertID
 	}
@@ -49,7 +52,7 @@ func (r *recorder) got() []string {
 	return slices.Clone(r.ids)
 }
 
-func idEvent(i int) Event {
+func idEvent(i int) alerting.Event {
 	ev := sampleEvent()
 	ev.AlertID = fmt.Sprint("a", i)
 	return ev
@@ -264,7 +267,7 @@ func TestEngineToDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(testRegistry(t), d, Options{})
+	e, err := alerting.NewEngine(testRegistry(t), d, alerting.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,5 +280,18 @@ func TestEngineToDispatcher(t *testing.T) {
 	wait()
 	if got := rec.got(); len(got) != 2 || got[0] != got[1] {
 		t.Errorf("delivered %v, want fired and resolved of one alert", got)
+	}
+}
+
+// t0 is the device time of sampleEvent's condition.
+var t0 = time.Date(2026, 11, 28, 16, 0, 0, 0, time.UTC)
+
+// sampleEvent is an orange combustible-gas alert fired at t0+30s.
+func sampleEvent() alerting.Event {
+	return alerting.Event{
+		AlertID: "0123456789abcdef", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101",
+		Kind: "combustible_gas", Unit: "%LEL", Type: alerting.EventFired, Level: sensors.LevelOrange,
+		Value: 27.3, Setpoint: 25, At: t0.Add(30 * time.Second), StartsAt: t0,
+		Message: "combustible_gas GT-101 at hz-01: 27.3 %LEL >= 25 (level 2 orange)",
 	}
 }

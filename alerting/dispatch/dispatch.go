@@ -1,4 +1,4 @@
-package alerting
+package dispatch
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -17,8 +19,27 @@ import (
 // labels the notifier's metrics and logs and must be unique within a
 // Dispatcher. The channels themselves live in package notify.
 type Notifier interface {
-	Notify(ctx context.Context, ev Event) error
+	Notify(ctx context.Context, ev alerting.Event) error
 	Name() string
+}
+
+// Outbox keeps, across a restart, the notifications each notifier has
+// still to send and the keys of those it sent; lifecycle.Store is one.
+type Outbox interface {
+	// Enqueue adds ev under key to the outbox of each notifier that has
+	// neither sent it nor has it waiting, and reports, per notifier, the
+	// sequence number it was stored under (0 for a duplicate).
+	Enqueue(notifiers []string, key string, ev alerting.Event) ([]uint64, error)
+	// Tried records that a send begins.
+	Tried(notifier, key string) error
+	// Done takes a notification out of the outbox, its key recorded as
+	// sent at t.
+	Done(notifier string, seq uint64, key string, t time.Time) error
+	// Pending calls fn with a notifier's waiting notifications, in order;
+	// tried says a send of it had begun.
+	Pending(notifier string, fn func(seq uint64, key string, ev alerting.Event, tried bool)) error
+	// PruneSent forgets keys sent before cutoff.
+	PruneSent(cutoff time.Time) (int, error)
 }
 
 // DispatcherOptions tune a Dispatcher. Zero fields take the defaults.
@@ -39,7 +60,7 @@ type DispatcherOptions struct {
 	// its notifier is done with it. A restart resends what was waiting;
 	// the same change emitted twice (a redelivered reading, a replay) is
 	// notified once. Keys are kept for SentRetention (default 48 h).
-	Store         *Store
+	Store         Outbox
 	SentRetention time.Duration
 	// Now is the clock of the delivered-key records; default time.Now.
 	Now func() time.Time
@@ -57,7 +78,7 @@ type Dispatcher struct {
 	sendTimeout time.Duration
 	log         *slog.Logger
 	m           dispatchMetrics
-	store       *Store
+	store       Outbox
 	retention   time.Duration
 	now         func() time.Time
 	logStore    rate.Sometimes
@@ -145,7 +166,10 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 	if d.store != nil {
 		// What was waiting when the last process stopped goes first.
 		for _, w := range d.workers {
-			entries, err := d.store.pending(w.n.Name())
+			var entries []item
+			err := d.store.Pending(w.n.Name(), func(seq uint64, key string, ev alerting.Event, tried bool) {
+				entries = append(entries, item{ev: ev, seq: seq, key: key, tried: tried})
+			})
 			if err != nil {
 				return nil, fmt.Errorf("alerting: outbox of %s: %w", w.n.Name(), err)
 			}
@@ -155,8 +179,8 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 				// what a restart found waiting would lose those unsent.
 				w.q = newQueue(len(entries) + opts.QueueSize)
 			}
-			for _, e := range entries {
-				d.push(w, item{ev: e.ev, seq: e.seq, key: e.key, tried: e.tried})
+			for _, it := range entries {
+				d.push(w, it)
 			}
 			d.m.restored.Add(float64(len(entries)))
 		}
@@ -176,7 +200,7 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 // counted in riskmon_notifications_dropped_total. With a Store, Emit
 // returns once the event is committed to the outbox (a few milliseconds,
 // shared by concurrent callers).
-func (d *Dispatcher) Emit(ev Event) {
+func (d *Dispatcher) Emit(ev alerting.Event) {
 	switch {
 	case ev.Planned:
 		d.m.planned.Inc()
@@ -192,7 +216,7 @@ func (d *Dispatcher) Emit(ev Event) {
 		return
 	}
 	key := ev.Key()
-	seqs, err := d.store.enqueue(d.names, key, ev)
+	seqs, err := d.store.Enqueue(d.names, key, ev)
 	if err != nil {
 		// Better a notification that may repeat after a restart than
 		// none: deliver from memory.
@@ -234,7 +258,7 @@ func (d *Dispatcher) finish(w *worker, it item) {
 	if d.store == nil || it.seq == 0 {
 		return
 	}
-	if err := d.store.done(w.n.Name(), it.seq, it.key, d.now()); err != nil {
+	if err := d.store.Done(w.n.Name(), it.seq, it.key, d.now()); err != nil {
 		d.logStore.Do(func() {
 			d.log.Error("notification outbox update failed; it may be sent again after a restart", "notifier", w.n.Name(), "err", err)
 		})
@@ -248,7 +272,7 @@ func (d *Dispatcher) Prune() {
 	if d.store == nil {
 		return
 	}
-	if _, err := d.store.pruneSent(d.now().Add(-d.retention)); err != nil {
+	if _, err := d.store.PruneSent(d.now().Add(-d.retention)); err != nil {
 		d.log.Warn("pruning delivered notification keys", "err", err)
 	}
 }
@@ -322,7 +346,7 @@ func (d *Dispatcher) beginSend(w *worker, it item) {
 	if d.store == nil || it.seq == 0 {
 		return
 	}
-	if err := d.store.tried(w.n.Name(), it.key); err != nil {
+	if err := d.store.Tried(w.n.Name(), it.key); err != nil {
 		d.logStore.Do(func() {
 			d.log.Error("notification outbox update failed", "notifier", w.n.Name(), "err", err)
 		})
@@ -331,7 +355,7 @@ func (d *Dispatcher) beginSend(w *worker, it item) {
 }
 
 // send delivers one event and reports whether it succeeded.
-func (d *Dispatcher) send(ctx context.Context, w *worker, ev Event) bool {
+func (d *Dispatcher) send(ctx context.Context, w *worker, ev alerting.Event) bool {
 	ctx, cancel := context.WithTimeout(ctx, d.sendTimeout)
 	defer cancel()
 	start := time.Now()
@@ -468,7 +492,7 @@ const (
 
 // item is a queued event with its place in the outbox (seq 0: none).
 type item struct {
-	ev  Event
+	ev  alerting.Event
 	seq uint64
 	key string
 	// tried: restored from the outbox with a send begun by the last
