@@ -483,6 +483,21 @@ func TestWriteYAMLRoundTrip(t *testing.T) {
 	}
 }
 
+func TestWriteYAMLFile(t *testing.T) {
+	reg := mustLoad(t, "testdata/fleet.yaml")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "written.yaml")
+	if err := reg.WriteYAMLFile(path); err != nil {
+		t.Fatalf("WriteYAMLFile: %v", err)
+	}
+	if d := sameRegistry(reg, mustLoad(t, path)); d != "" {
+		t.Errorf("written file loads back different: %s", d)
+	}
+	if err := reg.WriteYAMLFile(filepath.Join(dir, "missing", "x.yaml")); err == nil {
+		t.Error("WriteYAMLFile into a missing folder: no error")
+	}
+}
+
 func TestWriteYAMLFormat(t *testing.T) {
 	cat := DefaultCatalog()
 	reg, err := NewRegistry(cat,

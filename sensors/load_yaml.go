@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -489,6 +490,20 @@ func DescribeNode(n *yaml.Node) string {
 		return fmt.Sprintf("alias *%s (aliases are not supported: write the value out)", n.Value)
 	}
 	return "nothing"
+}
+
+// WriteYAMLFile writes the registry to the file at path, as WriteYAML
+// does, for a 'serve' started from the same fleet to load.
+func (r *Registry) WriteYAMLFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := r.WriteYAML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteYAML writes the registry in the format LoadYAML reads: sites by

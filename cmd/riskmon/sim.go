@@ -57,7 +57,7 @@ scores the alerts riskmon raised against that truth (docs/simulator.md).`,
 				return err
 			}
 			if registryOut != "" {
-				if err := writeRegistry(reg, registryOut); err != nil {
+				if err := reg.WriteYAMLFile(registryOut); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "registry written to", registryOut)

@@ -76,7 +76,7 @@ func TestMixedFormatsIntegration(t *testing.T) {
 			t.Errorf("service: %v", err)
 		}
 	}()
-	if err := waitReady(ctx, svc, 30*time.Second); err != nil {
+	if err := svc.WaitReady(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 

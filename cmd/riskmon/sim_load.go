@@ -93,7 +93,7 @@ func runLoad(ctx context.Context, out, progress io.Writer, log *slog.Logger, o s
 		if err != nil {
 			return simulator.Stats{}, err
 		}
-		if err := writeRegistry(reg, o.registryOut); err != nil {
+		if err := reg.WriteYAMLFile(o.registryOut); err != nil {
 			return simulator.Stats{}, err
 		}
 		fmt.Fprintln(out, "registry written to", o.registryOut)

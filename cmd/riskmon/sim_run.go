@@ -104,7 +104,7 @@ func runScenario(ctx context.Context, out io.Writer, log *slog.Logger, o simRunO
 		if err != nil {
 			return nil, simulator.Stats{}, err
 		}
-		if err := writeRegistry(reg, o.registryOut); err != nil {
+		if err := reg.WriteYAMLFile(o.registryOut); err != nil {
 			return nil, simulator.Stats{}, err
 		}
 		fmt.Fprintln(out, "registry written to", o.registryOut)

@@ -140,7 +140,7 @@ func playScenarioOn(t *testing.T, file, fleetFile string, speed float64) (simula
 			t.Errorf("service: %v", err)
 		}
 	}()
-	if err := waitReady(ctx, svc, 30*time.Second); err != nil {
+	if err := svc.WaitReady(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 

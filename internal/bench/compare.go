@@ -257,7 +257,7 @@ func (e *env) startRiskmon(ctx context.Context, o CompareOptions, fleet simulato
 	if err != nil {
 		return err
 	}
-	if err := writeRegistry(reg, filepath.Join(e.dir, "fleet.yaml")); err != nil {
+	if err := reg.WriteYAMLFile(filepath.Join(e.dir, "fleet.yaml")); err != nil {
 		return err
 	}
 	port, err := influxproc.FreePort()

@@ -94,7 +94,7 @@ func Run(ctx context.Context, out io.Writer, log *slog.Logger, o Options) error 
 	if err != nil {
 		return err
 	}
-	if err := writeRegistry(reg, filepath.Join(dir, "fleet.yaml")); err != nil {
+	if err := reg.WriteYAMLFile(filepath.Join(dir, "fleet.yaml")); err != nil {
 		return err
 	}
 	httpPort, err := influxproc.FreePort()
@@ -429,16 +429,4 @@ func scrapeCounter(url, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found at %s", name, url)
-}
-
-func writeRegistry(reg *sensors.Registry, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := reg.WriteYAML(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

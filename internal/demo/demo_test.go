@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -33,11 +33,34 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func quietDemo(d time.Duration, state string) demoOptions {
-	return demoOptions{
-		duration: d, stateDir: state, sitesPerSector: 1,
-		httpAddr: "127.0.0.1:0", brokerAddr: "127.0.0.1:0", influxPort: 0,
-		interval: 500 * time.Millisecond, malformed: 0, status: 2 * time.Second,
+func quietDemo(d time.Duration, state string) Options {
+	return Options{
+		Duration: d, StateDir: state, SitesPerSector: 1,
+		HTTPAddr: "127.0.0.1:0", BrokerAddr: "127.0.0.1:0", InfluxPort: 0,
+		Interval: 500 * time.Millisecond, Malformed: 0, StatusEvery: 2 * time.Second,
+	}
+}
+
+// TestDemoIntegration runs what `make run` runs, for a fixed time: it must
+// store every published reading and raise the scripted leak's alert.
+func TestDemoIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: runs real servers")
+	}
+	var out bytes.Buffer
+	err := Run(context.Background(), &out, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
+		Duration: 12 * time.Second, StateDir: t.TempDir(), SitesPerSector: 1,
+		HTTPAddr: "127.0.0.1:0", BrokerAddr: "127.0.0.1:0", InfluxPort: 0,
+		Interval: 500 * time.Millisecond, Malformed: 2, StatusEvery: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"riskmon demo is up", "readings/s", "lost                 0", "alerts raised        1", "rejected             2"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
 	}
 }
 
@@ -57,7 +80,7 @@ func TestDemoStopThenTimedRun(t *testing.T) {
 	ctx, interrupt := context.WithCancel(context.Background())
 	var first syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, &first, log, quietDemo(0, state)) }()
+	go func() { done <- Run(ctx, &first, log, quietDemo(0, state)) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(first.String(), "readings/s") < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
@@ -78,7 +101,7 @@ func TestDemoStopThenTimedRun(t *testing.T) {
 
 	// At once the timed check, on the same state folder and InfluxDB data.
 	var second bytes.Buffer
-	if err := runDemo(context.Background(), &second, log, quietDemo(8*time.Second, state)); err != nil {
+	if err := Run(context.Background(), &second, log, quietDemo(8*time.Second, state)); err != nil {
 		t.Fatalf("timed demo right after an interactive one: %v\n%s", err, second.String())
 	}
 	if !strings.Contains(second.String(), "lost                 0") {
