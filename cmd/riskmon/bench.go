@@ -26,7 +26,7 @@ it on the same load.`,
 				return err
 			}
 			o.Exe = exe
-			return bench.Run(cmd.Context(), cmd.OutOrStdout(), newLogger(benchLevel(g)), o)
+			return bench.Run(cmd.Context(), cmd.OutOrStdout(), newLogger(logLevel(g, "warn")), o)
 		},
 	}
 	f := cmd.Flags()
@@ -65,7 +65,7 @@ down), and the collector's CPU idle and at a low rate.`,
 			if o.RiskmonExe == "" {
 				o.RiskmonExe = exe
 			}
-			return bench.Compare(cmd.Context(), cmd.OutOrStdout(), newLogger(benchLevel(g)), o)
+			return bench.Compare(cmd.Context(), cmd.OutOrStdout(), newLogger(logLevel(g, "warn")), o)
 		},
 	}
 	f := cmd.Flags()
@@ -87,11 +87,4 @@ down), and the collector's CPU idle and at a low rate.`,
 	f.Float64Var(&o.LowRate, "low-rate", 50, "the low rate, readings/s")
 	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database after every 1,000 changes, as shipped, instead of every 60 s")
 	return cmd
-}
-
-func benchLevel(g *globals) string {
-	if g.logLevel != "" {
-		return g.logLevel
-	}
-	return "warn"
 }

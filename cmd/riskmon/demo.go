@@ -18,11 +18,7 @@ simulated fleet of every sector with one scripted gas leak. Without --for it
 runs until interrupted; with --for it stops after that long, counts what
 reached InfluxDB and exits non-zero if any published reading was lost.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := "info"
-			if g.logLevel != "" {
-				level = g.logLevel
-			}
-			return demo.Run(cmd.Context(), cmd.OutOrStdout(), newLogger(level), o)
+			return demo.Run(cmd.Context(), cmd.OutOrStdout(), newLogger(logLevel(g, "info")), o)
 		},
 	}
 	f := cmd.Flags()

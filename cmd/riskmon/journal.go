@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,56 +36,7 @@ every segment start and at shutdown, and exports it as the metric
 riskmon_journal_head_info) and verify fails unless that record is there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := cmd.OutOrStdout()
-			opts := journal.VerifyOptions{ExpectHead: expectHead}
-			path, explicit := keyFile, keyFile != ""
-			if !explicit {
-				path = filepath.Join(filepath.Dir(filepath.Clean(args[0])), "journal.key")
-				if fi, err := os.Stat(args[0]); err == nil && !fi.IsDir() {
-					path = filepath.Join(filepath.Dir(filepath.Dir(filepath.Clean(args[0]))), "journal.key")
-				}
-			}
-			key, err := journal.LoadKey(path, false)
-			switch {
-			case err == nil:
-				opts.Key = key
-			case explicit || !errors.Is(err, fs.ErrNotExist):
-				return err
-			default:
-				fmt.Fprintf(out, "warning: no journal key at %s: MACs not checked, so an edit with recomputed hashes would pass; give --key-file\n", path)
-			}
-			sum, err := journal.VerifyWith(args[0], opts)
-			if p, ok := errors.AsType[*journal.Problem](err); ok {
-				return fmt.Errorf("journal does not verify: %w", p)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "ok: %d records in %d file(s), seq %d to %d, %s to %s\n", sum.Records, sum.Files, sum.First, sum.Last,
-				sum.FirstAt.Format(time.RFC3339), sum.LastAtTime.Format(time.RFC3339))
-			if sum.MACs {
-				fmt.Fprintf(out, "every record's MAC matches the key in %s\n", path)
-				if sum.Unkeyed > 0 {
-					fmt.Fprintf(out, "except the first %d record(s), written before the journal had a key; the keyed records after them vouch for them\n", sum.Unkeyed)
-				}
-			}
-			if sum.Anchor != "" {
-				fmt.Fprintf(out, "chain starts from %s (last hash of records dropped by retention or before this excerpt)\n", sum.Anchor)
-			}
-			for _, t := range sum.Torn {
-				fmt.Fprintf(out, "torn tail (crash or full disk, declared by the next segment): %s, %d bytes at offset %d\n", t.File, t.Bytes, t.Offset)
-			}
-			if t := sum.Pending; t != nil {
-				fmt.Fprintf(out, "torn tail at the end of the newest segment (crash or full disk; riskmon declares it at its next start): %s, %d bytes at offset %d\n", t.File, t.Bytes, t.Offset)
-			}
-			if sum.Lost > 0 {
-				fmt.Fprintf(out, "the journal records %d record(s) it could not write (full disk or I/O error)\n", sum.Lost)
-			}
-			if sum.HeadFound {
-				fmt.Fprintf(out, "expected head %s found\n", expectHead)
-			}
-			fmt.Fprintf(out, "head %d:%s\n", sum.Last, sum.LastHash)
-			return nil
+			return verifyJournal(cmd.OutOrStdout(), args[0], keyFile, expectHead)
 		},
 	}
 	verify.Flags().StringVar(&keyFile, "key-file", "", "the journal key (default: journal.key beside the journal directory)")
@@ -113,4 +65,70 @@ riskmon_journal_head_info) and verify fails unless that record is there.`,
 	export.Flags().StringVar(&since, "since", "", "first record time, RFC 3339 (default: everything)")
 	j.AddCommand(export)
 	return j
+}
+
+// verifyJournal checks the journal at path (a segment file or the
+// journal directory) with the key in keyFile, or the one riskmon keeps
+// beside the journal directory, and prints what it found.
+func verifyJournal(out io.Writer, path, keyFile, expectHead string) error {
+	opts := journal.VerifyOptions{ExpectHead: expectHead}
+	keyPath, explicit := keyFile, keyFile != ""
+	if !explicit {
+		keyPath = defaultKeyPath(path)
+	}
+	key, err := journal.LoadKey(keyPath, false)
+	switch {
+	case err == nil:
+		opts.Key = key
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return err
+	default:
+		fmt.Fprintf(out, "warning: no journal key at %s: MACs not checked, so an edit with recomputed hashes would pass; give --key-file\n", keyPath)
+	}
+	sum, err := journal.VerifyWith(path, opts)
+	if p, ok := errors.AsType[*journal.Problem](err); ok {
+		return fmt.Errorf("journal does not verify: %w", p)
+	}
+	if err != nil {
+		return err
+	}
+	printVerified(out, sum, keyPath, expectHead)
+	return nil
+}
+
+// defaultKeyPath is journal.key beside the journal directory, where
+// riskmon keeps it, for a path naming the directory or a segment in it.
+func defaultKeyPath(path string) string {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		return filepath.Join(filepath.Dir(filepath.Dir(filepath.Clean(path))), "journal.key")
+	}
+	return filepath.Join(filepath.Dir(filepath.Clean(path)), "journal.key")
+}
+
+// printVerified prints the summary of a journal that verified.
+func printVerified(out io.Writer, sum journal.Summary, keyPath, expectHead string) {
+	fmt.Fprintf(out, "ok: %d records in %d file(s), seq %d to %d, %s to %s\n", sum.Records, sum.Files, sum.First, sum.Last,
+		sum.FirstAt.Format(time.RFC3339), sum.LastAtTime.Format(time.RFC3339))
+	if sum.MACs {
+		fmt.Fprintf(out, "every record's MAC matches the key in %s\n", keyPath)
+		if sum.Unkeyed > 0 {
+			fmt.Fprintf(out, "except the first %d record(s), written before the journal had a key; the keyed records after them vouch for them\n", sum.Unkeyed)
+		}
+	}
+	if sum.Anchor != "" {
+		fmt.Fprintf(out, "chain starts from %s (last hash of records dropped by retention or before this excerpt)\n", sum.Anchor)
+	}
+	for _, t := range sum.Torn {
+		fmt.Fprintf(out, "torn tail (crash or full disk, declared by the next segment): %s, %d bytes at offset %d\n", t.File, t.Bytes, t.Offset)
+	}
+	if t := sum.Pending; t != nil {
+		fmt.Fprintf(out, "torn tail at the end of the newest segment (crash or full disk; riskmon declares it at its next start): %s, %d bytes at offset %d\n", t.File, t.Bytes, t.Offset)
+	}
+	if sum.Lost > 0 {
+		fmt.Fprintf(out, "the journal records %d record(s) it could not write (full disk or I/O error)\n", sum.Lost)
+	}
+	if sum.HeadFound {
+		fmt.Fprintf(out, "expected head %s found\n", expectHead)
+	}
+	fmt.Fprintf(out, "head %d:%s\n", sum.Last, sum.LastHash)
 }

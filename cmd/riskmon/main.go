@@ -48,3 +48,11 @@ func newLogger(level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
+
+// logLevel is --log-level, or def when it is not given.
+func logLevel(g *globals, def string) string {
+	if g.logLevel != "" {
+		return g.logLevel
+	}
+	return def
+}

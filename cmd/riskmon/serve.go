@@ -25,11 +25,7 @@ func newServe(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			level := cfg.LogLevel
-			if g.logLevel != "" {
-				level = g.logLevel
-			}
-			log := newLogger(level)
+			log := newLogger(logLevel(g, cfg.LogLevel))
 			svc, err := app.New(cfg, reg, log)
 			if err != nil {
 				return err

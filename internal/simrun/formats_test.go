@@ -1,4 +1,4 @@
-package main
+package simrun
 
 import (
 	"context"
@@ -144,7 +144,7 @@ func TestMixedFormatsScenario(t *testing.T) {
 
 func TestSetFormats(t *testing.T) {
 	fleet := simulator.DemoFleet(1)
-	if err := setFormats(&fleet, "lp", []string{"gas-01=sparkplug", "gas-01/gw2=json"}); err != nil {
+	if err := SetFormats(&fleet, "lp", []string{"gas-01=sparkplug", "gas-01/gw2=json"}); err != nil {
 		t.Fatal(err)
 	}
 	for gw, want := range map[[2]string]simulator.Format{
@@ -155,11 +155,11 @@ func TestSetFormats(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]string{{"gas-01"}, {"gas-01=xml"}} {
-		if err := setFormats(&fleet, "json", bad); err == nil {
+		if err := SetFormats(&fleet, "json", bad); err == nil {
 			t.Errorf("--formats %v accepted", bad)
 		}
 	}
-	if err := setFormats(&fleet, "csv", nil); err == nil {
+	if err := SetFormats(&fleet, "csv", nil); err == nil {
 		t.Error("--format csv accepted")
 	}
 }
@@ -169,10 +169,10 @@ func TestFormatSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := formatSummary(sc.Fleet), "json 5, lp 2, sparkplug 2"; got != want {
+	if got, want := FormatSummary(sc.Fleet), "json 5, lp 2, sparkplug 2"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
-	if got := formatSummary(simulator.DemoFleet(1)); got != "" {
+	if got := FormatSummary(simulator.DemoFleet(1)); got != "" {
 		t.Errorf("all-JSON summary %q, want none", got)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package simrun
 
 import (
 	"context"
@@ -13,9 +13,11 @@ import (
 	"github.com/riskmon/riskmon/simulator"
 )
 
-type ruleBenchOptions struct {
-	seeds       []uint
-	sensorHours float64
+// RuleBenchOptions configure a score of the default rules on the
+// synthetic incident library.
+type RuleBenchOptions struct {
+	Seeds       []uint
+	SensorHours float64 // of normal operation per seed
 }
 
 // benchEvents converts the engine's events to the scorer's.
@@ -28,13 +30,13 @@ func benchEvents(evs []alerting.Event) []simulator.AlertEvent {
 	return out
 }
 
-// runRuleBench scores the default rules, with the default flapping hold, on
+// RuleBench scores the default rules, with the default flapping hold, on
 // the synthetic bench of each seed and prints one row per seed and the
 // pooled figures.
-func runRuleBench(ctx context.Context, out io.Writer, o ruleBenchOptions) ([]simulator.BenchScore, error) {
+func RuleBench(ctx context.Context, out io.Writer, o RuleBenchOptions) ([]simulator.BenchScore, error) {
 	var scores []simulator.BenchScore
-	for _, seed := range o.seeds {
-		b, err := simulator.NewBench(simulator.BenchOptions{Seed: uint64(seed), SensorHours: o.sensorHours})
+	for _, seed := range o.Seeds {
+		b, err := simulator.NewBench(simulator.BenchOptions{Seed: uint64(seed), SensorHours: o.SensorHours})
 		if err != nil {
 			return nil, err
 		}
