@@ -100,81 +100,91 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 	_, saves := brokerSave(o.BrokerSavesOnChange)
 	fmt.Fprintf(out, "compare: %d sensors at %d gateways, JSON batches of %d at QoS 1 over %d connections; Mosquitto (tuned, %s) and InfluxDB 1.8 started afresh for every run\n",
 		nSensors, len(srcs), o.Batch, o.Publishers, saves)
-	res := map[string][]runResult{}
-	kinds := []string{Riskmon, Telegraf}
+	res, err := compareAll(ctx, out, log, o, dir, fleet, srcs)
+	if err != nil {
+		return err
+	}
+	return writeCompareTable(out, o, res)
+}
+
+// compareResults is what every run of a comparison measured, by
+// collector.
+type compareResults struct {
+	saturating         map[string][]runResult // Pairs runs each
+	fixed, outage, low map[string]runResult   // one run each, or none
+}
+
+// compareKinds are the collectors compared, in the order they run.
+var compareKinds = []string{Riskmon, Telegraf}
+
+// compareAll runs the saturating pairs, then the fixed-rate, outage and
+// idle runs o asks for, each in a folder of its own under dir, printing
+// a line per run as it ends.
+func compareAll(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOptions, dir string, fleet simulator.Fleet, srcs []pubSource) (compareResults, error) {
+	res := compareResults{saturating: map[string][]runResult{}, fixed: map[string]runResult{},
+		outage: map[string]runResult{}, low: map[string]runResult{}}
 	run := 0
+	runDir := func(kind, suffix string) string {
+		run++
+		return filepath.Join(dir, fmt.Sprintf("%02d-%s%s", run, kind, suffix))
+	}
 	for pair := range o.Pairs {
-		for _, kind := range kinds {
-			run++
-			r, err := compareRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s", run, kind)), kind, fleet, srcs, o.Readings, 0)
+		for _, kind := range compareKinds {
+			r, err := compareRun(ctx, log, o, runDir(kind, ""), kind, fleet, srcs, o.Readings, 0)
 			if err != nil {
-				return fmt.Errorf("%s saturating run %d: %w", kind, pair+1, err)
+				return res, fmt.Errorf("%s saturating run %d: %w", kind, pair+1, err)
 			}
 			fmt.Fprintf(out, "  run %d %-8s saturating: %.0f readings/s landed, %d lost, collector %.2f µs/reading, influxd %.2f µs/point\n",
 				run, kind, r.landedRate, r.lost, r.collCPU, r.influxCPU)
-			res[kind] = append(res[kind], r)
+			res.saturating[kind] = append(res.saturating[kind], r)
 		}
 	}
-	fixed := map[string]runResult{}
-	if o.Rate > 0 {
-		for _, kind := range kinds {
-			run++
-			r, err := compareRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-fixed", run, kind)), kind, fleet, srcs, o.Readings, o.Rate)
-			if err != nil {
-				return fmt.Errorf("%s fixed-rate run: %w", kind, err)
-			}
-			fmt.Fprintf(out, "  run %d %-8s at %.0f/s offered: %.0f readings/s landed, %d lost\n", run, kind, o.Rate, r.landedRate, r.lost)
-			fixed[kind] = r
+	for _, kind := range compareKinds {
+		if o.Rate <= 0 {
+			break
 		}
-	}
-	outage := map[string]runResult{}
-	if o.Outage > 0 {
-		for _, kind := range kinds {
-			run++
-			r, err := outageRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-outage", run, kind)), kind)
-			if err != nil {
-				return fmt.Errorf("%s outage run: %w", kind, err)
-			}
-			fmt.Fprintf(out, "  run %d %-8s InfluxDB killed %s at %.0f/s: %d lost\n", run, kind, o.Outage, o.OutageRate, r.outageLost)
-			outage[kind] = r
+		r, err := compareRun(ctx, log, o, runDir(kind, "-fixed"), kind, fleet, srcs, o.Readings, o.Rate)
+		if err != nil {
+			return res, fmt.Errorf("%s fixed-rate run: %w", kind, err)
 		}
+		fmt.Fprintf(out, "  run %d %-8s at %.0f/s offered: %.0f readings/s landed, %d lost\n", run, kind, o.Rate, r.landedRate, r.lost)
+		res.fixed[kind] = r
 	}
-	low := map[string]runResult{}
-	if o.Idle > 0 {
-		for _, kind := range kinds {
-			run++
-			r, err := lowRun(ctx, log, o, filepath.Join(dir, fmt.Sprintf("%02d-%s-low", run, kind)), kind)
-			if err != nil {
-				return fmt.Errorf("%s idle run: %w", kind, err)
-			}
-			low[kind] = r
+	for _, kind := range compareKinds {
+		if o.Outage <= 0 {
+			break
 		}
+		r, err := outageRun(ctx, log, o, runDir(kind, "-outage"), kind)
+		if err != nil {
+			return res, fmt.Errorf("%s outage run: %w", kind, err)
+		}
+		fmt.Fprintf(out, "  run %d %-8s InfluxDB killed %s at %.0f/s: %d lost\n", run, kind, o.Outage, o.OutageRate, r.outageLost)
+		res.outage[kind] = r
 	}
+	for _, kind := range compareKinds {
+		if o.Idle <= 0 {
+			break
+		}
+		r, err := lowRun(ctx, log, o, runDir(kind, "-low"), kind)
+		if err != nil {
+			return res, fmt.Errorf("%s idle run: %w", kind, err)
+		}
+		res.low[kind] = r
+	}
+	return res, nil
+}
 
-	med := func(kind string, f func(runResult) float64) float64 {
-		var v []float64
-		for _, r := range res[kind] {
-			v = append(v, f(r))
-		}
-		slices.Sort(v)
-		switch {
-		case len(v) == 0:
-			return 0
-		case len(v)%2 == 0:
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		return v[len(v)/2]
-	}
+// writeCompareTable prints the medians of the saturating runs and the
+// figures of the single runs, riskmon beside Telegraf with their ratio.
+func writeCompareTable(out io.Writer, o CompareOptions, res compareResults) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(out, "\nmedians of %d runs each, alternating; compare within this table, not across machines\n", o.Pairs)
 	fmt.Fprintln(tw, "\triskmon\tTelegraf\triskmon / Telegraf\t")
+	line := func(name, unit string, r, t float64, dec int) {
+		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio(r, t))
+	}
 	row := func(name, unit string, f func(runResult) float64, dec int) {
-		r, t := med(Riskmon, f), med(Telegraf, f)
-		ratio := "–"
-		if t != 0 {
-			ratio = fmt.Sprintf("%.2f", r/t)
-		}
-		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio)
+		line(name, unit, median(res.saturating[Riskmon], f), median(res.saturating[Telegraf], f), dec)
 	}
 	row("landed, saturating", "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
 	row("lost, saturating", "", func(r runResult) float64 { return float64(r.lost) }, 0)
@@ -185,25 +195,44 @@ func Compare(ctx context.Context, out io.Writer, log *slog.Logger, o CompareOpti
 	row("collector peak RSS", "MiB", func(r runResult) float64 { return r.collRSS }, 0)
 	row("influxd peak RSS", "MiB", func(r runResult) float64 { return r.influxRSS }, 0)
 	pick := func(m map[string]runResult, name, unit string, f func(runResult) float64, dec int) {
-		if len(m) == 0 {
-			return
+		if len(m) > 0 {
+			line(name, unit, f(m[Riskmon]), f(m[Telegraf]), dec)
 		}
-		r, t := f(m[Riskmon]), f(m[Telegraf])
-		ratio := "–"
-		if t != 0 {
-			ratio = fmt.Sprintf("%.2f", r/t)
-		}
-		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio)
 	}
-	pick(fixed, fmt.Sprintf("landed at %.0f/s offered", o.Rate), "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
-	pick(fixed, fmt.Sprintf("lost at %.0f/s offered", o.Rate), "", func(r runResult) float64 { return float64(r.lost) }, 0)
-	pick(outage, fmt.Sprintf("lost, InfluxDB killed %s at %.0f/s", o.Outage, o.OutageRate), "", func(r runResult) float64 { return float64(r.outageLost) }, 0)
-	pick(outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB up", o.OutageRate), "ms/s", func(r runResult) float64 { return r.loadCPU }, 1)
-	pick(outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB down", o.OutageRate), "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
-	pick(outage, "collector CPU, whole outage run", "s", func(r runResult) float64 { return r.outageTotal }, 2)
-	pick(low, "collector CPU idle", "ms/s", func(r runResult) float64 { return r.idleCPU }, 1)
-	pick(low, fmt.Sprintf("collector CPU at %.0f readings/s", o.LowRate), "ms/s", func(r runResult) float64 { return r.lowCPU }, 1)
+	pick(res.fixed, fmt.Sprintf("landed at %.0f/s offered", o.Rate), "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
+	pick(res.fixed, fmt.Sprintf("lost at %.0f/s offered", o.Rate), "", func(r runResult) float64 { return float64(r.lost) }, 0)
+	pick(res.outage, fmt.Sprintf("lost, InfluxDB killed %s at %.0f/s", o.Outage, o.OutageRate), "", func(r runResult) float64 { return float64(r.outageLost) }, 0)
+	pick(res.outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB up", o.OutageRate), "ms/s", func(r runResult) float64 { return r.loadCPU }, 1)
+	pick(res.outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB down", o.OutageRate), "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
+	pick(res.outage, "collector CPU, whole outage run", "s", func(r runResult) float64 { return r.outageTotal }, 2)
+	pick(res.low, "collector CPU idle", "ms/s", func(r runResult) float64 { return r.idleCPU }, 1)
+	pick(res.low, fmt.Sprintf("collector CPU at %.0f readings/s", o.LowRate), "ms/s", func(r runResult) float64 { return r.lowCPU }, 1)
 	return tw.Flush()
+}
+
+// median is the median of f over runs, the mean of the middle two for an
+// even count, and 0 for none.
+func median(runs []runResult, f func(runResult) float64) float64 {
+	v := make([]float64, 0, len(runs))
+	for _, r := range runs {
+		v = append(v, f(r))
+	}
+	slices.Sort(v)
+	switch {
+	case len(v) == 0:
+		return 0
+	case len(v)%2 == 0:
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// ratio is r/t to two decimals, or a dash when t is 0.
+func ratio(r, t float64) string {
+	if t == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", r/t)
 }
 
 // env is one run's processes: InfluxDB, Mosquitto and a collector.
