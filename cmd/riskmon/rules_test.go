@@ -11,7 +11,7 @@ import (
 // composite rule as well and keeps the default forecast.
 func TestRulesShow(t *testing.T) {
 	show := func(sensor string) string {
-		out, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", sensor)
+		out, err := run(t, "rules", "show", "--config", checkDir+"good.yaml", "--site", "coal-01", "--sensor", sensor)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -37,7 +37,7 @@ func TestRulesShow(t *testing.T) {
 		!strings.Contains(out, "stale sensor_stale: level 3-yellow, factor 3") || !strings.Contains(out, "rate ch4_rate: off") {
 		t.Errorf("CH4-101 rule levels:\n%s", out)
 	}
-	if _, err := run(t, "rules", "show", "--config", "testdata/checkconfig/good.yaml", "--site", "coal-01", "--sensor", "CH4-999"); err == nil {
+	if _, err := run(t, "rules", "show", "--config", checkDir+"good.yaml", "--site", "coal-01", "--sensor", "CH4-999"); err == nil {
 		t.Error("an unknown sensor was shown")
 	}
 }
