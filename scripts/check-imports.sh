@@ -31,4 +31,22 @@ while read -r pkg deps; do
 		done
 	done
 done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)
+
+# Only the composition roots (cmd/ and internal/app with its
+# subpackages) may depend on more than half of the project's packages;
+# any other package that does has become a second place where the whole
+# is assembled.
+total=$(go list ./... | wc -l)
+while read -r pkg deps; do
+	rel=${pkg#"$mod"/}
+	case $rel in cmd/* | internal/app | internal/app/*) continue ;; esac
+	n=0
+	for dep in $deps; do
+		case $dep in "$mod"/*) n=$((n + 1)) ;; esac
+	done
+	if ((2 * n > total)); then
+		echo "too wide: $rel depends on $n of the project's $total packages (at most half outside cmd/ and internal/app)" >&2
+		fail=1
+	fi
+done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)
 exit $fail

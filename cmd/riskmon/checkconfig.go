@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/riskmon/riskmon/internal/configcheck"
+	"github.com/riskmon/riskmon/internal/app/configcheck"
 )
 
 // writeReport prints a check's problems, then its warnings, one a line:

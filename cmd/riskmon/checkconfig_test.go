@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// checkDir holds the configurations internal/configcheck is tested on.
-const checkDir = "../../internal/configcheck/testdata/"
+// checkDir holds the configurations internal/app/configcheck is tested on.
+const checkDir = "../../internal/app/configcheck/testdata/"
 
 // TestCheckConfigPrintsProblems: check-config prints every problem
-// internal/configcheck finds, one a line with its place, and its error
+// internal/app/configcheck finds, one a line with its place, and its error
 // counts them. Which problems are found is tested in that package.
 func TestCheckConfigPrintsProblems(t *testing.T) {
 	out, err := run(t, "check-config", "--config", checkDir+"bad.yaml")

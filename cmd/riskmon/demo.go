@@ -3,7 +3,7 @@ package main
 import (
 	"time"
 
-	"github.com/riskmon/riskmon/internal/demo"
+	"github.com/riskmon/riskmon/internal/app/demo"
 	"github.com/spf13/cobra"
 )
 

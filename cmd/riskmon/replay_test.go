@@ -10,7 +10,7 @@ import (
 // face where both methane heads reach 1.6 % while the air speed drops:
 // the group vote and the composite rule of the rule file must show.
 func TestReplayCSVCommand(t *testing.T) {
-	args := []string{"replay", "--config", "../../internal/configcheck/testdata/good.yaml", "--csv", "testdata/replay/face.csv", "--site", "coal-01"}
+	args := []string{"replay", "--config", "../../internal/app/configcheck/testdata/good.yaml", "--csv", "testdata/replay/face.csv", "--site", "coal-01"}
 	out, err := run(t, args...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -60,8 +60,8 @@ func TestReplayCSVCommand(t *testing.T) {
 // files, so a change is tried before it is deployed: without the
 // sample's group and composite rule they are gone from the backtest.
 func TestReplayCandidateRules(t *testing.T) {
-	out, err := run(t, "replay", "--config", "../../internal/configcheck/testdata/good.yaml", "--csv", "testdata/replay/face.csv",
-		"--rules", "../../internal/configcheck/testdata/rules/fine.yaml")
+	out, err := run(t, "replay", "--config", "../../internal/app/configcheck/testdata/good.yaml", "--csv", "testdata/replay/face.csv",
+		"--rules", "../../internal/app/configcheck/testdata/rules/fine.yaml")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -78,7 +78,7 @@ func TestReplayRefusesBadSelection(t *testing.T) {
 		{"--from", "2026-11-30T09:00:00Z", "--to", "2026-11-30T08:00:00Z"},
 		{}, // InfluxDB needs a range
 	} {
-		all := append([]string{"replay", "--config", "../../internal/configcheck/testdata/good.yaml"}, args...)
+		all := append([]string{"replay", "--config", "../../internal/app/configcheck/testdata/good.yaml"}, args...)
 		if out, err := run(t, all...); err == nil {
 			t.Errorf("replay %v: no error\n%s", args, out)
 		}

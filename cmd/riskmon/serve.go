@@ -10,7 +10,7 @@ import (
 
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
-	"github.com/riskmon/riskmon/internal/configcheck"
+	"github.com/riskmon/riskmon/internal/app/configcheck"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/spf13/cobra"
 )
