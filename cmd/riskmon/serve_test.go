@@ -58,12 +58,12 @@ func TestSIGHUPReloads(t *testing.T) {
 	deadline := now.Add(10 * time.Second)
 	for {
 		// 12 %LEL trips only the reloaded setpoint.
-		svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 12, Time: now, Received: now})
-		if a := svc.Engine.Active(); len(a) == 1 && a[0].Rule == "combustible_gas_high" {
+		svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 12, Time: now, Received: now}})
+		if a := svc.RuleStates(); len(a) == 1 && a[0].Rule == "combustible_gas_high" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the reloaded setpoint never took effect: active %+v", svc.Engine.Active())
+			t.Fatalf("the reloaded setpoint never took effect: active %+v", svc.RuleStates())
 		}
 		time.Sleep(10 * time.Millisecond)
 		now = now.Add(time.Second)

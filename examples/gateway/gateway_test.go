@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/app"
@@ -118,25 +117,36 @@ func TestExampleGateway(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	unknown, outOfRange := testutil.ToFloat64(svc.Metrics.Rejected(ingest.ReasonUnknownSensor)), testutil.ToFloat64(svc.Metrics.Rejected(ingest.ReasonOutOfRange))
+	rejected := svc.Stats().RejectedBy
+	unknown, outOfRange := rejected[ingest.ReasonUnknownSensor], rejected[ingest.ReasonOutOfRange]
 	t.Logf("published 600 readings: %d stored, %v unknown_sensor, %v out_of_range", stored, unknown, outOfRange)
 	if stored != valid || unknown != 6 || outOfRange != 4 {
 		t.Fatalf("stored %d (want %d), rejected %v unknown_sensor (want 6) and %v out_of_range (want 4)", stored, valid, unknown, outOfRange)
 	}
 	// The goodbye: one gateway alert.
 	deadline = time.Now().Add(10 * time.Second)
-	for !svc.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) {
+	for !gatewayOffline(svc, site, gw) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the gateway said goodbye but no gateway_offline alert is open: alerts %+v, dead letters %+v", svc.Conditions.Active(), svc.DeadLetter.Recent())
+			t.Fatalf("the gateway said goodbye but no gateway_offline alert is open: alerts %+v, dead letters %d", svc.RuleStates(), svc.Stats().DeadLetters)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	svc.Engine.Tick(time.Now().Add(time.Hour))
-	for _, a := range svc.Engine.Active() {
+	svc.Tick(time.Now().Add(time.Hour))
+	for _, a := range svc.RuleStates() {
 		if a.Rule == alerting.RuleSensorStale {
 			t.Errorf("stale alert for %s behind a gateway that said goodbye", a.Sensor)
 		}
 	}
+}
+
+// gatewayOffline reports whether gateway_offline is open for gw at site.
+func gatewayOffline(svc *app.Service, site, gw string) bool {
+	for _, a := range svc.RuleStates() {
+		if a.Rule == alerting.RuleGatewayOffline && a.Site == site && a.Sensor == gw {
+			return true
+		}
+	}
+	return false
 }
 
 // countStored counts the readings of site in InfluxDB 1.8.

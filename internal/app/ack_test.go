@@ -33,10 +33,10 @@ func TestAckAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Spool.Close()
+	defer svc.spool.Close()
 	t0 := time.Unix(1764345600, 0)
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
-	open := svc.Lifecycle.Open()
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
+	open := svc.lifecycle.Open()
 	if len(open) != 1 {
 		t.Fatalf("%d open alerts, want 1", len(open))
 	}
@@ -88,7 +88,7 @@ func TestAckAPI(t *testing.T) {
 	}
 	// The journal holds the alarm, the acknowledgement event and the
 	// operator's action, and verifies.
-	if err := svc.Journal.Close(); err != nil {
+	if err := svc.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
 	dir := cfg.StatePath(cfg.Journal.Dir)

@@ -16,16 +16,16 @@ func TestClockSkewAlert(t *testing.T) {
 	svc := quietService(t, nil)
 	t0 := time.Unix(1764345600, 0)
 	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "gw1", Kind: ingest.GatewayClockSkew, Skew: -5*time.Minute - 3*time.Second, At: t0})
-	open := svc.Lifecycle.Open()
+	open := svc.lifecycle.Open()
 	if len(open) != 1 || open[0].Rule != alerting.RuleClockSkew || open[0].Sensor != "gw1" || open[0].Level != sensors.LevelYellow ||
 		!strings.Contains(open[0].Message, "5m3s behind") {
 		t.Fatalf("open alerts %+v, want one yellow gateway_clock_skew on gw1, 5m3s behind", open)
 	}
 	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "gw1", Kind: ingest.GatewayClockOK, At: t0.Add(time.Hour)})
-	if svc.Conditions.IsOpen(alerting.RuleClockSkew, "hz-01", "gw1") {
+	if svc.conditions.IsOpen(alerting.RuleClockSkew, "hz-01", "gw1") {
 		t.Fatal("clock skew still open after the clock was set right")
 	}
-	if rec, _ := svc.Lifecycle.Get(open[0].ID); rec.State != alerting.StateClearedUnacked {
+	if rec, _ := svc.lifecycle.Get(open[0].ID); rec.State != alerting.StateClearedUnacked {
 		t.Fatalf("lifecycle state %v, want resolved_unacknowledged", rec.State)
 	}
 }

@@ -39,10 +39,10 @@ func TestConsoleLoginAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Spool.Close()
+	defer svc.spool.Close()
 	t0 := time.Unix(1764345600, 0)
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
-	id := svc.Lifecycle.Open()[0].ID
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
+	id := svc.lifecycle.Open()[0].ID
 	h := svc.Handler()
 
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/login", strings.NewReader(`{"user":"wang","password":"op-pass"}`))
@@ -78,7 +78,7 @@ func TestConsoleLoginAck(t *testing.T) {
 	if code := ack("/api/v1/alerts/"+id+"/ack", me.CSRF); code != http.StatusOK {
 		t.Fatalf("console ack: %d", code)
 	}
-	r, _ := svc.Lifecycle.Get(id)
+	r, _ := svc.lifecycle.Get(id)
 	if r.State != alerting.StateActiveAcked || r.AckedBy != "wang" || r.Comment != "crew sent" {
 		t.Fatalf("lifecycle after console ack: %+v", r)
 	}
@@ -89,7 +89,7 @@ func TestConsoleLoginAck(t *testing.T) {
 		t.Fatalf("anonymous console read: %d", rec.Code)
 	}
 
-	if err := svc.Journal.Close(); err != nil {
+	if err := svc.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
 	dir := cfg.StatePath(cfg.Journal.Dir)

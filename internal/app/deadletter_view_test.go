@@ -27,7 +27,7 @@ func TestDeadLetterView(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := quietService(t, func(c *config.Config) { c.HTTP.Tokens = tc.tokens })
-			if err := svc.DeadLetter.Add(ingest.DeadLetterEntry{Time: time.Now(), Topic: "riskmon/hz-01/gw1/readings", Reason: "bad_json", Detail: "unexpected end"},
+			if err := svc.deadLetter.Add(ingest.DeadLetterEntry{Time: time.Now(), Topic: "riskmon/hz-01/gw1/readings", Reason: "bad_json", Detail: "unexpected end"},
 				[]byte(payload)); err != nil {
 				t.Fatal(err)
 			}

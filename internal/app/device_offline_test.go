@@ -36,11 +36,11 @@ func TestDeviceOfflineOneAlert(t *testing.T) {
 	defer svc.Close()
 
 	now := time.Now()
-	svc.Engine.Tick(now) // every sensor's silence counts from here
+	svc.engine.Tick(now) // every sensor's silence counts from here
 	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: ingest.DeviceOffline, Source: "sparkplug", At: now})
 	open := func(rule string) []string {
 		var out []string
-		for _, a := range append(svc.Conditions.Active(), svc.Engine.Active()...) {
+		for _, a := range append(svc.conditions.Active(), svc.engine.Active()...) {
 			if a.Rule == rule {
 				out = append(out, a.Sensor)
 			}
@@ -50,7 +50,7 @@ func TestDeviceOfflineOneAlert(t *testing.T) {
 	if got := open(alerting.RuleDeviceOffline); len(got) != 1 || got[0] != "edge-1/skid-1" {
 		t.Fatalf("device_offline alerts %v, want one for edge-1/skid-1", got)
 	}
-	svc.Engine.Tick(now.Add(time.Hour))
+	svc.engine.Tick(now.Add(time.Hour))
 	if got := open("sensor_stale"); len(got) != 1 || got[0] != "GT-201" {
 		t.Fatalf("stale alerts %v, want GT-201 alone: skid-1's sensors are covered by its device_offline", got)
 	}

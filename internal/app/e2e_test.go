@@ -232,7 +232,7 @@ func TestEndToEndIntegration(t *testing.T) {
 			}
 
 			// Exactly the valid readings are stored.
-			n, err := svc.Influx.CountReadings(context.Background(), start.Add(-time.Minute), start.Add(span+time.Hour))
+			n, err := svc.influx.CountReadings(context.Background(), start.Add(-time.Minute), start.Add(span+time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +246,7 @@ func TestEndToEndIntegration(t *testing.T) {
 					inWindow++
 				}
 			}
-			stored, err := svc.Influx.CountPoints(context.Background(), storage.MeasurementAlert, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
+			stored, err := svc.influx.CountPoints(context.Background(), storage.MeasurementAlert, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,10 +256,10 @@ func TestEndToEndIntegration(t *testing.T) {
 			// Every malformed message is counted and parked.
 			var rejected float64
 			for _, r := range ingest.AllReasons() {
-				rejected += counter(svc.Metrics.Rejected(r))
+				rejected += counter(svc.metrics.Rejected(r))
 			}
-			if rejected != malformed || svc.DeadLetter.Total() != malformed {
-				t.Errorf("rejected %v, dead letters %d; want %d", rejected, svc.DeadLetter.Total(), malformed)
+			if rejected != malformed || svc.deadLetter.Total() != malformed {
+				t.Errorf("rejected %v, dead letters %d; want %d", rejected, svc.deadLetter.Total(), malformed)
 			}
 
 			// One alert for the leak, rising with the ramp and resolving

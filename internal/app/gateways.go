@@ -60,7 +60,7 @@ func (s *Service) knownGateway(site, gateway string) bool {
 // ingest keeps reporting it.
 func (s *Service) gatewayMismatch(ev ingest.GatewayEvent) {
 	s.gateways.learn(ev.Site, ev.Sensor, ev.Gateway)
-	s.Conditions.Raise(alerting.RuleGatewayMismatch, ev.Site, ev.Gateway, sensors.LevelYellow, 0, "",
+	s.conditions.Raise(alerting.RuleGatewayMismatch, ev.Site, ev.Gateway, sensors.LevelYellow, 0, "",
 		fmt.Sprintf("gateway %s at %s carries sensor %s, which the registry puts behind gateway %s; its readings are accepted, fix the registry's gateway column",
 			ev.Gateway, ev.Site, ev.Sensor, ev.Registered), ev.At)
 }

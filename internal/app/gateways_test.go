@@ -37,7 +37,7 @@ func TestGatewayColumn(t *testing.T) {
 	defer svc.Close()
 	open := func(rule string) []string {
 		var out []string
-		for _, a := range append(svc.Conditions.Active(), svc.Engine.Active()...) {
+		for _, a := range append(svc.conditions.Active(), svc.engine.Active()...) {
 			if a.Rule == rule {
 				out = append(out, a.Sensor)
 			}
@@ -45,7 +45,7 @@ func TestGatewayColumn(t *testing.T) {
 		return out
 	}
 	now := time.Now()
-	svc.Engine.Tick(now)
+	svc.engine.Tick(now)
 
 	// A gateway in no registry says offline: nothing happens.
 	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "ghost", Kind: ingest.GatewayOffline, Source: "status", At: now})
@@ -83,7 +83,7 @@ func TestGatewayColumn(t *testing.T) {
 	if got := open(alerting.RuleGatewayOffline); len(got) != 1 || got[0] != "gw-9" {
 		t.Fatalf("gateway_offline %v, want gw-9", got)
 	}
-	svc.Engine.Tick(now.Add(time.Hour))
+	svc.engine.Tick(now.Add(time.Hour))
 	if got := open("sensor_stale"); len(got) != 1 || got[0] != "GT-201" {
 		t.Fatalf("stale alerts %v, want GT-201 alone", got)
 	}

@@ -107,7 +107,7 @@ func TestHTTPSConsoleIntegration(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	waitUntil(t, "the collector connects", svc.Pipeline.Collector.Connected)
+	waitUntil(t, "the collector connects", svc.pipeline.Collector.Connected)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
@@ -217,8 +217,8 @@ func TestHTTPSConsoleIntegration(t *testing.T) {
 	}
 	var sh struct{ ID, By string }
 	_ = json.Unmarshal([]byte(body), &sh)
-	if sh.By != "scada" || len(svc.Shelves.Shelves()) != 1 {
-		t.Fatalf("shelf %s; service shelves %+v", body, svc.Shelves.Shelves())
+	if sh.By != "scada" || len(svc.shelves.Shelves()) != 1 {
+		t.Fatalf("shelf %s; service shelves %+v", body, svc.shelves.Shelves())
 	}
 	if resp, body := do(http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"hz-01"},"reason":"x","duration":"9h"}`, tok); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("shelving past the maximum: %d %s, want 400", resp.StatusCode, body)

@@ -38,21 +38,21 @@ func TestJournalFullDiskAlerts(t *testing.T) {
 	_ = f.Close()
 
 	// The segment's last page may still have room; fill it.
-	for i := 0; svc.Journal.Lost() == 0 && i < 100; i++ {
-		svc.Journal.Action(time.Time{}, map[string]string{"action": "note", "text": string(make([]byte, 200))})
+	for i := 0; svc.journal.Lost() == 0 && i < 100; i++ {
+		svc.journal.Action(time.Time{}, map[string]string{"action": "note", "text": string(make([]byte, 200))})
 	}
-	before := svc.Journal.Failures()
+	before := svc.journal.Failures()
 	t0 := time.Now()
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0})
-	if svc.Journal.Lost() == 0 || svc.Journal.Failures() == before {
-		t.Fatalf("the alarm's journal record was written on a full filesystem (lost %d, failures %d then %d)", svc.Journal.Lost(), before, svc.Journal.Failures())
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0})
+	if svc.journal.Lost() == 0 || svc.journal.Failures() == before {
+		t.Fatalf("the alarm's journal record was written on a full filesystem (lost %d, failures %d then %d)", svc.journal.Lost(), before, svc.journal.Failures())
 	}
 	svc.checkJournal(t0)
-	if !svc.Conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
+	if !svc.conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
 		t.Fatal("no journal_write_failed alert while records cannot be written")
 	}
 	var gas, journalAlert bool
-	for _, r := range svc.Lifecycle.Open() {
+	for _, r := range svc.lifecycle.Open() {
 		gas = gas || (r.Sensor == "GT-101" && r.Level == sensors.LevelRed)
 		journalAlert = journalAlert || (r.Rule == alerting.RuleJournalFailed && r.Level == sensors.LevelOrange)
 	}
@@ -63,9 +63,9 @@ func TestJournalFullDiskAlerts(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	svc.Journal.Action(time.Time{}, map[string]string{"action": "ack", "user": "wang"})
+	svc.journal.Action(time.Time{}, map[string]string{"action": "ack", "user": "wang"})
 	svc.checkJournal(t0.Add(time.Second))
-	if svc.Conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
+	if svc.conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
 		t.Fatal("journal alert still open once the journal writes again")
 	}
 	fmt.Println("journal full disk: alarm raised, journal_write_failed raised and cleared")

@@ -21,10 +21,10 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	inDir := func(c *config.Config) { c.StateDir = dir }
 
 	svc := quietService(t, inDir)
-	if svc.Conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
+	if svc.conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
 		t.Fatal("a first start raised journal_torn_tail")
 	}
-	svc.Journal.Action(time.Time{}, map[string]string{"action": "note", "text": "before the cut"})
+	svc.journal.Action(time.Time{}, map[string]string{"action": "note", "text": "before the cut"})
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,19 +42,19 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	_ = f.Close()
 
 	svc = quietService(t, inDir)
-	if !svc.Conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
+	if !svc.conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
 		t.Fatal("no journal_torn_tail alert after starting on a torn journal")
 	}
 	var found bool
-	for _, r := range svc.Lifecycle.Open() {
+	for _, r := range svc.lifecycle.Open() {
 		if r.Rule == alerting.RuleJournalTorn {
 			found = r.Level == sensors.LevelYellow && r.Value == 1
 		}
 	}
 	if !found {
-		t.Errorf("journal_torn_tail not open at yellow with one tail: %+v", svc.Lifecycle.Open())
+		t.Errorf("journal_torn_tail not open at yellow with one tail: %+v", svc.lifecycle.Open())
 	}
-	board, _ := svc.Console.Alerts(console.AlertFilter{Rule: alerting.RuleJournalTorn}, 0, 0)
+	board, _ := svc.hub.Alerts(console.AlertFilter{Rule: alerting.RuleJournalTorn}, 0, 0)
 	if len(board) != 1 || board[0].Text.ZH.What != "操作记录末尾残缺（启动时发现）" || board[0].Text.ZH.Procedure == "" {
 		t.Errorf("journal_torn_tail not on the board in Chinese: %+v", board)
 	}
@@ -65,7 +65,7 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	// A clean start raises no new one (the open alert is restored and
 	// expires an hour after it was raised).
 	svc = quietService(t, inDir)
-	if n := len(svc.Journal.TornAtOpen()); n != 0 {
+	if n := len(svc.journal.TornAtOpen()); n != 0 {
 		t.Errorf("a clean start found %d torn tails", n)
 	}
 }

@@ -41,8 +41,8 @@ func TestLoginFloodJournalSize(t *testing.T) {
 	if code := login("10.0.0.7:5000", "admin-pass"); code != http.StatusOK {
 		t.Fatalf("admin from the control room after the flood: %d", code)
 	}
-	svc.Auth.FlushFailed()
-	if err := svc.Journal.Close(); err != nil {
+	svc.auth.FlushFailed()
+	if err := svc.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
 	var size int64

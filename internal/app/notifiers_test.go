@@ -50,8 +50,8 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc.Spool.Close()
-			svc.DeadLetter.Close()
+			svc.spool.Close()
+			svc.deadLetter.Close()
 		})
 	}
 }
@@ -59,7 +59,7 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 func TestAlarmHealthEndpoint(t *testing.T) {
 	svc := quietService(t, nil)
 	now := time.Now()
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
 	rec := httptest.NewRecorder()
 	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/alarm-health", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "combustible_gas_high") {

@@ -12,7 +12,7 @@ import (
 // then sensor_stale for the silent sensors of the others.
 func (s *Service) checkSilence(now time.Time, silent map[[2]string]bool) {
 	s.quietGateways(now, silent)
-	s.Engine.Tick(now)
+	s.engine.Tick(now)
 }
 
 // quietGateways raises gateway_offline, at once and before Tick, for a
@@ -25,10 +25,10 @@ func (s *Service) checkSilence(now time.Time, silent map[[2]string]bool) {
 // for the gateway's "online". silent is used from watch only.
 func (s *Service) quietGateways(now time.Time, silent map[[2]string]bool) {
 	quiet := map[[2]string]bool{}
-	for _, g := range s.Engine.QuietGateways(now) {
+	for _, g := range s.engine.QuietGateways(now) {
 		k := [2]string{g.Site, g.Gateway}
 		quiet[k] = true
-		if silent[k] || s.Conditions.IsOpen(alerting.RuleGatewayOffline, g.Site, g.Gateway) {
+		if silent[k] || s.conditions.IsOpen(alerting.RuleGatewayOffline, g.Site, g.Gateway) {
 			continue
 		}
 		if s.intakeHeld(now) {
@@ -37,7 +37,7 @@ func (s *Service) quietGateways(now time.Time, silent map[[2]string]bool) {
 			continue
 		}
 		silent[k] = true
-		s.Conditions.Raise(alerting.RuleGatewayOffline, g.Site, g.Gateway, sensors.LevelOrange, now.Sub(g.Since).Seconds(), "s",
+		s.conditions.Raise(alerting.RuleGatewayOffline, g.Site, g.Gateway, sensors.LevelOrange, now.Sub(g.Since).Seconds(), "s",
 			fmt.Sprintf("gateway %s at %s went offline (silence: none of its %d sensors reported for %s; limit %s)",
 				g.Gateway, g.Site, g.Sensors, now.Sub(g.Since).Round(time.Second), g.Limit), now)
 	}
@@ -46,7 +46,7 @@ func (s *Service) quietGateways(now time.Time, silent map[[2]string]bool) {
 			continue
 		}
 		delete(silent, k)
-		s.Conditions.Clear(alerting.RuleGatewayOffline, k[0], k[1], "s",
+		s.conditions.Clear(alerting.RuleGatewayOffline, k[0], k[1], "s",
 			fmt.Sprintf("gateway %s at %s is back online (readings received again)", k[1], k[0]), now)
 	}
 }

@@ -42,7 +42,7 @@ func TestQuietGatewayIsOneAlert(t *testing.T) {
 	read := func(at time.Time, ids ...string) {
 		for _, id := range ids {
 			s, _ := reg.Lookup("hz-01", id)
-			svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: id, Kind: s.Kind, Value: 1, Time: at, Received: at})
+			svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: id, Kind: s.Kind, Value: 1, Time: at, Received: at})
 		}
 	}
 	silent := map[[2]string]bool{}
@@ -70,14 +70,14 @@ func TestQuietGatewayIsOneAlert(t *testing.T) {
 	if n := count(alerting.RuleSensorStale, ""); n != 1 || count(alerting.RuleSensorStale, "GT-202") != 1 {
 		t.Errorf("%d sensor_stale alerts, want one, for GT-202 behind the gateway that still reports", n)
 	}
-	if n := count(alerting.RuleGatewayOffline, ""); n != 1 || !svc.Conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
-		t.Errorf("%d gateway_offline alerts (gw1 open: %v), want one for gw1", n, svc.Conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1"))
+	if n := count(alerting.RuleGatewayOffline, ""); n != 1 || !svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
+		t.Errorf("%d gateway_offline alerts (gw1 open: %v), want one for gw1", n, svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1"))
 	}
 	// gw1 comes back: its alert clears.
 	back := t0.Add(2*time.Minute + time.Second)
 	read(back, "GT-101")
 	svc.checkSilence(back, silent)
-	if svc.Conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
+	if svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
 		t.Error("gateway_offline for gw1 still open after its readings came again")
 	}
 }

@@ -85,7 +85,7 @@ func (s *Service) restoreEngine() {
 	case snap == nil:
 		s.log.Info("no alert state saved yet; rules start cold", "path", st.path)
 	default:
-		rs := s.Engine.Restore(snap)
+		rs := s.engine.Restore(snap)
 		restored.Set(float64(rs.Kept))
 		s.log.Info("alert state restored", "path", st.path, "taken", snap.Taken, "kept", rs.Kept, "reset", rs.Reset,
 			"gone", rs.Gone, "closed", rs.Closed)
@@ -93,7 +93,7 @@ func (s *Service) restoreEngine() {
 	// What fired after the last save (a crash between saves), or with no
 	// snapshot at all, is open in the alert store: the engine takes it up
 	// rather than raise it again under a new id.
-	if n := s.Engine.Adopt(s.Lifecycle.Open()); n > 0 {
+	if n := s.engine.Adopt(s.lifecycle.Open()); n > 0 {
 		s.log.Info("open alerts taken up from the alert store", "alerts", n)
 	}
 }
@@ -105,9 +105,9 @@ func (s *Service) restoreEngine() {
 func (s *Service) saveState(windows bool) error {
 	var snap *alerting.Snapshot
 	if windows {
-		snap = s.Engine.Snapshot()
+		snap = s.engine.Snapshot()
 	} else {
-		snap = s.Engine.AlertSnapshot()
+		snap = s.engine.AlertSnapshot()
 	}
 	if err := alerting.SaveSnapshot(s.state.path, snap); err != nil {
 		s.state.saveErrors.Inc()
@@ -163,13 +163,13 @@ func (s *Service) Reload(ctx context.Context, by, remote string) (ReloadResult, 
 	st.reloadMu.Lock()
 	defer st.reloadMu.Unlock()
 	res, err := s.reload(ctx)
-	if s.Journal != nil {
+	if s.journal != nil {
 		rec := console.AuditRecord{At: time.Now().UTC(), Action: "reload", User: by, Remote: remote,
 			Comment: fmt.Sprintf("rules reloaded: %d kept, %d reset, %d gone, %d alerts closed", res.Kept, res.Reset, res.Gone, res.Closed)}
 		if err != nil {
 			rec.Action, rec.Comment, rec.Reason = "reload_failed", "", err.Error()
 		}
-		s.Journal.Action(time.Time{}, rec)
+		s.journal.Action(time.Time{}, rec)
 	}
 	if err != nil {
 		st.reloads.WithLabelValues("error").Inc()
@@ -195,7 +195,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
-	rs, err := s.Engine.Reload(reg, opts)
+	rs, err := s.engine.Reload(reg, opts)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
@@ -211,7 +211,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	// evaluated at once, and the console, notification routing and shelf
 	// checks see it from their next read.
 	s.registry.Set(reg)
-	s.Console.SetGuidance(guidance)
+	s.hub.SetGuidance(guidance)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil
@@ -229,12 +229,12 @@ func (s *Service) inhibitStale(site, sensor, gw, device string) bool {
 	if s.intakeHeld(time.Now()) {
 		return true
 	}
-	if s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) ||
-		(device != "" && s.Conditions.IsOpen(alerting.RuleDeviceOffline, site, gw+"/"+device)) {
+	if s.conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) ||
+		(device != "" && s.conditions.IsOpen(alerting.RuleDeviceOffline, site, gw+"/"+device)) {
 		return true
 	}
 	via := s.gateways.through(site, sensor)
-	return via != "" && s.Conditions.IsOpen(alerting.RuleGatewayOffline, site, via)
+	return via != "" && s.conditions.IsOpen(alerting.RuleGatewayOffline, site, via)
 }
 
 // intakeHeld reports whether riskmon itself held intake back (the spool at

@@ -72,11 +72,11 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- svc.Dispatcher.Run(context.Background()) }()
+		go func() { done <- svc.dispatcher.Run(context.Background()) }()
 		return svc, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := svc.Dispatcher.Close(ctx); err != nil {
+			if err := svc.dispatcher.Close(ctx); err != nil {
 				t.Error(err)
 			}
 			<-done
@@ -95,14 +95,14 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	}
 
 	svc, stop := start()
-	svc.Engine.Evaluate(high)
+	svc.engine.Evaluate(high)
 	waitFor(1)
-	open := svc.Lifecycle.Open()
+	open := svc.lifecycle.Open()
 	if len(open) != 1 {
 		t.Fatalf("%d open alerts, want 1", len(open))
 	}
 	id := open[0].ID
-	if _, err := svc.Lifecycle.Ack(id, "wang", "valve closed"); err != nil {
+	if _, err := svc.lifecycle.Ack(id, "wang", "valve closed"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(2) // the acknowledgement is notified too
@@ -110,21 +110,21 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 
 	svc, stop = start()
 	defer stop()
-	rec, ok := svc.Lifecycle.Get(id)
+	rec, ok := svc.lifecycle.Get(id)
 	if !ok || rec.State != alerting.StateActiveAcked || rec.AckedBy != "wang" || rec.Comment != "valve closed" {
 		t.Fatalf("after restart: %+v (found %v), want it acknowledged by wang", rec, ok)
 	}
-	if a, ok := svc.Console.Alert(id); !ok || a.State != "open" {
+	if a, ok := svc.hub.Alert(id); !ok || a.State != "open" {
 		t.Fatalf("console board after restart: %+v (found %v), want the open alert", a, ok)
 	}
-	svc.Engine.Evaluate(high) // redelivered after the restart
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)})
+	svc.engine.Evaluate(high) // redelivered after the restart
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)})
 	waitFor(3)
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra page to arrive
 	if got, want := hook.types(), []string{"fired", "acknowledged", "resolved"}; len(got) != len(want) || got[2] != "resolved" {
 		t.Fatalf("webhook got %v, want %v", got, want)
 	}
-	if _, ok := svc.Lifecycle.Get(id); ok {
+	if _, ok := svc.lifecycle.Get(id); ok {
 		t.Fatal("an acknowledged alert that resolved is still open")
 	}
 }

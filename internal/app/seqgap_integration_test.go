@@ -154,8 +154,8 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	var stored int64
 	deadline := time.Now().Add(150 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, pending, _ := svc.Spool.Backlog(); pending == 0 && svc.Stats().Acked >= float64(messages) {
-			n, err := svc.Influx.CountReadings(ctx, pubStart, pubEnd)
+		if _, pending, _ := svc.spool.Backlog(); pending == 0 && svc.Stats().Acked >= float64(messages) {
+			n, err := svc.influx.CountReadings(ctx, pubStart, pubEnd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,9 +173,9 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 			}
 		}
 	}
-	taken := counter(svc.Metrics.Messages)
+	taken := counter(svc.metrics.Messages)
 	t.Logf("%s: %v messages left for redelivery after an overflow; %v taken again after a reconnect; %v taken late by seq",
-		b.Name, overflows, taken-float64(messages), counter(svc.Metrics.SeqLate))
+		b.Name, overflows, taken-float64(messages), counter(svc.metrics.SeqLate))
 	if overflows == 0 && b.Name == "mosquitto" {
 		t.Error("no worker queue overflowed: the run did not exercise redelivery")
 	}
@@ -185,7 +185,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	if taken < float64(messages) {
 		t.Errorf("riskmon took in %v messages, %d were published", taken, messages)
 	}
-	if got := counter(svc.Metrics.SeqGaps); got != 0 {
+	if got := counter(svc.metrics.SeqGaps); got != 0 {
 		t.Errorf("riskmon counted %v messages missing by sequence number; none was lost", got)
 	}
 	var loss []alerting.Event

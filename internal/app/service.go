@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,34 +48,39 @@ type Service struct {
 	log      *slog.Logger
 	prom     *prometheus.Registry
 
-	Metrics    *ingest.Metrics
-	DeadLetter *ingest.DeadLetter
-	Influx     *storage.Client
-	Spool      *ingest.Spool
-	Pipeline   *ingest.Pipeline
-	Engine     *alerting.Engine
-	Conditions *alerting.Conditions
-	Lifecycle  *alerting.Lifecycle
-	// Shelves marks the events of shelved and out-of-service alerts;
-	// Flapper holds chattering alerts. The engine and the condition
-	// alerts emit into Flapper, then Shelves, then Lifecycle.
-	Shelves *alerting.Shelves
-	Flapper *alerting.Flapper
-	// Store keeps open alerts, shelves, flapping state and the
+	metrics    *ingest.Metrics
+	deadLetter *ingest.DeadLetter
+	influx     *storage.Client
+	spool      *ingest.Spool
+	pipeline   *ingest.Pipeline
+	engine     *alerting.Engine
+	conditions *alerting.Conditions
+	lifecycle  *alerting.Lifecycle
+	// shelves marks the events of shelved and out-of-service alerts;
+	// flapper holds chattering alerts. The engine and the condition
+	// alerts emit into flapper, then shelves, then lifecycle.
+	shelves *alerting.Shelves
+	flapper *alerting.Flapper
+	// store keeps open alerts, shelves, flapping state and the
 	// notification outbox across restarts.
-	Store      *alerting.Store
-	Health     *alerting.Health
-	Console    *console.Hub
-	Dispatcher *dispatch.Dispatcher
-	// Journal is the tamper-evident record of alarms and operator
+	store      *alerting.Store
+	health     *alerting.Health
+	hub        *console.Hub
+	dispatcher *dispatch.Dispatcher
+	// journal is the tamper-evident record of alarms and operator
 	// actions; nil when journal.disabled.
-	Journal *journal.Journal
-	// Auth holds the console accounts, sessions and API tokens.
-	Auth    *console.Auth
+	journal *journal.Journal
+	// auth holds the console accounts, sessions and API tokens.
+	auth    *console.Auth
 	history *history
 
+	// tickMu serialises Tick; lastPrune and silent are used from it only.
+	tickMu    sync.Mutex
+	lastPrune time.Time
+	// silent holds the gateways whose gateway_offline silence raised.
+	silent map[[2]string]bool
+
 	alertClient   mqtt.Client
-	lastPrune     time.Time            // guarded by being used from watch only
 	sessions      *console.SessionFile // nil without http.session_store
 	alertmanagers []*notify.Alertmanager
 	listener      net.Listener
@@ -89,7 +95,8 @@ type Service struct {
 
 // New builds a service; nothing is started until Run.
 func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, reg: reg, registry: sensors.NewProvider(reg), log: log, prom: prometheus.NewRegistry()}
+	s := &Service{cfg: cfg, reg: reg, registry: sensors.NewProvider(reg), log: log, prom: prometheus.NewRegistry(),
+		silent: map[[2]string]bool{}}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration: " + w)
 	}
@@ -113,8 +120,8 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.DeadLetter = dl
-	s.Metrics = ingest.NewMetrics(s.prom)
+	s.deadLetter = dl
+	s.metrics = ingest.NewMetrics(s.prom)
 
 	token, err := cfg.InfluxToken()
 	if err != nil {
@@ -122,10 +129,10 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	}
 	// One client for the service's life: the forwarder writes through it,
 	// and the sensor page, the warm-up and /readyz read through it.
-	s.Influx = storage.New(storage.Options{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
+	s.influx = storage.New(storage.Options{URL: cfg.InfluxDB.URL, Token: token, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
 	spoolOpts := cfg.Spool
 	spoolOpts.Dir = cfg.StatePath(spoolOpts.Dir)
-	s.Spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
+	s.spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
 	if err != nil {
 		return nil, err
 	}
@@ -134,16 +141,16 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Store, err = alerting.OpenStore(cfg.StatePath(cfg.Alerting.Store))
+	s.store, err = alerting.OpenStore(cfg.StatePath(cfg.Alerting.Store))
 	if err != nil {
 		return nil, err
 	}
-	s.Dispatcher, err = dispatch.NewDispatcher(notifiers, dispatch.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
-		Store: s.Store, SentRetention: cfg.Alerting.SentRetention})
+	s.dispatcher, err = dispatch.NewDispatcher(notifiers, dispatch.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
+		Store: s.store, SentRetention: cfg.Alerting.SentRetention})
 	if err != nil {
 		return nil, err
 	}
-	sinks := tee{s.Dispatcher, newEventStore(s.Spool, s.prom)}
+	sinks := tee{s.dispatcher, newEventStore(s.spool, s.prom)}
 	if !cfg.Journal.Disabled {
 		var key []byte
 		if cfg.Journal.KeyFile != "" {
@@ -151,12 +158,12 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 				return nil, err
 			}
 		}
-		s.Journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Key: key, Retention: cfg.Journal.Retention,
+		s.journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Key: key, Retention: cfg.Journal.Retention,
 			Segment: cfg.Journal.Segment, Registerer: s.prom, Logger: log.With("component", "journal")})
 		if err != nil {
 			return nil, err
 		}
-		sinks = append(sinks, s.Journal)
+		sinks = append(sinks, s.journal)
 	}
 	var sessions console.SessionStore
 	if cfg.HTTP.SessionStore != "" {
@@ -166,14 +173,14 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		}
 		sessions = s.sessions
 	}
-	s.Auth, err = newAuth(cfg.HTTP, tokens, sessions, s.Journal, log.With("component", "auth"))
+	s.auth, err = newAuth(cfg.HTTP, tokens, sessions, s.journal, log.With("component", "auth"))
 	if err != nil {
 		return nil, err
 	}
-	s.Console = console.NewHub(reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
-	s.history = newHistory(historySize, append(sinks, s.Console))
+	s.hub = console.NewHub(reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
+	s.history = newHistory(historySize, append(sinks, s.hub))
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
-	s.Health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
+	s.health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +188,9 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if err != nil {
 		return nil, err
 	}
-	s.Lifecycle = alerting.NewLifecycle(s.Health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
-		Store: s.Store, Repeat: repeat, Remind: s.Dispatcher, Logger: log.With("component", "lifecycle")})
-	restored, err := s.Lifecycle.Restore()
+	s.lifecycle = alerting.NewLifecycle(s.health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
+		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
+	restored, err := s.lifecycle.Restore()
 	if err != nil {
 		return nil, err
 	}
@@ -193,36 +200,36 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	// Changes recorded just before a crash but never handed to the
 	// outbox and the journal go out now; the outbox refuses any it
 	// already held, so none is paged twice.
-	if n := s.Lifecycle.Redeliver(); n > 0 {
+	if n := s.lifecycle.Redeliver(); n > 0 {
 		log.Warn("alert changes cut short by the last stop handed on again", "changes", n)
 	}
 	// The board shows after a restart what it showed before.
-	s.Console.Restore(s.Lifecycle.Open())
-	s.Shelves, err = alerting.NewShelves(s.Lifecycle, alerting.ShelvesOptions{Store: s.Store,
+	s.hub.Restore(s.lifecycle.Open())
+	s.shelves, err = alerting.NewShelves(s.lifecycle, alerting.ShelvesOptions{Store: s.store,
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
-		OnEnd: s.shelfEnded, CheckMatch: s.checkShelfMatch, Open: s.Lifecycle.Open})
+		OnEnd: s.shelfEnded, CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
 	if err != nil {
 		return nil, err
 	}
-	s.Flapper, err = alerting.NewFlapper(s.Shelves, alerting.FlapOptions{Store: s.Store,
+	s.flapper, err = alerting.NewFlapper(s.shelves, alerting.FlapOptions{Store: s.store,
 		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
 	if err != nil {
 		return nil, err
 	}
-	s.Conditions = alerting.NewConditions(s.Flapper)
+	s.conditions = alerting.NewConditions(s.flapper)
 	// Condition alerts re-raised after the restart (a retained offline
 	// status) continue the alert they had, not open a second one.
-	s.Conditions.Restore(s.Lifecycle.Open())
+	s.conditions.Restore(s.lifecycle.Open())
 	s.reportDamagedStore()
 	s.reportTornJournal(time.Now())
 	opts, guidance, err := engineRules(cfg, reg)
 	if err != nil {
 		return nil, err
 	}
-	s.Console.SetGuidance(guidance)
+	s.hub.SetGuidance(guidance)
 	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
 	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
-	s.Engine, err = alerting.NewEngine(reg, s.Flapper, opts)
+	s.engine, err = alerting.NewEngine(reg, s.flapper, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -242,8 +249,8 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
 		SparkplugHostID: cfg.MQTT.SparkplugHostID, Registry: s.registry,
-	}, reg, cfg.Limits, ingest.NewRejecter(s.Metrics, dl, log.With("component", "ingest"), time.Minute),
-		s.Metrics, s.Spool, s.evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
+	}, reg, cfg.Limits, ingest.NewRejecter(s.metrics, dl, log.With("component", "ingest"), time.Minute),
+		s.metrics, s.spool, s.Evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
 	// Sparkplug aliases of the last run, so an edge node's DATA that
 	// comes before its next BIRTH is not lost; a damaged file only costs
 	// its node a rebirth.
@@ -252,10 +259,10 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	} else if n > 0 {
 		log.Info("Sparkplug edge node state restored", "nodes", n)
 	}
-	s.Pipeline = &ingest.Pipeline{
+	s.pipeline = &ingest.Pipeline{
 		Collector: collector,
-		Spool:     s.Spool,
-		Forwarder: ingest.NewForwarder(s.Spool, s.Influx, cfg.Writer, s.Metrics, log.With("component", "writer")),
+		Spool:     s.spool,
+		Forwarder: ingest.NewForwarder(s.spool, s.influx, cfg.Writer, s.metrics, log.With("component", "writer")),
 	}
 	return s, nil
 }
@@ -272,15 +279,17 @@ func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
 	}
 }
 
-// evaluate runs the rules on a message's readings, on device time.
+// Evaluate shows readings on the console and runs the rules on them, on
+// device time. Ingest calls it with each accepted message's readings; a
+// caller with readings from elsewhere may too (they are not stored).
 // Store-and-forward (historical) and late readings are evaluated too; the
 // engine marks their events late, so a gateway replaying its buffer
 // after an outage is recorded without paging as if it were happening now
 // (docs/alerting.md#late-and-out-of-order-readings).
-func (s *Service) evaluate(rs []sensors.Reading) {
-	s.Console.Readings(rs)
+func (s *Service) Evaluate(rs []sensors.Reading) {
+	s.hub.Readings(rs)
 	for _, r := range rs {
-		s.Engine.Evaluate(r)
+		s.engine.Evaluate(r)
 	}
 }
 
@@ -301,30 +310,30 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 	case ingest.GatewayMismatch:
 		s.gatewayMismatch(ev)
 	case ingest.GatewayOffline:
-		s.Conditions.Raise(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
+		s.conditions.Raise(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
 			fmt.Sprintf("gateway %s at %s went offline (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
 	case ingest.GatewayOnline:
-		s.Conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
+		s.conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
 			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
 	case ingest.DeviceOffline:
-		s.Conditions.Raise(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, sensors.LevelOrange, 0, "",
+		s.conditions.Raise(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, sensors.LevelOrange, 0, "",
 			fmt.Sprintf("device %s of gateway %s at %s went offline (Sparkplug DDEATH)", ev.Device, ev.Gateway, ev.Site), ev.At)
 	case ingest.DeviceOnline:
-		s.Conditions.Clear(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, "",
+		s.conditions.Clear(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, "",
 			fmt.Sprintf("device %s of gateway %s at %s is back online (Sparkplug DBIRTH)", ev.Device, ev.Gateway, ev.Site), ev.At)
 	case ingest.GatewayClockSkew:
 		way := "ahead of"
 		if ev.Skew < 0 {
 			way = "behind"
 		}
-		s.Conditions.Raise(alerting.RuleClockSkew, ev.Site, ev.Gateway, sensors.LevelYellow, ev.Skew.Seconds(), "s",
+		s.conditions.Raise(alerting.RuleClockSkew, ev.Site, ev.Gateway, sensors.LevelYellow, ev.Skew.Seconds(), "s",
 			fmt.Sprintf("gateway %s at %s: its clock is %s %s riskmon's; rules run on its device times", ev.Gateway, ev.Site,
 				ev.Skew.Abs().Round(time.Second), way), ev.At)
 	case ingest.GatewayClockOK:
-		s.Conditions.Clear(alerting.RuleClockSkew, ev.Site, ev.Gateway, "s",
+		s.conditions.Clear(alerting.RuleClockSkew, ev.Site, ev.Gateway, "s",
 			fmt.Sprintf("gateway %s at %s: clock back within the skew tolerance", ev.Gateway, ev.Site), ev.At)
 	case ingest.GatewaySeqGap:
-		s.Conditions.Raise(alerting.RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
+		s.conditions.Raise(alerting.RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
 			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
 	}
 }
@@ -334,7 +343,7 @@ func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
 // starts and monitors, and the operator learns that an open alert, a
 // shelf or a waiting notification may be missing.
 func (s *Service) reportDamagedStore() {
-	bad := s.Store.Quarantined()
+	bad := s.store.Quarantined()
 	quarantined := prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_alert_store_quarantined_total",
 		Help: "Damaged alert-store entries (or a whole damaged file) set aside at start."})
 	quarantined.Add(float64(len(bad)))
@@ -347,7 +356,7 @@ func (s *Service) reportDamagedStore() {
 		s.log.Error("damaged alert-store entry set aside; riskmon goes on without it", "bucket", d.Bucket, "key", d.Key, "err", d.Err)
 		where = append(where, d.Bucket+"/"+d.Key)
 	}
-	s.Conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
+	s.conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
 		// The engine's messages are English; alarmtext writes the Chinese.
 		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing",
 			len(bad), strings.Join(where, ", ")), time.Now())
@@ -361,10 +370,10 @@ func (s *Service) reportDamagedStore() {
 // the gap is something the safety officer signs off, so it is held for
 // an hour like alert_store_damaged and then listed until acknowledged.
 func (s *Service) reportTornJournal(now time.Time) {
-	if s.Journal == nil {
+	if s.journal == nil {
 		return
 	}
-	torn := s.Journal.TornAtOpen()
+	torn := s.journal.TornAtOpen()
 	if len(torn) == 0 {
 		return
 	}
@@ -374,7 +383,7 @@ func (s *Service) reportTornJournal(now time.Time) {
 		cut += t.Bytes
 		where = append(where, fmt.Sprintf("%s at byte %d, %d bytes", t.File, t.Offset, t.Bytes))
 	}
-	s.Conditions.Raise(alerting.RuleJournalTorn, systemSite, "journal", sensors.LevelYellow, float64(len(torn)), "tails",
+	s.conditions.Raise(alerting.RuleJournalTorn, systemSite, "journal", sensors.LevelYellow, float64(len(torn)), "tails",
 		fmt.Sprintf("journal: %d torn tail(s) found at start (%s), %d bytes set aside and declared; the records being written when riskmon stopped may be missing",
 			len(torn), strings.Join(where, "; "), cut), now)
 }
@@ -391,7 +400,7 @@ func (s *Service) clockStepped(c alerting.ClockStep) {
 	step := c.Step.Round(time.Second)
 	s.log.Warn("gateway clock stepped back; rules go on from the new device times", "site", c.Site, "gateway", gw,
 		"sensor", c.Sensor, "step", step, "last_device_time", c.From, "device_time", c.To)
-	s.Conditions.Raise(alerting.RuleClockSkew, c.Site, gw, sensors.LevelYellow, -step.Seconds(), "s",
+	s.conditions.Raise(alerting.RuleClockSkew, c.Site, gw, sensors.LevelYellow, -step.Seconds(), "s",
 		fmt.Sprintf("gateway %s at %s: its clock stepped back by %s (sensor %s); rules go on from the new device times / "+
 			"网关 %s（%s）时钟回拨 %s（测点 %s），规则已按新的设备时间继续判定", gw, c.Site, step, c.Sensor, gw, c.Site, step, c.Sensor), c.Received)
 }
@@ -418,11 +427,11 @@ const clockSkewHold = 10 * time.Minute
 // store and the session store — for a service that is built but never
 // Run (Run releases them itself).
 func (s *Service) Close() error {
-	s.Influx.Close()
-	s.Lifecycle.Flush()
-	errs := []error{s.Spool.Close(), s.Store.Close()}
-	if s.Journal != nil {
-		errs = append(errs, s.Journal.Close())
+	s.influx.Close()
+	s.lifecycle.Flush()
+	errs := []error{s.spool.Close(), s.store.Close()}
+	if s.journal != nil {
+		errs = append(errs, s.journal.Close())
 	}
 	if s.sessions != nil {
 		errs = append(errs, s.sessions.Close())
@@ -447,9 +456,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	// The operator console: its page at / and the whole API under /api.
-	mux.Handle("/", console.Handler(s.Console, console.Options{Auth: s.Auth, Acker: s.Lifecycle, Shelver: s.Shelves,
-		Health: s.Health, Series: s.Influx, RuleStates: ruleStates{s.Conditions, s.Engine}, Worklist: s.Lifecycle,
-		Events: s.history, DeadLetters: s.DeadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
+	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.lifecycle, Shelver: s.shelves,
+		Health: s.health, Series: s.influx, RuleStates: ruleStates{s.conditions, s.engine}, Worklist: s.lifecycle,
+		Events: s.history, DeadLetters: s.deadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
 		Reloader: s, Logger: s.log.With("component", "console")}))
 	return mux
 }
@@ -469,16 +478,16 @@ func (r ruleStates) Active() []alerting.Alert {
 // spool has room.
 func (s *Service) Ready(ctx context.Context) error {
 	var errs []error
-	if !s.Pipeline.Collector.Connected() {
+	if !s.pipeline.Collector.Connected() {
 		errs = append(errs, errors.New("MQTT broker not connected"))
 	}
-	if bytes, readings, full := s.Spool.Backlog(); full {
+	if bytes, readings, full := s.spool.Backlog(); full {
 		errs = append(errs, fmt.Errorf("storage backlog: spool full (%d readings, %d bytes unwritten); intake is held back", readings, bytes))
 	}
-	if since, err := s.Spool.WriteFailing(); err != nil {
+	if since, err := s.spool.WriteFailing(); err != nil {
 		errs = append(errs, fmt.Errorf("spool cannot write since %s (%w); nothing is acknowledged and intake is held back until it can", since.UTC().Format(time.RFC3339), err))
 	}
-	if err := s.Influx.Ping(ctx); err != nil {
+	if err := s.influx.Ping(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -555,12 +564,12 @@ func addStage(g *run.Group, ctx context.Context, fn func(context.Context) error,
 // the pipeline until ctx ends.
 func (s *Service) runIngest(ctx context.Context) error {
 	if s.cfg.InfluxDB.CreateDatabase {
-		if err := s.Influx.CreateDatabase(ctx); err != nil {
+		if err := s.influx.CreateDatabase(ctx); err != nil {
 			s.log.Warn("CREATE DATABASE failed; writes will retry until the database exists", "err", err)
 		}
 	}
 	_ = s.warmUp(ctx) // it logs what it did
-	return s.Pipeline.Run(ctx)
+	return s.pipeline.Run(ctx)
 }
 
 // addNotifications adds the dispatcher, then the Alertmanager resenders,
@@ -571,7 +580,7 @@ func (s *Service) addNotifications(g *run.Group, ctx context.Context) {
 	always := context.WithoutCancel(ctx)
 	dispDone, quit := make(chan struct{}), make(chan struct{})
 	g.Add(func() error {
-		err := s.Dispatcher.Run(always)
+		err := s.dispatcher.Run(always)
 		close(dispDone)
 		// Without a channel the dispatcher returns at once; that stops
 		// nothing else.
@@ -580,7 +589,7 @@ func (s *Service) addNotifications(g *run.Group, ctx context.Context) {
 	}, func(error) {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.Dispatcher.Close(cctx); err != nil {
+		if err := s.dispatcher.Close(cctx); err != nil {
 			s.log.Warn("notifications left undelivered at shutdown", "err", err)
 		}
 		<-dispDone
@@ -601,16 +610,16 @@ func (s *Service) addNotifications(g *run.Group, ctx context.Context) {
 
 // closeAll releases what the components used once all have stopped.
 func (s *Service) closeAll() {
-	s.Influx.Close()
-	_ = s.DeadLetter.Close()
-	s.Auth.FlushFailed()
-	if s.Journal != nil {
-		if jerr := s.Journal.Close(); jerr != nil {
+	s.influx.Close()
+	_ = s.deadLetter.Close()
+	s.auth.FlushFailed()
+	if s.journal != nil {
+		if jerr := s.journal.Close(); jerr != nil {
 			s.log.Error("journal close", "err", jerr)
 		}
 	}
-	s.Lifecycle.Flush()
-	if serr := s.Store.Close(); serr != nil {
+	s.lifecycle.Flush()
+	if serr := s.store.Close(); serr != nil {
 		s.log.Error("alert store close", "err", serr)
 	}
 	if s.sessions != nil {
@@ -652,7 +661,7 @@ func (s *Service) serveHTTP(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn)}
 	// Shutdown waits for handlers; the console's event streams end only
 	// when told.
-	srv.RegisterOnShutdown(s.Console.Close)
+	srv.RegisterOnShutdown(s.hub.Close)
 	// Beyond the cap, connections wait in the kernel's listen queue until
 	// one closes; the timeouts above make sure one does.
 	l := netutil.LimitListener(s.listener, h.MaxConnections)
@@ -691,79 +700,44 @@ func limitBody(next http.Handler, max int64) http.Handler {
 	})
 }
 
-// Stats summarises the service for a status line.
-type Stats struct {
-	Received, Accepted, Written, Rejected, Acked float64
-	Pending                                      int64
-	Firing                                       int
-	Raised                                       uint64
-}
-
-// Stats reads the counters.
-func (s *Service) Stats() Stats {
-	st := Stats{
-		Received: counter(s.Metrics.Readings),
-		Accepted: counter(s.Metrics.Accepted),
-		Written:  counter(s.Metrics.Written),
-		Acked:    counter(s.Metrics.Acked),
-	}
-	_, st.Pending, _ = s.Spool.Backlog()
-	for _, r := range ingest.AllReasons() {
-		st.Rejected += counter(s.Metrics.Rejected(r))
-	}
-	for _, a := range s.Engine.Active() {
-		if a.State == alerting.StateFiring {
-			st.Firing++
-		}
-	}
-	st.Firing += len(s.Conditions.Active())
-	st.Raised = s.Engine.Stats().Fired
-	return st
-}
-
 // checkJournal raises an orange alert while journal records cannot be
 // written, and clears it once one is: the alarms go on, their record does
 // not.
 func (s *Service) checkJournal(now time.Time) {
-	if s.Journal == nil {
+	if s.journal == nil {
 		return
 	}
-	if lost := s.Journal.Lost(); lost > 0 {
-		s.Conditions.Raise(alerting.RuleJournalFailed, systemSite, "journal", sensors.LevelOrange, float64(lost), "records",
+	if lost := s.journal.Lost(); lost > 0 {
+		s.conditions.Raise(alerting.RuleJournalFailed, systemSite, "journal", sensors.LevelOrange, float64(lost), "records",
 			fmt.Sprintf("journal: %d record(s) not written (full disk or I/O error); alarms are still raised and notified, their journal record is missing", lost), now)
 		return
 	}
-	s.Conditions.Clear(alerting.RuleJournalFailed, systemSite, "journal", "records", "journal writes again; the records it missed are counted in it", now)
+	s.conditions.Clear(alerting.RuleJournalFailed, systemSite, "journal", "records", "journal writes again; the records it missed are counted in it", now)
 }
 
 // systemSite is the site name of alerts about riskmon itself.
 const systemSite = "riskmon"
-
-// StorageBacklogFiring reports whether the storage backlog alert is up.
-func (s *Service) StorageBacklogFiring() bool {
-	return s.Conditions.IsOpen(alerting.RuleStorageBacklog, systemSite, "spool")
-}
 
 // tickAlerts drives the time-based parts of the alert path: shelves that
 // expire, flapping alerts that have stayed clear, reminders of
 // unacknowledged level-1/2 alerts, and, hourly, forgetting old keys of
 // sent notifications.
 func (s *Service) tickAlerts(now time.Time) {
-	s.Shelves.Tick(now)
-	s.Flapper.Tick(now)
-	s.Lifecycle.Remind(now)
+	s.shelves.Tick(now)
+	s.flapper.Tick(now)
+	s.lifecycle.Remind(now)
 	if now.Sub(s.lastPrune) >= time.Hour {
 		s.lastPrune = now
-		s.Dispatcher.Prune()
+		s.dispatcher.Prune()
 	}
 }
 
 // shelfEnded returns the alerts of an ended shelf to the operator and
 // journals an expiry (a removal is journaled by the API that did it).
 func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
-	s.Lifecycle.ShelfEnded(sh, now)
-	if sh.Ended.IsZero() && s.Journal != nil {
-		s.Journal.Action(time.Time{}, console.AuditRecord{At: now.UTC(), Action: "shelf_expired", User: sh.By,
+	s.lifecycle.ShelfEnded(sh, now)
+	if sh.Ended.IsZero() && s.journal != nil {
+		s.journal.Action(time.Time{}, console.AuditRecord{At: now.UTC(), Action: "shelf_expired", User: sh.By,
 			Comment: fmt.Sprintf("%s %s (%s) expired", sh.Mode, sh.ID, sh.Reason)})
 	}
 }
@@ -776,47 +750,55 @@ func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
 func (s *Service) watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	silent := map[[2]string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			bytes, readings, full := s.Spool.Backlog()
-			since, werr := s.Spool.WriteFailing()
-			switch {
-			case werr != nil:
-				s.heldAt.Store(now.UnixNano())
-				s.Conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
-					fmt.Sprintf("storage backlog: the spool cannot write since %s (%v); nothing is acknowledged and intake is held back, the broker holds the messages; free disk space and riskmon resumes by itself",
-						since.UTC().Format(time.RFC3339), werr), now)
-			case full:
-				s.heldAt.Store(now.UnixNano())
-				s.Conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
-					fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes), now)
-			case now.Sub(time.Unix(0, s.heldAt.Load())) >= backlogClearAfter:
-				// Cleared once intake has run freely for a while, so a
-				// disk that frees space in trickles pages once, not on
-				// every commit that happens to fit.
-				s.Conditions.Clear(alerting.RuleStorageBacklog, systemSite, "spool", "readings",
-					fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
-			}
-			for _, d := range s.Spool.TakeDamage() {
-				s.Conditions.Raise(alerting.RuleDataLoss, systemSite, "spool", sensors.LevelYellow, float64(d.Readings), "readings",
-					fmt.Sprintf("spool damaged: %d readings in segment %d at offset %d failed their checksum and were skipped; they were evaluated on arrival but are not in InfluxDB", d.Readings, d.Seg, d.Off), now)
-			}
-			s.Conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
-			s.checkJournal(now)
-			// Ingest reports a skewed clock every two minutes while it lasts;
-			// without reports (the gateway went quiet, or the report was lost
-			// in a restart) the alert ends.
-			s.Conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
-			s.Conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
-			s.Conditions.Expire(alerting.RuleGatewayMismatch, now.Add(-gatewayMismatchHold), "no readings through an unregistered gateway for a while", now)
-			s.Conditions.Expire(alerting.RuleJournalTorn, now.Add(-storeDamagedHold), "the journal's torn tails were declared an hour ago", now)
-			s.checkSilence(now, silent)
-			s.tickAlerts(now)
-			s.Auth.Tick(now)
+			s.Tick(now)
 		}
 	}
+}
+
+// Tick runs watch's checks once, as at now, without waiting for its next
+// second: a caller that moves time on (a test, a simulation) sees their
+// effect at once.
+func (s *Service) Tick(now time.Time) {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	bytes, readings, full := s.spool.Backlog()
+	since, werr := s.spool.WriteFailing()
+	switch {
+	case werr != nil:
+		s.heldAt.Store(now.UnixNano())
+		s.conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
+			fmt.Sprintf("storage backlog: the spool cannot write since %s (%v); nothing is acknowledged and intake is held back, the broker holds the messages; free disk space and riskmon resumes by itself",
+				since.UTC().Format(time.RFC3339), werr), now)
+	case full:
+		s.heldAt.Store(now.UnixNano())
+		s.conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
+			fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes), now)
+	case now.Sub(time.Unix(0, s.heldAt.Load())) >= backlogClearAfter:
+		// Cleared once intake has run freely for a while, so a
+		// disk that frees space in trickles pages once, not on
+		// every commit that happens to fit.
+		s.conditions.Clear(alerting.RuleStorageBacklog, systemSite, "spool", "readings",
+			fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
+	}
+	for _, d := range s.spool.TakeDamage() {
+		s.conditions.Raise(alerting.RuleDataLoss, systemSite, "spool", sensors.LevelYellow, float64(d.Readings), "readings",
+			fmt.Sprintf("spool damaged: %d readings in segment %d at offset %d failed their checksum and were skipped; they were evaluated on arrival but are not in InfluxDB", d.Readings, d.Seg, d.Off), now)
+	}
+	s.conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
+	s.checkJournal(now)
+	// Ingest reports a skewed clock every two minutes while it lasts;
+	// without reports (the gateway went quiet, or the report was lost
+	// in a restart) the alert ends.
+	s.conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
+	s.conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
+	s.conditions.Expire(alerting.RuleGatewayMismatch, now.Add(-gatewayMismatchHold), "no readings through an unregistered gateway for a while", now)
+	s.conditions.Expire(alerting.RuleJournalTorn, now.Add(-storeDamagedHold), "the journal's torn tails were declared an hour ago", now)
+	s.checkSilence(now, s.silent)
+	s.tickAlerts(now)
+	s.auth.Tick(now)
 }

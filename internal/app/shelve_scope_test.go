@@ -42,11 +42,11 @@ func TestShelveScopeThroughTheAPI(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	done := make(chan error, 1)
-	go func() { done <- svc.Dispatcher.Run(context.Background()) }()
+	go func() { done <- svc.dispatcher.Run(context.Background()) }()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = svc.Dispatcher.Close(ctx)
+		_ = svc.dispatcher.Close(ctx)
 		<-done
 	}()
 	h := svc.Handler()
@@ -72,13 +72,13 @@ func TestShelveScopeThroughTheAPI(t *testing.T) {
 			t.Errorf("operator: %s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if n := len(svc.Shelves.Shelves()); n != 0 {
+	if n := len(svc.shelves.Shelves()); n != 0 {
 		t.Fatalf("%d shelves active after refusals", n)
 	}
 
 	// A red alarm at another site is notified.
 	t0 := time.Unix(1764345600, 0)
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-02", Sensor: "GT-201", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0})
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-02", Sensor: "GT-201", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0})
 	deadline := time.Now().Add(10 * time.Second)
 	for len(hook.types()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

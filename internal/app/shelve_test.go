@@ -22,22 +22,22 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 		c.Alerting.Notify.Webhooks = []config.Webhook{{URL: srv.URL, Timeout: 5 * time.Second, MaxElapsed: 10 * time.Second}}
 	})
 	done := make(chan error, 1)
-	go func() { done <- svc.Dispatcher.Run(context.Background()) }()
+	go func() { done <- svc.dispatcher.Run(context.Background()) }()
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = svc.Dispatcher.Close(ctx)
+		_ = svc.dispatcher.Close(ctx)
 		<-done
 	}()
 
-	sh, err := svc.Shelves.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "hz-01", Sensor: "GT-101"},
+	sh, err := svc.shelves.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "hz-01", Sensor: "GT-101"},
 		Reason: "detector being cleaned", By: "wang", Duration: time.Hour, Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1764345600, 0)
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
-	open := svc.Lifecycle.Open()
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
+	open := svc.lifecycle.Open()
 	if len(open) != 1 || open[0].Shelved != sh.ID {
 		t.Fatalf("open alerts %+v, want one marked with shelf %s", open, sh.ID)
 	}
@@ -45,7 +45,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	if got := hook.types(); len(got) != 0 {
 		t.Fatalf("a shelved alert paged: %v", got)
 	}
-	if _, err := svc.Shelves.Unshelve(sh.ID, "wang"); err != nil {
+	if _, err := svc.shelves.Unshelve(sh.ID, "wang"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -55,7 +55,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	if got := hook.types(); len(got) != 1 || got[0] != "reminder" {
 		t.Fatalf("after the shelf ended the webhook got %v, want one reminder", got)
 	}
-	if rec, _ := svc.Lifecycle.Get(open[0].ID); rec.Shelved != "" {
+	if rec, _ := svc.lifecycle.Get(open[0].ID); rec.Shelved != "" {
 		t.Fatalf("record still marked shelved: %+v", rec)
 	}
 }

@@ -42,7 +42,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	waitUntil(t, "the collector connects", svc.Pipeline.Collector.Connected)
+	waitUntil(t, "the collector connects", svc.pipeline.Collector.Connected)
 
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("gateway-gw1"))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -59,7 +59,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 	}
 	var pending []alerting.Alert
 	waitUntil(t, "the alert is pending at minute 7", func() bool {
-		pending = svc.Engine.Active()
+		pending = svc.engine.Active()
 		return len(pending) == 1 && pending[0].State == alerting.StatePending && pending[0].LastAt.Equal(start.Add(7*time.Minute))
 	})
 	cancel()
@@ -75,7 +75,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	a := svc.Engine.Active()
+	a := svc.engine.Active()
 	if len(a) != 1 || a[0].ID != pending[0].ID || a[0].State != alerting.StatePending || !a[0].Since.Equal(start) {
 		t.Fatalf("after restart: active %+v, want %s pending since %s", a, pending[0].ID, start)
 	}

@@ -27,7 +27,7 @@ func TestDamagedAlertStoreRecord(t *testing.T) {
 	}
 	t0 := time.Now().UTC().Add(-time.Minute)
 	for _, id := range []string{"sound-one", "damaged-one"} {
-		svc.Lifecycle.Emit(alerting.Event{AlertID: id, Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101", Type: alerting.EventFired,
+		svc.lifecycle.Emit(alerting.Event{AlertID: id, Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-101", Type: alerting.EventFired,
 			Level: sensors.LevelOrange, At: t0, StartsAt: t0, Message: "text-of-" + id})
 	}
 	if err := svc.Close(); err != nil {
@@ -59,22 +59,22 @@ func TestDamagedAlertStoreRecord(t *testing.T) {
 		t.Fatalf("a damaged record kept riskmon from starting: %v", err)
 	}
 	defer svc.Close()
-	if !svc.Conditions.IsOpen(alerting.RuleStoreDamaged, systemSite, "alert_store") {
+	if !svc.conditions.IsOpen(alerting.RuleStoreDamaged, systemSite, "alert_store") {
 		t.Fatal("no alert_store_damaged raised")
 	}
-	if _, ok := svc.Lifecycle.Get("sound-one"); !ok {
+	if _, ok := svc.lifecycle.Get("sound-one"); !ok {
 		t.Fatal("the sound alert is not back on the board")
 	}
-	if _, ok := svc.Lifecycle.Get("damaged-one"); ok {
+	if _, ok := svc.lifecycle.Get("damaged-one"); ok {
 		t.Fatal("the damaged alert was loaded")
 	}
 	if n := gatheredValue(t, svc, "riskmon_alert_store_quarantined_total"); n != 1 {
 		t.Fatalf("quarantined metric %v, want 1", n)
 	}
 	// Monitoring goes on: a gas reading over the setpoint still fires.
-	svc.Engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Value: 60, Time: time.Now().UTC(), Received: time.Now().UTC()})
+	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Value: 60, Time: time.Now().UTC(), Received: time.Now().UTC()})
 	fired := false
-	for _, a := range svc.Engine.Active() {
+	for _, a := range svc.engine.Active() {
 		fired = fired || (a.Sensor == "GT-101" && a.Level != sensors.LevelNone)
 	}
 	if !fired {

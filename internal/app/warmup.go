@@ -36,13 +36,13 @@ type WarmStats struct {
 // or forecast rule is not blind for its first window. Failures are
 // logged: the rules then start cold, as they did before.
 func (s *Service) warmUp(ctx context.Context) WarmStats {
-	if len(s.Engine.Cold(time.Now())) == 0 {
+	if len(s.engine.Cold(time.Now())) == 0 {
 		return WarmStats{}
 	}
 	ctx, cancel := context.WithTimeout(ctx, warmupTimeout)
 	defer cancel()
 	start := time.Now()
-	st, err := WarmUp(ctx, s.Influx, s.Engine, s.reg.Catalog(), start)
+	st, err := WarmUp(ctx, s.influx, s.engine, s.reg.Catalog(), start)
 	if err != nil {
 		s.log.Warn("warm-up from InfluxDB failed; windowed rules start cold", "err", err, "cold", st.Cold, "warmed", st.Warmed)
 		return st

@@ -94,10 +94,10 @@ func TestWarmUpIntegration(t *testing.T) {
 	if want := 2*samples - 1 + frozen; st.Cold != 3 || st.Warmed != 3 || st.Readings != want || st.Queries != 1 {
 		t.Fatalf("warm-up %+v, want 3 cold and warmed, %d readings (the bad one left out), 1 query", st, want)
 	}
-	if a := svc.Engine.Active(); len(a) != 0 {
+	if a := svc.engine.Active(); len(a) != 0 {
 		t.Fatalf("warming raised %+v", a)
 	}
-	if again, err := WarmUp(ctx, w, svc.Engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
+	if again, err := WarmUp(ctx, w, svc.engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
 		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
 	}
 
@@ -113,10 +113,10 @@ func TestWarmUpIntegration(t *testing.T) {
 		{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 14, Time: now, Received: now},
 		{Site: "hz-01", Sensor: "PT-201", Kind: "pressure", Value: 12.5, Time: now.Add(15 * time.Second), Received: now},
 	} {
-		svc.Engine.Evaluate(live)
+		svc.engine.Evaluate(live)
 		cold.Evaluate(live)
 	}
-	a := svc.Engine.Active()
+	a := svc.engine.Active()
 	if len(a) != 2 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" || a[1].Rule != alerting.RuleSensorStuck || a[1].Sensor != "PT-201" {
 		t.Fatalf("warmed service: active %+v, want the GT-101 forecast and PT-201 stuck", a)
 	}
@@ -190,10 +190,10 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	}
 	for _, id := range []string{"CO-1", "CO-2"} {
 		live := sensors.Reading{Site: "hz-01", Sensor: id, Kind: "co", Value: 5, Time: now.Add(time.Second), Received: now}
-		svc.Engine.Evaluate(live)
+		svc.engine.Evaluate(live)
 		cold.Evaluate(live)
 	}
-	a := svc.Engine.Active()
+	a := svc.engine.Active()
 	if len(a) != 1 || a[0].Rule != "co_twa" || a[0].Sensor != "CO-1" || a[0].Value < 20.5 || a[0].Value > 21.5 {
 		t.Fatalf("warmed service: active %+v, want only CO-1's TWA, at about 21", a)
 	}

@@ -24,7 +24,7 @@ func TestMosquittoKilled(t *testing.T) {
 	time.Sleep(time.Second)
 	r.startMosquitto(port)
 	deadline := time.Now().Add(30 * time.Second)
-	for !svc.Pipeline.Collector.Connected() && time.Now().Before(deadline) {
+	for !svc.Connected() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	back := time.Since(killed)
@@ -33,7 +33,7 @@ func TestMosquittoKilled(t *testing.T) {
 	report(t, "Mosquitto killed with SIGKILL 5 s in and restarted after 1 s", st, n,
 		fmt.Sprintf("riskmon resubscribed %s after the kill; received %.0f readings (duplicates included); paged %s",
 			back.Round(100*time.Millisecond), svc.Stats().Received, pg))
-	if !svc.Pipeline.Collector.Connected() {
+	if !svc.Connected() {
 		t.Fatal("riskmon did not reconnect to the restarted broker")
 	}
 	if n != st.Readings {

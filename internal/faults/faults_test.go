@@ -35,7 +35,7 @@ func TestInfluxDBOutage(t *testing.T) {
 	if svc.Stats().Acked <= acked0 {
 		t.Error("no message was acknowledged while InfluxDB was down")
 	}
-	_, spooled, _ := svc.Spool.Backlog()
+	spooled := svc.Stats().Pending
 	r.startInflux()
 	st := ru.wait(t)
 	n := r.landed(ru, st.Readings, 2*time.Minute)
@@ -64,7 +64,7 @@ func TestMosquittoRestart(t *testing.T) {
 	n := r.landed(ru, st.Readings, 2*time.Minute)
 	time.Sleep(2 * time.Second)
 	t.Logf("observer saw %d unique messages", obs.unique())
-	report(t, "Mosquitto restarted", st, n, fmt.Sprintf("riskmon received %.0f readings (duplicates included), rejected %.0f, dead letters %d", svc.Stats().Received, svc.Stats().Rejected, svc.DeadLetter.Total()))
+	report(t, "Mosquitto restarted", st, n, fmt.Sprintf("riskmon received %.0f readings (duplicates included), rejected %.0f, dead letters %d", svc.Stats().Received, svc.Stats().Rejected, svc.Stats().DeadLetters))
 	if n != st.Readings {
 		r.missing(ru)
 		t.Fatalf("InfluxDB holds %d readings, published %d", n, st.Readings)
@@ -157,7 +157,7 @@ func TestSpoolCapBackpressure(t *testing.T) {
 	ru := r.publish(40_000, 5000, 0)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, _, full := svc.Spool.Backlog(); full {
+		if svc.Stats().SpoolFull {
 			break
 		}
 		if time.Now().After(deadline) {

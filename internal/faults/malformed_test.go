@@ -128,11 +128,11 @@ func TestMalformedStream(t *testing.T) {
 		}
 	}
 	report(t, "malformed input interleaved with valid traffic", st, n-int64(valid),
-		fmt.Sprintf("%d valid line-protocol/Sparkplug/JSON extras; rejected by reason: %s; dead letters %d", valid, strings.Join(lines, " "), svc.DeadLetter.Total()))
+		fmt.Sprintf("%d valid line-protocol/Sparkplug/JSON extras; rejected by reason: %s; dead letters %d", valid, strings.Join(lines, " "), svc.Stats().DeadLetters))
 	if n != want {
 		t.Errorf("InfluxDB holds %d readings, want %d", n, want)
 	}
-	if float64(svc.DeadLetter.Total()) != rejected {
-		t.Errorf("dead letters %d, rejections counted %v", svc.DeadLetter.Total(), rejected)
+	if float64(svc.Stats().DeadLetters) != rejected {
+		t.Errorf("dead letters %d, rejections counted %v", svc.Stats().DeadLetters, rejected)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/config"
@@ -174,7 +173,7 @@ func (r *rig) service(cfg config.Config) (*app.Service, func()) {
 	// Subscribed before anything is published: a message sent before the
 	// service's first subscription has no session to wait in.
 	deadline := time.Now().Add(30 * time.Second)
-	for !svc.Pipeline.Collector.Connected() {
+	for !svc.Connected() {
 		if time.Now().After(deadline) {
 			r.t.Fatal("service did not connect to the broker")
 		}
@@ -301,9 +300,5 @@ func (r *rig) missing(ru *run) {
 }
 
 func svcRejected(svc *app.Service, r ingest.Reason) float64 {
-	var m dto.Metric
-	if err := svc.Metrics.Rejected(r).Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
+	return svc.Stats().RejectedBy[r]
 }

@@ -106,7 +106,7 @@ func TestMixedFormatsIntegration(t *testing.T) {
 	count := func() int64 {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		n, err := svc.Influx.CountReadings(cctx, start.Add(-time.Minute), time.Now().Add(time.Hour))
+		n, err := svc.ReadingsStored(cctx, start.Add(-time.Minute), time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatalf("count: %v", err)
 		}

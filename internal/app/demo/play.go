@@ -35,7 +35,7 @@ func (d *demo) play(ctx context.Context) error {
 	// run publishes is not this run's.
 	w := window{from: runStart, to: runStart.Add(d.o.Duration + time.Hour)}
 	var err error
-	if w.before, err = d.svc.Influx.CountReadings(ctx, w.from, w.to); err != nil {
+	if w.before, err = d.svc.ReadingsStored(ctx, w.from, w.to); err != nil {
 		return d.stopService(fmt.Errorf("count earlier readings: %w", err))
 	}
 	pub, err := simulator.NewPublisher(simulator.Options{
@@ -125,7 +125,7 @@ func (d *demo) finish(ctx context.Context, st simulator.Stats, w window) error {
 	final := d.svc.Stats()
 	countCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	all, cerr := d.svc.Influx.CountReadings(countCtx, w.from, w.to)
+	all, cerr := d.svc.ReadingsStored(countCtx, w.from, w.to)
 	stored := all - w.before
 	d.stopSvc()
 	serr := <-d.svcDone
@@ -142,7 +142,7 @@ summary after %s
   rejected             %.0f (dead letters: %d)
   alerts raised        %d
   lost                 %d
-`, d.o.Duration, st.Readings, st.Messages, st.Malformed, stored, final.Rejected, d.svc.DeadLetter.Total(), final.Raised, lost)
+`, d.o.Duration, st.Readings, st.Messages, st.Malformed, stored, final.Rejected, d.svc.Stats().DeadLetters, final.Raised, lost)
 	if cerr != nil {
 		return cerr
 	}
