@@ -47,7 +47,7 @@ func TestJournalFullDiskAlerts(t *testing.T) {
 	if svc.journal.Lost() == 0 || svc.journal.Failures() == before {
 		t.Fatalf("the alarm's journal record was written on a full filesystem (lost %d, failures %d then %d)", svc.journal.Lost(), before, svc.journal.Failures())
 	}
-	svc.checkJournal(t0)
+	svc.Tick(t0)
 	if !svc.conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
 		t.Fatal("no journal_write_failed alert while records cannot be written")
 	}
@@ -64,7 +64,7 @@ func TestJournalFullDiskAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc.journal.Action(time.Time{}, map[string]string{"action": "ack", "user": "wang"})
-	svc.checkJournal(t0.Add(time.Second))
+	svc.Tick(t0.Add(time.Second))
 	if svc.conditions.IsOpen(alerting.RuleJournalFailed, systemSite, "journal") {
 		t.Fatal("journal alert still open once the journal writes again")
 	}

@@ -194,7 +194,7 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
-	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
+	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
 	rs, err := s.engine.Reload(reg, opts)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
@@ -216,37 +216,3 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil
 }
-
-// inhibitStale keeps sensor_stale from being raised per sensor behind a
-// gateway that has its own open gateway_offline alert — the registered
-// gateway, or the one the sensor was seen arriving through — or on a
-// Sparkplug device that has its device_offline alert, and for every
-// sensor while riskmon itself holds intake back (the spool at its cap or
-// unable to write) and for staleAfterHold after: the readings are then
-// waiting in the broker, not missing, and the single storage_backlog
-// alert says so.
-func (s *Service) inhibitStale(site, sensor, gw, device string) bool {
-	if s.intakeHeld(time.Now()) {
-		return true
-	}
-	if s.conditions.IsOpen(alerting.RuleGatewayOffline, site, gw) ||
-		(device != "" && s.conditions.IsOpen(alerting.RuleDeviceOffline, site, gw+"/"+device)) {
-		return true
-	}
-	via := s.gateways.through(site, sensor)
-	return via != "" && s.conditions.IsOpen(alerting.RuleGatewayOffline, site, via)
-}
-
-// intakeHeld reports whether riskmon itself held intake back (the spool at
-// its cap or unable to write) at now or within staleAfterHold before it:
-// silence is then riskmon's, not the sensors' or gateways'.
-func (s *Service) intakeHeld(now time.Time) bool {
-	at := s.heldAt.Load()
-	return at != 0 && now.Sub(time.Unix(0, at)) < staleAfterHold
-}
-
-// staleAfterHold is how long after intake resumes sensor_stale and the
-// silent-gateway alert stay held back: long enough for the broker to
-// deliver what it kept, so a sensor is judged on its own silence, not on
-// riskmon's.
-const staleAfterHold = time.Minute

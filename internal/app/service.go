@@ -14,9 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -74,11 +71,8 @@ type Service struct {
 	auth    *console.Auth
 	history *history
 
-	// tickMu serialises Tick; lastPrune and silent are used from it only.
-	tickMu    sync.Mutex
-	lastPrune time.Time
-	// silent holds the gateways whose gateway_offline silence raised.
-	silent map[[2]string]bool
+	// monitor keeps the condition alerts and runs the 1 s checks.
+	monitor *alerting.Monitor
 
 	alertClient   mqtt.Client
 	sessions      *console.SessionFile // nil without http.session_store
@@ -86,46 +80,53 @@ type Service struct {
 	listener      net.Listener
 	// state is the engine's snapshot file and hot reload (reload.go).
 	state engineState
-	// heldAt is when watch last saw intake held back by the spool (at
-	// its cap or unable to write), in Unix nanoseconds; 0 if never.
-	heldAt atomic.Int64
-	// gateways is what ingest showed of gateways beyond the registry.
-	gateways gatewayMap
 }
 
 // New builds a service; nothing is started until Run.
 func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, error) {
-	s := &Service{cfg: cfg, reg: reg, registry: sensors.NewProvider(reg), log: log, prom: prometheus.NewRegistry(),
-		silent: map[[2]string]bool{}}
+	s := &Service{cfg: cfg, reg: reg, registry: sensors.NewProvider(reg), log: log, prom: prometheus.NewRegistry()}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration: " + w)
 	}
-	tokens, err := cfg.APITokens()
-	if err != nil {
+	// A bad token is refused before anything is opened.
+	if _, err := cfg.APITokens(); err != nil {
 		return nil, err
 	}
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Each step uses what the steps before it built.
+	for _, step := range []func() error{s.openStorage, s.openRecords, s.buildAlerts, s.buildEngine, s.buildIngest} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
+// openStorage opens where readings go: the state and dead-letter
+// directories, the dead-letter file, InfluxDB's writer and reader, and
+// the spool in front of them.
+func (s *Service) openStorage() error {
+	cfg, log := s.cfg, s.log
 	if err := os.MkdirAll(cfg.Path(cfg.StateDir), 0o755); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+		return fmt.Errorf("state dir: %w", err)
 	}
 	dlPath := cfg.StatePath(cfg.DeadLetter.Path)
 	if dlPath != "" {
 		if err := os.MkdirAll(filepath.Dir(dlPath), 0o755); err != nil {
-			return nil, fmt.Errorf("dead-letter dir: %w", err)
+			return fmt.Errorf("dead-letter dir: %w", err)
 		}
 	}
 	dl, err := ingest.OpenDeadLetter(ingest.DeadLetterOptions{Path: dlPath, MaxBytes: cfg.DeadLetter.MaxBytes, MaxAge: cfg.DeadLetter.MaxAge,
 		Keep: cfg.DeadLetter.Keep, Recent: cfg.DeadLetter.Recent, GatewayBytes: cfg.DeadLetter.GatewayBytes, GatewayWindow: cfg.DeadLetter.GatewayWindow})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.deadLetter = dl
 	s.metrics = ingest.NewMetrics(s.prom)
 
 	token, err := cfg.InfluxToken()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// One client for the service's life: the forwarder writes through it,
 	// and the sensor page, the warm-up and /readyz read through it.
@@ -133,35 +134,43 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	spoolOpts := cfg.Spool
 	spoolOpts.Dir = cfg.StatePath(spoolOpts.Dir)
 	s.spool, err = ingest.OpenSpool(spoolOpts, ingest.NewSpoolMetrics(s.prom), log.With("component", "spool"))
-	if err != nil {
-		return nil, err
-	}
+	return err
+}
 
+// openRecords opens the alert store, the notifiers behind their
+// dispatcher, the journal, the console's accounts and its hub, and the
+// event history that every alert event reaches.
+func (s *Service) openRecords() error {
+	cfg, log := s.cfg, s.log
+	tokens, err := cfg.APITokens()
+	if err != nil {
+		return err
+	}
 	notifiers, err := s.notifiers()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.store, err = alerting.OpenStore(cfg.StatePath(cfg.Alerting.Store))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.dispatcher, err = dispatch.NewDispatcher(notifiers, dispatch.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
 		Store: s.store, SentRetention: cfg.Alerting.SentRetention})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sinks := tee{s.dispatcher, newEventStore(s.spool, s.prom)}
 	if !cfg.Journal.Disabled {
 		var key []byte
 		if cfg.Journal.KeyFile != "" {
 			if key, err = journal.LoadKey(cfg.StatePath(cfg.Journal.KeyFile), true); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		s.journal, err = journal.Open(journal.Options{Dir: cfg.StatePath(cfg.Journal.Dir), Key: key, Retention: cfg.Journal.Retention,
 			Segment: cfg.Journal.Segment, Registerer: s.prom, Logger: log.With("component", "journal")})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sinks = append(sinks, s.journal)
 	}
@@ -169,30 +178,39 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	if cfg.HTTP.SessionStore != "" {
 		s.sessions, err = console.OpenSessionFile(cfg.StatePath(cfg.HTTP.SessionStore))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sessions = s.sessions
 	}
 	s.auth, err = newAuth(cfg.HTTP, tokens, sessions, s.journal, log.With("component", "auth"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.hub = console.NewHub(reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
+	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
 	s.history = newHistory(historySize, append(sinks, s.hub))
+	return nil
+}
+
+// buildAlerts builds the alert path the engine and the condition alerts
+// emit into — flapper, shelves, lifecycle, health — restores it from the
+// alert store, and sets up the condition-alert monitor.
+func (s *Service) buildAlerts() error {
+	cfg, log := s.cfg, s.log
+	var err error
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
 	s.health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	repeat, err := cfg.Alerting.RepeatLevels()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.lifecycle = alerting.NewLifecycle(s.health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
 		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	restored, err := s.lifecycle.Restore()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if restored > 0 {
 		log.Info("open alerts restored", "alerts", restored)
@@ -207,49 +225,63 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	s.hub.Restore(s.lifecycle.Open())
 	s.shelves, err = alerting.NewShelves(s.lifecycle, alerting.ShelvesOptions{Store: s.store,
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
-		OnEnd: s.shelfEnded, CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
+		OnEnd: alerting.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.flapper, err = alerting.NewFlapper(s.shelves, alerting.FlapOptions{Store: s.store,
 		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.conditions = alerting.NewConditions(s.flapper)
 	// Condition alerts re-raised after the restart (a retained offline
 	// status) continue the alert they had, not open a second one.
 	s.conditions.Restore(s.lifecycle.Open())
+	s.monitor = s.newMonitor()
 	s.reportDamagedStore()
-	s.reportTornJournal(time.Now())
-	opts, guidance, err := engineRules(cfg, reg)
+	if s.journal != nil {
+		s.monitor.JournalTorn(tornTails(s.journal.TornAtOpen()), time.Now())
+	}
+	return nil
+}
+
+// buildEngine builds the rule engine from the configuration's rules and
+// restores its state of the last run, before ingest starts: pending
+// on-delays, firing alerts and windows carry on.
+func (s *Service) buildEngine() error {
+	opts, guidance, err := engineRules(s.cfg, s.reg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.hub.SetGuidance(guidance)
-	opts.Registerer, opts.Logger = s.prom, log.With("component", "alerting")
-	opts.Inhibit, opts.OnClockStep = s.inhibitStale, s.clockStepped
-	s.engine, err = alerting.NewEngine(reg, s.flapper, opts)
+	opts.Registerer, opts.Logger = s.prom, s.log.With("component", "alerting")
+	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
+	s.engine, err = alerting.NewEngine(s.reg, s.flapper, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Before ingest starts: pending on-delays, firing alerts and windows
-	// carry on from the last run.
 	s.restoreEngine()
+	return nil
+}
 
+// buildIngest builds the collector and the pipeline that takes its
+// readings through the spool to InfluxDB.
+func (s *Service) buildIngest() error {
+	cfg, log := s.cfg, s.log
 	password, err := cfg.MQTTPassword()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tlsConf, err := cfg.TLSConfig()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	collector := ingest.NewCollector(ingest.CollectorOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
 		SparkplugHostID: cfg.MQTT.SparkplugHostID, Registry: s.registry,
-	}, reg, cfg.Limits, ingest.NewRejecter(s.metrics, dl, log.With("component", "ingest"), time.Minute),
+	}, s.reg, cfg.Limits, ingest.NewRejecter(s.metrics, s.deadLetter, log.With("component", "ingest"), time.Minute),
 		s.metrics, s.spool, s.Evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
 	// Sparkplug aliases of the last run, so an edge node's DATA that
 	// comes before its next BIRTH is not lost; a damaged file only costs
@@ -264,7 +296,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 		Spool:     s.spool,
 		Forwarder: ingest.NewForwarder(s.spool, s.influx, cfg.Writer, s.metrics, log.With("component", "writer")),
 	}
-	return s, nil
+	return nil
 }
 
 // servicePack is the engine's default rule pack, with or without the
@@ -293,135 +325,9 @@ func (s *Service) Evaluate(rs []sensors.Reading) {
 	}
 }
 
-// gatewayEvent turns gateway status and message loss into condition
-// alerts: a gateway's will or Sparkplug death raises gateway_offline at
-// once (orange: the site's monitoring has a hole), its return clears it; a
-// sequence gap raises data_loss (yellow), cleared after dataLossHold
-// without further loss.
-func (s *Service) gatewayEvent(ev ingest.GatewayEvent) {
-	switch ev.Kind {
-	case ingest.GatewayOffline, ingest.GatewayOnline, ingest.DeviceOffline, ingest.DeviceOnline:
-		if !s.knownGateway(ev.Site, ev.Gateway) {
-			s.log.Warn("status of a gateway no registered sensor is behind; ignored", "site", ev.Site, "gateway", ev.Gateway, "status", ev.Kind, "source", ev.Source)
-			return
-		}
-	}
-	switch ev.Kind {
-	case ingest.GatewayMismatch:
-		s.gatewayMismatch(ev)
-	case ingest.GatewayOffline:
-		s.conditions.Raise(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
-			fmt.Sprintf("gateway %s at %s went offline (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
-	case ingest.GatewayOnline:
-		s.conditions.Clear(alerting.RuleGatewayOffline, ev.Site, ev.Gateway, "",
-			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
-	case ingest.DeviceOffline:
-		s.conditions.Raise(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, sensors.LevelOrange, 0, "",
-			fmt.Sprintf("device %s of gateway %s at %s went offline (Sparkplug DDEATH)", ev.Device, ev.Gateway, ev.Site), ev.At)
-	case ingest.DeviceOnline:
-		s.conditions.Clear(alerting.RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, "",
-			fmt.Sprintf("device %s of gateway %s at %s is back online (Sparkplug DBIRTH)", ev.Device, ev.Gateway, ev.Site), ev.At)
-	case ingest.GatewayClockSkew:
-		way := "ahead of"
-		if ev.Skew < 0 {
-			way = "behind"
-		}
-		s.conditions.Raise(alerting.RuleClockSkew, ev.Site, ev.Gateway, sensors.LevelYellow, ev.Skew.Seconds(), "s",
-			fmt.Sprintf("gateway %s at %s: its clock is %s %s riskmon's; rules run on its device times", ev.Gateway, ev.Site,
-				ev.Skew.Abs().Round(time.Second), way), ev.At)
-	case ingest.GatewayClockOK:
-		s.conditions.Clear(alerting.RuleClockSkew, ev.Site, ev.Gateway, "s",
-			fmt.Sprintf("gateway %s at %s: clock back within the skew tolerance", ev.Gateway, ev.Site), ev.At)
-	case ingest.GatewaySeqGap:
-		s.conditions.Raise(alerting.RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
-			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
-	}
-}
-
-// reportDamagedStore raises alert_store_damaged for the entries of the
-// alert store found damaged and set aside while loading it: riskmon
-// starts and monitors, and the operator learns that an open alert, a
-// shelf or a waiting notification may be missing.
-func (s *Service) reportDamagedStore() {
-	bad := s.store.Quarantined()
-	quarantined := prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_alert_store_quarantined_total",
-		Help: "Damaged alert-store entries (or a whole damaged file) set aside at start."})
-	quarantined.Add(float64(len(bad)))
-	s.prom.MustRegister(quarantined)
-	if len(bad) == 0 {
-		return
-	}
-	where := make([]string, 0, len(bad))
-	for _, d := range bad {
-		s.log.Error("damaged alert-store entry set aside; riskmon goes on without it", "bucket", d.Bucket, "key", d.Key, "err", d.Err)
-		where = append(where, d.Bucket+"/"+d.Key)
-	}
-	s.conditions.Raise(alerting.RuleStoreDamaged, systemSite, "alert_store", sensors.LevelOrange, float64(len(bad)), "entries",
-		// The engine's messages are English; alarmtext writes the Chinese.
-		fmt.Sprintf("alert store: %d damaged entries set aside at start (%s); an open alert, shelf or waiting notification may be missing",
-			len(bad), strings.Join(where, ", ")), time.Now())
-}
-
-// reportTornJournal raises journal_torn_tail when the journal found torn
-// tails at start: a crash or a full disk cut the records being written,
-// which may be missing from the record of what happened. Yellow: alarms
-// were raised and notified all the same, and the chain verifies with the
-// tails declared; but the cause (a crash, a full disk) wants a look, and
-// the gap is something the safety officer signs off, so it is held for
-// an hour like alert_store_damaged and then listed until acknowledged.
-func (s *Service) reportTornJournal(now time.Time) {
-	if s.journal == nil {
-		return
-	}
-	torn := s.journal.TornAtOpen()
-	if len(torn) == 0 {
-		return
-	}
-	var cut int64
-	where := make([]string, 0, len(torn))
-	for _, t := range torn {
-		cut += t.Bytes
-		where = append(where, fmt.Sprintf("%s at byte %d, %d bytes", t.File, t.Offset, t.Bytes))
-	}
-	s.conditions.Raise(alerting.RuleJournalTorn, systemSite, "journal", sensors.LevelYellow, float64(len(torn)), "tails",
-		fmt.Sprintf("journal: %d torn tail(s) found at start (%s), %d bytes set aside and declared; the records being written when riskmon stopped may be missing",
-			len(torn), strings.Join(where, "; "), cut), now)
-}
-
-// clockStepped raises gateway_clock_skew at once for a gateway clock the
-// engine saw stepped back: the rules went on from the new device times,
-// and the operator learns that the gateway's times jumped (readings of
-// the fast spell carry device times up to the step in the future).
-func (s *Service) clockStepped(c alerting.ClockStep) {
-	gw := c.Gateway
-	if gw == "" {
-		gw = c.Sensor
-	}
-	step := c.Step.Round(time.Second)
-	s.log.Warn("gateway clock stepped back; rules go on from the new device times", "site", c.Site, "gateway", gw,
-		"sensor", c.Sensor, "step", step, "last_device_time", c.From, "device_time", c.To)
-	s.conditions.Raise(alerting.RuleClockSkew, c.Site, gw, sensors.LevelYellow, -step.Seconds(), "s",
-		fmt.Sprintf("gateway %s at %s: its clock stepped back by %s (sensor %s); rules go on from the new device times / "+
-			"网关 %s（%s）时钟回拨 %s（测点 %s），规则已按新的设备时间继续判定", gw, c.Site, step, c.Sensor, gw, c.Site, step, c.Sensor), c.Received)
-}
-
 // historySize is how many recent alert events GET /api/v1/events keeps.
 const historySize = 10_000
 
-// storeDamagedHold is how long alert_store_damaged stays active after the
-// start that found the damage; it then stays listed until acknowledged.
-const storeDamagedHold = time.Hour
-
-// backlogClearAfter is how long intake must have run freely before the
-// storage_backlog alert clears.
-const backlogClearAfter = 5 * time.Second
-
-// dataLossHold is how long a data-loss alert stays open after the last gap.
-const dataLossHold = 10 * time.Minute
-
-// clockSkewHold is how long a clock-skew alert stays open without a new
-// report from ingest (which repeats one every two minutes).
-const clockSkewHold = 10 * time.Minute
 
 // Close releases the files New opened — the spool, the journal, the alert
 // store and the session store — for a service that is built but never
@@ -527,7 +433,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// sensors, expiries, reminders): the last snapshot holds every
 	// change, nothing is emitted to a closed dispatcher or store, and no
 	// periodic save can overtake it.
-	addStage(&g, ctx, func(ctx context.Context) error { s.watch(ctx, time.Second); return nil }, nil)
+	addStage(&g, ctx, s.monitor.Run, nil)
 	addStage(&g, ctx, func(ctx context.Context) error { s.saveStateEvery(ctx, snapshotEvery); return nil }, func() {
 		if err := s.saveState(true); err != nil {
 			s.log.Error("alert state not saved at shutdown", "err", err)
@@ -698,107 +604,4 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// checkJournal raises an orange alert while journal records cannot be
-// written, and clears it once one is: the alarms go on, their record does
-// not.
-func (s *Service) checkJournal(now time.Time) {
-	if s.journal == nil {
-		return
-	}
-	if lost := s.journal.Lost(); lost > 0 {
-		s.conditions.Raise(alerting.RuleJournalFailed, systemSite, "journal", sensors.LevelOrange, float64(lost), "records",
-			fmt.Sprintf("journal: %d record(s) not written (full disk or I/O error); alarms are still raised and notified, their journal record is missing", lost), now)
-		return
-	}
-	s.conditions.Clear(alerting.RuleJournalFailed, systemSite, "journal", "records", "journal writes again; the records it missed are counted in it", now)
-}
-
-// systemSite is the site name of alerts about riskmon itself.
-const systemSite = "riskmon"
-
-// tickAlerts drives the time-based parts of the alert path: shelves that
-// expire, flapping alerts that have stayed clear, reminders of
-// unacknowledged level-1/2 alerts, and, hourly, forgetting old keys of
-// sent notifications.
-func (s *Service) tickAlerts(now time.Time) {
-	s.shelves.Tick(now)
-	s.flapper.Tick(now)
-	s.lifecycle.Remind(now)
-	if now.Sub(s.lastPrune) >= time.Hour {
-		s.lastPrune = now
-		s.dispatcher.Prune()
-	}
-}
-
-// shelfEnded returns the alerts of an ended shelf to the operator and
-// journals an expiry (a removal is journaled by the API that did it).
-func (s *Service) shelfEnded(sh alerting.Shelf, now time.Time) {
-	s.lifecycle.ShelfEnded(sh, now)
-	if sh.Ended.IsZero() && s.journal != nil {
-		s.journal.Action(time.Time{}, console.AuditRecord{At: now.UTC(), Action: "shelf_expired", User: sh.By,
-			Comment: fmt.Sprintf("%s %s (%s) expired", sh.Mode, sh.ID, sh.Reason)})
-	}
-}
-
-// watch keeps the time-driven condition alerts: a level-1 "storage
-// backlog" while the spool is at its cap or cannot write (intake is then
-// held back, so live evaluation stalls once the broker's in-flight window
-// is used up), data loss found in the spool, the expiry of data-loss
-// alerts, and silent sensors (sensor_stale).
-func (s *Service) watch(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			s.Tick(now)
-		}
-	}
-}
-
-// Tick runs watch's checks once, as at now, without waiting for its next
-// second: a caller that moves time on (a test, a simulation) sees their
-// effect at once.
-func (s *Service) Tick(now time.Time) {
-	s.tickMu.Lock()
-	defer s.tickMu.Unlock()
-	bytes, readings, full := s.spool.Backlog()
-	since, werr := s.spool.WriteFailing()
-	switch {
-	case werr != nil:
-		s.heldAt.Store(now.UnixNano())
-		s.conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
-			fmt.Sprintf("storage backlog: the spool cannot write since %s (%v); nothing is acknowledged and intake is held back, the broker holds the messages; free disk space and riskmon resumes by itself",
-				since.UTC().Format(time.RFC3339), werr), now)
-	case full:
-		s.heldAt.Store(now.UnixNano())
-		s.conditions.Raise(alerting.RuleStorageBacklog, systemSite, "spool", sensors.LevelRed, float64(readings), "readings",
-			fmt.Sprintf("storage backlog: spool full with %d readings (%d bytes) not yet in InfluxDB; intake is held back", readings, bytes), now)
-	case now.Sub(time.Unix(0, s.heldAt.Load())) >= backlogClearAfter:
-		// Cleared once intake has run freely for a while, so a
-		// disk that frees space in trickles pages once, not on
-		// every commit that happens to fit.
-		s.conditions.Clear(alerting.RuleStorageBacklog, systemSite, "spool", "readings",
-			fmt.Sprintf("storage backlog cleared: %d readings waiting", readings), now)
-	}
-	for _, d := range s.spool.TakeDamage() {
-		s.conditions.Raise(alerting.RuleDataLoss, systemSite, "spool", sensors.LevelYellow, float64(d.Readings), "readings",
-			fmt.Sprintf("spool damaged: %d readings in segment %d at offset %d failed their checksum and were skipped; they were evaluated on arrival but are not in InfluxDB", d.Readings, d.Seg, d.Off), now)
-	}
-	s.conditions.Expire(alerting.RuleDataLoss, now.Add(-dataLossHold), "no further message loss", now)
-	s.checkJournal(now)
-	// Ingest reports a skewed clock every two minutes while it lasts;
-	// without reports (the gateway went quiet, or the report was lost
-	// in a restart) the alert ends.
-	s.conditions.Expire(alerting.RuleClockSkew, now.Add(-clockSkewHold), "no skewed readings for a while", now)
-	s.conditions.Expire(alerting.RuleStoreDamaged, now.Add(-storeDamagedHold), "damaged alert-store entries were set aside an hour ago", now)
-	s.conditions.Expire(alerting.RuleGatewayMismatch, now.Add(-gatewayMismatchHold), "no readings through an unregistered gateway for a while", now)
-	s.conditions.Expire(alerting.RuleJournalTorn, now.Add(-storeDamagedHold), "the journal's torn tails were declared an hour ago", now)
-	s.checkSilence(now, s.silent)
-	s.tickAlerts(now)
-	s.auth.Tick(now)
 }

@@ -69,5 +69,5 @@ func (s *Service) RuleStates() []alerting.Alert {
 
 // StorageBacklogFiring reports whether the storage backlog alert is up.
 func (s *Service) StorageBacklogFiring() bool {
-	return s.conditions.IsOpen(alerting.RuleStorageBacklog, systemSite, "spool")
+	return s.monitor.StorageBacklogFiring()
 }
