@@ -9,8 +9,8 @@ import (
 	"syscall"
 
 	"github.com/riskmon/riskmon/internal/app"
-	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/internal/app/configcheck"
+	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/spf13/cobra"
 )

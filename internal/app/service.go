@@ -328,7 +328,6 @@ func (s *Service) Evaluate(rs []sensors.Reading) {
 // historySize is how many recent alert events GET /api/v1/events keeps.
 const historySize = 10_000
 
-
 // Close releases the files New opened — the spool, the journal, the alert
 // store and the session store — for a service that is built but never
 // Run (Run releases them itself).
