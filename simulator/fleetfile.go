@@ -89,42 +89,70 @@ func ParseFleet(name string, r io.Reader) (Fleet, error) {
 // yamlpos.Problems, "name:line: message"; the line is the key's or
 // entry's.
 func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
-	var errs []error
-	fail := func(line int, format string, args ...any) {
-		errs = append(errs, yamlpos.Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
 	if n == nil {
 		return DemoFleet(1), nil
 	}
+	p := &fleetParser{name: name, n: n}
 	if n.Kind != yaml.MappingNode {
-		fail(n.Line, "fleet: want a mapping")
-		return Fleet{}, errs
-	}
-	// Both checks report "line N: …" per problem; put N in front.
-	atLine := func(err error) {
-		for _, e := range flatten(err) {
-			for _, p := range yamlpos.DecodeProblems(name, e) {
-				fail(cmp.Or(p.Line, n.Line), "fleet: %s", p.Msg)
-			}
-		}
+		p.fail(n.Line, "fleet: want a mapping")
+		return Fleet{}, p.errs
 	}
 	if err := checkFields(n, reflect.TypeOf(fleetFile{})); err != nil {
-		atLine(err)
-		return Fleet{}, errs
+		p.atLine(err)
+		return Fleet{}, p.errs
 	}
 	var raw fleetFile
 	if err := n.Decode(&raw); err != nil {
-		atLine(err)
-		return Fleet{}, errs
+		p.atLine(err)
+		return Fleet{}, p.errs
 	}
-	line := func(key string) int {
-		if k, _ := yamlpos.MapValue(n, key); k != nil {
-			return k.Line
-		}
-		return n.Line
+	f, ok := p.sites(&raw)
+	if !ok {
+		return Fleet{}, p.errs
 	}
+	p.formats(&f, raw.Format, raw.Formats)
+	f.Intervals, f.KindIntervals = raw.Intervals, raw.KindIntervals
+	if err := f.checkIntervals(); err != nil {
+		p.fail(p.line("intervals"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+	}
+	p.models(&f, raw.Models)
+	return f, p.errs
+}
 
-	var f Fleet
+// fleetParser collects the problems of one fleet section, n, so that
+// each step of parseFleet can report several and go on.
+type fleetParser struct {
+	name string
+	n    *yaml.Node
+	errs []error
+}
+
+func (p *fleetParser) fail(line int, format string, args ...any) {
+	p.errs = append(p.errs, yamlpos.Problem{File: p.name, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// atLine reports the problems of checkFields and yaml's Decode, which
+// both say "line N: …" per problem, with N put in front.
+func (p *fleetParser) atLine(err error) {
+	for _, e := range flatten(err) {
+		for _, pr := range yamlpos.DecodeProblems(p.name, e) {
+			p.fail(cmp.Or(pr.Line, p.n.Line), "fleet: %s", pr.Msg)
+		}
+	}
+}
+
+// line is the line of key in the section, or the section's own when the
+// key is absent.
+func (p *fleetParser) line(key string) int {
+	if k, _ := yamlpos.MapValue(p.n, key); k != nil {
+		return k.Line
+	}
+	return p.n.Line
+}
+
+// sites builds the sites and sensors of the fleet from the one builder
+// raw gives. It reports false when the fleet cannot be built at all.
+func (p *fleetParser) sites(raw *fleetFile) (Fleet, bool) {
 	builders := 0
 	for _, set := range []bool{raw.SitesPerSector != 0, raw.Synthetic != nil, raw.Sites != nil} {
 		if set {
@@ -133,73 +161,86 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 	}
 	switch {
 	case builders > 1:
-		fail(n.Line, "fleet: give one of sites_per_sector, synthetic and sites")
-		return Fleet{}, errs
+		p.fail(p.n.Line, "fleet: give one of sites_per_sector, synthetic and sites")
+		return Fleet{}, false
 	case raw.Synthetic != nil:
 		sy := raw.Synthetic
 		if sy.Sites <= 0 || sy.SensorsPerSite <= 0 {
-			fail(line("synthetic"), "fleet: synthetic sites and sensors_per_site must be positive")
-			return Fleet{}, errs
+			p.fail(p.line("synthetic"), "fleet: synthetic sites and sensors_per_site must be positive")
+			return Fleet{}, false
 		}
 		if err := checkSize(sy.Sites, sy.Sites*min(sy.SensorsPerSite, MaxFleetSensors+1)); err != nil {
-			fail(line("synthetic"), "fleet: synthetic: %v", err)
-			return Fleet{}, errs
+			p.fail(p.line("synthetic"), "fleet: synthetic: %v", err)
+			return Fleet{}, false
 		}
-		f = SyntheticFleet(sy.Sites, sy.SensorsPerSite)
+		return SyntheticFleet(sy.Sites, sy.SensorsPerSite), true
 	case raw.Sites != nil:
-		_, v := yamlpos.MapValue(n, "sites")
-		var groups []SiteGroup
-		for i, g := range raw.Sites {
-			gl := v.Line
-			if i < len(v.Content) {
-				gl = v.Content[i].Line
-			}
-			sg, err := g.resolve()
-			if err != nil {
-				fail(gl, "fleet: sites[%d]: %v", i, err)
-				continue
-			}
-			groups = append(groups, sg)
-		}
-		if len(groups) == 0 && len(errs) == 0 {
-			fail(line("sites"), "fleet: sites: no site groups")
-		}
-		if len(errs) > 0 {
-			return Fleet{}, errs
-		}
-		sites, sensorCount := 0, 0
-		for _, g := range groups {
-			t, _ := findTemplate(g.Template)
-			sites += min(g.Count, MaxFleetSites+1)
-			sensorCount += min(g.Count, MaxFleetSites+1) * len(t.points)
-		}
-		if err := checkSize(sites, sensorCount); err != nil {
-			fail(line("sites"), "fleet: sites: %v", err)
-			return Fleet{}, errs
-		}
-		var err error
-		if f, err = GroupFleet(groups); err != nil {
-			fail(line("sites"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
-			return Fleet{}, errs
-		}
+		return p.siteGroups(raw.Sites)
 	case raw.SitesPerSector < 0:
-		fail(line("sites_per_sector"), "fleet: sites_per_sector must be positive")
+		// Reported, but the formats and models are still checked.
+		p.fail(p.line("sites_per_sector"), "fleet: sites_per_sector must be positive")
+		return Fleet{}, true
 	case raw.SitesPerSector > MaxFleetSites/len(templates()):
-		fail(line("sites_per_sector"), "fleet: sites_per_sector %d: %v", raw.SitesPerSector, checkSize(raw.SitesPerSector*len(templates()), 0))
-		return Fleet{}, errs
+		p.fail(p.line("sites_per_sector"), "fleet: sites_per_sector %d: %v", raw.SitesPerSector, checkSize(raw.SitesPerSector*len(templates()), 0))
+		return Fleet{}, false
 	default:
-		f = DemoFleet(raw.SitesPerSector)
+		return DemoFleet(raw.SitesPerSector), true
 	}
+}
 
-	if ff, err := ParseFormat(raw.Format); err != nil {
-		fail(line("format"), "fleet: format: %v", err)
+// siteGroups builds the fleet of a `sites:` list, after checking every
+// group and the size of them all.
+func (p *fleetParser) siteGroups(raw []siteGroup) (Fleet, bool) {
+	_, v := yamlpos.MapValue(p.n, "sites")
+	var groups []SiteGroup
+	for i, g := range raw {
+		gl := v.Line
+		if i < len(v.Content) {
+			gl = v.Content[i].Line
+		}
+		sg, err := g.resolve()
+		if err != nil {
+			p.fail(gl, "fleet: sites[%d]: %v", i, err)
+			continue
+		}
+		groups = append(groups, sg)
+	}
+	if len(groups) == 0 && len(p.errs) == 0 {
+		p.fail(p.line("sites"), "fleet: sites: no site groups")
+	}
+	if len(p.errs) > 0 {
+		return Fleet{}, false
+	}
+	sites, sensorCount := 0, 0
+	for _, g := range groups {
+		t, _ := findTemplate(g.Template)
+		sites += min(g.Count, MaxFleetSites+1)
+		sensorCount += min(g.Count, MaxFleetSites+1) * len(t.points)
+	}
+	if err := checkSize(sites, sensorCount); err != nil {
+		p.fail(p.line("sites"), "fleet: sites: %v", err)
+		return Fleet{}, false
+	}
+	f, err := GroupFleet(groups)
+	if err != nil {
+		p.fail(p.line("sites"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+		return Fleet{}, false
+	}
+	return f, true
+}
+
+// formats sets the fleet's payload format and its per-site or
+// per-gateway overrides.
+func (p *fleetParser) formats(f *Fleet, format string, formats map[string]string) {
+	if ff, err := ParseFormat(format); err != nil {
+		p.fail(p.line("format"), "fleet: format: %v", err)
 	} else {
 		f.Format = ff
 	}
-	for _, key := range slices.Sorted(maps.Keys(raw.Formats)) {
-		ff, err := ParseFormat(raw.Formats[key])
+	for _, key := range slices.Sorted(maps.Keys(formats)) {
+		ff, err := ParseFormat(formats[key])
 		if err != nil {
-			fail(line("formats"), "fleet: formats: %s: %v", key, err)
+			p.fail(p.line("formats"), "fleet: formats: %s: %v", key, err)
 			continue
 		}
 		if f.Formats == nil {
@@ -208,39 +249,27 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		f.Formats[key] = ff
 	}
 	if err := f.checkFormats(); err != nil {
-		fail(line("formats"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
+		p.fail(p.line("formats"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
 	}
-	f.Intervals, f.KindIntervals = raw.Intervals, raw.KindIntervals
-	if err := f.checkIntervals(); err != nil {
-		fail(line("intervals"), "fleet: %v", strings.TrimPrefix(err.Error(), "simulator fleet: "))
-	}
+}
+
+// models decodes each kind's overrides onto its default signal model.
+func (p *fleetParser) models(f *Fleet, raw map[string]yaml.Node) {
 	cat := sensors.DefaultCatalog()
-	_, models := yamlpos.MapValue(n, "models")
-	for _, id := range slices.Sorted(maps.Keys(raw.Models)) {
-		ml := line("models")
+	_, models := yamlpos.MapValue(p.n, "models")
+	for _, id := range slices.Sorted(maps.Keys(raw)) {
+		ml := p.line("models")
 		if k, _ := yamlpos.MapValue(models, id); k != nil {
 			ml = k.Line
 		}
 		k, ok := cat.Kind(sensors.KindID(id))
 		if !ok {
-			fail(ml, "fleet: models: unknown kind %q", id)
+			p.fail(ml, "fleet: models: unknown kind %q", id)
 			continue
 		}
-		node := raw.Models[id]
-		m := KindModel(k)
-		if err := checkFields(&node, reflect.TypeOf(m)); err != nil {
-			atLine(err)
-			continue
-		}
-		if err := node.Decode(&m); err != nil {
-			atLine(err)
-			continue
-		}
-		if k, _ := yamlpos.MapValue(&node, "typical"); k != nil {
-			m.HasTypical = true
-		}
-		if err := m.Validate(); err != nil {
-			fail(ml, "fleet: models: %s: %v", id, err)
+		node := raw[id]
+		m, ok := p.model(ml, id, &node, KindModel(k))
+		if !ok {
 			continue
 		}
 		if f.Models == nil {
@@ -248,7 +277,27 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 		}
 		f.Models[k.ID] = m
 	}
-	return f, errs
+}
+
+// model decodes the overrides in node onto m, a kind's default model,
+// and checks the result; ml is the line of the kind's key.
+func (p *fleetParser) model(ml int, id string, node *yaml.Node, m Model) (Model, bool) {
+	if err := checkFields(node, reflect.TypeOf(m)); err != nil {
+		p.atLine(err)
+		return m, false
+	}
+	if err := node.Decode(&m); err != nil {
+		p.atLine(err)
+		return m, false
+	}
+	if k, _ := yamlpos.MapValue(node, "typical"); k != nil {
+		m.HasTypical = true
+	}
+	if err := m.Validate(); err != nil {
+		p.fail(ml, "fleet: models: %s: %v", id, err)
+		return m, false
+	}
+	return m, true
 }
 
 // Bounds of a fleet built from a file or flags: a national platform's
