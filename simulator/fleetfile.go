@@ -92,7 +92,7 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 	if n == nil {
 		return DemoFleet(1), nil
 	}
-	p := &fleetParser{name: name, n: n}
+	p := &fleetParser{problems: problems{file: name}, n: n}
 	if n.Kind != yaml.MappingNode {
 		p.fail(n.Line, "fleet: want a mapping")
 		return Fleet{}, p.errs
@@ -122,20 +122,26 @@ func parseFleet(name string, n *yaml.Node) (Fleet, []error) {
 // fleetParser collects the problems of one fleet section, n, so that
 // each step of parseFleet can report several and go on.
 type fleetParser struct {
-	name string
-	n    *yaml.Node
+	problems
+	n *yaml.Node
+}
+
+// problems collects the problems of one file, each at its line, so that
+// a parse can report all of them and not only the first.
+type problems struct {
+	file string
 	errs []error
 }
 
-func (p *fleetParser) fail(line int, format string, args ...any) {
-	p.errs = append(p.errs, yamlpos.Problem{File: p.name, Line: line, Msg: fmt.Sprintf(format, args...)})
+func (p *problems) fail(line int, format string, args ...any) {
+	p.errs = append(p.errs, yamlpos.Problem{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
 // atLine reports the problems of checkFields and yaml's Decode, which
 // both say "line N: …" per problem, with N put in front.
 func (p *fleetParser) atLine(err error) {
 	for _, e := range flatten(err) {
-		for _, pr := range yamlpos.DecodeProblems(p.name, e) {
+		for _, pr := range yamlpos.DecodeProblems(p.file, e) {
 			p.fail(cmp.Or(pr.Line, p.n.Line), "fleet: %s", pr.Msg)
 		}
 	}

@@ -93,13 +93,15 @@ type scenarioFile struct {
 	// TimeOfDay pins the daily cycle (Fleet.TimeOfDay); default noon.
 	TimeOfDay *time.Duration `yaml:"time_of_day"`
 	Incidents []yaml.Node    `yaml:"incidents"`
-	Targets   []struct {
-		Incident string         `yaml:"incident"`
-		MaxLevel string         `yaml:"max_level"`
-		MinLead  *time.Duration `yaml:"min_lead"`
-		Rule     string         `yaml:"rule"`
-		Line     int            `yaml:"-"`
-	} `yaml:"targets"`
+	Targets   []targetEntry  `yaml:"targets"`
+}
+
+// targetEntry is one detection target as written.
+type targetEntry struct {
+	Incident string         `yaml:"incident"`
+	MaxLevel string         `yaml:"max_level"`
+	MinLead  *time.Duration `yaml:"min_lead"`
+	Rule     string         `yaml:"rule"`
 }
 
 // notFound rewords yaml.v3's message for an unknown key, which names a
@@ -148,47 +150,12 @@ func ParseScenario(name string, r io.Reader) (*Scenario, error) {
 
 // ParseScenarioWith is ParseScenario with options.
 func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, error) {
-	data, err := io.ReadAll(r)
+	raw, doc, err := decodeScenario(name, r)
 	if err != nil {
 		return nil, err
 	}
-	var raw scenarioFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&raw); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty scenario", name)
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = notFound.ReplaceAllString(msg, `unknown field "$1"`)
-		return nil, fmt.Errorf("%s: %s", name, msg)
-	}
-	// Targets need their lines for messages; yaml.v3 gives them only
-	// on nodes, so read the document again as one.
-	var doc yaml.Node
-	_ = yaml.Unmarshal(data, &doc)
-	targetLines := sequenceLines(&doc, "targets")
-
-	var errs []error
-	fail := func(line int, format string, args ...any) {
-		errs = append(errs, yamlpos.Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
-	}
-	sc := &Scenario{Name: raw.Name, Description: raw.Description, Seed: raw.Seed, Interval: raw.Interval, Duration: raw.Duration}
-	if sc.Name == "" {
-		sc.Name = strings.TrimSuffix(baseName(name), ".yaml")
-	}
-	if sc.Interval == 0 {
-		sc.Interval = DefaultInterval
-	}
-	if sc.Interval < 0 {
-		fail(lineOf(&doc, "interval"), "interval must be positive")
-	}
-	if sc.Duration <= 0 {
-		fail(lineOf(&doc, "duration"), "duration is required and must be positive")
-	}
-	if sc.Duration > MaxScenarioDuration {
-		fail(lineOf(&doc, "duration"), "duration %s is longer than %s", sc.Duration, MaxScenarioDuration)
-	}
+	p := &scenarioParser{problems: problems{file: name}, doc: doc}
+	sc := p.header(raw)
 	if o.Fleet != nil {
 		sc.Fleet = *o.Fleet
 	} else {
@@ -198,88 +165,165 @@ func ParseScenarioWith(name string, r io.Reader, o ScenarioOptions) (*Scenario, 
 		}
 		fl, ferrs := parseFleet(name, fleetNode)
 		if len(ferrs) > 0 {
-			return nil, errors.Join(append(errs, ferrs...)...)
+			return nil, errors.Join(append(p.errs, ferrs...)...)
 		}
 		sc.Fleet = fl
 	}
-	tod := DefaultTimeOfDay
-	if raw.TimeOfDay != nil {
-		tod = *raw.TimeOfDay
-		if tod < 0 || tod >= 24*time.Hour {
-			fail(lineOf(&doc, "time_of_day"), "time_of_day %s must be a time of day (0s..24h)", tod)
-		}
-	}
-	sc.Fleet.TimeOfDay = &tod
+	p.timeOfDay(sc, raw.TimeOfDay)
 	reg, err := sc.Fleet.Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	ids := p.incidents(sc, raw.Incidents, reg)
+	p.targets(sc, raw.Targets, ids)
+	if err := errors.Join(p.errs...); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// decodeScenario reads a scenario's fields, rejecting unknown ones, and
+// the document again as a node: yaml.v3 gives lines only on nodes.
+func decodeScenario(name string, r io.Reader) (scenarioFile, *yaml.Node, error) {
+	var raw scenarioFile
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return raw, nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return raw, nil, fmt.Errorf("%s: empty scenario", name)
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = notFound.ReplaceAllString(msg, `unknown field "$1"`)
+		return raw, nil, fmt.Errorf("%s: %s", name, msg)
+	}
+	var doc yaml.Node
+	_ = yaml.Unmarshal(data, &doc)
+	return raw, &doc, nil
+}
+
+// scenarioParser collects the problems of one scenario file; doc is the
+// file as a node, for the lines of its keys.
+type scenarioParser struct {
+	problems
+	doc *yaml.Node
+}
+
+// header checks the scenario's name, timing and length, filling in
+// their defaults.
+func (p *scenarioParser) header(raw scenarioFile) *Scenario {
+	sc := &Scenario{Name: raw.Name, Description: raw.Description, Seed: raw.Seed, Interval: raw.Interval, Duration: raw.Duration}
+	if sc.Name == "" {
+		sc.Name = strings.TrimSuffix(baseName(p.file), ".yaml")
+	}
+	if sc.Interval == 0 {
+		sc.Interval = DefaultInterval
+	}
+	if sc.Interval < 0 {
+		p.fail(lineOf(p.doc, "interval"), "interval must be positive")
+	}
+	if sc.Duration <= 0 {
+		p.fail(lineOf(p.doc, "duration"), "duration is required and must be positive")
+	}
+	if sc.Duration > MaxScenarioDuration {
+		p.fail(lineOf(p.doc, "duration"), "duration %s is longer than %s", sc.Duration, MaxScenarioDuration)
+	}
+	return sc
+}
+
+// timeOfDay pins the fleet's daily cycle to raw, or to noon.
+func (p *scenarioParser) timeOfDay(sc *Scenario, raw *time.Duration) {
+	tod := DefaultTimeOfDay
+	if raw != nil {
+		tod = *raw
+		if tod < 0 || tod >= 24*time.Hour {
+			p.fail(lineOf(p.doc, "time_of_day"), "time_of_day %s must be a time of day (0s..24h)", tod)
+		}
+	}
+	sc.Fleet.TimeOfDay = &tod
+}
+
+// incidents decodes the timeline and checks each incident against the
+// fleet's sensors and gateways and the scenario's duration. It returns
+// the ids seen, for the targets.
+func (p *scenarioParser) incidents(sc *Scenario, raw []yaml.Node, reg *sensors.Registry) map[string]bool {
 	gateways := map[GatewayRef]bool{}
 	for _, g := range sc.Fleet.Gateways() {
 		gateways[GatewayRef{g.Site, g.ID}] = true
 	}
-
 	ids := map[string]bool{}
-	for i := range raw.Incidents {
-		n := &raw.Incidents[i]
+	for i := range raw {
+		n := &raw[i]
 		si, err := parseIncident(n)
 		if err != nil {
-			what := fmt.Sprintf("incident %d", i+1)
-			if si.ID != "" {
-				what = fmt.Sprintf("incident %q", si.ID)
-			}
-			if si.Kind != "" {
-				what += " (" + si.Kind + ")"
-			}
-			fail(n.Line, "%s: %v", what, err)
+			p.fail(n.Line, "%s: %v", incidentName(i, si), err)
 			continue
 		}
 		if ids[si.ID] {
-			fail(n.Line, "incident %q: duplicate id", si.ID)
+			p.fail(n.Line, "incident %q: duplicate id", si.ID)
 		}
 		ids[si.ID] = true
 		if err := si.Incident.Validate(); err != nil {
-			fail(n.Line, "incident %q: %v", si.ID, err)
+			p.fail(n.Line, "incident %q: %v", si.ID, err)
 			continue
 		}
 		for _, ref := range si.Incident.Sensors() {
 			if _, ok := reg.Lookup(ref.Site, ref.Sensor); !ok {
-				fail(n.Line, "incident %q: no sensor %s in the fleet", si.ID, ref)
+				p.fail(n.Line, "incident %q: no sensor %s in the fleet", si.ID, ref)
 			}
 		}
 		if gi, ok := si.Incident.(GatewayIncident); ok && !gateways[gi.Gateway()] {
-			fail(n.Line, "incident %q: no gateway %s in the fleet", si.ID, gi.Gateway())
+			p.fail(n.Line, "incident %q: no gateway %s in the fleet", si.ID, gi.Gateway())
 		}
 		if _, end := si.Incident.Span(); sc.Duration > 0 && end > sc.Duration {
-			fail(n.Line, "incident %q: ends at %s, after the scenario's duration %s", si.ID, end, sc.Duration)
+			p.fail(n.Line, "incident %q: ends at %s, after the scenario's duration %s", si.ID, end, sc.Duration)
 		}
 		sc.Incidents = append(sc.Incidents, si)
 	}
-	for i, t := range raw.Targets {
+	return ids
+}
+
+// incidentName names timeline entry i in a message, by as much of it as
+// could be read.
+func incidentName(i int, si ScenarioIncident) string {
+	what := fmt.Sprintf("incident %d", i+1)
+	if si.ID != "" {
+		what = fmt.Sprintf("incident %q", si.ID)
+	}
+	if si.Kind != "" {
+		what += " (" + si.Kind + ")"
+	}
+	return what
+}
+
+// targets checks each detection target: a known incident, a rule name
+// and a severity.
+func (p *scenarioParser) targets(sc *Scenario, raw []targetEntry, ids map[string]bool) {
+	lines := sequenceLines(p.doc, "targets")
+	for i, t := range raw {
 		line := 0
-		if i < len(targetLines) {
-			line = targetLines[i]
+		if i < len(lines) {
+			line = lines[i]
 		}
 		tg := Target{Incident: t.Incident, MinLead: t.MinLead, Rule: t.Rule, Line: line}
 		if t.Rule != "" && !ruleName.MatchString(t.Rule) {
-			fail(line, "target %q: rule %q is not a rule name (like sensor_stuck or ch4_high)", t.Incident, t.Rule)
+			p.fail(line, "target %q: rule %q is not a rule name (like sensor_stuck or ch4_high)", t.Incident, t.Rule)
 		}
 		if !ids[t.Incident] {
-			fail(line, "target: no incident %q", t.Incident)
+			p.fail(line, "target: no incident %q", t.Incident)
 		}
 		if t.MaxLevel != "" {
 			l, err := sensors.ParseLevel(t.MaxLevel)
 			if err != nil {
-				fail(line, "target %q: max_level: %v", t.Incident, err)
+				p.fail(line, "target %q: max_level: %v", t.Incident, err)
 			}
 			tg.MaxLevel = l
 		}
 		sc.Targets = append(sc.Targets, tg)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return sc, nil
 }
 
 func baseName(p string) string {
