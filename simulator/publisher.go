@@ -214,31 +214,9 @@ type malformedAt struct {
 
 // NewPublisher checks opts and prepares every gateway's signals and plan.
 func NewPublisher(opts Options) (*Publisher, error) {
-	if opts.Broker == "" {
-		return nil, errors.New("simulator: broker URL is required")
-	}
-	if opts.Interval == 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.PublishTimeout == 0 {
-		opts.PublishTimeout = DefaultPublishTimeout
-	}
-	if opts.Speed == 0 {
-		opts.Speed = 1
-	}
-	switch {
-	case opts.Interval < 0:
-		return nil, fmt.Errorf("simulator: interval %s is negative", opts.Interval)
-	case opts.Speed < 0 || math.IsNaN(opts.Speed):
-		return nil, fmt.Errorf("simulator: speed %g must be positive", opts.Speed)
-	case opts.MaxReadings < 0 || opts.Malformed < 0 || opts.Duration < 0:
-		return nil, errors.New("simulator: max readings, duration and malformed must not be negative")
-	}
-	if opts.Catalog == nil {
-		opts.Catalog = sensors.DefaultCatalog()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
 	}
 	reg, err := opts.Fleet.Registry(opts.Catalog)
 	if err != nil {
@@ -254,85 +232,145 @@ func NewPublisher(opts Options) (*Publisher, error) {
 		return nil, errors.New("simulator: fleet has no sensors")
 	}
 	p := &Publisher{opts: opts, log: opts.Logger}
+	gateways := opts.Fleet.Gateways()
+	idx, err := indexIncidents(opts, reg, gateways)
+	if err != nil {
+		return nil, err
+	}
+	for _, gw := range gateways {
+		g, err := p.newGateway(gw, reg, idx)
+		if err != nil {
+			return nil, err
+		}
+		p.gateways = append(p.gateways, g)
+	}
+	p.plan(reg.Len())
+	return p, nil
+}
 
+// withDefaults fills in the options left at zero and checks the rest.
+func withDefaults(opts Options) (Options, error) {
+	if opts.Broker == "" {
+		return opts, errors.New("simulator: broker URL is required")
+	}
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.PublishTimeout == 0 {
+		opts.PublishTimeout = DefaultPublishTimeout
+	}
+	if opts.Speed == 0 {
+		opts.Speed = 1
+	}
+	switch {
+	case opts.Interval < 0:
+		return opts, fmt.Errorf("simulator: interval %s is negative", opts.Interval)
+	case opts.Speed < 0 || math.IsNaN(opts.Speed):
+		return opts, fmt.Errorf("simulator: speed %g must be positive", opts.Speed)
+	case opts.MaxReadings < 0 || opts.Malformed < 0 || opts.Duration < 0:
+		return opts, errors.New("simulator: max readings, duration and malformed must not be negative")
+	}
+	if opts.Catalog == nil {
+		opts.Catalog = sensors.DefaultCatalog()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return opts, nil
+}
+
+// incidentIndex is the run's incidents by the sensor or gateway they act
+// on, in the order they apply.
+type incidentIndex struct {
+	bySensor  map[SensorRef][]Incident
+	byGateway map[GatewayRef][]GatewayIncident
+}
+
+// indexIncidents checks every incident of opts against the fleet and
+// indexes it by what it acts on.
+func indexIncidents(opts Options, reg *sensors.Registry, gateways []Gateway) (incidentIndex, error) {
 	all := make([]Incident, 0, len(opts.Incidents)+len(opts.Scripted))
 	for _, l := range opts.Incidents {
 		all = append(all, l)
 	}
 	all = append(all, opts.Scripted...)
-	bySensor := map[SensorRef][]Incident{}
-	byGateway := map[GatewayRef][]GatewayIncident{}
-	gateways := opts.Fleet.Gateways()
+	idx := incidentIndex{bySensor: map[SensorRef][]Incident{}, byGateway: map[GatewayRef][]GatewayIncident{}}
 	for _, inc := range all {
 		if err := inc.Validate(); err != nil {
-			return nil, fmt.Errorf("simulator: %w", err)
+			return idx, fmt.Errorf("simulator: %w", err)
 		}
 		for _, ref := range inc.Sensors() {
 			if _, ok := reg.Lookup(ref.Site, ref.Sensor); !ok {
-				return nil, fmt.Errorf("simulator: incident on unknown sensor %s", ref)
+				return idx, fmt.Errorf("simulator: incident on unknown sensor %s", ref)
 			}
-			bySensor[ref] = append(bySensor[ref], inc)
+			idx.bySensor[ref] = append(idx.bySensor[ref], inc)
 		}
-		if gi, ok := inc.(GatewayIncident); ok {
-			ref := gi.Gateway()
-			if !slices.ContainsFunc(gateways, func(g Gateway) bool { return g.Site == ref.Site && g.ID == ref.Gateway }) {
-				return nil, fmt.Errorf("simulator: incident on unknown gateway %s", ref)
-			}
-			byGateway[ref] = append(byGateway[ref], gi)
-			if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
-				if u, err := url.Parse(opts.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
-					return nil, fmt.Errorf("simulator: abrupt gateway offline %s needs a tcp:// broker", ref)
-				}
+		gi, ok := inc.(GatewayIncident)
+		if !ok {
+			continue
+		}
+		ref := gi.Gateway()
+		if !slices.ContainsFunc(gateways, func(g Gateway) bool { return g.Site == ref.Site && g.ID == ref.Gateway }) {
+			return idx, fmt.Errorf("simulator: incident on unknown gateway %s", ref)
+		}
+		idx.byGateway[ref] = append(idx.byGateway[ref], gi)
+		if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
+			// Dropping the connection abruptly needs a plain TCP one.
+			if u, err := url.Parse(opts.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+				return idx, fmt.Errorf("simulator: abrupt gateway offline %s needs a tcp:// broker", ref)
 			}
 		}
 	}
-	for _, gw := range gateways {
-		g := &gateway{
-			p: p, site: gw.Site, id: gw.ID, format: gw.Format, interval: opts.Interval,
-			topic: gw.DataTopic(), status: gw.StatusTopic(),
-			log:       p.log.With("site", gw.Site, "gateway", gw.ID),
-			incidents: byGateway[GatewayRef{gw.Site, gw.ID}],
-		}
-		for _, gi := range g.incidents {
-			if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
-				g.abrupt = true
-			}
-		}
-		var kindMin time.Duration // the shortest interval of its sensors' kinds
-		for _, id := range gw.Sensors {
-			s, _ := reg.Lookup(gw.Site, id)
-			sig, err := opts.Fleet.Signal(s, opts.Seed)
-			if err != nil {
-				return nil, fmt.Errorf("simulator: %w", err)
-			}
-			ref := SensorRef{gw.Site, id}
-			g.sensors = append(g.sensors, &simSensor{id: id, ref: ref, signal: sig, incidents: bySensor[ref]})
-			g.ids = append(g.ids, id)
-			if k := s.KindInfo().Interval; k > 0 && (kindMin == 0 || k < kindMin) {
-				kindMin = k
-			}
-		}
-		switch {
-		case gw.Interval > 0:
-			g.interval = gw.Interval
-		case opts.Fleet.KindIntervals && kindMin > 0:
-			g.interval = kindMin
-		}
-		if g.interval != opts.Interval && opts.MaxReadings > 0 {
-			return nil, fmt.Errorf("simulator: max readings needs one interval for every gateway, and %s/%s reports every %s", gw.Site, gw.ID, g.interval)
-		}
-		if !math.IsInf(opts.Speed, 1) {
-			g.wallStep = time.Duration(float64(g.interval) / opts.Speed)
-		}
-		if g.format == FormatSparkplug {
-			g.rebirth = make(chan struct{}, 1)
-		}
-		g.points = make([]Point, 0, len(g.sensors))
-		g.index = make([]int, 0, len(g.sensors))
-		p.gateways = append(p.gateways, g)
+	return idx, nil
+}
+
+// newGateway prepares one gateway of the fleet: its sensors' signals and
+// incidents, and its reporting interval.
+func (p *Publisher) newGateway(gw Gateway, reg *sensors.Registry, idx incidentIndex) (*gateway, error) {
+	opts := p.opts
+	g := &gateway{
+		p: p, site: gw.Site, id: gw.ID, format: gw.Format, interval: opts.Interval,
+		topic: gw.DataTopic(), status: gw.StatusTopic(),
+		log:       p.log.With("site", gw.Site, "gateway", gw.ID),
+		incidents: idx.byGateway[GatewayRef{gw.Site, gw.ID}],
 	}
-	p.plan(reg.Len())
-	return p, nil
+	for _, gi := range g.incidents {
+		if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
+			g.abrupt = true
+		}
+	}
+	var kindMin time.Duration // the shortest interval of its sensors' kinds
+	for _, id := range gw.Sensors {
+		s, _ := reg.Lookup(gw.Site, id)
+		sig, err := opts.Fleet.Signal(s, opts.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		ref := SensorRef{gw.Site, id}
+		g.sensors = append(g.sensors, &simSensor{id: id, ref: ref, signal: sig, incidents: idx.bySensor[ref]})
+		g.ids = append(g.ids, id)
+		if k := s.KindInfo().Interval; k > 0 && (kindMin == 0 || k < kindMin) {
+			kindMin = k
+		}
+	}
+	switch {
+	case gw.Interval > 0:
+		g.interval = gw.Interval
+	case opts.Fleet.KindIntervals && kindMin > 0:
+		g.interval = kindMin
+	}
+	if g.interval != opts.Interval && opts.MaxReadings > 0 {
+		return nil, fmt.Errorf("simulator: max readings needs one interval for every gateway, and %s/%s reports every %s", gw.Site, gw.ID, g.interval)
+	}
+	if !math.IsInf(opts.Speed, 1) {
+		g.wallStep = time.Duration(float64(g.interval) / opts.Speed)
+	}
+	if g.format == FormatSparkplug {
+		g.rebirth = make(chan struct{}, 1)
+	}
+	g.points = make([]Point, 0, len(g.sensors))
+	g.index = make([]int, 0, len(g.sensors))
+	return g, nil
 }
 
 // plan decides how many batches each gateway sends and where the
