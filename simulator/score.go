@@ -123,73 +123,11 @@ func ScoreRun(t *Truth, events []AlertEvent, o ScoreOptions) Score {
 	if grace == 0 {
 		grace = time.Minute
 	}
-	run := t.Run
-	signOff := run.End.Add(-time.Duration(run.Interval * float64(time.Second)))
-
-	// timed is an event with its device time, when it has one.
-	type timed struct {
-		AlertEvent
-		dev   time.Time
-		known bool
-	}
-	var evs []timed
-	for _, ev := range events {
-		if ev.Type != "fired" && ev.Type != "escalated" {
-			continue
-		}
-		te := timed{AlertEvent: ev, dev: ev.At, known: true}
-		if isWallClock(ev) {
-			te.dev, te.known = run.DeviceTime(ev.At)
-			if te.known && !te.dev.Before(signOff) {
-				continue
-			}
-		}
-		if te.known && (te.dev.Before(run.Start.Add(-grace)) || te.dev.After(run.End.Add(grace))) {
-			continue
-		}
-		evs = append(evs, te)
-	}
-	slices.SortStableFunc(evs, func(a, b timed) int { return a.dev.Compare(b.dev) })
-
-	sc := Score{Scenario: run.Scenario, SensorHours: run.SensorHours()}
+	evs := timedEvents(t.Run, events, grace)
+	sc := Score{Scenario: t.Run.Scenario, SensorHours: t.Run.SensorHours()}
 	explained := map[string]bool{} // alert ids matched to an incident
 	for _, inc := range t.Incidents {
-		is := IncidentScore{ID: inc.ID, Kind: inc.Kind, Target: inc.Target, Met: true}
-		from, to := inc.Onset.Add(-grace), inc.End.Add(grace)
-		var firstDev time.Time
-		firstKnown := false
-		for _, ev := range evs {
-			var match bool
-			if isGateway(ev.AlertEvent) {
-				match = slices.Contains(inc.Gateways, GatewayRef{ev.Site, ev.Sensor})
-			} else {
-				match = slices.Contains(inc.Sensors, SensorRef{ev.Site, ev.Sensor})
-			}
-			if !match || (ev.known && (ev.dev.Before(from) || ev.dev.After(to))) {
-				continue
-			}
-			explained[ev.AlertID] = true
-			if ev.Type == "fired" {
-				is.Alerts++
-				if !slices.Contains(is.Rules, ev.Rule) {
-					is.Rules = append(is.Rules, ev.Rule)
-				}
-				if !is.Detected {
-					is.Detected, is.First = true, ev.AlertEvent
-					firstDev, firstKnown = ev.dev, ev.known
-				}
-			}
-			if ev.Level != sensors.LevelNone && (is.Best == sensors.LevelNone || ev.Level.MoreSevere(is.Best)) {
-				is.Best = ev.Level
-			}
-		}
-		if is.Detected && firstKnown {
-			is.Delay, is.HasDelay = firstDev.Sub(inc.Onset), true
-			if c, ok := inc.FirstCrossing(); ok {
-				is.Lead, is.HasLead = c.At.Sub(firstDev), true
-			}
-		}
-		judge(&is, inc)
+		is := scoreIncident(inc, evs, grace, explained)
 		if !is.Met {
 			sc.Missed++
 		}
@@ -202,6 +140,79 @@ func ScoreRun(t *Truth, events []AlertEvent, o ScoreOptions) Score {
 		}
 	}
 	return sc
+}
+
+// timedEvent is an alert event with its device time, when it has one.
+type timedEvent struct {
+	AlertEvent
+	dev   time.Time
+	known bool
+}
+
+// timedEvents keeps the fired and escalated events that may belong to
+// the run, in device time order, leaving out the simulator's sign-off.
+func timedEvents(run TruthRun, events []AlertEvent, grace time.Duration) []timedEvent {
+	signOff := run.End.Add(-time.Duration(run.Interval * float64(time.Second)))
+	var evs []timedEvent
+	for _, ev := range events {
+		if ev.Type != "fired" && ev.Type != "escalated" {
+			continue
+		}
+		te := timedEvent{AlertEvent: ev, dev: ev.At, known: true}
+		if isWallClock(ev) {
+			te.dev, te.known = run.DeviceTime(ev.At)
+			if te.known && !te.dev.Before(signOff) {
+				continue
+			}
+		}
+		if te.known && (te.dev.Before(run.Start.Add(-grace)) || te.dev.After(run.End.Add(grace))) {
+			continue
+		}
+		evs = append(evs, te)
+	}
+	slices.SortStableFunc(evs, func(a, b timedEvent) int { return a.dev.Compare(b.dev) })
+	return evs
+}
+
+// scoreIncident judges one incident by the events on its sensors or
+// gateways within its window, marking those events explained.
+func scoreIncident(inc TruthIncident, evs []timedEvent, grace time.Duration, explained map[string]bool) IncidentScore {
+	is := IncidentScore{ID: inc.ID, Kind: inc.Kind, Target: inc.Target, Met: true}
+	from, to := inc.Onset.Add(-grace), inc.End.Add(grace)
+	var first timedEvent
+	for _, ev := range evs {
+		var match bool
+		if isGateway(ev.AlertEvent) {
+			match = slices.Contains(inc.Gateways, GatewayRef{ev.Site, ev.Sensor})
+		} else {
+			match = slices.Contains(inc.Sensors, SensorRef{ev.Site, ev.Sensor})
+		}
+		if !match || (ev.known && (ev.dev.Before(from) || ev.dev.After(to))) {
+			continue
+		}
+		explained[ev.AlertID] = true
+		if ev.Type == "fired" {
+			is.Alerts++
+			if !slices.Contains(is.Rules, ev.Rule) {
+				is.Rules = append(is.Rules, ev.Rule)
+			}
+			if !is.Detected {
+				is.Detected, is.First = true, ev.AlertEvent
+				first = ev
+			}
+		}
+		if ev.Level != sensors.LevelNone && (is.Best == sensors.LevelNone || ev.Level.MoreSevere(is.Best)) {
+			is.Best = ev.Level
+		}
+	}
+	if is.Detected && first.known {
+		is.Delay, is.HasDelay = first.dev.Sub(inc.Onset), true
+		if c, ok := inc.FirstCrossing(); ok {
+			is.Lead, is.HasLead = c.At.Sub(first.dev), true
+		}
+	}
+	judge(&is, inc)
+	return is
 }
 
 // judge checks an incident's score against its target.
