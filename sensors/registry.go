@@ -1,6 +1,7 @@
 package sensors
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,88 +107,117 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		sensors: make(map[string]map[string]*Sensor, len(sites)),
 	}
 	var errs []string
-	// One copy of a kind per other unit, shared by its sensors.
-	type kindUnit struct {
-		kind KindID
-		unit string
-	}
-	inUnit := map[kindUnit]*Kind{}
 	for i := range sites {
-		s := sites[i]
-		if s.ID == "" {
-			errs = append(errs, "site without id")
-			continue
+		if err := r.addSite(sites[i]); err != nil {
+			errs = append(errs, err.Error())
 		}
-		if _, dup := r.sites[s.ID]; dup {
-			errs = append(errs, fmt.Sprintf("duplicate site %q", s.ID))
-			continue
-		}
-		r.sites[s.ID] = &s
-		r.sensors[s.ID] = map[string]*Sensor{}
 	}
+	units := kindUnits{}
 	for i := range sensors {
-		s := sensors[i]
-		bySite, ok := r.sensors[s.Site]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("sensor %q: unknown site %q", s.ID, s.Site))
-			continue
+		if err := r.addSensor(sensors[i], units); err != nil {
+			errs = append(errs, err.Error())
 		}
-		k, ok := cat.Kind(s.Kind)
-		if !ok {
-			errs = append(errs, fmt.Sprintf("sensor %s/%s: unknown kind %q", s.Site, s.ID, s.Kind))
-			continue
-		}
-		if _, dup := bySite[s.ID]; dup {
-			errs = append(errs, fmt.Sprintf("duplicate sensor %s/%s", s.Site, s.ID))
-			continue
-		}
-		if s.Unit != "" {
-			ku, ok := inUnit[kindUnit{k.ID, s.Unit}]
-			if !ok {
-				if ku, ok = k.InUnit(s.Unit); !ok {
-					errs = append(errs, fmt.Sprintf("sensor %s/%s: kind %s reports in %s, not %q",
-						s.Site, s.ID, s.Kind, strings.Join(k.UnitNames(), " or "), s.Unit))
-					continue
-				}
-				inUnit[kindUnit{k.ID, s.Unit}] = ku
-			}
-			if ku == k {
-				s.Unit = "" // the kind's own unit
-			}
-			k = ku
-		}
-		if s.Sparkplug != "" {
-			dev, metric, ok := SplitSparkplug(s.Sparkplug)
-			if !ok {
-				errs = append(errs, fmt.Sprintf("sensor %s/%s: bad Sparkplug address %q (want {device_id}/{metric} or /{metric})", s.Site, s.ID, s.Sparkplug))
-				continue
-			}
-			a := spbAddr{s.Site, dev, metric}
-			if other, dup := r.spb[a]; dup {
-				errs = append(errs, fmt.Sprintf("sensors %s/%s and %s/%s share the Sparkplug address %q", s.Site, other.ID, s.Site, s.ID, s.Sparkplug))
-				continue
-			}
-			if r.spb == nil {
-				r.spb = map[spbAddr]*Sensor{}
-			}
-			r.spb[a] = &s
-		}
-		if s.Gateway != "" {
-			if r.gws == nil {
-				r.gws = map[[2]string]bool{}
-			}
-			r.gws[[2]string{s.Site, s.Gateway}] = true
-		}
-		s.kind = k
-		s.Setpoints = k.Resolve(s.Setpoints)
-		s.index = len(r.order)
-		bySite[s.ID] = &s
-		r.order = append(r.order, &s)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("registry: %s", strings.Join(errs, "; "))
 	}
 	return r, nil
+}
+
+func (r *Registry) addSite(s Site) error {
+	if s.ID == "" {
+		return errors.New("site without id")
+	}
+	if _, dup := r.sites[s.ID]; dup {
+		return fmt.Errorf("duplicate site %q", s.ID)
+	}
+	r.sites[s.ID] = &s
+	r.sensors[s.ID] = map[string]*Sensor{}
+	return nil
+}
+
+// addSensor checks s against its site and the catalog and adds it, with
+// its kind in its unit and its setpoints resolved.
+func (r *Registry) addSensor(s Sensor, units kindUnits) error {
+	bySite, ok := r.sensors[s.Site]
+	if !ok {
+		return fmt.Errorf("sensor %q: unknown site %q", s.ID, s.Site)
+	}
+	k, ok := r.catalog.Kind(s.Kind)
+	if !ok {
+		return fmt.Errorf("sensor %s/%s: unknown kind %q", s.Site, s.ID, s.Kind)
+	}
+	if _, dup := bySite[s.ID]; dup {
+		return fmt.Errorf("duplicate sensor %s/%s", s.Site, s.ID)
+	}
+	if s.Unit != "" {
+		ku, err := units.of(k, &s)
+		if err != nil {
+			return err
+		}
+		if ku == k {
+			s.Unit = "" // the kind's own unit
+		}
+		k = ku
+	}
+	if s.Sparkplug != "" {
+		if err := r.addSparkplug(&s); err != nil {
+			return err
+		}
+	}
+	if s.Gateway != "" {
+		if r.gws == nil {
+			r.gws = map[[2]string]bool{}
+		}
+		r.gws[[2]string{s.Site, s.Gateway}] = true
+	}
+	s.kind = k
+	s.Setpoints = k.Resolve(s.Setpoints)
+	s.index = len(r.order)
+	bySite[s.ID] = &s
+	r.order = append(r.order, &s)
+	return nil
+}
+
+// addSparkplug indexes s by its Sparkplug address, which must be well
+// formed and its own at its site.
+func (r *Registry) addSparkplug(s *Sensor) error {
+	dev, metric, ok := SplitSparkplug(s.Sparkplug)
+	if !ok {
+		return fmt.Errorf("sensor %s/%s: bad Sparkplug address %q (want {device_id}/{metric} or /{metric})", s.Site, s.ID, s.Sparkplug)
+	}
+	a := spbAddr{s.Site, dev, metric}
+	if other, dup := r.spb[a]; dup {
+		return fmt.Errorf("sensors %s/%s and %s/%s share the Sparkplug address %q", s.Site, other.ID, s.Site, s.ID, s.Sparkplug)
+	}
+	if r.spb == nil {
+		r.spb = map[spbAddr]*Sensor{}
+	}
+	r.spb[a] = s
+	return nil
+}
+
+// kindUnits holds one copy of a kind per other unit, shared by the
+// sensors reporting in it.
+type kindUnits map[kindUnit]*Kind
+
+type kindUnit struct {
+	kind KindID
+	unit string
+}
+
+// of is kind k in the unit sensor s reports in.
+func (u kindUnits) of(k *Kind, s *Sensor) (*Kind, error) {
+	if ku, ok := u[kindUnit{k.ID, s.Unit}]; ok {
+		return ku, nil
+	}
+	ku, ok := k.InUnit(s.Unit)
+	if !ok {
+		return nil, fmt.Errorf("sensor %s/%s: kind %s reports in %s, not %q",
+			s.Site, s.ID, s.Kind, strings.Join(k.UnitNames(), " or "), s.Unit)
+	}
+	u[kindUnit{k.ID, s.Unit}] = ku
+	return ku, nil
 }
 
 // Catalog is the catalog the registry was checked against.
