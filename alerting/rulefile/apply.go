@@ -29,6 +29,43 @@ func (s *Set) Apply(reg *sensors.Registry, opts *alerting.Options) error {
 // registry's.
 func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 	c := checker{problems: slices.Clone(s.problems)}
+	s.checkRefs(&c, reg)
+	base := opts.Pack
+	if base == nil {
+		base = alerting.SensorPack
+	}
+	for _, sn := range reg.Sensors() {
+		s.checkPack(&c, sn, base)
+	}
+	exposure := s.exposure(&c, opts.Exposure)
+	s.checkGroups(&c, reg)
+	s.checkGuidance(&c)
+	if len(c.problems) > 0 {
+		return &sensors.LoadError{Problems: sortProblems(c.problems)}
+	}
+
+	s.applyTiming(opts)
+	if exposure != nil {
+		opts.Exposure = exposure
+	}
+	if s.touchesPacks() {
+		opts.Pack = func(sn *sensors.Sensor) alerting.RulePack {
+			p, _ := s.pack(sn, base)
+			return p
+		}
+	}
+	for _, g := range s.groups {
+		opts.Groups = append(opts.Groups, g.g)
+	}
+	for _, r := range s.composites {
+		opts.Composite = append(opts.Composite, r.c)
+	}
+	return nil
+}
+
+// checkRefs reports the sites, site kinds and sensors the set names
+// that the registry lacks.
+func (s *Set) checkRefs(c *checker, reg *sensors.Registry) {
 	for site, at := range s.sites {
 		if _, ok := reg.Site(site); !ok {
 			c.add(at, "unknown site %q (not in the registry)", site)
@@ -51,20 +88,11 @@ func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 			c.add(b.at, "site %s has no sensor %s", k.site, k.id)
 		}
 	}
-	base := opts.Pack
-	if base == nil {
-		base = alerting.SensorPack
-	}
-	for _, sn := range reg.Sensors() {
-		s.checkPack(&c, sn, base)
-	}
-	exposure := s.exposure(&c, opts.Exposure)
-	s.checkGroups(&c, reg)
-	s.checkGuidance(&c)
-	if len(c.problems) > 0 {
-		return &sensors.LoadError{Problems: sortProblems(c.problems)}
-	}
+}
 
+// applyTiming sets the set's default timing, then its kinds', on opts,
+// and refines the timing of each sensor by its site kind's and its own.
+func (s *Set) applyTiming(opts *alerting.Options) {
 	if d := s.defaults; d != nil {
 		if d.forDur != nil {
 			opts.For = *d.forDur
@@ -90,44 +118,32 @@ func (s *Set) apply(reg *sensors.Registry, opts *alerting.Options) error {
 	}
 	opts.KindFor, opts.KindOffDelay, opts.KindMOfN = kindFor, kindOff, kindMOfN
 	if s.touchesTiming() {
-		// Site kinds and sensors refine the timing the kind gives.
-		prev := opts.Threshold
-		opts.Threshold = func(sn *sensors.Sensor, t *alerting.ThresholdTiming) {
-			if prev != nil {
-				prev(sn, t)
+		opts.Threshold = s.threshold(opts.Threshold)
+	}
+}
+
+// threshold is prev, then the timing of the sensor's site kind and of
+// the sensor itself: they refine the timing the kind gives.
+func (s *Set) threshold(prev func(*sensors.Sensor, *alerting.ThresholdTiming)) func(*sensors.Sensor, *alerting.ThresholdTiming) {
+	return func(sn *sensors.Sensor, t *alerting.ThresholdTiming) {
+		if prev != nil {
+			prev(sn, t)
+		}
+		for _, b := range [...]*block{s.siteKinds[siteKey{sn.Site, string(sn.Kind)}], s.sensors[siteKey{sn.Site, sn.ID}]} {
+			if b == nil {
+				continue
 			}
-			for _, b := range [...]*block{s.siteKinds[siteKey{sn.Site, string(sn.Kind)}], s.sensors[siteKey{sn.Site, sn.ID}]} {
-				if b == nil {
-					continue
-				}
-				if b.forDur != nil {
-					t.For = *b.forDur
-				}
-				if b.offDelay != nil {
-					t.OffDelay = *b.offDelay
-				}
-				if b.mofn != nil {
-					t.MOfN = *b.mofn
-				}
+			if b.forDur != nil {
+				t.For = *b.forDur
+			}
+			if b.offDelay != nil {
+				t.OffDelay = *b.offDelay
+			}
+			if b.mofn != nil {
+				t.MOfN = *b.mofn
 			}
 		}
 	}
-	if exposure != nil {
-		opts.Exposure = exposure
-	}
-	if s.touchesPacks() {
-		opts.Pack = func(sn *sensors.Sensor) alerting.RulePack {
-			p, _ := s.pack(sn, base)
-			return p
-		}
-	}
-	for _, g := range s.groups {
-		opts.Groups = append(opts.Groups, g.g)
-	}
-	for _, r := range s.composites {
-		opts.Composite = append(opts.Composite, r.c)
-	}
-	return nil
 }
 
 func setKey[V any](m map[sensors.KindID]V, k sensors.KindID, v V) map[sensors.KindID]V {
