@@ -129,84 +129,115 @@ func RunHeld(ctx context.Context, reg *sensors.Registry, opts alerting.Options, 
 	res := &Result{Alerts: []*Alert{}, Events: []alerting.Event{}} // [] in JSON, not null
 	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, opts: opts, res: res}
 	c.reg = reg
+	rp := &replayer{reg: reg, f: f, res: res, c: c, first: map[subject]time.Time{}}
 	// The replay's clock is the device time of the reading being
 	// replayed; the hold runs on it as the service's runs on the wall
 	// clock.
-	var clock time.Time
-	flap.Store, flap.Now = nil, func() time.Time { return clock }
-	hold, err := alerting.NewFlapper(alerting.SinkFunc(c.emit), flap)
-	if err != nil {
+	flap.Store, flap.Now = nil, func() time.Time { return rp.clock }
+	var err error
+	if rp.hold, err = alerting.NewFlapper(alerting.SinkFunc(c.emit), flap); err != nil {
 		return nil, err
 	}
-	eng, err := alerting.NewEngine(reg, hold, opts)
-	if err != nil {
+	if rp.eng, err = alerting.NewEngine(reg, rp.hold, opts); err != nil {
 		return nil, err
 	}
-	// first is each sensor's first reading: a sensor_stale raised before
-	// it only says the replay started before the sensor's data did.
-	first := map[subject]time.Time{}
-	var nextTick int64
 	err = src.Readings(ctx, func(r sensors.Reading) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !f.match(r) {
-			res.Filtered++
-			return nil
-		}
-		sn, ok := reg.Lookup(r.Site, r.Sensor)
-		if !ok {
-			res.Unknown++
-			return nil
-		}
-		r.Kind = sn.Kind
-		at := r.Time.UnixNano()
-		if res.Readings == 0 {
-			res.First = r.Time
-			nextTick = at
-		}
-		// Staleness up to this reading, at the times the service would
-		// have checked it.
-		for n := 0; nextTick <= at && n < maxTicks; n++ {
-			clock = time.Unix(0, nextTick)
-			eng.Tick(clock)
-			hold.Tick(clock)
-			nextTick += int64(tickEvery)
-		}
-		if nextTick <= at {
-			clock = r.Time
-			eng.Tick(clock)
-			hold.Tick(clock)
-			nextTick = at + int64(tickEvery)
-		}
-		clock = r.Time
-		res.Readings++
-		res.Last = r.Time
-		if k := (subject{r.Site, r.Sensor}); first[k].IsZero() {
-			first[k] = r.Time
-		}
-		eng.Evaluate(r)
-		if r.Quality != sensors.QualityBad && !math.IsNaN(r.Value) {
-			c.observe(r)
-		}
+		rp.read(r)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res.Stats = eng.Stats()
-	for _, a := range c.alerts {
-		if f, ok := first[subject{a.Site, a.Sensor}]; a.Rule == alerting.RuleSensorStale && (!ok || a.FiredAt.Before(f)) {
+	rp.finish()
+	return res, nil
+}
+
+// replayer is the state of one replay between its readings.
+type replayer struct {
+	reg  *sensors.Registry
+	f    Filter
+	res  *Result
+	c    *collector
+	eng  *alerting.Engine
+	hold *alerting.Flapper
+	// clock is the device time the hold runs on; nextTick, in Unix
+	// nanoseconds, the next time staleness is checked.
+	clock    time.Time
+	nextTick int64
+	// first is each sensor's first reading: a sensor_stale raised before
+	// it only says the replay started before the sensor's data did.
+	first map[subject]time.Time
+}
+
+// read replays one reading of the source.
+func (rp *replayer) read(r sensors.Reading) {
+	if !rp.f.match(r) {
+		rp.res.Filtered++
+		return
+	}
+	sn, ok := rp.reg.Lookup(r.Site, r.Sensor)
+	if !ok {
+		rp.res.Unknown++
+		return
+	}
+	r.Kind = sn.Kind
+	if rp.res.Readings == 0 {
+		rp.res.First = r.Time
+		rp.nextTick = r.Time.UnixNano()
+	}
+	rp.tickUpTo(r.Time)
+	rp.clock = r.Time
+	rp.res.Readings++
+	rp.res.Last = r.Time
+	if k := (subject{r.Site, r.Sensor}); rp.first[k].IsZero() {
+		rp.first[k] = r.Time
+	}
+	rp.eng.Evaluate(r)
+	if r.Quality != sensors.QualityBad && !math.IsNaN(r.Value) {
+		rp.c.observe(r)
+	}
+}
+
+// tickUpTo checks staleness up to t, at the times the service would
+// have checked it, and at most maxTicks times across a gap.
+func (rp *replayer) tickUpTo(t time.Time) {
+	at := t.UnixNano()
+	for n := 0; rp.nextTick <= at && n < maxTicks; n++ {
+		rp.tick(time.Unix(0, rp.nextTick))
+		rp.nextTick += int64(tickEvery)
+	}
+	if rp.nextTick <= at {
+		rp.tick(t)
+		rp.nextTick = at + int64(tickEvery)
+	}
+}
+
+func (rp *replayer) tick(now time.Time) {
+	rp.clock = now
+	rp.eng.Tick(now)
+	rp.hold.Tick(now)
+}
+
+// finish fills in the result once the source is read: the engine's
+// stats, the alerts but those stale before a sensor's data, and the
+// quiet sensors.
+func (rp *replayer) finish() {
+	res := rp.res
+	res.Stats = rp.eng.Stats()
+	for _, a := range rp.c.alerts {
+		if f, ok := rp.first[subject{a.Site, a.Sensor}]; a.Rule == alerting.RuleSensorStale && (!ok || a.FiredAt.Before(f)) {
 			continue
 		}
 		res.Alerts = append(res.Alerts, a)
 	}
-	for _, sn := range reg.Sensors() {
-		if _, ok := first[subject{sn.Site, sn.ID}]; !ok && f.match(sensors.Reading{Site: sn.Site, Sensor: sn.ID, Time: f.From}) {
+	for _, sn := range rp.reg.Sensors() {
+		if _, ok := rp.first[subject{sn.Site, sn.ID}]; !ok && rp.f.match(sensors.Reading{Site: sn.Site, Sensor: sn.ID, Time: rp.f.From}) {
 			res.Quiet = append(res.Quiet, sn.Site+"/"+sn.ID)
 		}
 	}
-	return res, nil
 }
 
 type subject struct{ site, sensor string }
