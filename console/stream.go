@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -49,10 +50,11 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	withReadings := r.URL.Query().Get("readings") != "none"
-
+	st := &sseStream{s: s, site: site, withReadings: r.URL.Query().Get("readings") != "none", remote: r.RemoteAddr}
 	sub, replay, resync, cur := s.hub.subscribe(lastID)
-	defer func() { s.hub.unsubscribe(sub) }()
+	st.sub = sub
+	// An overflow replaces the subscription; unsubscribe the last one.
+	defer func() { s.hub.unsubscribe(st.sub) }()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -60,84 +62,116 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx would otherwise hold events back
 	w.WriteHeader(http.StatusOK)
 
-	sw := &sseWriter{rc: http.NewResponseController(w), bw: bufio.NewWriter(w), timeout: s.opts.WriteTimeout}
-	sw.arm()
+	st.sw = &sseWriter{rc: http.NewResponseController(w), bw: bufio.NewWriter(w), timeout: s.opts.WriteTimeout}
+	st.sw.arm()
 	// A reconnect after 2 s keeps the gap short without hammering a
 	// restarting server; EventSource waits 3 s by default.
-	sw.raw("retry: 2000\n\n")
+	st.sw.raw("retry: 2000\n\n")
 	if resync {
 		reason := resyncTooOld
 		if lastID == "" {
 			reason = resyncNew
 		}
-		sw.resync(cur, reason)
+		st.sw.resync(cur, reason)
 	}
 	for _, e := range replay {
-		sw.alert(s.hub, e)
+		st.sw.alert(s.hub, e)
 	}
-	var (
-		gen      uint64
-		buf      []readingUpdate
-		shelfGen = s.hub.shelfGen.Load()
-	)
-	sendReadings := func() {
-		if !withReadings {
-			return
-		}
-		buf, gen = s.hub.readingsSince(gen, site, buf[:0])
-		if len(buf) > 0 {
-			sw.event(eventReadings, "", buf)
-		}
-	}
-	sendReadings()
-	if sw.flush() != nil {
+	st.shelfGen = s.hub.shelfGen.Load()
+	st.sendReadings()
+	if st.sw.flush() != nil {
 		return
 	}
+	st.serve(r.Context())
+}
 
+// sseStream is one browser's event stream once its replay is sent.
+type sseStream struct {
+	s            *server
+	sw           *sseWriter
+	sub          *subscriber
+	site         string // reading updates of this site only, or all
+	withReadings bool
+	remote       string
+	// gen is the readings generation last sent; buf is reused for each
+	// update. shelfGen is the shelves generation the browser has.
+	gen      uint64
+	buf      []readingUpdate
+	shelfGen uint64
+}
+
+// serve writes the stream's events as they come, and a heartbeat, until
+// the browser goes, the hub stops or a write fails.
+func (st *sseStream) serve(ctx context.Context) {
+	s := st.s
 	readings := time.NewTicker(s.opts.ReadingsEvery)
 	defer readings.Stop()
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-s.hub.done:
 			return
-		case e := <-sub.ch:
-			sw.arm()
-			sw.alert(s.hub, e)
-			for n := 1; n < replayBatch; n++ {
-				select {
-				case e := <-sub.ch:
-					sw.alert(s.hub, e)
-					continue
-				default:
-				}
-				break
-			}
-		case <-sub.gone:
-			sw.arm()
-			s.log.Warn("console: stream fell behind, told to resync", "remote", r.RemoteAddr, "buffer", cap(sub.ch))
-			// Start over from now; the browser reloads the state over the
-			// API, and whatever it applies twice is idempotent.
-			sub, _, _, cur = s.hub.subscribe("")
-			sw.resync(cur, resyncOverflow)
+		case e := <-st.sub.ch:
+			st.sw.arm()
+			st.alerts(e)
+		case <-st.sub.gone:
+			st.sw.arm()
+			st.resubscribe()
 		case <-readings.C:
-			sw.arm()
-			sendReadings()
-			if g := s.hub.shelfGen.Load(); g != shelfGen {
-				shelfGen = g
-				sw.event(eventShelves, "", struct{}{})
+			st.sw.arm()
+			st.sendReadings()
+			if g := s.hub.shelfGen.Load(); g != st.shelfGen {
+				st.shelfGen = g
+				st.sw.event(eventShelves, "", struct{}{})
 			}
 		case <-heartbeat.C:
-			sw.arm()
-			sw.raw(": ping\n\n")
+			st.sw.arm()
+			st.sw.raw(": ping\n\n")
 		}
-		if err := sw.flush(); err != nil {
-			s.log.Debug("console: stream closed", "remote", r.RemoteAddr, "err", err)
+		if err := st.sw.flush(); err != nil {
+			s.log.Debug("console: stream closed", "remote", st.remote, "err", err)
 			return
 		}
+	}
+}
+
+// alerts writes e and up to replayBatch-1 more alert events already
+// waiting, for one flush.
+func (st *sseStream) alerts(e ringEntry) {
+	st.sw.alert(st.s.hub, e)
+	for n := 1; n < replayBatch; n++ {
+		select {
+		case e := <-st.sub.ch:
+			st.sw.alert(st.s.hub, e)
+			continue
+		default:
+		}
+		break
+	}
+}
+
+// resubscribe starts over from now after the browser fell behind and
+// its events were dropped; the browser reloads the state over the API,
+// and whatever it applies twice is idempotent.
+func (st *sseStream) resubscribe() {
+	st.s.log.Warn("console: stream fell behind, told to resync", "remote", st.remote, "buffer", cap(st.sub.ch))
+	sub, _, _, cur := st.s.hub.subscribe("")
+	st.sub = sub
+	st.sw.resync(cur, resyncOverflow)
+}
+
+// sendReadings writes the latest readings that changed since the last
+// update, if the browser wants them.
+func (st *sseStream) sendReadings() {
+	if !st.withReadings {
+		return
+	}
+	st.buf, st.gen = st.s.hub.readingsSince(st.gen, st.site, st.buf[:0])
+	if len(st.buf) > 0 {
+		st.sw.event(eventReadings, "", st.buf)
 	}
 }
 
