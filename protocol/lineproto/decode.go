@@ -109,27 +109,14 @@ func Decode(payload []byte, dst []protocol.Reading) ([]protocol.Reading, error) 
 // line, which is what lets decoding go on with the next one.
 func decodeLine(dec *lineprotocol.Decoder, names []byte) ([]byte, protocol.Reading, error) {
 	var r protocol.Reading
-	start := len(names)
-	haveSensor, haveValue := false, false
-
 	if _, err := dec.Measurement(); err != nil {
 		return names, r, err
 	}
-	for {
-		key, val, err := dec.NextTag()
-		if err != nil {
-			return names, r, err
-		}
-		if key == nil {
-			break
-		}
-		if string(key) == "sensor" {
-			// The decoder's slices are only valid until its next call, so
-			// copy now. A repeated tag overwrites the earlier one.
-			names = append(names[:start], val...)
-			haveSensor = true
-		}
+	names, haveSensor, err := decodeTags(dec, names)
+	if err != nil {
+		return names, r, err
 	}
+	haveValue := false
 	for {
 		key, val, err := dec.NextField()
 		if err != nil {
@@ -196,6 +183,28 @@ func decodeLine(dec *lineprotocol.Decoder, names []byte) ([]byte, protocol.Readi
 	}
 	r.Time = time.Unix(0, ns)
 	return names, r, nil
+}
+
+// decodeTags reads the line's tags, appending the sensor tag's value to
+// names, and reports whether there was one.
+func decodeTags(dec *lineprotocol.Decoder, names []byte) ([]byte, bool, error) {
+	start := len(names)
+	haveSensor := false
+	for {
+		key, val, err := dec.NextTag()
+		if err != nil {
+			return names, haveSensor, err
+		}
+		if key == nil {
+			return names, haveSensor, nil
+		}
+		if string(key) == "sensor" {
+			// The decoder's slices are only valid until its next call, so
+			// copy now. A repeated tag overwrites the earlier one.
+			names = append(names[:start], val...)
+			haveSensor = true
+		}
+	}
 }
 
 func reject(r protocol.Reading, reason, detail string) protocol.Reading {
