@@ -157,7 +157,9 @@ func sp(level sensors.Level, dir sensors.Direction, v float64, src string) senso
 
 // templates returns one site template per sector, in sensors.Sectors
 // order. The sets follow ../shared/domain.md section (a): what the
-// regulations say such a site monitors.
+// regulations say such a site monitors. It is a plain data table, one
+// row per measuring point, and is kept whole so that a site reads top to
+// bottom; the functions that use it hold the logic.
 func templates() []template {
 	const (
 		above  = sensors.Above
