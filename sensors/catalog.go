@@ -84,6 +84,8 @@ func kelvin(min, max, deadband float64) UnitOption {
 // DefaultCatalog returns the kinds riskmon ships with. Setpoints are set
 // only where a national rule gives a value; design-specific limits (tank
 // level, pipeline pressure, tailings items) must come from the registry.
+// It is a plain data table, one kind per entry grouped by sector;
+// NewCatalog indexes it by id.
 func DefaultCatalog() *Catalog {
 	gas := []Sector{SectorHazchem, SectorUrbanGas, SectorPipeline}
 	hz := []Sector{SectorHazchem}
