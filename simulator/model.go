@@ -113,7 +113,8 @@ func designed(sigma float64, decimals int) Model {
 // typical value and sit in the middle of their setpoint band instead.
 // Temperatures follow the day, tank levels drift as product is drawn and
 // topped up, the slow tailings quantities and flows wander; gas
-// concentrations in clean air are flat apart from noise.
+// concentrations in clean air are flat apart from noise. It is a plain
+// data table, one case per shipped kind; other kinds get derivedModel.
 func KindModel(k *sensors.Kind) Model {
 	switch k.ID {
 	case "combustible_gas", "tunnel_gas":
@@ -192,8 +193,13 @@ func KindModel(k *sensors.Kind) Model {
 	case "manhole_tilt":
 		return typical(0.5, 0.2, 1)
 	}
-	// A kind added to the catalog later: noise well inside its deadband,
-	// resolution a tenth of it.
+	return derivedModel(k)
+}
+
+// derivedModel is the model of a kind added to the catalog later, which
+// KindModel has no row for: noise well inside its deadband, resolution a
+// tenth of it.
+func derivedModel(k *sensors.Kind) Model {
 	m := designed(k.Deadband/4, 2)
 	if k.Deadband > 0 {
 		m.Decimals = max(0, int(math.Ceil(-math.Log10(k.Deadband/10))))
