@@ -70,8 +70,10 @@
 // alerting/dispatch is the Sink that delivers to the notifiers of package
 // alerting/notify (log, MQTT, webhook, ...): one bounded queue and one
 // goroutine per notifier, so a slow webhook never delays the others; when a
-// queue is full its oldest event is dropped and counted. The Store is its
-// durable outbox.
+// queue is full its oldest event is dropped and counted. The Store of
+// package alerting/store is its durable outbox. Flapping, shelving, the
+// operator lifecycle and alarm-system health are Sinks of package
+// alerting/lifecycle, put between the Engine and the Dispatcher.
 //
 // # Exposure, groups, composite rules and alarm-system health
 //
@@ -82,7 +84,7 @@
 // co-located or redundant sensors against each other (sensor_disagreement,
 // and group_vote for M-of-N voting); Options.Composite takes rules written
 // as expr expressions over the latest values of a site's sensors. Both
-// have their own lock, taken after the shard's. Health is a Sink that
+// have their own lock, taken after the shard's. lifecycle.Health
 // measures the alarm system against the ISA-18.2 benchmarks (rate,
 // floods, standing, chattering, bad actors). docs/alerting.md has the
 // details and the reasons for every default.

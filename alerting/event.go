@@ -204,13 +204,6 @@ func (e Event) IdempotencyKey() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// sameChange reports whether a and b record the same change of one alert:
-// what Key compares, without building the strings.
-func sameChange(a, b *Event) bool {
-	return a.AlertID == b.AlertID && a.Type == b.Type && a.Level == b.Level && a.At.Equal(b.At) &&
-		(a.Type != EventAcknowledged || a.By == b.By)
-}
-
 // TopicLevel is the level an event is filed under: its Level, or for a
 // resolved alert the level it had, so a subscriber to red alerts also
 // sees them end.

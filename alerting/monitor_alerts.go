@@ -234,15 +234,3 @@ func (m *Monitor) checkJournal(now time.Time) {
 	}
 	m.c.Clear(RuleJournalFailed, SystemSite, "journal", "records", "journal writes again; the records it missed are counted in it", now)
 }
-
-// OnShelfEnd returns the shelves' OnEnd: back returns the ended shelf's
-// alerts to the operator (Lifecycle.ShelfEnded), and expired, if not
-// nil, records an expiry; a removal is recorded by whoever removed it.
-func OnShelfEnd(back func(Shelf, time.Time), expired func(at time.Time, user, comment string)) func(Shelf, time.Time) {
-	return func(sh Shelf, now time.Time) {
-		back(sh, now)
-		if sh.Ended.IsZero() && expired != nil {
-			expired(now, sh.By, fmt.Sprintf("%s %s (%s) expired", sh.Mode, sh.ID, sh.Reason))
-		}
-	}
-}

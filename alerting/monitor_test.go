@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -194,20 +193,5 @@ func TestMonitorStartAndClockAlerts(t *testing.T) {
 	r.m.Tick(t0.Add(storeDamagedHold + time.Second))
 	if r.c.IsOpen(RuleStoreDamaged, SystemSite, "alert_store") || r.c.IsOpen(RuleJournalTorn, SystemSite, "journal") {
 		t.Fatal("start damage alerts still active after their hour")
-	}
-}
-
-// A shelf's expiry is recorded; its removal is not (the remover does).
-func TestOnShelfEnd(t *testing.T) {
-	var back int
-	var recorded []string
-	end := OnShelfEnd(func(Shelf, time.Time) { back++ }, func(_ time.Time, user, comment string) {
-		recorded = append(recorded, user+": "+comment)
-	})
-	now := time.Now()
-	end(Shelf{ID: "sh1", Mode: ModeShelved, By: "wang", Reason: "maintenance"}, now)
-	end(Shelf{ID: "sh2", Mode: ModeShelved, By: "li", Ended: now}, now)
-	if back != 2 || len(recorded) != 1 || !strings.Contains(recorded[0], "wang: shelved sh1 (maintenance) expired") {
-		t.Fatalf("returned %d, recorded %q", back, recorded)
 	}
 }

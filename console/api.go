@@ -22,7 +22,7 @@ type RuleStates interface {
 }
 
 // Worklist is the alert lifecycle's list an operator works from;
-// *alerting.Lifecycle satisfies it.
+// *lifecycle.Lifecycle satisfies it.
 type Worklist interface {
 	Open() []alerting.Record
 }

@@ -18,10 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
-
-	"github.com/riskmon/riskmon/alerting"
 )
 
 // Role is what a caller may do; a higher role may do what a lower one may.
@@ -95,10 +94,10 @@ type AuditRecord struct {
 	Comment string    `json:"comment,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	// ShelfID, Mode, Match and Expires describe a shelve or unshelve.
-	ShelfID string            `json:"shelf_id,omitempty"`
-	Mode    string            `json:"mode,omitempty"`
-	Match   *alerting.Matcher `json:"match,omitempty"`
-	Expires time.Time         `json:"expires,omitzero"`
+	ShelfID string             `json:"shelf_id,omitempty"`
+	Mode    string             `json:"mode,omitempty"`
+	Match   *lifecycle.Matcher `json:"match,omitempty"`
+	Expires time.Time          `json:"expires,omitzero"`
 	// Count, Since, Addresses and Users sum up the failed logins of a
 	// login_failed_summary: how many, since when, from where and for
 	// whom (the lists capped at maxSummaryList).

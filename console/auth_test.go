@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 )
 
 // fakeAcker records acknowledgements.
@@ -24,7 +25,7 @@ func (f *fakeAcker) Ack(id, user, comment string) (alerting.Record, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id != "a1" {
-		return alerting.Record{}, alerting.ErrNoAlert
+		return alerting.Record{}, lifecycle.ErrNoAlert
 	}
 	f.acks = append(f.acks, id+" by "+user+": "+comment)
 	return alerting.Record{ID: id, State: alerting.StateActiveAcked, AckedBy: user, Comment: comment}, nil

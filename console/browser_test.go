@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -285,7 +286,7 @@ func TestBrowserAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := NewHub(testRegistry(t), HubOptions{})
-	life := alerting.NewLifecycle(h, alerting.LifecycleOptions{LatchRed: true})
+	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{LatchRed: true})
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, ReadingsEvery: 100 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	ctx, consoleErrors := browser(t)
@@ -400,11 +401,11 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	}
 	reg := testRegistry(t)
 	h := NewHub(reg, HubOptions{})
-	health, err := alerting.NewHealth(h, alerting.HealthOptions{})
+	health, err := lifecycle.NewHealth(h, lifecycle.HealthOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	life := alerting.NewLifecycle(health, alerting.LifecycleOptions{})
+	life := lifecycle.NewLifecycle(health, lifecycle.LifecycleOptions{})
 	shelver := newFakeShelver(time.Now)
 	now := time.Now().UTC()
 	// Seventy minutes of gas-1 every 5 s: a slow wave with one spike over
@@ -487,7 +488,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
 	)
 	shelves := shelver.Shelves()
-	if len(shelves) != 1 || shelves[0].Match != (alerting.Matcher{Site: "plant-a", Sensor: "gas-1", Rule: "combustible_gas_high"}) ||
+	if len(shelves) != 1 || shelves[0].Match != (lifecycle.Matcher{Site: "plant-a", Sensor: "gas-1", Rule: "combustible_gas_high"}) ||
 		shelves[0].By != "wang" || shelves[0].Reason != "detector being cleaned" || shelves[0].Expires.Sub(shelves[0].Created) != time.Hour {
 		t.Fatalf("shelves after the board's shelve: %+v", shelves)
 	}
@@ -524,7 +525,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	}
 	// A shelf set elsewhere (an admin, through the API) of a rule with no
 	// alarm on the board is still listed in words, not by its id.
-	if _, err := shelver.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "mine-b", Rule: "ch4_low"},
+	if _, err := shelver.Shelve(lifecycle.ShelfRequest{Mode: lifecycle.ModeShelved, Match: lifecycle.Matcher{Site: "mine-b", Rule: "ch4_low"},
 		Reason: "ventilation work", By: "admin", Duration: time.Hour, Admin: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -542,8 +543,8 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	// A refusal reads in the console's language: the alarm turned red
 	// between the form and the click, so the shelver says it needs an
 	// admin (403), in English and by code.
-	shelver.setRefuse(fmt.Errorf("%w: %w", alerting.ErrShelfNeedsAdmin,
-		&alerting.ShelfRefusal{Code: alerting.RefusedRedAlarm, Err: errors.New("shelving a red alarm (combustible_gas_high at plant-a/gas-2 is red now)")}))
+	shelver.setRefuse(fmt.Errorf("%w: %w", lifecycle.ErrShelfNeedsAdmin,
+		&lifecycle.ShelfRefusal{Code: lifecycle.RefusedRedAlarm, Err: errors.New("shelving a red alarm (combustible_gas_high at plant-a/gas-2 is red now)")}))
 	step(t, ctx, "be refused shelving an alarm that turned red",
 		chromedp.Click(chromedp.CSS(`#board tr[data-id="gas2-yellow"] button.shelve-btn`)),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row[data-for="gas2-yellow"] input.shelve-reason`)),

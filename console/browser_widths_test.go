@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
 )
@@ -67,7 +68,7 @@ func TestBrowserWidths(t *testing.T) {
 	}
 	reg := longFleet(t)
 	h := NewHub(reg, HubOptions{})
-	life := alerting.NewLifecycle(h, alerting.LifecycleOptions{})
+	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{})
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, Shelver: newFakeShelver(time.Now), ReadingsEvery: 100 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	ctx, consoleErrors := browser(t)
@@ -230,7 +231,7 @@ func TestBrowserSoundRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := NewHub(testRegistry(t), HubOptions{})
-	life := alerting.NewLifecycle(h, alerting.LifecycleOptions{})
+	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{})
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life}))
 	t.Cleanup(srv.Close)
 	ctx, _ := browser(t)

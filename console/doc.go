@@ -12,5 +12,5 @@
 // sessions with CSRF tokens, the login rate limits and the bearer tokens of
 // machine clients; Handler guards every endpoint with it. Operators
 // acknowledge alerts from the board through the Acker interface, which
-// alerting.Lifecycle satisfies. See docs/console.md.
+// lifecycle.Lifecycle satisfies. See docs/console.md.
 package console

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -73,7 +74,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Acker is the part of the alert lifecycle (alerting.Lifecycle) the console
+// Acker is the part of the alert lifecycle (lifecycle.Lifecycle) the console
 // uses: acknowledging, and reading an alert's lifecycle state.
 type Acker interface {
 	Ack(id, user, comment string) (alerting.Record, error)
@@ -322,7 +323,7 @@ func (s *server) ack(w http.ResponseWriter, r *http.Request, p Principal) {
 	}
 	id := r.PathValue("id")
 	rec, err := s.opts.Acker.Ack(id, p.Name, body.Comment)
-	if errors.Is(err, alerting.ErrNoAlert) {
+	if errors.Is(err, lifecycle.ErrNoAlert) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}

@@ -3,15 +3,15 @@ package console
 import (
 	"net/http"
 
-	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/alerting/alarmtext"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
 // HealthSource is the alarm-system health the console shows;
-// *alerting.Health satisfies it.
+// *lifecycle.Health satisfies it.
 type HealthSource interface {
-	Snapshot() alerting.HealthSnapshot
+	Snapshot() lifecycle.HealthSnapshot
 }
 
 // floodLine is ISA-18.2's flood: more than 10 alarms in 10 minutes.
@@ -20,7 +20,7 @@ const floodLine = 10
 // alarmHealth is the body of GET /api/v1/alarm-health: the health figures,
 // the day's rate among them, and the flood line to draw it against.
 type alarmHealth struct {
-	alerting.HealthSnapshot
+	lifecycle.HealthSnapshot
 	FloodLine int `json:"flood_line"`
 	// RuleNames names the rules of the lists in words, per language, so
 	// the Chinese page shows no rule id.
@@ -34,7 +34,7 @@ func (s *server) alarmHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 	snap := s.opts.Health.Snapshot()
 	names := map[string]sensors.Text{}
-	for _, list := range [][]alerting.BadActor{snap.TopRules, snap.Chattering} {
+	for _, list := range [][]lifecycle.BadActor{snap.TopRules, snap.Chattering} {
 		for _, a := range list {
 			names[a.Rule] = sensors.Text{ZH: alarmtext.RuleTitle(a.Rule, alarmtext.Chinese), EN: alarmtext.RuleTitle(a.Rule, alarmtext.English)}
 		}

@@ -9,26 +9,26 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/alerting/alarmtext"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
-// Shelver is the part of alerting.Shelves the console uses: shelving or
+// Shelver is the part of lifecycle.Shelves the console uses: shelving or
 // taking out of service, ending a shelf early, and listing the active ones.
 type Shelver interface {
-	Shelve(req alerting.ShelfRequest) (alerting.Shelf, error)
-	Unshelve(id, by string) (alerting.Shelf, error)
-	Shelves() []alerting.Shelf
+	Shelve(req lifecycle.ShelfRequest) (lifecycle.Shelf, error)
+	Unshelve(id, by string) (lifecycle.Shelf, error)
+	Shelves() []lifecycle.Shelf
 }
 
 // shelfBody is the body of POST /api/v1/shelves. Duration is a Go
 // duration ("2h", "45m"): operators think in shift hours, not seconds.
 type shelfBody struct {
-	Mode     alerting.ShelfMode `json:"mode"`
-	Match    alerting.Matcher   `json:"match"`
-	Reason   string             `json:"reason"`
-	Duration string             `json:"duration"`
+	Mode     lifecycle.ShelfMode `json:"mode"`
+	Match    lifecycle.Matcher   `json:"match"`
+	Reason   string              `json:"reason"`
+	Duration string              `json:"duration"`
 }
 
 // maxReason bounds the reason text, which goes into the journal.
@@ -37,26 +37,26 @@ const maxReason = 500
 // request checks what the console can check itself and builds the
 // request; the Shelver decides the rest (maximum duration, matcher
 // scope) and answers with an ErrBadShelf-wrapped error.
-func (b shelfBody) request(by string) (alerting.ShelfRequest, error) {
+func (b shelfBody) request(by string) (lifecycle.ShelfRequest, error) {
 	switch b.Mode {
 	case "":
-		b.Mode = alerting.ModeShelved // the board's button shelves
-	case alerting.ModeShelved, alerting.ModeOutOfService:
+		b.Mode = lifecycle.ModeShelved // the board's button shelves
+	case lifecycle.ModeShelved, lifecycle.ModeOutOfService:
 	default:
-		return alerting.ShelfRequest{}, refusal(alerting.RefusedMode, fmt.Errorf("mode: want %q or %q, got %q", alerting.ModeShelved, alerting.ModeOutOfService, b.Mode))
+		return lifecycle.ShelfRequest{}, refusal(lifecycle.RefusedMode, fmt.Errorf("mode: want %q or %q, got %q", lifecycle.ModeShelved, lifecycle.ModeOutOfService, b.Mode))
 	}
 	if b.Duration == "" {
-		return alerting.ShelfRequest{}, refusal(alerting.RefusedDuration, errors.New(`duration: required, e.g. "2h"`))
+		return lifecycle.ShelfRequest{}, refusal(lifecycle.RefusedDuration, errors.New(`duration: required, e.g. "2h"`))
 	}
 	d, err := time.ParseDuration(b.Duration)
 	if err != nil || d <= 0 {
-		return alerting.ShelfRequest{}, refusal(alerting.RefusedDuration, fmt.Errorf(`duration: want a positive duration such as "2h" or "30m", got %q`, b.Duration))
+		return lifecycle.ShelfRequest{}, refusal(lifecycle.RefusedDuration, fmt.Errorf(`duration: want a positive duration such as "2h" or "30m", got %q`, b.Duration))
 	}
 	reason := strings.TrimSpace(b.Reason)
 	if len(reason) > maxReason {
-		return alerting.ShelfRequest{}, refusal(refusedReasonLong, fmt.Errorf("reason: at most %d bytes", maxReason))
+		return lifecycle.ShelfRequest{}, refusal(refusedReasonLong, fmt.Errorf("reason: at most %d bytes", maxReason))
 	}
-	return alerting.ShelfRequest{Mode: b.Mode, Match: b.Match, Reason: reason, By: by, Duration: d}, nil
+	return lifecycle.ShelfRequest{Mode: b.Mode, Match: b.Match, Reason: reason, By: by, Duration: d}, nil
 }
 
 // Refusal codes of the console's own checks, beside alerting's Refused
@@ -66,15 +66,15 @@ const (
 	refusedReasonLong = "reason_long" // the reason is longer than maxReason
 )
 
-func refusal(code string, err error) error { return &alerting.ShelfRefusal{Code: code, Err: err} }
+func refusal(code string, err error) error { return &lifecycle.ShelfRefusal{Code: code, Err: err} }
 
 // writeRefusal answers a refused shelf request with its English text and
-// the code of each reason (alerting.RefusalCodes), which the page says in
+// the code of each reason (lifecycle.RefusalCodes), which the page says in
 // its operator's language.
 func writeRefusal(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	codes := alerting.RefusalCodes(err)
+	codes := lifecycle.RefusalCodes(err)
 	if codes == nil {
 		codes = []string{}
 	}
@@ -104,7 +104,7 @@ func (s *server) listShelves(w http.ResponseWriter, _ *http.Request) {
 // and 可燃气体 rather than combustible_gas_high and combustible_gas even
 // when no alarm of that rule is on the board.
 type shelfView struct {
-	alerting.Shelf
+	lifecycle.Shelf
 	Text struct {
 		ZH shelfText `json:"zh"`
 		EN shelfText `json:"en"`
@@ -117,7 +117,7 @@ type shelfText struct {
 	Kind string `json:"kind,omitempty"`
 }
 
-func newShelfView(sh alerting.Shelf) shelfView {
+func newShelfView(sh lifecycle.Shelf) shelfView {
 	v := shelfView{Shelf: sh}
 	for _, l := range []struct {
 		lang string
@@ -153,11 +153,11 @@ func (s *server) shelve(w http.ResponseWriter, r *http.Request, p Principal) {
 	}
 	req.Admin = p.Role >= RoleAdmin
 	sh, err := s.opts.Shelver.Shelve(req)
-	if errors.Is(err, alerting.ErrBadShelf) {
+	if errors.Is(err, lifecycle.ErrBadShelf) {
 		writeRefusal(w, http.StatusBadRequest, err)
 		return
 	}
-	if errors.Is(err, alerting.ErrShelfNeedsAdmin) {
+	if errors.Is(err, lifecycle.ErrShelfNeedsAdmin) {
 		s.log.Warn("shelve refused: needs admin rights", "user", p.Name, "role", p.Role.String(), "mode", string(req.Mode),
 			"site", req.Match.Site, "sensor", req.Match.Sensor, "rule", req.Match.Rule, "kind", req.Match.Kind)
 		s.opts.Auth.opts.Audit(AuditRecord{At: s.opts.Now().UTC(), Action: "shelve_refused", User: p.Name, Remote: remoteAddr(r),
@@ -188,7 +188,7 @@ func (s *server) unshelve(w http.ResponseWriter, r *http.Request, p Principal) {
 	}
 	id := r.PathValue("id")
 	sh, err := s.opts.Shelver.Unshelve(id, p.Name)
-	if errors.Is(err, alerting.ErrNoShelf) {
+	if errors.Is(err, lifecycle.ErrNoShelf) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}

@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 )
 
-// fakeShelver keeps shelves in memory and refuses what alerting.Shelves
+// fakeShelver keeps shelves in memory and refuses what lifecycle.Shelves
 // refuses: no reason, an empty matcher, more than 8 hours of shelving.
 type fakeShelver struct {
 	now func() time.Time
 	mu  sync.Mutex
 	seq int
-	on  map[string]alerting.Shelf
+	on  map[string]lifecycle.Shelf
 	log []string // "shelve id by user", "unshelve id by user"
 	// refuse, when set, refuses the next requests with it, as the real
 	// Shelves refuses an alarm that turned red meanwhile.
@@ -34,37 +35,37 @@ func (f *fakeShelver) setRefuse(err error) {
 }
 
 func newFakeShelver(now func() time.Time) *fakeShelver {
-	return &fakeShelver{now: now, on: map[string]alerting.Shelf{}}
+	return &fakeShelver{now: now, on: map[string]lifecycle.Shelf{}}
 }
 
-func (f *fakeShelver) Shelve(req alerting.ShelfRequest) (alerting.Shelf, error) {
+func (f *fakeShelver) Shelve(req lifecycle.ShelfRequest) (lifecycle.Shelf, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
 	case f.refuse != nil:
-		return alerting.Shelf{}, f.refuse
+		return lifecycle.Shelf{}, f.refuse
 	case req.Reason == "":
-		return alerting.Shelf{}, fmt.Errorf("%w: a reason is required", alerting.ErrBadShelf)
-	case req.Match == (alerting.Matcher{}):
-		return alerting.Shelf{}, fmt.Errorf("%w: the matcher is empty", alerting.ErrBadShelf)
-	case req.Mode == alerting.ModeShelved && req.Duration > 8*time.Hour:
-		return alerting.Shelf{}, fmt.Errorf("%w: shelving is limited to 8h", alerting.ErrBadShelf)
+		return lifecycle.Shelf{}, fmt.Errorf("%w: a reason is required", lifecycle.ErrBadShelf)
+	case req.Match == (lifecycle.Matcher{}):
+		return lifecycle.Shelf{}, fmt.Errorf("%w: the matcher is empty", lifecycle.ErrBadShelf)
+	case req.Mode == lifecycle.ModeShelved && req.Duration > 8*time.Hour:
+		return lifecycle.Shelf{}, fmt.Errorf("%w: shelving is limited to 8h", lifecycle.ErrBadShelf)
 	}
 	f.seq++
 	now := f.now()
-	sh := alerting.Shelf{ID: fmt.Sprintf("s%d", f.seq), Mode: req.Mode, Match: req.Match, Reason: req.Reason, By: req.By,
+	sh := lifecycle.Shelf{ID: fmt.Sprintf("s%d", f.seq), Mode: req.Mode, Match: req.Match, Reason: req.Reason, By: req.By,
 		Created: now, Expires: now.Add(req.Duration)}
 	f.on[sh.ID] = sh
 	f.log = append(f.log, "shelve "+sh.ID+" by "+req.By)
 	return sh, nil
 }
 
-func (f *fakeShelver) Unshelve(id, by string) (alerting.Shelf, error) {
+func (f *fakeShelver) Unshelve(id, by string) (lifecycle.Shelf, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sh, ok := f.on[id]
 	if !ok {
-		return alerting.Shelf{}, fmt.Errorf("unshelve %s: %w", id, alerting.ErrNoShelf)
+		return lifecycle.Shelf{}, fmt.Errorf("unshelve %s: %w", id, lifecycle.ErrNoShelf)
 	}
 	delete(f.on, id)
 	sh.Ended, sh.EndedBy = f.now(), by
@@ -72,10 +73,10 @@ func (f *fakeShelver) Unshelve(id, by string) (alerting.Shelf, error) {
 	return sh, nil
 }
 
-func (f *fakeShelver) Shelves() []alerting.Shelf {
+func (f *fakeShelver) Shelves() []lifecycle.Shelf {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []alerting.Shelf
+	var out []lifecycle.Shelf
 	for i := 1; i <= f.seq; i++ {
 		if sh, ok := f.on[fmt.Sprintf("s%d", i)]; ok {
 			out = append(out, sh)
@@ -124,7 +125,7 @@ func TestShelveAPI(t *testing.T) {
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("shelve: %d %s", rec.Code, rec.Body)
 	}
-	var sh alerting.Shelf
+	var sh lifecycle.Shelf
 	if err := json.Unmarshal(rec.Body.Bytes(), &sh); err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +139,8 @@ func TestShelveAPI(t *testing.T) {
 		t.Fatalf("out of service by token: %d %s", rec.Code, rec.Body)
 	}
 	rec = f.do(http.MethodGet, "/api/v1/shelves", "", viewer, nil)
-	var list struct{ Shelves []alerting.Shelf }
-	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.Shelves) != 2 || list.Shelves[1].Mode != alerting.ModeOutOfService {
+	var list struct{ Shelves []lifecycle.Shelf }
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list.Shelves) != 2 || list.Shelves[1].Mode != lifecycle.ModeOutOfService {
 		t.Fatalf("list: %s (%v)", rec.Body, err)
 	}
 	// The list names the rule in words in both languages, whether or not
@@ -215,13 +216,13 @@ func TestShelveErrorsFromShelver(t *testing.T) {
 
 type brokenShelver struct{}
 
-func (brokenShelver) Shelve(alerting.ShelfRequest) (alerting.Shelf, error) {
-	return alerting.Shelf{}, errors.New("store is read-only")
+func (brokenShelver) Shelve(lifecycle.ShelfRequest) (lifecycle.Shelf, error) {
+	return lifecycle.Shelf{}, errors.New("store is read-only")
 }
-func (brokenShelver) Unshelve(string, string) (alerting.Shelf, error) {
-	return alerting.Shelf{}, errors.New("store is read-only")
+func (brokenShelver) Unshelve(string, string) (lifecycle.Shelf, error) {
+	return lifecycle.Shelf{}, errors.New("store is read-only")
 }
-func (brokenShelver) Shelves() []alerting.Shelf { return nil }
+func (brokenShelver) Shelves() []lifecycle.Shelf { return nil }
 
 // TestStreamTellsShelvesChanged: a shelf set through the console reaches
 // every open stream as a "shelves" event.
@@ -258,15 +259,15 @@ func TestStreamTellsShelvesChanged(t *testing.T) {
 // own rule keeps the name its author gave it.
 func TestShelfViewText(t *testing.T) {
 	for _, tc := range []struct {
-		match                      alerting.Matcher
+		match                      lifecycle.Matcher
 		zhRule, enRule, zhKind, en string
 	}{
-		{alerting.Matcher{Site: "plant-a", Rule: "combustible_gas_high"}, "可燃气体高限报警", "Combustible gas, point detector: high", "", ""},
-		{alerting.Matcher{Site: "plant-a", Rule: alerting.RuleGatewayOffline}, "网关离线", "Gateway offline", "", ""},
-		{alerting.Matcher{Site: "mine-b", Kind: "ch4"}, "", "", "甲烷", "Methane"},
-		{alerting.Matcher{Site: "mine-b", Rule: "gas_no_air"}, "gas_no_air", "gas_no_air", "", ""},
+		{lifecycle.Matcher{Site: "plant-a", Rule: "combustible_gas_high"}, "可燃气体高限报警", "Combustible gas, point detector: high", "", ""},
+		{lifecycle.Matcher{Site: "plant-a", Rule: alerting.RuleGatewayOffline}, "网关离线", "Gateway offline", "", ""},
+		{lifecycle.Matcher{Site: "mine-b", Kind: "ch4"}, "", "", "甲烷", "Methane"},
+		{lifecycle.Matcher{Site: "mine-b", Rule: "gas_no_air"}, "gas_no_air", "gas_no_air", "", ""},
 	} {
-		v := newShelfView(alerting.Shelf{Match: tc.match})
+		v := newShelfView(lifecycle.Shelf{Match: tc.match})
 		if v.Text.ZH.Rule != tc.zhRule || v.Text.EN.Rule != tc.enRule || v.Text.ZH.Kind != tc.zhKind || (tc.en != "" && !strings.Contains(v.Text.EN.Kind, tc.en)) {
 			t.Errorf("%+v: text %+v", tc.match, v.Text)
 		}
@@ -275,20 +276,20 @@ func TestShelfViewText(t *testing.T) {
 
 // TestShelveRefusalCodes: a refused shelf comes back with the code of
 // each reason beside its English text, so the page can say it in
-// Chinese: the admin-only scopes (403) from the real alerting.Shelves and
+// Chinese: the admin-only scopes (403) from the real lifecycle.Shelves and
 // the console's own checks (400).
 func TestShelveRefusalCodes(t *testing.T) {
 	a, err := NewAuth(AuthOptions{Tokens: []Token{{Name: "scada", Token: "op-token", Role: RoleOperator}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := func(m alerting.Matcher) error {
+	known := func(m lifecycle.Matcher) error {
 		if m.Site != "" && m.Site != "plant-a" {
 			return fmt.Errorf("no site %q in the registry", m.Site)
 		}
 		return nil
 	}
-	shelves, err := alerting.NewShelves(alerting.SinkFunc(func(alerting.Event) {}), alerting.ShelvesOptions{CheckMatch: known})
+	shelves, err := lifecycle.NewShelves(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.ShelvesOptions{CheckMatch: known})
 	if err != nil {
 		t.Fatal(err)
 	}

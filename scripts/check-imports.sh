@@ -9,6 +9,7 @@ rules=(
 	"sensors|alerting ingest console journal simulator internal cmd"
 	"ingest|alerting console journal simulator internal cmd"
 	"alerting|ingest console journal simulator internal cmd"
+	"alerting/lifecycle|alerting/store"
 	"simulator|alerting ingest console journal internal cmd"
 	"protocol|ingest alerting console journal simulator internal cmd"
 	"storage|alerting ingest protocol console journal simulator internal cmd"
@@ -49,4 +50,12 @@ while read -r pkg deps; do
 		fail=1
 	fi
 done < <(go list -f '{{.ImportPath}} {{join .Deps " "}}' ./...)
+# Packages that must not carry the alert store's database: they use the
+# lifecycle's logic (replay, rule checks) without a file.
+for pkg in alerting/lifecycle alerting/rulefile internal/replay; do
+	if go list -deps "./$pkg" | grep -q '^go.etcd.io/bbolt'; then
+		echo "forbidden dependency: $pkg reaches go.etcd.io/bbolt" >&2
+		fail=1
+	fi
+done
 exit $fail

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
+	"github.com/riskmon/riskmon/alerting/store"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -19,11 +21,11 @@ import (
 // copies the store's file as it is on disk at that moment, the state a
 // kill -9 between the store's commit and the outbox's would leave; it
 // returns the copy's path.
-func crashCopy(t *testing.T, nth int, emit func(l *alerting.Lifecycle)) string {
+func crashCopy(t *testing.T, nth int, emit func(l *lifecycle.Lifecycle)) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.db")
-	st, err := alerting.OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func crashCopy(t *testing.T, nth int, emit func(l *alerting.Lifecycle)) string {
 		}
 	})
 	t0 := time.Unix(1764345600, 0).UTC()
-	emit(alerting.NewLifecycle(next, alerting.LifecycleOptions{Store: st, Now: func() time.Time { return t0 }}))
+	emit(lifecycle.NewLifecycle(next, lifecycle.LifecycleOptions{Store: st, Now: func() time.Time { return t0 }}))
 	if !copied {
 		t.Fatal("nothing reached the next stage in the first life")
 	}
@@ -59,18 +61,18 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	fired := alerting.Event{AlertID: "c4f1", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired,
 		Level: sensors.LevelRed, Value: 60, Setpoint: 40, At: t0, StartsAt: t0}
-	crashed := crashCopy(t, 1, func(l *alerting.Lifecycle) { l.Emit(fired) })
+	crashed := crashCopy(t, 1, func(l *lifecycle.Lifecycle) { l.Emit(fired) })
 
 	tests := []struct {
 		name string
 		// restart drives the second life after Restore.
-		restart func(l *alerting.Lifecycle)
+		restart func(l *lifecycle.Lifecycle)
 	}{
-		{"reading redelivered", func(l *alerting.Lifecycle) {
+		{"reading redelivered", func(l *lifecycle.Lifecycle) {
 			l.Emit(fired)
 			l.Emit(fired) // a third copy: handed on already
 		}},
-		{"redeliver at start", func(l *alerting.Lifecycle) {
+		{"redeliver at start", func(l *lifecycle.Lifecycle) {
 			if n := l.Redeliver(); n != 1 {
 				t.Errorf("Redeliver passed on %d changes, want 1", n)
 			}
@@ -90,7 +92,7 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			st, err := alerting.OpenStore(path)
+			st, err := store.Open(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +108,7 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 				d.Emit(e)
 				journaled = append(journaled, e)
 			})
-			l := alerting.NewLifecycle(next, alerting.LifecycleOptions{Store: st})
+			l := lifecycle.NewLifecycle(next, lifecycle.LifecycleOptions{Store: st})
 			if n, err := l.Restore(); err != nil || n != 1 {
 				t.Fatalf("restored %d alerts, %v; want 1", n, err)
 			}
@@ -123,7 +125,7 @@ func TestLifecycleHandsOnChangeCutByCrash(t *testing.T) {
 			}
 			// Handed on: a third life has nothing left to pass on.
 			l.Flush()
-			l3 := alerting.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), alerting.LifecycleOptions{Store: st})
+			l3 := lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
 			if _, err := l3.Restore(); err != nil {
 				t.Fatal(err)
 			}
@@ -142,23 +144,23 @@ func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
 		Level: sensors.LevelOrange, At: t0, StartsAt: t0}
 	resolved := fired
 	resolved.Type, resolved.Level, resolved.PrevLevel, resolved.At = alerting.EventResolved, sensors.LevelNone, sensors.LevelOrange, t0.Add(time.Minute)
-	ack := func(l *alerting.Lifecycle) {
+	ack := func(l *lifecycle.Lifecycle) {
 		if _, err := l.Ack("a1", "li", "checked"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tests := []struct {
 		name  string
-		life1 func(l *alerting.Lifecycle)
+		life1 func(l *lifecycle.Lifecycle)
 		want  alerting.EventType
 		open  bool // the alert is still listed after the restart
 	}{
 		// Flush between changes: the earlier ones were handed on in full
 		// (their marks cleared, which happens in the background) before
 		// the crash cut the last one short.
-		{"acknowledged", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); ack(l) }, alerting.EventAcknowledged, true},
-		{"resolved", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, true},
-		{"resolved after acknowledged", func(l *alerting.Lifecycle) { l.Emit(fired); l.Flush(); ack(l); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, false},
+		{"acknowledged", func(l *lifecycle.Lifecycle) { l.Emit(fired); l.Flush(); ack(l) }, alerting.EventAcknowledged, true},
+		{"resolved", func(l *lifecycle.Lifecycle) { l.Emit(fired); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, true},
+		{"resolved after acknowledged", func(l *lifecycle.Lifecycle) { l.Emit(fired); l.Flush(); ack(l); l.Flush(); l.Emit(resolved) }, alerting.EventResolved, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,13 +169,13 @@ func TestLifecycleRedeliversAckAndResolve(t *testing.T) {
 				n = 3
 			}
 			crashed := crashCopy(t, n, tt.life1)
-			st, err := alerting.OpenStore(crashed)
+			st, err := store.Open(crashed)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
 			var got []alerting.Event
-			l := alerting.NewLifecycle(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), alerting.LifecycleOptions{Store: st})
+			l := lifecycle.NewLifecycle(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), lifecycle.LifecycleOptions{Store: st})
 			if _, err := l.Restore(); err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +200,7 @@ func BenchmarkLifecycleEmit(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			st, err := alerting.OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			st, err := store.Open(filepath.Join(b.TempDir(), "alerts.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -206,7 +208,7 @@ func BenchmarkLifecycleEmit(b *testing.B) {
 			d, _ := NewDispatcher([]Notifier{&recorder{name: "a"}, &recorder{name: "b"}}, DispatcherOptions{Store: st, QueueSize: 1 << 20})
 			go d.Run(context.Background())
 			defer func() { b.StopTimer(); d.Close(context.Background()) }()
-			l := alerting.NewLifecycle(d, alerting.LifecycleOptions{Store: st})
+			l := lifecycle.NewLifecycle(d, lifecycle.LifecycleOptions{Store: st})
 			t0 := time.Unix(1764345600, 0).UTC()
 			var n atomic.Int64
 			emit := func() {

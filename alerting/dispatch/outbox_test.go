@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,7 +20,7 @@ import (
 // redelivered reading, a replay) is not sent twice.
 func TestOutboxAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := alerting.OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestOutboxAcrossRestart(t *testing.T) {
 
 	// Second life: the waiting notifications go out once, in order, and
 	// the same changes emitted again are refused as duplicates.
-	st, err = alerting.OpenStore(path)
+	st, err = store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestOutboxSuppression(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := alerting.OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+			st, err := store.Open(filepath.Join(t.TempDir(), "alerts.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +151,7 @@ func TestEventKey(t *testing.T) {
 }
 
 func TestOutboxPrune(t *testing.T) {
-	st, err := alerting.OpenStore(filepath.Join(t.TempDir(), "alerts.db"))
+	st, err := store.Open(filepath.Join(t.TempDir(), "alerts.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func BenchmarkOutboxEmit(b *testing.B) {
 			name = "parallel"
 		}
 		b.Run(name, func(b *testing.B) {
-			st, err := alerting.OpenStore(filepath.Join(b.TempDir(), "alerts.db"))
+			st, err := store.Open(filepath.Join(b.TempDir(), "alerts.db"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -224,7 +225,7 @@ func BenchmarkOutboxEmit(b *testing.B) {
 // the drop-oldest rule is for live floods, not for what is already owed.
 func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := alerting.OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 	wait()
 	st.Close()
 
-	st, err = alerting.OpenStore(path)
+	st, err = store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestOutboxBacklogLargerThanQueue(t *testing.T) {
 // it); one that was still waiting its turn is sent without being counted.
 func TestOutboxCountsResends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := alerting.OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestOutboxCountsResends(t *testing.T) {
 	wait()
 	st.Close()
 
-	st, err = alerting.OpenStore(path)
+	st, err = store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

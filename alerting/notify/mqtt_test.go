@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -194,11 +195,11 @@ func (f sinkFunc) Emit(ev alerting.Event) { f(ev) }
 func TestRedSubscriberLearnsTheEnd(t *testing.T) {
 	pub := &fakePublisher{}
 	n := NewMQTTNotifier(pub)
-	life := alerting.NewLifecycle(sinkFunc(func(ev alerting.Event) {
+	life := lifecycle.NewLifecycle(sinkFunc(func(ev alerting.Event) {
 		if err := n.Notify(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
-	}), alerting.LifecycleOptions{})
+	}), lifecycle.LifecycleOptions{})
 	ev := sampleEvent()
 	steps := []struct {
 		typ        alerting.EventType

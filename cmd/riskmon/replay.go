@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/replay"
 	"github.com/riskmon/riskmon/sensors"
@@ -120,7 +120,7 @@ func runReplay(cmd *cobra.Command, f replayFlags) error {
 		defer store.Close()
 		src = replay.Influx{Store: store, Chunk: f.chunk, Site: f.site, Sensor: f.sensor, From: filter.From, To: filter.To}
 	}
-	flap := alerting.FlapOptions{Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window}
+	flap := lifecycle.FlapOptions{Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window}
 	res, err := replay.RunHeld(cmd.Context(), reg, opts, flap, src, filter)
 	if err != nil {
 		return err

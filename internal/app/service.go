@@ -25,7 +25,9 @@ import (
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/alerting/dispatch"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/alerting/notify"
+	"github.com/riskmon/riskmon/alerting/store"
 	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
@@ -52,16 +54,16 @@ type Service struct {
 	pipeline   *ingest.Pipeline
 	engine     *alerting.Engine
 	conditions *alerting.Conditions
-	lifecycle  *alerting.Lifecycle
+	lifecycle  *lifecycle.Lifecycle
 	// shelves marks the events of shelved and out-of-service alerts;
 	// flapper holds chattering alerts. The engine and the condition
 	// alerts emit into flapper, then shelves, then lifecycle.
-	shelves *alerting.Shelves
-	flapper *alerting.Flapper
+	shelves *lifecycle.Shelves
+	flapper *lifecycle.Flapper
 	// store keeps open alerts, shelves, flapping state and the
 	// notification outbox across restarts.
-	store      *alerting.Store
-	health     *alerting.Health
+	store      *store.Store
+	health     *lifecycle.Health
 	hub        *console.Hub
 	dispatcher *dispatch.Dispatcher
 	// journal is the tamper-evident record of alarms and operator
@@ -150,7 +152,7 @@ func (s *Service) openRecords() error {
 	if err != nil {
 		return err
 	}
-	s.store, err = alerting.OpenStore(cfg.StatePath(cfg.Alerting.Store))
+	s.store, err = store.Open(cfg.StatePath(cfg.Alerting.Store))
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,7 @@ func (s *Service) buildAlerts() error {
 	cfg, log := s.cfg, s.log
 	var err error
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
-	s.health, err = alerting.NewHealth(s.history, alerting.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
+	s.health, err = lifecycle.NewHealth(s.history, lifecycle.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
 		return err
 	}
@@ -206,7 +208,7 @@ func (s *Service) buildAlerts() error {
 	if err != nil {
 		return err
 	}
-	s.lifecycle = alerting.NewLifecycle(s.health, alerting.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
+	s.lifecycle = lifecycle.NewLifecycle(s.health, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
 		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	restored, err := s.lifecycle.Restore()
 	if err != nil {
@@ -223,13 +225,13 @@ func (s *Service) buildAlerts() error {
 	}
 	// The board shows after a restart what it showed before.
 	s.hub.Restore(s.lifecycle.Open())
-	s.shelves, err = alerting.NewShelves(s.lifecycle, alerting.ShelvesOptions{Store: s.store,
+	s.shelves, err = lifecycle.NewShelves(s.lifecycle, lifecycle.ShelvesOptions{Store: s.store.Shelves(),
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
-		OnEnd: alerting.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
+		OnEnd: lifecycle.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
 	if err != nil {
 		return err
 	}
-	s.flapper, err = alerting.NewFlapper(s.shelves, alerting.FlapOptions{Store: s.store,
+	s.flapper, err = lifecycle.NewFlapper(s.shelves, lifecycle.FlapOptions{Store: s.store.Flapping(),
 		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
 	if err != nil {
 		return err
@@ -534,7 +536,7 @@ func (s *Service) closeAll() {
 
 // checkShelfMatch refuses a shelf scope that names a site, sensor or kind
 // the registry in force does not hold.
-func (s *Service) checkShelfMatch(m alerting.Matcher) error {
+func (s *Service) checkShelfMatch(m lifecycle.Matcher) error {
 	reg := s.registry.Registry()
 	var errs []error
 	if m.Site != "" {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -30,7 +30,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 		<-done
 	}()
 
-	sh, err := svc.shelves.Shelve(alerting.ShelfRequest{Mode: alerting.ModeShelved, Match: alerting.Matcher{Site: "hz-01", Sensor: "GT-101"},
+	sh, err := svc.shelves.Shelve(lifecycle.ShelfRequest{Mode: lifecycle.ModeShelved, Match: lifecycle.Matcher{Site: "hz-01", Sensor: "GT-101"},
 		Reason: "detector being cleaned", By: "wang", Duration: time.Hour, Admin: true})
 	if err != nil {
 		t.Fatal(err)

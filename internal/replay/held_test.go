@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -30,7 +31,7 @@ func TestReplayMatchesService(t *testing.T) {
 		}
 	}
 	hist := []series{{"coal-01", "CH4-101", vals}}
-	flap := alerting.FlapOptions{Raises: 3, Window: 10 * time.Minute}
+	flap := lifecycle.FlapOptions{Raises: 3, Window: 10 * time.Minute}
 
 	// The service: the engine emits into the hold, which runs on the
 	// wall clock; live, wall and device time agree.
@@ -38,7 +39,7 @@ func TestReplayMatchesService(t *testing.T) {
 	var wall time.Time
 	f := flap
 	f.Now = func() time.Time { return wall }
-	hold, err := alerting.NewFlapper(alerting.SinkFunc(func(ev alerting.Event) { live = append(live, ev) }), f)
+	hold, err := lifecycle.NewFlapper(alerting.SinkFunc(func(ev alerting.Event) { live = append(live, ev) }), f)
 	if err != nil {
 		t.Fatal(err)
 	}

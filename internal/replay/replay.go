@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -119,12 +120,12 @@ const (
 // The engine's events pass through the flapping hold the service puts
 // after it, with the default hold; RunHeld takes the service's.
 func Run(ctx context.Context, reg *sensors.Registry, opts alerting.Options, src Source, f Filter) (*Result, error) {
-	return RunHeld(ctx, reg, opts, alerting.FlapOptions{}, src, f)
+	return RunHeld(ctx, reg, opts, lifecycle.FlapOptions{}, src, f)
 }
 
 // RunHeld is Run with the flapping hold set as flap sets it (its Raises
 // and Window; it keeps no store and runs on the replay's device time).
-func RunHeld(ctx context.Context, reg *sensors.Registry, opts alerting.Options, flap alerting.FlapOptions, src Source, f Filter) (*Result, error) {
+func RunHeld(ctx context.Context, reg *sensors.Registry, opts alerting.Options, flap lifecycle.FlapOptions, src Source, f Filter) (*Result, error) {
 	opts.Registerer = nil
 	res := &Result{Alerts: []*Alert{}, Events: []alerting.Event{}} // [] in JSON, not null
 	c := &collector{open: map[string]*Alert{}, bySubject: map[subject][]*Alert{}, opts: opts, res: res}
@@ -135,7 +136,7 @@ func RunHeld(ctx context.Context, reg *sensors.Registry, opts alerting.Options, 
 	// clock.
 	flap.Store, flap.Now = nil, func() time.Time { return rp.clock }
 	var err error
-	if rp.hold, err = alerting.NewFlapper(alerting.SinkFunc(c.emit), flap); err != nil {
+	if rp.hold, err = lifecycle.NewFlapper(alerting.SinkFunc(c.emit), flap); err != nil {
 		return nil, err
 	}
 	if rp.eng, err = alerting.NewEngine(reg, rp.hold, opts); err != nil {
@@ -162,7 +163,7 @@ type replayer struct {
 	res  *Result
 	c    *collector
 	eng  *alerting.Engine
-	hold *alerting.Flapper
+	hold *lifecycle.Flapper
 	// clock is the device time the hold runs on; nextTick, in Unix
 	// nanoseconds, the next time staleness is checked.
 	clock    time.Time

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/internal/replay"
 	"github.com/riskmon/riskmon/simulator"
 )
@@ -40,11 +41,11 @@ func RuleBench(ctx context.Context, out io.Writer, o RuleBenchOptions) ([]simula
 		if err != nil {
 			return nil, err
 		}
-		normal, err := replay.RunHeld(ctx, b.Registry, alerting.Options{}, alerting.FlapOptions{}, b.NormalSource(), replay.Filter{})
+		normal, err := replay.RunHeld(ctx, b.Registry, alerting.Options{}, lifecycle.FlapOptions{}, b.NormalSource(), replay.Filter{})
 		if err != nil {
 			return nil, err
 		}
-		inc, err := replay.RunHeld(ctx, b.Registry, alerting.Options{}, alerting.FlapOptions{}, b.IncidentSource(), replay.Filter{})
+		inc, err := replay.RunHeld(ctx, b.Registry, alerting.Options{}, lifecycle.FlapOptions{}, b.IncidentSource(), replay.Filter{})
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -28,7 +29,7 @@ type FlapOptions struct {
 	// Default 10 min.
 	Window time.Duration
 	// Store keeps the flapping state across a restart.
-	Store *Store
+	Store KV
 	// Now is the wall clock, default time.Now. It only carries a
 	// subject's device time on between its events: the device time at
 	// wall time w is the subject's latest event time plus the wall time
@@ -39,7 +40,7 @@ type FlapOptions struct {
 // Flapper is the Sink stage that holds flapping alerts. Put it right after
 // the rule engine and the condition alerts. Safe for concurrent use.
 type Flapper struct {
-	next Sink
+	next alerting.Sink
 	opts FlapOptions
 	mu   sync.Mutex
 	st   map[string]*flapState
@@ -59,8 +60,8 @@ type flapState struct {
 	// Clear is the absorbed resolution of the held alert, while the
 	// condition is clear. ClearWall is when it was absorbed on the wall
 	// clock; states stored before LastAt was kept are released by it.
-	Clear     *Event    `json:"clear,omitempty"`
-	ClearWall time.Time `json:"clear_wall,omitzero"`
+	Clear     *alerting.Event `json:"clear,omitempty"`
+	ClearWall time.Time       `json:"clear_wall,omitzero"`
 	// LastAt is the device time of the subject's latest event and
 	// LastWall when that event arrived (wall clock): together they are
 	// the subject's device clock.
@@ -90,7 +91,7 @@ func (st *flapState) seen(at, wall time.Time) {
 
 // NewFlapper returns a Flapper passing events to next, with the state kept
 // in opts.Store.
-func NewFlapper(next Sink, opts FlapOptions) (*Flapper, error) {
+func NewFlapper(next alerting.Sink, opts FlapOptions) (*Flapper, error) {
 	if opts.Raises <= 0 {
 		opts.Raises = 3
 	}
@@ -102,7 +103,7 @@ func NewFlapper(next Sink, opts FlapOptions) (*Flapper, error) {
 	}
 	f := &Flapper{next: next, opts: opts, st: map[string]*flapState{}}
 	if opts.Store != nil {
-		err := opts.Store.each(bucketFlap, func(k, v []byte) error {
+		err := opts.Store.Each(func(k, v []byte) error {
 			st := new(flapState)
 			if err := json.Unmarshal(v, st); err != nil {
 				return fmt.Errorf("flapping state %s: %w", k, err)
@@ -117,11 +118,11 @@ func NewFlapper(next Sink, opts FlapOptions) (*Flapper, error) {
 	return f, nil
 }
 
-func flapKey(ev Event) string { return ev.Rule + "\x00" + ev.Site + "\x00" + ev.Sensor }
+func flapKey(ev alerting.Event) string { return ev.Rule + "\x00" + ev.Site + "\x00" + ev.Sensor }
 
 // Emit passes ev on, or absorbs it into a held alert.
-func (f *Flapper) Emit(ev Event) {
-	if ev.Type != EventFired && ev.Type != EventEscalated && ev.Type != EventDeescalated && ev.Type != EventResolved {
+func (f *Flapper) Emit(ev alerting.Event) {
+	if ev.Type != alerting.EventFired && ev.Type != alerting.EventEscalated && ev.Type != alerting.EventDeescalated && ev.Type != alerting.EventResolved {
 		f.next.Emit(ev)
 		return
 	}
@@ -129,7 +130,7 @@ func (f *Flapper) Emit(ev Event) {
 	f.mu.Lock()
 	st := f.st[k]
 	if st == nil {
-		if ev.Type != EventFired {
+		if ev.Type != alerting.EventFired {
 			f.mu.Unlock()
 			f.next.Emit(ev)
 			return
@@ -146,7 +147,7 @@ func (f *Flapper) Emit(ev Event) {
 	f.mu.Unlock()
 	if saved != nil {
 		// Lost on a failed write is only the hold across a restart.
-		_ = f.opts.Store.putRaw(bucketFlap, k, saved)
+		_ = f.opts.Store.Put(k, saved)
 	}
 	if pass {
 		f.next.Emit(out)
@@ -155,9 +156,9 @@ func (f *Flapper) Emit(ev Event) {
 
 // stepLocked applies ev to st. It returns the event to pass on (if pass)
 // and whether the stored state changed.
-func (f *Flapper) stepLocked(st *flapState, ev Event) (Event, bool, bool) {
+func (f *Flapper) stepLocked(st *flapState, ev alerting.Event) (alerting.Event, bool, bool) {
 	if st.Held == "" {
-		if ev.Type != EventFired {
+		if ev.Type != alerting.EventFired {
 			return ev, true, false
 		}
 		st.addRaise(ev.At, f.opts.Raises+1, f.opts.Window)
@@ -173,15 +174,15 @@ func (f *Flapper) stepLocked(st *flapState, ev Event) (Event, bool, bool) {
 			len(st.Raises), f.opts.Window, f.opts.Window)
 		return ev, true, true
 	}
-	if ev.AlertID != st.Cur && ev.Type != EventFired {
+	if ev.AlertID != st.Cur && ev.Type != alerting.EventFired {
 		return ev, true, false // an episode from before the hold, still closing
 	}
-	held := func(e Event) Event {
+	held := func(e alerting.Event) alerting.Event {
 		e.AlertID, e.StartsAt, e.Flapping = st.Held, st.HeldStartsAt, true
 		return e
 	}
 	switch ev.Type {
-	case EventFired:
+	case alerting.EventFired:
 		st.addRaise(ev.At, f.opts.Raises+1, f.opts.Window)
 		st.Cur = ev.AlertID
 		st.Clear, st.ClearWall = nil, time.Time{}
@@ -189,10 +190,10 @@ func (f *Flapper) stepLocked(st *flapState, ev Event) (Event, bool, bool) {
 			return ev, false, true // one more toggle, absorbed
 		}
 		out := held(ev)
-		out.Type, out.PrevLevel = EventEscalated, st.HeldLevel
+		out.Type, out.PrevLevel = alerting.EventEscalated, st.HeldLevel
 		st.HeldLevel = ev.Level
 		return out, true, true
-	case EventEscalated, EventDeescalated:
+	case alerting.EventEscalated, alerting.EventDeescalated:
 		out := held(ev)
 		out.PrevLevel = st.HeldLevel
 		st.HeldLevel = ev.Level
@@ -221,7 +222,7 @@ func (st *flapState) addRaise(at time.Time, max int, window time.Duration) {
 // The service calls it every few seconds. It returns how many held alerts
 // it resolved.
 func (f *Flapper) Tick(now time.Time) int {
-	var out []Event
+	var out []alerting.Event
 	var drop, unstore []string
 	f.mu.Lock()
 	for k, st := range f.st {
@@ -246,7 +247,7 @@ func (f *Flapper) Tick(now time.Time) int {
 	f.mu.Unlock()
 	if f.opts.Store != nil {
 		for _, k := range unstore {
-			_ = f.opts.Store.deleteKey(bucketFlap, k)
+			_ = f.opts.Store.Delete(k)
 		}
 	}
 	for _, ev := range out {

@@ -1,4 +1,4 @@
-package alerting
+package store
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/riskmon/riskmon/alerting"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -33,18 +35,7 @@ type Store struct {
 	db *bolt.DB
 
 	mu          sync.Mutex
-	quarantined []Damaged // guarded by mu
-}
-
-// Damaged is a stored entry that could not be decoded: a damaged record
-// of the alert store. It is moved to the quarantine bucket, kept as it
-// was for inspection, and everything else is loaded; refusing to start
-// over one bad entry would leave every site unmonitored.
-type Damaged struct {
-	Bucket string    `json:"bucket"`
-	Key    string    `json:"key"`
-	Err    string    `json:"err"`
-	At     time.Time `json:"at"`
+	quarantined []alerting.Damaged // guarded by mu
 }
 
 var (
@@ -62,14 +53,14 @@ var (
 	bucketQuarantine = []byte("quarantine")
 )
 
-// OpenStore opens or creates the store at path. A file bbolt cannot open
+// Open opens or creates the store at path. A file bbolt cannot open
 // or whose pages fail bbolt's consistency check is damaged beyond single
 // entries: it is renamed aside (path.damaged-<unix time>) for
 // inspection, a fresh store is made, and Quarantined reports it; a
 // second riskmon holding the file is still an error. Open alerts and
 // unsent notifications of the damaged file are then lost to this
 // process; the journal keeps their history.
-func OpenStore(path string) (*Store, error) {
+func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("alert store: %w", err)
 	}
@@ -91,7 +82,7 @@ func OpenStore(path string) (*Store, error) {
 	if err2 != nil {
 		return nil, fmt.Errorf("alert store %s: %w", path, err2)
 	}
-	return &Store{db: db, quarantined: []Damaged{{Bucket: "file", Key: aside, Err: err.Error(), At: time.Now().UTC()}}}, nil
+	return &Store{db: db, quarantined: []alerting.Damaged{{Bucket: "file", Key: aside, Err: err.Error(), At: time.Now().UTC()}}}, nil
 }
 
 // openBolt opens the file and checks its structure (a damaged one is
@@ -148,13 +139,13 @@ var errDamagedFile = errors.New("damaged file")
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// putRecord writes r unless the store holds a newer version of it, so two
+// PutRecord writes r unless the store holds a newer version of it, so two
 // writers racing for one alert (an acknowledgement and an engine event)
 // cannot leave the older state behind. With ev, the change is also marked
 // as not yet handed on, in the same transaction: a crash before the
 // outbox and the journal have it leaves the mark, and the change is
 // passed on again after the restart.
-func (s *Store) putRecord(r Record, ev *Event) error {
+func (s *Store) PutRecord(r alerting.Record, ev *alerting.Event) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -177,9 +168,9 @@ func (s *Store) putRecord(r Record, ev *Event) error {
 	})
 }
 
-// deleteRecord removes a closed alert, unless a newer version reopened it;
-// ev is marked as putRecord does.
-func (s *Store) deleteRecord(id string, version uint64, ev *Event) error {
+// DeleteRecord removes a closed alert, unless a newer version reopened it;
+// ev is marked as PutRecord does.
+func (s *Store) DeleteRecord(id string, version uint64, ev *alerting.Event) error {
 	hk, hv, err := handoffEntry(ev)
 	if err != nil {
 		return err
@@ -198,7 +189,7 @@ func (s *Store) deleteRecord(id string, version uint64, ev *Event) error {
 	})
 }
 
-func handoffEntry(ev *Event) (k, v []byte, err error) {
+func handoffEntry(ev *alerting.Event) (k, v []byte, err error) {
 	if ev == nil {
 		return nil, nil, nil
 	}
@@ -209,8 +200,8 @@ func handoffEntry(ev *Event) (k, v []byte, err error) {
 	return []byte(ev.Key()), v, nil
 }
 
-// putHandoff marks ev alone as not yet handed on.
-func (s *Store) putHandoff(ev *Event) error {
+// PutHandoff marks ev alone as not yet handed on.
+func (s *Store) PutHandoff(ev *alerting.Event) error {
 	hk, hv, err := handoffEntry(ev)
 	if err != nil {
 		return err
@@ -218,17 +209,17 @@ func (s *Store) putHandoff(ev *Event) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketHandoff).Put(hk, hv) })
 }
 
-// handedOff clears the mark of a change the next stages now hold.
-func (s *Store) handedOff(key string) error {
+// HandedOff clears the mark of a change the next stages now hold.
+func (s *Store) HandedOff(key string) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketHandoff).Delete([]byte(key)) })
 }
 
-// handoffs returns the changes whose hand-off was not confirmed, oldest
+// Handoffs returns the changes whose hand-off was not confirmed, oldest
 // first.
-func (s *Store) handoffs() ([]Event, error) {
-	var out []Event
+func (s *Store) Handoffs() ([]alerting.Event, error) {
+	var out []alerting.Event
 	err := s.each(bucketHandoff, func(_, v []byte) error {
-		var ev Event
+		var ev alerting.Event
 		if err := json.Unmarshal(v, &ev); err != nil {
 			return err
 		}
@@ -238,7 +229,7 @@ func (s *Store) handoffs() ([]Event, error) {
 		out = append(out, ev)
 		return nil
 	})
-	slices.SortStableFunc(out, func(a, b Event) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out, func(a, b alerting.Event) int { return a.At.Compare(b.At) })
 	return out, err
 }
 
@@ -250,11 +241,11 @@ func storedVersion(v []byte) uint64 {
 	return r.Version
 }
 
-// records returns every stored open alert; a damaged one is quarantined.
-func (s *Store) records() ([]Record, error) {
-	var out []Record
+// Records returns every stored open alert; a damaged one is quarantined.
+func (s *Store) Records() ([]alerting.Record, error) {
+	var out []alerting.Record
 	err := s.each(bucketRecords, func(k, v []byte) error {
-		var r Record
+		var r alerting.Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -267,14 +258,28 @@ func (s *Store) records() ([]Record, error) {
 	return out, err
 }
 
-// putJSON and deleteKey serve the small buckets (shelves, flapping).
-func (s *Store) putJSON(bucket []byte, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.putRaw(bucket, key, b)
+// Bucket is one of the store's small buckets, keyed by string: the
+// shelves or the flapping state. It implements lifecycle.KV.
+type Bucket struct {
+	s    *Store
+	name []byte
 }
+
+// Shelves is the bucket of the active shelves.
+func (s *Store) Shelves() Bucket { return Bucket{s: s, name: bucketShelves} }
+
+// Flapping is the bucket of the flapping state.
+func (s *Store) Flapping() Bucket { return Bucket{s: s, name: bucketFlap} }
+
+// Each calls fn with every entry; an entry fn refuses is quarantined (see
+// Store.Quarantined) and the others are still read.
+func (b Bucket) Each(fn func(k, v []byte) error) error { return b.s.each(b.name, fn) }
+
+// Put writes one entry.
+func (b Bucket) Put(key string, v []byte) error { return b.s.putRaw(b.name, key, v) }
+
+// Delete removes one entry.
+func (b Bucket) Delete(key string) error { return b.s.deleteKey(b.name, key) }
 
 func (s *Store) putRaw(bucket []byte, key string, v []byte) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), v) })
@@ -337,7 +342,7 @@ func (s *Store) eachIn(open func(*bolt.Tx) *bolt.Bucket, name string, fn func(k,
 	}
 	s.mu.Lock()
 	for _, d := range damaged {
-		s.quarantined = append(s.quarantined, Damaged{Bucket: name, Key: printable(d.key), Err: d.err.Error(), At: now})
+		s.quarantined = append(s.quarantined, alerting.Damaged{Bucket: name, Key: printable(d.key), Err: d.err.Error(), At: now})
 	}
 	s.mu.Unlock()
 	return nil
@@ -352,7 +357,7 @@ func printable(k []byte) string {
 }
 
 // Quarantined lists the damaged entries found since the store was opened.
-func (s *Store) Quarantined() []Damaged {
+func (s *Store) Quarantined() []alerting.Damaged {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.quarantined)
@@ -362,7 +367,7 @@ func (s *Store) Quarantined() []Damaged {
 type outboxEntry struct {
 	seq uint64
 	key string
-	ev  Event
+	ev  alerting.Event
 	// tried: a send had begun when the last process stopped, so the
 	// receiver may have it already.
 	tried bool
@@ -371,10 +376,10 @@ type outboxEntry struct {
 // Enqueue adds ev to the outbox of each notifier that has neither sent
 // it nor has it waiting, and reports, per notifier, the sequence number it
 // was stored under (0 for a duplicate).
-func (s *Store) Enqueue(notifiers []string, key string, ev Event) ([]uint64, error) {
+func (s *Store) Enqueue(notifiers []string, key string, ev alerting.Event) ([]uint64, error) {
 	v, err := json.Marshal(struct {
-		Key string `json:"key"`
-		Ev  Event  `json:"event"`
+		Key string         `json:"key"`
+		Ev  alerting.Event `json:"event"`
 	}{key, ev})
 	if err != nil {
 		return nil, err
@@ -453,7 +458,7 @@ func (s *Store) Done(notifier string, seq uint64, key string, t time.Time) error
 // order; a damaged entry is quarantined. tried says a send had begun when
 // the last process stopped, so the receiver may have it already. The
 // Store is the dispatcher's outbox (dispatch.Outbox).
-func (s *Store) Pending(notifier string, fn func(seq uint64, key string, ev Event, tried bool)) error {
+func (s *Store) Pending(notifier string, fn func(seq uint64, key string, ev alerting.Event, tried bool)) error {
 	entries, err := s.pending(notifier)
 	for _, e := range entries {
 		fn(e.seq, e.key, e.ev, e.tried)
@@ -467,8 +472,8 @@ func (s *Store) pending(notifier string) ([]outboxEntry, error) {
 	open := func(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketOutbox).Bucket([]byte(notifier)) }
 	err := s.eachIn(open, string(bucketOutbox)+"/"+notifier, func(k, v []byte) error {
 		var e struct {
-			Key string `json:"key"`
-			Ev  Event  `json:"event"`
+			Key string         `json:"key"`
+			Ev  alerting.Event `json:"event"`
 		}
 		if err := json.Unmarshal(v, &e); err != nil {
 			return err

@@ -1,9 +1,12 @@
-package alerting
+package store
 
 import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -13,28 +16,28 @@ import (
 func TestLifecycleRestore(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nop := SinkFunc(func(Event) {})
-	l := NewLifecycle(nop, LifecycleOptions{Store: st, LatchRed: true, Now: func() time.Time { return t0 }})
-	ev := func(id string, typ EventType, lvl, prev sensors.Level) Event {
-		return Event{AlertID: id, Rule: "ch4_high", Site: "mine-1", Sensor: id, Type: typ, Level: lvl, PrevLevel: prev, At: t0, StartsAt: t0}
+	nop := alerting.SinkFunc(func(alerting.Event) {})
+	l := lifecycle.NewLifecycle(nop, lifecycle.LifecycleOptions{Store: st, LatchRed: true, Now: func() time.Time { return t0 }})
+	ev := func(id string, typ alerting.EventType, lvl, prev sensors.Level) alerting.Event {
+		return alerting.Event{AlertID: id, Rule: "ch4_high", Site: "mine-1", Sensor: id, Type: typ, Level: lvl, PrevLevel: prev, At: t0, StartsAt: t0}
 	}
-	l.Emit(ev("acked", EventFired, sensors.LevelOrange, 0))
-	l.Emit(ev("latched", EventFired, sensors.LevelRed, 0))
-	l.Emit(ev("latched", EventResolved, 0, sensors.LevelRed))
-	l.Emit(ev("gone", EventFired, sensors.LevelYellow, 0))
-	l.Emit(ev("firing", EventFired, sensors.LevelBlue, 0))
+	l.Emit(ev("acked", alerting.EventFired, sensors.LevelOrange, 0))
+	l.Emit(ev("latched", alerting.EventFired, sensors.LevelRed, 0))
+	l.Emit(ev("latched", alerting.EventResolved, 0, sensors.LevelRed))
+	l.Emit(ev("gone", alerting.EventFired, sensors.LevelYellow, 0))
+	l.Emit(ev("firing", alerting.EventFired, sensors.LevelBlue, 0))
 	if _, err := l.Ack("acked", "li", "on it"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Ack("gone", "li", ""); err != nil {
 		t.Fatal(err)
 	}
-	l.Emit(ev("gone", EventResolved, 0, sensors.LevelYellow))
-	want := map[string]Record{}
+	l.Emit(ev("gone", alerting.EventResolved, 0, sensors.LevelYellow))
+	want := map[string]alerting.Record{}
 	for _, r := range l.Open() {
 		want[r.ID] = r
 	}
@@ -43,12 +46,12 @@ func TestLifecycleRestore(t *testing.T) {
 	}
 	st.Close()
 
-	st, err = OpenStore(path)
+	st, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	l = NewLifecycle(nop, LifecycleOptions{Store: st, LatchRed: true})
+	l = lifecycle.NewLifecycle(nop, lifecycle.LifecycleOptions{Store: st, LatchRed: true})
 	n, err := l.Restore()
 	if err != nil || n != 3 {
 		t.Fatalf("restored %d, %v; want 3", n, err)
@@ -75,14 +78,14 @@ func TestLifecycleRestore(t *testing.T) {
 func TestLifecycleRemind(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	now := t0
-	var sent []Event
-	l := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{
+	var sent []alerting.Event
+	l := lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{
 		Now:    func() time.Time { return now },
 		Repeat: map[sensors.Level]time.Duration{sensors.LevelRed: 10 * time.Minute, sensors.LevelOrange: 30 * time.Minute},
-		Remind: SinkFunc(func(e Event) { sent = append(sent, e) }),
+		Remind: alerting.SinkFunc(func(e alerting.Event) { sent = append(sent, e) }),
 	})
-	fire := func(id string, lvl sensors.Level, mark func(*Event)) {
-		e := Event{AlertID: id, Rule: "r", Site: "s", Sensor: id, Type: EventFired, Level: lvl, At: now, StartsAt: now}
+	fire := func(id string, lvl sensors.Level, mark func(*alerting.Event)) {
+		e := alerting.Event{AlertID: id, Rule: "r", Site: "s", Sensor: id, Type: alerting.EventFired, Level: lvl, At: now, StartsAt: now}
 		if mark != nil {
 			mark(&e)
 		}
@@ -92,8 +95,8 @@ func TestLifecycleRemind(t *testing.T) {
 	fire("orange", sensors.LevelOrange, nil)
 	fire("yellow", sensors.LevelYellow, nil)
 	fire("acked", sensors.LevelRed, nil)
-	fire("shelved", sensors.LevelRed, func(e *Event) { e.Shelved = "x" })
-	fire("planned", sensors.LevelRed, func(e *Event) { e.Planned = true })
+	fire("shelved", sensors.LevelRed, func(e *alerting.Event) { e.Shelved = "x" })
+	fire("planned", sensors.LevelRed, func(e *alerting.Event) { e.Planned = true })
 	if _, err := l.Ack("acked", "li", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +116,7 @@ func TestLifecycleRemind(t *testing.T) {
 		l.Remind(now)
 		var got []string
 		for _, e := range sent {
-			if e.Type != EventReminder {
+			if e.Type != alerting.EventReminder {
 				t.Fatalf("reminder of type %v", e.Type)
 			}
 			got = append(got, e.AlertID)
@@ -131,17 +134,17 @@ func TestLifecycleRemind(t *testing.T) {
 // time; another change of the same alert is.
 func TestLifecycleDropsRepeatedChange(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
-	var passed []EventType
-	l := NewLifecycle(SinkFunc(func(e Event) { passed = append(passed, e.Type) }), LifecycleOptions{Now: func() time.Time { return t0 }})
-	fired := Event{AlertID: "a", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0}
+	var passed []alerting.EventType
+	l := lifecycle.NewLifecycle(alerting.SinkFunc(func(e alerting.Event) { passed = append(passed, e.Type) }), lifecycle.LifecycleOptions{Now: func() time.Time { return t0 }})
+	fired := alerting.Event{AlertID: "a", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired, Level: sensors.LevelOrange, At: t0, StartsAt: t0}
 	l.Emit(fired)
 	again := fired
 	again.Message = "redelivered"
 	l.Emit(again)
 	esc := fired
-	esc.Type, esc.Level, esc.PrevLevel, esc.At = EventEscalated, sensors.LevelRed, sensors.LevelOrange, t0.Add(time.Second)
+	esc.Type, esc.Level, esc.PrevLevel, esc.At = alerting.EventEscalated, sensors.LevelRed, sensors.LevelOrange, t0.Add(time.Second)
 	l.Emit(esc)
-	if len(passed) != 2 || passed[0] != EventFired || passed[1] != EventEscalated {
+	if len(passed) != 2 || passed[0] != alerting.EventFired || passed[1] != alerting.EventEscalated {
 		t.Fatalf("passed %v, want fired then escalated once each", passed)
 	}
 	if r, _ := l.Get("a"); len(r.Events) != 2 {

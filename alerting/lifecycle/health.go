@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"cmp"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -44,7 +45,7 @@ type HealthOptions struct {
 // is a Sink: put it in the chain (engine → Lifecycle → Health → notifiers)
 // and it passes every event on. Safe for concurrent use.
 type Health struct {
-	next      Sink
+	next      alerting.Sink
 	now       func() time.Time
 	operators int
 
@@ -55,7 +56,7 @@ type Health struct {
 	chattering map[subjectKey3]int64               // subjects that chattered, and when last
 	episodes   uint64                              // chattering episodes since start
 	rules      map[string]*countRing               // per rule, hourly, over the last day
-	sensors    map[subjectKey]*countRing           // per site and sensor, hourly
+	sensors    map[subject]*countRing              // per site and sensor, hourly
 	flood      bool
 	floodSince int64
 	floods     uint64
@@ -75,9 +76,9 @@ type openAlarm struct {
 }
 
 // NewHealth returns a Health passing events to next (nil: nowhere).
-func NewHealth(next Sink, opts HealthOptions) (*Health, error) {
+func NewHealth(next alerting.Sink, opts HealthOptions) (*Health, error) {
 	if next == nil {
-		next = SinkFunc(func(Event) {})
+		next = alerting.SinkFunc(func(alerting.Event) {})
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -94,7 +95,7 @@ func NewHealth(next Sink, opts HealthOptions) (*Health, error) {
 		chatter:    map[subjectKey3][chatterCount]int64{},
 		chattering: map[subjectKey3]int64{},
 		rules:      map[string]*countRing{},
-		sensors:    map[subjectKey]*countRing{},
+		sensors:    map[subject]*countRing{},
 		started:    opts.Now().UnixNano(),
 	}
 	h.m = newHealthMetrics(h)
@@ -107,21 +108,21 @@ func NewHealth(next Sink, opts HealthOptions) (*Health, error) {
 }
 
 // Emit records ev and passes it on.
-func (h *Health) Emit(ev Event) {
+func (h *Health) Emit(ev alerting.Event) {
 	now := h.now().UnixNano()
 	h.mu.Lock()
 	switch ev.Type {
-	case EventFired:
+	case alerting.EventFired:
 		h.fired(ev, now)
-	case EventEscalated, EventDeescalated, EventAcknowledged:
+	case alerting.EventEscalated, alerting.EventDeescalated, alerting.EventAcknowledged:
 		if a, ok := h.open[ev.AlertID]; ok {
-			if ev.Type != EventAcknowledged {
+			if ev.Type != alerting.EventAcknowledged {
 				a.level = ev.Level
 			}
 			a.shelved, a.planned, a.flapping = ev.Shelved != "", ev.Planned, ev.Flapping
 			h.open[ev.AlertID] = a
 		}
-	case EventResolved:
+	case alerting.EventResolved:
 		delete(h.open, ev.AlertID)
 	}
 	h.updateFlood(now)
@@ -129,7 +130,7 @@ func (h *Health) Emit(ev Event) {
 	h.next.Emit(ev)
 }
 
-func (h *Health) fired(ev Event, now int64) {
+func (h *Health) fired(ev alerting.Event, now int64) {
 	h.open[ev.AlertID] = openAlarm{rule: ev.Rule, site: ev.Site, sensor: ev.Sensor, level: ev.Level, since: now,
 		shelved: ev.Shelved != "", planned: ev.Planned, flapping: ev.Flapping}
 	if ev.Shelved != "" || ev.Planned {
@@ -143,7 +144,7 @@ func (h *Health) fired(ev Event, now int64) {
 		h.rules[ev.Rule] = r
 	}
 	r.add(now)
-	sk := subjectKey{ev.Site, ev.Sensor}
+	sk := subject{ev.Site, ev.Sensor}
 	s := h.sensors[sk]
 	if s == nil {
 		s = ptr(newCountRing(int(badActorWindow/time.Hour), time.Hour))
@@ -463,3 +464,9 @@ func (m healthMetrics) register(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// subject is one sensor of a site, as the health counts its alarms.
+type subject struct{ site, sensor string }
+
+// unixTime turns the nanoseconds the counters keep back into a time.
+func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

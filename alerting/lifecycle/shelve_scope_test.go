@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -23,8 +24,8 @@ func TestShelveScope(t *testing.T) {
 		}
 		return nil
 	}
-	open := func() []Record {
-		return []Record{{ID: "red1", Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high", Kind: "combustible_gas", Level: sensors.LevelRed}}
+	open := func() []alerting.Record {
+		return []alerting.Record{{ID: "red1", Site: "hz-02", Sensor: "GT-9", Rule: "combustible_gas_high", Kind: "combustible_gas", Level: sensors.LevelRed}}
 	}
 	one := Matcher{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high"}
 	tests := []struct {
@@ -50,7 +51,7 @@ func TestShelveScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{CheckMatch: known, Open: open})
+			s, err := NewShelves(alerting.SinkFunc(func(alerting.Event) {}), ShelvesOptions{CheckMatch: known, Open: open})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +75,7 @@ func TestShelveScope(t *testing.T) {
 // TestRefusalCodes: a request wrong in several ways says each, with its
 // code, in order.
 func TestRefusalCodes(t *testing.T) {
-	s, err := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{})
+	s, err := NewShelves(alerting.SinkFunc(func(alerting.Event) {}), ShelvesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +92,8 @@ func TestRefusalCodes(t *testing.T) {
 // while it is orange, but its escalation to red and its way back down
 // are not marked, so they are notified; an admin's shelf covers red too.
 func TestOperatorShelfLetsRedThrough(t *testing.T) {
-	var got []Event
-	s, err := NewShelves(SinkFunc(func(e Event) { got = append(got, e) }), ShelvesOptions{})
+	var got []alerting.Event
+	s, err := NewShelves(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), ShelvesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +102,12 @@ func TestOperatorShelfLetsRedThrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := func(typ EventType, prev, lv sensors.Level) Event {
-		return Event{AlertID: "a", Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas", Type: typ, PrevLevel: prev, Level: lv}
+	ev := func(typ alerting.EventType, prev, lv sensors.Level) alerting.Event {
+		return alerting.Event{AlertID: "a", Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas", Type: typ, PrevLevel: prev, Level: lv}
 	}
-	s.Emit(ev(EventFired, sensors.LevelNone, sensors.LevelOrange))
-	s.Emit(ev(EventEscalated, sensors.LevelOrange, sensors.LevelRed))
-	s.Emit(ev(EventDeescalated, sensors.LevelRed, sensors.LevelOrange))
+	s.Emit(ev(alerting.EventFired, sensors.LevelNone, sensors.LevelOrange))
+	s.Emit(ev(alerting.EventEscalated, sensors.LevelOrange, sensors.LevelRed))
+	s.Emit(ev(alerting.EventDeescalated, sensors.LevelRed, sensors.LevelOrange))
 	want := []string{op.ID, "", ""}
 	for i, e := range got {
 		if e.Shelved != want[i] {
@@ -121,7 +122,7 @@ func TestOperatorShelfLetsRedThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = nil
-	s.Emit(ev(EventEscalated, sensors.LevelOrange, sensors.LevelRed))
+	s.Emit(ev(alerting.EventEscalated, sensors.LevelOrange, sensors.LevelRed))
 	if got[0].Shelved != adm.ID {
 		t.Fatalf("admin shelf did not cover red: %+v", got[0])
 	}

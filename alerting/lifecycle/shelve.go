@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"crypto/rand"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -159,7 +160,7 @@ type ShelvesOptions struct {
 	// long enough for a calibration campaign.
 	MaxOutOfService time.Duration
 	// Store keeps the active shelves across a restart.
-	Store *Store
+	Store KV
 	// OnEnd is called, outside any lock, with every shelf that ends by
 	// expiry or removal; the service hands it to Lifecycle.ShelfEnded.
 	OnEnd func(Shelf, time.Time)
@@ -168,7 +169,7 @@ type ShelvesOptions struct {
 	CheckMatch func(Matcher) error
 	// Open lists the open alerts, so that shelving a red one can be left
 	// to an admin. Nil: no alert is known to be red.
-	Open func() []Record
+	Open func() []alerting.Record
 	// Now is the clock of expiry; default time.Now.
 	Now func() time.Time
 }
@@ -178,7 +179,7 @@ type ShelvesOptions struct {
 // reach every record, the journal and the dispatcher, which does not
 // notify marked events. Safe for concurrent use.
 type Shelves struct {
-	next   Sink
+	next   alerting.Sink
 	opts   ShelvesOptions
 	mu     sync.RWMutex
 	active []Shelf // few: a scan beats an index
@@ -186,7 +187,7 @@ type Shelves struct {
 
 // NewShelves returns the shelves kept in opts.Store (none without one),
 // passing events to next.
-func NewShelves(next Sink, opts ShelvesOptions) (*Shelves, error) {
+func NewShelves(next alerting.Sink, opts ShelvesOptions) (*Shelves, error) {
 	if opts.MaxShelve <= 0 {
 		opts.MaxShelve = 8 * time.Hour
 	}
@@ -201,7 +202,7 @@ func NewShelves(next Sink, opts ShelvesOptions) (*Shelves, error) {
 	}
 	s := &Shelves{next: next, opts: opts}
 	if opts.Store != nil {
-		err := opts.Store.each(bucketShelves, func(k, v []byte) error {
+		err := opts.Store.Each(func(k, v []byte) error {
 			var sh Shelf
 			if err := json.Unmarshal(v, &sh); err != nil {
 				return fmt.Errorf("shelf %s: %w", k, err)
@@ -218,7 +219,7 @@ func NewShelves(next Sink, opts ShelvesOptions) (*Shelves, error) {
 }
 
 // Emit marks ev with the shelf that covers it, if any, and passes it on.
-func (s *Shelves) Emit(ev Event) {
+func (s *Shelves) Emit(ev alerting.Event) {
 	now := s.opts.Now()
 	s.mu.RLock()
 	for _, sh := range s.active {
@@ -296,7 +297,11 @@ func (s *Shelves) Shelve(req ShelfRequest) (Shelf, error) {
 	sh := Shelf{ID: newShelfID(), Mode: req.Mode, Match: m, Reason: strings.TrimSpace(req.Reason), By: req.By,
 		Created: now, Expires: now.Add(req.Duration), CoversRed: req.Admin}
 	if s.opts.Store != nil {
-		if err := s.opts.Store.putJSON(bucketShelves, sh.ID, sh); err != nil {
+		b, err := json.Marshal(sh)
+		if err == nil {
+			err = s.opts.Store.Put(sh.ID, b)
+		}
+		if err != nil {
 			return Shelf{}, fmt.Errorf("save shelf: %w", err)
 		}
 	}
@@ -326,7 +331,7 @@ func (s *Shelves) operatorMay(req ShelfRequest) error {
 	return nil
 }
 
-func (s *Shelves) coversMatch(m Matcher, r Record) bool {
+func (s *Shelves) coversMatch(m Matcher, r alerting.Record) bool {
 	return Shelf{Match: m}.covers(r.Site, r.Sensor, r.Rule, string(r.Kind))
 }
 
@@ -379,7 +384,7 @@ func (s *Shelves) Tick(now time.Time) []Shelf {
 // it has expired or is found ended.
 func (s *Shelves) forget(sh Shelf) {
 	if s.opts.Store != nil {
-		_ = s.opts.Store.deleteKey(bucketShelves, sh.ID)
+		_ = s.opts.Store.Delete(sh.ID)
 	}
 }
 
@@ -387,4 +392,16 @@ func newShelfID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b[:])
+}
+
+// OnShelfEnd returns the shelves' OnEnd: back returns the ended shelf's
+// alerts to the operator (Lifecycle.ShelfEnded), and expired, if not
+// nil, records an expiry; a removal is recorded by whoever removed it.
+func OnShelfEnd(back func(Shelf, time.Time), expired func(at time.Time, user, comment string)) func(Shelf, time.Time) {
+	return func(sh Shelf, now time.Time) {
+		back(sh, now)
+		if sh.Ended.IsZero() && expired != nil {
+			expired(now, sh.By, fmt.Sprintf("%s %s (%s) expired", sh.Mode, sh.ID, sh.Reason))
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"errors"
@@ -11,83 +11,9 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
-
-// The alert lifecycle follows industrial alarm management (ISA-18.2 /
-// IEC 62682, as OPC UA Part 9 names the states): an alert is active or
-// cleared, and acknowledged or not. It leaves the list only when it is
-// both cleared and acknowledged, so an alert that came and went unseen
-// stays in front of the operator as "resolved, unacknowledged".
-
-// LifecycleState is where an alert stands for the operator.
-type LifecycleState uint8
-
-// Lifecycle states.
-const (
-	StateActiveUnacked  LifecycleState = iota + 1 // condition present, nobody has acknowledged it
-	StateActiveAcked                              // condition present, acknowledged
-	StateClearedUnacked                           // condition gone, never acknowledged: still shown
-	StateLatched                                  // a latched level-1 alert whose condition is gone, waiting for acknowledgement
-)
-
-var lifecycleNames = [...]string{"", "active_unacknowledged", "active_acknowledged", "resolved_unacknowledged", "latched"}
-
-func (s LifecycleState) String() string {
-	if int(s) < len(lifecycleNames) && s != 0 {
-		return lifecycleNames[s]
-	}
-	return "unknown"
-}
-
-// MarshalText encodes the state by name.
-func (s LifecycleState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// UnmarshalText accepts the names MarshalText writes.
-func (s *LifecycleState) UnmarshalText(b []byte) error {
-	for i := 1; i < len(lifecycleNames); i++ {
-		if string(b) == lifecycleNames[i] {
-			*s = LifecycleState(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("alerting: unknown lifecycle state %q", b)
-}
-
-// Record is one alert as the operator sees it, with its history.
-type Record struct {
-	ID       string         `json:"id"`
-	Rule     string         `json:"rule"`
-	Site     string         `json:"site"`
-	Sensor   string         `json:"sensor"`
-	Kind     sensors.KindID `json:"kind,omitempty"`
-	Unit     string         `json:"unit,omitempty"`
-	State    LifecycleState `json:"state"`
-	Level    sensors.Level  `json:"level"`             // current level; none once cleared
-	MaxLevel sensors.Level  `json:"max_level"`         // most severe level reached
-	Reached  LevelSet       `json:"reached,omitempty"` // every level it has been at
-	Value    float64        `json:"value"`
-	Setpoint float64        `json:"setpoint"` // of the last event
-	Message  string         `json:"message"`
-	StartsAt time.Time      `json:"starts_at"`
-	LastAt   time.Time      `json:"last_at"`
-	Cleared  time.Time      `json:"cleared,omitzero"`
-	AckedBy  string         `json:"acked_by,omitempty"`
-	AckedAt  time.Time      `json:"acked_at,omitzero"`
-	Comment  string         `json:"comment,omitempty"`
-	// Late, Shelved, Planned and Flapping are those of the last event.
-	Late     bool   `json:"late,omitempty"`
-	Shelved  string `json:"shelved,omitempty"`
-	Planned  bool   `json:"planned,omitempty"`
-	Flapping bool   `json:"flapping,omitempty"`
-	// Notified is when the alert was last notified (fired, escalated or
-	// reminded), wall clock; the repeat interval counts from it.
-	Notified time.Time `json:"notified,omitzero"`
-	// Version counts the record's changes, so a stored copy is never
-	// replaced by an older one.
-	Version uint64  `json:"version"`
-	Events  []Event `json:"events"`
-}
 
 // LifecycleOptions tune the lifecycle.
 type LifecycleOptions struct {
@@ -100,13 +26,13 @@ type LifecycleOptions struct {
 	Now func() time.Time
 	// Store, when set, keeps every open alert across a restart; Restore
 	// loads them back.
-	Store *Store
+	Store RecordStore
 	// Repeat is how often an active, unacknowledged alert of a level is
 	// notified again (EventReminder), by level; a level not in the map is
 	// never repeated. Reminders go to Remind, not to the next sink: they
 	// are notifications, not changes of the alert.
 	Repeat map[sensors.Level]time.Duration
-	Remind Sink
+	Remind alerting.Sink
 	// Logger receives store failures; nil discards.
 	Logger *slog.Logger
 }
@@ -117,22 +43,22 @@ type LifecycleOptions struct {
 // use; it never blocks beyond its own lock and, with a Store, the commit
 // of the alert's new state.
 type Lifecycle struct {
-	next     Sink
+	next     alerting.Sink
 	opts     LifecycleOptions
 	logStore rate.Sometimes
 	mu       sync.Mutex
-	open     map[string]*Record
+	open     map[string]*alerting.Record
 	// unsent holds the keys of changes recorded in an earlier life whose
 	// hand-off to the next stages was never confirmed (a crash between
 	// the store's commit and the outbox's): seen again, they are passed
 	// on, not dropped as already recorded. Guarded by mu.
-	unsent map[string]Event
+	unsent map[string]alerting.Event
 	// clearing counts the hand-off marks being cleared (see handOn).
 	clearing sync.WaitGroup
 }
 
 // NewLifecycle returns an empty lifecycle passing events to next.
-func NewLifecycle(next Sink, opts LifecycleOptions) *Lifecycle {
+func NewLifecycle(next alerting.Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = 100
 	}
@@ -143,9 +69,9 @@ func NewLifecycle(next Sink, opts LifecycleOptions) *Lifecycle {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Remind == nil {
-		opts.Remind = SinkFunc(func(Event) {})
+		opts.Remind = alerting.SinkFunc(func(alerting.Event) {})
 	}
-	return &Lifecycle{next: next, opts: opts, open: map[string]*Record{}, unsent: map[string]Event{},
+	return &Lifecycle{next: next, opts: opts, open: map[string]*alerting.Record{}, unsent: map[string]alerting.Event{},
 		logStore: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 
@@ -158,11 +84,11 @@ func (l *Lifecycle) Restore() (int, error) {
 	if l.opts.Store == nil {
 		return 0, nil
 	}
-	recs, err := l.opts.Store.records()
+	recs, err := l.opts.Store.Records()
 	if err != nil {
 		return 0, fmt.Errorf("restore alerts: %w", err)
 	}
-	unsent, err := l.opts.Store.handoffs()
+	unsent, err := l.opts.Store.Handoffs()
 	if err != nil {
 		return 0, fmt.Errorf("restore alerts: %w", err)
 	}
@@ -190,13 +116,13 @@ func (l *Lifecycle) Restore() (int, error) {
 // reports how many it passed on.
 func (l *Lifecycle) Redeliver() int {
 	l.mu.Lock()
-	due := make([]Event, 0, len(l.unsent))
+	due := make([]alerting.Event, 0, len(l.unsent))
 	for _, ev := range l.unsent {
 		due = append(due, ev)
 	}
 	clear(l.unsent)
 	l.mu.Unlock()
-	slices.SortStableFunc(due, func(a, b Event) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(due, func(a, b alerting.Event) int { return a.At.Compare(b.At) })
 	for _, ev := range due {
 		l.handOn(ev)
 	}
@@ -205,9 +131,9 @@ func (l *Lifecycle) Redeliver() int {
 
 // Emit records ev and passes it on, unless the alert's history already
 // holds that very change and its hand-off was confirmed.
-func (l *Lifecycle) Emit(ev Event) {
+func (l *Lifecycle) Emit(ev alerting.Event) {
 	l.mu.Lock()
-	if r, ok := l.open[ev.AlertID]; ok && slices.ContainsFunc(r.Events, func(e Event) bool { return sameChange(&e, &ev) }) {
+	if r, ok := l.open[ev.AlertID]; ok && slices.ContainsFunc(r.Events, func(e alerting.Event) bool { return sameChange(&e, &ev) }) {
 		// A change already recorded, seen again: a reading redelivered
 		// or replayed after a restart. Passing it on would count a second
 		// alarm and journal it twice; the outbox would refuse to page it.
@@ -238,14 +164,14 @@ func (l *Lifecycle) Emit(ev Event) {
 // it commits only hands the change on once more at the next start, which
 // the outbox refuses, and it would cost the emitter a commit (about
 // 1.5 ms on its own).
-func (l *Lifecycle) handOn(ev Event) {
+func (l *Lifecycle) handOn(ev alerting.Event) {
 	l.next.Emit(ev)
 	if l.opts.Store == nil {
 		return
 	}
 	key := ev.Key()
 	l.clearing.Go(func() {
-		if err := l.opts.Store.handedOff(key); err != nil {
+		if err := l.opts.Store.HandedOff(key); err != nil {
 			l.logStore.Do(func() {
 				l.opts.Logger.Error("alert hand-off not recorded; the change may be journaled twice after a restart", "alert_id", ev.AlertID, "err", err)
 			})
@@ -260,7 +186,7 @@ func (l *Lifecycle) Flush() { l.clearing.Wait() }
 // persist writes the alert's state after a change, with ev marked as not
 // yet handed on (nil: nothing to hand on); snap is nil when nothing
 // changed.
-func (l *Lifecycle) persist(snap *Record, closed bool, ev *Event) {
+func (l *Lifecycle) persist(snap *alerting.Record, closed bool, ev *alerting.Event) {
 	if l.opts.Store == nil {
 		return
 	}
@@ -271,11 +197,11 @@ func (l *Lifecycle) persist(snap *Record, closed bool, ev *Event) {
 	case snap == nil:
 		// Nothing to store (a resolution of an alert closed already),
 		// but the change still goes on and must not be lost on the way.
-		err = l.opts.Store.putHandoff(ev)
+		err = l.opts.Store.PutHandoff(ev)
 	case closed:
-		err = l.opts.Store.deleteRecord(snap.ID, snap.Version, ev)
+		err = l.opts.Store.DeleteRecord(snap.ID, snap.Version, ev)
 	default:
-		err = l.opts.Store.putRecord(*snap, ev)
+		err = l.opts.Store.PutRecord(*snap, ev)
 	}
 	if err != nil {
 		id := ""
@@ -292,14 +218,14 @@ func (l *Lifecycle) persist(snap *Record, closed bool, ev *Event) {
 
 // applyLocked applies ev and returns a copy of the record to store (nil
 // when ev changed nothing) and whether the alert left the list.
-func (l *Lifecycle) applyLocked(ev Event) (*Record, bool) {
+func (l *Lifecycle) applyLocked(ev alerting.Event) (*alerting.Record, bool) {
 	r, ok := l.open[ev.AlertID]
 	if !ok {
-		if ev.Type == EventResolved {
+		if ev.Type == alerting.EventResolved {
 			return nil, false // the alert was closed here already
 		}
-		r = &Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
-			State: StateActiveUnacked, StartsAt: ev.StartsAt}
+		r = &alerting.Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
+			State: alerting.StateActiveUnacked, StartsAt: ev.StartsAt}
 		l.open[ev.AlertID] = r
 	}
 	r.Version++
@@ -316,24 +242,24 @@ func (l *Lifecycle) applyLocked(ev Event) (*Record, bool) {
 	}
 	closed := false
 	switch ev.Type {
-	case EventResolved:
+	case alerting.EventResolved:
 		r.Cleared = ev.At
 		switch {
-		case r.State == StateActiveAcked:
+		case r.State == alerting.StateActiveAcked:
 			delete(l.open, r.ID) // seen and gone: done
 			closed = true
 		case l.opts.LatchRed && r.MaxLevel == sensors.LevelRed:
-			r.State = StateLatched
+			r.State = alerting.StateLatched
 		default:
-			r.State = StateClearedUnacked
+			r.State = alerting.StateClearedUnacked
 		}
-	case EventFired:
+	case alerting.EventFired:
 		r.Notified = l.opts.Now().UTC()
-	case EventEscalated:
+	case alerting.EventEscalated:
 		r.Notified = l.opts.Now().UTC()
 		// A worse level is news: it needs acknowledging again.
-		if r.State == StateActiveAcked {
-			r.State = StateActiveUnacked
+		if r.State == alerting.StateActiveAcked {
+			r.State = alerting.StateActiveUnacked
 		}
 	}
 	c := cloneRecord(r)
@@ -346,19 +272,19 @@ var ErrNoAlert = errors.New("no such open alert")
 // Ack acknowledges an open alert on behalf of user, with a comment. A
 // cleared alert then leaves the list. The acknowledgement goes out as an
 // event like any other.
-func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
+func (l *Lifecycle) Ack(id, user, comment string) (alerting.Record, error) {
 	if strings.TrimSpace(user) == "" {
-		return Record{}, errors.New("an acknowledgement needs the user's name")
+		return alerting.Record{}, errors.New("an acknowledgement needs the user's name")
 	}
 	now := l.opts.Now()
 	l.mu.Lock()
 	r, ok := l.open[id]
 	if !ok {
 		l.mu.Unlock()
-		return Record{}, fmt.Errorf("acknowledge %s: %w", id, ErrNoAlert)
+		return alerting.Record{}, fmt.Errorf("acknowledge %s: %w", id, ErrNoAlert)
 	}
-	ev := Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
-		Type: EventAcknowledged, Level: r.Level, PrevLevel: r.Level, Value: r.Value, At: now.UTC(), StartsAt: r.StartsAt,
+	ev := alerting.Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
+		Type: alerting.EventAcknowledged, Level: r.Level, PrevLevel: r.Level, Value: r.Value, At: now.UTC(), StartsAt: r.StartsAt,
 		By: user, Comment: comment,
 		Message: fmt.Sprintf("%s %s at %s acknowledged by %s", r.Rule, r.Sensor, r.Site, user)}
 	if comment != "" {
@@ -370,9 +296,9 @@ func (l *Lifecycle) Ack(id, user, comment string) (Record, error) {
 	r.Version++
 	r.Events = append(r.Events, ev)
 	closed := false
-	if r.State == StateActiveUnacked {
-		r.State = StateActiveAcked
-	} else if r.State == StateClearedUnacked || r.State == StateLatched {
+	if r.State == alerting.StateActiveUnacked {
+		r.State = alerting.StateActiveAcked
+	} else if r.State == alerting.StateClearedUnacked || r.State == alerting.StateLatched {
 		delete(l.open, id)
 		closed = true
 	}
@@ -392,12 +318,12 @@ func (l *Lifecycle) Remind(now time.Time) int {
 	if len(l.opts.Repeat) == 0 {
 		return 0
 	}
-	var due []Event
-	var snaps []Record
+	var due []alerting.Event
+	var snaps []alerting.Record
 	l.mu.Lock()
 	for _, r := range l.open {
 		every, ok := l.opts.Repeat[r.Level]
-		if !ok || every <= 0 || r.State != StateActiveUnacked || r.Shelved != "" || r.Planned {
+		if !ok || every <= 0 || r.State != alerting.StateActiveUnacked || r.Shelved != "" || r.Planned {
 			continue
 		}
 		if now.Sub(r.Notified) < every {
@@ -421,8 +347,8 @@ func (l *Lifecycle) Remind(now time.Time) int {
 // still active and unacknowledged is announced again with a reminder, as
 // an unshelved alarm returns to the operator.
 func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
-	var due []Event
-	var snaps []Record
+	var due []alerting.Event
+	var snaps []alerting.Record
 	l.mu.Lock()
 	for _, r := range l.open {
 		if r.Shelved != sh.ID {
@@ -430,7 +356,7 @@ func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
 		}
 		r.Shelved, r.Planned = "", false
 		r.Version++
-		if r.State == StateActiveUnacked {
+		if r.State == alerting.StateActiveUnacked {
 			r.Notified = now.UTC()
 			due = append(due, reminder(r, now, fmt.Sprintf("%s ended; still active: %s", sh.Mode, r.Message)))
 		}
@@ -445,22 +371,22 @@ func (l *Lifecycle) ShelfEnded(sh Shelf, now time.Time) {
 	}
 }
 
-func reminder(r *Record, now time.Time, msg string) Event {
-	return Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
-		Type: EventReminder, Level: r.Level, PrevLevel: r.Level, Value: r.Value, Setpoint: r.Setpoint, At: now.UTC(), StartsAt: r.StartsAt,
+func reminder(r *alerting.Record, now time.Time, msg string) alerting.Event {
+	return alerting.Event{AlertID: r.ID, Rule: r.Rule, Site: r.Site, Sensor: r.Sensor, Kind: r.Kind, Unit: r.Unit,
+		Type: alerting.EventReminder, Level: r.Level, PrevLevel: r.Level, Value: r.Value, Setpoint: r.Setpoint, At: now.UTC(), StartsAt: r.StartsAt,
 		Late: r.Late, Flapping: r.Flapping, Message: msg}
 }
 
 // Open lists the alerts in front of the operator: most severe first, then
 // newest first.
-func (l *Lifecycle) Open() []Record {
+func (l *Lifecycle) Open() []alerting.Record {
 	l.mu.Lock()
-	out := make([]Record, 0, len(l.open))
+	out := make([]alerting.Record, 0, len(l.open))
 	for _, r := range l.open {
 		out = append(out, cloneRecord(r))
 	}
 	l.mu.Unlock()
-	slices.SortFunc(out, func(a, b Record) int {
+	slices.SortFunc(out, func(a, b alerting.Record) int {
 		la, lb := effective(a), effective(b)
 		if la != lb {
 			return int(la) - int(lb)
@@ -471,27 +397,34 @@ func (l *Lifecycle) Open() []Record {
 }
 
 // Get returns one open alert.
-func (l *Lifecycle) Get(id string) (Record, bool) {
+func (l *Lifecycle) Get(id string) (alerting.Record, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r, ok := l.open[id]
 	if !ok {
-		return Record{}, false
+		return alerting.Record{}, false
 	}
 	return cloneRecord(r), true
 }
 
 // effective orders cleared alerts by the level they reached, after the
 // active ones of the same level.
-func effective(r Record) sensors.Level {
+func effective(r alerting.Record) sensors.Level {
 	if r.Level != sensors.LevelNone {
 		return r.Level
 	}
 	return r.MaxLevel
 }
 
-func cloneRecord(r *Record) Record {
+func cloneRecord(r *alerting.Record) alerting.Record {
 	c := *r
 	c.Events = slices.Clone(r.Events)
 	return c
+}
+
+// sameChange reports whether a and b record the same change of one alert:
+// what Key compares, without building the strings.
+func sameChange(a, b *alerting.Event) bool {
+	return a.AlertID == b.AlertID && a.Type == b.Type && a.Level == b.Level && a.At.Equal(b.At) &&
+		(a.Type != alerting.EventAcknowledged || a.By == b.By)
 }

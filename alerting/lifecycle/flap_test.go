@@ -1,10 +1,13 @@
-package alerting
+package lifecycle
 
 import (
 	"fmt"
+	"github.com/riskmon/riskmon/alerting/store"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -16,16 +19,16 @@ type toggler struct {
 	n  int
 }
 
-func (g *toggler) fire(sec int, lvl sensors.Level) Event {
+func (g *toggler) fire(sec int, lvl sensors.Level) alerting.Event {
 	g.n++
 	at := g.t0.Add(time.Duration(sec) * time.Second)
-	return Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired,
+	return alerting.Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired,
 		Level: lvl, At: at, StartsAt: at}
 }
 
-func (g *toggler) clear(sec int, lvl sensors.Level) Event {
+func (g *toggler) clear(sec int, lvl sensors.Level) alerting.Event {
 	at := g.t0.Add(time.Duration(sec) * time.Second)
-	return Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventResolved,
+	return alerting.Event{AlertID: fmt.Sprintf("ep%d", g.n), Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventResolved,
 		PrevLevel: lvl, At: at, StartsAt: g.t0}
 }
 
@@ -33,44 +36,44 @@ func TestFlapper(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	orange, red := sensors.LevelOrange, sensors.LevelRed
 	type want struct {
-		typ      EventType
+		typ      alerting.EventType
 		id       string
 		flapping bool
 	}
 	tests := []struct {
 		name string
 		// steps: fire or clear at a second; "tick" advances the wall clock.
-		steps func(g *toggler, f *Flapper, wall *time.Time) []Event
+		steps func(g *toggler, f *Flapper, wall *time.Time) []alerting.Event
 		want  []want
 	}{
-		{"three episodes within the window pass", func(g *toggler, f *Flapper, _ *time.Time) []Event {
-			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange)}
-		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false}}},
-		{"raises spread over more than the window are not flapping", func(g *toggler, f *Flapper, _ *time.Time) []Event {
-			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(400, orange), g.clear(410, orange), g.fire(700, orange), g.clear(710, orange), g.fire(1300, orange)}
-		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false}, {EventFired, "ep4", false}}},
-		{"fourth raise is held: later toggles are absorbed", func(g *toggler, f *Flapper, _ *time.Time) []Event {
-			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+		{"three episodes within the window pass", func(g *toggler, f *Flapper, _ *time.Time) []alerting.Event {
+			return []alerting.Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange)}
+		}, []want{{alerting.EventFired, "ep1", false}, {alerting.EventResolved, "ep1", false}, {alerting.EventFired, "ep2", false}, {alerting.EventResolved, "ep2", false}, {alerting.EventFired, "ep3", false}, {alerting.EventResolved, "ep3", false}}},
+		{"raises spread over more than the window are not flapping", func(g *toggler, f *Flapper, _ *time.Time) []alerting.Event {
+			return []alerting.Event{g.fire(0, orange), g.clear(10, orange), g.fire(400, orange), g.clear(410, orange), g.fire(700, orange), g.clear(710, orange), g.fire(1300, orange)}
+		}, []want{{alerting.EventFired, "ep1", false}, {alerting.EventResolved, "ep1", false}, {alerting.EventFired, "ep2", false}, {alerting.EventResolved, "ep2", false}, {alerting.EventFired, "ep3", false}, {alerting.EventResolved, "ep3", false}, {alerting.EventFired, "ep4", false}}},
+		{"fourth raise is held: later toggles are absorbed", func(g *toggler, f *Flapper, _ *time.Time) []alerting.Event {
+			return []alerting.Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
 				g.fire(60, orange), g.clear(70, orange), g.fire(80, orange), g.clear(90, orange), g.fire(100, orange)}
-		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
-			{EventFired, "ep4", true}}},
-		{"a worse level while held escalates the held alert", func(g *toggler, f *Flapper, _ *time.Time) []Event {
-			return []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+		}, []want{{alerting.EventFired, "ep1", false}, {alerting.EventResolved, "ep1", false}, {alerting.EventFired, "ep2", false}, {alerting.EventResolved, "ep2", false}, {alerting.EventFired, "ep3", false}, {alerting.EventResolved, "ep3", false},
+			{alerting.EventFired, "ep4", true}}},
+		{"a worse level while held escalates the held alert", func(g *toggler, f *Flapper, _ *time.Time) []alerting.Event {
+			return []alerting.Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
 				g.fire(60, orange), g.clear(70, orange), g.fire(80, red)}
-		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
-			{EventFired, "ep4", true}, {EventEscalated, "ep4", true}}},
-		{"held alert resolves after staying clear for the window", func(g *toggler, f *Flapper, wall *time.Time) []Event {
-			evs := []Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
+		}, []want{{alerting.EventFired, "ep1", false}, {alerting.EventResolved, "ep1", false}, {alerting.EventFired, "ep2", false}, {alerting.EventResolved, "ep2", false}, {alerting.EventFired, "ep3", false}, {alerting.EventResolved, "ep3", false},
+			{alerting.EventFired, "ep4", true}, {alerting.EventEscalated, "ep4", true}}},
+		{"held alert resolves after staying clear for the window", func(g *toggler, f *Flapper, wall *time.Time) []alerting.Event {
+			evs := []alerting.Event{g.fire(0, orange), g.clear(10, orange), g.fire(20, orange), g.clear(30, orange), g.fire(40, orange), g.clear(50, orange),
 				g.fire(60, orange), g.clear(70, orange)}
 			return evs
-		}, []want{{EventFired, "ep1", false}, {EventResolved, "ep1", false}, {EventFired, "ep2", false}, {EventResolved, "ep2", false}, {EventFired, "ep3", false}, {EventResolved, "ep3", false},
-			{EventFired, "ep4", true}, {EventResolved, "ep4", true}}},
+		}, []want{{alerting.EventFired, "ep1", false}, {alerting.EventResolved, "ep1", false}, {alerting.EventFired, "ep2", false}, {alerting.EventResolved, "ep2", false}, {alerting.EventFired, "ep3", false}, {alerting.EventResolved, "ep3", false},
+			{alerting.EventFired, "ep4", true}, {alerting.EventResolved, "ep4", true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []Event
+			var got []alerting.Event
 			wall := t0
-			f, err := NewFlapper(SinkFunc(func(e Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
+			f, err := NewFlapper(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,13 +103,13 @@ func TestFlapper(t *testing.T) {
 func TestFlapperStateSurvivesRestart(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []Event
-	sink := SinkFunc(func(e Event) { got = append(got, e) })
-	f, _ := NewFlapper(sink, FlapOptions{Store: st, Now: func() time.Time { return t0 }})
+	var got []alerting.Event
+	sink := alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) })
+	f, _ := NewFlapper(sink, FlapOptions{Store: st.Flapping(), Now: func() time.Time { return t0 }})
 	g := &toggler{t0: t0}
 	for i := 0; i < 4; i++ {
 		f.Emit(g.fire(i*20, sensors.LevelOrange))
@@ -116,13 +119,13 @@ func TestFlapperStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("flapping %v, want [ep4]", ids)
 	}
 	st.Close()
-	st, err = OpenStore(path)
+	st, err = store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	got = nil
-	f, err = NewFlapper(sink, FlapOptions{Store: st, Now: func() time.Time { return t0.Add(time.Minute) }})
+	f, err = NewFlapper(sink, FlapOptions{Store: st.Flapping(), Now: func() time.Time { return t0.Add(time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +135,7 @@ func TestFlapperStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("a toggle of a held alert passed after restart: %+v", got)
 	}
 	f.Tick(t0.Add(20 * time.Minute))
-	if len(got) != 1 || got[0].Type != EventResolved || got[0].AlertID != "ep4" {
+	if len(got) != 1 || got[0].Type != alerting.EventResolved || got[0].AlertID != "ep4" {
 		t.Fatalf("after the window: %+v, want ep4 resolved", got)
 	}
 }
@@ -155,8 +158,8 @@ func TestFlapperDeviceTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wall := t0.Add(tt.lag)
-			var got []Event
-			f, err := NewFlapper(SinkFunc(func(e Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
+			var got []alerting.Event
+			f, err := NewFlapper(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), FlapOptions{Raises: 3, Window: 10 * time.Minute, Now: func() time.Time { return wall }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,9 +186,9 @@ func TestFlapperDeviceTime(t *testing.T) {
 			var pages, resolved int
 			for _, ev := range got {
 				switch ev.Type {
-				case EventFired:
+				case alerting.EventFired:
 					pages++
-				case EventResolved:
+				case alerting.EventResolved:
 					resolved++
 				}
 			}
@@ -195,14 +198,14 @@ func TestFlapperDeviceTime(t *testing.T) {
 				t.Errorf("%d pages and %d resolutions, want 4 and 4: %v", pages, resolved, types(got))
 			}
 			last := got[len(got)-1]
-			if last.Type != EventResolved || !last.Flapping {
+			if last.Type != alerting.EventResolved || !last.Flapping {
 				t.Fatalf("last event %+v, want the held alert resolved", last)
 			}
 		})
 	}
 }
 
-func types(evs []Event) []string {
+func types(evs []alerting.Event) []string {
 	var out []string
 	for _, ev := range evs {
 		out = append(out, ev.AlertID+":"+ev.Type.String())

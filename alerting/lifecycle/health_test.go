@@ -1,4 +1,4 @@
-package alerting
+package lifecycle
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -21,7 +22,7 @@ func newTestHealth(t *testing.T) (*Health, *healthClock, *prometheus.Registry, *
 	clk := &healthClock{t: t0}
 	reg := prometheus.NewRegistry()
 	passed := 0
-	h, err := NewHealth(SinkFunc(func(Event) { passed++ }), HealthOptions{Now: clk.now, Registerer: reg})
+	h, err := NewHealth(alerting.SinkFunc(func(alerting.Event) { passed++ }), HealthOptions{Now: clk.now, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func newTestHealth(t *testing.T) (*Health, *healthClock, *prometheus.Registry, *
 }
 
 func fire(h *Health, id, rule, sensor string) {
-	h.Emit(Event{AlertID: id, Rule: rule, Site: "s-1", Sensor: sensor, Type: EventFired, Level: sensors.LevelYellow})
+	h.Emit(alerting.Event{AlertID: id, Rule: rule, Site: "s-1", Sensor: sensor, Type: alerting.EventFired, Level: sensors.LevelYellow})
 }
 
 func TestHealthRateAndFlood(t *testing.T) {
@@ -92,7 +93,7 @@ func TestHealthStanding(t *testing.T) {
 	fire(h, "b", "co_high", "co-1")
 	clk.t = clk.t.Add(time.Hour)
 	fire(h, "c", "so2_high", "so2-0")
-	h.Emit(Event{AlertID: "b", Rule: "co_high", Site: "s-1", Sensor: "co-1", Type: EventResolved})
+	h.Emit(alerting.Event{AlertID: "b", Rule: "co_high", Site: "s-1", Sensor: "co-1", Type: alerting.EventResolved})
 	clk.t = clk.t.Add(23*time.Hour + time.Second)
 	s := h.Snapshot()
 	if len(s.Standing) != 1 || s.Standing[0].ID != "a" || !s.Standing[0].Since.Equal(t0) {
@@ -125,7 +126,7 @@ func TestHealthChattering(t *testing.T) {
 			fire(h, "0", "ch4_high", "ch4-0")
 			for i, g := range tt.gaps {
 				clk.t = clk.t.Add(g)
-				h.Emit(Event{AlertID: fmt.Sprint(i), Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: EventResolved})
+				h.Emit(alerting.Event{AlertID: fmt.Sprint(i), Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: alerting.EventResolved})
 				fire(h, fmt.Sprint(i+1), "ch4_high", "ch4-0")
 			}
 			s := h.Snapshot()
@@ -171,8 +172,8 @@ func TestHealthBadActors(t *testing.T) {
 func TestHealthEscalationKeepsAlarm(t *testing.T) {
 	h, clk, _, _ := newTestHealth(t)
 	fire(h, "a", "ch4_high", "ch4-0")
-	h.Emit(Event{AlertID: "a", Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: EventEscalated, Level: sensors.LevelRed})
-	h.Emit(Event{AlertID: "a", Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: EventAcknowledged, Level: sensors.LevelRed})
+	h.Emit(alerting.Event{AlertID: "a", Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: alerting.EventEscalated, Level: sensors.LevelRed})
+	h.Emit(alerting.Event{AlertID: "a", Rule: "ch4_high", Site: "s-1", Sensor: "ch4-0", Type: alerting.EventAcknowledged, Level: sensors.LevelRed})
 	clk.t = clk.t.Add(25 * time.Hour)
 	s := h.Snapshot()
 	if len(s.Standing) != 1 || s.Standing[0].Level != sensors.LevelRed {
@@ -187,17 +188,17 @@ func TestHealthEscalationKeepsAlarm(t *testing.T) {
 // such, and kept out of the operator's alarm rate and the bad actors.
 func TestHealthMarks(t *testing.T) {
 	h, _, _, _ := newTestHealth(t)
-	emit := func(id string, mark func(*Event)) {
-		ev := Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventFired, Level: sensors.LevelOrange}
+	emit := func(id string, mark func(*alerting.Event)) {
+		ev := alerting.Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: alerting.EventFired, Level: sensors.LevelOrange}
 		if mark != nil {
 			mark(&ev)
 		}
 		h.Emit(ev)
 	}
 	emit("plain", nil)
-	emit("shelved", func(e *Event) { e.Shelved = "sh1" })
-	emit("planned", func(e *Event) { e.Planned, e.Shelved = true, "oos1" })
-	emit("flapping", func(e *Event) { e.Flapping = true })
+	emit("shelved", func(e *alerting.Event) { e.Shelved = "sh1" })
+	emit("planned", func(e *alerting.Event) { e.Planned, e.Shelved = true, "oos1" })
+	emit("flapping", func(e *alerting.Event) { e.Flapping = true })
 	s := h.Snapshot()
 	if s.Active != 2 || s.Shelved != 1 || s.OutOfService != 1 || s.Flapping != 1 {
 		t.Fatalf("active %d shelved %d out of service %d flapping %d; want 2 1 1 1", s.Active, s.Shelved, s.OutOfService, s.Flapping)
@@ -209,7 +210,7 @@ func TestHealthMarks(t *testing.T) {
 		t.Fatalf("bad actors %+v, want only the annunciated two", s.TopSensors)
 	}
 	// A shelf ending shows in the next event's marks.
-	h.Emit(Event{AlertID: "shelved", Rule: "r", Site: "s-1", Sensor: "shelved", Type: EventEscalated, Level: sensors.LevelRed})
+	h.Emit(alerting.Event{AlertID: "shelved", Rule: "r", Site: "s-1", Sensor: "shelved", Type: alerting.EventEscalated, Level: sensors.LevelRed})
 	if s := h.Snapshot(); s.Active != 3 || s.Shelved != 0 {
 		t.Fatalf("after unshelved escalation: active %d shelved %d, want 3 0", s.Active, s.Shelved)
 	}
@@ -243,8 +244,8 @@ func TestHealthRate10Min(t *testing.T) {
 		for range k {
 			n++
 			id := fmt.Sprint("a", n)
-			h.Emit(Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventFired, Level: sensors.LevelOrange})
-			h.Emit(Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: EventResolved, PrevLevel: sensors.LevelOrange})
+			h.Emit(alerting.Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: alerting.EventFired, Level: sensors.LevelOrange})
+			h.Emit(alerting.Event{AlertID: id, Rule: "r", Site: "s-1", Sensor: id, Type: alerting.EventResolved, PrevLevel: sensors.LevelOrange})
 		}
 	}
 	fireN(3)

@@ -1,4 +1,4 @@
-package alerting
+package store
 
 import (
 	"bytes"
@@ -7,6 +7,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 
 	"github.com/riskmon/riskmon/sensors"
 	bolt "go.etcd.io/bbolt"
@@ -46,21 +49,21 @@ func damage(t *testing.T, path, marker string) {
 func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+	l := lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
 	for _, id := range []string{"good-alert-1", "damaged-alert", "good-alert-2"} {
-		l.Emit(Event{AlertID: id, Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-" + id, Type: EventFired,
+		l.Emit(alerting.Event{AlertID: id, Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-" + id, Type: alerting.EventFired,
 			Level: sensors.LevelOrange, At: t0, StartsAt: t0, Message: "marker-" + id})
 	}
-	sh, err := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{Store: st, Now: func() time.Time { return t0 }})
+	sh, err := lifecycle.NewShelves(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.ShelvesOptions{Store: st.Shelves(), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, by := range []string{"zhang-damaged-shelf", "li-good-shelf"} {
-		if _, err := sh.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Site: "mine-1", Sensor: "CH4-1"}, By: by, Reason: "calibration " + by, Duration: time.Hour, Admin: true}); err != nil {
+		if _, err := sh.Shelve(lifecycle.ShelfRequest{Mode: lifecycle.ModeShelved, Match: lifecycle.Matcher{Site: "mine-1", Sensor: "CH4-1"}, By: by, Reason: "calibration " + by, Duration: time.Hour, Admin: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,12 +80,12 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 	damage(t, path, "zhang-damaged-shelf")
 	damage(t, path, "marker-outbox-damaged")
 
-	st, err = OpenStore(path)
+	st, err = Open(path)
 	if err != nil {
 		t.Fatalf("a damaged entry kept the store from opening: %v", err)
 	}
 	defer st.Close()
-	l = NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+	l = lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
 	n, err := l.Restore()
 	if err != nil || n != 2 {
 		t.Fatalf("restored %d alerts, %v; want the 2 sound ones", n, err)
@@ -90,7 +93,7 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 	if _, ok := l.Get("good-alert-2"); !ok {
 		t.Fatal("a sound alert is missing")
 	}
-	sh, err = NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{Store: st, Now: func() time.Time { return t0 }})
+	sh, err = lifecycle.NewShelves(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.ShelvesOptions{Store: st.Shelves(), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatalf("shelves: %v", err)
 	}
@@ -98,7 +101,7 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 		t.Fatalf("shelves %+v, want li's alone", got)
 	}
 	var got []string
-	if err := st.Pending("pager", func(_ uint64, _ string, ev Event, _ bool) { got = append(got, ev.AlertID) }); err != nil {
+	if err := st.Pending("pager", func(_ uint64, _ string, ev alerting.Event, _ bool) { got = append(got, ev.AlertID) }); err != nil {
 		t.Fatalf("outbox: %v", err)
 	}
 	if !slices.Equal(got, []string{"outbox-good"}) {
@@ -128,13 +131,13 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 		t.Fatalf("quarantine bucket holds %d entries, want 3", kept)
 	}
 	// The store still takes new alerts.
-	l.Emit(Event{AlertID: "after", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-9", Type: EventFired, Level: sensors.LevelRed, At: t0, StartsAt: t0})
+	l.Emit(alerting.Event{AlertID: "after", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-9", Type: alerting.EventFired, Level: sensors.LevelRed, At: t0, StartsAt: t0})
 	st.Close()
-	st, err = OpenStore(path)
+	st, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l = NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+	l = lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
 	if n, err := l.Restore(); err != nil || n != 3 {
 		t.Fatalf("third start restored %d, %v; want 3", n, err)
 	}
@@ -170,12 +173,12 @@ func TestStoreSetsAsideDamagedFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "alerts.db")
-			st, err := OpenStore(path)
+			st, err := Open(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
-			l.Emit(Event{AlertID: "a", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired, Level: sensors.LevelOrange})
+			l := lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
+			l.Emit(alerting.Event{AlertID: "a", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired, Level: sensors.LevelOrange})
 			ps := st.db.Info().PageSize
 			st.Close()
 			b, err := os.ReadFile(path)
@@ -186,7 +189,7 @@ func TestStoreSetsAsideDamagedFile(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			st, err = OpenStore(path)
+			st, err = Open(path)
 			if err != nil {
 				t.Fatalf("a damaged file kept the store from opening: %v", err)
 			}
@@ -198,11 +201,11 @@ func TestStoreSetsAsideDamagedFile(t *testing.T) {
 			if got, err := os.ReadFile(q[0].Key); err != nil || !bytes.Equal(got, b) {
 				t.Fatalf("damaged file not kept as found at %s: %v", q[0].Key, err)
 			}
-			l = NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Store: st})
+			l = lifecycle.NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), lifecycle.LifecycleOptions{Store: st})
 			if _, err := l.Restore(); err != nil {
 				t.Fatal(err)
 			}
-			l.Emit(Event{AlertID: "b", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: EventFired, Level: sensors.LevelRed})
+			l.Emit(alerting.Event{AlertID: "b", Rule: "ch4_high", Site: "mine-1", Sensor: "CH4-1", Type: alerting.EventFired, Level: sensors.LevelRed})
 			if _, ok := l.Get("b"); !ok {
 				t.Fatal("the fresh store does not keep alerts")
 			}

@@ -1,11 +1,14 @@
-package alerting
+package lifecycle
 
 import (
 	"errors"
+	"github.com/riskmon/riskmon/alerting/store"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/riskmon/riskmon/alerting"
 
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -30,7 +33,7 @@ func TestShelveValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{})
+			s, err := NewShelves(alerting.SinkFunc(func(alerting.Event) {}), ShelvesOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,8 +62,8 @@ func TestShelveValidation(t *testing.T) {
 func TestShelvesMarkEvents(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	now := t0
-	var got []Event
-	s, err := NewShelves(SinkFunc(func(e Event) { got = append(got, e) }), ShelvesOptions{Now: func() time.Time { return now }})
+	var got []alerting.Event
+	s, err := NewShelves(alerting.SinkFunc(func(e alerting.Event) { got = append(got, e) }), ShelvesOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,16 +71,16 @@ func TestShelvesMarkEvents(t *testing.T) {
 	oos, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Kind: "h2s"}, Reason: "calibration", By: "li", Duration: time.Hour, Admin: true})
 	tests := []struct {
 		name    string
-		ev      Event
+		ev      alerting.Event
 		after   time.Duration
 		shelved string
 		planned bool
 	}{
-		{"covered by rule and site", Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, 0, shelved.ID, false},
-		{"other site", Event{Site: "hz-02", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, 0, "", false},
-		{"other rule", Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_trend", Kind: "combustible_gas"}, 0, "", false},
-		{"kind out of service is planned", Event{Site: "hz-03", Sensor: "AT-7", Rule: "h2s_high", Kind: "h2s"}, 0, oos.ID, true},
-		{"expired shelf marks nothing", Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, time.Hour, "", false},
+		{"covered by rule and site", alerting.Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, 0, shelved.ID, false},
+		{"other site", alerting.Event{Site: "hz-02", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, 0, "", false},
+		{"other rule", alerting.Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_trend", Kind: "combustible_gas"}, 0, "", false},
+		{"kind out of service is planned", alerting.Event{Site: "hz-03", Sensor: "AT-7", Rule: "h2s_high", Kind: "h2s"}, 0, oos.ID, true},
+		{"expired shelf marks nothing", alerting.Event{Site: "hz-01", Sensor: "GT-101", Rule: "combustible_gas_high", Kind: "combustible_gas"}, time.Hour, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,9 +102,9 @@ func TestShelvesMarkEvents(t *testing.T) {
 func TestShelfEndAnnouncesActiveAlerts(t *testing.T) {
 	t0 := time.Unix(1764345600, 0).UTC()
 	now := t0
-	var reminders []Event
-	life := NewLifecycle(SinkFunc(func(Event) {}), LifecycleOptions{Now: func() time.Time { return now },
-		Remind: SinkFunc(func(e Event) { reminders = append(reminders, e) })})
+	var reminders []alerting.Event
+	life := NewLifecycle(alerting.SinkFunc(func(alerting.Event) {}), LifecycleOptions{Now: func() time.Time { return now },
+		Remind: alerting.SinkFunc(func(e alerting.Event) { reminders = append(reminders, e) })})
 	s, err := NewShelves(life, ShelvesOptions{Now: func() time.Time { return now }, OnEnd: life.ShelfEnded})
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +114,11 @@ func TestShelfEndAnnouncesActiveAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	fire := func(id, sensor string) {
-		s.Emit(Event{AlertID: id, Rule: "combustible_gas_high", Site: "hz-01", Sensor: sensor, Type: EventFired, Level: sensors.LevelOrange, At: now, StartsAt: now})
+		s.Emit(alerting.Event{AlertID: id, Rule: "combustible_gas_high", Site: "hz-01", Sensor: sensor, Type: alerting.EventFired, Level: sensors.LevelOrange, At: now, StartsAt: now})
 	}
 	fire("active", "GT-101")
 	fire("cleared", "GT-102")
-	s.Emit(Event{AlertID: "cleared", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-102", Type: EventResolved, PrevLevel: sensors.LevelOrange, At: now, StartsAt: now})
+	s.Emit(alerting.Event{AlertID: "cleared", Rule: "combustible_gas_high", Site: "hz-01", Sensor: "GT-102", Type: alerting.EventResolved, PrevLevel: sensors.LevelOrange, At: now, StartsAt: now})
 	for _, id := range []string{"active", "cleared"} {
 		if r, _ := life.Get(id); r.Shelved != sh.ID {
 			t.Fatalf("%s: shelved %q, want %q", id, r.Shelved, sh.ID)
@@ -128,7 +131,7 @@ func TestShelfEndAnnouncesActiveAlerts(t *testing.T) {
 	if n := len(s.Tick(now)); n != 1 {
 		t.Fatalf("expired %d shelves, want 1", n)
 	}
-	if len(reminders) != 1 || reminders[0].AlertID != "active" || reminders[0].Type != EventReminder {
+	if len(reminders) != 1 || reminders[0].AlertID != "active" || reminders[0].Type != alerting.EventReminder {
 		t.Fatalf("reminders %+v, want one for the active alert", reminders)
 	}
 	for _, id := range []string{"active", "cleared"} {
@@ -143,11 +146,11 @@ func TestShelfEndAnnouncesActiveAlerts(t *testing.T) {
 
 func TestShelvesSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.db")
-	st, err := OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{Store: st})
+	s, _ := NewShelves(alerting.SinkFunc(func(alerting.Event) {}), ShelvesOptions{Store: st.Shelves()})
 	kept, _ := s.Shelve(ShelfRequest{Mode: ModeOutOfService, Match: Matcher{Site: "mine-2", Sensor: "CH4-3"}, Reason: "calibration", By: "wang", Duration: 2 * time.Hour, Admin: true})
 	ended, _ := s.Shelve(ShelfRequest{Mode: ModeShelved, Match: Matcher{Rule: "dust_high"}, Reason: "r", By: "wang", Duration: time.Hour, Admin: true})
 	if _, err := s.Unshelve(ended.ID, "zhao"); err != nil {
@@ -156,17 +159,32 @@ func TestShelvesSurviveRestart(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err = OpenStore(path)
+	st, err = store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s, err = NewShelves(SinkFunc(func(Event) {}), ShelvesOptions{Store: st})
+	s, err = NewShelves(alerting.SinkFunc(func(alerting.Event) {}), ShelvesOptions{Store: st.Shelves()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := s.Shelves()
 	if len(got) != 1 || got[0].ID != kept.ID || got[0].Match != kept.Match || !got[0].Expires.Equal(kept.Expires) || got[0].By != "wang" {
 		t.Fatalf("after restart %+v, want only %+v", got, kept)
+	}
+}
+
+// A shelf's expiry is recorded; its removal is not (the remover does).
+func TestOnShelfEnd(t *testing.T) {
+	var back int
+	var recorded []string
+	end := OnShelfEnd(func(Shelf, time.Time) { back++ }, func(_ time.Time, user, comment string) {
+		recorded = append(recorded, user+": "+comment)
+	})
+	now := time.Now()
+	end(Shelf{ID: "sh1", Mode: ModeShelved, By: "wang", Reason: "maintenance"}, now)
+	end(Shelf{ID: "sh2", Mode: ModeShelved, By: "li", Ended: now}, now)
+	if back != 2 || len(recorded) != 1 || !strings.Contains(recorded[0], "wang: shelved sh1 (maintenance) expired") {
+		t.Fatalf("returned %d, recorded %q", back, recorded)
 	}
 }
