@@ -60,7 +60,8 @@ type Options struct {
 	// Worklist is the alert lifecycle's open list; nil: GET
 	// /api/v1/worklist answers 501.
 	Worklist Worklist
-	// Events keeps the recent alert events; nil: GET /api/v1/events
+	// Events keeps the recent alert events (the service passes the Hub,
+	// whose stream ring is its one event history); nil: GET /api/v1/events
 	// answers 501.
 	Events EventSource
 	// DeadLetters holds the rejected messages, DeadLetterFile the base

@@ -14,10 +14,11 @@ import (
 
 // HubOptions size a Hub's memory. The zero value is usable.
 type HubOptions struct {
-	// Ring is how many recent alert events are kept so a reconnecting
-	// browser can catch up from its Last-Event-ID. Default 4096: at the
-	// worst incident rates we simulate that is minutes of events, longer
-	// than a browser normally stays disconnected.
+	// Ring is how many recent alert events are kept, so a reconnecting
+	// browser can catch up from its Last-Event-ID and GET /api/v1/events
+	// (Events) can list them. Default 4096: at the worst incident rates we
+	// simulate that is minutes of events, longer than a browser normally
+	// stays disconnected.
 	Ring int
 	// Resolved is how many resolved alerts stay queryable after their
 	// end. Default 1000; older ones are in InfluxDB and the notification
@@ -120,11 +121,12 @@ type latestReading struct {
 	peaks []*peakTrack
 }
 
-// ringEntry is one event as the stream sends it, encoded once for every
-// subscriber.
+// ringEntry is one event, with its encoding as the stream sends it, made
+// once for every subscriber.
 type ringEntry struct {
 	seq  uint64
 	data []byte
+	ev   alerting.Event
 }
 
 type alertRecord struct {
@@ -308,7 +310,7 @@ func (h *Hub) Event(ev alerting.Event) {
 	defer h.mu.Unlock()
 	h.record(ev)
 	h.seq++
-	e := ringEntry{seq: h.seq, data: data}
+	e := ringEntry{seq: h.seq, data: data, ev: ev}
 	h.ring[h.seq%uint64(len(h.ring))] = e
 	for s := range h.subs {
 		select {
@@ -460,6 +462,28 @@ func (h *Hub) subscribe(lastID string) (s *subscriber, replay []ringEntry, resyn
 		replay = append(replay, h.ring[q%uint64(len(h.ring))])
 	}
 	return s, replay, false, cur
+}
+
+// Events returns the events still in the ring, oldest first, at or after
+// since (their device time) unless since is zero. The ring the streams
+// resume from is the service's one history of recent events: GET
+// /api/v1/events serves it (the simulator's scoring reads it).
+func (h *Hub) Events(since time.Time) []alerting.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := uint64(len(h.ring))
+	oldest := uint64(1)
+	if h.seq > n {
+		oldest = h.seq - n + 1
+	}
+	out := make([]alerting.Event, 0, h.seq+1-oldest)
+	for q := oldest; q <= h.seq; q++ {
+		ev := h.ring[q%n].ev
+		if since.IsZero() || !ev.At.Before(since) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func (h *Hub) unsubscribe(s *subscriber) {

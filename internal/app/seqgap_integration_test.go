@@ -117,7 +117,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	}
 	staleFired := func() int {
 		n := 0
-		for _, ev := range svc.history.Events(time.Time{}) {
+		for _, ev := range svc.hub.Events(time.Time{}) {
 			if ev.Rule == alerting.RuleSensorStale && ev.Type == alerting.EventFired {
 				n++
 			}
@@ -189,7 +189,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 		t.Errorf("riskmon counted %v messages missing by sequence number; none was lost", got)
 	}
 	var loss []alerting.Event
-	for _, ev := range svc.history.Events(time.Time{}) {
+	for _, ev := range svc.hub.Events(time.Time{}) {
 		if ev.Rule == alerting.RuleDataLoss {
 			loss = append(loss, ev)
 		}
@@ -210,7 +210,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	}
 	time.Sleep(12 * time.Second) // past the 10 s stale limit
 	offline, stale := map[string]bool{}, 0
-	for _, ev := range svc.history.Events(time.Time{}) {
+	for _, ev := range svc.hub.Events(time.Time{}) {
 		switch {
 		case ev.Type != alerting.EventFired:
 		case ev.Rule == alerting.RuleGatewayOffline:

@@ -70,8 +70,11 @@ type Service struct {
 	// actions; nil when journal.disabled.
 	journal *journal.Journal
 	// auth holds the console accounts, sessions and API tokens.
-	auth    *console.Auth
-	history *history
+	auth *console.Auth
+	// records are the stages every alert event reaches after the health:
+	// the outbox, the event store, the journal and the console hub, whose
+	// ring is the one history of recent events.
+	records alerting.Sink
 
 	// monitor keeps the condition alerts and runs the 1 s checks.
 	monitor *alerting.Monitor
@@ -140,8 +143,8 @@ func (s *Service) openStorage() error {
 }
 
 // openRecords opens the alert store, the notifiers behind their
-// dispatcher, the journal, the console's accounts and its hub, and the
-// event history that every alert event reaches.
+// dispatcher, the journal, the console's accounts and its hub: the stages
+// every alert event reaches.
 func (s *Service) openRecords() error {
 	cfg, log := s.cfg, s.log
 	tokens, err := cfg.APITokens()
@@ -188,8 +191,11 @@ func (s *Service) openRecords() error {
 	if err != nil {
 		return err
 	}
-	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Logger: log.With("component", "console")})
-	s.history = newHistory(historySize, append(sinks, s.hub))
+	// The hub's ring is the one history of recent events: the streams
+	// resume from it and GET /api/v1/events lists it.
+	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize,
+		Logger: log.With("component", "console")})
+	s.records = append(sinks, s.hub)
 	return nil
 }
 
@@ -200,7 +206,7 @@ func (s *Service) buildAlerts() error {
 	cfg, log := s.cfg, s.log
 	var err error
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
-	s.health, err = lifecycle.NewHealth(s.history, lifecycle.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
+	s.health, err = lifecycle.NewHealth(s.records, lifecycle.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
 		return err
 	}
@@ -327,7 +333,8 @@ func (s *Service) Evaluate(rs []sensors.Reading) {
 	}
 }
 
-// historySize is how many recent alert events GET /api/v1/events keeps.
+// historySize is how many recent alert events the console's ring keeps
+// for stream resume and GET /api/v1/events.
 const historySize = 10_000
 
 // Close releases the files New opened — the spool, the journal, the alert
@@ -365,7 +372,7 @@ func (s *Service) Handler() http.Handler {
 	// The operator console: its page at / and the whole API under /api.
 	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.lifecycle, Shelver: s.shelves,
 		Health: s.health, Series: s.influx, RuleStates: ruleStates{s.conditions, s.engine}, Worklist: s.lifecycle,
-		Events: s.history, DeadLetters: s.deadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
+		Events: s.hub, DeadLetters: s.deadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
 		Reloader: s, Logger: s.log.With("component", "console")}))
 	return mux
 }
