@@ -334,20 +334,6 @@ func TestResolvedAreBounded(t *testing.T) {
 	}
 }
 
-func TestSeed(t *testing.T) {
-	h := NewHub(testRegistry(t), HubOptions{})
-	h.Seed([]alerting.Alert{
-		{ID: "s1", Rule: "combustible_gas_high", Site: "plant-a", Sensor: "gas-1", State: alerting.StateFiring,
-			Level: sensors.LevelOrange, Value: 30, LastAt: t0.Add(time.Minute), Since: t0},
-		{ID: "s2", Rule: "combustible_gas_high", Site: "plant-a", Sensor: "gas-2", State: alerting.StatePending,
-			Level: sensors.LevelOrange, Since: t0},
-	})
-	got, total := h.Alerts(AlertFilter{State: StateOpen}, 0, 0)
-	if total != 1 || got[0].ID != "s1" || !got[0].StartsAt.Equal(t0) || got[0].Level != sensors.LevelOrange {
-		t.Errorf("seeded = %+v", got)
-	}
-}
-
 // TestRestore: the open alerts a restarted service kept come back on the
 // board with their history and acknowledgement, resolved ones included.
 func TestRestore(t *testing.T) {

@@ -392,31 +392,6 @@ func (h *Hub) forgetResolved(id string) {
 	}
 }
 
-// Seed loads the engine's firing alerts, for a console started after the
-// engine restored its state: without it the board would stay empty until
-// each alert's next event. Pending alerts are skipped, as the console only
-// shows what has fired. Alerts the hub already knows are left alone.
-func (h *Hub) Seed(alerts []alerting.Alert) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, a := range alerts {
-		if a.State != alerting.StateFiring {
-			continue
-		}
-		if _, ok := h.alerts[a.ID]; ok {
-			continue
-		}
-		ev := alerting.Event{
-			AlertID: a.ID, Rule: a.Rule, Site: a.Site, Sensor: a.Sensor, Kind: a.Kind, Unit: a.Unit,
-			Type: alerting.EventFired, Level: a.Level, Value: a.Value, At: a.LastAt, StartsAt: a.Since,
-			Message: "restored at console start",
-		}
-		rec := &alertRecord{first: ev, last: ev, peak: a.Level, events: []alerting.Event{ev}, nevents: 1}
-		h.alerts[a.ID] = rec
-		h.watchPeak(rec, ev)
-	}
-}
-
 // Restore loads the open alerts a restarted service kept (Lifecycle.Open:
 // firing, acknowledged, resolved but unacknowledged, latched) with their
 // event histories, so the board shows after a restart what it showed
