@@ -647,75 +647,98 @@ func (r *earlyRule) event(tr transition, st earlyState, s *subjectInfo, w *windo
 		StartsAt:  unixTime(st.since),
 	}
 	head := fmt.Sprintf("%s %s at %s: ", s.kind, s.sensor, s.site)
-	val := formatValue(st.value) + " " + s.unit
-	fired := tr.typ == EventFired
 	switch r.kind {
 	case kindRate, kindTrend:
-		ev.Setpoint = r.limit * r.per.Seconds()
-		var rate float64
-		what := "over"
-		if r.kind == kindRate {
-			rate, _ = r.rate(w, at)
-		} else {
-			rate = w.fitSince(at - r.window).slope
-			what = "trend over"
-		}
-		rate *= r.per.Seconds()
-		dir := "rising"
-		if r.dir == sensors.Below {
-			dir = "falling"
-		}
-		perUnit := s.unit + "/" + perName(r.per)
-		if fired {
-			ev.Message = fmt.Sprintf("%s%s %s %s %s %s %s (limit %s)", head, val, dir, formatRate(math.Abs(rate)), perUnit,
-				what, fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
-		} else {
-			ev.Message = fmt.Sprintf("%s%s, %s %s %s, below half the limit of %s (resolved)", head, val, formatRate(rate), perUnit,
-				what+" "+fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
-		}
+		r.rateEvent(&ev, head, s, w, at)
 	case kindForecast:
-		est, _ := r.forecast(w, st.value, at, true)
-		dir := "rising"
-		if est.slope < 0 {
-			dir = "falling"
+		r.forecastEvent(&ev, head, st, s, w, at)
+	default:
+		r.faultEvent(&ev, head, st, s, at)
+	}
+	return ev
+}
+
+// rateEvent sets the setpoint and message of a rate or trend rule's event.
+func (r *earlyRule) rateEvent(ev *Event, head string, s *subjectInfo, w *window, at int64) {
+	val := formatValue(ev.Value) + " " + s.unit
+	ev.Setpoint = r.limit * r.per.Seconds()
+	var rate float64
+	what := "over"
+	if r.kind == kindRate {
+		rate, _ = r.rate(w, at)
+	} else {
+		rate = w.fitSince(at - r.window).slope
+		what = "trend over"
+	}
+	rate *= r.per.Seconds()
+	dir := "rising"
+	if r.dir == sensors.Below {
+		dir = "falling"
+	}
+	perUnit := s.unit + "/" + perName(r.per)
+	if ev.Type == EventFired {
+		ev.Message = fmt.Sprintf("%s%s %s %s %s %s %s (limit %s)", head, val, dir, formatRate(math.Abs(rate)), perUnit,
+			what, fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
+	} else {
+		ev.Message = fmt.Sprintf("%s%s, %s %s %s, below half the limit of %s (resolved)", head, val, formatRate(rate), perUnit,
+			what+" "+fmtDuration(time.Duration(r.window)), formatRate(ev.Setpoint))
+	}
+}
+
+// forecastEvent sets the setpoint, due times and message of a forecast
+// rule's event.
+func (r *earlyRule) forecastEvent(ev *Event, head string, st earlyState, s *subjectInfo, w *window, at int64) {
+	val := formatValue(st.value) + " " + s.unit
+	est, _ := r.forecast(w, st.value, at, true)
+	dir := "rising"
+	if est.slope < 0 {
+		dir = "falling"
+	}
+	rate := formatRate(math.Abs(est.slope*60)) + " " + s.unit + "/min"
+	if est.curved {
+		rate += " and accelerating"
+	}
+	switch {
+	case ev.Type == EventFired || ev.Type == EventUpdated:
+		ev.Setpoint = est.target
+		ev.Due, ev.DueFrom = unixTime(at+est.eta), unixTime(at+est.lo)
+		if est.hi >= 0 {
+			ev.DueTo = unixTime(at + est.hi)
 		}
-		rate := formatRate(math.Abs(est.slope*60)) + " " + s.unit + "/min"
-		if est.curved {
-			rate += " and accelerating"
+		since := ""
+		if est.changed && est.onset < at {
+			since = " since " + fmtDuration(time.Duration(at-est.onset)) + " ago"
 		}
-		switch {
-		case fired || tr.typ == EventUpdated:
-			ev.Setpoint = est.target
-			ev.Due, ev.DueFrom = unixTime(at+est.eta), unixTime(at+est.lo)
-			if est.hi >= 0 {
-				ev.DueTo = unixTime(at + est.hi)
-			}
-			since := ""
-			if est.changed && est.onset < at {
-				since = " since " + fmtDuration(time.Duration(at-est.onset)) + " ago"
-			}
-			when := "about " + etaWords(est.eta)
-			if span := etaRange(est.lo, est.hi); span != etaWords(est.eta) {
-				when = span + " (best estimate " + etaWords(est.eta) + ")"
-			}
-			ev.Message = fmt.Sprintf("%s%s %s %s%s, will reach %s in %s", head, val, dir, rate, since,
-				formatValue(est.target), when)
-			if tr.typ == EventUpdated {
-				ev.Message += "; sooner than forecast before"
-			}
-		case (r.hasAbove && st.value >= r.above) || (r.hasBelow && st.value <= r.below):
-			ev.Setpoint = r.above
-			if r.hasBelow && st.value <= r.below {
-				ev.Setpoint = r.below
-			}
-			ev.Message = fmt.Sprintf("%s%s reached the alarm setpoint %s; the threshold alarm takes over (forecast resolved)", head, val, formatValue(ev.Setpoint))
-		default:
-			ev.Setpoint = r.above
-			if !r.hasAbove {
-				ev.Setpoint = r.below
-			}
-			ev.Message = fmt.Sprintf("%s%s, trend %s %s: no longer heading for an alarm setpoint (forecast resolved)", head, val, dir, rate)
+		when := "about " + etaWords(est.eta)
+		if span := etaRange(est.lo, est.hi); span != etaWords(est.eta) {
+			when = span + " (best estimate " + etaWords(est.eta) + ")"
 		}
+		ev.Message = fmt.Sprintf("%s%s %s %s%s, will reach %s in %s", head, val, dir, rate, since,
+			formatValue(est.target), when)
+		if ev.Type == EventUpdated {
+			ev.Message += "; sooner than forecast before"
+		}
+	case (r.hasAbove && st.value >= r.above) || (r.hasBelow && st.value <= r.below):
+		ev.Setpoint = r.above
+		if r.hasBelow && st.value <= r.below {
+			ev.Setpoint = r.below
+		}
+		ev.Message = fmt.Sprintf("%s%s reached the alarm setpoint %s; the threshold alarm takes over (forecast resolved)", head, val, formatValue(ev.Setpoint))
+	default:
+		ev.Setpoint = r.above
+		if !r.hasAbove {
+			ev.Setpoint = r.below
+		}
+		ev.Message = fmt.Sprintf("%s%s, trend %s %s: no longer heading for an alarm setpoint (forecast resolved)", head, val, dir, rate)
+	}
+}
+
+// faultEvent sets the setpoint and message of a sensor-health rule's
+// event: stuck, jump or stale.
+func (r *earlyRule) faultEvent(ev *Event, head string, st earlyState, s *subjectInfo, at int64) {
+	val := formatValue(st.value) + " " + s.unit
+	fired := ev.Type == EventFired
+	switch r.kind {
 	case kindStuck:
 		ev.Setpoint = r.limit
 		if fired {
@@ -741,7 +764,6 @@ func (r *earlyRule) event(tr transition, st earlyState, s *subjectInfo, w *windo
 			ev.Message = fmt.Sprintf("%sreadings received again (sensor_stale resolved): %s", head, val)
 		}
 	}
-	return ev
 }
 
 func perName(d time.Duration) string {
