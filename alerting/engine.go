@@ -244,30 +244,7 @@ func (e *Engine) rules() *ruleSet { return e.cur.Load() }
 // buildRuleSet compiles every sensor's rules, the groups and the
 // composite rules, reporting all problems at once.
 func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
-	if opts.Shards <= 0 {
-		opts.Shards = 64
-	}
-	set := &ruleSet{
-		subjects: make(map[subjectKey]*subject, reg.Len()),
-		shards:   make([]*shard, opts.Shards),
-		inhibit:  opts.Inhibit,
-	}
-	switch {
-	case opts.LateAfter == 0:
-		set.lateAfter = int64(DefaultLateAfter)
-	case opts.LateAfter > 0:
-		set.lateAfter = int64(opts.LateAfter)
-	}
-	switch {
-	case opts.SkewTolerance == 0:
-		set.skewTol = int64(DefaultSkewTolerance)
-	case opts.SkewTolerance > 0:
-		set.skewTol = int64(opts.SkewTolerance)
-	}
-	set.onStep = opts.OnClockStep
-	for i := range set.shards {
-		set.shards[i] = &shard{}
-	}
+	set := newRuleSet(reg, opts)
 	limits := opts.Exposure
 	if limits == nil {
 		limits = DefaultExposureLimits()
@@ -275,52 +252,13 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	var errs []error
 	in := newInterner()
 	for _, s := range reg.Sensors() {
-		rules, err := defaultRules(s, opts)
+		sub, err := set.compileSubject(s, opts, limits, in)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
 			continue
 		}
-		early, err := compilePack(s, PackFor(s, opts))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
+		if sub == nil {
 			continue
-		}
-		exp, err := compileExposure(s, limits)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sensor %s/%s: %w", s.Site, s.ID, err))
-			continue
-		}
-		if len(rules) == 0 && len(early) == 0 && exp == nil {
-			continue
-		}
-		sub := &subject{
-			subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway, device: s.SparkplugDevice()},
-			shard:       set.shards[shardIndex(s.Site, s.ID, len(set.shards))],
-			rules:       make([]ruleState, len(rules)),
-			early:       make([]earlyRuleState, len(early)),
-			exp:         exp,
-			stale:       -1,
-		}
-		for i, r := range rules {
-			sub.rules[i].rule = in.thresholdRule(r)
-		}
-		if exp != nil {
-			exp.twaRule, exp.stelRule = in.exposureRule(exp.twaRule), in.exposureRule(exp.stelRule)
-		}
-		for i, r := range early {
-			r = in.earlyRule(r)
-			sub.early[i].rule = r
-			if r.windowed() {
-				if sub.win == nil {
-					sub.win = new(window)
-				}
-				// Thin fast readings so the ring spans the longest window
-				// with room to spare; see window.step.
-				sub.win.step = max(sub.win.step, r.window/windowSpan)
-			}
-			if r.kind == kindStale {
-				sub.stale = i
-			}
 		}
 		set.subjects[subjectKey{s.Site, s.ID}] = sub
 		sub.shard.subjects = append(sub.shard.subjects, sub)
@@ -345,6 +283,87 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 		set.bySensor[i] = set.subjects[subjectKey{s.Site, s.ID}]
 	}
 	return set, nil
+}
+
+// newRuleSet is an empty rule set with the engine-wide settings of opts
+// and its shards.
+func newRuleSet(reg *sensors.Registry, opts Options) *ruleSet {
+	if opts.Shards <= 0 {
+		opts.Shards = 64
+	}
+	set := &ruleSet{
+		subjects: make(map[subjectKey]*subject, reg.Len()),
+		shards:   make([]*shard, opts.Shards),
+		inhibit:  opts.Inhibit,
+		onStep:   opts.OnClockStep,
+	}
+	switch {
+	case opts.LateAfter == 0:
+		set.lateAfter = int64(DefaultLateAfter)
+	case opts.LateAfter > 0:
+		set.lateAfter = int64(opts.LateAfter)
+	}
+	switch {
+	case opts.SkewTolerance == 0:
+		set.skewTol = int64(DefaultSkewTolerance)
+	case opts.SkewTolerance > 0:
+		set.skewTol = int64(opts.SkewTolerance)
+	}
+	for i := range set.shards {
+		set.shards[i] = &shard{}
+	}
+	return set
+}
+
+// compileSubject builds one sensor's subject with its threshold,
+// early-warning and exposure rules, sharing equal rules through in. It
+// returns nil, and no error, for a sensor without rules.
+func (set *ruleSet) compileSubject(s *sensors.Sensor, opts Options, limits map[sensors.KindID]ExposureLimit, in *interner) (*subject, error) {
+	rules, err := defaultRules(s, opts)
+	if err != nil {
+		return nil, err
+	}
+	early, err := compilePack(s, PackFor(s, opts))
+	if err != nil {
+		return nil, err
+	}
+	exp, err := compileExposure(s, limits)
+	if err != nil {
+		return nil, err
+	}
+	if len(rules) == 0 && len(early) == 0 && exp == nil {
+		return nil, nil
+	}
+	sub := &subject{
+		subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway, device: s.SparkplugDevice()},
+		shard:       set.shards[shardIndex(s.Site, s.ID, len(set.shards))],
+		rules:       make([]ruleState, len(rules)),
+		early:       make([]earlyRuleState, len(early)),
+		exp:         exp,
+		stale:       -1,
+	}
+	for i, r := range rules {
+		sub.rules[i].rule = in.thresholdRule(r)
+	}
+	if exp != nil {
+		exp.twaRule, exp.stelRule = in.exposureRule(exp.twaRule), in.exposureRule(exp.stelRule)
+	}
+	for i, r := range early {
+		r = in.earlyRule(r)
+		sub.early[i].rule = r
+		if r.windowed() {
+			if sub.win == nil {
+				sub.win = new(window)
+			}
+			// Thin fast readings so the ring spans the longest window
+			// with room to spare; see window.step.
+			sub.win.step = max(sub.win.step, r.window/windowSpan)
+		}
+		if r.kind == kindStale {
+			sub.stale = i
+		}
+	}
+	return sub, nil
 }
 
 // lockAll takes every shard lock, in order, stopping evaluation on the
