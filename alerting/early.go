@@ -824,3 +824,93 @@ func etaRange(lo, hi int64) string {
 
 // fmtDuration prints whole seconds: "5m0s", not "5m0.000000123s".
 func fmtDuration(d time.Duration) string { return d.Round(time.Second).String() }
+
+// earlyFamily is the ruleKind of the early-warning and sensor-health
+// rules, subject.early. sensor_stale is time-driven: Tick raises it and
+// any reading (see Engine.heard) resolves it.
+type earlyFamily struct{}
+
+func (earlyFamily) tick(e *Engine, set *ruleSet, s *subject, now int64) {
+	if s.stale < 0 {
+		return
+	}
+	if s.received == 0 {
+		s.received = now
+		return
+	}
+	rs := &s.early[s.stale]
+	if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, now) {
+		return
+	}
+	if set.inhibit != nil && set.inhibit(s.site, s.sensor, s.gateway, s.device) {
+		return
+	}
+	rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, now, s.received
+	e.applyEarly(s, rs, transition{typ: EventFired, to: rs.rule.level}, now, false)
+}
+
+func (earlyFamily) rebase(s *subject, shift func(*int64)) {
+	for i := range s.early {
+		shift(&s.early[i].st.mark)
+	}
+}
+
+func (earlyFamily) snapshot(s *subject, out []RuleSnapshot) []RuleSnapshot {
+	for _, rs := range s.early {
+		st := rs.st
+		if st.level == sensors.LevelNone && rs.rule.kind != kindStuck && rs.rule.kind != kindJump {
+			continue // only stuck and jump keep scratch between alerts
+		}
+		out = append(out, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Since: st.since,
+			Value: st.value, Mark: st.mark, Ref: st.ref, Count: st.count})
+	}
+	return out
+}
+
+func (earlyFamily) restore(s *subject, rs RuleSnapshot) (kept, known bool) {
+	for i := range s.early {
+		r := &s.early[i]
+		if r.rule.id != rs.ID {
+			continue
+		}
+		if r.rule.fp == rs.Fingerprint {
+			r.st = earlyState{level: rs.Level, since: rs.Since, value: rs.Value, mark: rs.Mark, ref: rs.Ref, count: rs.Count}
+			return true, true
+		}
+		known = true
+	}
+	return false, known
+}
+
+func (earlyFamily) active(s *subject, out []Alert) []Alert {
+	for _, rs := range s.early {
+		if rs.st.level != sensors.LevelNone {
+			out = append(out, Alert{ID: alertID(rs.rule.id, s.site, s.sensor, rs.st.since), Rule: rs.rule.id,
+				Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, State: StateFiring, Level: rs.st.level,
+				Value: rs.st.value, LastAt: lastAt(s), Since: unixTime(rs.st.since)})
+		}
+	}
+	return out
+}
+
+func (earlyFamily) forget(s *subject, id string) bool {
+	for i := range s.early {
+		st := &s.early[i].st
+		if st.level != sensors.LevelNone && alertID(s.early[i].rule.id, s.site, s.sensor, st.since) == id {
+			st.level = sensors.LevelNone
+			return true
+		}
+	}
+	return false
+}
+
+func (earlyFamily) adopt(s *subject, rec Record) bool {
+	for i := range s.early {
+		st := &s.early[i].st
+		if s.early[i].rule.id == rec.Rule && st.level == sensors.LevelNone {
+			st.level, st.since = rec.Level, rec.StartsAt.UnixNano()
+			return true
+		}
+	}
+	return false
+}

@@ -552,7 +552,11 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 	s.shard.mu.Unlock()
 }
 
-// evaluate is Evaluate with the subject's shard lock held.
+// evaluate is Evaluate with the subject's shard lock held. It is the
+// per-reading hot path, so it steps the rule families itself, in the
+// order of ruleFamilies, instead of calling them through ruleFamily:
+// the calls measured several per cent slower. A new family adds its
+// step here.
 func (e *Engine) evaluate(rs *ruleSet, s *subject, r sensors.Reading) {
 	e.heard(s, r)
 	switch {
@@ -725,13 +729,8 @@ func (e *Engine) rebase(rs *ruleSet, s *subject, r sensors.Reading, at, step int
 			*t -= step
 		}
 	}
-	for i := range s.rules {
-		st := &s.rules[i].st
-		shift(&st.nextSince)
-		shift(&st.clearSince)
-	}
-	for i := range s.early {
-		shift(&s.early[i].st.mark)
+	for _, f := range ruleFamilies() {
+		f.rebase(s, shift)
 	}
 	if s.win != nil {
 		for i := range s.win.s {
@@ -833,22 +832,9 @@ func (e *Engine) tick(set *ruleSet, n int64) bool {
 			return false
 		}
 		for _, s := range sh.subjects {
-			if s.stale < 0 {
-				continue
+			for _, f := range ruleFamilies() {
+				f.tick(e, set, s, n)
 			}
-			if s.received == 0 {
-				s.received = n
-				continue
-			}
-			rs := &s.early[s.stale]
-			if rs.st.level != sensors.LevelNone || !rs.rule.stale(s.received, n) {
-				continue
-			}
-			if set.inhibit != nil && set.inhibit(s.site, s.sensor, s.gateway, s.device) {
-				continue
-			}
-			rs.st.level, rs.st.since, rs.st.mark = rs.rule.level, n, s.received
-			e.applyEarly(s, rs, transition{typ: EventFired, to: rs.rule.level}, n, false)
 		}
 		sh.mu.Unlock()
 	}
@@ -963,20 +949,8 @@ func (e *Engine) Active() []Alert {
 	for _, sh := range set.shards {
 		sh.mu.Lock()
 		for _, s := range sh.subjects {
-			for _, rs := range s.rules {
-				if a, ok := activeAlert(s, rs); ok {
-					out = append(out, a)
-				}
-			}
-			for _, rs := range s.early {
-				if rs.st.level != sensors.LevelNone {
-					out = append(out, Alert{ID: alertID(rs.rule.id, s.site, s.sensor, rs.st.since), Rule: rs.rule.id,
-						Site: s.site, Sensor: s.sensor, Kind: s.kind, Unit: s.unit, State: StateFiring, Level: rs.st.level,
-						Value: rs.st.value, LastAt: lastAt(s), Since: unixTime(rs.st.since)})
-				}
-			}
-			if s.exp != nil {
-				out = activeExposure(s, out)
+			for _, f := range ruleFamilies() {
+				out = f.active(s, out)
 			}
 		}
 		sh.mu.Unlock()

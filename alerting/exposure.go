@@ -353,3 +353,76 @@ func activeExposure(s *subject, out []Alert) []Alert {
 	}
 	return out
 }
+
+// exposureFamily is the ruleKind of the TWA and STEL rules, subject.exp.
+type exposureFamily struct{}
+
+func (exposureFamily) tick(*Engine, *ruleSet, *subject, int64) {}
+
+// rebase leaves the dose rings alone: they are bucketed by device time
+// and a step back only leaves a gap in them.
+func (exposureFamily) rebase(*subject, func(*int64)) {}
+
+func (exposureFamily) snapshot(s *subject, out []RuleSnapshot) []RuleSnapshot {
+	if s.exp == nil {
+		return out
+	}
+	for _, p := range s.exp.rules() {
+		if p.rule != nil {
+			rs := exposureSnap(p.rule.id, *p.st)
+			rs.Fingerprint = p.rule.fp
+			out = append(out, rs)
+		}
+	}
+	return out
+}
+
+func (exposureFamily) restore(s *subject, rs RuleSnapshot) (kept, known bool) {
+	if s.exp == nil {
+		return false, false
+	}
+	for _, p := range s.exp.rules() {
+		if p.rule == nil || p.rule.id != rs.ID {
+			continue
+		}
+		if p.rule.fp == rs.Fingerprint {
+			*p.st = exposureFrom(rs)
+			return true, true
+		}
+		known = true
+	}
+	return false, known
+}
+
+func (exposureFamily) active(s *subject, out []Alert) []Alert {
+	if s.exp == nil {
+		return out
+	}
+	return activeExposure(s, out)
+}
+
+func (exposureFamily) forget(s *subject, id string) bool {
+	if s.exp == nil {
+		return false
+	}
+	for _, p := range s.exp.rules() {
+		if p.rule != nil && p.st.level != sensors.LevelNone && alertID(p.rule.id, s.site, s.sensor, p.st.since) == id {
+			p.st.level = sensors.LevelNone
+			return true
+		}
+	}
+	return false
+}
+
+func (exposureFamily) adopt(s *subject, rec Record) bool {
+	if s.exp == nil {
+		return false
+	}
+	for _, p := range s.exp.rules() {
+		if p.rule != nil && p.rule.id == rec.Rule && p.st.level == sensors.LevelNone {
+			p.st.level, p.st.since = rec.Level, rec.StartsAt.UnixNano()
+			return true
+		}
+	}
+	return false
+}

@@ -210,22 +210,8 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 	// Idle rules (nothing pending, firing or counted) are left out: a
 	// rule without a snapshot starts idle, which is the same state, and
 	// a fleet is mostly idle.
-	for _, rs := range s.rules {
-		st := rs.st
-		if st.level == sensors.LevelNone && st.next == sensors.LevelNone && !st.clearing && st.hist == [4]uint32{} {
-			continue
-		}
-		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, LevelsFingerprint: rs.rule.levelsFP, Level: st.level, Next: st.next,
-			Clearing: st.clearing, ClearTo: st.clearTo, Since: st.since, NextSince: st.nextSince, ClearSince: st.clearSince,
-			Value: st.value, Hist: st.hist})
-	}
-	for _, rs := range s.early {
-		st := rs.st
-		if st.level == sensors.LevelNone && rs.rule.kind != kindStuck && rs.rule.kind != kindJump {
-			continue // only stuck and jump keep scratch between alerts
-		}
-		ss.Rules = append(ss.Rules, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, Level: st.level, Since: st.since,
-			Value: st.value, Mark: st.mark, Ref: st.ref, Count: st.count})
+	for _, f := range ruleFamilies() {
+		ss.Rules = f.snapshot(s, ss.Rules)
 	}
 	if w := s.win; w != nil && w.n > 0 && windows {
 		prev := int64(0)
@@ -248,13 +234,6 @@ func (s *subject) snapshot(windows bool) SubjectSnapshot {
 			xs.STELDose, xs.STELCovered = append(xs.STELDose, b.dose), append(xs.STELCovered, b.covered)
 		}
 		ss.Exposure = xs
-		for _, p := range x.rules() {
-			if p.rule != nil {
-				rs := exposureSnap(p.rule.id, *p.st)
-				rs.Fingerprint = p.rule.fp
-				ss.Rules = append(ss.Rules, rs)
-			}
-		}
 	}
 	return ss
 }
@@ -406,8 +385,8 @@ func (s *subject) restore(ss *SubjectSnapshot, e *Engine, st *RestoreStats) {
 			st.Reset++
 			continue
 		}
-		if !s.restoreRule(rs) {
-			if s.hasRule(rs.ID) {
+		if kept, known := s.restoreRule(rs); !kept {
+			if known {
 				st.Reset++
 			} else {
 				st.Gone++
@@ -434,63 +413,17 @@ func (x *exposure) restore(xs *ExposureSnapshot) {
 }
 
 // restoreRule copies one rule's state into the rule of the same id and
-// fingerprint, reporting whether there was one.
-func (s *subject) restoreRule(rs RuleSnapshot) bool {
-	for i := range s.rules {
-		r := &s.rules[i]
-		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
-			r.st = thresholdState{level: rs.Level, next: rs.Next, clearing: rs.Clearing, clearTo: rs.ClearTo,
-				since: rs.Since, nextSince: rs.NextSince, clearSince: rs.ClearSince, value: rs.Value, hist: rs.Hist}
-			return true
+// definition, reporting whether there was one, and whether the sensor
+// has a rule of that id at all.
+func (s *subject) restoreRule(rs RuleSnapshot) (kept, known bool) {
+	for _, f := range ruleFamilies() {
+		k, kn := f.restore(s, rs)
+		if k {
+			return true, true
 		}
+		known = known || kn
 	}
-	for i := range s.rules {
-		r := &s.rules[i]
-		if r.rule.id == rs.ID && rs.LevelsFingerprint != 0 && r.rule.levelsFP == rs.LevelsFingerprint {
-			// Same setpoints, other timing: the alert stands at its level
-			// under the same id; what was timed (a pending level, an
-			// off-delay running, the M-of-N history) starts again.
-			r.st = thresholdState{level: rs.Level, since: rs.Since, value: rs.Value}
-			return true
-		}
-	}
-	for i := range s.early {
-		r := &s.early[i]
-		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
-			r.st = earlyState{level: rs.Level, since: rs.Since, value: rs.Value, mark: rs.Mark, ref: rs.Ref, count: rs.Count}
-			return true
-		}
-	}
-	if x := s.exp; x != nil {
-		for _, p := range x.rules() {
-			if p.rule != nil && p.rule.id == rs.ID && p.rule.fp == rs.Fingerprint {
-				*p.st = exposureFrom(rs)
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (s *subject) hasRule(id string) bool {
-	for _, r := range s.rules {
-		if r.rule.id == id {
-			return true
-		}
-	}
-	for _, r := range s.early {
-		if r.rule.id == id {
-			return true
-		}
-	}
-	if s.exp != nil {
-		for _, p := range s.exp.rules() {
-			if p.rule != nil && p.rule.id == id {
-				return true
-			}
-		}
-	}
-	return false
+	return false, known
 }
 
 // closeDropped resolves a sensor alert that was open under a rule that
@@ -539,16 +472,15 @@ func (e *Engine) recountActive(set *ruleSet) {
 			n[l]++
 		}
 	}
+	var buf []Alert
 	for _, s := range set.subjects {
-		for _, r := range s.rules {
-			count(r.st.level)
-		}
-		for _, r := range s.early {
-			count(r.st.level)
-		}
-		if s.exp != nil {
-			count(s.exp.twaSt.level)
-			count(s.exp.stelSt.level)
+		for _, f := range ruleFamilies() {
+			buf = f.active(s, buf[:0])
+			for _, a := range buf {
+				if a.State == StateFiring {
+					count(a.Level)
+				}
+			}
 		}
 	}
 	for _, g := range set.groups {
@@ -860,67 +792,20 @@ func (set *ruleSet) adoptCombined(rec Record) bool {
 // forget ends, without an event, the sensor's open alert of the given
 // id: the store says it was resolved.
 func (s *subject) forget(id string) bool {
-	for i := range s.rules {
-		st := &s.rules[i].st
-		if st.level != sensors.LevelNone && alertID(s.rules[i].rule.id, s.site, s.sensor, st.since) == id {
-			*st = thresholdState{value: st.value, hist: st.hist}
+	for _, f := range ruleFamilies() {
+		if f.forget(s, id) {
 			return true
-		}
-	}
-	for i := range s.early {
-		st := &s.early[i].st
-		if st.level != sensors.LevelNone && alertID(s.early[i].rule.id, s.site, s.sensor, st.since) == id {
-			st.level = sensors.LevelNone
-			return true
-		}
-	}
-	if x := s.exp; x != nil {
-		for _, p := range x.rules() {
-			if p.rule != nil && p.st.level != sensors.LevelNone && alertID(p.rule.id, s.site, s.sensor, p.st.since) == id {
-				p.st.level = sensors.LevelNone
-				return true
-			}
 		}
 	}
 	return false
 }
 
+// adopt takes up a stored open alert of the sensor's rules that the
+// snapshot did not have.
 func (s *subject) adopt(rec Record) bool {
-	since := rec.StartsAt.UnixNano()
-	for i := range s.rules {
-		st := &s.rules[i].st
-		if s.rules[i].rule.id != rec.Rule {
-			continue
-		}
-		switch {
-		case st.level == sensors.LevelNone && st.next != sensors.LevelNone && alertID(rec.Rule, s.site, s.sensor, st.nextSince) != rec.ID:
-			return false // a different, newer condition is pending
-		case st.level == sensors.LevelNone:
-			st.level, st.since, st.next = rec.Level, since, sensors.LevelNone
-		case st.since == since && rec.Level.MoreSevere(st.level):
-			st.level = rec.Level
-			if !st.next.MoreSevere(st.level) {
-				st.next = sensors.LevelNone
-			}
-		default:
-			return false
-		}
-		st.clearing = false
-		return true
-	}
-	for i := range s.early {
-		st := &s.early[i].st
-		if s.early[i].rule.id == rec.Rule && st.level == sensors.LevelNone {
-			st.level, st.since = rec.Level, since
+	for _, f := range ruleFamilies() {
+		if f.adopt(s, rec) {
 			return true
-		}
-	}
-	if x := s.exp; x != nil {
-		for _, p := range x.rules() {
-			if p.rule != nil && p.rule.id == rec.Rule && p.st.level == sensors.LevelNone {
-				p.st.level, p.st.since = rec.Level, since
-				return true
-			}
 		}
 	}
 	return false

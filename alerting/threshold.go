@@ -401,3 +401,102 @@ func levelName(l sensors.Level) string {
 // formatValue prints a value the way an operator reads it: "27.3", not
 // "27.299999999999997".
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
+
+// thresholdFamily is the ruleKind of the threshold rules, subject.rules.
+type thresholdFamily struct{}
+
+func (thresholdFamily) tick(*Engine, *ruleSet, *subject, int64) {}
+
+func (thresholdFamily) rebase(s *subject, shift func(*int64)) {
+	for i := range s.rules {
+		st := &s.rules[i].st
+		shift(&st.nextSince)
+		shift(&st.clearSince)
+	}
+}
+
+func (thresholdFamily) snapshot(s *subject, out []RuleSnapshot) []RuleSnapshot {
+	for _, rs := range s.rules {
+		st := rs.st
+		if st.level == sensors.LevelNone && st.next == sensors.LevelNone && !st.clearing && st.hist == [4]uint32{} {
+			continue
+		}
+		out = append(out, RuleSnapshot{ID: rs.rule.id, Fingerprint: rs.rule.fp, LevelsFingerprint: rs.rule.levelsFP, Level: st.level, Next: st.next,
+			Clearing: st.clearing, ClearTo: st.clearTo, Since: st.since, NextSince: st.nextSince, ClearSince: st.clearSince,
+			Value: st.value, Hist: st.hist})
+	}
+	return out
+}
+
+func (thresholdFamily) restore(s *subject, rs RuleSnapshot) (kept, known bool) {
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.rule.id == rs.ID && r.rule.fp == rs.Fingerprint {
+			r.st = thresholdState{level: rs.Level, next: rs.Next, clearing: rs.Clearing, clearTo: rs.ClearTo,
+				since: rs.Since, nextSince: rs.NextSince, clearSince: rs.ClearSince, value: rs.Value, hist: rs.Hist}
+			return true, true
+		}
+	}
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.rule.id == rs.ID && rs.LevelsFingerprint != 0 && r.rule.levelsFP == rs.LevelsFingerprint {
+			// Same setpoints, other timing: the alert stands at its level
+			// under the same id; what was timed (a pending level, an
+			// off-delay running, the M-of-N history) starts again.
+			r.st = thresholdState{level: rs.Level, since: rs.Since, value: rs.Value}
+			return true, true
+		}
+	}
+	for _, r := range s.rules {
+		if r.rule.id == rs.ID {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+func (thresholdFamily) active(s *subject, out []Alert) []Alert {
+	for _, rs := range s.rules {
+		if a, ok := activeAlert(s, rs); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (thresholdFamily) forget(s *subject, id string) bool {
+	for i := range s.rules {
+		st := &s.rules[i].st
+		if st.level != sensors.LevelNone && alertID(s.rules[i].rule.id, s.site, s.sensor, st.since) == id {
+			*st = thresholdState{value: st.value, hist: st.hist}
+			return true
+		}
+	}
+	return false
+}
+
+func (thresholdFamily) adopt(s *subject, rec Record) bool {
+	since := rec.StartsAt.UnixNano()
+	for i := range s.rules {
+		st := &s.rules[i].st
+		if s.rules[i].rule.id != rec.Rule {
+			continue
+		}
+		switch {
+		case st.level == sensors.LevelNone && st.next != sensors.LevelNone && alertID(rec.Rule, s.site, s.sensor, st.nextSince) != rec.ID:
+			return false // a different, newer condition is pending
+		case st.level == sensors.LevelNone:
+			st.level, st.since, st.next = rec.Level, since, sensors.LevelNone
+		case st.since == since && rec.Level.MoreSevere(st.level):
+			st.level = rec.Level
+			if !st.next.MoreSevere(st.level) {
+				st.next = sensors.LevelNone
+			}
+		default:
+			return false
+		}
+		st.clearing = false
+		return true
+	}
+	return false
+}
