@@ -89,8 +89,8 @@ func (st *flapState) seen(at, wall time.Time) {
 	}
 }
 
-// NewFlapper returns a Flapper passing events to next, with the state kept
-// in opts.Store.
+// NewFlapper returns a Flapper passing events to next (nil: nowhere until
+// SetNext), with the state kept in opts.Store.
 func NewFlapper(next alerting.Sink, opts FlapOptions) (*Flapper, error) {
 	if opts.Raises <= 0 {
 		opts.Raises = 3
@@ -101,7 +101,7 @@ func NewFlapper(next alerting.Sink, opts FlapOptions) (*Flapper, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Flapper{next: next, opts: opts, st: map[string]*flapState{}}
+	f := &Flapper{next: orNowhere(next), opts: opts, st: map[string]*flapState{}}
 	if opts.Store != nil {
 		err := opts.Store.Each(func(k, v []byte) error {
 			st := new(flapState)

@@ -77,9 +77,6 @@ type openAlarm struct {
 
 // NewHealth returns a Health passing events to next (nil: nowhere).
 func NewHealth(next alerting.Sink, opts HealthOptions) (*Health, error) {
-	if next == nil {
-		next = alerting.SinkFunc(func(alerting.Event) {})
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -87,7 +84,7 @@ func NewHealth(next alerting.Sink, opts HealthOptions) (*Health, error) {
 		opts.Operators = 1
 	}
 	h := &Health{
-		next:       next,
+		next:       orNowhere(next),
 		now:        opts.Now,
 		operators:  opts.Operators,
 		perMinute:  newCountRing(int(badActorWindow/time.Minute), time.Minute),

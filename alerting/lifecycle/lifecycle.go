@@ -57,7 +57,8 @@ type Lifecycle struct {
 	clearing sync.WaitGroup
 }
 
-// NewLifecycle returns an empty lifecycle passing events to next.
+// NewLifecycle returns an empty lifecycle passing events to next (nil:
+// nowhere until SetNext).
 func NewLifecycle(next alerting.Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = 100
@@ -71,7 +72,7 @@ func NewLifecycle(next alerting.Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.Remind == nil {
 		opts.Remind = alerting.SinkFunc(func(alerting.Event) {})
 	}
-	return &Lifecycle{next: next, opts: opts, open: map[string]*alerting.Record{}, unsent: map[string]alerting.Event{},
+	return &Lifecycle{next: orNowhere(next), opts: opts, open: map[string]*alerting.Record{}, unsent: map[string]alerting.Event{},
 		logStore: rate.Sometimes{First: 1, Interval: time.Minute}}
 }
 

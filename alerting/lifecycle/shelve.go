@@ -186,7 +186,7 @@ type Shelves struct {
 }
 
 // NewShelves returns the shelves kept in opts.Store (none without one),
-// passing events to next.
+// passing events to next (nil: nowhere until SetNext).
 func NewShelves(next alerting.Sink, opts ShelvesOptions) (*Shelves, error) {
 	if opts.MaxShelve <= 0 {
 		opts.MaxShelve = 8 * time.Hour
@@ -200,7 +200,7 @@ func NewShelves(next alerting.Sink, opts ShelvesOptions) (*Shelves, error) {
 	if opts.OnEnd == nil {
 		opts.OnEnd = func(Shelf, time.Time) {}
 	}
-	s := &Shelves{next: next, opts: opts}
+	s := &Shelves{next: orNowhere(next), opts: opts}
 	if opts.Store != nil {
 		err := opts.Store.Each(func(k, v []byte) error {
 			var sh Shelf

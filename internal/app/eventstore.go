@@ -43,12 +43,3 @@ func (e *eventStore) Emit(ev alerting.Event) {
 		e.unstored.Inc()
 	}
 }
-
-// tee passes each event to every sink in turn.
-type tee []alerting.Sink
-
-func (t tee) Emit(ev alerting.Event) {
-	for _, s := range t {
-		s.Emit(ev)
-	}
-}

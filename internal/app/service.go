@@ -56,8 +56,11 @@ type Service struct {
 	conditions *alerting.Conditions
 	lifecycle  *lifecycle.Lifecycle
 	// shelves marks the events of shelved and out-of-service alerts;
-	// flapper holds chattering alerts. The engine and the condition
-	// alerts emit into flapper, then shelves, then lifecycle.
+	// alertPath is where the engine and the condition alerts emit: the
+	// stages flapper, shelves, lifecycle and health, joined by
+	// alerting.Link in buildAlerts, ending in records.
+	alertPath alerting.Sink
+	// flapper holds chattering alerts; its tick ends holds that are over.
 	shelves *lifecycle.Shelves
 	flapper *lifecycle.Flapper
 	// store keeps open alerts, shelves, flapping state and the
@@ -164,7 +167,7 @@ func (s *Service) openRecords() error {
 	if err != nil {
 		return err
 	}
-	sinks := tee{s.dispatcher, newEventStore(s.spool, s.prom)}
+	sinks := alerting.Fanout{s.dispatcher, newEventStore(s.spool, s.prom)}
 	if !cfg.Journal.Disabled {
 		var key []byte
 		if cfg.Journal.KeyFile != "" {
@@ -200,13 +203,16 @@ func (s *Service) openRecords() error {
 }
 
 // buildAlerts builds the alert path the engine and the condition alerts
-// emit into — flapper, shelves, lifecycle, health — restores it from the
-// alert store, and sets up the condition-alert monitor.
+// emit into, restores it from the alert store, and sets up the
+// condition-alert monitor. The path is one list of stages, in order:
+//
+//	flapping hold → shelving → lifecycle → alarm health → records
+//	(outbox and notifiers, InfluxDB alert_event, journal, console)
 func (s *Service) buildAlerts() error {
 	cfg, log := s.cfg, s.log
 	var err error
 	// Alarm-system health (ISA-18.2 figures) sees every transition.
-	s.health, err = lifecycle.NewHealth(s.records, lifecycle.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
+	s.health, err = lifecycle.NewHealth(nil, lifecycle.HealthOptions{Registerer: s.prom, Operators: cfg.Alerting.Operators})
 	if err != nil {
 		return err
 	}
@@ -214,8 +220,20 @@ func (s *Service) buildAlerts() error {
 	if err != nil {
 		return err
 	}
-	s.lifecycle = lifecycle.NewLifecycle(s.health, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
+	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
 		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
+	s.shelves, err = lifecycle.NewShelves(nil, lifecycle.ShelvesOptions{Store: s.store.Shelves(),
+		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
+		OnEnd: lifecycle.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
+	if err != nil {
+		return err
+	}
+	s.flapper, err = lifecycle.NewFlapper(nil, lifecycle.FlapOptions{Store: s.store.Flapping(),
+		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
+	if err != nil {
+		return err
+	}
+	s.alertPath = alerting.Link(s.records, s.flapper, s.shelves, s.lifecycle, s.health)
 	restored, err := s.lifecycle.Restore()
 	if err != nil {
 		return err
@@ -231,18 +249,7 @@ func (s *Service) buildAlerts() error {
 	}
 	// The board shows after a restart what it showed before.
 	s.hub.Restore(s.lifecycle.Open())
-	s.shelves, err = lifecycle.NewShelves(s.lifecycle, lifecycle.ShelvesOptions{Store: s.store.Shelves(),
-		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
-		OnEnd: lifecycle.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
-	if err != nil {
-		return err
-	}
-	s.flapper, err = lifecycle.NewFlapper(s.shelves, lifecycle.FlapOptions{Store: s.store.Flapping(),
-		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
-	if err != nil {
-		return err
-	}
-	s.conditions = alerting.NewConditions(s.flapper)
+	s.conditions = alerting.NewConditions(s.alertPath)
 	// Condition alerts re-raised after the restart (a retained offline
 	// status) continue the alert they had, not open a second one.
 	s.conditions.Restore(s.lifecycle.Open())
@@ -265,7 +272,7 @@ func (s *Service) buildEngine() error {
 	s.hub.SetGuidance(guidance)
 	opts.Registerer, opts.Logger = s.prom, s.log.With("component", "alerting")
 	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
-	s.engine, err = alerting.NewEngine(s.reg, s.flapper, opts)
+	s.engine, err = alerting.NewEngine(s.reg, s.alertPath, opts)
 	if err != nil {
 		return err
 	}
