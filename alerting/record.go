@@ -22,9 +22,10 @@ const (
 	StateActiveAcked                              // condition present, acknowledged
 	StateClearedUnacked                           // condition gone, never acknowledged: still shown
 	StateLatched                                  // a latched level-1 alert whose condition is gone, waiting for acknowledgement
+	StateDone                                     // cleared and acknowledged: off the list, kept a while to be looked up
 )
 
-var lifecycleNames = [...]string{"", "active_unacknowledged", "active_acknowledged", "resolved_unacknowledged", "latched"}
+var lifecycleNames = [...]string{"", "active_unacknowledged", "active_acknowledged", "resolved_unacknowledged", "latched", "done"}
 
 func (s LifecycleState) String() string {
 	if int(s) < len(lifecycleNames) && s != 0 {
@@ -80,6 +81,9 @@ type Record struct {
 	// replaced by an older one.
 	Version uint64  `json:"version"`
 	Events  []Event `json:"events"`
+	// EventCount counts every event of the alert, also those no longer
+	// kept in Events; zero in a record stored before it was counted.
+	EventCount int `json:"event_count,omitempty"`
 }
 
 // Damaged is a stored entry that could not be decoded: a damaged record

@@ -285,8 +285,9 @@ func TestBrowserAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHub(testRegistry(t), HubOptions{})
-	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{LatchRed: true})
+	life := lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: true})
+	h := NewHub(testRegistry(t), HubOptions{Alerts: life})
+	life.SetNext(h)
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, ReadingsEvery: 100 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	ctx, consoleErrors := browser(t)
@@ -400,12 +401,13 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := testRegistry(t)
-	h := NewHub(reg, HubOptions{})
+	life := lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{})
+	h := NewHub(reg, HubOptions{Alerts: life})
 	health, err := lifecycle.NewHealth(h, lifecycle.HealthOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	life := lifecycle.NewLifecycle(health, lifecycle.LifecycleOptions{})
+	life.SetNext(health)
 	shelver := newFakeShelver(time.Now)
 	now := time.Now().UTC()
 	// Seventy minutes of gas-1 every 5 s: a slow wave with one spike over

@@ -67,8 +67,9 @@ func TestBrowserWidths(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := longFleet(t)
-	h := NewHub(reg, HubOptions{})
-	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{})
+	life := lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{})
+	h := NewHub(reg, HubOptions{Alerts: life})
+	life.SetNext(h)
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, Shelver: newFakeShelver(time.Now), ReadingsEvery: 100 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	ctx, consoleErrors := browser(t)
@@ -230,8 +231,9 @@ func TestBrowserSoundRepeats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHub(testRegistry(t), HubOptions{})
-	life := lifecycle.NewLifecycle(h, lifecycle.LifecycleOptions{})
+	life := lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{})
+	h := NewHub(testRegistry(t), HubOptions{Alerts: life})
+	life.SetNext(h)
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life}))
 	t.Cleanup(srv.Close)
 	ctx, _ := browser(t)

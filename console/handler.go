@@ -42,8 +42,7 @@ type Options struct {
 	// Auth holds the accounts and sessions; nil is an open, read-only
 	// console (no account configured).
 	Auth *Auth
-	// Acker acknowledges alerts and tells their lifecycle state; nil
-	// means the board cannot acknowledge.
+	// Acker acknowledges alerts; nil means the board cannot acknowledge.
 	Acker Acker
 	// Shelver shelves alerts and takes sensors out of service; nil turns
 	// the feature off (the shelf endpoints answer 501).
@@ -76,10 +75,10 @@ type Options struct {
 }
 
 // Acker is the part of the alert lifecycle (lifecycle.Lifecycle) the console
-// uses: acknowledging, and reading an alert's lifecycle state.
+// writes through: acknowledging. What it reads of the lifecycle comes
+// through the hub (HubOptions.Alerts).
 type Acker interface {
 	Ack(id, user, comment string) (alerting.Record, error)
-	Get(id string) (alerting.Record, bool)
 }
 
 func (o *Options) defaults() {
@@ -207,9 +206,6 @@ func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	alerts, total := s.hub.Alerts(f, limit, offset)
-	for i := range alerts {
-		s.lifecycle(&alerts[i])
-	}
 	writeJSON(w, alertPage{Total: total, Limit: limit, Offset: offset, Alerts: alerts})
 }
 
@@ -289,22 +285,7 @@ func (s *server) getAlert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such alert: "+r.PathValue("id"))
 		return
 	}
-	s.lifecycle(&a)
 	writeJSON(w, a)
-}
-
-// lifecycle fills in the alert's lifecycle state, when the console knows
-// the lifecycle. An alert the lifecycle no longer holds is done: cleared
-// and acknowledged.
-func (s *server) lifecycle(a *Alert) {
-	if s.opts.Acker == nil {
-		return
-	}
-	if rec, ok := s.opts.Acker.Get(a.ID); ok {
-		a.Lifecycle = rec.State.String()
-	} else {
-		a.Lifecycle = "done"
-	}
 }
 
 // ack acknowledges an alert for the calling operator.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -40,6 +41,21 @@ type HubOptions struct {
 	// force; the hub serves what it holds, taking a new one up at its
 	// next read. Nil: the registry NewHub was given.
 	Registry *sensors.Provider
+	// Alerts is the read model of alerts the hub serves: the service's
+	// alert lifecycle, which the events reach before the hub. Nil: the
+	// hub keeps a lifecycle of its own and feeds it every event, closing
+	// an alert when it clears (nobody acknowledges there), with Resolved
+	// and AlertEvents as its bounds.
+	Alerts AlertReader
+}
+
+// AlertReader is the one read model of alerts: the alert lifecycle's
+// records, open and recently closed. The hub adds only what it sees
+// itself (live values and peaks, the event ring) and fans it out.
+// *lifecycle.Lifecycle satisfies it.
+type AlertReader interface {
+	Recent() []alerting.Record
+	Find(id string) (alerting.Record, bool)
 }
 
 func (o *HubOptions) defaults() {
@@ -89,13 +105,21 @@ type Hub struct {
 	latest []latestReading // one per registered sensor, same order as view's reg.Sensors()
 	rgen   uint64          // bumped per stored reading; latestReading.gen says when
 
-	mu       sync.Mutex
-	seq      uint64      // id of the newest event in ring
-	ring     []ringEntry // ring[seq%len] holds event seq
-	alerts   map[string]*alertRecord
-	resolved []string // ids of resolved alerts, oldest first, at most opts.Resolved
-	subs     map[*subscriber]struct{}
-	dropped  uint64 // subscribers dropped for falling behind
+	// alerts is the read model of alerts; own is the lifecycle the hub
+	// feeds itself when it was given none (HubOptions.Alerts), else nil.
+	alerts AlertReader
+	own    *lifecycle.Lifecycle
+
+	mu      sync.Mutex
+	seq     uint64      // id of the newest event in ring
+	ring    []ringEntry // ring[seq%len] holds event seq
+	subs    map[*subscriber]struct{}
+	dropped uint64 // subscribers dropped for falling behind
+	// peaks follow each open alert's worst reading (peak.go); peakDone
+	// lists the ended alerts whose peak is still kept, oldest first, at
+	// most opts.Resolved.
+	peaks    map[string]*peakTrack
+	peakDone []string
 
 	// shelfGen is bumped when a shelf is set or ended through the
 	// console, so open streams tell their browsers to reload the shelves.
@@ -127,19 +151,6 @@ type ringEntry struct {
 	seq  uint64
 	data []byte
 	ev   alerting.Event
-}
-
-type alertRecord struct {
-	// first and last are the first and the latest condition events;
-	// acknowledgements do not replace last, as they say nothing about
-	// the process.
-	first, last alerting.Event
-	peak        sensors.Level
-	track       *peakTrack       // the worst value since the alert began (peak.go)
-	events      []alerting.Event // newest opts.AlertEvents
-	nevents     int              // all events seen, including those no longer kept
-	resolved    bool
-	ack         *alerting.Event // the acknowledgement in force, if any
 }
 
 // subscriber is one open stream. The hub sends without blocking; when ch is
@@ -183,9 +194,15 @@ func NewHub(reg *sensors.Registry, opts HubOptions) *Hub {
 		boot:   strconv.FormatInt(time.Now().UnixMilli(), 36),
 		latest: make([]latestReading, reg.Len()),
 		ring:   make([]ringEntry, opts.Ring),
-		alerts: make(map[string]*alertRecord),
+		alerts: opts.Alerts,
 		subs:   make(map[*subscriber]struct{}),
+		peaks:  make(map[string]*peakTrack),
 		done:   make(chan struct{}),
+	}
+	if h.alerts == nil {
+		h.own = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{MaxEvents: opts.AlertEvents,
+			KeepClosed: opts.Resolved, CloseCleared: true})
+		h.alerts = h.own
 	}
 	h.regView.Store(newHubView(reg))
 	return h
@@ -308,7 +325,10 @@ func (h *Hub) Event(ev alerting.Event) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.record(ev)
+	if h.own != nil {
+		h.own.Emit(ev)
+	}
+	h.trackPeak(ev)
 	h.seq++
 	e := ringEntry{seq: h.seq, data: data, ev: ev}
 	h.ring[h.seq%uint64(len(h.ring))] = e
@@ -325,90 +345,27 @@ func (h *Hub) Event(ev alerting.Event) {
 	}
 }
 
-// record updates the alert an event belongs to. Called with h.mu held.
-func (h *Hub) record(ev alerting.Event) {
-	a, ok := h.alerts[ev.AlertID]
-	if ev.Type == alerting.EventAcknowledged {
-		// An acknowledgement of an alert we never saw (the console started
-		// later) carries too little to show it; it still goes out on the
-		// stream for browsers that know the alert.
-		if ok {
-			a.ack = &ev
-			a.keep(ev, h.opts.AlertEvents)
-		}
-		return
-	}
-	if !ok {
-		a = &alertRecord{first: ev}
-		h.alerts[ev.AlertID] = a
-		h.watchPeak(a, ev)
-	} else if ev.Type != alerting.EventResolved {
-		h.eventPeak(a, ev.Value)
-	}
-	if ev.Type == alerting.EventEscalated {
-		// A worse level is news and needs acknowledging again, as the
-		// alert lifecycle has it.
-		a.ack = nil
-	}
-	if a.resolved && ev.Type != alerting.EventResolved {
-		// An alert id is unique per condition start, so this only happens
-		// when the engine restores an alert we saw end; reopen it.
-		h.forgetResolved(ev.AlertID)
-		a.resolved = false
-		h.watchPeak(a, ev)
-	}
-	a.last = ev
-	if lv := ev.TopicLevel(); lv.MoreSevere(a.peak) {
-		a.peak = lv
-	}
-	a.keep(ev, h.opts.AlertEvents)
-	if ev.Type == alerting.EventResolved && !a.resolved {
-		a.resolved = true
-		h.unwatchPeak(a)
-		h.resolved = append(h.resolved, ev.AlertID)
-		if len(h.resolved) > h.opts.Resolved {
-			delete(h.alerts, h.resolved[0])
-			h.resolved = append(h.resolved[:0], h.resolved[1:]...)
-		}
-	}
-}
-
-// keep adds ev to the alert's history, dropping the oldest beyond limit.
-func (a *alertRecord) keep(ev alerting.Event, limit int) {
-	a.nevents++
-	if len(a.events) == limit {
-		copy(a.events, a.events[1:])
-		a.events = a.events[:len(a.events)-1]
-	}
-	a.events = append(a.events, ev)
-}
-
-func (h *Hub) forgetResolved(id string) {
-	for i, r := range h.resolved {
-		if r == id {
-			h.resolved = append(h.resolved[:i], h.resolved[i+1:]...)
-			return
-		}
-	}
-}
-
-// Restore loads the open alerts a restarted service kept (Lifecycle.Open:
-// firing, acknowledged, resolved but unacknowledged, latched) with their
-// event histories, so the board shows after a restart what it showed
-// before. Nothing goes out on the stream: browsers connecting later load
-// the board whole. Alerts the hub already knows are left alone.
+// Restore shows the open alerts a restarted service kept
+// (Lifecycle.Open: firing, acknowledged, resolved but unacknowledged,
+// latched): a hub without the service's lifecycle takes them into its
+// own, and the peaks of those still active are followed again from their
+// events. Nothing goes out on the stream: browsers connecting later load
+// the board whole. Alerts the hub already follows are left alone.
 func (h *Hub) Restore(records []alerting.Record) {
+	if h.own != nil {
+		h.own.Load(records)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range records {
-		if _, ok := h.alerts[r.ID]; ok || len(r.Events) == 0 {
+		if _, ok := h.peaks[r.ID]; ok {
+			continue
+		}
+		if last, ok := lastCondition(r.Events); !ok || last.Type == alerting.EventResolved {
 			continue
 		}
 		for _, ev := range r.Events {
-			if ev.Type == alerting.EventAcknowledged && h.alerts[ev.AlertID] == nil {
-				continue // an acknowledgement needs the alert first
-			}
-			h.record(ev)
+			h.trackPeak(ev)
 		}
 	}
 }
@@ -546,13 +503,17 @@ type Stats struct {
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
+	var open, resolved int
+	for _, r := range h.alerts.Recent() {
+		switch last, ok := lastCondition(r.Events); {
+		case !ok:
+		case last.Type == alerting.EventResolved:
+			resolved++
+		default:
+			open++
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return Stats{
-		Open:        len(h.alerts) - len(h.resolved),
-		Resolved:    len(h.resolved),
-		Events:      h.seq,
-		Subscribers: len(h.subs),
-		Dropped:     h.dropped,
-	}
+	return Stats{Open: open, Resolved: resolved, Events: h.seq, Subscribers: len(h.subs), Dropped: h.dropped}
 }

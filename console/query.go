@@ -116,11 +116,12 @@ func (f *AlertFilter) match(a *Alert) bool {
 // and newest first within a level, and how many matched before paging.
 // A limit of zero or less means no limit.
 func (h *Hub) Alerts(f AlertFilter, limit, offset int) ([]Alert, int) {
+	recs := h.alerts.Recent()
+	out := make([]Alert, 0, len(recs))
 	h.mu.Lock()
-	out := make([]Alert, 0, len(h.alerts))
-	for _, r := range h.alerts {
-		a := h.view(r, false)
-		if f.match(&a) {
+	for i := range recs {
+		a, ok := h.view(&recs[i], false)
+		if ok && f.match(&a) {
 			out = append(out, a)
 		}
 	}
@@ -155,28 +156,56 @@ func boardOrder(a, b Alert) int {
 
 // Alert returns one alert with its kept events.
 func (h *Hub) Alert(id string) (Alert, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r, ok := h.alerts[id]
+	r, ok := h.alerts.Find(id)
 	if !ok {
 		return Alert{}, false
 	}
-	return h.view(r, true), true
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.view(&r, true)
 }
 
-// view builds the API form of a record. Called with h.mu held.
-func (h *Hub) view(r *alertRecord, events bool) Alert {
-	ev := r.last
+// lastCondition is the newest event of an alert that says something about
+// the process: acknowledgements do not replace it.
+func lastCondition(evs []alerting.Event) (alerting.Event, bool) {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if isCondition(&evs[i]) {
+			return evs[i], true
+		}
+	}
+	return alerting.Event{}, false
+}
+
+// view builds the API form of a lifecycle record; ok is false for a
+// record without a condition event to show. Called with h.mu held.
+func (h *Hub) view(r *alerting.Record, events bool) (Alert, bool) {
+	ev, ok := lastCondition(r.Events)
+	if !ok {
+		return Alert{}, false
+	}
 	lv := ev.TopicLevel()
 	a := Alert{
-		ID: ev.AlertID, State: StateOpen, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor,
+		ID: r.ID, State: StateOpen, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor,
 		Kind: ev.Kind, Unit: ev.Unit, Level: lv, Color: lv.Color(), Severity: lv.Severity(),
-		PeakLevel: r.peak, Value: ev.Value, Setpoint: ev.Setpoint, Message: ev.Message,
-		StartsAt: ev.StartsAt, UpdatedAt: ev.At, EventCount: r.nevents,
-		Shelved: ev.Shelved, Planned: ev.Planned, Flapping: ev.Flapping, Late: ev.Late,
+		PeakLevel: r.MaxLevel, Value: ev.Value, Setpoint: ev.Setpoint, Message: ev.Message,
+		StartsAt: cmp.Or(ev.StartsAt, r.StartsAt, r.Events[0].At), UpdatedAt: ev.At,
+		EventCount: max(r.EventCount, len(r.Events)),
+		Shelved:    ev.Shelved, Planned: ev.Planned, Flapping: ev.Flapping, Late: ev.Late,
 	}
-	if a.StartsAt.IsZero() {
-		a.StartsAt = r.first.At
+	var ack *alerting.Event
+	for i := range r.Events {
+		e := &r.Events[i]
+		if l := e.TopicLevel(); isCondition(e) && l.MoreSevere(a.PeakLevel) {
+			a.PeakLevel = l // a record kept before its highest level was
+		}
+		switch e.Type {
+		case alerting.EventAcknowledged:
+			ack = e
+		case alerting.EventEscalated:
+			// A worse level is news and needs acknowledging again, as
+			// the alert lifecycle has it.
+			ack = nil
+		}
 	}
 	if l, ok, peak := h.liveOf(r); ok {
 		v, at := l.value, l.at
@@ -188,31 +217,36 @@ func (h *Hub) view(r *alertRecord, events bool) Alert {
 		a.Sector = s.Sector
 	}
 	a.Text, a.Location = h.describe(ev)
-	if r.resolved {
+	if ev.Type == alerting.EventResolved {
 		a.State = StateResolved
 		at := ev.At
 		a.ResolvedAt = &at
 	}
-	if r.ack != nil {
-		at := r.ack.At
-		a.Acknowledged, a.AckedBy, a.AckedAt, a.AckComment = true, r.ack.By, &at, r.ack.Comment
+	if ack != nil {
+		at := ack.At
+		a.Acknowledged, a.AckedBy, a.AckedAt, a.AckComment = true, ack.By, &at, ack.Comment
+	}
+	if h.own == nil {
+		// The operator's lifecycle: where the alert stands for them.
+		a.Lifecycle = r.State.String()
 	}
 	if events {
-		a.Events = slices.Clone(r.events)
+		a.Events = r.Events
 	}
-	return a
+	return a, true
 }
 
 // openBySite returns the open alerts grouped by site, then sensor.
 func (h *Hub) openBySite() map[string]map[string][]Alert {
 	out := make(map[string]map[string][]Alert)
+	recs := h.alerts.Recent()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, r := range h.alerts {
-		if r.resolved {
+	for i := range recs {
+		a, ok := h.view(&recs[i], false)
+		if !ok || a.State != StateOpen {
 			continue
 		}
-		a := h.view(r, false)
 		if out[a.Site] == nil {
 			out[a.Site] = make(map[string][]Alert)
 		}

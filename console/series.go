@@ -179,25 +179,23 @@ func (s *server) sensorEvents(w http.ResponseWriter, r *http.Request) {
 
 // SensorEvents returns the kept events of a sensor's alerts with time in
 // [from, to), oldest first: fired, level changes, acknowledgements and
-// the end. It reaches as far back as the hub keeps alerts (the open ones
-// and the last HubOptions.Resolved resolved ones); older history is in
-// InfluxDB (alert_event).
+// the end. It reaches as far back as the lifecycle keeps alerts (the open
+// ones and the recently closed ones); older history is in InfluxDB
+// (alert_event).
 func (h *Hub) SensorEvents(site, sensor string, from, to time.Time) []alerting.Event {
 	out := []alerting.Event{}
-	h.mu.Lock()
-	for _, r := range h.alerts {
+	for _, r := range h.alerts.Recent() {
 		// By the alert's subject: acknowledgements carry it too, but the
 		// record is what ties every event to one sensor.
-		if r.first.Site != site || r.first.Sensor != sensor {
+		if r.Site != site || r.Sensor != sensor {
 			continue
 		}
-		for _, ev := range r.events {
+		for _, ev := range r.Events {
 			if !ev.At.Before(from) && ev.At.Before(to) {
 				out = append(out, ev)
 			}
 		}
 	}
-	h.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b alerting.Event) int {
 		if c := a.At.Compare(b.At); c != 0 {
 			return c

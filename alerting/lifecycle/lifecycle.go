@@ -22,6 +22,15 @@ type LifecycleOptions struct {
 	LatchRed bool
 	// MaxEvents bounds the history kept per alert (default 100).
 	MaxEvents int
+	// KeepClosed is how many alerts that left the list (cleared and
+	// acknowledged: done) stay in memory to be looked up, newest kept
+	// (default 1000). Older ones are in InfluxDB and the journal.
+	KeepClosed int
+	// CloseCleared closes an alert as soon as its condition clears,
+	// without waiting for an acknowledgement: for a lifecycle that only
+	// keeps a read model of alerts where nobody acknowledges (a console
+	// without the service's lifecycle, a replay). Not for the service.
+	CloseCleared bool
 	// Now is the clock of acknowledgements and reminders; default time.Now.
 	Now func() time.Time
 	// Store, when set, keeps every open alert across a restart; Restore
@@ -48,6 +57,9 @@ type Lifecycle struct {
 	logStore rate.Sometimes
 	mu       sync.Mutex
 	open     map[string]*alerting.Record
+	// closed are the alerts that left the list, oldest first, at most
+	// opts.KeepClosed, their State StateDone. Guarded by mu.
+	closed []*alerting.Record
 	// unsent holds the keys of changes recorded in an earlier life whose
 	// hand-off to the next stages was never confirmed (a crash between
 	// the store's commit and the outbox's): seen again, they are passed
@@ -62,6 +74,9 @@ type Lifecycle struct {
 func NewLifecycle(next alerting.Sink, opts LifecycleOptions) *Lifecycle {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = 100
+	}
+	if opts.KeepClosed <= 0 {
+		opts.KeepClosed = 1000
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -93,20 +108,36 @@ func (l *Lifecycle) Restore() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("restore alerts: %w", err)
 	}
+	n := l.Load(recs)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, r := range recs {
-		if _, ok := l.open[r.ID]; ok {
-			continue
-		}
-		l.open[r.ID] = &r
-		n++
-	}
 	for _, ev := range unsent {
 		l.unsent[ev.Key()] = ev
 	}
 	return n, nil
+}
+
+// Load takes up records kept elsewhere (the store, or a console shown
+// the alerts a restarted service kept), replacing none that are already
+// open, and reports how many it took.
+func (l *Lifecycle) Load(recs []alerting.Record) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range recs {
+		if _, ok := l.open[r.ID]; ok || (len(r.Events) == 0 && r.State == 0) {
+			continue
+		}
+		r.Events = slices.Clone(r.Events)
+		if r.Site == "" && len(r.Events) > 0 {
+			// A record made of events alone: its subject is theirs.
+			ev := r.Events[0]
+			r.Rule, r.Site, r.Sensor, r.Kind, r.Unit = ev.Rule, ev.Site, ev.Sensor, ev.Kind, ev.Unit
+		}
+		l.open[r.ID] = &r
+		n++
+	}
+	return n
 }
 
 // Redeliver passes on, oldest first, every change Restore found recorded
@@ -134,7 +165,7 @@ func (l *Lifecycle) Redeliver() int {
 // holds that very change and its hand-off was confirmed.
 func (l *Lifecycle) Emit(ev alerting.Event) {
 	l.mu.Lock()
-	if r, ok := l.open[ev.AlertID]; ok && slices.ContainsFunc(r.Events, func(e alerting.Event) bool { return sameChange(&e, &ev) }) {
+	if r := l.findLocked(ev.AlertID); r != nil && slices.ContainsFunc(r.Events, func(e alerting.Event) bool { return sameChange(&e, &ev) }) {
 		// A change already recorded, seen again: a reading redelivered
 		// or replayed after a restart. Passing it on would count a second
 		// alarm and journal it twice; the outbox would refuse to page it.
@@ -222,12 +253,30 @@ func (l *Lifecycle) persist(snap *alerting.Record, closed bool, ev *alerting.Eve
 func (l *Lifecycle) applyLocked(ev alerting.Event) (*alerting.Record, bool) {
 	r, ok := l.open[ev.AlertID]
 	if !ok {
-		if ev.Type == alerting.EventResolved {
-			return nil, false // the alert was closed here already
+		if ev.Type == alerting.EventAcknowledged {
+			// One made elsewhere for an alert closed here already (one
+			// that closes when it clears): kept in its history, nothing
+			// to store.
+			if r = l.findLocked(ev.AlertID); r != nil {
+				l.ackLocked(r, ev)
+			}
+			return nil, false
 		}
-		r = &alerting.Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
-			State: alerting.StateActiveUnacked, StartsAt: ev.StartsAt}
+		if ev.Type == alerting.EventResolved {
+			return nil, false // the alert was closed here already, or never seen
+		}
+		if r = l.reopenLocked(ev.AlertID); r == nil {
+			r = &alerting.Record{ID: ev.AlertID, Rule: ev.Rule, Site: ev.Site, Sensor: ev.Sensor, Kind: ev.Kind, Unit: ev.Unit,
+				State: alerting.StateActiveUnacked, StartsAt: ev.StartsAt}
+		}
 		l.open[ev.AlertID] = r
+	}
+	if ev.Type == alerting.EventAcknowledged {
+		// One made elsewhere, passed down the path like any change: the
+		// record takes it as Ack would.
+		closed := l.ackLocked(r, ev)
+		c := cloneRecord(r)
+		return &c, closed
 	}
 	r.Version++
 	r.Level, r.Value, r.Setpoint, r.Message, r.LastAt = ev.Level, ev.Value, ev.Setpoint, ev.Message, ev.At
@@ -237,17 +286,14 @@ func (l *Lifecycle) applyLocked(ev alerting.Event) (*alerting.Record, bool) {
 	}
 	// MaxLevel too: a record saved before Reached existed.
 	r.Reached = r.Reached.With(ev.Level).With(r.MaxLevel)
-	r.Events = append(r.Events, ev)
-	if len(r.Events) > l.opts.MaxEvents {
-		r.Events = slices.Delete(r.Events, 0, len(r.Events)-l.opts.MaxEvents)
-	}
+	l.keepLocked(r, ev)
 	closed := false
 	switch ev.Type {
 	case alerting.EventResolved:
 		r.Cleared = ev.At
 		switch {
-		case r.State == alerting.StateActiveAcked:
-			delete(l.open, r.ID) // seen and gone: done
+		case r.State == alerting.StateActiveAcked || l.opts.CloseCleared:
+			l.closeLocked(r) // seen and gone: done
 			closed = true
 		case l.opts.LatchRed && r.MaxLevel == sensors.LevelRed:
 			r.State = alerting.StateLatched
@@ -256,15 +302,92 @@ func (l *Lifecycle) applyLocked(ev alerting.Event) (*alerting.Record, bool) {
 		}
 	case alerting.EventFired:
 		r.Notified = l.opts.Now().UTC()
+		l.activeLocked(r)
 	case alerting.EventEscalated:
 		r.Notified = l.opts.Now().UTC()
 		// A worse level is news: it needs acknowledging again.
-		if r.State == alerting.StateActiveAcked {
-			r.State = alerting.StateActiveUnacked
-		}
+		r.State, r.AckedBy, r.AckedAt, r.Comment = alerting.StateActiveUnacked, "", time.Time{}, ""
+		r.Cleared = time.Time{}
+	default:
+		l.activeLocked(r)
 	}
 	c := cloneRecord(r)
 	return &c, closed
+}
+
+// activeLocked marks the condition present again on an alert whose
+// condition had cleared: the engine restored an alert it had seen end.
+func (l *Lifecycle) activeLocked(r *alerting.Record) {
+	if r.State == alerting.StateClearedUnacked || r.State == alerting.StateLatched {
+		r.State, r.Cleared = alerting.StateActiveUnacked, time.Time{}
+	}
+}
+
+// keepLocked adds ev to the record's history, dropping the oldest beyond
+// MaxEvents.
+func (l *Lifecycle) keepLocked(r *alerting.Record, ev alerting.Event) {
+	if r.EventCount < len(r.Events) {
+		r.EventCount = len(r.Events) // a record stored before events were counted
+	}
+	r.EventCount++
+	r.Events = append(r.Events, ev)
+	if len(r.Events) > l.opts.MaxEvents {
+		r.Events = slices.Delete(r.Events, 0, len(r.Events)-l.opts.MaxEvents)
+	}
+}
+
+// ackLocked records an acknowledgement on r and reports whether the alert
+// left the list: a cleared one is then done.
+func (l *Lifecycle) ackLocked(r *alerting.Record, ev alerting.Event) bool {
+	r.AckedBy, r.AckedAt, r.Comment = ev.By, ev.At, ev.Comment
+	r.Version++
+	l.keepLocked(r, ev)
+	switch r.State {
+	case alerting.StateActiveUnacked:
+		r.State = alerting.StateActiveAcked
+	case alerting.StateClearedUnacked, alerting.StateLatched:
+		l.closeLocked(r)
+		return true
+	}
+	return false
+}
+
+// closeLocked takes r off the list and keeps it among the closed ones.
+func (l *Lifecycle) closeLocked(r *alerting.Record) {
+	delete(l.open, r.ID)
+	r.State = alerting.StateDone
+	l.closed = append(l.closed, r)
+	if n := len(l.closed) - l.opts.KeepClosed; n > 0 {
+		clear(l.closed[:n])
+		l.closed = slices.Delete(l.closed, 0, n)
+	}
+}
+
+// reopenLocked takes an alert back from the closed ones (the engine
+// restored an alert that had ended), or returns nil.
+func (l *Lifecycle) reopenLocked(id string) *alerting.Record {
+	for i, r := range l.closed {
+		if r.ID == id {
+			l.closed = slices.Delete(l.closed, i, i+1)
+			r.State, r.Cleared = alerting.StateActiveUnacked, time.Time{}
+			r.AckedBy, r.AckedAt, r.Comment = "", time.Time{}, ""
+			return r
+		}
+	}
+	return nil
+}
+
+// findLocked returns the open or recently closed alert id, or nil.
+func (l *Lifecycle) findLocked(id string) *alerting.Record {
+	if r, ok := l.open[id]; ok {
+		return r
+	}
+	for i := len(l.closed) - 1; i >= 0; i-- {
+		if l.closed[i].ID == id {
+			return l.closed[i]
+		}
+	}
+	return nil
 }
 
 // ErrNoAlert is returned for an acknowledgement of an unknown alert.
@@ -293,16 +416,7 @@ func (l *Lifecycle) Ack(id, user, comment string) (alerting.Record, error) {
 	}
 	ev.Late, ev.Shelved, ev.Planned, ev.Flapping = r.Late, r.Shelved, r.Planned, r.Flapping
 	ev.Reached = r.Reached
-	r.AckedBy, r.AckedAt, r.Comment = user, now.UTC(), comment
-	r.Version++
-	r.Events = append(r.Events, ev)
-	closed := false
-	if r.State == alerting.StateActiveUnacked {
-		r.State = alerting.StateActiveAcked
-	} else if r.State == alerting.StateClearedUnacked || r.State == alerting.StateLatched {
-		delete(l.open, id)
-		closed = true
-	}
+	closed := l.ackLocked(r, ev)
 	out := cloneRecord(r)
 	l.mu.Unlock()
 	l.persist(&out, closed, &ev)
@@ -406,6 +520,31 @@ func (l *Lifecycle) Get(id string) (alerting.Record, bool) {
 		return alerting.Record{}, false
 	}
 	return cloneRecord(r), true
+}
+
+// Recent lists the open alerts and the recently closed ones (StateDone),
+// in no order: the read model of alerts the console serves.
+func (l *Lifecycle) Recent() []alerting.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]alerting.Record, 0, len(l.open)+len(l.closed))
+	for _, r := range l.open {
+		out = append(out, cloneRecord(r))
+	}
+	for _, r := range l.closed {
+		out = append(out, cloneRecord(r))
+	}
+	return out
+}
+
+// Find returns an open or recently closed alert.
+func (l *Lifecycle) Find(id string) (alerting.Record, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r := l.findLocked(id); r != nil {
+		return cloneRecord(r), true
+	}
+	return alerting.Record{}, false
 }
 
 // effective orders cleared alerts by the level they reached, after the

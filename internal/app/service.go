@@ -196,7 +196,16 @@ func (s *Service) openRecords() error {
 	}
 	// The hub's ring is the one history of recent events: the streams
 	// resume from it and GET /api/v1/events lists it.
-	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize,
+	repeat, err := cfg.Alerting.RepeatLevels()
+	if err != nil {
+		return err
+	}
+	// The lifecycle is the one read model of alerts: the console's hub
+	// serves what it holds. Its place on the alert path is set in
+	// buildAlerts.
+	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
+		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
+	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.lifecycle,
 		Logger: log.With("component", "console")})
 	s.records = append(sinks, s.hub)
 	return nil
@@ -216,12 +225,6 @@ func (s *Service) buildAlerts() error {
 	if err != nil {
 		return err
 	}
-	repeat, err := cfg.Alerting.RepeatLevels()
-	if err != nil {
-		return err
-	}
-	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
-		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	s.shelves, err = lifecycle.NewShelves(nil, lifecycle.ShelvesOptions{Store: s.store.Shelves(),
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
 		OnEnd: lifecycle.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
