@@ -141,49 +141,14 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 			return nil, fmt.Errorf("alerting: two notifiers named %q", name)
 		}
 		seen[name] = true
-		w := &worker{
-			n:          n,
-			q:          newQueue(opts.QueueSize),
-			success:    d.m.sent.WithLabelValues(name, "success"),
-			failure:    d.m.sent.WithLabelValues(name, "failure"),
-			dropFull:   d.m.dropped.WithLabelValues(name, "queue_full"),
-			dropClosed: d.m.dropped.WithLabelValues(name, "shutdown"),
-			duplicate:  d.m.suppressed.WithLabelValues(name, "duplicate"),
-			resent:     d.m.resent.WithLabelValues(name),
-			latency:    d.m.latency.WithLabelValues(name),
-			logDrop:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
-		}
-		d.m.queued = append(d.m.queued, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "riskmon_notification_queue_length",
-			Help:        "Events waiting in a notifier's queue.",
-			ConstLabels: prometheus.Labels{"notifier": name},
-		}, func() float64 { return float64(w.q.len()) }))
+		w := d.newWorker(n, name, opts.QueueSize)
 		d.workers = append(d.workers, w)
 		d.names = append(d.names, name)
 	}
 	d.m.shelved = d.m.suppressed.WithLabelValues("", "shelved")
 	d.m.planned = d.m.suppressed.WithLabelValues("", "planned")
-	if d.store != nil {
-		// What was waiting when the last process stopped goes first.
-		for _, w := range d.workers {
-			var entries []item
-			err := d.store.Pending(w.n.Name(), func(seq uint64, key string, ev alerting.Event, tried bool) {
-				entries = append(entries, item{ev: ev, seq: seq, key: key, tried: tried})
-			})
-			if err != nil {
-				return nil, fmt.Errorf("alerting: outbox of %s: %w", w.n.Name(), err)
-			}
-			if len(entries) > 0 {
-				// Room for all of them and a full queue of new events: the
-				// drop-oldest rule is for a live flood, and applying it to
-				// what a restart found waiting would lose those unsent.
-				w.q = newQueue(len(entries) + opts.QueueSize)
-			}
-			for _, it := range entries {
-				d.push(w, it)
-			}
-			d.m.restored.Add(float64(len(entries)))
-		}
+	if err := d.restorePending(opts.QueueSize); err != nil {
+		return nil, err
 	}
 	if opts.Registerer != nil {
 		if err := d.m.register(opts.Registerer); err != nil {
@@ -191,6 +156,57 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 		}
 	}
 	return d, nil
+}
+
+// newWorker builds the queue and the metrics of one notifier.
+func (d *Dispatcher) newWorker(n Notifier, name string, queueSize int) *worker {
+	w := &worker{
+		n:          n,
+		q:          newQueue(queueSize),
+		success:    d.m.sent.WithLabelValues(name, "success"),
+		failure:    d.m.sent.WithLabelValues(name, "failure"),
+		dropFull:   d.m.dropped.WithLabelValues(name, "queue_full"),
+		dropClosed: d.m.dropped.WithLabelValues(name, "shutdown"),
+		duplicate:  d.m.suppressed.WithLabelValues(name, "duplicate"),
+		resent:     d.m.resent.WithLabelValues(name),
+		latency:    d.m.latency.WithLabelValues(name),
+		logDrop:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
+	}
+	d.m.queued = append(d.m.queued, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "riskmon_notification_queue_length",
+		Help:        "Events waiting in a notifier's queue.",
+		ConstLabels: prometheus.Labels{"notifier": name},
+	}, func() float64 { return float64(w.q.len()) }))
+	return w
+}
+
+// restorePending queues, ahead of anything new, what each notifier's
+// outbox held when the last process stopped.
+func (d *Dispatcher) restorePending(queueSize int) error {
+	if d.store == nil {
+		return nil
+	}
+	// What was waiting when the last process stopped goes first.
+	for _, w := range d.workers {
+		var entries []item
+		err := d.store.Pending(w.n.Name(), func(seq uint64, key string, ev alerting.Event, tried bool) {
+			entries = append(entries, item{ev: ev, seq: seq, key: key, tried: tried})
+		})
+		if err != nil {
+			return fmt.Errorf("alerting: outbox of %s: %w", w.n.Name(), err)
+		}
+		if len(entries) > 0 {
+			// Room for all of them and a full queue of new events: the
+			// drop-oldest rule is for a live flood, and applying it to
+			// what a restart found waiting would lose those unsent.
+			w.q = newQueue(len(entries) + queueSize)
+		}
+		for _, it := range entries {
+			d.push(w, it)
+		}
+		d.m.restored.Add(float64(len(entries)))
+	}
+	return nil
 }
 
 // Emit queues ev for every notifier. Events of shelved or planned
