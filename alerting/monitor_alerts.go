@@ -8,92 +8,35 @@ import (
 	"github.com/riskmon/riskmon/sensors"
 )
 
-// GatewayEventKind is what a gateway event reports.
-type GatewayEventKind uint8
-
-// Gateway events, as ingest reports them.
-const (
-	GatewayOnline    GatewayEventKind = iota + 1 // status "online" or Sparkplug NBIRTH
-	GatewayOffline                               // status "offline" (its will) or Sparkplug NDEATH
-	GatewaySeqGap                                // messages missing by sequence number
-	GatewayClockSkew                             // the gateway's clock is off riskmon's by a steady offset
-	GatewayClockOK                               // its readings are back within the skew tolerance
-	DeviceOnline                                 // Sparkplug DBIRTH: a device behind the gateway is back
-	DeviceOffline                                // Sparkplug DDEATH: a device behind the gateway is gone
-	// GatewayMismatch: readings of Sensor, registered behind another
-	// gateway, arrive through this one.
-	GatewayMismatch
-)
-
-func (k GatewayEventKind) String() string {
-	switch k {
-	case GatewayOnline:
-		return "online"
-	case GatewayOffline:
-		return "offline"
-	case GatewaySeqGap:
-		return "seq_gap"
-	case GatewayClockSkew:
-		return "clock_skew"
-	case GatewayClockOK:
-		return "clock_ok"
-	case DeviceOnline:
-		return "device_online"
-	case DeviceOffline:
-		return "device_offline"
-	case GatewayMismatch:
-		return "gateway_mismatch"
-	}
-	return "unknown"
-}
-
-// GatewayEvent is a gateway's status or a loss of its messages.
-type GatewayEvent struct {
-	Kind          GatewayEventKind
-	Site, Gateway string
-	// Device is the Sparkplug device of DeviceOnline and DeviceOffline.
-	Device string
-	// Sensor is the sensor of GatewayMismatch; Registered the gateway the
-	// registry puts it behind.
-	Sensor, Registered string
-	// Missing is the number of messages lost, for GatewaySeqGap.
-	Missing int
-	// Skew is device time minus receive time, for GatewayClockSkew.
-	Skew time.Duration
-	// Source is where the event comes from: status, seq or sparkplug.
-	Source string
-	At     time.Time
-}
-
 // GatewayEvent turns gateway status and message loss into condition
 // alerts: a gateway's will or Sparkplug death raises gateway_offline at
 // once (orange: the site's monitoring has a hole), its return clears it; a
 // sequence gap raises data_loss (yellow), cleared after dataLossHold
 // without further loss.
-func (m *Monitor) GatewayEvent(ev GatewayEvent) {
+func (m *Monitor) GatewayEvent(ev sensors.GatewayEvent) {
 	switch ev.Kind {
-	case GatewayOffline, GatewayOnline, DeviceOffline, DeviceOnline:
+	case sensors.GatewayOffline, sensors.GatewayOnline, sensors.DeviceOffline, sensors.DeviceOnline:
 		if !m.knownGateway(ev.Site, ev.Gateway) {
 			m.log.Warn("status of a gateway no registered sensor is behind; ignored", "site", ev.Site, "gateway", ev.Gateway, "status", ev.Kind, "source", ev.Source)
 			return
 		}
 	}
 	switch ev.Kind {
-	case GatewayMismatch:
+	case sensors.GatewayMismatch:
 		m.gatewayMismatch(ev)
-	case GatewayOffline:
+	case sensors.GatewayOffline:
 		m.c.Raise(RuleGatewayOffline, ev.Site, ev.Gateway, sensors.LevelOrange, 0, "",
 			fmt.Sprintf("gateway %s at %s went offline (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
-	case GatewayOnline:
+	case sensors.GatewayOnline:
 		m.c.Clear(RuleGatewayOffline, ev.Site, ev.Gateway, "",
 			fmt.Sprintf("gateway %s at %s is back online (%s)", ev.Gateway, ev.Site, ev.Source), ev.At)
-	case DeviceOffline:
+	case sensors.DeviceOffline:
 		m.c.Raise(RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, sensors.LevelOrange, 0, "",
 			fmt.Sprintf("device %s of gateway %s at %s went offline (Sparkplug DDEATH)", ev.Device, ev.Gateway, ev.Site), ev.At)
-	case DeviceOnline:
+	case sensors.DeviceOnline:
 		m.c.Clear(RuleDeviceOffline, ev.Site, ev.Gateway+"/"+ev.Device, "",
 			fmt.Sprintf("device %s of gateway %s at %s is back online (Sparkplug DBIRTH)", ev.Device, ev.Gateway, ev.Site), ev.At)
-	case GatewayClockSkew:
+	case sensors.GatewayClockSkew:
 		way := "ahead of"
 		if ev.Skew < 0 {
 			way = "behind"
@@ -101,10 +44,10 @@ func (m *Monitor) GatewayEvent(ev GatewayEvent) {
 		m.c.Raise(RuleClockSkew, ev.Site, ev.Gateway, sensors.LevelYellow, ev.Skew.Seconds(), "s",
 			fmt.Sprintf("gateway %s at %s: its clock is %s %s riskmon's; rules run on its device times", ev.Gateway, ev.Site,
 				ev.Skew.Abs().Round(time.Second), way), ev.At)
-	case GatewayClockOK:
+	case sensors.GatewayClockOK:
 		m.c.Clear(RuleClockSkew, ev.Site, ev.Gateway, "s",
 			fmt.Sprintf("gateway %s at %s: clock back within the skew tolerance", ev.Gateway, ev.Site), ev.At)
-	case GatewaySeqGap:
+	case sensors.GatewaySeqGap:
 		m.c.Raise(RuleDataLoss, ev.Site, ev.Gateway, sensors.LevelYellow, float64(ev.Missing), "messages",
 			fmt.Sprintf("gateway %s at %s: %d messages lost by sequence number (%s)", ev.Gateway, ev.Site, ev.Missing, ev.Source), ev.At)
 	}
@@ -113,7 +56,7 @@ func (m *Monitor) GatewayEvent(ev GatewayEvent) {
 // gatewayMismatch flags a sensor arriving through another gateway than its
 // registered one: one yellow alert per carrying gateway, kept open while
 // ingest keeps reporting it.
-func (m *Monitor) gatewayMismatch(ev GatewayEvent) {
+func (m *Monitor) gatewayMismatch(ev sensors.GatewayEvent) {
 	m.gateways.learn(ev.Site, ev.Sensor, ev.Gateway)
 	m.c.Raise(RuleGatewayMismatch, ev.Site, ev.Gateway, sensors.LevelYellow, 0, "",
 		fmt.Sprintf("gateway %s at %s carries sensor %s, which the registry puts behind gateway %s; its readings are accepted, fix the registry's gateway column",

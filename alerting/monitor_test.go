@@ -70,22 +70,22 @@ func TestMonitorGatewayEvents(t *testing.T) {
 	t0 := time.Unix(1764345600, 0)
 	tests := []struct {
 		name    string
-		ev      GatewayEvent
+		ev      sensors.GatewayEvent
 		rule    string
 		typ     EventType
 		message string
 	}{
-		{"will", GatewayEvent{Kind: GatewayOffline, Site: "hz-01", Gateway: "gw1", Source: "status"},
+		{"will", sensors.GatewayEvent{Kind: sensors.GatewayOffline, Site: "hz-01", Gateway: "gw1", Source: "status"},
 			RuleGatewayOffline, EventFired, "gateway gw1 at hz-01 went offline (status)"},
-		{"unknown gateway ignored", GatewayEvent{Kind: GatewayOffline, Site: "hz-01", Gateway: "test-client", Source: "status"},
+		{"unknown gateway ignored", sensors.GatewayEvent{Kind: sensors.GatewayOffline, Site: "hz-01", Gateway: "test-client", Source: "status"},
 			RuleGatewayOffline, 0, ""},
-		{"device death", GatewayEvent{Kind: DeviceOffline, Site: "hz-01", Gateway: "gw1", Device: "d1"},
+		{"device death", sensors.GatewayEvent{Kind: sensors.DeviceOffline, Site: "hz-01", Gateway: "gw1", Device: "d1"},
 			RuleDeviceOffline, EventFired, "device d1 of gateway gw1 at hz-01 went offline (Sparkplug DDEATH)"},
-		{"clock behind", GatewayEvent{Kind: GatewayClockSkew, Site: "hz-01", Gateway: "gw1", Skew: -5*time.Minute - 3*time.Second},
+		{"clock behind", sensors.GatewayEvent{Kind: sensors.GatewayClockSkew, Site: "hz-01", Gateway: "gw1", Skew: -5*time.Minute - 3*time.Second},
 			RuleClockSkew, EventFired, "gateway gw1 at hz-01: its clock is 5m3s behind riskmon's; rules run on its device times"},
-		{"sequence gap", GatewayEvent{Kind: GatewaySeqGap, Site: "hz-01", Gateway: "gw1", Missing: 7, Source: "seq"},
+		{"sequence gap", sensors.GatewayEvent{Kind: sensors.GatewaySeqGap, Site: "hz-01", Gateway: "gw1", Missing: 7, Source: "seq"},
 			RuleDataLoss, EventFired, "gateway gw1 at hz-01: 7 messages lost by sequence number (seq)"},
-		{"mismatch", GatewayEvent{Kind: GatewayMismatch, Site: "hz-01", Gateway: "gw9", Sensor: "GT-101", Registered: "gw1"},
+		{"mismatch", sensors.GatewayEvent{Kind: sensors.GatewayMismatch, Site: "hz-01", Gateway: "gw9", Sensor: "GT-101", Registered: "gw1"},
 			RuleGatewayMismatch, EventFired, "gateway gw9 at hz-01 carries sensor GT-101, which the registry puts behind gateway gw1; its readings are accepted, fix the registry's gateway column"},
 	}
 	for _, tt := range tests {
@@ -106,8 +106,8 @@ func TestMonitorGatewayEvents(t *testing.T) {
 func TestMonitorLearnsCarryingGateway(t *testing.T) {
 	r := newMonitorRig(t)
 	now := time.Now()
-	r.m.GatewayEvent(GatewayEvent{Kind: GatewayMismatch, Site: "hz-01", Gateway: "gw9", Sensor: "GT-101", Registered: "gw1", At: now})
-	r.m.GatewayEvent(GatewayEvent{Kind: GatewayOffline, Site: "hz-01", Gateway: "gw9", Source: "status", At: now})
+	r.m.GatewayEvent(sensors.GatewayEvent{Kind: sensors.GatewayMismatch, Site: "hz-01", Gateway: "gw9", Sensor: "GT-101", Registered: "gw1", At: now})
+	r.m.GatewayEvent(sensors.GatewayEvent{Kind: sensors.GatewayOffline, Site: "hz-01", Gateway: "gw9", Source: "status", At: now})
 	if !r.c.IsOpen(RuleGatewayOffline, "hz-01", "gw9") {
 		t.Fatal("the offline status of a gateway carrying a registered sensor was ignored")
 	}

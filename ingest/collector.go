@@ -12,6 +12,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
@@ -79,7 +80,7 @@ func DefaultTopics() []string {
 }
 
 // GatewayFunc receives gateway status changes and sequence gaps.
-type GatewayFunc func(GatewayEvent)
+type GatewayFunc func(sensors.GatewayEvent)
 
 // ReadingsFunc receives each message's valid readings on the worker that
 // decoded them, before they are written. The alerting engine hangs here,
@@ -403,7 +404,7 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 	}
 }
 
-func (c *Collector) gatewayEvents(evs []GatewayEvent) {
+func (c *Collector) gatewayEvents(evs []sensors.GatewayEvent) {
 	if c.onGW == nil {
 		return
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/sensors"

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/riskmon/riskmon/protocol"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // fakeMessage is an MQTT message as paho hands it to the handler.
@@ -86,7 +88,7 @@ func TestOverflowKeepsGatewayOrder(t *testing.T) {
 		}
 		seqs = append(seqs, int(b.Seq))
 		for _, ev := range p.Process(msg.topic, msg.payload, now).Events {
-			if ev.Kind == GatewaySeqGap {
+			if ev.Kind == sensors.GatewaySeqGap {
 				t.Errorf("worker saw seqs %v: %d messages reported lost", seqs, ev.Missing)
 			}
 		}

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/lineproto"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
-	"golang.org/x/time/rate"
 )
 
 // rejectLog logs each reason at most once per window, so a gateway
@@ -80,64 +81,6 @@ func (r *Rejecter) park(e DeadLetterEntry, payload []byte) {
 	}
 }
 
-// GatewayEventKind is what happened to a gateway.
-type GatewayEventKind uint8
-
-// Gateway events.
-const (
-	GatewayOnline    GatewayEventKind = iota + 1 // status "online" or Sparkplug NBIRTH
-	GatewayOffline                               // status "offline" (its will) or Sparkplug NDEATH
-	GatewaySeqGap                                // messages missing by sequence number
-	GatewayClockSkew                             // the gateway's clock is off riskmon's by a steady offset
-	GatewayClockOK                               // its readings are back within the skew tolerance
-	DeviceOnline                                 // Sparkplug DBIRTH: a device behind the gateway is back
-	DeviceOffline                                // Sparkplug DDEATH: a device behind the gateway is gone
-	// GatewayMismatch: readings of Sensor, registered behind another
-	// gateway, arrive through this one. They are accepted; the event
-	// flags it (first sight, then every gatewayMismatchEvery).
-	GatewayMismatch
-)
-
-func (k GatewayEventKind) String() string {
-	switch k {
-	case GatewayOnline:
-		return "online"
-	case GatewayOffline:
-		return "offline"
-	case GatewaySeqGap:
-		return "seq_gap"
-	case GatewayClockSkew:
-		return "clock_skew"
-	case GatewayClockOK:
-		return "clock_ok"
-	case DeviceOnline:
-		return "device_online"
-	case DeviceOffline:
-		return "device_offline"
-	case GatewayMismatch:
-		return "gateway_mismatch"
-	}
-	return "unknown"
-}
-
-// GatewayEvent reports a gateway's status or a loss of its messages.
-type GatewayEvent struct {
-	Site, Gateway string
-	// Device is the Sparkplug device_id of DeviceOnline and DeviceOffline.
-	Device string
-	// Sensor is the sensor of GatewayMismatch; Registered the gateway the
-	// registry puts it behind.
-	Sensor, Registered string
-	Kind               GatewayEventKind
-	// Missing is the number of messages lost, for GatewaySeqGap.
-	Missing int
-	// Skew is device time minus receive time, for GatewayClockSkew.
-	Skew time.Duration
-	// Source is where the event comes from: status, seq or sparkplug.
-	Source string
-	At     time.Time
-}
-
 // Command is a message riskmon must publish in answer, such as a
 // Sparkplug rebirth request.
 type Command struct {
@@ -149,7 +92,7 @@ type Command struct {
 // call of the processor.
 type Output struct {
 	Readings []sensors.Reading
-	Events   []GatewayEvent
+	Events   []sensors.GatewayEvent
 	Commands []Command
 }
 
@@ -309,9 +252,9 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 	case protocol.LeafStatus:
 		switch strings.TrimSpace(string(payload)) {
 		case protocol.StatusOnline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOnline, Source: "status", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: sensors.GatewayOnline, Source: "status", At: now})
 		case protocol.StatusOffline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: GatewayOffline, Source: "status", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: strings.Clone(pt.Gateway), Kind: sensors.GatewayOffline, Source: "status", At: now})
 		default:
 			return reject(ReasonBadStatus, `status payload is neither "online" nor "offline"`)
 		}
@@ -369,21 +312,21 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 	}
 	if res.SeqGap > 0 {
 		p.m.SeqGaps.Add(float64(res.SeqGap))
-		p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewaySeqGap, Missing: res.SeqGap, Source: "sparkplug", At: now})
+		p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: sensors.GatewaySeqGap, Missing: res.SeqGap, Source: "sparkplug", At: now})
 	}
 	if res.Device == "" {
 		switch res.Event {
 		case sparkplug.EventOnline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewayOnline, Source: "sparkplug", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: sensors.GatewayOnline, Source: "sparkplug", At: now})
 		case sparkplug.EventOffline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: GatewayOffline, Source: "sparkplug", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: sensors.GatewayOffline, Source: "sparkplug", At: now})
 		}
 	} else {
 		switch res.Event {
 		case sparkplug.EventOnline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: DeviceOnline, Source: "sparkplug", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: sensors.DeviceOnline, Source: "sparkplug", At: now})
 		case sparkplug.EventOffline:
-			p.out.Events = append(p.out.Events, GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: DeviceOffline, Source: "sparkplug", At: now})
+			p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: strings.Clone(res.Gateway), Device: strings.Clone(res.Device), Kind: sensors.DeviceOffline, Source: "sparkplug", At: now})
 		}
 	}
 	p.items = p.items[:0]
@@ -472,7 +415,7 @@ func (p *Processor) checkSeq(site, gateway string, seq uint64, now time.Time) {
 
 func (p *Processor) seqLost(site, gateway string, missing int, now time.Time) {
 	p.m.SeqGaps.Add(float64(missing))
-	p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewaySeqGap,
+	p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: sensors.GatewaySeqGap,
 		Missing: missing, Source: "seq", At: now})
 }
 
@@ -551,8 +494,8 @@ func (p *Processor) flagGateway(s *sensors.Sensor, gateway string, now time.Time
 	}
 	gw := strings.Clone(gateway)
 	p.mismatch[s] = mismatchSeen{gateway: gw, told: now}
-	p.out.Events = append(p.out.Events, GatewayEvent{Site: s.Site, Gateway: gw, Sensor: s.ID, Registered: s.Gateway,
-		Kind: GatewayMismatch, Source: "registry", At: now})
+	p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: s.Site, Gateway: gw, Sensor: s.ID, Registered: s.Gateway,
+		Kind: sensors.GatewayMismatch, Source: "registry", At: now})
 }
 
 // clockSample is the clock offset one message showed.
@@ -565,7 +508,7 @@ type clockSample struct {
 type clockState struct {
 	since  time.Time     // receive time the present steady offset was first seen
 	base   time.Duration // that offset
-	raised bool          // GatewayClockSkew was reported and not yet cleared
+	raised bool          // sensors.GatewayClockSkew was reported and not yet cleared
 	told   time.Time     // when it was last reported
 }
 
@@ -600,7 +543,7 @@ func (p *Processor) checkClock(site, gateway string, cs clockSample, now time.Ti
 	if cs.offset <= tol && -cs.offset <= tol {
 		if st != nil {
 			if st.raised {
-				p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewayClockOK, Source: "clock", At: now})
+				p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: sensors.GatewayClockOK, Source: "clock", At: now})
 			}
 			delete(p.clock, k)
 		}
@@ -623,6 +566,6 @@ func (p *Processor) checkClock(site, gateway string, cs clockSample, now time.Ti
 	// before a restart (or before this state was dropped) still ends.
 	if (!st.raised && now.Sub(st.since) >= clockSkewHold) || (st.raised && now.Sub(st.told) >= clockSkewHold) {
 		st.raised, st.told = true, now
-		p.out.Events = append(p.out.Events, GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: GatewayClockSkew, Skew: cs.offset, Source: "clock", At: now})
+		p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site, Gateway: strings.Clone(gateway), Kind: sensors.GatewayClockSkew, Skew: cs.offset, Source: "clock", At: now})
 	}
 }

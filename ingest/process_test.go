@@ -181,14 +181,14 @@ func TestClockSkew(t *testing.T) {
 	tests := []struct {
 		name string
 		msgs []msg
-		want []GatewayEventKind
+		want []sensors.GatewayEventKind
 	}{
 		{"within tolerance", steady(20*time.Second, 0, 5*time.Minute), nil},
-		{"behind by 5 min, steady", steady(-5*time.Minute, 0, 3*time.Minute), []GatewayEventKind{GatewayClockSkew}},
-		{"behind for five minutes: reported again every two", steady(-5*time.Minute, 0, 5*time.Minute), []GatewayEventKind{GatewayClockSkew, GatewayClockSkew}},
+		{"behind by 5 min, steady", steady(-5*time.Minute, 0, 3*time.Minute), []sensors.GatewayEventKind{sensors.GatewayClockSkew}},
+		{"behind for five minutes: reported again every two", steady(-5*time.Minute, 0, 5*time.Minute), []sensors.GatewayEventKind{sensors.GatewayClockSkew, sensors.GatewayClockSkew}},
 		{"ahead by 90 s, not yet two minutes", steady(90*time.Second, 0, 110*time.Second), nil},
 		{"skewed, then set right", append(steady(-5*time.Minute, 0, 3*time.Minute), steady(0, 190*time.Second, 4*time.Minute)...),
-			[]GatewayEventKind{GatewayClockSkew, GatewayClockOK}},
+			[]sensors.GatewayEventKind{sensors.GatewayClockSkew, sensors.GatewayClockOK}},
 		{"accelerated: the offset moves 9 s each second", func() []msg {
 			var out []msg
 			for at := time.Duration(0); at <= 5*time.Minute; at += 10 * time.Second {
@@ -207,7 +207,7 @@ func TestClockSkew(t *testing.T) {
 			defer dl.Close()
 			p := NewProcessor(testRegistry(t), Limits{MaxPast: 24 * time.Hour, MaxFuture: 24 * time.Hour},
 				NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
-			var got []GatewayEventKind
+			var got []sensors.GatewayEventKind
 			for _, ms := range tt.msgs {
 				now := t0.Add(ms.at)
 				dev := now.Add(ms.offset).UnixMilli()
@@ -218,7 +218,7 @@ func TestClockSkew(t *testing.T) {
 				}
 				for _, ev := range out.Events {
 					got = append(got, ev.Kind)
-					if ev.Kind == GatewayClockSkew && (ev.Skew != ms.offset || ev.Gateway != "gw-1" || ev.Site != "hz-01") {
+					if ev.Kind == sensors.GatewayClockSkew && (ev.Skew != ms.offset || ev.Gateway != "gw-1" || ev.Site != "hz-01") {
 						t.Errorf("skew event %+v, want gw-1 at hz-01 off by %s", ev, ms.offset)
 					}
 				}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // TestSeqGapGrace: a gap in a gateway's seq is a loss only if its
@@ -64,7 +66,7 @@ func TestSeqGapGrace(t *testing.T) {
 			var lost []int
 			take := func(out *Output) {
 				for _, ev := range out.Events {
-					if ev.Kind == GatewaySeqGap {
+					if ev.Kind == sensors.GatewaySeqGap {
 						if ev.Site != "hz-01" || ev.Gateway != "gw-1" || ev.Source != "seq" {
 							t.Errorf("loss reported for %s/%s (%s)", ev.Site, ev.Gateway, ev.Source)
 						}

@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"github.com/riskmon/riskmon/sensors"
-	"google.golang.org/protobuf/proto"
 )
 
 func TestProcessSparkplugAndStatus(t *testing.T) {
@@ -33,18 +34,18 @@ func TestProcessSparkplugAndStatus(t *testing.T) {
 		name, topic string
 		payload     []byte
 		readings    int
-		events      []GatewayEventKind
+		events      []sensors.GatewayEventKind
 		commands    int
 	}{
-		{"NBIRTH: online and its value", "spBv1.0/hz-01/NBIRTH/gw-1", birth, 1, []GatewayEventKind{GatewayOnline}, 0},
+		{"NBIRTH: online and its value", "spBv1.0/hz-01/NBIRTH/gw-1", birth, 1, []sensors.GatewayEventKind{sensors.GatewayOnline}, 0},
 		{"NDATA by alias", "spBv1.0/hz-01/NDATA/gw-1", data(1, 1), 1, nil, 0},
-		{"seq gap of two", "spBv1.0/hz-01/NDATA/gw-1", data(4, 1), 1, []GatewayEventKind{GatewaySeqGap}, 0},
+		{"seq gap of two", "spBv1.0/hz-01/NDATA/gw-1", data(4, 1), 1, []sensors.GatewayEventKind{sensors.GatewaySeqGap}, 0},
 		{"unknown alias asks for a rebirth", "spBv1.0/hz-01/NDATA/gw-1", data(5, 9), 0, nil, 1},
-		{"NDEATH: offline", "spBv1.0/hz-01/NDEATH/gw-1", death, 0, []GatewayEventKind{GatewayOffline}, 0},
+		{"NDEATH: offline", "spBv1.0/hz-01/NDEATH/gw-1", death, 0, []sensors.GatewayEventKind{sensors.GatewayOffline}, 0},
 		{"unknown group refused", "spBv1.0/nowhere/NBIRTH/gw-1", birth, 0, nil, 0},
 		{"STATE ignored", "spBv1.0/STATE/scada-1", []byte(`{"online":true}`), 0, nil, 0},
-		{"status offline", "riskmon/v1/hz-01/gw-2/status", []byte("offline"), 0, []GatewayEventKind{GatewayOffline}, 0},
-		{"status online", "riskmon/v1/hz-01/gw-2/status", []byte("online\n"), 0, []GatewayEventKind{GatewayOnline}, 0},
+		{"status offline", "riskmon/v1/hz-01/gw-2/status", []byte("offline"), 0, []sensors.GatewayEventKind{sensors.GatewayOffline}, 0},
+		{"status online", "riskmon/v1/hz-01/gw-2/status", []byte("online\n"), 0, []sensors.GatewayEventKind{sensors.GatewayOnline}, 0},
 		{"status garbage", "riskmon/v1/hz-01/gw-2/status", []byte("maybe"), 0, nil, 0},
 		{"json seq 1", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599000,"seq":1,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
 		{"json seq 5: three missing, the gap waits for them", "riskmon/v1/hz-01/gw-1/readings", []byte(`{"ts":1764345599001,"seq":5,"readings":[{"sensor":"GT-101","value":1}]}`), 1, nil, 0},
@@ -84,7 +85,7 @@ func TestProcessSparkplugAndStatus(t *testing.T) {
 		t.Fatalf("gap reported before its grace period ran out: %+v", out.Events)
 	}
 	out := p.Expire(now.Add(DefaultSeqGrace))
-	if len(out.Events) != 1 || out.Events[0].Kind != GatewaySeqGap || out.Events[0].Missing != 3 || out.Events[0].Gateway != "gw-1" {
+	if len(out.Events) != 1 || out.Events[0].Kind != sensors.GatewaySeqGap || out.Events[0].Missing != 3 || out.Events[0].Gateway != "gw-1" {
 		t.Fatalf("after the grace period: %+v, want one seq gap of 3 for gw-1", out.Events)
 	}
 	if got := testutil.ToFloat64(m.SeqGaps); got != 5 {
@@ -141,7 +142,7 @@ func TestSparkplugTagPaths(t *testing.T) {
 		if len(got) != 2 || got["GT-101"] != 11 || got["PT-1"] != 1.5 {
 			t.Fatalf("skid-1 DBIRTH readings %v, want GT-101 = 11 and PT-1 = 1.5", got)
 		}
-		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != DeviceOnline || ev[0].Device != "skid-1" {
+		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != sensors.DeviceOnline || ev[0].Device != "skid-1" {
 			t.Fatalf("skid-1 DBIRTH events %+v, want skid-1 online", ev)
 		}
 		// skid-2 is the same template: same metric names.
@@ -154,7 +155,7 @@ func TestSparkplugTagPaths(t *testing.T) {
 			t.Fatalf("skid-2 DBIRTH readings %v, want GT-102 = 22 alone (its PT-1 collides with skid-1's)", got)
 		}
 		p.Process("spBv1.0/hz-01/DDEATH/edge-1/skid-2", msg(3), now)
-		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != DeviceOffline || ev[0].Device != "skid-2" || ev[0].Gateway != "edge-1" {
+		if ev := p.out.Events; len(ev) != 1 || ev[0].Kind != sensors.DeviceOffline || ev[0].Device != "skid-2" || ev[0].Gateway != "edge-1" {
 			t.Fatalf("DDEATH events %+v, want one device offline for skid-2", ev)
 		}
 		if got := testutil.ToFloat64(m.Rejected(ReasonAddressCollision)); got != 1 {

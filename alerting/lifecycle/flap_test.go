@@ -2,13 +2,12 @@ package lifecycle
 
 import (
 	"fmt"
-	"github.com/riskmon/riskmon/alerting/store"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
-
+	"github.com/riskmon/riskmon/alerting/store"
 	"github.com/riskmon/riskmon/sensors"
 )
 

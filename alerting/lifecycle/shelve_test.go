@@ -2,14 +2,13 @@ package lifecycle
 
 import (
 	"errors"
-	"github.com/riskmon/riskmon/alerting/store"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
-
+	"github.com/riskmon/riskmon/alerting/store"
 	"github.com/riskmon/riskmon/sensors"
 )
 

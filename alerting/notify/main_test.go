@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/internal/metrictest"
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -109,33 +110,10 @@ func (f *fakeServer) got() []recorded {
 	return append([]recorded(nil), f.requests...)
 }
 
-// metricValue reads one counter from g; it fails the test when the
-// series does not exist.
+// metricValue reads one series of g (metrictest.Value).
 func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
+	return metrictest.Value(t, g, name, labels)
 }
 
 // readDeadLetters returns the entries of a dead-letter file; none when

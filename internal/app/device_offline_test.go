@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -37,7 +36,7 @@ func TestDeviceOfflineOneAlert(t *testing.T) {
 
 	now := time.Now()
 	svc.engine.Tick(now) // every sensor's silence counts from here
-	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: ingest.DeviceOffline, Source: "sparkplug", At: now})
+	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: sensors.DeviceOffline, Source: "sparkplug", At: now})
 	open := func(rule string) []string {
 		var out []string
 		for _, a := range append(svc.conditions.Active(), svc.engine.Active()...) {
@@ -54,7 +53,7 @@ func TestDeviceOfflineOneAlert(t *testing.T) {
 	if got := open("sensor_stale"); len(got) != 1 || got[0] != "GT-201" {
 		t.Fatalf("stale alerts %v, want GT-201 alone: skid-1's sensors are covered by its device_offline", got)
 	}
-	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: ingest.DeviceOnline, Source: "sparkplug", At: now.Add(time.Hour)})
+	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "edge-1", Device: "skid-1", Kind: sensors.DeviceOnline, Source: "sparkplug", At: now.Add(time.Hour)})
 	if got := open(alerting.RuleDeviceOffline); len(got) != 0 {
 		t.Fatalf("device_offline alerts %v after DBIRTH, want none", got)
 	}

@@ -48,7 +48,7 @@ func TestGatewayColumn(t *testing.T) {
 	svc.engine.Tick(now)
 
 	// A gateway in no registry says offline: nothing happens.
-	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "ghost", Kind: ingest.GatewayOffline, Source: "status", At: now})
+	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "ghost", Kind: sensors.GatewayOffline, Source: "status", At: now})
 	if got := open(alerting.RuleGatewayOffline); len(got) != 0 {
 		t.Fatalf("gateway_offline %v for a gateway no sensor is behind", got)
 	}
@@ -65,9 +65,9 @@ func TestGatewayColumn(t *testing.T) {
 			t.Fatalf("%d readings accepted through gw-9, want 2: mismatched readings are kept", len(out.Readings))
 		}
 		for _, ev := range out.Events {
-			if ev.Kind == ingest.GatewayMismatch {
+			if ev.Kind == sensors.GatewayMismatch {
 				mismatches++
-				svc.gatewayEvent(ev)
+				svc.monitor.GatewayEvent(ev)
 			}
 		}
 	}
@@ -79,7 +79,7 @@ func TestGatewayColumn(t *testing.T) {
 	}
 	// gw-9 goes offline: it carries registered sensors, so it counts, and
 	// GT-101 and GT-102 do not go stale one by one behind it.
-	svc.gatewayEvent(ingest.GatewayEvent{Site: "hz-01", Gateway: "gw-9", Kind: ingest.GatewayOffline, Source: "status", At: now})
+	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "gw-9", Kind: sensors.GatewayOffline, Source: "status", At: now})
 	if got := open(alerting.RuleGatewayOffline); len(got) != 1 || got[0] != "gw-9" {
 		t.Fatalf("gateway_offline %v, want gw-9", got)
 	}

@@ -300,7 +300,7 @@ func (s *Service) buildIngest() error {
 		Topics: cfg.MQTT.Topics, Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, KeepAlive: cfg.MQTT.KeepAlive, TLS: tlsConf,
 		SparkplugHostID: cfg.MQTT.SparkplugHostID, Registry: s.registry,
 	}, s.reg, cfg.Limits, ingest.NewRejecter(s.metrics, s.deadLetter, log.With("component", "ingest"), time.Minute),
-		s.metrics, s.spool, s.Evaluate, s.gatewayEvent, log.With("component", "ingest"), s.prom)
+		s.metrics, s.spool, s.Evaluate, s.monitor.GatewayEvent, log.With("component", "ingest"), s.prom)
 	// Sparkplug aliases of the last run, so an edge node's DATA that
 	// comes before its next BIRTH is not lost; a damaged file only costs
 	// its node a rebirth.
