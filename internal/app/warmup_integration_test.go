@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/alerting/warmup"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
@@ -97,7 +98,7 @@ func TestWarmUpIntegration(t *testing.T) {
 	if a := svc.engine.Active(); len(a) != 0 {
 		t.Fatalf("warming raised %+v", a)
 	}
-	if again, err := WarmUp(ctx, w, svc.engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
+	if again, err := warmup.Run(ctx, w, svc.engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
 		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
 	}
 
@@ -207,7 +208,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = WarmUp(ctx, failingExposure{w}, fresh, reg.Catalog(), now)
+	st, err = warmup.Run(ctx, failingExposure{w}, fresh, reg.Catalog(), now)
 	// The forecast's 2-min window holds 24 readings of CO-1 and 24 less
 	// the bad ones of CO-2.
 	if err == nil || !strings.Contains(err.Error(), "exposure") || st.Aggregates != 0 || st.Warmed != 2 || st.Readings < 2*24-3 {
