@@ -46,7 +46,9 @@ type AlertmanagerOptions struct {
 //
 // Labels are alertname (the rule), site, sensor, kind, severity, level
 // and color, plus AlertmanagerOptions.Labels; annotations are summary
-// (the event's message) and alert_id. Alertmanager identifies an alert by
+// (the event's message), alert_id, and the operator's text in both
+// languages: summary_zh and summary_en (level and stage, what, the
+// reading) and procedure_zh and procedure_en (what to do). Alertmanager identifies an alert by
 // its labels, so an escalation or de-escalation, which changes level,
 // severity and color, is sent as the old alert resolved and the new one
 // firing; otherwise the old level would stay firing until it expired.
@@ -186,6 +188,17 @@ func (n *Alertmanager) alert(ev alerting.Event, level sensors.Level, now time.Ti
 		Annotations:  map[string]string{"summary": ev.Message, "alert_id": ev.AlertID},
 		StartsAt:     ev.StartsAt,
 		GeneratorURL: n.opts.GeneratorURL,
+	}
+	// The operator's words beside the engine's, for templates that page
+	// people: what it is and what to do, in both languages.
+	text := n.d.deps.texts(ev)
+	for k, v := range map[string]string{
+		"summary_zh": text.ZH.Label + " " + text.ZH.What + "：" + text.ZH.Message, "procedure_zh": text.ZH.Procedure,
+		"summary_en": text.EN.Label + " " + text.EN.What + ": " + text.EN.Message, "procedure_en": text.EN.Procedure,
+	} {
+		if v != "" {
+			a.Annotations[k] = v
+		}
 	}
 	if ev.Late {
 		// An annotation, not a label: the alert is the same alert whether

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,8 +101,10 @@ func TestAlertmanagerResend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range srv.got()[1:] {
-		if alerts := decodeAlerts(t, r.Body); len(alerts) != 1 || alerts[0].Annotations["alert_id"] != firedEvent().AlertID {
-			t.Errorf("resend %s", r.Body)
+		if alerts := decodeAlerts(t, r.Body); len(alerts) != 1 || alerts[0].Annotations["alert_id"] != firedEvent().AlertID ||
+			alerts[0].Annotations["procedure_zh"] == "" || alerts[0].Annotations["procedure_en"] == "" ||
+			!strings.Contains(alerts[0].Annotations["summary_zh"], "可燃气体") {
+			t.Errorf("resend without its id or the operator's text in both languages: %s", r.Body)
 		}
 	}
 	if v := metricValue(t, reg, "riskmon_notify_attempts_total", map[string]string{"notifier": "alertmanager", "result": resultSuccess}); v < 2 {

@@ -83,7 +83,7 @@ func Build(ch Channels, deps BuildDeps) (Built, error) {
 		if deps.Publisher == nil {
 			add("mqtt", nil, errors.New("no publisher"))
 		} else {
-			add("mqtt", NewMQTTNotifier(deps.Publisher), nil)
+			add("mqtt", NewMQTTNotifier(deps.Publisher, deps.Deps), nil)
 		}
 	}
 	for i, o := range ch.SignedWebhooks {

@@ -27,11 +27,16 @@ type Publisher interface {
 // the alert has been at (Event.Reached), so a siren subscribed to 1-red
 // alone hears that a red alarm went down to orange and that it ended.
 type MQTTNotifier struct {
-	pub Publisher
+	pub  Publisher
+	deps Deps
 }
 
-// NewMQTTNotifier publishes through pub.
-func NewMQTTNotifier(pub Publisher) *MQTTNotifier { return &MQTTNotifier{pub: pub} }
+// NewMQTTNotifier publishes through pub; deps' registry and guidance
+// (may be zero) give the event's text its sensor's setpoints and its
+// site's and rule's procedure.
+func NewMQTTNotifier(pub Publisher, deps Deps) *MQTTNotifier {
+	return &MQTTNotifier{pub: pub, deps: deps}
+}
 
 // Name returns "mqtt".
 func (n *MQTTNotifier) Name() string { return "mqtt" }
@@ -42,7 +47,7 @@ func (n *MQTTNotifier) Notify(ctx context.Context, ev alerting.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	payload, err := EventBody(ev)
+	payload, err := EventBody(ev, n.deps.texts(ev))
 	if err != nil {
 		return fmt.Errorf("mqtt notify: encode event: %w", err)
 	}

@@ -85,7 +85,7 @@ func TestMQTTNotifier(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pub := &fakePublisher{}
-			n := NewMQTTNotifier(pub)
+			n := NewMQTTNotifier(pub, Deps{})
 			if err := n.Notify(context.Background(), tt.ev); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
@@ -111,14 +111,14 @@ func TestMQTTNotifier(t *testing.T) {
 
 func TestMQTTNotifierErrors(t *testing.T) {
 	boom := errors.New("boom")
-	n := NewMQTTNotifier(&fakePublisher{err: boom})
+	n := NewMQTTNotifier(&fakePublisher{err: boom}, Deps{})
 	if err := n.Notify(context.Background(), sampleEvent()); !errors.Is(err, boom) {
 		t.Errorf("err = %v, want the publisher's error wrapped", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	pub := &fakePublisher{}
-	if err := NewMQTTNotifier(pub).Notify(ctx, sampleEvent()); !errors.Is(err, context.Canceled) || len(pub.msgs) != 0 {
+	if err := NewMQTTNotifier(pub, Deps{}).Notify(ctx, sampleEvent()); !errors.Is(err, context.Canceled) || len(pub.msgs) != 0 {
 		t.Errorf("err = %v with %d publishes, want cancelled before publishing", err, len(pub.msgs))
 	}
 }
@@ -194,7 +194,7 @@ func (f sinkFunc) Emit(ev alerting.Event) { f(ev) }
 // other level hears of it.
 func TestRedSubscriberLearnsTheEnd(t *testing.T) {
 	pub := &fakePublisher{}
-	n := NewMQTTNotifier(pub)
+	n := NewMQTTNotifier(pub, Deps{})
 	life := lifecycle.NewLifecycle(sinkFunc(func(ev alerting.Event) {
 		if err := n.Notify(context.Background(), ev); err != nil {
 			t.Fatal(err)

@@ -78,7 +78,7 @@ func (n *Webhook) Name() string { return n.opts.Name }
 
 // Notify posts ev, retrying as the package documentation says.
 func (n *Webhook) Notify(ctx context.Context, ev alerting.Event) error {
-	body, err := EventBody(ev)
+	body, err := EventBody(ev, n.d.deps.texts(ev))
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode event: %w", n.opts.Name, err)
 	}
