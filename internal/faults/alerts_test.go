@@ -581,12 +581,49 @@ func TestClockStepBackPages(t *testing.T) {
 	}
 }
 
-// TestDamagedAlertStoreRecordAtStart: a record of alerts.db is damaged
-// between two runs. riskmon serve starts anyway, pages
-// alert_store_damaged, counts the record set aside, and a gas reading at
-// 60 %LEL still pages.
-func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
+// TestDamagedAlertStoreAtStart: alerts.db is damaged between two runs,
+// one record of it or the whole file. riskmon serve starts anyway, pages
+// alert_store_damaged, sets the damage aside (the record into quarantine,
+// the unreadable file under another name), and a gas reading at 60 %LEL
+// still pages.
+func TestDamagedAlertStoreAtStart(t *testing.T) {
 	t.Parallel()
+	tests := []struct {
+		name string
+		// damage overwrites b as a bad disk would and says how much.
+		damage func(t *testing.T, b []byte) ([]byte, string)
+		// quarantined: one record set aside in the file; setAside: the
+		// whole file renamed alerts.db.damaged-<time>.
+		quarantined, setAside bool
+	}{
+		{"one record", func(t *testing.T, b []byte) ([]byte, string) {
+			// Every copy of the stored alert's message, as a bad sector
+			// under the record would.
+			marker := []byte("(level 2 orange)")
+			n := bytes.Count(b, marker)
+			if n == 0 {
+				t.Fatal("the alert's record is not in alerts.db")
+			}
+			return bytes.ReplaceAll(b, marker, []byte("(level 2 \x00range)")), fmt.Sprintf("%d copies of a record's bytes overwritten", n)
+		}, true, false},
+		{"whole file", func(t *testing.T, b []byte) ([]byte, string) {
+			// Both meta pages and more: nothing in the file can be read.
+			n := min(len(b), 16<<10)
+			for i := range n {
+				b[i] = 0xA5
+			}
+			return b, fmt.Sprintf("the first %d bytes overwritten", n)
+		}, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			damagedAlertStoreAtStart(t, tc.damage, tc.quarantined, tc.setAside)
+		})
+	}
+}
+
+func damagedAlertStoreAtStart(t *testing.T, damage func(*testing.T, []byte) ([]byte, string), wantQuarantined, wantSetAside bool) {
 	r := newRig(t)
 	state := t.TempDir()
 	reg, regFile := gasRegistry(t, r.dir, 1)
@@ -600,19 +637,12 @@ func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
 	}
 	proc.stop()
 
-	// Damage every copy of the stored alert's message, as a bad sector
-	// under the record would.
 	path := filepath.Join(state, "alerts.db")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	marker := []byte("(level 2 orange)")
-	n := bytes.Count(b, marker)
-	if n == 0 {
-		t.Fatal("the alert's record is not in alerts.db")
-	}
-	b = bytes.ReplaceAll(b, marker, []byte("(level 2 \x00range)"))
+	b, how := damage(t, b)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -624,11 +654,16 @@ func TestDamagedAlertStoreRecordAtStart(t *testing.T) {
 	})[before:]
 	quarantined, _ := proc.metric("riskmon_alert_store_quarantined_total")
 	proc.stop()
-	msg := fmt.Sprintf("alerts.db with a damaged record (%d copies of its bytes overwritten): riskmon started; %v entries set aside; paged after the start: %s", n, quarantined, describe(got))
+	aside, _ := filepath.Glob(path + ".damaged-*")
+	msg := fmt.Sprintf("alerts.db damaged (%s): riskmon started; %v entries set aside, %d files set aside; paged after the start: %s",
+		how, quarantined, len(aside), describe(got))
 	t.Log(msg)
 	fmt.Println(msg)
-	if quarantined < 1 {
+	if wantQuarantined && quarantined < 1 {
 		t.Error("nothing counted as set aside")
+	}
+	if wantSetAside && len(aside) != 1 {
+		t.Errorf("%d damaged files set aside, want the one", len(aside))
 	}
 	if len(ofRule(got, alerting.RuleStoreDamaged)) == 0 {
 		t.Error("no alert_store_damaged page")
