@@ -19,7 +19,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/journal"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -219,4 +221,102 @@ func journalHas(t *testing.T, dir string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestJournalDiskFull: the journal's filesystem (a small tmpfs) fills while
+// riskmon serve runs as its own process. An alarm raised meanwhile is
+// still paged, journal_write_failed is paged, riskmon stays up; once the
+// space is back, the next alarm is journaled after a "lost" record that
+// counts what could not be written, and the journal still verifies.
+func TestJournalDiskFull(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	state := t.TempDir()
+	jdir := filepath.Join(testenv.SmallFS(t, 2<<20), "journal")
+	reg, regFile := gasRegistry(t, r.dir, 2)
+	hook := newPager(t)
+	proc := r.newRiskmonProc(t, state, regFile, hook.srv.URL, func(conf map[string]any) {
+		conf["journal"] = map[string]any{"dir": jdir}
+	})
+	proc.start()
+	gw := newGasGateway(t, r.mosq.URL, reg)
+	second := reg.Sensors()[1].ID
+	// Alive: it still answers /metrics.
+	alive := func() bool { _, ok := proc.metric("riskmon_mqtt_connected"); return ok }
+
+	leaveFree(t, jdir, 0)
+	// The journal's open segment may still have room in its last page:
+	// the first sensor's alarm comes and goes until a write fails.
+	var failedAt int
+	deadline := time.Now().Add(60 * time.Second)
+	v := 30.0 // the first sensor's value, toggled over and under 25 %LEL
+	for ; ; v = 33 - v {
+		gw.publish(time.Now(), func(i int) float64 { return []float64{v, 3}[i] })
+		time.Sleep(300 * time.Millisecond)
+		ps := hook.all()
+		if failed := ofRule(ps, alerting.RuleJournalFailed); len(failed) > 0 {
+			failedAt = len(ps)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no journal_write_failed page after a minute of alarms on a full disk: %s", describe(ps))
+		}
+	}
+	// Alarms go on being paged while the journal cannot write.
+	before := len(ofRule(hook.all(), "combustible_gas_high"))
+	for n := 0; n < 4; n++ {
+		v = 33 - v
+		gw.publish(time.Now(), func(i int) float64 { return []float64{v, 3}[i] })
+		time.Sleep(300 * time.Millisecond)
+	}
+	got := hook.waitPages(20*time.Second, func(ps []page) bool { return len(ofRule(ps, "combustible_gas_high")) >= before+4 })
+	if !alive() {
+		t.Fatal("riskmon exited when the journal's disk filled")
+	}
+	if n := len(ofRule(got, "combustible_gas_high")) - before; n < 4 {
+		t.Fatalf("%d of 4 alarm changes paged while the journal could not write: %s", n, describe(got[failedAt-1:]))
+	}
+	if journalHas(t, jdir, `"kind":"alarm"`, `"sensor":"`+second+`"`) {
+		t.Fatal("the second sensor alarmed before the test raised it")
+	}
+
+	// Space back: the next change is journaled, after the record of what
+	// was lost.
+	fillers, _ := filepath.Glob(filepath.Join(jdir, "filler-*"))
+	for _, f := range fillers {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !journalHas(t, jdir, `"kind":"alarm"`, `"sensor":"`+second+`"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no alarm journaled after the space came back")
+		}
+		gw.publish(time.Now(), func(i int) float64 { return []float64{30, 30}[i] })
+		time.Sleep(500 * time.Millisecond)
+	}
+	lost := journalHas(t, jdir, `"kind":"lost"`)
+	healed := hook.waitPages(20*time.Second, func(ps []page) bool {
+		for _, p := range ofRule(ps, alerting.RuleJournalFailed) {
+			if p.ev.Type == alerting.EventResolved {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(ofRule(healed, alerting.RuleJournalFailed)); n != 2 {
+		t.Errorf("journal_write_failed paged %d times, want fired once and resolved once the space came back", n)
+	}
+	out, err := exec.Command(riskmonBin, "journal", "verify", jdir).CombinedOutput()
+	msg := fmt.Sprintf("journal on a full 2 MiB filesystem: riskmon alive %v; paged %s; lost record %v; journal verify: %v",
+		alive(), describe(hook.all()), lost, err)
+	t.Log(msg)
+	fmt.Println(msg)
+	if !lost {
+		t.Error("no lost record journaled once the space came back")
+	}
+	if err != nil {
+		t.Errorf("riskmon journal verify: %v\n%s", err, out)
+	}
 }
