@@ -467,6 +467,11 @@ func (c *Collector) Run(ctx context.Context) error {
 	return nil
 }
 
+// ackFlush is how long recoverOverflow lets paho write the queued
+// acknowledgements before it disconnects: tens of thousands of them take
+// a few milliseconds.
+const ackFlush = 250 * time.Millisecond
+
 // recoverOverflow reconnects after a worker queue overflowed, once the
 // queues have drained and what they held is acknowledged: a message left
 // unacknowledged holds a slot of the broker's in-flight window, and the
@@ -486,7 +491,16 @@ func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
 			continue
 		}
 		c.log.Warn("a worker queue overflowed; reconnecting so the broker redelivers what was left unacknowledged (raise mqtt.queue_size above the broker's in-flight window)")
-		// A moment for the last acknowledgements to leave.
+		// A moment for the last acknowledgements to leave before the
+		// DISCONNECT: paho writes acknowledgements and the DISCONNECT
+		// from separate queues in no set order, and an acknowledgement
+		// still queued behind it is lost, so the broker would send that
+		// message again although it was taken.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(ackFlush):
+		}
 		c.mqtt().Disconnect(100)
 		c.connected.Store(false)
 		c.m.Connected.Set(0)
