@@ -87,7 +87,7 @@ type Shape string
 // Incident shapes of the bench.
 const (
 	ShapeRamp       Shape = "ramp"        // a straight rise (or fall) to beyond the first setpoint
-	ShapeExpRamp    Shape = "exp_ramp"    // an accelerating one: a·(e^{t/τ}-1), τ a third of the rise
+	ShapeExpRamp    Shape = "exp_ramp"    // an accelerating one: a·(e^{t/τ}-1), τ a third of the rise unless BenchOptions.Curve says otherwise
 	ShapeSpikeTrain Shape = "spike_train" // a burst of spikes over the first setpoint, every 40 s
 	ShapeRupture    Shape = "rupture"     // a pressure drop sustained after it happens
 )
@@ -122,6 +122,7 @@ type Bench struct {
 	models    map[sensors.KindID]NoiseModel
 	seed      uint64
 	incidentD time.Duration
+	curve     float64 // τ of the accelerating ramps over their rise
 }
 
 // BenchOptions size a bench.
@@ -135,6 +136,11 @@ type BenchOptions struct {
 	Rises []time.Duration
 	// Noise are the kinds and their noise; default DefaultNoise.
 	Noise []NoiseModel
+	// Curve is the time constant τ of the accelerating ramps as a share
+	// of their rise; default 1/3. A smaller share is a sharper bend: at
+	// half the rise a ramp of τ = rise/3 has covered a fifth of its way,
+	// one of τ = rise/4 an eighth, one of τ = rise/2 more than a quarter.
+	Curve float64
 }
 
 // NewBench builds the bench's registry and truth; Normal and Incidents
@@ -149,9 +155,12 @@ func NewBench(opts BenchOptions) (*Bench, error) {
 	if opts.SensorHours <= 0 {
 		opts.SensorHours = 1000
 	}
+	if opts.Curve <= 0 {
+		opts.Curve = 1.0 / 3
+	}
 	cat := sensors.DefaultCatalog()
 	b := &Bench{Start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), models: map[sensors.KindID]NoiseModel{}, seed: opts.Seed,
-		incidentD: 40 * time.Minute}
+		incidentD: 40 * time.Minute, curve: opts.Curve}
 	const perKind = 8 // sensors of each kind in the normal runs
 	b.NormalHours = math.Ceil(opts.SensorHours / float64(perKind*len(opts.Noise)))
 	var all []sensors.Sensor
@@ -331,7 +340,7 @@ func (b *Bench) script(inc BenchIncident, el time.Duration, v float64) float64 {
 	lift := sp.Value - m.Base
 	s, r := since.Seconds(), inc.Rise.Seconds()
 	if inc.Shape == ShapeExpRamp {
-		tau := r / 3
+		tau := r * b.curve
 		return v + lift*(math.Exp(s/tau)-1)/(math.Exp(r/tau)-1)
 	}
 	return v + lift*s/r
@@ -354,6 +363,9 @@ type BenchScore struct {
 	// incident warned late or not at all counts 0.
 	Leads map[Shape][]float64
 	Fracs map[Shape][]float64
+	// KindFracs are the fractions of Fracs by kind: which kinds hold a
+	// median up or down.
+	KindFracs map[Shape]map[sensors.KindID][]float64
 	// ETAErr is per ramp |stated due - actual alarm| over the actual
 	// time from warning to alarm, at the first warning.
 	ETAErr []float64
@@ -391,7 +403,7 @@ func (s BenchScore) FalsePer1000() float64 {
 // after the flapping hold.
 func (b *Bench) ScoreBench(normal, incidents []AlertEvent) BenchScore {
 	sc := BenchScore{Seed: b.seed, Incidents: len(b.Incidents), Leads: map[Shape][]float64{}, Fracs: map[Shape][]float64{},
-		SensorHours: b.NormalHours * float64(len(b.Normal))}
+		KindFracs: map[Shape]map[sensors.KindID][]float64{}, SensorHours: b.NormalHours * float64(len(b.Normal))}
 	for _, ev := range normal {
 		// The incident sensors are silent in the normal runs: their
 		// staleness there is the bench's, not the rules'.
@@ -446,6 +458,10 @@ func (b *Bench) ScoreBench(normal, incidents []AlertEvent) BenchScore {
 			}
 			sc.Leads[inc.Shape] = append(sc.Leads[inc.Shape], lead)
 			sc.Fracs[inc.Shape] = append(sc.Fracs[inc.Shape], frac)
+			if sc.KindFracs[inc.Shape] == nil {
+				sc.KindFracs[inc.Shape] = map[sensors.KindID][]float64{}
+			}
+			sc.KindFracs[inc.Shape][inc.Kind] = append(sc.KindFracs[inc.Shape][inc.Kind], frac)
 		}
 	}
 	return sc

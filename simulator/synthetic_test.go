@@ -109,10 +109,47 @@ func TestScoreBench(t *testing.T) {
 	if got := sc.Leads[ShapeRamp]; !slices.Contains(got, 90) || slices.Max(got) != 90 {
 		t.Errorf("leads %v, want 90 s for the warned ramp, 0 for the others", got)
 	}
+	if got := sc.KindFracs[ShapeRamp]["co"]; len(got) != 1 || math.Abs(got[0]-90.0/120) > 1e-9 {
+		t.Errorf("co ramp shares %v, want the one ramp's 90 s of 120", got)
+	}
+	if got := sc.KindFracs[ShapeRamp]["oxygen"]; len(got) != 1 || got[0] != 0 {
+		t.Errorf("oxygen ramp shares %v, want one unwarned ramp", got)
+	}
 	if got := sc.ETAErr; len(got) != 1 || math.Abs(got[0]-30.0/90) > 1e-9 {
 		t.Errorf("ETA errors %v, want 30 s of 90", got)
 	}
 	if sc.Detected == 0 || sc.Detected > sc.Incidents {
 		t.Errorf("detected %d of %d", sc.Detected, sc.Incidents)
+	}
+}
+
+// TestBenchCurve: the accelerating ramps' time constant is a share of
+// their rise; at half the rise a ramp a·(e^{t/τ}−1) has covered
+// 1/(1+e^{rise/2τ}) of its way, whatever the share, and it reaches the
+// setpoint at its alarm time.
+func TestBenchCurve(t *testing.T) {
+	for _, curve := range []float64{0, 0.25, 0.5} {
+		b, err := NewBench(BenchOptions{Seed: 1, SensorHours: 40, Rises: []time.Duration{3 * time.Minute}, Curve: curve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ramp BenchIncident
+		for _, inc := range b.Incidents {
+			if inc.Shape == ShapeExpRamp && inc.Kind == "co" {
+				ramp = inc
+			}
+		}
+		share := curve
+		if share == 0 {
+			share = 1.0 / 3
+		}
+		at := ramp.Alarm.Sub(b.Start)
+		want := 2 + 18/(1+math.Exp(1/(2*share)))
+		if v := b.script(ramp, at-ramp.Rise/2, 2); math.Abs(v-want) > 1e-9 {
+			t.Errorf("curve %g: half-way %g, want %g", curve, v, want)
+		}
+		if v := b.script(ramp, at, 2); math.Abs(v-20) > 1e-9 {
+			t.Errorf("curve %g: at the alarm time %g, want 20", curve, v)
+		}
 	}
 }

@@ -53,5 +53,6 @@ and the false alerts per 1,000 sensor-hours (docs/alerting.md).`,
 	f.DurationVar(&o.Grace, "grace", time.Minute, "alerts this long before an incident's onset or after its end still count for it")
 	f.UintSliceVar(&bench.Seeds, "bench", nil, "score the default rules on the synthetic incident library of these seeds, e.g. --bench 1,2,3")
 	f.Float64Var(&bench.SensorHours, "sensor-hours", 1000, "with --bench: sensor-hours of normal operation per seed")
+	f.Float64Var(&bench.Curve, "curve", 1.0/3, "with --bench: the accelerating ramps' time constant τ as a share of their rise (smaller: a sharper bend)")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,41 @@ func TestSimScoreBench(t *testing.T) {
 	}
 	if strings.Contains(out, "  0/") || strings.Contains(out, "NaN") || !strings.Contains(out, "80/80") {
 		t.Errorf("an incident undetected or a figure missing:\n%s", out)
+	}
+	for _, want := range []string{"LEAD BY KIND", "τ = 0.33 of the rise", "ch4 ", "oxygen ", "按类型的提前量"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestSimScoreBenchCurve: --curve changes the accelerating ramps' bend;
+// a gentler one is seen earlier.
+func TestSimScoreBenchCurve(t *testing.T) {
+	lead := func(curve string) int {
+		out, err := run(t, "sim", "score", "--bench", "1", "--sensor-hours", "50", "--curve", curve)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !strings.Contains(out, "τ = "+curve+" of the rise") {
+			t.Errorf("--curve %s not reported:\n%s", curve, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			// "1  40/40  95 s, 72 %  52 s, 43 %  ...": the accelerating
+			// ramps' share is the ninth field.
+			if f := strings.Fields(line); len(f) > 8 && f[0] == "1" {
+				n, err := strconv.Atoi(f[8])
+				if err != nil {
+					t.Fatalf("row %q: %v", line, err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no row for seed 1:\n%s", out)
+		return 0
+	}
+	sharp, gentle := lead("0.25"), lead("0.50")
+	if sharp >= gentle {
+		t.Errorf("accelerating-ramp lead %d %% with τ a quarter of the rise, %d %% with half: want the gentler bend seen earlier", sharp, gentle)
 	}
 }
