@@ -28,7 +28,9 @@ and accelerating ramps, spike trains, pipeline ruptures, and long normal
 runs of at least --sensor-hours) for each --seeds, runs it through the
 default rules and flapping hold in this process, and prints per seed the
 detection, the lead (seconds and share of onset→alarm), the ETA error
-and the false alerts per 1,000 sensor-hours (docs/alerting.md).`,
+and the false alerts per 1,000 sensor-hours, then each kind's median
+lead over all seeds (docs/alerting.md). --curve bends the accelerating
+ramps more (smaller) or less (larger) sharply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(bench.Seeds) > 0 {
