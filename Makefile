@@ -70,7 +70,9 @@ lint:
 ## test: lint, every test (unit and integration on real servers), the
 ## shared-state packages under -race, fuzz smoke runs
 test: deps lint
-	$(GO) test -count=1 -timeout 15m ./...
+	@# The browser tests' screenshots are kept in .state/artifacts (each
+	@# width of the board): look at them after a change to the console.
+	RISKMON_ARTIFACTS=$${RISKMON_ARTIFACTS:-$(STATE)/artifacts} $(GO) test -count=1 -timeout 15m ./...
 	@# The packages whose state many goroutines share, again under the race detector.
 	$(GO) test -race -count=1 -timeout 5m ./alerting/... ./console ./ingest/... ./protocol/...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
