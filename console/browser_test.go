@@ -424,7 +424,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	series := &fakeSeries{raw: raw}
 	h.Readings([]sensors.Reading{{Site: "plant-a", Sensor: "gas-1", Value: 13, Time: now}})
 	srv := httptest.NewServer(Handler(h, Options{Auth: auth, Acker: life, Shelver: shelver, Health: health, Series: series,
-		ReadingsEvery: 100 * time.Millisecond}))
+		Rules: engineRules(reg), ReadingsEvery: 100 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 	ctx, consoleErrors := browser(t)
 	t.Cleanup(func() { _ = chromedp.Do(ctx, chromedp.Navigate("about:blank")) })
@@ -606,6 +606,13 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('#sensor-timeline li[data-alert-id="gas1-orange"]').length`); n != 2 {
 		t.Errorf("timeline has %d events of gas1-orange, want its fired and its escalation", n)
+	}
+	// The rules the engine reads the sensor by, in words, with its
+	// setpoints: what rules show prints.
+	rules := eval[string](t, ctx, `Array.from(document.querySelectorAll('#sensor-rules-rows tr')).map(r => r.textContent).join('\n')`)
+	if !strings.Contains(rules, "可燃气体高限报警") || !strings.Contains(rules, "≥25") || !strings.Contains(rules, "≥50") ||
+		strings.Contains(rules, "combustible_gas_high") || strings.Contains(rules, "level_") {
+		t.Errorf("the sensor page's rules:\n%s\nwant the high alarm in words with its 25 and 50 %%LEL setpoints, no rule id", rules)
 	}
 	if len(series.queries) == 0 || series.queries[0].Step != 5*time.Second {
 		t.Errorf("series queries %+v, want the last hour in 5 s buckets", series.queries)

@@ -53,6 +53,10 @@ type Options struct {
 	// Series reads a sensor's stored readings for the sensor page; nil:
 	// the series endpoint answers 501 and the page draws no chart.
 	Series SeriesSource
+	// Rules tells the rules that evaluate a sensor; nil: GET
+	// /api/v1/sites/{site}/sensors/{sensor}/rules answers 501 and the
+	// sensor page lists none.
+	Rules RuleExplainer
 	// RuleStates lists the pending and firing rule states; nil: GET
 	// /api/v1/rule-states answers 501.
 	RuleStates RuleStates
@@ -137,6 +141,7 @@ func Handler(h *Hub, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors", viewer(a, s.siteSensors))
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/series", viewer(a, s.sensorSeries))
 	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/events", viewer(a, s.sensorEvents))
+	mux.HandleFunc("GET /api/v1/sites/{site}/sensors/{sensor}/rules", viewer(a, s.sensorRules))
 	mux.HandleFunc("GET /api/v1/features", viewer(a, s.features))
 	mux.HandleFunc("GET /api/v1/alarm-health", viewer(a, s.alarmHealth))
 	mux.HandleFunc("GET /api/v1/shelves", viewer(a, s.listShelves))

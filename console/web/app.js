@@ -52,6 +52,11 @@
       shelved_group: '已搁置 / 停用检修', shelves: '搁置与停用', shelves_empty: '无',
       col_mode: '方式', col_match: '范围', col_reason: '原因', col_by: '操作人', col_expires: '到期', end_shelf: '结束',
       chart_last_hour: '最近1小时', no_data: '最近1小时无数据', no_store: '未配置读数存储，无法绘图', store_failed: '读取数据失败',
+      rules_title: '报警规则', rules_rule: '规则', rules_kind: '类型', rules_levels: '级别', rules_settings: '设定',
+      rules_source: '来源', rules_none: '无法读取规则', rules_off: '已关闭', rules_builtin: '内置',
+      rule_threshold: '限值', rule_rate: '变化率', rule_trend: '趋势', rule_forecast: '预测', rule_stuck: '数值冻结',
+      rule_jump: '跳变', rule_stale: '无数据', rule_exposure: '接触限值', rule_group: '组合', rule_composite: '复合',
+      rules_for: '延时', rules_off_delay: '恢复延时', rules_window: '窗口', rules_restore: '恢复',
       timeline: '报警时间线', timeline_empty: '最近1小时无报警事件', legend_mean: '均值', legend_range: '最小–最大',
       health_title: '报警系统健康（ISA-18.2）', h_rate: '每10分钟报警数（24小时）', h_flood_line: '泛滥线',
       h_last10: '最近10分钟', h_per_op: '每名操作员10分钟', h_shelved: '已搁置', h_oos: '停用检修', h_flapping: '抖动保持', h_avg10: '平均每10分钟', h_flood: '报警泛滥', h_flood_on: '进行中', h_flood_off: '无',
@@ -101,6 +106,11 @@
       shelved_group: 'Shelved / out of service', shelves: 'Shelved and out of service', shelves_empty: 'none',
       col_mode: 'Mode', col_match: 'Applies to', col_reason: 'Reason', col_by: 'By', col_expires: 'Until', end_shelf: 'End',
       chart_last_hour: 'Last hour', no_data: 'No readings in the last hour', no_store: 'No reading store configured: no chart', store_failed: 'Could not read the readings',
+      rules_title: 'Alarm rules', rules_rule: 'Rule', rules_kind: 'Type', rules_levels: 'Levels', rules_settings: 'Settings',
+      rules_source: 'Source', rules_none: 'The rules cannot be read', rules_off: 'off', rules_builtin: 'built-in',
+      rule_threshold: 'threshold', rule_rate: 'rate', rule_trend: 'trend', rule_forecast: 'forecast', rule_stuck: 'stuck',
+      rule_jump: 'jump', rule_stale: 'no data', rule_exposure: 'exposure limit', rule_group: 'group', rule_composite: 'composite',
+      rules_for: 'on-delay', rules_off_delay: 'off-delay', rules_window: 'window', rules_restore: 'restore',
       timeline: 'Alarm timeline', timeline_empty: 'No alarm events in the last hour', legend_mean: 'mean', legend_range: 'min–max',
       health_title: 'Alarm system health (ISA-18.2)', h_rate: 'Alarms per 10 minutes (24 h)', h_flood_line: 'flood line',
       h_last10: 'last 10 min', h_per_op: 'per operator, 10 min', h_shelved: 'shelved', h_oos: 'out of service', h_flapping: 'held flapping', h_avg10: 'average per 10 min', h_flood: 'flood', h_flood_on: 'on', h_flood_off: 'no',
@@ -1293,7 +1303,53 @@
     $('sensor-chart-note').textContent = note;
     drawSeries($('sensor-chart'), series, evs.events);
     renderTimeline(evs.events);
+    await loadSensorRules(base, p);
     $('view-sensor').dataset.loaded = 'true';
+  }
+
+  // loadSensorRules lists the rules the engine evaluates the sensor by,
+  // as `riskmon rules show` prints them: what each watches, its levels,
+  // setpoints and timing, and where its settings came from.
+  async function loadSensorRules(base, p) {
+    let body = null;
+    try {
+      body = await getJSON(`${base}/rules`);
+    } catch (err) {
+      body = null;
+    }
+    if (state.page !== p) return;
+    state.page.rules = body;
+    renderRules(body);
+  }
+
+  function renderRules(body) {
+    const rows = [];
+    for (const r of (body && body.rules) || []) {
+      const tr = el('tr', r.off ? 'rule-off' : '');
+      const name = el('td', 'rule-name', (r.title && (r.title[state.lang] || r.title.zh)) || r.name);
+      name.title = r.note ? `${r.name} — ${r.note}` : r.name;
+      tr.appendChild(name);
+      tr.appendChild(el('td', '', t(`rule_${r.kind}`)));
+      const lv = el('td');
+      if (r.off) lv.appendChild(el('span', 'id', t('rules_off')));
+      for (const l of r.levels || []) lv.appendChild(levelBadge(l));
+      tr.appendChild(lv);
+      const set = [];
+      for (const sp of r.setpoints || []) {
+        const dir = sp.direction === 'below' ? t('dir_below') : t('dir_above');
+        set.push(`${t(`level_${sp.level}`)} ${dir}${fmtValue(sp.value, '')} (${t('rules_restore')} ${fmtValue(sp.clear, '')})`);
+      }
+      if (r.on_delay) set.push(`${t('rules_for')} ${r.on_delay}`);
+      if (r.off_delay) set.push(`${t('rules_off_delay')} ${r.off_delay}`);
+      if (r.m_of_n) set.push(`${r.m_of_n.m}/${r.m_of_n.n}`);
+      if (r.window) set.push(`${t('rules_window')} ${r.window}`);
+      for (const st of r.settings || []) set.push(`${st.name} ${st.value}`);
+      tr.appendChild(el('td', 'num', set.join(' · ')));
+      tr.appendChild(el('td', 'id', r.layer === 'built-in' ? t('rules_builtin') : r.layer || ''));
+      rows.push(tr);
+    }
+    $('sensor-rules-rows').replaceChildren(...rows);
+    $('sensor-rules-empty').hidden = rows.length > 0;
   }
 
   // renderSensorMeta is the sensor's line under its title — location,
@@ -1494,6 +1550,7 @@
       drawSeries($('sensor-chart'), state.page.series, state.page.events || []);
       renderTimeline(state.page.events || []);
     }
+    if (state.view === 'sensor' && state.page && state.page.rules !== undefined) renderRules(state.page.rules);
     if (state.view === 'health') loadHealth().catch(() => {});
   }
 

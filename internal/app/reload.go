@@ -190,10 +190,11 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
-	opts, guidance, err := engineRules(cfg, reg)
+	rules, err := engineRules(cfg, reg)
 	if err != nil {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
+	opts := rules.opts
 	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
 	rs, err := s.engine.Reload(reg, opts)
 	if err != nil {
@@ -211,7 +212,8 @@ func (s *Service) reload(ctx context.Context) (ReloadResult, error) {
 	// evaluated at once, and the console, notification routing and shelf
 	// checks see it from their next read.
 	s.registry.Set(reg)
-	s.hub.SetGuidance(guidance)
+	s.rules.Store(&rules)
+	s.hub.SetGuidance(rules.guidance)
 	// Sensors whose windows came over keep them; new ones are warmed.
 	go func() { _ = s.warmUp(context.WithoutCancel(ctx)) }()
 	return res, nil

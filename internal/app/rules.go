@@ -19,13 +19,22 @@ import (
 // problems come back as a *sensors.LoadError, each with its file and
 // line.
 func EngineOptions(cfg config.Config, reg *sensors.Registry) (alerting.Options, error) {
-	opts, _, err := engineRules(cfg, reg)
-	return opts, err
+	r, err := engineRules(cfg, reg)
+	return r.opts, err
 }
 
-// engineRules is EngineOptions with the rule files' response texts per
-// rule, which the console and the notifiers carry rather than the engine.
-func engineRules(cfg config.Config, reg *sensors.Registry) (alerting.Options, map[string]sensors.Guidance, error) {
+// ruleSet is what the configuration and its rule files give: the
+// engine's options, the rule files' response texts per rule (which the
+// console and the notifiers carry rather than the engine) and the rule
+// files' layers, which say where each sensor's settings came from.
+type ruleSet struct {
+	opts     alerting.Options
+	guidance map[string]sensors.Guidance
+	layers   alerting.Layers
+}
+
+// engineRules is EngineOptions with the rule files' guidance and layers.
+func engineRules(cfg config.Config, reg *sensors.Registry) (ruleSet, error) {
 	kindFor := map[sensors.KindID]time.Duration{}
 	var unknown []error
 	for _, m := range [...]struct {
@@ -40,7 +49,7 @@ func engineRules(cfg config.Config, reg *sensors.Registry) (alerting.Options, ma
 		}
 	}
 	if len(unknown) > 0 {
-		return alerting.Options{}, nil, errors.Join(unknown...)
+		return ruleSet{}, errors.Join(unknown...)
 	}
 	for k, d := range cfg.Alerting.KindFor {
 		kindFor[sensors.KindID(k)] = d
@@ -51,14 +60,27 @@ func engineRules(cfg config.Config, reg *sensors.Registry) (alerting.Options, ma
 	}
 	files, err := cfg.RuleFiles()
 	if err != nil {
-		return opts, nil, err
+		return ruleSet{opts: opts}, err
 	}
 	set, err := rulefile.ApplyFiles(reg, files, &opts)
 	if err != nil {
-		return opts, nil, err
+		return ruleSet{opts: opts}, err
 	}
 	// The configuration's off-delay and lateness fill in what the rule
 	// files leave unset; applying them twice changes nothing.
 	stateOptions(cfg, &opts)
-	return opts, set.Guidance(), nil
+	return ruleSet{opts: opts, guidance: set.Guidance(), layers: set}, nil
+}
+
+// Explain is the rules the engine in force evaluates sensor by, with
+// where each setting came from (what `riskmon rules show` prints for the
+// configuration on disk); false for a sensor not in the registry.
+func (s *Service) Explain(site, sensor string) (alerting.Explanation, bool) {
+	reg := s.registry.Registry()
+	sn, ok := reg.Lookup(site, sensor)
+	r := s.rules.Load()
+	if !ok || r == nil {
+		return alerting.Explanation{}, false
+	}
+	return alerting.Explain(reg, sn, r.opts, r.layers), true
 }

@@ -1,13 +1,19 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -55,11 +61,11 @@ func TestEngineOptionsReadRuleFiles(t *testing.T) {
 
 	// The rule file's response texts per rule come with the options, for
 	// the console and the notifiers.
-	_, guidance, err := engineRules(load(filepath.Join(root, "deploy/examples/rules.yaml")), reg)
+	rules, err := engineRules(load(filepath.Join(root, "deploy/examples/rules.yaml")), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := guidance["gas_no_air"]; !strings.Contains(g.Procedure.ZH, "撤出") || g.Procedure.EN == "" || g.Consequence.ZH == "" || g.Consequence.EN == "" {
+	if g := rules.guidance["gas_no_air"]; !strings.Contains(g.Procedure.ZH, "撤出") || g.Procedure.EN == "" || g.Consequence.ZH == "" || g.Consequence.EN == "" {
 		t.Errorf("gas_no_air guidance %+v, want the sample's procedure and consequence in both languages", g)
 	}
 
@@ -109,5 +115,83 @@ func TestEngineOptionsUnknownKind(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestServiceExplainsRules: the console's sensor page reads the rules the
+// running service evaluates a sensor by, with the rule file's settings
+// and where they came from, the same explanation rules show prints; a
+// reload that changes the rule file changes it.
+func TestServiceExplainsRules(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	writeRules := func(forCH4 string) {
+		t.Helper()
+		if err := os.WriteFile(rules, []byte("kinds:\n  ch4:\n    for: "+forCH4+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRules("10s")
+	cfgFile := filepath.Join(dir, "riskmon.yaml")
+	if err := os.WriteFile(cfgFile, []byte("registry: "+filepath.Join(root, "deploy/examples/fleet.yaml")+
+		"\nstate_dir: "+dir+"\nalerting:\n  notify: {mqtt: false, log: false}\n  rules: ["+rules+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func() (config.Config, *sensors.Registry, error) {
+		cfg, err := config.Load(cfgFile)
+		if err != nil {
+			return cfg, nil, err
+		}
+		reg, err := sensors.LoadFile(sensors.DefaultCatalog(), cfg.Registry)
+		return cfg, reg, err
+	}
+	cfg, reg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	svc.SetReloadSource(load)
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+
+	onDelay := func() (string, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/api/v1/sites/coal-01/sensors/CH4-101/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got console.SensorRules
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+		for _, r := range got.Rules {
+			if r.Name == "ch4_high" {
+				return r.OnDelay, r.Layer
+			}
+		}
+		t.Fatalf("no ch4_high among %+v", got.Rules)
+		return "", ""
+	}
+	if d, layer := onDelay(); d != "10s" || !strings.Contains(layer, "rules.yaml") {
+		t.Errorf("ch4_high on-delay %q from %q, want the rule file's 10s", d, layer)
+	}
+	writeRules("20s")
+	if _, err := svc.Reload(context.Background(), "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := onDelay(); d != "20s" {
+		t.Errorf("after the reload ch4_high's on-delay is %q, want 20s", d)
+	}
+	if _, ok := svc.Explain("coal-01", "no-such-sensor"); ok {
+		t.Error("an unknown sensor was explained")
 	}
 }

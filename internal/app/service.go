@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -78,6 +79,10 @@ type Service struct {
 	// the outbox, the event store, the journal and the console hub, whose
 	// ring is the one history of recent events.
 	records alerting.Sink
+
+	// rules are the rules in force, replaced whole by a reload: what the
+	// console's sensor page explains.
+	rules atomic.Pointer[ruleSet]
 
 	// monitor keeps the condition alerts and runs the 1 s checks.
 	monitor *alerting.Monitor
@@ -268,11 +273,13 @@ func (s *Service) buildAlerts() error {
 // restores its state of the last run, before ingest starts: pending
 // on-delays, firing alerts and windows carry on.
 func (s *Service) buildEngine() error {
-	opts, guidance, err := engineRules(s.cfg, s.reg)
+	rules, err := engineRules(s.cfg, s.reg)
 	if err != nil {
 		return err
 	}
-	s.hub.SetGuidance(guidance)
+	s.rules.Store(&rules)
+	opts := rules.opts
+	s.hub.SetGuidance(rules.guidance)
 	opts.Registerer, opts.Logger = s.prom, s.log.With("component", "alerting")
 	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
 	s.engine, err = alerting.NewEngine(s.reg, s.alertPath, opts)
@@ -380,7 +387,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	// The operator console: its page at / and the whole API under /api.
-	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.lifecycle, Shelver: s.shelves,
+	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.lifecycle, Shelver: s.shelves, Rules: s,
 		Health: s.health, Series: s.influx, RuleStates: ruleStates{s.conditions, s.engine}, Worklist: s.lifecycle,
 		Events: s.hub, DeadLetters: s.deadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
 		Reloader: s, Logger: s.log.With("component", "console")}))
