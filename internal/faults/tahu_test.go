@@ -85,6 +85,7 @@ func sparkplugHostRestart(t *testing.T, sig syscall.Signal) {
 	edge := startTahuEdge(t, edgeDir, r.mosq.URL, site, hostID, metrics, rounds)
 	// riskmon goes away a third of the way through the stream.
 	edge.waitUntil("the stream to start", 30*time.Second, func() bool { return edge.count() >= rounds*len(metrics)/3 })
+	goneAt := time.Now()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +127,24 @@ func sparkplugHostRestart(t *testing.T, sig syscall.Signal) {
 		sig, len(want), len(want)-held, len(got), len(missing), len(wrong))
 	t.Log(msg)
 	fmt.Println(msg)
-	if len(missing) > 0 || len(wrong) > 0 || len(got) != len(want) {
-		t.Fatalf("e.g. missing %v, wrong %v\nedge log:\n%s", head(missing), head(wrong), edge.stderr.String())
+	// Sparkplug sends DATA at QoS 0, as its specification has it: what
+	// the broker had already written to a riskmon that is then killed is
+	// gone, and nothing can ask for it again. That is at most the
+	// message or two on the wire at that moment; a stop loses nothing.
+	lostOnTheWire := 0
+	if sig == syscall.SIGKILL {
+		lostOnTheWire = 2 * len(metrics)
+	}
+	var early []string
+	for _, k := range missing {
+		var ts int64
+		if _, err := fmt.Sscanf(k[strings.LastIndex(k, "@")+1:], "%d", &ts); err != nil || time.UnixMilli(ts).Sub(goneAt).Abs() > time.Second {
+			early = append(early, k)
+		}
+	}
+	if len(missing) > lostOnTheWire || len(early) > 0 || len(wrong) > 0 || len(got)+len(missing) != len(want) {
+		t.Fatalf("%d missing (%d allowed, all within a second of %s), %d of them not near it (e.g. %v), wrong %v\nedge log:\n%s",
+			len(missing), lostOnTheWire, goneAt.Format("15:04:05.000"), len(early), head(early), head(wrong), edge.stderr.String())
 	}
 }
 

@@ -26,8 +26,9 @@ import (
 // database each time and cut intake to about 450 messages/s here, which a
 // site cannot afford (docs/protocol.md has the figures). Queue and in-flight limits
 // raised far above the defaults (20 in flight, 1,000 queued), which drop
-// QoS 1 messages under load. deploy/mosquitto/mosquitto.conf carries the
-// same settings.
+// QoS 1 messages under load. QoS 0 messages queued for a persistent
+// session while it is away: Sparkplug B sends its DATA at QoS 0.
+// deploy/mosquitto/mosquitto.conf carries the same settings.
 const Config = `listener %d 127.0.0.1
 allow_anonymous true
 persistence true
@@ -36,6 +37,7 @@ persistence_location %s/
 max_queued_messages 1000000
 max_queued_bytes 0
 max_packet_size 1048576
+queue_qos0_messages true
 log_dest stderr
 log_type error
 log_type warning
