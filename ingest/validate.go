@@ -98,7 +98,7 @@ func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time
 	q := it.Quality
 	if k := s.KindInfo(); !k.InRange(it.Value) {
 		if !lim.KeepOutOfRange {
-			return sensors.Reading{}, nil, ReasonOutOfRange, fmt.Sprintf("value %g %s is outside the physical range %g..%g of %s", it.Value, k.Unit, k.Min, k.Max, k.ID)
+			return sensors.Reading{}, nil, ReasonOutOfRange, fmt.Sprintf("value %g %s is outside the physical range %.6g..%.6g of %s", it.Value, k.Unit, k.Min, k.Max, k.ID)
 		}
 		q = sensors.QualityBad
 	}

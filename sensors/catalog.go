@@ -1,6 +1,7 @@
 package sensors
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -81,6 +82,29 @@ func kelvin(min, max, deadband float64) UnitOption {
 	return UnitOption{Unit: "K", Min: min + 273.15, Max: max + 273.15, Deadband: deadband, Scale: 1, Offset: 273.15}
 }
 
+// molarVolume is the volume in litres of a mole of gas at 20 °C and
+// 101.3 kPa, the reference conditions of China's occupational health
+// standards: the GBZ 2.1 limits in mg/m3 are judged on air sampled by
+// GBZ 159-2004 and measured by the GBZ/T 160 methods, which state the
+// sampled volume at 20 °C and 101.3 kPa (V0 = V·293/(273+t)·P/101.3).
+// [S]: the clause is as secondary sources give it, not verified against
+// the standard's text (domain.md (e) 14).
+// 24.04 is 22.4 × 293/273, the rounded figures of that formula; the ideal
+// gas gives 24.06 (0.1 % more), far inside a detector's accuracy. Tables
+// at 25 °C use 24.45: the same ppm is then 1.7 % fewer mg/m3.
+const molarVolume = 24.04
+
+// ppm is a toxic gas kind's ppm option, for a gas of molar mass m (g/mol)
+// whose own unit is mg/m3: mg/m3 = ppm × m / 24.04, so one mg/m3 is
+// 24.04/m ppm. The range and deadband are the kind's, converted, so a
+// ppm detector is held to the same span as an mg/m3 one.
+func ppm(m, min, max, deadband float64) UnitOption {
+	f := molarVolume / m
+	return UnitOption{Unit: "ppm", Min: min * f, Max: max * f, Deadband: deadband * f, Scale: f,
+		Basis:   fmt.Sprintf("mg/m3 = ppm × %g / %g, at 20 °C and 101.3 kPa (GBZ 159)", m, molarVolume),
+		BasisZH: fmt.Sprintf("mg/m³ = ppm × %g / %g，按 20 ℃、101.3 kPa（GBZ 159）换算", m, molarVolume)}
+}
+
 // DefaultCatalog returns the kinds riskmon ships with. Setpoints are set
 // only where a national rule gives a value; design-specific limits (tank
 // level, pipeline pressure, tailings items) must come from the registry.
@@ -106,16 +130,19 @@ func DefaultCatalog() *Catalog {
 			},
 			Note:   "one level each way: GB/T 50493-2019 §5.5.2(4) gives under-oxygen 19.5 and over-oxygen 23.5 %VOL and no second level",
 			NoteZH: "欠氧、富氧各一级：GB/T 50493-2019 第5.5.2条第4款给出欠氧 19.5%VOL、富氧 23.5%VOL，未给出二级"},
+		// Toxic gas limits are in mg/m3 (GBZ 2.1); most fixed detectors
+		// report ppm, which converts at the GBZ reference conditions
+		// (molarVolume). Dust has no ppm: it is not a gas.
 		Kind{ID: "h2s", Name: "Hydrogen sulphide", Unit: "mg/m3", Min: 0, Max: 150, Deadband: 1, Interval: 5 * s, Sectors: hz,
-			Setpoints: twoLevel(Above, 10, 20, srcGB50493Toxic)},
+			Setpoints: twoLevel(Above, 10, 20, srcGB50493Toxic), Units: []UnitOption{ppm(34.08, 0, 150, 1)}},
 		Kind{ID: "co", Name: "Carbon monoxide (hazchem)", Unit: "mg/m3", Min: 0, Max: 1000, Deadband: 2, Interval: 5 * s, Sectors: hz,
-			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic)},
+			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic), Units: []UnitOption{ppm(28.01, 0, 1000, 2)}},
 		Kind{ID: "nh3", Name: "Ammonia", Unit: "mg/m3", Min: 0, Max: 500, Deadband: 2, Interval: 5 * s, Sectors: hz,
-			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic)},
+			Setpoints: twoLevel(Above, 20, 40, srcGB50493Toxic), Units: []UnitOption{ppm(17.03, 0, 500, 2)}},
 		Kind{ID: "cl2", Name: "Chlorine", Unit: "mg/m3", Min: 0, Max: 30, Deadband: 0.1, Interval: 5 * s, Sectors: hz,
-			Setpoints: twoLevel(Above, 1, 2, srcGB50493Toxic)},
+			Setpoints: twoLevel(Above, 1, 2, srcGB50493Toxic), Units: []UnitOption{ppm(70.90, 0, 30, 0.1)}},
 		Kind{ID: "so2", Name: "Sulphur dioxide", Unit: "mg/m3", Min: 0, Max: 100, Deadband: 0.5, Interval: 5 * s, Sectors: hz,
-			Setpoints: twoLevel(Above, 5, 10, srcGB50493Toxic)},
+			Setpoints: twoLevel(Above, 5, 10, srcGB50493Toxic), Units: []UnitOption{ppm(64.07, 0, 100, 0.5)}},
 		// Plants report a tank level in metres or in % of the gauge's
 		// span (GB 50074 §15.1 speaks of levels, not units); the % has no
 		// fixed relation to metres, so its limits come from the registry.

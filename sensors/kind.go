@@ -92,6 +92,11 @@ type Kind struct {
 	// what they are where that is not plain from their source: a level
 	// the rules do not give, a rule kept on purpose.
 	Note, NoteZH string
+
+	// own is the catalog kind's unit and conv the option this copy was
+	// made from, for a kind InUnit converted; conv is nil otherwise.
+	own  string
+	conv *UnitOption
 }
 
 // UnitOption is another unit a kind's instruments report in, with the
@@ -105,6 +110,10 @@ type UnitOption struct {
 	// its span depends on the tank): default setpoints do not carry
 	// over, and the sensor's own must come from the registry.
 	Scale, Offset float64
+	// Basis and BasisZH state, in English and Chinese, the conditions
+	// the conversion holds at where it depends on any (the temperature
+	// and pressure of a ppm to mg/m3 conversion); empty for none.
+	Basis, BasisZH string
 }
 
 // UnitNames lists the units the kind takes, its own first.
@@ -119,18 +128,21 @@ func (k *Kind) UnitNames() []string {
 // InUnit is the kind as its instruments report in unit: k itself for its
 // own unit or "", else a copy with the unit's range and deadband and the
 // default setpoints converted (or none, without a fixed conversion).
+// Readings stay in the unit the sensor reports in; only the kind's
+// figures are converted to meet them.
 // It reports false when the kind does not take the unit.
 func (k *Kind) InUnit(unit string) (*Kind, bool) {
 	if unit == "" || unit == k.Unit {
 		return k, true
 	}
-	for _, u := range k.Units {
+	for i, u := range k.Units {
 		if u.Unit != unit {
 			continue
 		}
 		c := *k
 		c.Unit, c.Min, c.Max, c.Deadband = u.Unit, u.Min, u.Max, u.Deadband
 		c.Units = nil
+		c.own, c.conv = k.Unit, &k.Units[i]
 		c.Setpoints = nil
 		if u.Scale != 0 {
 			for _, sp := range k.Setpoints {
@@ -144,6 +156,42 @@ func (k *Kind) InUnit(unit string) (*Kind, bool) {
 		return &c, true
 	}
 	return nil, false
+}
+
+// OwnUnit is the unit of the catalog's kind: Unit itself unless InUnit
+// made k for another.
+func (k *Kind) OwnUnit() string {
+	if k.conv == nil {
+		return k.Unit
+	}
+	return k.own
+}
+
+// FromOwnUnit converts v, a value in OwnUnit, into k's unit: a limit
+// stated for the kind (an exposure limit in mg/m3, a rate in MPa/min)
+// meets the readings of a sensor reporting in another unit through it.
+// A rate or a tolerance is a difference, which the offset of K to degC
+// must not shift: convert it as FromOwnUnit(d) minus FromOwnUnit(0).
+// ok is false when the units have no fixed relation (a tank level in %
+// of its span).
+func (k *Kind) FromOwnUnit(v float64) (float64, bool) {
+	if k.conv == nil {
+		return v, true
+	}
+	if k.conv.Scale == 0 {
+		return 0, false
+	}
+	return v*k.conv.Scale + k.conv.Offset, true
+}
+
+// UnitBasis is the conditions k's unit relates to OwnUnit at, in English
+// and Chinese: empty for the kind's own unit or a conversion that holds
+// everywhere.
+func (k *Kind) UnitBasis() (en, zh string) {
+	if k.conv == nil {
+		return "", ""
+	}
+	return k.conv.Basis, k.conv.BasisZH
 }
 
 // InRange reports whether v is inside the kind's physical range.

@@ -291,7 +291,7 @@ func (l *loader) number(line int, what, s string) (float64, bool) {
 // setpoint would never trip.
 func (l *loader) inRange(line int, k *Kind, what string, v float64) {
 	if k != nil && !k.InRange(v) {
-		l.addf(line, "%s %g is outside kind %s's range %g to %g %s", what, v, k.ID, k.Min, k.Max, k.Unit)
+		l.addf(line, "%s %g is outside kind %s's range %.6g to %.6g %s", what, v, k.ID, k.Min, k.Max, k.Unit)
 	}
 }
 

@@ -226,14 +226,14 @@ func TestLoadBad(t *testing.T) {
 		"multi.bad.csv": {
 			"3: duplicate sensor \"GT-1\" in site \"hz-01\" (first at line 2)",
 			"4: site \"hz-01\" is in sector coal here but hazchem at line 2",
-			"5: unit \"ppm\" is not one kind co reports in (mg/m3)",
+			"5: unit \"ppb\" is not one kind co reports in (mg/m3, ppm)",
 			"6: unknown kind \"h2z\" (did you mean \"h2s\"?)",
 			"7: missing gateway",
 			"7: l1 250 is outside kind combustible_gas's range 0 to 100 %LEL",
 		},
 		"multi.bad.yaml": {
 			"7: duplicate sensor \"GT-1\" in site \"hz-01\" (first at line 6)",
-			"8: unit \"ppm\" is not one kind co reports in (mg/m3)",
+			"8: unit \"ppb\" is not one kind co reports in (mg/m3, ppm)",
 			"9: unknown kind \"h2z\" (did you mean \"h2s\"?)",
 			"10: missing gateway",
 			"13: value 250 is outside kind combustible_gas's range 0 to 100 %LEL",
@@ -289,7 +289,7 @@ func TestLoadBad(t *testing.T) {
 			"4: a second YAML document: a registry file holds one",
 		},
 		"unit.bad.yaml": {
-			"7: unit \"ppm\" is not one kind co reports in (mg/m3)",
+			"7: unit \"ppb\" is not one kind co reports in (mg/m3, ppm)",
 			"11: unit \"%lel\" is not one kind combustible_gas reports in (%LEL)",
 		},
 		"unknown_column.bad.csv": {

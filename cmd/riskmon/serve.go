@@ -137,6 +137,16 @@ func newKinds() *cobra.Command {
 						fmt.Fprint(w, ", setpoints from the registry")
 					}
 					fmt.Fprintf(w, "; registry: unit: %q  也可用 %s\n", u.Unit, u.Unit)
+					if u.Basis != "" {
+						fmt.Fprintf(w, "      %s  %s\n", u.Basis, u.BasisZH)
+					}
+					if ku, _ := k.InUnit(u.Unit); ku != nil && len(ku.Setpoints) > 0 {
+						vs := make([]string, len(ku.Setpoints))
+						for i, sp := range ku.Setpoints {
+							vs[i] = fmt.Sprintf("%.6g", sp.Value)
+						}
+						fmt.Fprintf(w, "      default setpoints in %s: %s  默认设定值折合 %s：%s\n", u.Unit, strings.Join(vs, ", "), u.Unit, strings.Join(vs, "、"))
+					}
 				}
 				// The interval a gateway must report at: sensor_stale fires
 				// after three of them without a reading.
