@@ -116,6 +116,7 @@ func DefaultCatalog() *Catalog {
 	coal := []Sector{SectorCoal}
 	tail := []Sector{SectorNonCoal}
 	pipe := []Sector{SectorPipeline, SectorUrbanGas}
+	vol := []string{"%"}
 	s := time.Second
 	return NewCatalog(
 		// Hazardous chemicals: gas detection (GDS).
@@ -123,7 +124,9 @@ func DefaultCatalog() *Catalog {
 			Setpoints: twoLevel(Above, 25, 50, srcGB50493)},
 		Kind{ID: "combustible_gas_openpath", Name: "Combustible gas, open-path", Unit: "LEL.m", Min: 0, Max: 5, Deadband: 0.1, Interval: 5 * s, Sectors: hz,
 			Setpoints: twoLevel(Above, 1, 2, srcGB50493Open)},
-		Kind{ID: "oxygen", Name: "Oxygen, ambient", Unit: "%VOL", Min: 0, Max: 25, Deadband: 0.3, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorNonCoal},
+		// Oxygen and the mine gases are a share of the air by volume:
+		// detectors and gateways write it "%", which is the same unit.
+		Kind{ID: "oxygen", Name: "Oxygen, ambient", Unit: "%VOL", Aliases: vol, Min: 0, Max: 25, Deadband: 0.3, Interval: 5 * s, Sectors: []Sector{SectorHazchem, SectorNonCoal},
 			Setpoints: []Setpoint{
 				{Level: LevelOrange, Direction: Below, Value: 19.5, Source: srcGB50493O2},
 				{Level: LevelOrange, Direction: Above, Value: 23.5, Source: srcGB50493O2},
@@ -167,12 +170,12 @@ func DefaultCatalog() *Catalog {
 			Note: "one level only: the coal mine safety regulations give a maximum allowed concentration (24 ppm), not an alarm pair; " +
 				"GB/T 50493's second level (200 % of the exposure limit) is for process plants. A mine whose plan sets a second level adds it in the registry",
 			NoteZH: "仅一级：《煤矿安全规程》只规定最高允许浓度 24 ppm，未分两级；GB/T 50493 的二级（职业接触限值的 200%）适用于石油化工装置。矿井预案另设二级的，在登记表中按测点添加"},
-		Kind{ID: "o2_mine", Name: "Oxygen in intake air (mine)", Unit: "%VOL", Min: 0, Max: 25, Deadband: 0.3, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
+		Kind{ID: "o2_mine", Name: "Oxygen in intake air (mine)", Unit: "%VOL", Aliases: vol, Min: 0, Max: 25, Deadband: 0.3, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
 			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Below, Value: 20, Source: srcCoalRules}},
 			Note: "alarm below 20 %VOL, not GB/T 50493's 19.5: the coal mine safety regulations require intake air of at least 20 % oxygen, " +
 				"so the coal rule is kept on purpose. One level only: the regulations give no second",
 			NoteZH: "低于 20%VOL 报警，而非 GB/T 50493 的 19.5%VOL：《煤矿安全规程》要求采掘工作面进风流中氧气浓度不低于 20%，故有意沿用煤矿规定；规程未给出二级"},
-		Kind{ID: "co2_mine", Name: "Carbon dioxide in intake air (mine)", Unit: "%VOL", Min: 0, Max: 5, Deadband: 0.05, Interval: 10 * s, Sectors: coal,
+		Kind{ID: "co2_mine", Name: "Carbon dioxide in intake air (mine)", Unit: "%VOL", Aliases: vol, Min: 0, Max: 5, Deadband: 0.05, Interval: 10 * s, Sectors: coal,
 			Setpoints: []Setpoint{{Level: LevelOrange, Direction: Above, Value: 0.5, Source: srcCoalRules}}},
 		Kind{ID: "wind_speed", Name: "Air speed (mine)", Unit: "m/s", Min: 0, Max: 15, Deadband: 0.05, Interval: 10 * s, Sectors: []Sector{SectorCoal, SectorNonCoal},
 			Setpoints: []Setpoint{

@@ -2,6 +2,7 @@ package sensors
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -88,6 +89,10 @@ type Kind struct {
 	// Units are the other units instruments of this kind report in; a
 	// sensor names its unit in the registry.
 	Units []UnitOption
+	// Aliases are other spellings of Unit itself ("%" for %VOL): a
+	// sensor registered with one reports in Unit, and is stored as if it
+	// had named Unit.
+	Aliases []string
 	// Note and NoteZH say, in English and Chinese, why the defaults are
 	// what they are where that is not plain from their source: a level
 	// the rules do not give, a rule kept on purpose.
@@ -116,9 +121,10 @@ type UnitOption struct {
 	Basis, BasisZH string
 }
 
-// UnitNames lists the units the kind takes, its own first.
+// UnitNames lists the units the kind takes, its own first, then the
+// other spellings of its own, then its other units.
 func (k *Kind) UnitNames() []string {
-	out := []string{k.Unit}
+	out := append([]string{k.Unit}, k.Aliases...)
 	for _, u := range k.Units {
 		out = append(out, u.Unit)
 	}
@@ -126,13 +132,13 @@ func (k *Kind) UnitNames() []string {
 }
 
 // InUnit is the kind as its instruments report in unit: k itself for its
-// own unit or "", else a copy with the unit's range and deadband and the
-// default setpoints converted (or none, without a fixed conversion).
-// Readings stay in the unit the sensor reports in; only the kind's
-// figures are converted to meet them.
+// own unit, one of its aliases or "", else a copy with the unit's range
+// and deadband and the default setpoints converted (or none, without a
+// fixed conversion). Readings stay in the unit the sensor reports in;
+// only the kind's figures are converted to meet them.
 // It reports false when the kind does not take the unit.
 func (k *Kind) InUnit(unit string) (*Kind, bool) {
-	if unit == "" || unit == k.Unit {
+	if unit == "" || unit == k.Unit || slices.Contains(k.Aliases, unit) {
 		return k, true
 	}
 	for i, u := range k.Units {
@@ -141,7 +147,7 @@ func (k *Kind) InUnit(unit string) (*Kind, bool) {
 		}
 		c := *k
 		c.Unit, c.Min, c.Max, c.Deadband = u.Unit, u.Min, u.Max, u.Deadband
-		c.Units = nil
+		c.Units, c.Aliases = nil, nil
 		c.own, c.conv = k.Unit, &k.Units[i]
 		c.Setpoints = nil
 		if u.Scale != 0 {

@@ -57,6 +57,15 @@ func TestUnits(t *testing.T) {
 		{name: "dust is not a gas and has no ppm",
 			yaml: `{kind: dust, unit: ppm}`,
 			err:  `unit "ppm" is not one kind dust reports in (mg/m3)`},
+		{name: "oxygen written % is %VOL",
+			yaml: `{kind: oxygen, unit: "%"}`,
+			unit: "%VOL", inRange: 20.9, outRange: 26, setpoints: []float64{19.5, 23.5}},
+		{name: "oxygen in another spelling is refused",
+			yaml: `{kind: oxygen, unit: "%vol"}`,
+			err:  `unit "%vol" is not one kind oxygen reports in (%VOL, %)`},
+		{name: "oxygen in ppm is refused",
+			yaml: `{kind: o2_mine, unit: ppm}`,
+			err:  `unit "ppm" is not one kind o2_mine reports in (%VOL, %)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +135,16 @@ func TestUnitsInCode(t *testing.T) {
 	_, err = NewRegistry(DefaultCatalog(), []Site{{ID: "s-1"}}, []Sensor{{ID: "C-1", Site: "s-1", Kind: "co", Unit: "ppb"}})
 	if err == nil || !strings.Contains(err.Error(), `kind co reports in mg/m3 or ppm, not "ppb"`) {
 		t.Errorf("error %v", err)
+	}
+	// An alias is the kind's own unit: the sensor shares the catalog's
+	// kind and is stored as if it had named %VOL.
+	reg, err = NewRegistry(DefaultCatalog(), []Site{{ID: "s-1"}}, []Sensor{{ID: "O2-1", Site: "s-1", Kind: "oxygen", Unit: "%"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, _ := reg.Lookup("s-1", "O2-1")
+	if k, _ := DefaultCatalog().Kind("oxygen"); o2.Unit != "" || o2.KindInfo().Unit != "%VOL" || o2.KindInfo().Max != k.Max {
+		t.Errorf("oxygen in %%: unit %q, kind %+v", o2.Unit, o2.KindInfo())
 	}
 }
 
@@ -199,7 +218,8 @@ func TestPPMConversion(t *testing.T) {
 	}
 }
 
-// TestUnitsCSV: the CSV registry takes a ppm detector, and refuses a unit the kind does not take with
+// TestUnitsCSV: the CSV registry takes a ppm detector and an oxygen
+// detector written in %, and refuses a unit the kind does not take with
 // the line and the units it does.
 func TestUnitsCSV(t *testing.T) {
 	tests := []struct {
@@ -211,6 +231,7 @@ func TestUnitsCSV(t *testing.T) {
 	}{
 		{name: "H2S in ppm with the default setpoints", row: "h2s,ppm,,", unit: "ppm", l1: 10 * 24.04 / 34.08},
 		{name: "NH3 in ppm with its own", row: "nh3,ppm,25,50", unit: "ppm", l1: 25},
+		{name: "oxygen in %", row: "oxygen,%,,", unit: "%VOL", l1: 19.5},
 		{name: "SO2 in ppb", row: "so2,ppb,,", err: `reg.csv:2: unit "ppb" is not one kind so2 reports in (mg/m3, ppm)`},
 	}
 	for _, tt := range tests {

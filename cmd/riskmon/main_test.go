@@ -43,9 +43,10 @@ func TestKindsListsSources(t *testing.T) {
 		"one level only: the coal mine safety regulations", "no second level",
 		// Units other than the kind's own.
 		`also in % (0..100); registry: unit: "%"`, "also in kPa (0..10000)", "also in K (223.15..573.15)",
-		// Toxic gases in ppm, converted at the GBZ reference conditions.
+		// Toxic gases in ppm, converted at the GBZ reference conditions,
+		// and oxygen written %.
 		`also in ppm (0..858.265); registry: unit: "ppm"`, "mg/m3 = ppm × 28.01 / 24.04, at 20 °C and 101.3 kPa",
-		"mg/m³ = ppm × 70.9 / 24.04，按 20 ℃、101.3 kPa",
+		"mg/m³ = ppm × 70.9 / 24.04，按 20 ℃、101.3 kPa", `also written %, the same unit; registry: unit: "%"  也可写作 %`,
 		"default setpoints in ppm: 17.1653, 34.3306  默认设定值折合 ppm：17.1653、34.3306", "default setpoints in K: 299.15 ",
 		// The reporting interval, which decides when sensor_stale fires.
 		"report every 5s (stale after 15s without a reading)", "report every 10m0s (stale after 30m0s", "每 5s 上报一次"} {

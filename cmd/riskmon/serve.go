@@ -131,6 +131,9 @@ func newKinds() *cobra.Command {
 			w := cmd.OutOrStdout()
 			for _, k := range sensors.DefaultCatalog().Kinds() {
 				fmt.Fprintf(w, "%-26s %-8s %g..%g  %s\n", k.ID, k.Unit, k.Min, k.Max, k.Name)
+				for _, a := range k.Aliases {
+					fmt.Fprintf(w, "    also written %s, the same unit; registry: unit: %q  也可写作 %s，同一单位\n", a, a, a)
+				}
 				for _, u := range k.Units {
 					fmt.Fprintf(w, "    also in %s (%.6g..%.6g)", u.Unit, u.Min, u.Max)
 					if u.Scale == 0 && len(k.Setpoints) > 0 {
