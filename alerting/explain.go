@@ -177,11 +177,19 @@ func explainExposure(s *sensors.Sensor, opts Options, layer string) (ExplainedRu
 		return ExplainedRule{}, false
 	}
 	r := ExplainedRule{Name: string(s.Kind) + "_twa/_stel", Kind: "exposure", Levels: []sensors.Level{levelOr(l.Level, sensors.LevelOrange)}, Layer: layer}
+	// In the sensor's unit, as the engine judges them (compileExposure).
+	k := s.KindInfo()
+	if v, ok := k.FromOwnUnit(l.TWA); ok {
+		l.TWA = v
+	}
+	if v, ok := k.FromOwnUnit(l.STEL); ok {
+		l.STEL = v
+	}
 	if l.TWA > 0 {
-		r.Settings = append(r.Settings, Setting{"twa", num(l.TWA)})
+		r.Settings = append(r.Settings, Setting{"twa", num(l.TWA) + " " + k.Unit})
 	}
 	if l.STEL > 0 {
-		r.Settings = append(r.Settings, Setting{"stel", num(l.STEL)})
+		r.Settings = append(r.Settings, Setting{"stel", num(l.STEL) + " " + k.Unit})
 	}
 	if l.Basis != "" {
 		r.Settings = append(r.Settings, Setting{"basis", l.Basis})

@@ -134,6 +134,15 @@ func compileExposure(s *sensors.Sensor, limits map[sensors.KindID]ExposureLimit)
 		return nil, nil
 	}
 	k := s.KindInfo()
+	// The limits are in the kind's own unit (mg/m3 for the toxic gases);
+	// a sensor reporting in another (ppm) is judged against them
+	// converted into its unit, as its setpoints are.
+	twa, okT := k.FromOwnUnit(l.TWA)
+	stel, okS := k.FromOwnUnit(l.STEL)
+	if !okT || !okS {
+		return nil, fmt.Errorf("exposure: the %s limits cannot be converted into the sensor's unit %s", s.Kind, k.Unit)
+	}
+	l.TWA, l.STEL = twa, stel
 	gap := l.MaxGap
 	if gap == 0 {
 		gap = 3 * k.Interval

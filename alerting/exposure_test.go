@@ -254,3 +254,52 @@ func BenchmarkEvaluateToxic(b *testing.B) {
 		step(i)
 	}
 }
+
+// TestExposureInSensorUnit: a CO detector reporting in ppm is held to the
+// mg/m3 limits converted into ppm, so in the same air it raises co_stel
+// with its twin in mg/m3 (27 ppm is 31.5 mg/m3 at 20 °C, over a 30 mg/m3
+// STEL) and stays quiet where the twin does (20 ppm, 23.3 mg/m3).
+func TestExposureInSensorUnit(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), []sensors.Site{{ID: "s-1", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{{ID: "co-mg", Site: "s-1", Kind: "co"}, {ID: "co-ppm", Site: "s-1", Kind: "co", Unit: "ppm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppm, _ := reg.Lookup("s-1", "co-ppm")
+	mgPerPPM, ok := ppm.KindInfo().FromOwnUnit(1)
+	if !ok {
+		t.Fatal("no conversion for a CO sensor in ppm")
+	}
+	mgPerPPM = 1 / mgPerPPM
+	tests := []struct {
+		name string
+		ppm  float64
+		want bool
+	}{
+		{"over the STEL in both units", 27, true},
+		{"under it in both units", 20, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Event
+			e, err := NewEngine(reg, SinkFunc(func(ev Event) { got = append(got, ev) }),
+				Options{Exposure: map[sensors.KindID]ExposureLimit{"co": {TWA: 20, STEL: 30, Basis: "PC-TWA/PC-STEL"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for d := time.Duration(0); d < 20*time.Minute; d += 5 * time.Second {
+				e.Evaluate(sensors.Reading{Site: "s-1", Sensor: "co-ppm", Time: t0.Add(d), Value: tc.ppm})
+				e.Evaluate(sensors.Reading{Site: "s-1", Sensor: "co-mg", Time: t0.Add(d), Value: tc.ppm * mgPerPPM})
+			}
+			stel := map[string]bool{}
+			for _, ev := range got {
+				if ev.Rule == "co_stel" && ev.Type == EventFired {
+					stel[ev.Sensor] = true
+				}
+			}
+			if stel["co-ppm"] != tc.want || stel["co-mg"] != tc.want {
+				t.Errorf("co_stel fired: ppm sensor %v, mg/m3 sensor %v; want %v for both", stel["co-ppm"], stel["co-mg"], tc.want)
+			}
+		})
+	}
+}
