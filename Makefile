@@ -11,6 +11,10 @@ INFLUXD_VERSION := v1.8.10
 ALERTMANAGER := $(STATE)/bin/alertmanager
 # Newer releases embed UI files their Go module lacks, so go install fails.
 ALERTMANAGER_VERSION := v0.28.1
+# The cluster mode's broker and JetStream: gateways speak MQTT to its
+# listener (docs/cluster.md).
+NATS_SERVER := $(STATE)/bin/nats-server
+NATS_SERVER_VERSION := v2.15.3
 # Fuzz budgets are counts of executions, not durations: with a duration,
 # Go 1.26's fuzz coordinator can report its own deadline as a failure
 # ("context deadline exceeded", no failing input) when a worker is busy as
@@ -24,6 +28,7 @@ TELEGRAF_TAGS := custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2
 
 export RISKMON_INFLUXD := $(INFLUXD)
 export RISKMON_ALERTMANAGER := $(ALERTMANAGER)
+export RISKMON_NATS_SERVER := $(NATS_SERVER)
 
 .PHONY: all run test bench lint build deps deps-run fuzz clean telegraf
 
@@ -34,9 +39,9 @@ all: build
 deps-run: $(INFLUXD)
 	$(GO) mod download
 
-## deps: what `make test` adds: Alertmanager into .state/bin, Mosquitto and
-## Chromium from Debian (as root)
-deps: deps-run $(ALERTMANAGER)
+## deps: what `make test` adds: Alertmanager and nats-server into
+## .state/bin, Mosquitto and Chromium from Debian (as root)
+deps: deps-run $(ALERTMANAGER) $(NATS_SERVER)
 	@scripts/install-debian-packages.sh
 
 $(INFLUXD):
@@ -48,6 +53,11 @@ $(ALERTMANAGER):
 	@mkdir -p $(STATE)/bin
 	@echo "installing Alertmanager $(ALERTMANAGER_VERSION) into $(STATE)/bin (for the notifier tests)"
 	GOBIN=$(STATE)/bin $(GO) install github.com/prometheus/alertmanager/cmd/alertmanager@$(ALERTMANAGER_VERSION)
+
+$(NATS_SERVER):
+	@mkdir -p $(STATE)/bin
+	@echo "installing nats-server $(NATS_SERVER_VERSION) into $(STATE)/bin (for the cluster tests, about 30 s)"
+	GOBIN=$(STATE)/bin $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 ## build: the riskmon binary in bin/
 build:

@@ -1,0 +1,224 @@
+// Package natsproc runs nats-server processes on loopback for tests and
+// the cluster demo: one node or a cluster of several, each with
+// JetStream and an MQTT listener, started and stopped by process id.
+package natsproc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/riskmon/riskmon/internal/influxproc"
+)
+
+// FindBinary looks for nats-server: $RISKMON_NATS_SERVER, then the
+// project's .state/bin (where `make deps` installs it), then PATH.
+func FindBinary() (string, error) {
+	if p := os.Getenv("RISKMON_NATS_SERVER"); p != "" {
+		return p, nil
+	}
+	if root, err := projectRoot(); err == nil {
+		p := filepath.Join(root, ".state", "bin", "nats-server")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("nats-server not found: run `make deps` (installs nats-server v2.15.3 into .state/bin) or set RISKMON_NATS_SERVER")
+}
+
+func projectRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Node is one nats-server of a cluster, with its fixed ports and folder
+// so that it restarts as the same node.
+type Node struct {
+	Name                  string
+	Port, MQTTPort, Route int
+	Dir                   string
+	bin                   string
+	conf                  string
+	log                   io.Writer
+	cmd                   *exec.Cmd
+	exited                chan error
+}
+
+// Cluster is a set of nodes routed to each other.
+type Cluster struct {
+	Nodes []*Node
+}
+
+// nodeConf is one node's configuration: client, MQTT and route
+// listeners on loopback, JetStream in its folder.
+const nodeConf = `server_name: %s
+listen: 127.0.0.1:%d
+jetstream { store_dir: %q }
+mqtt { listen: 127.0.0.1:%d }
+`
+
+const clusterConf = `cluster {
+  name: riskmon
+  listen: 127.0.0.1:%d
+  routes: [%s]
+}
+`
+
+// Start runs n nodes (1, or 3 for a cluster with a quorum) in folders
+// under dir and waits until each listens for clients and MQTT.
+func Start(dir string, n int, log io.Writer) (*Cluster, error) {
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	c := &Cluster{}
+	for i := range n {
+		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), bin: bin, log: log}
+		for _, p := range []*int{&nd.Port, &nd.MQTTPort, &nd.Route} {
+			if *p, err = influxproc.FreePort(); err != nil {
+				return nil, err
+			}
+		}
+		c.Nodes = append(c.Nodes, nd)
+	}
+	for _, nd := range c.Nodes {
+		if err := nd.writeConf(c.Nodes); err != nil {
+			return nil, err
+		}
+	}
+	for _, nd := range c.Nodes {
+		if err := nd.Start(); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (nd *Node) writeConf(all []*Node) error {
+	if err := os.MkdirAll(nd.Dir, 0o755); err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(nodeConf, nd.Name, nd.Port, filepath.Join(nd.Dir, "js"), nd.MQTTPort)
+	if len(all) > 1 {
+		var routes []string
+		for _, o := range all {
+			if o != nd {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", o.Route))
+			}
+		}
+		conf += fmt.Sprintf(clusterConf, nd.Route, strings.Join(routes, ", "))
+	}
+	nd.conf = filepath.Join(nd.Dir, "nats.conf")
+	return os.WriteFile(nd.conf, []byte(conf), 0o644)
+}
+
+// Start runs the node (again, after Kill or Stop) and waits until its
+// client and MQTT ports accept connections.
+func (nd *Node) Start() error {
+	nd.cmd = exec.Command(nd.bin, "-c", nd.conf)
+	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
+	if err := nd.cmd.Start(); err != nil {
+		return fmt.Errorf("start nats-server %s: %w", nd.Name, err)
+	}
+	nd.exited = make(chan error, 1)
+	cmd, exited := nd.cmd, nd.exited
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, port := range []int{nd.Port, nd.MQTTPort} {
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		for {
+			conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case err := <-exited:
+				return fmt.Errorf("nats-server %s exited at start: %v", nd.Name, err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				nd.Kill()
+				return fmt.Errorf("nats-server %s not listening on %s: %w", nd.Name, addr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Pid is the node's process id, 0 when it is not running.
+func (nd *Node) Pid() int {
+	if nd.cmd == nil {
+		return 0
+	}
+	return nd.cmd.Process.Pid
+}
+
+// Kill ends the node with SIGKILL, as a crash or a power cut does.
+func (nd *Node) Kill() { nd.end(syscall.SIGKILL) }
+
+// Stop ends the node with SIGTERM (lame duck off), killing it after 10 s.
+func (nd *Node) Stop() { nd.end(syscall.SIGTERM) }
+
+func (nd *Node) end(sig syscall.Signal) {
+	if nd.cmd == nil {
+		return
+	}
+	_ = nd.cmd.Process.Signal(sig)
+	select {
+	case <-nd.exited:
+	case <-time.After(10 * time.Second):
+		_ = nd.cmd.Process.Kill()
+		<-nd.exited
+	}
+	nd.cmd = nil
+}
+
+// URL is the node's client URL.
+func (nd *Node) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", nd.Port) }
+
+// MQTTURL is the node's MQTT listener, as gateways reach it.
+func (nd *Node) MQTTURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", nd.MQTTPort) }
+
+// URLs are every node's client URL.
+func (c *Cluster) URLs() []string {
+	out := make([]string, 0, len(c.Nodes))
+	for _, nd := range c.Nodes {
+		out = append(out, nd.URL())
+	}
+	return out
+}
+
+// Stop stops every node.
+func (c *Cluster) Stop() {
+	for _, nd := range c.Nodes {
+		nd.Stop()
+	}
+}
