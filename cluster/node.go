@@ -66,7 +66,10 @@ func dial(opts Options, log *slog.Logger) (*nats.Conn, error) {
 	no := []nats.Option{nats.Name("riskmon " + opts.Instance), nats.Timeout(opts.ConnectTimeout),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS connection lost; reconnecting", "err", err)
+			// nil at a close we asked for.
+			if err != nil {
+				log.Warn("NATS connection lost; reconnecting", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
 	}

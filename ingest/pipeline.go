@@ -12,13 +12,27 @@ import (
 // messages), disconnect, then give the forwarder its shutdown grace to
 // write what it can; the rest waits in the spool for the next start.
 type Pipeline struct {
+	// Collector takes messages from the MQTT broker, unless Source is
+	// set.
 	Collector *Collector
+	// Source, when set, is where messages come from instead: a Feed of
+	// the cluster's partitions.
+	Source    Source
 	Spool     *Spool
 	Forwarder *Forwarder
 }
 
+// Input is where messages come from: Source, or else Collector.
+func (p *Pipeline) Input() Source {
+	if p.Source != nil {
+		return p.Source
+	}
+	return p.Collector
+}
+
 // Run blocks until ctx ends and everything has stopped.
 func (p *Pipeline) Run(ctx context.Context) error {
+	in := p.Input()
 	spoolCtx, stopSpool := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSpool()
 	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
@@ -33,7 +47,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	cctx, stopCollector := context.WithCancel(ctx)
 	defer stopCollector()
 	collectorDone := make(chan error, 1)
-	go func() { collectorDone <- p.Collector.Run(cctx) }()
+	go func() { collectorDone <- in.Run(cctx) }()
 	var spoolErr error
 	spoolStopped := false
 	select {
@@ -53,7 +67,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if spoolErr != nil {
 		errs = append(errs, fmt.Errorf("spool: %w", spoolErr))
 	}
-	p.Collector.Disconnect()
+	in.Disconnect()
 	stopFwd()
 	errs = append(errs, <-fwdDone)
 	errs = append(errs, p.Spool.Close())

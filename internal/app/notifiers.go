@@ -79,14 +79,14 @@ func (s *Service) notifiers() ([]dispatch.Notifier, error) {
 		Deps: notify.Deps{Registerer: s.prom, Logger: s.log.With("component", "notify"),
 			// The registry ingest validates against now: a reload's sites
 			// and their guidance reach the chat messages at once.
-			Registry: func() *sensors.Registry { return s.pipeline.Collector.Registry() },
+			Registry: func() *sensors.Registry { return s.pipeline.Input().Registry() },
 			// The rule files' texts in force, as the console shows them.
 			Guidance: func() map[string]sensors.Guidance { return s.hub.Guidance() }},
 		EventLog: s.log.With("component", "alert"),
 		// The registry ingest validates against now, so a site a reload
 		// added or moved is routed by its sector at once.
 		Sector: func(site string) string {
-			if st, ok := s.pipeline.Collector.Registry().Site(site); ok {
+			if st, ok := s.pipeline.Input().Registry().Site(site); ok {
 				return string(st.Sector)
 			}
 			return ""

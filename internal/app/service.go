@@ -294,6 +294,9 @@ func (s *Service) buildEngine() error {
 // readings through the spool to InfluxDB.
 func (s *Service) buildIngest() error {
 	cfg, log := s.cfg, s.log
+	if cfg.ClusterMode() {
+		return s.buildClusterIngest()
+	}
 	password, err := cfg.MQTTPassword()
 	if err != nil {
 		return err
@@ -358,6 +361,10 @@ const historySize = 10_000
 // store and the session store — for a service that is built but never
 // Run (Run releases them itself).
 func (s *Service) Close() error {
+	if s.pipeline != nil && s.pipeline.Source != nil {
+		// A cluster node is connected from New on.
+		s.pipeline.Source.Disconnect()
+	}
 	s.influx.Close()
 	s.lifecycle.Flush()
 	errs := []error{s.spool.Close(), s.store.Close()}
@@ -409,8 +416,12 @@ func (r ruleStates) Active() []alerting.Alert {
 // spool has room.
 func (s *Service) Ready(ctx context.Context) error {
 	var errs []error
-	if !s.pipeline.Collector.Connected() {
-		errs = append(errs, errors.New("MQTT broker not connected"))
+	if !s.pipeline.Input().Connected() {
+		if s.cfg.ClusterMode() {
+			errs = append(errs, errors.New("NATS cluster not connected"))
+		} else {
+			errs = append(errs, errors.New("MQTT broker not connected"))
+		}
 	}
 	if bytes, readings, full := s.spool.Backlog(); full {
 		errs = append(errs, fmt.Errorf("storage backlog: spool full (%d readings, %d bytes unwritten); intake is held back", readings, bytes))

@@ -52,7 +52,7 @@ func (s *Service) Stats() Stats {
 
 // Connected reports whether the collector is connected to the broker.
 func (s *Service) Connected() bool {
-	return s.pipeline.Collector.Connected()
+	return s.pipeline.Input().Connected()
 }
 
 // ReadingsStored counts the readings InfluxDB holds with device times in

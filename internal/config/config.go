@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +41,8 @@ type Config struct {
 	Writer     ingest.WriterOptions `yaml:"writer"`
 	Spool      ingest.SpoolOptions  `yaml:"spool"`
 	Journal    Journal              `yaml:"journal"`
+	// Cluster, with urls, runs riskmon on a NATS JetStream cluster.
+	Cluster Cluster `yaml:"cluster"`
 
 	// dir is the folder of the file, for relative paths.
 	dir string
@@ -401,6 +402,7 @@ func (c *Config) warnings() []yamlpos.Problem {
 			out = append(out, yamlpos.Problem{Key: "http.listen", Msg: fmt.Sprintf("http.listen %s is reachable from the network with no account configured: anyone who reaches it reads the console, the alarms and the API; add http.users, or listen on 127.0.0.1", c.HTTP.Listen)})
 		}
 	}
+	c.clusterWarnings(func(key, msg string) { out = append(out, yamlpos.Problem{Key: key, Msg: msg}) })
 	return out
 }
 
@@ -539,6 +541,7 @@ func (c *Config) problems() []yamlpos.Problem {
 			add(fmt.Sprintf("alerting.notify.webhooks[%d].url", i), fmt.Sprintf("alerting.notify.webhooks[%d].url %q is not http(s)", i, w.URL))
 		}
 	}
+	c.clusterProblems(add)
 	return errs
 }
 
@@ -607,32 +610,7 @@ func secret(value, file string) (string, error) {
 
 // TLSConfig builds the broker TLS settings, or nil when TLS is off. A
 // file that does not load is a yamlpos.Problem at its key.
-func (c *Config) TLSConfig() (*tls.Config, error) {
-	t := c.MQTT.TLS
-	if !t.Enabled {
-		return nil, nil
-	}
-	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(c.Path(t.CAFile))
-		if err != nil {
-			return nil, c.Problem("mqtt.tls.ca_file", fmt.Sprintf("mqtt.tls.ca_file: %v", err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, c.Problem("mqtt.tls.ca_file", fmt.Sprintf("mqtt.tls.ca_file %s holds no PEM certificate", t.CAFile))
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.Path(t.CertFile), c.Path(t.KeyFile))
-		if err != nil {
-			return nil, c.Problem(cmp.Or(keyIf(t.CertFile != "", "mqtt.tls.cert_file"), "mqtt.tls.key_file"), fmt.Sprintf("mqtt.tls client certificate: %v", err))
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
+func (c *Config) TLSConfig() (*tls.Config, error) { return c.buildTLS(c.MQTT.TLS, "mqtt.tls") }
 
 // APITokens resolves the tokens, reading token files. A token file that
 // does not read is a yamlpos.Problem at its key.

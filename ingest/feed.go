@@ -1,0 +1,245 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
+)
+
+// Message is one gateway message, whatever brought it: its MQTT topic,
+// its payload, and Ack, called once its readings are safe in the spool or
+// it is rejected for good.
+type Message interface {
+	Topic() string
+	Payload() []byte
+	Ack()
+}
+
+// Source is where a Pipeline takes its messages from: the MQTT
+// Collector, or a Feed that another package fills (the cluster's
+// JetStream partitions).
+type Source interface {
+	// Run takes messages until ctx ends, then drains what it took into
+	// the spool.
+	Run(ctx context.Context) error
+	// Disconnect closes the connection once the spool's last commit has
+	// acknowledged what it held.
+	Disconnect()
+	Connected() bool
+	Registry() *sensors.Registry
+}
+
+// current is a message that can tell it may no longer be handled here:
+// a cluster message whose partition lease this instance no longer
+// trusts. Such a message is neither evaluated nor acknowledged.
+type current interface{ Current() bool }
+
+// naker is a message that can be handed back for delivery again at once.
+type naker interface{ Nak() }
+
+// FeedOptions configure a Feed.
+type FeedOptions struct {
+	// Pull reads messages and hands each to deliver until ctx ends.
+	// deliver blocks while the workers are busy; a message it refuses
+	// (the feed is stopping) is handed back and not acknowledged.
+	Pull func(ctx context.Context, deliver func(Message)) error
+	// IsConnected reports whether the source's connection is up.
+	IsConnected func() bool
+	// Close, if set, runs at Disconnect: after the last acknowledgement.
+	Close func()
+	// Workers and QueueSize as in CollectorOptions.
+	Workers   int
+	QueueSize int
+	// Registry as in CollectorOptions.
+	Registry *sensors.Provider
+}
+
+// Feed is a Source for messages another package reads: it decodes,
+// validates, evaluates and spools them on its workers exactly as the
+// Collector does, one gateway's messages on one worker in order, and
+// acknowledges each once it is safe in the spool.
+//
+// What the Collector does for MQTT alone is not done here: Sparkplug
+// rebirth requests are not sent and riskmon's own Sparkplug STATE is not
+// published (the cluster reads riskmon/v1 topics only).
+type Feed struct {
+	opts     FeedOptions
+	lim      Limits
+	rej      *Rejecter
+	m        *Metrics
+	sp       *Spool
+	onRead   ReadingsFunc
+	onGW     GatewayFunc
+	spb      *sparkplug.Tracker
+	log      *slog.Logger
+	registry *sensors.Provider
+	queues   []chan Message
+	// quit closes when Run's ctx ends: deliver stops waiting for room.
+	quit chan struct{}
+	// qmu guards the queues' closing against deliver's sends.
+	qmu    sync.RWMutex
+	closed bool
+	stale  prometheus.Counter
+}
+
+// NewFeed wires a feed; call Run to start it.
+func NewFeed(opts FeedOptions, reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics,
+	sp *Spool, onRead ReadingsFunc, onGW GatewayFunc, log *slog.Logger, promReg prometheus.Registerer) *Feed {
+	co := CollectorOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}.withDefaults()
+	opts.Workers, opts.QueueSize = co.Workers, co.QueueSize
+	f := &Feed{opts: opts, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
+		spb: sparkplug.NewTracker(), log: log, registry: opts.Registry, quit: make(chan struct{})}
+	if f.registry == nil {
+		f.registry = sensors.NewProvider(reg)
+	}
+	f.queues = make([]chan Message, opts.Workers)
+	for i := range f.queues {
+		f.queues[i] = make(chan Message, opts.QueueSize)
+	}
+	f.stale = prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_ingest_stale_messages_total",
+		Help: "Messages left unhandled because this instance no longer trusted its lease on their partition; the partition's next holder gets them."})
+	if promReg != nil {
+		promReg.MustRegister(f.stale)
+	}
+	return f
+}
+
+// Registry is the registry the workers validate against.
+func (f *Feed) Registry() *sensors.Registry { return f.registry.Registry() }
+
+// Connected reports whether the source's connection is up.
+func (f *Feed) Connected() bool { return f.opts.IsConnected != nil && f.opts.IsConnected() }
+
+// Disconnect runs the source's Close.
+func (f *Feed) Disconnect() {
+	if f.opts.Close != nil {
+		f.opts.Close()
+	}
+	f.m.Connected.Set(0)
+}
+
+// Run starts the workers and pulls until ctx ends, then drains the
+// worker queues into the spool.
+func (f *Feed) Run(ctx context.Context) error {
+	var workers sync.WaitGroup
+	for _, q := range f.queues {
+		workers.Go(func() { f.work(q) })
+	}
+	stopWatch := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() { f.watch(ctx, stopWatch) })
+	err := f.opts.Pull(ctx, f.deliver)
+	close(stopWatch)
+	watch.Wait()
+	f.qmu.Lock()
+	f.closed = true
+	for _, q := range f.queues {
+		close(q)
+	}
+	f.qmu.Unlock()
+	workers.Wait()
+	return err
+}
+
+// watch closes quit when ctx ends and keeps the connected gauge.
+func (f *Feed) watch(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if f.Connected() {
+			f.m.Connected.Set(1)
+		} else {
+			f.m.Connected.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			close(f.quit)
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// deliver queues msg on its gateway's worker, waiting for room; once the
+// feed is stopping it hands the message back instead.
+func (f *Feed) deliver(msg Message) {
+	f.qmu.RLock()
+	defer f.qmu.RUnlock()
+	if f.closed {
+		giveBack(msg)
+		return
+	}
+	q := f.queues[topicHash(routeKey(msg.Topic()))%uint32(len(f.queues))]
+	select {
+	case q <- msg:
+	case <-f.quit:
+		giveBack(msg)
+	}
+}
+
+func giveBack(msg Message) {
+	if n, ok := msg.(naker); ok {
+		n.Nak()
+	}
+}
+
+func (f *Feed) work(q <-chan Message) {
+	p := NewProcessor(f.registry.Registry(), f.lim, f.rej, f.m, f.spb)
+	p.follow = f.registry
+	tick := time.NewTicker(seqExpireEvery)
+	defer tick.Stop()
+	var lines []byte
+	for {
+		var msg Message
+		select {
+		case m, ok := <-q:
+			if !ok {
+				return
+			}
+			msg = m
+		case now := <-tick.C:
+			f.gatewayEvents(p.Expire(now).Events)
+			continue
+		}
+		if c, ok := msg.(current); ok && !c.Current() {
+			f.stale.Inc()
+			giveBack(msg)
+			continue
+		}
+		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		f.gatewayEvents(out.Events)
+		rs := out.Readings
+		ack := func() { msg.Ack(); f.m.Acked.Inc() }
+		if len(rs) == 0 {
+			ack()
+			continue
+		}
+		if f.onRead != nil {
+			f.onRead(rs)
+		}
+		lines = lines[:0]
+		for i := range rs {
+			lines = storage.AppendReading(lines, &rs[i])
+		}
+		if err := f.sp.Append(lines, len(rs), ack); err != nil {
+			f.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
+		}
+	}
+}
+
+func (f *Feed) gatewayEvents(evs []sensors.GatewayEvent) {
+	if f.onGW == nil {
+		return
+	}
+	for _, ev := range evs {
+		f.onGW(ev)
+	}
+}

@@ -1,0 +1,303 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/riskmon/riskmon/cluster"
+	"github.com/riskmon/riskmon/internal/influxproc"
+	"github.com/riskmon/riskmon/internal/natsproc"
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/simulator"
+)
+
+// The cluster fault tests run a 3-node NATS cluster and several `riskmon
+// serve` processes in cluster mode; gateways publish MQTT to a NATS
+// node's MQTT listener.
+
+const (
+	clusterPartitions = 8
+	clusterLeaseTTL   = 2 * time.Second
+	// takeoverLimit is the promise of docs/cluster.md: a dead instance's
+	// sites have a new owner within it.
+	takeoverLimit = 10 * time.Second
+)
+
+// clusterRig is a real InfluxDB, a 3-node NATS cluster and a fleet.
+type clusterRig struct {
+	*rig
+	nats *natsproc.Cluster
+	kv   jetstream.KeyValue
+}
+
+func newClusterRig(t *testing.T) *clusterRig {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipped under -short: runs real servers")
+	}
+	if _, err := natsproc.FindBinary(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: %v", err)
+		}
+		t.Skip(err)
+	}
+	r := &rig{t: t, dir: t.TempDir()}
+	r.startInflux()
+	t.Cleanup(func() { _ = r.influx.Stop() })
+	nc, err := natsproc.Start(filepath.Join(r.dir, "nats"), 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Stop)
+	r.fleet = simulator.SyntheticFleet(6, 50)
+	if r.reg, err = r.fleet.Registry(sensors.DefaultCatalog()); err != nil {
+		t.Fatal(err)
+	}
+	r.regFile = filepath.Join(r.dir, "fleet.yaml")
+	f, err := os.Create(r.regFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.reg.WriteYAML(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return &clusterRig{rig: r, nats: nc}
+}
+
+// instance writes a cluster-mode configuration for instance id.
+func (c *clusterRig) instance(id string) *riskmonProc {
+	t := c.t
+	t.Helper()
+	state := filepath.Join(c.dir, id)
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port, err := influxproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	conf := map[string]any{
+		"log_level": "warn", "state_dir": state, "registry": c.regFile,
+		"http":     map[string]any{"listen": addr},
+		"influxdb": map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d", c.influxPort), "bucket": "riskmon"},
+		"cluster": map[string]any{"urls": c.nats.URLs(), "instance_id": id, "partitions": clusterPartitions,
+			"replicas": 3, "lease_ttl": clusterLeaseTTL.String(), "ack_wait": "3s"},
+		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": false}},
+	}
+	b, err := yaml.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(state, "riskmon.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &riskmonProc{t: t, conf: path, addr: addr}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// startInstance runs riskmon serve, retrying while a new NATS cluster
+// still elects its leaders (serve then exits at start with the reason).
+func startInstance(t *testing.T, p *riskmonProc) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		p.cmd = exec.Command(riskmonBin, "serve", "--config", p.conf)
+		p.cmd.Stderr = os.Stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func(cmd *exec.Cmd) { _, _ = cmd.Process.Wait(); close(exited) }(p.cmd)
+		for {
+			if v, ok := p.metric("riskmon_mqtt_connected"); ok && v == 1 {
+				return
+			}
+			select {
+			case <-exited:
+			case <-time.After(50 * time.Millisecond):
+				if time.Now().After(deadline) {
+					t.Fatal("riskmon serve did not join the cluster")
+				}
+				continue
+			}
+			break
+		}
+		p.cmd = nil
+		if time.Now().After(deadline) {
+			t.Fatal("riskmon serve kept exiting at start")
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// leases opens the lease bucket, to see from outside who owns what.
+func (c *clusterRig) leases() jetstream.KeyValue {
+	t := c.t
+	t.Helper()
+	if c.kv != nil {
+		return c.kv
+	}
+	nc, err := nats.Connect(c.nats.Nodes[1].URL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c.kv, err = js.KeyValue(ctx, cluster.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	return c.kv
+}
+
+// owner is who holds partition p's lease now, "" when nobody does.
+func (c *clusterRig) owner(p int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, err := c.leases().Get(ctx, fmt.Sprintf("p.%d", p))
+	if err != nil {
+		return ""
+	}
+	return string(e.Value())
+}
+
+// owners maps each partition to its holder.
+func (c *clusterRig) owners() map[int]string {
+	out := map[int]string{}
+	for p := range clusterPartitions {
+		out[p] = c.owner(p)
+	}
+	return out
+}
+
+// waitBalanced waits until every partition has an owner and each of
+// the n instances holds its fair share or one less.
+func (c *clusterRig) waitBalanced(n int) {
+	c.t.Helper()
+	floor := clusterPartitions / n
+	waitUntilT(c.t, 30*time.Second, fmt.Sprintf("the partitions spread over %d instances", n), func() bool {
+		per := map[string]int{}
+		for _, o := range c.owners() {
+			if o == "" {
+				return false
+			}
+			per[o]++
+		}
+		if len(per) != n {
+			return false
+		}
+		for _, k := range per {
+			if k < floor {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// publishTo plays total readings of the fleet at about rate a second
+// through broker (a NATS node's MQTT listener).
+func (c *clusterRig) publishTo(broker string, total, rate int) *run {
+	speed := float64(rate) / float64(c.reg.Len())
+	span := time.Duration(float64(total)/float64(c.reg.Len())) * time.Second
+	ru := &run{start: time.Now().Add(-2 * span).Add(-time.Minute).Truncate(time.Second), done: make(chan struct{})}
+	pub, err := simulator.NewPublisher(simulator.Options{Broker: broker, Fleet: c.fleet, Interval: time.Second,
+		Speed: speed, MaxReadings: total, Seed: 5, Start: ru.start, PublishTimeout: 60 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	go func() {
+		defer close(ru.done)
+		ru.stats, ru.err = pub.Run(context.Background())
+	}()
+	return ru
+}
+
+// TestClusterOwnerKilled: three riskmon instances share the partitions
+// of a 3-node NATS cluster under a steady load. The owner of a site is
+// killed with SIGKILL; its partitions must have a new owner within
+// takeoverLimit, and once it is back (its spool holds what it had
+// acknowledged but not yet written) every published reading is in
+// InfluxDB.
+func TestClusterOwnerKilled(t *testing.T) {
+	c := newClusterRig(t)
+	ids := []string{"rm-a", "rm-b", "rm-c"}
+	procs := map[string]*riskmonProc{}
+	for _, id := range ids {
+		procs[id] = c.instance(id)
+		startInstance(t, procs[id])
+	}
+	c.waitBalanced(len(ids))
+	t.Logf("owners at start: %v", c.owners())
+
+	const total, rate = 60_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[0].MQTTURL(), total, rate)
+	time.Sleep(5 * time.Second)
+
+	site := c.reg.Sites()[0].ID
+	p := cluster.PartitionOf(site, clusterPartitions)
+	victim := c.owner(p)
+	if victim == "" {
+		t.Fatalf("partition %d of site %s has no owner", p, site)
+	}
+	var theirs []int
+	for q, o := range c.owners() {
+		if o == victim {
+			theirs = append(theirs, q)
+		}
+	}
+	_ = procs[victim].cmd.Process.Signal(syscall.SIGKILL)
+	_ = procs[victim].cmd.Wait()
+	procs[victim].cmd = nil
+	killed := time.Now()
+	waitUntilT(t, takeoverLimit, fmt.Sprintf("partitions %v of %s taken over", theirs, victim), func() bool {
+		for _, q := range theirs {
+			if o := c.owner(q); o == "" || o == victim {
+				return false
+			}
+		}
+		return true
+	})
+	takeover := time.Since(killed)
+	t.Logf("site %s (partition %d) was on %s with %v; taken over in %v: %v", site, p, victim, theirs, takeover.Round(10*time.Millisecond), c.owners())
+
+	st := ru.wait(t)
+	// The killed instance comes back on its state dir: its spool
+	// replays what it had acknowledged to JetStream but not yet written.
+	startInstance(t, procs[victim])
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster owner killed", st, landed, fmt.Sprintf("takeover %v", takeover.Round(10*time.Millisecond)))
+	if landed != st.Readings {
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
+
+func waitUntilT(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
