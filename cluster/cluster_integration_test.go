@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +22,19 @@ import (
 // CI=true a missing binary fails the test; elsewhere it skips it.
 func natsCluster(t *testing.T, n int) *natsproc.Cluster {
 	t.Helper()
+	needNATS(t)
+	c, err := natsproc.Start(t.TempDir(), n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// needNATS skips the test under -short or without nats-server, except
+// under CI=true, where a missing binary fails it: make deps installs it.
+func needNATS(t *testing.T) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("skipped under -short: runs nats-server")
 	}
@@ -30,12 +44,6 @@ func natsCluster(t *testing.T, n int) *natsproc.Cluster {
 		}
 		t.Skip(err)
 	}
-	c, err := natsproc.Start(t.TempDir(), n, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
-	return c
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -161,6 +169,56 @@ func TestConnectErrors(t *testing.T) {
 	var mm *MismatchError
 	if !errors.As(err, &mm) || mm.What != "partitions" || !strings.Contains(err.Error(), "created with 4") {
 		t.Errorf("other partition count: %v", err)
+	}
+}
+
+// TestConnectRefusedCredentials: a server that refuses the client's
+// credentials is said to, not taken for an unreachable one.
+func TestConnectRefusedCredentials(t *testing.T) {
+	needNATS(t)
+	nc, err := natsproc.StartWith(t.TempDir(), 1, "authorization { user: riskmon, password: right }", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := strings.Replace(nc.URLs()[0], "nats://", "nats://riskmon:wrong@", 1)
+	_, err = Connect(ctx, Options{URLs: []string{url}, Instance: "x", Replicas: 1}, nil, quiet())
+	if err == nil || !strings.Contains(err.Error(), "NATS refused the credentials") {
+		t.Errorf("wrong password: %v", err)
+	}
+	url = strings.Replace(nc.URLs()[0], "nats://", "nats://riskmon:right@", 1)
+	n, err := Connect(ctx, Options{URLs: []string{url}, Instance: "x", Replicas: 1}, nil, quiet())
+	if err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	n.Close()
+}
+
+// TestMQTT5Refused: the NATS MQTT listener speaks MQTT 3.1.1 only and
+// answers an MQTT 5 CONNECT with "unacceptable protocol version", as
+// docs/protocol.md tells gateway integrators.
+func TestMQTT5Refused(t *testing.T) {
+	nc := natsCluster(t, 1)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(nc.Nodes[0].MQTTURL(), "tcp://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// CONNECT: protocol name MQTT, level 5, clean start, keep-alive 30 s,
+	// no properties, client id "gw5".
+	connect := []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 30, 0, 0, 3, 'g', 'w', '5'}
+	if _, err := conn.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil {
+		t.Fatalf("no CONNACK: %v", err)
+	}
+	if ack[0] != 0x20 || ack[3] != 0x01 {
+		t.Errorf("CONNACK % x, want return code 1 (unacceptable protocol version)", ack)
 	}
 }
 

@@ -102,11 +102,8 @@ func (n *Node) setUp(ctx context.Context) error {
 		return err
 	}
 	n.js = js
-	if _, err := js.AccountInfo(ctx); err != nil {
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return fmt.Errorf("JetStream is not enabled on the NATS cluster (or for this account): %w", err)
-		}
-		return fmt.Errorf("JetStream not answering (is the cluster short of its quorum?): %w", err)
+	if err := checkJetStream(ctx, js); err != nil {
+		return err
 	}
 	if n.stream, err = n.ensureStream(ctx); err != nil {
 		return err
@@ -151,21 +148,36 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", n.opts.Stream, err)
 	}
-	cfg := s.CachedInfo().Config
-	if got := cfg.Metadata[partitionsKey]; got != strconv.Itoa(n.opts.Partitions) {
-		return nil, &MismatchError{Stream: n.opts.Stream, What: "partitions", Want: strconv.Itoa(n.opts.Partitions), Got: cmpOr(got, "none recorded")}
-	}
-	if cfg.Replicas != n.opts.Replicas {
-		return nil, &MismatchError{Stream: n.opts.Stream, What: "replicas", Want: strconv.Itoa(n.opts.Replicas), Got: strconv.Itoa(cfg.Replicas)}
+	if err := checkStream(s.CachedInfo().Config, n.opts); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-func cmpOr(s, alt string) string {
-	if s == "" {
-		return alt
+// checkJetStream asks JetStream for the account's figures, telling "off"
+// from "not answering".
+func checkJetStream(ctx context.Context, js jetstream.JetStream) error {
+	if _, err := js.AccountInfo(ctx); err != nil {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return fmt.Errorf("JetStream is not enabled on the NATS cluster (or for this account): %w", err)
+		}
+		return fmt.Errorf("JetStream not answering (is the cluster short of its quorum?): %w", err)
 	}
-	return s
+	return nil
+}
+
+// checkStream compares an existing stream with opts.
+func checkStream(cfg jetstream.StreamConfig, opts Options) error {
+	if got := cfg.Metadata[partitionsKey]; got != strconv.Itoa(opts.Partitions) {
+		if got == "" {
+			got = "none recorded"
+		}
+		return &MismatchError{Stream: opts.Stream, What: "partitions", Want: strconv.Itoa(opts.Partitions), Got: got}
+	}
+	if cfg.Replicas != opts.Replicas {
+		return &MismatchError{Stream: opts.Stream, What: "replicas", Want: strconv.Itoa(opts.Replicas), Got: strconv.Itoa(cfg.Replicas)}
+	}
+	return nil
 }
 
 // MismatchError is an instance configured unlike the cluster's stream.

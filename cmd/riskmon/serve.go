@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/riskmon/riskmon/internal/app"
 	"github.com/riskmon/riskmon/internal/app/configcheck"
@@ -85,6 +86,7 @@ func loadConfig(path string) (config.Config, *sensors.Registry, error) {
 func newCheckConfig() *cobra.Command {
 	var path string
 	var explain []string
+	var offline bool
 	cmd := &cobra.Command{
 		Use:   "check-config",
 		Short: "Check a config file, its sensor registry, rule files and notifiers, reporting every problem",
@@ -94,17 +96,27 @@ connecting to anything. It prints every problem it finds, each with its
 file and line where there is one, and exits non-zero if there is any.
 Warnings (allowed but risky, such as a console reachable from the network
 without TLS or without accounts) are printed too and do not fail the check.
+With a cluster: section it then connects to NATS, changing nothing, and
+checks that a server answers, takes the credentials, has JetStream on and
+keeps the stream with this file's partition count and replicas; --offline
+skips that.
 With --explain SITE/SENSOR it then prints the rules that sensor gets, as
 'rules show' does.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := configcheck.Check(path)
+			input := "broker " + r.Config.MQTT.Broker
+			if r.Config.ClusterMode() && !offline {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+				input = "cluster " + r.CheckCluster(ctx)
+				cancel()
+			}
 			w := cmd.OutOrStdout()
 			writeReport(w, r)
 			if !r.OK() {
 				return fmt.Errorf("%s: %d problem(s)", path, len(r.Problems))
 			}
-			fmt.Fprintf(w, "%s: ok (%d sites, %d sensors, %d rule files, %d notification channels besides log and mqtt, broker %s, influxdb %s)\n",
-				path, len(r.Registry.Sites()), r.Registry.Len(), r.RuleFiles, r.Notifiers, r.Config.MQTT.Broker, r.Config.InfluxDB.URL)
+			fmt.Fprintf(w, "%s: ok (%d sites, %d sensors, %d rule files, %d notification channels besides log and mqtt, %s, influxdb %s)\n",
+				path, len(r.Registry.Sites()), r.Registry.Len(), r.RuleFiles, r.Notifiers, input, r.Config.InfluxDB.URL)
 			for _, id := range explain {
 				site, sensor, _ := strings.Cut(id, "/")
 				x, err := r.Explain(site, sensor)
@@ -119,6 +131,7 @@ With --explain SITE/SENSOR it then prints the rules that sensor gets, as
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not connect to the NATS cluster of a cluster: section")
 	cmd.Flags().StringSliceVar(&explain, "explain", nil, "SITE/SENSOR whose effective rules to print once the check passes (repeatable)")
 	return cmd
 }

@@ -61,6 +61,7 @@ type Node struct {
 	Dir                   string
 	bin                   string
 	conf                  string
+	extra                 string
 	log                   io.Writer
 	cmd                   *exec.Cmd
 	exited                chan error
@@ -88,7 +89,11 @@ const clusterConf = `cluster {
 
 // Start runs n nodes (1, or 3 for a cluster with a quorum) in folders
 // under dir and waits until each listens for clients and MQTT.
-func Start(dir string, n int, log io.Writer) (*Cluster, error) {
+func Start(dir string, n int, log io.Writer) (*Cluster, error) { return StartWith(dir, n, "", log) }
+
+// StartWith is Start with extra configuration for every node, such as an
+// authorization block.
+func StartWith(dir string, n int, extra string, log io.Writer) (*Cluster, error) {
 	bin, err := FindBinary()
 	if err != nil {
 		return nil, err
@@ -98,7 +103,7 @@ func Start(dir string, n int, log io.Writer) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	for i := range n {
-		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), bin: bin, log: log}
+		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), bin: bin, log: log, extra: extra}
 		for _, p := range []*int{&nd.Port, &nd.MQTTPort, &nd.Route} {
 			if *p, err = influxproc.FreePort(); err != nil {
 				return nil, err
@@ -124,7 +129,7 @@ func (nd *Node) writeConf(all []*Node) error {
 	if err := os.MkdirAll(nd.Dir, 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(nodeConf, nd.Name, nd.Port, filepath.Join(nd.Dir, "js"), nd.MQTTPort)
+	conf := fmt.Sprintf(nodeConf, nd.Name, nd.Port, filepath.Join(nd.Dir, "js"), nd.MQTTPort) + nd.extra + "\n"
 	if len(all) > 1 {
 		var routes []string
 		for _, o := range all {
