@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riskmon/riskmon/protocol"
+	"github.com/riskmon/riskmon/sensors"
+)
+
+// fakeMsg is a message from a source that can say it is stale.
+type fakeMsg struct {
+	topic   string
+	payload []byte
+	stale   bool
+	acked   atomic.Bool
+	naked   atomic.Bool
+}
+
+func (m *fakeMsg) Topic() string   { return m.topic }
+func (m *fakeMsg) Payload() []byte { return m.payload }
+func (m *fakeMsg) Ack()            { m.acked.Store(true) }
+func (m *fakeMsg) Nak()            { m.naked.Store(true) }
+func (m *fakeMsg) Current() bool   { return !m.stale }
+
+// TestFeed: a Feed acknowledges a message once its readings are in the
+// spool, and one all rejected at once; a message whose source no longer
+// trusts it is handed back, neither evaluated nor acknowledged; once
+// the feed stops, what is still offered is handed back.
+func TestFeed(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	m := NewMetrics(nil)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	good := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"),
+		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":3},{"sensor":"PT-201","value":1.2}]}`, ts)}
+	stale := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), stale: true,
+		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":4}]}`, ts+1000)}
+	bad := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), payload: []byte(`{"ts":`)}
+	late := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), payload: good.payload}
+
+	var mu sync.Mutex
+	var evaluated []sensors.Reading
+	onRead := func(rs []sensors.Reading) { mu.Lock(); evaluated = append(evaluated, rs...); mu.Unlock() }
+	pulled := make(chan func(Message), 1)
+	f := NewFeed(FeedOptions{
+		Pull: func(ctx context.Context, deliver func(Message)) error {
+			for _, msg := range []Message{good, stale, bad} {
+				deliver(msg)
+			}
+			pulled <- deliver
+			<-ctx.Done()
+			return nil
+		},
+		IsConnected: func() bool { return true },
+	}, testRegistry(t), Limits{}, NewRejecter(m, dl, log, time.Minute), m, sp, onRead, nil, log, nil)
+
+	spCtx, stopSpool := context.WithCancel(context.Background())
+	spDone := make(chan error, 1)
+	go func() { spDone <- sp.Run(spCtx) }()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	deliver := <-pulled
+	waitFor(t, 5*time.Second, "the good and the bad message acknowledged", func() bool { return good.acked.Load() && bad.acked.Load() })
+	waitFor(t, 5*time.Second, "the stale message handed back", stale.naked.Load)
+	if stale.acked.Load() {
+		t.Error("the stale message was acknowledged")
+	}
+	mu.Lock()
+	if len(evaluated) != 2 {
+		t.Errorf("evaluated %d readings, want the good message's 2", len(evaluated))
+	}
+	mu.Unlock()
+	if _, n, _ := sp.Backlog(); n != 2 {
+		t.Errorf("spool holds %d readings, want 2", n)
+	}
+	if !f.Connected() || f.Registry().Len() != 3 {
+		t.Errorf("connected %v, registry of %d sensors", f.Connected(), f.Registry().Len())
+	}
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deliver(late)
+	if !late.naked.Load() || late.acked.Load() {
+		t.Errorf("a message offered after the stop: naked %v, acked %v", late.naked.Load(), late.acked.Load())
+	}
+	stopSpool()
+	if err := <-spDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
