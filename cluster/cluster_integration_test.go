@@ -28,6 +28,11 @@ func natsCluster(t *testing.T, n int) *natsproc.Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.WaitJetStream(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 

@@ -59,6 +59,11 @@ func newClusterRig(t *testing.T) *clusterRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := nc.WaitJetStream(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.fleet = simulator.SyntheticFleet(6, 50)
 	if r.reg, err = r.fleet.Registry(sensors.DefaultCatalog()); err != nil {
 		t.Fatal(err)
@@ -299,5 +304,113 @@ func waitUntilT(t *testing.T, limit time.Duration, what string, ok func() bool) 
 			t.Fatalf("not within %v: %s", limit, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startCluster starts the instances ids and waits until they share the
+// partitions.
+func (c *clusterRig) startCluster(ids ...string) map[string]*riskmonProc {
+	procs := map[string]*riskmonProc{}
+	for _, id := range ids {
+		procs[id] = c.instance(id)
+		startInstance(c.t, procs[id])
+	}
+	c.waitBalanced(len(ids))
+	return procs
+}
+
+// partitionsOf lists the partitions id holds.
+func (c *clusterRig) partitionsOf(id string) []int {
+	var out []int
+	for p, o := range c.owners() {
+		if o == id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// movedOff waits until none of ps is held by id or unowned, and says
+// how long that took from since.
+func (c *clusterRig) movedOff(id string, ps []int, since time.Time) time.Duration {
+	c.t.Helper()
+	waitUntilT(c.t, takeoverLimit, fmt.Sprintf("partitions %v of %s taken over", ps, id), func() bool {
+		for _, q := range ps {
+			if o := c.owner(q); o == "" || o == id {
+				return false
+			}
+		}
+		return true
+	})
+	return time.Since(since)
+}
+
+// TestClusterInstanceFrozen: an instance frozen with SIGSTOP past its
+// lease loses its partitions to the others; let go with SIGCONT it finds
+// its leases taken, stands down from them without evaluating or
+// acknowledging what it still held, and the partitions spread again.
+// Every reading lands, with no restart.
+func TestClusterInstanceFrozen(t *testing.T) {
+	c := newClusterRig(t)
+	procs := c.startCluster("rm-a", "rm-b", "rm-c")
+	const total, rate = 45_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[1].MQTTURL(), total, rate)
+	time.Sleep(4 * time.Second)
+
+	victim := c.owner(cluster.PartitionOf(c.reg.Sites()[1].ID, clusterPartitions))
+	theirs := c.partitionsOf(victim)
+	if err := procs[victim].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	took := c.movedOff(victim, theirs, frozen)
+	// Well past the lease, so whatever it fetched is due again.
+	time.Sleep(3 * clusterLeaseTTL)
+	if err := procs[victim].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(frozen)
+	waitUntilT(t, 10*time.Second, victim+" notices its leases are gone", func() bool {
+		v, _ := procs[victim].metric("riskmon_cluster_leases_lost_total")
+		return v >= float64(len(theirs))
+	})
+	c.waitBalanced(3)
+	stale, _ := procs[victim].metric("riskmon_ingest_stale_messages_total")
+
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster instance frozen", st, landed, fmt.Sprintf("%s frozen %v with %v; taken over in %v; %v stale messages handed back",
+		victim, stopped.Round(100*time.Millisecond), theirs, took.Round(10*time.Millisecond), stale))
+	if landed != st.Readings {
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
+
+// TestClusterGracefulHandover: an instance stopped with SIGTERM hands
+// its partitions over before it exits, once what it read is safe, so
+// the others take them at once and nothing waits for its restart.
+func TestClusterGracefulHandover(t *testing.T) {
+	c := newClusterRig(t)
+	procs := c.startCluster("rm-a", "rm-b", "rm-c")
+	const total, rate = 30_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[2].MQTTURL(), total, rate)
+	time.Sleep(3 * time.Second)
+
+	leaving := c.owner(cluster.PartitionOf(c.reg.Sites()[2].ID, clusterPartitions))
+	theirs := c.partitionsOf(leaving)
+	asked := time.Now()
+	procs[leaving].stop()
+	exited := time.Since(asked)
+	took := c.movedOff(leaving, theirs, asked)
+	c.waitBalanced(2)
+
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster graceful handover", st, landed, fmt.Sprintf("%s left in %v; its partitions %v owned again %v after SIGTERM",
+		leaving, exited.Round(10*time.Millisecond), theirs, took.Round(10*time.Millisecond)))
+	if landed != st.Readings {
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed without a restart", st.Readings, landed)
 	}
 }

@@ -4,6 +4,7 @@
 package natsproc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/riskmon/riskmon/internal/influxproc"
 )
@@ -219,6 +223,42 @@ func (c *Cluster) URLs() []string {
 		out = append(out, nd.URL())
 	}
 	return out
+}
+
+// WaitJetStream waits until JetStream answers on every node: a new
+// cluster elects its meta leader first.
+func (c *Cluster) WaitJetStream(ctx context.Context) error {
+	for _, nd := range c.Nodes {
+		if err := nd.waitJetStream(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (nd *Node) waitJetStream(ctx context.Context) error {
+	nc, err := nats.Connect(nd.URL())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("JetStream on %s: %w", nd.Name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops every node.
