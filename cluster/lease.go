@@ -32,6 +32,8 @@ type lease struct {
 	done     chan struct{}
 	// releasing is set once a graceful release has begun.
 	releasing bool
+	// since is when this instance took the lease.
+	since time.Time
 }
 
 func leaseKey(p int) string             { return "p." + strconv.Itoa(p) }
@@ -189,7 +191,7 @@ func (n *Node) acquire(rctx, ctx context.Context, p int, sent int64, deliver fun
 		_ = n.kv.Delete(rctx, leaseKey(p), jetstream.LastRevision(rev))
 		return
 	}
-	l := &lease{p: p, rev: rev, done: make(chan struct{})}
+	l := &lease{p: p, rev: rev, done: make(chan struct{}), since: time.Now()}
 	l.deadline.Store(sent + n.trust())
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	l.stop = stop
@@ -266,6 +268,16 @@ func (n *Node) count() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.owned)
+}
+
+// OwnedSince reports whether this instance holds, and trusts, the lease
+// of site's partition, and since when it holds it.
+func (n *Node) OwnedSince(site string) (time.Time, bool) {
+	l, ok := n.get(PartitionOf(site, n.opts.Partitions))
+	if !ok || !l.current(n.now()) {
+		return time.Time{}, false
+	}
+	return l.since, true
 }
 
 // Owned lists the partitions this instance holds, in order.

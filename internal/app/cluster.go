@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/ingest"
 )
@@ -26,6 +27,7 @@ func (s *Service) buildClusterIngest() error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	s.owner = node
 	log.Info("joined the cluster", "instance", opts.Instance, "partitions", opts.Partitions, "replicas", opts.Replicas, "stream", opts.Stream)
 	feed := ingest.NewFeed(ingest.FeedOptions{
 		Pull: func(ctx context.Context, deliver func(ingest.Message)) error {
@@ -41,4 +43,49 @@ func (s *Service) buildClusterIngest() error {
 		Forwarder: ingest.NewForwarder(s.spool, s.influx, cfg.Writer, s.metrics, log.With("component", "writer")),
 	}
 	return nil
+}
+
+// siteOwner tells whether this instance holds a site's partition, and
+// since when: *cluster.Node.
+type siteOwner interface {
+	OwnedSince(site string) (time.Time, bool)
+}
+
+// silenceGrace is how long after taking a site over an instance waits
+// before it judges the site's silence: the sensors' last readings it
+// knows are from before it owned them (or none), and the stream's backlog
+// and the gateways' next reports need a reporting interval or two to
+// arrive.
+const silenceGrace = 2 * time.Minute
+
+// answersFor reports whether this instance judges site's silence at now:
+// single-node, always; in a cluster, once it has held the site's
+// partition for silenceGrace. Another instance answers for the rest.
+func (s *Service) answersFor(site string, now time.Time) bool {
+	if s.owner == nil {
+		return true
+	}
+	since, ok := s.owner.OwnedSince(site)
+	return ok && now.Sub(since) >= silenceGrace
+}
+
+// inhibit is the engine's Options.Inhibit: the monitor's, and in a
+// cluster every sensor of a site this instance does not answer for.
+func (s *Service) inhibit(site, sensor, gw, device string) bool {
+	return !s.answersFor(site, time.Now()) || s.monitor.Inhibit(site, sensor, gw, device)
+}
+
+// ownedQuiet keeps the quiet gateways of the sites this instance answers
+// for.
+func (s *Service) ownedQuiet(now time.Time, qs []alerting.QuietGateway) []alerting.QuietGateway {
+	if s.owner == nil {
+		return qs
+	}
+	out := make([]alerting.QuietGateway, 0, len(qs))
+	for _, q := range qs {
+		if s.answersFor(q.Site, now) {
+			out = append(out, q)
+		}
+	}
+	return out
 }

@@ -23,7 +23,9 @@ func (s *Service) newMonitor() *alerting.Monitor {
 		Logger:   s.log.With("component", "alerting"),
 		Registry: s.registry.Registry,
 		Spool:    spoolState{s.spool},
-		Quiet:    func(now time.Time) []alerting.QuietGateway { return s.engine.QuietGateways(now) },
+		Quiet: func(now time.Time) []alerting.QuietGateway {
+			return s.ownedQuiet(now, s.engine.QuietGateways(now))
+		},
 		After: []func(time.Time){
 			func(now time.Time) { s.engine.Tick(now) },
 			func(now time.Time) { s.shelves.Tick(now) },

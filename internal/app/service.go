@@ -93,6 +93,9 @@ type Service struct {
 	listener      net.Listener
 	// state is the engine's snapshot file and hot reload (reload.go).
 	state engineState
+	// owner, in a cluster, says which sites this instance holds; nil
+	// single-node (cluster.go).
+	owner siteOwner
 }
 
 // New builds a service; nothing is started until Run.
@@ -281,7 +284,7 @@ func (s *Service) buildEngine() error {
 	opts := rules.opts
 	s.hub.SetGuidance(rules.guidance)
 	opts.Registerer, opts.Logger = s.prom, s.log.With("component", "alerting")
-	opts.Inhibit, opts.OnClockStep = s.monitor.Inhibit, s.monitor.ClockStepped
+	opts.Inhibit, opts.OnClockStep = s.inhibit, s.monitor.ClockStepped
 	s.engine, err = alerting.NewEngine(s.reg, s.alertPath, opts)
 	if err != nil {
 		return err
