@@ -414,3 +414,39 @@ func TestClusterGracefulHandover(t *testing.T) {
 		t.Errorf("published %d readings, %d landed without a restart", st.Readings, landed)
 	}
 }
+
+// TestClusterScaleOutAndIn: under load the cluster grows from one
+// instance to three, the partitions spread, and shrinks back to one with
+// SIGTERM; every reading lands with no restart.
+func TestClusterScaleOutAndIn(t *testing.T) {
+	c := newClusterRig(t)
+	procs := c.startCluster("rm-a")
+	const total, rate = 60_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[0].MQTTURL(), total, rate)
+	time.Sleep(3 * time.Second)
+
+	out := time.Now()
+	for _, id := range []string{"rm-b", "rm-c"} {
+		procs[id] = c.instance(id)
+		startInstance(t, procs[id])
+	}
+	c.waitBalanced(3)
+	spread := time.Since(out)
+	t.Logf("spread over three in %v: %v", spread.Round(10*time.Millisecond), c.owners())
+
+	in := time.Now()
+	for _, id := range []string{"rm-b", "rm-c"} {
+		procs[id].stop()
+	}
+	c.waitBalanced(1)
+	back := time.Since(in)
+
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster scale 1-3-1", st, landed, fmt.Sprintf("1 to 3 instances in %v (starts included), 3 to 1 in %v",
+		spread.Round(10*time.Millisecond), back.Round(10*time.Millisecond)))
+	if landed != st.Readings {
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
