@@ -83,12 +83,12 @@ func (n *Node) tick(ctx context.Context, deliver func(*Msg)) {
 	}
 	share := (n.opts.Partitions + members - 1) / max(members, 1)
 	n.m.Members.Set(float64(members))
-	if n.count() > share {
+	if n.kept() > share {
 		n.releaseOne(ctx)
 		return
 	}
 	for _, p := range n.preference() {
-		if n.count() >= share {
+		if n.kept() >= share {
 			break
 		}
 		if _, mine := n.get(p); mine || taken[p] {
@@ -262,6 +262,19 @@ func (n *Node) get(p int) (*lease, bool) {
 	defer n.mu.Unlock()
 	l, ok := n.owned[p]
 	return l, ok
+}
+
+// kept counts the leases held and not being handed over.
+func (n *Node) kept() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := 0
+	for _, l := range n.owned {
+		if !l.releasing {
+			k++
+		}
+	}
+	return k
 }
 
 func (n *Node) count() int {
