@@ -135,6 +135,10 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 		}
 	}
 	send(0, 300)
+	// riskmon's own alert topics are not gateway input.
+	if tok := pub.Publish("riskmon/v1/alerts/hz-01/1-red", 1, false, "{}"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish alert: %v", tok.Error())
+	}
 	waitFor(t, 15*time.Second, "300 messages handed on", func() bool { return col.count() == 300 })
 	col.mu.Lock()
 	for k, inst := range col.seen {
@@ -153,6 +157,10 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 	t.Logf("takeover after the last renewal: %v", time.Since(start))
 	send(300, 600)
 	waitFor(t, 15*time.Second, "600 messages handed on", func() bool { return col.count() == 600 })
+	time.Sleep(time.Second)
+	if n := col.count(); n != 600 {
+		t.Errorf("%d messages handed on, want the 600 gateway messages alone", n)
+	}
 }
 
 func TestConnectErrors(t *testing.T) {

@@ -124,7 +124,7 @@ func (n *Node) setUp(ctx context.Context) error {
 
 // streamConfig is the stream every instance expects.
 func (n *Node) streamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{Name: n.opts.Stream, Subjects: []string{captured},
+	return jetstream.StreamConfig{Name: n.opts.Stream, Subjects: streamSubjects(),
 		SubjectTransform: &jetstream.SubjectTransformConfig{Source: captured, Destination: transformDest(n.opts.Partitions)},
 		Retention:        jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas,
 		MaxAge: n.opts.MaxAge, Discard: jetstream.DiscardOld,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/riskmon/riskmon/protocol"
 )
 
 // Subjects: the NATS MQTT listener publishes an MQTT topic a/b/c on the
@@ -12,7 +14,9 @@ import (
 // rmp.{partition}.riskmon.v1.{site}.{gateway}.{leaf}, the partition
 // computed by the server from the site token.
 const (
-	// captured is what the stream takes in: every riskmon/v1 topic.
+	// captured matches every riskmon/v1 gateway topic; the stream takes
+	// in those of gatewayLeaves, so that riskmon's own alert topics
+	// (riskmon/v1/alerts/{site}/{level}) stay out of it.
 	captured = "riskmon.v1.*.*.*"
 	// partitionPrefix starts every stored subject.
 	partitionPrefix = "rmp"
@@ -20,6 +24,18 @@ const (
 	// count, so an instance configured with another is refused.
 	partitionsKey = "riskmon_partitions"
 )
+
+// gatewayLeaves are the last levels of the topics gateways publish.
+var gatewayLeaves = []string{protocol.LeafReadings, protocol.LeafLP, protocol.LeafStatus}
+
+// streamSubjects are the subjects the stream takes in.
+func streamSubjects() []string {
+	out := make([]string, 0, len(gatewayLeaves))
+	for _, l := range gatewayLeaves {
+		out = append(out, "riskmon.v1.*.*."+l)
+	}
+	return out
+}
 
 // transformDest stores a captured subject under its site's partition.
 func transformDest(partitions int) string {

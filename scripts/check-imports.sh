@@ -13,7 +13,7 @@ rules=(
 	"simulator|alerting ingest console journal internal cmd"
 	"protocol|ingest alerting console journal simulator internal cmd"
 	"storage|alerting ingest protocol console journal simulator internal cmd"
-	"cluster|sensors protocol storage alerting ingest console journal simulator internal cmd"
+	"cluster|storage alerting ingest console journal simulator internal cmd"
 )
 fail=0
 while read -r pkg deps; do
