@@ -105,6 +105,9 @@ func (n *Node) setUp(ctx context.Context) error {
 	if err := checkJetStream(ctx, js); err != nil {
 		return err
 	}
+	if err := n.ensureSource(ctx); err != nil {
+		return err
+	}
 	if n.stream, err = n.ensureStream(ctx); err != nil {
 		return err
 	}
@@ -124,11 +127,10 @@ func (n *Node) setUp(ctx context.Context) error {
 
 // streamConfig is the stream every instance expects.
 func (n *Node) streamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{Name: n.opts.Stream, Subjects: streamSubjects(),
-		SubjectTransform: &jetstream.SubjectTransformConfig{Source: captured, Destination: transformDest(n.opts.Partitions)},
-		Retention:        jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas,
+	return jetstream.StreamConfig{Name: n.opts.Stream, Sources: []*jetstream.StreamSource{n.source()},
+		Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas,
 		MaxAge: n.opts.MaxAge, Discard: jetstream.DiscardOld,
-		Description: "gateway messages from the MQTT listeners, by site partition",
+		Description: "gateway messages from the MQTT listeners' $MQTT_msgs, by site partition",
 		Metadata:    map[string]string{partitionsKey: strconv.Itoa(n.opts.Partitions)}}
 }
 

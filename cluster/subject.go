@@ -5,19 +5,23 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/riskmon/riskmon/protocol"
 )
 
 // Subjects: the NATS MQTT listener publishes an MQTT topic a/b/c on the
-// NATS subject a.b.c (a '.' inside a level becomes "//"). The stream
-// captures riskmon/v1/{site}/{gateway}/{leaf} and stores it as
+// NATS subject a.b.c (a '.' inside a level becomes "//") and, for QoS 1,
+// stores it in its own stream $MQTT_msgs as $MQTT.msgs.a.b.c before it
+// sends the PUBACK. riskmon's stream sources the gateway topics
+// riskmon/v1/{site}/{gateway}/{leaf} from there and stores each as
 // rmp.{partition}.riskmon.v1.{site}.{gateway}.{leaf}, the partition
 // computed by the server from the site token.
 const (
-	// captured matches every riskmon/v1 gateway topic; the stream takes
-	// in those of gatewayLeaves, so that riskmon's own alert topics
-	// (riskmon/v1/alerts/{site}/{level}) stay out of it.
-	captured = "riskmon.v1.*.*.*"
+	// mqttStream is nats-server's stream of QoS 1 MQTT messages, and
+	// mqttPrefix the prefix of its subjects.
+	mqttStream = "$MQTT_msgs"
+	mqttPrefix = "$MQTT.msgs."
 	// partitionPrefix starts every stored subject.
 	partitionPrefix = "rmp"
 	// partitionsKey is the stream metadata that records the partition
@@ -25,21 +29,29 @@ const (
 	partitionsKey = "riskmon_partitions"
 )
 
-// gatewayLeaves are the last levels of the topics gateways publish.
+// gatewayLeaves are the last levels of the topics gateways publish; the
+// stream takes in those alone, so that riskmon's own alert topics
+// (riskmon/v1/alerts/{site}/{level}) stay out of it.
 var gatewayLeaves = []string{protocol.LeafReadings, protocol.LeafLP, protocol.LeafStatus}
 
-// streamSubjects are the subjects the stream takes in.
-func streamSubjects() []string {
+// sourceFilters are the $MQTT_msgs subjects the stream takes in.
+func sourceFilters() []string {
 	out := make([]string, 0, len(gatewayLeaves))
 	for _, l := range gatewayLeaves {
-		out = append(out, "riskmon.v1.*.*."+l)
+		out = append(out, mqttPrefix+"riskmon.v1.*.*."+l)
 	}
 	return out
 }
 
-// transformDest stores a captured subject under its site's partition.
-func transformDest(partitions int) string {
-	return fmt.Sprintf("%s.{{partition(%d,1)}}.riskmon.v1.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}", partitionPrefix, partitions)
+// sourceTransforms store each gateway leaf's messages under their site's
+// partition: partition(N, 1) hashes the first wildcard, the site.
+func sourceTransforms(partitions int) []jetstream.SubjectTransformConfig {
+	out := make([]jetstream.SubjectTransformConfig, 0, len(gatewayLeaves))
+	for i, src := range sourceFilters() {
+		out = append(out, jetstream.SubjectTransformConfig{Source: src,
+			Destination: fmt.Sprintf("%s.{{partition(%d,1)}}.riskmon.v1.{{wildcard(1)}}.{{wildcard(2)}}.%s", partitionPrefix, partitions, gatewayLeaves[i])})
+	}
+	return out
 }
 
 // partitionFilter is the subject filter of partition p's consumer.

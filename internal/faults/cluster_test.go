@@ -450,3 +450,99 @@ func TestClusterScaleOutAndIn(t *testing.T) {
 		t.Errorf("published %d readings, %d landed", st.Readings, landed)
 	}
 }
+
+// streamLeader is the NATS node that leads the stream; with avoid set it
+// asks the leader to step down until another node leads.
+func (c *clusterRig) streamLeader(avoid string) *natsproc.Node {
+	t := c.t
+	t.Helper()
+	nc, err := nats.Connect(c.nats.Nodes[1].URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 20 {
+		s, err := js.Stream(ctx, cluster.DefaultStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leader := s.CachedInfo().Cluster.Leader
+		if leader != avoid {
+			for _, nd := range c.nats.Nodes {
+				if nd.Name == leader {
+					return nd
+				}
+			}
+		}
+		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+cluster.DefaultStream, nil, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal("the stream's leader stayed on " + avoid)
+	return nil
+}
+
+// streamState logs how many messages the stream holds, and each
+// partition consumer's state: where a loss happened.
+func (c *clusterRig) streamState() {
+	t := c.t
+	nc, err := nats.Connect(c.nats.Nodes[1].URL())
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, cluster.DefaultStream)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	info := s.CachedInfo()
+	t.Logf("stream: %d messages, leader %s", info.State.Msgs, info.Cluster.Leader)
+	for p := range clusterPartitions {
+		cons, err := s.Consumer(ctx, fmt.Sprintf("riskmon_p%d", p))
+		if err != nil {
+			t.Logf("partition %d: %v", p, err)
+			continue
+		}
+		ci := cons.CachedInfo()
+		t.Logf("partition %d: pending %d, ack pending %d, redelivered %d, delivered to %d; owner %s",
+			p, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.Delivered.Stream, c.owner(p))
+	}
+}
+
+// TestClusterNATSNodeKilled: SIGKILL of the NATS node that leads the
+// stream (not the one the gateways publish to) mid-load, and its restart
+// 5 s later. What the gateways had acknowledged is in $MQTT_msgs, which
+// keeps it until the stream has it, so every reading lands.
+func TestClusterNATSNodeKilled(t *testing.T) {
+	c := newClusterRig(t)
+	c.startCluster("rm-a", "rm-b", "rm-c")
+	const total, rate = 45_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[0].MQTTURL(), total, rate)
+	time.Sleep(4 * time.Second)
+	victim := c.streamLeader(c.nats.Nodes[0].Name)
+	victim.Kill()
+	time.Sleep(5 * time.Second)
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster NATS node killed", st, landed, fmt.Sprintf("stream leader %s killed for 5 s", victim.Name))
+	if landed != st.Readings {
+		c.streamState()
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
