@@ -489,6 +489,40 @@ func (c *clusterRig) streamLeader(avoid string) *natsproc.Node {
 	return nil
 }
 
+// waitStreamCurrent waits until the stream has a leader and every
+// replica is online and current.
+func (c *clusterRig) waitStreamCurrent() {
+	t := c.t
+	t.Helper()
+	nc, err := nats.Connect(c.nats.Nodes[1].URL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntilT(t, time.Minute, "the stream's replicas current", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, cluster.DefaultStream)
+		if err != nil {
+			return false
+		}
+		cl := s.CachedInfo().Cluster
+		if cl == nil || cl.Leader == "" || len(cl.Replicas) != 2 {
+			return false
+		}
+		for _, r := range cl.Replicas {
+			if !r.Current || r.Offline {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // streamState logs how many messages the stream holds, and each
 // partition consumer's state: where a loss happened.
 func (c *clusterRig) streamState() {
@@ -540,6 +574,42 @@ func TestClusterNATSNodeKilled(t *testing.T) {
 	st := ru.wait(t)
 	landed := c.landed(ru, st.Readings, 2*time.Minute)
 	report(t, "cluster NATS node killed", st, landed, fmt.Sprintf("stream leader %s killed for 5 s", victim.Name))
+	if landed != st.Readings {
+		c.streamState()
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
+
+// TestClusterNATSRollingRestart: the three NATS nodes are restarted one
+// after another under load (SIGTERM, start, JetStream back), the
+// gateways' node among them, and every reading lands.
+func TestClusterNATSRollingRestart(t *testing.T) {
+	c := newClusterRig(t)
+	c.startCluster("rm-a", "rm-b", "rm-c")
+	const total, rate = 60_000, 3_000
+	ru := c.publishTo(c.nats.Nodes[0].MQTTURL(), total, rate)
+	time.Sleep(3 * time.Second)
+	start := time.Now()
+	for _, nd := range c.nats.Nodes {
+		nd.Stop()
+		if err := nd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := c.nats.WaitJetStream(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As an operator would: the next node only once the stream has
+		// every replica current again.
+		c.waitStreamCurrent()
+		t.Logf("%s restarted and current at %v", nd.Name, time.Since(start).Round(100*time.Millisecond))
+	}
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster NATS rolling restart", st, landed, fmt.Sprintf("3 nodes restarted one by one in %v", time.Since(start).Round(100*time.Millisecond)))
 	if landed != st.Readings {
 		c.streamState()
 		c.missing(ru)
