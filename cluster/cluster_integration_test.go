@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/riskmon/riskmon/internal/natsproc"
 )
@@ -160,6 +161,14 @@ func TestPartitionsMoveWhenAnInstanceStops(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := col.count(); n != 600 {
 		t.Errorf("%d messages handed on, want the 600 gateway messages alone", n)
+	}
+	m := nodes["a"].m
+	waitFor(t, 15*time.Second, "a's figures: 8 partitions, nothing pending or lagging", func() bool {
+		return testutil.ToFloat64(m.Owned) == 8 && testutil.ToFloat64(m.Pending) == 0 && testutil.ToFloat64(m.SourceLag) == 0 &&
+			testutil.ToFloat64(m.Members) == 1
+	})
+	if testutil.ToFloat64(m.Takeovers) < 8 || testutil.ToFloat64(m.Renewals) == 0 {
+		t.Errorf("takeovers %v, renewals %v", testutil.ToFloat64(m.Takeovers), testutil.ToFloat64(m.Renewals))
 	}
 }
 

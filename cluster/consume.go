@@ -58,6 +58,38 @@ func (n *Node) hand(l *lease, jm jetstream.Msg, deliver func(*Msg)) {
 	deliver(m)
 }
 
+// lagEvery is how often the lag figures are read from JetStream.
+const lagEvery = 5 * time.Second
+
+// readLag reads, at most every lagEvery, how far the stream is behind
+// the MQTT listeners and how many messages wait in the owned partitions.
+func (n *Node) readLag(ctx context.Context) {
+	now := n.now()
+	if now-n.lagAt < int64(lagEvery) && n.lagAt != 0 {
+		return
+	}
+	n.lagAt = now
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		return
+	}
+	var lag uint64
+	for _, src := range info.Sources {
+		lag += src.Lag
+	}
+	n.m.SourceLag.Set(float64(lag))
+	var pending uint64
+	for _, p := range n.Owned() {
+		cons, err := n.stream.Consumer(ctx, consumerName(p))
+		if err != nil {
+			return
+		}
+		ci := cons.CachedInfo()
+		pending += ci.NumPending + uint64(ci.NumAckPending)
+	}
+	n.m.Pending.Set(float64(pending))
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

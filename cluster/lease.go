@@ -83,6 +83,7 @@ func (n *Node) tick(ctx context.Context, deliver func(*Msg)) {
 	}
 	share := (n.opts.Partitions + members - 1) / max(members, 1)
 	n.m.Members.Set(float64(members))
+	n.readLag(rctx)
 	if n.kept() > share {
 		n.releaseOne(ctx)
 		return

@@ -10,6 +10,9 @@ type Metrics struct {
 	Renewals  prometheus.Counter
 	Lost      prometheus.Counter
 	Delivered prometheus.Counter
+	// SourceLag and Pending are read from JetStream every few seconds.
+	SourceLag prometheus.Gauge
+	Pending   prometheus.Gauge
 }
 
 // NewMetrics registers the figures with reg (nil: not registered).
@@ -27,9 +30,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Partition leases found taken by another instance at renewal (this one was away past the TTL)."}),
 		Delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "riskmon_cluster_messages_total",
 			Help: "Gateway messages read from owned partitions, redeliveries included."}),
+		SourceLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_cluster_source_lag_messages",
+			Help: "Gateway messages stored by the MQTT listeners and not yet in riskmon's stream (the stream's source lag)."}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_cluster_pending_messages",
+			Help: "Messages of this instance's partitions not yet delivered or not yet acknowledged."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Owned, m.Members, m.Takeovers, m.Renewals, m.Lost, m.Delivered)
+		reg.MustRegister(m.Owned, m.Members, m.Takeovers, m.Renewals, m.Lost, m.Delivered, m.SourceLag, m.Pending)
 	}
 	return m
 }
