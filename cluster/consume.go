@@ -61,14 +61,25 @@ func (n *Node) hand(l *lease, jm jetstream.Msg, deliver func(*Msg)) {
 // lagEvery is how often the lag figures are read from JetStream.
 const lagEvery = 5 * time.Second
 
-// readLag reads, at most every lagEvery, how far the stream is behind
-// the MQTT listeners and how many messages wait in the owned partitions.
-func (n *Node) readLag(ctx context.Context) {
-	now := n.now()
-	if now-n.lagAt < int64(lagEvery) && n.lagAt != 0 {
-		return
+// watchLag reads, every lagEvery until ctx ends, how far the stream is
+// behind the MQTT listeners and how many messages wait in the owned
+// partitions.
+func (n *Node) watchLag(ctx context.Context) {
+	t := time.NewTicker(lagEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, n.opts.ConnectTimeout)
+		n.readLag(rctx)
+		cancel()
 	}
-	n.lagAt = now
+}
+
+func (n *Node) readLag(ctx context.Context) {
 	info, err := n.stream.Info(ctx)
 	if err != nil {
 		return

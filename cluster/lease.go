@@ -54,6 +54,11 @@ func (n *Node) trust() int64 { return int64(n.opts.LeaseTTL - n.opts.LeaseTTL/10
 func (n *Node) Run(ctx context.Context, deliver func(*Msg)) error {
 	t := time.NewTicker(n.opts.LeaseTTL / 3)
 	defer t.Stop()
+	// The figures on a loop of their own, so a slow answer never delays
+	// a renewal.
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); n.watchLag(ctx) }()
+	defer func() { <-lagDone }()
 	for {
 		n.tick(ctx, deliver)
 		select {
@@ -83,7 +88,6 @@ func (n *Node) tick(ctx context.Context, deliver func(*Msg)) {
 	}
 	share := (n.opts.Partitions + members - 1) / max(members, 1)
 	n.m.Members.Set(float64(members))
-	n.readLag(rctx)
 	if n.kept() > share {
 		n.releaseOne(ctx)
 		return

@@ -33,8 +33,6 @@ type Node struct {
 	owned map[int]*lease
 	// wg counts the partitions' fetch loops and releases.
 	wg sync.WaitGroup
-	// lagAt is when the lag figures were last read (tick's goroutine).
-	lagAt int64
 }
 
 // Connect connects to the cluster and makes sure the stream, the
