@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,10 +34,11 @@ func TestAckAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.spool.Close()
+	closeSvc := sync.OnceValue(svc.Close)
+	defer closeSvc()
 	t0 := time.Unix(1764345600, 0)
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
-	open := svc.lifecycle.Open()
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}})
+	open := worklist(t, svc, "view-token")
 	if len(open) != 1 {
 		t.Fatalf("%d open alerts, want 1", len(open))
 	}
@@ -88,7 +90,7 @@ func TestAckAPI(t *testing.T) {
 	}
 	// The journal holds the alarm, the acknowledgement event and the
 	// operator's action, and verifies.
-	if err := svc.journal.Close(); err != nil {
+	if err := closeSvc(); err != nil {
 		t.Fatal(err)
 	}
 	dir := cfg.StatePath(cfg.Journal.Dir)

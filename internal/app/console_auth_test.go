@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,10 +40,10 @@ func TestConsoleLoginAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.spool.Close()
+	closeSvc := sync.OnceValue(svc.Close)
+	defer closeSvc()
 	t0 := time.Unix(1764345600, 0)
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
-	id := svc.lifecycle.Open()[0].ID
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}})
 	h := svc.Handler()
 
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/login", strings.NewReader(`{"user":"wang","password":"op-pass"}`))
@@ -55,6 +56,21 @@ func TestConsoleLoginAck(t *testing.T) {
 	var me struct{ CSRF string }
 	_ = json.Unmarshal(rec.Body.Bytes(), &me)
 	cookies := rec.Result().Cookies()
+	// The operator's worklist, read with the session.
+	openList := func() []alerting.Record {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/worklist", nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var list []alerting.Record
+		if err := json.Unmarshal(rec.Body.Bytes(), &list); rec.Code != http.StatusOK || err != nil || len(list) != 1 {
+			t.Fatalf("worklist: %d %v %s", rec.Code, err, rec.Body)
+		}
+		return list
+	}
+	id := openList()[0].ID
 
 	ack := func(path, csrf string) int {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"comment":"crew sent"}`))
@@ -78,8 +94,8 @@ func TestConsoleLoginAck(t *testing.T) {
 	if code := ack("/api/v1/alerts/"+id+"/ack", me.CSRF); code != http.StatusOK {
 		t.Fatalf("console ack: %d", code)
 	}
-	r, _ := svc.lifecycle.Get(id)
-	if r.State != alerting.StateActiveAcked || r.AckedBy != "wang" || r.Comment != "crew sent" {
+	r := openList()[0]
+	if r.ID != id || r.State != alerting.StateActiveAcked || r.AckedBy != "wang" || r.Comment != "crew sent" {
 		t.Fatalf("lifecycle after console ack: %+v", r)
 	}
 	// Reads need the session now that an account exists.
@@ -89,7 +105,7 @@ func TestConsoleLoginAck(t *testing.T) {
 		t.Fatalf("anonymous console read: %d", rec.Code)
 	}
 
-	if err := svc.journal.Close(); err != nil {
+	if err := closeSvc(); err != nil {
 		t.Fatal(err)
 	}
 	dir := cfg.StatePath(cfg.Journal.Dir)

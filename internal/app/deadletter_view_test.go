@@ -26,7 +26,7 @@ func TestDeadLetterView(t *testing.T) {
 		{"viewer token", []config.Token{{Name: "wall", Token: "view-token", Role: "viewer"}}, "Bearer view-token", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			svc := quietService(t, func(c *config.Config) { c.HTTP.Tokens = tc.tokens })
+			svc, cfg := quietServiceConfig(t, func(c *config.Config) { c.HTTP.Tokens = tc.tokens })
 			if err := svc.deadLetter.Add(ingest.DeadLetterEntry{Time: time.Now(), Topic: "riskmon/hz-01/gw1/readings", Reason: "bad_json", Detail: "unexpected end"},
 				[]byte(payload)); err != nil {
 				t.Fatal(err)
@@ -41,7 +41,7 @@ func TestDeadLetterView(t *testing.T) {
 			if rec.Code != http.StatusOK || !strings.Contains(body, `"bad_json"`) {
 				t.Fatalf("%d %s", rec.Code, body)
 			}
-			if strings.Contains(body, svc.cfg.StateDir) || !strings.Contains(body, `"file":"deadletter.jsonl"`) {
+			if strings.Contains(body, cfg.StateDir) || !strings.Contains(body, `"file":"deadletter.jsonl"`) {
 				t.Errorf("file path leaks or is missing: %s", body)
 			}
 			if shown := strings.Contains(body, "s3cr3t-reading-batch"); shown != tc.want {

@@ -16,7 +16,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/riskmon/riskmon/alerting"
-	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
@@ -232,7 +231,7 @@ func TestEndToEndIntegration(t *testing.T) {
 			}
 
 			// Exactly the valid readings are stored.
-			n, err := svc.influx.CountReadings(context.Background(), start.Add(-time.Minute), start.Add(span+time.Hour))
+			n, err := svc.ReadingsStored(context.Background(), start.Add(-time.Minute), start.Add(span+time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +245,10 @@ func TestEndToEndIntegration(t *testing.T) {
 					inWindow++
 				}
 			}
-			stored, err := svc.influx.CountPoints(context.Background(), storage.MeasurementAlert, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
+			// Read back as anyone with the bucket would.
+			db := storage.New(storage.Options{URL: cfg.InfluxDB.URL, Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
+			defer db.Close()
+			stored, err := db.CountPoints(context.Background(), storage.MeasurementAlert, "value", start.Add(-time.Minute), start.Add(span+time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,12 +256,8 @@ func TestEndToEndIntegration(t *testing.T) {
 				t.Errorf("InfluxDB holds %d alert events of this run, the webhook got %d", stored, inWindow)
 			}
 			// Every malformed message is counted and parked.
-			var rejected float64
-			for _, r := range ingest.AllReasons() {
-				rejected += counter(svc.metrics.Rejected(r))
-			}
-			if rejected != malformed || svc.deadLetter.Total() != malformed {
-				t.Errorf("rejected %v, dead letters %d; want %d", rejected, svc.deadLetter.Total(), malformed)
+			if st := svc.Stats(); st.Rejected != malformed || st.DeadLetters != malformed {
+				t.Errorf("rejected %v, dead letters %d; want %d", st.Rejected, st.DeadLetters, malformed)
 			}
 
 			// One alert for the leak, rising with the ramp and resolving

@@ -37,7 +37,7 @@ func TestGatewayColumn(t *testing.T) {
 	defer svc.Close()
 	open := func(rule string) []string {
 		var out []string
-		for _, a := range append(svc.conditions.Active(), svc.engine.Active()...) {
+		for _, a := range svc.RuleStates() {
 			if a.Rule == rule {
 				out = append(out, a.Sensor)
 			}
@@ -45,10 +45,10 @@ func TestGatewayColumn(t *testing.T) {
 		return out
 	}
 	now := time.Now()
-	svc.engine.Tick(now)
+	svc.Tick(now)
 
 	// A gateway in no registry says offline: nothing happens.
-	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "ghost", Kind: sensors.GatewayOffline, Source: "status", At: now})
+	svc.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "ghost", Kind: sensors.GatewayOffline, Source: "status", At: now})
 	if got := open(alerting.RuleGatewayOffline); len(got) != 0 {
 		t.Fatalf("gateway_offline %v for a gateway no sensor is behind", got)
 	}
@@ -67,7 +67,7 @@ func TestGatewayColumn(t *testing.T) {
 		for _, ev := range out.Events {
 			if ev.Kind == sensors.GatewayMismatch {
 				mismatches++
-				svc.monitor.GatewayEvent(ev)
+				svc.GatewayEvent(ev)
 			}
 		}
 	}
@@ -79,11 +79,11 @@ func TestGatewayColumn(t *testing.T) {
 	}
 	// gw-9 goes offline: it carries registered sensors, so it counts, and
 	// GT-101 and GT-102 do not go stale one by one behind it.
-	svc.monitor.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "gw-9", Kind: sensors.GatewayOffline, Source: "status", At: now})
+	svc.GatewayEvent(sensors.GatewayEvent{Site: "hz-01", Gateway: "gw-9", Kind: sensors.GatewayOffline, Source: "status", At: now})
 	if got := open(alerting.RuleGatewayOffline); len(got) != 1 || got[0] != "gw-9" {
 		t.Fatalf("gateway_offline %v, want gw-9", got)
 	}
-	svc.engine.Tick(now.Add(time.Hour))
+	svc.Tick(now.Add(time.Hour))
 	if got := open("sensor_stale"); len(got) != 1 || got[0] != "GT-201" {
 		t.Fatalf("stale alerts %v, want GT-201 alone", got)
 	}

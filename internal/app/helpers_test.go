@@ -1,9 +1,16 @@
 package app
 
 import (
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/internal/config"
 )
 
@@ -12,6 +19,14 @@ import (
 // notifiers off; edit may change the configuration first. It is closed
 // when the test ends.
 func quietService(t *testing.T, edit func(*config.Config)) *Service {
+	t.Helper()
+	svc, _ := quietServiceConfig(t, edit)
+	return svc
+}
+
+// quietServiceConfig is quietService that also returns the configuration
+// the service was built from, for tests that look at its files on disk.
+func quietServiceConfig(t *testing.T, edit func(*config.Config)) (*Service, config.Config) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
@@ -25,5 +40,101 @@ func quietService(t *testing.T, edit func(*config.Config)) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	return svc
+	return svc, cfg
+}
+
+// call sends one request to h, with the bearer token if there is one,
+// and returns the answer.
+func call(h http.Handler, method, path, token, body string) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// getJSON GETs path from the service's HTTP API and decodes the answer
+// into v; anything but 200 fails the test.
+func getJSON(t *testing.T, svc *Service, path, token string, v any) {
+	t.Helper()
+	rec := call(svc.Handler(), http.MethodGet, path, token, "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, rec.Body)
+	}
+}
+
+// worklist is the alert lifecycle's open list, GET /api/v1/worklist.
+func worklist(t *testing.T, svc *Service, token string) []alerting.Record {
+	t.Helper()
+	var recs []alerting.Record
+	getJSON(t, svc, "/api/v1/worklist", token, &recs)
+	return recs
+}
+
+// record is one open lifecycle record from the worklist.
+func record(t *testing.T, svc *Service, token, id string) (alerting.Record, bool) {
+	t.Helper()
+	for _, r := range worklist(t, svc, token) {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return alerting.Record{}, false
+}
+
+// events are the recent alert events, GET /api/v1/events.
+func events(t *testing.T, svc *Service, token string) []alerting.Event {
+	t.Helper()
+	var evs []alerting.Event
+	getJSON(t, svc, "/api/v1/events", token, &evs)
+	return evs
+}
+
+// conditionOpen reports whether the condition alert of (rule, site,
+// subject) is among the service's rule states.
+func conditionOpen(svc *Service, rule, site, subject string) bool {
+	for _, a := range svc.RuleStates() {
+		if a.Rule == rule && a.Site == site && a.Sensor == subject {
+			return true
+		}
+	}
+	return false
+}
+
+// scrape reads the service's /metrics and returns the sum of the samples
+// of the metric name, whatever their labels (0 if it has none).
+func scrape(t *testing.T, svc *Service, name string) float64 {
+	t.Helper()
+	rec := call(svc.Handler(), http.MethodGet, "/metrics", "", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", rec.Code)
+	}
+	var sum float64
+	for line := range strings.Lines(rec.Body.String()) {
+		sample, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(sample, "#") {
+			continue
+		}
+		if n, _, _ := strings.Cut(sample, "{"); n != name {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("/metrics: %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }

@@ -164,7 +164,7 @@ func TestHTTPStreamOutlivesTimeouts(t *testing.T) {
 	}()
 	time.Sleep(2500 * time.Millisecond) // past both 1 s timeouts
 	at := time.Now()
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 60, Time: at, Received: at})
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 60, Time: at, Received: at}})
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	select {
 	case s := <-got:

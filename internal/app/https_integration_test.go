@@ -107,7 +107,7 @@ func TestHTTPSConsoleIntegration(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	waitUntil(t, "the collector connects", svc.pipeline.Collector.Connected)
+	waitUntil(t, "the collector connects", svc.Connected)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
@@ -217,8 +217,11 @@ func TestHTTPSConsoleIntegration(t *testing.T) {
 	}
 	var sh struct{ ID, By string }
 	_ = json.Unmarshal([]byte(body), &sh)
-	if sh.By != "scada" || len(svc.shelves.Shelves()) != 1 {
-		t.Fatalf("shelf %s; service shelves %+v", body, svc.shelves.Shelves())
+	_, listed := do(http.MethodGet, "/api/v1/shelves", "", tok)
+	var shelves struct{ Shelves []json.RawMessage }
+	_ = json.Unmarshal([]byte(listed), &shelves)
+	if sh.By != "scada" || len(shelves.Shelves) != 1 {
+		t.Fatalf("shelf %s; service shelves %s", body, listed)
 	}
 	if resp, body := do(http.MethodPost, "/api/v1/shelves", `{"mode":"shelved","match":{"site":"hz-01"},"reason":"x","duration":"9h"}`, tok); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("shelving past the maximum: %d %s, want 400", resp.StatusCode, body)

@@ -20,15 +20,17 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	dir := t.TempDir()
 	inDir := func(c *config.Config) { c.StateDir = dir }
 
-	svc := quietService(t, inDir)
-	if svc.conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
+	svc, cfg := quietServiceConfig(t, inDir)
+	if conditionOpen(svc, alerting.RuleJournalTorn, systemSite, "journal") {
 		t.Fatal("a first start raised journal_torn_tail")
 	}
-	svc.journal.Action(time.Time{}, map[string]string{"action": "note", "text": "before the cut"})
+	// An alarm, journaled before the cut.
+	t0 := time.Now()
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}})
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	segs, err := journal.Segments(svc.cfg.StatePath(svc.cfg.Journal.Dir))
+	segs, err := journal.Segments(cfg.StatePath(cfg.Journal.Dir))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("segments %v: %v", segs, err)
 	}
@@ -42,19 +44,25 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	_ = f.Close()
 
 	svc = quietService(t, inDir)
-	if !svc.conditions.IsOpen(alerting.RuleJournalTorn, systemSite, "journal") {
+	if !conditionOpen(svc, alerting.RuleJournalTorn, systemSite, "journal") {
 		t.Fatal("no journal_torn_tail alert after starting on a torn journal")
 	}
+	if n := scrape(t, svc, "riskmon_journal_torn_tails_total"); n != 1 {
+		t.Errorf("%v torn tails counted, want 1", n)
+	}
 	var found bool
-	for _, r := range svc.lifecycle.Open() {
+	open := worklist(t, svc, "")
+	for _, r := range open {
 		if r.Rule == alerting.RuleJournalTorn {
 			found = r.Level == sensors.LevelYellow && r.Value == 1
 		}
 	}
 	if !found {
-		t.Errorf("journal_torn_tail not open at yellow with one tail: %+v", svc.lifecycle.Open())
+		t.Errorf("journal_torn_tail not open at yellow with one tail: %+v", open)
 	}
-	board, _ := svc.hub.Alerts(console.AlertFilter{Rule: alerting.RuleJournalTorn}, 0, 0)
+	var page struct{ Alerts []console.Alert }
+	getJSON(t, svc, "/api/v1/alerts?rule="+alerting.RuleJournalTorn, "", &page)
+	board := page.Alerts
 	if len(board) != 1 || board[0].Text.ZH.What != "操作记录末尾残缺（启动时发现）" || board[0].Text.ZH.Procedure == "" {
 		t.Errorf("journal_torn_tail not on the board in Chinese: %+v", board)
 	}
@@ -65,7 +73,7 @@ func TestJournalTornTailAlerts(t *testing.T) {
 	// A clean start raises no new one (the open alert is restored and
 	// expires an hour after it was raised).
 	svc = quietService(t, inDir)
-	if n := len(svc.journal.TornAtOpen()); n != 0 {
-		t.Errorf("a clean start found %d torn tails", n)
+	if n := scrape(t, svc, "riskmon_journal_torn_tails_total"); n != 0 {
+		t.Errorf("a clean start found %v torn tails", n)
 	}
 }

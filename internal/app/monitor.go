@@ -9,6 +9,7 @@ import (
 	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/journal"
+	"github.com/riskmon/riskmon/sensors"
 )
 
 // newMonitor builds the condition-alert monitor on what the service
@@ -90,3 +91,10 @@ func (s *Service) journalShelfExpiry() func(at time.Time, user, comment string) 
 
 // systemSite is the site name of alerts about riskmon itself.
 const systemSite = alerting.SystemSite
+
+// GatewayEvent takes a gateway's or a device's status (online, offline,
+// its clock) as ingest does from the status topics and Sparkplug births
+// and deaths, raising or clearing its condition alerts. A caller with
+// gateway status from elsewhere (a simulation, another collector) may
+// pass it too.
+func (s *Service) GatewayEvent(ev sensors.GatewayEvent) { s.monitor.GatewayEvent(ev) }

@@ -59,7 +59,7 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 func TestAlarmHealthEndpoint(t *testing.T) {
 	svc := quietService(t, nil)
 	now := time.Now()
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now})
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: now, Received: now}})
 	rec := httptest.NewRecorder()
 	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/alarm-health", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "combustible_gas_high") {

@@ -42,7 +42,7 @@ func TestQuietGatewayIsOneAlert(t *testing.T) {
 	read := func(at time.Time, ids ...string) {
 		for _, id := range ids {
 			s, _ := reg.Lookup("hz-01", id)
-			svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: id, Kind: s.Kind, Value: 1, Time: at, Received: at})
+			svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: id, Kind: s.Kind, Value: 1, Time: at, Received: at}})
 		}
 	}
 	// Both gateways report every 5 s for a minute; then gw1 stops
@@ -69,14 +69,14 @@ func TestQuietGatewayIsOneAlert(t *testing.T) {
 	if n := count(alerting.RuleSensorStale, ""); n != 1 || count(alerting.RuleSensorStale, "GT-202") != 1 {
 		t.Errorf("%d sensor_stale alerts, want one, for GT-202 behind the gateway that still reports", n)
 	}
-	if n := count(alerting.RuleGatewayOffline, ""); n != 1 || !svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
-		t.Errorf("%d gateway_offline alerts (gw1 open: %v), want one for gw1", n, svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1"))
+	if n := count(alerting.RuleGatewayOffline, ""); n != 1 || !conditionOpen(svc, alerting.RuleGatewayOffline, "hz-01", "gw1") {
+		t.Errorf("%d gateway_offline alerts (gw1 open: %v), want one for gw1", n, conditionOpen(svc, alerting.RuleGatewayOffline, "hz-01", "gw1"))
 	}
 	// gw1 comes back: its alert clears.
 	back := t0.Add(2*time.Minute + time.Second)
 	read(back, "GT-101")
 	svc.Tick(back)
-	if svc.conditions.IsOpen(alerting.RuleGatewayOffline, "hz-01", "gw1") {
+	if conditionOpen(svc, alerting.RuleGatewayOffline, "hz-01", "gw1") {
 		t.Error("gateway_offline for gw1 still open after its readings came again")
 	}
 }

@@ -95,7 +95,7 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	}
 
 	svc, stop := start()
-	svc.engine.Evaluate(high)
+	svc.Evaluate([]sensors.Reading{high})
 	waitFor(1)
 	open := svc.lifecycle.Open()
 	if len(open) != 1 {
@@ -117,8 +117,8 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	if a, ok := svc.hub.Alert(id); !ok || a.State != "open" {
 		t.Fatalf("console board after restart: %+v (found %v), want the open alert", a, ok)
 	}
-	svc.engine.Evaluate(high) // redelivered after the restart
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)})
+	svc.Evaluate([]sensors.Reading{high}) // redelivered after the restart
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)}})
 	waitFor(3)
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra page to arrive
 	if got, want := hook.types(), []string{"fired", "acknowledged", "resolved"}; len(got) != len(want) || got[2] != "resolved" {

@@ -155,7 +155,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	deadline := time.Now().Add(150 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, pending, _ := svc.spool.Backlog(); pending == 0 && svc.Stats().Acked >= float64(messages) {
-			n, err := svc.influx.CountReadings(ctx, pubStart, pubEnd)
+			n, err := svc.ReadingsStored(ctx, pubStart, pubEnd)
 			if err != nil {
 				t.Fatal(err)
 			}

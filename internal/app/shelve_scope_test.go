@@ -78,7 +78,7 @@ func TestShelveScopeThroughTheAPI(t *testing.T) {
 
 	// A red alarm at another site is notified.
 	t0 := time.Unix(1764345600, 0)
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-02", Sensor: "GT-201", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0})
+	svc.Evaluate([]sensors.Reading{{Site: "hz-02", Sensor: "GT-201", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0}})
 	deadline := time.Now().Add(10 * time.Second)
 	for len(hook.types()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

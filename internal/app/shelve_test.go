@@ -36,7 +36,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1764345600, 0)
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0})
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}})
 	open := svc.lifecycle.Open()
 	if len(open) != 1 || open[0].Shelved != sh.ID {
 		t.Fatalf("open alerts %+v, want one marked with shelf %s", open, sh.ID)

@@ -42,7 +42,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	waitUntil(t, "the collector connects", svc.pipeline.Collector.Connected)
+	waitUntil(t, "the collector connects", svc.Connected)
 
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("gateway-gw1"))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {

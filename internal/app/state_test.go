@@ -87,7 +87,7 @@ var stateT0 = time.Unix(1764345600, 0).UTC()
 func feedGas(svc *Service, from, to time.Duration, v float64) {
 	for d := from; d < to; d += 30 * time.Second {
 		at := stateT0.Add(d)
-		svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: v, Time: at, Received: at})
+		svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: v, Time: at, Received: at}})
 	}
 }
 

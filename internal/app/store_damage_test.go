@@ -59,7 +59,7 @@ func TestDamagedAlertStoreRecord(t *testing.T) {
 		t.Fatalf("a damaged record kept riskmon from starting: %v", err)
 	}
 	defer svc.Close()
-	if !svc.conditions.IsOpen(alerting.RuleStoreDamaged, systemSite, "alert_store") {
+	if !conditionOpen(svc, alerting.RuleStoreDamaged, systemSite, "alert_store") {
 		t.Fatal("no alert_store_damaged raised")
 	}
 	if _, ok := svc.lifecycle.Get("sound-one"); !ok {
@@ -72,7 +72,7 @@ func TestDamagedAlertStoreRecord(t *testing.T) {
 		t.Fatalf("quarantined metric %v, want 1", n)
 	}
 	// Monitoring goes on: a gas reading over the setpoint still fires.
-	svc.engine.Evaluate(sensors.Reading{Site: "hz-01", Sensor: "GT-101", Value: 60, Time: time.Now().UTC(), Received: time.Now().UTC()})
+	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Value: 60, Time: time.Now().UTC(), Received: time.Now().UTC()}})
 	fired := false
 	for _, a := range svc.engine.Active() {
 		fired = fired || (a.Sensor == "GT-101" && a.Level != sensors.LevelNone)

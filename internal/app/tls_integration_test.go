@@ -168,7 +168,7 @@ func TestTLSAndPasswordIntegration(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		n, err := svc.influx.CountReadings(context.Background(), base.Add(-time.Minute), base.Add(time.Minute))
+		n, err := svc.ReadingsStored(context.Background(), base.Add(-time.Minute), base.Add(time.Minute))
 		if err != nil || n != 10 {
 			t.Fatalf("stored %d readings over TLS (err %v), want 10", n, err)
 		}

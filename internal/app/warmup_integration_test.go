@@ -114,7 +114,7 @@ func TestWarmUpIntegration(t *testing.T) {
 		{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 14, Time: now, Received: now},
 		{Site: "hz-01", Sensor: "PT-201", Kind: "pressure", Value: 12.5, Time: now.Add(15 * time.Second), Received: now},
 	} {
-		svc.engine.Evaluate(live)
+		svc.Evaluate([]sensors.Reading{live})
 		cold.Evaluate(live)
 	}
 	a := svc.engine.Active()
@@ -191,7 +191,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 	}
 	for _, id := range []string{"CO-1", "CO-2"} {
 		live := sensors.Reading{Site: "hz-01", Sensor: id, Kind: "co", Value: 5, Time: now.Add(time.Second), Received: now}
-		svc.engine.Evaluate(live)
+		svc.Evaluate([]sensors.Reading{live})
 		cold.Evaluate(live)
 	}
 	a := svc.engine.Active()
