@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/riskmon/riskmon/alerting"
@@ -137,4 +139,30 @@ func scrape(t *testing.T, svc *Service, name string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// offline points the service at a broker and an InfluxDB that are not
+// there and lets it listen on any free port: Run then runs everything
+// but ingest, which keeps trying to connect, and the test drives the
+// rules itself through Evaluate, Tick and the HTTP API.
+func offline(c *config.Config) {
+	c.HTTP.Listen = "127.0.0.1:0"
+	c.MQTT.Broker = "tcp://127.0.0.1:1"
+	c.InfluxDB.URL = "http://127.0.0.1:1"
+}
+
+// runService runs svc in its run group until the returned stop is called;
+// stop waits for Run to return, which saves the state and closes the
+// service's files as at any shutdown.
+func runService(t *testing.T, svc *Service) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	return sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 }

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +14,12 @@ import (
 	"github.com/riskmon/riskmon/sensors"
 )
 
-// limitedServer runs the service's HTTP server alone on a loopback port,
-// with short timeouts so the test need not wait for the shipped ones.
+// limitedServer runs the service on a loopback port, with short HTTP
+// timeouts so the test need not wait for the shipped ones.
 func limitedServer(t *testing.T, edit func(*config.HTTP)) (*Service, string) {
 	t.Helper()
 	svc := quietService(t, func(c *config.Config) {
-		c.HTTP.Listen = "127.0.0.1:0"
+		offline(c)
 		c.HTTP.ReadTimeout, c.HTTP.WriteTimeout, c.HTTP.IdleTimeout = time.Second, time.Second, time.Second
 		c.HTTP.MaxConnections = 4
 		c.HTTP.MaxBodyBytes = 4096
@@ -32,10 +31,7 @@ func limitedServer(t *testing.T, edit func(*config.HTTP)) (*Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = svc.serveHTTP(ctx) }()
-	t.Cleanup(func() { stop(); <-served })
+	t.Cleanup(runService(t, svc))
 	return svc, addr
 }
 

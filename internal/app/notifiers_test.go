@@ -50,8 +50,9 @@ func TestNotificationChannelsAndRouting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc.spool.Close()
-			svc.deadLetter.Close()
+			if err := svc.Close(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }

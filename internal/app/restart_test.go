@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
+	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -60,28 +60,21 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	f := false
 	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
 	cfg.Alerting.Notify.Webhooks = []config.Webhook{{URL: srv.URL, Timeout: 5 * time.Second, MaxElapsed: 10 * time.Second}}
-	t0 := time.Unix(1764345600, 0)
+	cfg.HTTP.Tokens = []config.Token{{Name: "wang", Token: "op-token", Role: "operator"}}
+	// Readings of now: the running service's 1 s checks see nothing stale.
+	t0 := time.Now().Truncate(time.Second)
 	high := sensors.Reading{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}
 
-	// start builds a service on the state dir and runs its dispatcher;
-	// stop closes what New opened.
+	offline(&cfg)
+	// start builds a service on the state dir and runs it; stop ends the
+	// run, as a restart does.
 	start := func() (*Service, func()) {
 		t.Helper()
 		svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- svc.dispatcher.Run(context.Background()) }()
-		return svc, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := svc.dispatcher.Close(ctx); err != nil {
-				t.Error(err)
-			}
-			<-done
-			svc.Close()
-		}
+		return svc, runService(t, svc)
 	}
 	waitFor := func(n int) {
 		t.Helper()
@@ -97,25 +90,27 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	svc, stop := start()
 	svc.Evaluate([]sensors.Reading{high})
 	waitFor(1)
-	open := svc.lifecycle.Open()
+	open := worklist(t, svc, "op-token")
 	if len(open) != 1 {
 		t.Fatalf("%d open alerts, want 1", len(open))
 	}
 	id := open[0].ID
-	if _, err := svc.lifecycle.Ack(id, "wang", "valve closed"); err != nil {
-		t.Fatal(err)
+	if rec := call(svc.Handler(), http.MethodPost, "/api/v1/alerts/"+id+"/ack", "op-token", `{"comment":"valve closed"}`); rec.Code != http.StatusOK {
+		t.Fatalf("ack: %d %s", rec.Code, rec.Body)
 	}
 	waitFor(2) // the acknowledgement is notified too
 	stop()
 
 	svc, stop = start()
 	defer stop()
-	rec, ok := svc.lifecycle.Get(id)
+	rec, ok := record(t, svc, "op-token", id)
 	if !ok || rec.State != alerting.StateActiveAcked || rec.AckedBy != "wang" || rec.Comment != "valve closed" {
 		t.Fatalf("after restart: %+v (found %v), want it acknowledged by wang", rec, ok)
 	}
-	if a, ok := svc.hub.Alert(id); !ok || a.State != "open" {
-		t.Fatalf("console board after restart: %+v (found %v), want the open alert", a, ok)
+	var a console.Alert
+	if resp := call(svc.Handler(), http.MethodGet, "/api/v1/alerts/"+id, "op-token", ""); resp.Code != http.StatusOK ||
+		json.Unmarshal(resp.Body.Bytes(), &a) != nil || a.State != "open" {
+		t.Fatalf("console board after restart: %d %s, want the open alert", resp.Code, resp.Body)
 	}
 	svc.Evaluate([]sensors.Reading{high}) // redelivered after the restart
 	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 1, Time: t0.Add(time.Minute), Received: t0.Add(time.Minute)}})
@@ -124,7 +119,7 @@ func TestRestartKeepsAlertsAndPagesOnce(t *testing.T) {
 	if got, want := hook.types(), []string{"fired", "acknowledged", "resolved"}; len(got) != len(want) || got[2] != "resolved" {
 		t.Fatalf("webhook got %v, want %v", got, want)
 	}
-	if _, ok := svc.lifecycle.Get(id); ok {
+	if _, ok := record(t, svc, "op-token", id); ok {
 		t.Fatal("an acknowledged alert that resolved is still open")
 	}
 }

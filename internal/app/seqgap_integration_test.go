@@ -117,7 +117,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	}
 	staleFired := func() int {
 		n := 0
-		for _, ev := range svc.hub.Events(time.Time{}) {
+		for _, ev := range events(t, svc, "") {
 			if ev.Rule == alerting.RuleSensorStale && ev.Type == alerting.EventFired {
 				n++
 			}
@@ -154,7 +154,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	var stored int64
 	deadline := time.Now().Add(150 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, pending, _ := svc.spool.Backlog(); pending == 0 && svc.Stats().Acked >= float64(messages) {
+		if st := svc.Stats(); st.Pending == 0 && st.Acked >= float64(messages) {
 			n, err := svc.ReadingsStored(ctx, pubStart, pubEnd)
 			if err != nil {
 				t.Fatal(err)
@@ -165,17 +165,10 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	overflows := 0.0
-	if mfs, err := svc.prom.Gather(); err == nil {
-		for _, mf := range mfs {
-			if mf.GetName() == "riskmon_ingest_queue_overflow_total" {
-				overflows = mf.GetMetric()[0].GetCounter().GetValue()
-			}
-		}
-	}
-	taken := counter(svc.metrics.Messages)
+	overflows := scrape(t, svc, "riskmon_ingest_queue_overflow_total")
+	taken := scrape(t, svc, "riskmon_ingest_messages_total")
 	t.Logf("%s: %v messages left for redelivery after an overflow; %v taken again after a reconnect; %v taken late by seq",
-		b.Name, overflows, taken-float64(messages), counter(svc.metrics.SeqLate))
+		b.Name, overflows, taken-float64(messages), scrape(t, svc, "riskmon_ingest_seq_late_messages_total"))
 	if overflows == 0 && b.Name == "mosquitto" {
 		t.Error("no worker queue overflowed: the run did not exercise redelivery")
 	}
@@ -185,11 +178,11 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	if taken < float64(messages) {
 		t.Errorf("riskmon took in %v messages, %d were published", taken, messages)
 	}
-	if got := counter(svc.metrics.SeqGaps); got != 0 {
+	if got := scrape(t, svc, "riskmon_ingest_seq_gap_messages_total"); got != 0 {
 		t.Errorf("riskmon counted %v messages missing by sequence number; none was lost", got)
 	}
 	var loss []alerting.Event
-	for _, ev := range svc.hub.Events(time.Time{}) {
+	for _, ev := range events(t, svc, "") {
 		if ev.Rule == alerting.RuleDataLoss {
 			loss = append(loss, ev)
 		}
@@ -210,7 +203,7 @@ func loadWithStaleBurst(t *testing.T, b testenv.Broker, influxURL string) {
 	}
 	time.Sleep(12 * time.Second) // past the 10 s stale limit
 	offline, stale := map[string]bool{}, 0
-	for _, ev := range svc.hub.Events(time.Time{}) {
+	for _, ev := range events(t, svc, "") {
 		switch {
 		case ev.Type != alerting.EventFired:
 		case ev.Rule == alerting.RuleGatewayOffline:

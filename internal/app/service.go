@@ -360,17 +360,19 @@ func (s *Service) Evaluate(rs []sensors.Reading) {
 // for stream resume and GET /api/v1/events.
 const historySize = 10_000
 
-// Close releases the files New opened — the spool, the journal, the alert
-// store and the session store — for a service that is built but never
-// Run (Run releases them itself).
+// Close releases the files New opened — the spool, the dead-letter file,
+// the journal (with the failed logins not yet recorded), the alert store
+// and the session store — for a service that is built but never Run (Run
+// releases them itself).
 func (s *Service) Close() error {
 	if s.pipeline != nil && s.pipeline.Source != nil {
 		// A cluster node is connected from New on.
 		s.pipeline.Source.Disconnect()
 	}
 	s.influx.Close()
+	s.auth.FlushFailed()
 	s.lifecycle.Flush()
-	errs := []error{s.spool.Close(), s.store.Close()}
+	errs := []error{s.spool.Close(), s.deadLetter.Close(), s.store.Close()}
 	if s.journal != nil {
 		errs = append(errs, s.journal.Close())
 	}

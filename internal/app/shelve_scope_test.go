@@ -1,7 +1,7 @@
 package app
 
 import (
-	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -36,19 +36,13 @@ func TestShelveScopeThroughTheAPI(t *testing.T) {
 	cfg.Alerting.Notify.MQTT, cfg.Alerting.Notify.Log = &f, &f
 	cfg.Alerting.Notify.Webhooks = []config.Webhook{{URL: srv.URL, Timeout: 5 * time.Second, MaxElapsed: 10 * time.Second}}
 	cfg.HTTP.Tokens = []config.Token{{Name: "wang", Token: "operator-token", Role: "operator"}, {Name: "zhao", Token: "admin-token", Role: "admin"}}
+	offline(&cfg)
 	svc, err := New(cfg, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	done := make(chan error, 1)
-	go func() { done <- svc.dispatcher.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = svc.dispatcher.Close(ctx)
-		<-done
-	}()
+	defer runService(t, svc)()
 	h := svc.Handler()
 	post := func(token, body string) int {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/shelves", strings.NewReader(body))
@@ -72,12 +66,14 @@ func TestShelveScopeThroughTheAPI(t *testing.T) {
 			t.Errorf("operator: %s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if n := len(svc.shelves.Shelves()); n != 0 {
+	var shelves struct{ Shelves []json.RawMessage }
+	getJSON(t, svc, "/api/v1/shelves", "operator-token", &shelves)
+	if n := len(shelves.Shelves); n != 0 {
 		t.Fatalf("%d shelves active after refusals", n)
 	}
 
 	// A red alarm at another site is notified.
-	t0 := time.Unix(1764345600, 0)
+	t0 := time.Now().Truncate(time.Second)
 	svc.Evaluate([]sensors.Reading{{Site: "hz-02", Sensor: "GT-201", Kind: "combustible_gas", Value: 60, Time: t0, Received: t0}})
 	deadline := time.Now().Add(10 * time.Second)
 	for len(hook.types()) == 0 && time.Now().Before(deadline) {

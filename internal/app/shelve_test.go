@@ -1,12 +1,12 @@
 package app
 
 import (
-	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/internal/config"
 	"github.com/riskmon/riskmon/sensors"
 )
@@ -20,24 +20,21 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	defer srv.Close()
 	svc := quietService(t, func(c *config.Config) {
 		c.Alerting.Notify.Webhooks = []config.Webhook{{URL: srv.URL, Timeout: 5 * time.Second, MaxElapsed: 10 * time.Second}}
+		c.HTTP.Tokens = []config.Token{{Name: "wang", Token: "admin-token", Role: "admin"}}
+		offline(c)
 	})
-	done := make(chan error, 1)
-	go func() { done <- svc.dispatcher.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = svc.dispatcher.Close(ctx)
-		<-done
-	}()
+	defer runService(t, svc)()
+	h := svc.Handler()
 
-	sh, err := svc.shelves.Shelve(lifecycle.ShelfRequest{Mode: lifecycle.ModeShelved, Match: lifecycle.Matcher{Site: "hz-01", Sensor: "GT-101"},
-		Reason: "detector being cleaned", By: "wang", Duration: time.Hour, Admin: true})
-	if err != nil {
-		t.Fatal(err)
+	resp := call(h, http.MethodPost, "/api/v1/shelves", "admin-token",
+		`{"mode":"shelved","match":{"site":"hz-01","sensor":"GT-101"},"reason":"detector being cleaned","duration":"1h"}`)
+	var sh struct{ ID string }
+	if err := json.Unmarshal(resp.Body.Bytes(), &sh); resp.Code != http.StatusCreated || err != nil {
+		t.Fatalf("shelve: %d %s", resp.Code, resp.Body)
 	}
-	t0 := time.Unix(1764345600, 0)
+	t0 := time.Now().Truncate(time.Second)
 	svc.Evaluate([]sensors.Reading{{Site: "hz-01", Sensor: "GT-101", Kind: "combustible_gas", Value: 30, Time: t0, Received: t0}})
-	open := svc.lifecycle.Open()
+	open := worklist(t, svc, "admin-token")
 	if len(open) != 1 || open[0].Shelved != sh.ID {
 		t.Fatalf("open alerts %+v, want one marked with shelf %s", open, sh.ID)
 	}
@@ -45,8 +42,8 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	if got := hook.types(); len(got) != 0 {
 		t.Fatalf("a shelved alert paged: %v", got)
 	}
-	if _, err := svc.shelves.Unshelve(sh.ID, "wang"); err != nil {
-		t.Fatal(err)
+	if resp := call(h, http.MethodDelete, "/api/v1/shelves/"+sh.ID, "admin-token", ""); resp.Code != http.StatusOK {
+		t.Fatalf("unshelve: %d %s", resp.Code, resp.Body)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(hook.types()) == 0 && time.Now().Before(deadline) {
@@ -55,7 +52,7 @@ func TestShelvedAlertThroughTheService(t *testing.T) {
 	if got := hook.types(); len(got) != 1 || got[0] != "reminder" {
 		t.Fatalf("after the shelf ended the webhook got %v, want one reminder", got)
 	}
-	if rec, _ := svc.lifecycle.Get(open[0].ID); rec.Shelved != "" {
+	if rec, ok := record(t, svc, "admin-token", open[0].ID); !ok || rec.Shelved != "" {
 		t.Fatalf("record still marked shelved: %+v", rec)
 	}
 }

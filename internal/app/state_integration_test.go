@@ -59,7 +59,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 	}
 	var pending []alerting.Alert
 	waitUntil(t, "the alert is pending at minute 7", func() bool {
-		pending = svc.engine.Active()
+		pending = svc.RuleStates()
 		return len(pending) == 1 && pending[0].State == alerting.StatePending && pending[0].LastAt.Equal(start.Add(7*time.Minute))
 	})
 	cancel()
@@ -75,7 +75,7 @@ func TestRunSavesStateIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	a := svc.engine.Active()
+	a := svc.RuleStates()
 	if len(a) != 1 || a[0].ID != pending[0].ID || a[0].State != alerting.StatePending || !a[0].Since.Equal(start) {
 		t.Fatalf("after restart: active %+v, want %s pending since %s", a, pending[0].ID, start)
 	}

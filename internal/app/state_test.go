@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -108,7 +109,7 @@ func TestServiceRestartKeepsRuleState(t *testing.T) {
 func testRestartKeepsRuleState(t *testing.T, rig *stateRig) {
 	svc, stop := rig.start()
 	feedGas(svc, 0, 7*time.Minute, 27)
-	pending := svc.engine.Active()
+	pending := svc.RuleStates()
 	if len(pending) != 1 || pending[0].State != alerting.StatePending {
 		t.Fatalf("active %+v, want one pending alert", pending)
 	}
@@ -118,7 +119,7 @@ func testRestartKeepsRuleState(t *testing.T, rig *stateRig) {
 	}
 
 	svc, stop = rig.start()
-	if a := svc.engine.Active(); len(a) != 1 || a[0].State != alerting.StatePending || a[0].ID != pending[0].ID {
+	if a := svc.RuleStates(); len(a) != 1 || a[0].State != alerting.StatePending || a[0].ID != pending[0].ID {
 		t.Fatalf("after restart: active %+v, want the pending alert %s", a, pending[0].ID)
 	}
 	feedGas(svc, 7*time.Minute+30*time.Second, 12*time.Minute, 27)
@@ -131,7 +132,7 @@ func testRestartKeepsRuleState(t *testing.T, rig *stateRig) {
 
 	svc, stop = rig.start()
 	defer stop()
-	if a := svc.engine.Active(); len(a) != 1 || a[0].State != alerting.StateFiring || a[0].ID != fired.AlertID {
+	if a := svc.RuleStates(); len(a) != 1 || a[0].State != alerting.StateFiring || a[0].ID != fired.AlertID {
 		t.Fatalf("after second restart: active %+v, want alert %s firing", a, fired.AlertID)
 	}
 	feedGas(svc, 11*time.Minute, 14*time.Minute, 27) // a redelivered minute, then new readings
@@ -164,7 +165,7 @@ func TestServiceStartsWithUnreadableState(t *testing.T) {
 	svc, stop := rig.start()
 	defer stop()
 	feedGas(svc, 0, time.Minute, 27)
-	if a := svc.engine.Active(); len(a) != 1 || a[0].State != alerting.StatePending {
+	if a := svc.RuleStates(); len(a) != 1 || a[0].State != alerting.StatePending {
 		t.Fatalf("active %+v, want a fresh pending alert", a)
 	}
 }
@@ -214,14 +215,14 @@ func TestReloadAPI(t *testing.T) {
 	if rec := reload("admin-token"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"kept":`) {
 		t.Fatalf("reload: %d %s", rec.Code, rec.Body)
 	}
-	pendingID := svc.engine.Active()[0].ID
+	pendingID := svc.RuleStates()[0].ID
 
 	writeFleet("        setpoints:\n          - {level: 2, direction: above, value: 30}\n          - {level: 2, direction: above, value: 35}\n")
 	rec := reload("admin-token")
 	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "fleet.yaml:10") {
 		t.Fatalf("invalid registry: %d %s, want 422 naming the file and line", rec.Code, rec.Body)
 	}
-	if a := svc.engine.Active(); len(a) != 1 || a[0].ID != pendingID {
+	if a := svc.RuleStates(); len(a) != 1 || a[0].ID != pendingID {
 		t.Fatalf("after a refused reload: active %+v, want the pending alert %s", a, pendingID)
 	}
 
@@ -230,7 +231,7 @@ func TestReloadAPI(t *testing.T) {
 		t.Fatalf("reload: %d %s", rec.Code, rec.Body)
 	}
 	feedGas(svc, 7*time.Minute, 8*time.Minute, 27)
-	if a := svc.engine.Active(); len(a) != 1 || a[0].ID == pendingID || !a[0].Since.Equal(stateT0.Add(7*time.Minute)) {
+	if a := svc.RuleStates(); len(a) != 1 || a[0].ID == pendingID || !a[0].Since.Equal(stateT0.Add(7*time.Minute)) {
 		t.Fatalf("after a setpoint change: active %+v, want a new pending alert from 7m", a)
 	}
 	var actions []string
@@ -261,8 +262,10 @@ func TestReloadAPI(t *testing.T) {
 	if _, ok := svc.pipeline.Collector.Registry().Lookup("hz-01", "GT-102"); !ok {
 		t.Fatal("ingest does not know the sensor the reload added")
 	}
-	if views, ok := svc.hub.SiteSensors("hz-01", stateT0, 3); !ok || len(views) != 2 {
-		t.Fatalf("console lists %d sensors of hz-01 after the reload, want 2", len(views))
+	var site struct{ Sensors []json.RawMessage }
+	getJSON(t, svc, "/api/v1/sites/hz-01/sensors", "op-token", &site)
+	if len(site.Sensors) != 2 {
+		t.Fatalf("console lists %d sensors of hz-01 after the reload, want 2", len(site.Sensors))
 	}
 }
 

@@ -95,11 +95,11 @@ func TestWarmUpIntegration(t *testing.T) {
 	if want := 2*samples - 1 + frozen; st.Cold != 3 || st.Warmed != 3 || st.Readings != want || st.Queries != 1 {
 		t.Fatalf("warm-up %+v, want 3 cold and warmed, %d readings (the bad one left out), 1 query", st, want)
 	}
-	if a := svc.engine.Active(); len(a) != 0 {
+	if a := svc.RuleStates(); len(a) != 0 {
 		t.Fatalf("warming raised %+v", a)
 	}
-	if again, err := warmup.Run(ctx, w, svc.engine, reg.Catalog(), now); err != nil || again.Cold != 0 {
-		t.Fatalf("second warm-up %+v, %v: want nothing cold", again, err)
+	if again := svc.warmUp(ctx); again.Cold != 0 || again.Readings != 0 {
+		t.Fatalf("second warm-up %+v: want nothing cold", again)
 	}
 
 	opts, err := EngineOptions(cfg, reg)
@@ -117,7 +117,7 @@ func TestWarmUpIntegration(t *testing.T) {
 		svc.Evaluate([]sensors.Reading{live})
 		cold.Evaluate(live)
 	}
-	a := svc.engine.Active()
+	a := svc.RuleStates()
 	if len(a) != 2 || a[0].Rule != "combustible_gas_forecast" || a[0].Sensor != "GT-101" || a[1].Rule != alerting.RuleSensorStuck || a[1].Sensor != "PT-201" {
 		t.Fatalf("warmed service: active %+v, want the GT-101 forecast and PT-201 stuck", a)
 	}
@@ -194,7 +194,7 @@ func TestWarmUpExposureIntegration(t *testing.T) {
 		svc.Evaluate([]sensors.Reading{live})
 		cold.Evaluate(live)
 	}
-	a := svc.engine.Active()
+	a := svc.RuleStates()
 	if len(a) != 1 || a[0].Rule != "co_twa" || a[0].Sensor != "CO-1" || a[0].Value < 20.5 || a[0].Value > 21.5 {
 		t.Fatalf("warmed service: active %+v, want only CO-1's TWA, at about 21", a)
 	}
