@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/riskmon/riskmon/internal/natsproc"
+	"github.com/riskmon/riskmon/internal/testenv"
 )
 
 // natsCluster starts n real nats-server nodes for the test. Under
@@ -37,19 +37,14 @@ func natsCluster(t *testing.T, n int) *natsproc.Cluster {
 	return c
 }
 
-// needNATS skips the test under -short or without nats-server, except
-// under CI=true, where a missing binary fails it: make deps installs it.
+// needNATS skips the test under -short and fails it without nats-server
+// (make deps installs it).
 func needNATS(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipped under -short: runs nats-server")
 	}
-	if _, err := natsproc.FindBinary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.NeedNATS(t)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -16,7 +16,6 @@ import (
 	"github.com/riskmon/riskmon/protocol"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
-	"github.com/riskmon/riskmon/storage"
 )
 
 // CollectorOptions configure the MQTT side of ingest.
@@ -351,9 +350,9 @@ const seqExpireEvery = time.Second
 func (c *Collector) work(q <-chan mqtt.Message) {
 	p := NewProcessor(c.registry.Registry(), c.lim, c.rej, c.m, c.spb)
 	p.follow = c.registry
+	in := intake{sp: c.sp, onRead: c.onRead, onGW: c.onGW}
 	tick := time.NewTicker(seqExpireEvery)
 	defer tick.Stop()
-	var lines []byte
 	stateTopic := ""
 	if c.opts.SparkplugHostID != "" {
 		stateTopic = sparkplug.StateTopic(c.opts.SparkplugHostID)
@@ -369,7 +368,7 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 		case now := <-tick.C:
 			// A gateway that went quiet after a loss still has it
 			// reported.
-			c.gatewayEvents(p.Expire(now).Events)
+			in.events(p.Expire(now).Events)
 			continue
 		}
 		if stateTopic != "" && msg.Topic() == stateTopic {
@@ -381,35 +380,11 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 			// by the next DATA message with an unknown alias.
 			c.mqtt().Publish(cmd.Topic, 0, false, cmd.Payload)
 		}
-		c.gatewayEvents(out.Events)
-		rs := out.Readings
-		ack := func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }
-		if len(rs) == 0 {
-			// Everything in it was rejected and parked: redelivery
-			// cannot help.
-			ack()
-			continue
-		}
-		if c.onRead != nil {
-			c.onRead(rs)
-		}
-		lines = lines[:0]
-		for i := range rs {
-			lines = storage.AppendReading(lines, &rs[i])
-		}
-		if err := c.sp.Append(lines, len(rs), ack); err != nil {
+		in.events(out.Events)
+		if err := in.store(out.Readings, func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }); err != nil {
 			c.taken.Add(-1)
 			c.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
-	}
-}
-
-func (c *Collector) gatewayEvents(evs []sensors.GatewayEvent) {
-	if c.onGW == nil {
-		return
-	}
-	for _, ev := range evs {
-		c.onGW(ev)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 	"github.com/riskmon/riskmon/sensors"
-	"github.com/riskmon/riskmon/storage"
 )
 
 // Message is one gateway message, whatever brought it: its MQTT topic,
@@ -194,9 +193,9 @@ func giveBack(msg Message) {
 func (f *Feed) work(q <-chan Message) {
 	p := NewProcessor(f.registry.Registry(), f.lim, f.rej, f.m, f.spb)
 	p.follow = f.registry
+	in := intake{sp: f.sp, onRead: f.onRead, onGW: f.onGW}
 	tick := time.NewTicker(seqExpireEvery)
 	defer tick.Stop()
-	var lines []byte
 	for {
 		var msg Message
 		select {
@@ -206,7 +205,7 @@ func (f *Feed) work(q <-chan Message) {
 			}
 			msg = m
 		case now := <-tick.C:
-			f.gatewayEvents(p.Expire(now).Events)
+			in.events(p.Expire(now).Events)
 			continue
 		}
 		if c, ok := msg.(current); ok && !c.Current() {
@@ -215,31 +214,9 @@ func (f *Feed) work(q <-chan Message) {
 			continue
 		}
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
-		f.gatewayEvents(out.Events)
-		rs := out.Readings
-		ack := func() { msg.Ack(); f.m.Acked.Inc() }
-		if len(rs) == 0 {
-			ack()
-			continue
-		}
-		if f.onRead != nil {
-			f.onRead(rs)
-		}
-		lines = lines[:0]
-		for i := range rs {
-			lines = storage.AppendReading(lines, &rs[i])
-		}
-		if err := f.sp.Append(lines, len(rs), ack); err != nil {
+		in.events(out.Events)
+		if err := in.store(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }); err != nil {
 			f.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
-	}
-}
-
-func (f *Feed) gatewayEvents(evs []sensors.GatewayEvent) {
-	if f.onGW == nil {
-		return
-	}
-	for _, ev := range evs {
-		f.onGW(ev)
 	}
 }

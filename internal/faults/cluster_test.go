@@ -17,6 +17,7 @@ import (
 	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/internal/influxproc"
 	"github.com/riskmon/riskmon/internal/natsproc"
+	"github.com/riskmon/riskmon/internal/testenv"
 	"github.com/riskmon/riskmon/sensors"
 	"github.com/riskmon/riskmon/simulator"
 )
@@ -45,12 +46,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 	if testing.Short() {
 		t.Skip("skipped under -short: runs real servers")
 	}
-	if _, err := natsproc.FindBinary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.NeedNATS(t)
 	r := &rig{t: t, dir: t.TempDir()}
 	r.startInflux()
 	t.Cleanup(func() { _ = r.influx.Stop() })

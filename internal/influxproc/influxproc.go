@@ -46,19 +46,26 @@ type Server struct {
 // FindBinary looks for influxd: $RISKMON_INFLUXD, then the project's
 // .state/bin (where `make deps` installs it), then PATH.
 func FindBinary() (string, error) {
-	if p := os.Getenv("RISKMON_INFLUXD"); p != "" {
+	return FindTool("influxd", "RISKMON_INFLUXD", "run `make deps` (installs InfluxDB 1.8.10 into .state/bin) or set RISKMON_INFLUXD")
+}
+
+// FindTool looks for the server binary name the tests and the demo start:
+// the path in $env, then the project's .state/bin (where `make deps`
+// installs it), then PATH. howTo says, when it is nowhere, how to get it.
+func FindTool(name, env, howTo string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		return p, nil
 	}
 	if root, err := projectRoot(); err == nil {
-		p := filepath.Join(root, ".state", "bin", "influxd")
+		p := filepath.Join(root, ".state", "bin", name)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath("influxd"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", errors.New("influxd not found: run `make deps` (installs InfluxDB 1.8.10 into .state/bin) or set RISKMON_INFLUXD")
+	return "", fmt.Errorf("%s not found: %s", name, howTo)
 }
 
 // projectRoot walks up from the working directory to the folder with go.mod.

@@ -5,7 +5,6 @@ package natsproc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,36 +24,8 @@ import (
 // FindBinary looks for nats-server: $RISKMON_NATS_SERVER, then the
 // project's .state/bin (where `make deps` installs it), then PATH.
 func FindBinary() (string, error) {
-	if p := os.Getenv("RISKMON_NATS_SERVER"); p != "" {
-		return p, nil
-	}
-	if root, err := projectRoot(); err == nil {
-		p := filepath.Join(root, ".state", "bin", "nats-server")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("nats-server not found: run `make deps` (installs nats-server v2.15.3 into .state/bin) or set RISKMON_NATS_SERVER")
-}
-
-func projectRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return influxproc.FindTool("nats-server", "RISKMON_NATS_SERVER",
+		"run `make deps` (installs nats-server v2.15.3 into .state/bin) or set RISKMON_NATS_SERVER")
 }
 
 // Node is one nats-server of a cluster, with its fixed ports and folder

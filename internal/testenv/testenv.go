@@ -15,6 +15,7 @@ import (
 	"github.com/riskmon/riskmon/internal/broker"
 	"github.com/riskmon/riskmon/internal/influxproc"
 	"github.com/riskmon/riskmon/internal/mosquittoproc"
+	"github.com/riskmon/riskmon/internal/natsproc"
 )
 
 // Influx starts influxd with a "riskmon" database.
@@ -77,4 +78,13 @@ func Mosquitto(t testing.TB) Broker {
 func Brokers(t testing.TB) []Broker {
 	t.Helper()
 	return []Broker{Embedded(t), Mosquitto(t)}
+}
+
+// NeedNATS fails the test unless nats-server is installed (make deps puts
+// it in .state/bin), as the other servers' helpers do.
+func NeedNATS(t testing.TB) {
+	t.Helper()
+	if _, err := natsproc.FindBinary(); err != nil {
+		t.Fatalf("nats-server is required (make deps installs it): %v", err)
+	}
 }

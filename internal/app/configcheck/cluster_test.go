@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/internal/natsproc"
+	"github.com/riskmon/riskmon/internal/testenv"
 )
 
 // clusterConfig writes a configuration with the fleet of good.yaml and
@@ -43,12 +44,7 @@ func TestCheckCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the rest runs nats-server")
 	}
-	if _, err := natsproc.FindBinary(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.NeedNATS(t)
 	nc, err := natsproc.Start(t.TempDir(), 1, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
+)
+
+// intake is what a worker does with a message once its processor has
+// decoded and validated it, the same whether the message came from MQTT
+// (Collector) or from a JetStream partition (Feed): report the gateway
+// events, hand the readings to the evaluator, and spool them with the
+// message's acknowledgement. One per worker: it reuses its line buffer.
+type intake struct {
+	sp     *Spool
+	onRead func([]sensors.Reading)
+	onGW   func(sensors.GatewayEvent)
+	lines  []byte
+}
+
+// events reports gateway status and losses.
+func (in *intake) events(evs []sensors.GatewayEvent) {
+	if in.onGW == nil {
+		return
+	}
+	for _, ev := range evs {
+		in.onGW(ev)
+	}
+}
+
+// store evaluates and spools rs; ack runs once they are durable, at once
+// when there are none (everything in the message was rejected and
+// parked: redelivery cannot help). An error means the spool is closed and
+// ack will not run: the message is left for redelivery.
+func (in *intake) store(rs []sensors.Reading, ack func()) error {
+	if len(rs) == 0 {
+		ack()
+		return nil
+	}
+	if in.onRead != nil {
+		in.onRead(rs)
+	}
+	in.lines = in.lines[:0]
+	for i := range rs {
+		in.lines = storage.AppendReading(in.lines, &rs[i])
+	}
+	return in.sp.Append(in.lines, len(rs), ack)
+}
