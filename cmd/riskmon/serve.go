@@ -17,7 +17,7 @@ import (
 )
 
 func newServe(g *globals) *cobra.Command {
-	var path string
+	var path, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the service against the broker and InfluxDB named in the config file",
@@ -39,11 +39,17 @@ func newServe(g *globals) *cobra.Command {
 				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics", "api", "http://"+addr+"/api/v1")
 			svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) { return loadConfig(path) })
 			ctx := cmd.Context()
+			if pprofAddr != "" {
+				if err := servePprof(ctx, pprofAddr, log); err != nil {
+					return fmt.Errorf("--pprof: %w", err)
+				}
+			}
 			go reloadOnHangup(ctx, notifyHangup(), svc)
 			return svc.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "riskmon.yaml", "configuration file")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "also serve Go's runtime profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	return cmd
 }
 

@@ -62,6 +62,11 @@ type CompareOptions struct {
 	// schedule, saving its database in every loop pass that queued a
 	// message; otherwise it saves on a timer (see brokerSave).
 	BrokerSavesOnChange bool
+	// ProfileDir, when set, receives a CPU profile of ProfileFor and then
+	// a heap profile of every riskmon run at saturation, taken one second
+	// into the load through 'riskmon serve --pprof'.
+	ProfileDir string
+	ProfileFor time.Duration
 }
 
 // runResult is what one run measured.
@@ -244,6 +249,7 @@ type env struct {
 	coll     *exec.Cmd
 	collDone chan error
 	logFile  *os.File
+	pprof    string // riskmon's profiling root, when profiled
 }
 
 func startEnv(ctx context.Context, o CompareOptions, dir, kind string, fleet simulator.Fleet) (*env, error) {
@@ -305,7 +311,17 @@ alerting: {notify: {log: false, mqtt: true}}
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	e.coll = exec.Command(o.RiskmonExe, "serve", "--config", path)
+	args := []string{"serve", "--config", path}
+	if o.ProfileDir != "" {
+		pport, err := influxproc.FreePort()
+		if err != nil {
+			return err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", pport)
+		args = append(args, "--pprof", addr)
+		e.pprof = "http://" + addr + "/debug/pprof/"
+	}
+	e.coll = exec.Command(o.RiskmonExe, args...)
 	if err := e.startCollector(); err != nil {
 		return err
 	}
@@ -470,6 +486,12 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	start := time.Now()
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.run(ctx, readings, rate) }()
+	profiled := make(chan error, 1)
+	if e.pprof != "" && rate == 0 {
+		go func() { profiled <- e.profile(ctx, o, filepath.Join(o.ProfileDir, filepath.Base(dir))) }()
+	} else {
+		profiled <- nil
+	}
 	var landed time.Duration
 	last, lastChange := int64(-1), time.Now()
 	published := false
@@ -505,6 +527,9 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	if err != nil {
 		return r, err
 	}
+	if err := <-profiled; err != nil {
+		log.Warn("profile not taken", "collector", kind, "err", err)
+	}
 	stored, err := e.count(ctx, start)
 	if err != nil {
 		return r, err
@@ -521,6 +546,48 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 		r.influxRSS = float64(rss) / (1 << 20)
 	}
 	return r, nil
+}
+
+// profile saves a CPU profile of o.ProfileFor taken one second into the
+// load, then a heap profile, as prefix-cpu.pprof and prefix-heap.pprof.
+func (e *env) profile(ctx context.Context, o CompareOptions, prefix string) error {
+	if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	secs := max(1, int(o.ProfileFor.Seconds()))
+	if err := fetchTo(ctx, fmt.Sprintf("%sprofile?seconds=%d", e.pprof, secs), prefix+"-cpu.pprof"); err != nil {
+		return err
+	}
+	return fetchTo(ctx, e.pprof+"heap", prefix+"-heap.pprof")
+}
+
+func fetchTo(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // rateFleet is a fleet in which rate readings/s reach every sensor once
