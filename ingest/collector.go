@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,9 @@ func (c *Collector) clientOptions() *mqtt.ClientOptions {
 		})
 	if c.opts.TLS != nil {
 		o.SetTLSConfig(c.opts.TLS)
+	}
+	if u, err := url.Parse(c.opts.Broker); err == nil && bufferedSchemes[u.Scheme] {
+		o.SetCustomOpenConnectionFn(openBuffered)
 	}
 	if c.opts.SparkplugHostID != "" {
 		// The will's timestamp is that of the connect that registers it,
