@@ -77,6 +77,9 @@ type runResult struct {
 	brokerCPU, allCPU      float64
 	collRSS, influxRSS     float64 // MiB, peak
 	outageLost             int64
+	offered                float64 // readings/s the publisher sent, from its first publish to the broker's last acknowledgement
+	p50, p99               time.Duration
+	alerts                 int     // probe alerts timed (riskmon's fixed-rate run)
 	outageCPU, outageTotal float64 // collector CPU ms per s while InfluxDB is down; CPU-s of the whole outage run
 	loadCPU                float64 // collector CPU ms per s at the outage run's rate before the outage
 	idleCPU, lowCPU        float64 // collector CPU ms per s, idle and at LowRate
@@ -152,7 +155,7 @@ func compareAll(ctx context.Context, out io.Writer, log *slog.Logger, o CompareO
 		if err != nil {
 			return res, fmt.Errorf("%s fixed-rate run: %w", kind, err)
 		}
-		fmt.Fprintf(out, "  run %d %-8s at %.0f/s offered: %.0f readings/s landed, %d lost\n", run, kind, o.Rate, r.landedRate, r.lost)
+		fmt.Fprintf(out, "  run %d %-8s at %.0f/s asked: %.0f readings/s offered, %.0f landed, %d lost%s\n", run, kind, o.Rate, r.offered, r.landedRate, r.lost, latencyNote(r))
 		res.fixed[kind] = r
 	}
 	for _, kind := range compareKinds {
@@ -205,7 +208,12 @@ func writeCompareTable(out io.Writer, o CompareOptions, res compareResults) erro
 		}
 	}
 	pick(res.fixed, fmt.Sprintf("landed at %.0f/s offered", o.Rate), "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
+	pick(res.fixed, fmt.Sprintf("offered at %.0f/s asked", o.Rate), "readings/s", func(r runResult) float64 { return r.offered }, 0)
 	pick(res.fixed, fmt.Sprintf("lost at %.0f/s offered", o.Rate), "", func(r runResult) float64 { return float64(r.lost) }, 0)
+	if r, ok := res.fixed[Riskmon]; ok && r.alerts > 0 {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", fmt.Sprintf("publish -> page p50 / p99 at %.0f/s", o.Rate),
+			fmt.Sprintf("%.1f / %.1f ms", ms(r.p50), ms(r.p99)), "–", "–")
+	}
 	pick(res.outage, fmt.Sprintf("lost, InfluxDB killed %s at %.0f/s", o.Outage, o.OutageRate), "", func(r runResult) float64 { return float64(r.outageLost) }, 0)
 	pick(res.outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB up", o.OutageRate), "ms/s", func(r runResult) float64 { return r.loadCPU }, 1)
 	pick(res.outage, fmt.Sprintf("collector CPU at %.0f/s, InfluxDB down", o.OutageRate), "ms/s", func(r runResult) float64 { return r.outageCPU }, 1)
@@ -214,6 +222,16 @@ func writeCompareTable(out io.Writer, o CompareOptions, res compareResults) erro
 	pick(res.low, fmt.Sprintf("collector CPU at %.0f readings/s", o.LowRate), "ms/s", func(r runResult) float64 { return r.lowCPU }, 1)
 	return tw.Flush()
 }
+
+// latencyNote is a fixed-rate run's probe latencies, for its line.
+func latencyNote(r runResult) string {
+	if r.alerts == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", publish -> page p50 %.1f ms, p99 %.1f ms (%d alerts)", ms(r.p50), ms(r.p99), r.alerts)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // median is the median of f over runs, the mean of the middle two for an
 // even count, and 0 for none.
@@ -288,7 +306,7 @@ func startEnv(ctx context.Context, o CompareOptions, dir, kind string, fleet sim
 }
 
 func (e *env) startRiskmon(ctx context.Context, o CompareOptions, fleet simulator.Fleet) error {
-	reg, err := fleet.Registry(sensors.DefaultCatalog())
+	reg, err := withProbe(fleet).Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return err
 	}
@@ -299,13 +317,15 @@ func (e *env) startRiskmon(ctx context.Context, o CompareOptions, fleet simulato
 	if err != nil {
 		return err
 	}
+	// The probe raises an alert every other reading, which would be held
+	// as flapping after the third: every raise is to page here.
 	conf := fmt.Sprintf(`log_level: warn
 state_dir: state
 registry: fleet.yaml
 http: {listen: "127.0.0.1:%d"}
 mqtt: {broker: %q, client_id: riskmon-bench}
 influxdb: {url: %q, bucket: bench}
-alerting: {notify: {log: false, mqtt: true}}
+alerting: {notify: {log: false, mqtt: true}, flapping: {raises: 1000000}}
 `, port, e.broker.URL, e.influx.URL)
 	path := filepath.Join(e.dir, "riskmon.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -483,6 +503,11 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	if err != nil {
 		return r, err
 	}
+	probe, err := e.startProbe(ctx, fleet, kind == Riskmon && rate > 0)
+	if err != nil {
+		return r, err
+	}
+	defer probe.close()
 	start := time.Now()
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.run(ctx, readings, rate) }()
@@ -501,6 +526,8 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 			if err != nil {
 				return r, fmt.Errorf("publisher: %w", err)
 			}
+			r.offered = float64(pub.acked.Load()) / time.Since(start).Seconds()
+			want += probe.stop()
 			published = true
 			pubDone = nil
 		case <-time.After(250 * time.Millisecond):
@@ -536,6 +563,12 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	}
 	r.lost = want - stored
 	r.landedRate = float64(stored) / landed.Seconds()
+	r.p50, r.p99, r.alerts = probe.lat.percentiles()
+	if r.alerts > 0 {
+		if err := probe.lat.writeFile(filepath.Join(dir, "probe-latency-ms.txt")); err != nil {
+			log.Warn("probe latencies not saved", "err", err)
+		}
+	}
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(stored, 1)) }
 	r.collCPU, r.influxCPU, r.brokerCPU = per(c1.coll-c0.coll), per(c1.influx-c0.influx), per(c1.broker-c0.broker)
 	r.allCPU = per(c1.coll - c0.coll + c1.influx - c0.influx + c1.broker - c0.broker + c1.self - c0.self)
@@ -546,6 +579,58 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 		r.influxRSS = float64(rss) / (1 << 20)
 	}
 	return r, nil
+}
+
+// probeRun alternates the probe detector between alarm and normal while
+// a load runs and times publish -> MQTT notification of its alerts.
+type probeRun struct {
+	lat       *latencies
+	cancel    func()
+	stopWatch func()
+	done      chan int64
+	sent      int64
+	stopped   bool
+}
+
+// probeEvery is how often the probe changes state in a compare run.
+const probeEvery = 50 * time.Millisecond
+
+// startProbe starts the probe and its watcher, or, unless on, a probe
+// that does nothing.
+func (e *env) startProbe(ctx context.Context, fleet simulator.Fleet, on bool) (*probeRun, error) {
+	p := &probeRun{lat: &latencies{sent: map[int64]time.Time{}}, cancel: func() {}, stopWatch: func() {}, done: make(chan int64, 1)}
+	if !on {
+		p.done <- 0
+		return p, nil
+	}
+	stop, err := watchProbeAlerts(e.broker.URL, p.lat)
+	if err != nil {
+		return nil, err
+	}
+	p.stopWatch = stop
+	pctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() { p.done <- runProbe(pctx, e.broker.URL, fleet.Sites[0].ID, probeEvery, p.lat) }()
+	return p, nil
+}
+
+// stop ends the probe's publishing (its watcher keeps timing what is
+// still on its way) and returns how many readings it published; later
+// calls return 0.
+func (p *probeRun) stop() int64 {
+	if p.stopped {
+		return 0
+	}
+	p.stopped = true
+	p.cancel()
+	p.sent = <-p.done
+	return p.sent
+}
+
+// close stops the probe and its watcher.
+func (p *probeRun) close() {
+	p.stop()
+	p.stopWatch()
 }
 
 // profile saves a CPU profile of o.ProfileFor taken one second into the

@@ -152,9 +152,7 @@ func (s *single) startService(ctx context.Context) error {
 	// alarms measure latency without disturbing the load's values.
 	s.fleet = simulator.SyntheticFleet(s.o.Sites, s.o.PerSite)
 	s.probeSite = s.fleet.Sites[0].ID
-	withProbe := s.fleet
-	withProbe.Sensors = append(slices.Clone(s.fleet.Sensors), sensors.Sensor{ID: probeSensor, Site: s.probeSite, Kind: "combustible_gas", Gateway: "probe"})
-	reg, err := withProbe.Registry(sensors.DefaultCatalog())
+	reg, err := withProbe(s.fleet).Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return err
 	}
@@ -203,23 +201,42 @@ alerting: {notify: {log: false, mqtt: true}}
 	return waitHTTP(ctx, s.base+"/readyz", 30*time.Second, s.svcExited)
 }
 
+// withProbe is f plus one probe detector at its first site, on a gateway
+// of its own, whose alarms measure latency without disturbing the load's
+// values.
+func withProbe(f simulator.Fleet) simulator.Fleet {
+	f.Sensors = append(slices.Clone(f.Sensors), sensors.Sensor{ID: probeSensor, Site: f.Sites[0].ID, Kind: "combustible_gas", Gateway: "probe"})
+	return f
+}
+
 // watchAlerts subscribes to riskmon's MQTT notifications and takes the
 // probe's for the latencies.
 func (s *single) watchAlerts() error {
-	watcher := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(s.brokerURL).SetClientID("bench-alert-watcher"))
-	if tok := watcher.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("alert watcher: %v", tok.Error())
+	stop, err := watchProbeAlerts(s.brokerURL, s.lat)
+	if err != nil {
+		return err
 	}
-	s.stops = append(s.stops, func() { watcher.Disconnect(100) })
+	s.stops = append(s.stops, stop)
+	return nil
+}
+
+// watchProbeAlerts subscribes to riskmon's MQTT notifications at broker
+// and times the probe's into lat until stop is called.
+func watchProbeAlerts(broker string, lat *latencies) (stop func(), err error) {
+	watcher := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("bench-alert-watcher"))
+	if tok := watcher.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("alert watcher: %v", tok.Error())
+	}
 	if tok := watcher.Subscribe("riskmon/v1/alerts/#", 1, func(_ mqtt.Client, m mqtt.Message) {
 		var ev alerting.Event
 		if json.Unmarshal(m.Payload(), &ev) == nil && ev.Sensor == probeSensor {
-			s.lat.received(ev.At.UnixMilli(), time.Now())
+			lat.received(ev.At.UnixMilli(), time.Now())
 		}
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("alert watcher subscribe: %v", tok.Error())
+		watcher.Disconnect(100)
+		return nil, fmt.Errorf("alert watcher subscribe: %v", tok.Error())
 	}
-	return nil
+	return func() { watcher.Disconnect(100) }, nil
 }
 
 // measure publishes the load beside the probe, waits until riskmon has
@@ -482,6 +499,19 @@ func (l *latencies) received(ms int64, t time.Time) {
 		l.got = append(l.got, t.Sub(s))
 		delete(l.sent, ms)
 	}
+}
+
+// writeFile writes each timed alert's latency in milliseconds, one a line,
+// in the order they arrived: a run's spikes show where in it they fell.
+func (l *latencies) writeFile(path string) error {
+	l.mu.Lock()
+	var b []byte
+	for _, d := range l.got {
+		b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 2, 64)
+		b = append(b, '\n')
+	}
+	l.mu.Unlock()
+	return os.WriteFile(path, b, 0o644)
 }
 
 func (l *latencies) percentiles() (p50, p99 time.Duration, n int) {
