@@ -211,6 +211,7 @@ func (c *Collector) clientOptions() *mqtt.ClientOptions {
 	if c.opts.TLS != nil {
 		o.SetTLSConfig(c.opts.TLS)
 	}
+	o.SetStore(newSessionStore())
 	if u, err := url.Parse(c.opts.Broker); err == nil && bufferedSchemes[u.Scheme] {
 		o.SetCustomOpenConnectionFn(openBuffered)
 	}
