@@ -316,3 +316,111 @@ func parkedRejections(dl *DeadLetter) int {
 	}
 	return n
 }
+
+// TestProcessRegistryOrderHint: a reading is matched to its own site's
+// entry whatever order its message lists the sensors in, also when the
+// entry after the last one matched has the same sensor id at another
+// site.
+func TestProcessRegistryOrderHint(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(),
+		[]sensors.Site{{ID: "a", Sector: sensors.SectorHazchem}, {ID: "b", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{
+			{ID: "X", Site: "a", Kind: "combustible_gas"},
+			{ID: "Y", Site: "a", Kind: "pressure"},
+			{ID: "Y", Site: "b", Kind: "h2s"},
+			{ID: "Z", Site: "b", Kind: "combustible_gas"},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, site string
+		sensors    []string
+	}{
+		{"registry order", "a", []string{"X", "Y"}},
+		{"reversed", "a", []string{"Y", "X"}},
+		{"next entry same id at another site", "a", []string{"X", "Y", "Y"}},
+		{"second site", "b", []string{"Y", "Z", "Y"}},
+		{"unknown between known", "b", []string{"Y", "Q", "Z"}},
+	}
+	now := time.UnixMilli(1764345600000)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMetrics(nil)
+			dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dl.Close()
+			p := NewProcessor(reg, Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+			var items []string
+			for i, id := range tt.sensors {
+				items = append(items, `{"sensor":"`+id+`","value":1,"ts":`+strconv.Itoa(1764345600000+i)+`}`)
+			}
+			out := p.Process("riskmon/v1/"+tt.site+"/gw/readings", []byte(`{"readings":[`+strings.Join(items, ",")+`]}`), now).Readings
+			var want []*sensors.Sensor
+			for _, id := range tt.sensors {
+				if s, ok := reg.Lookup(tt.site, id); ok {
+					want = append(want, s)
+				}
+			}
+			if len(out) != len(want) {
+				t.Fatalf("%d readings accepted, want %d", len(out), len(want))
+			}
+			for i, r := range out {
+				if r.Ref != want[i] || r.Site != tt.site || r.Sensor != want[i].ID || r.Kind != want[i].Kind {
+					t.Errorf("reading %d: %s/%s kind %s ref %p, want %s/%s kind %s ref %p", i, r.Site, r.Sensor, r.Kind, r.Ref, tt.site, want[i].ID, want[i].Kind, want[i])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkProcessFleet decodes and validates batches of 10 readings
+// from 1,000 sites of 20 sensors, each gateway listing its sensors in
+// registry order, as the load runs' publisher does.
+func BenchmarkProcessFleet(b *testing.B) {
+	const sites, perSite = 1000, 20
+	var ss []sensors.Site
+	var sn []sensors.Sensor
+	for i := range sites {
+		site := "site-" + strconv.Itoa(i)
+		ss = append(ss, sensors.Site{ID: site, Sector: sensors.SectorHazchem})
+		for j := range perSite {
+			sn = append(sn, sensors.Sensor{ID: "GT-" + strconv.Itoa(100+j), Site: site, Kind: "combustible_gas", Gateway: "gw"})
+		}
+	}
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(), ss, sn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type msg struct {
+		topic   string
+		payload []byte
+	}
+	var msgs []msg
+	for i := range sites {
+		for half := range 2 {
+			var items []string
+			for j := range 10 {
+				items = append(items, `{"sensor":"GT-`+strconv.Itoa(100+half*10+j)+`","value":2.5}`)
+			}
+			msgs = append(msgs, msg{"riskmon/v1/site-" + strconv.Itoa(i) + "/gw/readings",
+				[]byte(`{"ts":1764345600000,"readings":[` + strings.Join(items, ",") + `]}`)})
+		}
+	}
+	m := NewMetrics(nil)
+	dl, _ := OpenDeadLetter(DeadLetterOptions{})
+	p := NewProcessor(reg, Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+	now := time.UnixMilli(1764345600000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		mg := msgs[i%len(msgs)]
+		i++
+		if out := p.Process(mg.topic, mg.payload, now).Readings; len(out) != 10 {
+			b.Fatalf("%d readings", len(out))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+}

@@ -80,15 +80,20 @@ func (l Limits) withDefaults() Limits {
 
 // validate turns a decoded item of a site into a reading, or says why not.
 // The reading's strings are the registry's, so it keeps no reference to
-// the message buffer.
-func validate(reg *sensors.Registry, site *sensors.Site, it *Item, now time.Time, lim *Limits) (sensors.Reading, *sensors.Sensor, Reason, string) {
+// the message buffer. hint, when not nil, is the registry entry tried
+// before the registry's map: it is used only if it is the item's sensor
+// at site.
+func validate(reg *sensors.Registry, site *sensors.Site, hint *sensors.Sensor, it *Item, now time.Time, lim *Limits) (sensors.Reading, *sensors.Sensor, Reason, string) {
 	if it.Reject != "" {
 		return sensors.Reading{}, nil, it.Reject, it.Detail
 	}
 	if len(it.Sensor) > protocol.MaxSensorID {
 		return sensors.Reading{}, nil, ReasonSensorTooLong, fmt.Sprintf("sensor id of %d bytes; the limit is %d", len(it.Sensor), protocol.MaxSensorID)
 	}
-	s, ok := reg.Lookup(site.ID, it.Sensor)
+	s, ok := hint, hint != nil && hint.ID == it.Sensor && hint.Site == site.ID
+	if !ok {
+		s, ok = reg.Lookup(site.ID, it.Sensor)
+	}
 	if !ok {
 		return sensors.Reading{}, nil, ReasonUnknownSensor, fmt.Sprintf("sensor %q is not registered at site %q", it.Sensor, site.ID)
 	}

@@ -32,7 +32,7 @@ func TestValidateUnits(t *testing.T) {
 		{"CO-MG", 1001, ReasonOutOfRange, "value 1001 mg/m3 is outside the physical range 0..1000 of co"},
 	}
 	for _, tt := range tests {
-		r, _, reason, detail := validate(reg, site, &Item{Sensor: tt.sensor, Value: tt.value, Time: now}, now, &lim)
+		r, _, reason, detail := validate(reg, site, nil, &Item{Sensor: tt.sensor, Value: tt.value, Time: now}, now, &lim)
 		if reason != tt.reason || detail != tt.detail {
 			t.Errorf("%s %g: %q %q, want %q %q", tt.sensor, tt.value, reason, detail, tt.reason, tt.detail)
 		}
