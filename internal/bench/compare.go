@@ -192,7 +192,9 @@ func writeCompareTable(out io.Writer, o CompareOptions, res compareResults) erro
 		fmt.Fprintf(tw, "%s\t%.*f %s\t%.*f %s\t%s\t\n", name, dec, r, unit, dec, t, unit, ratio(r, t))
 	}
 	row := func(name, unit string, f func(runResult) float64, dec int) {
-		line(name, unit, median(res.saturating[Riskmon], f), median(res.saturating[Telegraf], f), dec)
+		if o.Pairs > 0 {
+			line(name, unit, median(res.saturating[Riskmon], f), median(res.saturating[Telegraf], f), dec)
+		}
 	}
 	row("landed, saturating", "readings/s", func(r runResult) float64 { return r.landedRate }, 0)
 	row("lost, saturating", "", func(r runResult) float64 { return float64(r.lost) }, 0)

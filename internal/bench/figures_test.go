@@ -218,3 +218,38 @@ func TestScrapeCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCompareTableFixedRate: a fixed-rate run alone prints what the
+// publisher offered and riskmon's publish -> page latency, and no
+// saturating rows.
+func TestWriteCompareTableFixedRate(t *testing.T) {
+	o := CompareOptions{Pairs: 0, Rate: 100000}
+	res := compareResults{saturating: map[string][]runResult{},
+		fixed: map[string]runResult{
+			Riskmon:  {landedRate: 97000, offered: 99500, p50: 8 * time.Millisecond, p99: 64500 * time.Microsecond, alerts: 200},
+			Telegraf: {landedRate: 77000, offered: 99400},
+		}}
+	var b bytes.Buffer
+	if err := writeCompareTable(&b, o, res); err != nil {
+		t.Fatal(err)
+	}
+	out := spaced(b.String())
+	for _, w := range []string{
+		"landed at 100000/s offered 97000 readings/s 77000 readings/s 1.26",
+		"offered at 100000/s asked 99500 readings/s 99400 readings/s 1.00",
+		"publish -> page p50 / p99 at 100000/s 8.0 / 64.5 ms – –",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%s", w, b.String())
+		}
+	}
+	if strings.Contains(out, "saturating") {
+		t.Errorf("table has saturating rows without saturating runs:\n%s", b.String())
+	}
+	if got := latencyNote(res.fixed[Riskmon]); got != ", publish -> page p50 8.0 ms, p99 64.5 ms (200 alerts)" {
+		t.Errorf("latencyNote = %q", got)
+	}
+	if got := latencyNote(res.fixed[Telegraf]); got != "" {
+		t.Errorf("latencyNote without alerts = %q", got)
+	}
+}
