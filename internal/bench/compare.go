@@ -155,7 +155,8 @@ func compareAll(ctx context.Context, out io.Writer, log *slog.Logger, o CompareO
 		if err != nil {
 			return res, fmt.Errorf("%s fixed-rate run: %w", kind, err)
 		}
-		fmt.Fprintf(out, "  run %d %-8s at %.0f/s asked: %.0f readings/s offered, %.0f landed, %d lost%s\n", run, kind, o.Rate, r.offered, r.landedRate, r.lost, latencyNote(r))
+		fmt.Fprintf(out, "  run %d %-8s at %.0f/s asked: %.0f readings/s offered, %.0f landed, %d lost, collector %.2f µs/reading%s\n",
+			run, kind, o.Rate, r.offered, r.landedRate, r.lost, r.collCPU, latencyNote(r))
 		res.fixed[kind] = r
 	}
 	for _, kind := range compareKinds {
