@@ -142,8 +142,8 @@ func compareAll(ctx context.Context, out io.Writer, log *slog.Logger, o CompareO
 			if err != nil {
 				return res, fmt.Errorf("%s saturating run %d: %w", kind, pair+1, err)
 			}
-			fmt.Fprintf(out, "  run %d %-8s saturating: %.0f readings/s landed, %d lost, collector %.2f µs/reading, influxd %.2f µs/point\n",
-				run, kind, r.landedRate, r.lost, r.collCPU, r.influxCPU)
+			fmt.Fprintf(out, "  run %d %-8s saturating: %.0f readings/s offered, %.0f landed, %d lost, collector %.2f µs/reading, influxd %.2f µs/point\n",
+				run, kind, r.offered, r.landedRate, r.lost, r.collCPU, r.influxCPU)
 			res.saturating[kind] = append(res.saturating[kind], r)
 		}
 	}
