@@ -108,6 +108,9 @@ func (n *Node) setUp(ctx context.Context) error {
 	if err := n.ensureSource(ctx); err != nil {
 		return err
 	}
+	if err := n.ensureSparkplug(ctx); err != nil {
+		return err
+	}
 	if n.stream, err = n.ensureStream(ctx); err != nil {
 		return err
 	}
@@ -127,10 +130,10 @@ func (n *Node) setUp(ctx context.Context) error {
 
 // streamConfig is the stream every instance expects.
 func (n *Node) streamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{Name: n.opts.Stream, Sources: []*jetstream.StreamSource{n.source()},
+	return jetstream.StreamConfig{Name: n.opts.Stream, Sources: []*jetstream.StreamSource{n.source(), n.spbSource()},
 		Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas,
 		MaxAge: n.opts.MaxAge, Discard: jetstream.DiscardOld,
-		Description: "gateway messages from the MQTT listeners' $MQTT_msgs, by site partition",
+		Description: "gateway messages from the MQTT listeners ($MQTT_msgs and the Sparkplug capture stream), by site partition",
 		Metadata:    map[string]string{partitionsKey: strconv.Itoa(n.opts.Partitions)}}
 }
 
@@ -150,8 +153,18 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", n.opts.Stream, err)
 	}
-	if err := checkStream(s.CachedInfo().Config, n.opts); err != nil {
+	have := s.CachedInfo().Config
+	if err := checkStream(have, n.opts); err != nil {
 		return nil, err
+	}
+	if len(have.Sources) < len(n.streamConfig().Sources) {
+		// A stream made by an earlier riskmon lacks the Sparkplug
+		// source; adding a source keeps every stored message.
+		have.Sources = n.streamConfig().Sources
+		if s, err = n.js.UpdateStream(ctx, have); err != nil {
+			return nil, fmt.Errorf("add the Sparkplug source to stream %s: %w", n.opts.Stream, err)
+		}
+		n.log.Info("cluster stream now sources Sparkplug B", "stream", n.opts.Stream)
 	}
 	return s, nil
 }
@@ -214,3 +227,15 @@ func (n *Node) Partitions() int { return n.opts.Partitions }
 
 // now is the node's monotonic time.
 func (n *Node) now() int64 { return int64(time.Since(n.epoch)) }
+
+// Publish sends an MQTT message to the gateways at QoS 0 without retain:
+// a plain NATS publish on the topic's subject, which the MQTT listeners
+// deliver to their subscribers. Sparkplug rebirth requests go this way,
+// as the specification wants commands (fire and forget: a lost request
+// is asked again by the next message the edge node's state cannot take).
+func (n *Node) Publish(topic string, payload []byte) error {
+	if err := n.nc.Publish(topicToSubject(topic), payload); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}

@@ -66,3 +66,36 @@ func (n *Node) source() *jetstream.StreamSource {
 		Consumer:          &jetstream.StreamConsumerSource{Name: n.sourceConsumer(), DeliverSubject: n.sourceDeliver()},
 		SubjectTransforms: sourceTransforms(n.opts.Partitions)}
 }
+
+// spbStream names the capture stream of Sparkplug B messages.
+func (n *Node) spbStream() string { return n.opts.Stream + "_SPB" }
+
+// ensureSparkplug makes sure the Sparkplug capture stream exists and has
+// the durable consumer that feeds the stream. It keeps a message until
+// that consumer has passed it on (interest retention), as $MQTT_msgs
+// does, and at most max_age should the stream be unavailable that long.
+func (n *Node) ensureSparkplug(ctx context.Context) error {
+	cs, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: n.spbStream(), Subjects: spbCaptureSubjects(),
+		Storage: jetstream.FileStorage, Retention: jetstream.InterestPolicy, Replicas: n.opts.Replicas,
+		MaxAge: n.opts.MaxAge, Discard: jetstream.DiscardOld,
+		Description: "Sparkplug B messages from the MQTT listeners, until riskmon's stream " + n.opts.Stream + " has them"})
+	if err != nil {
+		return fmt.Errorf("capture stream %s for Sparkplug B: %w", n.spbStream(), err)
+	}
+	cfg := jetstream.ConsumerConfig{Durable: n.sourceConsumer(), DeliverSubject: n.sourceDeliver() + ".spb",
+		AckPolicy: jetstream.AckFlowControlPolicy, FlowControl: true, IdleHeartbeat: time.Second,
+		MaxAckPending: sourceMaxAckPending, Replicas: cs.CachedInfo().Config.Replicas,
+		Description: "feeds riskmon's stream " + n.opts.Stream + "; holds Sparkplug B messages until it has them"}
+	if _, err := cs.CreateOrUpdateConsumer(ctx, cfg); err != nil {
+		return fmt.Errorf("source consumer %s on %s: %w", cfg.Durable, n.spbStream(), err)
+	}
+	return nil
+}
+
+// spbSource is the stream's second source: the Sparkplug capture stream,
+// each message stored under its group's partition.
+func (n *Node) spbSource() *jetstream.StreamSource {
+	return &jetstream.StreamSource{Name: n.spbStream(),
+		Consumer:          &jetstream.StreamConsumerSource{Name: n.sourceConsumer(), DeliverSubject: n.sourceDeliver() + ".spb"},
+		SubjectTransforms: spbTransforms(n.opts.Partitions)}
+}

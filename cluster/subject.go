@@ -54,6 +54,56 @@ func sourceTransforms(partitions int) []jetstream.SubjectTransformConfig {
 	return out
 }
 
+// Sparkplug B: edge nodes publish DATA (and usually BIRTH) at QoS 0, as
+// the specification has it, so those messages never reach $MQTT_msgs.
+// They are taken from the MQTT listener's plain NATS publishes instead,
+// into a capture stream of their own (any QoS: a QoS 1 message is
+// published there too, and taking it from one place alone stores it
+// once), and sourced into the partitioned stream by their group, which
+// is riskmon's site.
+const (
+	// spbSubjectPrefix is the Sparkplug namespace spBv1.0 as a subject
+	// token: the listener writes the '.' inside a level as "//".
+	spbSubjectPrefix = "spBv1//0"
+)
+
+// spbTypes are the Sparkplug message types the capture stream keeps,
+// with the number of levels after the type: the edge node, and the
+// device for device messages. STATE and the commands (riskmon's own
+// rebirth requests among them) carry no readings and stay out.
+var spbTypes = []struct {
+	name   string
+	levels int
+}{
+	{"NBIRTH", 1}, {"NDATA", 1}, {"NDEATH", 1},
+	{"DBIRTH", 2}, {"DDATA", 2}, {"DDEATH", 2},
+}
+
+// spbCaptureSubjects are the plain subjects the capture stream listens on.
+func spbCaptureSubjects() []string {
+	out := make([]string, 0, len(spbTypes))
+	for _, t := range spbTypes {
+		out = append(out, spbSubjectPrefix+".*."+t.name+strings.Repeat(".*", t.levels))
+	}
+	return out
+}
+
+// spbTransforms store each Sparkplug message under its group's
+// partition: partition(N, 1) hashes the group token as the gateway
+// topics' transform hashes the site token, so a site's Sparkplug and
+// riskmon/v1 messages share one partition and one owner.
+func spbTransforms(partitions int) []jetstream.SubjectTransformConfig {
+	out := make([]jetstream.SubjectTransformConfig, 0, len(spbTypes))
+	for i, src := range spbCaptureSubjects() {
+		dst := fmt.Sprintf("%s.{{partition(%d,1)}}.%s.{{wildcard(1)}}.%s", partitionPrefix, partitions, spbSubjectPrefix, spbTypes[i].name)
+		for l := range spbTypes[i].levels {
+			dst += fmt.Sprintf(".{{wildcard(%d)}}", l+2)
+		}
+		out = append(out, jetstream.SubjectTransformConfig{Source: src, Destination: dst})
+	}
+	return out
+}
+
 // partitionFilter is the subject filter of partition p's consumer.
 func partitionFilter(p int) string { return partitionPrefix + "." + strconv.Itoa(p) + ".>" }
 

@@ -52,6 +52,9 @@ type FeedOptions struct {
 	IsConnected func() bool
 	// Close, if set, runs at Disconnect: after the last acknowledgement.
 	Close func()
+	// Publish, if set, sends the messages the processor asks for (a
+	// Sparkplug rebirth request) to the gateways.
+	Publish func(topic string, payload []byte) error
 	// Workers and QueueSize as in CollectorOptions.
 	Workers   int
 	QueueSize int
@@ -64,9 +67,9 @@ type FeedOptions struct {
 // Collector does, one gateway's messages on one worker in order, and
 // acknowledges each once it is safe in the spool.
 //
-// What the Collector does for MQTT alone is not done here: Sparkplug
-// rebirth requests are not sent and riskmon's own Sparkplug STATE is not
-// published (the cluster reads riskmon/v1 topics only).
+// Sparkplug rebirth requests go out through FeedOptions.Publish; riskmon's
+// own Sparkplug STATE, which the Collector publishes as Primary Host, is
+// not published from here.
 type Feed struct {
 	opts     FeedOptions
 	lim      Limits
@@ -214,9 +217,23 @@ func (f *Feed) work(q <-chan Message) {
 			continue
 		}
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		f.send(out.Commands)
 		in.events(out.Events)
 		if err := in.store(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }); err != nil {
 			f.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
+		}
+	}
+}
+
+// send publishes the processor's commands; a failure is logged, as the
+// next message the edge node's state cannot take asks again.
+func (f *Feed) send(cmds []Command) {
+	if f.opts.Publish == nil {
+		return
+	}
+	for _, c := range cmds {
+		if err := f.opts.Publish(c.Topic, c.Payload); err != nil {
+			f.log.Warn("Sparkplug command not sent", "topic", c.Topic, "err", err)
 		}
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/riskmon/riskmon/protocol"
+	"github.com/riskmon/riskmon/protocol/sparkplug/spb"
 	"github.com/riskmon/riskmon/sensors"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeMsg is a message from a source that can say it is stale.
@@ -107,6 +109,54 @@ func TestFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFeedSendsRebirthRequests: a Sparkplug DATA message the feed's
+// tracker cannot read (an edge node born before this instance took the
+// site, so its aliases are unknown here) asks the edge node to rebirth
+// through FeedOptions.Publish, as the Collector does over MQTT.
+func TestFeedSendsRebirthRequests(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	m := NewMetrics(nil)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	data, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(uint64(time.Now().UnixMilli())), Seq: proto.Uint64(7),
+		Metrics: []*spb.Payload_Metric{{Alias: proto.Uint64(3), Value: &spb.Payload_Metric_DoubleValue{DoubleValue: 6}}}})
+	msg := &fakeMsg{topic: "spBv1.0/hz-01/NDATA/gw-1", payload: data}
+	sent := make(chan string, 1)
+	f := NewFeed(FeedOptions{
+		Pull: func(ctx context.Context, deliver func(Message)) error {
+			deliver(msg)
+			<-ctx.Done()
+			return nil
+		},
+		Publish: func(topic string, _ []byte) error { sent <- topic; return nil },
+	}, testRegistry(t), Limits{}, NewRejecter(m, dl, log, time.Minute), m, sp, nil, nil, log, nil)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	select {
+	case topic := <-sent:
+		if topic != "spBv1.0/hz-01/NCMD/gw-1" {
+			t.Errorf("sent on %s, want the edge node's NCMD topic", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no rebirth request sent")
+	}
+	waitFor(t, 5*time.Second, "the message acknowledged", msg.acked.Load)
+	stop()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }

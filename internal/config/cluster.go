@@ -99,6 +99,9 @@ func (c *Config) clusterWarnings(add func(key, msg string)) {
 	if c.Cluster.Replicas == 1 {
 		add("cluster.replicas", "cluster.replicas is 1: a NATS node's disk lost loses the messages and leases it held; use 3 in production")
 	}
+	if c.MQTT.SparkplugHostID != "" {
+		add("mqtt.sparkplug_host_id", "mqtt.sparkplug_host_id is not used in cluster mode: no instance publishes the Primary Host STATE, so edge nodes must not be set to wait for it")
+	}
 	if c.Cluster.LeaseTTL > 20*time.Second {
 		add("cluster.lease_ttl", fmt.Sprintf("cluster.lease_ttl %s: a dead instance's sites wait that long for a new owner", c.Cluster.LeaseTTL))
 	}

@@ -74,12 +74,21 @@ func TestClusterOptions(t *testing.T) {
 	}
 }
 
-func TestClusterReplicasOneWarns(t *testing.T) {
-	c, err := Parse([]byte("registry: r.yaml\ncluster:\n  urls: [nats://a:4222]\n  replicas: 1\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "cluster.replicas is 1") {
-		t.Errorf("warnings = %q", w)
+func TestClusterWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"one replica", "registry: r.yaml\ncluster:\n  urls: [nats://a:4222]\n  replicas: 1\n", "cluster.replicas is 1"},
+		{"Primary Host in cluster mode", "registry: r.yaml\nmqtt:\n  sparkplug_host_id: scada\ncluster:\n  urls: [nats://a:4222]\n", "sparkplug_host_id is not used in cluster mode"},
+		{"Primary Host single-node", "registry: r.yaml\nmqtt:\n  sparkplug_host_id: scada\n", ""},
+	} {
+		c, err := Parse([]byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		w := strings.Join(c.Warnings(), "\n")
+		if tc.want == "" && strings.Contains(w, "cluster") || tc.want != "" && !strings.Contains(w, tc.want) {
+			t.Errorf("%s: warnings = %q, want %q", tc.name, w, tc.want)
+		}
 	}
 }
