@@ -97,6 +97,7 @@ fuzz:
 	$(GO) test ./protocol/lineproto -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./protocol/sparkplug -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./protocol/sparkplug -run '^$$' -fuzz '^FuzzParseHostState$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./protocol/sparkplug -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./journal -run '^$$' -fuzz '^FuzzSegment$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sensors -run '^$$' -fuzz '^FuzzLoadCSV$$' -fuzztime $(FUZZTIME)

@@ -24,6 +24,7 @@ type Node struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
+	spb    *SparkplugStates
 	m      *Metrics
 
 	// epoch is the node's monotonic clock origin: lease deadlines are
@@ -109,6 +110,9 @@ func (n *Node) setUp(ctx context.Context) error {
 		return err
 	}
 	if err := n.ensureSparkplug(ctx); err != nil {
+		return err
+	}
+	if err := n.ensureSparkplugState(ctx); err != nil {
 		return err
 	}
 	if n.stream, err = n.ensureStream(ctx); err != nil {

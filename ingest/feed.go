@@ -55,6 +55,10 @@ type FeedOptions struct {
 	// Publish, if set, sends the messages the processor asks for (a
 	// Sparkplug rebirth request) to the gateways.
 	Publish func(topic string, payload []byte) error
+	// Sparkplug, if set, is the tracker of Sparkplug B edge nodes the
+	// workers share, one that keeps its BIRTH definitions where the
+	// next owner of a site finds them (sparkplug.Tracker.UseStore).
+	Sparkplug *sparkplug.Tracker
 	// Workers and QueueSize as in CollectorOptions.
 	Workers   int
 	QueueSize int
@@ -96,9 +100,12 @@ func NewFeed(opts FeedOptions, reg *sensors.Registry, lim Limits, rej *Rejecter,
 	co := CollectorOptions{Workers: opts.Workers, QueueSize: opts.QueueSize}.withDefaults()
 	opts.Workers, opts.QueueSize = co.Workers, co.QueueSize
 	f := &Feed{opts: opts, lim: lim, rej: rej, m: m, sp: sp, onRead: onRead, onGW: onGW,
-		spb: sparkplug.NewTracker(), log: log, registry: opts.Registry, quit: make(chan struct{})}
+		spb: opts.Sparkplug, log: log, registry: opts.Registry, quit: make(chan struct{})}
 	if f.registry == nil {
 		f.registry = sensors.NewProvider(reg)
+	}
+	if f.spb == nil {
+		f.spb = sparkplug.NewTracker()
 	}
 	f.queues = make([]chan Message, opts.Workers)
 	for i := range f.queues {

@@ -8,6 +8,7 @@ import (
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/ingest"
+	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
 // buildClusterIngest connects to the NATS cluster of the configuration's
@@ -29,11 +30,19 @@ func (s *Service) buildClusterIngest() error {
 	}
 	s.owner = node
 	log.Info("joined the cluster", "instance", opts.Instance, "partitions", opts.Partitions, "replicas", opts.Replicas, "stream", opts.Stream)
+	// Sparkplug edge nodes' BIRTH definitions live in the cluster, so a
+	// site taken over is read by the aliases its edge nodes declared to
+	// the previous owner.
+	spb := sparkplug.NewTracker()
+	spb.UseStore(node.Sparkplug())
 	feed := ingest.NewFeed(ingest.FeedOptions{
 		Pull: func(ctx context.Context, deliver func(ingest.Message)) error {
+			if err := node.Sparkplug().Mirror(ctx, spb); err != nil {
+				log.Warn("Sparkplug edge nodes of a site taken over are asked to rebirth before their DATA is read", "err", err)
+			}
 			return node.Run(ctx, func(m *cluster.Msg) { deliver(m) })
 		},
-		IsConnected: node.Connected, Close: node.Close, Publish: node.Publish,
+		IsConnected: node.Connected, Close: node.Close, Publish: node.Publish, Sparkplug: spb,
 		Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, Registry: s.registry,
 	}, s.reg, cfg.Limits, ingest.NewRejecter(s.metrics, s.deadLetter, log.With("component", "ingest"), time.Minute),
 		s.metrics, s.spool, s.Evaluate, s.monitor.GatewayEvent, log.With("component", "ingest"), s.prom)

@@ -247,6 +247,17 @@ func (e *tahuEdge) waitUntil(what string, d time.Duration, ok func() bool) {
 // replayed it.
 func (e *tahuEdge) wait() []edgeValue {
 	e.t.Helper()
+	sent := e.waitSent()
+	if !strings.Contains(e.stderr.String(), "replayed") {
+		e.t.Fatalf("the edge never held data for riskmon's STATE:\n%s", e.stderr.String())
+	}
+	return sent
+}
+
+// waitSent waits for the edge to finish its stream and returns what it
+// sent.
+func (e *tahuEdge) waitSent() []edgeValue {
+	e.t.Helper()
 	<-e.readDone
 	if err := e.cmd.Wait(); err != nil {
 		e.t.Fatalf("edge node: %v\n%s", err, e.stderr.String())
@@ -255,9 +266,6 @@ func (e *tahuEdge) wait() []edgeValue {
 	defer e.mu.Unlock()
 	if !e.done {
 		e.t.Fatalf("edge node did not finish its stream:\n%s", e.stderr.String())
-	}
-	if !strings.Contains(e.stderr.String(), "replayed") {
-		e.t.Fatalf("the edge never held data for riskmon's STATE:\n%s", e.stderr.String())
 	}
 	return e.sent
 }

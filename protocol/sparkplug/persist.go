@@ -1,6 +1,7 @@
 package sparkplug
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -51,8 +52,23 @@ func (t metricTable) save() []savedMetric {
 			out = append(out, savedMetric{Name: n, Datatype: uint32(dt)})
 		}
 	}
-	slices.SortFunc(out, func(a, b savedMetric) int { return strings.Compare(a.Name, b.Name) })
+	// Sorted by name and alias, so one table always encodes alike: a
+	// tracker tells its own state, seen again in a shared Store, by it.
+	slices.SortFunc(out, func(a, b savedMetric) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(aliasOf(a), aliasOf(b))
+	})
 	return out
+}
+
+// aliasOf orders a metric without alias before those with one.
+func aliasOf(m savedMetric) int64 {
+	if m.Alias == nil {
+		return -1
+	}
+	return int64(min(*m.Alias, 1<<62))
 }
 
 func loadTable(ms []savedMetric) metricTable {
@@ -72,8 +88,83 @@ func loadTable(ms []savedMetric) metricTable {
 // nodeFile is the file name of an edge node: a hash, since group and edge
 // ids may hold any character and be longer than a file name may.
 func nodeFile(dir string, k nodeKey) string {
+	return filepath.Join(dir, nodeID(k)+".json")
+}
+
+// nodeID names an edge node in a directory or a Store.
+func nodeID(k nodeKey) string {
 	h := sha256.Sum256([]byte(k.group + "\x00" + k.edge))
-	return filepath.Join(dir, hex.EncodeToString(h[:16])+".json")
+	return hex.EncodeToString(h[:16])
+}
+
+// Store keeps the edge nodes' BIRTH definitions outside the process, in
+// place of a directory: in a cluster, a key-value bucket that every
+// instance reads, so the instance that takes a site over reads its edge
+// nodes' DATA with the aliases their last BIRTH declared (see Apply).
+// Keys are 32 hexadecimal digits.
+type Store interface {
+	Put(key string, b []byte) error
+	Delete(key string) error
+}
+
+// UseStore makes the tracker keep its edge nodes' BIRTH definitions in s
+// instead of a directory. Call it before the first Handle.
+func (t *Tracker) UseStore(s Store) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.store = s
+}
+
+// Apply takes an edge node's definitions that another tracker kept in
+// the shared Store, as Restore takes them from a file: the node counts
+// as born in that session, and its first DATA here also asks for a
+// rebirth. Definitions the node already has here (this tracker's own
+// write, seen again) change nothing.
+func (t *Tracker) Apply(b []byte) error {
+	var s savedNode
+	if err := json.Unmarshal(b, &s); err != nil || s.Group == "" || s.Edge == "" {
+		return fmt.Errorf("sparkplug state: not an edge node's state (%v)", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := nodeKey{s.Group, s.Edge}
+	if n, ok := t.nodes[k]; ok && string(n.snapshot(k)) == string(b) {
+		return nil
+	}
+	t.load(s)
+	return nil
+}
+
+// Forget drops the edge node whose definitions were removed from the
+// shared Store (its NDEATH, handled by another tracker).
+func (t *Tracker) Forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, n := range t.nodes {
+		if nodeID(k) == key && n.born {
+			n.born, n.restored, n.devices, n.hasSeq = false, false, nil, false
+		}
+	}
+}
+
+// load makes s the node's state, as kept and not seen born here. Called
+// with the tracker locked.
+func (t *Tracker) load(s savedNode) {
+	nd := t.node(s.Group, s.Edge)
+	nd.born, nd.restored, nd.hasSeq = true, true, false
+	nd.bdSeq, nd.hasBdSeq = 0, false
+	if s.BdSeq != nil {
+		nd.bdSeq, nd.hasBdSeq = *s.BdSeq, true
+	}
+	nd.metrics = loadTable(s.Metrics)
+	nd.devices = nil
+	for d, ms := range s.Devices {
+		if nd.devices == nil {
+			nd.devices = make(map[string]*metricTable, len(s.Devices))
+		}
+		tab := loadTable(ms)
+		nd.devices[d] = &tab
+	}
 }
 
 // snapshot encodes n for its file, or returns nil when the node is not
@@ -104,6 +195,18 @@ func (n *node) snapshot(k nodeKey) []byte {
 // outside the tracker's lock: one node's messages are handled by one
 // goroutine, so two writes of one file never race.
 func (t *Tracker) persist(k nodeKey, b []byte) error {
+	if t.store != nil {
+		var err error
+		if b == nil {
+			err = t.store.Delete(nodeID(k))
+		} else {
+			err = t.store.Put(nodeID(k), b)
+		}
+		if err != nil {
+			return fmt.Errorf("sparkplug state: %w", err)
+		}
+		return nil
+	}
 	if t.dir == "" {
 		return nil
 	}
@@ -155,20 +258,7 @@ func (t *Tracker) Restore(dir string) (int, error) {
 			errs = append(errs, fmt.Errorf("%s: not an edge node's state (%v); its node will be asked to rebirth", name, err))
 			continue
 		}
-		nd := t.node(s.Group, s.Edge)
-		nd.born, nd.restored = true, true
-		if s.BdSeq != nil {
-			nd.bdSeq, nd.hasBdSeq = *s.BdSeq, true
-		}
-		nd.metrics = loadTable(s.Metrics)
-		nd.devices = nil
-		for d, ms := range s.Devices {
-			if nd.devices == nil {
-				nd.devices = make(map[string]*metricTable, len(s.Devices))
-			}
-			tab := loadTable(ms)
-			nd.devices[d] = &tab
-		}
+		t.load(s)
 		n++
 	}
 	if len(errs) > 0 {

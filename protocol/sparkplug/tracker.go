@@ -92,6 +92,7 @@ type Tracker struct {
 	mu    sync.Mutex
 	nodes map[nodeKey]*node
 	dir   string // set by Restore
+	store Store  // set by UseStore
 }
 
 // NewTracker returns a Tracker with DefaultRebirthBackoff.

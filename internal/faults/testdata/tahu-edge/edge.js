@@ -11,7 +11,8 @@
 //   EDGE_BROKER   mqtt://127.0.0.1:PORT
 //   EDGE_GROUP    Sparkplug group id (riskmon's site)
 //   EDGE_NODE     edge node id
-//   EDGE_HOST     the Primary Host id to wait for
+//   EDGE_HOST     the Primary Host id to wait for; empty: publish at once,
+//                 as an edge node set up without a Primary Host does
 //   EDGE_METRICS  JSON [{"device":"gas","name":"Gas/GT-101","alias":1}, ...]
 //   EDGE_ROUNDS   how many values to send per metric
 //   EDGE_INTERVAL milliseconds between rounds
@@ -51,21 +52,26 @@ const client = sparkplug.newClient({
 
 // A separate connection watches the host: Tahu's client decodes every
 // message it receives as a Sparkplug protobuf, and STATE is JSON.
-const watcher = mqtt.connect(broker, { clientId: node + '-state', clean: true });
-watcher.on('connect', () => watcher.subscribe(`spBv1.0/STATE/${host}`, { qos: 1 }));
-watcher.on('message', (_topic, payload) => {
-  let st;
-  try { st = JSON.parse(payload.toString()); } catch (e) { log('bad STATE', payload.toString()); return; }
-  if (typeof st.online !== 'boolean' || typeof st.timestamp !== 'number') { log('bad STATE', payload.toString()); return; }
-  // An older STATE than one already seen is a will of an earlier
-  // connection: ignore it.
-  if (st.timestamp < lastStateTs) return;
-  lastStateTs = st.timestamp;
-  const was = hostOnline;
-  hostOnline = st.online;
-  log('host', host, hostOnline ? 'online' : 'offline');
-  if (hostOnline && !was) release();
-});
+let watcher = null;
+if (host) watchHost(); else hostOnline = true;
+
+function watchHost() {
+  watcher = mqtt.connect(broker, { clientId: node + '-state', clean: true });
+  watcher.on('connect', () => watcher.subscribe(`spBv1.0/STATE/${host}`, { qos: 1 }));
+  watcher.on('message', (_topic, payload) => {
+    let st;
+    try { st = JSON.parse(payload.toString()); } catch (e) { log('bad STATE', payload.toString()); return; }
+    if (typeof st.online !== 'boolean' || typeof st.timestamp !== 'number') { log('bad STATE', payload.toString()); return; }
+    // An older STATE than one already seen is a will of an earlier
+    // connection: ignore it.
+    if (st.timestamp < lastStateTs) return;
+    lastStateTs = st.timestamp;
+    const was = hostOnline;
+    hostOnline = st.online;
+    log('host', host, hostOnline ? 'online' : 'offline');
+    if (hostOnline && !was) release();
+  });
+}
 
 function birth() {
   client.publishNodeBirth({
@@ -142,5 +148,5 @@ function finish() {
   clearInterval(timer);
   process.stdout.write(JSON.stringify({ done: true }) + '\n');
   // Give QoS 0 publishes a moment to leave before the NDEATH and close.
-  setTimeout(() => { client.stop(); watcher.end(); setTimeout(() => process.exit(0), 200); }, 300);
+  setTimeout(() => { client.stop(); if (watcher) watcher.end(); setTimeout(() => process.exit(0), 200); }, 300);
 }
