@@ -386,7 +386,7 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 			c.mqtt().Publish(cmd.Topic, 0, false, cmd.Payload)
 		}
 		in.events(out.Events)
-		if err := in.store(out.Readings, func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }); err != nil {
+		if err := in.store(out.Readings, func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }, 0); err != nil {
 			c.taken.Add(-1)
 			c.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}

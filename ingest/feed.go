@@ -42,6 +42,10 @@ type current interface{ Current() bool }
 // naker is a message that can be handed back for delivery again at once.
 type naker interface{ Nak() }
 
+// tagged is a message whose source waits for its readings to be stored
+// in InfluxDB, not only spooled: StoredTag names it to FeedOptions.Stored.
+type tagged interface{ StoredTag() uint64 }
+
 // FeedOptions configure a Feed.
 type FeedOptions struct {
 	// Pull reads messages and hands each to deliver until ctx ends.
@@ -55,6 +59,10 @@ type FeedOptions struct {
 	// Publish, if set, sends the messages the processor asks for (a
 	// Sparkplug rebirth request) to the gateways.
 	Publish func(topic string, payload []byte) error
+	// Stored, if set, learns the StoredTag of each message whose
+	// readings are in InfluxDB (or that had none to store), in the
+	// order they were stored. The Feed takes the spool's OnStored.
+	Stored func(tag uint64)
 	// Sparkplug, if set, is the tracker of Sparkplug B edge nodes the
 	// workers share, one that keeps its BIRTH definitions where the
 	// next owner of a site finds them (sparkplug.Tracker.UseStore).
@@ -106,6 +114,9 @@ func NewFeed(opts FeedOptions, reg *sensors.Registry, lim Limits, rej *Rejecter,
 	}
 	if f.spb == nil {
 		f.spb = sparkplug.NewTracker()
+	}
+	if opts.Stored != nil {
+		sp.OnStored(opts.Stored)
 	}
 	f.queues = make([]chan Message, opts.Workers)
 	for i := range f.queues {
@@ -203,7 +214,7 @@ func giveBack(msg Message) {
 func (f *Feed) work(q <-chan Message) {
 	p := NewProcessor(f.registry.Registry(), f.lim, f.rej, f.m, f.spb)
 	p.follow = f.registry
-	in := intake{sp: f.sp, onRead: f.onRead, onGW: f.onGW}
+	in := intake{sp: f.sp, onRead: f.onRead, onGW: f.onGW, stored: f.opts.Stored}
 	tick := time.NewTicker(seqExpireEvery)
 	defer tick.Stop()
 	for {
@@ -226,7 +237,11 @@ func (f *Feed) work(q <-chan Message) {
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
 		f.send(out.Commands)
 		in.events(out.Events)
-		if err := in.store(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }); err != nil {
+		var tag uint64
+		if t, ok := msg.(tagged); ok {
+			tag = t.StoredTag()
+		}
+		if err := in.store(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }, tag); err != nil {
 			f.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
 	}

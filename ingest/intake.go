@@ -14,6 +14,9 @@ type intake struct {
 	sp     *Spool
 	onRead func([]sensors.Reading)
 	onGW   func(sensors.GatewayEvent)
+	// stored learns the tag of a message with nothing to spool at once;
+	// the spool tells it the others' once they are stored.
+	stored func(tag uint64)
 	lines  []byte
 }
 
@@ -29,11 +32,16 @@ func (in *intake) events(evs []sensors.GatewayEvent) {
 
 // store evaluates and spools rs; ack runs once they are durable, at once
 // when there are none (everything in the message was rejected and
-// parked: redelivery cannot help). An error means the spool is closed and
-// ack will not run: the message is left for redelivery.
-func (in *intake) store(rs []sensors.Reading, ack func()) error {
+// parked: redelivery cannot help). A tag other than 0 is told to stored
+// once the readings are in InfluxDB (at once when there are none). An
+// error means the spool is closed and ack will not run: the message is
+// left for redelivery.
+func (in *intake) store(rs []sensors.Reading, ack func(), tag uint64) error {
 	if len(rs) == 0 {
 		ack()
+		if tag != 0 && in.stored != nil {
+			in.stored(tag)
+		}
 		return nil
 	}
 	if in.onRead != nil {
@@ -43,5 +51,5 @@ func (in *intake) store(rs []sensors.Reading, ack func()) error {
 	for i := range rs {
 		in.lines = storage.AppendReading(in.lines, &rs[i])
 	}
-	return in.sp.Append(in.lines, len(rs), ack)
+	return in.sp.AppendTagged(in.lines, len(rs), ack, tag)
 }

@@ -185,6 +185,21 @@ type Spool struct {
 	skips map[SpoolPos]int64
 	// cursorErr is set while the cursor file cannot be written.
 	cursorErr bool
+
+	// Stored marks (under mu): records appended with a tag, by the end
+	// of each in bytes appended since the spool opened (counting from
+	// the backlog found then). Once the bytes consumed or skipped reach
+	// a mark, onStored gets its tag: everything up to it is stored.
+	onStored func(tag uint64)
+	marks    []storedMark
+	appended int64
+	passed   int64
+}
+
+// storedMark is one tagged record's end.
+type storedMark struct {
+	end int64
+	tag uint64
 }
 
 // SpoolDamage reports a stretch of a segment that failed its checksum and
@@ -278,6 +293,7 @@ func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, er
 	if err := syncDir(opts.Dir); err != nil {
 		return nil, err
 	}
+	s.appended = s.backlog
 	s.publishGauges()
 	if s.readings > 0 {
 		log.Info("spool holds readings not yet stored; replaying them", "readings", s.readings, "bytes", s.backlog)
@@ -547,17 +563,60 @@ func (s *Spool) TryAppend(lines []byte, n int) bool {
 	}
 	// Between the check and the append the cap may be passed by one
 	// record; that is fine, the cap is a bound on waiting, not on bytes.
-	return s.appendRecord(lines, n, nil, false) == nil
+	return s.appendRecord(lines, n, nil, 0, false) == nil
 }
 
 // Append adds one record of n readings; done runs once it is durable.
 // It waits while the spool is at its cap or cannot write, and fails once
 // it is closed.
 func (s *Spool) Append(lines []byte, n int, done func()) error {
-	return s.appendRecord(lines, n, done, true)
+	return s.appendRecord(lines, n, done, 0, true)
 }
 
-func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error {
+// OnStored sets what learns that tagged records are stored (see
+// AppendTagged). Call it before the first append.
+func (s *Spool) OnStored(fn func(tag uint64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onStored = fn
+}
+
+// AppendTagged is Append for a record whose storage someone waits for:
+// once the forwarder has stored it and every record before it (or the
+// reader skipped them as damaged, which it reports), the OnStored
+// function gets tag. Tags arrive in the order of their records. A tag of
+// 0 is none.
+func (s *Spool) AppendTagged(lines []byte, n int, done func(), tag uint64) error {
+	return s.appendRecord(lines, n, done, tag, true)
+}
+
+// pass counts bytes consumed or skipped and returns the tags now stored.
+// Called with mu held.
+func (s *Spool) pass(bytes int64) []uint64 {
+	s.passed += bytes
+	k := 0
+	for k < len(s.marks) && s.marks[k].end <= s.passed {
+		k++
+	}
+	if k == 0 || s.onStored == nil {
+		return nil
+	}
+	tags := make([]uint64, k)
+	for i := range k {
+		tags[i] = s.marks[i].tag
+	}
+	s.marks = s.marks[k:]
+	return tags
+}
+
+// tell hands stored tags on, outside mu.
+func (s *Spool) tell(tags []uint64) {
+	for _, t := range tags {
+		s.onStored(t)
+	}
+}
+
+func (s *Spool) appendRecord(lines []byte, n int, done func(), tag uint64, wait bool) error {
 	var cnt [binary.MaxVarintLen64]byte
 	k := binary.PutUvarint(cnt[:], uint64(n))
 	size := k + len(lines)
@@ -584,6 +643,10 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), wait bool) error 
 	s.dones = append(s.dones, done)
 	s.backlog += int64(recordHeader + size)
 	s.readings += int64(n)
+	s.appended += int64(recordHeader + size)
+	if tag != 0 && s.onStored != nil {
+		s.marks = append(s.marks, storedMark{end: s.appended, tag: tag})
+	}
 	kick := len(s.pending) >= s.opts.CommitBytes
 	s.mu.Unlock()
 	if kick {
@@ -959,8 +1022,10 @@ func (s *Spool) readOne(committed SpoolPos, dst *SpoolBatch) error {
 	s.mu.Lock()
 	s.backlog -= d.Bytes
 	s.readings -= d.Readings
+	tags := s.pass(d.Bytes)
 	s.publishGauges()
 	s.mu.Unlock()
+	s.tell(tags)
 	if !found && older {
 		s.nextSegment(dst)
 		return nil
@@ -1067,9 +1132,11 @@ func (s *Spool) Consumed(b *SpoolBatch) error {
 	if s.backlog < s.opts.MaxBytes {
 		s.m.Full.Set(0)
 	}
+	tags := s.pass(b.Bytes)
 	s.publishGauges()
 	s.space.Broadcast()
 	s.mu.Unlock()
+	s.tell(tags)
 	return nil
 }
 

@@ -351,3 +351,64 @@ func TestSpoolIdleDoesNotWake(t *testing.T) {
 	}
 	idle()
 }
+
+// TestSpoolTellsStoredTags: a tagged record's tag is told once it and
+// every record before it are consumed, in order and once, counting from
+// a backlog left by an earlier run; untagged records and records not yet
+// consumed tell nothing.
+func TestSpoolTellsStoredTags(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := openTestSpool(t, SpoolOptions{Dir: dir})
+	for i := range 3 {
+		b, n := record(i)
+		if err := first.Append(b, n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.commit(); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	sp, _ := openTestSpool(t, SpoolOptions{Dir: dir})
+	var told []uint64
+	sp.OnStored(func(tag uint64) { told = append(told, tag) })
+	for i := 3; i < 9; i++ {
+		b, n := record(i)
+		tag := uint64(i)
+		if i == 5 {
+			tag = 0 // untagged
+		}
+		if err := sp.AppendTagged(b, n, nil, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sp.commit(); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	close(stop)
+	consume := func(maxReadings int) {
+		t.Helper()
+		var b SpoolBatch
+		if ok, err := sp.Next(stop, maxReadings, time.Millisecond, &b); err != nil || !ok {
+			t.Fatalf("next: %v %v", ok, err)
+		}
+		if err := sp.Consumed(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Records 0-2 (the earlier run's) hold 1+2+3 readings, record 3 four.
+	consume(6)
+	if len(told) != 0 {
+		t.Fatalf("told %v after consuming the earlier run's records alone", told)
+	}
+	consume(4)
+	if !slices.Equal(told, []uint64{3}) {
+		t.Fatalf("told %v, want [3]", told)
+	}
+	readAll(t, sp, true)
+	if !slices.Equal(told, []uint64{3, 4, 6, 7, 8}) {
+		t.Fatalf("told %v, want [3 4 6 7 8]", told)
+	}
+}
