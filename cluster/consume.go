@@ -49,6 +49,10 @@ func (n *Node) hand(l *lease, jm jetstream.Msg, deliver func(*Msg)) {
 	topic, ok := subjectToTopic(jm.Subject())
 	l.inflight.Add(1)
 	m := &Msg{jm: jm, topic: topic, l: l, n: n}
+	if md, err := jm.Metadata(); err == nil {
+		m.seq = md.Sequence.Stream
+		l.fl.delivered(m.seq)
+	}
 	if !ok {
 		n.log.Warn("message on an unexpected subject acknowledged and skipped", "subject", jm.Subject())
 		m.Ack()
@@ -117,7 +121,26 @@ type Msg struct {
 	l     *lease
 	n     *Node
 	done  bool
+	// seq is the message's stream sequence (0 if unknown).
+	seq uint64
+	// replay marks a message handed on again from above the stored
+	// floor: acknowledged by an earlier holder, which evaluated it.
+	replay bool
 }
+
+// StoredTag names the message to Node.Stored once its readings are in
+// InfluxDB; 0 when its sequence is unknown.
+func (m *Msg) StoredTag() uint64 {
+	if m.seq == 0 {
+		return 0
+	}
+	return storedTag(m.seq, m.l.p)
+}
+
+// Replayed reports a message handed on again from above the stored
+// floor: store its readings, but do not evaluate them or report its
+// gateway events again.
+func (m *Msg) Replayed() bool { return m.replay }
 
 // Topic is the MQTT topic the gateway published on.
 func (m *Msg) Topic() string { return m.topic }
@@ -136,6 +159,11 @@ func (m *Msg) Ack() {
 		return
 	}
 	m.done = true
+	if m.replay {
+		// An ordered consumer's messages take no acknowledgement.
+		m.l.inflight.Add(-1)
+		return
+	}
 	if err := m.jm.Ack(); err != nil {
 		m.n.log.Debug("ack not sent; the message comes again after ack_wait", "err", err)
 	}
@@ -149,6 +177,8 @@ func (m *Msg) Nak() {
 		return
 	}
 	m.done = true
-	_ = m.jm.Nak()
+	if !m.replay {
+		_ = m.jm.Nak()
+	}
 	m.l.inflight.Add(-1)
 }

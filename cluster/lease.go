@@ -34,6 +34,10 @@ type lease struct {
 	releasing bool
 	// since is when this instance took the lease.
 	since time.Time
+	// fl follows which of the partition's messages are stored;
+	// replayed is set once the replay above the last floor is handed on.
+	fl       floor
+	replayed atomic.Bool
 }
 
 func leaseKey(p int) string             { return "p." + strconv.Itoa(p) }
@@ -59,6 +63,9 @@ func (n *Node) Run(ctx context.Context, deliver func(*Msg)) error {
 	lagDone := make(chan struct{})
 	go func() { defer close(lagDone); n.watchLag(ctx) }()
 	defer func() { <-lagDone }()
+	floorsDone := make(chan struct{})
+	go func() { defer close(floorsDone); n.keepFloors(ctx) }()
+	defer func() { <-floorsDone }()
 	for {
 		n.tick(ctx, deliver)
 		select {
@@ -205,7 +212,13 @@ func (n *Node) acquire(rctx, ctx context.Context, p int, sent int64, deliver fun
 	n.mu.Unlock()
 	n.m.Takeovers.Inc()
 	n.log.Info("partition taken", "partition", p)
-	n.wg.Go(func() { defer close(l.done); n.read(lctx, l, cons, deliver) })
+	n.wg.Go(func() {
+		defer close(l.done)
+		if err := n.replay(lctx, l, cons, deliver); err != nil && lctx.Err() == nil {
+			n.log.Warn("partition not replayed above its stored floor; what the last holder had not stored waits for its disk", "partition", p, "err", err)
+		}
+		n.read(lctx, l, cons, deliver)
+	})
 }
 
 // releaseOne gives up the least preferred partition gracefully: reading

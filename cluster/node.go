@@ -25,6 +25,7 @@ type Node struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 	spb    *SparkplugStates
+	floors jetstream.KeyValue
 	m      *Metrics
 
 	// epoch is the node's monotonic clock origin: lease deadlines are
@@ -113,6 +114,9 @@ func (n *Node) setUp(ctx context.Context) error {
 		return err
 	}
 	if err := n.ensureSparkplugState(ctx); err != nil {
+		return err
+	}
+	if err := n.ensureFloors(ctx); err != nil {
 		return err
 	}
 	if n.stream, err = n.ensureStream(ctx); err != nil {

@@ -42,6 +42,11 @@ type current interface{ Current() bool }
 // naker is a message that can be handed back for delivery again at once.
 type naker interface{ Nak() }
 
+// replayed is a message handed on again from the cluster's log: an
+// earlier holder of its partition evaluated it, so only its readings are
+// stored, and its gateway events are not reported again.
+type replayed interface{ Replayed() bool }
+
 // tagged is a message whose source waits for its readings to be stored
 // in InfluxDB, not only spooled: StoredTag names it to FeedOptions.Stored.
 type tagged interface{ StoredTag() uint64 }
@@ -235,13 +240,20 @@ func (f *Feed) work(q <-chan Message) {
 			continue
 		}
 		out := p.Process(msg.Topic(), msg.Payload(), time.Now())
+		r, ok := msg.(replayed)
+		live := !ok || !r.Replayed()
+		// A rebirth request is sent for a replayed message too: the
+		// tracker asks once per edge node taken over, and the replay
+		// comes first.
 		f.send(out.Commands)
-		in.events(out.Events)
+		if live {
+			in.events(out.Events)
+		}
 		var tag uint64
 		if t, ok := msg.(tagged); ok {
 			tag = t.StoredTag()
 		}
-		if err := in.store(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }, tag); err != nil {
+		if err := in.spool(out.Readings, func() { msg.Ack(); f.m.Acked.Inc() }, tag, live); err != nil {
 			f.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
 	}

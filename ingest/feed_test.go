@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,9 +22,14 @@ type fakeMsg struct {
 	topic   string
 	payload []byte
 	stale   bool
+	replay  bool
+	tag     uint64
 	acked   atomic.Bool
 	naked   atomic.Bool
 }
+
+func (m *fakeMsg) Replayed() bool    { return m.replay }
+func (m *fakeMsg) StoredTag() uint64 { return m.tag }
 
 func (m *fakeMsg) Topic() string   { return m.topic }
 func (m *fakeMsg) Payload() []byte { return m.payload }
@@ -159,4 +165,86 @@ func TestFeedSendsRebirthRequests(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFeedReplayedAndStored: a message replayed from the cluster's log is
+// spooled but not evaluated again; each tagged message's tag is told
+// once its readings are stored (the forwarder consumed them), and at once
+// for a message with nothing to store.
+func TestFeedReplayedAndStored(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	m := NewMetrics(nil)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	ts := time.Now().Add(-time.Minute).UnixMilli()
+	live := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), tag: 11,
+		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":3}]}`, ts)}
+	again := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), tag: 12, replay: true,
+		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":5},{"sensor":"PT-201","value":1.1}]}`, ts+1000)}
+	empty := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), tag: 13, payload: []byte(`{"ts":`)}
+	var mu sync.Mutex
+	var evaluated int
+	var told []uint64
+	f := NewFeed(FeedOptions{
+		Pull: func(ctx context.Context, deliver func(Message)) error {
+			for _, msg := range []Message{live, again, empty} {
+				deliver(msg)
+			}
+			<-ctx.Done()
+			return nil
+		},
+		Stored: func(tag uint64) { mu.Lock(); told = append(told, tag); mu.Unlock() },
+	}, testRegistry(t), Limits{}, NewRejecter(m, dl, log, time.Minute), m, sp,
+		func(rs []sensors.Reading) { mu.Lock(); evaluated += len(rs); mu.Unlock() }, nil, log, nil)
+	spCtx, stopSpool := context.WithCancel(context.Background())
+	spDone := make(chan error, 1)
+	go func() { spDone <- sp.Run(spCtx) }()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	waitFor(t, 5*time.Second, "all three acknowledged", func() bool { return live.acked.Load() && again.acked.Load() && empty.acked.Load() })
+	mu.Lock()
+	if evaluated != 1 || !slices.Equal(told, []uint64{13}) {
+		t.Errorf("evaluated %d readings (want the live message's 1), told %v before storing (want [13])", evaluated, told)
+	}
+	mu.Unlock()
+	if _, n, _ := sp.Backlog(); n != 3 {
+		t.Errorf("spool holds %d readings, want the live and the replayed message's 3", n)
+	}
+	// The forwarder's part: read and consume everything spooled.
+	stopNow := make(chan struct{})
+	close(stopNow)
+	for {
+		var b SpoolBatch
+		ok, err := sp.Next(stopNow, 100, time.Millisecond, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		if err := sp.Consumed(&b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if !slices.Equal(told, []uint64{13, 11, 12}) {
+		t.Errorf("told %v once stored, want [13 11 12]", told)
+	}
+	mu.Unlock()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	stopSpool()
+	<-spDone
 }

@@ -37,6 +37,13 @@ func (in *intake) events(evs []sensors.GatewayEvent) {
 // error means the spool is closed and ack will not run: the message is
 // left for redelivery.
 func (in *intake) store(rs []sensors.Reading, ack func(), tag uint64) error {
+	return in.spool(rs, ack, tag, true)
+}
+
+// spool is store, evaluating rs only when evaluate is set: a message
+// replayed from the cluster's log was evaluated by the instance that
+// first took it, and only its storage is in doubt.
+func (in *intake) spool(rs []sensors.Reading, ack func(), tag uint64, evaluate bool) error {
 	if len(rs) == 0 {
 		ack()
 		if tag != 0 && in.stored != nil {
@@ -44,7 +51,7 @@ func (in *intake) store(rs []sensors.Reading, ack func(), tag uint64) error {
 		}
 		return nil
 	}
-	if in.onRead != nil {
+	if evaluate && in.onRead != nil {
 		in.onRead(rs)
 	}
 	in.lines = in.lines[:0]

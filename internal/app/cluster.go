@@ -43,6 +43,7 @@ func (s *Service) buildClusterIngest() error {
 			return node.Run(ctx, func(m *cluster.Msg) { deliver(m) })
 		},
 		IsConnected: node.Connected, Close: node.Close, Publish: node.Publish, Sparkplug: spb,
+		Stored:  node.Stored,
 		Workers: cfg.MQTT.Workers, QueueSize: cfg.MQTT.QueueSize, Registry: s.registry,
 	}, s.reg, cfg.Limits, ingest.NewRejecter(s.metrics, s.deadLetter, log.With("component", "ingest"), time.Minute),
 		s.metrics, s.spool, s.Evaluate, s.monitor.GatewayEvent, log.With("component", "ingest"), s.prom)
