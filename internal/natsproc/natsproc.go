@@ -123,6 +123,9 @@ func (nd *Node) writeConf(all []*Node) error {
 func (nd *Node) Start() error {
 	nd.cmd = exec.Command(nd.bin, "-c", nd.conf)
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
+	// Its own process group, as influxd's: a Ctrl-C in the terminal
+	// reaches the demo, which stops the nodes after the riskmon instances.
+	nd.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := nd.cmd.Start(); err != nil {
 		return fmt.Errorf("start nats-server %s: %w", nd.Name, err)
 	}

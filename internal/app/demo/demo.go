@@ -31,6 +31,17 @@ type Options struct {
 	Interval       time.Duration
 	Malformed      int
 	StatusEvery    time.Duration
+
+	// Cluster, when above zero, runs that many riskmon instances as child
+	// processes on a 3-node NATS cluster instead of one service in
+	// process on the embedded broker.
+	Cluster int
+	// Chaos kills and restarts one riskmon instance and one NATS node
+	// during a timed cluster run.
+	Chaos bool
+	// Binary is the riskmon executable the cluster's instances run;
+	// empty means this process's own.
+	Binary string
 }
 
 // demo is one run's parts, in the order Run starts them.
@@ -59,6 +70,12 @@ type demo struct {
 // a banner and a status line every o.StatusEvery, and stops them all on
 // ctx's end (interactive) or after o.Duration (timed, with a summary).
 func Run(ctx context.Context, out io.Writer, log *slog.Logger, o Options) error {
+	if o.Cluster > 0 {
+		return runCluster(ctx, out, log, o)
+	}
+	if o.Chaos {
+		return errors.New("--chaos needs --cluster: it kills cluster members")
+	}
 	d := &demo{o: o, out: out, log: log}
 	var err error
 	if d.dir, err = filepath.Abs(filepath.Join(o.StateDir, "demo")); err != nil {
