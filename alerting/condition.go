@@ -36,6 +36,15 @@ const (
 	// at start and set them aside; what they held (an open alert, a
 	// shelf, a notification waiting) may be missing.
 	RuleStoreDamaged = "alert_store_damaged"
+	// RuleClusterUnavailable: in cluster mode, this instance has not
+	// reached JetStream for a while: the NATS cluster lost its quorum or
+	// the instance is cut off from it. Gateways' readings are then not
+	// acknowledged, stored or evaluated.
+	RuleClusterUnavailable = "cluster_jetstream_unavailable"
+	// RuleClusterUnowned: in cluster mode, a partition's lease has been
+	// free for a while with nobody taking it: its sites (the subject is
+	// "partition-{n}") are not evaluated. Any live instance sees it.
+	RuleClusterUnowned = "cluster_partition_unowned"
 )
 
 // Conditions raises and clears condition alerts, with the same events and
@@ -155,7 +164,8 @@ func (c *Conditions) event(k condKey, cur *condition, typ EventType, prev sensor
 
 // conditionRules are the rules Conditions raises.
 var conditionRules = map[string]bool{RuleGatewayOffline: true, RuleDeviceOffline: true, RuleGatewayMismatch: true, RuleDataLoss: true,
-	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true, RuleJournalTorn: true}
+	RuleStorageBacklog: true, RuleClockSkew: true, RuleStoreDamaged: true, RuleJournalFailed: true, RuleJournalTorn: true,
+	RuleClusterUnavailable: true, RuleClusterUnowned: true}
 
 // ConditionRules are the rules of condition alerts, sorted: every one
 // needs its words for operators (alarmtext).

@@ -13,6 +13,10 @@ type Metrics struct {
 	// SourceLag and Pending are read from JetStream every few seconds.
 	SourceLag prometheus.Gauge
 	Pending   prometheus.Gauge
+	// JetStreamUp and Unowned are set by Node.Check, the cluster
+	// condition alerts' look at the cluster.
+	JetStreamUp prometheus.Gauge
+	Unowned     prometheus.Gauge
 }
 
 // NewMetrics registers the figures with reg (nil: not registered).
@@ -34,9 +38,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Gateway messages stored by the MQTT listeners and not yet in riskmon's stream (the stream's source lag)."}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_cluster_pending_messages",
 			Help: "Messages of this instance's partitions not yet delivered or not yet acknowledged."}),
+		JetStreamUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_cluster_jetstream_up",
+			Help: "1 while JetStream's meta leader and the lease bucket's leader answer this instance, 0 while they do not (quorum lost or unreachable)."}),
+		Unowned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "riskmon_cluster_unowned_partitions",
+			Help: "Partitions without a lease holder as this instance last saw the lease bucket: their sites are not evaluated."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Owned, m.Members, m.Takeovers, m.Renewals, m.Lost, m.Delivered, m.SourceLag, m.Pending)
+		reg.MustRegister(m.Owned, m.Members, m.Takeovers, m.Renewals, m.Lost, m.Delivered, m.SourceLag, m.Pending, m.JetStreamUp, m.Unowned)
 	}
 	return m
 }

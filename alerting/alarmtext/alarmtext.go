@@ -184,6 +184,8 @@ var ruleTitles = map[string][2]string{
 	alerting.RuleJournalFailed:      {"操作记录写入失败", "Journal cannot write"},
 	alerting.RuleJournalTorn:        {"操作记录末尾残缺（启动时发现）", "Journal tail torn (found at start)"},
 	alerting.RuleStoreDamaged:       {"报警存储损坏（启动时发现）", "Alert store damaged (found at start)"},
+	alerting.RuleClusterUnavailable: {"集群失去仲裁 / 消息存储不可用", "Cluster quorum lost / JetStream unavailable"},
+	alerting.RuleClusterUnowned:     {"站点无实例负责（集群分区无租约）", "Sites without an owner (partition not leased)"},
 	alerting.RuleSensorStuck:        {"传感器读数长时间不变（疑似故障）", "Sensor reading stuck"},
 	alerting.RuleSensorJump:         {"传感器读数突变（疑似故障）", "Sensor reading jumped"},
 	alerting.RuleSensorStale:        {"传感器数据中断", "Sensor silent"},
@@ -396,6 +398,16 @@ func Message(ev alerting.Event, lang string) string {
 			return "启动时隔离的报警存储损坏条目已于一小时前报告，待确认"
 		}
 		return "启动时发现 " + FormatValue(ev.Value) + " 条报警存储损坏并已隔离，可能缺少未关闭的报警、搁置或待发通知"
+	case alerting.RuleClusterUnavailable:
+		if resolved {
+			return "本实例已重新连通集群消息存储，读数恢复确认、存储和评估"
+		}
+		return "本实例已 " + FormatValue(ev.Value) + " 秒无法访问集群消息存储（集群可能失去仲裁）：网关读数未被确认、存储和评估"
+	case alerting.RuleClusterUnowned:
+		if resolved {
+			return "集群分区 " + strings.TrimPrefix(ev.Sensor, "partition-") + " 已有实例接管"
+		}
+		return "集群分区 " + strings.TrimPrefix(ev.Sensor, "partition-") + " 已 " + FormatValue(ev.Value) + " 秒无实例持有租约，其站点的读数暂未评估"
 	}
 	if resolved {
 		return "已恢复：读数 " + v
@@ -449,6 +461,16 @@ var ruleGuidance = map[string]sensors.Guidance{
 		"Check that the open alarms and shelves are all there and shelve again if needed; find why the store was damaged (disk, power loss).",
 		"可能缺少未关闭的报警、搁置或待发通知。",
 		"An open alarm, a shelf or a waiting notification may be missing."),
+	alerting.RuleClusterUnavailable: guide(
+		"检查 NATS 节点是否运行、彼此之间及与本实例的网络是否连通，至少恢复三个节点中的两个；期间网关在本地缓存读数，报警评估暂停，请安排人工巡检。",
+		"Check that the NATS nodes run and reach each other and this instance, and bring back at least two of the three; meanwhile gateways hold their readings and nothing is evaluated, so arrange manual rounds.",
+		"集群恢复前新读数既不存储也不评估，险情可能无法及时发现。",
+		"Until the cluster recovers, new readings are neither stored nor evaluated and a hazard can go unseen."),
+	alerting.RuleClusterUnowned: guide(
+		"检查 riskmon 实例是否运行并能连接 NATS（/readyz、riskmon_cluster_owned_partitions）；必要时启动一个实例，它会接管空闲分区。",
+		"Check that riskmon instances run and reach NATS (/readyz, riskmon_cluster_owned_partitions); start one if needed: it takes the free partitions.",
+		"无实例负责的站点的读数留在集群中，不评估、不报警，直到有实例接管。",
+		"The readings of sites without an owner wait in the cluster, neither evaluated nor alarmed, until an instance takes them."),
 	alerting.RuleClockSkew: guide(
 		"校准网关时钟（NTP）。",
 		"Correct the gateway's clock (NTP).",

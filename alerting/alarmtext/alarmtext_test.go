@@ -171,6 +171,8 @@ func TestMonitoringRulesInWords(t *testing.T) {
 		{alerting.RuleStoreDamaged, "报警存储损坏（启动时发现）", "Alert store damaged (found at start)", "启动时发现 2 条报警存储损坏"},
 		{alerting.RuleDeviceOffline, "网关下设备离线", "Device offline", "离线，其测点暂无数据"},
 		{alerting.RuleGatewayMismatch, "测点经非登记网关上报", "Sensor reports through another gateway", "请修正登记表中该测点的网关"},
+		{alerting.RuleClusterUnavailable, "集群失去仲裁 / 消息存储不可用", "Cluster quorum lost / JetStream unavailable", "已 2 秒无法访问集群消息存储"},
+		{alerting.RuleClusterUnowned, "站点无实例负责（集群分区无租约）", "Sites without an owner (partition not leased)", "已 2 秒无实例持有租约"},
 	} {
 		ev := alerting.Event{Rule: tc.rule, Site: "riskmon", Sensor: "3102/7", Type: alerting.EventFired, Level: sensors.LevelYellow, Value: 2,
 			Message: "journal: 2 torn tail(s) found at start"}

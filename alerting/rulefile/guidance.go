@@ -27,6 +27,7 @@ const maxGuidanceText = 300
 var fixedRules = []string{
 	alerting.RuleGatewayOffline, alerting.RuleDeviceOffline, alerting.RuleGatewayMismatch, alerting.RuleDataLoss, alerting.RuleStorageBacklog,
 	alerting.RuleJournalFailed, alerting.RuleJournalTorn, alerting.RuleClockSkew, alerting.RuleStoreDamaged,
+	alerting.RuleClusterUnavailable, alerting.RuleClusterUnowned,
 	alerting.RuleSensorStuck, alerting.RuleSensorJump, alerting.RuleSensorStale,
 	alerting.RuleSensorDisagreement, alerting.RuleGroupVote,
 }

@@ -29,6 +29,7 @@ func (s *Service) buildClusterIngest() error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	s.owner = node
+	s.watchCluster(node)
 	log.Info("joined the cluster", "instance", opts.Instance, "partitions", opts.Partitions, "replicas", opts.Replicas, "stream", opts.Stream)
 	// Sparkplug edge nodes' BIRTH definitions live in the cluster, so a
 	// site taken over is read by the aliases its edge nodes declared to
