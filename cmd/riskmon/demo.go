@@ -42,5 +42,6 @@ emptied at each start.`,
 	f.DurationVar(&o.StatusEvery, "status-every", 5*time.Second, "how often to print the status line")
 	f.IntVar(&o.Cluster, "cluster", 0, "run this many riskmon instances on a 3-node NATS cluster (0: single node)")
 	f.BoolVar(&o.Chaos, "chaos", false, "with --cluster and --for: SIGKILL one instance and one NATS node mid-run, then restart both")
+	f.IntVar(&o.Rate, "rate", 0, "with --cluster and --for: publish a 300-sensor fleet at this many readings/s and print the CPU-µs per reading of every process")
 	return cmd
 }

@@ -50,9 +50,13 @@ type clusterDemo struct {
 	leak    simulator.GasLeak
 
 	// runStart is the wall clock of the first batch; chaos events are
-	// printed as offsets from it.
-	runStart time.Time
-	chaos    chaosReport
+	// printed as offsets from it. countFrom is where the run's readings
+	// begin in device time: runStart, or earlier for a measured load.
+	runStart  time.Time
+	countFrom time.Time
+	chaos     chaosReport
+	// cpuStart is the measured load's CPU sample at its first publish.
+	cpuStart cpuSample
 }
 
 // runCluster is Run with o.Cluster > 0.
@@ -64,6 +68,8 @@ func runCluster(ctx context.Context, out io.Writer, log *slog.Logger, o Options)
 		return errors.New("--chaos needs --cluster 2 or more: a killed instance's sites need another instance to move to")
 	case o.Cluster > 9:
 		return errors.New("--cluster: at most 9 instances on one machine")
+	case o.Rate < 0 || (o.Rate > 0 && (o.Duration <= 0 || o.Chaos)):
+		return errors.New("--rate needs --for and no --chaos: it measures a steady load")
 	}
 	c := &clusterDemo{o: o, out: out, log: log}
 	if c.o.Binary == "" {
@@ -141,6 +147,9 @@ func (c *clusterDemo) startServers(ctx context.Context) error {
 // scripts the leak.
 func (c *clusterDemo) prepareFleet() error {
 	c.fleet = simulator.DemoFleet(c.o.SitesPerSector)
+	if c.o.Rate > 0 {
+		c.fleet = simulator.SyntheticFleet(loadSites, loadSensorsPerSite)
+	}
 	reg, err := c.fleet.Registry(sensors.DefaultCatalog())
 	if err != nil {
 		return err
@@ -339,9 +348,13 @@ func (c *clusterDemo) printBanner(accounts []account) {
   InfluxDB                %s      database riskmon, measurement reading
   pages (webhook sink)    %s
   fleet                   %d sites, %d sensors, publishing to %s
-  scripted incident       gas leak at %s/%s from +%s, peak %.0f %%LEL (site's partition %d)
 `, nodes.String(), consoles.String(), accountLine(accounts), c.influx.URL, c.sink.url,
-		len(c.reg.Sites()), c.reg.Len(), c.nats.Nodes[0].MQTTURL(),
+		len(c.reg.Sites()), c.reg.Len(), c.nats.Nodes[0].MQTTURL())
+	if c.o.Rate > 0 {
+		fmt.Fprintf(c.out, "  measured load           %d readings/s, %d readings in all\n", c.o.Rate, int(float64(c.o.Rate)*c.o.Duration.Seconds()))
+		return
+	}
+	fmt.Fprintf(c.out, "  scripted incident       gas leak at %s/%s from +%s, peak %.0f %%LEL (site's partition %d)\n",
 		c.leak.Site, c.leak.Sensor, c.leak.Start, c.leak.Peak, cluster.PartitionOf(c.leak.Site, clusterPartitions))
 }
 
@@ -349,5 +362,5 @@ func (c *clusterDemo) printBanner(accounts []account) {
 func (c *clusterDemo) stored(ctx context.Context) (int64, error) {
 	inf := storage.New(storage.Options{URL: c.influx.URL, Bucket: "riskmon", Timeout: 10 * time.Second})
 	defer inf.Close()
-	return inf.CountReadings(ctx, c.runStart.Add(-time.Second), c.runStart.Add(c.o.Duration+time.Hour))
+	return inf.CountReadings(ctx, c.countFrom.Add(-time.Second), c.runStart.Add(c.o.Duration+time.Hour))
 }

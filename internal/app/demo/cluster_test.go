@@ -15,6 +15,42 @@ import (
 	"github.com/riskmon/riskmon/internal/testenv"
 )
 
+// buildRiskmon builds the riskmon binary the cluster demo's instances run.
+func buildRiskmon(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "riskmon")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/riskmon/riskmon/cmd/riskmon").CombinedOutput(); err != nil {
+		t.Fatalf("build riskmon: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestClusterDemoMeasuredLoad runs two instances under a short measured
+// load without chaos: nothing lost, no duplicate page, so the run
+// succeeds, and the summary has every process's CPU per reading.
+func TestClusterDemoMeasuredLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped under -short: runs real servers and riskmon processes")
+	}
+	testenv.NeedNATS(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	o := quietDemo(5*time.Second, filepath.Join(dir, "state"))
+	o.Cluster, o.Rate, o.Binary = 2, 500, buildRiskmon(t, dir)
+	err := Run(context.Background(), &out, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	s := out.String()
+	t.Log("\n" + s)
+	if err != nil {
+		t.Fatalf("cluster demo: %v", err)
+	}
+	for _, want := range []string{"readings published   2500", "lost                 0", "duplicate pages      0",
+		"riskmon rm-1", "riskmon rm-2", "nats-server, 3 nodes", "influxd", "all servers"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}
+
 // TestClusterDemoChaos runs `riskmon demo --cluster 3 --chaos` for 40 s:
 // one riskmon instance and one NATS node are killed and restarted
 // mid-run, and every published reading must be in InfluxDB, the killed
@@ -31,10 +67,7 @@ func TestClusterDemoChaos(t *testing.T) {
 	}
 	testenv.NeedNATS(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "riskmon")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/riskmon/riskmon/cmd/riskmon").CombinedOutput(); err != nil {
-		t.Fatalf("build riskmon: %v\n%s", err, out)
-	}
+	bin := buildRiskmon(t, dir)
 	var out bytes.Buffer
 	o := quietDemo(40*time.Second, filepath.Join(dir, "state"))
 	o.Cluster, o.Chaos, o.Binary, o.StatusEvery = 3, true, bin, 5*time.Second

@@ -15,19 +15,31 @@ import (
 // script alongside, then counts and prints the summary.
 func (c *clusterDemo) play(ctx context.Context) error {
 	c.runStart = time.Now().Truncate(time.Millisecond)
-	pub, err := simulator.NewPublisher(simulator.Options{
+	opts := simulator.Options{
 		Broker: c.nats.Nodes[0].MQTTURL(), Fleet: c.fleet, Incidents: []simulator.GasLeak{c.leak},
 		Interval: c.o.Interval, Seed: 1, Start: c.runStart, Logger: quiet(c.log).With("component", "simulator"),
 		PlannedStop: true, PublishTimeout: time.Minute,
-	})
+	}
+	limit := c.o.Duration
+	if c.o.Rate > 0 {
+		opts = c.loadOptions(opts)
+		// The load ends at its count; this only bounds a machine that
+		// cannot keep up.
+		limit = 3*c.o.Duration + time.Minute
+	}
+	c.countFrom = opts.Start
+	pub, err := simulator.NewPublisher(opts)
 	if err != nil {
 		return err
 	}
 	simCtx, stopSim := context.WithCancel(context.WithoutCancel(ctx))
-	if c.o.Duration > 0 {
-		simCtx, stopSim = context.WithTimeout(context.WithoutCancel(ctx), c.o.Duration)
+	if limit > 0 {
+		simCtx, stopSim = context.WithTimeout(context.WithoutCancel(ctx), limit)
 	}
 	defer stopSim()
+	if c.o.Rate > 0 {
+		c.cpuStart = c.sampleCPU()
+	}
 	simDone := make(chan simResult, 1)
 	go func() {
 		st, err := pub.Run(simCtx)
@@ -94,21 +106,28 @@ func (c *clusterDemo) watch(ctx context.Context, simDone <-chan simResult) (simR
 // summary and fails on a loss or a duplicate page.
 func (c *clusterDemo) finish(ctx context.Context, st simulator.Stats) error {
 	n, cerr := c.waitStored(ctx, st.Readings)
+	var cpuEnd cpuSample
+	if c.o.Rate > 0 {
+		cpuEnd = c.sampleCPU()
+	}
 	c.stopInstances()
 	t := tally(c.sink.received())
 	lost := st.Readings - n
 	fmt.Fprintf(c.out, `
-summary after %s: %d riskmon instances on a 3-node NATS cluster%s
+summary after %s: %s on a 3-node NATS cluster%s
   readings published   %d (in %d messages, %d publish retries)
   readings stored      %d (counted in InfluxDB)
   lost                 %d
   alerts raised        %d
   pages at the webhook %d (plus %d resent with the same idempotency key, which a receiver drops)
   duplicate pages      %d
-`, c.o.Duration, c.o.Cluster, map[bool]string{true: ", with chaos"}[c.o.Chaos], st.Readings, st.Messages, st.Failed,
+`, c.o.Duration, instances(c.o.Cluster), map[bool]string{true: ", with chaos"}[c.o.Chaos], st.Readings, st.Messages, st.Failed,
 		n, lost, t.Raised, t.Pages, t.Resent, t.Duplicates)
 	if c.o.Chaos {
 		c.chaos.print(c.out)
+	}
+	if c.o.Rate > 0 {
+		c.printCPU(c.out, c.cpuStart, cpuEnd, n)
 	}
 	for _, w := range t.Why {
 		fmt.Fprintln(c.out, "    duplicate:", w)
@@ -177,4 +196,12 @@ func (c *clusterDemo) event(format string, args ...any) {
 	l := fmt.Sprintf("+%-6s ", time.Since(c.runStart).Round(100*time.Millisecond)) + fmt.Sprintf(format, args...)
 	c.chaos.lines = append(c.chaos.lines, l)
 	fmt.Fprintln(c.out, "chaos "+strings.TrimSpace(l))
+}
+
+// instances is "1 riskmon instance" or "3 riskmon instances".
+func instances(n int) string {
+	if n == 1 {
+		return "1 riskmon instance"
+	}
+	return fmt.Sprintf("%d riskmon instances", n)
 }

@@ -42,6 +42,11 @@ type Options struct {
 	// Binary is the riskmon executable the cluster's instances run;
 	// empty means this process's own.
 	Binary string
+	// Rate, in a timed cluster run, replaces the demo fleet with a
+	// measured load: a synthetic fleet of 300 sensors published at Rate
+	// readings a second, Rate × Duration readings in all, and the summary
+	// adds the CPU time per reading of every process.
+	Rate int
 }
 
 // demo is one run's parts, in the order Run starts them.
