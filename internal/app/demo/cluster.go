@@ -39,10 +39,12 @@ type clusterDemo struct {
 
 	influx *influxproc.Server
 	nats   *natsproc.Cluster
-	sink   *pageSink
-	insts  []*instance
-	nc     *nats.Conn
-	kv     jetstream.KeyValue
+	// logs are the servers' log files, closed after the servers stop.
+	logs  []*os.File
+	sink  *pageSink
+	insts []*instance
+	nc    *nats.Conn
+	kv    jetstream.KeyValue
 
 	fleet   simulator.Fleet
 	reg     *sensors.Registry
@@ -116,13 +118,14 @@ func (c *clusterDemo) startServers(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(c.out, "starting InfluxDB and a 3-node NATS cluster (files in", c.dir+")")
-	c.influx, err = influxproc.Start(ctx, influxproc.Options{Dir: filepath.Join(c.dir, "influxdb"), Database: "riskmon", Log: influxLog})
+	natsLog, err := os.Create(filepath.Join(c.dir, "nats.log"))
 	if err != nil {
 		influxLog.Close()
 		return err
 	}
-	natsLog, err := os.Create(filepath.Join(c.dir, "nats.log"))
+	c.logs = []*os.File{influxLog, natsLog}
+	fmt.Fprintln(c.out, "starting InfluxDB and a 3-node NATS cluster (files in", c.dir+")")
+	c.influx, err = influxproc.Start(ctx, influxproc.Options{Dir: filepath.Join(c.dir, "influxdb"), Database: "riskmon", Log: influxLog})
 	if err != nil {
 		return err
 	}
@@ -324,6 +327,9 @@ func (c *clusterDemo) stopAll() {
 	}
 	if c.influx != nil {
 		_ = c.influx.Stop()
+	}
+	for _, f := range c.logs {
+		f.Close()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,13 @@ func TestClusterDemoChaos(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
+	}
+	m := regexp.MustCompile(`takeover time\s+(\S+)`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatal("no takeover time in the summary")
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d > 10*time.Second {
+		t.Errorf("takeover time %s (%v), want within the 10 s of docs/cluster.md", m[1], err)
 	}
 	if n := strings.Count(s, "started again"); n != 2*2 {
 		// Each restart is printed as it happens and again in the summary.

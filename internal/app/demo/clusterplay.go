@@ -152,7 +152,7 @@ summary after %s: %s on a 3-node NATS cluster%s
 }
 
 // waitStored counts the run's readings in InfluxDB until there are want
-// of them, or the count has not moved for 30 s (2 min at most).
+// of them, the count has not moved for 30 s (2 min at most), or ctx ends.
 func (c *clusterDemo) waitStored(ctx context.Context, want int64) (int64, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	var n, last int64
@@ -171,7 +171,11 @@ func (c *clusterDemo) waitStored(ctx context.Context, want int64) (int64, error)
 		if (err == nil && n >= want) || time.Now().After(deadline) || time.Since(still) > 30*time.Second {
 			return n, err
 		}
-		time.Sleep(500 * time.Millisecond)
+		// An interrupt while counting ends the wait: the summary then
+		// shows what was counted so far.
+		if sleepCtx(ctx, 500*time.Millisecond) != nil {
+			return n, err
+		}
 	}
 }
 
