@@ -45,7 +45,17 @@ func (c *clusterDemo) runChaos(ctx context.Context) error {
 // partitions to move and restarts it down after it was killed.
 func (c *clusterDemo) killOwner(ctx context.Context, down time.Duration) error {
 	p := cluster.PartitionOf(c.leak.Site, clusterPartitions)
-	owners, err := c.owners(ctx)
+	// A busy machine may leave one lease read unanswered: try for a while.
+	var owners map[int]string
+	var err error
+	for range 20 {
+		if owners, err = c.owners(ctx); err == nil {
+			break
+		}
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+			return ctx.Err()
+		}
+	}
 	if err != nil {
 		return err
 	}
