@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,9 +23,16 @@ const qos = 1
 var errUnconfirmed = errors.New("publish not acknowledged before the run ended")
 
 // clientOptions are the paho settings every simulated gateway shares.
+//
+// broker may list several URLs separated by commas, as a gateway set up
+// with the nodes of a broker cluster lists them: the client connects to
+// the first that answers, and after a lost connection tries them in turn.
 func clientOptions(broker, clientID string, timeout time.Duration, log *slog.Logger) *mqtt.ClientOptions {
-	return mqtt.NewClientOptions().
-		AddBroker(broker).
+	o := mqtt.NewClientOptions()
+	for _, b := range brokerURLs(broker) {
+		o.AddBroker(b)
+	}
+	return o.
 		SetClientID(clientID).
 		SetCleanSession(true).
 		// Auto reconnect keeps unacknowledged QoS 1 publishes in paho's
@@ -161,4 +169,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// brokerURLs splits a comma-separated list of broker URLs.
+func brokerURLs(broker string) []string {
+	var out []string
+	for _, b := range strings.Split(broker, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -23,7 +23,8 @@ const (
 
 // LoadOptions configure a load run.
 type LoadOptions struct {
-	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883, or
+	// several separated by commas (the nodes of a broker cluster).
 	Broker string
 	// Fleet supplies the gateways and sensor ids, so riskmon's registry
 	// accepts every reading; SyntheticFleet builds one of any size.
@@ -126,7 +127,7 @@ type loadGateway struct {
 
 // NewLoad checks opts and builds every gateway's batches.
 func NewLoad(opts LoadOptions) (*Load, error) {
-	if opts.Broker == "" {
+	if len(brokerURLs(opts.Broker)) == 0 {
 		return nil, errors.New("simulator load: broker URL is required")
 	}
 	if opts.Readings <= 0 {

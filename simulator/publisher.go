@@ -34,7 +34,8 @@ const malformedEveryTicks = 10
 
 // Options configure a Publisher.
 type Options struct {
-	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883, or
+	// several separated by commas (the nodes of a broker cluster).
 	Broker string
 	// Fleet is the gateways and sensors to play; its Format and Formats
 	// choose each gateway's payload format.
@@ -250,7 +251,7 @@ func NewPublisher(opts Options) (*Publisher, error) {
 
 // withDefaults fills in the options left at zero and checks the rest.
 func withDefaults(opts Options) (Options, error) {
-	if opts.Broker == "" {
+	if len(brokerURLs(opts.Broker)) == 0 {
 		return opts, errors.New("simulator: broker URL is required")
 	}
 	if opts.Interval == 0 {
@@ -316,7 +317,7 @@ func indexIncidents(opts Options, reg *sensors.Registry, gateways []Gateway) (in
 		idx.byGateway[ref] = append(idx.byGateway[ref], gi)
 		if off, ok := gi.(GatewayOffline); ok && off.Abrupt {
 			// Dropping the connection abruptly needs a plain TCP one.
-			if u, err := url.Parse(opts.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+			if u, err := url.Parse(brokerURLs(opts.Broker)[0]); err != nil || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
 				return idx, fmt.Errorf("simulator: abrupt gateway offline %s needs a tcp:// broker", ref)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -606,6 +607,32 @@ func TestClusterNATSRollingRestart(t *testing.T) {
 	st := ru.wait(t)
 	landed := c.landed(ru, st.Readings, 2*time.Minute)
 	report(t, "cluster NATS rolling restart", st, landed, fmt.Sprintf("3 nodes restarted one by one in %v", time.Since(start).Round(100*time.Millisecond)))
+	if landed != st.Readings {
+		c.streamState()
+		c.missing(ru)
+		t.Errorf("published %d readings, %d landed", st.Readings, landed)
+	}
+}
+
+// TestClusterGatewayNodeKilled: the gateways list every NATS node and
+// publish to the first; that node is killed with SIGKILL mid-load and
+// stays down. The gateways reconnect to the next node and send again
+// what was not acknowledged, the instances connected to it move too,
+// and every reading lands.
+func TestClusterGatewayNodeKilled(t *testing.T) {
+	c := newClusterRig(t)
+	c.startCluster("rm-a", "rm-b")
+	const total, rate = 45_000, 3_000
+	var urls []string
+	for _, nd := range c.nats.Nodes {
+		urls = append(urls, nd.MQTTURL())
+	}
+	ru := c.publishTo(strings.Join(urls, ","), total, rate)
+	time.Sleep(4 * time.Second)
+	c.nats.Nodes[0].Kill()
+	st := ru.wait(t)
+	landed := c.landed(ru, st.Readings, 2*time.Minute)
+	report(t, "cluster gateways' NATS node killed", st, landed, fmt.Sprintf("%s killed 4 s in and left down", c.nats.Nodes[0].Name))
 	if landed != st.Readings {
 		c.streamState()
 		c.missing(ru)

@@ -49,10 +49,16 @@ type Cluster struct {
 
 // nodeConf is one node's configuration: client, MQTT and route
 // listeners on loopback, JetStream in its folder.
+//
+// In a cluster the MQTT listener's own streams (sessions, retained
+// messages, QoS 2, outbound) are made with stream_replicas 3: left to
+// nats-server, they get as many replicas as the nodes it has seen when
+// the first MQTT client connects, which can be 2, and a stream of 2 has
+// no quorum once one of its nodes is down, so no gateway could connect.
 const nodeConf = `server_name: %s
 listen: 127.0.0.1:%d
 jetstream { store_dir: %q }
-mqtt { listen: 127.0.0.1:%d }
+mqtt { listen: 127.0.0.1:%d%s }
 `
 
 const clusterConf = `cluster {
@@ -104,7 +110,11 @@ func (nd *Node) writeConf(all []*Node) error {
 	if err := os.MkdirAll(nd.Dir, 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(nodeConf, nd.Name, nd.Port, filepath.Join(nd.Dir, "js"), nd.MQTTPort) + nd.extra + "\n"
+	replicas := ""
+	if len(all) > 1 {
+		replicas = ", stream_replicas: 3"
+	}
+	conf := fmt.Sprintf(nodeConf, nd.Name, nd.Port, filepath.Join(nd.Dir, "js"), nd.MQTTPort, replicas) + nd.extra + "\n"
 	if len(all) > 1 {
 		var routes []string
 		for _, o := range all {
