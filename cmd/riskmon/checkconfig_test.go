@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,5 +75,28 @@ func TestCheckConfigExplains(t *testing.T) {
 	}
 	if _, err := run(t, "check-config", "--config", checkDir+"good.yaml", "--explain", "coal-01/CH4-999"); err == nil {
 		t.Error("an unknown sensor was explained")
+	}
+}
+
+// TestCheckConfigNamesClusterOffline: in cluster mode the summary names
+// the NATS cluster, not the unused mqtt.broker, and says --offline left it
+// uncontacted.
+func TestCheckConfigNamesClusterOffline(t *testing.T) {
+	dir := t.TempDir()
+	fleet, err := filepath.Abs("../../deploy/examples/fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := "registry: " + fleet + "\ncluster:\n  urls: [nats://n1:4222, nats://n2:4222]\n"
+	file := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "check-config", "--offline", "--config", file)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "cluster nats://n1:4222,nats://n2:4222 (not contacted: --offline)") || strings.Contains(out, "broker tcp://") {
+		t.Errorf("output: %s", out)
 	}
 }

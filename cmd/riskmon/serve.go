@@ -35,8 +35,12 @@ func newServe(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			input, from := "broker", cfg.MQTT.Broker
+			if cfg.ClusterMode() {
+				input, from = "cluster", strings.Join(cfg.Cluster.URLs, ",")
+			}
 			log.Info("riskmon serving", "sensors", reg.Len(), "sites", len(reg.Sites()),
-				"broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics", "api", "http://"+addr+"/api/v1")
+				input, from, "influxdb", cfg.InfluxDB.URL, "metrics", "http://"+addr+"/metrics", "api", "http://"+addr+"/api/v1")
 			svc.SetReloadSource(func() (config.Config, *sensors.Registry, error) { return loadConfig(path) })
 			ctx := cmd.Context()
 			if pprofAddr != "" {
@@ -111,6 +115,9 @@ With --explain SITE/SENSOR it then prints the rules that sensor gets, as
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := configcheck.Check(path)
 			input := "broker " + r.Config.MQTT.Broker
+			if r.Config.ClusterMode() {
+				input = "cluster " + strings.Join(r.Config.Cluster.URLs, ",") + " (not contacted: --offline)"
+			}
 			if r.Config.ClusterMode() && !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 				input = "cluster " + r.CheckCluster(ctx)
