@@ -119,6 +119,10 @@ type Engine struct {
 	sink     Sink
 	log      *slog.Logger
 	m        engineMetrics
+	// reg and opts built the rule set in force; Forget builds a fresh one
+	// from them. Guarded by reloadMu.
+	reg  *sensors.Registry
+	opts Options
 
 	evaluations, outOfOrder, skipped, late  atomic.Uint64
 	clockSteps                              atomic.Uint64
@@ -223,7 +227,7 @@ func NewEngine(reg *sensors.Registry, sink Sink, opts Options) (*Engine, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{sink: sink, log: opts.Logger}
+	e := &Engine{sink: sink, log: opts.Logger, reg: reg, opts: opts}
 	rs, err := buildRuleSet(reg, opts)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package alerting
 
 import (
+	"slices"
+
 	"github.com/riskmon/riskmon/sensors"
 )
 
@@ -29,5 +31,41 @@ func (e *Engine) Reload(reg *sensors.Registry, opts Options) (RestoreStats, erro
 	e.recountActive(next)
 	old.retired = true
 	e.cur.Store(next)
+	e.reg, e.opts = reg, opts
 	return st, nil
+}
+
+// Forget drops the state of every sensor, group and composite rule of
+// the given sites, without an event: pending and firing alerts, windows,
+// exposure. A cluster instance calls it for the sites it stops holding,
+// and for those it takes over before it adopts their alerts as kept by
+// the last holder, so no state of an earlier hold of its own survives.
+// Evaluation pauses while the rest of the state is copied into a fresh
+// rule set, as in Reload.
+func (e *Engine) Forget(sites []string) error {
+	if len(sites) == 0 {
+		return nil
+	}
+	drop := make(map[string]bool, len(sites))
+	for _, s := range sites {
+		drop[s] = true
+	}
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	next, err := buildRuleSet(e.reg, e.opts)
+	if err != nil {
+		return err
+	}
+	old := e.cur.Load()
+	old.lockAll()
+	defer old.unlockAll()
+	snap := old.snapshotLocked()
+	snap.Subjects = slices.DeleteFunc(snap.Subjects, func(s SubjectSnapshot) bool { return drop[s.Site] })
+	snap.Groups = slices.DeleteFunc(snap.Groups, func(g GroupSnapshot) bool { return drop[g.Site] })
+	snap.Composites = slices.DeleteFunc(snap.Composites, func(c CompositeSnapshot) bool { return drop[c.Site] })
+	e.restoreInto(next, snap, true)
+	e.recountActive(next)
+	old.retired = true
+	e.cur.Store(next)
+	return nil
 }

@@ -3,6 +3,9 @@ package lifecycle
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,19 +106,45 @@ func NewFlapper(next alerting.Sink, opts FlapOptions) (*Flapper, error) {
 	}
 	f := &Flapper{next: orNowhere(next), opts: opts, st: map[string]*flapState{}}
 	if opts.Store != nil {
-		err := opts.Store.Each(func(k, v []byte) error {
-			st := new(flapState)
-			if err := json.Unmarshal(v, st); err != nil {
-				return fmt.Errorf("flapping state %s: %w", k, err)
-			}
-			f.st[string(k)] = st
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("restore flapping state: %w", err)
+		if err := f.Load(opts.Store); err != nil {
+			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// Load takes up the flapping state kept in kv, replacing what is held
+// under the same keys: at start from the store, and in a cluster for the
+// sites taken over from another instance.
+func (f *Flapper) Load(kv KV) error {
+	loaded := map[string]*flapState{}
+	err := kv.Each(func(k, v []byte) error {
+		st := new(flapState)
+		if err := json.Unmarshal(v, st); err != nil {
+			return fmt.Errorf("flapping state %s: %w", k, err)
+		}
+		loaded[string(k)] = st
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore flapping state: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	maps.Copy(f.st, loaded)
+	return nil
+}
+
+// Drop forgets, without storing or passing on anything, the flapping
+// state of the given sites: another instance holds them now.
+func (f *Flapper) Drop(sites []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.st {
+		if parts := strings.Split(k, "\x00"); len(parts) == 3 && slices.Contains(sites, parts[1]) {
+			delete(f.st, k)
+		}
+	}
 }
 
 func flapKey(ev alerting.Event) string { return ev.Rule + "\x00" + ev.Site + "\x00" + ev.Sensor }

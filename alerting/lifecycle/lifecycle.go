@@ -108,13 +108,52 @@ func (l *Lifecycle) Restore() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("restore alerts: %w", err)
 	}
+	return l.Take(recs, unsent), nil
+}
+
+// Take takes up records and unconfirmed hand-offs kept elsewhere: what
+// Restore reads from the store at start, and what a cluster instance
+// reads for the sites it takes over from another. Open alerts already
+// held are kept; the hand-offs go out at the next Redeliver. It reports
+// how many alerts it took.
+func (l *Lifecycle) Take(recs []alerting.Record, unsent []alerting.Event) int {
 	n := l.Load(recs)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ev := range unsent {
 		l.unsent[ev.Key()] = ev
 	}
-	return n, nil
+	return n
+}
+
+// Drop forgets, without closing, storing or passing on anything, the
+// alerts and pending hand-offs of the given sites: a cluster instance
+// that no longer holds them leaves them, as kept in the store, to the
+// one that does. It reports how many open alerts it forgot.
+func (l *Lifecycle) Drop(sites []string) int {
+	if len(sites) == 0 {
+		return 0
+	}
+	of := make(map[string]bool, len(sites))
+	for _, s := range sites {
+		of[s] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for id, r := range l.open {
+		if of[r.Site] {
+			delete(l.open, id)
+			n++
+		}
+	}
+	l.closed = slices.DeleteFunc(l.closed, func(r *alerting.Record) bool { return of[r.Site] })
+	for k, ev := range l.unsent {
+		if of[ev.Site] {
+			delete(l.unsent, k)
+		}
+	}
+	return n
 }
 
 // Load takes up records kept elsewhere (the store, or a console shown

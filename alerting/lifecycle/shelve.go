@@ -201,21 +201,37 @@ func NewShelves(next alerting.Sink, opts ShelvesOptions) (*Shelves, error) {
 		opts.OnEnd = func(Shelf, time.Time) {}
 	}
 	s := &Shelves{next: orNowhere(next), opts: opts}
-	if opts.Store != nil {
-		err := opts.Store.Each(func(k, v []byte) error {
-			var sh Shelf
-			if err := json.Unmarshal(v, &sh); err != nil {
-				return fmt.Errorf("shelf %s: %w", k, err)
-			}
-			s.active = append(s.active, sh)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("restore shelves: %w", err)
-		}
-		slices.SortFunc(s.active, func(a, b Shelf) int { return a.Created.Compare(b.Created) })
+	if err := s.Reload(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// Reload replaces the active shelves with those kept in the store: at
+// start, and in a cluster, where another instance may have shelved or
+// unshelved since, when this one takes sites over. Without a store it
+// does nothing.
+func (s *Shelves) Reload() error {
+	if s.opts.Store == nil {
+		return nil
+	}
+	var active []Shelf
+	err := s.opts.Store.Each(func(k, v []byte) error {
+		var sh Shelf
+		if err := json.Unmarshal(v, &sh); err != nil {
+			return fmt.Errorf("shelf %s: %w", k, err)
+		}
+		active = append(active, sh)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore shelves: %w", err)
+	}
+	slices.SortFunc(active, func(a, b Shelf) int { return a.Created.Compare(b.Created) })
+	s.mu.Lock()
+	s.active = active
+	s.mu.Unlock()
+	return nil
 }
 
 // Emit marks ev with the shelf that covers it, if any, and passes it on.

@@ -48,7 +48,17 @@ type Reader interface {
 // rules), each filtered to its kinds, cut to each series' newest
 // warmupSamples readings, bad quality left out (storage.RecentReadings).
 func Run(ctx context.Context, r Reader, e *alerting.Engine, cat *sensors.Catalog, now time.Time) (Stats, error) {
+	return RunFor(ctx, r, e, cat, now, nil)
+}
+
+// RunFor is Run for the cold sensors of the sites keep holds (nil: every
+// site): a cluster instance warms the sites it takes over, not those
+// another instance evaluates.
+func RunFor(ctx context.Context, r Reader, e *alerting.Engine, cat *sensors.Catalog, now time.Time, keep func(site string) bool) (Stats, error) {
 	cold := e.Cold(now)
+	if keep != nil {
+		cold = slices.DeleteFunc(cold, func(c alerting.ColdSensor) bool { return !keep(c.Site) })
+	}
 	st := Stats{Cold: len(cold)}
 	if len(cold) == 0 {
 		return st, nil
