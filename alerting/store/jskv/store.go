@@ -347,3 +347,7 @@ func (s *Store) Quarantined() []alerting.Damaged {
 	defer s.mu.Unlock()
 	return slices.Clone(s.quarantined)
 }
+
+func sortByTime(evs []alerting.Event) {
+	slices.SortStableFunc(evs, func(a, b alerting.Event) int { return a.At.Compare(b.At) })
+}
