@@ -133,7 +133,7 @@ func (n *Node) renew(ctx context.Context, sent int64) {
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
 			n.log.Warn("partition lease lost; standing down from it", "partition", l.p)
 			n.m.Lost.Inc()
-			n.drop(l)
+			n.lose(l)
 		default:
 			// Not renewed this round: the deadline runs on, and past it
 			// the partition's messages are left for the next holder.
@@ -214,11 +214,35 @@ func (n *Node) acquire(rctx, ctx context.Context, p int, sent int64, deliver fun
 	n.log.Info("partition taken", "partition", p)
 	n.wg.Go(func() {
 		defer close(l.done)
+		if n.hooks.Gained != nil {
+			start := time.Now()
+			if err := n.hooks.Gained(lctx, p); err != nil {
+				n.log.Warn("partition state not loaded; lease given back", "partition", p, "err", err)
+				n.giveBack(l)
+				return
+			}
+			n.log.Info("partition state loaded", "partition", p, "took", time.Since(start).Round(time.Millisecond))
+		}
 		if err := n.replay(lctx, l, cons, deliver); err != nil && lctx.Err() == nil {
 			n.log.Warn("partition not replayed above its stored floor; what the last holder had not stored waits for its disk", "partition", p, "err", err)
 		}
 		n.read(lctx, l, cons, deliver)
 	})
+}
+
+// giveBack drops a lease whose partition was never read and deletes its
+// key, so that it is free at once.
+func (n *Node) giveBack(l *lease) {
+	n.drop(l)
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.ConnectTimeout)
+	defer cancel()
+	n.mu.Lock()
+	rev := l.rev
+	n.mu.Unlock()
+	_ = n.kv.Delete(ctx, leaseKey(l.p), jetstream.LastRevision(rev))
+	if n.hooks.Lost != nil {
+		n.hooks.Lost(l.p)
+	}
 }
 
 // releaseOne gives up the least preferred partition gracefully: reading
@@ -258,6 +282,11 @@ func (n *Node) release(ctx context.Context, l *lease) {
 	delete(n.owned, l.p)
 	n.mu.Unlock()
 	l.deadline.Store(0)
+	if n.hooks.Lost != nil {
+		// Before the key goes: the next holder must not find this
+		// instance still evaluating the partition's sites.
+		n.hooks.Lost(l.p)
+	}
 	dctx, cancel := context.WithTimeout(ctx, n.opts.ConnectTimeout)
 	defer cancel()
 	if err := n.kv.Delete(dctx, leaseKey(l.p), jetstream.LastRevision(rev)); err != nil {
@@ -273,6 +302,19 @@ func (n *Node) drop(l *lease) {
 	n.mu.Lock()
 	delete(n.owned, l.p)
 	n.mu.Unlock()
+}
+
+// lose is drop for a lease found taken by another instance: once the
+// partition's fetch loop has ended, its state is dropped too.
+func (n *Node) lose(l *lease) {
+	n.drop(l)
+	if n.hooks.Lost == nil {
+		return
+	}
+	n.wg.Go(func() {
+		<-l.done
+		n.hooks.Lost(l.p)
+	})
 }
 
 func (n *Node) get(p int) (*lease, bool) {
@@ -309,6 +351,17 @@ func (n *Node) OwnedSince(site string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return l.since, true
+}
+
+// Live reports whether instance id has a heartbeat in the lease bucket:
+// it renewed it within the lease TTL. An instance that cannot tell (the
+// bucket does not answer) reports it live, so nothing it may still do is
+// taken from it.
+func (n *Node) Live(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.ConnectTimeout)
+	defer cancel()
+	_, err := n.kv.Get(ctx, memberKey(id))
+	return err == nil || !errors.Is(err, jetstream.ErrKeyNotFound)
 }
 
 // Owned lists the partitions this instance holds, in order.

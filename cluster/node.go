@@ -35,7 +35,31 @@ type Node struct {
 	owned map[int]*lease
 	// wg counts the partitions' fetch loops and releases.
 	wg sync.WaitGroup
+	// hooks are called as partitions are gained and lost; set before Run.
+	hooks Hooks
 }
+
+// Hooks let the instance move a partition's state with its lease.
+type Hooks struct {
+	// Gained runs when a lease is taken, before the partition's first
+	// message is fetched: the instance loads the state the last holder
+	// kept. An error gives the lease back, so the partition is not read
+	// without its state; another instance, or this one at its next
+	// round, takes it again.
+	Gained func(ctx context.Context, p int) error
+	// Lost runs once a partition is no longer read here (handed over,
+	// found taken, or at Close), after its fetch loop has ended: the
+	// instance drops the partition's live state without closing or
+	// announcing anything, as the next holder continues it.
+	Lost func(p int)
+}
+
+// SetHooks sets the partition hooks; call it before Run.
+func (n *Node) SetHooks(h Hooks) { n.hooks = h }
+
+// JetStream is the node's JetStream context, for the other buckets the
+// instance keeps in the cluster.
+func (n *Node) JetStream() jetstream.JetStream { return n.js }
 
 // Connect connects to the cluster and makes sure the stream, the
 // partition consumers and the lease bucket exist as opts describe them.
@@ -232,6 +256,9 @@ func (n *Node) Instance() string { return n.opts.Instance }
 
 // Partitions is the partition count.
 func (n *Node) Partitions() int { return n.opts.Partitions }
+
+// Replicas is how many NATS nodes keep the stream and the buckets.
+func (n *Node) Replicas() int { return n.opts.Replicas }
 
 // now is the node's monotonic time.
 func (n *Node) now() int64 { return int64(time.Since(n.epoch)) }

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
@@ -11,26 +10,13 @@ import (
 	"github.com/riskmon/riskmon/protocol/sparkplug"
 )
 
-// buildClusterIngest connects to the NATS cluster of the configuration's
-// cluster section and builds a pipeline that reads this instance's
-// partitions instead of subscribing to an MQTT broker. An unreachable
-// cluster, refused credentials or a stream made with another partition
-// count stop the service here, at start, with the reason.
+// buildClusterIngest builds a pipeline that reads this instance's
+// partitions of the cluster joinCluster connected to, instead of
+// subscribing to an MQTT broker.
 func (s *Service) buildClusterIngest() error {
-	cfg, log := s.cfg, s.log
-	opts, err := cfg.ClusterOptions()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*opts.ConnectTimeout+5*time.Second)
-	defer cancel()
-	node, err := cluster.Connect(ctx, opts, cluster.NewMetrics(s.prom), log.With("component", "cluster", "instance", opts.Instance))
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	s.owner = node
+	cfg, log, node := s.cfg, s.log, s.node
 	s.watchCluster(node)
-	log.Info("joined the cluster", "instance", opts.Instance, "partitions", opts.Partitions, "replicas", opts.Replicas, "stream", opts.Stream)
+	log.Info("joined the cluster", "instance", node.Instance(), "partitions", node.Partitions(), "replicas", node.Replicas())
 	// Sparkplug edge nodes' BIRTH definitions live in the cluster, so a
 	// site taken over is read by the aliases its edge nodes declared to
 	// the previous owner.

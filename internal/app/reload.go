@@ -78,6 +78,13 @@ func (s *Service) restoreEngine() {
 	for _, r := range []string{"ok", "error"} {
 		st.reloads.WithLabelValues(r)
 	}
+	if s.node != nil {
+		// A cluster instance holds no site yet: each one's state comes
+		// from the replicated bucket when its partition is taken
+		// (takeOver), not from what this instance last held.
+		s.log.Info("cluster mode: rule state is taken up with each partition, not from the last run's snapshot")
+		return
+	}
 	snap, err := alerting.LoadSnapshot(st.path)
 	switch {
 	case err != nil:

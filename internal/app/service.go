@@ -29,6 +29,8 @@ import (
 	"github.com/riskmon/riskmon/alerting/lifecycle"
 	"github.com/riskmon/riskmon/alerting/notify"
 	"github.com/riskmon/riskmon/alerting/store"
+	"github.com/riskmon/riskmon/alerting/store/jskv"
+	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/console"
 	"github.com/riskmon/riskmon/ingest"
 	"github.com/riskmon/riskmon/internal/config"
@@ -96,6 +98,12 @@ type Service struct {
 	// owner, in a cluster, says which sites this instance holds; nil
 	// single-node (cluster.go).
 	owner siteOwner
+	// node is this instance's place in the cluster and shared the
+	// replicated alert state the lifecycle, the shelves and the flapper
+	// keep there; both nil single-node (cluster_state.go).
+	node   *cluster.Node
+	shared *jskv.Store
+	claims *jskv.Outbox
 }
 
 // New builds a service; nothing is started until Run.
@@ -110,7 +118,7 @@ func New(cfg config.Config, reg *sensors.Registry, log *slog.Logger) (*Service, 
 	}
 	s.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Each step uses what the steps before it built.
-	for _, step := range []func() error{s.openStorage, s.openRecords, s.buildAlerts, s.buildEngine, s.buildIngest} {
+	for _, step := range []func() error{s.openStorage, s.joinCluster, s.openRecords, s.buildAlerts, s.buildEngine, s.buildIngest} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -171,7 +179,7 @@ func (s *Service) openRecords() error {
 		return err
 	}
 	s.dispatcher, err = dispatch.NewDispatcher(notifiers, dispatch.DispatcherOptions{Registerer: s.prom, Logger: log.With("component", "notify"),
-		Store: s.store, SentRetention: cfg.Alerting.SentRetention})
+		Store: s.outbox(), SentRetention: cfg.Alerting.SentRetention})
 	if err != nil {
 		return err
 	}
@@ -212,7 +220,7 @@ func (s *Service) openRecords() error {
 	// serves what it holds. Its place on the alert path is set in
 	// buildAlerts.
 	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
-		Store: s.store, Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
+		Store: s.recordStore(), Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.lifecycle,
 		Logger: log.With("component", "console")})
 	s.records = append(sinks, s.hub)
@@ -233,13 +241,13 @@ func (s *Service) buildAlerts() error {
 	if err != nil {
 		return err
 	}
-	s.shelves, err = lifecycle.NewShelves(nil, lifecycle.ShelvesOptions{Store: s.store.Shelves(),
+	s.shelves, err = lifecycle.NewShelves(nil, lifecycle.ShelvesOptions{Store: s.shelfStore(),
 		MaxShelve: cfg.Alerting.Shelving.MaxShelve, MaxOutOfService: cfg.Alerting.Shelving.MaxOutOfService,
 		OnEnd: lifecycle.OnShelfEnd(s.lifecycle.ShelfEnded, s.journalShelfExpiry()), CheckMatch: s.checkShelfMatch, Open: s.lifecycle.Open})
 	if err != nil {
 		return err
 	}
-	s.flapper, err = lifecycle.NewFlapper(nil, lifecycle.FlapOptions{Store: s.store.Flapping(),
+	s.flapper, err = lifecycle.NewFlapper(nil, lifecycle.FlapOptions{Store: s.flapStore(),
 		Raises: cfg.Alerting.Flapping.Raises, Window: cfg.Alerting.Flapping.Window})
 	if err != nil {
 		return err

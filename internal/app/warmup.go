@@ -12,6 +12,11 @@ import (
 // or forecast rule is not blind for its first window. Failures are
 // logged: the rules then start cold, as they did before.
 func (s *Service) warmUp(ctx context.Context) warmup.Stats {
+	if s.node != nil {
+		// In a cluster the sites are warmed as they are taken over
+		// (warmSites); at start this instance holds none.
+		return warmup.Stats{}
+	}
 	if len(s.engine.Cold(time.Now())) == 0 {
 		return warmup.Stats{}
 	}

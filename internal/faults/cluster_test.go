@@ -78,7 +78,10 @@ func newClusterRig(t *testing.T) *clusterRig {
 }
 
 // instance writes a cluster-mode configuration for instance id.
-func (c *clusterRig) instance(id string) *riskmonProc {
+func (c *clusterRig) instance(id string) *riskmonProc { return c.instanceWith(id, nil) }
+
+// instanceWith is instance with the configuration changed by edit first.
+func (c *clusterRig) instanceWith(id string, edit func(map[string]any)) *riskmonProc {
 	t := c.t
 	t.Helper()
 	state := filepath.Join(c.dir, id)
@@ -97,6 +100,9 @@ func (c *clusterRig) instance(id string) *riskmonProc {
 		"cluster": map[string]any{"urls": c.nats.URLs(), "instance_id": id, "partitions": clusterPartitions,
 			"replicas": 3, "lease_ttl": clusterLeaseTTL.String(), "ack_wait": "3s"},
 		"alerting": map[string]any{"notify": map[string]any{"log": false, "mqtt": false}},
+	}
+	if edit != nil {
+		edit(conf)
 	}
 	b, err := yaml.Marshal(conf)
 	if err != nil {
