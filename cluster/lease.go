@@ -364,6 +364,19 @@ func (n *Node) Live(id string) bool {
 	return err == nil || !errors.Is(err, jetstream.ErrKeyNotFound)
 }
 
+// Holder is the instance holding site's partition now, "" when none
+// does.
+func (n *Node) Holder(ctx context.Context, site string) (string, error) {
+	e, err := n.kv.Get(ctx, leaseKey(PartitionOf(site, n.opts.Partitions)))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(e.Value()), nil
+}
+
 // Owned lists the partitions this instance holds, in order.
 func (n *Node) Owned() []int {
 	n.mu.Lock()

@@ -57,6 +57,9 @@ type Hooks struct {
 // SetHooks sets the partition hooks; call it before Run.
 func (n *Node) SetHooks(h Hooks) { n.hooks = h }
 
+// Conn is the node's NATS connection, for requests between instances.
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
 // JetStream is the node's JetStream context, for the other buckets the
 // instance keeps in the cluster.
 func (n *Node) JetStream() jetstream.JetStream { return n.js }

@@ -10,6 +10,7 @@ import (
 	"github.com/riskmon/riskmon/alerting/store/jskv"
 	"github.com/riskmon/riskmon/alerting/warmup"
 	"github.com/riskmon/riskmon/cluster"
+	"github.com/riskmon/riskmon/console"
 )
 
 // joinCluster connects to the NATS cluster of the configuration's
@@ -52,6 +53,24 @@ func (s *Service) outbox() dispatch.Outbox {
 	}
 	s.claims = s.shared.Outbox(s.store, s.node.Instance(), s.node.Live)
 	return s.claims
+}
+
+// alertBoard is the console's read model of alerts and its
+// acknowledger: the lifecycle single-node; in a cluster the lifecycle
+// with the other instances' alerts (cluster_board.go). Called once the
+// lifecycle is built.
+func (s *Service) alertBoard() interface {
+	console.AlertReader
+	console.Acker
+	console.Worklist
+} {
+	if s.shared == nil {
+		return s.lifecycle
+	}
+	if s.board == nil {
+		s.board = newClusterBoard(s.lifecycle, s.shared, s.node, s.log.With("component", "cluster"))
+	}
+	return s.board
 }
 
 // recordStore is where the lifecycle keeps open alerts: the replicated

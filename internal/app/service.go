@@ -104,6 +104,7 @@ type Service struct {
 	node   *cluster.Node
 	shared *jskv.Store
 	claims *jskv.Outbox
+	board  *clusterBoard
 }
 
 // New builds a service; nothing is started until Run.
@@ -221,7 +222,7 @@ func (s *Service) openRecords() error {
 	// buildAlerts.
 	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
 		Store: s.recordStore(), Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
-	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.lifecycle,
+	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.alertBoard(),
 		Logger: log.With("component", "console")})
 	s.records = append(sinks, s.hub)
 	return nil
@@ -407,8 +408,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	// The operator console: its page at / and the whole API under /api.
-	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.lifecycle, Shelver: s.shelves, Rules: s,
-		Health: s.health, Series: s.influx, RuleStates: ruleStates{s.conditions, s.engine}, Worklist: s.lifecycle,
+	mux.Handle("/", console.Handler(s.hub, console.Options{Auth: s.auth, Acker: s.alertBoard(), Shelver: s.shelves, Rules: s,
+		Health: s.health, Series: s.influx, RuleStates: ruleStates{s.conditions, s.engine}, Worklist: s.alertBoard(),
 		Events: s.hub, DeadLetters: s.deadLetter, DeadLetterFile: filepath.Base(s.cfg.DeadLetter.Path),
 		Reloader: s, Logger: s.log.With("component", "console")}))
 	return mux
@@ -489,6 +490,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	s.addNotifications(&g, ctx)
+	if s.board != nil {
+		addStage(&g, ctx, s.board.run, nil)
+	}
 	addStage(&g, ctx, s.serveHTTP, nil)
 	err := g.Run()
 	s.closeAll()

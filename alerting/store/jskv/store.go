@@ -351,3 +351,40 @@ func (s *Store) Quarantined() []alerting.Damaged {
 func sortByTime(evs []alerting.Event) {
 	slices.SortStableFunc(evs, func(a, b alerting.Event) int { return a.At.Compare(b.At) })
 }
+
+// WatchRecords calls fn with every kept alert of the cluster, then with
+// each change until ctx ends: the record written, or nil once the alert
+// id is forgotten. It returns when ctx ends or the watch fails.
+func (s *Store) WatchRecords(ctx context.Context, fn func(id string, r *alerting.Record)) error {
+	w, err := s.kv.Watch(ctx, prefixRecord+".>")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("alert state watch ended")
+			}
+			if e == nil {
+				continue // the entries kept so far have all come
+			}
+			_, rest, ok := tokens(e.Key())
+			if !ok || len(rest) != 2 {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				fn(rest[1], nil)
+				continue
+			}
+			var r alerting.Record
+			if json.Unmarshal(e.Value(), &r) != nil || r.ID != rest[1] {
+				continue
+			}
+			fn(r.ID, &r)
+		}
+	}
+}
