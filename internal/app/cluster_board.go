@@ -33,6 +33,8 @@ type clusterBoard struct {
 	mu sync.RWMutex
 	// kept are the open alerts of the bucket, by id. Guarded by mu.
 	kept map[string]alerting.Record
+	// onShelves runs when another instance changed the shelves.
+	onShelves func()
 }
 
 // ackSubject is where instance id takes acknowledgements made elsewhere.
@@ -55,16 +57,19 @@ func newClusterBoard(local *lifecycle.Lifecycle, shared *jskv.Store, node *clust
 	return &clusterBoard{local: local, shared: shared, node: node, log: log, kept: map[string]alerting.Record{}}
 }
 
-// run follows the bucket and answers the acknowledgements sent to this
-// instance until ctx ends.
+// run follows the bucket's alerts and shelves and answers the
+// acknowledgements sent to this instance until ctx ends.
 func (b *clusterBoard) run(ctx context.Context) error {
 	sub, err := b.node.Conn().Subscribe(ackSubject(b.node.Instance()), b.answer)
 	if err != nil {
 		return fmt.Errorf("cluster acknowledgements: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	for ctx.Err() == nil {
-		err := b.shared.WatchRecords(ctx, func(id string, r *alerting.Record) {
+	if b.onShelves != nil {
+		go b.follow(ctx, "shelves", func(ctx context.Context) error { return b.shared.Shelves().WatchChanges(ctx, b.onShelves) })
+	}
+	b.follow(ctx, "alerts", func(ctx context.Context) error {
+		return b.shared.WatchRecords(ctx, func(id string, r *alerting.Record) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if r == nil {
@@ -73,12 +78,18 @@ func (b *clusterBoard) run(ctx context.Context) error {
 				b.kept[id] = *r
 			}
 		})
-		if err != nil && ctx.Err() == nil {
-			b.log.Warn("watch of the cluster's alerts interrupted; resuming", "err", err)
+	})
+	return nil
+}
+
+// follow runs watch until ctx ends, again after a pause when it fails.
+func (b *clusterBoard) follow(ctx context.Context, what string, watch func(context.Context) error) {
+	for ctx.Err() == nil {
+		if err := watch(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("watch of the cluster's "+what+" interrupted; resuming", "err", err)
 			sleepCtx(ctx, time.Second)
 		}
 	}
-	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

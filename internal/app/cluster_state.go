@@ -69,6 +69,7 @@ func (s *Service) alertBoard() interface {
 	}
 	if s.board == nil {
 		s.board = newClusterBoard(s.lifecycle, s.shared, s.node, s.log.With("component", "cluster"))
+		s.board.onShelves = s.reloadShelves
 	}
 	return s.board
 }
@@ -96,6 +97,14 @@ func (s *Service) flapStore() lifecycle.KV {
 		return s.shared.Flapping()
 	}
 	return s.store.Flapping()
+}
+
+// reloadShelves takes up the shelves as the bucket keeps them, after
+// another instance shelved or unshelved.
+func (s *Service) reloadShelves() {
+	if err := s.shelves.Reload(); err != nil {
+		s.log.Warn("shelves made on another instance not taken up", "err", err)
+	}
 }
 
 // sitesOf lists the registry's sites in partition p.

@@ -109,3 +109,27 @@ func (b Bucket) Delete(key string) error {
 	}
 	return err
 }
+
+// WatchChanges calls fn after each change of the bucket's entries made
+// from now on, by any instance, until ctx ends; it returns when ctx ends
+// or the watch fails. Shelves made on one instance reach the others so.
+func (b Bucket) WatchChanges(ctx context.Context, fn func()) error {
+	w, err := b.s.kv.WatchFiltered(ctx, b.filters(), jetstream.UpdatesOnly())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watch ended")
+			}
+			if e != nil {
+				fn()
+			}
+		}
+	}
+}

@@ -249,3 +249,73 @@ func TestShelves(t *testing.T) {
 		t.Fatalf("shelves %q, want [sh.2]", got)
 	}
 }
+
+// WatchRecords hands every kept alert, then each write and deletion;
+// WatchChanges tells of the shelves changed after it started.
+func TestWatch(t *testing.T) {
+	js := jetStream(t)
+	s := open(t, js, nil)
+	if err := s.PutRecord(record("a1", "mine.1", 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type change struct {
+		id      string
+		version uint64 // 0: deleted
+	}
+	got := make(chan change, 16)
+	done := make(chan error, 2)
+	go func() {
+		done <- s.WatchRecords(ctx, func(id string, r *alerting.Record) {
+			c := change{id: id}
+			if r != nil {
+				c.version = r.Version
+			}
+			got <- c
+		})
+	}()
+	shelved := make(chan struct{}, 16)
+	go func() { done <- s.Shelves().WatchChanges(ctx, func() { shelved <- struct{}{} }) }()
+	next := func() change {
+		select {
+		case c := <-got:
+			return c
+		case <-time.After(5 * time.Second):
+			t.Fatal("no change seen within 5 s")
+			return change{}
+		}
+	}
+	want := []struct {
+		do func() error
+		c  change
+	}{
+		{nil, change{"a1", 1}},
+		{func() error { return s.PutRecord(record("a2", "mine.2", 3), nil) }, change{"a2", 3}},
+		{func() error { return s.DeleteRecord("a1", 1, nil) }, change{"a1", 0}},
+	}
+	for _, w := range want {
+		if w.do != nil {
+			if err := w.do(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := next(); c != w.c {
+			t.Fatalf("watched %+v, want %+v", c, w.c)
+		}
+	}
+	if err := s.Shelves().Put("sh-1", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-shelved:
+	case <-time.After(5 * time.Second):
+		t.Fatal("shelf change not seen within 5 s")
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("watch ended with %v", err)
+		}
+	}
+}
