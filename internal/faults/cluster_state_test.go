@@ -6,82 +6,146 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/riskmon/riskmon/alerting"
 	"github.com/riskmon/riskmon/cluster"
 	"github.com/riskmon/riskmon/console"
+	"github.com/riskmon/riskmon/sensors"
 )
 
-// TestClusterAlertFollowsSite: a gas alarm is open on the instance that
-// owns its site, shown by the other instance too and acknowledged there,
-// when the owner is killed with SIGKILL. The instance that takes the site over shows the same alert
-// id, still acknowledged, and escalates it under that id when the gas
-// rises further; across both instances the raise is paged once and the
-// escalation once.
-func TestClusterAlertFollowsSite(t *testing.T) {
+// alertCluster is two riskmon instances on a 3-node NATS cluster with
+// one site of gas detectors, a gateway publishing to a NATS node's MQTT
+// listener and a webhook receiver counting pages.
+type alertCluster struct {
+	*clusterRig
+	ids   []string
+	procs map[string]*riskmonProc
+	hook  *pager
+	gw    *gasGateway
+	p     int // the site's partition
+}
+
+func newAlertCluster(t *testing.T) *alertCluster {
 	c := newClusterRig(t)
 	reg, regFile := gasRegistry(t, c.dir, 4)
 	c.reg, c.regFile = reg, regFile
-	hook := newPager(t)
+	ac := &alertCluster{clusterRig: c, ids: []string{"rm-a", "rm-b"}, procs: map[string]*riskmonProc{}, hook: newPager(t),
+		p: cluster.PartitionOf(gasSite, clusterPartitions)}
 	withHook := func(conf map[string]any) {
 		conf["http"].(map[string]any)["tokens"] = []any{map[string]any{"name": "li", "token": opsToken, "role": "operator"}}
 		conf["alerting"] = map[string]any{"forecast": false, "repeat": map[string]any{},
 			"flapping": map[string]any{"raises": 1_000_000},
 			"notify": map[string]any{"log": false, "mqtt": false,
-				"webhooks": []any{map[string]any{"url": hook.srv.URL, "timeout": "5s", "max_elapsed": "2m"}}}}
+				"webhooks": []any{map[string]any{"url": ac.hook.srv.URL, "timeout": "5s", "max_elapsed": "2m"}}}}
 	}
-	ids := []string{"rm-a", "rm-b"}
-	procs := map[string]*riskmonProc{}
-	for _, id := range ids {
-		procs[id] = c.instanceWith(id, withHook)
-		startInstance(t, procs[id])
+	for _, id := range ac.ids {
+		ac.procs[id] = c.instanceWith(id, withHook)
+		startInstance(t, ac.procs[id])
 	}
-	c.waitBalanced(len(ids))
-	p := cluster.PartitionOf(gasSite, clusterPartitions)
-	owner := c.owner(p)
-	gw := newGasGateway(t, c.nats.Nodes[0].MQTTURL(), reg)
-	// Detector 0 at 27 %LEL (orange), the others clean.
-	gas := func(high float64) func(int) float64 {
-		return func(i int) float64 {
+	c.waitBalanced(len(ac.ids))
+	ac.gw = newGasGateway(t, c.nats.Nodes[0].MQTTURL(), reg)
+	return ac
+}
+
+// publishTick is the gateway's reporting interval in these tests.
+const publishTick = 200 * time.Millisecond
+
+// publishUntil publishes detector 0 at high %LEL (the others clean) every
+// publishTick until done, and fails the test after limit.
+func (ac *alertCluster) publishUntil(limit time.Duration, high float64, what string, done func() bool) {
+	ac.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			ac.t.Fatalf("not within %v: %s; pages: %s", limit, what, describe(ac.hook.all()))
+		}
+		ac.gw.publish(time.Now(), func(i int) float64 {
 			if i == 0 {
 				return high
 			}
 			return 3
+		})
+		time.Sleep(publishTick)
+	}
+}
+
+// paged returns the first page of type typ, if any.
+func (ac *alertCluster) paged(typ alerting.EventType) (page, bool) {
+	for _, pg := range ac.hook.all() {
+		if pg.ev.Type == typ {
+			return pg, true
 		}
 	}
-	const tick = 200 * time.Millisecond
-	var fired page
-	deadline := time.Now().Add(20 * time.Second)
-	for fired.ev.AlertID == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("no fired page within 20 s: %s", describe(hook.all()))
+	return page{}, false
+}
+
+// raise publishes 27 %LEL until the alarm is paged, and returns its page
+// and the instance holding the site.
+func (ac *alertCluster) raise() (page, string) {
+	ac.t.Helper()
+	ac.publishUntil(20*time.Second, 27, "the raise paged", func() bool { _, ok := ac.paged(alerting.EventFired); return ok })
+	fired, _ := ac.paged(alerting.EventFired)
+	owner := ac.owner(ac.p)
+	if a := getAlert(ac.t, ac.procs[owner], fired.ev.AlertID); a.Level != fired.ev.Level {
+		ac.t.Fatalf("owner %s shows alert %s at %v, paged at %v", owner, fired.ev.AlertID, a.Level, fired.ev.Level)
+	}
+	return fired, owner
+}
+
+// other is the instance that is not id.
+func (ac *alertCluster) other(id string) string {
+	if ac.ids[0] == id {
+		return ac.ids[1]
+	}
+	return ac.ids[0]
+}
+
+// countPages waits for late copies, then counts the pages of the rule by
+// type, fails the test on a change paged twice or a page of another
+// alert, and returns the counts and every page.
+func (ac *alertCluster) countPages(rule, id string) (map[alerting.EventType]int, []page) {
+	ac.t.Helper()
+	time.Sleep(3 * time.Second)
+	pages := ac.hook.all()
+	counts := map[alerting.EventType]int{}
+	perKey := map[string]int{}
+	for _, pg := range pages {
+		if pg.ev.Rule != rule {
+			continue
 		}
-		gw.publish(time.Now(), gas(27))
-		time.Sleep(tick)
-		for _, pg := range hook.all() {
-			if pg.ev.Type == alerting.EventFired {
-				fired = pg
-			}
+		counts[pg.ev.Type]++
+		if perKey[pg.ev.Key()]++; perKey[pg.ev.Key()] == 2 {
+			ac.t.Errorf("paged more than once: %s", describe([]page{pg}))
+		}
+		if pg.ev.AlertID != id && pg.ev.Type != alerting.EventResolved {
+			ac.t.Errorf("page of another alert id: %s", describe([]page{pg}))
 		}
 	}
+	return counts, pages
+}
+
+// TestClusterAlertFollowsSite: a gas alarm is open on the instance that
+// owns its site, shown by the other instance too and acknowledged there,
+// when the owner is killed with SIGKILL. The instance that takes the site
+// over shows the same alert id, still acknowledged, and escalates it
+// under that id when the gas rises further; across both instances the
+// raise, the acknowledgement and the escalation are paged once each.
+func TestClusterAlertFollowsSite(t *testing.T) {
+	ac := newAlertCluster(t)
+	fired, owner := ac.raise()
 	id := fired.ev.AlertID
-	if a := getAlert(t, procs[owner], id); a.Level != fired.ev.Level {
-		t.Fatalf("owner %s shows alert %s at %v, paged at %v", owner, id, a.Level, fired.ev.Level)
-	}
 	// The other instance shows the alert too, and an acknowledgement made
 	// there reaches the owner.
-	other := ids[0]
-	if other == owner {
-		other = ids[1]
-	}
+	other := ac.other(owner)
 	waitUntilT(t, 5*time.Second, fmt.Sprintf("alert %s shown on %s", id, other), func() bool {
-		_, ok := findAlert(procs[other], id)
+		_, ok := findAlert(ac.procs[other], id)
 		return ok
 	})
-	ackAlert(t, procs[other], id, "crew on the way")
-	if a := getAlert(t, procs[owner], id); !a.Acknowledged || a.AckedBy != "li" {
+	ackAlert(t, ac.procs[other], id, "crew on the way")
+	if a := getAlert(t, ac.procs[owner], id); !a.Acknowledged || a.AckedBy != "li" {
 		t.Fatalf("acknowledged on %s, the owner %s shows it acknowledged %v by %q", other, owner, a.Acknowledged, a.AckedBy)
 	}
 
@@ -89,82 +153,88 @@ func TestClusterAlertFollowsSite(t *testing.T) {
 	// claim marked sent. Killed in the few milliseconds between the
 	// delivery and that mark, the next owner pages it again, with the
 	// same idempotency key (docs/cluster.md#alert-state).
-	hook.waitPages(10*time.Second, func(ps []page) bool {
+	ac.hook.waitPages(10*time.Second, func(ps []page) bool {
 		return slices.ContainsFunc(ps, func(pg page) bool { return pg.ev.Type == alerting.EventAcknowledged })
 	})
 	time.Sleep(500 * time.Millisecond)
-	procs[owner].kill()
+	ac.procs[owner].kill()
 	killed := time.Now()
-	var next string
-	for deadline := killed.Add(takeoverLimit); next == "" || next == owner; {
-		if time.Now().After(deadline) {
-			t.Fatalf("partition %d of %s not taken over within %v", p, owner, takeoverLimit)
-		}
-		gw.publish(time.Now(), gas(27))
-		time.Sleep(tick)
-		next = c.owner(p)
-	}
 	// The new owner answers for the alert once it has taken the site up.
 	var a console.Alert
-	for deadline := time.Now().Add(takeoverLimit); ; {
+	ac.publishUntil(takeoverLimit, 27, fmt.Sprintf("alert %s shown by the new owner %s", id, other), func() bool {
 		var ok bool
-		if a, ok = findAlert(procs[next], id); ok {
-			break
+		if ac.owner(ac.p) == other {
+			a, ok = findAlert(ac.procs[other], id)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("new owner %s does not show alert %s", next, id)
-		}
-		gw.publish(time.Now(), gas(27))
-		time.Sleep(tick)
-	}
+		return ok
+	})
 	takeover := time.Since(killed)
 	if !a.Acknowledged || a.AckedBy != "li" || a.Lifecycle != alerting.StateActiveAcked.String() {
-		t.Errorf("on %s alert %s is %s, acknowledged %v by %q; want it still acknowledged by li", next, id, a.Lifecycle, a.Acknowledged, a.AckedBy)
+		t.Errorf("on %s alert %s is %s, acknowledged %v by %q; want it still acknowledged by li", other, id, a.Lifecycle, a.Acknowledged, a.AckedBy)
 	}
 	// The gas rises: the new owner escalates the same alert.
-	var escalated []page
-	for deadline := time.Now().Add(20 * time.Second); len(escalated) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no escalation paged within 20 s: %s", describe(hook.all()))
-		}
-		gw.publish(time.Now(), gas(60))
-		time.Sleep(tick)
-		for _, pg := range hook.all() {
-			if pg.ev.Type == alerting.EventEscalated {
-				escalated = append(escalated, pg)
-			}
-		}
-	}
-	// Let a late copy of any page arrive before counting.
-	time.Sleep(3 * time.Second)
-	pages := hook.all()
-	counts := map[alerting.EventType]int{}
-	perKey := map[string]int{}
-	for _, pg := range pages {
-		if pg.ev.Rule == fired.ev.Rule {
-			counts[pg.ev.Type]++
-			perKey[pg.ev.Key()]++
-			if pg.ev.AlertID != id && pg.ev.Type != alerting.EventResolved {
-				t.Errorf("page of another alert id: %s", describe([]page{pg}))
-			}
-		}
-	}
+	ac.publishUntil(20*time.Second, 60, "the escalation paged", func() bool { _, ok := ac.paged(alerting.EventEscalated); return ok })
+	escalated, _ := ac.paged(alerting.EventEscalated)
+	counts, pages := ac.countPages(fired.ev.Rule, id)
 	msg := fmt.Sprintf("alert %s open on %s and acknowledged through %s; %s SIGKILLed; %s showed it acknowledged %v after the kill; pages: %d fired, %d acknowledged, %d escalated (%d in all)",
-		id, owner, other, owner, next, takeover.Round(10*time.Millisecond), counts[alerting.EventFired], counts[alerting.EventAcknowledged],
+		id, owner, other, owner, other, takeover.Round(10*time.Millisecond), counts[alerting.EventFired], counts[alerting.EventAcknowledged],
 		counts[alerting.EventEscalated], len(pages))
 	t.Log(msg + ": " + describe(pages))
 	fmt.Println(msg)
 	if counts[alerting.EventFired] != 1 || counts[alerting.EventEscalated] != 1 || counts[alerting.EventAcknowledged] != 1 {
 		t.Errorf("want one fired, one acknowledged and one escalated page: %s", describe(pages))
 	}
-	for k, n := range perKey {
-		if n > 1 {
-			t.Errorf("%s paged %d times", k, n)
-		}
-	}
-	if a := getAlert(t, procs[next], id); a.Level != escalated[0].ev.Level || a.Acknowledged {
+	if a := getAlert(t, ac.procs[other], id); a.Level != escalated.ev.Level || a.Acknowledged {
 		t.Errorf("after the escalation %s shows alert %s at %v, acknowledged %v; want %v, waiting for a new acknowledgement",
-			next, id, a.Level, a.Acknowledged, escalated[0].ev.Level)
+			other, id, a.Level, a.Acknowledged, escalated.ev.Level)
+	}
+}
+
+// TestClusterAlertOwnerFrozen: the owner of a site with an open gas
+// alarm is frozen with SIGSTOP past its lease while the gas rises. The
+// other instance takes the site over and escalates the same alert; let
+// go with SIGCONT, the frozen instance stands down and the partitions
+// spread again. The raise and the escalation are paged once each, and
+// both instances show the alert red under its id.
+func TestClusterAlertOwnerFrozen(t *testing.T) {
+	ac := newAlertCluster(t)
+	fired, owner := ac.raise()
+	id := fired.ev.AlertID
+	other := ac.other(owner)
+	frozen := ac.procs[owner]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	defer func() { _ = frozen.cmd.Process.Signal(syscall.SIGCONT) }()
+	ac.publishUntil(takeoverLimit, 27, "the site taken over", func() bool { return ac.owner(ac.p) == other })
+	takeover := time.Since(stopped)
+	ac.publishUntil(20*time.Second, 60, "the escalation paged", func() bool { _, ok := ac.paged(alerting.EventEscalated); return ok })
+	// Frozen well past its lease, then let go under load.
+	ac.publishUntil(4*clusterLeaseTTL+5*time.Second, 60, "frozen past its lease", func() bool { return time.Since(stopped) >= 4*clusterLeaseTTL })
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	// It stands down, and the partitions spread over both again: the
+	// site may come back to it, which then takes the alert up in turn.
+	c := ac.clusterRig
+	c.waitBalanced(len(ac.ids))
+	ac.publishUntil(5*time.Second, 60, "readings after the rebalance", func() bool { return time.Since(resumed) > 3*time.Second })
+	holder := ac.owner(ac.p)
+	counts, pages := ac.countPages(fired.ev.Rule, id)
+	msg := fmt.Sprintf("alert %s open on %s, frozen %v (taken over by %s in %v, held by %s after the rebalance); pages: %d fired, %d escalated (%d in all)",
+		id, owner, resumed.Sub(stopped).Round(100*time.Millisecond), other, takeover.Round(10*time.Millisecond), holder,
+		counts[alerting.EventFired], counts[alerting.EventEscalated], len(pages))
+	t.Log(msg + ": " + describe(pages))
+	fmt.Println(msg)
+	if counts[alerting.EventFired] != 1 || counts[alerting.EventEscalated] != 1 {
+		t.Errorf("want one fired and one escalated page: %s", describe(pages))
+	}
+	for _, id2 := range ac.ids {
+		if a := getAlert(t, ac.procs[id2], id); a.Level != sensors.LevelRed {
+			t.Errorf("%s shows alert %s at %v, want red", id2, id, a.Level)
+		}
 	}
 }
 
