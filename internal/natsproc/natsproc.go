@@ -153,6 +153,8 @@ func (nd *Node) Start() error {
 			}
 			select {
 			case err := <-exited:
+				// Reaped: a later Stop must not wait for it again.
+				nd.cmd = nil
 				return fmt.Errorf("nats-server %s exited at start: %v", nd.Name, err)
 			default:
 			}

@@ -133,10 +133,9 @@ summary after %s: %s on a 3-node NATS cluster%s
 		fmt.Fprintln(c.out, "    duplicate:", w)
 	}
 	if t.Duplicates > 0 {
-		fmt.Fprintln(c.out, `  Open alerts, their acknowledgements and the notification outbox's sent keys
-  stay in each instance's own store and do not yet move with a site: the new
-  owner of a site taken over starts its rule windows empty and raises its own
-  alarm (docs/cluster.md, Status).`)
+		fmt.Fprintln(c.out, `  The same alarm change was paged more than once: alert state and the
+  notification claims should have moved with the site (docs/cluster.md,
+  "Alert state").`)
 	}
 	var errs []error
 	if cerr != nil {
