@@ -178,6 +178,27 @@ func ConditionRules() []string {
 	return out
 }
 
+// Drop forgets the open condition alerts of sites, emitting nothing: in a
+// cluster another instance now holds those sites and continues their
+// alerts under the same ids, so this one must neither clear nor raise
+// them again. It reports how many it forgot.
+func (c *Conditions) Drop(sites []string) int {
+	of := make(map[string]bool, len(sites))
+	for _, s := range sites {
+		of[s] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k := range c.open {
+		if of[k.site] {
+			delete(c.open, k)
+			n++
+		}
+	}
+	return n
+}
+
 // Restore reopens the active condition alerts among records (the open
 // alerts a Lifecycle restored), keeping their ids and start times, so the
 // same condition seen again after a restart continues its alert instead

@@ -103,3 +103,41 @@ func TestConditionsRestore(t *testing.T) {
 		t.Fatalf("events %+v, want gw resolved", got)
 	}
 }
+
+// TestConditionsAndMonitorDropSites: the condition alerts and the silent
+// gateways of sites handed to another instance are forgotten without an
+// event, so that neither a later clear nor a later tick pages them here,
+// and a site taken back is judged afresh; other sites' alerts stay.
+func TestConditionsAndMonitorDropSites(t *testing.T) {
+	t0 := time.Unix(1764345600, 0).UTC()
+	r := newMonitorRig(t)
+	r.quiet = []QuietGateway{{Site: "hz-01", Gateway: "gw1", Sensors: 2, Since: t0.Add(-10 * time.Minute), Limit: time.Minute}}
+	r.m.Tick(t0)
+	r.c.Raise(RuleGatewayOffline, "sz-03", "gw9", sensors.LevelOrange, 0, "", "offline", t0)
+	if !r.c.IsOpen(RuleGatewayOffline, "hz-01", "gw1") || len(r.events) != 2 {
+		t.Fatalf("before the hand-over: %d events %+v", len(r.events), r.events)
+	}
+	r.m.Drop([]string{"hz-01"})
+	if n := r.c.Drop([]string{"hz-01"}); n != 1 {
+		t.Fatalf("dropped %d condition alerts, want hz-01's one", n)
+	}
+	// hz-01 is no longer this instance's to judge: it leaves the quiet list.
+	r.quiet = nil
+	r.m.Tick(t0.Add(time.Second))
+	if r.c.Clear(RuleGatewayOffline, "hz-01", "gw1", "", "online", t0.Add(2*time.Second)) {
+		t.Error("a dropped condition alert was cleared")
+	}
+	if len(r.events) != 2 {
+		t.Errorf("events after the hand-over: %+v", r.events[2:])
+	}
+	if !r.c.IsOpen(RuleGatewayOffline, "sz-03", "gw9") {
+		t.Error("another site's condition alert was dropped")
+	}
+	// The site comes back to this instance, its gateway still silent:
+	// judged afresh, not taken as already raised.
+	r.quiet = []QuietGateway{{Site: "hz-01", Gateway: "gw1", Sensors: 2, Since: t0.Add(-10 * time.Minute), Limit: time.Minute}}
+	r.m.Tick(t0.Add(3 * time.Second))
+	if !r.c.IsOpen(RuleGatewayOffline, "hz-01", "gw1") {
+		t.Error("the silent gateway of a site taken back was not judged again")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,19 @@ func (m *Monitor) Tick(now time.Time) {
 	m.quietGateways(now)
 	for _, f := range m.opts.After {
 		f(now)
+	}
+}
+
+// Drop forgets the silent gateways of sites handed to another instance,
+// so the next tick does not clear their gateway_offline here: the
+// instance now holding them continues it. Call it with Conditions.Drop.
+func (m *Monitor) Drop(sites []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.silent {
+		if slices.Contains(sites, k[0]) {
+			delete(m.silent, k)
+		}
 	}
 }
 

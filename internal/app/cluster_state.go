@@ -177,12 +177,15 @@ func (s *Service) handOver(p int) {
 	s.log.Info("sites handed over", "partition", p, "sites", len(sites), "open_alerts", n)
 }
 
-// dropSites forgets the sites' state in the engine, the lifecycle and
-// the flapper, and reports how many open alerts it forgot.
+// dropSites forgets the sites' state in the engine, the condition
+// alerts, the lifecycle and the flapper, and reports how many open alerts
+// it forgot.
 func (s *Service) dropSites(sites []string) int {
 	if err := s.engine.Forget(sites); err != nil {
 		s.log.Error("rule state of sites not dropped", "sites", sites, "err", err)
 	}
+	s.monitor.Drop(sites)
+	s.conditions.Drop(sites)
 	s.flapper.Drop(sites)
 	return s.lifecycle.Drop(sites)
 }
