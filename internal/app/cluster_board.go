@@ -35,6 +35,67 @@ type clusterBoard struct {
 	kept map[string]alerting.Record
 	// onShelves runs when another instance changed the shelves.
 	onShelves func()
+	// remote takes the alert events of the other instances (the hub's
+	// Event), so this instance's consoles see them live; out queues this
+	// instance's events for them.
+	remote func(alerting.Event)
+	out    chan alerting.Event
+}
+
+// eventSubject is where instance id publishes its alert events for the
+// other instances' consoles.
+func eventSubject(id string) string { return "riskmon.events." + id }
+
+// relayQueue bounds the events waiting to be published to the other
+// instances; past it an event is dropped for their live streams only
+// (their boards still read the bucket).
+const relayQueue = 4096
+
+// Emit queues an alert event of this instance for the other instances'
+// consoles. The engine calls it with a shard lock held: it never blocks.
+func (b *clusterBoard) Emit(ev alerting.Event) {
+	select {
+	case b.out <- ev:
+	default:
+		b.log.Warn("alert event not relayed to the other instances' consoles: queue full; their boards still list it", "alert_id", ev.AlertID)
+	}
+}
+
+// relay publishes this instance's events and hands the other instances'
+// to remote until ctx ends. Core NATS, at most once: a lost event only
+// delays a console's live view until its next load of the board, which
+// reads the bucket.
+func (b *clusterBoard) relay(ctx context.Context) error {
+	own := eventSubject(b.node.Instance())
+	sub, err := b.node.Conn().Subscribe(eventSubject("*"), func(m *nats.Msg) {
+		if m.Subject == own || b.remote == nil {
+			return
+		}
+		var ev alerting.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			b.log.Warn("alert event from another instance not read", "subject", m.Subject, "err", err)
+			return
+		}
+		b.remote(ev)
+	})
+	if err != nil {
+		return fmt.Errorf("cluster alert events: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-b.out:
+			data, err := json.Marshal(ev)
+			if err == nil {
+				err = b.node.Conn().Publish(own, data)
+			}
+			if err != nil {
+				b.log.Warn("alert event not relayed to the other instances' consoles", "alert_id", ev.AlertID, "err", err)
+			}
+		}
+	}
 }
 
 // ackSubject is where instance id takes acknowledgements made elsewhere.
@@ -54,7 +115,8 @@ type ackReply struct {
 }
 
 func newClusterBoard(local *lifecycle.Lifecycle, shared *jskv.Store, node *cluster.Node, log *slog.Logger) *clusterBoard {
-	return &clusterBoard{local: local, shared: shared, node: node, log: log, kept: map[string]alerting.Record{}}
+	return &clusterBoard{local: local, shared: shared, node: node, log: log, kept: map[string]alerting.Record{},
+		out: make(chan alerting.Event, relayQueue)}
 }
 
 // run follows the bucket's alerts and shelves and answers the
@@ -65,6 +127,11 @@ func (b *clusterBoard) run(ctx context.Context) error {
 		return fmt.Errorf("cluster acknowledgements: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	go func() {
+		if err := b.relay(ctx); err != nil {
+			b.log.Error("the other instances' alert events do not reach this instance's consoles", "err", err)
+		}
+	}()
 	if b.onShelves != nil {
 		go b.follow(ctx, "shelves", func(ctx context.Context) error { return b.shared.Shelves().WatchChanges(ctx, b.onShelves) })
 	}

@@ -224,7 +224,14 @@ func (s *Service) openRecords() error {
 		Store: s.recordStore(), Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.alertBoard(),
 		Logger: log.With("component", "console")})
-	s.records = append(sinks, s.hub)
+	sinks = append(sinks, s.hub)
+	if s.board != nil {
+		// In a cluster the other instances' consoles get this one's
+		// events live, and this one's hub theirs.
+		s.board.remote = s.hub.Event
+		sinks = append(sinks, s.board)
+	}
+	s.records = sinks
 	return nil
 }
 

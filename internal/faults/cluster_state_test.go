@@ -1,11 +1,13 @@
 package faults
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -128,18 +130,27 @@ func (ac *alertCluster) countPages(rule, id string) (map[alerting.EventType]int,
 }
 
 // TestClusterAlertFollowsSite: a gas alarm is open on the instance that
-// owns its site, shown by the other instance too and acknowledged there,
+// owns its site, shown by the other instance too (live on its console's
+// stream, and on its board) and acknowledged there,
 // when the owner is killed with SIGKILL. The instance that takes the site
 // over shows the same alert id, still acknowledged, and escalates it
 // under that id when the gas rises further; across both instances the
 // raise, the acknowledgement and the escalation are paged once each.
 func TestClusterAlertFollowsSite(t *testing.T) {
 	ac := newAlertCluster(t)
+	streams := map[string]*alertStream{}
+	for _, id := range ac.ids {
+		streams[id] = followAlerts(t, ac.procs[id])
+	}
 	fired, owner := ac.raise()
 	id := fired.ev.AlertID
-	// The other instance shows the alert too, and an acknowledgement made
-	// there reaches the owner.
+	// The other instance shows the alert too, live on its console's
+	// stream and on its board, and an acknowledgement made there reaches
+	// the owner.
 	other := ac.other(owner)
+	waitUntilT(t, 5*time.Second, fmt.Sprintf("alert %s fired on %s's stream", id, other), func() bool {
+		return streams[other].has(id, alerting.EventFired)
+	})
 	waitUntilT(t, 5*time.Second, fmt.Sprintf("alert %s shown on %s", id, other), func() bool {
 		_, ok := findAlert(ac.procs[other], id)
 		return ok
@@ -287,4 +298,59 @@ func ackAlert(t *testing.T, p *riskmonProc, id, comment string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("acknowledge %s: %s", id, resp.Status)
 	}
+}
+
+// alertStream follows an instance's console stream (GET /api/v1/stream)
+// and records the alert ids and types of its alert events.
+type alertStream struct {
+	mu   sync.Mutex
+	seen map[string]bool // alert id + " " + type
+}
+
+func followAlerts(t *testing.T, p *riskmonProc) *alertStream {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.addr+"/api/v1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+opsToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("stream of %s: %s", p.addr, resp.Status)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	s := &alertStream{seen: map[string]bool{}}
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "alert":
+				var ev struct {
+					AlertID string `json:"alert_id"`
+					Type    string `json:"type"`
+				}
+				if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev) == nil {
+					s.mu.Lock()
+					s.seen[ev.AlertID+" "+ev.Type] = true
+					s.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *alertStream) has(id string, typ alerting.EventType) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[id+" "+typ.String()]
 }
