@@ -202,9 +202,45 @@ func (o *Outbox) Pending(notifier string, fn func(seq uint64, key string, ev ale
 	return o.local.Pending(notifier, fn)
 }
 
-// PruneSent prunes the local outbox's keys. The claims in the bucket are
-// kept; see docs/cluster.md.
-func (o *Outbox) PruneSent(cutoff time.Time) (int, error) { return o.local.PruneSent(cutoff) }
+// PruneSent prunes the local outbox's keys, and the claims in the bucket
+// marked sent before cutoff, whoever sent them: the same retention as the
+// local keys, after which a change raised again is paged again. Every
+// instance prunes; a claim purged twice is purged once. Claims not marked
+// sent are kept for whoever takes them over. It reports the local keys
+// and the claims it pruned.
+func (o *Outbox) PruneSent(cutoff time.Time) (int, error) {
+	n, err := o.local.PruneSent(cutoff)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*o.s.timeout)
+	defer cancel()
+	var old []string
+	werr := o.s.each(ctx, []string{prefixSent + ".>"}, func(k string, v []byte) error {
+		var c claim
+		if err := json.Unmarshal(v, &c); err != nil {
+			return err
+		}
+		if c.State == stateSent && c.At.Before(cutoff) {
+			old = append(old, k)
+		}
+		return nil
+	})
+	if werr != nil {
+		return n, errors.Join(err, fmt.Errorf("list the claims to prune: %w", werr))
+	}
+	for _, k := range old {
+		// Purge, not delete: with its marker the key's history goes too,
+		// and PurgeDeletes then drops the markers.
+		if perr := o.s.kv.Purge(ctx, k); perr != nil {
+			return n, errors.Join(err, fmt.Errorf("prune claim %s: %w", k, perr))
+		}
+		n++
+	}
+	if len(old) > 0 {
+		if perr := o.s.kv.PurgeDeletes(ctx); perr != nil {
+			err = errors.Join(err, fmt.Errorf("drop the pruned claims' markers: %w", perr))
+		}
+	}
+	return n, err
+}
 
 // Unsent returns, oldest first, the changes of the given sites claimed by
 // an instance that is gone and not marked sent: what the instance taking

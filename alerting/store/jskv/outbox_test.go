@@ -116,3 +116,39 @@ func TestOutboxUnsent(t *testing.T) {
 		t.Fatalf("unsent after b sent it: %v", evIDs(got))
 	}
 }
+
+// TestOutboxPrunesSentClaims: claims marked sent before the cutoff leave
+// the bucket; a newer sent claim and a claim not yet sent stay.
+func TestOutboxPrunesSentClaims(t *testing.T) {
+	js := jetStream(t)
+	s := open(t, js, nil)
+	a := s.Outbox(&memOutbox{seen: map[string]bool{}}, "a", func(string) bool { return true })
+	old := event("a1", "mine.1", alerting.EventFired, sensors.LevelOrange, time.Second)
+	recent := event("a1", "mine.1", alerting.EventEscalated, sensors.LevelRed, 2*time.Second)
+	unsent := event("a2", "mine.1", alerting.EventFired, sensors.LevelOrange, 3*time.Second)
+	for _, ev := range []alerting.Event{old, recent, unsent} {
+		if _, err := a.Enqueue([]string{"webhook"}, ev.Key(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Done("webhook", 1, old.Key(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Done("webhook", 2, recent.Key(), t0.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.PruneSent(t0.Add(24 * time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d claims (%v), want the old sent one", n, err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ev   alerting.Event
+		kept bool
+	}{{old, false}, {recent, true}, {unsent, true}} {
+		_, err := s.kv.Get(ctx, sentKey(tc.ev.Site, "webhook", tc.ev.Key()))
+		if kept := err == nil; kept != tc.kept {
+			t.Errorf("claim of %s %s kept %v (%v), want %v", tc.ev.AlertID, tc.ev.Type, kept, err, tc.kept)
+		}
+	}
+}
