@@ -520,38 +520,9 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	} else {
 		profiled <- nil
 	}
-	var landed time.Duration
-	last, lastChange := int64(-1), time.Now()
-	published := false
-	for {
-		select {
-		case err := <-pubDone:
-			if err != nil {
-				return r, fmt.Errorf("publisher: %w", err)
-			}
-			r.offered = float64(pub.acked.Load()) / time.Since(start).Seconds()
-			want += probe.stop()
-			published = true
-			pubDone = nil
-		case <-time.After(250 * time.Millisecond):
-		case <-ctx.Done():
-			return r, ctx.Err()
-		}
-		w, err := e.pointsWritten()
-		if err != nil {
-			return r, err
-		}
-		if w-w0 >= want && published {
-			landed = time.Since(start)
-			break
-		}
-		if w != last {
-			last, lastChange = w, time.Now()
-		} else if published && time.Since(lastChange) > 30*time.Second {
-			landed = lastChange.Sub(start)
-			log.Warn("InfluxDB stopped growing short of what was published", "collector", kind, "written", w-w0, "published", want)
-			break
-		}
+	landed, want, err := e.waitLanded(ctx, log, kind, pub, probe, pubDone, start, w0, want, &r)
+	if err != nil {
+		return r, err
 	}
 	c1, err := e.cpu()
 	if err != nil {
@@ -582,6 +553,44 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 		r.influxRSS = float64(rss) / (1 << 20)
 	}
 	return r, nil
+}
+
+// waitLanded waits, once the publisher is done, until InfluxDB holds
+// want points (the probe's included) more than w0, or has stopped
+// growing for 30 s. It returns how long after start the last of them
+// landed and the final want, and sets r.offered.
+func (e *env) waitLanded(ctx context.Context, log *slog.Logger, kind string, pub *publisher, probe *probeRun,
+	pubDone chan error, start time.Time, w0, want int64, r *runResult) (time.Duration, int64, error) {
+	last, lastChange := int64(-1), time.Now()
+	published := false
+	for {
+		select {
+		case err := <-pubDone:
+			if err != nil {
+				return 0, want, fmt.Errorf("publisher: %w", err)
+			}
+			r.offered = float64(pub.acked.Load()) / time.Since(start).Seconds()
+			want += probe.stop()
+			published = true
+			pubDone = nil
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, want, ctx.Err()
+		}
+		w, err := e.pointsWritten()
+		if err != nil {
+			return 0, want, err
+		}
+		if w-w0 >= want && published {
+			return time.Since(start), want, nil
+		}
+		if w != last {
+			last, lastChange = w, time.Now()
+		} else if published && time.Since(lastChange) > 30*time.Second {
+			log.Warn("InfluxDB stopped growing short of what was published", "collector", kind, "written", w-w0, "published", want)
+			return lastChange.Sub(start), want, nil
+		}
+	}
 }
 
 // probeRun alternates the probe detector between alarm and normal while
