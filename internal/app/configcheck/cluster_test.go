@@ -42,7 +42,7 @@ func TestCheckCluster(t *testing.T) {
 	}
 
 	if testing.Short() {
-		t.Skip("the rest runs nats-server")
+		t.Skip("skipped under -short: the rest runs nats-server")
 	}
 	testenv.NeedNATS(t)
 	nc, err := natsproc.Start(t.TempDir(), 1, nil)
