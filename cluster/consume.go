@@ -56,6 +56,7 @@ func (n *Node) hand(l *lease, jm jetstream.Msg, deliver func(*Msg)) {
 	if !ok {
 		n.log.Warn("message on an unexpected subject acknowledged and skipped", "subject", jm.Subject())
 		m.Ack()
+		l.fl.stored(m.seq) // nothing of it to store
 		return
 	}
 	n.m.Delivered.Inc()
@@ -179,6 +180,9 @@ func (m *Msg) Nak() {
 	m.done = true
 	if !m.replay {
 		_ = m.jm.Nak()
+		m.l.fl.forget(m.seq)
 	}
+	// A replayed message comes back from no one: its mark stays, and
+	// holds the floor below it until a later holder replays it again.
 	m.l.inflight.Add(-1)
 }

@@ -82,6 +82,21 @@ func (f *floor) delivered(seq uint64) {
 	f.mu.Unlock()
 }
 
+// forget drops the mark of a message handed back unacknowledged (Nak):
+// JetStream delivers it again, to whoever holds the partition then, so it
+// is tracked again as a new delivery, or is the next holder's to store.
+// Left, its mark would hold the floor below it for the rest of the lease.
+func (f *floor) forget(seq uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.q {
+		if f.q[i].seq == seq && !f.q[i].stored {
+			f.q = append(f.q[:i], f.q[i+1:]...)
+			break
+		}
+	}
+}
+
 func (f *floor) stored(seq uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -141,13 +156,7 @@ func (n *Node) keepFloors(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n.mu.Lock()
-		ls := make([]*lease, 0, len(n.owned))
-		for _, l := range n.owned {
-			ls = append(ls, l)
-		}
-		n.mu.Unlock()
-		for _, l := range ls {
+		for _, l := range n.leases() {
 			v := l.fl.value()
 			if w, ok := written[l.p]; !l.replayed.Load() || ok && w == v || !l.current(n.now()) {
 				continue
@@ -176,8 +185,14 @@ const (
 // before the partition is read. A partition without a floor (its first
 // holder, or one from before floors were kept) starts from the
 // consumer's delivered sequence.
-func (n *Node) replay(ctx context.Context, l *lease, cons jetstream.Consumer, deliver func(*Msg)) error {
-	defer l.replayed.Store(true)
+func (n *Node) replay(ctx context.Context, l *lease, cons jetstream.Consumer, deliver func(*Msg)) (err error) {
+	// Until a replay has been handed on whole, this holder writes no
+	// floor: the last holder's stays, and the next holder replays from it.
+	defer func() {
+		if err == nil {
+			l.replayed.Store(true)
+		}
+	}()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
@@ -191,10 +206,14 @@ func (n *Node) replay(ctx context.Context, l *lease, cons jetstream.Consumer, de
 	if err != nil {
 		return fmt.Errorf("stored floor: %w", err)
 	}
-	from, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	if err != nil {
+	from, perr := strconv.ParseUint(string(e.Value()), 10, 64)
+	if perr != nil {
+		// Nothing tells where to replay from; the floor is written
+		// afresh from here on.
+		n.log.Error("stored floor unreadable; the partition is not replayed, and what only the last holder's disk had is lost unless that disk comes back",
+			"partition", l.p, "value", string(e.Value()), "err", perr)
 		l.fl.start(top)
-		return fmt.Errorf("stored floor %q: %w", e.Value(), err)
+		return nil
 	}
 	l.fl.start(from)
 	if from >= top {

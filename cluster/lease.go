@@ -115,13 +115,7 @@ func (n *Node) tick(ctx context.Context, deliver func(*Msg)) {
 // removed (expired while this instance was away) and someone else may
 // hold it now: that partition is dropped at once.
 func (n *Node) renew(ctx context.Context, sent int64) {
-	n.mu.Lock()
-	held := make([]*lease, 0, len(n.owned))
-	for _, l := range n.owned {
-		held = append(held, l)
-	}
-	n.mu.Unlock()
-	for _, l := range held {
+	for _, l := range n.leases() {
 		rev, err := n.kv.Update(ctx, leaseKey(l.p), []byte(n.opts.Instance), l.rev)
 		switch {
 		case err == nil:
@@ -223,11 +217,37 @@ func (n *Node) acquire(rctx, ctx context.Context, p int, sent int64, deliver fun
 			}
 			n.log.Info("partition state loaded", "partition", p, "took", time.Since(start).Round(time.Millisecond))
 		}
-		if err := n.replay(lctx, l, cons, deliver); err != nil && lctx.Err() == nil {
-			n.log.Warn("partition not replayed above its stored floor; what the last holder had not stored waits for its disk", "partition", p, "err", err)
-		}
+		n.replayTries(lctx, l, cons, deliver)
 		n.read(lctx, l, cons, deliver)
 	})
+}
+
+// maxReplayTries are the attempts at a partition's replay before it is read
+// without one, and replayPause the wait between them.
+const (
+	maxReplayTries = 3
+	replayPause    = time.Second
+)
+
+// replayTries replays l's partition above its stored floor, trying again
+// on a failure (what an attempt handed on is stored twice, harmlessly).
+// If every attempt fails the partition is read on without a replay and
+// this holder writes no floor, so the next holder replays from the same
+// one.
+func (n *Node) replayTries(ctx context.Context, l *lease, cons jetstream.Consumer, deliver func(*Msg)) {
+	for try := 1; ctx.Err() == nil; try++ {
+		err := n.replay(ctx, l, cons, deliver)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if try == maxReplayTries {
+			n.log.Error("partition not replayed above its stored floor; its next holder replays it, and until then what the last holder had not stored waits for its disk",
+				"partition", l.p, "err", err)
+			return
+		}
+		n.log.Warn("partition replay failed; trying again", "partition", l.p, "try", try, "err", err)
+		sleep(ctx, replayPause)
+	}
 }
 
 // giveBack drops a lease whose partition was never read and deletes its
@@ -391,20 +411,24 @@ func (n *Node) Owned() []int {
 
 // stopReading ends every partition's fetch loop and waits for them.
 func (n *Node) stopReading() {
-	n.mu.Lock()
-	for _, l := range n.owned {
+	ls := n.leases()
+	for _, l := range ls {
 		l.stop()
 	}
-	n.mu.Unlock()
+	for _, l := range ls {
+		<-l.done
+	}
+}
+
+// leases lists the leases held now.
+func (n *Node) leases() []*lease {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	ls := make([]*lease, 0, len(n.owned))
 	for _, l := range n.owned {
 		ls = append(ls, l)
 	}
-	n.mu.Unlock()
-	for _, l := range ls {
-		<-l.done
-	}
+	return ls
 }
 
 // Close hands the leases back once what was handed on is acknowledged,
