@@ -118,18 +118,5 @@ func (b Bucket) WatchChanges(ctx context.Context, fn func()) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("watch ended")
-			}
-			if e != nil {
-				fn()
-			}
-		}
-	}
+	return follow(ctx, w, func(jetstream.KeyValueEntry) { fn() })
 }

@@ -152,6 +152,7 @@ func (s *Store) DeleteRecord(id string, version uint64, ev *alerting.Event) erro
 		e, err := s.kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
+			s.forget(id)
 			return nil
 		case err != nil:
 			return wrap(id, err)
@@ -159,6 +160,9 @@ func (s *Store) DeleteRecord(id string, version uint64, ev *alerting.Event) erro
 			return nil
 		}
 		err = s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+		if err == nil {
+			s.forget(id)
+		}
 		if err == nil || !conflict(err) {
 			return wrap(id, err)
 		}
@@ -192,6 +196,14 @@ func (s *Store) keyOf(ctx context.Context, id string, ev *alerting.Event) (strin
 func (s *Store) remember(id, site string) {
 	s.mu.Lock()
 	s.sites[id] = site
+	s.mu.Unlock()
+}
+
+// forget drops the site of an alert no longer kept, so the map holds the
+// open alerts' sites, not every alert's ever raised.
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	delete(s.sites, id)
 	s.mu.Unlock()
 }
 
@@ -360,6 +372,27 @@ func (s *Store) WatchRecords(ctx context.Context, fn func(id string, r *alerting
 	if err != nil {
 		return err
 	}
+	return follow(ctx, w, func(e jetstream.KeyValueEntry) {
+		_, rest, ok := tokens(e.Key())
+		if !ok || len(rest) != 2 {
+			return
+		}
+		if e.Operation() != jetstream.KeyValuePut {
+			fn(rest[1], nil)
+			return
+		}
+		var r alerting.Record
+		if json.Unmarshal(e.Value(), &r) != nil || r.ID != rest[1] {
+			return
+		}
+		fn(r.ID, &r)
+	})
+}
+
+// follow hands fn each entry w delivers (the marker that the entries
+// kept so far have all come left out) until ctx ends, and stops w. It
+// returns nil when ctx ends, an error when the watch ends first.
+func follow(ctx context.Context, w jetstream.KeyWatcher, fn func(jetstream.KeyValueEntry)) error {
 	defer func() { _ = w.Stop() }()
 	for {
 		select {
@@ -369,22 +402,9 @@ func (s *Store) WatchRecords(ctx context.Context, fn func(id string, r *alerting
 			if !ok {
 				return errors.New("alert state watch ended")
 			}
-			if e == nil {
-				continue // the entries kept so far have all come
+			if e != nil {
+				fn(e)
 			}
-			_, rest, ok := tokens(e.Key())
-			if !ok || len(rest) != 2 {
-				continue
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				fn(rest[1], nil)
-				continue
-			}
-			var r alerting.Record
-			if json.Unmarshal(e.Value(), &r) != nil || r.ID != rest[1] {
-				continue
-			}
-			fn(r.ID, &r)
 		}
 	}
 }

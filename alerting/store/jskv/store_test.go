@@ -117,6 +117,13 @@ func TestRecordVersions(t *testing.T) {
 		if len(recs) > 1 || got != st.version {
 			t.Fatalf("%s: kept %v, want version %d", st.name, recs, st.version)
 		}
+		// The store remembers the sites of kept alerts only.
+		s.mu.Lock()
+		_, known := s.sites["a1"]
+		s.mu.Unlock()
+		if known != (st.version != 0) {
+			t.Fatalf("%s: site of a1 remembered %v with version %d kept", st.name, known, st.version)
+		}
 	}
 	// Another instance, which never wrote the alert, finds its key.
 	other := open(t, js, nil)
