@@ -37,23 +37,32 @@ func (m *fakeMsg) Ack()            { m.acked.Store(true) }
 func (m *fakeMsg) Nak()            { m.naked.Store(true) }
 func (m *fakeMsg) Current() bool   { return !m.stale }
 
+// feedParts are what a Feed is built from in these tests: a quiet logger,
+// metrics, a dead-letter file and a spool in a temporary folder, closed
+// when the test ends (the spool after its last use by the test).
+func feedParts(t *testing.T) (*slog.Logger, *Metrics, *DeadLetter, *Spool) {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dl.Close() })
+	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return log, NewMetrics(nil), dl, sp
+}
+
 // TestFeed: a Feed acknowledges a message once its readings are in the
 // spool, and one all rejected at once; a message whose source no longer
 // trusts it is handed back, neither evaluated nor acknowledged; once
 // the feed stops, what is still offered is handed back.
 func TestFeed(t *testing.T) {
-	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	m := NewMetrics(nil)
-	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dl.Close()
-	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, m, dl, sp := feedParts(t)
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	good := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"),
 		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":3},{"sensor":"PT-201","value":1.2}]}`, ts)}
@@ -124,19 +133,7 @@ func TestFeed(t *testing.T) {
 // site, so its aliases are unknown here) asks the edge node to rebirth
 // through FeedOptions.Publish, as the Collector does over MQTT.
 func TestFeedSendsRebirthRequests(t *testing.T) {
-	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	m := NewMetrics(nil)
-	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dl.Close()
-	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	log, m, dl, sp := feedParts(t)
 	data, _ := proto.Marshal(&spb.Payload{Timestamp: proto.Uint64(uint64(time.Now().UnixMilli())), Seq: proto.Uint64(7),
 		Metrics: []*spb.Payload_Metric{{Alias: proto.Uint64(3), Value: &spb.Payload_Metric_DoubleValue{DoubleValue: 6}}}})
 	msg := &fakeMsg{topic: "spBv1.0/hz-01/NDATA/gw-1", payload: data}
@@ -172,19 +169,7 @@ func TestFeedSendsRebirthRequests(t *testing.T) {
 // once its readings are stored (the forwarder consumed them), and at once
 // for a message with nothing to store.
 func TestFeedReplayedAndStored(t *testing.T) {
-	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	m := NewMetrics(nil)
-	dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(dir, "dl.jsonl")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dl.Close()
-	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(dir, "spool")}, NewSpoolMetrics(nil), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	log, m, dl, sp := feedParts(t)
 	ts := time.Now().Add(-time.Minute).UnixMilli()
 	live := &fakeMsg{topic: protocol.ReadingsTopic("hz-01", "gw-1"), tag: 11,
 		payload: fmt.Appendf(nil, `{"ts":%d,"readings":[{"sensor":"GT-101","value":3}]}`, ts)}
