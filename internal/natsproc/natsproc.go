@@ -5,6 +5,7 @@ package natsproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -82,10 +83,34 @@ func StartWith(dir string, n int, extra string, log io.Writer) (*Cluster, error)
 	if log == nil {
 		log = io.Discard
 	}
+	// A free port found here may be taken by another process before the
+	// node binds it (parallel test packages do the same); such a node
+	// exits at once, so the cluster is tried again on fresh ports.
+	for attempt := 1; ; attempt++ {
+		c, err := start(dir, n, bin, extra, log)
+		if err == nil || !errors.Is(err, errExitedAtStart) || attempt == 3 {
+			return c, err
+		}
+		fmt.Fprintf(log, "natsproc: %v; starting again on fresh ports\n", err)
+		for i := range n {
+			// A fresh start: nothing of the failed try's JetStream state.
+			if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("n%d", i+1))); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// errExitedAtStart marks a node that died before it listened, most often
+// because one of its ports was taken.
+var errExitedAtStart = errors.New("exited at start")
+
+func start(dir string, n int, bin, extra string, log io.Writer) (*Cluster, error) {
 	c := &Cluster{}
 	for i := range n {
 		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), bin: bin, log: log, extra: extra}
 		for _, p := range []*int{&nd.Port, &nd.MQTTPort, &nd.Route} {
+			var err error
 			if *p, err = influxproc.FreePort(); err != nil {
 				return nil, err
 			}
@@ -155,7 +180,7 @@ func (nd *Node) Start() error {
 			case err := <-exited:
 				// Reaped: a later Stop must not wait for it again.
 				nd.cmd = nil
-				return fmt.Errorf("nats-server %s exited at start: %v", nd.Name, err)
+				return fmt.Errorf("nats-server %s %w: %v", nd.Name, errExitedAtStart, err)
 			default:
 			}
 			if time.Now().After(deadline) {
