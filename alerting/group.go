@@ -142,6 +142,11 @@ func compileGroup(reg *sensors.Registry, subjects map[subjectKey]*subject, cfg G
 		case kind != nil && s.Kind != kind.ID:
 			bad("sensor %s is %s, the group is %s: members must measure the same thing", id, s.Kind, kind.ID)
 			continue
+		case kind != nil && s.KindInfo().Unit != kind.Unit:
+			// Readings are compared as they come, and the tolerance is
+			// one number: both need one unit.
+			bad("sensor %s reports in %s, the group's other members in %s: members must report in one unit", id, s.KindInfo().Unit, kind.Unit)
+			continue
 		}
 		dup[id] = true
 		kind = s.KindInfo()

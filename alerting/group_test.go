@@ -172,6 +172,26 @@ func TestGroupErrors(t *testing.T) {
 	if _, err := NewEngine(reg, nil, Options{Groups: []Group{g, g}}); err == nil || !strings.Contains(err.Error(), "duplicate") {
 		t.Errorf("duplicate groups: error %v", err)
 	}
+
+	// CO heads of one kind, one reporting in mg/m3 and one in ppm: 20
+	// mg/m3 is about 17 ppm, so their readings cannot be compared as
+	// they come.
+	mixed, err := sensors.LoadYAML(sensors.DefaultCatalog(), "fleet.yaml", strings.NewReader(`
+sites:
+  - id: s-1
+    name: Site 1
+    sector: hazchem
+    sensors:
+      - {id: co-a, kind: co, unit: mg/m3, gateway: gw1, location: Pump room}
+      - {id: co-b, kind: co, unit: ppm, gateway: gw1, location: Pump room}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = Group{ID: "g", Site: "s-1", Sensors: []string{"co-a", "co-b"}, Tolerance: 5}
+	if _, err := NewEngine(mixed, nil, Options{Groups: []Group{g}}); err == nil || !strings.Contains(err.Error(), "must report in one unit") {
+		t.Errorf("mixed units: error %v", err)
+	}
 }
 
 func TestEvaluateGroupDoesNotAllocate(t *testing.T) {

@@ -190,6 +190,20 @@ func (k *Kind) FromOwnUnit(v float64) (float64, bool) {
 	return v*k.conv.Scale + k.conv.Offset, true
 }
 
+// AmountFromOwnUnit converts d, an amount in OwnUnit (a rate, a slope,
+// a tolerance: a difference of two values), into k's unit. The offset of
+// a conversion such as K to degC does not apply to a difference. ok is
+// false as for FromOwnUnit.
+func (k *Kind) AmountFromOwnUnit(d float64) (float64, bool) {
+	if k.conv == nil {
+		return d, true
+	}
+	if k.conv.Scale == 0 {
+		return 0, false
+	}
+	return d * k.conv.Scale, true
+}
+
 // UnitBasis is the conditions k's unit relates to OwnUnit at, in English
 // and Chinese: empty for the kind's own unit or a conversion that holds
 // everywhere.

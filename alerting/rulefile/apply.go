@@ -154,7 +154,24 @@ func setKey[V any](m map[sensors.KindID]V, k sensors.KindID, v V) map[sensors.Ki
 	return m
 }
 
-type checker struct{ problems []sensors.Problem }
+type checker struct {
+	problems []sensors.Problem
+	seen     map[sensors.Problem]bool
+}
+
+// once is add for a problem every sensor of a kind may raise: it is
+// reported once per file, line and message.
+func (c *checker) once(at pos, format string, a ...any) {
+	p := sensors.Problem{File: at.file, Line: at.line, Msg: fmt.Sprintf(format, a...)}
+	if c.seen[p] {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[sensors.Problem]bool{}
+	}
+	c.seen[p] = true
+	c.problems = append(c.problems, p)
+}
 
 func (c *checker) add(at pos, format string, a ...any) {
 	c.problems = append(c.problems, sensors.Problem{File: at.file, Line: at.line, Msg: fmt.Sprintf(format, a...)})
@@ -197,7 +214,10 @@ type tops struct {
 	rate, trend, forecast, stuck, jump, stale *pos
 }
 
-// pack is a sensor's rule pack: base, then every layer in turn.
+// pack is a sensor's rule pack: base, then every layer in turn. The
+// amounts of the layers written for all kinds, a kind or a site's kind
+// are in the kind's own unit and are converted into the unit the sensor
+// reports in; a sensor's own layer is in its unit.
 func (s *Set) pack(sn *sensors.Sensor, base func(*sensors.Sensor) alerting.RulePack) (alerting.RulePack, tops) {
 	p := base(sn)
 	ls := s.layers(sn)
@@ -205,23 +225,41 @@ func (s *Set) pack(sn *sensors.Sensor, base func(*sensors.Sensor) alerting.RuleP
 	if len(ls) == 0 {
 		return p, t
 	}
-	p.Rate, t.rate = merge(p.Rate, ls, func(b *block) *patch[alerting.RateConfig] { return b.rate }, nil)
-	p.Trend, t.trend = merge(p.Trend, ls, func(b *block) *patch[alerting.TrendConfig] { return b.trend }, nil)
+	scale := s.scales(sn, ls)
+	p.Rate, t.rate = merge(p.Rate, ls, scale, func(b *block) *patch[alerting.RateConfig] { return b.rate }, nil)
+	p.Trend, t.trend = merge(p.Trend, ls, scale, func(b *block) *patch[alerting.TrendConfig] { return b.trend }, nil)
 	// A forecast turned on where the base has none (alerting.forecast:
 	// false, or a kind without setpoints) starts from the kind's default.
-	p.Forecast, t.forecast = merge(p.Forecast, ls, func(b *block) *patch[alerting.ForecastConfig] { return b.forecast },
+	p.Forecast, t.forecast = merge(p.Forecast, ls, scale, func(b *block) *patch[alerting.ForecastConfig] { return b.forecast },
 		alerting.DefaultForecast(sn.KindInfo()))
-	p.Stuck, t.stuck = merge(p.Stuck, ls, func(b *block) *patch[alerting.StuckConfig] { return b.stuck }, nil)
-	p.Jump, t.jump = merge(p.Jump, ls, func(b *block) *patch[alerting.JumpConfig] { return b.jump }, nil)
-	p.Stale, t.stale = merge(p.Stale, ls, func(b *block) *patch[alerting.StaleConfig] { return b.stale }, nil)
+	p.Stuck, t.stuck = merge(p.Stuck, ls, scale, func(b *block) *patch[alerting.StuckConfig] { return b.stuck }, nil)
+	p.Jump, t.jump = merge(p.Jump, ls, scale, func(b *block) *patch[alerting.JumpConfig] { return b.jump }, nil)
+	p.Stale, t.stale = merge(p.Stale, ls, scale, func(b *block) *patch[alerting.StaleConfig] { return b.stale }, nil)
 	return p, t
 }
 
-func merge[T any](cur *T, ls []*block, get func(*block) *patch[T], start *T) (*T, *pos) {
+// scales is the factor for each of sn's layers that turns its amounts
+// into sn's unit: 1 for the sensor's own layer and for a sensor in its
+// kind's unit, 0 where the units have no fixed relation (a tank level
+// in % of its span against the kind's metres).
+func (s *Set) scales(sn *sensors.Sensor, ls []*block) []float64 {
+	own := s.sensors[siteKey{sn.Site, sn.ID}]
+	kindScale, _ := sn.KindInfo().AmountFromOwnUnit(1)
+	out := make([]float64, len(ls))
+	for i, b := range ls {
+		out[i] = kindScale
+		if b == own {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+func merge[T any](cur *T, ls []*block, scale []float64, get func(*block) *patch[T], start *T) (*T, *pos) {
 	var top *pos
-	for _, b := range ls {
+	for i, b := range ls {
 		if p := get(b); p != nil {
-			cur = p.on(cur, start)
+			cur = p.on(cur, start, scale[i])
 			top = &p.at
 		}
 	}
@@ -241,6 +279,10 @@ func (s *Set) checkPack(c *checker, sn *sensors.Sensor, base func(*sensors.Senso
 				strings.Join(missing, " and "), k.ID, strings.Join(missing, ", "))
 		}
 	}
+	if !s.checkAmounts(c, sn) {
+		// The amounts left out would read as missing as well.
+		return
+	}
 	if r := p.Rate; r != nil {
 		need(t.rate, "rate", missing(r.Limit > 0, "limit", r.Window > 0, "window"))
 	}
@@ -259,6 +301,43 @@ func (s *Set) checkPack(c *checker, sn *sensors.Sensor, base func(*sensors.Senso
 	if p.Stale != nil && t.stale != nil && k.Interval <= 0 {
 		c.add(*t.stale, "stale: kind %s has no reporting interval to measure silence by", k.ID)
 	}
+}
+
+// checkAmounts reports an amount (a rate limit, a slope, a tolerance)
+// written in the kind's own unit for a sensor whose unit has no fixed
+// relation to it: a rate in m/min means nothing to a level in % of the
+// tank's span, and a guess would page at the wrong rate.
+// It reports whether there was none.
+func (s *Set) checkAmounts(c *checker, sn *sensors.Sensor) bool {
+	k := sn.KindInfo()
+	if _, ok := k.AmountFromOwnUnit(1); ok {
+		return true
+	}
+	good := true
+	own := s.sensors[siteKey{sn.Site, sn.ID}]
+	for _, b := range s.layers(sn) {
+		if b == own {
+			continue
+		}
+		for _, pa := range [...]struct {
+			rule   string
+			at     *pos
+			amount bool
+		}{
+			{"rate", patchAt(b.rate), b.rate != nil && b.rate.amounts()},
+			{"trend", patchAt(b.trend), b.trend != nil && b.trend.amounts()},
+			{"forecast", patchAt(b.forecast), b.forecast != nil && b.forecast.amounts()},
+			{"stuck", patchAt(b.stuck), b.stuck != nil && b.stuck.amounts()},
+		} {
+			if pa.amount {
+				good = false
+				c.once(*pa.at, "%s: a limit or tolerance here is in %s, kind %s's own unit, which has no fixed relation to %s, "+
+					"the unit some of its sensors report in; set the %s rule's amounts on each such sensor",
+					pa.rule, k.OwnUnit(), k.ID, k.Unit, pa.rule)
+			}
+		}
+	}
+	return good
 }
 
 // missing lists the names whose condition is false, from (ok, name)
@@ -291,7 +370,8 @@ func (s *Set) exposure(c *checker, cur map[sensors.KindID]alerting.ExposureLimit
 		if l, ok := out[k]; ok {
 			prev = &l
 		}
-		l := b.exposure.on(prev, nil)
+		// Exposure limits stay in the kind's unit; the rule converts them.
+		l := b.exposure.on(prev, nil, 1)
 		if l == nil {
 			delete(out, k)
 			continue

@@ -16,13 +16,33 @@ import (
 type patch[T any] struct {
 	at  pos
 	off bool
-	set []func(*T)
+	set []setter[T]
+}
+
+// setter sets one field. An amount (a rate limit, a tolerance) is in the
+// unit the layer is written in and is multiplied by the scale on into the
+// sensor's; any other field ignores the scale.
+type setter[T any] struct {
+	fn     func(c *T, scale float64)
+	amount bool
+}
+
+// amounts reports whether the patch sets a field in a unit.
+func (p *patch[T]) amounts() bool {
+	for _, s := range p.set {
+		if s.amount {
+			return true
+		}
+	}
+	return false
 }
 
 // on applies the patch over cur, the rule as the layers below left it
 // (nil: off or absent). A patch that turns an absent rule on starts from
-// start, or from a zero rule when start is nil.
-func (p *patch[T]) on(cur, start *T) *T {
+// start, or from a zero rule when start is nil. scale converts its
+// amounts into the sensor's unit; 0 leaves them out, for a unit with no
+// fixed relation to the layer's (the check reports those).
+func (p *patch[T]) on(cur, start *T, scale float64) *T {
 	if p.off {
 		return nil
 	}
@@ -34,14 +54,17 @@ func (p *patch[T]) on(cur, start *T) *T {
 		c = *start
 	}
 	for _, f := range p.set {
-		f(&c)
+		if f.amount && scale == 0 {
+			continue
+		}
+		f.fn(&c, scale)
 	}
 	return &c
 }
 
-// field reads one key of a rule; it returns nil after reporting a bad
+// field reads one key of a rule; it returns false after reporting a bad
 // value.
-type field[T any] func(l *loader, n *yaml.Node, what string) func(*T)
+type field[T any] func(l *loader, n *yaml.Node, what string) (setter[T], bool)
 
 // fieldSet is a rule's keys, in the order error messages list them.
 type fieldSet[T any] struct {
@@ -77,8 +100,8 @@ func readPatch[T any](l *loader, n *yaml.Node, what string, fs fieldSet[T]) *pat
 	}
 	good := true
 	for _, e := range es {
-		f := fs.fields[e.key](l, e.v, what+"."+e.key)
-		if f == nil {
+		f, ok := fs.fields[e.key](l, e.v, what+"."+e.key)
+		if !ok {
 			good = false
 			continue
 		}
@@ -93,62 +116,54 @@ func readPatch[T any](l *loader, n *yaml.Node, what string, fs fieldSet[T]) *pat
 func joinKeys(keys []string) string { return strings.Join(keys, ", ") }
 
 func durField[T any](zeroOK bool, set func(*T, time.Duration)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		d, ok := l.duration(n, what, zeroOK)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, d) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, d) }}, ok
 	}
 }
 
 func numField[T any](positive bool, set func(*T, float64)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		v, ok := l.number(n, what, positive)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, v) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, v) }}, ok
+	}
+}
+
+// amountField is numField for an amount in the sensor's unit: a rate, a
+// slope or a tolerance, which a kind-wide layer states in the kind's own
+// unit.
+func amountField[T any](positive bool, set func(*T, float64)) field[T] {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
+		v, ok := l.number(n, what, positive)
+		return setter[T]{fn: func(c *T, scale float64) { set(c, v*scale) }, amount: true}, ok
 	}
 }
 
 func intField[T any](lo, hi int, set func(*T, int)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		v, ok := l.integer(n, what, lo, hi)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, v) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, v) }}, ok
 	}
 }
 
 func levelField[T any](set func(*T, sensors.Level)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		v, ok := l.level(n, what)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, v) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, v) }}, ok
 	}
 }
 
 func dirField[T any](set func(*T, sensors.Direction)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		v, ok := l.direction(n, what)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, v) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, v) }}, ok
 	}
 }
 
 func textField[T any](set func(*T, string)) field[T] {
-	return func(l *loader, n *yaml.Node, what string) func(*T) {
+	return func(l *loader, n *yaml.Node, what string) (setter[T], bool) {
 		v, ok := l.scalar(n, what)
-		if !ok {
-			return nil
-		}
-		return func(c *T) { set(c, v) }
+		return setter[T]{fn: func(c *T, _ float64) { set(c, v) }}, ok
 	}
 }
 
@@ -158,14 +173,14 @@ func textField[T any](set func(*T, string)) field[T] {
 var (
 	rateFields = newFields[alerting.RateConfig](
 		"direction", dirField(func(c *alerting.RateConfig, v sensors.Direction) { c.Direction = v }),
-		"limit", numField(true, func(c *alerting.RateConfig, v float64) { c.Limit = v }),
+		"limit", amountField(true, func(c *alerting.RateConfig, v float64) { c.Limit = v }),
 		"per", durField(false, func(c *alerting.RateConfig, v time.Duration) { c.Per = v }),
 		"window", durField(false, func(c *alerting.RateConfig, v time.Duration) { c.Window = v }),
 		"level", levelField(func(c *alerting.RateConfig, v sensors.Level) { c.Level = v }),
 	)
 	trendFields = newFields[alerting.TrendConfig](
 		"direction", dirField(func(c *alerting.TrendConfig, v sensors.Direction) { c.Direction = v }),
-		"limit", numField(true, func(c *alerting.TrendConfig, v float64) { c.Limit = v }),
+		"limit", amountField(true, func(c *alerting.TrendConfig, v float64) { c.Limit = v }),
 		"per", durField(false, func(c *alerting.TrendConfig, v time.Duration) { c.Per = v }),
 		"window", durField(false, func(c *alerting.TrendConfig, v time.Duration) { c.Window = v }),
 		"min_samples", intField(3, 32, func(c *alerting.TrendConfig, v int) { c.MinSamples = v }),
@@ -175,13 +190,13 @@ var (
 		"window", durField(false, func(c *alerting.ForecastConfig, v time.Duration) { c.Window = v }),
 		"min_samples", intField(3, 32, func(c *alerting.ForecastConfig, v int) { c.MinSamples = v }),
 		"horizon", durField(false, func(c *alerting.ForecastConfig, v time.Duration) { c.Horizon = v }),
-		"min_slope", numField(true, func(c *alerting.ForecastConfig, v float64) { c.MinSlope = v }),
+		"min_slope", amountField(true, func(c *alerting.ForecastConfig, v float64) { c.MinSlope = v }),
 		"level", levelField(func(c *alerting.ForecastConfig, v sensors.Level) { c.Level = v }),
 	)
 	stuckFields = newFields[alerting.StuckConfig](
 		"window", durField(false, func(c *alerting.StuckConfig, v time.Duration) { c.Window = v }),
 		"min_samples", intField(2, 1<<20, func(c *alerting.StuckConfig, v int) { c.MinSamples = v }),
-		"tolerance", numField(false, func(c *alerting.StuckConfig, v float64) { c.Tolerance = v }),
+		"tolerance", amountField(false, func(c *alerting.StuckConfig, v float64) { c.Tolerance = v }),
 		"level", levelField(func(c *alerting.StuckConfig, v sensors.Level) { c.Level = v }),
 	)
 	jumpFields = newFields[alerting.JumpConfig](

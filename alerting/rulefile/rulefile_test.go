@@ -2,6 +2,7 @@ package rulefile
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -531,5 +532,132 @@ sites:
 	opts.Threshold(lookup(t, reg, "杭州-01", "甲烷-1"), &got)
 	if got.For != 7*time.Second {
 		t.Errorf("for %v, want 7s", got.For)
+	}
+}
+
+// unitFleet has one sensor of each of three kinds in the kind's own unit
+// and one in another: kPa beside MPa, K beside degC, % of span beside
+// metres.
+const unitFleet = `
+sites:
+  - id: plant-1
+    name: Plant 1
+    sector: hazchem
+    sensors:
+      - {id: PT-1, kind: pressure, unit: MPa, gateway: gw1, location: Reactor}
+      - {id: PT-2, kind: pressure, unit: kPa, gateway: gw1, location: Reactor}
+      - {id: TT-1, kind: tank_temperature, unit: degC, gateway: gw1, location: Tank 1}
+      - {id: TT-2, kind: tank_temperature, unit: K, gateway: gw1, location: Tank 2}
+      - {id: LT-1, kind: tank_level, unit: m, gateway: gw1, location: Tank 1}
+      - {id: LT-2, kind: tank_level, unit: '%', gateway: gw1, location: Tank 2}
+`
+
+// TestAmountsInTheSensorsUnit: a rate limit, slope or tolerance written
+// for a kind (or a site's kind) is in the kind's own unit and reaches a
+// sensor reporting in another unit converted, as a difference (no
+// offset for K); one written on the sensor is in the sensor's unit.
+func TestAmountsInTheSensorsUnit(t *testing.T) {
+	reg, err := sensors.LoadYAML(sensors.DefaultCatalog(), "fleet.yaml", strings.NewReader(unitFleet))
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	opts := applied(t, reg, `
+kinds:
+  pressure:
+    rate: {direction: below, limit: 0.05, window: 1m}
+    stuck: {tolerance: 0.01}
+  tank_temperature:
+    trend: {direction: above, limit: 2, window: 10m}
+    forecast: {min_slope: 0.5}
+sites:
+  plant-1:
+    kinds:
+      pressure: {trend: {direction: above, limit: 0.2, window: 5m}}
+    sensors:
+      LT-2: {rate: {direction: above, limit: 5, window: 10m}}
+      TT-2: {stuck: {window: 10m, min_samples: 10, tolerance: 0.3}}
+`, alerting.Options{})
+	tests := []struct {
+		id                              string
+		rate, trend, minSlope, stuckTol float64 // 0: not set by the file
+	}{
+		{"PT-1", 0.05, 0.2, 0, 0.01},
+		{"PT-2", 50, 200, 0, 10}, // kPa: kind-wide and site-kind amounts × 1000
+		{"TT-1", 0, 2, 0.5, 0},
+		{"TT-2", 0, 2, 0.5, 0.3}, // K: a difference of 2 degC is 2 K, not 275.15
+		{"LT-2", 5, 0, 0, 0},     // % of span, written on the sensor
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			p := opts.Pack(lookup(t, reg, "plant-1", tc.id))
+			check := func(what string, got, want float64) {
+				t.Helper()
+				if want != 0 && math.Abs(got-want) > 1e-9*want {
+					t.Errorf("%s = %g, want %g", what, got, want)
+				}
+			}
+			if tc.rate != 0 {
+				if p.Rate == nil {
+					t.Fatal("no rate rule")
+				}
+				check("rate limit", p.Rate.Limit, tc.rate)
+			}
+			if tc.trend != 0 {
+				if p.Trend == nil {
+					t.Fatal("no trend rule")
+				}
+				check("trend limit", p.Trend.Limit, tc.trend)
+			}
+			if tc.minSlope != 0 {
+				if p.Forecast == nil {
+					t.Fatal("no forecast")
+				}
+				check("forecast min slope", p.Forecast.MinSlope, tc.minSlope)
+			}
+			if tc.stuckTol != 0 {
+				if p.Stuck == nil {
+					t.Fatal("no stuck rule")
+				}
+				check("stuck tolerance", p.Stuck.Tolerance, tc.stuckTol)
+			}
+		})
+	}
+}
+
+// TestAmountWithoutConversion: a kind-wide amount cannot reach a sensor
+// whose unit has no fixed relation to the kind's (a tank level in % of
+// its span), so the file is refused with the line and the way out,
+// once, however many such sensors there are.
+func TestAmountWithoutConversion(t *testing.T) {
+	reg, err := sensors.LoadYAML(sensors.DefaultCatalog(), "fleet.yaml", strings.NewReader(
+		unitFleet+"      - {id: LT-3, kind: tank_level, unit: '%', gateway: gw1, location: Tank 3}\n"))
+	if err != nil {
+		t.Fatalf("registry: %v", err)
+	}
+	set, err := Load(reg.Catalog(), "test.yaml", []byte(`
+kinds:
+  tank_level:
+    rate: {direction: above, limit: 0.5, window: 10m}
+`))
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	err = set.Apply(reg, &alerting.Options{})
+	var le *sensors.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("apply = %v, want a load error", err)
+	}
+	if len(le.Problems) != 1 || le.Problems[0].Line != 4 || !strings.Contains(le.Problems[0].Msg, "no fixed relation") {
+		t.Errorf("problems = %+v, want one at line 4 about the unit", le.Problems)
+	}
+	// The same limit per sensor is taken as it is written.
+	opts := applied(t, reg, `
+sites:
+  plant-1:
+    sensors:
+      LT-2: {rate: {direction: above, limit: 2, window: 10m}}
+`, alerting.Options{})
+	if p := opts.Pack(lookup(t, reg, "plant-1", "LT-2")); p.Rate == nil || p.Rate.Limit != 2 {
+		t.Errorf("rate = %+v, want the sensor's own limit 2", p.Rate)
 	}
 }
