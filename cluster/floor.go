@@ -252,10 +252,24 @@ func (n *Node) replay(ctx context.Context, l *lease, cons jetstream.Consumer, de
 			deliver(&Msg{jm: jm, topic: topic, l: l, n: n, seq: md.Sequence.Stream, replay: true})
 		}
 		if got == 0 {
-			// Nothing more within top: the rest were of other partitions.
-			n.log.Info("partition replayed above its stored floor", "partition", l.p, "from", from+1, "to", top, "messages", count)
-			return nil
+			// An empty fetch is not the end: on a busy server the wait
+			// can pass before the next message comes. The end is when
+			// the partition holds nothing more past what was handed on
+			// (what was past top has ended the loop above).
+			ci, err := oc.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("replay consumer info: %w", err)
+			}
+			if ci.NumPending == 0 {
+				n.log.Info("partition replayed above its stored floor", "partition", l.p, "from", from+1, "to", top, "messages", count)
+				return nil
+			}
 		}
 	}
-	return ctx.Err()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// The lease ended under the replay: the next holder replays from the
+	// same floor, which this holder never wrote.
+	return nil
 }
