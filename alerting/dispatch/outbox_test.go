@@ -310,3 +310,64 @@ func TestOutboxCountsResends(t *testing.T) {
 		t.Fatalf("restored %v, want 2", n)
 	}
 }
+
+// triedCounter is an outbox that counts the commits a send's beginning
+// costs on its own.
+type triedCounter struct {
+	*store.Store
+	tried atomic.Int32
+}
+
+func (c *triedCounter) Tried(notifier, key string) error {
+	c.tried.Add(1)
+	return c.Store.Tried(notifier, key)
+}
+
+// TestOutboxBeginsIdleSendInEnqueue: a notification for a notifier with
+// nothing queued and nothing in flight is recorded as begun in the commit
+// that enqueues it, so its page waits for one commit fewer; one queued
+// behind a send in flight gets its own record as its send begins. Either
+// way a restart finds it begun.
+func TestOutboxBeginsIdleSendInEnqueue(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "alerts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ob := &triedCounter{Store: st}
+	slow := &recorder{name: "pager", gate: make(chan struct{}), started: make(chan string, 4)}
+	d, err := NewDispatcher([]Notifier{slow}, DispatcherOptions{Store: ob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := run(t, d)
+	d.Emit(idEvent(0)) // the notifier is idle
+	if id := <-slow.started; id != "a0" {
+		t.Fatalf("first send %s, want a0", id)
+	}
+	d.Emit(idEvent(1)) // a0's send is in flight
+	tried := map[string]bool{}
+	if err := st.Pending("pager", func(_ uint64, _ string, ev alerting.Event, begun bool) { tried[ev.AlertID] = begun }); err != nil {
+		t.Fatal(err)
+	}
+	if !tried["a0"] || tried["a1"] {
+		t.Errorf("begun marks while a0 is in flight = %v, want a0 begun and a1 not yet", tried)
+	}
+	if n := ob.tried.Load(); n != 0 {
+		t.Errorf("%d commits of their own for begun sends before a1's send, want 0", n)
+	}
+	close(slow.gate)
+	if id := <-slow.started; id != "a1" {
+		t.Fatalf("second send %s, want a1", id)
+	}
+	if err := closeWithin(t, d, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if n := ob.tried.Load(); n != 1 {
+		t.Errorf("%d commits of their own for begun sends, want 1 (a1's, queued behind a0)", n)
+	}
+	if got := slow.got(); !slices.Equal(got, []string{"a0", "a1"}) {
+		t.Errorf("sent %v, want a0 and a1", got)
+	}
+}

@@ -375,8 +375,9 @@ type outboxEntry struct {
 
 // Enqueue adds ev to the outbox of each notifier that has neither sent
 // it nor has it waiting, and reports, per notifier, the sequence number it
-// was stored under (0 for a duplicate).
-func (s *Store) Enqueue(notifiers []string, key string, ev alerting.Event) ([]uint64, error) {
+// was stored under (0 for a duplicate). A notifier begun marks is
+// recorded as Tried in the same commit.
+func (s *Store) Enqueue(notifiers []string, begun []bool, key string, ev alerting.Event) ([]uint64, error) {
 	v, err := json.Marshal(struct {
 		Key string         `json:"key"`
 		Ev  alerting.Event `json:"event"`
@@ -401,7 +402,11 @@ func (s *Store) Enqueue(notifiers []string, key string, ev alerting.Event) ([]ui
 			}
 			// The key is marked at once, so a second copy of the event
 			// arriving before the first is delivered is also refused.
-			if err := sent.Put([]byte(key), pendingMark); err != nil {
+			mark := pendingMark
+			if i < len(begun) && begun[i] {
+				mark = triedMark
+			}
+			if err := sent.Put([]byte(key), mark); err != nil {
 				return err
 			}
 			seq, _ := ob.NextSequence()

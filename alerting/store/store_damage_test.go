@@ -71,7 +71,7 @@ func TestStoreQuarantinesDamagedEntries(t *testing.T) {
 	for _, id := range []string{"outbox-good", "outbox-damaged"} {
 		ev := sampleEvent()
 		ev.AlertID, ev.Message = id, "marker-"+id
-		if _, err := st.Enqueue([]string{"pager"}, ev.Key(), ev); err != nil {
+		if _, err := st.Enqueue([]string{"pager"}, nil, ev.Key(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}

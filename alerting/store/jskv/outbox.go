@@ -16,7 +16,7 @@ import (
 // LocalOutbox is the instance's own durable outbox (the alert store's
 // file); its methods are dispatch.Outbox's.
 type LocalOutbox interface {
-	Enqueue(notifiers []string, key string, ev alerting.Event) ([]uint64, error)
+	Enqueue(notifiers []string, begun []bool, key string, ev alerting.Event) ([]uint64, error)
 	Tried(notifier, key string) error
 	Done(notifier string, seq uint64, key string, t time.Time) error
 	Pending(notifier string, fn func(seq uint64, key string, ev alerting.Event, tried bool)) error
@@ -80,20 +80,22 @@ func sentKey(site, notifier, key string) string {
 // those whose claim this instance won; the others report sequence 0, as
 // duplicates do. A claim the bucket does not answer counts as won: the
 // notification may then go out twice, but not never.
-func (o *Outbox) Enqueue(notifiers []string, key string, ev alerting.Event) ([]uint64, error) {
+func (o *Outbox) Enqueue(notifiers []string, begun []bool, key string, ev alerting.Event) ([]uint64, error) {
 	var won []string
+	var wonBegun []bool
 	var at []int
 	for i, n := range notifiers {
 		ok, err := o.claim(n, key, ev)
 		if err != nil || ok {
 			won, at = append(won, n), append(at, i)
+			wonBegun = append(wonBegun, i < len(begun) && begun[i])
 		}
 	}
 	seqs := make([]uint64, len(notifiers))
 	if len(won) == 0 {
 		return seqs, nil
 	}
-	local, err := o.local.Enqueue(won, key, ev)
+	local, err := o.local.Enqueue(won, wonBegun, key, ev)
 	if err != nil {
 		return nil, err
 	}

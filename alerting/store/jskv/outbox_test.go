@@ -18,7 +18,7 @@ type memOutbox struct {
 	seen map[string]bool
 }
 
-func (m *memOutbox) Enqueue(notifiers []string, key string, _ alerting.Event) ([]uint64, error) {
+func (m *memOutbox) Enqueue(notifiers []string, _ []bool, key string, _ alerting.Event) ([]uint64, error) {
 	out := make([]uint64, len(notifiers))
 	for i, n := range notifiers {
 		if m.seen[n+key] {
@@ -52,17 +52,17 @@ func TestOutboxClaims(t *testing.T) {
 		do   func() ([]uint64, error)
 		won  []bool
 	}{
-		{"a raises", func() ([]uint64, error) { return a.Enqueue(notifiers, fired.Key(), fired) }, []bool{true, true}},
-		{"b raises the same while a is there", func() ([]uint64, error) { return b.Enqueue(notifiers, fired.Key(), fired) }, []bool{false, false}},
-		{"a again: its own outbox refuses it", func() ([]uint64, error) { return a.Enqueue(notifiers, fired.Key(), fired) }, []bool{false, false}},
+		{"a raises", func() ([]uint64, error) { return a.Enqueue(notifiers, nil, fired.Key(), fired) }, []bool{true, true}},
+		{"b raises the same while a is there", func() ([]uint64, error) { return b.Enqueue(notifiers, nil, fired.Key(), fired) }, []bool{false, false}},
+		{"a again: its own outbox refuses it", func() ([]uint64, error) { return a.Enqueue(notifiers, nil, fired.Key(), fired) }, []bool{false, false}},
 		{"a sends the webhook; b raises again", func() ([]uint64, error) {
 			if err := a.Done("webhook", 1, fired.Key(), t0); err != nil {
 				return nil, err
 			}
 			live["a"] = false
-			return b.Enqueue(notifiers, fired.Key(), fired)
+			return b.Enqueue(notifiers, nil, fired.Key(), fired)
 		}, []bool{false, true}},
-		{"b escalates, a is gone", func() ([]uint64, error) { return b.Enqueue(notifiers[:1], escal.Key(), escal) }, []bool{true}},
+		{"b escalates, a is gone", func() ([]uint64, error) { return b.Enqueue(notifiers[:1], nil, escal.Key(), escal) }, []bool{true}},
 	}
 	for _, st := range steps {
 		seqs, err := st.do()
@@ -90,7 +90,7 @@ func TestOutboxUnsent(t *testing.T) {
 	lost := event("a2", "mine.1", alerting.EventFired, sensors.LevelRed, 2*time.Second)
 	other := event("a3", "mine.2", alerting.EventFired, sensors.LevelRed, 3*time.Second)
 	for _, ev := range []alerting.Event{sent, lost, other} {
-		if _, err := a.Enqueue([]string{"webhook"}, ev.Key(), ev); err != nil {
+		if _, err := a.Enqueue([]string{"webhook"}, nil, ev.Key(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +106,7 @@ func TestOutboxUnsent(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].AlertID != "a2" {
 		t.Fatalf("unsent of mine.1: %v, %v; want a2", evIDs(got), err)
 	}
-	if seqs, _ := b.Enqueue([]string{"webhook"}, lost.Key(), got[0]); seqs[0] == 0 {
+	if seqs, _ := b.Enqueue([]string{"webhook"}, nil, lost.Key(), got[0]); seqs[0] == 0 {
 		t.Fatal("b could not take over the dead instance's claim")
 	}
 	if err := b.Done("webhook", 1, lost.Key(), t0); err != nil {
@@ -127,7 +127,7 @@ func TestOutboxPrunesSentClaims(t *testing.T) {
 	recent := event("a1", "mine.1", alerting.EventEscalated, sensors.LevelRed, 2*time.Second)
 	unsent := event("a2", "mine.1", alerting.EventFired, sensors.LevelOrange, 3*time.Second)
 	for _, ev := range []alerting.Event{old, recent, unsent} {
-		if _, err := a.Enqueue([]string{"webhook"}, ev.Key(), ev); err != nil {
+		if _, err := a.Enqueue([]string{"webhook"}, nil, ev.Key(), ev); err != nil {
 			t.Fatal(err)
 		}
 	}
