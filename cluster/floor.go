@@ -269,7 +269,8 @@ func (n *Node) replay(ctx context.Context, l *lease, cons jetstream.Consumer, de
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// The lease ended under the replay: the next holder replays from the
-	// same floor, which this holder never wrote.
-	return nil
+	// The lease is not trusted for now (a late renewal, or lost): the
+	// replay is unfinished, so it is an error, and no floor is written
+	// over the part not re-read until a later try finishes it.
+	return errors.New("lease not current during the replay")
 }

@@ -246,7 +246,7 @@ func (d *Dispatcher) Emit(ev alerting.Event) {
 	// event at once: its send is recorded as begun in the enqueueing
 	// commit, which spares the page a commit of its own (a third of what
 	// a page waits for). Should the process stop between the two, the
-	// restart counts one re-send too many, never one too few.
+	// restart counts a first send as a re-send: too many, never too few.
 	begun := make([]bool, len(d.workers))
 	for i, w := range d.workers {
 		begun[i] = w.idle()

@@ -590,35 +590,24 @@ sites:
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
 			p := opts.Pack(lookup(t, reg, "plant-1", tc.id))
-			check := func(what string, got, want float64) {
-				t.Helper()
-				if want != 0 && math.Abs(got-want) > 1e-9*want {
-					t.Errorf("%s = %g, want %g", what, got, want)
-				}
+			// NaN: the rule is absent.
+			got := map[string]float64{"rate limit": math.NaN(), "trend limit": math.NaN(), "forecast min slope": math.NaN(), "stuck tolerance": math.NaN()}
+			if p.Rate != nil {
+				got["rate limit"] = p.Rate.Limit
 			}
-			if tc.rate != 0 {
-				if p.Rate == nil {
-					t.Fatal("no rate rule")
-				}
-				check("rate limit", p.Rate.Limit, tc.rate)
+			if p.Trend != nil {
+				got["trend limit"] = p.Trend.Limit
 			}
-			if tc.trend != 0 {
-				if p.Trend == nil {
-					t.Fatal("no trend rule")
-				}
-				check("trend limit", p.Trend.Limit, tc.trend)
+			if p.Forecast != nil {
+				got["forecast min slope"] = p.Forecast.MinSlope
 			}
-			if tc.minSlope != 0 {
-				if p.Forecast == nil {
-					t.Fatal("no forecast")
-				}
-				check("forecast min slope", p.Forecast.MinSlope, tc.minSlope)
+			if p.Stuck != nil {
+				got["stuck tolerance"] = p.Stuck.Tolerance
 			}
-			if tc.stuckTol != 0 {
-				if p.Stuck == nil {
-					t.Fatal("no stuck rule")
+			for what, want := range map[string]float64{"rate limit": tc.rate, "trend limit": tc.trend, "forecast min slope": tc.minSlope, "stuck tolerance": tc.stuckTol} {
+				if want != 0 && !(math.Abs(got[what]-want) <= 1e-9*want) {
+					t.Errorf("%s = %g, want %g", what, got[what], want)
 				}
-				check("stuck tolerance", p.Stuck.Tolerance, tc.stuckTol)
 			}
 		})
 	}
