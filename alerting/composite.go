@@ -108,7 +108,7 @@ func (set *ruleSet) compileComposites(reg *sensors.Registry, rules []CompositeRu
 				// its readings reach the rule.
 				sen, _ := reg.Lookup(c.site, id)
 				s = &subject{subjectInfo: subjectInfo{site: sen.Site, sensor: sen.ID, kind: sen.Kind, unit: sen.KindInfo().Unit, gateway: sen.Gateway},
-					shard: set.shards[shardIndex(sen.Site, sen.ID, len(set.shards))], stale: -1}
+					shard: set.shards[shardIndex(sen.Site, sen.Gateway, len(set.shards))], stale: -1}
 				set.subjects[k] = s
 				s.shard.subjects = append(s.shard.subjects, s)
 			}

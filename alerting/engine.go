@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -196,6 +197,10 @@ type shard struct {
 	// stepped from right to slow, until confirmed (see slowStep). Made
 	// on first use; empty for a healthy fleet.
 	behind map[*subject]lagRun
+	// The pad gives each shard a cache line of its own: shards are small
+	// and allocated together, and two workers locking neighbours would
+	// otherwise take the line from each other on every reading.
+	_ [64 - (8+24+8)%64]byte
 }
 
 // lagRun is a run of out-of-order readings of one sensor with a steady lag
@@ -340,7 +345,7 @@ func (set *ruleSet) compileSubject(s *sensors.Sensor, opts Options, limits map[s
 	}
 	sub := &subject{
 		subjectInfo: subjectInfo{site: s.Site, sensor: s.ID, kind: s.Kind, unit: s.KindInfo().Unit, gateway: s.Gateway, device: s.SparkplugDevice()},
-		shard:       set.shards[shardIndex(s.Site, s.ID, len(set.shards))],
+		shard:       set.shards[shardIndex(s.Site, s.Gateway, len(set.shards))],
 		rules:       make([]ruleState, len(rules)),
 		early:       make([]earlyRuleState, len(early)),
 		exp:         exp,
@@ -527,10 +532,14 @@ func SensorPack(s *sensors.Sensor) RulePack {
 	return p
 }
 
-// shardIndex spreads sensors over shards with FNV-1a of site and sensor.
-func shardIndex(site, sensor string, n int) int {
+// shardIndex spreads sensors over shards with FNV-1a of their site and
+// gateway. A message carries one gateway's readings, so its readings share
+// a shard and EvaluateAll takes one lock for all of them; ingest gives
+// each gateway's messages to one worker, so gateways, not sensors, are
+// what workers evaluate in parallel.
+func shardIndex(site, gateway string, n int) int {
 	h := uint32(2166136261)
-	for _, s := range [...]string{site, "/", sensor} {
+	for _, s := range [...]string{site, "/", gateway} {
 		for i := 0; i < len(s); i++ {
 			h ^= uint32(s[i])
 			h *= 16777619
@@ -554,6 +563,100 @@ func (e *Engine) Evaluate(r sensors.Reading) {
 	}
 	e.evaluate(rs, s, r)
 	s.shard.mu.Unlock()
+}
+
+// EvaluateAll is Evaluate for each reading of rs in turn, as a message
+// delivers them. Readings in a row whose sensors share a shard (one
+// gateway's, see shardIndex) are evaluated under one lock, and the state
+// each will step is fetched from memory before the first is evaluated:
+// across a large fleet that state is rarely in cache, and fetching it
+// reading by reading left the processor waiting on one miss at a time.
+func (e *Engine) EvaluateAll(rs []sensors.Reading) {
+	set := e.cur.Load()
+	// KeepAlive makes the compiler keep the loads whose sum is unused.
+	runtime.KeepAlive(touchSubjects(set, rs))
+	var held *shard
+	for i := range rs {
+		r := &rs[i]
+		for {
+			s := set.subjectOf(r)
+			if s == nil {
+				break
+			}
+			if s.shard != held {
+				if held != nil {
+					held.mu.Unlock()
+				}
+				held = s.shard
+				held.mu.Lock()
+				if set.retired {
+					// A reload replaced the set since it was loaded:
+					// look the sensor up again in the new one.
+					held.mu.Unlock()
+					held = nil
+					set = e.cur.Load()
+					continue
+				}
+				runtime.KeepAlive(touchWindows(set, held, rs[i:]))
+			}
+			// A shard held since an earlier reading keeps its set in force:
+			// a reload retires a set only with all its shards' locks.
+			e.evaluate(set, s, *r)
+			break
+		}
+	}
+	if held != nil {
+		held.mu.Unlock()
+	}
+}
+
+// touchSubjects reads a field that never changes from each reading's
+// subject and its first threshold and early-warning rule states. The
+// loads do not depend on one another, so the processor overlaps their
+// cache misses; evaluate then finds the lines in cache. Only fields set
+// when the set was built are read, so no lock is needed.
+func touchSubjects(set *ruleSet, rs []sensors.Reading) int {
+	var n int
+	for i := range rs {
+		s := set.subjectOf(&rs[i])
+		if s == nil {
+			continue
+		}
+		n += s.stale
+		if len(s.rules) > 0 && s.rules[0].rule != nil {
+			n++
+		}
+		if len(s.early) > 0 && s.early[0].rule != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// touchWindows is touchSubjects for the windows of the readings at the
+// start of rs whose subjects are in shard sh, whose lock is held: the
+// samples a reading reads and the slot it writes.
+func touchWindows(set *ruleSet, sh *shard, rs []sensors.Reading) float64 {
+	var sum float64
+	for i := range rs {
+		s := set.subjectOf(&rs[i])
+		if s == nil {
+			continue
+		}
+		if s.shard != sh {
+			break
+		}
+		if w := s.win; w != nil {
+			sum += w.s[w.next].v + w.back(0).v
+		}
+		for j := range s.early {
+			sum += s.early[j].st.value
+		}
+		for j := range s.rules {
+			sum += s.rules[j].st.value
+		}
+	}
+	return sum
 }
 
 // evaluate is Evaluate with the subject's shard lock held. It is the

@@ -367,9 +367,7 @@ func servicePack(forecast bool) func(*sensors.Sensor) alerting.RulePack {
 // (docs/alerting.md#late-and-out-of-order-readings).
 func (s *Service) Evaluate(rs []sensors.Reading) {
 	s.hub.Readings(rs)
-	for _, r := range rs {
-		s.engine.Evaluate(r)
-	}
+	s.engine.EvaluateAll(rs)
 }
 
 // historySize is how many recent alert events the console's ring keeps
