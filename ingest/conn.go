@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -133,6 +134,11 @@ func (c *bufferedConn) send() {
 		case <-c.done:
 			return
 		}
+		// Let the writers that are ready run first. A commit's PUBACKs
+		// reach Write one by one from paho's goroutine, and a sender
+		// woken by the first sent each alone: one write call per
+		// message, on both cores, and as many reads in the broker.
+		runtime.Gosched()
 		c.mu.Lock()
 		for len(c.out) > 0 && c.err == nil {
 			batch, c.out = c.out, batch[:0]
