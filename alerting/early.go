@@ -553,11 +553,13 @@ func (r *earlyRule) forecast(w *window, v float64, at int64, open bool) (forecas
 // both the model's present value and the newest readings (their median
 // of three) must be for a trend to warn. Either alone wanders that far
 // now and then: a fit extrapolated over a wander of the noise, or a few
-// high readings the fit does not follow. Together, 4.5 deviations keep
-// noise from paging as 6 did for the model alone, and let a rise that
-// accelerates warn sooner (see docs/alerting.md, "Scoring the rules"),
-// once the long-run figures have settled (departBar).
-const minDepart = 4.5
+// high readings the fit does not follow. Together, and with the
+// deviation learnt without the weight of lone spikes (clippedSSE), 5
+// deviations keep AR(1) noise from paging whether the sensor spikes often,
+// rarely or never, and let a rise that accelerates warn sooner than a bar
+// on the model alone (see docs/alerting.md, "Scoring the rules"), once the
+// long-run figures have settled (departBar).
+const minDepart = 5
 
 // quietDepart is how close to its long-run level, in long-run deviations,
 // the newest three readings must all be for the forecast to skip its fit:

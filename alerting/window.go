@@ -343,6 +343,31 @@ func noise(xs, ys *[windowCap]float64, n, m int, a, b, flat float64) (sse, rho f
 	return sse, min(max(rho+(1+3*rho)/float64(n), 0), 0.9)
 }
 
+// clippedSSE is the squared residuals of the n samples about the line
+// a + b·x, each residual held to clipNoise long-run deviations once the
+// long-run figures rest on warmFits fits. The long-run noise deviation is
+// the unit of the forecast's departure bar, and lone spikes would
+// otherwise inflate it: the same bar would then sit further out on a
+// spiky signal than on a clean one, and the false-alert rate would hang
+// on how often a sensor spikes, rising as its spikes grow rarer.
+func clippedSSE(xs, ys *[windowCap]float64, n int, a, b float64, fits uint16, noiseVar float32) float64 {
+	lim := math.Inf(1)
+	if fits > warmFits && noiseVar > 0 {
+		lim = clipNoise * math.Sqrt(float64(noiseVar))
+	}
+	var sse float64
+	for i := range n {
+		e := min(math.Abs(ys[i]-a-b*xs[i]), lim)
+		sse += e * e
+	}
+	return sse
+}
+
+// clipNoise is where clippedSSE holds a residual, in long-run deviations:
+// past where AR(1) noise goes between spikes, short of the 6 to 12 of a
+// spike.
+const clipNoise = 3.5
+
 // inflation is the factor (1+ρ)/(1-ρ) by which noise with lag-one
 // autocorrelation ρ inflates the variance of a fitted slope: correlated
 // noise wanders in stretches that look like trends, and without it their
@@ -456,7 +481,7 @@ func (w *window) rampSince(from int64, minSeg int) trendFit {
 			w.level = newest.v + try/float64(n)
 		}
 		w.rho += float32((rho - float64(w.rho)) * wt)
-		w.noiseVar += float32((fullSSE/float64(n-2) - float64(w.noiseVar)) * wt)
+		w.noiseVar += float32((clippedSSE(&xs, &ys, n, fa, fb, w.fits, w.noiseVar)/float64(n-2) - float64(w.noiseVar)) * wt)
 		w.level += (newest.v + sm[0] - w.level) * wt
 		infl = w.inflation(rho)
 		fullInfl = infl

@@ -141,6 +141,13 @@ type BenchOptions struct {
 	// half the rise a ramp of τ = rise/3 has covered a fifth of its way,
 	// one of τ = rise/4 an eighth, one of τ = rise/2 more than a quarter.
 	Curve float64
+	// NoiseScale multiplies every model's AR(1) deviation (and so its
+	// spikes, which are in deviations); 0 or 1 leaves the models as they
+	// are.
+	NoiseScale float64
+	// SpikeEvery, when positive, replaces every model's SpikeEvery; a
+	// negative value leaves the spikes out.
+	SpikeEvery int
 }
 
 // NewBench builds the bench's registry and truth; Normal and Incidents
@@ -148,6 +155,21 @@ type BenchOptions struct {
 func NewBench(opts BenchOptions) (*Bench, error) {
 	if opts.Noise == nil {
 		opts.Noise = DefaultNoise()
+	}
+	if opts.NoiseScale > 0 || opts.SpikeEvery != 0 {
+		opts.Noise = slices.Clone(opts.Noise)
+		for i := range opts.Noise {
+			m := &opts.Noise[i]
+			if opts.NoiseScale > 0 {
+				m.Sigma *= opts.NoiseScale
+			}
+			switch {
+			case opts.SpikeEvery > 0:
+				m.SpikeEvery = opts.SpikeEvery
+			case opts.SpikeEvery < 0:
+				m.SpikeEvery = 0
+			}
+		}
 	}
 	if len(opts.Rises) == 0 {
 		opts.Rises = []time.Duration{90 * time.Second, 2 * time.Minute, 3 * time.Minute, 5 * time.Minute}

@@ -56,5 +56,7 @@ ramps more (smaller) or less (larger) sharply.`,
 	f.UintSliceVar(&bench.Seeds, "bench", nil, "score the default rules on the synthetic incident library of these seeds, e.g. --bench 1,2,3")
 	f.Float64Var(&bench.SensorHours, "sensor-hours", 1000, "with --bench: sensor-hours of normal operation per seed")
 	f.Float64Var(&bench.Curve, "curve", 1.0/3, "with --bench: the accelerating ramps' time constant τ as a share of their rise (smaller: a sharper bend)")
+	f.Float64Var(&bench.NoiseScale, "noise-scale", 1, "with --bench: multiply every kind's noise deviation (and its spikes) by this")
+	f.IntVar(&bench.SpikeEvery, "spike-every", 0, "with --bench: one reading in this many carries a lone spike, for every kind (0: the bench's 300; -1: no spikes)")
 	return cmd
 }

@@ -25,6 +25,10 @@ type RuleBenchOptions struct {
 	// Curve is the accelerating ramps' time constant as a share of their
 	// rise; 0 for the bench's default (1/3).
 	Curve float64
+	// NoiseScale and SpikeEvery change the bench's noise (see
+	// simulator.BenchOptions); 0 for its default.
+	NoiseScale float64
+	SpikeEvery int
 }
 
 // benchEvents converts the engine's events to the scorer's.
@@ -43,7 +47,8 @@ func benchEvents(evs []alerting.Event) []simulator.AlertEvent {
 func RuleBench(ctx context.Context, out io.Writer, o RuleBenchOptions) ([]simulator.BenchScore, error) {
 	var scores []simulator.BenchScore
 	for _, seed := range o.Seeds {
-		b, err := simulator.NewBench(simulator.BenchOptions{Seed: uint64(seed), SensorHours: o.SensorHours, Curve: o.Curve})
+		b, err := simulator.NewBench(simulator.BenchOptions{Seed: uint64(seed), SensorHours: o.SensorHours, Curve: o.Curve,
+			NoiseScale: o.NoiseScale, SpikeEvery: o.SpikeEvery})
 		if err != nil {
 			return nil, err
 		}
