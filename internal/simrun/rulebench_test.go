@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"testing"
+
+	"github.com/riskmon/riskmon/simulator"
 )
 
 // TestRuleBenchFalseAlertsWhateverTheSpikes: the default rules hold one
@@ -50,5 +52,47 @@ func TestRuleBenchFalseAlertsWhateverTheSpikes(t *testing.T) {
 				t.Errorf("%d of %d incidents detected", detected, incidents)
 			}
 		})
+	}
+}
+
+// TestRuleBenchOnTheOutsideSetsNoise scores the default rules on the
+// bench with the noise and curve under which the rules before the
+// forecast's rework reproduce what an outside evaluation measured for
+// them on its own incident set (docs/alerting.md, "The bench beside the
+// outside evaluation" under "Scoring the rules"): every incident detected, at most one false alert
+// per 1,000 sensor-hours, and a median lead of at least half the ramp for
+// straight and for accelerating ramps alike.
+func TestRuleBenchOnTheOutsideSetsNoise(t *testing.T) {
+	scores, err := RuleBench(context.Background(), io.Discard, RuleBenchOptions{
+		Seeds: []uint{21, 22, 23, 24, 25, 26, 27, 28}, SensorHours: 1000,
+		NoiseScale: 0.75, SpikeEvery: 10000, Curve: 0.4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var falseAlerts, detected, incidents int
+	var hours float64
+	fracs := map[simulator.Shape][]float64{}
+	for _, s := range scores {
+		falseAlerts += s.FalseAlerts
+		hours += s.SensorHours
+		detected += s.Detected
+		incidents += s.Incidents
+		for sh, f := range s.Fracs {
+			fracs[sh] = append(fracs[sh], f...)
+		}
+	}
+	if detected != incidents {
+		t.Errorf("%d of %d incidents detected", detected, incidents)
+	}
+	if rate := 1000 * float64(falseAlerts) / hours; rate > 1 {
+		t.Errorf("%d false alerts in %g sensor-hours: %.2f per 1,000, want at most 1", falseAlerts, hours, rate)
+	}
+	for _, sh := range []simulator.Shape{simulator.ShapeRamp, simulator.ShapeExpRamp} {
+		if len(fracs[sh]) < 100 {
+			t.Fatalf("%d %s incidents, want the bench's 128", len(fracs[sh]), sh)
+		}
+		if m := simulator.Median(fracs[sh]); m < 0.5 {
+			t.Errorf("%s: median lead %.0f %% of onset→alarm, want at least 50 %%", sh, 100*m)
+		}
 	}
 }
