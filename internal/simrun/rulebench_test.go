@@ -58,10 +58,10 @@ func TestRuleBenchFalseAlertsWhateverTheSpikes(t *testing.T) {
 // TestRuleBenchOnTheOutsideSetsNoise scores the default rules on the
 // bench with the noise and curve under which the rules before the
 // forecast's rework reproduce what an outside evaluation measured for
-// them on its own incident set (docs/alerting.md, "The bench beside the
-// outside evaluation" under "Scoring the rules"): every incident detected, at most one false alert
-// per 1,000 sensor-hours, and a median lead of at least half the ramp for
-// straight and for accelerating ramps alike.
+// them on its own incident set (docs/alerting.md, Scoring the rules, "The
+// bench beside the outside evaluation"): every incident detected, at most
+// one false alert per 1,000 sensor-hours, and a median lead of at least
+// half the ramp for straight and for accelerating ramps alike.
 func TestRuleBenchOnTheOutsideSetsNoise(t *testing.T) {
 	scores, err := RuleBench(context.Background(), io.Discard, RuleBenchOptions{
 		Seeds: []uint{21, 22, 23, 24, 25, 26, 27, 28}, SensorHours: 1000,
