@@ -102,21 +102,11 @@ func writeKindLeads(w io.Writer, scores []simulator.BenchScore, curve float64) e
 	return err
 }
 
-func writeRuleBench(w io.Writer, scores []simulator.BenchScore, curve float64) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEED\tDETECTED\tLEAD RAMP\tLEAD EXP RAMP\tETA ERROR\tRUPTURE\tFALSE\tSENSOR-H\tFALSE/1000 H")
-	var all simulator.BenchScore
-	all.Leads, all.Fracs = map[simulator.Shape][]float64{}, map[simulator.Shape][]float64{}
-	row := func(name string, s simulator.BenchScore) {
-		lead := func(sh simulator.Shape) string {
-			return fmt.Sprintf("%.0f s, %.0f %%", simulator.Median(s.Leads[sh]), 100*simulator.Median(s.Fracs[sh]))
-		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%.2f\t%.0f s\t%d\t%.0f\t%.2f\n", name, s.Detected, s.Incidents,
-			lead(simulator.ShapeRamp), lead(simulator.ShapeExpRamp), simulator.Median(s.ETAErr),
-			simulator.Median(s.RuptureDelay), s.FalseAlerts, s.SensorHours, s.FalsePer1000())
-	}
+// pool is the seeds' scores as one: counts added, per-incident figures
+// gathered, so its medians are over every incident of every seed.
+func pool(scores []simulator.BenchScore) simulator.BenchScore {
+	all := simulator.BenchScore{Leads: map[simulator.Shape][]float64{}, Fracs: map[simulator.Shape][]float64{}}
 	for _, s := range scores {
-		row(fmt.Sprint(s.Seed), s)
 		all.Detected += s.Detected
 		all.Incidents += s.Incidents
 		for k, v := range s.Leads {
@@ -129,6 +119,24 @@ func writeRuleBench(w io.Writer, scores []simulator.BenchScore, curve float64) e
 		all.RuptureDelay = append(all.RuptureDelay, s.RuptureDelay...)
 		all.FalseAlerts += s.FalseAlerts
 		all.SensorHours += s.SensorHours
+	}
+	return all
+}
+
+func writeRuleBench(w io.Writer, scores []simulator.BenchScore, curve float64) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEED\tDETECTED\tLEAD RAMP\tLEAD EXP RAMP\tETA ERROR\tRUPTURE\tFALSE\tSENSOR-H\tFALSE/1000 H")
+	row := func(name string, s simulator.BenchScore) {
+		lead := func(sh simulator.Shape) string {
+			return fmt.Sprintf("%.0f s, %.0f %%", simulator.Median(s.Leads[sh]), 100*simulator.Median(s.Fracs[sh]))
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%.2f\t%.0f s\t%d\t%.0f\t%.2f\n", name, s.Detected, s.Incidents,
+			lead(simulator.ShapeRamp), lead(simulator.ShapeExpRamp), simulator.Median(s.ETAErr),
+			simulator.Median(s.RuptureDelay), s.FalseAlerts, s.SensorHours, s.FalsePer1000())
+	}
+	all := pool(scores)
+	for _, s := range scores {
+		row(fmt.Sprint(s.Seed), s)
 	}
 	if len(scores) > 1 {
 		row("all", all)

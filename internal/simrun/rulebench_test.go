@@ -34,22 +34,15 @@ func TestRuleBenchFalseAlertsWhateverTheSpikes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var falseAlerts, detected, incidents int
-			var hours float64
-			for _, s := range scores {
-				falseAlerts += s.FalseAlerts
-				hours += s.SensorHours
-				detected += s.Detected
-				incidents += s.Incidents
+			all := pool(scores)
+			if all.SensorHours < 8000 {
+				t.Fatalf("%g sensor-hours, want 8,000", all.SensorHours)
 			}
-			if hours < 8000 {
-				t.Fatalf("%g sensor-hours, want 8,000", hours)
+			if rate := all.FalsePer1000(); rate > 1 {
+				t.Errorf("%d false alerts in %g sensor-hours: %.2f per 1,000, want at most 1", all.FalseAlerts, all.SensorHours, rate)
 			}
-			if rate := 1000 * float64(falseAlerts) / hours; rate > 1 {
-				t.Errorf("%d false alerts in %g sensor-hours: %.2f per 1,000, want at most 1", falseAlerts, hours, rate)
-			}
-			if detected != incidents {
-				t.Errorf("%d of %d incidents detected", detected, incidents)
+			if all.Detected != all.Incidents {
+				t.Errorf("%d of %d incidents detected", all.Detected, all.Incidents)
 			}
 		})
 	}
@@ -69,29 +62,18 @@ func TestRuleBenchOnTheOutsideSetsNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var falseAlerts, detected, incidents int
-	var hours float64
-	fracs := map[simulator.Shape][]float64{}
-	for _, s := range scores {
-		falseAlerts += s.FalseAlerts
-		hours += s.SensorHours
-		detected += s.Detected
-		incidents += s.Incidents
-		for sh, f := range s.Fracs {
-			fracs[sh] = append(fracs[sh], f...)
-		}
+	all := pool(scores)
+	if all.Detected != all.Incidents {
+		t.Errorf("%d of %d incidents detected", all.Detected, all.Incidents)
 	}
-	if detected != incidents {
-		t.Errorf("%d of %d incidents detected", detected, incidents)
-	}
-	if rate := 1000 * float64(falseAlerts) / hours; rate > 1 {
-		t.Errorf("%d false alerts in %g sensor-hours: %.2f per 1,000, want at most 1", falseAlerts, hours, rate)
+	if rate := all.FalsePer1000(); rate > 1 {
+		t.Errorf("%d false alerts in %g sensor-hours: %.2f per 1,000, want at most 1", all.FalseAlerts, all.SensorHours, rate)
 	}
 	for _, sh := range []simulator.Shape{simulator.ShapeRamp, simulator.ShapeExpRamp} {
-		if len(fracs[sh]) < 100 {
-			t.Fatalf("%d %s incidents, want the bench's 128", len(fracs[sh]), sh)
+		if len(all.Fracs[sh]) < 100 {
+			t.Fatalf("%d %s incidents, want the bench's 128", len(all.Fracs[sh]), sh)
 		}
-		if m := simulator.Median(fracs[sh]); m < 0.5 {
+		if m := simulator.Median(all.Fracs[sh]); m < 0.5 {
 			t.Errorf("%s: median lead %.0f %% of onset→alarm, want at least 50 %%", sh, 100*m)
 		}
 	}
