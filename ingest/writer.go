@@ -12,10 +12,11 @@ import (
 	"github.com/riskmon/riskmon/storage"
 )
 
-// LineWriter sends a block of line protocol to the database.
-// storage.Client satisfies it; storage.WriteFailure classifies its errors.
+// LineWriter sends a block of line protocol to the database. lines is
+// reused once the call returns. storage.Client satisfies it;
+// storage.WriteFailure classifies its errors.
 type LineWriter interface {
-	WriteLines(ctx context.Context, lines string) error
+	WriteLineBytes(ctx context.Context, lines []byte) error
 }
 
 // WriterOptions tune batching and retries of the forwarder.
@@ -178,7 +179,7 @@ func (f *Forwarder) writeLines(ctx context.Context, lines []byte, readings int) 
 	bo.MaxInterval = f.opts.RetryMax
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := f.lw.WriteLines(ctx, string(lines))
+		err := f.lw.WriteLineBytes(ctx, lines)
 		f.m.WriteDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			return 0, nil

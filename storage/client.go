@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unsafe"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
@@ -61,6 +62,21 @@ func (c *Client) Close() { c.client.Close() }
 // whether a failed write may succeed later.
 func (c *Client) WriteLines(ctx context.Context, lines string) error {
 	return c.write.WriteRecord(ctx, lines)
+}
+
+// WriteLineBytes is WriteLines for a buffer the caller fills again once it
+// returns. The buffer is lent to the client as a string, not copied: at
+// saturation that copy was the service's largest allocation (every byte
+// written to InfluxDB, about 13 MB/s at 130,000 readings/s) and a share of
+// the garbage collector's work. That is sound because the blocking API
+// without batching keeps nothing: it sends the request and returns when
+// the answer is read, and InfluxDB answers a write only after reading its
+// whole body. The caller must not change lines until the call returns.
+func (c *Client) WriteLineBytes(ctx context.Context, lines []byte) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	return c.write.WriteRecord(ctx, unsafe.String(unsafe.SliceData(lines), len(lines)))
 }
 
 // WriteFailure classifies an error of WriteLines. refused means the

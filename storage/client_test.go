@@ -84,6 +84,34 @@ func TestWriteLinesRequest(t *testing.T) {
 	}
 }
 
+// A buffer lent to WriteLineBytes goes out as it was at the call, and the
+// caller may fill it again at once: each request carries its own lines,
+// and an empty buffer sends nothing.
+func TestWriteLineBytesLendsTheBuffer(t *testing.T) {
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, string(b))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	c := New(Options{URL: srv.URL, Bucket: "riskmon"})
+	defer c.Close()
+	buf := make([]byte, 0, 64)
+	want := []string{"reading,site=a value=1 1\n", "reading,site=b value=22 2\n", "", "reading,site=c value=3 3\n"}
+	for _, lines := range want {
+		buf = append(buf[:0], lines...)
+		if err := c.WriteLineBytes(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+		clear(buf[:cap(buf)]) // what the forwarder's next batch does to it
+	}
+	got := strings.Join(bodies, "|")
+	if w := "reading,site=a value=1 1\n|reading,site=b value=22 2\n|reading,site=c value=3 3\n"; got != w {
+		t.Errorf("bodies %q, want %q", got, w)
+	}
+}
+
 func TestAlertEventsErrors(t *testing.T) {
 	c := New(Options{URL: "http://127.0.0.1:1"})
 	defer c.Close()
