@@ -88,6 +88,12 @@ type Dispatcher struct {
 	logStore    rate.Sometimes
 	finishing   sync.WaitGroup // outbox records of sends done
 
+	// queued holds the keys of changes whose notifications the alert
+	// store committed with the change itself (Queued), for Emit to pass
+	// over when the change reaches it.
+	qmu    sync.Mutex
+	queued map[string]struct{} // guarded by qmu
+
 	mu      sync.Mutex
 	started bool               // guarded by mu; Run began, or Close gave up before it did
 	abort   context.CancelFunc // guarded by mu; cancels Run's context
@@ -143,6 +149,7 @@ func NewDispatcher(notifiers []Notifier, opts DispatcherOptions) (*Dispatcher, e
 		retention:   opts.SentRetention,
 		now:         opts.Now,
 		logStore:    rate.Sometimes{First: 1, Interval: time.Minute},
+		queued:      map[string]struct{}{},
 	}
 	seen := map[string]bool{}
 	for _, n := range notifiers {
@@ -242,6 +249,9 @@ func (d *Dispatcher) Emit(ev alerting.Event) {
 		return
 	}
 	key := ev.Key()
+	if d.takeQueued(key) {
+		return // committed and queued with the change's record
+	}
 	// A notifier with nothing queued and nothing in flight sends this
 	// event at once: its send is recorded as begun in the enqueueing
 	// commit, which spares the page a commit of its own (a third of what
@@ -271,6 +281,58 @@ func (d *Dispatcher) Emit(ev alerting.Event) {
 		}
 		d.push(w, item{ev: ev, seq: seqs[i], key: key, begun: begun[i]})
 	}
+}
+
+// Plan is the dispatcher's part of the alert store's joined commit
+// (store.OutboxJoin): the notifiers an event is for, none for a shelved
+// or planned alert's change, and which of them are idle and will send it
+// as soon as it is committed (see Emit).
+func (d *Dispatcher) Plan(ev alerting.Event) (notifiers []string, begun []bool, ok bool) {
+	if d.store == nil || ev.Planned || ev.Shelved != "" || len(d.workers) == 0 {
+		return nil, nil, false
+	}
+	begun = make([]bool, len(d.workers))
+	for i, w := range d.workers {
+		begun[i] = w.idle()
+	}
+	return d.names, begun, true
+}
+
+// Queued takes an event the alert store committed to the outbox with the
+// change's record, as Plan asked: it is queued for its notifiers now,
+// and Emit passes over it when the change reaches the dispatcher.
+func (d *Dispatcher) Queued(ev alerting.Event, key string, seqs []uint64, begun []bool) {
+	d.qmu.Lock()
+	if len(d.queued) >= maxQueuedKeys {
+		// Only if changes stopped reaching Emit: an Emit that misses
+		// its key finds it in the outbox and counts a duplicate, and
+		// pages nothing twice.
+		clear(d.queued)
+	}
+	d.queued[key] = struct{}{}
+	d.qmu.Unlock()
+	for i, w := range d.workers {
+		if i >= len(seqs) || seqs[i] == 0 {
+			w.duplicate.Inc()
+			continue
+		}
+		d.push(w, item{ev: ev, seq: seqs[i], key: key, begun: i < len(begun) && begun[i]})
+	}
+}
+
+// maxQueuedKeys bounds the keys Queued keeps for Emit.
+const maxQueuedKeys = 1 << 16
+
+// takeQueued reports whether Queued took the change of key, and forgets
+// it: a later copy of the change is Emit's to refuse as a duplicate.
+func (d *Dispatcher) takeQueued(key string) bool {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if _, ok := d.queued[key]; !ok {
+		return false
+	}
+	delete(d.queued, key)
+	return true
 }
 
 func (d *Dispatcher) push(w *worker, it item) {

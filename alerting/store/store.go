@@ -33,10 +33,34 @@ import (
 // their own.
 type Store struct {
 	db *bolt.DB
+	// join, when set, puts each recorded change's notifications into
+	// the commit that records it (JoinOutbox).
+	join OutboxJoin
 
 	mu          sync.Mutex
 	quarantined []alerting.Damaged // guarded by mu
 }
+
+// OutboxJoin is the outbox's side of a change recorded with its
+// notifications in one commit; the dispatcher (alerting/dispatch) is one.
+type OutboxJoin interface {
+	// Plan says which notifiers ev is for, and which of them will begin
+	// to send it as soon as the commit is done; ok is false when it is
+	// notified to none (a shelved or planned alert's change).
+	Plan(ev alerting.Event) (notifiers []string, begun []bool, ok bool)
+	// Queued takes what the commit stored once it is durable: per
+	// notifier of the plan, the sequence number (0: sent or waiting
+	// already), and the plan's begun.
+	Queued(ev alerting.Event, key string, seqs []uint64, begun []bool)
+}
+
+// JoinOutbox makes the commit that records an alert change (PutRecord,
+// DeleteRecord, PutHandoff with an event) also add the change to the
+// outbox, as Enqueue would, and hand the result to j. A page then waits
+// for one commit (two fsyncs) instead of two: the alert store and the
+// outbox are one file, and a change and its notifications are recorded
+// together or not at all. Call it before the first change is recorded.
+func (s *Store) JoinOutbox(j OutboxJoin) { s.join = j }
 
 var (
 	bucketRecords = []byte("records")
@@ -144,22 +168,14 @@ func (s *Store) Close() error { return s.db.Close() }
 // cannot leave the older state behind. With ev, the change is also marked
 // as not yet handed on, in the same transaction: a crash before the
 // outbox and the journal have it leaves the mark, and the change is
-// passed on again after the restart.
+// passed on again after the restart. With an outbox joined (JoinOutbox),
+// the change's notifications are in that transaction too.
 func (s *Store) PutRecord(r alerting.Record, ev *alerting.Event) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	hk, hv, err := handoffEntry(ev)
-	if err != nil {
-		return err
-	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		if hk != nil {
-			if err := tx.Bucket(bucketHandoff).Put(hk, hv); err != nil {
-				return err
-			}
-		}
+	return s.commitChange(ev, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRecords)
 		if old := b.Get([]byte(r.ID)); old != nil && storedVersion(old) >= r.Version {
 			return nil
@@ -171,22 +187,58 @@ func (s *Store) PutRecord(r alerting.Record, ev *alerting.Event) error {
 // DeleteRecord removes a closed alert, unless a newer version reopened it;
 // ev is marked as PutRecord does.
 func (s *Store) DeleteRecord(id string, version uint64, ev *alerting.Event) error {
-	hk, hv, err := handoffEntry(ev)
-	if err != nil {
-		return err
-	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		if hk != nil {
-			if err := tx.Bucket(bucketHandoff).Put(hk, hv); err != nil {
-				return err
-			}
-		}
+	return s.commitChange(ev, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRecords)
 		if old := b.Get([]byte(id)); old != nil && storedVersion(old) > version {
 			return nil
 		}
 		return b.Delete([]byte(id))
 	})
+}
+
+// commitChange commits write with ev's hand-off mark and, with an outbox
+// joined, ev's notifications, in one transaction. ev may be nil: write
+// alone.
+func (s *Store) commitChange(ev *alerting.Event, write func(tx *bolt.Tx) error) error {
+	hk, hv, err := handoffEntry(ev)
+	if err != nil {
+		return err
+	}
+	var (
+		notifiers []string
+		begun     []bool
+		ov        []byte
+		seqs      []uint64
+	)
+	joined := false
+	if ev != nil && s.join != nil {
+		if notifiers, begun, joined = s.join.Plan(*ev); joined {
+			if ov, err = outboxValue(string(hk), *ev); err != nil {
+				return err
+			}
+			seqs = make([]uint64, len(notifiers))
+		}
+	}
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		if hk != nil {
+			if err := tx.Bucket(bucketHandoff).Put(hk, hv); err != nil {
+				return err
+			}
+		}
+		if joined {
+			if err := enqueueTx(tx, notifiers, begun, hk, ov, seqs); err != nil {
+				return err
+			}
+		}
+		if write == nil {
+			return nil
+		}
+		return write(tx)
+	})
+	if err == nil && joined {
+		s.join.Queued(*ev, string(hk), seqs, begun)
+	}
+	return err
 }
 
 func handoffEntry(ev *alerting.Event) (k, v []byte, err error) {
@@ -202,11 +254,10 @@ func handoffEntry(ev *alerting.Event) (k, v []byte, err error) {
 
 // PutHandoff marks ev alone as not yet handed on.
 func (s *Store) PutHandoff(ev *alerting.Event) error {
-	hk, hv, err := handoffEntry(ev)
-	if err != nil {
-		return err
+	if ev == nil {
+		return nil
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucketHandoff).Put(hk, hv) })
+	return s.commitChange(ev, nil)
 }
 
 // HandedOff clears the mark of a change the next stages now hold.
@@ -378,46 +429,55 @@ type outboxEntry struct {
 // was stored under (0 for a duplicate). A notifier begun marks is
 // recorded as Tried in the same commit.
 func (s *Store) Enqueue(notifiers []string, begun []bool, key string, ev alerting.Event) ([]uint64, error) {
-	v, err := json.Marshal(struct {
-		Key string         `json:"key"`
-		Ev  alerting.Event `json:"event"`
-	}{key, ev})
+	v, err := outboxValue(key, ev)
 	if err != nil {
 		return nil, err
 	}
 	seqs := make([]uint64, len(notifiers))
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		clear(seqs) // Batch may run the function again
-		for i, n := range notifiers {
-			sent, err := tx.Bucket(bucketSent).CreateBucketIfNotExists([]byte(n))
-			if err != nil {
-				return err
-			}
-			if sent.Get([]byte(key)) != nil {
-				continue
-			}
-			ob, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(n))
-			if err != nil {
-				return err
-			}
-			// The key is marked at once, so a second copy of the event
-			// arriving before the first is delivered is also refused.
-			mark := pendingMark
-			if i < len(begun) && begun[i] {
-				mark = triedMark
-			}
-			if err := sent.Put([]byte(key), mark); err != nil {
-				return err
-			}
-			seq, _ := ob.NextSequence()
-			if err := ob.Put(seqKey(seq), v); err != nil {
-				return err
-			}
-			seqs[i] = seq
-		}
-		return nil
-	})
+	err = s.db.Batch(func(tx *bolt.Tx) error { return enqueueTx(tx, notifiers, begun, []byte(key), v, seqs) })
 	return seqs, err
+}
+
+// outboxValue is an outbox entry: the event under its key.
+func outboxValue(key string, ev alerting.Event) ([]byte, error) {
+	return json.Marshal(struct {
+		Key string         `json:"key"`
+		Ev  alerting.Event `json:"event"`
+	}{key, ev})
+}
+
+// enqueueTx adds the entry v under key to each notifier's outbox within
+// tx, as Enqueue describes, and sets seqs (one per notifier).
+func enqueueTx(tx *bolt.Tx, notifiers []string, begun []bool, key, v []byte, seqs []uint64) error {
+	clear(seqs) // Batch may run the function again
+	for i, n := range notifiers {
+		sent, err := tx.Bucket(bucketSent).CreateBucketIfNotExists([]byte(n))
+		if err != nil {
+			return err
+		}
+		if sent.Get(key) != nil {
+			continue
+		}
+		ob, err := tx.Bucket(bucketOutbox).CreateBucketIfNotExists([]byte(n))
+		if err != nil {
+			return err
+		}
+		// The key is marked at once, so a second copy of the event
+		// arriving before the first is delivered is also refused.
+		mark := pendingMark
+		if i < len(begun) && begun[i] {
+			mark = triedMark
+		}
+		if err := sent.Put(key, mark); err != nil {
+			return err
+		}
+		seq, _ := ob.NextSequence()
+		if err := ob.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		seqs[i] = seq
+	}
+	return nil
 }
 
 // pendingMark is the sent-bucket value of a key whose notification is

@@ -184,6 +184,13 @@ func (s *Service) openRecords() error {
 	if err != nil {
 		return err
 	}
+	if s.shared == nil {
+		// Single-node, the outbox is the alert store's: a change and its
+		// notifications are recorded in one commit, so a page waits for
+		// one fsync'd commit, not two. (In a cluster the records are in
+		// the replicated bucket and the outbox behind the claims.)
+		s.store.JoinOutbox(s.dispatcher)
+	}
 	sinks := alerting.Fanout{s.dispatcher, newEventStore(s.spool, s.prom)}
 	if !cfg.Journal.Disabled {
 		var key []byte
