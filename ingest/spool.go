@@ -185,6 +185,11 @@ type Spool struct {
 	skips map[SpoolPos]int64
 	// cursorErr is set while the cursor file cannot be written.
 	cursorErr bool
+	// consumed is where the stored records end; cursorAt is when the
+	// cursor file last took it, and cursorLag says it has not since.
+	consumed  SpoolPos
+	cursorAt  time.Time
+	cursorLag bool
 
 	// Stored marks (under mu): records appended with a tag, by the end
 	// of each in bytes appended since the spool opened (counting from
@@ -284,7 +289,7 @@ func OpenSpool(opts SpoolOptions, m *SpoolMetrics, log *slog.Logger) (*Spool, er
 		s.committed = SpoolPos{Seg: s.wseg}
 		cur = s.committed
 	}
-	s.rpos = cur
+	s.rpos, s.consumed = cur, cur
 	f, err := os.OpenFile(s.segPath(s.wseg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -1100,31 +1105,24 @@ func (s *Spool) take(payload []byte, n int, dst *SpoolBatch) {
 // full disk their space comes back even when the cursor cannot be
 // written; a cursor left behind only makes the next start write stored
 // records again, which overwrite themselves. Neither failure stops the
-// forwarder: both are retried at the next batch.
+// forwarder: the cursor is retried at the next batch, the deletion when
+// a batch next ends in a later segment.
+//
+// For the same reason the cursor file is rewritten at most every
+// cursorEvery, when a batch ends in another segment than the last, and at
+// Close, not after every batch: each rewrite is a file created, fsync'd
+// and renamed, and at a low rate, where every message is a batch of its
+// own, that was half of riskmon's CPU. A crash so writes again at most
+// the batches of the last second.
 func (s *Spool) Consumed(b *SpoolBatch) error {
-	if segs, err := s.segments(); err != nil {
-		s.log.Warn("spool: cannot list segments to delete consumed ones", "err", err)
-	} else {
-		for _, seg := range segs {
-			if seg < b.End.Seg {
-				if err := os.Remove(s.segPath(seg)); err != nil && !errors.Is(err, os.ErrNotExist) {
-					s.log.Warn("spool: cannot delete a consumed segment", "segment", seg, "err", err)
-				}
-			}
-		}
+	crossed := b.End.Seg != s.consumed.Seg
+	if crossed {
+		s.deleteBefore(b.End.Seg)
 	}
-	tmp := filepath.Join(s.opts.Dir, cursorFile+".tmp")
-	err := writeFileSync(tmp, fmt.Appendf(nil, "%d %d\n", b.End.Seg, b.End.Off))
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.opts.Dir, cursorFile))
-	}
-	switch {
-	case err != nil && !s.cursorErr:
-		s.cursorErr = true
-		s.log.Warn("spool: cannot write the cursor; a restart now would write some stored readings again", "err", err)
-	case err == nil && s.cursorErr:
-		s.cursorErr = false
-		s.log.Info("spool: cursor written again")
+	s.consumed = b.End
+	s.cursorLag = true
+	if now := time.Now(); crossed || s.cursorErr || now.Sub(s.cursorAt) >= cursorEvery || now.Before(s.cursorAt) {
+		s.writeCursor(now)
 	}
 	s.mu.Lock()
 	s.backlog -= b.Bytes
@@ -1154,8 +1152,52 @@ func (s *Spool) Backlog() (bytes, readings int64, full bool) {
 	return s.backlog, s.readings, s.backlog >= s.opts.MaxBytes
 }
 
-// Close releases the files; call after Run and the reader have stopped.
+// deleteBefore deletes the segments before seg, all consumed.
+func (s *Spool) deleteBefore(seg uint64) {
+	segs, err := s.segments()
+	if err != nil {
+		s.log.Warn("spool: cannot list segments to delete consumed ones", "err", err)
+		return
+	}
+	for _, sg := range segs {
+		if sg < seg {
+			if err := os.Remove(s.segPath(sg)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("spool: cannot delete a consumed segment", "segment", sg, "err", err)
+			}
+		}
+	}
+}
+
+// cursorEvery is the longest the cursor file lags the stored records
+// while batches keep being stored.
+const cursorEvery = time.Second
+
+// writeCursor makes the cursor file say where the stored records end.
+func (s *Spool) writeCursor(now time.Time) {
+	tmp := filepath.Join(s.opts.Dir, cursorFile+".tmp")
+	err := writeFileSync(tmp, fmt.Appendf(nil, "%d %d\n", s.consumed.Seg, s.consumed.Off))
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.opts.Dir, cursorFile))
+	}
+	switch {
+	case err != nil && !s.cursorErr:
+		s.cursorErr = true
+		s.log.Warn("spool: cannot write the cursor; a restart now would write some stored readings again", "err", err)
+	case err == nil && s.cursorErr:
+		s.cursorErr = false
+		s.log.Info("spool: cursor written again")
+	}
+	if err == nil {
+		s.cursorAt, s.cursorLag = now, false
+	}
+}
+
+// Close writes the cursor if it lags and releases the files; call after
+// Run and the reader have stopped.
 func (s *Spool) Close() error {
+	if s.cursorLag {
+		s.writeCursor(time.Now())
+	}
 	var errs []error
 	if s.wfile != nil {
 		errs = append(errs, s.wfile.Close())

@@ -412,3 +412,112 @@ func TestSpoolTellsStoredTags(t *testing.T) {
 		t.Fatalf("told %v, want [3 4 6 7 8]", told)
 	}
 }
+
+// The cursor file follows the stored batches at most cursorEvery behind,
+// at once when a batch ends in a new segment, and exactly after Close: a
+// crash makes the next start write again only the batches of that last
+// stretch, never skip one.
+func TestSpoolCursorLagsBoundedly(t *testing.T) {
+	tests := []struct {
+		name string
+		// after consuming batches 1 and 2 (within cursorEvery)
+		step func(sp *Spool, third func())
+		// replayed: the batches the next start reads again
+		replayed []int
+	}{
+		{"crash", func(*Spool, func()) {}, []int{2, 3, 4}},
+		{"close", func(sp *Spool, _ func()) { sp.Close() }, []int{3, 4}},
+		{"a batch after cursorEvery, then a crash", func(sp *Spool, third func()) {
+			sp.cursorAt = sp.cursorAt.Add(-cursorEvery)
+			third()
+		}, []int{4}},
+		{"the clock stepped back, then a crash", func(sp *Spool, third func()) {
+			sp.cursorAt = sp.cursorAt.Add(time.Hour)
+			third()
+		}, []int{4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sp, err := OpenSpool(SpoolOptions{Dir: dir}, NewSpoolMetrics(nil), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			// Four batches of one record of 5 readings each.
+			for i := range 4 {
+				b := []byte(fmt.Sprintf("b%d.0\nb%d.1\nb%d.2\nb%d.3\nb%d.4\n", i+1, i+1, i+1, i+1, i+1))
+				if err := sp.Append(b, 5, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sp.commit(); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			close(stop)
+			consume := func() {
+				var b SpoolBatch
+				if ok, err := sp.Next(stop, 5, time.Millisecond, &b); !ok || err != nil {
+					t.Fatalf("no batch: %v", err)
+				}
+				if err := sp.Consumed(&b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			consume()
+			consume()
+			tt.step(sp, consume)
+
+			// The next start, with the first spool's files as they are.
+			sp2, err := OpenSpool(SpoolOptions{Dir: dir}, NewSpoolMetrics(nil), slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp2.Close()
+			lines, _ := readAll(t, sp2, false)
+			var got []int
+			for _, l := range lines {
+				var b, k int
+				if _, err := fmt.Sscanf(l, "b%d.%d", &b, &k); err != nil {
+					t.Fatalf("line %q", l)
+				}
+				if k == 0 {
+					got = append(got, b)
+				}
+			}
+			if !slices.Equal(got, tt.replayed) {
+				t.Errorf("the next start reads batches %v, want %v", got, tt.replayed)
+			}
+		})
+	}
+}
+
+// A batch that ends in a later segment than the last one moves the
+// cursor file at once and deletes the segments before it, however soon
+// after the last rewrite.
+func TestSpoolCursorFollowsSegments(t *testing.T) {
+	dir := t.TempDir()
+	sp, _ := openTestSpool(t, SpoolOptions{Dir: dir, SegmentBytes: 64})
+	for i := range 12 {
+		b, n := record(i)
+		if err := sp.Append(b, n, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := sp.commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	lines, _ := readAll(t, sp, true)
+	after, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(before) < 3 || len(after) != 1 {
+		t.Fatalf("segments %d before, %d after consuming all; want several, then 1", len(before), len(after))
+	}
+	// No Close: the cursor was written when the last segment was reached.
+	sp2, _ := openTestSpool(t, SpoolOptions{Dir: dir, SegmentBytes: 64})
+	again, _ := readAll(t, sp2, false)
+	if len(again) > len(lines)/2 || !slices.Equal(again, lines[len(lines)-len(again):]) {
+		t.Fatalf("the next start reads %v again of %d lines; want no more than the end of the last segment", again, len(lines))
+	}
+}

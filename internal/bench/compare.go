@@ -64,7 +64,8 @@ type CompareOptions struct {
 	BrokerSavesOnChange bool
 	// ProfileDir, when set, receives a CPU profile of ProfileFor and then
 	// a heap profile of every riskmon run at saturation, taken one second
-	// into the load through 'riskmon serve --pprof'.
+	// into the load through 'riskmon serve --pprof', and a CPU profile of
+	// the low-rate run's load.
 	ProfileDir string
 	ProfileFor time.Duration
 }
@@ -793,8 +794,22 @@ func lowRun(ctx context.Context, _ *slog.Logger, o CompareOptions, dir, kind str
 	}
 	r.idleCPU = float64((c1 - c0).Milliseconds()) / idle.Seconds()
 	pub := &publisher{broker: e.broker.URL, conns: 1, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
+	profiled := make(chan error, 1)
+	if e.pprof != "" {
+		// The whole low-rate stretch: what riskmon pays per message when
+		// messages come alone.
+		secs := max(1, int(o.Idle.Seconds())-1)
+		go func() {
+			profiled <- fetchTo(ctx, fmt.Sprintf("%sprofile?seconds=%d", e.pprof, secs), filepath.Join(o.ProfileDir, filepath.Base(dir))+"-cpu.pprof")
+		}()
+	} else {
+		profiled <- nil
+	}
 	if err := pub.run(ctx, int64(o.LowRate*o.Idle.Seconds()), o.LowRate); err != nil {
 		return r, err
+	}
+	if err := <-profiled; err != nil {
+		return r, fmt.Errorf("low-rate profile: %w", err)
 	}
 	c2, err := procstat.CPU(e.coll.Process.Pid)
 	if err != nil {
