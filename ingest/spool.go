@@ -66,7 +66,21 @@ type SpoolOptions struct {
 	CommitInterval time.Duration `yaml:"commit_interval"`
 	// CommitBytes starts a commit early once this much is pending.
 	CommitBytes int `yaml:"commit_bytes"`
+	// CommitIntervalMax is how far the wait may stretch while messages
+	// come too seldom to share a commit: each commit that carries fewer
+	// than commitQuorum/2 messages doubles the wait, up to this, and one
+	// that carries commitQuorum or more puts it back to CommitInterval.
+	// While it is stretched, commitQuorum messages waiting start a
+	// commit at once, so a broker's in-flight window (Mosquitto's
+	// default is 20 messages) never fills. Equal to CommitInterval, the
+	// wait never stretches.
+	CommitIntervalMax time.Duration `yaml:"commit_interval_max"`
 }
+
+// commitQuorum is how many waiting messages start a commit at once while
+// the commit wait is stretched, and how many in one commit end the
+// stretch: half of Mosquitto's default in-flight window of 20.
+const commitQuorum = 8
 
 func (o SpoolOptions) withDefaults() SpoolOptions {
 	if o.MaxBytes <= 0 {
@@ -81,6 +95,10 @@ func (o SpoolOptions) withDefaults() SpoolOptions {
 	if o.CommitBytes <= 0 {
 		o.CommitBytes = 1 << 20
 	}
+	if o.CommitIntervalMax <= 0 {
+		o.CommitIntervalMax = 20 * time.Millisecond
+	}
+	o.CommitIntervalMax = max(o.CommitIntervalMax, o.CommitInterval)
 	return o
 }
 
@@ -155,8 +173,12 @@ type Spool struct {
 	kick      chan struct{}
 	// arm tells Run that a record waits for a commit where none did, so
 	// that the commit timer runs only then.
-	arm       chan struct{}
-	wakes     atomic.Uint64 // Run's wake-ups, which an idle spool should not have
+	arm   chan struct{}
+	wakes atomic.Uint64 // Run's wake-ups, which an idle spool should not have
+	// wait is the commit wait now, CommitInterval or stretched (Run
+	// alone sets it); stretched tells appenders it is.
+	wait      time.Duration
+	stretched atomic.Bool
 	closed    bool
 	backlog   int64 // bytes appended (pending or committed) and not consumed
 	readings  int64
@@ -652,7 +674,7 @@ func (s *Spool) appendRecord(lines []byte, n int, done func(), tag uint64, wait 
 	if tag != 0 && s.onStored != nil {
 		s.marks = append(s.marks, storedMark{end: s.appended, tag: tag})
 	}
-	kick := len(s.pending) >= s.opts.CommitBytes
+	kick := len(s.pending) >= s.opts.CommitBytes || (len(s.dones) >= commitQuorum && s.stretched.Load())
 	s.mu.Unlock()
 	if kick {
 		select {
@@ -685,7 +707,8 @@ const writeRetry = time.Second
 // share its fsync as they did with a timer running free. An idle spool
 // then wakes only every statEvery, not 200 times a second.
 func (s *Spool) Run(ctx context.Context) error {
-	commitT := time.NewTimer(s.opts.CommitInterval)
+	s.wait = s.opts.CommitInterval
+	commitT := time.NewTimer(s.wait)
 	commitT.Stop()
 	armed := false
 	stat := time.NewTicker(statEvery)
@@ -707,7 +730,7 @@ func (s *Spool) Run(ctx context.Context) error {
 		case <-s.arm:
 			s.wakes.Add(1)
 			if !armed {
-				commitT.Reset(s.opts.CommitInterval)
+				commitT.Reset(s.wait)
 				armed = true
 			}
 			continue
@@ -727,7 +750,8 @@ func (s *Spool) Run(ctx context.Context) error {
 			// Failing: the timer is armed for the retry.
 			continue
 		}
-		if err := s.commit(); err != nil {
+		n, err := s.commitCount()
+		if err != nil {
 			s.commitFailed(err, now)
 			retryAt = now.Add(writeRetry)
 			// Stopped first, so that an early firing still in the
@@ -741,7 +765,24 @@ func (s *Spool) Run(ctx context.Context) error {
 			retryAt = time.Time{}
 			s.commitHealed(now)
 		}
+		s.stretch(n)
 	}
+}
+
+// stretch sets the commit wait after a commit of n messages (see
+// SpoolOptions.CommitIntervalMax). At a few hundred messages a second
+// each message had a commit of its own, and its fsync was most of what
+// the message cost riskmon; stretched to 20 ms, four share one.
+func (s *Spool) stretch(n int) {
+	switch {
+	case n == 0:
+		return
+	case n >= commitQuorum:
+		s.wait = s.opts.CommitInterval
+	case n < commitQuorum/2:
+		s.wait = min(2*s.wait, s.opts.CommitIntervalMax)
+	}
+	s.stretched.Store(s.wait > s.opts.CommitInterval)
 }
 
 // statEvery is how often Run refreshes the free space gauge.
@@ -804,10 +845,16 @@ func (s *Spool) WriteFailing() (since time.Time, err error) {
 // On failure the records go back to the front of the pending ones and
 // the segment is cut back to what was durable before.
 func (s *Spool) commit() error {
+	_, err := s.commitCount()
+	return err
+}
+
+// commitCount is commit, reporting how many records it made durable.
+func (s *Spool) commitCount() (int, error) {
 	s.mu.Lock()
 	if len(s.pending) == 0 {
 		s.mu.Unlock()
-		return nil
+		return 0, nil
 	}
 	buf, dones := s.pending, s.dones
 	s.pending, s.dones = s.spareBuf[:0], s.spareDone[:0]
@@ -833,7 +880,7 @@ func (s *Spool) commit() error {
 		s.pending = append(slices.Clone(buf[n:]), s.pending...)
 		s.dones = append(slices.Clone(dones[k:]), s.dones...)
 		s.mu.Unlock()
-		return err
+		return k, err
 	}
 	s.m.CommitDuration.Observe(time.Since(start).Seconds())
 	s.m.Commits.Inc()
@@ -856,11 +903,12 @@ func (s *Spool) commit() error {
 			d()
 		}
 	}
+	records := len(dones)
 	// Recycle the buffers for the commit after next.
 	s.mu.Lock()
 	s.spareBuf, s.spareDone = buf[:0], clearDones(dones)
 	s.mu.Unlock()
-	return nil
+	return records, nil
 }
 
 // salvage writes and fsyncs the longest run of whole records from the

@@ -521,3 +521,79 @@ func TestSpoolCursorFollowsSegments(t *testing.T) {
 		t.Fatalf("the next start reads %v again of %d lines; want no more than the end of the last segment", again, len(lines))
 	}
 }
+
+// Messages that come one at a time stretch the commit wait, doubling per
+// commit of a lone message up to CommitIntervalMax; commitQuorum messages
+// waiting then commit at once, not at the end of the stretched wait, and
+// a commit that full puts the wait back. With CommitIntervalMax equal to
+// CommitInterval the wait never stretches.
+func TestSpoolStretchesCommitWait(t *testing.T) {
+	tests := []struct {
+		name      string
+		max       time.Duration
+		stretches bool
+	}{
+		{"stretching", 10 * time.Second, true},
+		{"max equal to the interval", 20 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp, m := openTestSpool(t, SpoolOptions{Dir: t.TempDir(), CommitInterval: 20 * time.Millisecond, CommitIntervalMax: tt.max})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- sp.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			})
+			// Six lone messages, each acknowledged before the next:
+			// waits of 20, 40, 80, 160, 320 and 640 ms when stretching.
+			for i := range 6 {
+				acked := make(chan struct{})
+				b, n := record(i)
+				if err := sp.Append(b, n, func() { close(acked) }); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-acked:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("message %d never acknowledged", i)
+				}
+			}
+			waitFor := func(want bool) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for sp.stretched.Load() != want && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				if got := sp.stretched.Load(); got != want {
+					t.Fatalf("stretched %v, want %v", got, want)
+				}
+			}
+			waitFor(tt.stretches)
+			if !tt.stretches {
+				return
+			}
+			// The wait is now 1.28 s; a quorum commits at once.
+			start := time.Now()
+			var acked sync.WaitGroup
+			acked.Add(commitQuorum)
+			for i := range commitQuorum {
+				b, n := record(10 + i)
+				if err := sp.Append(b, n, acked.Done); err != nil {
+					t.Fatal(err)
+				}
+			}
+			acked.Wait()
+			if d := time.Since(start); d > 640*time.Millisecond {
+				t.Errorf("a quorum of %d messages waited %s for its commit, as long as a stretched wait", commitQuorum, d)
+			}
+			if c := testutil.ToFloat64(m.Commits); c != 7 {
+				t.Errorf("%v commits, want 6 lone ones and 1 for the quorum", c)
+			}
+			waitFor(false)
+		})
+	}
+}

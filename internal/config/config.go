@@ -342,7 +342,7 @@ func Default() Config {
 		Alerting: Alerting{Store: "alerts.db", SentRetention: 48 * time.Hour,
 			Flapping: Flapping{Raises: 3, Window: 10 * time.Minute},
 			Shelving: Shelving{MaxShelve: 8 * time.Hour, MaxOutOfService: 7 * 24 * time.Hour}},
-		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitBytes: 1 << 20},
+		Spool: ingest.SpoolOptions{Dir: "spool", MaxBytes: 1 << 30, SegmentBytes: 64 << 20, CommitInterval: 5 * time.Millisecond, CommitIntervalMax: 20 * time.Millisecond, CommitBytes: 1 << 20},
 		dir:   ".",
 	}
 }
