@@ -27,6 +27,36 @@ func openTestSpool(t *testing.T, o SpoolOptions) (*Spool, *SpoolMetrics) {
 	return sp, m
 }
 
+// runSpool runs sp's committer until the test ends, and fails the test if
+// Run returns an error.
+func runSpool(t *testing.T, sp *Spool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// appendAcked appends record i alone and waits for its acknowledgement.
+func appendAcked(t *testing.T, sp *Spool, i int) {
+	t.Helper()
+	acked := make(chan struct{})
+	b, n := record(i)
+	if err := sp.Append(b, n, func() { close(acked) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("record %d never acknowledged", i)
+	}
+}
+
 // record i holds i%5+1 lines naming it, so order and counts can be checked.
 func record(i int) ([]byte, int) {
 	n := i%5 + 1
@@ -290,15 +320,7 @@ func BenchmarkSpoolAppendCommit(b *testing.B) {
 // committed and acknowledged on its own, and a burst shares commits.
 func TestSpoolIdleDoesNotWake(t *testing.T) {
 	sp, m := openTestSpool(t, SpoolOptions{Dir: t.TempDir(), CommitInterval: time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sp.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	runSpool(t, sp)
 	idle := func() {
 		t.Helper()
 		before := sp.wakes.Load()
@@ -310,16 +332,7 @@ func TestSpoolIdleDoesNotWake(t *testing.T) {
 	}
 	idle()
 	for round := range 3 {
-		acked := make(chan struct{})
-		b, n := record(round)
-		if err := sp.Append(b, n, func() { close(acked) }); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-acked:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("record %d never acknowledged", round)
-		}
+		appendAcked(t, sp, round)
 		idle()
 	}
 	if c := testutil.ToFloat64(m.Commits); c != 3 {
@@ -539,28 +552,11 @@ func TestSpoolStretchesCommitWait(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sp, m := openTestSpool(t, SpoolOptions{Dir: t.TempDir(), CommitInterval: 20 * time.Millisecond, CommitIntervalMax: tt.max})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- sp.Run(ctx) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			})
+			runSpool(t, sp)
 			// Six lone messages, each acknowledged before the next:
 			// waits of 20, 40, 80, 160, 320 and 640 ms when stretching.
 			for i := range 6 {
-				acked := make(chan struct{})
-				b, n := record(i)
-				if err := sp.Append(b, n, func() { close(acked) }); err != nil {
-					t.Fatal(err)
-				}
-				select {
-				case <-acked:
-				case <-time.After(10 * time.Second):
-					t.Fatalf("message %d never acknowledged", i)
-				}
+				appendAcked(t, sp, i)
 			}
 			waitFor := func(want bool) {
 				t.Helper()
