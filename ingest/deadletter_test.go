@@ -231,3 +231,35 @@ func TestDeadLetterBigMessageCost(t *testing.T) {
 			len(es), st.Size(), len(es[0].Rejected), es[0].RejectedMore, lines)
 	}
 }
+
+// TestRejectedSensorOutlivesItsMessage: the decoder lends sensor ids from
+// a buffer that the next message overwrites, so a parked rejection must
+// hold its own copy. Two messages of the same shape put their unknown ids
+// at the same offsets; the first must still read as it arrived.
+func TestRejectedSensorOutlivesItsMessage(t *testing.T) {
+	m := NewMetrics(nil)
+	dl, _ := OpenDeadLetter(DeadLetterOptions{})
+	p := NewProcessor(testRegistry(t), Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+	now := time.UnixMilli(1764345600000)
+	for _, id := range []string{"GHOST-AAA", "GHOST-BBB"} {
+		msg := `{"ts":1764345600000,"readings":[{"sensor":"` + id + `","value":1}]}`
+		p.Process("riskmon/v1/hz-01/gw-1/readings", []byte(msg), now)
+	}
+	got := dl.Recent()
+	if len(got) != 2 {
+		t.Fatalf("%d entries, want 2", len(got))
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		if len(e.Rejected) != 1 {
+			t.Fatalf("entry %+v, want one rejected reading", e)
+		}
+		seen[e.Rejected[0].Sensor] = true
+		if e.Sensor != e.Rejected[0].Sensor {
+			t.Errorf("entry names sensor %q, its reading %q", e.Sensor, e.Rejected[0].Sensor)
+		}
+	}
+	if !seen["GHOST-AAA"] || !seen["GHOST-BBB"] {
+		t.Fatalf("parked sensors %v, want GHOST-AAA and GHOST-BBB", seen)
+	}
+}
