@@ -796,6 +796,11 @@ func lowRun(ctx context.Context, _ *slog.Logger, o CompareOptions, dir, kind str
 	pub := &publisher{broker: e.broker.URL, conns: 1, batch: o.Batch, maxInFlight: o.MaxInFlight, gws: srcs}
 	profiled := make(chan error, 1)
 	if e.pprof != "" {
+		// The folder is made by the saturating runs' profiles, which a
+		// comparison without them (--pairs 0) does not take.
+		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
+			return r, err
+		}
 		// The whole low-rate stretch: what riskmon pays per message when
 		// messages come alone.
 		secs := max(1, int(o.Idle.Seconds())-1)
