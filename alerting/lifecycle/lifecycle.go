@@ -44,6 +44,13 @@ type LifecycleOptions struct {
 	Remind alerting.Sink
 	// Logger receives store failures; nil discards.
 	Logger *slog.Logger
+	// StoreRetry is how long a failed write of an alert's state is tried
+	// again before it is given up (0: not retried). For a store that a
+	// replicated engine keeps and loses for a moment while it elects a
+	// new leader: a change written nowhere would leave the next holder of
+	// the site an older level, and it would page the same change again.
+	// Not for a local file, whose failures do not pass in seconds.
+	StoreRetry time.Duration
 }
 
 // Lifecycle keeps the alerts operators must see and their acknowledgements.
@@ -261,18 +268,28 @@ func (l *Lifecycle) persist(snap *alerting.Record, closed bool, ev *alerting.Eve
 	if l.opts.Store == nil {
 		return
 	}
-	var err error
-	switch {
-	case snap == nil && ev == nil:
+	if snap == nil && ev == nil {
 		return
-	case snap == nil:
-		// Nothing to store (a resolution of an alert closed already),
-		// but the change still goes on and must not be lost on the way.
-		err = l.opts.Store.PutHandoff(ev)
-	case closed:
-		err = l.opts.Store.DeleteRecord(snap.ID, snap.Version, ev)
-	default:
-		err = l.opts.Store.PutRecord(*snap, ev)
+	}
+	write := func() error {
+		switch {
+		case snap == nil:
+			// Nothing to store (a resolution of an alert closed already),
+			// but the change still goes on and must not be lost on the way.
+			return l.opts.Store.PutHandoff(ev)
+		case closed:
+			return l.opts.Store.DeleteRecord(snap.ID, snap.Version, ev)
+		default:
+			return l.opts.Store.PutRecord(*snap, ev)
+		}
+	}
+	err := write()
+	// Each write is idempotent (a record is kept by version, a mark by
+	// the change's key), so trying again after a timeout that did commit
+	// changes nothing.
+	for wait, until := 100*time.Millisecond, time.Now().Add(l.opts.StoreRetry); err != nil && time.Now().Add(wait).Before(until); wait = min(2*wait, time.Second) {
+		time.Sleep(wait)
+		err = write()
 	}
 	if err != nil {
 		id := ""

@@ -83,6 +83,17 @@ func (s *Service) recordStore() lifecycle.RecordStore {
 	return s.store
 }
 
+// storeRetry is how long the lifecycle tries a failed write of an alert's
+// state again: in a cluster, long enough to ride out a NATS node's loss
+// and the bucket's new leader (a second or two); never for the local
+// file.
+func (s *Service) storeRetry() time.Duration {
+	if s.shared != nil {
+		return 10 * time.Second
+	}
+	return 0
+}
+
 // shelfStore and flapStore are where the shelves and the flapping state
 // are kept, as recordStore.
 func (s *Service) shelfStore() lifecycle.KV {

@@ -228,7 +228,7 @@ func (s *Service) openRecords() error {
 	// serves what it holds. Its place on the alert path is set in
 	// buildAlerts.
 	s.lifecycle = lifecycle.NewLifecycle(nil, lifecycle.LifecycleOptions{LatchRed: cfg.Alerting.LatchRed,
-		Store: s.recordStore(), Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
+		Store: s.recordStore(), StoreRetry: s.storeRetry(), Repeat: repeat, Remind: s.dispatcher, Logger: log.With("component", "lifecycle")})
 	s.hub = console.NewHub(s.reg, console.HubOptions{Registry: s.registry, Ring: historySize, Alerts: s.alertBoard(),
 		Logger: log.With("component", "console")})
 	sinks = append(sinks, s.hub)

@@ -94,7 +94,7 @@ type alarm struct{ rule, site, sensor string }
 // episode is what was paged of one alarm since it last fired from clear.
 type episode struct {
 	id   string          // the open alert's id; "" once resolved
-	seen map[string]bool // type/level transitions paged in this episode
+	seen map[string]page // type/level transitions paged in this episode, with their first page
 }
 
 // tally counts pages. A transition (type and level) paged twice in one
@@ -123,7 +123,7 @@ func tally(pages []page) pageTally {
 		if p.Type == "fired" {
 			t.Raised++
 			if ep == nil || ep.id == "" {
-				eps[a] = &episode{id: p.AlertID, seen: map[string]bool{"fired/" + p.Level.String(): true}}
+				eps[a] = &episode{id: p.AlertID, seen: map[string]page{"fired/" + p.Level.String(): p}}
 				continue
 			}
 			if ep.id != p.AlertID {
@@ -134,14 +134,18 @@ func tally(pages []page) pageTally {
 		}
 		if ep == nil {
 			// A transition of an alarm fired before the run's first page.
-			ep = &episode{id: p.AlertID, seen: map[string]bool{}}
+			ep = &episode{id: p.AlertID, seen: map[string]page{}}
 			eps[a] = ep
 		}
 		tr := p.Type + "/" + p.Level.String()
-		if ep.seen[tr] {
-			t.dup(p, "paged twice in one episode")
+		if first, ok := ep.seen[tr]; ok {
+			// Both pages' keys and times tell a reader which changes
+			// they were: one change sent twice, or two changes alike.
+			t.dup(p, fmt.Sprintf("paged twice in one episode (%s key %s at %s, then %s key %s at %s)",
+				first.AlertID, first.Key, first.At.Format("15:04:05.000"), p.AlertID, p.Key, p.At.Format("15:04:05.000")))
+		} else {
+			ep.seen[tr] = p
 		}
-		ep.seen[tr] = true
 		if p.Type == "resolved" {
 			ep.id = ""
 		}
