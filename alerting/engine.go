@@ -197,10 +197,13 @@ type shard struct {
 	// stepped from right to slow, until confirmed (see slowStep). Made
 	// on first use; empty for a healthy fleet.
 	behind map[*subject]lagRun
+	// quiet is the shard's subjects under a sensor_stale rule, by
+	// gateway (a shard holds whole gateways); built with the set.
+	quiet []quietGroup
 	// The pad gives each shard a cache line of its own: shards are small
 	// and allocated together, and two workers locking neighbours would
 	// otherwise take the line from each other on every reading.
-	_ [64 - (8+24+8)%64]byte
+	_ [(64 - (8+24+8+24)%64) % 64]byte
 }
 
 // lagRun is a run of out-of-order readings of one sensor with a steady lag
@@ -291,6 +294,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	for i, s := range set.entries {
 		set.bySensor[i] = set.subjects[subjectKey{s.Site, s.ID}]
 	}
+	set.groupQuiet()
 	return set, nil
 }
 

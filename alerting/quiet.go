@@ -28,42 +28,16 @@ type QuietGateway struct {
 // sensor_stale; sensors not heard from since start-up count from the
 // first Tick.
 func (e *Engine) QuietGateways(now time.Time) []QuietGateway {
-	type agg struct {
-		sensors int
-		last    int64
-		limit   int64
-	}
 	n := now.UnixNano()
-	set := e.rules()
-	gws := map[[2]string]*agg{}
-	for _, sh := range set.shards {
+	var out []QuietGateway
+	for _, sh := range e.rules().shards {
 		sh.mu.Lock()
-		for _, s := range sh.subjects {
-			if s.stale < 0 || s.received == 0 {
-				continue
+		for i := range sh.quiet {
+			if q, ok := sh.quiet[i].judge(n); ok {
+				out = append(out, q)
 			}
-			k := [2]string{s.site, s.gateway}
-			a := gws[k]
-			if a == nil {
-				a = &agg{}
-				gws[k] = a
-			}
-			limit := s.early[s.stale].rule.staleAfter
-			if a.sensors == 0 || limit < a.limit {
-				a.limit = limit
-			}
-			a.sensors++
-			a.last = max(a.last, s.received)
 		}
 		sh.mu.Unlock()
-	}
-	var out []QuietGateway
-	for k, a := range gws {
-		if a.sensors < 2 || n-a.last < a.limit {
-			continue
-		}
-		out = append(out, QuietGateway{Site: k[0], Gateway: k[1], Sensors: a.sensors,
-			Since: time.Unix(0, a.last), Limit: time.Duration(a.limit)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Site != out[j].Site {
@@ -72,4 +46,58 @@ func (e *Engine) QuietGateways(now time.Time) []QuietGateway {
 		return out[i].Gateway < out[j].Gateway
 	})
 	return out
+}
+
+// quietGroup is one gateway's subjects under a sensor_stale rule. The
+// groups are made once per rule set: QuietGateways runs every second over
+// the whole fleet, and gathering the subjects into a map keyed by site
+// and gateway on each call was most of its cost (a fixed cost, paid by a
+// quiet fleet as much as a busy one).
+type quietGroup struct {
+	site, gateway string
+	subjects      []*subject
+}
+
+// judge reports g as a QuietGateway at n (Unix ns) when at least two of
+// its subjects were heard from and the last of them longer ago than the
+// shortest of their stale limits. The caller holds the shard's lock.
+func (g *quietGroup) judge(n int64) (QuietGateway, bool) {
+	var heard int
+	var last, limit int64
+	for _, s := range g.subjects {
+		if s.received == 0 {
+			continue
+		}
+		if l := s.early[s.stale].rule.staleAfter; heard == 0 || l < limit {
+			limit = l
+		}
+		heard++
+		last = max(last, s.received)
+	}
+	if heard < 2 || n-last < limit {
+		return QuietGateway{}, false
+	}
+	return QuietGateway{Site: g.site, Gateway: g.gateway, Sensors: heard,
+		Since: time.Unix(0, last), Limit: time.Duration(limit)}, true
+}
+
+// groupQuiet gathers each shard's subjects under a sensor_stale rule by
+// gateway, once the set's subjects are all made.
+func (set *ruleSet) groupQuiet() {
+	for _, sh := range set.shards {
+		at := map[[2]string]int{}
+		for _, s := range sh.subjects {
+			if s.stale < 0 {
+				continue
+			}
+			k := [2]string{s.site, s.gateway}
+			i, ok := at[k]
+			if !ok {
+				i = len(sh.quiet)
+				at[k] = i
+				sh.quiet = append(sh.quiet, quietGroup{site: s.site, gateway: s.gateway})
+			}
+			sh.quiet[i].subjects = append(sh.quiet[i].subjects, s)
+		}
+	}
 }
