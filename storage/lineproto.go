@@ -126,6 +126,11 @@ func AppendAlertEvent(b []byte, a *AlertEvent) []byte {
 // riskmon always has, so stored tags keep their form; InfluxDB reads the
 // pair back as two. Registry ids hold neither.
 func appendTag(b []byte, s string) []byte {
+	// Nearly every tag value needs no escape: then it is one copy, not an
+	// append per byte (a quarter of AppendReading's time).
+	if !needsEscape(s) {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case ',', '=', ' ', '\\':
@@ -138,6 +143,17 @@ func appendTag(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// needsEscape reports whether s holds a byte appendTag escapes.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '=', ' ', '\\', '\n', '\r':
+			return true
+		}
+	}
+	return false
 }
 
 // appendFieldString quotes a string field value, escaping the double

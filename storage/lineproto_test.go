@@ -67,6 +67,14 @@ func TestAppendReadingEscapes(t *testing.T) {
 		{"space comma equals", "a b,c=d", "a b,c=d"},
 		{"backslash", `c:\x`, `c:\\x`},
 		{"line break", "a\nb\rc", "a b c"},
+		// Each reserved byte alone, at either end: a clean value is copied
+		// whole, so the check for one must see every position.
+		{"comma last", "ab,", "ab,"},
+		{"equals first", "=ab", "=ab"},
+		{"space last", "ab ", "ab "},
+		{"backslash first", `\ab`, `\\ab`},
+		{"line feed last", "ab\n", "ab "},
+		{"carriage return last", "ab\r", "ab "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
