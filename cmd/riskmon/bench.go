@@ -86,7 +86,7 @@ down), and the collector's CPU idle and at a low rate.`,
 	f.DurationVar(&o.Idle, "idle", 20*time.Second, "how long idle and low-rate CPU are sampled (0 leaves them out)")
 	f.Float64Var(&o.LowRate, "low-rate", 50, "the low rate, readings/s")
 	f.BoolVar(&o.BrokerSavesOnChange, "broker-saves-on-change", false, "Mosquitto saves its database after every 1,000 changes, as shipped, instead of every 60 s")
-	f.StringVar(&o.ProfileDir, "profile", "", "save CPU and heap profiles of riskmon's saturating runs, and a CPU profile of its low-rate run, into this folder (go tool pprof reads them)")
+	f.StringVar(&o.ProfileDir, "profile", "", "save CPU and heap profiles of riskmon's saturating and fixed-rate runs, and a CPU profile of its low-rate run, into this folder (go tool pprof reads them)")
 	f.DurationVar(&o.ProfileFor, "profile-for", 5*time.Second, "length of each CPU profile, taken one second into the load")
 	return cmd
 }

@@ -63,9 +63,9 @@ type CompareOptions struct {
 	// message; otherwise it saves on a timer (see brokerSave).
 	BrokerSavesOnChange bool
 	// ProfileDir, when set, receives a CPU profile of ProfileFor and then
-	// a heap profile of every riskmon run at saturation, taken one second
-	// into the load through 'riskmon serve --pprof', and a CPU profile of
-	// the low-rate run's load.
+	// a heap profile of every riskmon run at saturation and at the fixed
+	// rate, taken one second into the load through 'riskmon serve
+	// --pprof', and a CPU profile of the low-rate run's load.
 	ProfileDir string
 	ProfileFor time.Duration
 }
@@ -516,7 +516,7 @@ func compareRun(ctx context.Context, log *slog.Logger, o CompareOptions, dir, ki
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.run(ctx, readings, rate) }()
 	profiled := make(chan error, 1)
-	if e.pprof != "" && rate == 0 {
+	if e.pprof != "" {
 		go func() { profiled <- e.profile(ctx, o, filepath.Join(o.ProfileDir, filepath.Base(dir))) }()
 	} else {
 		profiled <- nil
