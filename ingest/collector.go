@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -110,10 +109,7 @@ type Collector struct {
 	// clientMu guards client, which recoverOverflow replaces.
 	clientMu sync.Mutex
 	client   mqtt.Client
-	// line is the broker connection of client, when riskmon opened it
-	// (a TCP or TLS URL): the acknowledgements go straight onto it.
-	line   *connLine
-	queues []chan delivery
+	queues   []chan mqtt.Message
 	// qmu guards accepting and the queues' closing: the handler sends
 	// under the read lock, shutdown closes under the write lock.
 	qmu       sync.RWMutex
@@ -150,9 +146,9 @@ func NewCollector(opts CollectorOptions, reg *sensors.Registry, lim Limits, rej 
 	if c.registry == nil {
 		c.registry = sensors.NewProvider(reg)
 	}
-	c.queues = make([]chan delivery, opts.Workers)
+	c.queues = make([]chan mqtt.Message, opts.Workers)
 	for i := range c.queues {
-		c.queues[i] = make(chan delivery, opts.QueueSize)
+		c.queues[i] = make(chan mqtt.Message, opts.QueueSize)
 	}
 	c.overflow = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "riskmon_ingest_queue_overflow_total",
@@ -178,7 +174,7 @@ func (c *Collector) RestoreSparkplug(dir string) (int, error) { return c.spb.Res
 // Connected reports whether the broker connection is up.
 func (c *Collector) Connected() bool { return c.connected.Load() }
 
-func (c *Collector) clientOptions(line *connLine) *mqtt.ClientOptions {
+func (c *Collector) clientOptions() *mqtt.ClientOptions {
 	o := mqtt.NewClientOptions().
 		AddBroker(c.opts.Broker).
 		SetClientID(c.opts.ClientID).
@@ -216,15 +212,8 @@ func (c *Collector) clientOptions(line *connLine) *mqtt.ClientOptions {
 		o.SetTLSConfig(c.opts.TLS)
 	}
 	o.SetStore(newSessionStore())
-	if u, err := url.Parse(c.opts.Broker); err == nil && bufferedSchemes[u.Scheme] && line != nil {
-		o.SetCustomOpenConnectionFn(func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-			conn, err := openBuffered(uri, o)
-			if err != nil {
-				return nil, err
-			}
-			line.conn.Store(conn)
-			return conn, nil
-		})
+	if u, err := url.Parse(c.opts.Broker); err == nil && bufferedSchemes[u.Scheme] {
+		o.SetCustomOpenConnectionFn(openBuffered)
 	}
 	if c.opts.SparkplugHostID != "" {
 		// The will's timestamp is that of the connect that registers it,
@@ -314,8 +303,7 @@ func (c *Collector) handle(cl mqtt.Client, msg mqtt.Message) {
 		// Shutting down: leave it unacknowledged for redelivery.
 		return
 	}
-	cur, line := c.current()
-	if c.overflowed.Load() || cl != cur {
+	if c.overflowed.Load() || cl != c.mqtt() {
 		// Held until the reconnect (see overflowed), or from a client
 		// recoverOverflow has already replaced: the broker sends it
 		// again on the new connection, in order.
@@ -323,15 +311,9 @@ func (c *Collector) handle(cl mqtt.Client, msg mqtt.Message) {
 		return
 	}
 	q := c.queues[topicHash(routeKey(msg.Topic()))%uint32(len(c.queues))]
-	d := delivery{msg: msg}
-	if line != nil && msg.Qos() == 1 {
-		// The connection that delivered msg: paho's reading side for a
-		// connection has stopped before the client opens the next.
-		d.conn = line.conn.Load()
-	}
 	c.taken.Add(1)
 	select {
-	case q <- d:
+	case q <- msg:
 	default:
 		c.taken.Add(-1)
 		c.overflow.Inc()
@@ -370,7 +352,7 @@ func topicHash(s string) uint32 {
 // grace period has run out.
 const seqExpireEvery = time.Second
 
-func (c *Collector) work(q <-chan delivery) {
+func (c *Collector) work(q <-chan mqtt.Message) {
 	p := NewProcessor(c.registry.Registry(), c.lim, c.rej, c.m, c.spb)
 	p.follow = c.registry
 	in := intake{sp: c.sp, onRead: c.onRead, onGW: c.onGW}
@@ -381,20 +363,19 @@ func (c *Collector) work(q <-chan delivery) {
 		stateTopic = sparkplug.StateTopic(c.opts.SparkplugHostID)
 	}
 	for {
-		var d delivery
+		var msg mqtt.Message
 		select {
 		case m, ok := <-q:
 			if !ok {
 				return
 			}
-			d = m
+			msg = m
 		case now := <-tick.C:
 			// A gateway that went quiet after a loss still has it
 			// reported.
 			in.events(p.Expire(now).Events)
 			continue
 		}
-		msg := d.msg
 		if stateTopic != "" && msg.Topic() == stateTopic {
 			c.ownState(msg)
 		}
@@ -405,7 +386,7 @@ func (c *Collector) work(q <-chan delivery) {
 			c.mqtt().Publish(cmd.Topic, 0, false, cmd.Payload)
 		}
 		in.events(out.Events)
-		if err := in.store(out.Readings, func() { d.ack(); c.m.Acked.Inc(); c.taken.Add(-1) }, 0); err != nil {
+		if err := in.store(out.Readings, func() { msg.Ack(); c.m.Acked.Inc(); c.taken.Add(-1) }, 0); err != nil {
 			c.taken.Add(-1)
 			c.log.Warn("spool closed; message left for redelivery", "topic", msg.Topic())
 		}
@@ -518,10 +499,9 @@ func (c *Collector) recoverOverflow(ctx context.Context, every time.Duration) {
 // Messages are taken again from the new client on: handle leaves those
 // the old one may still deliver.
 func (c *Collector) connect() {
-	line := &connLine{}
-	cl := mqtt.NewClient(c.clientOptions(line))
+	cl := mqtt.NewClient(c.clientOptions())
 	c.clientMu.Lock()
-	c.client, c.line = cl, line
+	c.client = cl
 	c.clientMu.Unlock()
 	c.overflowed.Store(false)
 	tok := cl.Connect()
@@ -537,41 +517,6 @@ func (c *Collector) mqtt() mqtt.Client {
 	c.clientMu.Lock()
 	defer c.clientMu.Unlock()
 	return c.client
-}
-
-// current is the client in use and its connection line.
-func (c *Collector) current() (mqtt.Client, *connLine) {
-	c.clientMu.Lock()
-	defer c.clientMu.Unlock()
-	return c.client, c.line
-}
-
-// connLine holds the connection riskmon opened for one client, replaced
-// at each of its reconnects.
-type connLine struct {
-	conn atomic.Pointer[bufferedConn]
-}
-
-// delivery is a message with the connection it came on, when riskmon
-// opened that connection and the message wants a PUBACK.
-type delivery struct {
-	msg  mqtt.Message
-	conn *bufferedConn
-}
-
-// ack acknowledges the message once it is durable. A PUBACK is written
-// straight onto the connection the message came on: paho's own path
-// passes each one through three goroutines and formats a store key for
-// it, several per cent of the collector's CPU at saturation. On a
-// connection that has since closed the write fails and the PUBACK is
-// dropped, as paho drops it: the broker delivers the message again on
-// the next connection of our persistent session.
-func (d delivery) ack() {
-	if d.conn == nil {
-		d.msg.Ack()
-		return
-	}
-	_ = d.conn.puback(d.msg.MessageID())
 }
 
 func (c *Collector) queued() int {

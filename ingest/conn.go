@@ -11,7 +11,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 	"golang.org/x/net/proxy"
 )
 
@@ -32,7 +31,7 @@ var bufferedSchemes = map[string]bool{
 // connection, then its body: three or four read calls per message, which
 // at saturation were the largest single cost of the collector. Through
 // the buffer, a burst of messages takes one.
-func openBuffered(uri *url.URL, o mqtt.ClientOptions) (*bufferedConn, error) {
+func openBuffered(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
 		dialer = &net.Dialer{Timeout: o.ConnectTimeout}
@@ -104,15 +103,6 @@ func newBufferedConn(conn net.Conn) *bufferedConn {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// puback queues an MQTT PUBACK of packet id for the sender. It is whole
-// in one Write, as every packet paho writes is, so it never lands inside
-// another packet.
-func (c *bufferedConn) puback(id uint16) error {
-	p := [4]byte{packets.Puback << 4, 2, byte(id >> 8), byte(id)}
-	_, err := c.Write(p[:])
-	return err
-}
 
 // Write queues p for the sender and returns at once, unless too much
 // waits already.

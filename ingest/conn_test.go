@@ -1,17 +1,13 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // loopback is a TCP connection pair on 127.0.0.1: the client end wrapped
@@ -105,72 +101,4 @@ func TestBufferedConnSendFails(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatal("writes kept succeeding on a closed connection")
-}
-
-// TestBufferedConnPuback: PUBACKs written straight onto the connection
-// from several goroutines, while paho writes its own packets, each reach
-// the broker whole and read back as the PUBACK of their packet id; after
-// Close a PUBACK fails and is not sent.
-func TestBufferedConnPuback(t *testing.T) {
-	c, srv := loopback(t)
-	const ackers, perAcker, publishes = 4, 500, 200
-	var wg sync.WaitGroup
-	for a := range ackers {
-		wg.Go(func() {
-			for i := range perAcker {
-				if err := c.puback(uint16(a*perAcker + i + 1)); err != nil {
-					t.Errorf("puback: %v", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Go(func() {
-		for i := range publishes {
-			p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
-			p.TopicName, p.Qos, p.MessageID = "riskmon/v1/hz-01/gw-1/readings", 1, uint16(i+1)
-			p.Payload = bytes.Repeat([]byte{'x'}, 100+i)
-			if err := p.Write(c); err != nil {
-				t.Errorf("publish: %v", err)
-				return
-			}
-		}
-	})
-	wg.Wait()
-	if err := c.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if err := c.puback(9999); err == nil {
-		t.Error("puback after close succeeded")
-	}
-	_ = srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(srv)
-	acked := map[uint16]bool{}
-	published := 0
-	for {
-		cp, err := packets.ReadPacket(r)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d PUBACKs and %d PUBLISHes: %v", len(acked), published, err)
-		}
-		switch p := cp.(type) {
-		case *packets.PubackPacket:
-			if acked[p.MessageID] {
-				t.Errorf("PUBACK %d sent twice", p.MessageID)
-			}
-			acked[p.MessageID] = true
-		case *packets.PublishPacket:
-			if len(p.Payload) != 100+int(p.MessageID)-1 {
-				t.Errorf("PUBLISH %d carries %d bytes, want %d", p.MessageID, len(p.Payload), 100+int(p.MessageID)-1)
-			}
-			published++
-		default:
-			t.Fatalf("unexpected packet %s", cp)
-		}
-	}
-	if len(acked) != ackers*perAcker || published != publishes || acked[9999] {
-		t.Errorf("read %d PUBACKs (9999 among them: %v) and %d PUBLISHes, want %d and %d", len(acked), acked[9999], published, ackers*perAcker, publishes)
-	}
 }

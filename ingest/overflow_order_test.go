@@ -53,7 +53,7 @@ func TestOverflowKeepsGatewayOrder(t *testing.T) {
 		for {
 			select {
 			case msg := <-q:
-				taken = append(taken, msg.msg.(*fakeMessage))
+				taken = append(taken, msg.(*fakeMessage))
 			default:
 				return
 			}
