@@ -146,6 +146,8 @@ func appendTag(b []byte, s string) []byte {
 }
 
 // needsEscape reports whether s holds a byte appendTag escapes.
+// strings.ContainsAny does the same but builds its byte set on every
+// call: 142 against 75 ns per reading in BenchmarkAppendReading.
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch s[i] {

@@ -65,7 +65,8 @@ type CompareOptions struct {
 	// ProfileDir, when set, receives a CPU profile of ProfileFor and then
 	// a heap profile of every riskmon run at saturation and at the fixed
 	// rate, taken one second into the load through 'riskmon serve
-	// --pprof', and a CPU profile of the low-rate run's load.
+	// --pprof', and a CPU profile of the low-rate run's load. A profiled
+	// fixed-rate run's publish → page latency includes the profiler's cost.
 	ProfileDir string
 	ProfileFor time.Duration
 }
