@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/riskmon/riskmon/sensors"
+	"github.com/riskmon/riskmon/storage"
 )
 
 func TestProcess(t *testing.T) {
@@ -400,7 +401,15 @@ func BenchmarkProcessFleet(b *testing.B) { benchProcessFleet(b, false) }
 // of an end-to-end run.
 func BenchmarkProcessFleetEvicted(b *testing.B) { benchProcessFleet(b, true) }
 
-func benchProcessFleet(b *testing.B, evict bool) {
+// BenchmarkEncodeFleetEvicted adds what a worker does next with the
+// readings before they reach the spool: their line protocol. Where the
+// registry's strings lie shows there too, as each line copies the
+// reading's kind, sector, sensor and site.
+func BenchmarkEncodeFleetEvicted(b *testing.B) { benchFleet(b, true, true) }
+
+func benchProcessFleet(b *testing.B, evict bool) { benchFleet(b, evict, false) }
+
+func benchFleet(b *testing.B, evict, encode bool) {
 	const sites, perSite = 1000, 20
 	var ss []sensors.Site
 	var sn []sensors.Sensor
@@ -464,6 +473,7 @@ func benchProcessFleet(b *testing.B, evict bool) {
 	if evict {
 		junk = make([]byte, 64<<20)
 	}
+	var lines []byte
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -476,8 +486,15 @@ func benchProcessFleet(b *testing.B, evict bool) {
 		}
 		mg := msgs[i%len(msgs)]
 		i++
-		if out := p.Process(mg.topic, mg.payload, now).Readings; len(out) != 10 {
+		out := p.Process(mg.topic, mg.payload, now).Readings
+		if len(out) != 10 {
 			b.Fatalf("%d readings", len(out))
+		}
+		if encode {
+			lines = lines[:0]
+			for k := range out {
+				lines = storage.AppendReading(lines, &out[k])
+			}
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")

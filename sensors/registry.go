@@ -107,14 +107,15 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		sensors: make(map[string]map[string]*Sensor, len(sites)),
 	}
 	var errs []string
+	shared := names{}
 	for i := range sites {
-		if err := r.addSite(sites[i]); err != nil {
+		if err := r.addSite(sites[i], shared); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
 	units := kindUnits{}
 	for i := range sensors {
-		if err := r.addSensor(sensors[i], units); err != nil {
+		if err := r.addSensor(sensors[i], units, shared); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -124,13 +125,30 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 	return r, nil
 }
 
-func (r *Registry) addSite(s Site) error {
+// names keeps one copy of each string the registry holds many equal ones
+// of: a site's id in each of its sensors, kinds, sectors, gateways. Every
+// reading is validated and stored with these, and on a fleet of tens of
+// thousands of sensors a copy of its own per sensor is a cache miss of its
+// own per reading; one copy stays in the cache. Equal strings that share
+// their bytes also compare at once (the pointers are equal).
+type names map[string]string
+
+func (n names) of(s string) string {
+	if c, ok := n[s]; ok {
+		return c
+	}
+	n[s] = s
+	return s
+}
+
+func (r *Registry) addSite(s Site, shared names) error {
 	if s.ID == "" {
 		return errors.New("site without id")
 	}
 	if _, dup := r.sites[s.ID]; dup {
 		return fmt.Errorf("duplicate site %q", s.ID)
 	}
+	s.ID, s.Sector = shared.of(s.ID), Sector(shared.of(string(s.Sector)))
 	r.sites[s.ID] = &s
 	r.sensors[s.ID] = map[string]*Sensor{}
 	return nil
@@ -138,7 +156,7 @@ func (r *Registry) addSite(s Site) error {
 
 // addSensor checks s against its site and the catalog and adds it, with
 // its kind in its unit and its setpoints resolved.
-func (r *Registry) addSensor(s Sensor, units kindUnits) error {
+func (r *Registry) addSensor(s Sensor, units kindUnits, shared names) error {
 	bySite, ok := r.sensors[s.Site]
 	if !ok {
 		return fmt.Errorf("sensor %q: unknown site %q", s.ID, s.Site)
@@ -171,6 +189,7 @@ func (r *Registry) addSensor(s Sensor, units kindUnits) error {
 		}
 		r.gws[[2]string{s.Site, s.Gateway}] = true
 	}
+	s.Site, s.Kind, s.Gateway = shared.of(s.Site), KindID(shared.of(string(s.Kind))), shared.of(s.Gateway)
 	s.kind = k
 	s.Setpoints = k.Resolve(s.Setpoints)
 	s.index = len(r.order)

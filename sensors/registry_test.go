@@ -1,0 +1,67 @@
+package sensors
+
+import (
+	"path/filepath"
+	"strconv"
+	"testing"
+	"unsafe"
+)
+
+// TestRegistrySharesNames checks that sensors of a registry read from a
+// file share one copy of each site id, kind, sector and gateway, while
+// their values stay those of the file.
+func TestRegistrySharesNames(t *testing.T) {
+	var sites []Site
+	var sns []Sensor
+	for i := range 3 {
+		site := "plant-" + strconv.Itoa(i)
+		sites = append(sites, Site{ID: site, Sector: SectorHazchem})
+		for j := range 4 {
+			sns = append(sns, Sensor{ID: "GT-" + strconv.Itoa(j), Site: site, Kind: "combustible_gas", Gateway: "gw-" + strconv.Itoa(j%2)})
+		}
+	}
+	built, err := NewRegistry(DefaultCatalog(), sites, sns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := built.WriteYAMLFile(path); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := LoadFile(DefaultCatalog(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b string) bool { return a == b && unsafe.StringData(a) == unsafe.StringData(b) }
+	tests := []struct {
+		name string
+		of   func(s *Sensor) string
+	}{
+		{"kind", func(s *Sensor) string { return string(s.Kind) }},
+		{"gateway", func(s *Sensor) string { return s.Gateway }},
+		{"sector", func(s *Sensor) string { site, _ := reg.Site(s.Site); return string(site.Sector) }},
+	}
+	all := reg.Sensors()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := map[string]string{}
+			for _, s := range all {
+				v := tt.of(s)
+				if first, ok := shared[v]; ok && !same(first, v) {
+					t.Errorf("sensor %s/%s: %s %q is a copy of its own", s.Site, s.ID, tt.name, v)
+				}
+				shared[v] = v
+			}
+		})
+	}
+	for _, s := range all {
+		site, ok := reg.Site(s.Site)
+		if !ok || !same(s.Site, site.ID) {
+			t.Errorf("sensor %s/%s: its site id is not its site's", s.Site, s.ID)
+		}
+		j, _ := strconv.Atoi(s.ID[len("GT-"):])
+		if s.Kind != "combustible_gas" || s.Gateway != "gw-"+strconv.Itoa(j%2) {
+			t.Errorf("sensor %s/%s: kind %q gateway %q", s.Site, s.ID, s.Kind, s.Gateway)
+		}
+	}
+}
