@@ -108,6 +108,24 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 	}
 }
 
+// clickAgain clicks the node sel selects, as chromedp.Click does, and
+// selects it again when the console redrew it between the query and the
+// click: the board, the site tiles and the sensor rows are redrawn on
+// updates, and a node replaced meanwhile is gone ("Could not find node
+// with given id"). A user's click lands on the redrawn node; so does
+// this one. The error comes before any input event is sent, so no click
+// is sent twice.
+func clickAgain(sel string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			v, err := chromedp.Click(chromedp.CSS(sel))(ctx, t)
+			if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") || ctx.Err() != nil {
+				return v, err
+			}
+		}
+	}
+}
+
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -191,7 +209,7 @@ func TestBrowserBoard(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#sites .tile[data-site="plant-a"][data-level="1"]`)),
 	)
 	step(t, ctx, "open a site's sensors",
-		chromedp.Click(chromedp.CSS(`#sites .tile[data-site="plant-a"]`)),
+		clickAgain(`#sites .tile[data-site="plant-a"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#sensor-rows tr[data-sensor="gas-2"]`)),
 	)
 	if text := eval[string](t, ctx, `document.querySelector('#sensor-rows tr[data-sensor="gas-2"]').textContent`); !strings.Contains(text, "52 %LEL") {
@@ -325,7 +343,7 @@ func TestBrowserAck(t *testing.T) {
 	step(t, ctx, "see the alert raised live, with an acknowledge button",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"] button.ack-btn`)),
 		chromedp.SendKeys(chromedp.CSS(`#board tr[data-id="live-orange"] input.ack-comment`), "valve shut"),
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="live-orange"] button.ack-btn`)),
+		clickAgain(`#board tr[data-id="live-orange"] button.ack-btn`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="live-orange"][data-acknowledged="true"]`)),
 	)
 	rec, ok := life.Get("live-orange")
@@ -350,7 +368,7 @@ func TestBrowserAck(t *testing.T) {
 	}
 	saveArtifact(t, "console-ack.png", shot)
 	step(t, ctx, "acknowledge the latched alert and see it leave",
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="live-red"] button.ack-btn`)),
+		clickAgain(`#board tr[data-id="live-red"] button.ack-btn`),
 		chromedp.WaitNotPresent(chromedp.CSS(`#board tr[data-id="live-red"]`)),
 	)
 
@@ -474,7 +492,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 
 	step(t, ctx, "shelve the orange alert from its row",
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"] button.shelve-btn`)),
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="gas1-orange"] button.shelve-btn`)),
+		clickAgain(`#board tr[data-id="gas1-orange"] button.shelve-btn`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row[data-for="gas1-orange"] input.shelve-reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#board tr.shelve-row input.shelve-reason`), "detector being cleaned"),
 		chromedp.SetValue(chromedp.CSS(`#board tr.shelve-row select[name="duration"]`), "1h"),
@@ -485,7 +503,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		t.Errorf("an operator is offered shelve modes %v, want only shelved", modes)
 	}
 	step(t, ctx, "see it move to the shelved group and the list of shelves",
-		chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-submit`)),
+		clickAgain(`#board tr.shelve-row button.shelve-submit`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="shelved"] .badge-shelved`)),
 		chromedp.WaitVisible(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
 	)
@@ -518,7 +536,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 		t.Errorf("an escalation under a shelf raised a banner")
 	}
 	step(t, ctx, "end the shelf and see the alert come back",
-		chromedp.Click(chromedp.CSS(`#shelves tr.shelf[data-id="s1"] button.end-shelf`)),
+		clickAgain(`#shelves tr.shelf[data-id="s1"] button.end-shelf`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="gas1-orange"][data-group="active"]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`#shelves tr.shelf`)),
 	)
@@ -548,10 +566,10 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	shelver.setRefuse(fmt.Errorf("%w: %w", lifecycle.ErrShelfNeedsAdmin,
 		&lifecycle.ShelfRefusal{Code: lifecycle.RefusedRedAlarm, Err: errors.New("shelving a red alarm (combustible_gas_high at plant-a/gas-2 is red now)")}))
 	step(t, ctx, "be refused shelving an alarm that turned red",
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="gas2-yellow"] button.shelve-btn`)),
+		clickAgain(`#board tr[data-id="gas2-yellow"] button.shelve-btn`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row[data-for="gas2-yellow"] input.shelve-reason`)),
 		chromedp.SendKeys(chromedp.CSS(`#board tr.shelve-row input.shelve-reason`), "sensor wash"),
-		chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-submit`)),
+		clickAgain(`#board tr.shelve-row button.shelve-submit`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr.shelve-row .ack-error`)),
 	)
 	if msg := eval[string](t, ctx, `document.querySelector('#board tr.shelve-row .ack-error').textContent`); msg != "搁置失败：搁置红色报警需管理员权限" {
@@ -559,7 +577,7 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	}
 	shoot("console-shelve-refused.png")
 	shelver.setRefuse(nil)
-	step(t, ctx, "close the form", chromedp.Click(chromedp.CSS(`#board tr.shelve-row button.shelve-cancel`)),
+	step(t, ctx, "close the form", clickAgain(`#board tr.shelve-row button.shelve-cancel`),
 		chromedp.WaitNotPresent(chromedp.CSS(`#board tr.shelve-row`)))
 
 	// Sound is on unless a console turned it off.
@@ -575,9 +593,9 @@ func TestBrowserShelveSensorHealth(t *testing.T) {
 	step(t, ctx, "see its banner", chromedp.WaitVisible(chromedp.CSS(`#banners .banner.lvl-1[data-alert-id="gas2-red"]`)))
 
 	step(t, ctx, "open the sensor page from the site overview",
-		chromedp.Click(chromedp.CSS(`#sites .tile[data-site="plant-a"]`)),
+		clickAgain(`#sites .tile[data-site="plant-a"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#sensor-rows tr[data-sensor="gas-1"] a.sensor-link`)),
-		chromedp.Click(chromedp.CSS(`#sensor-rows tr[data-sensor="gas-1"] a.sensor-link`)),
+		clickAgain(`#sensor-rows tr[data-sensor="gas-1"] a.sensor-link`),
 		chromedp.WaitReady(chromedp.CSS(`#view-sensor[data-loaded="true"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#sensor-chart svg.series-chart polyline.mean`)),
 	)

@@ -196,13 +196,13 @@ func TestBrowserWidths(t *testing.T) {
 			// Acknowledging the red alarm from its row takes its banner
 			// away; the orange one stays until it is acknowledged too.
 			step(t, ctx, "acknowledge the red alarm",
-				chromedp.Click(chromedp.CSS(`#board tr[data-id="`+red+`"] button.ack-btn`)),
+				clickAgain(`#board tr[data-id="`+red+`"] button.ack-btn`),
 				chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="`+red+`"][data-acknowledged="true"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`#banners .banner[data-alert-id="`+red+`"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`#banners .banner[data-alert-id="`+orange+`"]`)),
 			)
 			step(t, ctx, "acknowledge the orange alarm",
-				chromedp.Click(chromedp.CSS(`#board tr[data-id="`+orange+`"] button.ack-btn`)),
+				clickAgain(`#board tr[data-id="`+orange+`"] button.ack-btn`),
 				chromedp.WaitNotPresent(chromedp.CSS(`#banners .banner[data-alert-id="`+orange+`"]`)),
 			)
 		})
@@ -266,9 +266,9 @@ func TestBrowserSoundRepeats(t *testing.T) {
 	life.Emit(orange)
 	waitJS(t, ctx, "a new alarm sounds despite the silence", fmt.Sprintf(`Number(document.body.dataset.beeps || 0) >= %d`, quiet+2))
 	step(t, ctx, "acknowledge both",
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="red"] button.ack-btn`)),
+		clickAgain(`#board tr[data-id="red"] button.ack-btn`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="red"][data-acknowledged="true"]`)),
-		chromedp.Click(chromedp.CSS(`#board tr[data-id="orange"] button.ack-btn`)),
+		clickAgain(`#board tr[data-id="orange"] button.ack-btn`),
 		chromedp.WaitVisible(chromedp.CSS(`#board tr[data-id="orange"][data-acknowledged="true"]`)),
 	)
 	time.Sleep(800 * time.Millisecond) // a tick that had started may still end
