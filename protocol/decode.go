@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -114,7 +115,21 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	b.Readings = b.Readings[:0]
 	b.Seq, b.HasSeq = 0, false
 
-	if sv := v.Get(FieldSeq); sv != nil {
+	// One pass over the keys, as for each reading (decodeReading).
+	var sv, hv, tv, rv *fastjson.Value
+	v.GetObject().Visit(func(k []byte, fv *fastjson.Value) {
+		switch string(k) {
+		case FieldSeq:
+			sv = cmp.Or(sv, fv)
+		case FieldHistorical:
+			hv = cmp.Or(hv, fv)
+		case FieldTS:
+			tv = cmp.Or(tv, fv)
+		case FieldReadings:
+			rv = cmp.Or(rv, fv)
+		}
+	})
+	if sv != nil {
 		seq, err := sv.Uint64()
 		if err != nil {
 			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("seq: %w", err)}
@@ -122,7 +137,7 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 		b.Seq, b.HasSeq = seq, true
 	}
 	historical := false
-	if hv := v.Get(FieldHistorical); hv != nil {
+	if hv != nil {
 		h, err := hv.Bool()
 		if err != nil {
 			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("historical: %w", err)}
@@ -131,13 +146,12 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	}
 	var batchTime time.Time
 	var batchTimeErr error
-	if tv := v.Get(FieldTS); tv != nil {
+	if tv != nil {
 		batchTime, batchTimeErr = parseTime(tv)
 		if batchTimeErr != nil {
 			return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("ts: %w", batchTimeErr)}
 		}
 	}
-	rv := v.Get(FieldReadings)
 	if rv == nil {
 		return nil, &Error{Reason: ReasonBadSchema, Err: errors.New(`no "readings" array`)}
 	}
@@ -161,10 +175,27 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 
 func (d *Decoder) decodeReading(r *fastjson.Value, batchTime time.Time) Reading {
 	it := Reading{Time: batchTime}
-	if r.Type() != fastjson.TypeObject {
+	o, err := r.Object()
+	if err != nil {
 		return reject(it, ReasonBadSchema, "reading is not an object")
 	}
-	sv := r.Get(FieldSensor)
+	// One pass over the object's keys, not a search for each field: a
+	// search for a field the reading leaves out (ts and quality mostly
+	// are) scans every key twice. The first of duplicate keys counts,
+	// as with Object.Get.
+	var sv, vv, tv, qv *fastjson.Value
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case FieldSensor:
+			sv = cmp.Or(sv, v)
+		case FieldValue:
+			vv = cmp.Or(vv, v)
+		case FieldTS:
+			tv = cmp.Or(tv, v)
+		case FieldQuality:
+			qv = cmp.Or(qv, v)
+		}
+	})
 	if sv == nil {
 		return reject(it, ReasonMissingSensor, `reading has no "sensor"`)
 	}
@@ -173,14 +204,13 @@ func (d *Decoder) decodeReading(r *fastjson.Value, batchTime time.Time) Reading 
 		return reject(it, ReasonMissingSensor, `"sensor" is not a non-empty string`)
 	}
 	it.Sensor = borrow(s)
-	vv := r.Get(FieldValue)
 	if vv == nil {
 		return reject(it, ReasonBadValue, `reading has no "value"`)
 	}
 	if it.Value, err = vv.Float64(); err != nil {
 		return reject(it, ReasonBadValue, fmt.Sprintf(`"value" is a %s, want a number`, vv.Type()))
 	}
-	if tv := r.Get(FieldTS); tv != nil {
+	if tv != nil {
 		if it.Time, err = parseTime(tv); err != nil {
 			return reject(it, ReasonBadTimestamp, err.Error())
 		}
@@ -188,7 +218,7 @@ func (d *Decoder) decodeReading(r *fastjson.Value, batchTime time.Time) Reading 
 	if it.Time.IsZero() {
 		return reject(it, ReasonNoTimestamp, `neither the batch nor the reading has "ts"`)
 	}
-	if qv := r.Get(FieldQuality); qv != nil {
+	if qv != nil {
 		qs, err := qv.StringBytes()
 		if err != nil {
 			return reject(it, ReasonBadQuality, `"quality" is not a string`)

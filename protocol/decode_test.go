@@ -89,6 +89,19 @@ func TestDecodeReadings(t *testing.T) {
 			want:    []want{{"a", 1, time.Time{}, 0, ReasonNoTimestamp}},
 		},
 		{
+			// The first of duplicate keys counts, in the batch and in a
+			// reading.
+			name:    "duplicate keys: the first counts",
+			payload: `{"ts":1764345600000,"seq":5,"seq":6,"ts":1,"readings":[{"sensor":"a","value":1,"value":2,"sensor":"b","quality":"bad","quality":"good"}],"readings":[]}`,
+			seq:     5, hasSeq: true,
+			want: []want{{"a", 1, batchTS, sensors.QualityBad, ""}},
+		},
+		{
+			name:    "escaped key names",
+			payload: `{"\u0074s":1764345600000,"readings":[{"sens\u006fr":"a","v\u0061lue":4.5,"qu\u0061lity":"uncertain"}]}`,
+			want:    []want{{"a", 4.5, batchTS, sensors.QualityUncertain, ""}},
+		},
+		{
 			name:    "unknown fields ignored",
 			payload: `{"ts":1764345600000,"gw":"x","readings":[{"sensor":"a","value":1,"unit":"%LEL"}]}`,
 			want:    []want{{"a", 1, batchTS, sensors.QualityGood, ""}},
