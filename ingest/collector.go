@@ -363,18 +363,25 @@ func (c *Collector) work(q <-chan mqtt.Message) {
 		stateTopic = sparkplug.StateTopic(c.opts.SparkplugHostID)
 	}
 	for {
+		// A message waiting is taken without a select on the timer too:
+		// under load there nearly always is one, and Process expires
+		// the gaps itself.
 		var msg mqtt.Message
+		var ok bool
 		select {
-		case m, ok := <-q:
-			if !ok {
-				return
+		case msg, ok = <-q:
+		default:
+			select {
+			case msg, ok = <-q:
+			case now := <-tick.C:
+				// A gateway that went quiet after a loss still has it
+				// reported.
+				in.events(p.Expire(now).Events)
+				continue
 			}
-			msg = m
-		case now := <-tick.C:
-			// A gateway that went quiet after a loss still has it
-			// reported.
-			in.events(p.Expire(now).Events)
-			continue
+		}
+		if !ok {
+			return
 		}
 		if stateTopic != "" && msg.Topic() == stateTopic {
 			c.ownState(msg)
