@@ -30,7 +30,7 @@ export RISKMON_INFLUXD := $(INFLUXD)
 export RISKMON_ALERTMANAGER := $(ALERTMANAGER)
 export RISKMON_NATS_SERVER := $(NATS_SERVER)
 
-.PHONY: all run test bench lint build deps deps-run fuzz clean telegraf
+.PHONY: all run test bench lint build deps deps-run fuzz clean telegraf pgo
 
 all: build
 
@@ -82,7 +82,10 @@ lint:
 test: deps lint
 	@# The browser tests' screenshots are kept in .state/artifacts (each
 	@# width of the board): look at them after a change to the console.
-	RISKMON_ARTIFACTS=$${RISKMON_ARTIFACTS:-$(STATE)/artifacts} $(GO) test -count=1 -timeout 15m ./...
+	@# Without cmd/riskmon/default.pgo: it changes only what the compiler
+	@# inlines, and with it cmd/riskmon's tests would compile every
+	@# package again.
+	RISKMON_ARTIFACTS=$${RISKMON_ARTIFACTS:-$(STATE)/artifacts} $(GO) test -pgo=off -count=1 -timeout 15m ./...
 	@# The packages whose state many goroutines share, again under the race detector.
 	$(GO) test -race -count=1 -timeout 5m ./alerting/... ./cluster ./console ./ingest/... ./protocol/...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
@@ -112,6 +115,16 @@ fuzz:
 	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzParseFleet$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadTruth$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./simulator -run '^$$' -fuzz '^FuzzReadAlertEvents$$' -fuzztime $(FUZZTIME)
+
+## pgo: refresh cmd/riskmon/default.pgo, the CPU profile go build
+## optimises riskmon with (inlining and devirtualising its hot calls),
+## from the saturating, fixed-rate and low-rate runs of the comparison
+## with Telegraf (a few minutes; docs/benchmarks.md)
+pgo: deps build $(TELEGRAF)
+	rm -rf $(STATE)/pgo
+	$(BIN)/riskmon bench compare --pairs 1 --rate 100000 --outage 0 --idle 20s \
+		--profile $(STATE)/pgo --profile-for 10s --state-dir $(STATE)/bench-compare
+	$(GO) tool pprof -proto $(STATE)/pgo/*-cpu.pprof > cmd/riskmon/default.pgo
 
 ## telegraf: Telegraf $(TELEGRAF_VERSION), custom build, into .state/bin (a few minutes)
 telegraf: $(TELEGRAF)
