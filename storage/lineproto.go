@@ -132,14 +132,14 @@ func appendTag(b []byte, s string) []byte {
 		return append(b, s...)
 	}
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case ',', '=', ' ', '\\':
-			b = append(b, '\\', c)
-		case '\n', '\r':
+		switch c := s[i]; {
+		case !tagReserved[c]:
+			b = append(b, c)
+		case c == '\n' || c == '\r':
 			// As an escaped space: a bare one would end the tags.
 			b = append(b, '\\', ' ')
 		default:
-			b = append(b, c)
+			b = append(b, '\\', c)
 		}
 	}
 	return b
@@ -158,7 +158,8 @@ func needsEscape(s string) bool {
 	return false
 }
 
-// tagReserved marks the bytes appendTag escapes; it is never written.
+// tagReserved marks the bytes appendTag escapes, for needsEscape and
+// appendTag alike; it is never written.
 var tagReserved = [256]bool{',': true, '=': true, ' ': true, '\\': true, '\n': true, '\r': true}
 
 // appendFieldString quotes a string field value, escaping the double
