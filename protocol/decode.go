@@ -107,14 +107,15 @@ func (d *Decoder) Decode(payload []byte) (*Batch, error) {
 	if err != nil {
 		return nil, &Error{Reason: ReasonMalformed, Err: err}
 	}
-	if v.Type() != fastjson.TypeObject {
+	o, err := v.Object()
+	if err != nil {
 		return nil, &Error{Reason: ReasonBadSchema, Err: fmt.Errorf("payload is a JSON %s, want an object", v.Type())}
 	}
 	b := &d.batch
 	b.Readings = b.Readings[:0]
 	b.Seq, b.HasSeq = 0, false
 
-	f := fields(v.GetObject(), batchField)
+	f := fields(o, batchField)
 	sv, hv, tv, rv := f[0], f[1], f[2], f[3]
 	if sv != nil {
 		seq, err := sv.Uint64()
