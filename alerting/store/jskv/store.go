@@ -400,6 +400,12 @@ func follow(ctx context.Context, w jetstream.KeyWatcher, fn func(jetstream.KeyVa
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
+				// The watcher closes its channel when ctx ends too, and
+				// select may see the closed channel first: that is the
+				// caller's own stop, not a failure.
+				if ctx.Err() != nil {
+					return nil
+				}
 				return errors.New("alert state watch ended")
 			}
 			if e != nil {
