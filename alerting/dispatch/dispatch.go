@@ -120,7 +120,13 @@ type worker struct {
 
 // idle reports whether the worker would take an item pushed now at once:
 // its queue is empty and no send is in flight.
-func (w *worker) idle() bool { return !w.sending.Load() && w.q.len() == 0 }
+//
+// The queue is read before the flag. The worker sets the flag before it
+// takes an item, so an empty queue followed by a clear flag means no item
+// was taken in between. Read the other way round, a flag read clear just
+// before the worker takes the last queued item, and a queue read empty
+// just after, would call a busy worker idle.
+func (w *worker) idle() bool { return w.q.len() == 0 && !w.sending.Load() }
 
 // NewDispatcher builds a dispatcher for notifiers, which must have
 // distinct names. It starts nothing until Run.
