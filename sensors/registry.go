@@ -46,10 +46,17 @@ type Sensor struct {
 
 	kind  *Kind
 	index int
+	plain bool
 }
 
 // KindInfo is the sensor's kind from the catalog the registry was built on.
 func (s *Sensor) KindInfo() *Kind { return s.kind }
+
+// PlainIDs reports whether the sensor's id, its site's id and its kind
+// are all ValidID, as the registry files require (NewRegistry itself
+// does not). Such a name holds no byte that line protocol, MQTT topics or
+// file names reserve, so writers can copy it without checking.
+func (s *Sensor) PlainIDs() bool { return s.plain }
 
 // Index is the sensor's position in its registry's Sensors(), so state kept
 // per sensor can live in a slice instead of a map keyed by site and id.
@@ -191,6 +198,7 @@ func (r *Registry) addSensor(s Sensor, units kindUnits, shared names) error {
 	}
 	s.Site, s.Kind, s.Gateway = shared.of(s.Site), KindID(shared.of(string(s.Kind))), shared.of(s.Gateway)
 	s.kind = k
+	s.plain = ValidID(s.ID) && ValidID(s.Site) && ValidID(string(s.Kind))
 	s.Setpoints = k.Resolve(s.Setpoints)
 	s.index = len(r.order)
 	bySite[s.ID] = &s

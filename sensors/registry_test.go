@@ -65,3 +65,32 @@ func TestRegistrySharesNames(t *testing.T) {
 		}
 	}
 }
+
+// PlainIDs holds only when the sensor's id, its site's id and its kind
+// are all ValidID, whichever way the registry was built.
+func TestSensorPlainIDs(t *testing.T) {
+	cat := NewCatalog(Kind{ID: "gas", Unit: "%LEL", Max: 100}, Kind{ID: "gas 2", Unit: "%LEL", Max: 100})
+	tests := []struct {
+		name           string
+		site, id, kind string
+		want           bool
+	}{
+		{"letters, digits and -_.", "hz-01", "GT_1.a", "gas", true},
+		{"Chinese letters", "厂区一", "气体探头1", "gas", true},
+		{"space in the id", "hz-01", "GT 1", "gas", false},
+		{"comma in the site", "hz,01", "GT-1", "gas", false},
+		{"space in the kind", "hz-01", "GT-1", "gas 2", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg, err := NewRegistry(cat, []Site{{ID: tt.site, Sector: SectorHazchem}},
+				[]Sensor{{ID: tt.id, Site: tt.site, Kind: KindID(tt.kind)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reg.Sensors()[0].PlainIDs(); got != tt.want {
+				t.Fatalf("PlainIDs() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -33,15 +33,24 @@ import (
 // message overwrites its own points instead of adding new ones. It appends
 // to b without allocating when b has room: it runs once per reading.
 func AppendReading(b []byte, r *sensors.Reading) []byte {
+	// A reading validated against the registry carries the registry's
+	// own names, and those are copied without a look at each byte for
+	// one to escape (an eighth of the warm encode-and-validate loop).
+	// Equal strings from the registry share their bytes, so each
+	// comparison is of two pointers.
+	plain := false
+	if ref := r.Ref; ref != nil && ref.PlainIDs() {
+		plain = r.Kind == ref.Kind && r.Sensor == ref.ID && r.Site == ref.Site
+	}
 	b = append(b, MeasurementReading...)
 	b = append(b, ","+TagKind+"="...)
-	b = appendTag(b, string(r.Kind))
+	b = appendName(b, string(r.Kind), plain)
 	b = append(b, ","+TagSector+"="...)
 	b = appendTag(b, string(r.Sector))
 	b = append(b, ","+TagSensor+"="...)
-	b = appendTag(b, r.Sensor)
+	b = appendName(b, r.Sensor, plain)
 	b = append(b, ","+TagSite+"="...)
-	b = appendTag(b, r.Site)
+	b = appendName(b, r.Site, plain)
 	b = append(b, " "+FieldValue+"="...)
 	b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
 	if r.Quality != sensors.QualityGood {
@@ -156,6 +165,15 @@ func needsEscape(s string) bool {
 		}
 	}
 	return false
+}
+
+// appendName is appendTag for a registry name, copied as it is when
+// plain says it is sensors.ValidID.
+func appendName(b []byte, s string, plain bool) []byte {
+	if plain {
+		return append(b, s...)
+	}
+	return appendTag(b, s)
 }
 
 // tagReserved marks the bytes appendTag escapes, for needsEscape and

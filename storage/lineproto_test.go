@@ -196,3 +196,73 @@ func parseLines(s string) error {
 	}
 	return nil
 }
+
+// A reading that carries its registry entry has its names copied without
+// a check for bytes to escape, and only when they are the entry's own
+// and the entry's names are plain: anything else is escaped as before.
+func TestAppendReadingRegistryNames(t *testing.T) {
+	reg, err := sensors.NewRegistry(sensors.DefaultCatalog(),
+		[]sensors.Site{{ID: "hz-01", Sector: sensors.SectorHazchem}, {ID: "hz 02", Sector: sensors.SectorHazchem}},
+		[]sensors.Sensor{
+			{ID: "GT-1", Site: "hz-01", Kind: "combustible_gas"},
+			{ID: "GT,2=x", Site: "hz 02", Kind: "combustible_gas"}, // names no registry file takes
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, odd := reg.Sensors()[0], reg.Sensors()[1]
+	reading := func(s *sensors.Sensor) sensors.Reading {
+		return sensors.Reading{Site: s.Site, Sensor: s.ID, Kind: s.Kind, Sector: sensors.SectorHazchem,
+			Value: 1, Time: time.UnixMilli(1), Ref: s}
+	}
+	tests := []struct {
+		name string
+		edit func(*sensors.Reading)
+		ref  *sensors.Sensor
+		tags string
+	}{
+		{"registry names", func(*sensors.Reading) {}, plain,
+			`kind=combustible_gas,sector=hazchem,sensor=GT-1,site=hz-01`},
+		{"names the registry let through unchecked", func(*sensors.Reading) {}, odd,
+			`kind=combustible_gas,sector=hazchem,sensor=GT\,2\=x,site=hz\ 02`},
+		{"site changed after validation", func(r *sensors.Reading) { r.Site = "hz 03" }, plain,
+			`kind=combustible_gas,sector=hazchem,sensor=GT-1,site=hz\ 03`},
+		{"sensor changed", func(r *sensors.Reading) { r.Sensor = "a=b" }, plain,
+			`kind=combustible_gas,sector=hazchem,sensor=a\=b,site=hz-01`},
+		{"kind changed", func(r *sensors.Reading) { r.Kind = "x y" }, plain,
+			`kind=x\ y,sector=hazchem,sensor=GT-1,site=hz-01`},
+		{"sector is always checked", func(r *sensors.Reading) { r.Sector = "a,b" }, plain,
+			`kind=combustible_gas,sector=a\,b,sensor=GT-1,site=hz-01`},
+		{"no registry entry", func(r *sensors.Reading) { r.Ref, r.Site = nil, "hz 01" }, plain,
+			`kind=combustible_gas,sector=hazchem,sensor=GT-1,site=hz\ 01`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := reading(tt.ref)
+			tt.edit(&r)
+			got := string(AppendReading(nil, &r))
+			want := MeasurementReading + "," + tt.tags + " value=1 1\n"
+			if got != want {
+				t.Fatalf("AppendReading =\n%s want\n%s", got, want)
+			}
+			if err := parseLines(got); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// Every name sensors.ValidID takes is free of the bytes a tag value
+// escapes, which is what lets AppendReading copy registry names whole.
+func TestValidIDHasNoReservedByte(t *testing.T) {
+	for c := range 256 {
+		if !tagReserved[c] {
+			continue
+		}
+		for _, id := range []string{string(rune(c)), "a" + string(rune(c)), string([]byte{'a', byte(c), 'b'})} {
+			if sensors.ValidID(id) {
+				t.Errorf("ValidID(%q) = true; it holds %q, which line protocol reserves", id, byte(c))
+			}
+		}
+	}
+}
