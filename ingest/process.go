@@ -448,7 +448,8 @@ func (p *Processor) validateAll(topic, gateway string, site *sensors.Site, items
 	var hint *sensors.Sensor
 	for i := range items {
 		it := &items[i]
-		r, s, reason, detail := validate(p.reg, site, hint, it, now, &p.lim)
+		ahead := it.Time.Sub(now)
+		r, s, reason, detail := validate(p.reg, site, hint, it, now, ahead, &p.lim)
 		hint = nil
 		if s != nil && s.Index()+1 < len(order) {
 			hint = order[s.Index()+1]
@@ -457,7 +458,7 @@ func (p *Processor) validateAll(topic, gateway string, site *sensors.Site, items
 			p.rejectReading(topic, now, i, it.Sensor, reason, detail)
 			continue
 		}
-		if d := r.Time.Sub(now); !r.Historical {
+		if d := ahead; !r.Historical { // r.Time is it.Time
 			cs = clockSample{offset: d, ok: true}
 			switch tol := p.lim.SkewTolerance; {
 			case d > tol, -d > tol && clockWrong:

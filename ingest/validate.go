@@ -82,8 +82,9 @@ func (l Limits) withDefaults() Limits {
 // The reading's strings are the registry's, so it keeps no reference to
 // the message buffer. hint, when not nil, is the registry entry tried
 // before the registry's map: it is used only if it is the item's sensor
-// at site.
-func validate(reg *sensors.Registry, site *sensors.Site, hint *sensors.Sensor, it *Item, now time.Time, lim *Limits) (sensors.Reading, *sensors.Sensor, Reason, string) {
+// at site. ahead is it.Time.Sub(now), which the caller needs too: one
+// subtraction of two times per reading instead of three.
+func validate(reg *sensors.Registry, site *sensors.Site, hint *sensors.Sensor, it *Item, now time.Time, ahead time.Duration, lim *Limits) (sensors.Reading, *sensors.Sensor, Reason, string) {
 	if it.Reject != "" {
 		return sensors.Reading{}, nil, it.Reject, it.Detail
 	}
@@ -107,10 +108,13 @@ func validate(reg *sensors.Registry, site *sensors.Site, hint *sensors.Sensor, i
 		}
 		q = sensors.QualityBad
 	}
-	if d := it.Time.Sub(now); d > lim.MaxFuture {
-		return sensors.Reading{}, nil, ReasonFuture, fmt.Sprintf("timestamp %s is %s ahead of receive time (limits.max_future %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Millisecond), lim.MaxFuture)
+	if ahead > lim.MaxFuture {
+		return sensors.Reading{}, nil, ReasonFuture, fmt.Sprintf("timestamp %s is %s ahead of receive time (limits.max_future %s)", it.Time.UTC().Format(time.RFC3339Nano), ahead.Round(time.Millisecond), lim.MaxFuture)
 	}
-	if d := now.Sub(it.Time); d > lim.MaxPast {
+	// Not -ahead > MaxPast: Sub saturates at the most negative duration,
+	// which has no positive counterpart.
+	if ahead < -lim.MaxPast {
+		d := now.Sub(it.Time)
 		return sensors.Reading{}, nil, ReasonTooOld, fmt.Sprintf("timestamp %s is %s before receive time (limits.max_past %s)", it.Time.UTC().Format(time.RFC3339Nano), d.Round(time.Second), lim.MaxPast)
 	}
 	return sensors.Reading{
