@@ -127,6 +127,10 @@ type Processor struct {
 	clock  map[gatewayKey]*clockState
 	// lastSeen is the last reading of each sensor, by Sensor.Index of reg.
 	lastSeen []lastValue
+	// nextAt is, by SiteRef.Index of reg, the entry after the last one
+	// the site's previous message matched, when it is of the same site:
+	// where its next message most likely begins.
+	nextAt []*sensors.Sensor
 	// spbFrom is the edge node and device each sensor matched by its
 	// metric name (no Sparkplug address in the registry) came from first,
 	// to catch a second device publishing the same name.
@@ -160,6 +164,7 @@ func NewProcessor(reg *sensors.Registry, lim Limits, rej *Rejecter, m *Metrics, 
 	}
 	return &Processor{reg: reg, lim: lim, dec: protocol.NewDecoder(lim.MaxReadingsPerMessage), rej: rej, m: m, spb: spb,
 		seq: newSeqTracker(lim.SeqGrace), clock: map[gatewayKey]*clockState{}, lastSeen: make([]lastValue, reg.Len()),
+		nextAt:  make([]*sensors.Sensor, reg.NumSites()),
 		spbFrom: map[*sensors.Sensor]spbOrigin{}, mismatch: map[*sensors.Sensor]mismatchSeen{}}
 }
 
@@ -199,6 +204,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 			p.reg = r
 			// Indexed by the old registry's sensors.
 			p.lastSeen = make([]lastValue, r.Len())
+			p.nextAt = make([]*sensors.Sensor, r.NumSites())
 			clear(p.spbFrom)
 			clear(p.mismatch)
 		}
@@ -220,10 +226,11 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 	if err != nil {
 		return reject(ReasonBadTopic, err.Error())
 	}
-	site, ok := p.reg.Site(pt.Site)
+	ref, ok := p.reg.SiteRef(pt.Site)
 	if !ok {
 		return reject(ReasonUnknownSite, "site "+pt.Site+" is not in the registry")
 	}
+	site := ref.Site
 	switch pt.Leaf {
 	case protocol.LeafReadings:
 		b, err := p.dec.Decode(payload)
@@ -237,7 +244,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 		for i := range b.Readings {
 			p.items = append(p.items, itemOf(&b.Readings[i]))
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, ref, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case protocol.LeafLP:
 		rs, err := lineproto.Decode(payload, p.lpBuf[:0])
 		p.lpBuf = rs
@@ -248,7 +255,7 @@ func (p *Processor) process(topic string, payload []byte, now time.Time) *Output
 		for i := range rs {
 			p.items = append(p.items, itemOf(&rs[i]))
 		}
-		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, site, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
+		p.checkClock(site.ID, pt.Gateway, p.validateAll(topic, pt.Gateway, ref, p.items, now, p.clockWrong(site.ID, pt.Gateway)), now)
 	case protocol.LeafStatus:
 		switch strings.TrimSpace(string(payload)) {
 		case protocol.StatusOnline:
@@ -306,10 +313,11 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		t, b := sparkplug.RebirthRequest(res.Site, res.Gateway)
 		p.out.Commands = append(p.out.Commands, Command{Topic: t, Payload: b})
 	}
-	site, ok := p.reg.Site(res.Site)
+	ref, ok := p.reg.SiteRef(res.Site)
 	if !ok {
 		return &p.out // STATE and other host messages carry no site
 	}
+	site := ref.Site
 	if res.SeqGap > 0 {
 		p.m.SeqGaps.Add(float64(res.SeqGap))
 		p.out.Events = append(p.out.Events, sensors.GatewayEvent{Site: site.ID, Gateway: res.Gateway, Kind: sensors.GatewaySeqGap, Missing: res.SeqGap, Source: "sparkplug", At: now})
@@ -343,7 +351,7 @@ func (p *Processor) processSparkplug(topic string, payload []byte, now time.Time
 		p.items = append(p.items, it)
 	}
 	p.m.Readings.Add(float64(unmonitored))
-	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, res.Gateway, site, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
+	p.checkClock(site.ID, res.Gateway, p.validateAll(topic, res.Gateway, ref, p.items, now, p.clockWrong(site.ID, res.Gateway)), now)
 	return &p.out
 }
 
@@ -438,21 +446,33 @@ func (p *Processor) Expire(now time.Time) *Output {
 // A reading that arrives through another gateway is accepted all the same
 // (a reading is never thrown away for bookkeeping) and flagged: counted in
 // riskmon_ingest_gateway_mismatch_total and reported as GatewayMismatch.
-func (p *Processor) validateAll(topic, gateway string, site *sensors.Site, items []Item, now time.Time, clockWrong bool) clockSample {
+func (p *Processor) validateAll(topic, gateway string, ref sensors.SiteRef, items []Item, now time.Time, clockWrong bool) clockSample {
 	var cs clockSample
 	p.m.Readings.Add(float64(len(items)))
+	site := ref.Site
 	// A gateway mostly lists its sensors in registry order, so the entry
-	// after the last one matched is tried before the registry's map: a
-	// string comparison instead of two map lookups per reading.
+	// after the last one matched is tried before the registry's maps: a
+	// string comparison instead of two map lookups per reading. The first
+	// reading of a message is tried against where the site's previous
+	// message left off, or else the site's first sensor (a gateway that
+	// sends all its sensors in each message, or has come round to its
+	// first again).
 	order := p.reg.Sensors()
-	var hint *sensors.Sensor
+	hint := p.nextAt[ref.Index]
+	if hint == nil || len(items) == 0 || hint.ID != items[0].Sensor {
+		hint = ref.First
+	}
+	var last *sensors.Sensor
 	for i := range items {
 		it := &items[i]
 		ahead := it.Time.Sub(now)
 		r, s, reason, detail := validate(p.reg, site, hint, it, now, ahead, &p.lim)
 		hint = nil
-		if s != nil && s.Index()+1 < len(order) {
-			hint = order[s.Index()+1]
+		if s != nil {
+			last = s
+			if s.Index()+1 < len(order) {
+				hint = order[s.Index()+1]
+			}
 		}
 		if reason != "" {
 			p.rejectReading(topic, now, i, it.Sensor, reason, detail)
@@ -488,6 +508,12 @@ func (p *Processor) validateAll(topic, gateway string, site *sensors.Site, items
 		}
 		r.Received = now
 		p.out.Readings = append(p.out.Readings, r)
+	}
+	if last != nil {
+		p.nextAt[ref.Index] = nil
+		if hint != nil && hint.Site == site.ID {
+			p.nextAt[ref.Index] = hint
+		}
 	}
 	p.m.Accepted.Add(float64(len(p.out.Readings)))
 	return cs

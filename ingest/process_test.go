@@ -386,6 +386,86 @@ func TestProcessRegistryOrderHint(t *testing.T) {
 	}
 }
 
+// TestProcessHintAcrossMessages: where a site's previous message left
+// off, and the site's first sensor, are only guesses: whatever the
+// messages list, in whatever order, across sites and across a registry
+// reload, each reading is matched to its own site's entry of the
+// registry in force.
+func TestProcessHintAcrossMessages(t *testing.T) {
+	newReg := func() *sensors.Registry {
+		reg, err := sensors.NewRegistry(sensors.DefaultCatalog(),
+			[]sensors.Site{{ID: "a", Sector: sensors.SectorHazchem}, {ID: "b", Sector: sensors.SectorHazchem}},
+			[]sensors.Sensor{
+				{ID: "X", Site: "a", Kind: "combustible_gas"},
+				{ID: "Y", Site: "a", Kind: "pressure"},
+				{ID: "Z", Site: "a", Kind: "h2s"},
+				{ID: "Y", Site: "b", Kind: "h2s"},
+				{ID: "W", Site: "b", Kind: "combustible_gas"},
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	type msg struct {
+		site    string
+		sensors []string
+		reload  bool // a new registry is in force from this message on
+	}
+	tests := []struct {
+		name string
+		msgs []msg
+	}{
+		{"halves in turn", []msg{{"a", []string{"X", "Y"}, false}, {"a", []string{"Z"}, false}, {"a", []string{"X", "Y"}, false}, {"a", []string{"Z"}, false}}},
+		{"all at once, again and again", []msg{{"a", []string{"X", "Y", "Z"}, false}, {"a", []string{"X", "Y", "Z"}, false}}},
+		{"same id at the next site", []msg{{"a", []string{"Z"}, false}, {"b", []string{"Y"}, false}, {"a", []string{"Y"}, false}, {"b", []string{"Y", "W"}, false}}},
+		{"out of order", []msg{{"a", []string{"Z", "X"}, false}, {"a", []string{"Y"}, false}, {"a", []string{"Y", "X"}, false}}},
+		{"unknown first", []msg{{"a", []string{"Q"}, false}, {"a", []string{"X"}, false}, {"b", []string{"Q", "W"}, false}}},
+		{"left off at another site's id", []msg{{"a", []string{"X"}, false}, {"b", []string{"Y"}, false}}},
+		{"registry reloaded", []msg{{"a", []string{"X", "Y"}, false}, {"a", []string{"Z"}, true}, {"a", []string{"X"}, false}, {"b", []string{"Y"}, true}}},
+	}
+	now := time.UnixMilli(1764345600000)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := newReg()
+			ptr := sensors.NewProvider(reg)
+			m := NewMetrics(nil)
+			dl, err := OpenDeadLetter(DeadLetterOptions{Path: filepath.Join(t.TempDir(), "dl.jsonl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dl.Close()
+			p := NewProcessor(reg, Limits{}, NewRejecter(m, dl, slog.New(slog.DiscardHandler), time.Minute), m, nil)
+			p.follow = ptr
+			for n, mg := range tt.msgs {
+				if mg.reload {
+					reg = newReg()
+					ptr.Set(reg)
+				}
+				var items []string
+				for i, id := range mg.sensors {
+					items = append(items, `{"sensor":"`+id+`","value":1,"ts":`+strconv.Itoa(1764345600000+100*n+i)+`}`)
+				}
+				out := p.Process("riskmon/v1/"+mg.site+"/gw/readings", []byte(`{"readings":[`+strings.Join(items, ",")+`]}`), now).Readings
+				var want []*sensors.Sensor
+				for _, id := range mg.sensors {
+					if s, ok := reg.Lookup(mg.site, id); ok {
+						want = append(want, s)
+					}
+				}
+				if len(out) != len(want) {
+					t.Fatalf("message %d: %d readings accepted, want %d", n, len(out), len(want))
+				}
+				for i, r := range out {
+					if r.Ref != want[i] || r.Site != mg.site || r.Kind != want[i].Kind {
+						t.Errorf("message %d reading %d: %s/%s kind %s ref %p, want %s/%s kind %s ref %p", n, i, r.Site, r.Sensor, r.Kind, r.Ref, mg.site, want[i].ID, want[i].Kind, want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkProcessFleet decodes and validates batches of 10 readings
 // from 1,000 sites of 20 sensors, each gateway listing its sensors in
 // registry order, as the load runs' publisher does. The messages come in

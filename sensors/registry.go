@@ -76,11 +76,31 @@ func (s *Sensor) EffectiveSetpoints() []Setpoint {
 // It is read-only once built, so lookups need no lock.
 type Registry struct {
 	catalog *Catalog
-	sites   map[string]*Site
+	sites   map[string]*siteSlot
 	sensors map[string]map[string]*Sensor // site -> sensor id -> sensor
 	order   []*Sensor
 	spb     map[spbAddr]*Sensor
 	gws     map[[2]string]bool // site, gateway of some sensor
+}
+
+// siteSlot is a site and what the registry knows of it beyond its
+// description, found with one lookup by id.
+type siteSlot struct {
+	site  Site
+	index int
+	first *Sensor // the first of its sensors added; nil while it has none
+}
+
+// SiteRef is a site as its registry holds it: Index is its position
+// among the registry's sites (0 to NumSites()-1, in the order they were
+// added), so that state kept per site can live in a slice; First is the
+// first of its sensors in registry order, nil when it has none. Both
+// belong to this registry: another one (after a reload) numbers its
+// sites its own way.
+type SiteRef struct {
+	Site  *Site
+	Index int
+	First *Sensor
 }
 
 // spbAddr is a Sparkplug address at a site, the key of Registry.spb.
@@ -110,7 +130,7 @@ func (s *Sensor) SparkplugDevice() string {
 func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error) {
 	r := &Registry{
 		catalog: cat,
-		sites:   make(map[string]*Site, len(sites)),
+		sites:   make(map[string]*siteSlot, len(sites)),
 		sensors: make(map[string]map[string]*Sensor, len(sites)),
 	}
 	var errs []string
@@ -156,7 +176,7 @@ func (r *Registry) addSite(s Site, shared names) error {
 		return fmt.Errorf("duplicate site %q", s.ID)
 	}
 	s.ID, s.Sector = shared.of(s.ID), Sector(shared.of(string(s.Sector)))
-	r.sites[s.ID] = &s
+	r.sites[s.ID] = &siteSlot{site: s, index: len(r.sites)}
 	r.sensors[s.ID] = map[string]*Sensor{}
 	return nil
 }
@@ -203,6 +223,9 @@ func (r *Registry) addSensor(s Sensor, units kindUnits, shared names) error {
 	s.index = len(r.order)
 	bySite[s.ID] = &s
 	r.order = append(r.order, &s)
+	if e := r.sites[s.Site]; e.first == nil {
+		e.first = &s
+	}
 	return nil
 }
 
@@ -271,15 +294,31 @@ func (r *Registry) HasGateway(site, gateway string) bool { return r.gws[[2]strin
 
 // Site finds a site.
 func (r *Registry) Site(id string) (*Site, bool) {
-	s, ok := r.sites[id]
-	return s, ok
+	e, ok := r.sites[id]
+	if !ok {
+		return nil, false
+	}
+	return &e.site, true
 }
+
+// SiteRef finds a site with its index and first sensor.
+func (r *Registry) SiteRef(id string) (SiteRef, bool) {
+	e, ok := r.sites[id]
+	if !ok {
+		return SiteRef{}, false
+	}
+	return SiteRef{Site: &e.site, Index: e.index, First: e.first}, true
+}
+
+// NumSites is the number of sites, one more than the largest
+// SiteRef.Index.
+func (r *Registry) NumSites() int { return len(r.sites) }
 
 // Sites lists the sites sorted by id.
 func (r *Registry) Sites() []*Site {
 	out := make([]*Site, 0, len(r.sites))
-	for _, s := range r.sites {
-		out = append(out, s)
+	for _, e := range r.sites {
+		out = append(out, &e.site)
 	}
 	slices.SortFunc(out, func(a, b *Site) int { return strings.Compare(a.ID, b.ID) })
 	return out

@@ -94,3 +94,47 @@ func TestSensorPlainIDs(t *testing.T) {
 		})
 	}
 }
+
+// SiteRef numbers the sites in the order they were added and names the
+// first sensor added to each, wherever the sensors of the sites lie in
+// the registry's order.
+func TestSiteRef(t *testing.T) {
+	reg, err := NewRegistry(DefaultCatalog(),
+		[]Site{{ID: "b", Sector: SectorHazchem}, {ID: "a", Sector: SectorHazchem}, {ID: "empty", Sector: SectorHazchem}},
+		[]Sensor{
+			{ID: "A1", Site: "a", Kind: "combustible_gas"},
+			{ID: "B1", Site: "b", Kind: "combustible_gas"},
+			{ID: "A2", Site: "a", Kind: "combustible_gas"},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.NumSites() != 3 {
+		t.Fatalf("NumSites() = %d, want 3", reg.NumSites())
+	}
+	tests := []struct {
+		site  string
+		index int
+		first string // "" for none
+	}{
+		{"b", 0, "B1"},
+		{"a", 1, "A1"},
+		{"empty", 2, ""},
+	}
+	for _, tt := range tests {
+		ref, ok := reg.SiteRef(tt.site)
+		if !ok {
+			t.Fatalf("SiteRef(%q) not found", tt.site)
+		}
+		if s, _ := reg.Site(tt.site); ref.Site != s || ref.Index != tt.index {
+			t.Errorf("SiteRef(%q) = site %p index %d, want %p and %d", tt.site, ref.Site, ref.Index, s, tt.index)
+		}
+		want, _ := reg.Lookup(tt.site, tt.first)
+		if ref.First != want {
+			t.Errorf("SiteRef(%q).First = %v, want %v", tt.site, ref.First, want)
+		}
+	}
+	if _, ok := reg.SiteRef("nowhere"); ok {
+		t.Error("SiteRef found a site the registry does not hold")
+	}
+}
