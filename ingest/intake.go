@@ -18,6 +18,7 @@ type intake struct {
 	// the spool tells it the others' once they are stored.
 	stored func(tag uint64)
 	lines  []byte
+	enc    storage.ReadingEncoder
 }
 
 // events reports gateway status and losses.
@@ -56,7 +57,7 @@ func (in *intake) spool(rs []sensors.Reading, ack func(), tag uint64, evaluate b
 	}
 	in.lines = in.lines[:0]
 	for i := range rs {
-		in.lines = storage.AppendReading(in.lines, &rs[i])
+		in.lines = in.enc.AppendReading(in.lines, &rs[i])
 	}
 	return in.sp.AppendTagged(in.lines, len(rs), ack, tag)
 }

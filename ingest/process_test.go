@@ -559,6 +559,7 @@ func benchFleet(b *testing.B, evict, encode bool) {
 		junk = make([]byte, 64<<20)
 	}
 	var lines []byte
+	var enc storage.ReadingEncoder // as the workers write them
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -578,7 +579,7 @@ func benchFleet(b *testing.B, evict, encode bool) {
 		if encode {
 			lines = lines[:0]
 			for k := range out {
-				lines = storage.AppendReading(lines, &out[k])
+				lines = enc.AppendReading(lines, &out[k])
 			}
 		}
 	}

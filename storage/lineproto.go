@@ -33,6 +33,34 @@ import (
 // message overwrites its own points instead of adding new ones. It appends
 // to b without allocating when b has room: it runs once per reading.
 func AppendReading(b []byte, r *sensors.Reading) []byte {
+	b = appendPoint(b, r)
+	b = strconv.AppendInt(b, r.Time.UnixMilli(), 10)
+	return append(b, '\n')
+}
+
+// ReadingEncoder is AppendReading for a stream of readings, most of which
+// have the time of the one before: a gateway's batch mostly carries one
+// time for all its readings. It keeps the last time's digits instead of
+// formatting them again (a fifth of a line's cost). The zero value is
+// ready; it is not safe for concurrent use.
+type ReadingEncoder struct {
+	ms     int64
+	digits []byte
+}
+
+// AppendReading appends what the package's AppendReading would.
+func (e *ReadingEncoder) AppendReading(b []byte, r *sensors.Reading) []byte {
+	b = appendPoint(b, r)
+	if ms := r.Time.UnixMilli(); ms != e.ms || len(e.digits) == 0 {
+		e.ms, e.digits = ms, strconv.AppendInt(e.digits[:0], ms, 10)
+	}
+	b = append(b, e.digits...)
+	return append(b, '\n')
+}
+
+// appendPoint appends a reading's line up to its time: the series, the
+// fields and the space after them.
+func appendPoint(b []byte, r *sensors.Reading) []byte {
 	// A reading validated against the registry carries the registry's
 	// own names, and those are copied without a look at each byte for
 	// one to escape (an eighth of the warm encode-and-validate loop).
@@ -68,9 +96,7 @@ func AppendReading(b []byte, r *sensors.Reading) []byte {
 		b = strconv.AppendInt(b, r.Received.UnixMilli(), 10)
 		b = append(b, 'i')
 	}
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, r.Time.UnixMilli(), 10)
-	return append(b, '\n')
+	return append(b, ' ')
 }
 
 // AlertEvent is what an alert event stores, and what AlertEvents reads

@@ -266,3 +266,69 @@ func TestValidIDHasNoReservedByte(t *testing.T) {
 		}
 	}
 }
+
+// The encoder writes what AppendReading writes, whether a reading's time
+// is the one before's or not, the epoch and the zero time included.
+func TestReadingEncoder(t *testing.T) {
+	at := func(ms int64) sensors.Reading {
+		return sensors.Reading{Site: "hz-01", Sensor: "GT-1", Kind: "combustible_gas", Sector: "hazchem", Value: 1.5, Time: time.UnixMilli(ms)}
+	}
+	tests := []struct {
+		name string
+		r    sensors.Reading
+	}{
+		{"epoch first", at(0)},
+		{"epoch again", at(0)},
+		{"a batch's time", at(1764345600123)},
+		{"the same time", at(1764345600123)},
+		{"a millisecond on", at(1764345600124)},
+		{"back", at(1764345600123)},
+		{"before the epoch", at(-5)},
+		{"zero time", sensors.Reading{Site: "hz-01", Sensor: "GT-1", Kind: "combustible_gas", Sector: "hazchem"}},
+		{"delayed, same time", func() sensors.Reading {
+			r := at(1764345600123)
+			r.Delayed, r.Received = true, time.UnixMilli(1764345609999)
+			return r
+		}()},
+	}
+	var e ReadingEncoder
+	var b []byte
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b = e.AppendReading(b[:0], &tt.r)
+			if want := string(AppendReading(nil, &tt.r)); string(b) != want {
+				t.Fatalf("encoder wrote\n%s want\n%s", b, want)
+			}
+		})
+	}
+}
+
+// BenchmarkReadingEncoder is BenchmarkAppendReading for a batch whose
+// readings share one time, as most gateways send them.
+func BenchmarkReadingEncoder(b *testing.B) {
+	rs := readingsN(10)
+	for i := range rs {
+		rs[i].Time = rs[0].Time
+	}
+	b.Run("encoder", func(b *testing.B) {
+		var e ReadingEncoder
+		buf := make([]byte, 0, 4096)
+		for b.Loop() {
+			buf = buf[:0]
+			for i := range rs {
+				buf = e.AppendReading(buf, &rs[i])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+	})
+	b.Run("each", func(b *testing.B) {
+		buf := make([]byte, 0, 4096)
+		for b.Loop() {
+			buf = buf[:0]
+			for i := range rs {
+				buf = AppendReading(buf, &rs[i])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/reading")
+	})
+}
