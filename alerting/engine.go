@@ -263,6 +263,7 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 	}
 	var errs []error
 	in := newInterner()
+	var subs []*subject
 	for _, s := range reg.Sensors() {
 		sub, err := set.compileSubject(s, opts, limits, in)
 		if err != nil {
@@ -272,7 +273,10 @@ func buildRuleSet(reg *sensors.Registry, opts Options) (*ruleSet, error) {
 		if sub == nil {
 			continue
 		}
-		set.subjects[subjectKey{s.Site, s.ID}] = sub
+		subs = append(subs, sub)
+	}
+	for _, sub := range packSubjects(subs) {
+		set.subjects[subjectKey{sub.site, sub.sensor}] = sub
 		sub.shard.subjects = append(sub.shard.subjects, sub)
 	}
 	if len(errs) == 0 {
@@ -377,6 +381,49 @@ func (set *ruleSet) compileSubject(s *sensors.Sensor, opts Options, limits map[s
 		}
 	}
 	return sub, nil
+}
+
+// packSubjects returns copies of subs laid out side by side in their
+// order, in one array, with their threshold and early-warning states and
+// their windows likewise each in one array. Compiled one by one, each
+// subject's parts lie among the rules compiled and interned away with
+// them. A message carries a gateway's sensors mostly in registry order,
+// so packed, the state its readings step shares cache lines and pages
+// and is fetched in streams, where scattered it is a miss of its own per
+// part per reading.
+func packSubjects(subs []*subject) []*subject {
+	var nRules, nEarly, nWin int
+	for _, s := range subs {
+		nRules += len(s.rules)
+		nEarly += len(s.early)
+		if s.win != nil {
+			nWin++
+		}
+	}
+	packed := make([]subject, len(subs))
+	rules := make([]ruleState, nRules)
+	early := make([]earlyRuleState, nEarly)
+	wins := make([]window, nWin)
+	out := make([]*subject, len(subs))
+	for i, s := range subs {
+		p := &packed[i]
+		*p = *s
+		// Full slice expressions, so that an append to one subject's
+		// states can never write into the next subject's.
+		p.rules = rules[:len(s.rules):len(s.rules)]
+		copy(p.rules, s.rules)
+		rules = rules[len(s.rules):]
+		p.early = early[:len(s.early):len(s.early)]
+		copy(p.early, s.early)
+		early = early[len(s.early):]
+		if s.win != nil {
+			wins[0] = *s.win
+			p.win = &wins[0]
+			wins = wins[1:]
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // lockAll takes every shard lock, in order, stopping evaluation on the
