@@ -66,6 +66,59 @@ func TestRegistrySharesNames(t *testing.T) {
 	}
 }
 
+// TestRegistryLaysOutInOrder checks that a registry keeps its sensors'
+// entries, and their ids, side by side in registry order, whatever their
+// lengths, that each keeps its own id and is found by it, and that
+// changing the caller's slice afterwards changes nothing in the registry.
+func TestRegistryLaysOutInOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		ids  []string
+	}{
+		{"one", []string{"GT-101"}},
+		{"short and long", []string{"A", "LT-2201-RAW-MATERIAL-TANK-FARM-NORTH", "PT-3", "CH4-upper-corner-102"}},
+		{"unicode", []string{"甲烷-1", "GT-101", "一氧化碳-工作面-2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sites := []Site{{ID: "plant", Sector: SectorHazchem}}
+			var sns []Sensor
+			for _, id := range tt.ids {
+				sns = append(sns, Sensor{ID: id, Site: "plant", Kind: "combustible_gas"})
+			}
+			reg, err := NewRegistry(DefaultCatalog(), sites, sns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range sns {
+				sns[i].ID = "changed"
+			}
+			all := reg.Sensors()
+			if len(all) != len(tt.ids) {
+				t.Fatalf("%d sensors, want %d", len(all), len(tt.ids))
+			}
+			for i, s := range all {
+				if s.ID != tt.ids[i] || s.Index() != i {
+					t.Errorf("sensor %d: id %q index %d, want %q %d", i, s.ID, s.Index(), tt.ids[i], i)
+				}
+				if got, ok := reg.Lookup("plant", tt.ids[i]); !ok || got != s {
+					t.Errorf("Lookup(%q) = %p, %v; want %p", tt.ids[i], got, ok, s)
+				}
+				if i == 0 {
+					continue
+				}
+				prev := all[i-1]
+				if unsafe.StringData(s.ID) != (*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(prev.ID)), len(prev.ID))) {
+					t.Errorf("id of sensor %d does not follow the id of sensor %d", i, i-1)
+				}
+				if unsafe.Pointer(s) != unsafe.Add(unsafe.Pointer(prev), unsafe.Sizeof(Sensor{})) {
+					t.Errorf("entry of sensor %d does not follow the entry of sensor %d", i, i-1)
+				}
+			}
+		})
+	}
+}
+
 // PlainIDs holds only when the sensor's id, its site's id and its kind
 // are all ValidID, whichever way the registry was built.
 func TestSensorPlainIDs(t *testing.T) {
