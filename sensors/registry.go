@@ -79,7 +79,6 @@ type Registry struct {
 	sites   map[string]*siteSlot
 	sensors map[string]map[string]*Sensor // site -> sensor id -> sensor
 	order   []*Sensor
-	entries []Sensor // what order points into
 	spb     map[spbAddr]*Sensor
 	gws     map[[2]string]bool // site, gateway of some sensor
 }
@@ -142,12 +141,14 @@ func NewRegistry(cat *Catalog, sites []Site, sensors []Sensor) (*Registry, error
 		}
 	}
 	units := kindUnits{}
+	// The entries side by side in one array, in registry order, for the
+	// reason packIDs gives.
+	entries := make([]Sensor, len(sensors))
 	ids := packIDs(sensors)
-	r.entries = make([]Sensor, 0, len(sensors))
 	for i := range sensors {
 		s := sensors[i]
 		s.ID = ids[i]
-		if err := r.addSensor(s, units, shared); err != nil {
+		if err := r.addSensor(s, &entries[i], units, shared); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -212,9 +213,9 @@ func (r *Registry) addSite(s Site, shared names) error {
 	return nil
 }
 
-// addSensor checks s against its site and the catalog and adds it, with
-// its kind in its unit and its setpoints resolved.
-func (r *Registry) addSensor(s Sensor, units kindUnits, shared names) error {
+// addSensor checks s against its site and the catalog and adds it as the
+// entry e, with its kind in its unit and its setpoints resolved.
+func (r *Registry) addSensor(s Sensor, e *Sensor, units kindUnits, shared names) error {
 	bySite, ok := r.sensors[s.Site]
 	if !ok {
 		return fmt.Errorf("sensor %q: unknown site %q", s.ID, s.Site)
@@ -252,11 +253,7 @@ func (r *Registry) addSensor(s Sensor, units kindUnits, shared names) error {
 	s.plain = ValidID(s.ID) && ValidID(s.Site) && ValidID(string(s.Kind))
 	s.Setpoints = k.Resolve(s.Setpoints)
 	s.index = len(r.order)
-	// Entries side by side in one array, in registry order, for the
-	// reason packIDs gives. entries never grows past the capacity
-	// NewRegistry gave it, so the pointers stay valid.
-	r.entries = append(r.entries, s)
-	e := &r.entries[len(r.entries)-1]
+	*e = s
 	bySite[s.ID] = e
 	r.order = append(r.order, e)
 	if slot := r.sites[s.Site]; slot.first == nil {
