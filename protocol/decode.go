@@ -100,9 +100,18 @@ func borrow(b []byte) string {
 
 // Decode parses payload. A returned error rejects the whole message;
 // otherwise each Reading says on its own whether it is usable. The result,
-// sensor ids included, is valid until the next call: strings.Clone an id
-// to keep it longer.
+// sensor ids included, is valid until the next call and while payload is
+// unchanged: strings.Clone an id to keep it longer.
 func (d *Decoder) Decode(payload []byte) (*Batch, error) {
+	if d.decodeFast(payload) {
+		return &d.batch, nil
+	}
+	return d.decodeFull(payload)
+}
+
+// decodeFull is Decode with fastjson, for every payload: what decodeFast
+// takes, it takes alike.
+func (d *Decoder) decodeFull(payload []byte) (*Batch, error) {
 	v, err := d.p.ParseBytes(payload)
 	if err != nil {
 		return nil, &Error{Reason: ReasonMalformed, Err: err}

@@ -23,8 +23,13 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"ts":1764345600000,"seq":7,"historical":true,"readings":[{"sensor":"GT-101","value":NaN,"quality":"bad"}]}`))
+	// Shapes the one-pass decoder takes, so that mutations explore its
+	// edges; sameDecode holds it to the full decoder's result.
+	f.Add([]byte(`{"seq":1,"ts":1764345600000,"readings":[{"sensor":"GT-101","value":12.5},{"sensor":"GT-102","value":-0.5e1,"ts":1764345600100,"quality":"uncertain"}]}`))
+	f.Add([]byte("{ \"gw\" : \"gw-1\", \"readings\" : [ {\"sensor\":\"PT-201\",\"value\":1,\"x\":null} ], \"ts\" : 1764345600000 }"))
 	d := NewDecoder(100)
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		sameDecode(t, payload, 100)
 		b, err := d.Decode(payload)
 		if err != nil {
 			var de *Error
