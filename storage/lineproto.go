@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -80,7 +81,7 @@ func appendPoint(b []byte, r *sensors.Reading) []byte {
 	b = append(b, ","+TagSite+"="...)
 	b = appendName(b, r.Site, plain)
 	b = append(b, " "+FieldValue+"="...)
-	b = strconv.AppendFloat(b, r.Value, 'f', -1, 64)
+	b = appendValue(b, r.Value)
 	if r.Quality != sensors.QualityGood {
 		b = append(b, ","+FieldQuality+"="...)
 		b = appendFieldString(b, r.Quality.String())
@@ -221,4 +222,54 @@ func appendFieldString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// pow10 holds the powers of ten that appendValue scales by, each exact
+// in a float64.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// appendValue appends v as strconv.AppendFloat(b, v, 'f', -1, 64) does:
+// the shortest decimal that reads back as v. Most readings are short
+// decimals (12.5, 0.25, 1200), and for those it finds the digits with a
+// few multiplications instead of the general algorithm, which was 3 % of
+// the collector's CPU. The decimal m/10^k, with m an integer under 10^15
+// and k the fewest places, reads back as v exactly when the division of
+// the two, both exact in a float64 and so rounded once, gives v; and a
+// decimal of 15 significant digits or fewer that reads back as v is the
+// only one that does, so it is the shortest. Anything else (more places,
+// larger values, zero's sign, NaN and infinities) goes to strconv.
+func appendValue(b []byte, v float64) []byte {
+	if v != 0 {
+		for k, p := range pow10 {
+			m := math.Round(v * p)
+			if math.Abs(m) >= 1e15 {
+				break
+			}
+			if m/p != v {
+				continue
+			}
+			n := int64(m)
+			if n < 0 {
+				b = append(b, '-')
+				n = -n
+			}
+			if k == 0 {
+				return strconv.AppendInt(b, n, 10)
+			}
+			var digits [24]byte
+			d := strconv.AppendInt(digits[:0], n, 10)
+			if len(d) <= k {
+				// 0.05: a zero, the point, and zeros up to the digits.
+				b = append(b, '0', '.')
+				for range k - len(d) {
+					b = append(b, '0')
+				}
+				return append(b, d...)
+			}
+			b = append(b, d[:len(d)-k]...)
+			b = append(b, '.')
+			return append(b, d[len(d)-k:]...)
+		}
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
