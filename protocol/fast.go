@@ -39,9 +39,9 @@ func (d *Decoder) decodeFast(payload []byte) bool {
 	if !sc.next('{') {
 		return false
 	}
-	for {
-		key, ok := sc.str()
-		if !ok || !sc.next(':') {
+	for more := true; more; {
+		key, ok := sc.key()
+		if !ok {
 			return false
 		}
 		var bit uint8
@@ -81,13 +81,9 @@ func (d *Decoder) decodeFast(payload []byte) bool {
 			return false
 		}
 		seen |= bit
-		if sc.next(',') {
-			continue
+		if more, ok = sc.more('}'); !ok {
+			return false
 		}
-		if sc.next('}') {
-			break
-		}
-		return false
 	}
 	sc.ws()
 	if sc.i != len(sc.s) || seen&seenReadings == 0 {
@@ -119,7 +115,7 @@ func (d *Decoder) readingsFast(sc *scanner) bool {
 	if !sc.next('[') {
 		return false
 	}
-	for {
+	for more := true; more; {
 		if d.maxItems > 0 && len(b.Readings) >= d.maxItems {
 			return false
 		}
@@ -128,9 +124,9 @@ func (d *Decoder) readingsFast(sc *scanner) bool {
 		}
 		var it Reading
 		var seen uint8
-		for {
-			key, ok := sc.str()
-			if !ok || !sc.next(':') {
+		for field := true; field; {
+			key, ok := sc.key()
+			if !ok {
 				return false
 			}
 			var bit uint8
@@ -156,15 +152,12 @@ func (d *Decoder) readingsFast(sc *scanner) bool {
 				it.Time = time.UnixMilli(ms)
 			case FieldQuality:
 				bit = seenQuality
-				q, _ := sc.str()
-				switch q {
-				case "good":
-					it.Quality = sensors.QualityGood
-				case "uncertain":
-					it.Quality = sensors.QualityUncertain
-				case "bad":
-					it.Quality = sensors.QualityBad
-				default:
+				q, ok := sc.str()
+				if !ok {
+					return false
+				}
+				var err error
+				if it.Quality, err = sensors.ParseQuality(q); err != nil {
 					return false
 				}
 			default:
@@ -176,23 +169,20 @@ func (d *Decoder) readingsFast(sc *scanner) bool {
 				return false
 			}
 			seen |= bit
-			if sc.next(',') {
-				continue
+			if field, ok = sc.more('}'); !ok {
+				return false
 			}
-			if sc.next('}') {
-				break
-			}
-			return false
 		}
 		if seen&(seenSensor|seenValue) != seenSensor|seenValue {
 			return false
 		}
 		b.Readings = append(b.Readings, it)
-		if sc.next(',') {
-			continue
+		var ok bool
+		if more, ok = sc.more(']'); !ok {
+			return false
 		}
-		return sc.next(']')
 	}
+	return true
 }
 
 // scanner is decodeFast's place in a payload. Its methods skip the
@@ -223,6 +213,22 @@ func (sc *scanner) next(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// key reads an object member's key and the colon after it.
+func (sc *scanner) key() (string, bool) {
+	k, ok := sc.str()
+	return k, ok && sc.next(':')
+}
+
+// more reads what follows a member or an element: a comma, when more
+// follow, or end, the object's or array's closing bracket. ok is false
+// for anything else.
+func (sc *scanner) more(end byte) (more, ok bool) {
+	if sc.next(',') {
+		return true, true
+	}
+	return false, sc.next(end)
 }
 
 // str reads a string without a backslash in it; the result shares the
